@@ -1,0 +1,214 @@
+"""The closed loop of a case (CJ/T 315-2009 / GB/T 30428.8): stages, event types, legal moves.
+
+A case's state is never stored as "what the last message said": it is derived by folding the
+case's whole event history in ``occurred_at`` order (ties broken by event type rank, then
+event id), so any arrival order and any duplication give the same result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from .vocab import LabelledEnum
+
+
+class Stage(LabelledEnum):
+    """Where a case stands: the last step of the loop it has completed."""
+
+    REPORTED = "reported", "上报"
+    VERIFIED = "verified", "核实"
+    FILED = "filed", "立案"
+    DISPATCHED = "dispatched", "派遣"
+    RETURNED = "returned", "回退"
+    HANDLED = "handled", "处置反馈"
+    CHECKED = "checked", "核查"
+    SUSPENDED = "suspended", "挂账"
+    CLOSED = "closed", "结案"
+    REJECTED = "rejected", "不予立案"
+    VOIDED = "voided", "作废"
+
+
+TERMINAL = frozenset({Stage.CLOSED, Stage.REJECTED, Stage.VOIDED})
+OPEN = frozenset(set(Stage) - TERMINAL)
+
+
+class EventType(LabelledEnum):
+    """What happened to a case; one feed entry carries exactly one of these."""
+
+    REPORTED = "reported", "上报"
+    VERIFIED = "verified", "核实"
+    REJECTED = "rejected", "不予立案"
+    FILED = "filed", "立案"
+    DISPATCHED = "dispatched", "派遣"
+    RETURNED = "returned", "回退"
+    HANDLED = "handled", "处置反馈"
+    SELF_HANDLED = "self_handled", "自处理"
+    EXTENSION_REQUESTED = "extension_requested", "延期申请"
+    EXTENSION_APPROVED = "extension_approved", "延期批准"
+    EXTENSION_REFUSED = "extension_refused", "延期驳回"
+    SUSPENDED = "suspended", "挂账"
+    RESUMED = "resumed", "挂账恢复"
+    CHECKED_OK = "checked_ok", "核查通过"
+    REWORK = "rework", "核查不通过(返工)"
+    CLOSED = "closed", "结案"
+    VOIDED = "voided", "作废"
+    UPDATED = "updated", "信息更新"
+
+
+_ANY_OPEN = OPEN - {Stage.SUSPENDED}
+
+# event type -> (stages it may follow, stage it leads to). ``None`` in the first set means
+# "a case with no history yet"; ``None`` as the target means "stage unchanged".
+TRANSITIONS: dict[EventType, tuple[frozenset[Stage | None], Stage | None]] = {
+    EventType.REPORTED: (frozenset({None}), Stage.REPORTED),
+    EventType.VERIFIED: (frozenset({Stage.REPORTED}), Stage.VERIFIED),
+    EventType.REJECTED: (frozenset({Stage.REPORTED, Stage.VERIFIED}), Stage.REJECTED),
+    EventType.FILED: (frozenset({Stage.REPORTED, Stage.VERIFIED}), Stage.FILED),
+    EventType.DISPATCHED: (frozenset({Stage.FILED, Stage.RETURNED}), Stage.DISPATCHED),
+    EventType.RETURNED: (frozenset({Stage.DISPATCHED}), Stage.RETURNED),
+    EventType.HANDLED: (frozenset({Stage.DISPATCHED}), Stage.HANDLED),
+    EventType.SELF_HANDLED: (frozenset({Stage.REPORTED, Stage.VERIFIED, Stage.FILED}), Stage.HANDLED),
+    EventType.EXTENSION_REQUESTED: (frozenset({Stage.DISPATCHED}), None),
+    EventType.EXTENSION_APPROVED: (frozenset({Stage.DISPATCHED}), None),
+    EventType.EXTENSION_REFUSED: (frozenset({Stage.DISPATCHED}), None),
+    EventType.SUSPENDED: (frozenset({Stage.DISPATCHED}), Stage.SUSPENDED),
+    EventType.RESUMED: (frozenset({Stage.SUSPENDED}), Stage.DISPATCHED),
+    EventType.CHECKED_OK: (frozenset({Stage.HANDLED}), Stage.CHECKED),
+    EventType.REWORK: (frozenset({Stage.HANDLED}), Stage.DISPATCHED),
+    EventType.CLOSED: (frozenset({Stage.CHECKED, Stage.HANDLED}), Stage.CLOSED),
+    EventType.VOIDED: (frozenset(_ANY_OPEN), Stage.VOIDED),
+    EventType.UPDATED: (frozenset(OPEN | TERMINAL), None),
+}
+
+# Tie-break for events with the same occurred_at: the loop's natural order.
+_RANK = {t: i for i, t in enumerate(EventType)}
+
+# Which timestamp column each event type stamps (first occurrence wins, except dispatch
+# and handling, which a rework or re-dispatch restarts).
+_STAMPS: dict[EventType, tuple[str, bool]] = {
+    EventType.REPORTED: ("reported_at", False),
+    EventType.VERIFIED: ("verified_at", False),
+    EventType.FILED: ("filed_at", False),
+    EventType.DISPATCHED: ("dispatched_at", True),
+    EventType.REWORK: ("dispatched_at", True),
+    EventType.RESUMED: ("dispatched_at", False),
+    EventType.HANDLED: ("handled_at", True),
+    EventType.SELF_HANDLED: ("handled_at", True),
+    EventType.CHECKED_OK: ("checked_at", True),
+    EventType.CLOSED: ("closed_at", False),
+    EventType.REJECTED: ("closed_at", False),
+    EventType.VOIDED: ("closed_at", False),
+}
+
+# Case fields an event may carry; later events overwrite earlier values.
+CASE_FIELDS = (
+    "source",
+    "kind",
+    "class_code",
+    "grid_code",
+    "lon",
+    "lat",
+    "address",
+    "description",
+    "urgency",
+    "unit_code",
+    "number",
+)
+
+
+class TransitionError(ValueError):
+    """An event that the closed loop does not allow in the case's current stage."""
+
+
+@dataclass(frozen=True)
+class LifecycleEvent:
+    """One step in a case's history, as the lifecycle sees it (no transport details)."""
+
+    event_id: str
+    case_id: str
+    type: EventType
+    occurred_at: datetime
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return (self.occurred_at, _RANK[self.type], self.event_id)
+
+
+@dataclass
+class CaseState:
+    """A case as its history says it is now."""
+
+    case_id: str
+    stage: Stage | None = None
+    stage_before_suspension: Stage | None = None
+    reported_at: datetime | None = None
+    verified_at: datetime | None = None
+    filed_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    handled_at: datetime | None = None
+    checked_at: datetime | None = None
+    closed_at: datetime | None = None
+    last_event_at: datetime | None = None
+    rework_count: int = 0
+    return_count: int = 0
+    extension_count: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage is not None and self.stage not in TERMINAL
+
+    def apply(self, event: LifecycleEvent) -> None:
+        """Advance by one event; raises TransitionError (state unchanged) when illegal."""
+        allowed, target = TRANSITIONS[event.type]
+        if self.stage not in allowed:
+            where = self.stage.label if self.stage else "无记录"
+            raise TransitionError(
+                f"{event.type.value}（{event.type.label}）不能发生在阶段“{where}”之后"
+            )
+        if event.type is EventType.SUSPENDED:
+            self.stage_before_suspension = self.stage
+        if event.type is EventType.RESUMED:
+            target = self.stage_before_suspension or Stage.DISPATCHED
+        if target is not None:
+            self.stage = target
+        stamp = _STAMPS.get(event.type)
+        if stamp is not None:
+            column, restart = stamp
+            if restart or getattr(self, column) is None:
+                setattr(self, column, event.occurred_at)
+        if event.type is EventType.REWORK:
+            self.rework_count += 1
+            self.handled_at = None
+            self.checked_at = None
+        elif event.type is EventType.RETURNED:
+            self.return_count += 1
+        elif event.type is EventType.EXTENSION_APPROVED:
+            self.extension_count += 1
+        for name in CASE_FIELDS:
+            value = event.fields.get(name)
+            if value is not None:
+                self.values[name] = value
+        self.last_event_at = event.occurred_at
+
+
+def fold(case_id: str, events: Iterable[LifecycleEvent]) -> tuple[CaseState, list[tuple[LifecycleEvent, str]]]:
+    """Fold a case's history in canonical order.
+
+    Returns the state and the events that were not legal where they fell, with the reason;
+    those are skipped, so one bad event cannot poison the rest of the history.
+    """
+    state = CaseState(case_id=case_id)
+    rejected: list[tuple[LifecycleEvent, str]] = []
+    seen: set[str] = set()
+    for event in sorted(events, key=LifecycleEvent.sort_key):
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        try:
+            state.apply(event)
+        except TransitionError as exc:
+            rejected.append((event, str(exc)))
+    return state, rejected

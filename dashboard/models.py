@@ -1,0 +1,206 @@
+"""The relational model (SQLAlchemy 2 typed ORM). Alembic migrations in ``migrations/`` build it.
+
+Geometry is stored as GeoJSON text (WGS84 lon/lat) so that SQLite and PostgreSQL hold the
+same bytes without PostGIS; spatial work happens in memory with shapely.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .db import UTCDateTime
+
+# Deterministic constraint names, so Alembic migrations are identical on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Region(Base):
+    """An administrative area above the grid: 区 (6 digits), 街道 (9), 社区 (12)."""
+
+    __tablename__ = "regions"
+    __table_args__ = (
+        CheckConstraint("level IN ('district','street','community')", name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    geometry: Mapped[str | None] = mapped_column(Text)
+
+    parent: Mapped[Region | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Region]] = relationship(back_populates="parent")
+
+
+class Grid(Base):
+    """A unit grid (单元网格), about 10,000 m², the smallest unit of management."""
+
+    __tablename__ = "grids"
+    __table_args__ = (CheckConstraint("area_class IN ('A','B','C')", name="area_class"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    geometry: Mapped[str] = mapped_column(Text)
+    area_m2: Mapped[float] = mapped_column(Float)
+    area_class: Mapped[str] = mapped_column(String(1), default="B")
+    land_use: Mapped[str | None] = mapped_column(String(50))
+    centroid_lon: Mapped[float] = mapped_column(Float)
+    centroid_lat: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+    community: Mapped[Region] = relationship()
+
+
+class ClassificationEntry(Base):
+    """One minor class (小类) of the active classification scheme, with its major class."""
+
+    __tablename__ = "classification"
+    __table_args__ = (
+        UniqueConstraint("scheme", "kind", "minor_code", name="uq_classification_code"),
+        CheckConstraint("kind IN ('component','event')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    major_code: Mapped[str] = mapped_column(String(32))
+    major_name: Mapped[str] = mapped_column(String(100))
+    minor_code: Mapped[str] = mapped_column(String(32))
+    minor_name: Mapped[str] = mapped_column(String(200))
+    extension: Mapped[bool] = mapped_column(default=False)
+    provenance: Mapped[str] = mapped_column(Text)
+
+
+class Unit(Base):
+    """A responsible unit (专业部门 / 处置单位) that cases are dispatched to."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+
+    region: Mapped[Region | None] = relationship()
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+person_grids = Table(
+    "person_grids",
+    Base.metadata,
+    Column("person_id", ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Person(Base):
+    """Staff by position: 监督员 (with assigned grids), 受理员, 值班长, 派遣员."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('supervisor','acceptor','shift_lead','dispatcher')", name="role"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+
+    region: Mapped[Region | None] = relationship()
+    grids: Mapped[list[Grid]] = relationship(secondary=person_grids)
+
+
+class Case(Base):
+    """A case (案件): the current picture derived from its event history."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_stage_grid", "stage", "grid_id"),
+        Index("ix_cases_stage_unit", "stage", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str | None] = mapped_column(String(32), index=True)
+    source: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    class_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(16), default="normal")
+    stage: Mapped[str] = mapped_column(String(16), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    reported_at: Mapped[datetime | None] = mapped_column(index=True)
+    verified_at: Mapped[datetime | None]
+    filed_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_event_at: Mapped[datetime | None]
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Deadline of the current stage; computed by the lifecycle/deadline rules.
+    deadline_at: Mapped[datetime | None]
+    deadline_source: Mapped[str | None] = mapped_column(String(16))
+
+    grid: Mapped[Grid | None] = relationship()
+    unit: Mapped[Unit | None] = relationship()
+
+
+class CaseEvent(Base):
+    """One event of a case's history; append-only, unique by the producer's event id."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case_time", "case_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    case_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    source: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

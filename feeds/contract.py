@@ -1,0 +1,96 @@
+"""The feed contract: what producers XADD to the case stream, and the Redis keys around it.
+
+One stream entry is one case event: a single field ``event`` holding a JSON object. The
+fields below are the contract (schema version 1); docs/feed.md has examples of every type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dashboard.lifecycle import CASE_FIELDS, EventType, LifecycleEvent
+from dashboard.vocab import Kind, Source, Urgency
+
+SCHEMA_VERSION = 1
+ENTRY_FIELD = "event"
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+# Redis key names, each under the deployment's GRIDHALL_REDIS_PREFIX.
+CASE_STREAM = "cases"  # producers XADD case events here
+DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with the reason
+CHANGES_STREAM = "changes"  # capped; one notice per committed batch, read by every web worker
+HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
+CONSUMER_GROUP = "ingest"
+
+
+class CaseEventMessage(BaseModel):
+    """One case event as a producer sends it (JSON in the ``event`` field of the entry)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    v: int = Field(SCHEMA_VERSION, description="Schema version; 1.")
+    event_id: str = Field(min_length=1, max_length=128, description="Producer-unique id; the idempotency key.")
+    case_id: str = Field(min_length=1, max_length=64, description="The case this event belongs to.")
+    type: EventType = Field(description="What happened (lifecycle event type).")
+    occurred_at: datetime = Field(description="When it happened, ISO-8601 with a UTC offset.")
+    source: Source | None = Field(None, description="Channel the case came in through.")
+    actor: str | None = Field(None, max_length=64, description="Who acted (staff code or system).")
+    number: str | None = Field(None, max_length=32, description="Human case number (案件编号).")
+    kind: Kind | None = Field(None, description="component (部件) or event (事件).")
+    class_code: str | None = Field(None, max_length=32, description="Minor class code (小类) of the active scheme.")
+    grid_code: str | None = Field(None, max_length=15, description="Unit grid code (15 or 14 digits).")
+    lon: float | None = Field(None, ge=-180, le=180, description="WGS84 longitude.")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS84 latitude.")
+    address: str | None = Field(None, max_length=256, description="事发位置 as text.")
+    description: str | None = Field(None, max_length=4000, description="Problem description.")
+    urgency: Urgency | None = Field(None, description="normal (一般) or urgent (紧急).")
+    unit_code: str | None = Field(None, max_length=32, description="Responsible unit code (派遣 target).")
+    deadline_at: datetime | None = Field(None, description="A deadline set by the source system.")
+
+    @field_validator("occurred_at", "deadline_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-11-25T09:30:00+08:00")
+        return value
+
+    @field_validator("v")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema version {value}; this ingest reads {SCHEMA_VERSION}")
+        return value
+
+    def to_lifecycle(self) -> LifecycleEvent:
+        fields = {name: getattr(self, name) for name in CASE_FIELDS if getattr(self, name) is not None}
+        for name in ("kind", "source", "urgency"):
+            if name in fields:
+                fields[name] = str(fields[name].value)
+        return LifecycleEvent(self.event_id, self.case_id, self.type, self.occurred_at, fields)
+
+    def to_entry(self) -> dict[str, str]:
+        """The stream entry for XADD."""
+        return {ENTRY_FIELD: self.model_dump_json(exclude_none=True)}
+
+
+def decode_entry(fields: dict[str, Any]) -> CaseEventMessage:
+    """Decode one stream entry; raises ValueError with a readable reason."""
+    raw = fields.get(ENTRY_FIELD)
+    if raw is None:
+        raise ValueError(f"entry has no {ENTRY_FIELD!r} field (fields: {sorted(fields)})")
+    if len(raw.encode() if isinstance(raw, str) else raw) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"payload larger than {MAX_PAYLOAD_BYTES // 1024} KB")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("JSON payload must be an object")
+    return CaseEventMessage.model_validate(data)
+
+
+FUTURE_TOLERANCE = timedelta(minutes=10)
