@@ -204,3 +204,14 @@ class CaseEvent(Base):
     source: Mapped[str | None] = mapped_column(String(32))
     actor: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Why the lifecycle skipped this event when folding the case's history (None: applied).
+    problem: Mapped[str | None] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Small key/value facts about this database (e.g. that the demo built it)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

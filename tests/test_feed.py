@@ -1,0 +1,178 @@
+"""The feed end to end against a real Redis and a real database: publish → ingest → SQL."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from shapely.geometry import box
+from sqlalchemy import func, select
+
+from dashboard import classification
+from dashboard.db import transaction
+from dashboard.geo import geodesic_area_m2, to_geojson
+from dashboard.lifecycle import EventType
+from dashboard.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.reference import Reference
+from feeds.contract import (
+    CASE_STREAM,
+    CHANGES_STREAM,
+    CONSUMER_GROUP,
+    DEAD_LETTER_STREAM,
+    HEALTH_KEY,
+    CaseEventMessage,
+)
+from feeds.ingest import Ingest
+from feeds.producer import Producer
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+COMMUNITY = "990101001001"
+LON0, LAT0, STEP = 118.78, 32.04, 0.001
+
+
+@pytest.fixture
+def city(sessions):  # type: ignore[no-untyped-def]
+    """One district/street/community with a 2×2 block of grids and one unit."""
+    with transaction(sessions) as s:
+        d = Region(code="990101", name="青山区", level="district")
+        st = Region(code="990101001", name="江东街道", level="street", parent=d)
+        c = Region(code=COMMUNITY, name="江东社区", level="community", parent=st)
+        s.add_all([d, st, c])
+        s.flush()
+        seq = 0
+        for row in range(2):
+            for col in range(2):
+                seq += 1
+                poly = box(LON0 + col * STEP, LAT0 - (row + 1) * STEP, LON0 + (col + 1) * STEP, LAT0 - row * STEP)
+                s.add(Grid(code=f"{COMMUNITY}{seq:03d}", community_id=c.id, geometry=to_geojson(poly),
+                           area_m2=geodesic_area_m2(poly), area_class="A",
+                           centroid_lon=poly.centroid.x, centroid_lat=poly.centroid.y))
+        s.add(Unit(code="U-HW", name="青山区环卫所", kind="disposal", region_id=d.id))
+    return Reference.load(sessions, classification.load("gbt47678-2026"))
+
+
+def msg(case: str, n: int, type_: EventType, minutes: int, **fields) -> CaseEventMessage:  # type: ignore[no-untyped-def]
+    return CaseEventMessage(event_id=f"{case}-{n}", case_id=case, type=type_,
+                            occurred_at=T0 + timedelta(minutes=minutes), **fields)
+
+
+def full_loop(case: str) -> list[CaseEventMessage]:
+    return [
+        msg(case, 1, EventType.REPORTED, 0, source="supervisor", kind="event", class_code="06010",
+            grid_code=f"{COMMUNITY}001", description="暴露垃圾", urgency="normal", number="2026112400001"),
+        msg(case, 2, EventType.FILED, 10),
+        msg(case, 3, EventType.DISPATCHED, 20, unit_code="U-HW"),
+        msg(case, 4, EventType.HANDLED, 90),
+        msg(case, 5, EventType.CHECKED_OK, 120),
+        msg(case, 6, EventType.CLOSED, 130),
+    ]
+
+
+def drain(ingest: Ingest) -> None:
+    while ingest.step():
+        pass
+
+
+def test_full_loop_is_ingested_and_acknowledged(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    Producer(redis_client, settings).publish_many(full_loop("c1"))
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest.ensure_group()
+    drain(ingest)
+    with sessions() as s:
+        case = s.scalars(select(Case).where(Case.case_id == "c1")).one()
+        assert case.stage == "closed"
+        assert case.class_code == "06010" and case.kind == "event"
+        assert case.unit_id is not None and case.grid_id is not None
+        assert case.closed_at == (T0 + timedelta(minutes=130)).astimezone(timezone.utc)
+        assert s.scalar(select(func.count()).select_from(CaseEvent)) == 6
+    pending = redis_client.xpending(settings.key(CASE_STREAM), CONSUMER_GROUP)
+    assert pending["pending"] == 0
+    health = redis_client.hgetall(settings.key(HEALTH_KEY))
+    assert health["applied_total"] == "6" and "heartbeat_at" in health
+    notices = redis_client.xrange(settings.key(CHANGES_STREAM))
+    assert notices and "c1" in notices[-1][1]["cases"]
+    assert f"{COMMUNITY}001" in notices[-1][1]["grids"]
+
+
+def test_republished_events_change_nothing(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    producer = Producer(redis_client, settings)
+    producer.publish_many(full_loop("c2"))
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest.ensure_group()
+    drain(ingest)
+    producer.publish_many(full_loop("c2"))
+    drain(ingest)
+    assert ingest.stats.applied == 6 and ingest.stats.duplicates == 6
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(CaseEvent)) == 6
+
+
+def test_any_arrival_order_gives_the_same_case(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    events = full_loop("c3")
+    random.Random(4).shuffle(events)
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", batch_size=1, block_ms=10)
+    ingest.ensure_group()
+    producer = Producer(redis_client, settings)
+    for e in events:  # one per batch, so intermediate states are really out of order
+        producer.publish(e)
+        drain(ingest)
+    with sessions() as s:
+        case = s.scalars(select(Case).where(Case.case_id == "c3")).one()
+        assert case.stage == "closed"
+        problems = s.scalars(select(CaseEvent.problem).where(CaseEvent.case_id == "c3")).all()
+        assert problems == [None] * 6  # late arrivals cleared the earlier complaints
+
+
+def test_point_is_located_to_its_grid(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    m = msg("c4", 1, EventType.REPORTED, 0, source="hotline_12345", kind="event", class_code="07001",
+            lon=LON0 + 1.5 * STEP, lat=LAT0 - 0.5 * STEP)
+    Producer(redis_client, settings).publish(m)
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest.ensure_group()
+    drain(ingest)
+    with sessions() as s:
+        grid = s.scalar(select(Grid.code).join(Case, Case.grid_id == Grid.id).where(Case.case_id == "c4"))
+    assert grid == f"{COMMUNITY}002"
+
+
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"event": "{not json"}, "not JSON"),
+        ({"other": "x"}, "no 'event' field"),
+        ({"event": json.dumps({"event_id": "x", "case_id": "y", "type": "exploded",
+                               "occurred_at": "2026-11-24T09:00:00+08:00"})}, "schema: type"),
+        ({"event": json.dumps({"event_id": "x", "case_id": "y", "type": "reported",
+                               "occurred_at": "2026-11-24T09:00:00"})}, "UTC offset"),
+        ({"event": json.dumps({"event_id": "x", "case_id": "y", "type": "reported",
+                               "occurred_at": "2099-01-01T09:00:00+08:00"})}, "in the future"),
+        ({"event": json.dumps({"event_id": "x", "case_id": "y", "type": "reported", "kind": "event",
+                               "class_code": "99999", "occurred_at": "2026-11-24T09:00:00+08:00"})},
+         "unknown classification"),
+        ({"event": json.dumps({"event_id": "x", "case_id": "y", "type": "reported",
+                               "grid_code": "990101001001999", "occurred_at": "2026-11-24T09:00:00+08:00"})},
+         "unknown grid"),
+        ({"event": json.dumps({"event_id": "x", "case_id": "y", "type": "reported", "lon": 100.0,
+                               "lat": 30.0, "occurred_at": "2026-11-24T09:00:00+08:00"})},
+         "outside the city"),
+        ({"event": "x" * (65 * 1024)}, "larger than 64 KB"),
+    ],
+)
+def test_bad_entries_are_dead_lettered_with_reason(settings, sessions, redis_client, city, fields, reason):  # type: ignore[no-untyped-def]
+    stream = settings.key(CASE_STREAM)
+    redis_client.xadd(stream, fields)
+    Producer(redis_client, settings).publish_many(full_loop("ok"))  # good traffic keeps flowing
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest.ensure_group()
+    drain(ingest)
+    dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
+    assert len(dead) == 1
+    entry = dead[0][1]
+    assert reason in entry["reason"]
+    assert json.loads(entry["fields"]) == fields  # the original entry is kept whole
+    assert entry["consumer"] == "t1"
+    with sessions() as s:
+        assert s.scalar(select(Case.stage).where(Case.case_id == "ok")) == "closed"
+    assert redis_client.xpending(stream, CONSUMER_GROUP)["pending"] == 0
