@@ -31,7 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -291,7 +291,7 @@ def demo(
     speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Speed the live city up (more cases, faster handling)."),
     daily: float = typer.Option(300.0, min=10, help="New cases per day."),
     days: int = typer.Option(30, min=1, max=365, help="Days of history built on first start."),
-    reset: bool = typer.Option(False, help="Throw away the demo database and build it again."),
+    reset: bool = typer.Option(False, "--reset", help="Throw away the demo database and build it again."),
     port: Optional[int] = typer.Option(None, help="Web port (default GRIDHALL_PORT, 8050)."),
 ) -> None:
     """Build the demo city once, then run Redis, simulator, ingest and web server together."""

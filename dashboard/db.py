@@ -86,7 +86,9 @@ def check_database(settings: Settings) -> None:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # the driver's own exception types differ per backend
         shown = make_url(settings.effective_database_url).render_as_string(hide_password=True)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        inner = getattr(exc, "orig", None) or exc  # the driver's message, without SQLAlchemy's wrapper
+        text_ = str(inner).strip()
+        reason = text_.splitlines()[0] if text_ else type(inner).__name__
         raise ConfigError(f"GRIDHALL_DATABASE_URL: cannot connect to {shown}: {reason}") from None
     finally:
         engine.dispose()
