@@ -60,18 +60,18 @@ RULES: dict[str, CodeRule] = {
     # GB/T 47678.5-2026: 5-digit type code = 2 大类 + 3 小类; components 01–05, matters 01–10.
     "gbt47678-2026": CodeRule(
         description="GB/T 47678.5-2026：大类2位数字，小类5位数字（大类2位+小类3位）；部件大类01–05，事项大类01–10",
-        major=re.compile(r"\d{2}"),
-        minor=re.compile(r"\d{5}"),
+        major=re.compile(r"[0-9]{2}"),
+        minor=re.compile(r"[0-9]{5}"),
         minor_extends_major=True,
         majors={Kind.COMPONENT: re.compile(r"0[1-5]"), Kind.EVENT: re.compile(r"0[1-9]|10")},
     ),
     # Beijing local codes: 1 (部件) / 2 (事件) + 2-digit major, then + 2-digit minor.
     "cjt214-beijing": CodeRule(
         description="北京CJ/T 214式本地代码：大类4位（部件1xxx、事件2xxx），小类6位（大类4位+2位）",
-        major=re.compile(r"[12]\d{3}"),
-        minor=re.compile(r"\d{6}"),
+        major=re.compile(r"[12][0-9]{3}"),
+        minor=re.compile(r"[0-9]{6}"),
         minor_extends_major=True,
-        majors={Kind.COMPONENT: re.compile(r"1\d{3}"), Kind.EVENT: re.compile(r"2\d{3}")},
+        majors={Kind.COMPONENT: re.compile(r"1[0-9]{3}"), Kind.EVENT: re.compile(r"2[0-9]{3}")},
     ),
 }
 
@@ -204,14 +204,14 @@ def load(scheme: str, extension_file: Path | None = None) -> Classification:
 
 
 # -- code structures of GB/T 47678.5-2026 ---------------------------------------------
-_ADMIN = re.compile(r"\d{6}")
+_ADMIN = re.compile(r"[0-9]{6}")
 
 
 def event_code(admin_code: str, type_code: str) -> str:
     """11-digit 事项代码: 6-digit administrative division + 5-digit type code."""
     if not _ADMIN.fullmatch(admin_code):
         raise ClassificationError(f"行政区划代码 {admin_code!r} 应为6位数字")
-    if not re.fullmatch(r"\d{5}", type_code):
+    if not re.fullmatch(r"[0-9]{5}", type_code):
         raise ClassificationError(f"类型代码 {type_code!r} 应为5位数字（大类2位+小类3位）")
     return admin_code + type_code
 
@@ -225,7 +225,7 @@ def component_id(admin_code: str, type_code: str, sequence: int) -> str:
 
 def parse_component_id(value: str) -> tuple[str, str, int]:
     """Split a 17-digit component id into (admin code, 5-digit type code, sequence)."""
-    if not re.fullmatch(r"\d{17}", value):
+    if not re.fullmatch(r"[0-9]{17}", value):
         raise ClassificationError(
             f"管理部件标识码 {value!r} 应为17位数字（行政区划6+大类2+小类3+顺序6）"
         )

@@ -36,7 +36,7 @@ class GridCode:
 
 def parse_grid_code(code: str) -> GridCode:
     """Parse a 15-digit (or legacy 14-digit) grid code; raise CodeError naming the rule."""
-    if not isinstance(code, str) or not re.fullmatch(r"\d{14,15}", code):
+    if not isinstance(code, str) or not re.fullmatch(r"[0-9]{14,15}", code):
         raise CodeError(
             f"单元网格代码 {code!r} 应为15位数字（区6+街道3+社区3+网格顺序码3），"
             "或旧版CJ/T 213的14位（顺序码2位）"
@@ -60,7 +60,7 @@ def check_region_code(code: str, level: RegionLevel | str, parent_code: str | No
     """A region code has the level's length and extends its parent's code."""
     level = RegionLevel(level)
     digits = REGION_DIGITS[level]
-    if not isinstance(code, str) or not re.fullmatch(rf"\d{{{digits}}}", code):
+    if not isinstance(code, str) or not re.fullmatch(rf"[0-9]{{{digits}}}", code):
         raise CodeError(f"{level.label}代码 {code!r} 应为{digits}位数字")
     if level is not RegionLevel.DISTRICT and code[-3:] == "000":
         raise CodeError(f"{level.label}代码 {code!r} 的末3位不能为000")

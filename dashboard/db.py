@@ -80,18 +80,29 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def check_database(settings: Settings) -> None:
     """Connect once; raise ConfigError naming the setting when the database is unreachable."""
-    engine = make_engine(settings)
+    engine: Engine | None = None
     try:
+        # Inside the try: a malformed URL, a missing driver or an unwritable SQLite folder
+        # must also come out as one line naming the setting.
+        engine = make_engine(settings)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # the driver's own exception types differ per backend
-        shown = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+        shown = _shown_url(settings.effective_database_url)
         inner = getattr(exc, "orig", None) or exc  # the driver's message, without SQLAlchemy's wrapper
         text_ = str(inner).strip()
         reason = text_.splitlines()[0] if text_ else type(inner).__name__
         raise ConfigError(f"GRIDHALL_DATABASE_URL: cannot connect to {shown}: {reason}") from None
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+
+
+def _shown_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return repr(url)
 
 
 # -- migrations -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Deployment settings, read from ``GRIDHALL_*`` environment variables, ``.env`` or a TOML file.
 
-Every field here is documented in ``docs/configuration.md``; ``tests/test_settings_documented.py``
+Every field here is documented in ``docs/configuration.md``; ``tests/test_settings.py``
 fails when one is not. Precedence (highest first): explicit arguments, environment, ``.env``,
 the TOML file named by ``GRIDHALL_CONFIG`` (default ``gridhall.toml`` in the working directory).
 """
@@ -76,7 +76,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("GRIDHALL_CONFIG", "gridhall.toml"))
+        named = os.environ.get("GRIDHALL_CONFIG")
+        toml_path = Path(named or "gridhall.toml")
+        if named and not toml_path.is_file():
+            # A file named on purpose that is not there is a mistake, not "no settings".
+            raise ConfigError(f"GRIDHALL_CONFIG: no such file {named!r}")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))

@@ -1,0 +1,138 @@
+"""Alembic migrations: upgrade/downgrade round-trip, and the models agree with the migrations.
+
+Runs on the active backend (see conftest.backend_name) but in a database of its own, so the
+session's migrated database is left alone: a new SQLite file, or a fresh PostgreSQL schema.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from dashboard import db
+from dashboard.models import Base, Case
+from dashboard.settings import Settings, load_settings
+
+
+
+def backend_name() -> str:
+    # Same rule as conftest.backend_name: the suite's backend follows GRIDHALL_DATABASE_URL.
+    url = os.environ.get("GRIDHALL_DATABASE_URL", "")
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings pointing at an empty database that nothing else uses."""
+    if backend_name() == "sqlite":
+        yield load_settings(
+            data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'migrations.db'}"
+        )
+        return
+    base_url = make_url(os.environ["GRIDHALL_DATABASE_URL"])
+    if base_url.drivername == "postgresql":
+        base_url = base_url.set(drivername="postgresql+psycopg")
+    schema = f"gh_mig_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(os.environ["GRIDHALL_DATABASE_URL"]).update_query_dict(
+        {"options": f"-csearch_path={schema}"}
+    )
+    try:
+        yield load_settings(
+            data_dir=tmp_path, database_url=url.render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def fresh_engine(fresh_settings: Settings) -> Iterator[Engine]:
+    engine = db.make_engine(fresh_settings)
+    yield engine
+    engine.dispose()
+
+
+def _head(settings: Settings) -> str:
+    head = ScriptDirectory.from_config(db.alembic_config(settings)).get_current_head()
+    assert head is not None
+    return head
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def _diff(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+
+def test_fresh_database_is_really_separate(fresh_engine: Engine) -> None:
+    if backend_name() == "postgresql":
+        with fresh_engine.connect() as conn:
+            assert conn.execute(text("SELECT current_schema()")).scalar().startswith("gh_mig_")
+    assert _tables(fresh_engine) == set()
+    assert db.current_revision(fresh_engine) is None
+
+
+def test_upgrade_downgrade_upgrade_round_trip(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    model_tables = set(Base.metadata.tables)
+    head = _head(fresh_settings)
+
+    db.upgrade(fresh_settings)
+    assert db.current_revision(fresh_engine) == head
+    assert _tables(fresh_engine) == model_tables
+
+    db.downgrade(fresh_settings)
+    assert db.current_revision(fresh_engine) is None
+    assert _tables(fresh_engine) == set(), "downgrade to base should drop every table"
+
+    db.upgrade(fresh_settings)
+    assert db.current_revision(fresh_engine) == head
+    assert _tables(fresh_engine) == model_tables
+    assert _diff(fresh_engine) == []
+
+
+def test_models_and_migrations_agree(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    db.upgrade(fresh_settings)
+    diff = _diff(fresh_engine)
+    assert diff == [], f"models and migrations differ; write a migration for: {diff}"
+
+
+def test_comparison_would_notice_a_missing_table(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """Guard for the test above: compare_metadata really looks at this database."""
+    db.upgrade(fresh_settings)
+    with fresh_engine.begin() as conn:
+        conn.execute(text("DROP TABLE person_grids"))
+    diff = _diff(fresh_engine)
+    assert any(d[0] == "add_table" and d[1].name == "person_grids" for d in diff), diff
+
+
+def test_migrated_schema_stores_utc(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """The migrated schema works with the ORM: aware datetimes go in and come out as UTC."""
+    db.upgrade(fresh_settings)
+    shanghai = timezone(timedelta(hours=8))
+    reported = datetime(2026, 11, 25, 9, 30, tzinfo=shanghai)
+    factory = db.session_factory(fresh_engine)
+    with db.transaction(factory) as session:
+        session.add(Case(case_id="C-1", stage="reported", urgency="normal", reported_at=reported))
+    with factory() as session:
+        stored = session.scalars(select(Case.reported_at)).one()
+    assert stored == reported
+    assert stored.tzinfo == timezone.utc
+    assert stored.hour == 1
