@@ -257,25 +257,25 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Bind address (default GRIDHALL_HOST)."),
     port: Optional[int] = typer.Option(None, help="Port (default GRIDHALL_PORT)."),
     workers: Optional[int] = typer.Option(None, help="gunicorn workers (default GRIDHALL_WEB_WORKERS)."),
+    access_log: bool = typer.Option(True, help="Log every request to stdout."),
 ) -> None:
     """Serve the web screens with gunicorn."""
     settings = _settings(host=host, port=port, web_workers=workers)
     _require_backends(settings)
-    _run_gunicorn(settings)
+    _run_gunicorn(settings, access_log=access_log)
 
 
-def _run_gunicorn(settings: Settings) -> None:
+def _run_gunicorn(settings: Settings, *, access_log: bool = True) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from app import gunicorn_options
 
     class GridhallServer(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", settings.web_workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 8)
-            self.cfg.set("timeout", 60)
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("accesslog", None)
+            for key, value in gunicorn_options(settings).items():
+                self.cfg.set(key, value)
+            if not access_log:
+                self.cfg.set("accesslog", None)
 
         def load(self):  # type: ignore[no-untyped-def]
             from app import create_app
@@ -307,7 +307,8 @@ def demo(
     children = {
         "ingest": [sys.executable, "-m", "cli", "ingest"],
         "simulate": [sys.executable, "-m", "cli", "simulate", "--daily", str(daily), "--speedup", str(speedup)],
-        "web": [sys.executable, "-m", "cli", "serve", "--workers", str(settings.web_workers)],
+        # The demo's console is for people: no access log lines every 2 s per screen.
+        "web": [sys.executable, "-m", "cli", "serve", "--workers", str(settings.web_workers), "--no-access-log"],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = _stop_event()

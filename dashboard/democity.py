@@ -10,17 +10,22 @@ How the city is made (all geometry in a local transverse-Mercator plane in metre
 1. An irregular outline (an ellipse with random harmonics), a meandering river crossing it
    west→east, riverside roads, a ring road around a rotated old-town street grid, curved
    arterials outside it, a diagonal expressway and a railway. Polygonizing this linework
-   gives the city blocks (街区); the river is left out of every grid.
+   inside the land (the outline without the river) gives the city blocks (街区).
 2. Districts: the river and one north–south avenue (中山路) split the city in three. Streets
    (街道) are grown over adjacent blocks, so street borders follow main roads.
 3. Unit grids: per block, the Voronoi cells of a jittered, slightly anisotropic lattice aligned
    with the block, clipped to it; cells are merged or bisected until each is within
-   ``GRID_AREA_BAND_M2``.
+   ``GRID_AREA_BAND_M2``. Water grids (land use 水域) cover the river inside the outline, as
+   real unit grids cover the whole managed area: the river is split at its centre line and
+   cut across every ~90 m, so each piece (~110 m × 90 m) lies against one bank.
 4. All cell outlines are noded together and snap-rounded to 1e-6° (about 0.1 m), then
-   polygonized again, so neighbours share identical edge coordinates in the files.
-5. Communities (社区) are grown over adjacent grids within a street; regions are exact unions
-   of their children. Codes: district ``9901xx`` (a fictitious GB/T 2260 prefix), street +3,
-   community +3, grid +3 numbered west→east, north→south (see ``ROW_BAND_M``).
+   polygonized again, so neighbours share identical edge coordinates in the files and the
+   grids tile one polygon (the city) with no gaps and no overlaps.
+5. Communities (社区) are grown over adjacent land grids within a street; each water grid then
+   joins the community on its bank (so the river between two districts is split at its
+   centre line). Regions are exact unions of their children. Codes: district ``9901xx`` (a
+   fictitious GB/T 2260 prefix), street +3, community +3, grid +3 numbered west→east,
+   north→south (see ``ROW_BAND_M``), water grids included.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ LAND_USES = (
     "工业",
     "物流仓储",
     "在建工地",
+    "水域",  # water grids: the river inside the city
 )
 # Kinds the case simulator weights up (crowds, vendors, muck trucks).
 HOT_SPOT_LAND_USES = ("集贸市场", "交通枢纽", "商业", "在建工地")
@@ -138,6 +144,7 @@ class CitySummary:
     streets: int
     communities: int
     grids: int
+    water_grids: int  # land_use 水域: the river inside the city
     units: int
     people: int
     city_area_km2: float
@@ -174,17 +181,32 @@ def generate_city(out_dir: Path, seed: int = 2026) -> CitySummary:
         for cell in _cells_for_block(block, rng):
             cells.append(cell)
             cell_block.append(b)
+    n_land_cells = len(cells)
+    cells.extend(_water_cells(plan, rng))
 
     grids = _node_and_round(cells, to_lonlat)
     # Centroids in the metric plane drive every distance-based choice below.
     xy = np.array([[c.x, c.y] for c in shapely.centroid(np.array(cells, dtype=object))])
     xy = xy[[g.cell for g in grids]]
-    street_of = [block_street[cell_block[g.cell]] for g in grids]
+    land = [i for i, g in enumerate(grids) if g.cell < n_land_cells]
+    water = [i for i, g in enumerate(grids) if g.cell >= n_land_cells]
 
-    comm_of = _communities_for_grids(grids, xy, street_of, rng)
+    # Communities are grown over the land grids; each water grid then joins the community
+    # of the bank it lies against.
+    land_street = [block_street[cell_block[grids[i].cell]] for i in land]
+    land_comm = _communities_for_grids([grids[i] for i in land], xy[land], land_street, rng)
+    partial: list[tuple[int, int, int] | None] = [None] * len(grids)
+    for i, c in zip(land, land_comm):
+        partial[i] = c
+    comm_of = _water_communities(grids, xy, water, partial, plan.river_y)
+    street_of = [(c[0], c[1]) for c in comm_of]
     regions, grid_codes, grid_comm = _codes_and_regions(grids, street_of, comm_of)
     area_class = [_area_class(p) for p in xy]
-    land_use = _land_use(grids, xy, [cell_block[g.cell] for g in grids], blocks, plan, rng)
+    land_use = ["水域"] * len(grids)
+    land_block = [cell_block[grids[i].cell] for i in land]
+    uses = _land_use([grids[i] for i in land], xy[land], land_block, blocks, plan, rng)
+    for i, use in zip(land, uses):
+        land_use[i] = use
 
     units = _units(regions)
     people = _people(regions, grid_codes, grid_comm, rng)
@@ -209,6 +231,7 @@ def generate_city(out_dir: Path, seed: int = 2026) -> CitySummary:
         streets=level_counts["street"],
         communities=level_counts["community"],
         grids=len(grids),
+        water_grids=len(water),
         units=len(units),
         people=len(people),
         city_area_km2=round(float(areas.sum()) / 1e6, 3),
@@ -256,7 +279,8 @@ def _lonlat_transform() -> Callable[[np.ndarray], np.ndarray]:
 class _Plan:
     """Outline, river and main roads of the city in the metric plane."""
 
-    land: BaseGeometry
+    land: BaseGeometry  # the outline without the river: blocks and their cells
+    water: BaseGeometry  # the river inside the outline: water grids
     river_line: LineString
     avenue_x: Callable[[float], float]  # x of 中山路 at a given y (district border)
     roads: list[BaseGeometry]
@@ -279,6 +303,7 @@ class _Plan:
         river_line = LineString(np.column_stack([rx, ry]))
         river = river_line.buffer(_RIVER_HALF_WIDTH, cap_style="flat", quad_segs=4)
         land = outline.difference(river)
+        water = outline.intersection(river)
         bank = _RIVER_HALF_WIDTH + _RIVERSIDE_STRIP
         # Roads that do not bridge the river stop 20 m beyond the riverside road, so they
         # cross it (and get noded) and the stub is dropped as a dangle by polygonize.
@@ -350,7 +375,7 @@ class _Plan:
 
         hill = (-3_000 + rng.uniform(-300, 300), 1_600 + rng.uniform(-300, 300))
         roads = [r.intersection(outline.buffer(50)) for r in roads]
-        return cls(land, river_line, avenue_x, roads, hill, station)
+        return cls(land, water, river_line, avenue_x, roads, hill, station)
 
     def blocks(self) -> list[Polygon]:
         """City blocks: faces of the road network inside the land (river excluded)."""
@@ -688,13 +713,19 @@ def _merge_small_cells(cells: list[Polygon]) -> list[Polygon]:
     cells = list(cells)
     while len(cells) > 1:
         areas = np.array([c.area for c in cells])
-        i = int(np.argmin(areas))
-        if areas[i] >= _MIN_CELL_M2:
-            break
-        others = np.array([c for j, c in enumerate(cells) if j != i], dtype=object)
-        lengths = shapely.length(shapely.intersection(cells[i].boundary, shapely.boundary(others)))
-        if lengths.max() <= 0.5:
-            break  # cannot happen in a connected block; give up rather than loop
+        for i in np.argsort(areas, kind="stable"):
+            if areas[i] >= _MIN_CELL_M2:
+                return cells
+            others = np.array([c for j, c in enumerate(cells) if j != i], dtype=object)
+            lengths = shapely.length(
+                shapely.intersection(cells[i].boundary, shapely.boundary(others))
+            )
+            if lengths.max() > 0.5:
+                break
+            # No neighbour: impossible in a connected block; among water pieces, a stretch
+            # cut off by the outline. Try the next smallest cell.
+        else:
+            return cells
         # Prefer the neighbour with the longest shared edge; among near-equals, the smaller.
         other_areas = np.array([c.area for c in others])
         score = lengths - 1e-4 * other_areas
@@ -704,6 +735,49 @@ def _merge_small_cells(cells: list[Polygon]) -> list[Polygon]:
         merged_parts = [p for p in shapely.get_parts(merged) if p.geom_type == "Polygon"]
         cells = rest + merged_parts
     return cells
+
+
+def _water_cells(plan: _Plan, rng: np.random.Generator) -> list[Polygon]:
+    """Water grids: the river inside the city, cut at its centre line and across it.
+
+    The centre line splits the river into a north and a south half, so every piece lies
+    against one bank and can join a community there (administrative borders on a river
+    follow its centre line). Cuts square to the centre line every ``step`` metres, with a
+    little jitter, give pieces of about ``_RIVER_HALF_WIDTH`` × ``step`` ≈ TARGET_GRID_M2.
+    Odd pieces where the outline crosses the river are merged or bisected like land cells.
+    """
+    water, line = plan.water, plan.river_line
+    if water.is_empty:
+        return []
+    half = _RIVER_HALF_WIDTH
+    step = TARGET_GRID_M2 / half
+    cuts: list[BaseGeometry] = [line]
+    for part in shapely.get_parts(line.intersection(water)):
+        if part.geom_type != "LineString":
+            continue
+        ends = sorted(line.project(Point(c)) for c in (part.coords[0], part.coords[-1]))
+        n = max(1, round((ends[1] - ends[0]) / step))
+        k = np.arange(1, n) + rng.uniform(-0.15, 0.15, n - 1)
+        for s in ends[0] + (ends[1] - ends[0]) * k / n:
+            p = np.asarray(line.interpolate(s).coords[0])
+            t = np.asarray(line.interpolate(s + 10).coords[0]) - np.asarray(
+                line.interpolate(s - 10).coords[0]
+            )
+            normal = np.array([-t[1], t[0]]) / math.hypot(*t)
+            cuts.append(LineString([p - (half + 20) * normal, p + (half + 20) * normal]))
+    noded = shapely.union_all(np.array([water.boundary, *cuts], dtype=object))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    reps = np.array([[q.x, q.y] for q in shapely.point_on_surface(faces)])
+    inside = shapely.contains_xy(water, reps[:, 0], reps[:, 1])
+    north = np.array([y > plan.river_y(x) for x, y in reps])
+    pieces: list[Polygon] = []
+    for side in (True, False):
+        pieces.extend(_fix_sizes([f for f, i, n in zip(faces, inside, north) if i and n == side]))
+    # A stretch of one half cut off by the outline and too small on its own joins the other
+    # half. Whatever is still too small has no water neighbour at all: a crumb at the edge
+    # (every stretch of river touches the outline), left out like the land crumbs in
+    # _merge_small, so it leaves a notch in the outline, never a hole.
+    return [q for q in _fix_sizes(pieces) if q.area >= _MIN_CELL_M2]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -737,11 +811,39 @@ def _node_and_round(
         a = faces[f].area
         if c not in best or a > best[c][0]:
             best[c] = (a, f)
+    owner = {f: c for c, (_, f) in best.items()}
+    if len(owner) != len(best):
+        raise RuntimeError("one face is the main face of two cells")
+    # Rounding can split a sliver (a fraction of a m²) off a cell as a face of its own.
+    # Dropping it would leave a hole in the tiling: it joins the grid it shares the longest
+    # edge with.
+    tree = shapely.STRtree(faces)
+    pending = [f for f in range(len(faces)) if f not in owner]
+    while pending:
+        joined = []
+        for f in pending:
+            cands = []
+            for g in tree.query(faces[f], predicate="intersects").tolist():
+                if g in owner:
+                    shared = shapely.intersection(faces[f].boundary, faces[g].boundary).length
+                    if shared > 0:
+                        cands.append((shared, -owner[g]))
+            if cands:
+                owner[f] = -max(cands)[1]
+                joined.append(f)
+        if not joined:
+            raise RuntimeError(f"faces {pending[:5]} share no edge with any grid")
+        pending = [f for f in pending if f not in owner]
+    parts: dict[int, list[int]] = defaultdict(list)
+    for f, c in owner.items():
+        parts[c].append(f)
+    cell_ids = sorted(parts)
+    polys = [
+        faces[parts[c][0]] if len(parts[c]) == 1 else _union([faces[f] for f in sorted(parts[c])])
+        for c in cell_ids
+    ]
     grids = []
-    for c in sorted(best):
-        face = faces[best[c][1]]
-        # Round-trip through the writer so what we measure is exactly what the file holds.
-        geom = shape(json.loads(to_geojson(face)))
+    for c, geom in zip(cell_ids, _stable_under_rounding(polys)):
         if geom.geom_type != "Polygon" or not geom.is_valid:
             raise RuntimeError(
                 f"cell {c} became {geom.geom_type} / {shapely.is_valid_reason(geom)}"
@@ -749,6 +851,74 @@ def _node_and_round(
         cen = geom.centroid
         grids.append(_Grid(geom, c, cen.x, cen.y))
     return grids
+
+
+def _round_trip(geom: BaseGeometry) -> BaseGeometry:
+    """The geometry exactly as the writer will store it."""
+    return shape(json.loads(to_geojson(geom)))
+
+
+def _stable_under_rounding(polys: list[BaseGeometry]) -> list[BaseGeometry]:
+    """Make each polygon of a noded coverage a fixed point of the writer's rounding.
+
+    The writer rounds every polygon on its own (snap-rounding). Rarely a polygon has a
+    spike well under 1e-6° wide (a vertex a pixel away from where its ring turns back);
+    rounding collapses the spike in that polygon only, which opens a sliver hole against
+    its neighbour. Such a vertex is moved onto the nearest vertex that survives rounding,
+    in every polygon that uses it, so neighbours keep identical edges; repeat until every
+    polygon rounds to itself. Returns the polygons as written.
+    """
+    out = [_round_trip(p) for p in polys]
+    todo = [i for i, (p, r) in enumerate(zip(polys, out)) if not _same(p, r)]
+    current = list(polys)
+    for _ in range(6):
+        if not todo:
+            return out
+        moves: dict[tuple[float, float], tuple[float, float]] = {}
+        for i in todo:
+            kept = np.array([c for ring in _rings(out[i]) for c in ring.coords])
+            kept_set = set(map(tuple, kept.tolist()))
+            for ring in _rings(current[i]):
+                for v in ring.coords:
+                    if v in kept_set or v in moves:
+                        continue
+                    d = np.hypot(*(kept - v).T)
+                    j = int(np.argmin(d))
+                    if d[j] > 1e-5:
+                        raise RuntimeError(f"rounding moved vertex {v} by {d[j]:.1e}°")
+                    moves[v] = (float(kept[j, 0]), float(kept[j, 1]))
+        touched = [
+            i
+            for i, p in enumerate(current)
+            if any(v in moves for ring in _rings(p) for v in ring.coords)
+        ]
+        todo = []
+        for i in touched:
+            current[i] = _move_vertices(current[i], moves)
+            out[i] = _round_trip(current[i])
+            if not _same(current[i], out[i]):
+                todo.append(i)
+    raise RuntimeError(f"grids {todo[:5]} still change when rounded")
+
+
+def _same(a: BaseGeometry, b: BaseGeometry) -> bool:
+    return bool(shapely.normalize(a).equals_exact(shapely.normalize(b), 0.0))
+
+
+def _move_vertices(
+    poly: BaseGeometry, moves: dict[tuple[float, float], tuple[float, float]]
+) -> Polygon:
+    def ring(coords: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
+        for c in coords:
+            c = moves.get(c, c)
+            if not out or out[-1] != c:
+                out.append(c)
+        return out
+
+    return Polygon(
+        ring(list(poly.exterior.coords)), [ring(list(r.coords)) for r in poly.interiors]
+    )
 
 
 def _communities_for_grids(
@@ -777,6 +947,54 @@ def _communities_for_grids(
         for n, g in enumerate(idx):
             out[g] = (s[0], s[1], int(labels[n]))
     return out
+
+
+def _water_communities(
+    grids: list[_Grid],
+    xy: np.ndarray,
+    water: list[int],
+    comm_of: list[tuple[int, int, int] | None],
+    river_y: Callable[[float], float],
+) -> list[tuple[int, int, int]]:
+    """Give each water grid the community of its bank; returns comm_of for every grid.
+
+    A water grid joins the land grid it shares the longest edge with, else (no bank in
+    reach, e.g. where the outline crosses the river) a water neighbour on its own side of
+    the centre line that already has a community, else any water neighbour. Joining over a
+    shared edge keeps every community in one piece, and streets and districts follow.
+    """
+    shared = _shared_lengths([g.geom for g in grids])
+    nb: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for (a, b), length in shared.items():
+        nb[a].append((length, b))
+        nb[b].append((length, a))
+    north = {i: bool(xy[i, 1] > river_y(float(xy[i, 0]))) for i in water}
+    out = list(comm_of)
+
+    def allowed(i: int, j: int, rule: str) -> bool:
+        if out[j] is None:
+            return False
+        if rule == "land":
+            return j not in north
+        return j in north and (rule == "any" or north[j] == north[i])
+
+    pending = sorted(water)
+    for rule in ("land", "same side", "any"):
+        # The land rule is one pass; the water rules spread along the river until done.
+        again = True
+        while pending and again:
+            again = False
+            for i in list(pending):
+                cands = [(length, -j) for length, j in nb[i] if allowed(i, j, rule)]
+                if cands:
+                    out[i] = out[-max(cands)[1]]
+                    pending.remove(i)
+                    again = rule != "land"
+    if pending:
+        raise RuntimeError(f"water grids {pending[:5]} touch no other grid")
+    done = [c for c in out if c is not None]
+    assert len(done) == len(out), "a land grid without a community"
+    return done
 
 
 @dataclass

@@ -172,8 +172,8 @@ class Case(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     reported_at: Mapped[datetime | None] = mapped_column(index=True)
     verified_at: Mapped[datetime | None]
-    filed_at: Mapped[datetime | None]
-    dispatched_at: Mapped[datetime | None]
+    filed_at: Mapped[datetime | None] = mapped_column(index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
     handled_at: Mapped[datetime | None]
     checked_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None] = mapped_column(index=True)

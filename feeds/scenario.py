@@ -25,6 +25,8 @@ from dashboard.lifecycle import EventType, Stage
 from dashboard.models import Grid, Person, Region, Unit, person_grids
 from dashboard.vocab import Kind, Source
 
+WATER = "水域"  # land use of the grids that cover rivers and lakes
+
 # (name pattern, relative weight, unit name keywords in order of preference).
 # Weights are shares of all cases; the remainder is spread over every other class.
 CLASS_MIX: list[tuple[str, float, tuple[str, ...]]] = [
@@ -46,6 +48,9 @@ CLASS_MIX: list[tuple[str, float, tuple[str, ...]]] = [
 ]
 OTHER_WEIGHT = 5.0  # share spread over classes the mix does not name
 
+# Problems that happen on water happen in water grids, and only there.
+WATER_CLASS = re.compile(r"水域|河道|水面|河湖|漂浮")
+
 # Source channel shares (the rest after supervisors).
 SOURCES: list[tuple[Source, float]] = [
     (Source.SUPERVISOR, 95.0),
@@ -57,8 +62,9 @@ SOURCES: list[tuple[Source, float]] = [
     (Source.HIGHER_REFERRAL, 0.3),
 ]
 
-LAND_USE_WEIGHT = {"商业": 3.0, "交通枢纽": 5.0, "市场": 4.0, "居住": 1.2, "学校": 1.5,
-                   "医院": 1.5, "公园绿地": 1.3, "工业": 0.6}
+LAND_USE_WEIGHT = {"商业": 3.0, "交通枢纽": 5.0, "市场": 4.0, "集贸市场": 4.0, "居住": 1.2,
+                   "学校": 1.5, "医院": 1.5, "公园绿地": 1.3, "工业": 0.6, "在建工地": 2.0,
+                   WATER: 0.25}
 AREA_CLASS_WEIGHT = {"A": 1.6, "B": 1.0, "C": 0.6}
 
 # Hourly share of supervisor reports (patrol hours) and of public reports, local time.
@@ -78,6 +84,7 @@ class SimGrid:
     lat: float
     geometry: object  # shapely polygon
     weight: float
+    water: bool = False
 
 
 @dataclass
@@ -92,10 +99,11 @@ class CityModel:
     supervisors_by_grid: dict[str, list[str]]
     staff: dict[str, list[str]]  # role -> codes
     classes: list[ClassEntry]
-    class_weights: list[float]
+    class_weights: list[float]  # for land grids
     class_units: dict[tuple[str, str], tuple[str, ...]]  # (kind, code) -> unit keywords
     region_names: dict[str, str] = field(default_factory=dict)
     hotspots: list[str] = field(default_factory=list)
+    water_class_weights: list[float] = field(default_factory=list)
 
     @classmethod
     def load(cls, session: Session, classification: Classification, tz: ZoneInfo, seed: int = 7) -> "CityModel":
@@ -113,10 +121,11 @@ class CityModel:
             w = LAND_USE_WEIGHT.get(land_use or "", 1.0) * AREA_CLASS_WEIGHT.get(area_class, 1.0)
             w *= rng.lognormvariate(0, 0.6)  # every block is a little different
             grids.append(SimGrid(code, code[:12], code[:9], code[:6], lon, lat,
-                                 shape(json.loads(geom)), w))
+                                 shape(json.loads(geom)), w, land_use == WATER))
             weights.append(w)
         # A handful of persistent hot spots: markets, school gates, station squares.
-        hot = rng.sample(range(len(grids)), k=min(12, len(grids))) if grids else []
+        land = [i for i, g in enumerate(grids) if not g.water]
+        hot = rng.sample(land, k=min(12, len(land))) if land else []
         for i in hot:
             weights[i] *= rng.uniform(8, 20)
         units = dict(session.execute(select(Unit.code, Unit.name)).all())
@@ -135,9 +144,15 @@ class CityModel:
         for code, role in session.execute(select(Person.code, Person.role)).all():
             staff.setdefault(role, []).append(code)
         classes, class_weights, class_units = _class_mix(classification)
+        is_water = [bool(WATER_CLASS.search(e.minor_name)) for e in classes]
+        land_weights = [0.0 if wet else w for w, wet in zip(class_weights, is_water)]
+        # Every water class gets at least a little weight, whatever the mix says.
+        water_weights = [max(w, 1.0) if wet else 0.0 for w, wet in zip(class_weights, is_water)]
+        if not any(water_weights):
+            water_weights = land_weights  # a scheme without water classes: anything goes
         return cls(tz, grids, weights, units, unit_district, supervisors_by_grid, staff,
-                   classes, class_weights, class_units, region_names,
-                   [grids[i].code for i in hot])
+                   classes, land_weights, class_units, region_names,
+                   [grids[i].code for i in hot], water_weights)
 
 
 def _class_mix(classification: Classification) -> tuple[list[ClassEntry], list[float], dict]:
@@ -200,14 +215,17 @@ class Planner:
         """A fresh case reported at ``at``, with its whole planned future."""
         rng, city = self.rng, self.city
         grid = rng.choices(city.grids, weights=city.grid_weights)[0]
-        entry = rng.choices(city.classes, weights=city.class_weights)[0]
+        weights = city.water_class_weights if grid.water else city.class_weights
+        entry = rng.choices(city.classes, weights=weights)[0]
         source = rng.choices([s for s, _ in SOURCES], weights=[w for _, w in SOURCES])[0]
         lon, lat = self._point_in(grid)
         supervisors = city.supervisors_by_grid.get(grid.code) or city.staff.get("supervisor", ["system"])
         actor = rng.choice(supervisors) if source is Source.SUPERVISOR else source.value
         street = city.region_names.get(grid.street, "")
         community = city.region_names.get(grid.community, "")
-        address = f"{street}{community}{rng.choice(['路口', '沿街', '小区门口', '公交站旁', '商铺前', '绿地旁'])}"
+        spots = ["河段", "沿河步道旁", "桥下水面"] if grid.water else [
+            "路口", "沿街", "小区门口", "公交站旁", "商铺前", "绿地旁"]
+        address = f"{street}{community}{rng.choice(spots)}"
         fields = {
             "number": number,
             "source": source.value,

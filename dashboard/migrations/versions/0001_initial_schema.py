@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:39:35.216169
+Create Date: 2026-11-25 16:06:26.374885
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ def upgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_class_code'), ['class_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cases_dispatched_at'), ['dispatched_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cases_filed_at'), ['filed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_number'), ['number'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_reported_at'), ['reported_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_stage'), ['stage'], unique=False)
@@ -184,6 +186,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cases_stage'))
         batch_op.drop_index(batch_op.f('ix_cases_reported_at'))
         batch_op.drop_index(batch_op.f('ix_cases_number'))
+        batch_op.drop_index(batch_op.f('ix_cases_filed_at'))
+        batch_op.drop_index(batch_op.f('ix_cases_dispatched_at'))
         batch_op.drop_index(batch_op.f('ix_cases_closed_at'))
         batch_op.drop_index(batch_op.f('ix_cases_class_code'))
 

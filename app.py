@@ -1,0 +1,225 @@
+"""The web application: ``create_app()`` builds the Dash app; ``gunicorn app:server`` serves it.
+
+``server`` is built on first access (PEP 562 module ``__getattr__``), so importing this
+module costs nothing and tests can call ``create_app(settings)`` with their own settings,
+while gunicorn's ``app:server`` still finds a Flask app configured from the environment.
+With ``preload_app`` off each worker imports this module itself, so every process opens
+its own database engine and Redis client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dash
+import flask
+import redis
+from sqlalchemy import Engine, event, text
+
+import callbacks
+import layouts
+from callbacks.live import LiveService
+from dashboard import db
+from dashboard.settings import ConfigError, Settings, load_settings
+from feeds.connection import connect
+from layouts.live import page_title
+
+log = logging.getLogger(__name__)
+
+# Inside the layouts package, so a wheel install ships them too.
+ASSETS_DIR = Path(__file__).resolve().parent / "layouts" / "assets"
+EXTENSION_KEY = "gridhall"
+
+# A Redis call from a page refresh must fail well inside the 2 s refresh interval instead
+# of hanging a worker thread (connect() allows 5 s to connect and no read timeout at all).
+WEB_REDIS_TIMEOUT_S = 1.0
+# The same for PostgreSQL: give up connecting after a few seconds (libpq waits for the OS
+# TCP timeout otherwise) and cancel any web query that runs absurdly long.
+WEB_PG_CONNECT_TIMEOUT_S = 3
+WEB_PG_STATEMENT_TIMEOUT_MS = 10_000
+
+# zh-CN document, no IE shim (its alert is English), no externally hosted anything.
+INDEX_STRING = """<!DOCTYPE html>
+<html lang="zh-CN">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
+
+
+@dataclass
+class Runtime:
+    """The per-process resources of one app, kept on ``server.extensions``."""
+
+    settings: Settings
+    engine: Engine
+    redis: redis.Redis
+    live: LiveService
+
+    def close(self) -> None:
+        """Release connections (tests and embedding code; gunicorn just exits)."""
+        self.engine.dispose()
+        try:
+            self.redis.close()
+        except Exception:  # closing a client whose server is gone is not worth an error
+            log.debug("closing Redis client failed", exc_info=True)
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """Build the Dash app; ``settings`` default to the environment (``load_settings()``)."""
+    settings = settings or load_settings()
+    engine = db.make_engine(settings)
+    _bound_database_waits(engine)
+    redis_client = connect(settings)
+    redis_client.connection_pool.connection_kwargs.update(
+        socket_timeout=WEB_REDIS_TIMEOUT_S, socket_connect_timeout=WEB_REDIS_TIMEOUT_S
+    )
+
+    app = dash.Dash(
+        __name__,
+        title=page_title(settings),
+        # No "Updating..." flicker in the tab title (and no English on the wall).
+        update_title=None,
+        serve_locally=True,
+        assets_folder=str(ASSETS_DIR),
+        index_string=INDEX_STRING,
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"},
+            {"name": "color-scheme", "content": "dark"},
+        ],
+    )
+    app.layout = layouts.root_layout(settings)
+    service = callbacks.register(app, settings, db.session_factory(engine), redis_client)
+
+    runtime = Runtime(settings, engine, redis_client, service)
+    app.server.extensions[EXTENSION_KEY] = runtime
+    _add_healthz(app.server, runtime)
+    return app
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn settings for both ``gunicorn -c gunicorn.conf.py app:server`` and ``gridhall serve``."""
+    host = settings.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal needs brackets in a bind string
+    options: dict[str, Any] = {
+        "bind": [f"{host}:{settings.port}"],
+        "workers": settings.web_workers,
+        # The page polls every 2 s and callbacks are short I/O waits on the database and
+        # Redis, so a few threads per process serve many screens without more memory.
+        "worker_class": "gthread",
+        "threads": 4,
+        # Each worker builds its own engine and Redis client: connections must not cross a fork.
+        "preload_app": False,
+        # Refreshes answer in milliseconds; 30 s only catches a worker that is truly stuck.
+        "timeout": 30,
+        "graceful_timeout": 20,
+        # Longer than the 2 s poll, so each screen keeps reusing its connection.
+        "keepalive": 5,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "capture_output": True,
+    }
+    # gunicorn's control socket defaults to one path per user (~/.gunicorn), which a second
+    # deployment or a test run on the same host would fight over: keep it with this
+    # deployment's data, or go without when that path is too long for a unix socket.
+    control = settings.data_dir / "gunicorn.ctl"
+    if len(str(control)) < 100:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        options["control_socket"] = str(control)
+    else:
+        options["control_socket_disable"] = True
+    # Heartbeat files on tmpfs: a slow disk must not make the arbiter kill healthy workers.
+    if Path("/dev/shm").is_dir():
+        options["worker_tmp_dir"] = "/dev/shm"
+    return options
+
+
+def _bound_database_waits(engine: Engine) -> None:
+    """Time limits for this (web) engine only; the ingest keeps the defaults."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite in WAL mode: readers never wait for the writer
+
+    @event.listens_for(engine, "do_connect")
+    def _limits(_dialect: object, _record: object, _cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cparams.setdefault("connect_timeout", WEB_PG_CONNECT_TIMEOUT_S)
+        # A startup option, not a SET: a SET inside the first transaction would be rolled
+        # back with it when the pool resets the connection.
+        option = f"-c statement_timeout={WEB_PG_STATEMENT_TIMEOUT_MS}"
+        cparams["options"] = f"{cparams['options']} {option}" if cparams.get("options") else option
+
+
+def _add_healthz(server: flask.Flask, runtime: Runtime) -> None:
+    @server.route("/healthz")
+    def healthz() -> flask.Response:
+        """Reachability of the two backends, for load balancers and monitoring."""
+        status = {"database": "ok", "redis": "ok"}
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not usable"; the reason goes to the log
+            log.warning("healthz: database unreachable: %s", _first_line(exc))
+            status["database"] = "error"
+        try:
+            runtime.redis.ping()
+        except Exception as exc:
+            log.warning("healthz: Redis unreachable: %s", _first_line(exc))
+            status["redis"] = "error"
+        code = 200 if all(v == "ok" for v in status.values()) else 503
+        response = flask.jsonify(status)
+        response.status_code = code
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _first_line(exc: BaseException) -> str:
+    # One line per failed probe: monitors poll often, tracebacks would flood the log.
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+_server: flask.Flask | None = None
+_server_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    """Build ``server`` on first access, from the environment's settings."""
+    global _server
+    if name != "server":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _server_lock:
+        if _server is None:
+            _server = create_app().server
+    return _server
+
+
+def main() -> None:
+    """Development server on GRIDHALL_HOST:GRIDHALL_PORT (use gunicorn in production)."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise SystemExit(f"gridhall: {exc}") from None
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    app.run(host=settings.host, port=settings.port, debug=False)
+
+
+if __name__ == "__main__":
+    main()
