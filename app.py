@@ -109,7 +109,20 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     runtime = Runtime(settings, engine, redis_client, service)
     app.server.extensions[EXTENSION_KEY] = runtime
     _add_healthz(app.server, runtime)
+    _register_component_scripts(app)
     return app
+
+
+def _register_component_scripts(app: dash.Dash) -> None:
+    """Render the index once so this process knows which component scripts it serves.
+
+    Dash records the script paths it may serve while rendering the index page. Under
+    gunicorn the index and the scripts are often answered by different workers, and a
+    worker that never rendered the index refuses the scripts ("not a registered library"):
+    the wall stays on "正在加载". Rendering it at start makes every worker ready.
+    """
+    with app.server.test_client() as client:
+        client.get("/")
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
