@@ -165,7 +165,7 @@ def check() -> None:
         settings = load_settings()
     except ConfigError as exc:
         err.print(f"[red]✗ config[/]    {exc}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     code = 0
     console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.timezone}")
     try:
@@ -335,7 +335,7 @@ def demo(
         for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for name, p in procs.items():
+        for p in procs.values():
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:

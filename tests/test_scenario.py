@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from dashboard import classification
 from dashboard.cityimport import import_city
 from dashboard.democity import generate_city
-from dashboard.lifecycle import EventType, LifecycleEvent, fold
+from dashboard.lifecycle import LifecycleEvent, fold
 from dashboard.models import Case, CaseEvent
 from dashboard.reference import Reference
 from feeds.contract import CASE_STREAM
