@@ -1,8 +1,17 @@
-"""Apply case events to SQL: store the history, re-derive each touched case from it.
+"""Apply case events to SQL: store the history, keep each case equal to the fold of it.
 
-Idempotent by ``event_id`` and independent of arrival order: after inserting the new
-events of a batch, every touched case is re-folded from its *whole* stored history
-(see :func:`dashboard.lifecycle.fold`), so duplicates and late arrivals converge.
+Idempotent by ``event_id`` and independent of arrival order. Each case row keeps the fold
+state and ``max_key``, the canonical sort key of the newest event stored for it. An event
+that sorts after ``max_key`` (the usual case: events arrive roughly in order) is applied
+to the stored state directly; one that lands inside the known history makes the case be
+re-folded from its whole stored history. Either way the row equals
+:func:`dashboard.lifecycle.fold` of everything stored, whatever the arrival order.
+
+Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``), then the
+touched case rows are read ``FOR UPDATE`` (PostgreSQL; SQLite holds the database write lock
+from the first insert), so two ingest processes never fold a case from stale state. Two
+processes creating the same new case collide on its unique key; the loser's transaction
+fails as a whole and the ingest retries the batch.
 """
 
 from __future__ import annotations
@@ -11,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .lifecycle import CaseState, EventType, LifecycleEvent, fold
+from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, fold
 from .models import Case, CaseEvent
 from .reference import Reference
 from .vocab import Kind
@@ -37,7 +47,8 @@ class ApplyResult:
 
     applied: int = 0
     duplicates: int = 0
-    rejected: list[tuple[Incoming, str]] = field(default_factory=list)
+    refolded: int = 0  # cases re-folded from their stored history (out-of-order arrivals)
+    rejected: list[tuple[Incoming, str, str]] = field(default_factory=list)  # (item, code, reason)
     case_ids: set[str] = field(default_factory=set)
     grid_codes: set[str] = field(default_factory=set)
     unit_codes: set[str] = field(default_factory=set)
@@ -46,47 +57,68 @@ class ApplyResult:
 class ReferenceProblem(ValueError):
     """The event names a class, grid or unit this city does not have."""
 
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 def resolve(incoming: Incoming, ref: Reference) -> Incoming:
     """Check codes against reference data; fill grid_code from lon/lat. Raises ReferenceProblem."""
-    fields = dict(incoming.event.fields)
+    fields = incoming.event.fields
     kind, class_code = fields.get("kind"), fields.get("class_code")
     if class_code is not None:
         if kind is None:
-            raise ReferenceProblem("class_code 需要同时给出 kind（component/event）")
-        if ref.classification.get(Kind(kind), class_code) is None:
+            raise ReferenceProblem("schema", "class_code 需要同时给出 kind（component/event）")
+        if ref.classification.get(kind, class_code) is None:
             raise ReferenceProblem(
+                "unknown_class",
                 f"unknown classification: 分类方案 {ref.classification.name} 中没有"
-                f"{Kind(kind).label}小类 {class_code}"
+                f"{Kind(kind).label}小类 {class_code}",
             )
     grid_code = fields.get("grid_code")
-    if grid_code is not None and grid_code not in ref.grid_ids:
-        raise ReferenceProblem(f"unknown grid: 单元网格 {grid_code} 不存在")
-    if grid_code is None and fields.get("lon") is not None and fields.get("lat") is not None:
+    located = None
+    if grid_code is not None:
+        if grid_code not in ref.grid_ids:
+            raise ReferenceProblem("unknown_grid", f"unknown grid: 单元网格 {grid_code} 不存在")
+    elif fields.get("lon") is not None and fields.get("lat") is not None:
         located = ref.locate(float(fields["lon"]), float(fields["lat"]))
         if located is None:
             raise ReferenceProblem(
-                f"outside the city: 坐标 ({fields['lon']}, {fields['lat']}) 不在任何单元网格内"
+                "outside_city",
+                f"outside the city: 坐标 ({fields['lon']}, {fields['lat']}) 不在任何单元网格内",
             )
-        fields["grid_code"] = located
     unit_code = fields.get("unit_code")
     if unit_code is not None and unit_code not in ref.unit_ids:
-        raise ReferenceProblem(f"unknown unit: 处置单位 {unit_code} 不存在")
-    if fields == incoming.event.fields:
+        raise ReferenceProblem("unknown_unit", f"unknown unit: 处置单位 {unit_code} 不存在")
+    if located is None:
         return incoming
     event = LifecycleEvent(
         incoming.event.event_id, incoming.event.case_id, incoming.event.type,
-        incoming.event.occurred_at, fields,
+        incoming.event.occurred_at, {**fields, "grid_code": located},
     )
     return Incoming(event, incoming.source, incoming.actor, incoming.payload, incoming.origin)
 
 
-def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference) -> ApplyResult:
-    """Apply a batch inside the caller's transaction. Events that fail reference checks are
-    returned in ``result.rejected`` (nothing of them is stored); all others are stored."""
-    result = ApplyResult()
-    now = datetime.now(timezone.utc)
+_RANK = {t: i for i, t in enumerate(EventType)}
 
+
+def sort_key(event: LifecycleEvent) -> str:
+    """The canonical order of a case's events as one comparable string.
+
+    Fixed-width UTC time, then the lifecycle rank, then the event id: string order equals
+    ``LifecycleEvent.sort_key`` order, so SQL can store and compare it.
+    """
+    at = event.occurred_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"{at}|{_RANK[event.type]:02d}|{event.event_id}"
+
+
+def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference) -> ApplyResult:
+    """Apply a batch inside the caller's transaction.
+
+    Events that fail reference checks come back in ``result.rejected`` and nothing of them
+    is stored; every other event is stored once (re-sent ids count as duplicates).
+    """
+    result = ApplyResult()
     accepted: dict[str, Incoming] = {}
     for item in batch:
         if item.event.event_id in accepted:
@@ -95,95 +127,222 @@ def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference) ->
         try:
             accepted[item.event.event_id] = resolve(item, ref)
         except ReferenceProblem as exc:
-            result.rejected.append((item, str(exc)))
+            result.rejected.append((item, exc.code, str(exc)))
     if not accepted:
         return result
 
-    existing = set(
-        session.scalars(select(CaseEvent.event_id).where(CaseEvent.event_id.in_(list(accepted))))
-    )
-    fresh = [item for eid, item in accepted.items() if eid not in existing]
+    fresh_ids = _insert_events(session, list(accepted.values()))
+    fresh = [accepted[eid] for eid in accepted if eid in fresh_ids]
     result.duplicates += len(accepted) - len(fresh)
-    if not fresh:
-        return result
-
-    session.execute(
-        insert(CaseEvent),
-        [
-            {
-                "event_id": item.event.event_id,
-                "case_id": item.event.case_id,
-                "type": item.event.type.value,
-                "occurred_at": item.event.occurred_at,
-                "received_at": now,
-                "source": item.source,
-                "actor": item.actor,
-                "payload": _stored_payload(item),
-            }
-            for item in fresh
-        ],
-    )
     result.applied = len(fresh)
-    case_ids = {item.event.case_id for item in fresh}
-    _refold(session, case_ids, ref, result)
+    if fresh:
+        _update_cases(session, fresh, ref, result)
     return result
 
 
-def _stored_payload(item: Incoming) -> dict[str, Any]:
-    payload = dict(item.payload)
-    payload.update({k: v for k, v in item.event.fields.items() if v is not None})
-    return payload
+def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
+    """Insert, skipping ids already stored; returns the ids that were new."""
+    now = datetime.now(timezone.utc)
+    rows = [
+        {
+            "event_id": item.event.event_id,
+            "case_id": item.event.case_id,
+            "type": item.event.type.value,
+            "occurred_at": item.event.occurred_at,
+            "received_at": now,
+            "source": item.source,
+            "actor": item.actor,
+            # As sent, plus what the ingest resolved (a grid found from lon/lat), so that a
+            # re-fold from stored history sees exactly what the first fold saw.
+            "payload": {**item.payload, **item.event.fields},
+        }
+        for item in items
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(CaseEvent).on_conflict_do_nothing(index_elements=["event_id"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(CaseEvent).on_conflict_do_nothing(index_elements=["event_id"])
+    else:  # pragma: no cover - other backends: look first, then insert
+        known = set(session.scalars(select(CaseEvent.event_id).where(
+            CaseEvent.event_id.in_([r["event_id"] for r in rows]))))
+        rows = [r for r in rows if r["event_id"] not in known]
+        if rows:
+            session.execute(insert(CaseEvent), rows)
+        return {r["event_id"] for r in rows}
+    returned = session.execute(stmt.returning(CaseEvent.event_id), rows)
+    return set(returned.scalars())
 
 
-def _refold(session: Session, case_ids: set[str], ref: Reference, result: ApplyResult) -> None:
-    histories: dict[str, list[tuple[int, LifecycleEvent]]] = {cid: [] for cid in case_ids}
-    rows = session.execute(
-        select(CaseEvent.id, CaseEvent.event_id, CaseEvent.case_id, CaseEvent.type,
-               CaseEvent.occurred_at, CaseEvent.payload, CaseEvent.problem)
-        .where(CaseEvent.case_id.in_(list(case_ids)))
-    ).all()
-    problems_before = {}
-    for row in rows:
-        histories[row.case_id].append(
-            (row.id, LifecycleEvent(row.event_id, row.case_id, EventType(row.type), row.occurred_at, row.payload or {}))
+_STATE_COLUMNS = (
+    "reported_at", "verified_at", "filed_at", "dispatched_at", "handled_at", "checked_at",
+    "closed_at", "last_event_at", "rework_count", "return_count", "extension_count",
+)
+
+
+def _state_from_row(row: Any) -> CaseState:
+    extra = row.fold_state or {}
+    state = CaseState(case_id=row.case_id)
+    state.stage = Stage(row.stage) if row.stage else None
+    before = extra.get("stage_before_suspension")
+    state.stage_before_suspension = Stage(before) if before else None
+    for name in _STATE_COLUMNS:
+        setattr(state, name, getattr(row, name))
+    state.values = dict(extra.get("values") or {})
+    return state
+
+
+def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, result: ApplyResult) -> None:
+    fresh_ids = {i.event.event_id for i in fresh}
+    by_case: dict[str, list[Incoming]] = {}
+    for item in fresh:
+        by_case.setdefault(item.event.case_id, []).append(item)
+    case_ids = sorted(by_case)
+    # Sorted and locked: concurrent ingests wait for each other instead of folding stale state.
+    rows = {
+        row.case_id: row
+        for row in session.execute(
+            select(*Case.__table__.c).where(Case.case_id.in_(case_ids))
+            .order_by(Case.case_id).with_for_update()
         )
-        problems_before[row.event_id] = (row.id, row.problem)
-
-    existing = {
-        c.case_id: c for c in session.scalars(select(Case).where(Case.case_id.in_(list(case_ids))))
     }
+
+    refold: list[str] = []
+    impossible: list[tuple[Incoming, str]] = []
     new_rows: list[dict[str, Any]] = []
-    for case_id, history in histories.items():
-        state, skipped = fold(case_id, [ev for _, ev in history])
-        skipped_reasons = {ev.event_id: reason for ev, reason in skipped}
-        # Record why events were skipped (and clear it when a late event made them legal).
-        for _, ev in history:
-            row_id, old = problems_before[ev.event_id]
-            new = skipped_reasons.get(ev.event_id)
-            if new != old:
-                session.execute(update(CaseEvent).where(CaseEvent.id == row_id).values(problem=new))
-        if state.stage is None:
-            continue  # nothing legal yet (e.g. only a "closed" whose "reported" is late)
-        values = _case_values(state, ref)
-        result.case_ids.add(case_id)
-        if values.get("grid_id") is not None:
-            result.grid_codes.add(state.values.get("grid_code", ""))
-        if state.values.get("unit_code"):
-            result.unit_codes.add(state.values["unit_code"])
-        case = existing.get(case_id)
-        if case is None:
+    changed_rows: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    for case_id in case_ids:
+        items = sorted(by_case[case_id], key=lambda i: i.event.sort_key())
+        row = rows.get(case_id)
+        keys = [sort_key(i.event) for i in items]
+        if row is not None and (keys[0] <= (row.max_key or "") or (row.fold_state or {}).get("skipped")):
+            # Lands inside the known history, or the history holds events that were not
+            # legal where they fell and may be now: fold the whole history again.
+            refold.append(case_id)
+            continue
+        state = _state_from_row(row) if row is not None else CaseState(case_id=case_id)
+        skipped: list[tuple[Incoming, str]] = []
+        for item in items:
+            try:
+                state.apply(item.event)
+            except TransitionError as exc:
+                skipped.append((item, str(exc)))
+        kept_keys = keys
+        for item, reason in skipped:
+            if _impossible(item.event, state):
+                impossible.append((item, _impossible_reason(item.event, state)))
+                kept_keys = [k for k in kept_keys if not k.endswith("|" + item.event.event_id)]
+            else:
+                problems.append({"eid": item.event.event_id, "problem": reason})
+        max_key = max(kept_keys, default=row.max_key if row is not None else "")
+        still_skipped = len(skipped) - sum(1 for item, _ in skipped if _impossible(item.event, state))
+        values = _case_values(state, ref, max_key or (row.max_key if row is not None else ""), still_skipped)
+        _note_change(state, row, values, ref, result)
+        if row is None:
             new_rows.append(values)
         else:
-            if case.grid_id is not None and case.grid_id != values["grid_id"]:
-                result.grid_codes.add(ref.grid_code(case.grid_id))  # the grid it left
-            for key, value in values.items():
-                setattr(case, key, value)
+            changed_rows.append({"id": row.id, **values})
+
+    if refold:
+        result.refolded += len(refold)
+        by_id = {i.event.event_id: i for i in fresh}
+        _refold(session, refold, rows, ref, result, changed_rows, problems, impossible, by_id)
+    if impossible:
+        # Impossible whatever arrives later: out of the history, into the dead letters.
+        session.execute(
+            CaseEvent.__table__.delete().where(
+                CaseEvent.__table__.c.event_id.in_([i.event.event_id for i, _ in impossible]))
+        )
+        gone = {i.event.event_id for i, _ in impossible}
+        problems[:] = [p for p in problems if p["eid"] not in gone]
+        result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
+        result.rejected += [(item, "transition", reason) for item, reason in impossible]
     if new_rows:
         session.execute(insert(Case), new_rows)
-    result.grid_codes.discard("")
+    if changed_rows:
+        session.execute(update(Case), changed_rows)  # ORM bulk UPDATE by primary key
+    if problems:
+        session.execute(
+            update(CaseEvent.__table__)
+            .where(CaseEvent.__table__.c.event_id == bindparam("eid"))
+            .values(problem=bindparam("problem")),
+            problems,
+        )
 
 
-def _case_values(state: CaseState, ref: Reference) -> dict[str, Any]:
+def _impossible(event: LifecycleEvent, state: CaseState) -> bool:
+    """Skipped for good: before the case's report, or a second report of it.
+
+    Every case starts with exactly one 上报; nothing that arrives later can make an event
+    that precedes it (or a second report) legal, so such events are rejected, not kept.
+    """
+    if state.reported_at is None:
+        return False
+    return event.type is EventType.REPORTED or event.occurred_at < state.reported_at
+
+
+def _impossible_reason(event: LifecycleEvent, state: CaseState) -> str:
+    if event.type is EventType.REPORTED:
+        return f"impossible transition: 案件 {event.case_id} 已于 {state.reported_at:%Y-%m-%d %H:%M:%S%z} 上报，不能再次上报"
+    return (f"impossible transition: {event.type.value}（{event.type.label}）发生在案件 {event.case_id} "
+            f"上报之前（{event.occurred_at.isoformat()} < {state.reported_at.isoformat() if state.reported_at else ''}）")
+
+
+def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Reference,
+            result: ApplyResult, changed_rows: list[dict[str, Any]], problems: list[dict[str, Any]],
+            impossible: list[tuple[Incoming, str]], by_id: dict[str, Incoming]) -> None:
+    histories: dict[str, list[LifecycleEvent]] = {cid: [] for cid in case_ids}
+    old_problems: dict[str, str | None] = {}
+    payloads: dict[str, dict[str, Any]] = {}
+    for r in session.execute(
+        select(CaseEvent.event_id, CaseEvent.case_id, CaseEvent.type, CaseEvent.occurred_at,
+               CaseEvent.payload, CaseEvent.problem)
+        .where(CaseEvent.case_id.in_(case_ids))
+    ):
+        histories[r.case_id].append(
+            LifecycleEvent(r.event_id, r.case_id, EventType(r.type), r.occurred_at, _fields(r.payload))
+        )
+        old_problems[r.event_id] = r.problem
+        payloads[r.event_id] = r.payload or {}
+    for case_id, history in histories.items():
+        state, skipped = fold(case_id, history)
+        reasons = {ev.event_id: reason for ev, reason in skipped}
+        gone = set()
+        for ev, _ in skipped:
+            if _impossible(ev, state):
+                gone.add(ev.event_id)
+                impossible.append((by_id.get(ev.event_id) or Incoming(ev, payload=payloads[ev.event_id]),
+                                   _impossible_reason(ev, state)))
+        for ev in history:  # record why events were skipped, and clear it when they apply now
+            if ev.event_id not in gone and reasons.get(ev.event_id) != old_problems.get(ev.event_id):
+                problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id)})
+        max_key = max((sort_key(ev) for ev in history if ev.event_id not in gone), default="")
+        values = _case_values(state, ref, max_key, len(skipped) - len(gone))
+        row = rows[case_id]
+        _note_change(state, row, values, ref, result)
+        changed_rows.append({"id": row.id, **values})
+
+
+def _fields(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """The case fields of a stored payload (it holds the message as the producer sent it)."""
+    return payload or {}
+
+
+def _note_change(state: CaseState, row: Any, values: dict[str, Any], ref: Reference, result: ApplyResult) -> None:
+    result.case_ids.add(state.case_id)
+    if state.values.get("grid_code"):
+        result.grid_codes.add(state.values["grid_code"])
+    if state.values.get("unit_code"):
+        result.unit_codes.add(state.values["unit_code"])
+    if row is not None:
+        if row.grid_id is not None and row.grid_id != values["grid_id"]:
+            result.grid_codes.add(ref.grid_code(row.grid_id))  # the grid it left
+        if row.unit_id is not None and row.unit_id != values["unit_id"]:
+            result.unit_codes.add(ref.unit_code(row.unit_id))  # the unit it left
+
+
+def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int) -> dict[str, Any]:
     v = state.values
     return {
         "case_id": state.case_id,
@@ -191,28 +350,29 @@ def _case_values(state: CaseState, ref: Reference) -> dict[str, Any]:
         "source": v.get("source"),
         "kind": v.get("kind"),
         "class_code": v.get("class_code"),
-        "grid_id": ref.grid_ids.get(v.get("grid_code", "")),
+        "grid_id": ref.grid_ids.get(v.get("grid_code") or ""),
         "lon": v.get("lon"),
         "lat": v.get("lat"),
         "address": v.get("address"),
         "description": v.get("description"),
         "urgency": v.get("urgency") or "normal",
         "stage": state.stage.value if state.stage else None,
-        "unit_id": ref.unit_ids.get(v.get("unit_code", "")),
-        "reported_at": state.reported_at,
-        "verified_at": state.verified_at,
-        "filed_at": state.filed_at,
-        "dispatched_at": state.dispatched_at,
-        "handled_at": state.handled_at,
-        "checked_at": state.checked_at,
-        "closed_at": state.closed_at,
-        "last_event_at": state.last_event_at,
-        "rework_count": state.rework_count,
-        "return_count": state.return_count,
-        "extension_count": state.extension_count,
+        "unit_id": ref.unit_ids.get(v.get("unit_code") or ""),
+        **{name: getattr(state, name) for name in _STATE_COLUMNS},
+        "max_key": max_key,
+        "fold_state": {
+            "stage_before_suspension": state.stage_before_suspension.value
+            if state.stage_before_suspension else None,
+            "values": _jsonable(v),
+            "skipped": skipped,
+        },
     }
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
 
 
 def iter_incoming(events: Iterable[LifecycleEvent], source: str | None = None) -> list[Incoming]:
     """Wrap bare lifecycle events (used by the history builder and tests)."""
-    return [Incoming(ev, source=ev.fields.get("source") or source, payload={}) for ev in events]
+    return [Incoming(ev, source=ev.fields.get("source") or source) for ev in events]

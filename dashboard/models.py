@@ -168,7 +168,8 @@ class Case(Base):
     address: Mapped[str | None] = mapped_column(String(256))
     description: Mapped[str | None] = mapped_column(Text)
     urgency: Mapped[str] = mapped_column(String(16), default="normal")
-    stage: Mapped[str] = mapped_column(String(16), index=True)
+    # NULL while the history holds no legal beginning yet (e.g. only a late "closed").
+    stage: Mapped[str | None] = mapped_column(String(16), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     reported_at: Mapped[datetime | None] = mapped_column(index=True)
     verified_at: Mapped[datetime | None]
@@ -181,6 +182,10 @@ class Case(Base):
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Canonical sort key of the newest stored event, and the rest of the fold state: an
+    # event that sorts after max_key is applied to this state without re-reading history.
+    max_key: Mapped[str | None] = mapped_column(String(200))
+    fold_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Deadline of the current stage; computed by the lifecycle/deadline rules.
     deadline_at: Mapped[datetime | None]
     deadline_source: Mapped[str | None] = mapped_column(String(16))

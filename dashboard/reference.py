@@ -29,6 +29,7 @@ class Reference:
     index: GridIndex | None = None
     loaded_at: float = 0.0
     _codes_by_id: dict[int, str] = field(default_factory=dict, repr=False)
+    _units_by_id: dict[int, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, sessions: sessionmaker[Session], classification: Classification) -> "Reference":
@@ -53,6 +54,11 @@ class Reference:
         if len(self._codes_by_id) != len(self.grid_ids):
             self._codes_by_id = {v: k for k, v in self.grid_ids.items()}
         return self._codes_by_id.get(grid_id, "")
+
+    def unit_code(self, unit_id: int) -> str:
+        if len(self._units_by_id) != len(self.unit_ids):
+            self._units_by_id = {v: k for k, v in self.unit_ids.items()}
+        return self._units_by_id.get(unit_id, "")
 
     def locate(self, lon: float, lat: float) -> str | None:
         return self.index.locate(lon, lat) if self.index is not None else None

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(
         default="gridhall:", description="Prefix of every Redis key gridhall reads or writes."
     )
+    feed_shards: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra case streams, one per shard (e.g. district codes), read by the same ingest.",
+    )
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the city.")
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8050, ge=1, le=65535, description="Port the web server binds to.")
@@ -85,6 +90,19 @@ class Settings(BaseSettings):
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    @field_validator("feed_shards", mode="before")
+    @classmethod
+    def _shards(cls, value: object) -> object:
+        # Environment form: GRIDHALL_FEED_SHARDS=990101,990102 (JSON lists work too).
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -130,9 +148,12 @@ META_VARIABLES = {"GRIDHALL_CONFIG": "Path of the TOML settings file (default gr
 def load_settings(**overrides: Any) -> Settings:
     """Read settings; raises :class:`ConfigError` with one readable line on bad values."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        raise ConfigError(f"settings: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "GRIDHALL_" + str(first["loc"][0]).upper() if first["loc"] else "settings"

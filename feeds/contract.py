@@ -7,13 +7,17 @@ fields below are the contract (schema version 1); docs/feed.md has examples of e
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dashboard.lifecycle import CASE_FIELDS, EventType, LifecycleEvent
 from dashboard.vocab import Kind, Source, Urgency
+
+if TYPE_CHECKING:
+    from dashboard.settings import Settings
 
 SCHEMA_VERSION = 1
 ENTRY_FIELD = "event"
@@ -24,7 +28,44 @@ CASE_STREAM = "cases"  # producers XADD case events here
 DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with the reason
 CHANGES_STREAM = "changes"  # capped; one notice per committed batch, read by every web worker
 HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
+DEAD_COUNTS_KEY = "deadletters:counts"  # hash: dead letters per reason code, for the wall
 CONSUMER_GROUP = "ingest"
+
+
+def case_streams(settings: "Settings") -> list[str]:
+    """Every stream the ingest reads: the main one, plus one per configured shard."""
+    base = settings.key(CASE_STREAM)
+    return [base] + [f"{base}:{shard}" for shard in settings.feed_shards]
+
+
+def stream_for(settings: "Settings", grid_code: str | None) -> str:
+    """Where a producer that shards by district should XADD an event of this grid."""
+    base = settings.key(CASE_STREAM)
+    if grid_code and settings.feed_shards and grid_code[:6] in settings.feed_shards:
+        return f"{base}:{grid_code[:6]}"
+    return base
+
+
+class DeadReason(StrEnum):
+    """Why an entry went to the dead-letter stream (the ``reason_code`` field)."""
+
+    UNDECODABLE = "undecodable"  # no event field, not JSON, not an object
+    OVERSIZED = "oversized"  # payload over 64 KB
+    SCHEMA = "schema"  # JSON that breaks the contract (types, required fields, version)
+    FUTURE = "future"  # occurred_at too far in the future
+    UNKNOWN_CLASS = "unknown_class"  # class code not in the active scheme
+    UNKNOWN_GRID = "unknown_grid"  # grid code the city does not have
+    UNKNOWN_UNIT = "unknown_unit"  # unit code the city does not have
+    OUTSIDE_CITY = "outside_city"  # lon/lat in no grid
+    TRANSITION = "transition"  # impossible in the closed loop whatever arrives later
+
+
+class FeedError(ValueError):
+    """An entry that cannot be applied, with the reason code for counters and retries."""
+
+    def __init__(self, code: DeadReason, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class CaseEventMessage(BaseModel):
@@ -78,19 +119,31 @@ class CaseEventMessage(BaseModel):
 
 
 def decode_entry(fields: dict[str, Any]) -> CaseEventMessage:
-    """Decode one stream entry; raises ValueError with a readable reason."""
+    """Decode one stream entry; raises FeedError with a reason code and a readable message."""
+    return parse_entry(fields)[0]
+
+
+def parse_entry(fields: dict[str, Any]) -> tuple[CaseEventMessage, dict[str, Any]]:
+    """Decode one stream entry into the message and the JSON object exactly as sent."""
     raw = fields.get(ENTRY_FIELD)
     if raw is None:
-        raise ValueError(f"entry has no {ENTRY_FIELD!r} field (fields: {sorted(fields)})")
-    if len(raw.encode() if isinstance(raw, str) else raw) > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"payload larger than {MAX_PAYLOAD_BYTES // 1024} KB")
+        raise FeedError(DeadReason.UNDECODABLE, f"entry has no {ENTRY_FIELD!r} field (fields: {sorted(fields)})")
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_PAYLOAD_BYTES:
+        raise FeedError(DeadReason.OVERSIZED, f"payload of {size} bytes is larger than {MAX_PAYLOAD_BYTES // 1024} KB")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+        raise FeedError(DeadReason.UNDECODABLE, f"not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError("JSON payload must be an object")
-    return CaseEventMessage.model_validate(data)
+        raise FeedError(DeadReason.UNDECODABLE, "JSON payload must be an object")
+    try:
+        return CaseEventMessage.model_validate(data), data
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise FeedError(DeadReason.SCHEMA, f"schema: {where}: {err['msg']}{more}") from None
 
 
 FUTURE_TOLERANCE = timedelta(minutes=10)

@@ -79,6 +79,6 @@ def _flush(sessions: sessionmaker[Session], batch: list[Incoming], ref: Referenc
     with transaction(sessions) as session:
         result = apply_events(session, batch, ref)
     if result.rejected:
-        first = result.rejected[0][1]
+        first = result.rejected[0][2]
         raise RuntimeError(f"history builder produced {len(result.rejected)} bad events, e.g. {first}")
     return result.applied

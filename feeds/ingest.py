@@ -1,4 +1,4 @@
-"""The ingest: read the case stream with a consumer group, apply batches to SQL, then ack.
+"""The ingest: read the case streams with a consumer group, apply batches to SQL, then ack.
 
 At-least-once delivery from Redis plus idempotent apply (unique ``event_id``) gives
 effectively-once effects. A batch is committed in one transaction before its entries are
@@ -9,6 +9,7 @@ applied goes to the dead-letter stream with the reason; nothing is dropped silen
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 
 import orjson
 import redis
-from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.casebook import ApplyResult, Incoming, apply_events
@@ -26,18 +27,24 @@ from dashboard.reference import Reference
 from dashboard.settings import Settings
 
 from .contract import (
-    CASE_STREAM,
     CHANGES_STREAM,
     CONSUMER_GROUP,
+    DEAD_COUNTS_KEY,
     DEAD_LETTER_STREAM,
     FUTURE_TOLERANCE,
     HEALTH_KEY,
-    decode_entry,
+    DeadReason,
+    FeedError,
+    case_streams,
+    parse_entry,
 )
 
 log = logging.getLogger(__name__)
 
 CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
+APPLY_ATTEMPTS = 5  # a batch that loses a race (same new case, deadlock) is simply redone
+
+Entry = tuple[str, str, dict[str, str]]  # (stream, entry id, fields)
 
 
 @dataclass
@@ -46,6 +53,16 @@ class IngestStats:
     duplicates: int = 0
     dead: int = 0
     batches: int = 0
+    retries: int = 0
+
+
+@dataclass
+class _Dead:
+    stream: str
+    entry_id: str
+    fields: dict[str, str]
+    code: str
+    reason: str
 
 
 class Ingest:
@@ -67,11 +84,13 @@ class Ingest:
         self.sessions = sessions
         self.client = client
         self.ref = ref
-        self.stream = settings.key(CASE_STREAM)
+        self.streams = case_streams(settings)
+        self.stream = self.streams[0]
         self.dead_stream = settings.key(DEAD_LETTER_STREAM)
+        self.dead_counts = settings.key(DEAD_COUNTS_KEY)
         self.changes_stream = settings.key(CHANGES_STREAM)
         self.health_key = settings.key(HEALTH_KEY)
-        self.consumer = consumer or f"{socket.gethostname()}-{threading.get_native_id()}"
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = batch_size
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
@@ -79,34 +98,53 @@ class Ingest:
         self._backlog_done = False
         self._last_claim = 0.0
 
+    # -- reading ---------------------------------------------------------------------------
     def ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(self.stream, CONSUMER_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for stream in self.streams:
+            try:
+                self.client.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
-    def _read(self) -> list[tuple[str, dict[str, str]]]:
-        # First our own pending entries (after a crash), then new ones.
+    def _read(self) -> list[Entry]:
+        # First our own pending entries (after a crash or a failed batch), then new ones.
         if not self._backlog_done:
-            resp = self.client.xreadgroup(CONSUMER_GROUP, self.consumer, {self.stream: "0"},
-                                          count=self.batch_size)
-            entries = resp[0][1] if resp else []
+            entries = self._xreadgroup({s: "0" for s in self.streams}, block=None)
             if entries:
                 return entries
             self._backlog_done = True
         if time.monotonic() - self._last_claim > self.claim_idle_ms / 1000:
             self._last_claim = time.monotonic()
-            claimed = self.client.xautoclaim(self.stream, CONSUMER_GROUP, self.consumer,
+            claimed = self._claim()
+            if claimed:
+                return claimed
+        return self._xreadgroup({s: ">" for s in self.streams}, block=self.block_ms)
+
+    def _xreadgroup(self, streams: dict[str, str], block: int | None) -> list[Entry]:
+        resp = self.client.xreadgroup(CONSUMER_GROUP, self.consumer, streams,  # type: ignore[arg-type]
+                                      count=self.batch_size, block=block)
+        return [(stream, eid, fields) for stream, items in (resp or []) for eid, fields in items
+                if fields is not None]
+
+    def _claim(self) -> list[Entry]:
+        """Take over entries a silent consumer left pending (it died or hangs)."""
+        out: list[Entry] = []
+        for stream in self.streams:
+            claimed = self.client.xautoclaim(stream, CONSUMER_GROUP, self.consumer,
                                              min_idle_time=self.claim_idle_ms, start_id="0-0",
                                              count=self.batch_size)
-            if claimed and claimed[1]:
-                log.info("claimed %d entries of a stalled consumer", len(claimed[1]))
-                return [(eid, f) for eid, f in claimed[1] if f is not None]
-        resp = self.client.xreadgroup(CONSUMER_GROUP, self.consumer, {self.stream: ">"},
-                                      count=self.batch_size, block=self.block_ms)
-        return resp[0][1] if resp else []
+            items = claimed[1] if claimed else []
+            out += [(stream, eid, f) for eid, f in items if f is not None]
+            # Entries deleted from the stream while pending come back as ids only: ack them.
+            gone = claimed[2] if claimed and len(claimed) > 2 else []
+            if gone:
+                self.client.xack(stream, CONSUMER_GROUP, *gone)
+        if out:
+            log.info("claimed %d pending entries of a silent consumer", len(out))
+        return out
 
+    # -- one batch -------------------------------------------------------------------------
     def step(self) -> int:
         """Read, apply and ack one batch; returns the number of entries handled."""
         entries = self._read()
@@ -115,33 +153,80 @@ class Ingest:
             return 0
         now = datetime.now(timezone.utc)
         incoming: list[Incoming] = []
-        dead: list[tuple[str, dict[str, str], str]] = []
-        for entry_id, fields in entries:
+        dead: list[_Dead] = []
+        origins: dict[str, Entry] = {}
+        for stream, entry_id, fields in entries:
             try:
-                message = decode_entry(fields)
+                message, data = parse_entry(fields)
                 if message.occurred_at > now + FUTURE_TOLERANCE:
-                    raise ValueError(f"occurred_at {message.occurred_at.isoformat()} is in the future")
-            except ValidationError as exc:
-                dead.append((entry_id, fields, "schema: " + _first_error(exc)))
+                    raise FeedError(DeadReason.FUTURE,
+                                    f"occurred_at {message.occurred_at.isoformat()} is in the future "
+                                    f"(more than {FUTURE_TOLERANCE} ahead of the ingest's clock)")
+            except FeedError as exc:
+                dead.append(_Dead(stream, entry_id, fields, exc.code.value, str(exc)))
                 continue
-            except ValueError as exc:
-                dead.append((entry_id, fields, str(exc)))
-                continue
-            incoming.append(Incoming(message.to_lifecycle(), source=message.source,
-                                     actor=message.actor,
-                                     payload=orjson.loads(message.model_dump_json(exclude_none=True)),
-                                     origin=entry_id))
+            origin = f"{stream} {entry_id}"
+            origins[origin] = (stream, entry_id, fields)
+            incoming.append(Incoming(message.to_lifecycle(), source=message.source and message.source.value,
+                                     actor=message.actor, payload=data, origin=origin))
         result = self._apply(incoming)
-        for item, reason in result.rejected:
-            dead.append((item.origin, _entry_of(entries, item.origin), reason))
+        for item, code, reason in result.rejected:
+            if item.origin in origins:
+                stream, entry_id, fields = origins[item.origin]
+            else:  # an event stored by an earlier batch that a later one proved impossible
+                stream, entry_id = self.stream, ""
+                fields = {"event": orjson.dumps(item.payload, default=str).decode()}
+            dead.append(_Dead(stream, entry_id, fields, code, reason))
+        self._finish(entries, dead, result, now)
+        return len(entries)
+
+    def _apply(self, incoming: list[Incoming]) -> ApplyResult:
+        if not incoming:
+            return ApplyResult()
+        result = self._apply_with_retries(incoming)
+        missing = [item for item, code, _ in result.rejected if code.startswith("unknown_") or code == "outside_city"]
+        if missing and time.monotonic() - self.ref.loaded_at > 30:
+            # Reference data may have been imported since we loaded it: retry those once.
+            self.ref.reload(self.sessions)
+            again = self._apply_with_retries(missing)
+            retried = {id(i) for i in missing}
+            result.rejected = [r for r in result.rejected if id(r[0]) not in retried] + again.rejected
+            result.applied += again.applied
+            result.duplicates += again.duplicates
+            result.case_ids |= again.case_ids
+            result.grid_codes |= again.grid_codes
+            result.unit_codes |= again.unit_codes
+        return result
+
+    def _apply_with_retries(self, incoming: list[Incoming]) -> ApplyResult:
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            try:
+                with transaction(self.sessions) as session:
+                    return apply_events(session, incoming, self.ref)
+            except (IntegrityError, OperationalError) as exc:
+                # Another ingest created the same new case first, a deadlock, or a busy
+                # SQLite: nothing of this attempt was kept; do the batch again.
+                if attempt == APPLY_ATTEMPTS or not _is_race(exc):
+                    raise
+                self.stats.retries += 1
+                log.info("batch lost a race (%s); retrying", type(exc.orig).__name__)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    def _finish(self, entries: list[Entry], dead: list[_Dead], result: ApplyResult, now: datetime) -> None:
         pipe = self.client.pipeline(transaction=True)
-        for entry_id, fields, reason in dead:
+        for d in dead:
             pipe.xadd(self.dead_stream, {
-                "entry_id": entry_id, "reason": reason, "consumer": self.consumer,
-                "at": now.isoformat(), "stream": self.stream,
-                "fields": orjson.dumps(fields).decode(),
+                "entry_id": d.entry_id, "stream": d.stream, "reason": d.reason,
+                "reason_code": d.code, "consumer": self.consumer, "at": now.isoformat(),
+                "fields": orjson.dumps(d.fields).decode(),
             })
-        pipe.xack(self.stream, CONSUMER_GROUP, *[eid for eid, _ in entries])
+            pipe.hincrby(self.dead_counts, d.code, 1)
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, CONSUMER_GROUP, *ids)
         if result.case_ids:
             pipe.xadd(self.changes_stream, {
                 "cases": ",".join(sorted(result.case_ids)),
@@ -158,25 +243,6 @@ class Ingest:
         self.stats.duplicates += result.duplicates
         self.stats.dead += len(dead)
         self.stats.batches += 1
-        return len(entries)
-
-    def _apply(self, incoming: list[Incoming]) -> ApplyResult:
-        if not incoming:
-            return ApplyResult()
-        with transaction(self.sessions) as session:
-            result = apply_events(session, incoming, self.ref)
-        if result.rejected and time.monotonic() - self.ref.loaded_at > 30:
-            # Reference data may have been imported since we loaded it: retry those once.
-            self.ref.reload(self.sessions)
-            retry = [item for item, _ in result.rejected]
-            with transaction(self.sessions) as session:
-                again = apply_events(session, retry, self.ref)
-            result.rejected = again.rejected
-            result.applied += again.applied
-            result.case_ids |= again.case_ids
-            result.grid_codes |= again.grid_codes
-            result.unit_codes |= again.unit_codes
-        return result
 
     def heartbeat(self) -> None:
         self.client.hset(self.health_key, mapping={
@@ -195,21 +261,21 @@ class Ingest:
                     delay = 0.5
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
-            except Exception as exc:  # database away or a bug: keep entries pending, retry
-                log.exception("batch failed (%s); entries stay pending; retrying in %.1fs", exc, delay)
-                self._backlog_done = False
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):  # a restarted Redis without our group: recreate
+                    log.exception("Redis refused a command; retrying in %.1fs", delay)
+            except DBAPIError as exc:
+                log.warning("database unavailable (%s); entries stay pending; retrying in %.1fs",
+                            str(exc.orig).strip().splitlines()[0] if exc.orig else exc, delay)
+            except Exception:  # a bug must not stop the feed: keep entries pending, retry
+                log.exception("batch failed; entries stay pending; retrying in %.1fs", delay)
+            # Whatever failed, our unacknowledged entries are re-read first.
+            self._backlog_done = False
             stop.wait(delay)
             delay = min(delay * 2, 30)
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "payload"
-    return f"{where}: {err['msg']}"
-
-
-def _entry_of(entries: list[tuple[str, dict[str, str]]], entry_id: str) -> dict[str, str]:
-    for eid, fields in entries:
-        if eid == entry_id:
-            return fields
-    return {}
+def _is_race(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return isinstance(exc, IntegrityError) or any(
+        s in text for s in ("deadlock", "could not serialize", "database is locked", "busy"))

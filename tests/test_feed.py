@@ -176,3 +176,73 @@ def test_bad_entries_are_dead_lettered_with_reason(settings, sessions, redis_cli
     with sessions() as s:
         assert s.scalar(select(Case.stage).where(Case.case_id == "ok")) == "closed"
     assert redis_client.xpending(stream, CONSUMER_GROUP)["pending"] == 0
+
+
+@pytest.mark.parametrize("closed_first", [True, False])
+def test_case_closed_before_it_was_reported_is_dead_lettered(settings, sessions, redis_client, city, closed_first):  # type: ignore[no-untyped-def]
+    reported = msg("c9", 1, EventType.REPORTED, 0, source="supervisor", kind="event", class_code="06010",
+                   grid_code=f"{COMMUNITY}001")
+    closed = msg("c9", 2, EventType.CLOSED, -30)  # 30 minutes before the report
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", batch_size=1, block_ms=10)
+    ingest.ensure_group()
+    producer = Producer(redis_client, settings)
+    for m in ([closed, reported] if closed_first else [reported, closed]):
+        producer.publish(m)
+        drain(ingest)
+    dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
+    assert [d[1]["reason_code"] for d in dead] == ["transition"]
+    assert "c9-2" in dead[0][1]["fields"] and "上报之前" in dead[0][1]["reason"]
+    assert redis_client.hget(settings.key("deadletters:counts"), "transition") == "1"
+    with sessions() as s:
+        assert s.scalar(select(Case.stage).where(Case.case_id == "c9")) == "reported"
+        assert s.scalars(select(CaseEvent.event_id).where(CaseEvent.case_id == "c9")).all() == ["c9-1"]
+
+
+def test_second_report_of_a_case_is_dead_lettered(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    first = full_loop("c10")[:2]
+    again = msg("c10", 9, EventType.REPORTED, 60, source="supervisor", kind="event", class_code="06010",
+                grid_code=f"{COMMUNITY}001")
+    Producer(redis_client, settings).publish_many([*first, again])
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest.ensure_group()
+    drain(ingest)
+    dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
+    assert [d[1]["reason_code"] for d in dead] == ["transition"]
+    with sessions() as s:
+        assert s.scalar(select(Case.stage).where(Case.case_id == "c10")) == "filed"
+
+
+def test_events_out_of_order_across_batches_are_marked_then_cleared(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    loop = full_loop("c11")
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", batch_size=10, block_ms=10)
+    ingest.ensure_group()
+    producer = Producer(redis_client, settings)
+    producer.publish_many([loop[0], loop[2]])  # reported, dispatched (filed is late)
+    drain(ingest)
+    with sessions() as s:
+        problem = s.scalar(select(CaseEvent.problem).where(CaseEvent.event_id == "c11-3"))
+        assert problem and "dispatched" in problem
+        assert s.scalar(select(Case.stage).where(Case.case_id == "c11")) == "reported"
+    producer.publish(loop[1])  # the late 立案 makes the dispatch legal
+    drain(ingest)
+    with sessions() as s:
+        assert s.scalar(select(CaseEvent.problem).where(CaseEvent.event_id == "c11-3")) is None
+        assert s.scalar(select(Case.stage).where(Case.case_id == "c11")) == "dispatched"
+    assert ingest.stats.dead == 0
+
+
+def test_sharded_streams_are_all_read(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    from feeds.contract import stream_for
+
+    sharded = settings.model_copy(update={"feed_shards": ["990101", "990102"]})
+    loop = full_loop("c12")
+    target = stream_for(sharded, loop[0].grid_code)
+    assert target.endswith(":990101")
+    for m in loop:
+        redis_client.xadd(target, m.to_entry())
+    ingest = Ingest(sharded, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest.ensure_group()
+    drain(ingest)
+    with sessions() as s:
+        assert s.scalar(select(Case.stage).where(Case.case_id == "c12")) == "closed"
+    assert redis_client.xpending(target, CONSUMER_GROUP)["pending"] == 0

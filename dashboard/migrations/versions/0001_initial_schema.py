@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-25 16:06:26.374885
+Revises: 
+Create Date: 2026-11-25 16:24:20.498501
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def upgrade() -> None:
     sa.Column('address', sa.String(length=256), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('urgency', sa.String(length=16), nullable=False),
-    sa.Column('stage', sa.String(length=16), nullable=False),
+    sa.Column('stage', sa.String(length=16), nullable=True),
     sa.Column('unit_id', sa.Integer(), nullable=True),
     sa.Column('reported_at', dashboard.db.UTCDateTime(), nullable=True),
     sa.Column('verified_at', dashboard.db.UTCDateTime(), nullable=True),
@@ -151,6 +151,8 @@ def upgrade() -> None:
     sa.Column('rework_count', sa.Integer(), nullable=False),
     sa.Column('return_count', sa.Integer(), nullable=False),
     sa.Column('extension_count', sa.Integer(), nullable=False),
+    sa.Column('max_key', sa.String(length=200), nullable=True),
+    sa.Column('fold_state', sa.JSON(), nullable=True),
     sa.Column('deadline_at', dashboard.db.UTCDateTime(), nullable=True),
     sa.Column('deadline_source', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['grid_id'], ['grids.id'], name=op.f('fk_cases_grid_id_grids')),
