@@ -158,11 +158,16 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
         }
         for item in items
     ]
+    table = CaseEvent.__table__
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        stmt = postgresql.insert(CaseEvent).on_conflict_do_nothing(index_elements=["event_id"])
+        return _copy_events_pg(session, rows)
+    # Core, not ORM bulk insert: with RETURNING the ORM path falls back to a round trip per
+    # row; Core's insertmanyvalues sends one multi-row INSERT per page of rows.
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     elif dialect == "sqlite":
-        stmt = sqlite.insert(CaseEvent).on_conflict_do_nothing(index_elements=["event_id"])
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     else:  # pragma: no cover - other backends: look first, then insert
         known = set(session.scalars(select(CaseEvent.event_id).where(
             CaseEvent.event_id.in_([r["event_id"] for r in rows]))))
@@ -170,8 +175,89 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
         if rows:
             session.execute(insert(CaseEvent), rows)
         return {r["event_id"] for r in rows}
-    returned = session.execute(stmt.returning(CaseEvent.event_id), rows)
+    returned = session.connection().execute(stmt.returning(table.c.event_id), rows)
     return set(returned.scalars())
+
+
+_EVENT_COLUMNS = ("event_id", "case_id", "type", "occurred_at", "received_at", "source", "actor", "payload")
+
+
+def _copy_events_pg(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: COPY the batch into a temporary table, then insert what is new.
+
+    COPY moves rows an order of magnitude faster than INSERT statements, and the final
+    INSERT … ON CONFLICT DO NOTHING RETURNING tells which event ids were new.
+    """
+    import orjson
+
+    raw = session.connection().connection.driver_connection  # the psycopg connection
+    cols = ", ".join(_EVENT_COLUMNS)
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_events "
+            "(LIKE case_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY incoming_events ({cols}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row((
+                    r["event_id"], r["case_id"], r["type"],
+                    r["occurred_at"].astimezone(timezone.utc).replace(tzinfo=None),
+                    r["received_at"].astimezone(timezone.utc).replace(tzinfo=None),
+                    r["source"], r["actor"], orjson.dumps(r["payload"], default=str).decode(),
+                ))
+        cur.execute(
+            f"INSERT INTO case_events ({cols}) SELECT {cols} FROM incoming_events "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        )
+        fresh = {row[0] for row in cur.fetchall()}
+        cur.execute("DELETE FROM incoming_events")
+    return fresh
+
+
+class CaseRace(RuntimeError):
+    """Another ingest created one of this batch's new cases first; redo the batch."""
+
+
+def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY case rows into a temporary table, then one INSERT and one UPDATE."""
+    import orjson
+
+    table = Case.__table__
+    columns = [c.name for c in table.columns if c.name != "id"]
+    json_cols = {"fold_state"}
+    raw = session.connection().connection.driver_connection
+    cols = ", ".join(columns)
+
+    def cell(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in json_cols:
+            return orjson.dumps(value, default=str).decode()
+        if isinstance(value, datetime):
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_cases "
+            "(LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cur.execute("DELETE FROM incoming_cases")
+        with cur.copy(f"COPY incoming_cases (id, {cols}) FROM STDIN") as copy:
+            for row in new_rows:
+                copy.write_row((-1, *(cell(c, row.get(c)) for c in columns)))
+            for row in changed_rows:
+                copy.write_row((row["id"], *(cell(c, row.get(c)) for c in columns)))
+        if new_rows:
+            cur.execute(
+                f"INSERT INTO cases ({cols}) SELECT {cols} FROM incoming_cases WHERE id = -1 "
+                "ON CONFLICT (case_id) DO NOTHING"
+            )
+            if cur.rowcount != len(new_rows):
+                raise CaseRace(f"{len(new_rows) - cur.rowcount} new case(s) were created meanwhile")
+        if changed_rows:
+            sets = ", ".join(f"{c} = i.{c}" for c in columns if c != "case_id")
+            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases i WHERE cases.id = i.id AND i.id <> -1")
 
 
 _STATE_COLUMNS = (
@@ -258,10 +344,13 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
         problems[:] = [p for p in problems if p["eid"] not in gone]
         result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
         result.rejected += [(item, "transition", reason) for item, reason in impossible]
-    if new_rows:
-        session.execute(insert(Case), new_rows)
-    if changed_rows:
-        session.execute(update(Case), changed_rows)  # ORM bulk UPDATE by primary key
+    if session.get_bind().dialect.name == "postgresql":
+        _write_cases_pg(session, new_rows, changed_rows)
+    else:
+        if new_rows:
+            session.connection().execute(insert(Case.__table__), new_rows)
+        if changed_rows:
+            session.execute(update(Case), changed_rows)  # ORM bulk UPDATE by primary key
     if problems:
         session.execute(
             update(CaseEvent.__table__)

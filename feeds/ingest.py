@@ -21,7 +21,7 @@ import redis
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.casebook import ApplyResult, Incoming, apply_events
+from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events
 from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
@@ -203,13 +203,13 @@ class Ingest:
             try:
                 with transaction(self.sessions) as session:
                     return apply_events(session, incoming, self.ref)
-            except (IntegrityError, OperationalError) as exc:
+            except (IntegrityError, OperationalError, CaseRace) as exc:
                 # Another ingest created the same new case first, a deadlock, or a busy
                 # SQLite: nothing of this attempt was kept; do the batch again.
                 if attempt == APPLY_ATTEMPTS or not _is_race(exc):
                     raise
                 self.stats.retries += 1
-                log.info("batch lost a race (%s); retrying", type(exc.orig).__name__)
+                log.info("batch lost a race (%s); retrying", exc)
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
@@ -275,7 +275,10 @@ class Ingest:
             delay = min(delay * 2, 30)
 
 
-def _is_race(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return isinstance(exc, IntegrityError) or any(
+def _is_race(exc: Exception) -> bool:
+    if isinstance(exc, (IntegrityError, CaseRace)):
+        return True
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).lower()
+    return any(
         s in text for s in ("deadlock", "could not serialize", "database is locked", "busy"))

@@ -1,0 +1,115 @@
+"""The published JSON Schema of a case event, derived from the pydantic contract.
+
+``feeds/schema/case-event.v1.json`` is what integrators in other languages validate against.
+It is generated from :class:`feeds.contract.CaseEventMessage`, never edited by hand::
+
+    python -m feeds.schema > feeds/schema/case-event.v1.json
+
+``tests/test_feed_contract.py`` fails when the committed file and :func:`json_schema` differ.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from importlib import resources
+from typing import Any
+
+from dashboard.lifecycle import EventType
+from dashboard.vocab import Kind, LabelledEnum, Source, Urgency
+
+from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, CaseEventMessage
+
+SCHEMA_ID = f"https://gridhall.example/schema/case-event.v{SCHEMA_VERSION}.json"
+SCHEMA_FILE = f"case-event.v{SCHEMA_VERSION}.json"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# RFC 3339 date-time *with* an offset. In draft 2020-12 "format" is only an annotation unless
+# a validator opts in to asserting it, so the offset rule is also spelled out as a pattern.
+DATE_TIME_WITH_OFFSET = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+NOT_BLANK = r"\S"
+
+_ENUMS: dict[str, type[LabelledEnum]] = {
+    "EventType": EventType,
+    "Kind": Kind,
+    "Source": Source,
+    "Urgency": Urgency,
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one case event, version ``SCHEMA_VERSION``."""
+    generated = copy.deepcopy(CaseEventMessage.model_json_schema())
+    schema: dict[str, Any] = {
+        "$schema": DIALECT,
+        "$id": SCHEMA_ID,
+        "title": f"gridhall case event, version {SCHEMA_VERSION}",
+        "description": (
+            "One case event (案件事件) of a digital urban management (数字城管) system, as a "
+            f"producer XADDs it to the gridhall case stream: the JSON object in the single "
+            f"field {ENTRY_FIELD!r} of a Redis Stream entry, at most {MAX_PAYLOAD_BYTES // 1024} KB "
+            "of UTF-8. event_id is the idempotency key; a case's state is derived from all of "
+            "its events ordered by occurred_at. Generated from feeds.contract.CaseEventMessage; "
+            "see docs/feed.md for the meaning of every field and an example of every type."
+        ),
+    }
+    for key, value in generated.items():
+        if key not in ("title", "description"):
+            schema[key] = value
+
+    props = schema["properties"]
+    # What the ingest enforces beyond the model's field types, spelled out for other languages.
+    for name in ("event_id", "case_id"):
+        props[name]["pattern"] = NOT_BLANK  # the model strips white space before min_length
+    schema["dependentRequired"] = {"class_code": ["kind"]}  # a 小类 code is only unique per kind
+    props["v"]["const"] = SCHEMA_VERSION
+    props["v"]["description"] = (
+        f"Schema version. This schema is version {SCHEMA_VERSION}; may be omitted (defaults to "
+        f"{SCHEMA_VERSION}). Any other value is dead-lettered with reason_code 'schema'."
+    )
+    offset_note = (
+        "RFC 3339 date-time with a UTC offset (Z or ±hh:mm), e.g. 2026-11-24T09:30:00+08:00; "
+        "a time without an offset is rejected."
+    )
+    props["occurred_at"]["pattern"] = DATE_TIME_WITH_OFFSET
+    props["occurred_at"]["description"] = "When it happened (not when it was sent). " + offset_note
+    for branch in props["deadline_at"]["anyOf"]:
+        if branch.get("type") == "string":
+            branch["pattern"] = DATE_TIME_WITH_OFFSET
+    props["deadline_at"]["description"] = (
+        "A deadline set by the source system (e.g. the 12345 platform's 办结时限); stored with "
+        "the event. " + offset_note
+    )
+
+    for name, enum in _ENUMS.items():
+        definition = schema["$defs"][name]
+        if definition["enum"] != [m.value for m in enum]:
+            raise RuntimeError(f"$defs.{name} does not list the values of {enum.__name__}")
+        labels = "; ".join(f"{m.value} = {m.label}" for m in enum)
+        definition["description"] = f"{definition['description']} Values: {labels}."
+    return schema
+
+
+def render() -> str:
+    """The schema file's exact text: 2-space indented JSON, UTF-8, trailing newline."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def published() -> dict[str, Any]:
+    """The schema file shipped in the package (``feeds/schema/case-event.v1.json``)."""
+    text = resources.files("feeds").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def main() -> None:
+    sys.stdout.buffer.write(render().encode("utf-8"))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
