@@ -440,6 +440,287 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: flo
     return False
 
 
+# -- publish ---------------------------------------------------------------------------
+def _redis_client(settings: Settings):  # type: ignore[no-untyped-def]
+    """A checked client for the configured Redis (these commands need no database)."""
+    from feeds.connection import check_redis, connect
+
+    try:
+        check_redis(settings)
+    except ConfigError as exc:
+        _fail(str(exc), 1)
+    return connect(settings)
+
+
+class _CtrlC:
+    """Turn SIGINT/SIGTERM into an event for the duration of a block; restore on exit."""
+
+    def __enter__(self) -> threading.Event:
+        self.stop = threading.Event()
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, lambda signum, frame: self.stop.set())
+        return self.stop
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+@app.command()
+def publish(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines or CSV of case events."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl or csv (default: from the extension)."),
+    stream: Optional[str] = typer.Option(None, help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS)."),
+    rate: Optional[float] = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
+    speedup: Optional[float] = typer.Option(None, min=0.001, help="Replay the recorded occurred_at gaps divided by X."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Publish the valid events even if some lines are invalid."),
+) -> None:
+    """Publish recorded case events from FILE to the case stream (replays, tests, migrations)."""
+    from feeds.publish import PublishFileError, load_file, plan, send, unread_streams
+
+    if rate is not None and speedup is not None:
+        _fail("--rate and --speedup exclude each other", 2)
+    settings = _settings()
+    try:
+        loaded = load_file(file, fmt)
+    except PublishFileError as exc:
+        _fail(str(exc), 1)
+    for problem in loaded.problems:
+        err.print(f"  {problem}", highlight=False, markup=False)
+    if loaded.problems and not skip_invalid:
+        _fail(f"{len(loaded.problems)} invalid line(s) in {file}; nothing was published "
+              "(--skip-invalid publishes the valid ones)", 1)
+    if loaded.duplicate_ids:
+        err.print(f"[yellow]note:[/] {loaded.duplicate_ids} event(s) repeat an earlier event_id; "
+                  "the ingest stores each event_id once", highlight=False)
+    planned = plan(loaded.records, settings, stream=stream, rate=rate, speedup=speedup)
+    if not planned:
+        console.print(f"no events to publish in {file} ({len(loaded.problems)} skipped)")
+        return
+    for name in unread_streams(planned, settings):
+        err.print(f"[yellow]warning:[/] the ingest does not read {name} "
+                  "(check --stream and GRIDHALL_FEED_SHARDS)", highlight=False)
+    client = _redis_client(settings)
+    pace = (f"{rate:g}/s" if rate else f"recorded gaps ÷ {speedup:g}" if speedup else "as fast as possible")
+    with _CtrlC() as stop, _progress() as progress:
+        task = progress.add_task(f"publishing ({pace})", total=len(planned))
+        result = send(client, planned, stop=stop,
+                      progress=lambda done: progress.update(task, completed=done))
+    streams = ", ".join(f"{name} {n}" for name, n in sorted(result.per_stream.items()))
+    summary = (f"published {result.sent} of {len(planned)}, skipped {len(loaded.problems)}, "
+               f"{result.elapsed:.2f}s, {result.rate:,.0f} events/s")
+    if result.error:
+        _fail(f"Redis failed after {summary}: {result.error}; the next {result.uncertain} may or may "
+              "not have been appended (publishing them again is harmless: events are idempotent)", 1)
+    if result.interrupted:
+        console.print(f"[yellow]interrupted:[/] {summary}; the first {result.sent} events "
+                      "(in sending order) are in the stream, the rest were not sent")
+        raise typer.Exit(130)
+    console.print(summary)
+    if streams:
+        console.print(f"  → {streams}", highlight=False)
+
+
+# -- deadletters -----------------------------------------------------------------------
+deadletters_app = typer.Typer(help="Inspect and re-drive entries the ingest could not apply.",
+                              no_args_is_help=True)
+app.add_typer(deadletters_app, name="deadletters")
+
+
+def _dead_letters(settings: Settings):  # type: ignore[no-untyped-def]
+    from feeds.deadletters import DeadLetters
+
+    return DeadLetters(_redis_client(settings), settings)
+
+
+def _reason_code(reason: Optional[str]) -> Optional[str]:
+    from feeds.contract import DeadReason
+
+    if reason is None:
+        return None
+    codes = [r.value for r in DeadReason]
+    if reason not in codes:
+        _fail(f"--reason: unknown code {reason!r}; one of {', '.join(codes)}", 2)
+    return reason
+
+
+def _short(text: Optional[str], width: int) -> str:
+    if not text:
+        return "—"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    reason: Optional[str] = typer.Option(None, help="Only this reason code (e.g. unknown_grid)."),
+    limit: int = typer.Option(50, min=1, help="At most N dead letters."),
+    since: Optional[str] = typer.Option(None, help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d."),
+) -> None:
+    """Dead letters, newest first, and the per-reason counters."""
+    from rich.table import Table
+
+    from feeds.deadletters import parse_since
+
+    settings = _settings()
+    code = _reason_code(reason)
+    try:
+        since_at = parse_since(since, settings.tz) if since else None
+    except ValueError as exc:
+        _fail(f"--since: {exc}", 2)
+    dead = _dead_letters(settings)
+    letters = dead.newest(reason=code, since=since_at, limit=limit)
+    tz = settings.tz
+    table = Table(title=f"dead letters in {dead.stream} ({dead.count()} in all)", title_justify="left")
+    # The id is what people copy, so it is never cut. On a narrow terminal the stream
+    # column goes (it is in `show`), the year goes, and the reason gives way first.
+    wide = console.width >= 130
+    time_format, time_w = ("%Y-%m-%d %H:%M:%S", 19) if wide else ("%m-%d %H:%M:%S", 14)
+
+    def natural(values: list[str], cap: int) -> int:
+        return min(cap, max([len(v) for v in values] + [8]))
+
+    id_w = natural([x.id for x in letters], 40)
+    code_w = natural([(x.code or "—") + "*" for x in letters], 20)
+    ev_w = natural([x.event_id or "—" for x in letters], 20 if wide else 12)
+    case_w = natural([x.case_id or "—" for x in letters], 20 if wide else 12)
+    stream_w = natural([x.stream or "—" for x in letters], 40) if wide else 0
+    columns = 7 if wide else 6
+    reason_w = max(12, min(60, console.width - (3 * columns + 1) - id_w - time_w - code_w
+                           - ev_w - case_w - stream_w))
+    table.add_column("id", no_wrap=True, min_width=id_w)
+    table.add_column("time", no_wrap=True, min_width=time_w)
+    table.add_column("reason_code", no_wrap=True, min_width=code_w)
+    table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=reason_w)
+    table.add_column("event_id", overflow="fold", max_width=ev_w)
+    table.add_column("case_id", overflow="fold", max_width=case_w)
+    if wide:
+        table.add_column("stream", overflow="fold", max_width=stream_w)
+    for letter in letters:
+        shown_code = letter.code or "—"
+        if letter.code_inferred:
+            shown_code += "*"
+        row = [letter.id, letter.at.astimezone(tz).strftime(time_format), shown_code,
+               _short(letter.reason, 60), letter.event_id or "—", letter.case_id or "—"]
+        table.add_row(*row, *([letter.stream or "—"] if wide else []))
+    if letters:
+        console.print(table)
+    else:
+        console.print("no dead letters" + (" matching" if code or since else ""))
+    if any(letter.code_inferred for letter in letters):
+        console.print("[dim]* reason code inferred from the reason text (written before reason codes)[/]")
+    counts = dead.counts()
+    if counts:
+        console.print("dead-lettered by reason (counters): "
+                      + ", ".join(f"{name} {n}" for name, n in counts.items()), highlight=False)
+
+
+@deadletters_app.command("show")
+def deadletters_show(dead_id: str = typer.Argument(..., metavar="ID", help="Dead-letter id (from 'deadletters list').")) -> None:
+    """Everything about one dead letter, with the original entry pretty-printed."""
+    import json
+
+    from rich.padding import Padding
+    from rich.syntax import Syntax
+
+    settings = _settings()
+    dead = _dead_letters(settings)
+    letter = dead.get(dead_id)
+    if letter is None:
+        _fail(f"no dead letter {dead_id} in {dead.stream}", 1)
+    code = letter.code or "—"
+    if letter.code_inferred:
+        code += " (inferred from the reason text)"
+    rows = [
+        ("dead letter", letter.id),
+        ("reason code", code),
+        ("reason", letter.reason or "—"),
+        ("time", f"{letter.at.astimezone(settings.tz).isoformat()} ({settings.timezone})"),
+        ("consumer", letter.consumer or "—"),
+        ("stream", letter.stream or "—"),
+        ("entry id", letter.entry_id or "—"),
+    ]
+    for name, value in rows:
+        console.print(f"[bold]{name + ':':<13}[/] {value}", highlight=False, markup=True, soft_wrap=True)
+    fields = letter.fields
+    if fields is None:
+        console.print("[bold]original fields:[/] not recorded or not JSON:")
+        console.print(letter.data.get("fields", "—"), markup=False, highlight=False)
+    else:
+        console.print("[bold]original fields:[/]")
+        for name, value in fields.items():
+            parsed = None
+            if isinstance(value, str):
+                try:
+                    parsed = json.loads(value)
+                except ValueError:
+                    parsed = None
+            if isinstance(parsed, (dict, list)):
+                console.print(f"  {name}:", markup=False, highlight=False)
+                console.print(Padding(Syntax(json.dumps(parsed, ensure_ascii=False, indent=2), "json",
+                                             word_wrap=True, background_color="default"), (0, 0, 0, 4)))
+            else:
+                console.print(f"  {name}: {value}", markup=False, highlight=False, soft_wrap=True)
+    extra = {k: v for k, v in letter.data.items()
+             if k not in ("entry_id", "stream", "reason", "reason_code", "consumer", "at", "fields")}
+    for name, value in extra.items():
+        console.print(f"[bold]{name}:[/] {value}", highlight=False)
+
+
+@deadletters_app.command("retry")
+def deadletters_retry(
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Dead-letter ids to re-drive."),
+    reason: Optional[str] = typer.Option(None, help="Re-drive every dead letter of this reason code."),
+    all_: bool = typer.Option(False, "--all", help="Re-drive every dead letter."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-queued; change nothing."),
+) -> None:
+    """Re-drive dead letters to the stream they came from (after fixing reference data)."""
+    settings = _settings()
+    code = _reason_code(reason)
+    ids = ids or []
+    if ids and (code or all_):
+        _fail("give dead-letter IDs, or --reason/--all, not both", 2)
+    if not ids and not code and not all_:
+        _fail("nothing selected: give dead-letter IDs, --reason CODE or --all", 2)
+    dead = _dead_letters(settings)
+    if ids:
+        letters = []
+        missing = []
+        for dead_id in dict.fromkeys(ids):
+            letter = dead.get(dead_id)
+            if letter is None:
+                missing.append(dead_id)
+            else:
+                letters.append(letter)
+        if missing:
+            _fail(f"no dead letter {', '.join(missing)} in {dead.stream}; nothing was re-queued", 1)
+    else:
+        letters = dead.select(reason=code)
+    if not letters:
+        console.print("no dead letters to re-drive")
+        return
+    for name in dead.unread_targets(letters):
+        err.print(f"[yellow]warning:[/] the ingest does not read {name} (GRIDHALL_FEED_SHARDS); "
+                  "entries re-driven there wait until it does", highlight=False)
+    hopeless = sum(1 for letter in letters if letter.hopeless())
+    result = dead.retry(letters, dry_run=dry_run)
+    for letter in result.unretryable:
+        err.print(f"[yellow]skipped[/] {letter.id}: its original fields were not recorded", highlight=False)
+    if dry_run:
+        for letter in result.planned:
+            console.print(f"  would re-queue {letter.id} ({letter.code or '—'}) → {dead.target(letter)}",
+                          highlight=False)
+        console.print(f"dry run: {len(result.planned)} would be re-queued; nothing changed")
+    else:
+        gone = f" ({len(result.gone)} already gone)" if result.gone else ""
+        console.print(f"re-queued {len(result.requeued)} dead letter(s){gone}")
+    if hopeless:
+        console.print(f"[yellow]note:[/] re-driving cannot help {hopeless} of them (undecodable, "
+                      "oversized, schema or transition); the ingest will dead-letter them again")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,326 @@
+"""Read and re-drive the dead-letter stream.
+
+The ingest writes one dead letter per entry it could not apply, with the fields
+``entry_id``, ``stream`` (where the entry came from), ``reason``, ``reason_code`` (a
+:class:`DeadReason` value; older entries lack it and get one inferred from the reason text),
+``consumer``, ``at`` (ISO UTC) and ``fields`` (JSON of the original entry's fields).
+
+Re-driving appends the original fields unchanged to the stream they came from and deletes
+the dead letter, atomically per entry. If the entry fails again, the ingest dead-letters it
+again under a new id.
+
+No CLI framework in here: ``cli.py`` does the tables and the printing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any, Iterable, Iterator, cast
+
+import orjson
+import redis
+
+from dashboard.settings import Settings
+
+from .contract import (
+    CASE_STREAM,
+    DEAD_COUNTS_KEY,
+    DEAD_LETTER_STREAM,
+    ENTRY_FIELD,
+    DeadReason,
+    case_streams,
+)
+
+PAGE = 500
+Page = list[tuple[str, dict[str, str]]]  # XRANGE with decode_responses
+
+# How the reason text of a dead letter without ``reason_code`` reads, per code (first match).
+_INFER = [
+    (re.compile(r"larger than \d+ KB"), DeadReason.OVERSIZED),
+    (re.compile(r"^not JSON|has no '?\w+'? field|payload must be an object"), DeadReason.UNDECODABLE),
+    (re.compile(r"in the future"), DeadReason.FUTURE),
+    (re.compile(r"^unknown classification"), DeadReason.UNKNOWN_CLASS),
+    (re.compile(r"^unknown grid"), DeadReason.UNKNOWN_GRID),
+    (re.compile(r"^unknown unit"), DeadReason.UNKNOWN_UNIT),
+    (re.compile(r"^outside the city"), DeadReason.OUTSIDE_CITY),
+    (re.compile(r"^schema"), DeadReason.SCHEMA),
+    (re.compile(r"不能发生在阶段"), DeadReason.TRANSITION),
+]
+
+# Re-driving cannot help: the entry is broken in itself, or the transition is impossible
+# whatever arrives later. (``future`` can succeed later; the ``unknown_*`` ones after an import.)
+NOT_RETRYABLE = frozenset({DeadReason.UNDECODABLE, DeadReason.OVERSIZED, DeadReason.SCHEMA,
+                           DeadReason.TRANSITION})
+
+# Delete the dead letter and, only if it was still there, append the original entry:
+# atomic like MULTI/EXEC, and two operators retrying at once cannot duplicate an entry.
+_REDRIVE = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
+return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+"""
+
+
+def infer_code(reason: str) -> str | None:
+    """The reason code a reason text stands for, for dead letters written before codes."""
+    for pattern, code in _INFER:
+        if pattern.search(reason):
+            return code.value
+    return None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One entry of the dead-letter stream."""
+
+    id: str
+    data: dict[str, str]
+
+    @property
+    def reason(self) -> str:
+        return self.data.get("reason", "")
+
+    @property
+    def reason_code(self) -> str | None:
+        """As written by the ingest; None for dead letters written before reason codes."""
+        return self.data.get("reason_code") or None
+
+    @property
+    def code(self) -> str | None:
+        """The reason code, inferred from the reason text when the ingest did not write one."""
+        return self.reason_code or infer_code(self.reason)
+
+    @property
+    def code_inferred(self) -> bool:
+        return self.reason_code is None and self.code is not None
+
+    @property
+    def entry_id(self) -> str | None:
+        return self.data.get("entry_id")
+
+    @property
+    def stream(self) -> str | None:
+        return self.data.get("stream") or None
+
+    @property
+    def consumer(self) -> str | None:
+        return self.data.get("consumer")
+
+    @property
+    def at(self) -> datetime:
+        """When it was dead-lettered: the ``at`` field, else the time in the entry id."""
+        text = self.data.get("at")
+        if text:
+            try:
+                value = datetime.fromisoformat(text)
+                return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            except ValueError:
+                pass
+        return id_time(self.id)
+
+    @property
+    def fields(self) -> dict[str, Any] | None:
+        """The original entry's fields; None when missing or not a JSON object."""
+        try:
+            value = orjson.loads(self.data.get("fields", ""))
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    @property
+    def event(self) -> dict[str, Any] | None:
+        """The event JSON of the original entry when it parses as an object."""
+        fields = self.fields or {}
+        raw = fields.get(ENTRY_FIELD)
+        if not isinstance(raw, str):
+            return None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    @property
+    def event_id(self) -> str | None:
+        value = (self.event or {}).get("event_id")
+        return str(value) if value is not None else None
+
+    @property
+    def case_id(self) -> str | None:
+        value = (self.event or {}).get("case_id")
+        return str(value) if value is not None else None
+
+    @property
+    def retryable(self) -> bool:
+        """Whether it can be re-driven at all: its original fields were recorded."""
+        return bool(self.fields)
+
+    def hopeless(self) -> bool:
+        """True when re-driving cannot help (the entry itself is broken)."""
+        return self.code in NOT_RETRYABLE
+
+
+def id_time(entry_id: str) -> datetime:
+    try:
+        ms = int(entry_id.split("-", 1)[0])
+    except ValueError:
+        return datetime.fromtimestamp(0, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str, tz: tzinfo, now: datetime | None = None) -> datetime:
+    """ISO date/time (naive = city time), or a span back from now such as 30m, 2h, 7d."""
+    match = _RELATIVE.match(text)
+    if match:
+        span = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        return (now or datetime.now(timezone.utc)) - span
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO date/time or a span like 30m, 2h, 7d: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+@dataclass
+class DeadLetters:
+    """The dead-letter stream of one deployment."""
+
+    client: redis.Redis
+    settings: Settings
+    stream: str = field(init=False)
+    counts_key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stream = self.settings.key(DEAD_LETTER_STREAM)
+        self.counts_key = self.settings.key(DEAD_COUNTS_KEY)
+
+    # -- reading -----------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self.client.xlen(self.stream))
+
+    def counts(self) -> dict[str, int]:
+        """The per-reason counters the ingest keeps (``deadletters:counts``), largest first."""
+        raw = cast(dict[str, str], self.client.hgetall(self.counts_key))
+        counts = {}
+        for code, value in raw.items():
+            try:
+                counts[code] = int(value)
+            except ValueError:
+                continue
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def get(self, dead_id: str) -> DeadLetter | None:
+        try:
+            found = cast(Page, self.client.xrange(self.stream, min=dead_id, max=dead_id, count=1))
+        except redis.ResponseError:  # not a valid stream id
+            return None
+        return DeadLetter(*found[0]) if found else None
+
+    def newest(
+        self,
+        *,
+        reason: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 50,
+    ) -> list[DeadLetter]:
+        """Newest first, filtered by reason code and time."""
+        found: list[DeadLetter] = []
+        for letter in self._scan(reverse=True, since=since):
+            if reason is not None and letter.code != reason:
+                continue
+            if since is not None and letter.at < since:
+                continue
+            found.append(letter)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def select(self, *, reason: str | None = None) -> list[DeadLetter]:
+        """Every dead letter present now (oldest first), optionally of one reason code.
+
+        The scan stops at the newest entry present when it starts, so entries dead-lettered
+        again while a retry runs are not picked up a second time.
+        """
+        last = cast(Page, self.client.xrevrange(self.stream, count=1))
+        if not last:
+            return []
+        upto = last[0][0]
+        return [letter for letter in self._scan(reverse=False, upto=upto)
+                if reason is None or letter.code == reason]
+
+    def _scan(self, *, reverse: bool, since: datetime | None = None,
+              upto: str | None = None) -> Iterator[DeadLetter]:
+        # Entry ids carry the time they were added: use it to bound the scan by --since
+        # (with a minute of slack for the ``at`` stamp, which is the batch's start).
+        low = "-"
+        if since is not None:
+            low = str(max(0, int((since.timestamp() - 60) * 1000)))
+        high = upto or "+"
+        while True:
+            if reverse:
+                page = cast(Page, self.client.xrevrange(self.stream, max=high, min=low, count=PAGE))
+            else:
+                page = cast(Page, self.client.xrange(self.stream, min=low, max=high, count=PAGE))
+            for entry_id, data in page:
+                yield DeadLetter(entry_id, data)
+            if len(page) < PAGE:
+                return
+            if reverse:
+                high = "(" + page[-1][0]
+            else:
+                low = "(" + page[-1][0]
+
+    # -- re-driving ----------------------------------------------------------------------
+    def target(self, letter: DeadLetter) -> str:
+        """The stream to re-drive into: where the entry came from (the main one if unknown)."""
+        return letter.stream or self.settings.key(CASE_STREAM)
+
+    def unread_targets(self, letters: Iterable[DeadLetter]) -> list[str]:
+        """Target streams the ingest of these settings does not read."""
+        return sorted({self.target(letter) for letter in letters} - set(case_streams(self.settings)))
+
+    def retry(self, letters: Iterable[DeadLetter], *, dry_run: bool = False) -> "RetryResult":
+        """Re-drive: XADD each original entry back to its stream and XDEL the dead letter.
+
+        Per entry both happen in one atomic step (a server-side script), and only if the
+        dead letter is still there, so nothing is lost or duplicated even when two
+        operators retry at once. Entries without recorded fields are skipped.
+        """
+        result = RetryResult()
+        todo: list[DeadLetter] = []
+        for letter in letters:
+            if letter.retryable:
+                todo.append(letter)
+            else:
+                result.unretryable.append(letter)
+        if dry_run:
+            result.planned = todo
+            return result
+        script = self.client.register_script(_REDRIVE)
+        for start in range(0, len(todo), PAGE):
+            chunk = todo[start:start + PAGE]
+            pipe = self.client.pipeline(transaction=False)
+            for letter in chunk:
+                args: list[str] = [letter.id]
+                for name, value in (letter.fields or {}).items():
+                    args += [name, value if isinstance(value, str) else orjson.dumps(value).decode()]
+                script(keys=[self.stream, self.target(letter)], args=args, client=pipe)
+            for letter, new_id in zip(chunk, pipe.execute(), strict=True):
+                if new_id:
+                    result.requeued.append((letter, str(new_id)))
+                else:
+                    result.gone.append(letter)
+        return result
+
+
+@dataclass
+class RetryResult:
+    requeued: list[tuple[DeadLetter, str]] = field(default_factory=list)  # (letter, new entry id)
+    planned: list[DeadLetter] = field(default_factory=list)  # dry run: what would be re-queued
+    gone: list[DeadLetter] = field(default_factory=list)  # already removed by someone else
+    unretryable: list[DeadLetter] = field(default_factory=list)  # no original fields recorded
