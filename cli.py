@@ -156,8 +156,10 @@ def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untype
 
 # -- check -----------------------------------------------------------------------------
 @app.command()
-def check() -> None:
-    """Check configuration, database and Redis. Exit code: 0 all OK; OR of 1 config, 2 database, 4 Redis."""
+def check(
+    require_ingest: bool = typer.Option(False, "--require-ingest", help="Fail (exit bit 8) when no ingest heartbeat came in the last 60 s."),
+) -> None:
+    """Check configuration, database, Redis and the feed. Exit code: 0 all OK; OR of 1 config, 2 database, 4 Redis, 8 no live ingest."""
     from dashboard.db import check_database
     from feeds.connection import check_redis
 
@@ -185,7 +187,30 @@ def check() -> None:
     except ConfigError as exc:
         err.print(f"[red]✗ redis[/]     {exc}", highlight=False)
         code |= 4
+    if not code & 4:
+        code |= _report_feed(settings, require_ingest)
     raise typer.Exit(code)
+
+
+def _report_feed(settings: Settings, require_ingest: bool) -> int:
+    """Print the feed's state; returns 8 when an ingest is required and none is alive."""
+    from feeds.connection import connect
+    from feeds.health import feed_state
+
+    state = feed_state(connect(settings), settings)
+    backlog = "?" if state.backlog is None else f"{state.backlog:,}"
+    line = (f"consumers {state.consumers}, pending {state.pending:,}, backlog {backlog}, "
+            f"applied {state.applied_total:,}, dead letters {state.dead_letters:,}")
+    if state.dead_by_reason:
+        line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(state.dead_by_reason.items())) + ")"
+    if state.alive():
+        console.print(f"[green]✓ ingest[/]    heartbeat {state.heartbeat_age_s:.0f}s ago; {line}")
+        return 0
+    since = "never" if state.heartbeat_age_s is None else f"{state.heartbeat_age_s:.0f}s ago"
+    mark = "[red]✗" if require_ingest else "[yellow]![/][yellow]"
+    (err if require_ingest else console).print(f"{mark} ingest[/]    no live ingest (last heartbeat {since}); {line}",
+                                               highlight=False)
+    return 8 if require_ingest else 0
 
 
 # -- ingest / simulate -----------------------------------------------------------------

@@ -71,3 +71,28 @@ def test_serve_refuses_unreachable_database_with_one_line(tmp_path: Path) -> Non
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "GRIDHALL_DATABASE_URL" in lines[0], result.stderr
+
+
+def test_check_reports_the_feed_and_can_require_an_ingest(tmp_path: Path) -> None:
+    result = run("check", "--require-ingest", GRIDHALL_DATA_DIR=str(tmp_path))
+    assert result.returncode == 8, result.stdout + result.stderr
+    assert "no live ingest" in result.stderr and "last heartbeat never" in result.stderr
+    relaxed = run("check", GRIDHALL_DATA_DIR=str(tmp_path))
+    assert relaxed.returncode == 0 and "no live ingest" in relaxed.stdout
+
+
+def test_check_sees_a_live_ingest(settings, redis_client) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    redis_client.hset(settings.key("ingest:health"), mapping={
+        "heartbeat_at": datetime.now(timezone.utc).isoformat(), "applied_total": "42"})
+    redis_client.xadd(settings.key("deadletters"), {"reason": "x", "reason_code": "schema"})
+    redis_client.hset(settings.key("deadletters:counts"), "schema", 3)
+    env = {"GRIDHALL_DATA_DIR": str(settings.data_dir), "GRIDHALL_REDIS_PREFIX": settings.redis_prefix,
+           "GRIDHALL_DATABASE_URL": settings.effective_database_url}
+    if settings.redis_url:
+        env["GRIDHALL_REDIS_URL"] = settings.redis_url
+    result = run("check", "--require-ingest", **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ ingest" in result.stdout and "applied 42" in result.stdout
+    assert "dead letters 1 (schema 3)" in result.stdout

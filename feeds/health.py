@@ -1,0 +1,61 @@
+"""The feed's state as operators need it: is the ingest alive, how far behind, what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import redis
+
+from dashboard.settings import Settings
+
+from .contract import CONSUMER_GROUP, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, HEALTH_KEY, case_streams
+
+
+@dataclass
+class FeedState:
+    """A snapshot of the feed, read from Redis only."""
+
+    heartbeat_age_s: float | None  # seconds since the newest ingest heartbeat; None: never
+    consumers: int = 0  # consumers known to the group (alive or not)
+    pending: int = 0  # delivered to a consumer, not yet acknowledged
+    backlog: int | None = None  # entries not yet delivered to the group (Redis ≥ 7 reports it)
+    stream_length: int = 0
+    dead_letters: int = 0  # entries now in the dead-letter stream
+    dead_by_reason: dict[str, int] = field(default_factory=dict)  # ever dead-lettered, per reason
+    applied_total: int = 0
+    last_batch_at: datetime | None = None
+
+    def alive(self, max_age_s: float = 60.0) -> bool:
+        return self.heartbeat_age_s is not None and self.heartbeat_age_s <= max_age_s
+
+
+def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
+    health = client.hgetall(settings.key(HEALTH_KEY))
+    now = datetime.now(timezone.utc)
+    beat = _time(health.get("heartbeat_at"))
+    state = FeedState(
+        heartbeat_age_s=(now - beat).total_seconds() if beat else None,
+        applied_total=int(health.get("applied_total", 0)),
+        last_batch_at=_time(health.get("last_batch_at")),
+        dead_letters=int(client.xlen(settings.key(DEAD_LETTER_STREAM))),
+        dead_by_reason={k: int(v) for k, v in client.hgetall(settings.key(DEAD_COUNTS_KEY)).items()},
+    )
+    backlog: int | None = 0
+    for stream in case_streams(settings):
+        if not client.exists(stream):
+            continue
+        state.stream_length += int(client.xlen(stream))
+        for group in client.xinfo_groups(stream):
+            if group["name"] != CONSUMER_GROUP:
+                continue
+            state.consumers = max(state.consumers, int(group["consumers"]))
+            state.pending += int(group["pending"])
+            lag = group.get("lag")
+            backlog = None if lag is None or backlog is None else backlog + int(lag)
+    state.backlog = backlog
+    return state
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
