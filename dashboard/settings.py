@@ -70,6 +70,22 @@ class Settings(BaseSettings):
         default=None,
         description="CSV of the city's own extension classes (扩展部件/扩展事件), same columns.",
     )
+    working_periods: str = Field(
+        default="08:30-12:00,14:00-18:00",
+        description="Working periods of a working day, local time, for 工作时/工作日 limits.",
+    )
+    holiday_file: Path | None = Field(
+        default=None,
+        description="The city's own calendar adjustments (extra holidays / make-up working days).",
+    )
+    limits_file: Path | None = Field(
+        default=None,
+        description="The city's time-limit table (CSV); unset means the shipped default table.",
+    )
+    due_soon_ratio: float = Field(
+        default=0.2, gt=0, lt=1,
+        description="A case is due soon when less than this share of its stage limit is left.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @classmethod
@@ -112,6 +128,32 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @field_validator("working_periods")
+    @classmethod
+    def _periods(cls, value: str) -> str:
+        import re
+
+        last = -1
+        for part in value.split(","):
+            m = re.fullmatch(r"\s*([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\s*", part)
+            if not m:
+                raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM")
+            start = int(m[1]) * 60 + int(m[2])
+            end = int(m[3]) * 60 + int(m[4])
+            if not last <= start < end <= 24 * 60:
+                raise ValueError("periods must be increasing and not overlap")
+            last = end
+        return value
+
+    @property
+    def working_period_minutes(self) -> list[tuple[int, int]]:
+        """Working periods as (start, end) minutes after local midnight."""
+        out = []
+        for part in self.working_periods.split(","):
+            a, b = part.strip().split("-")
+            out.append((int(a[:2]) * 60 + int(a[3:]), int(b[:2]) * 60 + int(b[3:])))
+        return out
 
     @field_validator("log_level")
     @classmethod
