@@ -349,7 +349,11 @@ class WorkCalendar:
 
         This is the length of one 工作日: N 工作日 = N × minutes_per_day working minutes.
         """
-        return sum(end - start for start, end in self.periods)
+        # Cached: the deadline of every folded case asks for it on the ingest's hot path.
+        cached = self.__dict__.get("_minutes_per_day")
+        if cached is None:
+            cached = self.__dict__["_minutes_per_day"] = sum(end - start for start, end in self.periods)
+        return cached
 
     @property
     def epoch(self) -> datetime:
