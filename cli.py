@@ -154,6 +154,16 @@ def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untype
             _fail(f"{len(exc.problems)} problem(s) in {directory}; nothing was imported", 1)
 
 
+def _reference(settings: Settings, sessions):  # type: ignore[no-untyped-def]
+    """Reference data, limits table and calendar; a bad file is one line, not a traceback."""
+    from dashboard.reference import Reference
+
+    try:
+        return Reference.load(sessions, _classification(settings), settings)
+    except ConfigError as exc:
+        _fail(str(exc), 1)
+
+
 # -- check -----------------------------------------------------------------------------
 @app.command()
 def check(
@@ -171,8 +181,17 @@ def check(
     code = 0
     console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.timezone}")
     try:
-        _classification(settings)
+        scheme = _classification(settings)
         console.print(f"[green]✓ classification[/] {settings.classification}")
+        try:
+            from dashboard.reference import timing_for
+
+            timing_for(scheme, settings)
+            console.print(f"[green]✓ time limits[/] {settings.limits_file or 'shipped default'}, "
+                          f"calendar {settings.working_periods}")
+        except ConfigError as exc:
+            err.print(f"[red]✗ time limits[/] {exc}", highlight=False)
+            code |= 1
     except typer.Exit:
         code |= 1
     try:
@@ -232,14 +251,13 @@ def ingest(
     claim_idle: int = typer.Option(60, min=1, help="Seconds before a dead consumer's pending entries are claimed."),
 ) -> None:
     """Read the case stream into SQL (consumer group; run several for throughput)."""
-    from dashboard.reference import Reference
     from feeds.connection import connect
     from feeds.ingest import Ingest
 
     settings = _settings()
     _require_backends(settings)
     sessions = _sessions(settings)
-    ref = Reference.load(sessions, _classification(settings))
+    ref = _reference(settings, sessions)
     worker = Ingest(settings, sessions, connect(settings), ref, consumer=consumer,
                     batch_size=batch_size, claim_idle_ms=claim_idle * 1000)
     stop = _stop_event()
@@ -413,7 +431,7 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
     from sqlalchemy import func, select
 
     from dashboard.models import Case, Grid
-    from dashboard.reference import Reference, get_meta, set_meta
+    from dashboard.reference import get_meta, set_meta
     from dashboard.db import transaction
     from dashboard.democity import generate_city
     from feeds.history import build_history
@@ -439,7 +457,7 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
             set_meta(session, "built_by", "demo")
     if not cases:
         classification = _classification(settings)
-        ref = Reference.load(sessions, classification)
+        ref = _reference(settings, sessions)
         with sessions() as session:
             city = CityModel.load(session, classification, settings.tz)
         with _progress() as progress:
@@ -744,6 +762,85 @@ def deadletters_retry(
     if hopeless:
         console.print(f"[yellow]note:[/] re-driving cannot help {hopeless} of them (undecodable, "
                       "oversized, schema or transition); the ingest will dead-letter them again")
+
+
+# -- overdue ---------------------------------------------------------------------------
+OVERDUE_COLUMNS = ("案件编号", "case_id", "类别", "网格", "责任单位", "当前阶段", "状态", "期限", "来源",
+                   "超期(工作时)", "超期(自然时)", "剩余")
+
+
+def _parse_at(text: Optional[str], tz) -> datetime:  # type: ignore[no-untyped-def]
+    if text is None or text.strip().lower() == "now":
+        return datetime.now(timezone.utc)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO date/time: {text!r} (e.g. 2026-11-30T08:00 or 2026-11-30T08:00+08:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def _overdue_cells(row, tz) -> list[str]:  # type: ignore[no-untyped-def]
+    from dashboard.deadlines import hmm
+
+    remaining = "" if row.overdue else hmm(row.remaining_minutes) + ("" if row.working else " 自然时")
+    return [
+        row.number or "", row.case_id, row.class_name, row.grid_code, row.unit_name, row.stage_label,
+        row.status_label, row.deadline_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), row.deadline_source,
+        hmm(row.overdue_work_minutes) if row.overdue else "", hmm(row.overdue_calendar_minutes) if row.overdue else "",
+        remaining,
+    ]
+
+
+@app.command()
+def overdue(
+    at: Optional[str] = typer.Option(None, "--at", help="Instant T: ISO date/time, city time when it has no offset (default: now)."),
+    csv_file: Optional[Path] = typer.Option(None, "--csv", dir_okay=False, help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel)."),
+    due_soon: bool = typer.Option(True, "--due-soon/--no-due-soon", help="Also list the cases due soon (临期)."),
+) -> None:
+    """Overdue (超期) and due-soon (临期) cases as of T, recomputed from the case events up to T."""
+    import csv
+
+    from rich.table import Table
+
+    from dashboard.overdue import overdue_as_of
+    from dashboard.reference import timing_for
+
+    settings = _settings()
+    tz = settings.tz
+    try:
+        when = _parse_at(at, tz)
+    except ValueError as exc:
+        _fail(f"--at: {exc}", 2)
+    _require_backends(settings, redis_too=False)
+    classification = _classification(settings)
+    sessions = _sessions(settings)
+    with sessions() as session:
+        try:
+            timing = timing_for(classification, settings, session)
+        except ConfigError as exc:  # a bad GRIDHALL_LIMITS_FILE or GRIDHALL_HOLIDAY_FILE
+            _fail(str(exc), 1)
+        rows = overdue_as_of(session, timing, when, due_soon=due_soon)
+    cells = [_overdue_cells(r, tz) for r in rows]
+    late = sum(1 for r in rows if r.overdue)
+    shown = when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    if cells:
+        # A narrow terminal drops case_id, 网格 and 来源 (the CSV always has every column).
+        keep = [i for i, name in enumerate(OVERDUE_COLUMNS)
+                if console.width >= 160 or name not in ("case_id", "网格", "来源")]
+        table = Table(title=f"as of {shown}", title_justify="left")
+        for i in keep:
+            table.add_column(OVERDUE_COLUMNS[i], overflow="fold")
+        for row, line in zip(rows, cells):
+            table.add_row(*(line[i] for i in keep), style=None if row.overdue else "yellow")
+        console.print(table)
+    summary = f"as of {shown}: {late} overdue" + (f", {len(rows) - late} due soon" if due_soon else "")
+    console.print(summary, highlight=False)
+    if csv_file is not None:
+        with csv_file.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(OVERDUE_COLUMNS)
+            writer.writerows(cells)
+        console.print(f"wrote {len(cells)} row(s) to {csv_file}", highlight=False)
 
 
 def main() -> None:

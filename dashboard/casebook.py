@@ -24,7 +24,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, fold
+from .deadlines import ON_TIME_COLUMNS, CaseTimer, Clock, Timing, fold_timer
+from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, as_datetime
 from .models import Case, CaseEvent
 from .reference import Reference
 from .vocab import Kind
@@ -154,7 +155,7 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
             "actor": item.actor,
             # As sent, plus what the ingest resolved (a grid found from lon/lat), so that a
             # re-fold from stored history sees exactly what the first fold saw.
-            "payload": {**item.payload, **item.event.fields},
+            "payload": _jsonable({**item.payload, **item.event.fields}),
         }
         for item in items
     ]
@@ -275,7 +276,34 @@ def _state_from_row(row: Any) -> CaseState:
     for name in _STATE_COLUMNS:
         setattr(state, name, getattr(row, name))
     state.values = dict(extra.get("values") or {})
+    clock = extra.get("clock") or {}
+    state.clock = clock.get("stage")
+    state.clock_started_at = _dt(clock.get("started_at"))
+    state.clock_pauses = [[_dt(a), _dt(b)] for a, b in clock.get("pauses") or []]
+    state.clock_extensions = [(_dt(a), _dt(b)) for a, b in clock.get("extensions") or []]  # type: ignore[misc]
     return state
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value is None else as_datetime(value)
+
+
+def _timer(row: Any, state: CaseState, timing: Timing | None) -> CaseTimer | None:
+    """A timer continuing from a stored row: its on-time flags, and its clock as stored.
+
+    The stored deadline is the one computed when the row was written, so an event that
+    finishes the clock is judged against it without another calendar computation.
+    """
+    if timing is None:
+        return None
+    if row is None:
+        return CaseTimer(state, timing)
+    on_time = {stage: value for stage, col in ON_TIME_COLUMNS.items() if (value := getattr(row, col)) is not None}
+    clock = None
+    if row.clock_stage is not None and row.deadline_at is not None and row.clock_stage == state.clock:
+        clock = Clock(row.clock_stage, row.clock_started_at, (row.limit_minutes or 0) / 60, row.limit_unit or "",
+                      row.limit_minutes or 0.0, row.deadline_at, row.deadline_source or "table", row.paused_at)
+    return CaseTimer(state, timing, on_time, clock)
 
 
 def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, result: ApplyResult) -> None:
@@ -308,10 +336,14 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
             refold.append(case_id)
             continue
         state = _state_from_row(row) if row is not None else CaseState(case_id=case_id)
+        timer = _timer(row, state, ref.timing)
         skipped: list[tuple[Incoming, str]] = []
         for item in items:
             try:
-                state.apply(item.event)
+                if timer is not None:
+                    timer.apply(item.event)
+                else:
+                    state.apply(item.event)
             except TransitionError as exc:
                 skipped.append((item, str(exc)))
         kept_keys = keys
@@ -323,7 +355,7 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
                 problems.append({"eid": item.event.event_id, "problem": reason})
         max_key = max(kept_keys, default=row.max_key if row is not None else "")
         still_skipped = len(skipped) - sum(1 for item, _ in skipped if _impossible(item.event, state))
-        values = _case_values(state, ref, max_key or (row.max_key if row is not None else ""), still_skipped)
+        values = _case_values(state, ref, max_key or (row.max_key if row is not None else ""), still_skipped, timer)
         _note_change(state, row, values, ref, result)
         if row is None:
             new_rows.append(values)
@@ -395,7 +427,7 @@ def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Re
         old_problems[r.event_id] = r.problem
         payloads[r.event_id] = r.payload or {}
     for case_id, history in histories.items():
-        state, skipped = fold(case_id, history)
+        state, skipped, timer = _fold(case_id, history, ref.timing)
         reasons = {ev.event_id: reason for ev, reason in skipped}
         gone = set()
         for ev, _ in skipped:
@@ -407,10 +439,21 @@ def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Re
             if ev.event_id not in gone and reasons.get(ev.event_id) != old_problems.get(ev.event_id):
                 problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id)})
         max_key = max((sort_key(ev) for ev in history if ev.event_id not in gone), default="")
-        values = _case_values(state, ref, max_key, len(skipped) - len(gone))
+        values = _case_values(state, ref, max_key, len(skipped) - len(gone), timer)
         row = rows[case_id]
         _note_change(state, row, values, ref, result)
         changed_rows.append({"id": row.id, **values})
+
+
+def _fold(case_id: str, history: list[LifecycleEvent], timing: Timing | None
+          ) -> tuple[CaseState, list[tuple[LifecycleEvent, str]], CaseTimer | None]:
+    if timing is None:
+        from .lifecycle import fold
+
+        state, skipped = fold(case_id, history)
+        return state, skipped, None
+    timer, skipped = fold_timer(case_id, history, timing)
+    return timer.state, skipped, timer
 
 
 def _fields(payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -431,7 +474,8 @@ def _note_change(state: CaseState, row: Any, values: dict[str, Any], ref: Refere
             result.unit_codes.add(ref.unit_code(row.unit_id))  # the unit it left
 
 
-def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int) -> dict[str, Any]:
+def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int,
+                 timer: CaseTimer | None) -> dict[str, Any]:
     v = state.values
     return {
         "case_id": state.case_id,
@@ -454,8 +498,39 @@ def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int) -
             if state.stage_before_suspension else None,
             "values": _jsonable(v),
             "skipped": skipped,
+            "clock": {
+                "stage": state.clock,
+                "started_at": _iso(state.clock_started_at),
+                "pauses": [[_iso(a), _iso(b)] for a, b in state.clock_pauses],
+                "extensions": [[_iso(a), _iso(b)] for a, b in state.clock_extensions],
+            },
         },
+        **_clock_values(state, timer),
     }
+
+
+def _clock_values(state: CaseState, timer: CaseTimer | None) -> dict[str, Any]:
+    """The running clock's deadline (one calendar ``add``) and the on-time flags, as columns.
+
+    "As of the latest event": the deadline is fixed by the events; whether it has passed is
+    decided when the row is read (dashboard.overdue).
+    """
+    clock = timer.clock() if timer is not None else None
+    on_time = timer.on_time if timer is not None else {}
+    return {
+        "clock_stage": state.clock,
+        "clock_started_at": state.clock_started_at,
+        "deadline_at": clock.deadline_at if clock else None,
+        "deadline_source": clock.source if clock else None,
+        "limit_minutes": clock.limit_minutes if clock else None,
+        "limit_unit": clock.unit if clock else None,
+        "paused_at": clock.paused_at if clock else None,
+        **{col: on_time.get(stage) for stage, col in ON_TIME_COLUMNS.items()},
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

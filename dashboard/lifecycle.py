@@ -115,7 +115,34 @@ CASE_FIELDS = (
     "urgency",
     "unit_code",
     "number",
+    # A deadline set by the source system (a hotline's 办理时限): overrides the limits table
+    # for the 处置 clock. On an approved extension (延期批准) the field is the extended
+    # deadline instead and does not touch this value (see CaseState.apply).
+    "deadline_at",
 )
+
+# -- the clocks (docs/limits.md) --------------------------------------------------------------
+# Which stage clock runs after an event; events not listed leave the clock as it is. After
+# 上报 it is "verify" (核实), or "file" (立案) for a supervisor's own report; see CaseState.apply.
+CLOCK_AFTER: dict[EventType, str | None] = {
+    EventType.VERIFIED: "file",
+    EventType.FILED: "dispatch",
+    EventType.DISPATCHED: "handle",  # a re-dispatch after 回退 restarts 处置 as well
+    EventType.RETURNED: "dispatch",  # 回退 restarts the 派遣 clock at the return
+    EventType.HANDLED: "check",
+    EventType.SELF_HANDLED: "close",  # 自处理: no 核查, the 值班长 closes it
+    EventType.CHECKED_OK: "close",
+    EventType.REWORK: "handle",  # 返工 restarts 处置 at the rework
+    EventType.CLOSED: None,
+    EventType.REJECTED: None,
+    EventType.VOIDED: None,
+}
+# Events that *finish* the clock running before them (the clock's on-time flag is judged);
+# the other clock changes (回退, 自处理, 作废) interrupt it without judging it.
+FINISHES_CLOCK = frozenset({
+    EventType.VERIFIED, EventType.REJECTED, EventType.FILED, EventType.DISPATCHED,
+    EventType.HANDLED, EventType.CHECKED_OK, EventType.REWORK, EventType.CLOSED,
+})
 
 
 class TransitionError(ValueError):
@@ -155,6 +182,25 @@ class CaseState:
     return_count: int = 0
     extension_count: int = 0
     values: dict[str, Any] = field(default_factory=dict)
+    # The running stage clock (verify/file/dispatch/handle/check/close; None when closed)
+    # and what moves its deadline: [suspended_at, resumed_at or None] pairs of 挂账, and
+    # (approved_at, explicit deadline or None) of approved 延期. Both reset when the clock
+    # restarts. Deadlines themselves need the limits table and calendar: dashboard.deadlines.
+    clock: str | None = None
+    clock_started_at: datetime | None = None
+    clock_pauses: list[list[datetime | None]] = field(default_factory=list)
+    clock_extensions: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+
+    @property
+    def paused_at(self) -> datetime | None:
+        """When the running clock was stopped by 挂账 (None when it runs)."""
+        if self.clock_pauses and self.clock_pauses[-1][1] is None:
+            return self.clock_pauses[-1][0]
+        return None
+
+    def allows(self, event: LifecycleEvent) -> bool:
+        """Whether ``event`` is legal in the current stage (what :meth:`apply` checks)."""
+        return self.stage in TRANSITIONS[event.type][0]
 
     @property
     def is_open(self) -> bool:
@@ -190,8 +236,43 @@ class CaseState:
         for name in CASE_FIELDS:
             value = event.fields.get(name)
             if value is not None:
+                if name == "deadline_at":
+                    if event.type is EventType.EXTENSION_APPROVED:
+                        continue  # the extended deadline, kept with the extension below
+                    value = as_datetime(value)
                 self.values[name] = value
         self.last_event_at = event.occurred_at
+        self._move_clock(event)
+
+    def _move_clock(self, event: LifecycleEvent) -> None:
+        at = event.occurred_at
+        if event.type is EventType.REPORTED:
+            supervisor = self.values.get("source") == "supervisor"
+            self._restart("file" if supervisor else "verify", at)
+        elif event.type in CLOCK_AFTER:
+            clock = CLOCK_AFTER[event.type]
+            self._restart(clock, at if clock is not None else None)
+        elif event.type is EventType.EXTENSION_APPROVED:
+            given = event.fields.get("deadline_at")
+            self.clock_extensions.append((at, as_datetime(given) if given is not None else None))
+        elif event.type is EventType.SUSPENDED:
+            self.clock_pauses.append([at, None])
+        elif event.type is EventType.RESUMED:
+            if self.clock_pauses and self.clock_pauses[-1][1] is None:
+                self.clock_pauses[-1][1] = at
+
+    def _restart(self, clock: str | None, at: datetime | None) -> None:
+        self.clock = clock
+        self.clock_started_at = at
+        self.clock_pauses = []
+        self.clock_extensions = []
+
+
+def as_datetime(value: Any) -> datetime:
+    """A datetime from an event field (stored payloads hold ISO-8601 text)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 def fold(case_id: str, events: Iterable[LifecycleEvent]) -> tuple[CaseState, list[tuple[LifecycleEvent, str]]]:
@@ -202,13 +283,20 @@ def fold(case_id: str, events: Iterable[LifecycleEvent]) -> tuple[CaseState, lis
     """
     state = CaseState(case_id=case_id)
     rejected: list[tuple[LifecycleEvent, str]] = []
-    seen: set[str] = set()
-    for event in sorted(events, key=LifecycleEvent.sort_key):
-        if event.event_id in seen:
-            continue
-        seen.add(event.event_id)
+    for event in canonical(events):
         try:
             state.apply(event)
         except TransitionError as exc:
             rejected.append((event, str(exc)))
     return state, rejected
+
+
+def canonical(events: Iterable[LifecycleEvent]) -> list[LifecycleEvent]:
+    """A history in the order :func:`fold` applies it: sorted, each event id once."""
+    seen: set[str] = set()
+    out = []
+    for event in sorted(events, key=LifecycleEvent.sort_key):
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out

@@ -186,9 +186,25 @@ class Case(Base):
     # event that sorts after max_key is applied to this state without re-reading history.
     max_key: Mapped[str | None] = mapped_column(String(200))
     fold_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # Deadline of the current stage; computed by the lifecycle/deadline rules.
-    deadline_at: Mapped[datetime | None]
-    deadline_source: Mapped[str | None] = mapped_column(String(16))
+    # The running stage clock (dashboard.deadlines, docs/limits.md), fixed by the events: the
+    # deadline is stored, whether it has passed is decided at read time against the clock.
+    clock_stage: Mapped[str | None] = mapped_column(String(16))  # verify/file/dispatch/handle/check/close
+    clock_started_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+    deadline_source: Mapped[str | None] = mapped_column(String(16))  # "table" or "source"
+    # The clock's limit: working minutes, or calendar minutes when limit_unit is calendar_hours
+    # (work_hours/work_days/calendar_hours), so remaining time and due-soon need no table.
+    limit_minutes: Mapped[float | None] = mapped_column(Float)
+    limit_unit: Mapped[str | None] = mapped_column(String(16))
+    # Set while 挂账 stops the clock: remaining time is frozen at this instant.
+    paused_at: Mapped[datetime | None]
+    # On-time flags of finished clocks (按时核实 … 按时结案); NULL until the stage finished.
+    on_time_verify: Mapped[bool | None]
+    on_time_file: Mapped[bool | None]
+    on_time_dispatch: Mapped[bool | None]
+    on_time_handle: Mapped[bool | None]
+    on_time_check: Mapped[bool | None]
+    on_time_close: Mapped[bool | None]
 
     grid: Mapped[Grid | None] = relationship()
     unit: Mapped[Unit | None] = relationship()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shapely.geometry import shape
 from sqlalchemy import delete, insert, select
@@ -17,6 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from .classification import Classification
 from .gridindex import GridIndex
 from .models import ClassificationEntry, Grid, Meta, Region, Unit
+
+if TYPE_CHECKING:
+    from .deadlines import Timing
+    from .settings import Settings
 
 
 @dataclass
@@ -28,23 +33,36 @@ class Reference:
     unit_ids: dict[str, int] = field(default_factory=dict)
     index: GridIndex | None = None
     loaded_at: float = 0.0
+    # Limits table, working calendar, grid area classes and due-soon ratio: what the casebook
+    # needs to compute deadlines (dashboard.deadlines). Loaded once, in load().
+    timing: "Timing | None" = None
     _codes_by_id: dict[int, str] = field(default_factory=dict, repr=False)
     _units_by_id: dict[int, str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, sessions: sessionmaker[Session], classification: Classification) -> "Reference":
+    def load(cls, sessions: sessionmaker[Session], classification: Classification,
+             settings: "Settings | None" = None) -> "Reference":
+        """Load codes from SQL, and the limits table and calendar from ``settings``.
+
+        Without ``settings`` the deployment's settings are read (GRIDHALL_* environment).
+        Raises LimitsError / ConfigError (one line naming the file or setting) when the
+        limits table or the holiday file is unusable.
+        """
         ref = cls(classification=classification)
+        ref.timing = timing_for(classification, settings)
         ref.reload(sessions)
         return ref
 
     def reload(self, sessions: sessionmaker[Session]) -> None:
         with sessions() as session:
-            rows = session.execute(select(Grid.id, Grid.code, Grid.geometry)).all()
+            rows = session.execute(select(Grid.id, Grid.code, Grid.geometry, Grid.area_class)).all()
             self.unit_ids = dict(session.execute(select(Unit.code, Unit.id)).all())
-        self.grid_ids = {code: gid for gid, code, _ in rows}
+        self.grid_ids = {code: gid for gid, code, _, _ in rows}
+        if self.timing is not None:
+            self.timing.area_classes = {code: area for _, code, _, area in rows if area}
         if rows:
             self.index = GridIndex(
-                [code for _, code, _ in rows], [shape(json.loads(g)) for _, _, g in rows]
+                [code for _, code, _, _ in rows], [shape(json.loads(g)) for _, _, g, _ in rows]
             )
         else:
             self.index = None
@@ -62,6 +80,29 @@ class Reference:
 
     def locate(self, lon: float, lat: float) -> str | None:
         return self.index.locate(lon, lat) if self.index is not None else None
+
+
+def timing_for(classification: Classification, settings: "Settings | None" = None,
+               session: Session | None = None) -> "Timing":
+    """The limits table (GRIDHALL_LIMITS_FILE or the scheme's default) and working calendar.
+
+    With a ``session`` the grids' area classes are read too (Reference.load does that itself).
+    """
+    from .deadlines import Timing
+    from .limits import load_limits
+    from .settings import load_settings
+    from .workcalendar import WorkCalendar
+
+    settings = settings if settings is not None else load_settings()
+    timing = Timing(
+        limits=load_limits(classification, settings.limits_file),
+        calendar=WorkCalendar.from_settings(settings),
+        classification=classification,
+        due_soon_ratio=settings.due_soon_ratio,
+    )
+    if session is not None:
+        timing.area_classes = {c: a for c, a in session.execute(select(Grid.code, Grid.area_class)) if a}
+    return timing
 
 
 def sync_classification(session: Session, classification: Classification) -> int:

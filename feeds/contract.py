@@ -6,7 +6,7 @@ fields below are the contract (schema version 1); docs/feed.md has examples of e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dashboard.settings import Settings
 
 SCHEMA_VERSION = 1
+EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)  # lower bound for occurred_at/deadline_at
 ENTRY_FIELD = "event"
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -58,6 +59,7 @@ class DeadReason(StrEnum):
     UNKNOWN_UNIT = "unknown_unit"  # unit code the city does not have
     OUTSIDE_CITY = "outside_city"  # lon/lat in no grid
     TRANSITION = "transition"  # impossible in the closed loop whatever arrives later
+    UNAPPLIABLE = "unappliable"  # the database refused this one entry (batch split to find it)
 
 
 class FeedError(ValueError):
@@ -95,8 +97,24 @@ class CaseEventMessage(BaseModel):
     @field_validator("occurred_at", "deadline_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("must carry a UTC offset, e.g. 2026-11-25T09:30:00+08:00")
+        # No case of a digital city management system happened before 1990: such a time is a
+        # broken device clock (and year 1 with an offset cannot even be stored in UTC).
+        # Far-future times are the ingest's "future" reason instead. Aware comparisons do
+        # not convert, so this cannot overflow.
+        if value < EARLIEST:
+            raise ValueError(f"must not be before {EARLIEST:%Y-%m-%d}")
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL, and no producer means to send one.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
         return value
 
     @field_validator("v")

@@ -95,6 +95,9 @@ class Ingest:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.stats = IngestStats()
+        # Entries are read as bytes and decoded one by one: a producer that writes invalid
+        # UTF-8 must cost one dead letter, not a reply the client cannot parse at all.
+        self.reader = _bytes_client(client)
         self._backlog_done = False
         self._last_claim = 0.0
 
@@ -122,22 +125,22 @@ class Ingest:
         return self._xreadgroup({s: ">" for s in self.streams}, block=self.block_ms)
 
     def _xreadgroup(self, streams: dict[str, str], block: int | None) -> list[Entry]:
-        resp = self.client.xreadgroup(CONSUMER_GROUP, self.consumer, streams,  # type: ignore[arg-type]
+        resp = self.reader.xreadgroup(CONSUMER_GROUP, self.consumer, streams,  # type: ignore[arg-type]
                                       count=self.batch_size, block=block)
-        return [(stream, eid, fields) for stream, items in (resp or []) for eid, fields in items
-                if fields is not None]
+        return [(_text(stream), _text(eid), fields) for stream, items in (resp or [])
+                for eid, fields in items if fields is not None]
 
     def _claim(self) -> list[Entry]:
         """Take over entries a silent consumer left pending (it died or hangs)."""
         out: list[Entry] = []
         for stream in self.streams:
-            claimed = self.client.xautoclaim(stream, CONSUMER_GROUP, self.consumer,
+            claimed = self.reader.xautoclaim(stream, CONSUMER_GROUP, self.consumer,
                                              min_idle_time=self.claim_idle_ms, start_id="0-0",
                                              count=self.batch_size)
             items = claimed[1] if claimed else []
-            out += [(stream, eid, f) for eid, f in items if f is not None]
+            out += [(stream, _text(eid), f) for eid, f in items if f is not None]
             # Entries deleted from the stream while pending come back as ids only: ack them.
-            gone = claimed[2] if claimed and len(claimed) > 2 else []
+            gone = [_text(g) for g in claimed[2]] if claimed and len(claimed) > 2 else []
             if gone:
                 self.client.xack(stream, CONSUMER_GROUP, *gone)
         if out:
@@ -155,8 +158,10 @@ class Ingest:
         incoming: list[Incoming] = []
         dead: list[_Dead] = []
         origins: dict[str, Entry] = {}
-        for stream, entry_id, fields in entries:
+        for stream, entry_id, raw_fields in entries:
+            fields = {_text(k): _text(v) for k, v in raw_fields.items()}
             try:
+                _require_utf8(raw_fields)
                 message, data = parse_entry(fields)
                 if message.occurred_at > now + FUTURE_TOLERANCE:
                     raise FeedError(DeadReason.FUTURE,
@@ -206,12 +211,44 @@ class Ingest:
             except (IntegrityError, OperationalError, CaseRace) as exc:
                 # Another ingest created the same new case first, a deadlock, or a busy
                 # SQLite: nothing of this attempt was kept; do the batch again.
-                if attempt == APPLY_ATTEMPTS or not _is_race(exc):
+                if attempt < APPLY_ATTEMPTS and _is_race(exc):
+                    self.stats.retries += 1
+                    log.info("batch lost a race (%s); retrying", exc)
+                    time.sleep(0.05 * attempt)
+                    continue
+                if isinstance(exc, OperationalError):
+                    raise  # the database is away: keep everything pending, retry later
+                return self._isolate(incoming, exc)
+            except (DBAPIError, ValueError, ArithmeticError) as exc:
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
                     raise
-                self.stats.retries += 1
-                log.info("batch lost a race (%s); retrying", exc)
-                time.sleep(0.05 * attempt)
+                return self._isolate(incoming, exc)
         raise AssertionError("unreachable")
+
+    def _isolate(self, incoming: list[Incoming], exc: Exception) -> ApplyResult:
+        """The database refused the batch because of its data: find the entry, apply the rest.
+
+        Halving keeps it cheap (log2 of the batch size extra transactions for one poison
+        entry); one entry that still fails alone is dead-lettered with the database's reason.
+        """
+        if len(incoming) == 1:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            log.warning("dead-lettering %s: %s", incoming[0].event.event_id, reason)
+            result = ApplyResult()
+            result.rejected.append((incoming[0], DeadReason.UNAPPLIABLE.value,
+                                    f"the database refused this entry: {reason}"))
+            return result
+        mid = len(incoming) // 2
+        first = self._apply_with_retries(incoming[:mid])
+        second = self._apply_with_retries(incoming[mid:])
+        first.applied += second.applied
+        first.duplicates += second.duplicates
+        first.refolded += second.refolded
+        first.rejected += second.rejected
+        first.case_ids |= second.case_ids
+        first.grid_codes |= second.grid_codes
+        first.unit_codes |= second.unit_codes
+        return first
 
     def _finish(self, entries: list[Entry], dead: list[_Dead], result: ApplyResult, now: datetime) -> None:
         pipe = self.client.pipeline(transaction=True)
@@ -273,6 +310,27 @@ class Ingest:
             self._backlog_done = False
             stop.wait(delay)
             delay = min(delay * 2, 30)
+
+
+def _bytes_client(client: redis.Redis) -> redis.Redis:
+    """A client on the same server that returns raw bytes."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return redis.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def _require_utf8(fields: dict[bytes | str, bytes | str]) -> None:
+    for key, value in fields.items():
+        for part in (key, value):
+            if isinstance(part, bytes):
+                try:
+                    part.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise FeedError(DeadReason.UNDECODABLE, f"not UTF-8: {exc}") from None
 
 
 def _is_race(exc: Exception) -> bool:

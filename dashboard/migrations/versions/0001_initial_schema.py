@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-25 16:24:20.498501
+Revises:
+Create Date: 2026-11-25 16:42:47.483810
 """
 
 from __future__ import annotations
@@ -153,8 +153,19 @@ def upgrade() -> None:
     sa.Column('extension_count', sa.Integer(), nullable=False),
     sa.Column('max_key', sa.String(length=200), nullable=True),
     sa.Column('fold_state', sa.JSON(), nullable=True),
+    sa.Column('clock_stage', sa.String(length=16), nullable=True),
+    sa.Column('clock_started_at', dashboard.db.UTCDateTime(), nullable=True),
     sa.Column('deadline_at', dashboard.db.UTCDateTime(), nullable=True),
     sa.Column('deadline_source', sa.String(length=16), nullable=True),
+    sa.Column('limit_minutes', sa.Float(), nullable=True),
+    sa.Column('limit_unit', sa.String(length=16), nullable=True),
+    sa.Column('paused_at', dashboard.db.UTCDateTime(), nullable=True),
+    sa.Column('on_time_verify', sa.Boolean(), nullable=True),
+    sa.Column('on_time_file', sa.Boolean(), nullable=True),
+    sa.Column('on_time_dispatch', sa.Boolean(), nullable=True),
+    sa.Column('on_time_handle', sa.Boolean(), nullable=True),
+    sa.Column('on_time_check', sa.Boolean(), nullable=True),
+    sa.Column('on_time_close', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['grid_id'], ['grids.id'], name=op.f('fk_cases_grid_id_grids')),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_cases_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
@@ -163,6 +174,7 @@ def upgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_class_code'), ['class_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cases_deadline_at'), ['deadline_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_dispatched_at'), ['dispatched_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_filed_at'), ['filed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_number'), ['number'], unique=False)
@@ -190,6 +202,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cases_number'))
         batch_op.drop_index(batch_op.f('ix_cases_filed_at'))
         batch_op.drop_index(batch_op.f('ix_cases_dispatched_at'))
+        batch_op.drop_index(batch_op.f('ix_cases_deadline_at'))
         batch_op.drop_index(batch_op.f('ix_cases_closed_at'))
         batch_op.drop_index(batch_op.f('ix_cases_class_code'))
 

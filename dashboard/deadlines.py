@@ -1,0 +1,371 @@
+"""Stage clocks, deadlines, overdue and on-time flags (docs/limits.md). Pure functions, no I/O.
+
+A case has at most one running clock, the one of the stage it waits for (the lifecycle keeps
+which, since when, and its 挂账/延期 adjustments: :class:`dashboard.lifecycle.CaseState`):
+
+=========  ==========================================  =================================
+clock      starts at                                   finished by
+=========  ==========================================  =================================
+verify 核实  上报 (not for a supervisor's own report)      核实, 立案, 不予立案
+file 立案    上报 (supervisor) or 核实                      立案, 不予立案
+dispatch 派遣 立案; restarted at a 回退                       派遣
+handle 处置  派遣 (also a re-dispatch); restarted at 返工      处置反馈
+check 核查   处置反馈                                     核查通过, 返工, 结案
+close 结案   核查通过, or 自处理                              结案
+=========  ==========================================  =================================
+
+The deadline of a clock is its start plus the limit of the most specific row of the limits
+table (:mod:`dashboard.limits`), counted in working time (工作时/工作日, through the
+:class:`~dashboard.workcalendar.WorkCalendar`) or calendar time (自然时). For the 处置 clock a
+deadline carried by a source event (``deadline_at``, e.g. a hotline's 办理时限) replaces the
+table's (``source="source"``). Then, in time order: an approved 延期 sets the deadline to the
+event's ``deadline_at`` when it carries one, else adds one more full limit; a 挂账 that began
+before the deadline moves it by the working (or, for a 自然时 clock, calendar) time between
+挂账 and 挂账恢复; while a case is 挂账 its clock stands still (never overdue, never due soon,
+remaining time frozen at the moment it stopped).
+
+At an instant T a running clock is **overdue** when T is past its deadline; **remaining** is
+the working (or calendar) minutes from T to the deadline, ≤ 0 once overdue; **due soon** when
+not overdue and remaining < ``due_soon_ratio`` × the limit. A clock finished at or before its
+deadline is **on time**; a stage finished several times (re-dispatch, rework) is on time only
+if every finish was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .lifecycle import (
+    FINISHES_CLOCK,
+    CaseState,
+    LifecycleEvent,
+    Stage,
+    TransitionError,
+    as_datetime,
+    canonical,
+)
+from .limits import STAGES, LimitRow, LimitTable
+
+if TYPE_CHECKING:
+    from .classification import Classification
+    from .workcalendar import WorkCalendar
+
+log = logging.getLogger(__name__)
+
+# Stored names of the on-time flags (columns of ``cases``) and their labels.
+ON_TIME_COLUMNS: dict[str, str] = {stage: f"on_time_{stage}" for stage in STAGES}
+ON_TIME_LABELS: dict[str, str] = {stage: f"按时{name}" for stage, name in STAGES.items()}
+# Which lifecycle stage waits on which clock (for labels: the stage a case is in).
+CLOCK_LABELS = STAGES
+CALENDAR_UNIT = "calendar_hours"
+_US = np.timedelta64(1, "us")
+
+
+@dataclass
+class Timing:
+    """Everything a deadline needs besides the case: limits, calendar, classes, grids."""
+
+    limits: LimitTable
+    calendar: "WorkCalendar"
+    classification: "Classification | None" = None
+    area_classes: Mapping[str, str] = field(default_factory=dict)  # grid code → A/B/C
+    due_soon_ratio: float = 0.2
+    _majors: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
+
+    def row_for(self, clock: str, values: Mapping[str, Any]) -> LimitRow:
+        kind = values.get("kind")
+        minor = values.get("class_code")
+        major = None
+        if kind and minor and self.classification is not None:
+            key = (kind, minor)
+            if key in self._majors:
+                major = self._majors[key]
+            else:
+                try:
+                    entry = self.classification.get(kind, minor)
+                except ValueError:
+                    entry = None
+                major = self._majors[key] = entry.major_code if entry is not None else None
+        return self.limits.lookup(
+            clock, kind, major, minor, values.get("urgency") or "normal",
+            self.area_classes.get(values.get("grid_code") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The running clock of a case: when it started, its limit and its deadline."""
+
+    stage: str  # verify / file / dispatch / handle / check / close
+    started_at: datetime
+    limit: float  # in ``unit``
+    unit: str  # work_hours / work_days / calendar_hours
+    limit_minutes: float  # working minutes, or calendar minutes for calendar_hours
+    deadline_at: datetime
+    source: str  # "table" or "source"
+    paused_at: datetime | None = None
+    row: LimitRow | None = None
+
+    @property
+    def working(self) -> bool:
+        return self.unit != CALENDAR_UNIT
+
+    @property
+    def label(self) -> str:
+        return CLOCK_LABELS[self.stage]
+
+
+@dataclass(frozen=True)
+class ClockStatus:
+    """A clock seen at an instant."""
+
+    at: datetime
+    remaining_minutes: float  # in the clock's own measure (working or calendar minutes)
+    overdue: bool
+    overdue_work_minutes: float
+    overdue_calendar_minutes: float
+    due_soon: bool
+    paused: bool
+
+
+@dataclass
+class CaseClocks:
+    """One case as of an instant: its stage, running clock, status and on-time flags."""
+
+    state: CaseState
+    clock: Clock | None
+    status: ClockStatus | None
+    on_time: dict[str, bool]
+    rejected: list[tuple[LifecycleEvent, str]] = field(default_factory=list)
+
+    @property
+    def stage(self) -> Stage | None:
+        return self.state.stage
+
+
+# -- one clock ------------------------------------------------------------------------------
+def clock_for(state: CaseState, timing: Timing) -> Clock | None:
+    """The deadline of the clock running in ``state`` (None when no clock runs)."""
+    if state.clock is None or state.clock_started_at is None:
+        return None
+    cal = timing.calendar
+    start = state.clock_started_at
+    row = timing.row_for(state.clock, state.values)
+    working = row.working
+    given = state.values.get("deadline_at") if state.clock == "handle" else None
+    if given is not None:
+        deadline = as_datetime(given).astimezone(cal.tz)
+        source = "source"
+        if working:
+            minutes = max(cal.between(start, deadline), 0.0)
+            unit = "work_hours"
+        else:
+            minutes = max((deadline - start).total_seconds() / 60, 0.0)
+            unit = CALENDAR_UNIT
+        limit = minutes / 60
+    else:
+        minutes = row.minutes(cal.minutes_per_day)
+        deadline = _plus(cal, start, minutes, working)
+        source, unit, limit = "table", row.unit, row.limit
+    paused_at = None
+    # In time order; at the same instant an extension before a 挂账 (the lifecycle's order).
+    moves: list[tuple[datetime, int, Any]] = [(at, 0, given_at) for at, given_at in state.clock_extensions]
+    moves += [(s, 1, r) for s, r in state.clock_pauses]
+    if len(moves) > 1:
+        moves.sort(key=lambda m: (m[0], m[1]))
+    for at, what, arg in moves:
+        if what == 0:  # approved extension
+            if arg is not None:
+                deadline = as_datetime(arg).astimezone(cal.tz)
+            elif minutes > 0:
+                deadline = _plus(cal, deadline, minutes, working)
+        elif arg is None:  # suspended, not resumed: the clock stands still
+            paused_at = at
+        elif deadline > at:  # a pause that began before the deadline moves it
+            stopped = cal.between(at, arg) if working else (arg - at).total_seconds() / 60
+            if stopped > 0:
+                deadline = _plus(cal, deadline, stopped, working)
+    return Clock(state.clock, start, limit, unit, minutes, deadline, source, paused_at, row)
+
+
+def safe_clock(state: CaseState, timing: Timing) -> Clock | None:
+    """:func:`clock_for`, or None (logged) for instants the calendar cannot reach.
+
+    A producer may send a legal but absurd time (year 1, year 9999); such a case gets no
+    deadline rather than stopping the ingest.
+    """
+    try:
+        return clock_for(state, timing)
+    except (ValueError, OverflowError) as exc:
+        log.warning("case %s: no deadline for its %s clock: %s", state.case_id, state.clock, exc)
+        return None
+
+
+def _plus(cal: "WorkCalendar", start: datetime, minutes: float, working: bool) -> datetime:
+    if working:
+        return cal.add(start, minutes)
+    return (start + timedelta(minutes=minutes)).astimezone(cal.tz)
+
+
+def status_at(clock: Clock, at: datetime, calendar: "WorkCalendar", due_soon_ratio: float) -> ClockStatus:
+    """The clock at instant ``at`` (the scalar twin of :func:`evaluate_arrays`)."""
+    paused = clock.paused_at is not None and clock.paused_at <= at
+    t = clock.paused_at if paused else at
+    d = clock.deadline_at
+    calendar_min = (d - t).total_seconds() / 60
+    remaining = calendar.between(t, d) if clock.working else calendar_min
+    overdue = not paused and t > d
+    return ClockStatus(
+        at=at,
+        remaining_minutes=remaining,
+        overdue=overdue,
+        overdue_work_minutes=calendar.between(d, t) if overdue else 0.0,
+        overdue_calendar_minutes=-calendar_min if overdue else 0.0,
+        due_soon=not overdue and not paused and remaining < due_soon_ratio * clock.limit_minutes,
+        paused=paused,
+    )
+
+
+# -- a history ------------------------------------------------------------------------------
+class CaseTimer:
+    """A case's fold with on-time flags: :meth:`apply` judges each clock an event finishes."""
+
+    def __init__(self, state: CaseState, timing: Timing, on_time: Mapping[str, bool] | None = None,
+                 clock: Clock | None = None) -> None:
+        """``clock``: the running clock of ``state`` if known (e.g. as stored with it)."""
+        self.state = state
+        self.timing = timing
+        self.on_time: dict[str, bool] = dict(on_time or {})
+        self._clock: Clock | None = clock
+        self._fresh = clock is not None
+
+    def clock(self) -> Clock | None:
+        """The running clock; None when none runs or it cannot be computed (see safe_clock)."""
+        if not self._fresh:
+            self._clock = safe_clock(self.state, self.timing)
+            self._fresh = True
+        return self._clock
+
+    def apply(self, event: LifecycleEvent) -> None:
+        """Apply one event (raises TransitionError, state unchanged, when illegal)."""
+        judged: tuple[str, bool] | None = None
+        if event.type in FINISHES_CLOCK and self.state.clock is not None and self.state.allows(event):
+            clock = self.clock()
+            if clock is not None:
+                judged = (clock.stage, event.occurred_at <= clock.deadline_at)
+        self.state.apply(event)
+        self._fresh = False
+        if judged is not None:
+            stage, ok = judged
+            self.on_time[stage] = self.on_time.get(stage, True) and ok
+
+
+def fold_timer(case_id: str, events: Iterable[LifecycleEvent], timing: Timing
+               ) -> tuple[CaseTimer, list[tuple[LifecycleEvent, str]]]:
+    """:func:`dashboard.lifecycle.fold` with a :class:`CaseTimer`: state, flags, clock."""
+    timer = CaseTimer(CaseState(case_id=case_id), timing)
+    rejected: list[tuple[LifecycleEvent, str]] = []
+    for event in canonical(events):
+        try:
+            timer.apply(event)
+        except TransitionError as exc:
+            rejected.append((event, str(exc)))
+    return timer, rejected
+
+
+def timed_fold(case_id: str, events: Iterable[LifecycleEvent], timing: Timing
+               ) -> tuple[CaseState, list[tuple[LifecycleEvent, str]], dict[str, bool]]:
+    """:func:`dashboard.lifecycle.fold` plus the on-time flags of the finished clocks."""
+    timer, rejected = fold_timer(case_id, events, timing)
+    return timer.state, rejected, timer.on_time
+
+
+def evaluate(case_id: str, events: Iterable[LifecycleEvent], as_of: datetime, timing: Timing) -> CaseClocks:
+    """A case as of ``as_of``: only events with ``occurred_at`` ≤ ``as_of`` count."""
+    upto = [e for e in events if e.occurred_at <= as_of]
+    timer, rejected = fold_timer(case_id, upto, timing)
+    clock = timer.clock()
+    status = status_at(clock, as_of, timing.calendar, timing.due_soon_ratio) if clock else None
+    return CaseClocks(timer.state, clock, status, timer.on_time, rejected)
+
+
+# -- many open cases at once ------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArrayStatus:
+    """:class:`ClockStatus` of many clocks (same fields, as arrays)."""
+
+    remaining_minutes: np.ndarray
+    overdue: np.ndarray
+    overdue_work_minutes: np.ndarray
+    overdue_calendar_minutes: np.ndarray
+    due_soon: np.ndarray
+    paused: np.ndarray
+
+
+def to_utc64(values: Sequence[datetime | None]) -> np.ndarray:
+    """Aware datetimes (None → NaT) as naive-UTC ``datetime64[us]``."""
+    out = np.empty(len(values), dtype="datetime64[us]")
+    for i, v in enumerate(values):
+        out[i] = np.datetime64("NaT") if v is None else np.datetime64(
+            v.astimezone(timezone.utc).replace(tzinfo=None), "us")
+    return out
+
+
+def evaluate_arrays(
+    calendar: "WorkCalendar",
+    at: datetime | np.datetime64,
+    deadline: np.ndarray,
+    limit_minutes: np.ndarray,
+    working: np.ndarray,
+    paused_at: np.ndarray | None = None,
+    due_soon_ratio: float = 0.2,
+) -> ArrayStatus:
+    """Overdue/remaining/due-soon of many clocks at instant ``at``, without a Python loop.
+
+    ``deadline`` and ``paused_at`` are naive-UTC ``datetime64`` (``paused_at`` NaT for a running
+    clock), ``limit_minutes`` the stored limit, ``working`` False for 自然时 clocks. What the
+    live view does every tick for all open cases; equal to :func:`status_at` case by case.
+    """
+    if isinstance(at, datetime):
+        at64 = np.datetime64(at.astimezone(timezone.utc).replace(tzinfo=None), "us")
+    else:
+        at64 = np.datetime64(at, "us")
+    d = np.asarray(deadline, dtype="datetime64[us]")
+    n = d.shape[0]
+    working = np.asarray(working, dtype=bool)
+    limit_minutes = np.asarray(limit_minutes, dtype=np.float64)
+    if paused_at is None:
+        paused = np.zeros(n, dtype=bool)
+        t = np.full(n, at64)
+    else:
+        p = np.asarray(paused_at, dtype="datetime64[us]")
+        paused = ~np.isnat(p) & (p <= at64)
+        t = np.where(paused, p, at64)
+    off_t = calendar.offsets(t) if paused.any() else np.full(n, calendar.offsets(np.array([at64]))[0])
+    off_d = calendar.offsets(d)
+    calendar_min = (d - t) / _US / 60_000_000
+    remaining = np.where(working, off_d - off_t, calendar_min)
+    overdue = ~paused & (t > d)
+    return ArrayStatus(
+        remaining_minutes=remaining,
+        overdue=overdue,
+        overdue_work_minutes=np.where(overdue, off_t - off_d, 0.0),
+        overdue_calendar_minutes=np.where(overdue, -calendar_min, 0.0),
+        due_soon=~overdue & ~paused & (remaining < due_soon_ratio * limit_minutes),
+        paused=paused,
+    )
+
+
+def hmm(minutes: float) -> str:
+    """Minutes as h:mm (rounded down to the minute; negative values keep their sign).
+
+    Float noise below a microsecond is ignored first, so 89.9999999999 shows as 1:30.
+    """
+    total = int(round(abs(minutes), 6) // 1)
+    sign = "-" if minutes < 0 and total else ""
+    return f"{sign}{total // 60}:{total % 60:02d}"
