@@ -183,8 +183,14 @@ class PlannedEvent:
     fields: dict
 
 
-def _working(at: datetime, tz: ZoneInfo, rng: random.Random) -> datetime:
-    """Handling work happens by day: push night-time actions to the next morning."""
+def _working(at: datetime, tz: ZoneInfo, rng: random.Random, speedup: float = 1.0) -> datetime:
+    """Handling work happens by day: push night-time actions to the next morning.
+
+    A sped-up city (``--speedup``) works around the clock: compressing handling into
+    minutes while still waiting for the morning would leave a night-time demo frozen.
+    """
+    if speedup > 1:
+        return at
     local = at.astimezone(tz)
     if local.hour >= 22 or local.hour < 7:
         morning = local.replace(hour=7, minute=30, second=0, microsecond=0)
@@ -283,7 +289,7 @@ class Planner:
         if stage is Stage.REPORTED:
             if source is not Source.SUPERVISOR:
                 t += self._minutes(15, 120)
-                t = _working(t, tz, rng)
+                t = _working(t, tz, rng, self.speedup)
                 if rng.random() < 0.06:
                     add(EventType.REJECTED, actor=pick("shift_lead"))
                     return plan
@@ -321,7 +327,7 @@ class Planner:
                 if rng.random() < 0.4:
                     return plan
                 t += self._minutes(1 * 1440, 20 * 1440)
-                t = _working(t, tz, rng)
+                t = _working(t, tz, rng, self.speedup)
                 add(EventType.RESUMED, actor=pick("dispatcher"))
             base = 90 if entry.kind is Kind.EVENT else 360
             work = rng.lognormvariate(math.log(base), 0.8)
@@ -334,16 +340,16 @@ class Planner:
                 add(EventType.EXTENSION_APPROVED, actor=pick("shift_lead"))
                 work *= 2
             t += timedelta(minutes=work / self.speedup)
-            t = _working(t, tz, rng)
+            t = _working(t, tz, rng, self.speedup)
             add(EventType.HANDLED, actor=unit)
             stage = Stage.HANDLED
         if stage is Stage.HANDLED:
             t += self._minutes(15, 120)
-            t = _working(t, tz, rng)
+            t = _working(t, tz, rng, self.speedup)
             if rng.random() < 0.04:
                 add(EventType.REWORK, actor=pick("supervisor"))
                 t += self._minutes(60, 480)
-                t = _working(t, tz, rng)
+                t = _working(t, tz, rng, self.speedup)
                 add(EventType.HANDLED, actor=unit)
                 t += self._minutes(15, 120)
             add(EventType.CHECKED_OK, actor=rng.choice(self.city.supervisors_by_grid.get(grid.code) or ["system"]))

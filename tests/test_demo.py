@@ -40,6 +40,7 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
     if os.environ.get("GRIDHALL_REDIS_URL"):  # CI's second pass: the Redis server
         env["GRIDHALL_REDIS_URL"] = os.environ["GRIDHALL_REDIS_URL"]
     started = time.monotonic()
+    # Sped up, the simulated city works around the clock, so events flow even at 3 a.m.
     proc = subprocess.Popen([sys.executable, "-m", "cli", "demo", "--speedup", "300"], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
