@@ -1,4 +1,4 @@
-"""Stage clocks, deadlines, overdue and on-time flags (docs/limits.md). Pure functions, no I/O.
+"""Stage clocks, deadlines, overdue and on-time flags (docs/lifecycle.md). Pure functions, no I/O.
 
 A case has at most one running clock, the one of the stage it waits for (the lifecycle keeps
 which, since when, and its 挂账/延期 adjustments: :class:`dashboard.lifecycle.CaseState`):

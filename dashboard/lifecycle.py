@@ -121,7 +121,7 @@ CASE_FIELDS = (
     "deadline_at",
 )
 
-# -- the clocks (docs/limits.md) --------------------------------------------------------------
+# -- the clocks (docs/lifecycle.md) --------------------------------------------------------------
 # Which stage clock runs after an event; events not listed leave the clock as it is. After
 # 上报 it is "verify" (核实), or "file" (立案) for a supervisor's own report; see CaseState.apply.
 CLOCK_AFTER: dict[EventType, str | None] = {

@@ -186,7 +186,7 @@ class Case(Base):
     # event that sorts after max_key is applied to this state without re-reading history.
     max_key: Mapped[str | None] = mapped_column(String(200))
     fold_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # The running stage clock (dashboard.deadlines, docs/limits.md), fixed by the events: the
+    # The running stage clock (dashboard.deadlines, docs/lifecycle.md), fixed by the events: the
     # deadline is stored, whether it has passed is decided at read time against the clock.
     clock_stage: Mapped[str | None] = mapped_column(String(16))  # verify/file/dispatch/handle/check/close
     clock_started_at: Mapped[datetime | None]

@@ -1,4 +1,4 @@
-"""Overdue and due-soon cases at an instant, two ways that must agree (docs/limits.md).
+"""Overdue and due-soon cases at an instant, two ways that must agree (docs/lifecycle.md).
 
 - :func:`overdue_as_of` recomputes from ``case_events`` with ``occurred_at`` ≤ T (the auditor's
   question "what was overdue at 08:00 on Monday"; ``gridhall overdue --at T``);

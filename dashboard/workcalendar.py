@@ -12,7 +12,7 @@ epoch. ``offsets`` is a non-decreasing piecewise-linear function of time (slope 
 working period, flat outside), so deadlines and remaining time of a million cases are a
 ``searchsorted`` away instead of a Python loop per case.
 
-Semantics (see docs/calendar.md, merged into docs/lifecycle.md):
+Semantics (see docs/lifecycle.md):
 
 * Working time is ``[period start, period end)`` of each working day, the period boundaries
   being local wall-clock times in ``tz``. Elapsed working time is *real* time: on a DST switch
