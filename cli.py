@@ -249,6 +249,7 @@ def ingest(
     consumer: Optional[str] = typer.Option(None, help="Consumer name in the group (default: host-pid)."),
     batch_size: int = typer.Option(500, min=1, max=10_000, help="Entries per batch and transaction."),
     claim_idle: int = typer.Option(60, min=1, help="Seconds before a dead consumer's pending entries are claimed."),
+    illegal_grace: int = typer.Option(600, min=0, help="Seconds an illegal event may wait for a late event that makes it legal, before it is dead-lettered."),
 ) -> None:
     """Read the case stream into SQL (consumer group; run several for throughput)."""
     from feeds.connection import connect
@@ -259,7 +260,8 @@ def ingest(
     sessions = _sessions(settings)
     ref = _reference(settings, sessions)
     worker = Ingest(settings, sessions, connect(settings), ref, consumer=consumer,
-                    batch_size=batch_size, claim_idle_ms=claim_idle * 1000)
+                    batch_size=batch_size, claim_idle_ms=claim_idle * 1000,
+                    illegal_grace_s=illegal_grace)
     stop = _stop_event()
     console.print(f"ingest [bold]{worker.consumer}[/] reading {worker.stream}")
     worker.run(stop)

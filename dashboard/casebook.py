@@ -376,6 +376,11 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
         problems[:] = [p for p in problems if p["eid"] not in gone]
         result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
         result.rejected += [(item, "transition", reason) for item, reason in impossible]
+    _write(session, new_rows, changed_rows, problems)
+
+
+def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]],
+           problems: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         _write_cases_pg(session, new_rows, changed_rows)
     else:
@@ -390,6 +395,50 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
             .values(problem=bindparam("problem")),
             problems,
         )
+
+
+def expire_illegal(session: Session, ref: Reference, received_before: datetime, limit: int = 500) -> ApplyResult:
+    """Take events that are still illegal where they fall out of the history.
+
+    An event that breaks the loop is first kept (a late event may make it legal); once it
+    has waited past the grace period it is removed and comes back in ``result.rejected``
+    (reason code ``transition``) for the dead-letter stream, and its case is re-folded.
+    """
+    result = ApplyResult()
+    t = CaseEvent.__table__
+    stale = session.execute(
+        select(t.c.event_id, t.c.case_id, t.c.type, t.c.occurred_at, t.c.payload, t.c.problem)
+        .where(t.c.problem.is_not(None), t.c.received_at < received_before)
+        .order_by(t.c.id).limit(limit)
+    ).all()
+    if not stale:
+        return result
+    case_ids = sorted({r.case_id for r in stale})
+    rows = {
+        row.case_id: row
+        for row in session.execute(
+            select(*Case.__table__.c).where(Case.case_id.in_(case_ids))
+            .order_by(Case.case_id).with_for_update()
+        )
+    }
+    # RETURNING: a second ingest sweeping at the same moment must not dead-letter them twice.
+    deleted = set(session.execute(
+        t.delete().where(t.c.event_id.in_([r.event_id for r in stale])).returning(t.c.event_id)
+    ).scalars())
+    for r in stale:
+        if r.event_id not in deleted:
+            continue
+        event = LifecycleEvent(r.event_id, r.case_id, EventType(r.type), r.occurred_at, r.payload or {})
+        result.rejected.append((Incoming(event, payload=r.payload or {}), "transition",
+                                f"illegal transition, still not legal after the grace period: {r.problem}"))
+    changed_rows: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    impossible: list[tuple[Incoming, str]] = []
+    _refold(session, [c for c in case_ids if c in rows], rows, ref, result, changed_rows, problems, impossible, {})
+    if impossible:  # cannot happen: only skipped events were removed; keep them honest anyway
+        result.rejected += [(item, "transition", reason) for item, reason in impossible]
+    _write(session, [], changed_rows, problems)
+    return result
 
 
 def _impossible(event: LifecycleEvent, state: CaseState) -> bool:

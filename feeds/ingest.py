@@ -14,14 +14,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 import redis
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events
+from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
 from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
@@ -42,6 +42,8 @@ from .contract import (
 log = logging.getLogger(__name__)
 
 CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
+ILLEGAL_GRACE_S = 600  # how long an illegal event may wait for the late event that makes it legal
+SWEEP_EVERY_S = 30
 APPLY_ATTEMPTS = 5  # a batch that loses a race (same new case, deadlock) is simply redone
 
 Entry = tuple[str, str, dict[str, str]]  # (stream, entry id, fields)
@@ -79,6 +81,7 @@ class Ingest:
         batch_size: int = 500,
         block_ms: int = 1000,
         claim_idle_ms: int = 60_000,
+        illegal_grace_s: float = ILLEGAL_GRACE_S,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -94,6 +97,8 @@ class Ingest:
         self.batch_size = batch_size
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
+        self.illegal_grace_s = illegal_grace_s
+        self._last_sweep = 0.0
         self.stats = IngestStats()
         # Entries are read as bytes and decoded one by one: a producer that writes invalid
         # UTF-8 must cost one dead letter, not a reply the client cannot parse at all.
@@ -148,8 +153,24 @@ class Ingest:
         return out
 
     # -- one batch -------------------------------------------------------------------------
+    def sweep(self) -> int:
+        """Dead-letter stored events that stayed illegal past the grace period."""
+        self._last_sweep = time.monotonic()
+        now = datetime.now(timezone.utc)
+        with transaction(self.sessions) as session:
+            result = expire_illegal(session, self.ref, now - timedelta(seconds=self.illegal_grace_s))
+        if not result.rejected:
+            return 0
+        dead = [_Dead(self.stream, "", {"event": orjson.dumps(item.payload, default=str).decode()}, code, reason)
+                for item, code, reason in result.rejected]
+        self._finish([], dead, result, now)
+        log.info("dead-lettered %d event(s) that stayed illegal", len(dead))
+        return len(dead)
+
     def step(self) -> int:
         """Read, apply and ack one batch; returns the number of entries handled."""
+        if time.monotonic() - self._last_sweep > SWEEP_EVERY_S:
+            self.sweep()
         entries = self._read()
         self.heartbeat()
         if not entries:

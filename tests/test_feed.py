@@ -246,3 +246,25 @@ def test_sharded_streams_are_all_read(settings, sessions, redis_client, city):  
     with sessions() as s:
         assert s.scalar(select(Case.stage).where(Case.case_id == "c12")) == "closed"
     assert redis_client.xpending(target, CONSUMER_GROUP)["pending"] == 0
+
+
+def test_event_still_illegal_after_the_grace_period_is_dead_lettered(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    loop = full_loop("c13")
+    closed_too_early = msg("c13", 7, EventType.CLOSED, 25)  # right after dispatch: no 处置, no 核查
+    Producer(redis_client, settings).publish_many([*loop[:3], closed_too_early])
+    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10, illegal_grace_s=3600)
+    ingest.ensure_group()
+    drain(ingest)
+    assert ingest.sweep() == 0  # within the grace period it waits for a late event
+    with sessions() as s:
+        assert s.scalar(select(CaseEvent.problem).where(CaseEvent.event_id == "c13-7"))
+    ingest.illegal_grace_s = 0
+    assert ingest.sweep() == 1
+    dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
+    assert [d[1]["reason_code"] for d in dead] == ["transition"]
+    assert "grace period" in dead[0][1]["reason"] and "c13-7" in dead[0][1]["fields"]
+    assert ingest.sweep() == 0  # once only
+    with sessions() as s:
+        assert s.scalar(select(Case.stage).where(Case.case_id == "c13")) == "dispatched"
+        assert "c13-7" not in s.scalars(select(CaseEvent.event_id).where(CaseEvent.case_id == "c13")).all()
+        assert s.scalar(select(Case.fold_state).where(Case.case_id == "c13"))["skipped"] == 0
