@@ -45,9 +45,8 @@ from .lifecycle import (
     CaseState,
     LifecycleEvent,
     Stage,
-    TransitionError,
     as_datetime,
-    canonical,
+    fold_into,
 )
 from .limits import STAGES, LimitRow, LimitTable
 
@@ -269,13 +268,7 @@ def fold_timer(case_id: str, events: Iterable[LifecycleEvent], timing: Timing
                ) -> tuple[CaseTimer, list[tuple[LifecycleEvent, str]]]:
     """:func:`dashboard.lifecycle.fold` with a :class:`CaseTimer`: state, flags, clock."""
     timer = CaseTimer(CaseState(case_id=case_id), timing)
-    rejected: list[tuple[LifecycleEvent, str]] = []
-    for event in canonical(events):
-        try:
-            timer.apply(event)
-        except TransitionError as exc:
-            rejected.append((event, str(exc)))
-    return timer, rejected
+    return timer, fold_into(timer.apply, events)
 
 
 def timed_fold(case_id: str, events: Iterable[LifecycleEvent], timing: Timing

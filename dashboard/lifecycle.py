@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .vocab import LabelledEnum
 
@@ -282,13 +282,20 @@ def fold(case_id: str, events: Iterable[LifecycleEvent]) -> tuple[CaseState, lis
     those are skipped, so one bad event cannot poison the rest of the history.
     """
     state = CaseState(case_id=case_id)
+    return state, fold_into(state.apply, events)
+
+
+def fold_into(apply: Callable[[LifecycleEvent], None], events: Iterable[LifecycleEvent]
+              ) -> list[tuple[LifecycleEvent, str]]:
+    """Feed events in canonical order to ``apply`` (a CaseState's, or anything wrapping one);
+    returns the events it refused as illegal, with the reason."""
     rejected: list[tuple[LifecycleEvent, str]] = []
     for event in canonical(events):
         try:
-            state.apply(event)
+            apply(event)
         except TransitionError as exc:
             rejected.append((event, str(exc)))
-    return state, rejected
+    return rejected
 
 
 def canonical(events: Iterable[LifecycleEvent]) -> list[LifecycleEvent]:

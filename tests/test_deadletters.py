@@ -7,34 +7,25 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from shapely.geometry import box
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 import cli
 from dashboard import classification
 from dashboard.db import transaction
-from dashboard.geo import geodesic_area_m2, to_geojson
 from dashboard.lifecycle import EventType
-from dashboard.models import Case, Grid, Region, Unit
+from dashboard.models import Case, Grid, Region
 from dashboard.reference import Reference
 from dashboard.settings import Settings
 from feeds.contract import CASE_STREAM, DEAD_LETTER_STREAM, CaseEventMessage
 from feeds.deadletters import DeadLetters, infer_code, parse_since
 from feeds.ingest import Ingest
 from feeds.producer import Producer
+from citykit import COMMUNITY, build_city, square
+from citykit import grid as grid_row
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
-COMMUNITY = "990101001001"
 GRID_1, GRID_2 = f"{COMMUNITY}001", f"{COMMUNITY}002"  # GRID_2 is imported late
-LON0, LAT0, STEP = 118.78, 32.04, 0.001
-
-
-def grid_row(community_id: int, seq: int) -> Grid:
-    poly = box(LON0 + (seq - 1) * STEP, LAT0 - STEP, LON0 + seq * STEP, LAT0)
-    return Grid(code=f"{COMMUNITY}{seq:03d}", community_id=community_id, geometry=to_geojson(poly),
-                area_m2=geodesic_area_m2(poly), area_class="A",
-                centroid_lon=poly.centroid.x, centroid_lat=poly.centroid.y)
 
 
 @pytest.fixture
@@ -45,14 +36,7 @@ def scheme():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def city(sessions, scheme):  # type: ignore[no-untyped-def]
     """One district/street/community with one grid (GRID_1) and one unit; GRID_2 is missing."""
-    with transaction(sessions) as s:
-        d = Region(code="990101", name="青山区", level="district")
-        st = Region(code="990101001", name="江东街道", level="street", parent=d)
-        c = Region(code=COMMUNITY, name="江东社区", level="community", parent=st)
-        s.add_all([d, st, c])
-        s.flush()
-        s.add(grid_row(c.id, 1))
-        s.add(Unit(code="U-HW", name="青山区环卫所", kind="disposal", region_id=d.id))
+    build_city(sessions, [(GRID_1, square(0, 0), "A")])
     return Reference.load(sessions, scheme)
 
 
@@ -121,7 +105,7 @@ def test_retry_after_importing_the_missing_grid(settings, sessions, redis_client
     # Fix the reference data, re-drive, and a (restarted) ingest applies the event.
     with transaction(sessions) as s:
         community = s.scalars(select(Region).where(Region.code == COMMUNITY)).one()
-        s.add(grid_row(community.id, 2))
+        s.add(grid_row(community.id, GRID_2, square(0, 1)))
     retried = gridhall(settings, "deadletters", "retry", "--all")
     assert retried.exit_code == 0, retried.output
     assert "re-queued 1 dead letter" in retried.stdout

@@ -7,14 +7,11 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from shapely.geometry import box
 from sqlalchemy import func, select
 
 from dashboard import classification
-from dashboard.db import transaction
-from dashboard.geo import geodesic_area_m2, to_geojson
 from dashboard.lifecycle import EventType
-from dashboard.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.models import Case, CaseEvent, Grid
 from dashboard.reference import Reference
 from feeds.contract import (
     CASE_STREAM,
@@ -26,30 +23,15 @@ from feeds.contract import (
 )
 from feeds.ingest import Ingest
 from feeds.producer import Producer
+from citykit import COMMUNITY, LAT0, LON0, STEP, build_city, two_by_two
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
-COMMUNITY = "990101001001"
-LON0, LAT0, STEP = 118.78, 32.04, 0.001
 
 
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
     """One district/street/community with a 2×2 block of grids and one unit."""
-    with transaction(sessions) as s:
-        d = Region(code="990101", name="青山区", level="district")
-        st = Region(code="990101001", name="江东街道", level="street", parent=d)
-        c = Region(code=COMMUNITY, name="江东社区", level="community", parent=st)
-        s.add_all([d, st, c])
-        s.flush()
-        seq = 0
-        for row in range(2):
-            for col in range(2):
-                seq += 1
-                poly = box(LON0 + col * STEP, LAT0 - (row + 1) * STEP, LON0 + (col + 1) * STEP, LAT0 - row * STEP)
-                s.add(Grid(code=f"{COMMUNITY}{seq:03d}", community_id=c.id, geometry=to_geojson(poly),
-                           area_m2=geodesic_area_m2(poly), area_class="A",
-                           centroid_lon=poly.centroid.x, centroid_lat=poly.centroid.y))
-        s.add(Unit(code="U-HW", name="青山区环卫所", kind="disposal", region_id=d.id))
+    build_city(sessions, two_by_two())
     return Reference.load(sessions, classification.load("gbt47678-2026"))
 
 

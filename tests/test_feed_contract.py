@@ -22,14 +22,11 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-from shapely.geometry import box
 from sqlalchemy import func, select
 
 from dashboard import classification
-from dashboard.db import transaction
-from dashboard.geo import geodesic_area_m2, to_geojson
 from dashboard.lifecycle import TERMINAL, TRANSITIONS, EventType, Stage
-from dashboard.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.models import Case, CaseEvent, Grid, Unit
 from dashboard.reference import Reference
 from feeds import schema as feed_schema
 from feeds.contract import (
@@ -41,13 +38,12 @@ from feeds.contract import (
 )
 from feeds.ingest import Ingest
 from feeds.producer import Producer
+from citykit import COMMUNITY, build_city, two_by_two
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "feed.md"
 SCHEMA_FILE = REPO / "feeds" / "schema" / "case-event.v1.json"
 
-COMMUNITY = "990101001001"
-LON0, LAT0, STEP = 118.78, 32.04, 0.001  # grids 001 002 / 003 004, 0.001° squares, NW first
 UNITS = {
     "DW99010101": ("青山区环境卫生管理所", "disposal"),
     "DW99010102": ("青山区市政设施管理所", "department"),
@@ -152,22 +148,7 @@ def schema_errors(event: dict[str, Any]) -> list[str]:
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
     """青山区 / 江东街道 / 江东社区 with grids 990101001001001…004 and the doc's three units."""
-    with transaction(sessions) as s:
-        d = Region(code="990101", name="青山区", level="district")
-        st = Region(code="990101001", name="江东街道", level="street", parent=d)
-        c = Region(code=COMMUNITY, name="江东社区", level="community", parent=st)
-        s.add_all([d, st, c])
-        s.flush()
-        seq = 0
-        for row in range(2):
-            for col in range(2):
-                seq += 1
-                poly = box(LON0 + col * STEP, LAT0 - (row + 1) * STEP, LON0 + (col + 1) * STEP, LAT0 - row * STEP)
-                s.add(Grid(code=f"{COMMUNITY}{seq:03d}", community_id=c.id, geometry=to_geojson(poly),
-                           area_m2=geodesic_area_m2(poly), area_class="A",
-                           centroid_lon=poly.centroid.x, centroid_lat=poly.centroid.y))
-        for code, (name, kind) in UNITS.items():
-            s.add(Unit(code=code, name=name, kind=kind, region_id=st.id if kind == "street_office" else d.id))
+    build_city(sessions, two_by_two(), UNITS)
     return Reference.load(sessions, classification.load("gbt47678-2026"))
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from shapely.geometry import box
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -24,19 +23,18 @@ from dashboard.cityimport import import_city
 from dashboard.db import transaction
 from dashboard.deadlines import ON_TIME_COLUMNS, clock_for, timed_fold
 from dashboard.democity import generate_city
-from dashboard.geo import geodesic_area_m2, to_geojson
 from dashboard.lifecycle import EventType as E
 from dashboard.lifecycle import LifecycleEvent
-from dashboard.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.models import Case, CaseEvent
 from dashboard.overdue import OverdueRow, overdue_as_of, overdue_stored
 from dashboard.reference import Reference
 from feeds.contract import CaseEventMessage
 from feeds.history import build_history
 from feeds.scenario import CityModel
+from citykit import COMMUNITY, build_city, square
 
 TZ = ZoneInfo("Asia/Shanghai")
 SCHEME = classification.load("gbt47678-2026")
-COMMUNITY = "990101001001"
 G_A, G_B = f"{COMMUNITY}001", f"{COMMUNITY}002"
 
 
@@ -84,17 +82,7 @@ def stored_equals_fold(sessions, ref) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def small(sessions, settings):  # type: ignore[no-untyped-def]
     """One community with an A grid and a B grid, one unit."""
-    with transaction(sessions) as s:
-        d = Region(code="990101", name="青山区", level="district")
-        st = Region(code="990101001", name="江东街道", level="street", parent=d)
-        c = Region(code=COMMUNITY, name="江东社区", level="community", parent=st)
-        s.add_all([d, st, c])
-        s.flush()
-        for i, (code, area) in enumerate([(G_A, "A"), (G_B, "B")]):
-            poly = box(118.78 + i * 0.001, 32.04, 118.781 + i * 0.001, 32.041)
-            s.add(Grid(code=code, community_id=c.id, geometry=to_geojson(poly), area_m2=geodesic_area_m2(poly),
-                       area_class=area, centroid_lon=poly.centroid.x, centroid_lat=poly.centroid.y))
-        s.add(Unit(code="U-HW", name="青山区环卫所", kind="disposal", region_id=d.id))
+    build_city(sessions, [(G_A, square(0, 0), "A"), (G_B, square(0, 1), "B")])
     return Reference.load(sessions, SCHEME, settings)
 
 

@@ -1,0 +1,55 @@
+"""A small hand-made city for tests: one district, one street, one community, a few grids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.db import transaction
+from dashboard.geo import geodesic_area_m2, to_geojson
+from dashboard.models import Grid, Region, Unit
+
+DISTRICT, STREET, COMMUNITY = "990101", "990101001", "990101001001"
+LON0, LAT0, STEP = 118.78, 32.04, 0.001  # 0.001° squares, about 94 m × 111 m
+
+
+def square(row: int, col: int) -> BaseGeometry:
+    """The grid square at (row, col), rows counted southwards from LAT0, columns eastwards."""
+    return box(LON0 + col * STEP, LAT0 - (row + 1) * STEP, LON0 + (col + 1) * STEP, LAT0 - row * STEP)
+
+
+def grid(community_id: int, code: str, polygon: BaseGeometry, area_class: str = "A") -> Grid:
+    return Grid(code=code, community_id=community_id, geometry=to_geojson(polygon),
+                area_m2=geodesic_area_m2(polygon), area_class=area_class,
+                centroid_lon=polygon.centroid.x, centroid_lat=polygon.centroid.y)
+
+
+def build_city(
+    sessions: sessionmaker[Session],
+    grids: Iterable[tuple[str, BaseGeometry, str]],
+    units: Mapping[str, tuple[str, str]] = {"U-HW": ("青山区环卫所", "disposal")},  # noqa: B006 - read only
+    names: tuple[str, str, str] = ("青山区", "江东街道", "江东社区"),
+) -> Region:
+    """Insert the regions, the given (code, polygon, area class) grids and (name, kind) units.
+
+    Street offices belong to the street, other units to the district. Returns the community.
+    """
+    with transaction(sessions) as s:
+        d = Region(code=DISTRICT, name=names[0], level="district")
+        st = Region(code=STREET, name=names[1], level="street", parent=d)
+        c = Region(code=COMMUNITY, name=names[2], level="community", parent=st)
+        s.add_all([d, st, c])
+        s.flush()
+        for code, polygon, area_class in grids:
+            s.add(grid(c.id, code, polygon, area_class))
+        for code, (name, kind) in units.items():
+            s.add(Unit(code=code, name=name, kind=kind, region_id=st.id if kind == "street_office" else d.id))
+    return c
+
+
+def two_by_two() -> list[tuple[str, BaseGeometry, str]]:
+    """Grids 001 002 / 003 004, north-west first, all area class A."""
+    return [(f"{COMMUNITY}{row * 2 + col + 1:03d}", square(row, col), "A") for row in range(2) for col in range(2)]
