@@ -22,8 +22,8 @@ from sqlalchemy import Engine, event, text
 
 import callbacks
 import layouts
-from callbacks.live import LiveService
-from dashboard import db
+from callbacks import Services
+from dashboard import db, mapdata
 from dashboard.settings import ConfigError, Settings, load_settings
 from feeds.connection import connect
 from layouts.live import page_title
@@ -69,10 +69,11 @@ class Runtime:
     settings: Settings
     engine: Engine
     redis: redis.Redis
-    live: LiveService
+    services: Services
 
     def close(self) -> None:
         """Release connections (tests and embedding code; gunicorn just exits)."""
+        self.services.wall.stop()
         self.engine.dispose()
         try:
             self.redis.close()
@@ -104,12 +105,16 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         ],
     )
     app.layout = layouts.root_layout(settings)
-    service = callbacks.register(app, settings, db.session_factory(engine), redis_client)
+    app.validation_layout = layouts.validation_layout(settings)
+    sessions = db.session_factory(engine)
+    services = callbacks.register(app, settings, sessions, redis_client)
 
-    runtime = Runtime(settings, engine, redis_client, service)
+    runtime = Runtime(settings, engine, redis_client, services)
     app.server.extensions[EXTENSION_KEY] = runtime
     _add_healthz(app.server, runtime)
+    _add_map_layers(app.server, sessions)
     _register_component_scripts(app)
+    services.wall.start()  # load the live view now, not at the first wall's first poll
     return app
 
 
@@ -123,6 +128,7 @@ def _register_component_scripts(app: dash.Dash) -> None:
     """
     with app.server.test_client() as client:
         client.get("/")
+        client.get("/wall")  # the wall's components (map, grids) register their scripts too
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -198,6 +204,39 @@ def _add_healthz(server: flask.Flask, runtime: Runtime) -> None:
         response = flask.jsonify(status)
         response.status_code = code
         response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _add_map_layers(server: flask.Flask, sessions: Any) -> None:
+    """The wall's map geometry as static GeoJSON: built once per process, cached by ETag.
+
+    Grids and boundaries change only with a city import, so the browser fetches them once
+    (gzip when it accepts it) and every live update afterwards only recolours cells.
+    """
+    built: dict[str, mapdata.Layer] = {}
+    lock = threading.Lock()
+    builders = {"grids": mapdata.grid_layer, "boundaries": mapdata.boundary_layer}
+
+    @server.route("/wall/geo/<name>.json")
+    def map_layer(name: str) -> flask.Response:
+        if name not in builders:
+            flask.abort(404)
+        with lock:
+            if name not in built:
+                with sessions() as session:
+                    built[name] = builders[name](session)
+        layer = built[name]
+        if flask.request.if_none_match.contains(layer.etag.strip('"')):
+            response = flask.Response(status=304)
+        elif "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
+            response = flask.Response(layer.gzipped, mimetype="application/geo+json")
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            response = flask.Response(layer.body, mimetype="application/geo+json")
+        response.headers["ETag"] = layer.etag
+        response.headers["Vary"] = "Accept-Encoding"
+        # Revalidate each load: a city re-import must reach the wall at its next reload.
+        response.headers["Cache-Control"] = "no-cache"
         return response
 
 

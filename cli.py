@@ -367,7 +367,8 @@ def demo(
         if _wait_http(url + "healthz", procs, timeout=60):
             console.print(
                 f"\n[bold green]gridhall demo is live[/] ({time.monotonic() - started:.0f}s): "
-                f"[bold]{url}[/]   (Ctrl-C stops everything)\n"
+                f"[bold]{url}wall[/] (the command-hall wall; {url} is the simple live page)"
+                f"   (Ctrl-C stops everything)\n"
             )
         while not stop.is_set():
             dead = [n for n, p in procs.items() if p.poll() is not None]

@@ -87,6 +87,18 @@ class Settings(BaseSettings):
         description="A case is due soon when less than this share of its stage limit is left.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    stale_after_s: int = Field(
+        default=30, ge=5, le=3600,
+        description="Seconds without an event or an ingest heartbeat before the wall says its data is stale.",
+    )
+    tile_url: str | None = Field(
+        default=None,
+        description="The city's own basemap under the wall's grids: an XYZ tile URL template, or a WMS endpoint with WMS_LAYERS. Unset: no basemap (no public tile server is ever used).",
+    )
+    wms_layers: str | None = Field(
+        default=None,
+        description="WMS layer names; when set, TILE_URL is a WMS endpoint instead of an XYZ template.",
+    )
 
     @classmethod
     def settings_customise_sources(

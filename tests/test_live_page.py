@@ -261,7 +261,7 @@ def test_refresh_over_http_and_errors_become_a_banner(dash_app: Any, monkeypatch
     def boom(_stored: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(dash_app.server.extensions[appmod.EXTENSION_KEY].live, "refresh", boom)
+    monkeypatch.setattr(dash_app.server.extensions[appmod.EXTENSION_KEY].services.live, "refresh", boom)
     failed = _poll(client, stored)
     assert failed.status_code == 200
     text = failed.get_data(as_text=True)
@@ -671,7 +671,7 @@ def test_wall_layout_with_a_realistic_city(
     today = utcnow().astimezone(settings.tz).date()
     wall = datetime.combine(today, datetime.min.time().replace(hour=15, minute=30), tzinfo=settings.tz)
     real_start = utcnow()
-    live_server.runtime.live.clock = lambda: wall.astimezone(timezone.utc) + (utcnow() - real_start)
+    live_server.runtime.services.live.clock = lambda: wall.astimezone(timezone.utc) + (utcnow() - real_start)
     seed_city(sessions, settings, wall - timedelta(seconds=20))
     with sessions() as s:
         applied = s.query(CaseEvent).count()

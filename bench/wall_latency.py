@@ -1,0 +1,470 @@
+"""Wall latency: XADD of a case event → the change visible on /wall in a real browser.
+
+    python bench/wall_latency.py                      # SQLite + Redis server, 200 probes at 200 events/s
+    python bench/wall_latency.py --pg-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/wall_latency.py --probes 400 --rate 200 --workers 2
+
+It builds a fresh environment (a temp GRIDHALL_DATA_DIR; SQLite in it, or a fresh schema of
+``--pg-url`` that is dropped afterwards; the Redis server of ``--redis-url`` under a unique
+GRIDHALL_REDIS_PREFIX whose keys are deleted afterwards), imports the demo city
+(``dashboard.democity.generate_city`` + ``dashboard.cityimport.import_city``, optionally
+``--history-days`` of history), starts ``gridhall ingest`` and ``gridhall serve --workers N
+--no-access-log`` as subprocesses, and opens ``/wall?metric=open`` in headless Chromium.
+
+Then, with a background load of ``--rate`` new cases per second reported on random grids (via
+``feeds.producer.Producer``), it runs ``--probes`` probes one after another. A probe picks a
+grid reserved for probes (the background load never touches those, so nothing else changes
+their value), reads the value the page shows for it (``window.gridhall.wall.values[code]``,
+the map's "open cases" colour), XADDs a ``reported`` event of a new case on it, and waits for
+the page to show the new value. The page watches the value in a ``requestAnimationFrame``
+loop, so the time it records (``performance.timeOrigin + performance.now()``) is the frame in
+which the restyled cell is painted. Latency = that time − the wall-clock time just before the
+XADD (same machine, same clock).
+
+Breakdown per probe:
+
+- **ingest**: XADD → the change notice that names the probe's case (the notice's stream id
+  is the Redis clock when the ingest appended it, right after the SQL commit);
+- **to poll**: notice → start of the ``_dash-update-component`` request that brought the
+  value (the follower's apply, plus waiting for the next 500 ms poll, plus polls answered by
+  a worker that was still behind); measured with a wrapper around ``window.fetch``;
+- **request**: request start → response headers (server time + loopback);
+- **render**: response headers → the frame that shows the value (JSON parse, Dash, wall.js).
+
+Target: p95 ≤ 1 s; goal: ≤ 250 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.settings import Settings, load_settings  # noqa: E402
+from feeds.contract import CHANGES_STREAM, CaseEventMessage  # noqa: E402
+from feeds.producer import Producer  # noqa: E402
+
+CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
+TARGET_P95_MS = 1000.0
+GOAL_MS = 250.0
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Installed before the page's own scripts: records the wall refresh requests (fetch) and
+# watches one grid's value in a requestAnimationFrame loop.
+INIT_JS = r"""
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const G = window.__ghbench = { reqs: [], watch: null };
+  const orig = window.fetch;
+  window.fetch = function (input, init) {
+    const url = typeof input === "string" ? input : (input && input.url) || "";
+    const body = init && typeof init.body === "string" ? init.body : "";
+    if (url.indexOf("_dash-update-component") !== -1 && body.indexOf("wall-grid.data") !== -1) {
+      const rec = { start: now(), end: null, status: null };
+      G.reqs.push(rec);
+      if (G.reqs.length > 400) { G.reqs.splice(0, G.reqs.length - 400); }
+      return orig.apply(this, arguments).then((r) => { rec.end = now(); rec.status = r.status; return r; },
+                                               (e) => { rec.end = now(); rec.status = -1; throw e; });
+    }
+    return orig.apply(this, arguments);
+  };
+  const loop = () => {
+    const w = G.watch;
+    if (w && w.seen === null) {
+      const vals = window.gridhall && window.gridhall.wall && window.gridhall.wall.values;
+      const v = vals ? (vals[w.code] || 0) : 0;
+      if (v !== w.v0) { w.seen = now(); w.v = v; }
+    }
+    requestAnimationFrame(loop);
+  };
+  requestAnimationFrame(loop);
+})();
+"""
+
+ARM_JS = """([code]) => {
+  const vals = (window.gridhall && window.gridhall.wall && window.gridhall.wall.values) || {};
+  const v0 = vals[code] || 0;
+  window.__ghbench.watch = { code: code, v0: v0, seen: null, v: null };
+  return v0;
+}"""
+
+RESULT_JS = """() => {
+  const G = window.__ghbench, w = G.watch;
+  let req = null;
+  for (const r of G.reqs) {  // the last refresh answered (200) before the value showed
+    if (r.status === 200 && r.end !== null && r.end <= w.seen) { req = r; }
+  }
+  return { seen: w.seen, v0: w.v0, v: w.v, req: req };
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def new_case(prefix: str, n: int, grid: str, rng: random.Random) -> CaseEventMessage:
+    """A ``reported`` event of a new case on ``grid`` (contract v1, docs/feed.md)."""
+    cid = f"{prefix}{n:07d}"
+    kind, klass = rng.choice(CLASSES)
+    return CaseEventMessage(event_id=f"{cid}-1", case_id=cid, type="reported", occurred_at=_now_iso(),
+                            source="supervisor", actor="BENCH", kind=kind, class_code=klass, grid_code=grid,
+                            description="wall latency bench", urgency="normal")
+
+
+# -- environment -----------------------------------------------------------------------------------
+class Env:
+    """Temp data dir, database (SQLite or a PG schema), Redis prefix, and the child processes."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data_dir = Path(tempfile.mkdtemp(prefix="gh-wall-latency-"))
+        self.prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
+        self.port = _free_port()
+        self.schema: str | None = None
+        self.database_url: str | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+        if args.pg_url:
+            import sqlalchemy as sa
+
+            self.schema = f"gh_wall_{uuid.uuid4().hex[:8]}"
+            admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"CREATE SCHEMA {self.schema}"))
+            admin.dispose()
+            self.database_url = f"{args.pg_url}?options=-csearch_path%3D{self.schema}&application_name={self.schema}"
+
+    def settings(self) -> Settings:
+        kw = {"data_dir": self.data_dir, "redis_url": self.args.redis_url, "redis_prefix": self.prefix,
+              "port": self.port, "host": "127.0.0.1"}
+        if self.database_url:
+            kw["database_url"] = self.database_url
+        return load_settings(**kw)
+
+    def child_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
+        env.update(GRIDHALL_DATA_DIR=str(self.data_dir), GRIDHALL_REDIS_URL=self.args.redis_url,
+                   GRIDHALL_REDIS_PREFIX=self.prefix, GRIDHALL_PORT=str(self.port), GRIDHALL_HOST="127.0.0.1",
+                   PYTHONUNBUFFERED="1")
+        if self.database_url:
+            env["GRIDHALL_DATABASE_URL"] = self.database_url
+        return env
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = self.data_dir / f"{name}.log"
+        self.logs[name] = log
+        fh = open(log, "wb")
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "cli", *argv], cwd=str(ROOT),
+                                            env=self.child_env(), stdout=fh, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def wait_http(self, path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port}{path}"
+        while time.monotonic() < deadline:
+            for name, p in self.procs.items():
+                if p.poll() is not None:
+                    raise RuntimeError(f"{name} exited ({p.returncode}); see {self.logs[name]}:\n"
+                                       + self.logs[name].read_text(errors="replace")[-3000:])
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our server
+                    if resp.status < 500:
+                        return
+            except Exception:
+                time.sleep(0.3)
+        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+    def close(self, client: redis.Redis | None) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in self.procs.items():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)  # the session this script started for it
+                p.wait()
+        if client is not None:
+            keys = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        if self.schema:
+            import sqlalchemy as sa
+
+            admin = sa.create_engine(self.args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"))
+            admin.dispose()
+        if not self.args.keep_logs:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def prepare_city(settings: Settings, history_days: int) -> list[str]:
+    """Schema, classification, the demo city (and some history); returns the grid codes."""
+    from sqlalchemy import select
+
+    from dashboard import classification, db
+    from dashboard.cityimport import import_city
+    from dashboard.democity import generate_city
+    from dashboard.models import Grid
+    from dashboard.reference import Reference, set_meta, sync_classification
+
+    db.upgrade(settings)
+    engine = db.make_engine(settings)
+    sessions = db.session_factory(engine)
+    scheme = classification.load(settings.classification, settings.classification_extension)
+    with db.transaction(sessions) as session:
+        sync_classification(session, scheme)
+    city_dir = settings.data_dir / "demo-city"
+    summary = generate_city(city_dir)
+    import_city(city_dir, sessions)
+    with db.transaction(sessions) as session:
+        set_meta(session, "built_by", "demo")
+    if history_days > 0:
+        from feeds.history import build_history
+        from feeds.scenario import CityModel
+
+        ref = Reference.load(sessions, scheme, settings)
+        with sessions() as session:
+            city = CityModel.load(session, scheme, settings.tz)
+        n_cases, n_events = build_history(sessions, ref, city, datetime.now(timezone.utc), days=history_days,
+                                          daily_cases=300)
+        print(f"  history: {history_days} day(s), {n_cases} cases, {n_events} events")
+    with sessions() as session:
+        grids = list(session.scalars(select(Grid.code).order_by(Grid.code)))
+    engine.dispose()
+    print(f"  demo city: {summary}")
+    return grids
+
+
+# -- background load and the change-notice watcher -------------------------------------------------
+class Load(threading.Thread):
+    """``rate`` new cases per second on random grids, in ticks of 50 ms (one pipeline each)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, grids: list[str], rate: float, seed: int) -> None:
+        super().__init__(daemon=True, name="bench-load")
+        self.producer = Producer(client, settings)
+        self.grids, self.rate = grids, rate
+        self.rng = random.Random(seed)
+        self.stop_ev = threading.Event()
+        self.sent = 0
+        self.prefix = f"bgl{uuid.uuid4().hex[:6]}-"
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        while not self.stop_ev.is_set():
+            due = int((time.monotonic() - t0) * self.rate) - self.sent
+            if due > 0:
+                msgs = [new_case(self.prefix, self.sent + i, self.rng.choice(self.grids), self.rng) for i in range(due)]
+                self.producer.publish_many(msgs)
+                self.sent += due
+            self.stop_ev.wait(0.05)
+
+
+class NoticeWatch(threading.Thread):
+    """Reads ``<prefix>changes`` and remembers when (stream id ms) each probe case was announced."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, case_prefix: str) -> None:
+        super().__init__(daemon=True, name="bench-notices")
+        self.client = redis.Redis(connection_pool=client.connection_pool.__class__(
+            connection_class=client.connection_pool.connection_class,
+            **{**client.connection_pool.connection_kwargs, "decode_responses": True, "socket_timeout": 5}))
+        self.key = settings.key(CHANGES_STREAM)
+        self.case_prefix = case_prefix
+        self.stop_ev = threading.Event()
+        self.seen: dict[str, float] = {}
+        self.notices = 0
+
+    def run(self) -> None:
+        last = "$"
+        while not self.stop_ev.is_set():
+            try:
+                resp = self.client.xread({self.key: last}, block=500, count=1000)
+            except redis.RedisError:
+                time.sleep(0.1)
+                continue
+            for _, items in resp or []:
+                for entry_id, fields in items:
+                    last = entry_id
+                    self.notices += 1
+                    ms = float(entry_id.split("-")[0])
+                    for cid in fields.get("cases", "").split(","):
+                        if cid.startswith(self.case_prefix) and cid not in self.seen:
+                            self.seen[cid] = ms
+
+
+# -- main ---------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=200.0, help="background events per second")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--probe-grids", type=int, default=40, help="grids reserved for the probes")
+    parser.add_argument("--history-days", type=int, default=1, help="days of demo history (0: none)")
+    parser.add_argument("--redis-url", default=os.environ.get("GRIDHALL_REDIS_URL") or "redis://127.0.0.1:6379/0")
+    parser.add_argument("--pg-url", default=None, help="PostgreSQL instead of SQLite (a fresh schema, dropped after)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of background load before the probes")
+    parser.add_argument("--timeout", type=float, default=15.0, help="seconds a probe may take before it counts as lost")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the temp data dir (with the process logs)")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    rng = random.Random(args.seed)
+    env = Env(args)
+    client: redis.Redis | None = None
+    load: Load | None = None
+    watch: NoticeWatch | None = None
+    print(f"wall latency bench: data dir {env.data_dir}, Redis {args.redis_url} prefix {env.prefix!r}, "
+          f"database {'PostgreSQL schema ' + env.schema if env.schema else 'SQLite'}, port {env.port}")
+    try:
+        settings = env.settings()
+        t0 = time.perf_counter()
+        grids = prepare_city(settings, args.history_days)
+        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids")
+        client = redis.Redis.from_url(args.redis_url)
+        probe_grids = rng.sample(grids, min(args.probe_grids, len(grids) // 4))
+        reserved = set(probe_grids)
+        load_grids = [g for g in grids if g not in reserved]
+
+        env.start("ingest", ["ingest"])
+        env.start("web", ["serve", "--workers", str(args.workers), "--no-access-log"])
+        env.wait_http("/healthz", 90)
+        print(f"  ingest and web ({args.workers} workers) up at http://127.0.0.1:{env.port}/wall")
+
+        probe_prefix = f"prb{uuid.uuid4().hex[:6]}-"
+        watch = NoticeWatch(client, settings, probe_prefix)
+        watch.start()
+        load = Load(redis.Redis.from_url(args.redis_url), settings, load_grids, args.rate, args.seed)
+        producer = Producer(client, settings)
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.add_init_script(INIT_JS)
+            t_nav = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open", wait_until="commit")
+            page.wait_for_function("() => document.documentElement.hasAttribute('data-wall-grids')", timeout=120_000)
+            page.wait_for_function("() => !!document.documentElement.getAttribute('data-wall-version')",
+                                   timeout=120_000)
+            drawn = page.evaluate("() => document.documentElement.getAttribute('data-wall-grids')")
+            print(f"  /wall drawn ({drawn} grids) in {time.perf_counter() - t_nav:.1f}s")
+
+            load.start()
+            applied0 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            ta = time.monotonic()
+            time.sleep(args.warmup)
+            print(f"  background load {args.rate:g} events/s on {len(load_grids)} grids; "
+                  f"{args.probes} probes on {len(probe_grids)} reserved grids")
+
+            results = []
+            lost = 0
+            for i in range(args.probes):
+                grid = probe_grids[i % len(probe_grids)]
+                msg = new_case(probe_prefix, i, grid, rng)
+                v0 = page.evaluate(ARM_JS, [grid])
+                t_x = time.time() * 1000
+                producer.publish(msg)
+                try:
+                    page.wait_for_function("() => window.__ghbench.watch.seen !== null", polling=20,
+                                           timeout=args.timeout * 1000)
+                except Exception:
+                    lost += 1
+                    print(f"  probe {i} on {grid}: not visible within {args.timeout:g}s")
+                    continue
+                r = page.evaluate(RESULT_JS)
+                res = {"grid": grid, "case": msg.case_id, "xadd": t_x, "seen": r["seen"], "v0": v0, "v": r["v"],
+                       "req": r["req"]}
+                results.append(res)
+                time.sleep(rng.uniform(0.0, 0.3))  # do not lock the probes to the poll phase
+            applied1 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            elapsed = time.monotonic() - ta
+            load.stop_ev.set()
+            load.join(5)
+            time.sleep(1.0)  # late notices of the last probes
+            browser.close()
+
+        # -- figures ------------------------------------------------------------------------------
+        lat = [r["seen"] - r["xadd"] for r in results]
+        wrong = [r for r in results if r["v"] != r["v0"] + 1]
+        ingest, to_poll, request, render = [], [], [], []
+        for r in results:
+            n_ms = watch.seen.get(r["case"])
+            if n_ms is not None:
+                ingest.append(n_ms - r["xadd"])
+            req = r["req"]
+            if n_ms is not None and req:
+                to_poll.append(req["start"] - n_ms)
+            if req:
+                request.append(req["end"] - req["start"])
+                render.append(r["seen"] - req["end"])
+        print()
+        print(f"background load: {load.sent:,} events sent in {elapsed:.1f}s ({load.sent / elapsed:.0f}/s), "
+              f"ingest applied {applied1 - applied0:,} ({(applied1 - applied0) / elapsed:.0f}/s); "
+              f"{watch.notices:,} change notices seen")
+        print(f"probes: {len(results)} measured, {lost} lost (> {args.timeout:g}s)"
+              + (f", {len(wrong)} showed a value other than before+1" if wrong else ""))
+        print("XADD → visible on /wall (ms):")
+        print(f"  p50 {_pct(lat, 50):7.0f}   p95 {_pct(lat, 95):7.0f}   max {max(lat) if lat else float('nan'):7.0f}"
+              f"   mean {statistics.fmean(lat) if lat else float('nan'):7.0f}   min {min(lat) if lat else float('nan'):5.0f}")
+        p95 = _pct(lat, 95)
+        verdict = "MET" if p95 <= TARGET_P95_MS else "MISSED"
+        goal = "met" if p95 <= GOAL_MS else "not met"
+        print(f"  target p95 ≤ {TARGET_P95_MS:.0f} ms: {verdict} (p95 {p95:.0f} ms); goal ≤ {GOAL_MS:.0f} ms: {goal}")
+        print("breakdown (ms)                               p50     p95     max")
+        for name, xs in (("ingest: XADD → change notice (SQL commit)", ingest),
+                         ("to poll: notice → refresh request start", to_poll),
+                         ("request: start → response headers", request),
+                         ("render: response → painted frame", render)):
+            if xs:
+                print(f"  {name:<42} {_pct(xs, 50):6.0f}  {_pct(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
+        print(f"setup: {args.workers} web workers, refresh poll 500 ms, "
+              f"{'PostgreSQL' if env.schema else 'SQLite'}, Redis {args.redis_url}")
+    finally:
+        if load is not None:
+            load.stop_ev.set()
+        if watch is not None:
+            watch.stop_ev.set()
+            watch.join(2)
+        env.close(client)
+        if args.keep_logs:
+            print(f"logs kept in {env.data_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,473 @@
+"""Wall at megacity scale: first paint, per-update server time and bytes, vs a GROUP BY per refresh.
+
+    python bench/wall_scale.py                               # 100,000 grids, 1,000,000 open cases
+    python bench/wall_scale.py --grids 20000 --cases 200000  # smaller
+    python bench/wall_scale.py --batches 40 --pg-url postgresql://postgres@127.0.0.1:5432/test
+
+Builds the city with ``bench/bigcity.py`` (``build``) in a fresh PostgreSQL schema of
+``--pg-url``, starts ``gridhall ingest`` and ``gridhall serve --workers 1 --no-access-log``
+(the Redis server of ``--redis-url`` under a unique GRIDHALL_REDIS_PREFIX; the web server runs
+with the ``callbacks.wall`` logger at DEBUG so that it logs "wall refresh in X ms" for each
+refresh that sends data) and measures, in headless Chromium at 1920×1080:
+
+(a) **first paint** of ``/wall``: navigation start → the grids drawn (``data-wall-grids`` equals
+    the grid count), the first colours applied (``data-wall-version``), the KPI strip filled
+    (上报 not "—") and the overdue queue filled (its count note and rows), each seen in a
+    ``requestAnimationFrame`` loop of the page; "complete" is the latest of them. The server's
+    view load is reported separately: the first refresh request's time to first byte (it
+    waits for the worker's live view to load from SQL) and the follower's "live view loaded"
+    log line minus that request's start; plus size and time of the grid GeoJSON.
+(b) **per update**: ``--batches`` small batches of ``reported`` events of new cases, each on
+    ``--batch-grids`` (default cycling 1, 10, 50, 100) distinct random grids, 2 s apart; every
+    ``_dash-update-component`` response of the wall refresh is captured (status 200 / 204,
+    time to first byte from the browser's resource timing, body bytes, the number of grid
+    cells it carries). An idle phase before it shows what the clock alone causes (deadlines
+    passing, the queue's minutes). The server's own compute time per update comes from the
+    DEBUG log lines.
+(c) the SQL a query-per-refresh dashboard would run on every refresh
+    (``bigcity.group_by_baseline``: open per grid, overdue per unit, the KPI counts) on the same
+    PostgreSQL, and the ratio GROUP BY per refresh / our server time per update.
+
+The schema, the Redis keys of the prefix and the processes are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bigcity import build, group_by_baseline  # noqa: E402
+from dashboard.settings import Settings, load_settings  # noqa: E402
+from feeds.contract import CaseEventMessage  # noqa: E402
+from feeds.producer import Producer  # noqa: E402
+
+CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PLACEHOLDER = "—"
+
+# `gridhall serve`, with the wall's refresh logger at DEBUG only (GRIDHALL_LOG_LEVEL=DEBUG would
+# also turn on SQLAlchemy's statement logging, which would distort every figure).
+SERVE_WRAPPER = (
+    "import logging, sys\n"
+    "sys.argv = ['gridhall'] + sys.argv[1:]\n"
+    "import cli\n"
+    "logging.getLogger('callbacks.wall').setLevel(logging.DEBUG)\n"
+    "cli.app()\n"
+)
+
+# Installed before the page's scripts: the first frame in which each part of the wall is there.
+INIT_JS = r"""
+(() => {
+  const M = window.__ghpaint = { marks: {} };
+  const mark = (name) => { if (M.marks[name] === undefined) { M.marks[name] = performance.now(); } };
+  const loop = () => {
+    const html = document.documentElement;
+    const grids = html.getAttribute("data-wall-grids");
+    if (grids !== null && M.expect !== undefined && grids === String(M.expect)) { mark("grids"); }
+    if (grids !== null) { mark("grids_any"); }
+    if (html.getAttribute("data-wall-version")) { mark("colours"); }
+    const kpi = document.getElementById("wall-kpi-reported");
+    if (kpi && kpi.textContent && kpi.textContent.trim() !== "—") { mark("kpi"); }
+    const note = document.getElementById("wall-queue-count");
+    if (note && note.textContent.trim()) { mark("queue_note"); }
+    if (document.querySelector("#wall-queue .ag-row")) { mark("queue_rows"); }
+    const hot = document.querySelector("#wall-hot .wall-hot__item");
+    if (hot) { mark("hot"); }
+    requestAnimationFrame(loop);
+  };
+  requestAnimationFrame(loop);
+})();
+"""
+
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def _line(name: str, xs: list[float], unit: str = "ms", fmt: str = "8.1f") -> str:
+    if not xs:
+        return f"  {name:<46} (none)"
+    return (f"  {name:<46} p50 {_pct(xs, 50):{fmt}}  p95 {_pct(xs, 95):{fmt}}  max {max(xs):{fmt}} {unit}"
+            f"   (n={len(xs)})")
+
+
+def _log_lines(path: Path, pattern: str) -> list[tuple[float, str]]:
+    """(epoch seconds, line) of the log lines containing ``pattern``."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        if pattern in line:
+            m = LOG_TIME.match(line)
+            if m:
+                t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                out.append((t, line))
+    return out
+
+
+class Procs:
+    """The ingest and the web server, each in a session of its own; their logs in a temp dir."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env, self.log_dir = env, log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        self.logs[name] = self.log_dir / f"{name}.log"
+        fh = open(self.logs[name], "wb")
+        self.procs[name] = subprocess.Popen([sys.executable, *argv], cwd=str(ROOT), env=self.env, stdout=fh,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def check(self) -> None:
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited ({p.returncode}):\n"
+                                   + self.logs[name].read_text(errors="replace")[-3000:])
+
+    def wait_http(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check()
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our server
+                    if resp.status < 500:
+                        return
+            except Exception:
+                time.sleep(0.3)
+        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)  # the session this script started for it
+                p.wait()
+
+
+def _refresh_responses(responses: list, t_from: float, t_to: float) -> list[dict]:
+    """The wall refresh responses whose request started in [t_from, t_to) (epoch ms)."""
+    out = []
+    for resp in responses:
+        req = resp.request
+        try:
+            post = req.post_data or ""
+        except Exception:
+            continue
+        if "wall-grid.data" not in post:
+            continue
+        timing = req.timing
+        start = timing.get("startTime", 0)
+        if not (t_from <= start < t_to):
+            continue
+        ttfb = timing["responseStart"] - timing["requestStart"] if timing.get("responseStart", -1) >= 0 else None
+        rec = {"start": start, "status": resp.status, "ttfb": ttfb, "body": 0, "wire": None, "cells": None,
+               "full": False, "parts": []}
+        try:
+            sizes = req.sizes()
+            rec["wire"] = sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        except Exception:
+            pass
+        if resp.status == 200:
+            try:
+                body = resp.body()
+                rec["body"] = len(body)
+                data = json.loads(body)["response"]
+                grid = (data.get("wall-grid") or {}).get("data")
+                if isinstance(grid, dict):
+                    rec["cells"] = len(grid.get("values") or {})
+                    rec["full"] = bool(grid.get("full"))
+                rec["parts"] = sorted(k for k in data)
+            except Exception:
+                pass
+        out.append(rec)
+    return out
+
+
+def _new_reports(prefix: str, start: int, grids: list[str], rng: random.Random) -> list[CaseEventMessage]:
+    now = datetime.now(timezone.utc).isoformat()
+    out = []
+    for i, grid in enumerate(grids):
+        cid = f"{prefix}{start + i:07d}"
+        kind, klass = rng.choice(CLASSES)
+        out.append(CaseEventMessage(event_id=f"{cid}-1", case_id=cid, type="reported", occurred_at=now,
+                                    source="supervisor", actor="BENCH", kind=kind, class_code=klass,
+                                    grid_code=grid, description="wall scale bench", urgency="normal"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grids", type=int, default=100_000)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis-url", default=os.environ.get("GRIDHALL_REDIS_URL") or "redis://127.0.0.1:6379/0")
+    parser.add_argument("--batches", type=int, default=40, help="event batches in phase (b)")
+    parser.add_argument("--batch-grids", default="1,10,50,100", help="grids per batch, cycled (each ≤ 100)")
+    parser.add_argument("--gap", type=float, default=2.0, help="seconds between batches")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle phase before (b)")
+    parser.add_argument("--paint-timeout", type=float, default=900.0)
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args()
+    sizes = [min(100, max(1, int(x))) for x in args.batch_grids.split(",")]
+
+    import sqlalchemy as sa
+    from playwright.sync_api import sync_playwright
+
+    from dashboard import db
+
+    rng = random.Random(args.seed)
+    schema = f"gh_wallscale_{uuid.uuid4().hex[:8]}"
+    prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
+    data_dir = Path(tempfile.mkdtemp(prefix="gh-wall-scale-"))
+    port = _free_port()
+    admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = f"{args.pg_url}?options=-csearch_path%3D{schema}&application_name={schema}"
+    settings: Settings = load_settings(database_url=url, redis_url=args.redis_url, redis_prefix=prefix,
+                                       data_dir=data_dir, port=port, host="127.0.0.1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
+    env.update(GRIDHALL_DATABASE_URL=url, GRIDHALL_REDIS_URL=args.redis_url, GRIDHALL_REDIS_PREFIX=prefix,
+               GRIDHALL_DATA_DIR=str(data_dir), GRIDHALL_PORT=str(port), GRIDHALL_HOST="127.0.0.1",
+               PYTHONUNBUFFERED="1")
+    procs = Procs(env, data_dir)
+    client = redis.Redis.from_url(args.redis_url)
+    print(f"wall scale bench: {args.grids:,} grids, {args.cases:,} open cases; PostgreSQL schema {schema}, "
+          f"Redis prefix {prefix!r}, port {port}")
+    try:
+        # -- the city ------------------------------------------------------------------------------
+        city = build(settings, args.grids, args.cases, args.seed, progress=lambda m: print("  build " + m, flush=True))
+        print(f"  built in {city.total_s:.1f}s: {city.grids:,} grids, {city.open_cases:,} open cases "
+              f"(overdue now {city.overdue:,}, reported today {city.reported_today:,}, urgent {city.urgent:,})")
+        engine = db.make_engine(settings)
+        with engine.connect() as conn:
+            grid_codes = [r[0] for r in conn.execute(sa.text("SELECT code FROM grids"))]
+        n_grids = len(grid_codes)
+
+        # -- processes -----------------------------------------------------------------------------
+        procs.start("ingest", ["-m", "cli", "ingest"])
+        procs.start("web", ["-c", SERVE_WRAPPER, "serve", "--workers", "1", "--no-access-log"])
+        t0 = time.monotonic()
+        procs.wait_http(f"http://127.0.0.1:{port}/healthz", 180)
+        print(f"  ingest and web (1 worker) up in {time.monotonic() - t0:.1f}s")
+        producer = Producer(client, settings)
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.add_init_script(INIT_JS)
+            page.add_init_script(f"window.__ghpaint.expect = {n_grids};")
+            responses: list = []
+            page.on("response", lambda r: responses.append(r))
+
+            # (a) first paint --------------------------------------------------------------------
+            t_nav_ms = time.time() * 1000
+            page.goto(f"http://127.0.0.1:{port}/wall", wait_until="commit", timeout=args.paint_timeout * 1000)
+            page.wait_for_function(
+                "() => { const m = window.__ghpaint.marks; return m.grids !== undefined && m.kpi !== undefined"
+                " && m.queue_note !== undefined && m.queue_rows !== undefined && m.colours !== undefined; }",
+                polling=100, timeout=args.paint_timeout * 1000)
+            marks = page.evaluate("() => window.__ghpaint.marks")
+            origin = page.evaluate("() => performance.timeOrigin")
+            drawn = page.evaluate("() => document.documentElement.getAttribute('data-wall-grids')")
+            page.wait_for_timeout(1500)  # let the first responses finish before reading their timing
+
+            refresh = _refresh_responses(responses, 0, float("inf"))
+            first = min(refresh, key=lambda r: r["start"]) if refresh else None
+            geo = [r for r in responses if "/wall/geo/grids.json" in r.url]
+            loaded = _log_lines(procs.logs["web"], "live view loaded")
+            print()
+            print(f"(a) first complete paint of /wall at 1920×1080 ({drawn} grids drawn, "
+                  f"{city.open_cases:,} open cases), from navigation start:")
+            for key, label in (("grids", "grids drawn (data-wall-grids = count)"),
+                               ("colours", "first colours applied (data-wall-version)"),
+                               ("kpi", "KPI strip filled"), ("hot", "hot spots listed"),
+                               ("queue_note", "overdue queue count"), ("queue_rows", "overdue queue rows")):
+                if key in marks:
+                    print(f"  {label:<44} {marks[key] / 1000:8.2f} s")
+            complete = max(marks[k] for k in ("grids", "colours", "kpi", "queue_note", "queue_rows"))
+            print(f"  {'COMPLETE (latest of the above)':<44} {complete / 1000:8.2f} s")
+            if first is not None:
+                wait = first["ttfb"]
+                print(f"  server view load: first refresh request started at {(first['start'] - origin) / 1000:.2f} s, "
+                      f"answered (TTFB) after {wait / 1000 if wait is not None else float('nan'):.2f} s "
+                      f"(status {first['status']}"
+                      + (f", {first['body']:,} bytes, full grid of {first['cells']} cells)" if first["status"] == 200
+                         else ": the view was not loaded yet)"))
+            if loaded:
+                print(f"  server view load: 'live view loaded' logged {loaded[0][0] - t_nav_ms / 1000:+.2f} s from "
+                      f"navigation start ({loaded[0][1].split(': ', 1)[-1]})")
+            boot = re.search(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})\] \[\d+\] \[INFO\] Booting worker",
+                             procs.logs["web"].read_text(errors="replace"))
+            if boot and loaded:
+                t_boot = datetime.strptime(" ".join(boot.groups()), "%Y-%m-%d %H:%M:%S %z").timestamp()
+                print(f"  server view load: worker booted → view loaded {loaded[0][0] - t_boot:.1f} s "
+                      f"(gunicorn logs whole seconds: ±1 s)")
+            for g in geo:
+                try:
+                    s = g.request.sizes()
+                    tm = g.request.timing
+                    print(f"  grid GeoJSON: {s['responseBodySize']:,} bytes on the wire, "
+                          f"TTFB {(tm['responseStart'] - tm['requestStart']) / 1000:.2f} s, "
+                          f"done {(tm['responseEnd'] - tm['requestStart']) / 1000:.2f} s after its request")
+                except Exception:
+                    pass
+
+            # (b) updates --------------------------------------------------------------------------
+            page.wait_for_timeout(2000)
+            idle_from = time.time() * 1000
+            page.wait_for_timeout(args.idle * 1000)
+            idle_to = time.time() * 1000
+            applied0 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            case_prefix = f"scl{uuid.uuid4().hex[:6]}-"
+            sent = 0
+            touched = []
+            b_from = time.time() * 1000
+            for i in range(args.batches):
+                n = sizes[i % len(sizes)]
+                grids = rng.sample(grid_codes, n)
+                producer.publish_many(_new_reports(case_prefix, sent, grids, rng))
+                sent += n
+                touched.append(n)
+                page.wait_for_timeout(args.gap * 1000)
+            page.wait_for_timeout(1500)
+            b_to = time.time() * 1000
+            applied1 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            idle = _refresh_responses(responses, idle_from, idle_to)
+            busy = _refresh_responses(responses, b_from, b_to - 1500)
+            browser.close()
+
+        refresh_log = [(t, float(re.search(r"wall refresh in ([\d.]+) ms", ln).group(1)))
+                       for t, ln in _log_lines(procs.logs["web"], "wall refresh in")]
+        srv_busy = [ms for t, ms in refresh_log if b_from / 1000 <= t < b_to / 1000]
+        srv_idle = [ms for t, ms in refresh_log if idle_from / 1000 <= t < idle_to / 1000]
+
+        def summary(name: str, recs: list[dict], seconds: float) -> None:
+            ok = [r for r in recs if r["status"] == 200]
+            nc = [r for r in recs if r["status"] == 204]
+            print(f"  {name}: {len(recs)} refresh polls in {seconds:.0f}s: {len(ok)} × 200 (data), "
+                  f"{len(nc)} × 204 (nothing changed), {len(recs) - len(ok) - len(nc)} other")
+
+        print()
+        print(f"(b) per update ({args.batches} batches of new reports on {', '.join(map(str, sizes))} grids, "
+              f"{args.gap:g}s apart; ingest applied {applied1 - applied0:,} of {sent:,}):")
+        summary("idle phase (clock only)", idle, (idle_to - idle_from) / 1000)
+        summary("event phase", busy, (b_to - b_from - 1500) / 1000)
+        ev = [r for r in busy if r["status"] == 200 and r["cells"]]
+        clock = [r for r in busy + idle if r["status"] == 200 and not r["cells"]]
+        print("  server compute per update ('wall refresh in X ms', DEBUG log of the worker):")
+        print(_line("event phase, every refresh that sent data", srv_busy))
+        print(_line("idle phase, every refresh that sent data", srv_idle))
+        print("  browser view of the same responses (TTFB = server + loopback):")
+        print(_line("200 with grid cells (event-driven) TTFB", [r["ttfb"] for r in ev if r["ttfb"] is not None]))
+        print(_line("200 without grid cells (clock/KPI) TTFB", [r["ttfb"] for r in clock if r["ttfb"] is not None]))
+        print(_line("204 (nothing changed) TTFB", [r["ttfb"] for r in busy + idle
+                                                    if r["status"] == 204 and r["ttfb"] is not None]))
+        print(_line("200 with grid cells: body bytes", [float(r["body"]) for r in ev], "B", "8.0f"))
+        print(_line("200 with grid cells: wire bytes (+headers)", [float(r["wire"]) for r in ev if r["wire"]],
+                    "B", "8.0f"))
+        print(_line("200 with grid cells: cells per update", [float(r["cells"]) for r in ev], "", "8.0f"))
+        print(_line("200 without grid cells: body bytes", [float(r["body"]) for r in clock], "B", "8.0f"))
+        fulls = sum(1 for r in busy if r["full"])
+        if fulls:
+            print(f"  note: {fulls} refresh(es) in the event phase sent the FULL grid ({n_grids:,} cells)")
+        parts: dict[str, int] = {}
+        for r in ev:
+            for k in r["parts"]:
+                parts[k] = parts.get(k, 0) + 1
+        if parts:
+            print("  outputs carried by the event-driven updates: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])))
+
+        # the worker's view load, timed here with the same code (LiveView.load), warm caches
+        from dashboard import classification
+        from dashboard.liveview import LiveView
+        from dashboard.reference import timing_for
+        from sqlalchemy.orm import Session
+
+        scheme = classification.load(settings.classification, settings.classification_extension)
+        with Session(engine) as session:
+            timing = timing_for(scheme, settings, session)
+            t0 = time.perf_counter()
+            view = LiveView.load(session, timing, datetime.now(timezone.utc), tz=settings.tz)
+            load_s = time.perf_counter() - t0
+        print()
+        print(f"server-side view load (LiveView.load, as the worker's follower does, in this process): "
+              f"{load_s:.2f} s for {view.open_cases:,} open cases")
+        del view
+
+        # (c) the GROUP BY baseline ------------------------------------------------------------------
+        base = group_by_baseline(engine, tz=settings.tz)
+        engine.dispose()
+        print()
+        print("(c) query-per-refresh baseline on the same PostgreSQL (bigcity.group_by_baseline, median of 5, ms):")
+        for name, r in base.items():
+            rows = f"  ({r['rows']:,} rows)" if r["rows"] else ""
+            print(f"  {name:<17} {r['median_ms']:9.1f}{rows}")
+        per_refresh = base["per_refresh"]["median_ms"]
+        if srv_busy:
+            print(f"  ratio GROUP BY per refresh / our server time per update: "
+                  f"{per_refresh / _pct(srv_busy, 95):,.0f}× (vs p95 {_pct(srv_busy, 95):.1f} ms), "
+                  f"{per_refresh / _pct(srv_busy, 50):,.0f}× (vs p50 {_pct(srv_busy, 50):.1f} ms)")
+        ttfb_ev = [r["ttfb"] for r in ev if r["ttfb"] is not None]
+        if ttfb_ev:
+            print(f"  ratio GROUP BY per refresh / update TTFB p95 ({_pct(ttfb_ev, 95):.1f} ms): "
+                  f"{per_refresh / _pct(ttfb_ev, 95):,.0f}×")
+        print("  (and a query-per-refresh wall pays it on every poll of every screen; ours answers an "
+              "unchanged poll with 204)")
+    finally:
+        procs.stop()
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+        if args.keep_logs:
+            print(f"logs kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

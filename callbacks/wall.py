@@ -1,0 +1,474 @@
+"""Refresh of the wall (/wall) from the worker's in-memory live view; no aggregate SQL.
+
+Each web worker holds a :class:`dashboard.liveview.LiveView`, loaded from SQL at start and
+advanced by the ingest's change notices (:class:`feeds.follower.ChangeFollower`, plain
+``XREAD``: every worker reads every notice) and by the clock (deadlines pass without events).
+
+The browser polls every 500 ms and says what it already shows:
+
+* for each panel (KPIs, hot spots, queue, board) a digest of the figures it last received;
+* for the heatmap, the *coordinate* of its colours: the last change notice id and the last
+  clock second that the serving worker had applied. Notice ids are Redis stream ids, the
+  same in every worker, so a browser whose polls land on different gunicorn workers still
+  gets exact deltas: a worker sends the cells that changed after that coordinate (or all of
+  them when the coordinate is older than its journal), and nothing when it is behind.
+
+When nothing differs the answer is HTTP 204 (PreventUpdate): an idle wall costs one tiny
+request per poll and no bytes of data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import dash
+import redis
+from dash import ClientsideFunction, Input, Output, State, html, no_update
+from dash.exceptions import PreventUpdate
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard import classification
+from dashboard.liveview import LiveView
+from dashboard.reference import timing_for
+from dashboard.settings import Settings
+from feeds.contract import applied_minute_key
+from feeds.follower import ChangeFollower
+from feeds.health import feed_state
+from layouts import wall as view
+from layouts.live import PLACEHOLDER, render_banner, render_feed
+
+log = logging.getLogger(__name__)
+
+QUEUE_ROWS = 200  # rows sent to the queue (it pages through them on the wall)
+HOT_SPOTS = 10
+JOURNAL = 512  # grid-change entries kept per worker for delta updates
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _nid(text: str | None) -> tuple[int, int]:
+    """A Redis stream id as a comparable pair ("0-0" when unknown)."""
+    if not text:
+        return (0, 0)
+    ms, _, seq = str(text).partition("-")
+    try:
+        return (int(ms), int(seq or 0))
+    except ValueError:
+        return (0, 0)
+
+
+@dataclass
+class _Entry:
+    nid: tuple[int, int]
+    tick: int
+    changed: dict[str, set[str]]  # metric -> grid codes whose value changed
+
+
+@dataclass
+class _Journal:
+    """The grid values this worker last observed, and which cells changed at which coordinate."""
+
+    seen_version: int = -1
+    known: dict[str, set[str]] = field(default_factory=dict)  # cells ever non-zero (to clear them)
+    entries: deque[_Entry] = field(default_factory=lambda: deque(maxlen=JOURNAL))
+    floor: tuple[tuple[int, int], int] | None = None  # the coordinate of the first snapshot
+
+
+class WallService:
+    """One worker's live view, its follower and the grid-change journal."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        self._lock = threading.Lock()
+        self._journal = _Journal()
+        self.follower: ChangeFollower | None = None
+        self.start_error: str | None = None
+        self._queue: tuple[tuple[int, datetime], tuple[list[dict[str, Any]], str]] | None = None
+        self._starter: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self.health = HealthWatch(self)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start loading and following in a background thread; polls answer nothing until loaded.
+
+        A million open cases take seconds to load: no request waits for that.
+        """
+        with self._lock:
+            if self._starter is None:
+                self._starter = threading.Thread(target=self._start, name="gridhall-wall-start", daemon=True)
+                self._starter.start()
+
+    def _start(self) -> None:
+        delay = 1.0
+        while not self._stopped.is_set():
+            try:
+                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
+                with self.sessions() as session:
+                    timing = timing_for(scheme, self.settings, session)
+                follower = ChangeFollower(self.settings, self.sessions, self.client, timing)
+                follower.start()  # loads the view from SQL, then follows in its own thread
+                self.follower = follower
+                return
+            except Exception as exc:  # database or Redis away at start: keep trying
+                self.start_error = _first_line(exc)
+                log.warning("wall: live view not loaded (%s); retrying in %.0fs", self.start_error, delay)
+                self._stopped.wait(delay)
+                delay = min(delay * 2, 30)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.follower is not None:
+            self.follower.stop()
+
+    @property
+    def live(self) -> LiveView | None:
+        """The view, once its first load from SQL is done (None before)."""
+        self.start()
+        follower = self.follower
+        if follower is None or follower.view.loaded_at is None:
+            return None
+        return follower.view
+
+    # -- the queue ----------------------------------------------------------------------
+    def queue(self, live: LiveView) -> tuple[list[dict[str, Any]], str]:
+        """The queue rows, recomputed when the view changes or a minute passes.
+
+        Times are shown to the minute and computed at the whole minute, so every worker
+        gives the same texts (and digest) and a screen gets the queue again once a minute,
+        not at every poll.
+        """
+        minute = utcnow().replace(second=0, microsecond=0)
+        key = (live.version, minute)
+        cached = self._queue
+        if cached is None or cached[0] != key:
+            cached = self._queue = (key, queue_rows(live, minute))
+        return cached[1]
+
+    # -- grid deltas ---------------------------------------------------------------------
+    def _observe(self, live: LiveView) -> tuple[tuple[int, int], int]:
+        """Record which cells changed since the last look (the view's own changelog); the coordinate."""
+        assert self.follower is not None
+        # The coordinate first, the values after: values may then be newer than the
+        # coordinate says (sent again later, harmless), never older.
+        status = self.follower.status()
+        tick = int(status.last_tick_at.timestamp()) if status.last_tick_at else 0
+        coord = (_nid(status.last_id), tick)
+        j = self._journal
+        version = live.version
+        if version == j.seen_version:
+            return coord
+        changed: dict[str, set[str]] = {}
+        for metric in view.METRICS:
+            since = live.grid_changes_since(j.seen_version, metric) if j.seen_version >= 0 else None
+            if since is None:  # first look, or the view was reloaded: everything may differ
+                changed[metric] = set(live.grid_values(metric)) | set(j.known.get(metric, ()))
+                j.known[metric] = set(live.grid_values(metric))
+            else:
+                changed[metric] = set(since)
+                j.known.setdefault(metric, set()).update(since)
+        if j.floor is None:
+            j.floor = coord
+        else:
+            j.entries.append(_Entry(coord[0], coord[1], changed))
+        j.seen_version = version
+        return coord
+
+    def grid_update(self, metric: str, have: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The grid cells a browser at coordinate ``have`` lacks, or None when it lacks nothing."""
+        live = self.live
+        if live is None:
+            return None
+        with self._lock:
+            nid, tick = self._observe(live)
+            j = self._journal
+            current = live.grid_values(metric)
+            out = {"nid": f"{nid[0]}-{nid[1]}", "tick": tick, "version": f"{nid[0]}-{nid[1]}/{tick}"}
+            if not have or j.floor is None:
+                return {**out, "full": True, "values": current}
+            c_nid, c_tick = _nid(have.get("nid")), int(have.get("tick") or 0)
+            if nid < c_nid or tick < c_tick:
+                return None  # this worker is behind the browser: let a fresher poll answer
+            if (nid, tick) == (c_nid, c_tick):
+                return None
+            f_nid, f_tick = j.floor
+            if c_nid < f_nid or c_tick < f_tick or (j.entries and len(j.entries) == j.entries.maxlen
+                                                     and (c_nid < j.entries[0].nid or c_tick < j.entries[0].tick)):
+                return {**out, "full": True, "values": current}
+            codes: set[str] = set()
+            for e in j.entries:
+                if e.nid > c_nid or e.tick > c_tick:
+                    codes |= e.changed.get(metric, set())
+            return {**out, "full": False, "values": {c: current.get(c, 0) for c in codes}}
+
+
+# -- shaping the view's figures for the page ----------------------------------------------------
+def kpi_values(live: LiveView) -> list[int | float | None]:
+    k = live.kpis()
+    return [getattr(k, key) for key, _, _ in view.KPIS]
+
+
+def hot_rows(live: LiveView, metric: str) -> list[tuple[str, str, int]]:
+    out = []
+    for s in live.hot_spots(metric, HOT_SPOTS):
+        place = " · ".join(p for p in (s.street, s.community) if p)
+        out.append((s.code, place, int(s.value)))
+    return out
+
+
+def queue_rows(live: LiveView, at: datetime) -> tuple[list[dict[str, Any]], str]:
+    """The queue's rows with their times as of ``at`` (a whole minute: see WallService.queue)."""
+    q = live.overdue_queue(QUEUE_ROWS)
+    cal = live.timing.calendar
+    rows = []
+    for r in (*q.overdue, *q.due_soon):
+        rows.append({
+            "id": r.case_id,
+            "overdue": bool(r.overdue),
+            "number": r.number or r.case_id,
+            "urgent": bool(r.urgent),
+            "klass": "\n".join(p for p in (r.major_name, r.minor_name) if p) or PLACEHOLDER,
+            "place": "\n".join(p for p in (" · ".join(x for x in (r.street, r.community) if x), r.grid_code) if p)
+            or PLACEHOLDER,
+            "unit": r.unit_name or "未派遣",
+            "stage": r.stage_label,
+            "late": _late_text(r, at, cal),
+            "late_calendar": f"截止 {r.deadline_at:%m-%d %H:%M}",
+        })
+    note = f"超期 {q.overdue_total:,} 件 · 临期 {q.due_soon_total:,} 件"
+    if q.overdue_total + q.due_soon_total > len(rows):
+        note += f"（显示前 {len(rows)} 件）"
+    return rows, note
+
+
+def _hm(minutes: float) -> str:
+    total = int(max(minutes, 0) // 1)
+    d, rem = divmod(total, 24 * 60)
+    h, m = divmod(rem, 60)
+    return f"{d}天{h}时{m:02d}分" if d else f"{h}时{m:02d}分"
+
+
+def _late_text(r: Any, at: datetime, cal: Any) -> str:
+    """超期/剩余 time at ``at``: working time first (the standard's measure), calendar beneath."""
+    calendar_min = (at - r.deadline_at).total_seconds() / 60
+    if r.overdue:
+        if r.working:
+            return f"超 {_hm(max(cal.between(r.deadline_at, at), 0))}\n自然 {_hm(max(calendar_min, 0))}"
+        return f"超 {_hm(max(calendar_min, 0))}\n自然时限"
+    left = cal.between(at, r.deadline_at) if r.working else -calendar_min
+    return f"剩 {_hm(max(left, 0))}\n临期"
+
+
+def board_rows(live: LiveView) -> list[dict[str, Any]]:
+    rows = []
+    for rank, u in enumerate(live.unit_board(), start=1):
+        rows.append({
+            "id": u.code,
+            "rank": rank,
+            "unit": u.name,
+            "pending": u.pending,
+            "disposing": u.pending + u.feedback,
+            "overdue": u.overdue,
+            "closed_today": u.closed_today,
+            "on_time_rate": PLACEHOLDER if u.on_time_rate is None else f"{100 * u.on_time_rate:.1f}%",
+            "rework": u.rework,
+            "extended": u.extension,
+            "levels": {"overdue": u.levels.get("overdue"), "on_time_rate": u.levels.get("on_time_rate"),
+                       "rework": u.levels.get("rework"), "extended": u.levels.get("extension")},
+        })
+    return rows
+
+
+# -- health ----------------------------------------------------------------------------------------
+@dataclass
+class Health:
+    """What the header and the stale banner say, computed at most once a second per worker."""
+
+    parts: list[tuple[str, str, bool]]
+    message: str | None  # the stale banner's text; None when the data is live
+    updated: str  # 数据更新于 hh:mm:ss
+
+
+class HealthWatch:
+    """Reads the feed's state from Redis (shared by all screens of a worker, cached 1 s)."""
+
+    def __init__(self, service: "WallService") -> None:
+        self.service = service
+        self._cached: tuple[float, Health] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, now: datetime) -> Health:
+        with self._lock:
+            if self._cached is not None and time.monotonic() - self._cached[0] < 1.0:
+                return self._cached[1]
+            health = self._compute(now)
+            self._cached = (time.monotonic(), health)
+            return health
+
+    def _per_minute(self, now: datetime) -> int:
+        """Events applied in the last complete minute, by all ingest consumers."""
+        minute = int(now.timestamp() // 60) - 1
+        return int(self.service.client.get(self.service.settings.key(applied_minute_key(minute))) or 0)
+
+    def _compute(self, now: datetime) -> Health:
+        service = self.service
+        settings = service.settings
+        tz = settings.tz
+        follower = service.follower
+        status = follower.status() if follower is not None else None
+        try:
+            state = feed_state(service.client, settings)
+        except redis.RedisError as exc:
+            log.warning("wall: Redis unreachable: %s", exc)
+            state = None
+        parts: list[tuple[str, str, bool]] = []
+        message = None
+        if state is not None:
+            parts.append(("接入", f"{self._per_minute(now):,} 条/分", False))
+            dead = sum(state.dead_by_reason.values())
+            parts.append(("死信", f"{dead:,}", dead > 0))
+            lag = state.pending + (state.backlog or 0)
+            parts.append(("待处理", f"{lag:,}", lag > 5000))
+            beat = now.timestamp() - state.heartbeat_age_s if state.heartbeat_age_s is not None else None
+            last_batch = state.last_batch_at.timestamp() if state.last_batch_at else None
+            last = max((t for t in (beat, last_batch) if t is not None), default=None)
+            if last is None:
+                message = "尚未收到数据接入服务（gridhall ingest）的心跳"
+            elif now.timestamp() - last > settings.stale_after_s:
+                since = datetime.fromtimestamp(last, tz)
+                message = f"自 {since:%H:%M:%S} 起未收到案件事件或接入心跳（超过 {settings.stale_after_s} 秒）"
+        else:
+            message = "无法连接 Redis（案件数据流），正在重试"
+        if message is None and follower is None and service.start_error:
+            message = f"看板未能载入数据：{service.start_error}，正在重试"
+        if message is None and status is not None and status.stale_reason:
+            message = f"看板未能跟上数据：{status.stale_reason}，正在重试"
+        live = follower.view if follower is not None else None
+        if live is None:
+            updated = "正在加载"
+        else:
+            at = live.last_change_at or live.loaded_at
+            updated = at.astimezone(tz).strftime("%H:%M:%S") if at else PLACEHOLDER
+        return Health(parts, message, updated)
+
+
+# -- registration ------------------------------------------------------------------------------------
+def register(app: dash.Dash, service: WallService) -> None:
+    @app.callback(
+        Output("wall-grid", "data"),
+        Output("wall-state", "data"),
+        *[Output(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
+        Output("wall-hot", "children"),
+        Output("wall-queue", "rowData"),
+        Output("wall-queue-count", "children"),
+        Output("wall-board", "rowData"),
+        Input("wall-tick", "n_intervals"),
+        State("wall-state", "data"),
+        State("wall-config", "data"),
+    )
+    def refresh(_n: int, state: dict[str, Any] | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
+        started = time.perf_counter()
+        metric = view.metric_of((config or {}).get("metric"))
+        state = dict(state or {})
+        try:
+            live = service.live
+            if live is None:
+                raise PreventUpdate
+            grid = service.grid_update(metric, state.get("grid"))
+            with live._lock:  # one consistent picture across the panels (an RLock)
+                parts = {
+                    "kpi": view.kpi_texts(kpi_values(live)),
+                    "hot": hot_rows(live, metric),
+                    "queue": service.queue(live),
+                    "board": board_rows(live),
+                }
+        except PreventUpdate:
+            raise
+        except Exception:  # never a traceback on the wall: the health banner says what is wrong
+            log.exception("wall refresh failed")
+            raise PreventUpdate from None
+        digests = {k: _digest(v) for k, v in parts.items()}
+        had = state.get("digests") or {}
+        changed = {k for k in parts if digests[k] != had.get(k)}
+        if grid is not None and grid.get("values"):
+            grid["hot"] = [code for code, _, _ in parts["hot"]]
+        if grid is None and not changed:
+            raise PreventUpdate
+        new_state = {"grid": {"nid": grid["nid"], "tick": grid["tick"]} if grid else state.get("grid"),
+                     "digests": digests}
+        if grid is not None and "hot" in changed and not grid.get("values"):
+            grid["hot"] = [code for code, _, _ in parts["hot"]]
+        if grid is None and "hot" in changed:
+            grid = {"full": False, "values": {}, "hot": [code for code, _, _ in parts["hot"]],
+                    "version": (state.get("grid") or {}).get("nid")}
+        kpis = parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
+        hot = view.render_hot(parts["hot"], view.METRICS[metric][1]) if "hot" in changed else no_update
+        queue, note = parts["queue"] if "queue" in changed else (no_update, no_update)
+        board = parts["board"] if "board" in changed else no_update
+        log.debug("wall refresh in %.1f ms", 1000 * (time.perf_counter() - started))
+        return (grid if grid is not None else no_update, new_state, *kpis, hot, queue, note, board)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_wall", function_name="applyGrid"),
+        Output("wall-map-note", "title"),
+        Input("wall-grid", "data"),
+        State("wall-config", "data"),
+    )
+
+    @app.callback(
+        Output("wall-feed", "children"),
+        Output("wall-banner", "children"),
+        Output("wall-banner", "className"),
+        Output("wall-root", "className"),
+        Output("wall-updated", "children"),
+        Output("wall-health-fp", "data"),
+        Input("wall-health-tick", "n_intervals"),
+        State("wall-health-fp", "data"),
+    )
+    def health(_n: int, fp: str | None) -> tuple[Any, ...]:
+        try:
+            h = service.health.get(utcnow())
+            parts, message, updated = h.parts, h.message, h.updated
+        except Exception:
+            log.exception("wall health failed")
+            parts, message, updated = [], "看板服务内部错误，请通知运维（详见服务日志）", PLACEHOLDER
+        new_fp = _digest([parts, message, updated])
+        if new_fp == fp:
+            raise PreventUpdate
+        banner, banner_class = render_banner(message)
+        root = "gh-page wall" + (" is-stale" if message else "")
+        return render_feed(parts), banner, banner_class, root, updated, new_fp
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall", function_name="clock"),
+        Output("wall-clock", "children"),
+        Output("wall-date", "children"),
+        Output("wall-offline", "children"),
+        Output("wall-offline", "className"),
+        Input("wall-clock-tick", "n_intervals"),
+        State("wall-config", "data"),
+    )
+
+
+__all__ = ["WallService", "register", "html"]

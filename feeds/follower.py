@@ -1,0 +1,315 @@
+"""Follow the change notices of the feed into a web worker's live view (docs/feed.md §9).
+
+One :class:`ChangeFollower` per web worker, in a daemon thread:
+
+1. **Bootstrap.** Remember the id of the newest entry of ``<prefix>changes`` (its
+   ``last-generated-id`` from ``XINFO STREAM``, like ``XREVRANGE key + - COUNT 1`` but also
+   right when the stream was trimmed empty; ``0-0`` when there is no stream) and the Redis
+   server's ``run_id``, *then*
+   build the view from SQL. A notice written between the two is read again afterwards, which
+   is harmless (applying a case re-reads its row), so nothing is missed between load and follow.
+2. **Follow.** Plain ``XREAD BLOCK … STREAMS key <last id>``, no consumer group: every worker
+   reads every notice. All notices one read returns (up to ``batch``) are coalesced into one
+   :meth:`LiveView.apply` of the union of their case ids; the last id advances only after the
+   apply succeeded.
+3. **Tick.** :meth:`LiveView.tick` at least every ``tick_s`` (1 s), whatever the feed does,
+   Redis outages included: cases cross their deadlines without any notice.
+4. **Gaps.** After any error, after a read that returned a full batch (we are behind) and
+   every ``check_every_s``: if the Redis server
+   restarted (another ``run_id``), if the stream's last id is now *older* than ours (a restart
+   without persistence, a recreated stream), or if notices after ours were trimmed away (the
+   stream is capped at about 10,000), the view is rebuilt from SQL (bootstrap again).
+5. **Errors.** Redis errors: retry with back-off (0.5 s doubling to 10 s), ticking meanwhile.
+   Database errors: the view keeps its last state and says so in :attr:`LiveView.stale_reason`;
+   the same notices are retried. An unexpected error (a bug) rebuilds the view from SQL rather
+   than trust a half-applied change. ``stale_reason`` is cleared once a step succeeds.
+
+Thread safety: the view has its own lock (see :mod:`dashboard.liveview`); this thread is its
+only writer, request threads only read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import redis
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.deadlines import Timing
+from dashboard.liveview import LiveView
+from dashboard.settings import Settings
+
+from .contract import CHANGES_STREAM
+from .ingest import CHANGES_MAXLEN
+
+log = logging.getLogger(__name__)
+
+ZERO_ID = "0-0"
+MAX_BACKOFF_S = 10.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sid(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = str(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class FollowerStatus:
+    """What the wall's header and monitoring show about the follower."""
+
+    running: bool
+    last_id: str | None  # last change notice applied (None: unknown, a bootstrap is due)
+    last_notice_at: datetime | None  # when a notice was last applied
+    last_tick_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    notices: int  # notices applied since start
+    reloads: int  # full rebuilds from SQL since start (the first load included)
+    stale_reason: str | None  # why the view may be behind (None: it is live)
+
+
+class ChangeFollower:
+    """Keeps one :class:`~dashboard.liveview.LiveView` up to date from ``<prefix>changes``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        client: redis.Redis,
+        timing: Timing,
+        *,
+        view: LiveView | None = None,
+        tick_s: float = 1.0,
+        block_ms: int = 1000,
+        batch: int = 500,
+        check_every_s: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+        name: str = "gridhall-follower",
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.timing = timing
+        self.key = settings.key(CHANGES_STREAM)
+        self.view = view if view is not None else LiveView(timing)
+        self.tick_s = tick_s
+        self.block_ms = block_ms
+        self.batch = batch
+        self.check_every_s = check_every_s
+        self.clock = clock
+        self.name = name
+        self.client = _own_client(client, name, block_ms)
+        self._last_id: str | None = None  # None: bootstrap due
+        self._run_id: str | None = None
+        self._next_tick = 0.0
+        self._next_check = 0.0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last_notice_at: datetime | None = None
+        self._last_tick_at: datetime | None = None
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
+        self._notices = 0
+        self._reloads = 0
+        self._failing: str | None = None  # "redis" / "database" while errors last
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "ChangeFollower":
+        """Load the view (synchronously, so the worker serves a full view at once) and follow.
+
+        If Redis or the database is unreachable now, the view starts empty or stale (see
+        :attr:`LiveView.stale_reason`) and the thread keeps trying.
+        """
+        try:
+            self.bootstrap()
+        except (redis.RedisError, OSError) as exc:
+            self._error(exc, "redis")
+            try:  # show what SQL knows meanwhile; a bootstrap follows once Redis answers
+                with self.sessions() as session:
+                    self.view.reload(session, self.clock())
+            except Exception as db_exc:  # noqa: BLE001
+                self._error(db_exc, "database")
+        except Exception as exc:  # noqa: BLE001 - the thread retries; the error is in status()
+            self._error(exc, "database" if isinstance(exc, SQLAlchemyError) else "bug")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.client.connection_pool.disconnect()
+
+    def status(self) -> FollowerStatus:
+        return FollowerStatus(
+            running=self._thread is not None and self._thread.is_alive(),
+            last_id=self._last_id, last_notice_at=self._last_notice_at, last_tick_at=self._last_tick_at,
+            last_error=self._last_error, last_error_at=self._last_error_at, notices=self._notices,
+            reloads=self._reloads, stale_reason=self.view.stale_reason,
+        )
+
+    # -- the steps --------------------------------------------------------------------------------
+    def bootstrap(self) -> None:
+        """Remember where the stream ends, then (re)build the view from SQL."""
+        self._last_id = None
+        last = self._stream_end()
+        run_id = str(self.client.info("server").get("run_id", ""))
+        now = self.clock()
+        with self.sessions() as session:
+            self.view.reload(session, now)
+        self._last_id, self._run_id = last, run_id
+        self._reloads += 1
+        self._next_check = time.monotonic() + self.check_every_s
+        self._next_tick = time.monotonic() + self.tick_s
+        self._last_tick_at = now
+        log.info("live view loaded: %d open cases, following %s from %s", self.view.open_cases, self.key, last)
+
+    def gap(self) -> str | None:
+        """Why notices may have been missed since our last id (None: nothing missed)."""
+        assert self._last_id is not None
+        run_id = str(self.client.info("server").get("run_id", ""))
+        if self._run_id and run_id != self._run_id:
+            return "the Redis server restarted"
+        try:
+            info = self.client.xinfo_stream(self.key)
+        except redis.ResponseError:  # no such key
+            return "the change stream is gone" if self._last_id != ZERO_ID else None
+        ours = _sid(self._last_id)
+        if ours > _sid(info["last-generated-id"]):
+            return "the change stream is older than our last notice (recreated)"
+        if self._last_id == ZERO_ID:  # the stream did not exist when we started
+            added = info.get("entries-added")  # Redis ≥ 7: were any entries removed since?
+            if added is not None:
+                return "notices were trimmed before we read them" if int(added) > int(info["length"]) else None
+            # Redis 6.2 cannot tell; a stream at its cap has surely been trimmed
+            return "the change stream may have been trimmed" if int(info["length"]) >= CHANGES_MAXLEN else None
+        if self.client.xrange(self.key, self._last_id, self._last_id, count=1):
+            return None  # our notice is still there, so is everything after it (trimming cuts the head)
+        first = info.get("first-entry")
+        return "notices were trimmed before we read them" if first and _sid(first[0]) > ours else None
+
+    def _stream_end(self) -> str:
+        """The id of the last notice ever added (``0-0`` when the stream does not exist)."""
+        try:
+            return str(self.client.xinfo_stream(self.key)["last-generated-id"])
+        except redis.ResponseError:  # no such key
+            return ZERO_ID
+
+    def step(self) -> int:
+        """One round: bootstrap or gap check when due, read and apply notices, tick when due.
+
+        Returns the number of notices applied. Raises what failed (``run`` handles it).
+        """
+        if self._last_id is None:
+            self.bootstrap()
+        elif self._failing is not None or time.monotonic() >= self._next_check:
+            reason = self.gap()
+            self._next_check = time.monotonic() + self.check_every_s
+            if reason:
+                log.warning("change notices may have been missed (%s): reloading the live view", reason)
+                self.bootstrap()
+        self._tick_if_due()
+        wait_ms = int(max(0.0, self._next_tick - time.monotonic()) * 1000)
+        block = min(self.block_ms, wait_ms) or None  # BLOCK 0 would wait for ever
+        resp = self.client.xread({self.key: self._last_id}, count=self.batch, block=block)
+        applied = 0
+        entries = [e for _, items in (resp or []) for e in items]
+        if entries:
+            ids: set[str] = set()
+            for _, fields in entries:
+                ids.update(c for c in (fields or {}).get("cases", "").split(",") if c)
+            now = self.clock()
+            with self.sessions() as session:
+                self.view.apply(session, ids, now)
+            self._last_id = entries[-1][0]
+            if len(entries) >= self.batch:  # behind: make sure nothing was trimmed meanwhile
+                self._next_check = 0.0
+            self._last_notice_at = now
+            self._notices += len(entries)
+            applied = len(entries)
+        self._tick_if_due()
+        self._recovered()
+        return applied
+
+    def _tick_if_due(self) -> None:
+        if time.monotonic() >= self._next_tick:
+            now = self.clock()
+            self.view.tick(now)
+            self._last_tick_at = now
+            self._next_tick = time.monotonic() + self.tick_s
+
+    def run(self) -> None:
+        """The thread's loop: steps until :meth:`stop`, errors retried with back-off."""
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self.step()
+                delay = 0.5
+                continue
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._error(exc, "redis")
+            except redis.ResponseError as exc:
+                self._error(exc, "redis")
+            except (DBAPIError, SQLAlchemyError) as exc:
+                self._error(exc, "database")
+            except Exception as exc:  # noqa: BLE001 - a bug must not freeze the wall: rebuild
+                log.exception("live view update failed; rebuilding it from SQL")
+                self._error(exc, "bug")
+                self._last_id = None
+            self._backoff(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _backoff(self, delay: float) -> None:
+        """Wait ``delay`` seconds, still ticking the view every ``tick_s``."""
+        until = time.monotonic() + delay
+        while not self._stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                self._tick_if_due()
+            except Exception:  # noqa: BLE001
+                log.exception("live view tick failed")
+            self._stop.wait(min(left, max(0.01, self._next_tick - time.monotonic())))
+
+    def _error(self, exc: BaseException, kind: str = "error") -> None:
+        text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        message = f"{type(exc).__name__}: {text[0] if text else ''}"
+        self._last_error, self._last_error_at = message, utcnow()
+        if kind == "redis":
+            reason = f"Redis 不可用，大屏数据可能未更新（{message}）"
+        elif kind == "database":
+            reason = f"数据库不可用，大屏数据可能未更新（{message}）"
+        else:
+            reason = f"大屏数据更新出错（{message}）"
+        if self.view.stale_reason is None:
+            log.warning("live view is stale: %s", message)
+        self.view.stale_reason = reason
+        self._failing = kind
+
+    def _recovered(self) -> None:
+        if self._failing is not None or self.view.stale_reason is not None:
+            if self._failing is not None:
+                log.info("live view is live again")
+            self._failing = None
+            self.view.stale_reason = None
+
+
+def _own_client(client: redis.Redis, name: str, block_ms: int) -> redis.Redis:
+    """A client of its own on the same server (text replies, named, a read timeout > BLOCK)."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": True, "client_name": name,
+              "socket_timeout": block_ms / 1000 + 10}
+    return redis.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))

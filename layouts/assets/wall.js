@@ -1,0 +1,228 @@
+/* Clientside parts of the wall (/wall): heatmap colouring, hot-spot outlines, page turning.
+   The grid geometry is loaded once (GeoJSON by URL); afterwards the server only sends the
+   values of the cells that changed, and this file restyles those cells in place -- no
+   layer is rebuilt, so nothing flickers and 100,000 cells cost nothing per update. */
+(function () {
+  "use strict";
+
+  var W = (window.gridhall = window.gridhall || {});
+  var wall = (W.wall = W.wall || {
+    values: {},   // grid code -> current value of the map's metric
+    layers: {},   // grid code -> Leaflet layer (registered by onGrid)
+    hot: [],      // codes outlined as hot spots
+    cfg: null,
+    fitted: false
+  });
+
+  var EMPTY = { stroke: true, color: "#24436e", weight: 0.5, opacity: 0.9, fill: true,
+                fillColor: "#0d1d38", fillOpacity: 0.7 };
+
+  function config() {
+    if (!wall.cfg) { // until the first update brings the page's configuration
+      wall.cfg = { breaks: [1, 2, 3, 5, 8, 13, 21],
+                   colours: ["#3fb8ff", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e", "#ff1f6b"] };
+    }
+    return wall.cfg;
+  }
+
+  function colour(v) {
+    var c = config();
+    var out = null;
+    for (var i = 0; i < c.breaks.length; i++) {
+      if (v >= c.breaks[i]) { out = c.colours[i]; }
+    }
+    return out;
+  }
+
+  function styleFor(code) {
+    var v = wall.values[code] || 0;
+    var fill = v > 0 ? colour(v) : null;
+    var hot = wall.hot.indexOf(code) !== -1;
+    var s = fill ? { stroke: true, color: "#0b1830", weight: 0.4, opacity: 0.8, fill: true,
+                     fillColor: fill, fillOpacity: 0.88 } : EMPTY;
+    if (hot) {
+      s = Object.assign({}, s, { color: "#ffffff", weight: 3, opacity: 1 });
+    }
+    return s;
+  }
+
+  wall.gridStyle = function (feature) {
+    return styleFor(feature.properties.c);
+  };
+
+  wall.onGrid = function (feature, layer) {
+    var code = feature.properties.c;
+    wall.layers[code] = layer;
+    layer.options.interactive = true;
+  };
+
+  wall.boundaryStyle = function (feature) {
+    if (feature.properties.l === "district") {
+      return { color: "#9fdcff", weight: 2.6, opacity: 0.95, fill: false };
+    }
+    return { color: "#5f8fc8", weight: 1.2, opacity: 0.85, dashArray: "4 4", fill: false };
+  };
+
+  function restyle(code) {
+    var layer = wall.layers[code];
+    if (layer && layer.setStyle) {
+      layer.setStyle(styleFor(code));
+    }
+  }
+
+  // Apply a {full, values, hot} update from the server; returns the number of cells styled.
+  function applyGrid(data) {
+    if (!data) { return 0; }
+    var n = 0;
+    var code;
+    if (data.full) {
+      var old = wall.values;
+      wall.values = data.values || {};
+      for (code in wall.layers) {
+        if ((old[code] || 0) !== (wall.values[code] || 0) || data.force) { restyle(code); n++; }
+      }
+    } else {
+      for (code in data.values || {}) {
+        var v = data.values[code];
+        if (v) { wall.values[code] = v; } else { delete wall.values[code]; }
+        restyle(code);
+        n++;
+      }
+    }
+    if (data.hot) {
+      var before = wall.hot;
+      wall.hot = data.hot;
+      before.forEach(function (c) { if (wall.hot.indexOf(c) === -1) { restyle(c); } });
+      wall.hot.forEach(function (c) {
+        restyle(c);
+        var layer = wall.layers[c];
+        if (layer && layer.bringToFront) { layer.bringToFront(); }
+      });
+    }
+    drawRings();
+    return n;
+  }
+
+  // A ring around each hot spot: a 100 m cell is a few pixels on a city-wide map, the ring
+  // makes it visible from across the hall. Redrawn only when the hot list changes.
+  function drawRings() {
+    var key = wall.hot.join(",");
+    var any = wall.layers[wall.hot[0]];
+    var map = any && any._map;
+    if (!map || key === wall.ringKey) { return; }
+    if (!wall.rings) { wall.rings = L.layerGroup(); }
+    if (!map.hasLayer(wall.rings)) { wall.rings.addTo(map); }
+    wall.rings.clearLayers();
+    wall.hot.forEach(function (c, i) {
+      var layer = wall.layers[c];
+      if (!layer || !layer.getBounds) { return; }
+      var big = i < 3;
+      L.circleMarker(layer.getBounds().getCenter(), {
+        radius: big ? 15 : 11, color: big ? "#ff4343" : "#ffffff", weight: big ? 3 : 2,
+        opacity: 0.95, fill: false, interactive: false
+      }).addTo(wall.rings);
+    });
+    wall.ringKey = key;
+  }
+
+  // Turn the pages of the queue and the board; say "第 n/N 页" in the panel title.
+  function turnPages() {
+    ["wall-queue", "wall-board"].forEach(function (id) {
+      var api = null;
+      try {
+        api = window.dash_ag_grid && window.dash_ag_grid.getApi(id);
+      } catch (e) {
+        api = null; // not rendered yet
+      }
+      var label = document.getElementById(id + "-page");
+      if (!api || !api.paginationGetTotalPages) { return; }
+      var total = api.paginationGetTotalPages();
+      if (total > 1) {
+        var cur = api.paginationGetCurrentPage();
+        if (cur >= total - 1) { api.paginationGoToFirstPage(); } else { api.paginationGoToNextPage(); }
+      }
+      updatePage(id, api, label);
+    });
+  }
+
+  function updatePage(id, api, label) {
+    if (!label) { return; }
+    var total = api.paginationGetTotalPages();
+    label.textContent = total > 1 ? "第 " + (api.paginationGetCurrentPage() + 1) + "/" + total + " 页" : "";
+  }
+
+  // Belt and braces: every 2 s make sure each coloured or hot cell wears its colour (a layer
+  // drawn while an update was being applied could otherwise keep a stale style until the
+  // next change of that cell). Only the non-empty cells are looked at.
+  function reconcile() {
+    var seen = {};
+    Object.keys(wall.values).concat(wall.hot, Object.keys(wall.painted || {})).forEach(function (code) {
+      if (seen[code]) { return; }
+      seen[code] = true;
+      var layer = wall.layers[code];
+      if (!layer || !layer.options) { return; }
+      var want = styleFor(code);
+      if (layer.options.fillColor !== want.fillColor || layer.options.color !== want.color ||
+          layer.options.weight !== want.weight) {
+        layer.setStyle(want);
+      }
+    });
+    wall.painted = Object.assign({}, wall.values);
+    drawRings();
+  }
+  if (!wall.reconciler) {
+    wall.reconciler = window.setInterval(reconcile, 2000);
+  }
+
+  if (!wall.pager) {
+    wall.pager = window.setInterval(turnPages, 10000);
+  }
+
+  // Fit the map to the grids once they are drawn (the layout does not know the city).
+  function fitOnce() {
+    if (wall.fitted) { return; }
+    var codes = Object.keys(wall.layers);
+    if (!codes.length) { return; }
+    var first = wall.layers[codes[0]];
+    var map = first && first._map;
+    if (!map) { return; }
+    var bounds = null;
+    codes.forEach(function (c) {
+      var l = wall.layers[c];
+      if (l.getBounds) {
+        bounds = bounds ? bounds.extend(l.getBounds()) : L.latLngBounds(l.getBounds().getSouthWest(), l.getBounds().getNorthEast());
+      }
+    });
+    if (bounds) {
+      map.fitBounds(bounds, { padding: [8, 8], animate: false });
+      wall.fitted = true;
+      document.documentElement.setAttribute("data-wall-grids", String(codes.length));
+    }
+  }
+  if (!wall.fitter) {
+    wall.fitter = window.setInterval(function () {
+      fitOnce();
+      if (wall.fitted) { drawRings(); window.clearInterval(wall.fitter); }
+    }, 250);
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    gridhall_wall: {
+      /* The grid store changed: restyle the cells it names; mark the page for tests. */
+      applyGrid: function (data, cfg) {
+        if (cfg && cfg.breaks) { wall.cfg = cfg; }
+        var n = applyGrid(data);
+        document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
+        return n;
+      },
+      /* New rows in a grid: keep the page indicator right. */
+      pageLabel: function (_rows, id) {
+        try {
+          var api = window.dash_ag_grid.getApi(id);
+          updatePage(id, api, document.getElementById(id + "-page"));
+        } catch (e) { /* not ready */ }
+        return window.dash_clientside.no_update;
+      }
+    }
+  });
+})();

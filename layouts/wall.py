@@ -1,0 +1,339 @@
+"""The command-hall wall (/wall): header, KPI strip, grid heatmap, overdue queue, unit board.
+
+Only Dash components (no I/O). Figures start as placeholders and arrive with the first
+refresh (callbacks/wall.py). Grid geometry is not in the layout: the map fetches it once by
+URL and live updates only recolour cells (layouts/assets/wall.js). Every text reaches the
+page as a Dash prop, rendered by React as text: descriptions from the feed cannot inject
+markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import dash_ag_grid as dag
+import dash_leaflet as dl
+from dash import dcc, html
+
+from dashboard.settings import Settings
+
+from .live import PLACEHOLDER, fmt_int
+
+WALL_TITLE = "数字化城市管理指挥大厅"
+REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
+HEALTH_MS = 2000  # the feed-health poll (header and stale banner)
+PAGE_TURN_MS = 10_000  # the queue and the board turn their pages by themselves
+
+GRID_URL = "/wall/geo/grids.json"
+BOUNDARY_URL = "/wall/geo/boundaries.json"
+
+# (key, label, scope): the KPI strip, in the order of the standard loop.
+KPIS: tuple[tuple[str, str, str], ...] = (
+    ("reported", "上报", "今日"),
+    ("filed", "立案", "今日"),
+    ("dispatched", "派遣", "今日"),
+    ("disposing", "处置中", "当前"),
+    ("closed", "结案", "今日"),
+    ("on_time_close_rate", "按期结案率", "今日"),
+    ("overdue", "当前超期", "当前"),
+    ("urgent", "急要件", "在办"),
+)
+
+# Heatmap metrics: (key, label of the map panel, unit).
+METRICS: dict[str, tuple[str, str]] = {
+    "open": ("在办案件", "件"),
+    "new_hour": ("近一小时新增", "件"),
+    "overdue": ("超期案件", "件"),
+}
+DEFAULT_METRIC = "open"
+# Class breaks of the colour bar (lower bounds), light to dark; 0 is drawn unfilled.
+BREAKS: tuple[int, ...] = (1, 2, 3, 5, 8, 13, 21)
+# Bright enough that a single case stands out on the dark map from across the hall.
+COLOURS: tuple[str, ...] = ("#3fb8ff", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e", "#ff1f6b")
+
+
+def metric_of(value: str | None) -> str:
+    return value if value in METRICS else DEFAULT_METRIC
+
+
+def _grid_theme() -> dict[str, str]:
+    # AG Grid's Theming API, dark; sizes in rem so a 4K wall scales like the rest of the page.
+    return {"function": (
+        "themeQuartz.withParams({"
+        "backgroundColor: '#0a1526', foregroundColor: '#f1f6ff', headerBackgroundColor: '#0e1c33',"
+        "headerTextColor: '#a9bbd6', borderColor: '#1d3458', oddRowBackgroundColor: '#0c182c',"
+        "rowHoverColor: 'transparent', fontFamily: 'inherit', fontSize: 'var(--wall-grid-font)',"
+        "headerFontSize: 'var(--wall-grid-head)', headerFontWeight: 600, rowHeight: 'var(--wall-row)',"
+        "headerHeight: 'var(--wall-head)', cellHorizontalPadding: 'var(--wall-cell-pad)',"
+        "wrapperBorderRadius: '0px', wrapperBorder: false, columnBorder: false, headerColumnBorder: false,"
+        "browserColorScheme: 'dark'})"
+    )}
+
+
+# AG Grid's built-in texts, in Chinese (the wall shows no English).
+LOCALE_TEXT = {
+    "noRowsToShow": "暂无",
+    "loadingOoo": "正在加载…",
+    "page": "第",
+    "of": "页，共",
+    "to": "至",
+    "more": "更多",
+    "firstPage": "首页",
+    "lastPage": "末页",
+    "nextPage": "下一页",
+    "previousPage": "上一页",
+}
+
+
+def _grid(grid_id: str, columns: list[dict[str, Any]], empty: str) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=grid_id,
+        className="wall-grid",
+        columnDefs=columns,
+        rowData=[],
+        getRowId="params.data.id",
+        defaultColDef={"sortable": False, "resizable": False, "suppressMovable": True,
+                       "suppressHeaderMenuButton": True},
+        dashGridOptions={
+            "theme": _grid_theme(),
+            "pagination": True,
+            "paginationAutoPageSize": True,  # as many rows as the panel holds: no scrollbar
+            "suppressPaginationPanel": True,  # the page indicator is ours (wall.js), in Chinese
+            "suppressCellFocus": True,
+            "suppressRowHoverHighlight": True,
+            "animateRows": False,  # rows changing in place must not slide around on the wall
+            "localeText": {**LOCALE_TEXT, "noRowsToShow": empty},
+        },
+        style={"height": "100%", "width": "100%"},
+    )
+
+
+QUEUE_COLUMNS: list[dict[str, Any]] = [
+    {"field": "number", "headerName": "案件编号", "flex": 1.3, "minWidth": 10,
+     "cellClassRules": {"wall-urgent": "params.data.urgent"}},
+    {"field": "klass", "headerName": "类别（大类/小类）", "flex": 1.35, "cellClass": "wall-two"},
+    {"field": "place", "headerName": "位置（街道/社区/网格）", "flex": 1.75, "cellClass": "wall-two"},
+    {"field": "unit", "headerName": "责任单位", "flex": 1.3, "cellClass": "wall-two"},
+    {"field": "stage", "headerName": "当前阶段", "flex": 0.8},
+    {"field": "late", "headerName": "超期时长", "flex": 1.3, "tooltipField": "late_calendar",
+     "cellClassRules": {"wall-two wall-late": "params.data.overdue", "wall-two wall-soon": "!params.data.overdue"}},
+]
+
+BOARD_COLUMNS: list[dict[str, Any]] = [
+    {"field": "rank", "headerName": "序", "flex": 0.42},
+    {"field": "unit", "headerName": "处置单位", "flex": 2.6, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
+    *[
+        {"field": key, "headerName": label, "flex": 1.05 if len(label) > 3 else 0.78, "type": "rightAligned",
+         "cellClassRules": {"wall-level--warn": f"params.data.levels && params.data.levels.{key} === 'warn'",
+                            "wall-level--bad": f"params.data.levels && params.data.levels.{key} === 'bad'"}}
+        for key, label in (("pending", "待处置"), ("disposing", "处置中"), ("overdue", "超期"),
+                           ("closed_today", "今日结案"), ("on_time_rate", "按期处置率"),
+                           ("rework", "返工"), ("extended", "延期"))
+    ],
+]
+
+
+def layout(settings: Settings, metric: str = DEFAULT_METRIC) -> html.Div:
+    """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``)."""
+    metric = metric_of(metric)
+    label, unit = METRICS[metric]
+    return html.Div(
+        id="wall-root",
+        className="gh-page wall",
+        children=[
+            html.Div(id="wall-banner", className="gh-banner", role="alert", children=[]),
+            # Raised by wall.js when the server itself stops answering.
+            html.Div(id="wall-offline", className="gh-banner", role="alert", children=[]),
+            _header(settings),
+            html.Section(
+                className="gh-kpis wall-kpis",
+                **{"aria-label": "今日关键指标"},
+                children=[_kpi_tile(key, lab, scope) for key, lab, scope in KPIS],
+            ),
+            html.Main(
+                className="wall-main",
+                children=[
+                    html.Section(
+                        className="gh-panel wall-map",
+                        children=[
+                            html.H2(className="gh-panel__title", children=[
+                                f"单元网格热力 · {label}",
+                                html.Span(id="wall-map-note", className="wall-note"),
+                            ]),
+                            html.Div(className="wall-map__body", children=[
+                                html.Div(className="wall-map__frame", children=[
+                                    _map(settings, metric),
+                                    _legend(unit),
+                                ]),
+                                html.Div(className="wall-hot", children=[
+                                    html.H3("热点网格 · 前十", className="wall-hot__title"),
+                                    html.Ol(id="wall-hot", className="wall-hot__list",
+                                            children=[html.Li("正在加载…", className="gh-empty")]),
+                                ]),
+                            ]),
+                        ],
+                    ),
+                    html.Section(
+                        className="gh-panel wall-queue",
+                        children=[
+                            html.H2(className="gh-panel__title", children=[
+                                "超期案件队列",
+                                html.Span(id="wall-queue-count", className="wall-note"),
+                                html.Span(id="wall-queue-page", className="wall-page"),
+                            ]),
+                            html.Div(className="wall-grid-box",
+                                     children=_grid("wall-queue", QUEUE_COLUMNS, "当前没有超期或临期案件")),
+                        ],
+                    ),
+                    html.Section(
+                        className="gh-panel wall-board",
+                        children=[
+                            html.H2(className="gh-panel__title", children=[
+                                "处置单位状态",
+                                html.Span("超期多者在前", className="wall-note"),
+                                html.Span(id="wall-board-page", className="wall-page"),
+                            ]),
+                            html.Div(className="wall-grid-box",
+                                     children=_grid("wall-board", BOARD_COLUMNS, "暂无处置单位")),
+                        ],
+                    ),
+                ],
+            ),
+            dcc.Interval(id="wall-tick", interval=REFRESH_MS, n_intervals=0),
+            dcc.Interval(id="wall-health-tick", interval=HEALTH_MS, n_intervals=0),
+            dcc.Interval(id="wall-clock-tick", interval=1000, n_intervals=0),
+            # What this screen shows (versions and digests): the server sends only what differs.
+            dcc.Store(id="wall-state", storage_type="memory", data=None),
+            dcc.Store(id="wall-health-fp", storage_type="memory", data=None),
+            # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
+            dcc.Store(id="wall-grid", storage_type="memory", data=None),
+            dcc.Store(id="wall-config", data={
+                "tz": settings.timezone, "metric": metric, "unit": unit,
+                "breaks": list(BREAKS), "colours": list(COLOURS), "pageMs": PAGE_TURN_MS,
+            }),
+        ],
+    )
+
+
+def _header(settings: Settings) -> html.Header:
+    return html.Header(
+        className="gh-header",
+        children=[
+            html.Div(className="gh-header__titles", children=[
+                html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
+                html.H1(className="gh-header__title", children=[
+                    html.Span(settings.city_name, className="gh-header__city"),
+                    html.Span(WALL_TITLE, className="gh-header__sub"),
+                ]),
+            ]),
+            html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
+            html.Div(className="gh-header__time", children=[
+                html.Div(id="wall-clock", className="gh-clock", children=PLACEHOLDER),
+                html.Div(className="gh-header__meta", children=[
+                    html.Span(id="wall-date", className="gh-date"),
+                    html.Span(className="gh-updated", children=[
+                        "数据更新于 ", html.Span(id="wall-updated", children=PLACEHOLDER),
+                    ]),
+                ]),
+            ]),
+        ],
+    )
+
+
+def _kpi_tile(key: str, label: str, scope: str) -> html.Div:
+    return html.Div(
+        className=f"gh-kpi wall-kpi wall-kpi--{key}",
+        children=[
+            html.Div(className="gh-kpi__head", children=[
+                html.Span(label, className="gh-kpi__label"),
+                html.Span(scope, className="gh-kpi__scope"),
+            ]),
+            html.Div(id=f"wall-kpi-{key}", className="gh-kpi__value", children=PLACEHOLDER),
+        ],
+    )
+
+
+def _map(settings: Settings, metric: str) -> dl.MapContainer:
+    layers: list[Any] = []
+    if settings.tile_url:  # the city's own GIS basemap; never a public tile server by default
+        if settings.wms_layers:
+            layers.append(dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
+                                          format="image/png", transparent=True, attribution=""))
+        else:
+            layers.append(dl.TileLayer(url=settings.tile_url, attribution=""))
+    layers += [
+        dl.Pane(name="grids", style={"zIndex": 410}, children=dl.GeoJSON(
+            id="wall-grids",
+            url=GRID_URL,
+            style={"variable": "gridhall.wall.gridStyle"},
+            onEachFeature={"variable": "gridhall.wall.onGrid"},
+            hideout={"metric": metric},
+            interactive=True,
+        )),
+        dl.Pane(name="boundaries", style={"zIndex": 420, "pointerEvents": "none"}, children=dl.GeoJSON(
+            id="wall-boundaries",
+            url=BOUNDARY_URL,
+            style={"variable": "gridhall.wall.boundaryStyle"},
+            interactive=False,
+        )),
+    ]
+    return dl.MapContainer(
+        id="wall-mapview",
+        className="wall-map__map",
+        children=layers,
+        preferCanvas=True,  # 100,000 cells: canvas, not one SVG path per cell
+        zoomControl=False,
+        attributionControl=False,
+        center=[30.0, 120.0], zoom=12,  # replaced by the grids' bounds once they load (wall.js)
+        zoomSnap=0.1,
+        style={"height": "100%", "width": "100%", "background": "#050c18"},
+    )
+
+
+def _legend(unit: str) -> html.Div:
+    """The colour classes of the heatmap (static: the classes do not change with the data)."""
+    items = []
+    for i, (low, colour) in enumerate(zip(BREAKS, COLOURS)):
+        high = BREAKS[i + 1] - 1 if i + 1 < len(BREAKS) else None
+        text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
+        items.append(html.Div(className="wall-legend__item", children=[
+            html.Span(className="wall-legend__swatch", style={"background": colour}),
+            html.Span(text, className="wall-legend__text"),
+        ]))
+    return html.Div(className="wall-legend", children=[
+        html.Div(f"单位：{unit}", className="wall-legend__title"), *items,
+        html.Div(className="wall-legend__item", children=[
+            html.Span(className="wall-legend__swatch wall-legend__swatch--hot"),
+            html.Span("热点", className="wall-legend__text"),
+        ]),
+    ])
+
+
+# -- fragments filled by the refresh --------------------------------------------------------
+def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
+    """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
+    out = []
+    for (key, _, _), value in zip(KPIS, values):
+        if key.endswith("_rate"):
+            # 100% without a decimal: "100.0%" does not fit a tile at wall type size.
+            out.append(PLACEHOLDER if value is None else ("100%" if value >= 0.9995 else f"{100 * value:.1f}%"))
+        else:
+            out.append(fmt_int(None if value is None else int(value)))
+    return out
+
+
+def render_hot(spots: Sequence[tuple[str, str, int]], unit: str) -> list[html.Li]:
+    """The hot-spot list: (grid code, place, value)."""
+    if not spots:
+        return [html.Li("暂无", className="gh-empty")]
+    return [
+        html.Li(className="wall-hot__item", children=[
+            html.Span(str(rank), className="wall-hot__rank"),
+            html.Div(className="wall-hot__who", children=[
+                html.Span(place or "未登记所属社区", className="wall-hot__place", title=place),
+                html.Span(code, className="wall-hot__code"),
+            ]),
+            html.Span(f"{value}", className="wall-hot__value", title=f"{value} {unit}"),
+        ])
+        for rank, (code, place, value) in enumerate(spots, start=1)
+    ]

@@ -1,0 +1,257 @@
+"""The wall (/wall): delta updates across workers, and the real page in Chromium on the demo city.
+
+The browser test builds the demo city (dashboard.democity) with a few days of history, runs
+the app on a werkzeug thread and the real ingest in the test, and checks the page against
+SQL. Set GRIDHALL_SHOTS_DIR to keep the screenshots (docs/screenshots/ holds the committed ones).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
+
+from callbacks.wall import WallService
+from dashboard import classification, db
+from dashboard.cityimport import import_city
+from dashboard.democity import generate_city
+from dashboard.lifecycle import OPEN, EventType, Stage
+from dashboard.models import Case, Grid, Unit
+from dashboard.overdue import overdue_stored
+from dashboard.reference import Reference, sync_classification, timing_for
+from dashboard.settings import Settings
+from feeds.contract import CaseEventMessage
+from feeds.history import build_history
+from feeds.ingest import Ingest
+from feeds.producer import Producer
+from feeds.scenario import CityModel
+from test_live_page import LiveServer, PageWatch, browser, live_server, set_health, shots_dir  # noqa: F401
+
+OPEN_STAGES = [s.value for s in OPEN]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo city's import folder, generated once for the module."""
+    out = tmp_path_factory.mktemp("demo-city")
+    generate_city(out)
+    return out
+
+
+def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, days: int = 4) -> Reference:
+    import_city(city_dir, sessions)
+    scheme = classification.load(settings.classification)
+    with db.transaction(sessions) as s:
+        sync_classification(s, scheme)
+    ref = Reference.load(sessions, scheme, settings)
+    with sessions() as s:
+        city = CityModel.load(s, scheme, settings.tz)
+    build_history(sessions, ref, city, utcnow() - timedelta(minutes=1), days=days, daily_cases=300)
+    return ref
+
+
+def report(case_id: str, grid: str, at: datetime | None = None, **fields: Any) -> CaseEventMessage:
+    return CaseEventMessage(event_id=f"{case_id}-r", case_id=case_id, type=EventType.REPORTED,
+                            occurred_at=at or utcnow(), source="supervisor", kind="event", class_code="01001",
+                            grid_code=grid, description="道路积水", number=case_id, **fields)
+
+
+def ingest_all(ingest: Ingest) -> None:
+    while ingest.step():
+        pass
+
+
+def open_per_grid(sessions: sessionmaker[Session]) -> dict[str, int]:
+    with sessions() as s:
+        rows = s.execute(select(Grid.code, func.count(Case.id)).join(Case, Case.grid_id == Grid.id)
+                         .where(Case.stage.in_(OPEN_STAGES)).group_by(Grid.code)).all()
+    return {code: int(n) for code, n in rows}
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+# -- deltas across workers ------------------------------------------------------------------------
+def test_a_screen_polling_two_workers_converges_on_sql_with_small_deltas(
+    settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis, demo_city_dir: Path,
+) -> None:
+    ref = build_demo(settings, sessions, demo_city_dir, days=2)
+    ingest = Ingest(settings, sessions, redis_client, ref, consumer="t", block_ms=10)
+    ingest.ensure_group()
+    workers = [WallService(settings, sessions, redis_client) for _ in range(2)]
+    try:
+        for w in workers:
+            w.start()
+        wait_for(lambda: all(w.live is not None for w in workers), 60)
+        screen: dict[str, int] = {}
+        have: dict[str, Any] | None = None
+        sizes: list[int] = []
+
+        def poll(worker: WallService) -> None:
+            nonlocal have
+            update = worker.grid_update("open", have)
+            if update is None:
+                return
+            if update["full"]:
+                screen.clear()
+            for code, value in update["values"].items():
+                if value:
+                    screen[code] = value
+                else:
+                    screen.pop(code, None)
+            if not update["full"]:
+                sizes.append(len(update["values"]))
+            have = {"nid": update["nid"], "tick": update["tick"]}
+
+        poll(workers[0])
+        assert screen == open_per_grid(sessions)
+        grids = sorted(ref.grid_ids)
+        producer = Producer(redis_client, settings)
+        for round_ in range(6):
+            producer.publish_many(report(f"w{round_}-{i}", grids[(round_ * 7 + i * 13) % len(grids)])
+                                  for i in range(5))
+            ingest_all(ingest)
+            truth = open_per_grid(sessions)
+            # Both workers catch up (notices are followed in the background), then the screen
+            # polls them in turn, as a browser behind a load balancer would.
+            wait_for(lambda: all(w.live.grid_values("open") == truth for w in workers))  # type: ignore[union-attr]
+            poll(workers[round_ % 2])
+            poll(workers[(round_ + 1) % 2])
+            assert screen == truth
+        assert sizes and max(sizes) <= 10, sizes  # deltas of the changed cells, not all of them
+        # Nothing new: no update at all.
+        assert workers[0].grid_update("open", have) is None or workers[0].grid_update("open", have)["values"] == {}
+    finally:
+        for w in workers:
+            w.stop()
+
+
+# -- the real page ----------------------------------------------------------------------------------
+def unit_truth(sessions: sessionmaker[Session], now: datetime) -> dict[str, tuple[int, int]]:
+    """unit name → (待处置, 超期) from SQL, as docs/wall.md defines them."""
+    out: dict[str, tuple[int, int]] = {}
+    with sessions() as s:
+        for name, stage, clock, deadline, paused in s.execute(
+            select(Unit.name, Case.stage, Case.clock_stage, Case.deadline_at, Case.paused_at)
+            .join(Case, Case.unit_id == Unit.id).where(Case.stage.in_(OPEN_STAGES))
+        ):
+            pending, overdue = out.get(name, (0, 0))
+            pending += stage in (Stage.DISPATCHED.value, Stage.SUSPENDED.value)
+            overdue += clock == "handle" and paused is None and deadline is not None and deadline < now
+            out[name] = (pending, overdue)
+    return out
+
+
+@pytest.mark.browser
+def test_wall_in_chromium_on_the_demo_city(
+    browser: Any, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,  # noqa: F811
+    demo_city_dir: Path, tmp_path: Path, engine: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    import app as appmod
+
+    settings = settings.model_copy(update={"stale_after_s": 5})
+    ref = build_demo(settings, sessions, demo_city_dir)
+    ingest = Ingest(settings, sessions, redis_client, ref, consumer="t", block_ms=10)
+    ingest.ensure_group()
+    # The feed is alive while this runs: a heartbeat every second, as a running ingest sends.
+    alive = threading.Event()
+    alive.set()
+
+    def beat() -> None:
+        while alive.is_set():
+            ingest.heartbeat()
+            time.sleep(1)
+
+    threading.Thread(target=beat, daemon=True).start()
+    application = appmod.create_app(settings)
+    server = make_server("127.0.0.1", 0, application.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    runtime = application.server.extensions[appmod.EXTENSION_KEY]
+    url = f"http://127.0.0.1:{server.server_port}/wall"
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch = PageWatch(page)
+    try:
+        with sessions() as s:
+            n_grids = s.scalar(select(func.count()).select_from(Grid))
+        page.goto(url)
+        expect(page.locator("html")).to_have_attribute("data-wall-grids", str(n_grids), timeout=30_000)
+        page.evaluate("window.__sameDocument = 'yes'")
+
+        # The most overdue case heads the queue (SQL's own evaluation of the stored clocks).
+        now = utcnow()
+        timing = ref.timing
+        assert timing is not None
+        with sessions() as s:
+            expected = overdue_stored(s, timing, now)
+        first = next(r for r in expected if r.overdue)
+        expect(page.locator("#wall-queue .ag-row[row-index='0'] [col-id='number']")).to_have_text(
+            first.number or first.case_id, timeout=15_000)
+
+        # The unit board's first page equals SQL.
+        truth = unit_truth(sessions, now)
+        rows = page.locator("#wall-board .ag-center-cols-container .ag-row")
+        expect(rows.first).to_be_visible()
+        for i in range(rows.count()):
+            row = rows.nth(i)
+            name = row.locator("[col-id='unit']").inner_text().strip()
+            pending = int(row.locator("[col-id='pending']").inner_text())
+            overdue = int(row.locator("[col-id='overdue']").inner_text())
+            assert (pending, overdue) == truth.get(name, (0, 0)), name
+
+        # A new event reaches the page without a reload: 上报 today goes up, its grid's value too.
+        before = int(page.inner_text("#wall-kpi-reported").replace(",", ""))
+        grid = sorted(ref.grid_ids)[42]
+        old_value = page.evaluate(f"window.gridhall.wall.values['{grid}'] || 0")
+        Producer(redis_client, settings).publish(report("wall-live-1", grid))
+        ingest_all(ingest)
+        expect(page.locator("#wall-kpi-reported")).to_have_text(f"{before + 1:,}", timeout=5_000)
+        page.wait_for_function(f"(window.gridhall.wall.values['{grid}'] || 0) === {old_value + 1}", timeout=5_000)
+        assert page.evaluate("window.__sameDocument") == "yes"
+        expect(page.locator("#wall-banner")).to_be_hidden()
+
+        shots = shots_dir(tmp_path)
+        page.screenshot(path=str(shots / "wall-1920x1080.png"))
+        page.set_viewport_size({"width": 3840, "height": 2160})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shots / "wall-3840x2160.png"))
+        page.set_viewport_size({"width": 1920, "height": 1080})
+
+        # The feed stops (no heartbeat, no batch for longer than GRIDHALL_STALE_AFTER_S): the
+        # red banner says since when; it clears by itself when the feed is back.
+        alive.clear()
+        time.sleep(1.2)
+        old = (utcnow() - timedelta(seconds=60)).isoformat()
+        set_health(redis_client, settings, heartbeat_at=old, last_batch_at=old)
+        expect(page.locator("#wall-banner")).to_be_visible(timeout=8_000)
+        expect(page.locator("#wall-banner")).to_contain_text("数据已停止更新")
+        alive.set()
+        threading.Thread(target=beat, daemon=True).start()
+        expect(page.locator("#wall-banner")).to_be_hidden(timeout=8_000)
+
+        assert watch.errors == [] and watch.dialogs == []
+        watch.assert_local_only()
+    finally:
+        alive.clear()
+        page.close()
+        server.shutdown()
+        runtime.close()
