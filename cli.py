@@ -767,6 +767,163 @@ def deadletters_retry(
                       "oversized, schema or transition); the ingest will dead-letter them again")
 
 
+# -- users -----------------------------------------------------------------------------
+users_app = typer.Typer(help="Users, roles, region scopes and API tokens (docs/security.md).",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _users_sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    """Sessions on a database that has the users table (else one line: run db upgrade)."""
+    from sqlalchemy import inspect
+
+    from dashboard.db import make_engine, session_factory
+
+    _require_backends(settings, redis_too=False)
+    engine = make_engine(settings)
+    if not inspect(engine).has_table("users"):
+        _fail("the database has no users table: run 'gridhall db upgrade' first", 1)
+    return session_factory(engine)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        if not password:
+            _fail("--password-stdin: no password on standard input", 1)
+        return password.removesuffix("\r")
+    if not _stdin_is_tty():
+        _fail("no terminal to ask for the password: pipe it in with --password-stdin", 1)
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="Sign-in name: a–z, 0–9, '.', '_', '@', '-'."),
+    role: str = typer.Option(..., "--role", help="display, leader, shift_lead or admin."),
+    scope: Optional[str] = typer.Option(None, "--scope", metavar="REGION_CODE", help="District (6 digits) or street (9) code; default the whole city."),
+    name: Optional[str] = typer.Option(None, "--name", help="Display name (显示名); default the username."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of standard input."),
+) -> None:
+    """Add a user. Asks for the password twice (display users get none: they use a token)."""
+    from dashboard.db import transaction
+    from dashboard.users import (UserError, UserRole, check_new_user, check_password_policy,
+                                 create_user, parse_role)
+
+    settings = _settings()
+    try:
+        parsed = parse_role(role)
+    except UserError as exc:
+        _fail(str(exc), 1)
+    if parsed is UserRole.DISPLAY and password_stdin:
+        _fail("display users sign in by token only: no --password-stdin ('gridhall users token' makes one)", 1)
+    sessions = _users_sessions(settings)
+    try:
+        with sessions() as session:  # name, scope and uniqueness first: then ask for a password
+            check_new_user(session, username, parsed, scope=scope)
+    except UserError as exc:
+        _fail(str(exc), 1)
+    password = None if parsed is UserRole.DISPLAY else _read_password(password_stdin)
+    if password is not None:
+        try:
+            check_password_policy(password)
+        except UserError as exc:
+            _fail(str(exc), 1)
+    try:
+        with transaction(sessions) as session:
+            user = create_user(session, username, parsed, display_name=name, scope=scope, password=password)
+            where = user.scope_region.name if user.scope_region else "全市"
+            shown = f"{user.username} ({user.display_name}), {parsed.label}, scope {where}"
+    except UserError as exc:
+        _fail(str(exc), 1)
+    console.print(f"added user {shown}", highlight=False)
+    if parsed is UserRole.DISPLAY:
+        console.print(f"make its token with: gridhall users token {username}", highlight=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every user: username, name, role, scope, disabled, last sign-in."""
+    from rich.table import Table
+    from sqlalchemy.orm import selectinload
+    from sqlalchemy import select
+
+    from dashboard.models import User
+    from dashboard.users import UserRole
+
+    settings = _settings()
+    sessions = _users_sessions(settings)
+    with sessions() as session:
+        users = list(session.scalars(select(User).options(selectinload(User.scope_region))
+                                     .order_by(User.username)))
+        rows = []
+        for u in users:
+            role = UserRole(u.role) if u.role in UserRole.labels() else None
+            scope = f"{u.scope_region.name} {u.scope_region.code}" if u.scope_region else "全市"
+            last = u.last_login_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if u.last_login_at else "—"
+            rows.append((u.username, u.display_name, role.label if role else u.role, scope,
+                         "yes" if u.disabled else "", last))
+    if not rows:
+        console.print("no users yet: add one with 'gridhall users add USERNAME --role admin'")
+        return
+    table = Table(title=f"{len(rows)} user(s)", title_justify="left")
+    for column in ("username", "name", "role", "scope", "disabled", "last login"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row, style="dim" if row[4] else None)
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(username: str = typer.Argument(..., help="The user to disable.")) -> None:
+    """Disable a user and revoke all their tokens."""
+    from dashboard.db import transaction
+    from dashboard.users import UserError, disable_user, require_user
+
+    settings = _settings()
+    sessions = _users_sessions(settings)
+    try:
+        with transaction(sessions) as session:
+            user = require_user(session, username)
+            was = user.disabled
+            revoked = disable_user(session, user)
+    except UserError as exc:
+        _fail(str(exc), 1)
+    state = "was already disabled" if was else "disabled"
+    console.print(f"user {username} {state}; {revoked} token(s) revoked", highlight=False)
+
+
+@users_app.command("token")
+def users_token(
+    username: str = typer.Argument(..., help="The user the token signs in as."),
+    name: str = typer.Option("token", "--name", help="What the token is for, e.g. the wall screen's place."),
+    expires_days: Optional[int] = typer.Option(None, "--expires-days", help="Days until it expires (1–365; default: never for display users while in use, 90 for others)."),
+) -> None:
+    """Make an API token for USERNAME and print it once (only its hash is stored)."""
+    from dashboard.db import transaction
+    from dashboard.users import TOKEN_IDLE_LIFETIME, UserError, issue_token, require_user
+
+    settings = _settings()
+    sessions = _users_sessions(settings)
+    try:
+        with transaction(sessions) as session:
+            user = require_user(session, username)
+            token, plaintext = issue_token(session, user, name=name, expires_days=expires_days)
+            expires = token.expires_at
+    except UserError as exc:
+        _fail(str(exc), 1)
+    if expires is None:
+        lifetime = f"no expiry while in use (lapses after {TOKEN_IDLE_LIFETIME.days} days unused)"
+    else:
+        lifetime = f"expires {expires.astimezone(settings.tz).strftime('%Y-%m-%d %H:%M %Z')}"
+    err.print(f"token {name!r} for {username}, {lifetime}; it is shown only now:", highlight=False)
+    print(plaintext)
+
 # -- overdue ---------------------------------------------------------------------------
 OVERDUE_COLUMNS = ("案件编号", "case_id", "类别", "网格", "责任单位", "当前阶段", "状态", "期限", "来源",
                    "超期(工作时)", "超期(自然时)", "剩余")

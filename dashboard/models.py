@@ -237,3 +237,47 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """Someone (or a wall screen) who signs in; roles and tokens in dashboard/users.py."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('display','leader','shift_lead','admin')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    # The region scope (属地): NULL is the whole city, else a district or a street.
+    scope_region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    # argon2 PHC string; NULL for display users, who sign in by token only.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    # Consecutive failed sign-ins, and the lock they caused (dashboard.users.lock_duration).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+
+    scope_region: Mapped[Region | None] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token of a user; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    # NULL: no fixed expiry (display tokens); such a token lapses when left unused too long.
+    expires_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User] = relationship()
