@@ -112,9 +112,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     runtime = Runtime(settings, engine, redis_client, services)
     app.server.extensions[EXTENSION_KEY] = runtime
     _add_healthz(app.server, runtime)
-    _add_map_layers(app.server, sessions)
+    warm_map = _add_map_layers(app.server, sessions)
     _register_component_scripts(app)
     services.wall.start()  # load the live view now, not at the first wall's first poll
+    threading.Thread(target=warm_map, name="gridhall-map-warm", daemon=True).start()
     return app
 
 
@@ -207,7 +208,7 @@ def _add_healthz(server: flask.Flask, runtime: Runtime) -> None:
         return response
 
 
-def _add_map_layers(server: flask.Flask, sessions: Any) -> None:
+def _add_map_layers(server: flask.Flask, sessions: Any) -> Any:
     """The wall's map geometry as static GeoJSON: built once per process, cached by ETag.
 
     Grids and boundaries change only with a city import, so the browser fetches them once
@@ -217,15 +218,26 @@ def _add_map_layers(server: flask.Flask, sessions: Any) -> None:
     lock = threading.Lock()
     builders = {"grids": mapdata.grid_layer, "boundaries": mapdata.boundary_layer}
 
-    @server.route("/wall/geo/<name>.json")
-    def map_layer(name: str) -> flask.Response:
-        if name not in builders:
-            flask.abort(404)
+    def layer_for(name: str) -> mapdata.Layer:
         with lock:
             if name not in built:
                 with sessions() as session:
                     built[name] = builders[name](session)
-        layer = built[name]
+            return built[name]
+
+    def warm() -> None:
+        """Build both layers ahead of the first wall (100,000 grids take seconds)."""
+        try:
+            for name in builders:
+                layer_for(name)
+        except Exception as exc:  # the first request will try again and report it
+            log.warning("map layers not prebuilt: %s", _first_line(exc))
+
+    @server.route("/wall/geo/<name>.json")
+    def map_layer(name: str) -> flask.Response:
+        if name not in builders:
+            flask.abort(404)
+        layer = layer_for(name)
         if flask.request.if_none_match.contains(layer.etag.strip('"')):
             response = flask.Response(status=304)
         elif "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
@@ -238,6 +250,8 @@ def _add_map_layers(server: flask.Flask, sessions: Any) -> None:
         # Revalidate each load: a city re-import must reach the wall at its next reload.
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+    return warm
 
 
 def _first_line(exc: BaseException) -> str:

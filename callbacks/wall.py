@@ -47,7 +47,10 @@ from layouts.live import PLACEHOLDER, render_banner, render_feed
 
 log = logging.getLogger(__name__)
 
-QUEUE_ROWS = 200  # rows sent to the queue (it pages through them on the wall)
+# Rows sent to the queue: the most overdue and then the due-soon ones. The wall turns a page
+# every 10 s, so this is a cycle of about two minutes at 1080p; the title gives the totals.
+QUEUE_ROWS = 60
+QUEUE_DUE_SOON_ROWS = 30
 HOT_SPOTS = 10
 JOURNAL = 512  # grid-change entries kept per worker for delta updates
 
@@ -239,7 +242,7 @@ def hot_rows(live: LiveView, metric: str) -> list[tuple[str, str, int]]:
 
 def queue_rows(live: LiveView, at: datetime) -> tuple[list[dict[str, Any]], str]:
     """The queue's rows with their times as of ``at`` (a whole minute: see WallService.queue)."""
-    q = live.overdue_queue(QUEUE_ROWS)
+    q = live.overdue_queue(QUEUE_ROWS, QUEUE_DUE_SOON_ROWS)
     cal = live.timing.calendar
     rows = []
     for r in (*q.overdue, *q.due_soon):
@@ -397,10 +400,14 @@ def register(app: dash.Dash, service: WallService) -> None:
                 raise PreventUpdate
             grid = service.grid_update(metric, state.get("grid"))
             with live._lock:  # one consistent picture across the panels (an RLock)
+                rows, note = service.queue(live)
+                # Rows and count apart: counts move with every case crossing a deadline, the
+                # first few hundred rows (most overdue first) far less often.
                 parts = {
                     "kpi": view.kpi_texts(kpi_values(live)),
                     "hot": hot_rows(live, metric),
-                    "queue": service.queue(live),
+                    "queue": rows,
+                    "queue_note": note,
                     "board": board_rows(live),
                 }
         except PreventUpdate:
@@ -424,7 +431,8 @@ def register(app: dash.Dash, service: WallService) -> None:
                     "version": (state.get("grid") or {}).get("nid")}
         kpis = parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
         hot = view.render_hot(parts["hot"], view.METRICS[metric][1]) if "hot" in changed else no_update
-        queue, note = parts["queue"] if "queue" in changed else (no_update, no_update)
+        queue = parts["queue"] if "queue" in changed else no_update
+        note = parts["queue_note"] if "queue_note" in changed else no_update
         board = parts["board"] if "board" in changed else no_update
         log.debug("wall refresh in %.1f ms", 1000 * (time.perf_counter() - started))
         return (grid if grid is not None else no_update, new_state, *kpis, hot, queue, note, board)

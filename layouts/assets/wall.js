@@ -117,8 +117,10 @@
       var layer = wall.layers[c];
       if (!layer || !layer.getBounds) { return; }
       var big = i < 3;
+      // Sized in rem like the rest of the wall: the same on a 1080p and a 4K screen.
+      var rem = parseFloat(window.getComputedStyle(document.documentElement).fontSize) || 17;
       L.circleMarker(layer.getBounds().getCenter(), {
-        radius: big ? 15 : 11, color: big ? "#ff4343" : "#ffffff", weight: big ? 3 : 2,
+        radius: rem * (big ? 0.9 : 0.65), color: big ? "#ff4343" : "#ffffff", weight: rem * (big ? 0.18 : 0.12),
         opacity: 0.95, fill: false, interactive: false
       }).addTo(wall.rings);
     });
