@@ -20,10 +20,11 @@ import flask
 import redis
 from sqlalchemy import Engine, event, text
 
+import api
 import callbacks
 import layouts
 from callbacks import Services
-from dashboard import db, mapdata
+from dashboard import classification, db, mapdata, reference
 from dashboard.settings import ConfigError, Settings, load_settings
 from feeds.connection import connect
 from layouts.live import page_title
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     runtime = Runtime(settings, engine, redis_client, services)
     app.server.extensions[EXTENSION_KEY] = runtime
     _add_healthz(app.server, runtime)
+    app.server.register_blueprint(api.create_blueprint(sessions, settings, lambda session: reference.timing_for(
+        classification.load(settings.classification, settings.classification_extension), settings, session)))
     warm_map = _add_map_layers(app.server, sessions)
     _register_component_scripts(app)
     services.wall.start()  # load the live view now, not at the first wall's first poll

@@ -1,0 +1,235 @@
+"""``/api/v1``: the JSON read API, token-authenticated and filtered by the caller's region scope.
+
+Every endpoint (the OpenAPI document included) needs ``Authorization: Bearer <token>``, a
+token of a ``leader``, ``shift_lead`` or ``admin`` user (``dashboard.users.verify_token``):
+
+- no token, a malformed or unusable one → **401** with ``WWW-Authenticate: Bearer``;
+- a display token (a wall screen's) → **403**: it may show ``/wall`` and nothing else;
+- a case outside the caller's scope → **404**, the same answer as an unknown case; a
+  ``region`` filter outside the scope → **404** likewise (``dashboard.scope``: a refusal tells
+  nothing about other districts).
+
+Answers are JSON (``<``, ``>`` and ``&`` escaped as ``\\u003c`` …, so no text of a case can
+be read as HTML), with ``Cache-Control: no-store``. An unexpected error gives a generic 500
+JSON and one log line with the traceback — never a traceback to the client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import flask
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from dashboard import readapi
+from dashboard.deadlines import Timing
+from dashboard.scope import ScopeError, user_scope
+from dashboard.settings import Settings
+from dashboard.users import UserRole, verify_token
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.json"
+OPENAPI: dict[str, Any] = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+ALLOWED_ROLES = frozenset({UserRole.LEADER.value, UserRole.SHIFT_LEAD.value, UserRole.ADMIN.value})
+DEFAULT_OVERDUE_LIMIT = 50
+
+ERRORS = {
+    401: "未认证：需要有效的访问令牌 / unauthorized: a valid bearer token is required",
+    403: "无权访问：该令牌不能调用接口 / forbidden: this token may not call the API",
+    404: "未找到 / not found",
+    400: "请求参数无效 / bad request",
+    500: "服务器内部错误 / internal server error",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str | None = None) -> None:
+        super().__init__(detail or ERRORS[status])
+        self.status = status
+        self.detail = detail
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, datetimes, enums and mappings → JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def json_response(body: Any, status: int = 200) -> flask.Response:
+    text = json.dumps(_plain(body), ensure_ascii=False, allow_nan=False)
+    # These three only occur inside JSON strings: escaped, no case text can ever become markup.
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return flask.Response(text, status=status, mimetype="application/json")
+
+
+def _error(status: int, detail: str | None = None) -> flask.Response:
+    body: dict[str, Any] = {"error": ERRORS[status]}
+    if detail:
+        body["detail"] = detail
+    response = json_response(body, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gridhall"'
+    return response
+
+
+def _bearer() -> str | None:
+    header = flask.request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = flask.request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}: 需要整数 / must be an integer") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"{name}: {lo}–{hi}")
+    return value
+
+
+def _bool_arg(name: str) -> bool:
+    raw = (flask.request.args.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ApiError(400, f"{name}: true/false")
+
+
+def create_blueprint(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    timing: Timing | Callable[[Session], Timing],
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> flask.Blueprint:
+    """The ``/api/v1`` blueprint.
+
+    ``timing`` (limits, working calendar, classes: ``dashboard.reference.timing_for``) may be
+    given as a callable taking a session; it is then built at the first request (and again
+    after a failure), so the app starts even while the database is away.
+    """
+    bp = flask.Blueprint("api_v1", __name__, url_prefix=PREFIX)
+    resolved: list[Timing] = []
+    now_of = clock or (lambda: datetime.now(timezone.utc))
+
+    def get_timing(session: Session) -> Timing:
+        if not resolved:
+            resolved.append(timing(session) if callable(timing) else timing)
+        return resolved[0]
+
+    def guarded(view: Callable[..., Any]) -> Callable[..., flask.Response]:
+        """Authenticate, resolve the scope, run ``view(session, scope, timing, now, **kw)``."""
+
+        def wrapper(**kwargs: Any) -> flask.Response:
+            token_text = _bearer()
+            if token_text is None:
+                return _error(401)
+            with sessions() as session:
+                token = verify_token(session, token_text)
+                if token is None:
+                    return _error(401)
+                user = token.user
+                if user.role not in ALLOWED_ROLES:
+                    session.commit()  # the use is recorded even when refused
+                    return _error(403)
+                try:
+                    scope = user_scope(session, user)
+                except ScopeError:  # the user's region vanished with a city re-import
+                    session.commit()
+                    return _error(403, "范围无效 / the user's region scope no longer exists")
+                session.commit()  # last_used_at; the reads below change nothing
+                result = view(session, scope, get_timing(session), now_of(), **kwargs)
+                return result if isinstance(result, flask.Response) else json_response(result)
+
+        wrapper.__name__ = view.__name__
+        wrapper.__doc__ = view.__doc__
+        return wrapper
+
+    @bp.route("/summary")
+    @guarded
+    def summary(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
+        return readapi.summary(session, scope, t, now)
+
+    @bp.route("/grids")
+    @guarded
+    def grids(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
+        region = flask.request.args.get("region") or None
+        try:
+            return readapi.grids(session, scope, t, now, region=region,
+                                 include_idle=_bool_arg("include_idle"),
+                                 limit=_int_arg("limit", readapi.MAX_LIMIT, 1, readapi.MAX_LIMIT),
+                                 offset=_int_arg("offset", 0, 0, 10**9))
+        except readapi.OutOfScope:
+            return _error(404)
+
+    @bp.route("/overdue")
+    @guarded
+    def overdue(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
+        return readapi.overdue(session, scope, t, now,
+                               limit=_int_arg("limit", DEFAULT_OVERDUE_LIMIT, 1, readapi.MAX_LIMIT),
+                               offset=_int_arg("offset", 0, 0, 10**9))
+
+    @bp.route("/units")
+    @guarded
+    def units(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
+        return readapi.units(session, scope, t, now)
+
+    @bp.route("/cases/<case_id>")
+    @guarded
+    def case(session: Session, scope: Any, t: Timing, now: datetime, case_id: str) -> Any:
+        detail = readapi.case_detail(session, scope, t, now, case_id)
+        return _error(404) if detail is None else detail
+
+    @bp.route("/openapi.json")
+    @guarded
+    def openapi(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
+        return OPENAPI
+
+    @bp.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> flask.Response:
+        return _error(exc.status, exc.detail)
+
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception) -> flask.Response:
+        if isinstance(exc, HTTPException):
+            return _error(exc.code if exc.code in ERRORS else 400)
+        log.error("api: %s %s failed: %s", flask.request.method, flask.request.path, exc, exc_info=True)
+        return _error(500)
+
+    @bp.after_request
+    def no_store(response: flask.Response) -> flask.Response:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return bp

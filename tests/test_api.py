@@ -1,0 +1,326 @@
+"""The JSON read API (/api/v1, api/v1.py over dashboard/readapi.py): auth, roles, region scope.
+
+A two-district city with cases in both; users of every role hold tokens. The role rules are
+tried on every route of the blueprint, taken from Flask's url_map, so a new route is covered
+(and must be documented in api/openapi.json) the moment it exists.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+import flask
+import pytest
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import v1
+from dashboard import classification, reference
+from dashboard import scope as scopes
+from dashboard.db import transaction
+from dashboard.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.settings import Settings
+from dashboard.users import create_user, issue_token
+from citykit import grid, square
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 11:00 in Beijing, a Wednesday
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 井盖'
+
+# district → street → community → number of grids
+CITY_PLAN = {
+    ("990101", "青山区"): {("990101001", "江东街道"): {("990101001001", "江东社区"): 2}},
+    ("990102", "白石区"): {("990102001", "白石街道"): {("990102001001", "白石社区"): 2}},
+}
+UNITS = {"990101": ("U-QS", "青山区环卫所"), "990102": ("U-BS", "白石区市政所")}
+ROLES_SCOPES = {  # username → (role, scope code)
+    "wall": ("display", None),
+    "qs.leader": ("leader", "990101"),
+    "qs.shift": ("shift_lead", "990101"),
+    "admin": ("admin", None),
+    "city.leader": ("leader", None),
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    scopes.clear_cache()
+
+
+def _clock(stage: str, minutes_left: float, limit: float = 600.0) -> dict[str, Any]:
+    """A running 自然时 clock (calendar minutes: independent of the working calendar)."""
+    return dict(clock_stage=stage, deadline_at=NOW + timedelta(minutes=minutes_left), deadline_source="table",
+                limit_minutes=limit, limit_unit="calendar_hours", clock_started_at=NOW - timedelta(hours=2))
+
+
+@pytest.fixture
+def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Two districts, two grids each; per district: open, overdue, due-soon, closed cases."""
+    out: dict[str, Any] = {"grids": {}, "tokens": {}}
+    with transaction(sessions) as s:
+        row = 0
+        for (dcode, dname), streets in CITY_PLAN.items():
+            d = Region(code=dcode, name=dname, level="district")
+            s.add(d)
+            for (scode, sname), communities in streets.items():
+                st = Region(code=scode, name=sname, level="street", parent=d)
+                s.add(st)
+                for (ccode, cname), n in communities.items():
+                    c = Region(code=ccode, name=cname, level="community", parent=st)
+                    s.add(c)
+                    s.flush()
+                    for i in range(n):
+                        g = grid(c.id, f"{ccode}{i + 1:03d}", square(row, i))
+                        s.add(g)
+                        s.flush()
+                        out["grids"][g.code] = g.id
+                    row += 1
+            ucode, uname = UNITS[dcode]
+            s.add(Unit(code=ucode, name=uname, kind="disposal", region_id=d.id))
+        s.flush()
+        units = {u.code: u.id for u in s.scalars(select(Unit))}
+        gids = out["grids"]
+        a1, a2 = gids["990101001001001"], gids["990101001001002"]
+        b1 = gids["990102001001001"]
+        qs, bs = units["U-QS"], units["U-BS"]
+
+        def case(cid: str, grid_id: int | None, stage: str, **kw: Any) -> None:
+            kw.setdefault("reported_at", NOW - timedelta(minutes=30))
+            s.add(Case(case_id=cid, number=cid.replace("C-", "N"), grid_id=grid_id, stage=stage,
+                       kind="event", urgency=kw.pop("urgency", "normal"), **kw))
+
+        # district A (青山区)
+        case("C-A1", a1, "dispatched", unit_id=qs, dispatched_at=NOW - timedelta(minutes=20),
+             description=XSS, address="江东路1号", **_clock("handle", -45))  # overdue
+        case("C-A2", a1, "filed", filed_at=NOW - timedelta(minutes=25), urgency="urgent",
+             **_clock("dispatch", 30))  # due soon: 30 < 0.2 × 600
+        case("C-A3", a2, "handled", unit_id=qs, reported_at=NOW - timedelta(hours=5),
+             handled_at=NOW - timedelta(hours=1), on_time_handle=True, **_clock("check", 500))
+        case("C-A4", a2, "closed", unit_id=qs, reported_at=NOW - timedelta(hours=6),
+             closed_at=NOW - timedelta(hours=1), on_time_close=True, handled_at=NOW - timedelta(hours=2),
+             on_time_handle=False)
+        case("C-A5", a1, "suspended", unit_id=qs, paused_at=NOW - timedelta(hours=1),
+             reported_at=NOW - timedelta(days=3), **_clock("handle", -300))  # 挂账: never overdue
+        # district B (白石区)
+        case("C-B1", b1, "dispatched", unit_id=bs, **_clock("handle", -10))
+        case("C-B2", b1, "dispatched", unit_id=bs, **_clock("handle", -90))
+        case("C-B3", b1, "reported", reported_at=NOW - timedelta(days=2), **_clock("verify", 100))
+        # no grid: only the city sees it
+        case("C-X", None, "reported", **_clock("verify", -5))
+        for i, (etype, minutes) in enumerate([("reported", -30), ("filed", -25), ("dispatched", -20)]):
+            s.add(CaseEvent(event_id=f"E-A1-{i}", case_id="C-A1", type=etype,
+                            occurred_at=NOW + timedelta(minutes=minutes), received_at=NOW + timedelta(minutes=minutes),
+                            source="supervisor", actor=f"P-{i}", payload={}))
+        for username, (role, scope) in ROLES_SCOPES.items():
+            user = create_user(s, username, role, scope=scope)
+            out["tokens"][username] = issue_token(s, user)[1]
+    return out
+
+
+@pytest.fixture
+def client(sessions: sessionmaker[Session], settings: Settings) -> Iterator[Any]:
+    app = flask.Flask("api-test")
+    scheme = classification.load(settings.classification, settings.classification_extension)
+    timing = lambda session: reference.timing_for(scheme, settings, session)  # noqa: E731
+    app.register_blueprint(v1.create_blueprint(sessions, settings, timing, clock=lambda: NOW))
+    with app.test_client() as c:
+        c.application = app  # type: ignore[attr-defined]
+        yield c
+
+
+def _get(client: Any, path: str, token: str | None = None, **kw: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(path, headers=headers, **kw)
+
+
+def _routes(app: flask.Flask) -> list[str]:
+    """The blueprint's routes as OpenAPI paths ("/cases/{case_id}"), from Flask's url_map."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("api_v1."):
+            path = rule.rule.removeprefix(v1.PREFIX)
+            out.append(re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", path))
+    return sorted(out)
+
+
+def _concrete(path: str) -> str:
+    return v1.PREFIX + path.replace("{case_id}", "C-A1")
+
+
+# -- auth -------------------------------------------------------------------------------------
+def test_every_route_refuses_anonymous_bad_and_display_tokens(client: Any, city: dict[str, Any]) -> None:
+    routes = _routes(client.application)
+    assert len(routes) == 6
+    for path in routes:
+        url = _concrete(path)
+        for headers in ({}, {"Authorization": "Bearer gh_not-a-token"}, {"Authorization": "Basic Zm9vOmJhcg=="},
+                        {"Authorization": "Bearer "}):
+            r = client.get(url, headers=headers)
+            assert r.status_code == 401, (url, headers)
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
+            assert r.headers["Cache-Control"] == "no-store"
+            assert r.is_json and "unauthorized" in r.get_json()["error"] and "未认证" in r.get_json()["error"]
+        r = _get(client, url, city["tokens"]["wall"])
+        assert r.status_code == 403 and "forbidden" in r.get_json()["error"], url
+        for user in ("qs.leader", "qs.shift", "admin", "city.leader"):
+            r = _get(client, url, city["tokens"][user])
+            assert r.status_code == 200, (url, user, r.get_data(as_text=True))
+            assert r.headers["Cache-Control"] == "no-store"
+            assert r.mimetype == "application/json"
+
+
+def test_openapi_lists_exactly_the_blueprint_routes(client: Any, city: dict[str, Any]) -> None:
+    doc = _get(client, "/api/v1/openapi.json", city["tokens"]["admin"]).get_json()
+    assert doc["openapi"].startswith("3.1")
+    assert doc["servers"] == [{"url": v1.PREFIX}]
+    assert sorted(doc["paths"]) == _routes(client.application)
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        **doc["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert doc["security"] == [{"bearerAuth": []}]
+    schemas = doc["components"]["schemas"]
+    for path, item in doc["paths"].items():
+        op = item["get"]
+        assert "401" in op["responses"] and "403" in op["responses"], path
+        ok = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ok.rsplit("/", 1)[1] in schemas
+        for name in re.findall(r"{(\w+)}", path):
+            assert any(p["name"] == name and p["in"] == "path" for p in op["parameters"])
+    # the query parameters each view reads are documented
+    params = {p["name"] for p in doc["paths"]["/grids"]["get"]["parameters"]}
+    assert params == {"region", "include_idle", "limit", "offset"}
+    assert {p["name"] for p in doc["paths"]["/overdue"]["get"]["parameters"]} == {"limit", "offset"}
+
+
+# -- scope ------------------------------------------------------------------------------------
+def _sql_counts(sessions: sessionmaker[Session], district: str | None) -> dict[str, int]:
+    """The figures computed independently: cases joined up to their district."""
+    open_stages = ["reported", "verified", "filed", "dispatched", "returned", "handled", "checked", "suspended"]
+    with sessions() as s:
+        comm, st, dist = (select(Region).subquery() for _ in range(3))
+        q = (select(Case).join(Grid, Grid.id == Case.grid_id)
+             .join(comm, comm.c.id == Grid.community_id).join(st, st.c.id == comm.c.parent_id)
+             .join(dist, dist.c.id == st.c.parent_id))
+        base = q.where(dist.c.code == district) if district else select(Case)
+
+        def count(*where: Any) -> int:
+            sub = base.where(*where).subquery()
+            return int(s.scalar(select(func.count()).select_from(sub)) or 0)
+
+        return {
+            "open": count(Case.stage.in_(open_stages)),
+            "overdue": count(Case.stage.in_(open_stages), Case.deadline_at < NOW,
+                             or_(Case.paused_at.is_(None), Case.paused_at > NOW)),
+            "urgent": count(Case.stage.in_(open_stages), Case.urgency == "urgent"),
+            "reported": count(and_(Case.reported_at >= NOW - timedelta(hours=11), Case.reported_at <= NOW)),
+            "closed": count(Case.stage == "closed", Case.closed_at >= NOW - timedelta(hours=11)),
+        }
+
+
+def test_district_leader_sees_only_its_district(client: Any, city: dict[str, Any],
+                                                sessions: sessionmaker[Session]) -> None:
+    tok = city["tokens"]["qs.leader"]
+    s = _get(client, "/api/v1/summary", tok).get_json()
+    expected = _sql_counts(sessions, "990101")
+    assert {k: s[k] for k in expected} == expected
+    assert expected == {"open": 4, "overdue": 1, "urgent": 1, "reported": 4, "closed": 1}
+    assert s["scope_code"] == "990101" and s["scope_name"] == "青山区" and s["due_soon"] == 1
+    assert s["on_time_close_rate"] == 1.0 and s["disposing"] == 2  # C-A1 派遣, C-A5 挂账
+
+    grids = _get(client, "/api/v1/grids", tok).get_json()
+    assert {g["code"] for g in grids["grids"]} == {"990101001001001", "990101001001002"}
+    assert all(g["district"] == "青山区" for g in grids["grids"])
+    by_code = {g["code"]: g for g in grids["grids"]}
+    assert by_code["990101001001001"] == {"code": "990101001001001", "community": "江东社区", "street": "江东街道",
+                                          "district": "青山区", "open": 3, "overdue": 1, "new_hour": 2}
+
+    queue = _get(client, "/api/v1/overdue", tok).get_json()
+    assert [c["case_id"] for c in queue["cases"]] == ["C-A1", "C-A2"]
+    assert (queue["overdue_total"], queue["due_soon_total"]) == (1, 1)
+    first = queue["cases"][0]
+    assert first["overdue"] and first["clock_stage"] == "handle" and first["unit_name"] == "青山区环卫所"
+    assert first["overdue_calendar_minutes"] == pytest.approx(45) and first["district"] == "青山区"
+
+    board = _get(client, "/api/v1/units", tok).get_json()["units"]
+    assert [u["code"] for u in board] == ["U-QS"]
+    u = board[0]
+    assert (u["pending"], u["feedback"], u["overdue"], u["closed_today"]) == (2, 1, 1, 1)
+    assert (u["handled_month"], u["on_time_month"]) == (2, 1)
+
+
+def test_district_leader_cannot_reach_the_other_district(client: Any, city: dict[str, Any]) -> None:
+    tok = city["tokens"]["qs.shift"]
+    unknown = _get(client, "/api/v1/cases/C-NOPE", tok)
+    other = _get(client, "/api/v1/cases/C-B1", tok)
+    gridless = _get(client, "/api/v1/cases/C-X", tok)
+    assert unknown.status_code == other.status_code == gridless.status_code == 404
+    assert unknown.get_data() == other.get_data() == gridless.get_data()  # nothing tells them apart
+    for code in ("990102", "990102001", "990102001001", "990102001001001", "990199", "abc", "990101' OR 1=1"):
+        r = _get(client, "/api/v1/grids", tok, query_string={"region": code})
+        assert r.status_code == 404, code
+        assert r.get_json() == {"error": v1.ERRORS[404]}
+    own = _get(client, "/api/v1/grids", tok, query_string={"region": "990101001001002"}).get_json()
+    assert [g["code"] for g in own["grids"]] == ["990101001001002"]
+    assert _get(client, "/api/v1/grids", tok, query_string={"region": "990101001"}).status_code == 200
+    assert _get(client, "/api/v1/overdue", tok, query_string={"limit": "x"}).status_code == 400
+
+
+def test_city_admin_sees_everything(client: Any, city: dict[str, Any], sessions: sessionmaker[Session]) -> None:
+    tok = city["tokens"]["admin"]
+    s = _get(client, "/api/v1/summary", tok).get_json()
+    expected = _sql_counts(sessions, None)
+    assert {k: s[k] for k in expected} == expected
+    assert s["open"] == 8 and s["overdue"] == 4 and s["scope_level"] == "city"
+    codes = {g["code"] for g in _get(client, "/api/v1/grids", tok, query_string={"include_idle": "1"}).get_json()["grids"]}
+    assert codes == set(city["grids"])
+    assert _get(client, "/api/v1/grids", tok, query_string={"region": "990102"}).status_code == 200
+    queue = _get(client, "/api/v1/overdue", tok).get_json()
+    # most overdue (earliest deadline) first: B2 −90, A1 −45, B1 −10, X −5; then due soon A2, B3
+    assert [c["case_id"] for c in queue["cases"]] == ["C-B2", "C-A1", "C-B1", "C-X", "C-A2", "C-B3"]
+    page = _get(client, "/api/v1/overdue", tok, query_string={"limit": 2, "offset": 1}).get_json()
+    assert [c["case_id"] for c in page["cases"]] == ["C-A1", "C-B1"] and page["overdue_total"] == 4
+    assert {u["code"] for u in _get(client, "/api/v1/units", tok).get_json()["units"]} == {"U-QS", "U-BS"}
+    assert _get(client, "/api/v1/cases/C-B1", tok).get_json()["district"] == "白石区"
+    assert _get(client, "/api/v1/cases/C-X", tok).status_code == 200
+
+
+def test_case_detail_timeline_and_plain_text(client: Any, city: dict[str, Any]) -> None:
+    r = _get(client, "/api/v1/cases/C-A1", city["tokens"]["qs.leader"])
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    assert b"<script>" not in r.get_data() and b"<img" not in r.get_data()  # escaped as \u003c
+    body = r.get_json()
+    assert body["description"] == XSS  # the same text, as a JSON string
+    assert [(e["type"], e["label"], e["actor"]) for e in body["events"]] == [
+        ("reported", "上报", "P-0"), ("filed", "立案", "P-1"), ("dispatched", "派遣", "P-2")]
+    assert [e["occurred_at"] for e in body["events"]] == sorted(e["occurred_at"] for e in body["events"])
+    assert body["clock_stage"] == "handle" and body["overdue"] is True
+    assert body["grid_code"] == "990101001001001" and body["unit_code"] == "U-QS"
+    assert set(body["on_time"]) == {"verify", "file", "dispatch", "handle", "check", "close"}
+    assert isinstance(body["deadlines"], list)
+
+
+def test_errors_are_json_without_traceback(client: Any, city: dict[str, Any], monkeypatch: Any,
+                                           caplog: Any) -> None:
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(v1.readapi, "summary", boom)
+    with caplog.at_level("ERROR", logger="api.v1"):
+        r = _get(client, "/api/v1/summary", city["tokens"]["admin"])
+    assert r.status_code == 500 and r.get_json() == {"error": v1.ERRORS[500]}
+    assert b"secret" not in r.get_data() and b"Traceback" not in r.get_data()
+    assert any("secret internals" in rec.getMessage() for rec in caplog.records)
+
+
+def test_create_app_mounts_the_api(settings: Settings, engine: Any, city: dict[str, Any]) -> None:
+    import app as appmod
+
+    application = appmod.create_app(settings)
+    try:
+        client = application.server.test_client()
+        assert client.get("/api/v1/summary").status_code == 401
+        r = _get(client, "/api/v1/summary", city["tokens"]["admin"])
+        assert r.status_code == 200 and r.get_json()["scope_level"] == "city"
+        assert _get(client, "/api/v1/openapi.json", city["tokens"]["wall"]).status_code == 403
+    finally:
+        application.server.extensions[appmod.EXTENSION_KEY].close()
