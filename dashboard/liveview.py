@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 from .lifecycle import OPEN, Stage
 from .limits import STAGES as CLOCK_STAGES
 from .models import Case, Grid, Region, Unit
-from .queries import DISPOSING, OPEN_STAGES, day_window
+from .queries import DISPOSING, OPEN_STAGES, StageCount, day_window
 from .vocab import Urgency
 
 if TYPE_CHECKING:
@@ -187,15 +187,6 @@ class Kpis:
     due_soon: int
     urgent: int
     open: int
-
-
-@dataclass(frozen=True)
-class StageCount:
-    """Open cases in one stage (every open stage listed, in loop order)."""
-
-    stage: Stage
-    label: str
-    count: int
 
 
 @dataclass(frozen=True)

@@ -73,17 +73,22 @@ def sort_rows(rows: Iterable[OverdueRow]) -> list[OverdueRow]:
     return sorted(rows, key=lambda r: (not r.overdue, r.deadline_at, r.case_id))
 
 
-def _class_name(timing: Timing, kind: str | None, code: str | None) -> str:
+def class_names(timing: Timing, kind: str | None, code: str | None) -> tuple[str, str]:
+    """(大类 name, 小类 name) of a class code; ("", code) when the scheme does not know it."""
     if not code:
-        return ""
+        return "", ""
     if kind and timing.classification is not None:
         try:
             entry = timing.classification.get(kind, code)
         except ValueError:
             entry = None
         if entry is not None:
-            return entry.minor_name
-    return code
+            return entry.major_name, entry.minor_name
+    return "", code
+
+
+def _class_name(timing: Timing, kind: str | None, code: str | None) -> str:
+    return class_names(timing, kind, code)[1]
 
 
 def overdue_as_of(session: Session, timing: Timing, at: datetime, *, due_soon: bool = True) -> list[OverdueRow]:

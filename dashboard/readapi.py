@@ -30,11 +30,12 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from .deadlines import CLOCK_LABELS, CaseTimer, Timing, evaluate_arrays
+from .deadlines import CLOCK_LABELS, CaseTimer, Timing, evaluate_arrays, to_utc64
 from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, fold_into
 from .limits import STAGES as CLOCK_STAGES
 from .liveview import (
     NEW_WINDOW,
+    UnitRow,
     PRIOR_CASES,
     UNIT_FEEDBACK,
     UNIT_OVERDUE_CLOCK,
@@ -42,7 +43,8 @@ from .liveview import (
     _levels,
 )
 from .models import Case, CaseEvent, Grid, Region, Unit
-from .queries import DISPOSING, OPEN_STAGES, day_window
+from .overdue import class_names
+from .queries import DISPOSING, OPEN_STAGES, StageCount, day_window
 from .scope import Scope, ScopeError, get_scope, grid_condition
 from .vocab import Urgency
 
@@ -108,14 +110,6 @@ def _month_window(timing: Timing, now: datetime) -> tuple[datetime, datetime]:
 
 
 # -- stored clocks of the open cases in scope ---------------------------------------------------
-def _utc64(values: list[datetime | None]) -> np.ndarray:
-    out = np.empty(len(values), dtype="datetime64[us]")
-    for i, v in enumerate(values):
-        out[i] = np.datetime64("NaT") if v is None else np.datetime64(
-            v.astimezone(timezone.utc).replace(tzinfo=None), "us")
-    return out
-
-
 @dataclass(frozen=True)
 class _Clocks:
     ids: list[int]
@@ -137,12 +131,12 @@ def _clocks(session: Session, scope: Scope, timing: Timing, now: datetime,
         .where(Case.stage.in_(_OPEN), Case.deadline_at.is_not(None), scoped(scope),
                where if where is not None else true())
     ).all()
-    deadline = _utc64([r[2] for r in rows])
+    deadline = to_utc64([r[2] for r in rows])
     working = np.array([r[4] != _CALENDAR_UNIT for r in rows], dtype=bool)
     if rows:
         s = evaluate_arrays(timing.calendar, now, deadline,
                             np.array([r[3] or 0.0 for r in rows], dtype=np.float64), working,
-                            _utc64([r[5] for r in rows]), timing.due_soon_ratio)
+                            to_utc64([r[5] for r in rows]), timing.due_soon_ratio)
         overdue, soon, rem, ow, oc = (s.overdue, s.due_soon, s.remaining_minutes, s.overdue_work_minutes,
                                       s.overdue_calendar_minutes)
     else:
@@ -152,13 +146,6 @@ def _clocks(session: Session, scope: Scope, timing: Timing, now: datetime,
 
 
 # -- /summary -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StageCount:
-    stage: str
-    label: str
-    count: int
-
-
 @dataclass(frozen=True)
 class Summary:
     """Today's KPI strip within a scope (definitions: docs/wall.md, :class:`liveview.Kpis`)."""
@@ -216,7 +203,7 @@ def summary(session: Session, scope: Scope, timing: Timing, now: datetime) -> Su
         on_time_close_rate=on_time / flagged if flagged else None,
         overdue=int(np.count_nonzero(clocks.overdue)), due_soon=int(np.count_nonzero(clocks.due_soon)),
         urgent=urgent, open=sum(per_stage.values()),
-        stages=tuple(StageCount(s.value, s.label, per_stage.get(s.value, 0)) for s in OPEN_STAGES),
+        stages=tuple(StageCount(s, s.label, per_stage.get(s.value, 0)) for s in OPEN_STAGES),
     )
 
 
@@ -323,19 +310,6 @@ class OverduePage:
     cases: tuple[OverdueCase, ...]
 
 
-def _class_names(timing: Timing, kind: str | None, code: str | None) -> tuple[str, str]:
-    if not code:
-        return "", ""
-    if kind and timing.classification is not None:
-        try:
-            entry = timing.classification.get(kind, code)
-        except ValueError:
-            entry = None
-        if entry is not None:
-            return entry.major_name, entry.minor_name
-    return "", code
-
-
 def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, limit: int = 50,
             offset: int = 0) -> OverduePage:
     """Overdue cases in scope, most overdue (earliest deadline) first, then the due-soon ones,
@@ -369,7 +343,7 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
         r = details.get(c.ids[i])
         if r is None:  # gone between the two reads
             continue
-        major, minor = _class_names(timing, r.kind, r.class_code)
+        major, minor = class_names(timing, r.kind, r.class_code)
         stage = Stage(r.stage)
         over = bool(c.overdue[i])
         deadline = c.deadline[i].astype("datetime64[us]").item().replace(tzinfo=timezone.utc).astimezone(tz)
@@ -389,25 +363,6 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
 
 
 # -- /units -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class UnitRow:
-    """The unit board's row (:class:`liveview.UnitRow`) counting only the cases in scope."""
-
-    code: str
-    name: str
-    pending: int
-    feedback: int
-    overdue: int
-    closed_today: int
-    handled_month: int
-    on_time_month: int
-    on_time_rate: float | None
-    smoothed_rate: float
-    rework: int
-    extension: int
-    levels: Mapping[str, str]
-
-
 @dataclass(frozen=True)
 class UnitBoard:
     at: datetime
@@ -597,13 +552,13 @@ def case_detail(session: Session, scope: Scope, timing: Timing, now: datetime, c
             street = c.parent.name
             if c.parent.parent is not None:
                 district = c.parent.parent.name
-    major, minor = _class_names(timing, row.kind, row.class_code)
+    major, minor = class_names(timing, row.kind, row.class_code)
     overdue = due_soon = False
     remaining = None
     if row.deadline_at is not None and row.stage in _OPEN:
-        s = evaluate_arrays(timing.calendar, now, _utc64([row.deadline_at]),
+        s = evaluate_arrays(timing.calendar, now, to_utc64([row.deadline_at]),
                             np.array([row.limit_minutes or 0.0]), np.array([row.limit_unit != _CALENDAR_UNIT]),
-                            _utc64([row.paused_at]), timing.due_soon_ratio)
+                            to_utc64([row.paused_at]), timing.due_soon_ratio)
         overdue, due_soon, remaining = bool(s.overdue[0]), bool(s.due_soon[0]), float(s.remaining_minutes[0])
     stage = Stage(row.stage) if row.stage else None
     return CaseDetail(
