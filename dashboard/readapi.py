@@ -23,7 +23,7 @@ A case or region outside the scope is indistinguishable from one that does not e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
 import numpy as np
@@ -35,6 +35,7 @@ from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, fold_into
 from .limits import STAGES as CLOCK_STAGES
 from .liveview import (
     NEW_WINDOW,
+    Kpis,
     UnitRow,
     PRIOR_CASES,
     UNIT_FEEDBACK,
@@ -147,26 +148,14 @@ def _clocks(session: Session, scope: Scope, timing: Timing, now: datetime,
 
 # -- /summary -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Summary:
-    """Today's KPI strip within a scope (definitions: docs/wall.md, :class:`liveview.Kpis`)."""
+class Summary(Kpis):
+    """Today's KPI strip within a scope: the fields of :class:`liveview.Kpis` (same
+    definitions, docs/wall.md) counted over the scope's cases, plus the scope and the stages."""
 
     scope_code: str | None
     scope_name: str
     scope_level: str
     at: datetime
-    day: date
-    reported: int
-    filed: int
-    dispatched: int
-    disposing: int
-    closed: int
-    closed_on_time: int
-    closed_flagged: int
-    on_time_close_rate: float | None
-    overdue: int
-    due_soon: int
-    urgent: int
-    open: int
     stages: tuple[StageCount, ...]
 
 

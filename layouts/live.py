@@ -45,11 +45,11 @@ def layout(settings: Settings) -> html.Div:
             # Raised in the browser when the server itself stops answering (layouts/assets/live.js):
             # the server-side banner cannot say so.
             html.Div(id="live-offline", className="gh-banner", role="alert", children=[]),
-            _header(settings),
+            header(settings, "live", PAGE_TITLE),
             html.Section(
                 className="gh-kpis",
                 **{"aria-label": "今日关键指标"},
-                children=[_kpi_tile(key, label, scope) for key, label, scope in KPIS],
+                children=[kpi_tile(f"kpi-{key}", key, label, scope) for key, label, scope in KPIS],
             ),
             html.Main(
                 className="gh-main",
@@ -76,7 +76,11 @@ def layout(settings: Settings) -> html.Div:
     )
 
 
-def _header(settings: Settings) -> html.Header:
+def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | None = None) -> html.Header:
+    """The page header: city and title, an optional middle part, clock and 数据更新于.
+
+    Ids are ``<prefix>-clock``, ``<prefix>-date`` and ``<prefix>-updated`` (filled by callbacks).
+    """
     return html.Header(
         className="gh-header",
         children=[
@@ -88,24 +92,25 @@ def _header(settings: Settings) -> html.Header:
                         className="gh-header__title",
                         children=[
                             html.Span(settings.city_name, className="gh-header__city"),
-                            html.Span(PAGE_TITLE, className="gh-header__sub"),
+                            html.Span(subtitle, className="gh-header__sub"),
                         ],
                     ),
                 ],
             ),
+            *([middle] if middle is not None else []),
             html.Div(
                 className="gh-header__time",
                 children=[
-                    html.Div(id="live-clock", className="gh-clock", children=PLACEHOLDER),
+                    html.Div(id=f"{prefix}-clock", className="gh-clock", children=PLACEHOLDER),
                     html.Div(
                         className="gh-header__meta",
                         children=[
-                            html.Span(id="live-date", className="gh-date"),
+                            html.Span(id=f"{prefix}-date", className="gh-date"),
                             html.Span(
                                 className="gh-updated",
                                 children=[
                                     "数据更新于 ",
-                                    html.Span(id="live-updated", children=PLACEHOLDER),
+                                    html.Span(id=f"{prefix}-updated", children=PLACEHOLDER),
                                 ],
                             ),
                         ],
@@ -116,9 +121,10 @@ def _header(settings: Settings) -> html.Header:
     )
 
 
-def _kpi_tile(key: str, label: str, scope: str) -> html.Div:
+def kpi_tile(value_id: str, key: str, label: str, scope: str, extra_class: str = "") -> html.Div:
+    """One KPI tile; the figure goes into ``value_id``."""
     return html.Div(
-        className=f"gh-kpi gh-kpi--{key}",
+        className=f"gh-kpi gh-kpi--{key}{extra_class}",
         children=[
             html.Div(
                 className="gh-kpi__head",
@@ -127,7 +133,7 @@ def _kpi_tile(key: str, label: str, scope: str) -> html.Div:
                     html.Span(scope, className="gh-kpi__scope"),
                 ],
             ),
-            html.Div(id=f"kpi-{key}", className="gh-kpi__value", children=PLACEHOLDER),
+            html.Div(id=value_id, className="gh-kpi__value", children=PLACEHOLDER),
         ],
     )
 

@@ -17,7 +17,7 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, fmt_int
+from .live import PLACEHOLDER, fmt_int, header, kpi_tile
 
 WALL_TITLE = "数字化城市管理指挥大厅"
 REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
@@ -144,11 +144,13 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC) -> html.Div:
             html.Div(id="wall-banner", className="gh-banner", role="alert", children=[]),
             # Raised by wall.js when the server itself stops answering.
             html.Div(id="wall-offline", className="gh-banner", role="alert", children=[]),
-            _header(settings),
+            header(settings, "wall", WALL_TITLE,
+                   html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER)),
             html.Section(
                 className="gh-kpis wall-kpis",
                 **{"aria-label": "今日关键指标"},
-                children=[_kpi_tile(key, lab, scope) for key, lab, scope in KPIS],
+                children=[kpi_tile(f"wall-kpi-{key}", key, lab, scope, f" wall-kpi wall-kpi--{key}")
+                          for key, lab, scope in KPIS],
             ),
             html.Main(
                 className="wall-main",
@@ -211,44 +213,6 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC) -> html.Div:
                 "tz": settings.timezone, "metric": metric, "unit": unit,
                 "breaks": list(BREAKS), "colours": list(COLOURS), "pageMs": PAGE_TURN_MS,
             }),
-        ],
-    )
-
-
-def _header(settings: Settings) -> html.Header:
-    return html.Header(
-        className="gh-header",
-        children=[
-            html.Div(className="gh-header__titles", children=[
-                html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
-                html.H1(className="gh-header__title", children=[
-                    html.Span(settings.city_name, className="gh-header__city"),
-                    html.Span(WALL_TITLE, className="gh-header__sub"),
-                ]),
-            ]),
-            html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
-            html.Div(className="gh-header__time", children=[
-                html.Div(id="wall-clock", className="gh-clock", children=PLACEHOLDER),
-                html.Div(className="gh-header__meta", children=[
-                    html.Span(id="wall-date", className="gh-date"),
-                    html.Span(className="gh-updated", children=[
-                        "数据更新于 ", html.Span(id="wall-updated", children=PLACEHOLDER),
-                    ]),
-                ]),
-            ]),
-        ],
-    )
-
-
-def _kpi_tile(key: str, label: str, scope: str) -> html.Div:
-    return html.Div(
-        className=f"gh-kpi wall-kpi wall-kpi--{key}",
-        children=[
-            html.Div(className="gh-kpi__head", children=[
-                html.Span(label, className="gh-kpi__label"),
-                html.Span(scope, className="gh-kpi__scope"),
-            ]),
-            html.Div(id=f"wall-kpi-{key}", className="gh-kpi__value", children=PLACEHOLDER),
         ],
     )
 

@@ -53,3 +53,34 @@ def build_city(
 def two_by_two() -> list[tuple[str, BaseGeometry, str]]:
     """Grids 001 002 / 003 004, north-west first, all area class A."""
     return [(f"{COMMUNITY}{row * 2 + col + 1:03d}", square(row, col), "A") for row in range(2) for col in range(2)]
+
+
+# {(district code, name): {(street code, name): {(community code, name): grid count}}}
+Plan = Mapping[tuple[str, str], Mapping[tuple[str, str], Mapping[tuple[str, str], int]]]
+
+
+def build_plan(s: Session, plan: Plan) -> list[tuple[Grid, Region]]:
+    """Regions and square grids from a nested plan, inside the caller's transaction.
+
+    Grids are coded ``<community code><nnn>``, one row of squares per community; returns each
+    grid with its district, in plan order.
+    """
+    out: list[tuple[Grid, Region]] = []
+    row = 0
+    for (dcode, dname), streets in plan.items():
+        d = Region(code=dcode, name=dname, level="district")
+        s.add(d)
+        for (scode, sname), communities in streets.items():
+            st = Region(code=scode, name=sname, level="street", parent=d)
+            s.add(st)
+            for (ccode, cname), n in communities.items():
+                c = Region(code=ccode, name=cname, level="community", parent=st)
+                s.add(c)
+                s.flush()
+                for i in range(n):
+                    g = grid(c.id, f"{ccode}{i + 1:03d}", square(row, i))
+                    s.add(g)
+                    s.flush()
+                    out.append((g, d))
+                row += 1
+    return out

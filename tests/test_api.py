@@ -23,7 +23,7 @@ from dashboard.db import transaction
 from dashboard.models import Case, CaseEvent, Grid, Region, Unit
 from dashboard.settings import Settings
 from dashboard.users import create_user, issue_token
-from citykit import grid, square
+from citykit import build_plan
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 井盖'
@@ -59,23 +59,11 @@ def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Two districts, two grids each; per district: open, overdue, due-soon, closed cases."""
     out: dict[str, Any] = {"grids": {}, "tokens": {}}
     with transaction(sessions) as s:
-        row = 0
-        for (dcode, dname), streets in CITY_PLAN.items():
-            d = Region(code=dcode, name=dname, level="district")
-            s.add(d)
-            for (scode, sname), communities in streets.items():
-                st = Region(code=scode, name=sname, level="street", parent=d)
-                s.add(st)
-                for (ccode, cname), n in communities.items():
-                    c = Region(code=ccode, name=cname, level="community", parent=st)
-                    s.add(c)
-                    s.flush()
-                    for i in range(n):
-                        g = grid(c.id, f"{ccode}{i + 1:03d}", square(row, i))
-                        s.add(g)
-                        s.flush()
-                        out["grids"][g.code] = g.id
-                    row += 1
+        districts = {}
+        for g, d in build_plan(s, CITY_PLAN):
+            out["grids"][g.code] = g.id
+            districts[d.code] = d
+        for dcode, d in districts.items():
             ucode, uname = UNITS[dcode]
             s.add(Unit(code=ucode, name=uname, kind="disposal", region_id=d.id))
         s.flush()

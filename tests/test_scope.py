@@ -13,7 +13,7 @@ from dashboard.db import transaction
 from dashboard.models import Case, Grid, Region
 from dashboard.scope import CITY, ScopeCache, ScopeError, allows, get_scope
 from dashboard.users import create_user, get_user
-from citykit import grid, square
+from citykit import build_plan, grid, square
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
 
@@ -40,24 +40,9 @@ def city(sessions: sessionmaker[Session]) -> dict[str, int]:
     """Build CITY_PLAN with one case per grid and one case without a grid; code → grid id."""
     ids: dict[str, int] = {}
     with transaction(sessions) as s:
-        row = 0
-        for (dcode, dname), streets in CITY_PLAN.items():
-            d = Region(code=dcode, name=dname, level="district")
-            s.add(d)
-            for (scode, sname), communities in streets.items():
-                st = Region(code=scode, name=sname, level="street", parent=d)
-                s.add(st)
-                for (ccode, cname), n in communities.items():
-                    c = Region(code=ccode, name=cname, level="community", parent=st)
-                    s.add(c)
-                    s.flush()
-                    for i in range(n):
-                        g = grid(c.id, f"{ccode}{i + 1:03d}", square(row, i))
-                        s.add(g)
-                        s.flush()
-                        ids[g.code] = g.id
-                        s.add(Case(case_id=f"C-{g.code}", grid_id=g.id, stage="filed", reported_at=T0))
-                    row += 1
+        for g, _ in build_plan(s, CITY_PLAN):
+            ids[g.code] = g.id
+            s.add(Case(case_id=f"C-{g.code}", grid_id=g.id, stage="filed", reported_at=T0))
         s.add(Case(case_id="C-nowhere", grid_id=None, stage="reported", reported_at=T0))
     return ids
 
