@@ -21,6 +21,7 @@ import redis
 from sqlalchemy import Engine, event, text
 
 import api
+import auth
 import callbacks
 import layouts
 from callbacks import Services
@@ -113,8 +114,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     runtime = Runtime(settings, engine, redis_client, services)
     app.server.extensions[EXTENSION_KEY] = runtime
     _add_healthz(app.server, runtime)
+    _add_error_pages(app.server)
     app.server.register_blueprint(api.create_blueprint(sessions, settings, lambda session: reference.timing_for(
         classification.load(settings.classification, settings.classification_extension), settings, session)))
+    # After every route exists: the guard refuses routes without a rule (auth/policy.py).
+    auth.install(app, settings, sessions, redis_client, lambda: services.callback_pages)
     warm_map = _add_map_layers(app.server, sessions)
     _register_component_scripts(app)
     services.wall.start()  # load the live view now, not at the first wall's first poll
@@ -130,9 +134,10 @@ def _register_component_scripts(app: dash.Dash) -> None:
     worker that never rendered the index refuses the scripts ("not a registered library"):
     the wall stays on "正在加载". Rendering it at start makes every worker ready.
     """
-    with app.server.test_client() as client:
-        client.get("/")
-        client.get("/wall")  # the wall's components (map, grids) register their scripts too
+    for path in ("/", *(f"/{page}" for page in layouts.PAGES)):
+        # Straight to Dash's index view: the sign-in guard would turn a test request away.
+        with app.server.test_request_context(path):
+            app.index()
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
@@ -209,6 +214,31 @@ def _add_healthz(server: flask.Flask, runtime: Runtime) -> None:
         response.status_code = code
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _add_error_pages(server: flask.Flask) -> None:
+    """An unexpected error answers a short Chinese message; the traceback goes to the log only.
+
+    Dash's own handlers (PreventUpdate and friends) are more specific and still win. A callback
+    request that does not match any callback (a malformed or tampered body) is the client's
+    error: 400, not 500.
+    """
+
+    @server.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return exc
+        path = flask.request.path
+        if path.endswith("/_dash-update-component") and isinstance(exc, (KeyError, IndexError, TypeError)):
+            log.info("malformed callback request refused: %s", _first_line(exc))
+            return flask.Response('{"error": "请求无效"}', status=400, mimetype="application/json")
+        log.error("%s %s failed", flask.request.method, path, exc_info=exc)
+        if path.startswith("/_dash"):
+            return flask.Response('{"error": "服务器内部错误"}', status=500, mimetype="application/json")
+        return flask.Response("<!DOCTYPE html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>500</title>"
+                              "<p>服务器内部错误，请稍后再试。</p></html>", status=500, mimetype="text/html")
 
 
 def _add_map_layers(server: flask.Flask, sessions: Any) -> Any:

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -351,6 +351,7 @@ def demo(
     _require_backends(settings)
     redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
     _prepare_demo(settings, days=days, daily=daily)
+    demo_users = _demo_users(settings)
     env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
     children = {
         "ingest": [sys.executable, "-m", "cli", "ingest"],
@@ -365,11 +366,15 @@ def demo(
             procs[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
         url = f"http://{settings.host}:{settings.port}/"
         if _wait_http(url + "healthz", procs, timeout=60):
+            wall = next((u for u in demo_users if u.token), None)
+            wall_url = f"{url}wall?token={wall.token}" if wall else f"{url}wall"
             console.print(
                 f"\n[bold green]gridhall demo is live[/] ({time.monotonic() - started:.0f}s): "
-                f"[bold]{url}wall[/] (the command-hall wall; {url} is the simple live page)"
-                f"   (Ctrl-C stops everything)\n"
+                f"[bold]{wall_url}[/] (the command-hall wall, signed in as a wall screen)"
+                f"   (Ctrl-C stops everything)",
+                soft_wrap=True,  # one line: the URL must stay whole to be clicked or copied
             )
+            _print_demo_users(demo_users, url)
         while not stop.is_set():
             dead = [n for n, p in procs.items() if p.poll() is not None]
             if dead:
@@ -389,6 +394,31 @@ def demo(
         if redis_holder is not None:
             redis_holder.shutdown_embedded()
         console.print("demo stopped")
+
+
+def _demo_users(settings: Settings) -> list[Any]:
+    from dashboard.db import transaction
+    from dashboard.demousers import ensure
+
+    with transaction(_sessions(settings)) as session:
+        return ensure(session, settings.data_dir)
+
+
+def _print_demo_users(demo_users: list[Any], url: str) -> None:
+    """The demo's sign-ins (docs/cli.md): one user per role, passwords from DATA_DIR/demo-users.json."""
+    from rich.table import Table
+
+    from dashboard.users import UserRole
+
+    table = Table(title=f"demo users — sign in at {url}login", title_justify="left")
+    for column in ("role", "username", "password", "scope", "opens"):
+        table.add_column(column)
+    homes = {"display": "/wall", "leader": "/view", "shift_lead": "/explore", "admin": "/explore"}
+    for u in demo_users:
+        secret = u.password if u.password else "(wall URL above)"
+        table.add_row(f"{u.role} ({UserRole(u.role).label})", u.username, secret, u.scope, homes[u.role])
+    console.print(table)
+    console.print()
 
 
 class _EmbeddedRedis:

@@ -1,7 +1,8 @@
 """``/api/v1``: the JSON read API, token-authenticated and filtered by the caller's region scope.
 
 Every endpoint (the OpenAPI document included) needs ``Authorization: Bearer <token>``, a
-token of a ``leader``, ``shift_lead`` or ``admin`` user (``dashboard.users.verify_token``):
+token of a ``leader``, ``shift_lead`` or ``admin`` user (``dashboard.users.verify_token``), or
+the browser session of such a user signed in at ``/login`` (GET only, so no CSRF exposure):
 
 - no token, a malformed or unusable one → **401** with ``WWW-Authenticate: Bearer``;
 - a display token (a wall screen's) → **403**: it may show ``/wall`` and nothing else;
@@ -29,7 +30,9 @@ import flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
+from auth import identity
 from dashboard import readapi
+from dashboard.models import User
 from dashboard.deadlines import Timing
 from dashboard.scope import ScopeError, user_scope
 from dashboard.settings import Settings
@@ -152,13 +155,18 @@ def create_blueprint(
 
         def wrapper(**kwargs: Any) -> flask.Response:
             token_text = _bearer()
-            if token_text is None:
-                return _error(401)
             with sessions() as session:
-                token = verify_token(session, token_text)
-                if token is None:
-                    return _error(401)
-                user = token.user
+                if token_text is None:
+                    # No bearer token: the browser session of a signed-in user, if any.
+                    who = identity.current()
+                    user = session.get(User, who.user_id) if who is not None else None
+                    if user is None or user.disabled:
+                        return _error(401)
+                else:
+                    token = verify_token(session, token_text)
+                    if token is None:
+                        return _error(401)
+                    user = token.user
                 if user.role not in ALLOWED_ROLES:
                     session.commit()  # the use is recorded even when refused
                     return _error(403)

@@ -233,11 +233,11 @@ class Env:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def prepare_city(settings: Settings, history_days: int) -> list[str]:
-    """Schema, classification, the demo city (and some history); returns the grid codes."""
+def prepare_city(settings: Settings, history_days: int) -> tuple[list[str], str]:
+    """Schema, classification, the demo city (and some history); the grid codes and a display token."""
     from sqlalchemy import select
 
-    from dashboard import classification, db
+    from dashboard import classification, db, users
     from dashboard.cityimport import import_city
     from dashboard.democity import generate_city
     from dashboard.models import Grid
@@ -266,9 +266,12 @@ def prepare_city(settings: Settings, history_days: int) -> list[str]:
         print(f"  history: {history_days} day(s), {n_cases} cases, {n_events} events")
     with sessions() as session:
         grids = list(session.scalars(select(Grid.code).order_by(Grid.code)))
+    with db.transaction(sessions) as session:
+        # The browser opens the wall as a wall screen does: signed in by a display token.
+        token = users.screen_token(session, "bench-wall")
     engine.dispose()
     print(f"  demo city: {summary}")
-    return grids
+    return grids, token
 
 
 # -- background load and the change-notice watcher -------------------------------------------------
@@ -355,7 +358,7 @@ def main() -> None:
     try:
         settings = env.settings()
         t0 = time.perf_counter()
-        grids = prepare_city(settings, args.history_days)
+        grids, token = prepare_city(settings, args.history_days)
         print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids")
         client = redis.Redis.from_url(args.redis_url)
         probe_grids = rng.sample(grids, min(args.probe_grids, len(grids) // 4))
@@ -378,7 +381,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             page.add_init_script(INIT_JS)
             t_nav = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open", wait_until="commit")
+            page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit")
             page.wait_for_function("() => document.documentElement.hasAttribute('data-wall-grids')", timeout=120_000)
             page.wait_for_function("() => !!document.documentElement.getAttribute('data-wall-version')",
                                    timeout=120_000)

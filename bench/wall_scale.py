@@ -282,6 +282,12 @@ def main() -> None:
         with engine.connect() as conn:
             grid_codes = [r[0] for r in conn.execute(sa.text("SELECT code FROM grids"))]
         n_grids = len(grid_codes)
+        from dashboard import users
+        from sqlalchemy.orm import Session as _Session
+
+        with _Session(engine) as session:  # the browser opens the wall as a wall screen does
+            token = users.screen_token(session, "bench-wall")
+            session.commit()
 
         # -- processes -----------------------------------------------------------------------------
         procs.start("ingest", ["-m", "cli", "ingest"])
@@ -301,7 +307,8 @@ def main() -> None:
 
             # (a) first paint --------------------------------------------------------------------
             t_nav_ms = time.time() * 1000
-            page.goto(f"http://127.0.0.1:{port}/wall", wait_until="commit", timeout=args.paint_timeout * 1000)
+            page.goto(f"http://127.0.0.1:{port}/wall?token={token}", wait_until="commit",
+                      timeout=args.paint_timeout * 1000)
             page.wait_for_function(
                 "() => { const m = window.__ghpaint.marks; return m.grids !== undefined && m.kpi !== undefined"
                 " && m.queue_note !== undefined && m.queue_rows !== undefined && m.colours !== undefined; }",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.settings import Settings
 
-from . import live, wall
+from . import explore, live, view, wall
 
 
 @dataclass
@@ -19,6 +19,12 @@ class Services:
 
     live: live.LiveService
     wall: wall.WallService
+    explore: explore.ExploreService
+    view: view.ViewService
+    # Dash callback key ("..a.b...c.d..") → the page it belongs to; the guard (auth/guard.py)
+    # applies that page's rule to every callback request. A callback missing here is refused.
+    # Clientside callbacks are not listed: they run in the browser only.
+    callback_pages: dict[str, str]
 
 
 def register(
@@ -29,10 +35,20 @@ def register(
 ) -> Services:
     """Register every page's callbacks on ``app``; returns the pages' services."""
     services = Services(live.LiveService(settings, sessions, redis_client),
-                        wall.WallService(settings, sessions, redis_client))
-    live.register(app, services.live)
-    wall.register(app, services.wall)
+                        wall.WallService(settings, sessions, redis_client),
+                        explore.ExploreService(settings, sessions, redis_client),
+                        view.ViewService(settings, sessions, redis_client),
+                        callback_pages={})
+    pages = (("live", live.register, services.live), ("wall", wall.register, services.wall),
+             ("explore", explore.register, services.explore), ("view", view.register, services.view))
+    for page, register_page, service in pages:
+        before = set(app.callback_map)
+        register_page(app, service)  # type: ignore[operator]
+        # Server-side callbacks only: clientside ones never reach the server (a request naming
+        # one is refused by the guard like any unknown callback).
+        added = {k for k in set(app.callback_map) - before if "callback" in app.callback_map[k]}
+        services.callback_pages.update(dict.fromkeys(added, page))
     return services
 
 
-__all__ = ["Services", "live", "register", "wall"]
+__all__ = ["Services", "explore", "live", "register", "view", "wall"]

@@ -281,3 +281,24 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship()
+
+
+class HotspotNote(Base):
+    """A shift lead's acknowledgement (确认) or note (批注) on a hot grid: who, when, what.
+
+    The only thing the web pages write (dashboard/hotspots.py). Rows are never updated or
+    deleted by the application: the list is the record of who looked at which hot spot.
+    """
+
+    __tablename__ = "hotspot_notes"
+    __table_args__ = (CheckConstraint("kind IN ('ack','note')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+    grid: Mapped[Grid] = relationship()
+    user: Mapped[User] = relationship()

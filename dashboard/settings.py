@@ -100,6 +100,19 @@ class Settings(BaseSettings):
         description="WMS layer names; when set, TILE_URL is a WMS endpoint instead of an XYZ template.",
     )
 
+    secret_key: str | None = Field(
+        default=None, repr=False,
+        description="Key that signs session cookies and CSRF tokens. Unset: a random key is made once and kept in DATA_DIR/secret_key (mode 0600); every web host of one deployment needs the same key.",
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie only over HTTPS (and send HSTS). Turn on when gridhall is served over HTTPS.",
+    )
+    login_rate_per_minute: int = Field(
+        default=10, ge=1, le=1000,
+        description="Sign-in attempts allowed per client IP address per minute (counted in Redis, across all web workers and hosts).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

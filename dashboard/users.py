@@ -164,6 +164,10 @@ def check_new_user(
         raise UserError(f"user {name!r} exists already")
     if role is UserRole.DISPLAY and with_password:
         raise UserError("display users sign in by token only; they get no password")
+    if role is UserRole.DISPLAY and scope is not None:
+        # The wall shows the whole city's live view (docs/security.md): a district's screen
+        # would show other districts, so a scoped wall screen is refused at creation.
+        raise UserError("display users see the city-wide wall; they cannot have a district or street scope")
     return name, role, scope_region(session, scope)
 
 
@@ -392,3 +396,17 @@ def revoke_tokens(session: Session, user: User) -> int:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
+
+
+def screen_token(session: Session, username: str, *, display_name: str | None = None,
+                 token_name: str = "wall", now: datetime | None = None) -> str:
+    """A new display token for the wall screen ``username``, made with the user if missing.
+
+    For the demo and the benchmarks, which open ``/wall?token=…`` in a browser they start.
+    """
+    user = get_user(session, username)
+    if user is None:
+        user = create_user(session, username, UserRole.DISPLAY, display_name=display_name, now=now)
+    elif user.role != UserRole.DISPLAY.value:
+        raise UserError(f"user {username!r} is not a display user")
+    return issue_token(session, user, name=token_name, now=now)[1]

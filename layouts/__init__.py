@@ -10,20 +10,45 @@ from dash import html
 
 from dashboard.settings import Settings
 
-from . import live, wall
+from . import explore, live, view, wall
 
 
 def root_layout(settings: Settings) -> Callable[[], html.Div]:
-    """The app's layout, chosen per request by path: /wall is the wall, / and /live the live page."""
+    """The app's layout, chosen per request by path: /wall, /explore, /view or /live.
+
+    Who may see which page is decided before this runs (auth/guard.py checks the same path).
+    """
 
     def serve() -> html.Div:
         url = _page_url()
-        if url is not None and url.path.rstrip("/").endswith("/wall"):
+        page = page_of(url.path) if url is not None else None
+        if page == "wall":
             metric = parse_qs(url.query).get("metric", [wall.DEFAULT_METRIC])[0]
-            return wall.layout(settings, metric)
+            return wall.layout(settings, metric, explore=_may_open("explore"))
+        if page == "explore":
+            return explore.layout(settings, url.query)
+        if page == "view":
+            return view.layout(settings, url.query)
         return live.layout(settings)
 
     return serve
+
+
+def _may_open(page: str) -> bool:
+    """Whether the signed-in viewer may open ``page`` (only to offer links; the guard decides)."""
+    from auth import identity, policy  # imported late: auth.policy imports this package
+
+    who = identity.current()
+    return who is not None and policy.PAGES[page].allows(who.role, who.city_scope)
+
+
+def page_of(path: str) -> str | None:
+    """The page a URL path names: its first segment when that is a page, else None."""
+    first = path.strip("/").split("/", 1)[0]
+    return first if first in PAGES else None
+
+
+PAGES = ("wall", "explore", "view", "live")
 
 
 def _page_url() -> ParseResult | None:
@@ -41,7 +66,8 @@ def _page_url() -> ParseResult | None:
 
 def validation_layout(settings: Settings) -> html.Div:
     """Every page at once, so Dash can check callbacks against components of any page."""
-    return html.Div([live.layout(settings), wall.layout(settings)])
+    return html.Div([live.layout(settings), wall.layout(settings), explore.layout(settings),
+                     view.layout(settings)])
 
 
-__all__ = ["live", "root_layout", "validation_layout", "wall"]
+__all__ = ["explore", "live", "page_of", "root_layout", "validation_layout", "view", "wall"]

@@ -15,6 +15,8 @@ from dash import dcc, html
 from dashboard.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 from dashboard.settings import Settings
 
+from .userbar import user_bar
+
 PAGE_TITLE = "数字化城市管理 · 实时态势"
 REFRESH_MS = 2000
 PLACEHOLDER = "—"
@@ -117,6 +119,7 @@ def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | No
                     ),
                 ],
             ),
+            user_bar(),
         ],
     )
 

@@ -133,13 +133,18 @@ BOARD_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-def layout(settings: Settings, metric: str = DEFAULT_METRIC) -> html.Div:
-    """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``)."""
+def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False) -> html.Div:
+    """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``).
+
+    ``explore``: the viewer may open /explore (a person at a desk, not a wall screen); then a
+    click on a grid cell or a hot spot opens that grid there (wall.js reads ``data-explore``).
+    """
     metric = metric_of(metric)
     label, unit = METRICS[metric]
     return html.Div(
         id="wall-root",
         className="gh-page wall",
+        **({"data-explore": "1"} if explore else {}),
         children=[
             html.Div(id="wall-banner", className="gh-banner", role="alert", children=[]),
             # Raised by wall.js when the server itself stops answering.
@@ -291,7 +296,7 @@ def render_hot(spots: Sequence[tuple[str, str, int]], unit: str) -> list[html.Li
     if not spots:
         return [html.Li("暂无", className="gh-empty")]
     return [
-        html.Li(className="wall-hot__item", children=[
+        html.Li(className="wall-hot__item", **{"data-grid": code}, children=[
             html.Span(str(rank), className="wall-hot__rank"),
             html.Div(className="wall-hot__who", children=[
                 html.Span(place or "未登记所属社区", className="wall-hot__place", title=place),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from authkit import TestUser, signin_opener
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -51,6 +53,10 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
             if "gridhall demo is live" in line or time.monotonic() - started > 90:
                 break
         elapsed = time.monotonic() - started
+        for line in proc.stdout:  # the table of demo users follows the "live" line
+            output.append(line)
+            if line.startswith("└") or time.monotonic() - started > 90:
+                break
         text = "".join(output)
         assert "gridhall demo is live" in text, text[-3000:]
         assert elapsed < 60, f"cold start took {elapsed:.0f}s"
@@ -60,7 +66,25 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
             assert json.loads(resp.read()) == {"database": "ok", "redis": "ok"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
-            assert "演示市" in resp.read().decode()
+            assert "演示市" in resp.read().decode()  # the sign-in page
+            assert resp.geturl().endswith("/login?next=/")
+
+        # One user per role, printed; each signs in and lands on its home page.
+        users = json.loads((tmp_path / "data" / "demo-users.json").read_text(encoding="utf-8"))
+        assert {u["role"] for u in users} == {"display", "leader", "shift_lead", "admin"}
+        base = f"http://127.0.0.1:{port}"
+        for u in users:
+            if u["password"]:
+                assert u["username"] in text and u["password"] in text
+                who = TestUser(u["username"], u["password"], u["role"], None, 0)
+                home = {"leader": "/view", "shift_lead": "/explore", "admin": "/explore"}[u["role"]]
+                with signin_opener(base, who).open(base + "/", timeout=10) as resp:
+                    assert resp.status == 200 and resp.geturl() == base + home
+        wall = next(u for u in users if u["role"] == "display")
+        assert f"{base}/wall?token={wall['token']}" in text
+        screen = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with screen.open(f"{base}/wall?token={wall['token']}", timeout=10) as resp:
+            assert resp.status == 200 and resp.geturl() == base + "/wall"
 
         # The simulator → stream → ingest → SQL path is alive: applied events grow.
         client = _redis(env, tmp_path)

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import pytest
 import redis
 from dash import no_update
+from authkit import csrf_header, make_user, signin_client, signin_page
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
@@ -222,6 +223,14 @@ def dash_app(settings: Settings, engine: Any) -> Iterator[Any]:
     application.server.extensions[appmod.EXTENSION_KEY].close()
 
 
+@pytest.fixture
+def lead_client(dash_app: Any, sessions: sessionmaker[Session]) -> Any:
+    """A test client signed in as a city-wide shift lead, holding the live page's CSRF cookie."""
+    client = signin_client(dash_app.server.test_client(), make_user(sessions, "shift_lead"))
+    assert client.get("/live").status_code == 200
+    return client
+
+
 def test_healthz(dash_app: Any) -> None:
     import app as appmod
 
@@ -246,13 +255,13 @@ def _poll(client: Any, stored: Any = None) -> Any:
         "state": [{"id": "live-fp", "property": "data", "value": stored}],
         "changedPropIds": ["live-tick.n_intervals"],
     }
-    return client.post("/_dash-update-component", json=body)
+    return client.post("/_dash-update-component", json=body, headers=csrf_header(client))
 
 
-def test_refresh_over_http_and_errors_become_a_banner(dash_app: Any, monkeypatch: Any) -> None:
+def test_refresh_over_http_and_errors_become_a_banner(dash_app: Any, lead_client: Any, monkeypatch: Any) -> None:
     import app as appmod
 
-    client = dash_app.server.test_client()
+    client = lead_client
     first = _poll(client)
     assert first.status_code == 200
     stored = first.get_json()["response"]["live-fp"]["data"]
@@ -279,9 +288,9 @@ def test_web_engine_bounds_waits_on_postgresql(dash_app: Any) -> None:
         assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "10s"
 
 
-def test_index_is_zh_cn_and_local_only(dash_app: Any, settings: Settings) -> None:
-    client = dash_app.server.test_client()
-    for path in ("/", "/live"):
+def test_index_is_zh_cn_and_local_only(dash_app: Any, lead_client: Any, settings: Settings) -> None:
+    client = lead_client
+    for path in ("/live", "/explore", "/view", "/wall"):
         r = client.get(path)
         html = r.get_data(as_text=True)
         assert r.status_code == 200
@@ -447,7 +456,7 @@ def test_live_page_in_browser(
     set_health(redis_client, settings, applied_total=5, dead_total=1)
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     watch = PageWatch(page)
-    page.goto(live_url + "/")
+    signin_page(page, live_url, make_user(sessions, "shift_lead"), next_path="/live")
     expect(page).to_have_title(f"{settings.city_name}数字化城市管理 · 实时态势")
     expect(page.locator("#kpi-reported")).to_have_text(str(seeded.reported), timeout=15_000)
     assert [kpi(page, k) for k in ("reported", "filed", "dispatched", "disposing", "closed")] == [
@@ -680,7 +689,7 @@ def test_wall_layout_with_a_realistic_city(
     page = browser.new_page(viewport={"width": width, "height": height})
     page.clock.install(time=wall)
     watch = PageWatch(page)
-    page.goto(live_server.url + "/")
+    signin_page(page, live_server.url, make_user(sessions, "admin"), next_path="/live")
     expect(page.locator("#live-events tbody tr")).to_have_count(15, timeout=15_000)
     expect(page.locator("#live-grids li")).to_have_count(10)
     expect(page.locator("#live-clock")).to_have_text(re.compile(r"^15:3\d:\d\d$"))

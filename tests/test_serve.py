@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from authkit import make_user, signin_opener
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,14 +65,16 @@ def served(engine, settings, tmp_path):  # type: ignore[no-untyped-def]
         proc.wait(timeout=30)
 
 
-def test_every_worker_serves_every_script(served: str, settings) -> None:  # type: ignore[no-untyped-def]
+def test_every_worker_serves_every_script(served: str, settings, sessions) -> None:  # type: ignore[no-untyped-def]
     from app import create_app
 
     # The script URLs as this code renders them (fingerprints are version + file mtime, the
     # same in every process) -- asked for BEFORE any worker has served the index page: a
     # worker that only learns its scripts while rendering the index would answer 500 here.
     app = create_app(settings)
-    index = app.server.test_client().get("/").get_data(as_text=True)
+    with app.server.test_request_context("/wall"):  # the page itself, without signing in
+        index = app.index()
+    # index() called directly has not walked /assets (a request hook does): component scripts only.
     app.server.extensions["gridhall"].close()
     scripts = re.findall(r'<script src="([^"]+)"', index)
     assert any("dash-renderer" in s or "dash_renderer" in s for s in scripts), scripts
@@ -79,9 +82,14 @@ def test_every_worker_serves_every_script(served: str, settings) -> None:  # typ
         codes = list(pool.map(lambda src: (src, _get(served + src)[0]), scripts * 6))
     assert [c for c in codes if c[1] != 200] == []
 
-    status, body = _get(served + "/")
-    assert status == 200
-    assert re.findall(r'<script src="([^"]+)"', body.decode()) == scripts
+    opener = signin_opener(served, make_user(sessions, "shift_lead"))
+    with opener.open(served + "/wall", timeout=10) as r:
+        assert r.status == 200
+        served_scripts = re.findall(r'<script src="([^"]+)"', r.read().decode())
+    # The served page adds our /assets scripts (walked at the first request, not by index()).
+    assert [s for s in served_scripts if not s.startswith("/assets/")] == scripts
     for _ in range(6):
-        code, layout = _get(served + "/_dash-layout")
-        assert code == 200 and b"Traceback" not in layout
+        request = urllib.request.Request(served + "/_dash-layout", headers={"Referer": served + "/wall"})
+        with opener.open(request, timeout=10) as r:
+            layout = r.read()
+        assert r.status == 200 and b"Traceback" not in layout and b"wall-root" in layout

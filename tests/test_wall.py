@@ -33,9 +33,14 @@ from feeds.history import build_history
 from feeds.ingest import Ingest
 from feeds.producer import Producer
 from feeds.scenario import CityModel
+from authkit import display_url, make_user, signin_page
 from test_live_page import LiveServer, PageWatch, browser, live_server, set_health, shots_dir  # noqa: F401
 
 OPEN_STAGES = [s.value for s in OPEN]
+
+
+XSS_NUMBER = "<img src=x onerror=__xss=1>"  # 27 of the 32 characters a number may have
+XSS_TEXT = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1"> 井盖缺失'
 
 
 def utcnow() -> datetime:
@@ -183,6 +188,14 @@ def test_wall_in_chromium_on_the_demo_city(
             time.sleep(1)
 
     threading.Thread(target=beat, daemon=True).start()
+    # The most overdue case of all carries markup in its number and description: the wall
+    # must show it as text (AG Grid cells) and never run it.
+    with db.transaction(sessions) as s:
+        grid_id = s.scalar(select(Grid.id).order_by(Grid.id).limit(1))
+        s.add(Case(case_id="C-XSS", number=XSS_NUMBER, grid_id=grid_id, stage="dispatched", kind="event",
+                   urgency="normal", reported_at=utcnow() - timedelta(days=60), description=XSS_TEXT,
+                   clock_stage="handle", deadline_at=utcnow() - timedelta(days=59), deadline_source="table",
+                   limit_minutes=600, limit_unit="calendar_hours", clock_started_at=utcnow() - timedelta(days=60)))
     application = appmod.create_app(settings)
     server = make_server("127.0.0.1", 0, application.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -193,7 +206,8 @@ def test_wall_in_chromium_on_the_demo_city(
     try:
         with sessions() as s:
             n_grids = s.scalar(select(func.count()).select_from(Grid))
-        page.goto(url)
+        page.goto(display_url(sessions, url.rsplit("/wall", 1)[0]))  # a wall screen's token sign-in
+        expect(page).to_have_url(url)  # the token is gone from the address bar
         expect(page.locator("html")).to_have_attribute("data-wall-grids", str(n_grids), timeout=30_000)
         page.evaluate("window.__sameDocument = 'yes'")
 
@@ -204,8 +218,11 @@ def test_wall_in_chromium_on_the_demo_city(
         with sessions() as s:
             expected = overdue_stored(s, timing, now)
         first = next(r for r in expected if r.overdue)
+        assert first.number == XSS_NUMBER
         expect(page.locator("#wall-queue .ag-row[row-index='0'] [col-id='number']")).to_have_text(
             first.number or first.case_id, timeout=15_000)
+        assert page.evaluate("window.__xss") is None  # shown as text, never run
+        assert page.locator("#wall-queue img").count() == 0
 
         # The unit board's first page equals SQL.
         truth = unit_truth(sessions, now)
@@ -250,6 +267,28 @@ def test_wall_in_chromium_on_the_demo_city(
 
         assert watch.errors == [] and watch.dialogs == []
         watch.assert_local_only()
+        assert page.get_attribute("#wall-root", "data-explore") is None  # a wall screen: no drill-down
+
+        # A shift lead at a desk opens the same wall: a click on a hot spot opens that grid in
+        # /explore; a click on a map cell does the same.
+        desk = browser.new_page(viewport={"width": 1920, "height": 1080})
+        desk_watch = PageWatch(desk)
+        signin_page(desk, url.rsplit("/wall", 1)[0], make_user(sessions, "shift_lead"), next_path="/wall")
+        expect(desk.locator("html")).to_have_attribute("data-wall-grids", str(n_grids), timeout=30_000)
+        hot = desk.locator("#wall-hot .wall-hot__item[data-grid]").first
+        expect(hot).to_be_visible(timeout=10_000)
+        code = hot.get_attribute("data-grid")
+        with desk.expect_navigation():
+            hot.click()
+        assert desk.url.endswith(f"/explore?grid={code}")
+        desk.go_back()
+        expect(desk.locator("html")).to_have_attribute("data-wall-grids", str(n_grids), timeout=30_000)
+        cell = desk.evaluate("Object.keys(window.gridhall.wall.layers)[0]")
+        with desk.expect_navigation():
+            desk.evaluate(f"() => {{ window.gridhall.wall.layers['{cell}'].fire('click'); }}")
+        assert desk.url.endswith(f"/explore?grid={cell}")
+        assert desk_watch.errors == []
+        desk.close()
     finally:
         alive.clear()
         page.close()

@@ -54,7 +54,24 @@
     var code = feature.properties.c;
     wall.layers[code] = layer;
     layer.options.interactive = true;
+    layer.on("click", function () { wall.openGrid(code); });
   };
+
+  // A person at a desk (not a wall screen) drills from a cell or a hot spot into /explore;
+  // the layout marks the page with data-explore only for roles that may open it.
+  wall.openGrid = function (code) {
+    var root = document.getElementById("wall-root");
+    if (root && root.getAttribute("data-explore") === "1" && /^[0-9]{14,15}$/.test(code)) {
+      window.location.assign("/explore?grid=" + code);
+    }
+  };
+
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest ? event.target.closest(".wall-hot__item[data-grid]") : null;
+    if (item) {
+      wall.openGrid(item.getAttribute("data-grid"));
+    }
+  });
 
   wall.boundaryStyle = function (feature) {
     if (feature.properties.l === "district") {

@@ -1,0 +1,111 @@
+"""Who may reach what: the route table of the web app (docs/security.md has it as a table).
+
+Every Flask URL rule of the app, every page path and every server-side Dash callback must have
+a rule here; the guard (``auth/guard.py``) refuses what has none, and
+``tests/test_access_matrix.py`` builds its role × route matrix from this table and the app's
+own route list, so a new route without a rule fails the test.
+
+Roles are ``dashboard.users.UserRole`` values. A rule is either public, or a set of roles
+(optionally for city-scoped users only), or ``PageOf`` — "the rule of the page this request
+belongs to" (a page's path, its layout request, its callbacks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import layouts
+from dashboard.users import UserRole
+
+DISPLAY = UserRole.DISPLAY.value
+LEADER = UserRole.LEADER.value
+SHIFT_LEAD = UserRole.SHIFT_LEAD.value
+ADMIN = UserRole.ADMIN.value
+ROLES: tuple[str, ...] = (DISPLAY, LEADER, SHIFT_LEAD, ADMIN)
+PEOPLE = frozenset({LEADER, SHIFT_LEAD, ADMIN})  # roles that sign in with a password
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may use a route: anyone (``public``) or the signed-in ``roles``."""
+
+    roles: frozenset[str] = frozenset()
+    public: bool = False
+    # The page shows the live view of the whole city (the wall): a user with a district or
+    # street scope is refused rather than shown other districts' figures.
+    city_only: bool = False
+    # The route changes something (only hot-spot notes in this release).
+    writes: bool = False
+
+    def allows(self, role: str | None, city_scope: bool) -> bool:
+        if self.public:
+            return True
+        if role is None or role not in self.roles:
+            return False
+        return city_scope or not self.city_only
+
+
+@dataclass(frozen=True)
+class PageOf:
+    """The rule of the page the request belongs to, found by ``how``."""
+
+    how: str  # "path" (the URL itself), "referrer" (Dash's layout request), "callback"
+
+
+PUBLIC = Rule(public=True)
+SIGNED_IN = Rule(frozenset(ROLES))
+
+# -- pages --------------------------------------------------------------------------------------
+PAGES: dict[str, Rule] = {
+    # The command-hall wall: wall screens (display tokens) and people of the centre.
+    "wall": Rule(frozenset(ROLES), city_only=True),
+    # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
+    "explore": Rule(PEOPLE),
+    # The leaders' read-only summary (desktop and phone).
+    "view": Rule(PEOPLE),
+    # The interim live-counts page of the first release (city figures only).
+    "live": Rule(frozenset({SHIFT_LEAD, ADMIN}), city_only=True),
+}
+
+# Where each role lands after signing in (and when it opens "/").
+HOME: dict[str, str] = {DISPLAY: "/wall", LEADER: "/view", SHIFT_LEAD: "/explore", ADMIN: "/explore"}
+
+# Callbacks that write (by page); the role must also be in ``WRITERS``.
+WRITERS = frozenset({SHIFT_LEAD})
+
+# -- every Flask URL rule of the app ------------------------------------------------------------
+ROUTES: dict[str, Rule | PageOf] = {
+    "/login": PUBLIC,  # the sign-in form (GET) and its POST, CSRF-protected and throttled
+    "/logout": SIGNED_IN,  # POST with the CSRF token
+    "/healthz": PUBLIC,  # backends reachable? (load balancers; says nothing else)
+    # Dash's JavaScript and CSS bundles and our assets: code, no data.
+    "/assets/<path:filename>": PUBLIC,
+    "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>": PUBLIC,
+    "/_favicon.ico": PUBLIC,
+    "/static/<path:filename>": PUBLIC,  # Flask's own static folder (empty; Dash uses /assets)
+    "/_reload-hash": SIGNED_IN,  # Dash dev-tools hot reload (off in production)
+    "/_dash-dependencies": SIGNED_IN,  # the callback graph: component ids, no data
+    "/_dash-layout": PageOf("referrer"),  # the page's layout, asked for by the page
+    "/_dash-update-component": PageOf("callback"),  # each callback belongs to one page
+    "/": SIGNED_IN,  # redirects to the role's home page
+    "/<path:path>": PageOf("path"),  # Dash's page catch-all: /wall, /explore, /view, /live
+    "/wall/geo/<name>.json": PageOf("path"),  # the wall's grid and boundary geometry (city)
+    "/explore/export.<fmt>": PageOf("path"),  # the current case table as CSV/XLSX
+    # The JSON read API authenticates itself (bearer token, or this session): api/v1.py.
+    "/api/v1/summary": Rule(PEOPLE),
+    "/api/v1/grids": Rule(PEOPLE),
+    "/api/v1/overdue": Rule(PEOPLE),
+    "/api/v1/units": Rule(PEOPLE),
+    "/api/v1/cases/<case_id>": Rule(PEOPLE),
+    "/api/v1/openapi.json": Rule(PEOPLE),
+}
+
+# Routes that answer for themselves (their own 401/403 in their own format): the guard
+# leaves them to it.
+SELF_GUARDED_PREFIXES: tuple[str, ...] = ("/api/v1/",)
+
+
+def page_of(path: str) -> str | None:
+    """The page a URL path belongs to (``/wall``, ``/explore/export.csv`` …), or None."""
+    page = layouts.page_of(path)
+    return page if page in PAGES else None

@@ -1,0 +1,728 @@
+"""/explore callbacks and its CSV/XLSX export (docs/explore.md).
+
+The URL's query string is the page's state (``dashboard.explore.Selection``):
+
+* ``explore-url.search`` → everything shown (figures, map, table, filter controls), the hot
+  grids and notes, and the open case's detail — three callbacks, so opening a case does not
+  recompute the figures;
+* the filter controls, a click on the map or a table row, and closing the detail → a new
+  ``explore-url.search`` (pushed to the history, so back/forward and links work);
+* the hot-spot buttons → a note in ``hotspot_notes`` (the page's only write).
+
+Every callback asks ``auth.identity`` who is signed in and filters by that user's scope on
+the server; a region, grid or case outside it answers like an unknown one. Errors become a
+message in the page, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import dash
+import flask
+import plotly.graph_objects as go
+import redis
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard import classification, explore, hotspots
+from dashboard.deadlines import Timing
+from dashboard.limits import UNITS
+from dashboard.readapi import CaseDetail, OutOfScope, case_detail
+from dashboard.reference import timing_for
+from dashboard.scope import Scope
+from dashboard.settings import Settings
+from dashboard.users import UserRole
+from dashboard.vocab import Kind, Source, Urgency
+from layouts import explore as view
+from layouts.live import PLACEHOLDER, fmt_int
+
+log = logging.getLogger(__name__)
+
+SIGNED_OUT = "未登录或登录已过期，请重新登录"
+FAILED = "查询失败，请稍后重试（详情见服务器日志）"
+EXPORT_RULE = "/explore/export.<fmt>"
+FILTERS = ("window", "kind", "major", "minor", "source", "stage", "unit", "flag")
+CHART_BG = "#0a1526"
+_FONT = {"family": "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, sans-serif", "color": "#d8e4f5"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks, as the callbacks need it: role, display name and region scope."""
+
+    role: str
+    name: str
+    scope: Scope
+
+    @property
+    def writes(self) -> bool:
+        return self.role == UserRole.SHIFT_LEAD.value
+
+
+class ExploreService:
+    """What /explore's callbacks share in one process."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self._timing: Timing | None = None
+        self._lock = threading.Lock()
+
+    def timing(self, session: Session) -> Timing:
+        """Limits, working calendar and classes: built at the first request of this process."""
+        with self._lock:
+            if self._timing is None:
+                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
+                self._timing = timing_for(scheme, self.settings, session)
+            return self._timing
+
+    # -- who ---------------------------------------------------------------------------------
+    def viewer(self, session: Session) -> Viewer | None:
+        """The signed-in user of this request (None: nobody, or outside a request)."""
+        from auth import identity
+
+        try:
+            who = identity.current()
+            if who is None:
+                return None
+            return Viewer(who.role, who.display_name, identity.scope(session))
+        except Exception:  # no sign-in configured, user gone, scope region gone: nobody
+            log.debug("explore: no signed-in user", exc_info=True)
+            return None
+
+    # -- the figures ----------------------------------------------------------------------------
+    def render(self, session: Session, viewer: Viewer, search: str | None) -> dict[str, Any]:
+        """Every output of the main callback, by name (see ``MAIN_OUTPUTS``)."""
+        now = self.clock()
+        timing = self.timing(session)
+        tz = timing.calendar.tz
+        out: dict[str, Any] = {"updated": now.astimezone(tz).strftime("%H:%M:%S"),
+                               "who": f"{viewer.name} · {UserRole(viewer.role).label} · {viewer.scope.name}"}
+        try:
+            sel = explore.Selection.parse(search)
+        except explore.SelectionError as exc:
+            return {**out, **self._empty(f"地址参数有误：{exc}")}
+        scope = viewer.scope
+        try:
+            place = explore.place(session, scope, timing, now, sel)
+        except OutOfScope:
+            return {**out, **self._empty(explore.NOT_FOUND, sel)}
+        k = explore.kpis(session, scope, timing, now, sel)
+        kids = explore.children(session, scope, timing, now, sel)
+        by, classes = explore.class_breakdown(session, scope, timing, now, sel)
+        tr = explore.trends(session, scope, timing, now, sel)
+        mp = explore.map_data(session, scope, timing, now, sel)
+        table = explore.case_table(session, scope, timing, now, sel)
+        majors, minors = explore.class_options(timing, sel.kind, sel.major)
+        units = explore.unit_options(session, scope, timing, now, sel)
+        rate = k.on_time_close_rate
+        out.update({
+            "crumbs": render_crumbs(place, sel),
+            "error": [], "error_class": "explore-error",
+            "kpis": [fmt_int(k.total), fmt_int(k.reported), fmt_int(k.closed), fmt_int(k.open),
+                     fmt_int(k.overdue), fmt_int(k.due_soon), fmt_int(k.urgent),
+                     PLACEHOLDER if rate is None else f"{100 * rate:.1f}%"],
+            "children_title": _children_title(place.level),
+            "children": render_children(kids, sel),
+            "map_title": "案件分布" if mp.mode == "cases" else "网格分布",
+            "map_note": _map_note(mp),
+            "layer": None if mp.clustered else mp.geojson,
+            "layer_hideout": {"max": mp.max_value, "mode": mp.mode},
+            "cluster": mp.geojson if mp.clustered else None,
+            "cluster_hideout": {"max": mp.max_value, "mode": mp.mode},
+            "outline": mp.outline,
+            "viewport": {"bounds": mp.bounds, "transition": "fitBounds"} if mp.bounds else no_update,
+            "classes_title": "类别构成 · " + ("按小类" if by == "minor" else "按大类"),
+            "classes": class_figure(classes),
+            "trend_days": trend_figure(tr.days, "日期"),
+            "trend_hours": trend_figure(tr.hours, "时"),
+            "rows": list(table.rows),
+            "table_note": _shown_note(table.shown, table.total, "条"),
+            "csv": sel.with_case(None).href("/explore/export.csv"),
+            "xlsx": sel.with_case(None).href("/explore/export.xlsx"),
+            "values": [getattr(sel, f) for f in FILTERS],
+            "options": [
+                [{"label": f"{c} {n}", "value": c} for c, n in majors],
+                [{"label": f"{c} {n}", "value": c} for c, n in minors],
+                [{"label": n, "value": c} for c, n in units],
+            ],
+        })
+        return out
+
+    def _empty(self, message: str, sel: explore.Selection | None = None) -> dict[str, Any]:
+        empty = {"type": "FeatureCollection", "features": []}
+        return {
+            "crumbs": [dcc.Link("返回起始范围", href="/explore", className="explore-crumb")],
+            "error": message, "error_class": "explore-error is-on",
+            "kpis": [PLACEHOLDER] * len(view.KPIS), "children_title": "下级区域", "children": [],
+            "map_title": "网格分布", "map_note": "", "layer": empty, "layer_hideout": {"max": 1, "mode": "grids"},
+            "cluster": None, "cluster_hideout": {"max": 1, "mode": "grid_points"}, "outline": None,
+            "viewport": no_update, "classes_title": "类别构成", "classes": class_figure([]),
+            "trend_days": trend_figure((), "日期"), "trend_hours": trend_figure((), "时"),
+            "rows": [], "table_note": "", "csv": "/explore/export.csv", "xlsx": "/explore/export.xlsx",
+            "values": [getattr(sel, f) for f in FILTERS] if sel is not None else [no_update] * len(FILTERS),
+            "options": [no_update] * 3,
+        }
+
+    # -- hot grids and notes --------------------------------------------------------------------
+    def hot(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, Any]:
+        """(the hot-grid list, the notes panel) of the selection."""
+        now = self.clock()
+        timing = self.timing(session)
+        try:
+            sel = explore.Selection.parse(search)
+            place = explore.place(session, viewer.scope, timing, now, sel)
+        except (explore.SelectionError, OutOfScope):
+            return [], []
+        spots = explore.hot_grids(session, viewer.scope, timing, now, sel)
+        acks = hotspots.acknowledged(session, viewer.scope, now)
+        tz = timing.calendar.tz
+        hot = render_hot(spots, acks, sel, viewer.writes, tz)
+        if place.level != "grid" or place.code is None:
+            codes = [s.code for s in spots]
+            notes = hotspots.recent(session, viewer.scope, grid_codes=codes, limit=30) if codes else []
+            return hot, render_notes(notes, None, False, tz)
+        notes = hotspots.recent(session, viewer.scope, grid_codes=[place.code], limit=50)
+        return hot, render_notes(notes, place.code, viewer.writes, tz)
+
+    def note(self, session: Session, viewer: Viewer, user_id: int, grid_code: Any, kind: str, text: Any) -> str:
+        """Store an acknowledgement or note; returns the message to show (the caller commits)."""
+        from dashboard.models import User
+
+        if not viewer.writes:
+            raise hotspots.NotAllowed("只有值班长可以确认或批注热点")
+        user = session.get(User, user_id)
+        if user is None or user.disabled:
+            raise hotspots.NotAllowed("账户不存在或已停用")
+        if not isinstance(grid_code, str) or not isinstance(text, (str, type(None))):
+            raise OutOfScope(str(grid_code))
+        saved = hotspots.add(session, user, viewer.scope, grid_code, kind, text or "", self.clock())
+        return f"已{saved.kind_label}网格 {saved.grid_code}"
+
+    # -- case detail ----------------------------------------------------------------------------
+    def detail(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, str]:
+        try:
+            sel = explore.Selection.parse(search)
+        except explore.SelectionError:
+            return [], "explore-detail"
+        if not sel.case:
+            return [], "explore-detail"
+        timing = self.timing(session)
+        d = case_detail(session, viewer.scope, timing, self.clock(), sel.case)
+        if d is None:
+            return [html.P(explore.NOT_FOUND, className="explore-error is-on")], "explore-detail is-open"
+        return render_detail(d, sel, timing.calendar.tz), "explore-detail is-open"
+
+    # -- export ---------------------------------------------------------------------------------
+    def export(self, fmt: str, query: str) -> flask.Response:
+        """The current case table as CSV (UTF-8 with BOM) or XLSX; 404 outside the scope."""
+        if fmt not in ("csv", "xlsx"):
+            flask.abort(404)
+        with self.sessions() as session:
+            viewer = self.viewer(session)
+            if viewer is None:
+                return _text_response(SIGNED_OUT, 401)
+            try:
+                sel = explore.Selection.parse(query)
+            except explore.SelectionError as exc:
+                return _text_response(f"地址参数有误：{exc}", 400)
+            now = self.clock()
+            timing = self.timing(session)
+            try:
+                table = explore.export_rows(session, viewer.scope, timing, now, sel)
+            except OutOfScope:
+                return _text_response(explore.NOT_FOUND, 404)
+        stamp = now.astimezone(timing.calendar.tz).strftime("%Y%m%d-%H%M")
+        body, mimetype = (to_csv(table.rows), "text/csv; charset=utf-8") if fmt == "csv" else (
+            to_xlsx(table.rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response = flask.Response(body, mimetype=mimetype)
+        response.headers["Content-Disposition"] = f"attachment; filename=explore-{stamp}.{fmt}"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Total-Count"] = str(table.total)
+        response.headers["X-Exported-Count"] = str(table.shown)
+        return response
+
+
+def _text_response(message: str, status: int) -> flask.Response:
+    r = flask.Response(message, status=status, mimetype="text/plain")
+    r.headers["Cache-Control"] = "no-store"
+    return r
+
+
+def to_csv(rows: Any) -> bytes:
+    """CSV in UTF-8 with a BOM (Excel then reads the Chinese right), formula-safe cells."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([label for _, label in explore.COLUMNS])
+    for row in rows:
+        writer.writerow([explore.export_cell(row.get(key, "")) for key, _ in explore.COLUMNS])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_xlsx(rows: Any) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=False)
+    ws = wb.active
+    ws.title = "案件列表"
+    ws.append([label for _, label in explore.COLUMNS])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([explore.export_cell(_xlsx_text(row.get(key, ""))) for key, _ in explore.COLUMNS])
+    ws.freeze_panes = "A2"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _xlsx_text(value: Any) -> Any:
+    # openpyxl refuses control characters; a description from the feed may carry some.
+    if isinstance(value, str):
+        return "".join(ch if ch in "\t\n\r" or ord(ch) >= 32 else " " for ch in value)
+    return value
+
+
+# -- rendering (text only: every string is a Dash prop) ------------------------------------------
+def render_crumbs(place: explore.Place, sel: explore.Selection) -> list[Any]:
+    out: list[Any] = []
+    last = len(place.crumbs) - 1
+    for i, c in enumerate(place.crumbs):
+        if i:
+            out.append(html.Span("›", className="explore-crumb__sep", **{"aria-hidden": "true"}))
+        label = [html.Span(c.level_label, className="explore-crumb__level"), html.Span(c.name)]
+        if i == last:
+            out.append(html.Span(label, className="explore-crumb is-current", **{"aria-current": "page"}))
+        else:
+            target = None if c.level in ("city",) or i == 0 else c.code
+            out.append(dcc.Link(label, href=sel.at(target).href(), className="explore-crumb"))
+    return out
+
+
+def _children_title(level: str) -> str:
+    return {"city": "各区", "district": "各街道", "street": "各社区", "community": "各网格", "grid": "网格"}.get(
+        level, "下级区域")
+
+
+def render_children(kids: list[explore.ChildRow], sel: explore.Selection) -> Any:
+    if not kids:
+        return html.Div("已是最小单元（网格）", className="gh-empty")
+    head = html.Div(className="explore-row explore-row--head", children=[
+        html.Span("名称"), html.Span("案件"), html.Span("在办"), html.Span("超期")])
+    rows = [dcc.Link(href=sel.at(k.code).href(), className="explore-row explore-child", children=[
+                         html.Span(k.name, className="explore-row__name", title=f"{k.name}（{k.code}）"),
+                         html.Span(fmt_int(k.total)), html.Span(fmt_int(k.open)),
+                         html.Span(fmt_int(k.overdue), className="explore-late" if k.overdue else "")])
+            for k in kids]
+    return [head, html.Div(className="explore-rows", children=rows)]
+
+
+def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView], sel: explore.Selection,
+               writes: bool, tz: Any) -> Any:
+    if not spots:
+        return html.Div("暂无", className="gh-empty")
+    items = []
+    for rank, s in enumerate(spots, start=1):
+        ack = acks.get(s.code)
+        status = (html.Span(f"已确认 · {ack.by} {ack.at.astimezone(tz):%H:%M}", className="explore-ack")
+                  if ack else html.Span("未确认", className="explore-unack"))
+        items.append(html.Li(className="explore-hot__item", children=[
+            html.Span(str(rank), className="explore-hot__rank"),
+            dcc.Link(href=sel.at(s.code).href(), className="explore-hot__who", children=[
+                html.Span(s.place or "未登记社区", className="explore-hot__place"),
+                html.Span(s.code, className="explore-hot__code")]),
+            html.Span(f"{s.total}件", className="explore-hot__value"),
+            html.Span(f"超期{s.overdue}", className="explore-late" if s.overdue else "explore-muted"),
+            status,
+            *([html.Button("确认热点", id={"type": "explore-hot-ack", "grid": s.code}, n_clicks=0,
+                           className="explore-btn explore-btn--small")] if writes and not ack else []),
+        ]))
+    return html.Ol(items, className="explore-hot__list")
+
+
+def render_notes(notes: list[hotspots.NoteView], grid_code: str | None, writes: bool, tz: Any) -> Any:
+    parts: list[Any] = []
+    if grid_code is not None:
+        parts.append(html.H3(f"网格 {grid_code} · 热点确认与批注", className="explore-notes__title"))
+        if writes:
+            parts.append(html.Div(className="explore-notes__form", children=[
+                html.Button("确认热点", id={"type": "explore-ack", "grid": grid_code}, n_clicks=0,
+                            className="explore-btn explore-btn--primary"),
+                dcc.Textarea(id={"type": "explore-note-text", "grid": grid_code}, value="",
+                             maxLength=hotspots.MAX_NOTE, placeholder="批注（最多500字）",
+                             className="explore-textarea"),
+                html.Button("保存批注", id={"type": "explore-note-save", "grid": grid_code}, n_clicks=0,
+                            className="explore-btn"),
+            ]))
+    else:
+        parts.append(html.H3("热点网格的确认与批注", className="explore-notes__title"))
+    if not notes:
+        parts.append(html.Div("暂无确认或批注", className="gh-empty"))
+    else:
+        parts.append(html.Ul(className="explore-notes__list", children=[
+            html.Li(className="explore-notes__item", children=[
+                html.Span(n.kind_label, className=f"explore-tag explore-tag--{n.kind}"),
+                html.Span(n.grid_code, className="explore-notes__grid") if grid_code is None else None,
+                html.Span(n.by, className="explore-notes__by"),
+                html.Span(n.at.astimezone(tz).strftime("%m-%d %H:%M"), className="explore-notes__at"),
+                html.Div(n.note, className="explore-notes__text") if n.note else None,
+            ]) for n in notes]))
+    return parts
+
+
+def _fmt_time(value: datetime | None, tz: Any) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "—"
+
+
+def _minutes(value: float) -> str:
+    value = abs(value)
+    if value >= 60 * 24:
+        return f"{value / 60 / 24:.1f}天"
+    if value >= 60:
+        return f"{value / 60:.1f}小时"
+    return f"{value:.0f}分钟"
+
+
+def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
+    if d.overdue:
+        status = html.Span("超期", className="explore-tag explore-tag--late")
+    elif d.due_soon:
+        status = html.Span(f"临期 · 剩余{_minutes(d.remaining_minutes or 0)}", className="explore-tag explore-tag--soon")
+    elif d.remaining_minutes is not None:
+        status = html.Span(f"剩余{_minutes(d.remaining_minutes)}", className="explore-tag")
+    else:
+        status = html.Span(d.stage_label or "—", className="explore-tag")
+    fields = [
+        ("案件编号", d.number or "—"), ("案件标识", d.case_id),
+        ("类别", f"{Kind.labels().get(d.kind or '', d.kind or '—')} · {d.major_name or '—'} · {d.minor_name or '—'}"),
+        ("来源", Source.labels().get(d.source or "", d.source or "—")),
+        ("紧急程度", Urgency.labels().get(d.urgency, d.urgency)),
+        ("当前阶段", d.stage_label or "—"), ("当前环节时限", _fmt_time(d.deadline_at, tz) if d.clock_stage else "—"),
+        ("位置", " / ".join(x for x in (d.district, d.street, d.community, d.grid_code or "") if x) or "—"),
+        ("地址", d.address or "—"), ("处置单位", d.unit_name or "—"),
+        ("上报时间", _fmt_time(d.reported_at, tz)), ("结案时间", _fmt_time(d.closed_at, tz)),
+        ("返工/延期", f"{d.rework_count} / {d.extension_count}"),
+    ]
+    deadlines = html.Table(className="explore-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in ("环节", "开始", "时限", "截止", "依据", "结果")])),
+        html.Tbody([html.Tr([
+            html.Td(s.label), html.Td(_fmt_time(s.started_at, tz)),
+            html.Td(f"{s.limit:g}{UNITS.get(s.limit_unit, s.limit_unit)}"), html.Td(_fmt_time(s.deadline_at, tz)),
+            html.Td("来件时限" if s.deadline_source == "source" else "时限标准"),
+            html.Td("进行中" if s.running else ("按时" if s.on_time else ("超时" if s.on_time is False else "—")),
+                    className="explore-late" if s.on_time is False else ""),
+        ]) for s in d.deadlines] or [html.Tr(html.Td("无", colSpan=6))]),
+    ])
+    timeline = html.Ol(className="explore-timeline", children=[
+        html.Li(className="explore-timeline__item" + (" is-skipped" if e.problem else ""), children=[
+            html.Span(_fmt_time(e.occurred_at, tz), className="explore-timeline__at"),
+            html.Span(e.label, className="explore-timeline__type"),
+            html.Span(f"操作人：{e.actor or '—'}", className="explore-timeline__actor"),
+            html.Span(f"来源：{Source.labels().get(e.source or '', e.source or '—')}", className="explore-muted"),
+            html.Div(f"未生效：{e.problem}", className="explore-late") if e.problem else None,
+        ]) for e in d.events] or [html.Li("暂无事件", className="gh-empty")])
+    grid_link = ([dcc.Link(f"进入网格 {d.grid_code}", href=sel.at(d.grid_code).href(), className="explore-link")]
+                 if d.grid_code else [])
+    return [
+        html.Div(className="explore-detail__status", children=[status, *grid_link]),
+        html.H3("问题描述", className="explore-detail__h"),
+        html.P(d.description or "—", className="explore-detail__desc"),
+        html.Dl(className="explore-fields", children=[x for k, v in fields for x in (html.Dt(k), html.Dd(v))]),
+        html.H3("各环节时限", className="explore-detail__h"), deadlines,
+        html.H3("办理过程", className="explore-detail__h"), timeline,
+    ]
+
+
+def _shown_note(shown: int, total: int, unit: str) -> str:
+    if shown >= total:
+        return f"共 {total:,} {unit}"
+    return f"显示 {shown:,} / 共 {total:,} {unit}"
+
+
+def _map_note(mp: explore.MapData) -> str:
+    if mp.mode == "cases":
+        text = _shown_note(mp.shown, mp.total, "件（有坐标）")
+    elif mp.mode == "grid_points":
+        text = (f"网格过多，显示有案件网格的中心点：{_shown_note(mp.shown, mp.total, '个网格')}")
+    else:
+        text = f"共 {mp.total:,} 个网格"
+    return text + ("，已聚合" if mp.clustered else "")
+
+
+def _layout_base(height: int | None = None) -> dict[str, Any]:
+    return dict(paper_bgcolor=CHART_BG, plot_bgcolor=CHART_BG, font={**_FONT, "size": 12},
+                margin={"l": 44, "r": 12, "t": 8, "b": 36}, autosize=True,
+                legend={"orientation": "h", "y": 1.15, "x": 0, "font": {"size": 12}},
+                xaxis={"gridcolor": "#1d3458", "automargin": True}, yaxis={"gridcolor": "#1d3458", "automargin": True,
+                                                                           "rangemode": "tozero"},
+                separators=".,", **({"height": height} if height else {}))
+
+
+def class_figure(classes: list[explore.ClassCount]) -> go.Figure:
+    top = classes[:10][::-1]
+    fig = go.Figure(go.Bar(
+        x=[c.count for c in top], y=[(c.name or c.code)[:14] for c in top], orientation="h",
+        marker={"color": "#3fb8ff"}, text=[str(c.count) for c in top], textposition="auto",
+        hovertemplate="%{y}：%{x} 件<extra></extra>"))
+    fig.update_layout(**_layout_base())
+    fig.update_layout(margin={"l": 8, "r": 12, "t": 4, "b": 24}, yaxis={"automargin": True, "gridcolor": CHART_BG})
+    if not classes:
+        fig.add_annotation(text="暂无案件", showarrow=False, font={**_FONT, "size": 16}, xref="paper", yref="paper")
+    return fig
+
+
+def trend_figure(points: Any, axis: str) -> go.Figure:
+    labels = [p.label for p in points]
+    fig = go.Figure([
+        go.Bar(x=labels, y=[p.reported for p in points], name="上报", marker={"color": "#3fb8ff"},
+               hovertemplate="%{x} 上报 %{y} 件<extra></extra>"),
+        go.Scatter(x=labels, y=[p.closed for p in points], name="结案", mode="lines+markers",
+                   line={"color": "#36e2a4", "width": 2}, hovertemplate="%{x} 结案 %{y} 件<extra></extra>"),
+    ])
+    fig.update_layout(**_layout_base())
+    fig.update_layout(bargap=0.25)
+    return fig
+
+
+# -- callbacks ------------------------------------------------------------------------------------
+MAIN_OUTPUTS: tuple[tuple[str, str, str], ...] = (
+    # (name in ExploreService.render's dict, component id, property)
+    ("crumbs", "explore-crumbs", "children"),
+    ("who", "explore-who", "children"),
+    ("updated", "explore-updated", "children"),
+    ("error", "explore-error", "children"),
+    ("error_class", "explore-error", "className"),
+    ("children_title", "explore-children-title", "children"),
+    ("children", "explore-children", "children"),
+    ("map_title", "explore-map-title", "children"),
+    ("map_note", "explore-map-note", "children"),
+    ("layer", "explore-map-layer", "data"),
+    ("layer_hideout", "explore-map-layer", "hideout"),
+    ("cluster", "explore-map-cluster", "data"),
+    ("cluster_hideout", "explore-map-cluster", "hideout"),
+    ("outline", "explore-map-outline", "data"),
+    ("viewport", "explore-map", "viewport"),
+    ("classes_title", "explore-classes-title", "children"),
+    ("classes", "explore-classes", "figure"),
+    ("trend_days", "explore-trend-days", "figure"),
+    ("trend_hours", "explore-trend-hours", "figure"),
+    ("rows", "explore-table", "rowData"),
+    ("table_note", "explore-table-note", "children"),
+    ("csv", "explore-export-csv", "href"),
+    ("xlsx", "explore-export-xlsx", "href"),
+)
+
+
+def main_outputs() -> list[Output]:
+    return ([Output(cid, prop) for _, cid, prop in MAIN_OUTPUTS]
+            + [Output(f"explore-kpi-{key}", "children") for key, _, _ in view.KPIS]
+            + [Output(f"explore-f-{f}", "value") for f in FILTERS]
+            + [Output(f"explore-f-{f}", "options") for f in ("major", "minor", "unit")]
+            + [Output("explore-view-key", "data")])
+
+
+def _signed_out_outputs() -> list[Any]:
+    n = len(MAIN_OUTPUTS) + len(view.KPIS) + len(FILTERS) + 3 + 1
+    out: list[Any] = [no_update] * n
+    names = [name for name, _, _ in MAIN_OUTPUTS]
+    out[names.index("error")] = SIGNED_OUT
+    out[names.index("error_class")] = "explore-error is-on"
+    return out
+
+
+def _flatten(result: dict[str, Any], key: str | None) -> list[Any]:
+    return ([result[name] for name, _, _ in MAIN_OUTPUTS] + list(result.get("kpis", [PLACEHOLDER] * len(view.KPIS)))
+            + list(result["values"]) + list(result["options"]) + [key])
+
+
+def register(app: dash.Dash, service: ExploreService) -> None:
+    """Register /explore's callbacks (every output id starts with \"explore-\") and its export."""
+
+    @app.callback(*main_outputs(), Input("explore-url", "search"), Input("explore-refresh", "n_clicks"),
+                  State("explore-view-key", "data"), *[State(f"explore-f-{f}", "value") for f in FILTERS])
+    def show(search: Any, _refresh: Any, shown_key: Any, *controls: Any) -> list[Any]:
+        search = search if isinstance(search, str) else ""
+        try:
+            key = explore.Selection.parse(search).view_key
+        except explore.SelectionError:
+            key = None
+        if key is not None and key == shown_key and ctx.triggered_id == "explore-url":
+            raise PreventUpdate  # only the open case changed: the detail callback shows it
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None:
+                    return _signed_out_outputs()
+                result = service.render(session, viewer, search)
+                # Set only the controls that differ from the URL (back/forward, a link): a
+                # control changed while this answer was on its way must keep its new value.
+                result["values"] = [no_update if v == (c or None) else v
+                                    for v, c in zip(result["values"], controls)]
+                return _flatten(result, key)
+        except PreventUpdate:
+            raise
+        except Exception:
+            log.exception("explore: rendering %r failed", search)
+            out = _signed_out_outputs()
+            out[[n for n, _, _ in MAIN_OUTPUTS].index("error")] = FAILED
+            return out
+
+    @app.callback(Output("explore-hot", "children"), Output("explore-notes", "children"),
+                  Input("explore-url", "search"), Input("explore-notes-version", "data"),
+                  Input("explore-refresh", "n_clicks"))
+    def hot(search: Any, _version: Any, _refresh: Any) -> tuple[Any, Any]:
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None:
+                    return [], []
+                return service.hot(session, viewer, search if isinstance(search, str) else "")
+        except Exception:
+            log.exception("explore: hot grids for %r failed", search)
+            return html.Div(FAILED, className="explore-error is-on"), []
+
+    @app.callback(Output("explore-detail-body", "children"), Output("explore-detail", "className"),
+                  Input("explore-url", "search"))
+    def detail(search: Any) -> tuple[Any, str]:
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None:
+                    return [], "explore-detail"
+                return service.detail(session, viewer, search if isinstance(search, str) else "")
+        except Exception:
+            log.exception("explore: case detail for %r failed", search)
+            return [html.P(FAILED, className="explore-error is-on")], "explore-detail is-open"
+
+    @app.callback(Output("explore-url", "search"),
+                  *[Input(f"explore-f-{f}", "value") for f in FILTERS],
+                  Input("explore-map-layer", "clickData"), Input("explore-map-cluster", "clickData"),
+                  Input("explore-table", "cellClicked"), Input("explore-detail-close", "n_clicks"),
+                  State("explore-url", "search"), prevent_initial_call=True)
+    def navigate(*args: Any) -> str:
+        return navigate_to(ctx.triggered_id, args[:len(FILTERS)], args[len(FILTERS):len(FILTERS) + 3],
+                           args[-1])
+
+    @app.callback(Output("explore-hot-msg", "children"), Output("explore-notes-version", "data"),
+                  Input({"type": "explore-ack", "grid": ALL}, "n_clicks"),
+                  Input({"type": "explore-hot-ack", "grid": ALL}, "n_clicks"),
+                  Input({"type": "explore-note-save", "grid": ALL}, "n_clicks"),
+                  State({"type": "explore-note-text", "grid": ALL}, "value"),
+                  State({"type": "explore-note-text", "grid": ALL}, "id"),
+                  State("explore-notes-version", "data"), prevent_initial_call=True)
+    def write_note(_acks: Any, _hot: Any, _saves: Any, texts: Any, text_ids: Any, version: Any) -> tuple[Any, Any]:
+        trig = ctx.triggered_id
+        value = ctx.triggered[0].get("value") if ctx.triggered else None
+        if not isinstance(trig, dict) or not value:
+            raise PreventUpdate  # a button appearing (n_clicks 0), not a click
+        kind = "note" if trig.get("type") == "explore-note-save" else "ack"
+        grid = trig.get("grid")
+        text = ""
+        if kind == "note":
+            for tid, t in zip(text_ids or [], texts or []):
+                if isinstance(tid, dict) and tid.get("grid") == grid:
+                    text = t
+        bump = (version if isinstance(version, int) else 0) + 1
+        try:
+            with service.sessions() as session:
+                from auth import identity
+
+                viewer = service.viewer(session)
+                who = identity.current()
+                if viewer is None or who is None:
+                    return html.Span(SIGNED_OUT, className="explore-late"), no_update
+                # Server-side: the role of the signed-in user, never what the page shows.
+                if who.role != UserRole.SHIFT_LEAD.value:
+                    return html.Span("只有值班长可以确认或批注热点", className="explore-late"), no_update
+                message = service.note(session, viewer, who.user_id, grid, kind, text)
+                session.commit()
+                return html.Span(message, className="explore-ok"), bump
+        except OutOfScope:
+            return html.Span(explore.NOT_FOUND, className="explore-late"), no_update
+        except (hotspots.NotAllowed, hotspots.BadNote) as exc:
+            return html.Span(str(exc), className="explore-late"), no_update
+        except Exception:
+            log.exception("explore: writing a hot-spot note failed")
+            return html.Span(FAILED, className="explore-late"), no_update
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_explore", function_name="clock"),
+        Output("explore-clock", "children"),
+        Input("explore-clock-tick", "n_intervals"),
+        State("explore-config", "data"),
+    )
+
+    def export(fmt: str) -> flask.Response:
+        try:
+            return service.export(fmt, flask.request.query_string.decode("utf-8", "replace"))
+        except Exception as exc:
+            if isinstance(exc, flask.wrappers.Response) or hasattr(exc, "code"):
+                raise
+            log.exception("explore: export failed")
+            return _text_response(FAILED, 500)
+
+    app.server.add_url_rule(EXPORT_RULE, endpoint="explore_export", view_func=export)
+
+
+def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any) -> str:
+    """The new query string after a filter change or a click; PreventUpdate when unchanged."""
+    search = search if isinstance(search, str) else ""
+    current = explore.Selection.lenient(search)
+    if trigger in {f"explore-f-{f}" for f in FILTERS}:
+        chosen = {f: (v if isinstance(v, str) and v else None) for f, v in zip(FILTERS, values)}
+        if not chosen.get("kind"):
+            chosen["major"] = chosen["minor"] = None
+        elif trigger == "explore-f-kind" and chosen["kind"] != current.kind:
+            chosen["major"] = chosen["minor"] = None
+        elif trigger == "explore-f-major" and chosen["major"] != current.major:
+            chosen["minor"] = None
+        chosen["window"] = chosen["window"] or explore.DEFAULT_WINDOW
+        try:
+            new = explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
+        except explore.SelectionError:
+            raise PreventUpdate from None
+    elif trigger in ("explore-map-layer", "explore-map-cluster"):
+        data = clicks[0] if trigger == "explore-map-layer" else clicks[1]
+        props = (data or {}).get("properties") if isinstance(data, dict) else None
+        if not isinstance(props, dict) or props.get("cluster"):
+            raise PreventUpdate
+        if isinstance(props.get("case"), str):
+            new = current.with_case(props["case"])
+        elif isinstance(props.get("code"), str) and props["code"] != current.region:
+            new = current.at(props["code"])
+        else:
+            raise PreventUpdate
+    elif trigger == "explore-table":
+        cell = clicks[2]
+        row_id = cell.get("rowId") if isinstance(cell, dict) else None
+        if not isinstance(row_id, str) or not row_id:
+            raise PreventUpdate
+        new = current.with_case(row_id)
+    elif trigger == "explore-detail-close":
+        new = current.with_case(None)
+    else:
+        raise PreventUpdate
+    query = new.to_query()
+    if query == search.lstrip("?"):
+        raise PreventUpdate
+    return f"?{query}" if query else ""
+
+
+__all__ = ["ExploreService", "register", "navigate_to", "to_csv", "to_xlsx", "MAIN_OUTPUTS", "EXPORT_RULE"]

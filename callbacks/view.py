@@ -1,0 +1,512 @@
+"""/view callbacks: the leaders' read-only summary, filtered by the signed-in user's scope.
+
+Every figure comes from ``dashboard.readapi`` (the JSON API's SQL, the wall's definitions)
+and every query is filtered by the scope of the user signed in **in this request**
+(``auth.identity.scope``): nothing the browser sends names a region, a grid or a case, so
+editing a callback payload cannot reach another district. The only inputs are the refresh
+counter, the page's own digests (compared, never trusted) and the map metric (one of two
+names). Errors become a Chinese banner; the cause goes to the log, never to the browser.
+
+Two server callbacks:
+
+* ``geometry`` — once per page load: the scope's grid polygons in a compact form
+  (:func:`encode_geometry`: integer deltas at 1e-5°, codes grouped by community), about
+  a third of the GeoJSON text. ``layouts/assets/view.js`` decodes it for the map.
+* ``refresh`` — at load and every 30 s: KPIs, grid values of the map's metric (non-zero
+  cells only), hot spots, areas, unit ranking and overdue list. Panels whose content did not
+  change since the page's last answer are not re-sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import dash
+import redis
+from dash import ClientsideFunction, Input, Output, State, no_update
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from dashboard import classification, readapi, reference
+from dashboard.deadlines import Timing
+from dashboard.models import Grid, Region
+from dashboard.scope import Scope, ScopeError, grid_condition
+from dashboard.settings import Settings
+from layouts import view as page
+from layouts.live import PLACEHOLDER
+
+log = logging.getLogger(__name__)
+
+GEO_DECIMALS = 5  # 1e-5° ≈ 1 m, as the wall's map layer (dashboard/mapdata.py)
+GEO_TTL_S = 300.0  # like the scope cache: a city import shows after 5 minutes at most
+GEO_CACHE_MAX = 32  # scopes kept per process (a city has a few dozen districts and streets)
+
+# What the banner says, by cause (never the exception's text).
+MSG_SIGNED_OUT = "未登录或登录已过期，请重新登录后查看"
+MSG_FORBIDDEN = "您的账户无权查看本页面"
+MSG_SCOPE = "您的管辖范围在系统中不存在，请联系管理员"
+MSG_DATABASE = "暂时无法读取数据库，显示的是上次的数据，正在重试"
+MSG_INTERNAL = "服务器内部错误，显示的是上次的数据，正在重试（详见服务日志）"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+class Refused(Exception):
+    """The request may not see /view's data; ``message`` says why (in Chinese)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def signed_in_scope(session: Session) -> Scope:
+    """The scope of the user signed in to this request, after checking /view's role rule.
+
+    Raises :class:`Refused` without a user, for a role /view does not admit (a wall screen's
+    display token) or when the user's region no longer exists.
+    """
+    from auth import identity, policy
+
+    try:
+        who = identity.current()
+    except Exception:  # no login manager / no request: nobody is signed in
+        who = None
+    if who is None:
+        raise Refused(MSG_SIGNED_OUT)
+    if not policy.PAGES["view"].allows(who.role, who.city_scope):
+        raise Refused(MSG_FORBIDDEN)
+    try:
+        return identity.scope(session)
+    except identity.NotSignedIn:
+        raise Refused(MSG_SIGNED_OUT) from None
+    except ScopeError:
+        raise Refused(MSG_SCOPE) from None
+
+
+# -- geometry -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeoPack:
+    """A scope's grids: the compact geometry for the browser and, server-side only, each
+    grid's place (its codes up the tree) and the scope's sub-regions for the areas panel."""
+
+    compact: dict[str, Any]
+    grids: int
+    parents: dict[str, str]  # grid code → code of the sub-region of the scope it lies in
+    children: tuple[tuple[str, str], ...]  # (code, name) of the scope's sub-regions, by code
+    child_level: str  # "district", "street" or "community"
+
+
+CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": "community"}
+
+
+def _rings(geometry: dict[str, Any]) -> list[list[list[list[float]]]]:
+    """A Polygon's or MultiPolygon's coordinates as a list of polygons."""
+    if geometry.get("type") == "Polygon":
+        return [geometry["coordinates"]]
+    if geometry.get("type") == "MultiPolygon":
+        return list(geometry["coordinates"])
+    return []
+
+
+def encode_geometry(items: list[tuple[str, dict[str, Any]]], decimals: int = GEO_DECIMALS) -> dict[str, Any]:
+    """Grids (code, GeoJSON geometry) → the compact form view.js decodes.
+
+    ``{"d": decimals, "o": [x0, y0], "g": [[prefix, [[suffix, polygons], …]], …]}``: codes are
+    grouped by their first 12 digits (the community); a polygon is a list of rings, a ring a
+    flat list of integers — its first point relative to the origin ``o``, each next point
+    relative to the one before, in units of 10^-decimals degrees; the closing point is left
+    out. Shared vertices of neighbouring grids round to the same integers: no gaps appear.
+    """
+    scale = 10 ** decimals
+    quantised: list[tuple[str, list[list[list[tuple[int, int]]]]]] = []
+    x0 = y0 = None
+    for code, geometry in items:
+        polys = []
+        for polygon in _rings(geometry):
+            rings = []
+            for ring in polygon:
+                pts = [(round(float(p[0]) * scale), round(float(p[1]) * scale)) for p in ring]
+                if len(pts) > 1 and pts[0] == pts[-1]:
+                    pts.pop()
+                # consecutive duplicates after rounding add nothing
+                pts = [p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]]
+                if len(pts) >= 3:
+                    rings.append(pts)
+                    xs = min(p[0] for p in pts)
+                    ys = min(p[1] for p in pts)
+                    x0 = xs if x0 is None else min(x0, xs)
+                    y0 = ys if y0 is None else min(y0, ys)
+            if rings:
+                polys.append(rings)
+        if polys:
+            quantised.append((code, polys))
+    groups: OrderedDict[str, list[Any]] = OrderedDict()
+    for code, polys in sorted(quantised):
+        flat_polys = []
+        for rings in polys:
+            flat_rings = []
+            for pts in rings:
+                flat: list[int] = []
+                px, py = x0, y0
+                for x, y in pts:
+                    flat += [x - px, y - py]  # type: ignore[operator]
+                    px, py = x, y
+                flat_rings.append(flat)
+            flat_polys.append(flat_rings)
+        prefix, suffix = (code[:12], code[12:]) if len(code) > 12 else ("", code)
+        groups.setdefault(prefix, []).append([suffix, flat_polys])
+    return {"d": decimals, "o": [x0 or 0, y0 or 0], "g": [[p, items_] for p, items_ in groups.items()]}
+
+
+def load_geo(session: Session, scope: Scope) -> GeoPack:
+    """The scope's grids from the Grid table (``grid_condition``: nothing outside the scope)."""
+    community, street, district = aliased(Region), aliased(Region), aliased(Region)
+    rows = session.execute(
+        select(Grid.code, Grid.geometry, community.code, street.code, district.code)
+        .outerjoin(community, community.id == Grid.community_id)
+        .outerjoin(street, street.id == community.parent_id)
+        .outerjoin(district, district.id == street.parent_id)
+        .where(grid_condition(scope))
+        .order_by(Grid.code)
+    ).all()
+    level = CHILD_LEVEL.get(scope.level, "district")
+    pick = {"district": 4, "street": 3, "community": 2}[level]
+    items: list[tuple[str, dict[str, Any]]] = []
+    parents: dict[str, str] = {}
+    for r in rows:
+        try:
+            items.append((r[0], json.loads(r[1])))
+        except (TypeError, ValueError):
+            log.warning("view: grid %s has no readable geometry", r[0])
+        if r[pick]:
+            parents[r[0]] = r[pick]
+    if scope.is_city:
+        child_rows = session.execute(
+            select(Region.code, Region.name).where(Region.level == "district").order_by(Region.code)).all()
+    elif scope.level == "community":
+        child_rows = [(scope.code, scope.name)]
+    else:
+        child_rows = session.execute(
+            select(Region.code, Region.name).where(Region.parent_id == scope.region_id).order_by(Region.code)).all()
+    return GeoPack(encode_geometry(items), len(items), parents,
+                   tuple((c, n) for c, n in child_rows), level)
+
+
+# -- the figures --------------------------------------------------------------------------------
+@dataclass
+class Figures:
+    """Everything one refresh shows, as plain data (rendered by layouts/view.py)."""
+
+    at: datetime
+    scope: str
+    kpis: list[str]
+    values: dict[str, int]
+    hot: list[dict[str, Any]]
+    areas_title: str
+    areas: list[dict[str, Any]]
+    overdue: list[dict[str, Any]]
+    overdue_count: str
+    units: list[dict[str, Any]]
+    units_count: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the readapi results (tests)
+
+
+def overdue_row(c: readapi.OverdueCase) -> dict[str, Any]:
+    if c.overdue:
+        late = f"超 {page.hm(c.overdue_work_minutes if c.working else c.overdue_calendar_minutes)}"
+    else:
+        late = f"剩 {page.hm(c.remaining_minutes)}"
+    measure = "工作时间" if c.working else "自然时间"
+    return {
+        "id": c.case_id,
+        "number": c.number or c.case_id,
+        "overdue": bool(c.overdue),
+        "urgent": bool(c.urgent),
+        "klass": " / ".join(p for p in (c.major_name, c.minor_name) if p) or PLACEHOLDER,
+        "place": " · ".join(p for p in (c.district, c.street, c.community) if p),
+        "grid": c.grid_code,
+        "unit": c.unit_name or "未派遣",
+        "stage": c.stage_label,
+        "late": late,
+        "deadline": f"{c.clock_label}截止 {c.deadline_at:%m-%d %H:%M}（{measure}）",
+        "description": c.description or "",
+    }
+
+
+def unit_rows(board: readapi.UnitBoard, limit: int) -> list[dict[str, Any]]:
+    rows = []
+    for rank, u in enumerate(board.units[:limit], start=1):
+        rows.append({
+            "code": u.code, "rank": rank, "unit": u.name,
+            "overdue": u.overdue, "pending": u.pending, "disposing": u.pending + u.feedback,
+            "closed_today": u.closed_today, "on_time_rate": page.fmt_rate(u.on_time_rate),
+            "rework": u.rework, "extended": u.extension,
+            "levels": {"overdue": u.levels.get("overdue"), "on_time_rate": u.levels.get("on_time_rate"),
+                       "rework": u.levels.get("rework"), "extended": u.levels.get("extension")},
+        })
+    return rows
+
+
+class ViewService:
+    """What /view's callbacks share in one process: the timing (built once) and the
+    geometry of the scopes recently shown."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self._timing: Timing | None = None
+        self._timing_lock = threading.Lock()
+        self._geo: OrderedDict[tuple[str, str], tuple[float, GeoPack]] = OrderedDict()
+        self._geo_lock = threading.Lock()
+
+    # -- per-process state ------------------------------------------------------------------
+    def timing(self, session: Session) -> Timing:
+        """Limits, working calendar and classes: read at the first use in this process."""
+        with self._timing_lock:
+            if self._timing is None:
+                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
+                self._timing = reference.timing_for(scheme, self.settings, session)
+            return self._timing
+
+    def geo(self, session: Session, scope: Scope) -> GeoPack:
+        key = (session.get_bind().engine.url.render_as_string(hide_password=True), scope.code or "")
+        now = time.monotonic()
+        with self._geo_lock:
+            hit = self._geo.get(key)
+            if hit is not None and now - hit[0] < GEO_TTL_S:
+                self._geo.move_to_end(key)
+                return hit[1]
+        pack = load_geo(session, scope)
+        with self._geo_lock:
+            self._geo[key] = (now, pack)
+            self._geo.move_to_end(key)
+            while len(self._geo) > GEO_CACHE_MAX:
+                self._geo.popitem(last=False)
+        return pack
+
+    # -- figures (scope given: the callbacks pass the signed-in user's) ---------------------
+    def grid_rows(self, session: Session, scope: Scope, timing: Timing, now: datetime) -> list[readapi.GridRow]:
+        """Every grid of the scope with any figure (readapi.grids, page by page)."""
+        rows: list[readapi.GridRow] = []
+        offset = 0
+        while True:
+            part = readapi.grids(session, scope, timing, now, limit=readapi.MAX_LIMIT, offset=offset)
+            rows.extend(part.grids)
+            offset += len(part.grids)
+            if not part.grids or offset >= part.total:
+                return rows
+
+    def figures(self, session: Session, scope: Scope, metric: str, now: datetime | None = None) -> Figures:
+        metric = page.metric_of(metric)
+        now = now or self.clock()
+        timing = self.timing(session)
+        summary = readapi.summary(session, scope, timing, now)
+        grids = self.grid_rows(session, scope, timing, now)
+        queue = readapi.overdue(session, scope, timing, now, limit=page.OVERDUE_ROWS)
+        board = readapi.units(session, scope, timing, now)
+        pack = self.geo(session, scope)
+
+        values = {g.code: int(getattr(g, metric)) for g in grids if getattr(g, metric)}
+        hot_grids = sorted((g for g in grids if getattr(g, metric) > 0), key=lambda g: (-getattr(g, metric), g.code))
+        hot = [{"code": g.code, "place": " · ".join(p for p in (g.street, g.community) if p),
+                "value": int(getattr(g, metric))} for g in hot_grids[:page.HOT_SPOTS]]
+        sums: dict[str, list[int]] = {}
+        for g in grids:
+            parent = pack.parents.get(g.code)
+            if parent is not None:
+                acc = sums.setdefault(parent, [0, 0, 0])
+                acc[0] += g.open
+                acc[1] += g.overdue
+                acc[2] += g.new_hour
+        areas = [{"code": code, "name": name, "open": sums.get(code, [0, 0, 0])[0],
+                  "overdue": sums.get(code, [0, 0, 0])[1], "new_hour": sums.get(code, [0, 0, 0])[2]}
+                 for code, name in pack.children]
+        areas.sort(key=lambda a: (-a["overdue"], -a["open"], a["code"]))
+        total_queue = queue.overdue_total + queue.due_soon_total
+        return Figures(
+            at=now.astimezone(timing.calendar.tz),
+            scope=page.scope_text(summary.scope_name, summary.scope_level),
+            kpis=page.kpi_texts([getattr(summary, key) for key, _, _ in page.KPIS]),
+            values=values,
+            hot=hot,
+            areas_title=page.CHILD_TITLES.get(scope.level, "各区概况"),
+            areas=areas,
+            overdue=[overdue_row(c) for c in queue.cases],
+            overdue_count=f"超期 {queue.overdue_total:,} · 临期 {queue.due_soon_total:,} · "
+                          + page.count_text(len(queue.cases), total_queue),
+            units=unit_rows(board, page.UNIT_ROWS),
+            units_count=page.count_text(min(len(board.units), page.UNIT_ROWS), len(board.units)),
+            raw={"summary": summary, "grids": grids, "overdue": queue, "units": board},
+        )
+
+    # -- what the callbacks answer ----------------------------------------------------------
+    def geometry(self) -> tuple[Any, str]:
+        """(compact geometry or None, the map note) for the signed-in user's scope."""
+        try:
+            with self.sessions() as session:
+                scope = signed_in_scope(session)
+                pack = self.geo(session, scope)
+        except Refused as exc:
+            return None, exc.message
+        except Exception:
+            log.exception("view: grid geometry failed")
+            return None, "地图暂时无法载入，请稍后刷新页面"
+        if not pack.grids:
+            return pack.compact, "辖区内没有单元网格"
+        return pack.compact, f"共 {pack.grids:,} 个单元网格；点击网格查看该网格的案件"
+
+    def refresh(self, metric: Any, state: Any) -> tuple[Any, ...]:
+        """The refresh callback's outputs (see :data:`OUTPUTS`)."""
+        metric = page.metric_of(metric)
+        had = state.get("d") if isinstance(state, dict) and isinstance(state.get("d"), dict) else {}
+        try:
+            with self.sessions() as session:
+                scope = signed_in_scope(session)
+                fig = self.figures(session, scope, metric)
+        except Refused as exc:
+            return self._refused(exc.message)
+        except SQLAlchemyError:
+            log.exception("view: database error")
+            return self._failed(MSG_DATABASE)
+        except Exception:
+            log.exception("view: refresh failed")
+            return self._failed(MSG_INTERNAL)
+        parts: dict[str, Any] = {
+            "scope": fig.scope, "kpis": fig.kpis, "values": fig.values, "hot": fig.hot,
+            "areas": [fig.areas_title, fig.areas], "overdue": [fig.overdue, fig.overdue_count],
+            "units": [fig.units, fig.units_count],
+        }
+        digests = {k: _digest(v) for k, v in parts.items()}
+        fresh = {k for k in parts if digests[k] != had.get(k)}
+        unit = page.METRICS[metric][1]
+
+        def send(key: str, value: Callable[[], Any]) -> Any:
+            return value() if key in fresh else no_update
+
+        kpis = fig.kpis if "kpis" in fresh else [no_update] * len(page.KPIS)
+        return (
+            [], "gh-banner", "gh-page view",
+            fig.at.strftime("%H:%M:%S"),
+            send("scope", lambda: fig.scope),
+            *kpis,
+            send("values", lambda: {"values": fig.values}),
+            send("hot", lambda: page.render_hot(fig.hot, unit)),
+            send("areas", lambda: fig.areas_title),
+            send("areas", lambda: page.render_areas(fig.areas)),
+            send("units", lambda: page.render_units(fig.units)),
+            send("units", lambda: fig.units_count),
+            send("overdue", lambda: page.render_overdue(fig.overdue)),
+            send("overdue", lambda: fig.overdue_count),
+            {"d": digests},
+        )
+
+    @staticmethod
+    def _banner(title: str, message: str) -> tuple[list[Any], str]:
+        from dash import html
+
+        return ([html.Span(title, className="gh-banner__title"), html.Span(message, className="gh-banner__detail")],
+                "gh-banner is-on")
+
+    def _refused(self, message: str) -> tuple[Any, ...]:
+        """Not allowed: say so and show no figures at all (nothing of an earlier user stays)."""
+        banner, cls = self._banner("无法显示数据", message)
+        empty = page.render_hot([], "")
+        return (banner, cls, "gh-page view is-refused", PLACEHOLDER, PLACEHOLDER,
+                *[PLACEHOLDER] * len(page.KPIS),
+                {"values": {}}, empty, page.CHILD_TITLES["city"], page.render_areas([]), page.render_units([]), "",
+                page.render_overdue([]), "", None)
+
+    def _failed(self, message: str) -> tuple[Any, ...]:
+        """A passing failure: keep the figures shown, faded, under a banner."""
+        banner, cls = self._banner("数据已停止更新", message)
+        return (banner, cls, "gh-page view is-stale", no_update, no_update, *[no_update] * len(page.KPIS),
+                no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update)
+
+
+# The refresh callback's outputs, in the order of ViewService.refresh's answer.
+def outputs() -> list[Output]:
+    return [
+        Output("view-banner", "children"),
+        Output("view-banner", "className"),
+        Output("view-root", "className"),
+        Output("view-updated", "children"),
+        Output("view-scope", "children"),
+        *[Output(f"view-kpi-{key}", "children") for key, _, _ in page.KPIS],
+        Output("view-values", "data"),
+        Output("view-hot", "children"),
+        Output("view-areas-title", "children"),
+        Output("view-areas", "children"),
+        Output("view-units", "children"),
+        Output("view-units-count", "children"),
+        Output("view-overdue", "children"),
+        Output("view-overdue-count", "children"),
+        Output("view-state", "data"),
+    ]
+
+
+def register(app: dash.Dash, service: ViewService) -> None:
+    """Register /view's callbacks (every output id starts with \"view-\")."""
+
+    @app.callback(
+        Output("view-geo", "data"),
+        Output("view-map-note", "children"),
+        Input("view-config", "data"),
+    )
+    def geometry(_config: Any) -> tuple[Any, str]:
+        return service.geometry()
+
+    @app.callback(
+        *outputs(),
+        Input("view-tick", "n_intervals"),
+        State("view-config", "data"),
+        State("view-state", "data"),
+    )
+    def refresh(_n: Any, config: Any, state: Any) -> tuple[Any, ...]:
+        metric = config.get("metric") if isinstance(config, dict) else None
+        return service.refresh(metric, state)
+
+    # Decode the geometry for the map and fit the map to it (browser only).
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_view", function_name="decode"),
+        Output("view-grids", "data"),
+        Output("view-mapview", "viewport"),
+        Input("view-geo", "data"),
+    )
+    # Recolour the cells whose values changed.
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_view", function_name="paint"),
+        Output("view-painted", "children"),
+        Input("view-values", "data"),
+        State("view-config", "data"),
+    )
+    # Refreshes stopped arriving (server or network gone): the browser says so itself.
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_view", function_name="watch"),
+        Output("view-offline", "children"),
+        Output("view-offline", "className"),
+        Input("view-watch-tick", "n_intervals"),
+        State("view-config", "data"),
+    )
+
+
+__all__ = ["Figures", "GeoPack", "ViewService", "encode_geometry", "load_geo", "outputs", "register",
+           "signed_in_scope"]

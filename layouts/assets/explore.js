@@ -1,0 +1,86 @@
+/* Clientside parts of /explore: map styles, point markers, tooltips (as text nodes, never
+   HTML: grid codes and case ids come from the database) and the header clock. No eval, no
+   inline script: dash-leaflet finds these functions by name ({"variable": ...}). */
+(function () {
+  "use strict";
+
+  var COLOURS = ["#1d4f8f", "#2f7fd1", "#36b8e0", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e"];
+
+  function colourOf(value, max) {
+    if (!value) { return null; }
+    var m = Math.max(1, max || 1);
+    var i = Math.min(COLOURS.length - 1, Math.floor((Math.log(value + 1) / Math.log(m + 1)) * (COLOURS.length - 1)));
+    return COLOURS[Math.max(0, i)];
+  }
+
+  function textTip(text) {
+    var el = document.createElement("div");
+    el.className = "explore-tip";
+    el.textContent = text;
+    return el;
+  }
+
+  var E = (window.gridhall_explore = window.gridhall_explore || {});
+
+  function pointStyle(p, hide) {
+    var colour = p.overdue ? "#ff4343" : (p.urgent ? "#ff5bb0" : (colourOf(p.value, hide.max) || "#3fd4ff"));
+    return { stroke: true, color: "#0b1830", weight: 1, opacity: 1, fill: true, fillColor: colour, fillOpacity: 0.9 };
+  }
+
+  E.gridStyle = function (feature, context) {
+    var p = (feature && feature.properties) || {};
+    if (feature && feature.geometry && feature.geometry.type === "Point") {
+      return pointStyle(p, (context && context.hideout) || {});
+    }
+    var hide = (context && context.hideout) || {};
+    var fill = colourOf(p.value, hide.max);
+    var s = { stroke: true, color: "#2a4a78", weight: 0.8, opacity: 0.9, fill: true,
+              fillColor: fill || "#0d1d38", fillOpacity: fill ? 0.8 : 0.55 };
+    if (p.overdue) { s.color = "#ff4343"; s.weight = 2; }
+    return s;
+  };
+
+  E.outlineStyle = function () {
+    return { stroke: true, color: "#3fd4ff", weight: 2.5, opacity: 1, fill: true, fillColor: "#0d1d38",
+             fillOpacity: 0.35, dashArray: "6 4" };
+  };
+
+  E.pointToLayer = function (feature, latlng, context) {
+    var p = (feature && feature.properties) || {};
+    var hide = (context && context.hideout) || {};
+    var radius = p.case !== undefined ? 7 : 5 + Math.min(10, Math.sqrt(p.value || 0));
+    return window.L.circleMarker(latlng, Object.assign({ radius: radius }, pointStyle(p, hide)));
+  };
+
+  E.onFeature = function (feature, layer) {
+    var p = (feature && feature.properties) || {};
+    var text;
+    if (p.cluster) { return; }
+    if (p.case !== undefined) {
+      text = "案件 " + p.case + (p.stage ? " · " + p.stage : "") + (p.overdue ? " · 超期" : "") + " · 点击查看详情";
+    } else {
+      text = "网格 " + p.code + " · 案件 " + (p.value || 0) + (p.overdue ? " · 超期 " + p.overdue : "") + " · 点击进入";
+    }
+    layer.bindTooltip(textTip(text), { sticky: true, direction: "top" });
+  };
+
+  function formatters(tz) {
+    var opts = { timeZone: tz || undefined, hour12: false };
+    return {
+      time: new Intl.DateTimeFormat("zh-CN", Object.assign({ hour: "2-digit", minute: "2-digit", second: "2-digit" }, opts)),
+      date: new Intl.DateTimeFormat("zh-CN", Object.assign({ year: "numeric", month: "2-digit", day: "2-digit",
+                                                             weekday: "short" }, opts))
+    };
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    gridhall_explore: {
+      clock: function (_n, config) {
+        var f;
+        try { f = formatters(config && config.tz); } catch (e) { f = formatters(null); }
+        var now = new Date();
+        return f.date.format(now) + " " + f.time.format(now);
+      }
+    }
+  });
+})();

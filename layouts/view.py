@@ -1,0 +1,360 @@
+"""The leaders' read-only view (/view): KPIs, grid heatmap, areas, hot spots, unit ranking,
+overdue list — for a laptop and a phone (390 px wide), in the user's own scope (属地).
+
+Only Dash components are built here (no I/O): ``callbacks/view.py`` reads the figures with
+``dashboard.readapi`` (filtered by the signed-in user's scope), then calls the ``render_*``
+functions. Every text reaches the page as a Dash prop, which React renders as text: a case
+description cannot inject markup. The page holds **no control that changes anything**: the
+only interactive elements are links (to /explore, and ``?metric=`` for the map) and the map's
+pan and zoom. Grid geometry is not in the layout: it arrives once per page load through a
+callback (compact, ``view-geo``) and the 30 s refresh only recolours cells
+(``layouts/assets/view.js``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+from urllib.parse import parse_qs, quote
+
+import dash_leaflet as dl
+from dash import dcc, html
+
+from dashboard.settings import Settings
+
+from .live import PLACEHOLDER, fmt_int, kpi_tile
+from .userbar import user_bar
+from .wall import BREAKS, COLOURS
+from .wall import KPIS as WALL_KPIS
+
+VIEW_TITLE = "城市管理运行概况"
+REFRESH_MS = 30_000  # the data refresh
+WATCH_MS = 5_000  # the browser's own check that refreshes still arrive (clientside, no request)
+OVERDUE_ROWS = 20  # the overdue list shows the first N (most overdue first), "显示 N / 共 M"
+UNIT_ROWS = 15  # the unit ranking likewise
+HOT_SPOTS = 10
+
+# (key, label, scope): the wall's KPI strip, then 临期 and 在办 (readapi.summary has both).
+KPIS: tuple[tuple[str, str, str], ...] = (*WALL_KPIS, ("due_soon", "临期", "当前"), ("open", "在办", "当前"))
+
+# Heatmap metrics of /view: (label, unit); ``?metric=overdue`` picks the second.
+METRICS: dict[str, tuple[str, str]] = {
+    "open": ("在办案件", "件"),
+    "overdue": ("超期案件", "件"),
+}
+DEFAULT_METRIC = "open"
+
+# Where the drill-down goes: /explore reads these URL parameters.
+EXPLORE = "/explore"
+LEVEL_LABELS = {"city": "全市", "district": "区", "street": "街道", "community": "社区"}
+CHILD_TITLES = {"city": "各区概况", "district": "各街道概况", "street": "各社区概况", "community": "社区概况"}
+
+
+def metric_of(value: object) -> str:
+    return value if isinstance(value, str) and value in METRICS else DEFAULT_METRIC
+
+
+def metric_from_query(query: str | None) -> str:
+    try:
+        values = parse_qs((query or "").lstrip("?")).get("metric", [])
+    except (TypeError, ValueError):
+        values = []
+    return metric_of(values[0] if values else None)
+
+
+def explore_href(kind: str, value: str) -> str:
+    """/explore?region=…, ?grid=… or ?case=… (the value URL-encoded)."""
+    return f"{EXPLORE}?{kind}={quote(str(value), safe='')}"
+
+
+def layout(settings: Settings, query: str = "") -> html.Div:
+    """The whole /view page; ``query`` is the URL's query string (``metric=open|overdue``)."""
+    metric = metric_from_query(query)
+    label, unit = METRICS[metric]
+    return html.Div(
+        id="view-root",
+        className="gh-page view",
+        children=[
+            html.Div(id="view-banner", className="gh-banner", role="alert", children=[]),
+            # Raised by view.js when refreshes stop arriving (the server cannot say so itself).
+            html.Div(id="view-offline", className="gh-banner", role="alert", children=[]),
+            _header(settings),
+            html.Section(
+                className="gh-kpis view-kpis",
+                **{"aria-label": "今日关键指标"},
+                children=[kpi_tile(f"view-kpi-{key}", key, lab, scope, f" view-kpi view-kpi--{key}")
+                          for key, lab, scope in KPIS],
+            ),
+            html.Main(
+                className="view-main",
+                children=[
+                    html.Section(
+                        className="gh-panel view-panel view-map",
+                        children=[
+                            html.Div(className="view-panel__head", children=[
+                                html.H2(f"单元网格热力 · {label}", className="gh-panel__title"),
+                                _metric_links(metric),
+                            ]),
+                            html.Div(className="view-map__frame", children=[
+                                _map(settings),
+                                _legend(unit),
+                                html.Span(id="view-painted", hidden=True, children="0"),
+                            ]),
+                            html.Div(id="view-map-note", className="view-note",
+                                     children="点击网格查看该网格的案件"),
+                        ],
+                    ),
+                    _panel("view-areas-panel", "各区概况", "view-areas", "view-areas-title"),
+                    _panel("view-hot-panel", f"热点网格 · 前{HOT_SPOTS}", "view-hot", note=label),
+                    _panel("view-units-panel", "处置单位排名", "view-units", count_id="view-units-count",
+                           note="超期多者在前"),
+                    _panel("view-overdue-panel", "超期与临期案件", "view-overdue", count_id="view-overdue-count",
+                           note="超期久者在前"),
+                ],
+            ),
+            html.Footer(className="view-footer", children=[
+                "只读视图：数据按您的管辖范围筛选，每 30 秒更新；点击区域、网格或案件进入案件查询。",
+            ]),
+            dcc.Interval(id="view-tick", interval=REFRESH_MS, n_intervals=0),
+            dcc.Interval(id="view-watch-tick", interval=WATCH_MS, n_intervals=0),
+            # Digests of the panels this page shows: the refresh re-sends only what differs.
+            dcc.Store(id="view-state", storage_type="memory", data=None),
+            # The scope's grid geometry, compact (sent once per page load; view.js decodes it).
+            dcc.Store(id="view-geo", storage_type="memory", data=None),
+            # {grid code: value of the map's metric} for the non-zero cells (every refresh).
+            dcc.Store(id="view-values", storage_type="memory", data=None),
+            dcc.Store(id="view-config", data={
+                "metric": metric, "label": label, "unit": unit, "tz": settings.timezone,
+                "breaks": list(BREAKS), "colours": list(COLOURS), "refreshMs": REFRESH_MS,
+                "explore": EXPLORE,
+            }),
+        ],
+    )
+
+
+def _header(settings: Settings) -> html.Header:
+    return html.Header(
+        className="gh-header view-header",
+        children=[
+            html.Div(className="gh-header__titles", children=[
+                html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
+                html.H1(className="gh-header__title view-title", children=[
+                    html.Span(settings.city_name, className="gh-header__city"),
+                    html.Span(VIEW_TITLE, className="gh-header__sub"),
+                ]),
+            ]),
+            html.Div(className="view-header__meta", children=[
+                html.Span(className="view-chip", children=["辖区：", html.Span(id="view-scope", children=PLACEHOLDER)]),
+                html.Span("只读", className="view-chip view-chip--ro", title="本页面只查看，不修改任何数据"),
+                html.Span(className="gh-updated view-updated", children=[
+                    "数据更新于 ", html.Span(id="view-updated", children=PLACEHOLDER),
+                ]),
+            ]),
+            user_bar(),  # who is signed in, and 退出 (sign-out: the page's only form)
+        ],
+    )
+
+
+def _metric_links(metric: str) -> html.Nav:
+    """Links, not inputs: switching the map's metric is a page address (``?metric=``)."""
+    return html.Nav(className="view-metrics", **{"aria-label": "热力指标"}, children=[
+        html.A(label, href=f"/view?metric={key}",
+               className="view-metric" + (" is-on" if key == metric else ""),
+               **({"aria-current": "page"} if key == metric else {}))
+        for key, (label, _) in METRICS.items()
+    ])
+
+
+def _panel(panel_id: str, title: str, body_id: str, title_id: str | None = None, count_id: str | None = None,
+           note: str | None = None) -> html.Section:
+    head: list[Any] = [html.H2(title, id=title_id, className="gh-panel__title") if title_id
+                       else html.H2(title, className="gh-panel__title")]
+    if note:
+        head.append(html.Span(note, className="view-note"))
+    if count_id:
+        head.append(html.Span(id=count_id, className="view-count", children=""))
+    return html.Section(id=panel_id, className="gh-panel view-panel", children=[
+        html.Div(className="view-panel__head", children=head),
+        html.Div(id=body_id, className="view-panel__body", children=html.Div("正在加载…", className="gh-empty")),
+    ])
+
+
+def _map(settings: Settings) -> dl.MapContainer:
+    layers: list[Any] = []
+    if settings.tile_url:  # the city's own GIS basemap; never a public tile server by default
+        if settings.wms_layers:
+            layers.append(dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
+                                          format="image/png", transparent=True, attribution=""))
+        else:
+            layers.append(dl.TileLayer(url=settings.tile_url, attribution=""))
+    layers.append(dl.GeoJSON(
+        id="view-grids",
+        data=None,  # filled once from view-geo (view.js decodes the compact form)
+        style={"variable": "gridhall.view.gridStyle"},
+        onEachFeature={"variable": "gridhall.view.onGrid"},
+        interactive=True,
+    ))
+    return dl.MapContainer(
+        id="view-mapview",
+        className="view-map__map",
+        children=layers,
+        preferCanvas=True,
+        zoomControl=True,
+        attributionControl=False,
+        scrollWheelZoom=False,  # the page scrolls; zoom with the buttons or a pinch
+        trackViewport=False,
+        center=[30.0, 120.0], zoom=12,  # replaced by the scope's bounds once the grids arrive
+        zoomSnap=0.25,
+        style={"height": "100%", "width": "100%", "background": "#050c18"},
+    )
+
+
+def _legend(unit: str) -> html.Div:
+    items = []
+    for i, (low, colour) in enumerate(zip(BREAKS, COLOURS)):
+        high = BREAKS[i + 1] - 1 if i + 1 < len(BREAKS) else None
+        text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
+        items.append(html.Div(className="view-legend__item", children=[
+            html.Span(className="view-legend__swatch", style={"background": colour}),
+            html.Span(text),
+        ]))
+    return html.Div(className="view-legend", children=[html.Div(f"单位：{unit}", className="view-legend__title"),
+                                                        *items])
+
+
+# -- fragments filled by the refresh -------------------------------------------------------------
+def fmt_rate(value: float | None) -> str:
+    if value is None:
+        return PLACEHOLDER
+    return "100%" if value >= 0.9995 else f"{100 * value:.1f}%"
+
+
+def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
+    """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
+    out = []
+    for (key, _, _), value in zip(KPIS, values):
+        if key.endswith("_rate"):
+            out.append(fmt_rate(value))
+        else:
+            out.append(fmt_int(None if value is None else int(value)))
+    return out
+
+
+def scope_text(name: str, level: str) -> str:
+    """The scope as the header says it: 全市, or the district's or street's own name."""
+    return name or LEVEL_LABELS.get(level, "")
+
+
+def hm(minutes: float) -> str:
+    """Minutes as 「d天h时mm分」 (whole minutes, never negative)."""
+    total = int(max(minutes, 0.0) // 1)
+    d, rem = divmod(total, 24 * 60)
+    h, m = divmod(rem, 60)
+    return f"{d}天{h}时{m:02d}分" if d else f"{h}时{m:02d}分"
+
+
+def _empty(text: str) -> html.Div:
+    return html.Div(text, className="gh-empty")
+
+
+def render_hot(spots: Sequence[dict[str, Any]], unit: str) -> Any:
+    """Hot spots: dicts with code, place, value (the grid links to /explore?grid=)."""
+    if not spots:
+        return _empty("暂无")
+    return html.Ol(className="view-hot", children=[
+        html.Li(className="view-hot__item", children=[
+            html.Span(str(rank), className="view-rank"),
+            html.Div(className="view-hot__who", children=[
+                html.A(s["code"], href=explore_href("grid", s["code"]), className="view-link view-hot__code"),
+                html.Span(s["place"] or "未登记所属社区", className="view-hot__place"),
+            ]),
+            html.Span(f"{s['value']:,}", className="view-hot__value", title=f"{s['value']:,} {unit}"),
+        ])
+        for rank, s in enumerate(spots, start=1)
+    ])
+
+
+def render_areas(rows: Sequence[dict[str, Any]]) -> Any:
+    """One row per sub-region (district / street / community): 在办, 超期, 近1小时新增."""
+    if not rows:
+        return _empty("暂无下级区域")
+    top = max((r["open"] for r in rows), default=0) or 1
+    head = html.Div(className="view-areas__row view-areas__row--head", children=[
+        html.Span("区域"), html.Span("在办"), html.Span("超期"), html.Span("近1小时"),
+    ])
+    return html.Div(className="view-areas", children=[head, *[
+        html.Div(className="view-areas__row", children=[
+            html.Div(className="view-areas__who", children=[
+                html.A(r["name"], href=explore_href("region", r["code"]), className="view-link"),
+                html.Div(className="view-bar", children=html.Div(
+                    className="view-bar__fill", style={"width": f"{100 * r['open'] / top:.1f}%"})),
+            ]),
+            html.Span(f"{r['open']:,}", className="view-num"),
+            html.Span(f"{r['overdue']:,}", className="view-num" + (" is-bad" if r["overdue"] else "")),
+            html.Span(f"{r['new_hour']:,}", className="view-num"),
+        ])
+        for r in rows
+    ]])
+
+
+UNIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("overdue", "超期"), ("pending", "待处置"), ("disposing", "处置中"), ("closed_today", "今日结案"),
+    ("on_time_rate", "按期处置率"), ("rework", "返工"), ("extended", "延期"),
+)
+
+
+def render_units(rows: Sequence[dict[str, Any]]) -> Any:
+    """The unit ranking, worst first (the wall's board in the user's scope)."""
+    if not rows:
+        return _empty("暂无处置单位")
+    head = html.Div(className="view-units__row view-units__row--head", children=[
+        html.Span("序"), html.Span("处置单位"), *[html.Span(label) for _, label in UNIT_COLUMNS],
+    ])
+    body = []
+    for r in rows:
+        cells = []
+        for key, label in UNIT_COLUMNS:
+            level = (r.get("levels") or {}).get(key)
+            cls = "view-num" + (f" is-{level}" if level in ("warn", "bad") else "")
+            cells.append(html.Span(className=cls, **{"data-label": label}, children=str(r[key])))
+        body.append(html.Div(className="view-units__row", children=[
+            html.Span(str(r["rank"]), className="view-rank"),
+            html.Span(r["unit"], className="view-units__name", title=r["unit"]),
+            *cells,
+        ]))
+    return html.Div(className="view-units", children=[head, *body])
+
+
+def render_overdue(rows: Sequence[dict[str, Any]]) -> Any:
+    """Overdue then due-soon cases: number (→ /explore?case=), class, place (grid →
+    /explore?grid=), unit, stage, time over or left, the description (text)."""
+    if not rows:
+        return _empty("当前没有超期或临期案件")
+    items = []
+    for r in rows:
+        place_bits: list[Any] = []
+        if r["place"]:
+            place_bits.append(html.Span(r["place"]))
+        if r["grid"]:
+            place_bits.append(html.A(r["grid"], href=explore_href("grid", r["grid"]), className="view-link"))
+        items.append(html.Li(className="view-case " + ("is-overdue" if r["overdue"] else "is-soon"), children=[
+            html.Div(className="view-case__head", children=[
+                html.A(r["number"], href=explore_href("case", r["id"]), className="view-link view-case__no"),
+                *([html.Span("急", className="view-tag view-tag--urgent", title="紧急案件")] if r["urgent"] else []),
+                html.Span(r["stage"], className="view-tag"),
+                html.Span(r["late"], className="view-case__late", title=r["deadline"]),
+            ]),
+            html.Div(r["klass"], className="view-case__line"),
+            html.Div(className="view-case__line view-case__place", children=place_bits or PLACEHOLDER),
+            html.Div(className="view-case__line view-case__unit", children=["责任单位：", r["unit"]]),
+            *([html.Div(r["description"], className="view-case__line view-case__desc", title=r["description"])]
+              if r["description"] else []),
+        ]))
+    return html.Ol(className="view-cases", children=items)
+
+
+def count_text(shown: int, total: int) -> str:
+    return f"显示 {shown:,} / 共 {total:,}"
+
+
+__all__ = ["KPIS", "METRICS", "layout", "metric_of", "render_areas", "render_hot", "render_overdue",
+           "render_units", "kpi_texts", "count_text", "explore_href"]
