@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.db import transaction
 from dashboard.geo import geodesic_area_m2, to_geojson
-from dashboard.models import Grid, Region, Unit
+from dashboard.models import Case, Grid, Region, Unit
 
 DISTRICT, STREET, COMMUNITY = "990101", "990101001", "990101001001"
 LON0, LAT0, STEP = 118.78, 32.04, 0.001  # 0.001° squares, about 94 m × 111 m
@@ -84,3 +86,18 @@ def build_plan(s: Session, plan: Plan) -> list[tuple[Grid, Region]]:
                     out.append((g, d))
                 row += 1
     return out
+
+
+def running_clock(now: datetime, stage: str, minutes_left: float, limit: float = 600.0) -> dict[str, Any]:
+    """Case columns of a running 自然时 clock (calendar minutes: no working calendar involved)."""
+    return dict(clock_stage=stage, deadline_at=now + timedelta(minutes=minutes_left), deadline_source="table",
+                limit_minutes=limit, limit_unit="calendar_hours", clock_started_at=now - timedelta(hours=2))
+
+
+def add_case(s: Session, now: datetime, case_id: str, grid_id: int | None, stage: str, **fields: Any) -> Case:
+    """An event case numbered after its id (``C-A1`` → ``NA1``), reported 30 minutes before ``now``."""
+    fields.setdefault("reported_at", now - timedelta(minutes=30))
+    case = Case(case_id=case_id, number=case_id.replace("C-", "N"), grid_id=grid_id, stage=stage,
+                kind="event", urgency=fields.pop("urgency", "normal"), **fields)
+    s.add(case)
+    return case

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import Engine, text
@@ -91,3 +91,13 @@ def redis_client(settings: Settings):  # type: ignore[no-untyped-def]
 def backend_name() -> str:
     url = os.environ.get("GRIDHALL_DATABASE_URL", "")
     return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def dash_app(settings: Settings, engine: Engine) -> Iterator[Any]:
+    """The real app (``create_app``) on this test's database and Redis prefix; closed afterwards."""
+    import app as appmod
+
+    application = appmod.create_app(settings)
+    yield application
+    application.server.extensions[appmod.EXTENSION_KEY].close()

@@ -36,12 +36,8 @@ class Caller:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Any, city: dict[str, Any]) -> Iterator[Any]:  # noqa: F811
-    import app as appmod
-
-    application = appmod.create_app(settings)
-    yield application
-    application.server.extensions[appmod.EXTENSION_KEY].close()
+def app(city: dict[str, Any], dash_app: Any) -> Any:  # noqa: F811  (the city first, then the app)
+    return dash_app
 
 
 def _callers(app: Any, sessions: sessionmaker[Session]) -> list[Caller]:

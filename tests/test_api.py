@@ -23,7 +23,7 @@ from dashboard.db import transaction
 from dashboard.models import Case, CaseEvent, Grid, Region, Unit
 from dashboard.settings import Settings
 from dashboard.users import create_user, issue_token
-from citykit import build_plan
+from citykit import add_case, build_plan, running_clock
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 井盖'
@@ -49,9 +49,7 @@ def fresh_cache() -> None:
 
 
 def _clock(stage: str, minutes_left: float, limit: float = 600.0) -> dict[str, Any]:
-    """A running 自然时 clock (calendar minutes: independent of the working calendar)."""
-    return dict(clock_stage=stage, deadline_at=NOW + timedelta(minutes=minutes_left), deadline_source="table",
-                limit_minutes=limit, limit_unit="calendar_hours", clock_started_at=NOW - timedelta(hours=2))
+    return running_clock(NOW, stage, minutes_left, limit)
 
 
 @pytest.fixture
@@ -74,9 +72,7 @@ def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
         qs, bs = units["U-QS"], units["U-BS"]
 
         def case(cid: str, grid_id: int | None, stage: str, **kw: Any) -> None:
-            kw.setdefault("reported_at", NOW - timedelta(minutes=30))
-            s.add(Case(case_id=cid, number=cid.replace("C-", "N"), grid_id=grid_id, stage=stage,
-                       kind="event", urgency=kw.pop("urgency", "normal"), **kw))
+            add_case(s, NOW, cid, grid_id, stage, **kw)
 
         # district A (青山区)
         case("C-A1", a1, "dispatched", unit_id=qs, dispatched_at=NOW - timedelta(minutes=20),
@@ -165,7 +161,9 @@ def test_openapi_lists_exactly_the_blueprint_routes(client: Any, city: dict[str,
     assert sorted(doc["paths"]) == _routes(client.application)
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
         **doc["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
-    assert doc["security"] == [{"bearerAuth": []}]
+    # Either a bearer token or the browser session of a signed-in user (OpenAPI: alternatives).
+    assert doc["security"] == [{"bearerAuth": []}, {"sessionCookie": []}]
+    assert doc["components"]["securitySchemes"]["sessionCookie"]["name"] == "gridhall_session"
     schemas = doc["components"]["schemas"]
     for path, item in doc["paths"].items():
         op = item["get"]

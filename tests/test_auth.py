@@ -16,12 +16,8 @@ from dashboard.settings import Settings
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Any) -> Iterator[Any]:
-    import app as appmod
-
-    application = appmod.create_app(settings)
-    yield application
-    application.server.extensions[appmod.EXTENSION_KEY].close()
+def app(dash_app: Any) -> Any:
+    return dash_app
 
 
 @pytest.fixture
@@ -175,3 +171,12 @@ def test_secret_key_file_is_private_and_shared(settings: Settings) -> None:
 def test_display_users_cannot_have_a_region_scope(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(users.UserError, match="city-wide wall"):
         make_user(sessions, "display", region="990101")
+
+
+def test_api_takes_the_browser_session_too(app: Any, sessions: sessionmaker[Session]) -> None:
+    leader = signin_client(app.server.test_client(), make_user(sessions, "leader", region=None))
+    r = leader.get("/api/v1/summary")
+    assert r.status_code == 200 and r.get_json()["scope_name"] == "全市"
+    # A header that is present but wrong is refused, session or not.
+    assert leader.get("/api/v1/summary", headers={"Authorization": "Bearer gh_wrong"}).status_code == 401
+    assert app.server.test_client().get("/api/v1/summary").status_code == 401

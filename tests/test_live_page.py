@@ -215,15 +215,6 @@ def test_database_down_shows_banner_not_traceback(
 
 # -- app factory, /healthz, gunicorn ----------------------------------------------------------
 @pytest.fixture
-def dash_app(settings: Settings, engine: Any) -> Iterator[Any]:
-    import app as appmod
-
-    application = appmod.create_app(settings)
-    yield application
-    application.server.extensions[appmod.EXTENSION_KEY].close()
-
-
-@pytest.fixture
 def lead_client(dash_app: Any, sessions: sessionmaker[Session]) -> Any:
     """A test client signed in as a city-wide shift lead, holding the live page's CSRF cookie."""
     client = signin_client(dash_app.server.test_client(), make_user(sessions, "shift_lead"))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import make_user, signin_client, signin_page
 from callbacks import view as viewcb
-from citykit import build_plan
+from citykit import add_case, build_plan, running_clock
 from dashboard import classification, readapi, reference
 from dashboard import scope as scopes
 from dashboard.db import transaction
@@ -48,9 +48,7 @@ def fresh_cache() -> None:
 
 
 def _clock(stage: str, minutes_left: float, limit: float = 600.0) -> dict[str, Any]:
-    """A running 自然时 clock (calendar minutes: independent of the working calendar)."""
-    return dict(clock_stage=stage, deadline_at=NOW + timedelta(minutes=minutes_left), deadline_source="table",
-                limit_minutes=limit, limit_unit="calendar_hours", clock_started_at=NOW - timedelta(hours=2))
+    return running_clock(NOW, stage, minutes_left, limit)
 
 
 @pytest.fixture
@@ -72,9 +70,7 @@ def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
         qs, bs = units["U-QS"], units["U-BS"]
 
         def case(cid: str, grid_id: int | None, stage: str, **kw: Any) -> None:
-            kw.setdefault("reported_at", NOW - timedelta(minutes=30))
-            s.add(Case(case_id=cid, number=cid.replace("C-", "N"), grid_id=grid_id, stage=stage,
-                       kind="event", urgency=kw.pop("urgency", "normal"), **kw))
+            add_case(s, NOW, cid, grid_id, stage, **kw)
 
         # 青山区
         case("C-A1", a1, "dispatched", unit_id=qs, dispatched_at=NOW - timedelta(minutes=20),
@@ -223,13 +219,11 @@ def _decode(compact: dict[str, Any]) -> dict[str, list[list[tuple[float, float]]
 
 # -- over HTTP, signed in -----------------------------------------------------------------------
 @pytest.fixture
-def dash_app(settings: Settings, engine: Any) -> Iterator[Any]:
+def view_app(dash_app: Any) -> Any:
     import app as appmod
 
-    application = appmod.create_app(settings)
-    application.server.extensions[appmod.EXTENSION_KEY].services.view.clock = lambda: NOW
-    yield application
-    application.server.extensions[appmod.EXTENSION_KEY].close()
+    dash_app.server.extensions[appmod.EXTENSION_KEY].services.view.clock = lambda: NOW
+    return dash_app
 
 
 def _refresh_body(config: Any = None, state: Any = None, n: Any = 1) -> dict[str, Any]:
@@ -274,17 +268,17 @@ def _texts(node: Any) -> list[str]:
     return []
 
 
-def _signed_in(dash_app: Any, who: Any) -> Any:
-    client = dash_app.server.test_client()
+def _signed_in(view_app: Any, who: Any) -> Any:
+    client = view_app.server.test_client()
     signin_client(client, who)
     assert client.get("/view").status_code == 200
     return client
 
 
 @pytest.mark.parametrize("who", ["district", "city"])
-def test_page_figures_for_signed_in_leaders(dash_app: Any, city: dict[str, Any], sessions: sessionmaker[Session],
+def test_page_figures_for_signed_in_leaders(view_app: Any, city: dict[str, Any], sessions: sessionmaker[Session],
                                             settings: Settings, who: str) -> None:
-    client = _signed_in(dash_app, city[who])
+    client = _signed_in(view_app, city[who])
     district = "990101" if who == "district" else None
     truth = _sql(sessions, district)
     r = _post(client, _refresh_body({"metric": "open"}))
@@ -315,8 +309,8 @@ def test_page_figures_for_signed_in_leaders(dash_app: Any, city: dict[str, Any],
     assert "view-overdue" not in again and "view-kpi-open" not in again and "view-updated" in again
 
 
-def test_tampered_payloads_never_leave_the_scope(dash_app: Any, city: dict[str, Any]) -> None:
-    client = _signed_in(dash_app, city["district"])
+def test_tampered_payloads_never_leave_the_scope(view_app: Any, city: dict[str, Any]) -> None:
+    client = _signed_in(view_app, city["district"])
     garbage: list[Any] = [None, "x", 1, [], {}, {"metric": "../../etc"}, {"metric": ["open"]},
                           {"metric": "overdue", "region": "990102", "scope": None, "grid": "990102001001001"},
                           {"region": "990102"}, "990102"]
@@ -355,18 +349,18 @@ def test_tampered_payloads_never_leave_the_scope(dash_app: Any, city: dict[str, 
             assert other not in text, (other, text[:300])
 
 
-def test_refused_and_failed_refreshes_say_so_in_chinese(dash_app: Any, city: dict[str, Any],
+def test_refused_and_failed_refreshes_say_so_in_chinese(view_app: Any, city: dict[str, Any],
                                                         sessions: sessionmaker[Session], monkeypatch: Any) -> None:
     import app as appmod
 
     # a wall screen (display user) is not a leader: the guard refuses, and so would the callback
-    anonymous = dash_app.server.test_client()
+    anonymous = view_app.server.test_client()
     r = _post(anonymous, _refresh_body({"metric": "open"}))
     assert r.status_code in (401, 403) and "青山" not in r.get_data(as_text=True)
     assert anonymous.get("/view").status_code in (302, 303, 401)
 
-    client = _signed_in(dash_app, city["district"])
-    service = dash_app.server.extensions[appmod.EXTENSION_KEY].services.view
+    client = _signed_in(view_app, city["district"])
+    service = view_app.server.extensions[appmod.EXTENSION_KEY].services.view
 
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("secret internals at /srv/db")
@@ -401,8 +395,8 @@ def test_callbacks_refuse_without_a_leader(settings: Settings, sessions: session
     assert geo is None and "未登录" in note
 
 
-def test_layout_has_no_write_controls(dash_app: Any, city: dict[str, Any]) -> None:
-    client = _signed_in(dash_app, city["district"])
+def test_layout_has_no_write_controls(view_app: Any, city: dict[str, Any]) -> None:
+    client = _signed_in(view_app, city["district"])
     layout = client.get("/_dash-layout", headers={"Referer": "http://localhost/view"})
     assert layout.status_code == 200
     tree = layout.get_json()
