@@ -140,6 +140,9 @@ def install(server: flask.Flask, settings: Settings, sessions: sessionmaker[Sess
         # The cookie outlives a shift so a wall screen stays signed in; people are limited
         # server-side by iat/seen below, whatever the cookie says.
         PERMANENT_SESSION_LIFETIME=30 * 24 * 3600,
+        # Not a new cookie on every 500 ms poll: it is re-sent when the session changes, which
+        # the "seen" time below does once a minute — enough to keep the 30 days rolling.
+        SESSION_REFRESH_EACH_REQUEST=False,
         REMEMBER_COOKIE_DURATION=0,
     )
     checks = UserChecks(sessions)

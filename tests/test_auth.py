@@ -180,3 +180,13 @@ def test_api_takes_the_browser_session_too(app: Any, sessions: sessionmaker[Sess
     # A header that is present but wrong is refused, session or not.
     assert leader.get("/api/v1/summary", headers={"Authorization": "Bearer gh_wrong"}).status_code == 401
     assert app.server.test_client().get("/api/v1/summary").status_code == 401
+
+
+def test_polls_do_not_resend_the_session_cookie(app: Any, sessions: sessionmaker[Session]) -> None:
+    """A wall polls twice a second: its responses carry no Set-Cookie unless the session changed."""
+    client = app.server.test_client()
+    assert client.get(f"/wall?token={display_token(sessions)}").status_code == 303
+    assert client.get("/wall").status_code == 200
+    for _ in range(3):
+        r = client.get("/_dash-dependencies")
+        assert r.status_code == 200 and "Set-Cookie" not in r.headers
