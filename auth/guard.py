@@ -91,7 +91,7 @@ def install(server: flask.Flask, sessions: sessionmaker[Session], throttle: Logi
         who = current()
         if who is None:
             if url_rule in ("/", "/<path:path>") and request.method == "GET":
-                return flask.redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/?=&')}")
+                return flask.redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
             return _denied(401, "not signed in")
         if not decision.rule.allows(who.role, who.city_scope):
             return _denied(403, f"{who.role} may not use {decision.page or url_rule}")

@@ -190,3 +190,26 @@ def test_polls_do_not_resend_the_session_cookie(app: Any, sessions: sessionmaker
     for _ in range(3):
         r = client.get("/_dash-dependencies")
         assert r.status_code == 200 and "Set-Cookie" not in r.headers
+
+
+def test_a_deep_link_survives_the_sign_in(app: Any, sessions: sessionmaker[Session]) -> None:
+    client = app.server.test_client()
+    deep = "/explore?region=990101&window=7d&stage=dispatched"
+    r = client.get(deep)
+    assert r.status_code == 302
+    login = r.headers["Location"]
+    assert login.startswith("/login?next=")
+    form = client.get(login).get_data(as_text=True)
+    lead = make_user(sessions, "shift_lead")
+    r = client.post("/login", data={"username": lead.username, "password": PASSWORD,
+                                    "csrf_token": csrf_of(form), "next": _hidden_next(form)})
+    assert r.status_code == 303 and r.headers["Location"] == deep
+
+
+def _hidden_next(form: str) -> str:
+    import html
+    import re
+
+    match = re.search(r'name="next"[^>]*value="([^"]*)"', form) or re.search(r'value="([^"]*)"[^>]*name="next"', form)
+    assert match, "no next field"
+    return html.unescape(match.group(1))
