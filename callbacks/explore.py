@@ -19,30 +19,27 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any
 
 import dash
 import flask
 import plotly.graph_objects as go
-import redis
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from dashboard import classification, explore, hotspots
-from dashboard.deadlines import Timing
+from dashboard import explore, hotspots
 from dashboard.limits import UNITS
 from dashboard.readapi import CaseDetail, OutOfScope, case_detail
-from dashboard.reference import timing_for
 from dashboard.scope import Scope
-from dashboard.settings import Settings
 from dashboard.users import UserRole
 from dashboard.vocab import Kind, Source, Urgency
 from layouts import explore as view
-from layouts.live import PLACEHOLDER, fmt_int
+from layouts.live import PLACEHOLDER, fmt_int, fmt_rate
+
+from .timing import PageService
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +49,6 @@ EXPORT_RULE = "/explore/export.<fmt>"
 FILTERS = ("window", "kind", "major", "minor", "source", "stage", "unit", "flag")
 CHART_BG = "#0a1526"
 _FONT = {"family": "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, sans-serif", "color": "#d8e4f5"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -71,25 +64,8 @@ class Viewer:
         return self.role == UserRole.SHIFT_LEAD.value
 
 
-class ExploreService:
-    """What /explore's callbacks share in one process."""
-
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.client = client
-        self.clock = clock
-        self._timing: Timing | None = None
-        self._lock = threading.Lock()
-
-    def timing(self, session: Session) -> Timing:
-        """Limits, working calendar and classes: built at the first request of this process."""
-        with self._lock:
-            if self._timing is None:
-                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
-                self._timing = timing_for(scheme, self.settings, session)
-            return self._timing
+class ExploreService(PageService):
+    """What /explore's callbacks share in one process (settings, sessions, clock, timing)."""
 
     # -- who ---------------------------------------------------------------------------------
     def viewer(self, session: Session) -> Viewer | None:
@@ -112,7 +88,7 @@ class ExploreService:
         timing = self.timing(session)
         tz = timing.calendar.tz
         out: dict[str, Any] = {"updated": now.astimezone(tz).strftime("%H:%M:%S"),
-                               "who": f"{viewer.name} · {UserRole(viewer.role).label} · {viewer.scope.name}"}
+                               "who": f"辖区：{viewer.scope.name}"}
         try:
             sel = explore.Selection.parse(search)
         except explore.SelectionError as exc:
@@ -130,13 +106,12 @@ class ExploreService:
         table = explore.case_table(session, scope, timing, now, sel)
         majors, minors = explore.class_options(timing, sel.kind, sel.major)
         units = explore.unit_options(session, scope, timing, now, sel)
-        rate = k.on_time_close_rate
         out.update({
             "crumbs": render_crumbs(place, sel),
             "error": [], "error_class": "explore-error",
             "kpis": [fmt_int(k.total), fmt_int(k.reported), fmt_int(k.closed), fmt_int(k.open),
                      fmt_int(k.overdue), fmt_int(k.due_soon), fmt_int(k.urgent),
-                     PLACEHOLDER if rate is None else f"{100 * rate:.1f}%"],
+                     fmt_rate(k.on_time_close_rate)],
             "children_title": _children_title(place.level),
             "children": render_children(kids, sel),
             "map_title": "案件分布" if mp.mode == "cases" else "网格分布",
@@ -312,8 +287,19 @@ def render_crumbs(place: explore.Place, sel: explore.Selection) -> list[Any]:
             out.append(html.Span(label, className="explore-crumb is-current", **{"aria-current": "page"}))
         else:
             target = None if c.level in ("city",) or i == 0 else c.code
-            out.append(dcc.Link(label, href=sel.at(target).href(), className="explore-crumb"))
+            out.append(region_link(label, sel, target, "explore-crumb"))
     return out
+
+
+def region_link(children: Any, sel: explore.Selection, region: str | None, class_name: str) -> dcc.Link:
+    """A link to ``region`` (None: the scope's root) with the selection's filters.
+
+    The href serves a new tab and a copied link. A plain click is taken over by explore.js
+    (class ``explore-go``; the region is the href's): it goes through the navigate callback,
+    which takes the filters from the controls as they are at the click, so a filter changed
+    just before is never dropped while this link still carries the previous filters.
+    """
+    return dcc.Link(children, href=sel.at(region).href(), className=f"{class_name} explore-go")
 
 
 def _children_title(level: str) -> str:
@@ -326,10 +312,10 @@ def render_children(kids: list[explore.ChildRow], sel: explore.Selection) -> Any
         return html.Div("已是最小单元（网格）", className="gh-empty")
     head = html.Div(className="explore-row explore-row--head", children=[
         html.Span("名称"), html.Span("案件"), html.Span("在办"), html.Span("超期")])
-    rows = [dcc.Link(href=sel.at(k.code).href(), className="explore-row explore-child", children=[
-                         html.Span(k.name, className="explore-row__name", title=f"{k.name}（{k.code}）"),
+    rows = [region_link([html.Span(k.name, className="explore-row__name", title=f"{k.name}（{k.code}）"),
                          html.Span(fmt_int(k.total)), html.Span(fmt_int(k.open)),
-                         html.Span(fmt_int(k.overdue), className="explore-late" if k.overdue else "")])
+                         html.Span(fmt_int(k.overdue), className="explore-late" if k.overdue else "")],
+                        sel, k.code, "explore-row explore-child")
             for k in kids]
     return [head, html.Div(className="explore-rows", children=rows)]
 
@@ -345,9 +331,8 @@ def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView],
                   if ack else html.Span("未确认", className="explore-unack"))
         items.append(html.Li(className="explore-hot__item", children=[
             html.Span(str(rank), className="explore-hot__rank"),
-            dcc.Link(href=sel.at(s.code).href(), className="explore-hot__who", children=[
-                html.Span(s.place or "未登记社区", className="explore-hot__place"),
-                html.Span(s.code, className="explore-hot__code")]),
+            region_link([html.Span(s.place or "未登记社区", className="explore-hot__place"),
+                         html.Span(s.code, className="explore-hot__code")], sel, s.code, "explore-hot__who"),
             html.Span(f"{s.total}件", className="explore-hot__value"),
             html.Span(f"超期{s.overdue}", className="explore-late" if s.overdue else "explore-muted"),
             status,
@@ -438,8 +423,7 @@ def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
             html.Span(f"来源：{Source.labels().get(e.source or '', e.source or '—')}", className="explore-muted"),
             html.Div(f"未生效：{e.problem}", className="explore-late") if e.problem else None,
         ]) for e in d.events] or [html.Li("暂无事件", className="gh-empty")])
-    grid_link = ([dcc.Link(f"进入网格 {d.grid_code}", href=sel.at(d.grid_code).href(), className="explore-link")]
-                 if d.grid_code else [])
+    grid_link = [region_link(f"进入网格 {d.grid_code}", sel, d.grid_code, "explore-link")] if d.grid_code else []
     return [
         html.Div(className="explore-detail__status", children=[status, *grid_link]),
         html.H3("问题描述", className="explore-detail__h"),
@@ -468,21 +452,42 @@ def _map_note(mp: explore.MapData) -> str:
 
 def _layout_base(height: int | None = None) -> dict[str, Any]:
     return dict(paper_bgcolor=CHART_BG, plot_bgcolor=CHART_BG, font={**_FONT, "size": 12},
-                margin={"l": 44, "r": 12, "t": 8, "b": 36}, autosize=True,
-                legend={"orientation": "h", "y": 1.15, "x": 0, "font": {"size": 12}},
+                margin={"l": 44, "r": 12, "t": 24, "b": 36}, autosize=True,
+                # above the plot, in the top margin: never over the bars
+                legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 12}},
                 xaxis={"gridcolor": "#1d3458", "automargin": True}, yaxis={"gridcolor": "#1d3458", "automargin": True,
                                                                            "rangemode": "tozero"},
                 separators=".,", **({"height": height} if height else {}))
 
 
+_TICK_SIZE = 12
+
+
+def _label_width(labels: list[str], size: int) -> int:
+    """Pixels a label of ``labels`` takes at most: a CJK character is a square of the font size."""
+    def width(text: str) -> float:
+        return sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in text) * size
+    return int(max((width(t) for t in labels), default=0) + 0.5)
+
+
 def class_figure(classes: list[explore.ClassCount]) -> go.Figure:
     top = classes[:10][::-1]
+    names = [c.name or c.code for c in top]
     fig = go.Figure(go.Bar(
-        x=[c.count for c in top], y=[(c.name or c.code)[:14] for c in top], orientation="h",
-        marker={"color": "#3fb8ff"}, text=[str(c.count) for c in top], textposition="auto",
+        x=[c.count for c in top], y=names, orientation="h",
+        marker={"color": "#3fb8ff"}, text=[f"{c.count:,}" for c in top], textposition="outside",
+        textfont={"size": _TICK_SIZE, "color": _FONT["color"]}, cliponaxis=False,
         hovertemplate="%{y}：%{x} 件<extra></extra>"))
     fig.update_layout(**_layout_base())
-    fig.update_layout(margin={"l": 8, "r": 12, "t": 4, "b": 24}, yaxis={"automargin": True, "gridcolor": CHART_BG})
+    # Whole class names (up to 14 characters in the standard schemes): the left margin is
+    # made wide enough for the longest one before plotly measures (automargin then only
+    # grows it), so a label is never cut while the fonts are still loading.
+    # the counts stand right of the bars: room for them in the right margin
+    fig.update_layout(margin={"l": 10 + _label_width(names, _TICK_SIZE), "r": 44, "t": 4, "b": 24},
+                      yaxis={"automargin": True, "gridcolor": CHART_BG, "ticklabelstandoff": 4,
+                             "tickfont": {"size": _TICK_SIZE},
+                             # every bar its label (plotly would skip every other one)
+                             "tickmode": "array", "tickvals": names, "ticktext": names})
     if not classes:
         fig.add_annotation(text="暂无案件", showarrow=False, font={**_FONT, "size": 16}, xref="paper", yref="paper")
     return fig
@@ -497,7 +502,8 @@ def trend_figure(points: Any, axis: str) -> go.Figure:
                    line={"color": "#36e2a4", "width": 2}, hovertemplate="%{x} 结案 %{y} 件<extra></extra>"),
     ])
     fig.update_layout(**_layout_base())
-    fig.update_layout(bargap=0.25)
+    # upright labels ("06时"), every other one when there are many (24 hours)
+    fig.update_layout(bargap=0.25, xaxis={"tickangle": 0, "nticks": 12})
     return fig
 
 
@@ -614,10 +620,11 @@ def register(app: dash.Dash, service: ExploreService) -> None:
     @app.callback(Output("explore-url", "search"),
                   *[Input(f"explore-f-{f}", "value") for f in FILTERS],
                   Input("explore-map-layer", "clickData"), Input("explore-map-cluster", "clickData"),
-                  Input("explore-table", "cellClicked"), Input("explore-detail-close", "n_clicks"),
+                  Input("explore-table", "cellClicked"), Input("explore-go", "data"),
+                  Input("explore-detail-close", "n_clicks"),
                   State("explore-url", "search"), prevent_initial_call=True)
     def navigate(*args: Any) -> str:
-        return navigate_to(ctx.triggered_id, args[:len(FILTERS)], args[len(FILTERS):len(FILTERS) + 3],
+        return navigate_to(ctx.triggered_id, args[:len(FILTERS)], args[len(FILTERS):len(FILTERS) + 4],
                            args[-1])
 
     @app.callback(Output("explore-hot-msg", "children"), Output("explore-notes-version", "data"),
@@ -682,31 +689,36 @@ def register(app: dash.Dash, service: ExploreService) -> None:
 
 
 def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any) -> str:
-    """The new query string after a filter change or a click; PreventUpdate when unchanged."""
+    """The new query string after a filter change or a click; PreventUpdate when unchanged.
+
+    ``values`` are the filter controls as they are now, ``clicks`` the data of the map layer,
+    the clustered layer, the table cell and a region link (``explore-go``: ``{"region": code}``).
+    A click keeps the place and the open case of the URL and takes the filters from the
+    controls: a filter changed a moment before is in the controls at once, while the URL and
+    the links rendered from it follow only after a round trip, so a click made in between
+    keeps it.
+    """
     search = search if isinstance(search, str) else ""
     current = explore.Selection.lenient(search)
-    if trigger in {f"explore-f-{f}" for f in FILTERS}:
-        chosen = {f: (v if isinstance(v, str) and v else None) for f, v in zip(FILTERS, values)}
-        if not chosen.get("kind"):
-            chosen["major"] = chosen["minor"] = None
-        elif trigger == "explore-f-kind" and chosen["kind"] != current.kind:
-            chosen["major"] = chosen["minor"] = None
-        elif trigger == "explore-f-major" and chosen["major"] != current.major:
-            chosen["minor"] = None
-        chosen["window"] = chosen["window"] or explore.DEFAULT_WINDOW
-        try:
-            new = explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
-        except explore.SelectionError:
+    clicks = list(clicks) + [None] * (4 - len(clicks))
+    is_filter = trigger in {f"explore-f-{f}" for f in FILTERS}
+    try:
+        shown = _from_controls(trigger, values, current)
+    except explore.SelectionError:
+        if is_filter:
             raise PreventUpdate from None
+        shown = current  # controls that make no selection: a click keeps the URL's filters
+    if is_filter:
+        new = shown
     elif trigger in ("explore-map-layer", "explore-map-cluster"):
         data = clicks[0] if trigger == "explore-map-layer" else clicks[1]
         props = (data or {}).get("properties") if isinstance(data, dict) else None
         if not isinstance(props, dict) or props.get("cluster"):
             raise PreventUpdate
         if isinstance(props.get("case"), str):
-            new = current.with_case(props["case"])
+            new = shown.with_case(props["case"])
         elif isinstance(props.get("code"), str) and props["code"] != current.region:
-            new = current.at(props["code"])
+            new = shown.at(props["code"])
         else:
             raise PreventUpdate
     elif trigger == "explore-table":
@@ -714,15 +726,45 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any) -> str:
         row_id = cell.get("rowId") if isinstance(cell, dict) else None
         if not isinstance(row_id, str) or not row_id:
             raise PreventUpdate
-        new = current.with_case(row_id)
+        new = shown.with_case(row_id)
+    elif trigger == "explore-go":
+        go = clicks[3]
+        region = go.get("region") if isinstance(go, dict) else None
+        if not isinstance(region, str):
+            raise PreventUpdate
+        try:  # the code's shape is checked here; its scope by the callbacks that read it
+            new = explore.Selection.from_values({**_values(shown), "region": region or None, "case": None})
+        except explore.SelectionError:
+            raise PreventUpdate from None
     elif trigger == "explore-detail-close":
-        new = current.with_case(None)
+        new = shown.with_case(None)
     else:
         raise PreventUpdate
     query = new.to_query()
     if query == search.lstrip("?"):
         raise PreventUpdate
     return f"?{query}" if query else ""
+
+
+def _values(sel: explore.Selection) -> dict[str, Any]:
+    return {f: getattr(sel, f) for f in FILTERS}
+
+
+def _from_controls(trigger: Any, values: Any, current: explore.Selection) -> explore.Selection:
+    """The URL's place and case with the filters the controls show; raises SelectionError.
+
+    Choosing another 类别 clears 大类 and 小类, another 大类 clears 小类 (the controls still
+    hold the old ones until the options arrive)."""
+    values = list(values) + [None] * (len(FILTERS) - len(values))
+    chosen = {f: (v if isinstance(v, str) and v else None) for f, v in zip(FILTERS, values)}
+    if not chosen.get("kind"):
+        chosen["major"] = chosen["minor"] = None
+    elif trigger == "explore-f-kind" and chosen["kind"] != current.kind:
+        chosen["major"] = chosen["minor"] = None
+    elif trigger == "explore-f-major" and chosen["major"] != current.major:
+        chosen["minor"] = None
+    chosen["window"] = chosen["window"] or explore.DEFAULT_WINDOW
+    return explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
 
 
 __all__ = ["ExploreService", "register", "navigate_to", "to_csv", "to_xlsx", "MAIN_OUTPUTS", "EXPORT_RULE"]

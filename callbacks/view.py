@@ -26,7 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable
 
 import dash
@@ -36,13 +36,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from dashboard import classification, readapi, reference
+from dashboard import readapi
 from dashboard.deadlines import Timing
 from dashboard.models import Grid, Region
 from dashboard.scope import Scope, ScopeError, grid_condition
 from dashboard.settings import Settings
 from layouts import view as page
 from layouts.live import PLACEHOLDER
+
+from .timing import PageService, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,6 @@ MSG_FORBIDDEN = "您的账户无权查看本页面"
 MSG_SCOPE = "您的管辖范围在系统中不存在，请联系管理员"
 MSG_DATABASE = "暂时无法读取数据库，显示的是上次的数据，正在重试"
 MSG_INTERNAL = "服务器内部错误，显示的是上次的数据，正在重试（详见服务日志）"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _digest(value: Any) -> str:
@@ -263,30 +261,17 @@ def unit_rows(board: readapi.UnitBoard, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-class ViewService:
+class ViewService(PageService):
     """What /view's callbacks share in one process: the timing (built once) and the
     geometry of the scopes recently shown."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.client = client
-        self.clock = clock
-        self._timing: Timing | None = None
-        self._timing_lock = threading.Lock()
+        super().__init__(settings, sessions, client, clock)
         self._geo: OrderedDict[tuple[str, str], tuple[float, GeoPack]] = OrderedDict()
         self._geo_lock = threading.Lock()
 
     # -- per-process state ------------------------------------------------------------------
-    def timing(self, session: Session) -> Timing:
-        """Limits, working calendar and classes: read at the first use in this process."""
-        with self._timing_lock:
-            if self._timing is None:
-                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
-                self._timing = reference.timing_for(scheme, self.settings, session)
-            return self._timing
-
     def geo(self, session: Session, scope: Scope) -> GeoPack:
         key = (session.get_bind().engine.url.render_as_string(hide_password=True), scope.code or "")
         now = time.monotonic()

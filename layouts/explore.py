@@ -24,8 +24,9 @@ from dashboard.explore import (
 from dashboard.settings import Settings
 from dashboard.vocab import Kind, Source
 
-from .live import PLACEHOLDER, kpi_tile
-from .wall import LOCALE_TEXT
+from .live import PLACEHOLDER, kpi_strip
+from .userbar import user_bar
+from .wall import LOCALE_TEXT, city_map
 
 TITLE = "案件钻取分析"
 
@@ -54,6 +55,10 @@ GRID_LOCALE = {
     "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于",
     "pageSizeSelectorLabel": "每页", "before": "早于", "after": "晚于", "columnFilter": "列筛选", "ariaFilterValue": "筛选值",
 }
+
+# dcc.Dropdown's own texts (its search box, clear buttons), in Chinese.
+DROPDOWN_LABELS = {"search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除选择",
+                   "no_options_found": "没有匹配的选项", "select_all": "全选", "deselect_all": "全不选"}
 
 # Column widths (flex) of the case table; long texts get an ellipsis and a tooltip.
 _FLEX = {"case_id": 1.3, "number": 1.2, "status": 0.6, "stage": 0.8, "kind": 0.55, "major": 1.0,
@@ -84,8 +89,7 @@ def _dropdown(key: str, label: str, options: list[dict[str, str]], value: str | 
         html.Label(label, htmlFor=f"explore-f-{key}", className="explore-filter__label"),
         dcc.Dropdown(id=f"explore-f-{key}", options=options, value=value, placeholder=placeholder,
                      clearable=clearable, searchable=True, className="explore-dropdown",
-                     # dcc's own texts, in Chinese
-                     optionHeight=32, maxHeight=360, search_value=None),
+                     labels=DROPDOWN_LABELS, optionHeight=32, maxHeight=360, search_value=None),
     ])
 
 
@@ -109,12 +113,14 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                 html.Nav(id="explore-crumbs", className="explore-crumbs", **{"aria-label": "区域层级"},
                          children=[html.Span(PLACEHOLDER)]),
                 html.Div(className="explore-header__right", children=[
+                    # The user's scope; who is signed in (name, role) and 退出 are the user bar's.
                     html.Span(id="explore-who", className="explore-who"),
                     html.Span(id="explore-clock", className="explore-clock", children=PLACEHOLDER),
                     html.Span(className="gh-updated", children=[
                         "数据时间 ", html.Span(id="explore-updated", children=PLACEHOLDER)]),
                     html.Button("刷新", id="explore-refresh", className="explore-btn", n_clicks=0),
                 ]),
+                user_bar(),  # the signed-in user and 退出 (a POST form with the CSRF token)
             ]),
             html.Section(className="explore-filters", **{"aria-label": "筛选条件"}, children=[
                 _dropdown("window", "时间范围", _options(WINDOWS), sel.window, clearable=False),
@@ -134,11 +140,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                 ]),
             ]),
             html.Div(id="explore-error", className="explore-error", role="alert", children=[]),
-            html.Section(
-                className="gh-kpis explore-kpis", **{"aria-label": "关键指标"},
-                children=[kpi_tile(f"explore-kpi-{key}", key, label, scope, f" explore-kpi explore-kpi--{key}")
-                          for key, label, scope in KPIS],
-            ),
+            kpi_strip("explore-kpi", KPIS, "explore", label="关键指标"),
             html.Main(className="explore-main", children=[
                 html.Section(className="gh-panel explore-side", children=[
                     html.H2(id="explore-children-title", className="gh-panel__title", children="下级区域"),
@@ -202,6 +204,9 @@ def layout(settings: Settings, query: str = "") -> html.Div:
             dcc.Store(id="explore-notes-version", data=0),
             # The selection (all but the open case) whose figures the page shows.
             dcc.Store(id="explore-view-key", data=None),
+            # A click on a region link ({"region": code}, set by explore.js): the navigate
+            # callback merges it with the filters as the controls show them right now.
+            dcc.Store(id="explore-go", data=None),
             dcc.Store(id="explore-config", data={"tz": settings.timezone}),
             dcc.Interval(id="explore-clock-tick", interval=1000, n_intervals=0),
         ],
@@ -221,14 +226,7 @@ def _grid_theme() -> dict[str, str]:
 
 
 def _map(settings: Settings) -> dl.MapContainer:
-    layers: list[Any] = []
-    if settings.tile_url:  # the city's own GIS basemap; never a public tile server by default
-        if settings.wms_layers:
-            layers.append(dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
-                                          format="image/png", transparent=True, attribution=""))
-        else:
-            layers.append(dl.TileLayer(url=settings.tile_url, attribution=""))
-    layers += [
+    layers: list[Any] = [
         dl.GeoJSON(id="explore-map-outline", data=None, interactive=False,
                    style={"variable": "gridhall_explore.outlineStyle"}),
         dl.GeoJSON(id="explore-map-layer", data=None, interactive=True,
@@ -243,15 +241,8 @@ def _map(settings: Settings) -> dl.MapContainer:
                    onEachFeature={"variable": "gridhall_explore.onFeature"},
                    hideout={"max": 1, "mode": "grid_points"}),
     ]
-    return dl.MapContainer(
-        id="explore-map",
-        className="explore-map",
-        children=layers,
-        preferCanvas=True,
-        attributionControl=False,
-        center=[30.0, 120.0], zoom=12, zoomSnap=0.25,
-        style={"height": "100%", "width": "100%", "background": "#050c18"},
-    )
+    # fitted to the place by the main callback (viewport)
+    return city_map(settings, "explore-map", "explore-map", layers, zoomSnap=0.25)
 
 
 __all__ = ["layout", "KPIS", "TABLE_COLUMNS", "TITLE"]

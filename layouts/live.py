@@ -48,11 +48,7 @@ def layout(settings: Settings) -> html.Div:
             # the server-side banner cannot say so.
             html.Div(id="live-offline", className="gh-banner", role="alert", children=[]),
             header(settings, "live", PAGE_TITLE),
-            html.Section(
-                className="gh-kpis",
-                **{"aria-label": "今日关键指标"},
-                children=[kpi_tile(f"kpi-{key}", key, label, scope) for key, label, scope in KPIS],
-            ),
+            kpi_strip("kpi", KPIS),
             html.Main(
                 className="gh-main",
                 children=[
@@ -141,6 +137,24 @@ def kpi_tile(value_id: str, key: str, label: str, scope: str, extra_class: str =
     )
 
 
+def kpi_strip(prefix: str, kpis: Sequence[tuple[str, str, str]], modifier: str = "",
+              label: str = "今日关键指标") -> html.Section:
+    """The KPI strip: a tile per (key, label, scope) of ``kpis``, figures in ``<prefix>-<key>``.
+
+    ``modifier`` (e.g. ``"wall"``) adds ``<modifier>-kpis`` to the strip and ``<modifier>-kpi
+    <modifier>-kpi--<key>`` to each tile.
+    """
+    return html.Section(
+        className="gh-kpis" + (f" {modifier}-kpis" if modifier else ""),
+        **{"aria-label": label},
+        children=[
+            kpi_tile(f"{prefix}-{key}", key, name, scope,
+                     f" {modifier}-kpi {modifier}-kpi--{key}" if modifier else "")
+            for key, name, scope in kpis
+        ],
+    )
+
+
 def _panel(title: str, body_id: str, modifier: str) -> html.Section:
     return html.Section(
         className=f"gh-panel {modifier}",
@@ -158,6 +172,19 @@ def _panel(title: str, body_id: str, modifier: str) -> html.Section:
 # -- fragments filled by the refresh callback ---------------------------------------------
 def fmt_int(value: int | None) -> str:
     return PLACEHOLDER if value is None else f"{value:,}"
+
+
+def fmt_rate(value: float | None) -> str:
+    """A share in [0, 1] as a percentage; 100% without a decimal ("100.0%" does not fit a tile)."""
+    if value is None:
+        return PLACEHOLDER
+    return "100%" if value >= 0.9995 else f"{100 * value:.1f}%"
+
+
+def kpi_texts(kpis: Sequence[tuple[str, str, str]], values: Sequence[int | float | None]) -> list[str]:
+    """Texts of the tiles of ``kpis``, in order; keys ending in ``_rate`` are shares in [0, 1]."""
+    return [fmt_rate(value) if key.endswith("_rate") else fmt_int(None if value is None else int(value))
+            for (key, _, _), value in zip(kpis, values)]
 
 
 def kpi_values(counts: TodayCounts) -> list[str]:

@@ -21,9 +21,10 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, fmt_int, kpi_tile
+from .live import PLACEHOLDER, fmt_rate, kpi_strip  # fmt_rate: callbacks/view.py uses page.fmt_rate
+from .live import kpi_texts as live_kpi_texts
 from .userbar import user_bar
-from .wall import BREAKS, COLOURS
+from .wall import BREAKS, COLOURS, city_map, legend
 from .wall import KPIS as WALL_KPIS
 
 VIEW_TITLE = "城市管理运行概况"
@@ -78,12 +79,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
             # Raised by view.js when refreshes stop arriving (the server cannot say so itself).
             html.Div(id="view-offline", className="gh-banner", role="alert", children=[]),
             _header(settings),
-            html.Section(
-                className="gh-kpis view-kpis",
-                **{"aria-label": "今日关键指标"},
-                children=[kpi_tile(f"view-kpi-{key}", key, lab, scope, f" view-kpi view-kpi--{key}")
-                          for key, lab, scope in KPIS],
-            ),
+            kpi_strip("view-kpi", KPIS, "view"),
             html.Main(
                 className="view-main",
                 children=[
@@ -96,7 +92,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                             ]),
                             html.Div(className="view-map__frame", children=[
                                 _map(settings),
-                                _legend(unit),
+                                legend(unit, "view-legend", hot=False),
                                 html.Span(id="view-painted", hidden=True, children="0"),
                             ]),
                             html.Div(id="view-map-note", className="view-note",
@@ -179,64 +175,23 @@ def _panel(panel_id: str, title: str, body_id: str, title_id: str | None = None,
 
 
 def _map(settings: Settings) -> dl.MapContainer:
-    layers: list[Any] = []
-    if settings.tile_url:  # the city's own GIS basemap; never a public tile server by default
-        if settings.wms_layers:
-            layers.append(dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
-                                          format="image/png", transparent=True, attribution=""))
-        else:
-            layers.append(dl.TileLayer(url=settings.tile_url, attribution=""))
-    layers.append(dl.GeoJSON(
+    grids = dl.GeoJSON(
         id="view-grids",
         data=None,  # filled once from view-geo (view.js decodes the compact form)
         style={"variable": "gridhall.view.gridStyle"},
         onEachFeature={"variable": "gridhall.view.onGrid"},
         interactive=True,
-    ))
-    return dl.MapContainer(
-        id="view-mapview",
-        className="view-map__map",
-        children=layers,
-        preferCanvas=True,
-        zoomControl=True,
-        attributionControl=False,
-        scrollWheelZoom=False,  # the page scrolls; zoom with the buttons or a pinch
-        trackViewport=False,
-        center=[30.0, 120.0], zoom=12,  # replaced by the scope's bounds once the grids arrive
-        zoomSnap=0.25,
-        style={"height": "100%", "width": "100%", "background": "#050c18"},
     )
-
-
-def _legend(unit: str) -> html.Div:
-    items = []
-    for i, (low, colour) in enumerate(zip(BREAKS, COLOURS)):
-        high = BREAKS[i + 1] - 1 if i + 1 < len(BREAKS) else None
-        text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
-        items.append(html.Div(className="view-legend__item", children=[
-            html.Span(className="view-legend__swatch", style={"background": colour}),
-            html.Span(text),
-        ]))
-    return html.Div(className="view-legend", children=[html.Div(f"单位：{unit}", className="view-legend__title"),
-                                                        *items])
+    # fitted to the scope's bounds once the grids arrive (view.js)
+    return city_map(settings, "view-mapview", "view-map__map", [grids], zoomControl=True,
+                    scrollWheelZoom=False,  # the page scrolls; zoom with the buttons or a pinch
+                    trackViewport=False, zoomSnap=0.25)
 
 
 # -- fragments filled by the refresh -------------------------------------------------------------
-def fmt_rate(value: float | None) -> str:
-    if value is None:
-        return PLACEHOLDER
-    return "100%" if value >= 0.9995 else f"{100 * value:.1f}%"
-
-
 def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
     """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
-    out = []
-    for (key, _, _), value in zip(KPIS, values):
-        if key.endswith("_rate"):
-            out.append(fmt_rate(value))
-        else:
-            out.append(fmt_int(None if value is None else int(value)))
-    return out
+    return live_kpi_texts(KPIS, values)
 
 
 def scope_text(name: str, level: str) -> str:

@@ -17,7 +17,8 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, fmt_int, header, kpi_tile
+from .live import PLACEHOLDER, header, kpi_strip
+from .live import kpi_texts as live_kpi_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
 REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
@@ -151,12 +152,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             html.Div(id="wall-offline", className="gh-banner", role="alert", children=[]),
             header(settings, "wall", WALL_TITLE,
                    html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER)),
-            html.Section(
-                className="gh-kpis wall-kpis",
-                **{"aria-label": "今日关键指标"},
-                children=[kpi_tile(f"wall-kpi-{key}", key, lab, scope, f" wall-kpi wall-kpi--{key}")
-                          for key, lab, scope in KPIS],
-            ),
+            kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
                 className="wall-main",
                 children=[
@@ -170,7 +166,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                             html.Div(className="wall-map__body", children=[
                                 html.Div(className="wall-map__frame", children=[
                                     _map(settings, metric),
-                                    _legend(unit),
+                                    legend(unit),
                                 ]),
                                 html.Div(className="wall-hot", children=[
                                     html.H3("热点网格 · 前十", className="wall-hot__title"),
@@ -222,15 +218,36 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     )
 
 
+def basemap_layers(settings: Settings) -> list[Any]:
+    """The city's own GIS basemap (GRIDHALL_TILE_URL, WMS with GRIDHALL_WMS_LAYERS), or nothing:
+    never a public tile server by default. Shared by /wall, /view and /explore."""
+    if not settings.tile_url:
+        return []
+    if settings.wms_layers:
+        return [dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
+                                format="image/png", transparent=True, attribution="")]
+    return [dl.TileLayer(url=settings.tile_url, attribution="")]
+
+
+def city_map(settings: Settings, map_id: str, class_name: str, layers: list[Any], **options: Any) -> dl.MapContainer:
+    """A dark map of the city's grids: the basemap (if any) under ``layers``, drawn on canvas
+    (tens of thousands of cells: not one SVG path each), no attribution, filling its frame.
+    The centre is a placeholder: each page fits the map to its grids. ``options`` go to
+    dash-leaflet's MapContainer (zoomSnap, zoomControl, …)."""
+    return dl.MapContainer(
+        id=map_id,
+        className=class_name,
+        children=[*basemap_layers(settings), *layers],
+        preferCanvas=True,
+        attributionControl=False,
+        center=[30.0, 120.0], zoom=12,
+        style={"height": "100%", "width": "100%", "background": "#050c18"},
+        **options,
+    )
+
+
 def _map(settings: Settings, metric: str) -> dl.MapContainer:
-    layers: list[Any] = []
-    if settings.tile_url:  # the city's own GIS basemap; never a public tile server by default
-        if settings.wms_layers:
-            layers.append(dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
-                                          format="image/png", transparent=True, attribution=""))
-        else:
-            layers.append(dl.TileLayer(url=settings.tile_url, attribution=""))
-    layers += [
+    layers: list[Any] = [
         dl.Pane(name="grids", style={"zIndex": 410}, children=dl.GeoJSON(
             id="wall-grids",
             url=GRID_URL,
@@ -246,49 +263,35 @@ def _map(settings: Settings, metric: str) -> dl.MapContainer:
             interactive=False,
         )),
     ]
-    return dl.MapContainer(
-        id="wall-mapview",
-        className="wall-map__map",
-        children=layers,
-        preferCanvas=True,  # 100,000 cells: canvas, not one SVG path per cell
-        zoomControl=False,
-        attributionControl=False,
-        center=[30.0, 120.0], zoom=12,  # replaced by the grids' bounds once they load (wall.js)
-        zoomSnap=0.1,
-        style={"height": "100%", "width": "100%", "background": "#050c18"},
-    )
+    # fitted to the grids' bounds once they load (wall.js)
+    return city_map(settings, "wall-mapview", "wall-map__map", layers, zoomControl=False, zoomSnap=0.1)
 
 
-def _legend(unit: str) -> html.Div:
-    """The colour classes of the heatmap (static: the classes do not change with the data)."""
+def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
+    """The colour classes of the heatmap (static: the classes do not change with the data).
+
+    ``block`` is the CSS block name (``wall-legend``, ``view-legend``); ``hot`` adds 热点.
+    """
     items = []
     for i, (low, colour) in enumerate(zip(BREAKS, COLOURS)):
         high = BREAKS[i + 1] - 1 if i + 1 < len(BREAKS) else None
         text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
-        items.append(html.Div(className="wall-legend__item", children=[
-            html.Span(className="wall-legend__swatch", style={"background": colour}),
-            html.Span(text, className="wall-legend__text"),
+        items.append(html.Div(className=f"{block}__item", children=[
+            html.Span(className=f"{block}__swatch", style={"background": colour}),
+            html.Span(text, className=f"{block}__text"),
         ]))
-    return html.Div(className="wall-legend", children=[
-        html.Div(f"单位：{unit}", className="wall-legend__title"), *items,
-        html.Div(className="wall-legend__item", children=[
-            html.Span(className="wall-legend__swatch wall-legend__swatch--hot"),
-            html.Span("热点", className="wall-legend__text"),
-        ]),
-    ])
+    if hot:
+        items.append(html.Div(className=f"{block}__item", children=[
+            html.Span(className=f"{block}__swatch {block}__swatch--hot"),
+            html.Span("热点", className=f"{block}__text"),
+        ]))
+    return html.Div(className=block, children=[html.Div(f"单位：{unit}", className=f"{block}__title"), *items])
 
 
 # -- fragments filled by the refresh --------------------------------------------------------
 def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
     """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
-    out = []
-    for (key, _, _), value in zip(KPIS, values):
-        if key.endswith("_rate"):
-            # 100% without a decimal: "100.0%" does not fit a tile at wall type size.
-            out.append(PLACEHOLDER if value is None else ("100%" if value >= 0.9995 else f"{100 * value:.1f}%"))
-        else:
-            out.append(fmt_int(None if value is None else int(value)))
-    return out
+    return live_kpi_texts(KPIS, values)
 
 
 def render_hot(spots: Sequence[tuple[str, str, int]], unit: str) -> list[html.Li]:

@@ -429,11 +429,32 @@ def test_navigation_keeps_state_in_the_url() -> None:
     # another kind clears the classes; no kind clears them too
     assert navigate_to("explore-f-kind", values(window="30d", kind="component", major="01"), [None] * 3,
                        search) == "?region=990101&window=30d&kind=component"
+    shown = values(window="30d", kind="event", major="01")  # the controls show the URL's filters
     grid_click = {"properties": {"code": "990101001001001", "value": 3}}
-    assert navigate_to("explore-map-layer", values(), [grid_click, None, None], search) == (
+    assert navigate_to("explore-map-layer", shown, [grid_click, None, None], search) == (
         "?region=990101001001001&window=30d&kind=event&major=01")
-    assert navigate_to("explore-table", values(), [None, None, {"rowId": "C-0007"}], search).endswith("&case=C-0007")
-    assert navigate_to("explore-detail-close", values(), [None] * 3, search + "&case=C-1") == search
+    assert navigate_to("explore-table", shown, [None, None, {"rowId": "C-0007"}], search).endswith("&case=C-0007")
+    assert navigate_to("explore-detail-close", shown, [None] * 3, search + "&case=C-1") == search
+    # controls that make no selection: a click keeps the URL's filters
+    assert navigate_to("explore-map-layer", values(kind="nonsense"), [grid_click, None, None], search) == (
+        "?region=990101001001001&window=30d&kind=event&major=01")
+    # a region link (explore.js: {"region": code}); "" is the scope's root; the open case closes
+    go = lambda region: [None, None, None, {"region": region, "at": 1}]  # noqa: E731
+    assert navigate_to("explore-go", shown, go("990101001"), search + "&case=C-1") == (
+        "?region=990101001&window=30d&kind=event&major=01")
+    assert navigate_to("explore-go", shown, go(""), search) == "?window=30d&kind=event&major=01"
+    # The race: a filter chosen a moment ago is in the controls, not yet in the URL nor in the
+    # links rendered for it. A click on a link, a grid or a row keeps it all the same.
+    raced = values(window="30d", kind="event", major="01", flag="overdue")
+    assert navigate_to("explore-go", raced, go("990101001"), search) == (
+        "?region=990101001&window=30d&kind=event&major=01&flag=overdue")
+    assert navigate_to("explore-map-layer", raced, [grid_click, None, None], search) == (
+        "?region=990101001001001&window=30d&kind=event&major=01&flag=overdue")
+    assert navigate_to("explore-table", raced, [None, None, {"rowId": "C-0007"}], search) == (
+        search + "&flag=overdue&case=C-0007")
+    for bad in ({"region": "x' OR 1=1"}, {"region": 5}, None, "990101"):
+        with pytest.raises(PreventUpdate):
+            navigate_to("explore-go", shown, [None, None, None, bad], search)
     for trig, clicks in [("explore-map-cluster", [None, {"properties": {"cluster": True}}, None]),
                          ("explore-table", [None, None, {"rowId": 5}]), ("explore-table", [None, None, "x"]),
                          ("nonsense", [None] * 3), ("explore-f-window", [None] * 3)]:
@@ -647,10 +668,11 @@ def live(web: Any) -> Iterator[str]:
 
 
 def signed_in_page(browser: Any, sessions: sessionmaker[Session], base: str, role: str = "shift_lead",
-                   region: str | None = None) -> tuple[Any, Any, PageWatch]:
+                   region: str | None = None, size: tuple[int, int] = (1920, 1080)) -> tuple[Any, Any, PageWatch]:
     from authkit import make_user, signin_page
 
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, device_scale_factor=1,
+                                  locale="zh-CN")
     page = context.new_page()
     watch = PageWatch(page)
     signin_page(page, base, make_user(sessions, role, region=region))
@@ -796,4 +818,119 @@ def test_shift_lead_acknowledges_in_the_page(browser: Any, live: str, sessions: 
     assert page.locator("#explore-root button", has_text="确认热点").count() == 0
     assert page.locator("#explore-root textarea").count() == 0
     assert watch.errors == [] and watch2.errors == []
+    context.close()
+
+
+# What a screen shows at a size: rendered heights (CSS pixels of the viewport) of a header
+# title, a KPI label, a chart's tick label, and the width of Leaflet's zoom button.
+MEASURE = """() => {
+    const px = (sel, dim) => { const el = document.querySelector(sel);
+                               return el ? el.getBoundingClientRect()[dim] : null; };
+    const root = document.getElementById('explore-root');
+    return {
+        zoom: parseFloat(getComputedStyle(root).zoom),
+        root_font: parseFloat(getComputedStyle(document.documentElement).fontSize),
+        title: px('#explore-root .gh-header__title', 'height'),
+        kpi_label: px('#explore-kpi-total', 'height'),
+        tick: px('#explore-classes .ytick text', 'height'),
+        zoom_button: px('#explore-map .leaflet-control-zoom-in', 'width'),
+        scroll_width: root.scrollWidth <= root.clientWidth + 1,
+    };
+}"""
+
+GRID_POINT = """() => {
+    const grids = window.gridhall_explore.grids; const code = Object.keys(grids).sort()[0];
+    const layer = grids[code]; const map = layer._map; const box = map.getContainer();
+    const rect = box.getBoundingClientRect(); const scale = rect.width / box.offsetWidth;
+    const at = map.latLngToContainerPoint(layer.getBounds().getCenter());
+    return {code: code, x: rect.left + at.x * scale, y: rect.top + at.y * scale};
+}"""
+
+
+@pytest.mark.browser
+def test_true_4k_scales_the_page_and_clicks_still_land(browser: Any, live: str, sessions: sessionmaker[Session],
+                                                     tmp_path: Any) -> None:
+    """At 3840×2160 (device_scale_factor 1) text, chart fonts and map controls are twice their
+    1080p size (the page is zoomed by 2), and a click on a map grid or a table row still hits it."""
+    from playwright.sync_api import expect
+
+    community = "990101001001"
+    sizes: dict[int, dict[str, Any]] = {}
+    for width, height in ((1920, 1080), (3840, 2160)):
+        context, page, watch = signed_in_page(browser, sessions, live, size=(width, height))
+        page.goto(live + f"/explore?region={community}&window=all")
+        expect(page.locator("#explore-crumbs .is-current")).to_contain_text("江东社区", timeout=20_000)
+        expect(page.locator("#explore-classes .ytick text").first).to_be_visible(timeout=10_000)
+        page.wait_for_function("() => Object.keys(window.gridhall_explore.grids).length > 0", timeout=10_000)
+        expect(page.locator("#explore-map .leaflet-control-zoom-in")).to_have_attribute("title", "放大")
+        sizes[width] = page.evaluate(MEASURE)
+        assert sizes[width]["scroll_width"], "the page is wider than the screen"
+        if width == 3840:
+            # a grid on the map: Leaflet must turn the (zoomed) pointer position into that grid
+            at = page.evaluate(GRID_POINT)
+            page.mouse.click(at["x"], at["y"])
+            expect(page).to_have_url(re.compile(f"region={at['code']}"), timeout=10_000)
+            expect(page.locator("#explore-crumbs .is-current")).to_contain_text(at["code"], timeout=10_000)
+            # a row of the table opens its case
+            expect(page.locator("#explore-table .ag-row").first).to_be_visible(timeout=10_000)
+            first = page.locator("#explore-table .ag-row").first
+            case_id = first.get_attribute("row-id")
+            first.locator(".ag-cell").nth(1).click()
+            expect(page.locator("#explore-detail")).to_have_class(re.compile("is-open"), timeout=10_000)
+            assert f"case={case_id}" in page.url
+            expect(page.locator("#explore-detail")).to_contain_text(case_id or "")
+            page.screenshot(path=str(shots_dir(tmp_path) / "explore-grid-detail-3840x2160.png"))
+        assert watch.errors == []
+        context.close()
+    small, big = sizes[1920], sizes[3840]
+    assert small["zoom"] == 1 and big["zoom"] == 2
+    for key in ("title", "kpi_label", "tick", "zoom_button"):
+        assert big[key] >= 1.9 * small[key], (key, small[key], big[key])
+    # the root size is divided by the zoom: rem-sized text is zoomed once, not twice
+    assert big["title"] <= 2.1 * small["title"]
+
+
+@pytest.mark.browser
+def test_sign_out_from_explore(browser: Any, live: str, sessions: sessionmaker[Session]) -> None:
+    from playwright.sync_api import expect
+
+    context, page, watch = signed_in_page(browser, sessions, live, "leader", "990101")
+    page.goto(live + "/explore")
+    bar = page.locator("#explore-root .explore-header .gh-user")
+    expect(bar.locator(".gh-user__role")).to_have_text("领导", timeout=20_000)
+    expect(page.locator("#explore-who")).to_have_text("辖区：青山区", timeout=20_000)
+    expect(page.locator("#explore-crumbs .is-current")).to_contain_text("青山区")
+    with page.expect_navigation():
+        bar.get_by_role("button", name="退出").click()
+    assert "/login" in page.url
+    page.goto(live + "/explore")
+    expect(page).to_have_url(re.compile(r"/login"), timeout=10_000)
+    assert watch.errors == []
+    context.close()
+
+
+@pytest.mark.browser
+def test_a_link_clicked_right_after_a_filter_keeps_the_filter(browser: Any, live: str,
+                                                              sessions: sessionmaker[Session]) -> None:
+    """The child links are rendered for the previous filters until the page refreshes; a click
+    on one straight after choosing a filter still carries it (explore.js → navigate)."""
+    from playwright.sync_api import expect
+
+    context, page, watch = signed_in_page(browser, sessions, live, "shift_lead", "990101")
+    page.goto(live + "/explore?window=all")
+    street = page.locator("#explore-children a", has_text="江东街道")
+    expect(street).to_be_visible(timeout=20_000)
+    # Hold the main callback back, so the links surely still carry the old filters.
+    page.route("**/_dash-update-component", lambda route: (
+        page.wait_for_timeout(1500) if "explore-crumbs" in (route.request.post_data or "") else None,
+        route.continue_()))
+    page.locator("#explore-f-flag").click()
+    page.get_by_role("option", name="超期").click()
+    assert "flag=overdue" not in (street.get_attribute("href") or "")
+    street.click()
+    expect(page).to_have_url(re.compile(r"region=990101001&window=all&flag=overdue"), timeout=15_000)
+    expect(page.locator("#explore-crumbs .is-current")).to_contain_text("江东街道", timeout=15_000)
+    page.wait_for_timeout(2000)  # nothing arriving late takes the filter or the place away
+    assert re.search(r"region=990101001&window=all&flag=overdue", page.url), page.url
+    assert watch.errors == []
     context.close()

@@ -52,10 +52,31 @@
     return window.L.circleMarker(latlng, Object.assign({ radius: radius }, pointStyle(p, hide)));
   };
 
+  // Leaflet's zoom buttons come with English titles ("Zoom in"): Chinese, once per map.
+  function chineseZoomTitles(map) {
+    var zc = map && map.zoomControl;
+    if (!zc || zc.__gridhallZh) { return; }
+    zc.__gridhallZh = true;
+    [[zc._zoomInButton, "放大"], [zc._zoomOutButton, "缩小"]].forEach(function (b) {
+      if (b[0]) { b[0].setAttribute("title", b[1]); b[0].setAttribute("aria-label", b[1]); }
+    });
+  }
+
+  // The grids' layers on the map now, by grid code (the browser tests click them).
+  E.grids = {};
+
   E.onFeature = function (feature, layer) {
     var p = (feature && feature.properties) || {};
     var text;
     if (p.cluster) { return; }
+    var grid = p.case === undefined && typeof p.code === "string";
+    layer.on("add", function () {
+      chineseZoomTitles(layer._map);
+      if (grid) { E.grids[p.code] = layer; }
+    });
+    if (grid) {
+      layer.on("remove", function () { if (E.grids[p.code] === layer) { delete E.grids[p.code]; } });
+    }
     if (p.case !== undefined) {
       text = "案件 " + p.case + (p.stage ? " · " + p.stage : "") + (p.overdue ? " · 超期" : "") + " · 点击查看详情";
     } else {
@@ -72,6 +93,23 @@
                                                              weekday: "short" }, opts))
     };
   }
+
+  // Region links (children, hot grids, breadcrumbs, 进入网格; class explore-go): a plain
+  // click goes through the navigate callback with the link's region, which merges it with the
+  // filter controls as they are now (callbacks/explore.py, navigate_to). The links' hrefs are
+  // built with the page's last render, so a filter changed a moment before would be lost if
+  // the link itself were followed. Modified clicks (new tab, ...) keep the href.
+  document.addEventListener("click", function (ev) {
+    if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) { return; }
+    var link = ev.target && ev.target.closest ? ev.target.closest("#explore-root a.explore-go") : null;
+    var dc = window.dash_clientside;
+    if (!link || !dc || typeof dc.set_props !== "function") { return; }
+    var region;
+    try { region = new URL(link.href, window.location.href).searchParams.get("region") || ""; } catch (e) { return; }
+    ev.preventDefault();
+    ev.stopPropagation();  // before React's listeners: dcc.Link must not push its own href
+    dc.set_props("explore-go", { data: { region: region, at: Date.now() } });
+  }, true);
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridhall_explore: {
