@@ -38,13 +38,14 @@ def _spec(session: Session) -> list[tuple[str, str, str, str | None]]:
     district = session.scalars(select(Region).where(Region.level == RegionLevel.DISTRICT.value)
                                .order_by(Region.code)).first()
     spec = [
-        ("display", "wall", "指挥大厅大屏", None),
-        ("leader", "leader", "市领导", None),
-        ("shift_lead", "shiftlead", "值班长", None),
-        ("admin", "admin", "系统管理员", None),
+        # People's names, not role names: pages show the name beside the role label.
+        ("display", "wall", "指挥大厅主屏", None),
+        ("leader", "leader", "张建国", None),
+        ("shift_lead", "shiftlead", "王海燕", None),
+        ("admin", "admin", "刘志强", None),
     ]
     if district is not None:
-        spec.append(("leader", "district.leader", f"{district.name}领导", district.code))
+        spec.append(("leader", "district.leader", "陈静", district.code))
     return spec
 
 
