@@ -34,7 +34,9 @@ from auth import identity
 from dashboard import readapi
 from dashboard.models import User
 from dashboard.deadlines import Timing
-from dashboard.scope import ScopeError, user_scope
+from dashboard.evalspec import INDICATORS, weights_from_settings
+from dashboard.evaluation import ObjectKind, Period, evaluate
+from dashboard.scope import ScopeError, get_scope, user_scope
 from dashboard.settings import Settings
 from dashboard.users import UserRole, verify_token
 
@@ -128,6 +130,10 @@ def _bool_arg(name: str) -> bool:
     raise ApiError(400, f"{name}: true/false")
 
 
+def _this_month(now: datetime, settings: Settings) -> str:
+    return f"{now.astimezone(settings.tz):%Y-%m}"
+
+
 def create_blueprint(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -217,6 +223,32 @@ def create_blueprint(
     def case(session: Session, scope: Any, t: Timing, now: datetime, case_id: str) -> Any:
         detail = readapi.case_detail(session, scope, t, now, case_id)
         return _error(404) if detail is None else detail
+
+    @bp.route("/evaluation")
+    @guarded
+    def evaluation(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
+        """综合考评: one object kind ranked in the caller's scope (optionally a region inside it)."""
+        kind = flask.request.args.get("kind") or ObjectKind.DISTRICT.value
+        if kind not in {k.value for k in ObjectKind}:
+            raise ApiError(400, "kind: " + ", ".join(k.value for k in ObjectKind))
+        try:
+            period = Period.parse(flask.request.args.get("period") or _this_month(now, settings), settings.tz)
+        except ValueError as exc:
+            raise ApiError(400, f"period: {exc}") from None
+        region = (flask.request.args.get("region") or "").strip()
+        if region:
+            if not region.isdigit() or len(region) not in (6, 9, 12) or not scope.allows(region):
+                return _error(404)
+            try:
+                scope = get_scope(session, region)
+            except ScopeError:
+                return _error(404)
+        result = evaluate(session, scope, kind, period, weights_from_settings(settings), now=now)
+        body = _plain(result)
+        # The labels and measures, so a client can show the figures without our docs at hand.
+        body["indicator_labels"] = [{"key": i.key, "label": i.label, "measure": i.measure}
+                                    for i in INDICATORS[result.kind.group]]
+        return body
 
     @bp.route("/openapi.json")
     @guarded

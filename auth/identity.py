@@ -58,8 +58,8 @@ class Identity(flask_login.UserMixin):
 
 def current() -> Identity | None:
     """The signed-in identity of this request, or None (anonymous, or outside a request)."""
-    if not flask.has_request_context():
-        return None
+    if not flask.has_request_context() or not hasattr(flask.current_app, "login_manager"):
+        return None  # outside a request, or an app without sessions (the API mounted alone)
     user = flask_login.current_user
     return user if isinstance(user, Identity) else None
 

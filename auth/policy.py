@@ -97,6 +97,7 @@ ROUTES: dict[str, Rule | PageOf] = {
     "/api/v1/overdue": Rule(PEOPLE),
     "/api/v1/units": Rule(PEOPLE),
     "/api/v1/cases/<case_id>": Rule(PEOPLE),
+    "/api/v1/evaluation": Rule(PEOPLE),
     "/api/v1/openapi.json": Rule(PEOPLE),
 }
 

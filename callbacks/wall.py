@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import dash
@@ -36,7 +36,10 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import classification
+from dashboard.evalspec import weights_from_settings
+from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.liveview import LiveView
+from dashboard.scope import CITY
 from dashboard.reference import timing_for
 from dashboard.settings import Settings
 from feeds.contract import applied_minute_key
@@ -111,6 +114,7 @@ class WallService:
         self._starter: threading.Thread | None = None
         self._stopped = threading.Event()
         self.health = HealthWatch(self)
+        self._rankings: dict[str, tuple[float, Any]] = {}  # period label → (monotonic time, rows)
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -153,6 +157,25 @@ class WallService:
         if follower is None or follower.view.loaded_at is None:
             return None
         return follower.view
+
+    # -- 综合考评 ----------------------------------------------------------------------------
+    def rankings(self, period_text: str | None, now: datetime) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+        """The ranking panel: (period label, district rows, unit rows), for the whole city.
+
+        Computed from SQL (``dashboard.evaluation``, the figures of the API and the monthly
+        report) at most once a minute per period and worker: every wall of a worker shares it.
+        """
+        period = Period.parse(period_text or f"{now.astimezone(self.settings.tz):%Y-%m}", self.settings.tz)
+        hit = self._rankings.get(period.label)
+        if hit is not None and time.monotonic() - hit[0] < RANKING_TTL_S:
+            return hit[1]
+        weights = weights_from_settings(self.settings)
+        with self.sessions() as session:
+            regions = evaluate(session, CITY, ObjectKind.DISTRICT, period, weights, now=now)
+            units = evaluate(session, CITY, ObjectKind.UNIT, period, weights, now=now)
+        result = (_period_text(regions, self.settings.tz), ranking_rows(regions), ranking_rows(units))
+        self._rankings[period.label] = (time.monotonic(), result)
+        return result
 
     # -- the queue ----------------------------------------------------------------------
     def queue(self, live: LiveView) -> tuple[list[dict[str, Any]], str]:
@@ -303,6 +326,36 @@ def board_rows(live: LiveView) -> list[dict[str, Any]]:
     return rows
 
 
+RANKING_TTL_S = 60.0
+
+
+def _period_text(ev: Evaluation, tz: tzinfo) -> str:
+    first, last = ev.period.first, ev.period.end_day - timedelta(days=1)
+    label = f"{first.year}年{first.month}月" if ev.period.label == f"{first:%Y-%m}" else f"{first} 至 {last}"
+    if ev.as_of < ev.period.end:  # a running month: judged as of now
+        return f"{label} · 截至 {ev.as_of.astimezone(tz):%m-%d %H:%M} · 按综合指标值排名"
+    return f"{label} · 按综合指标值排名"
+
+
+def ranking_rows(ev: Evaluation) -> list[dict[str, Any]]:
+    """Rows of the wall's ranking grids: counts as they are, rates in %, 样本不足 unranked."""
+    rows = []
+    for r in ev.rows:
+        row: dict[str, Any] = {"id": r.code, "name": r.name,
+                               "rank": r.rank if r.rank is not None else ("样本不足" if not r.sample_ok else PLACEHOLDER),
+                               "composite": PLACEHOLDER if r.composite is None else f"{r.composite:.2f}",
+                               "grade": r.grade or PLACEHOLDER}
+        for key, value in r.indicators.items():
+            if value is None:
+                row[key] = PLACEHOLDER
+            elif key.endswith("_rate"):
+                row[key] = f"{100 * value:.1f}%"
+            else:
+                row[key] = value
+        rows.append(row)
+    return rows
+
+
 # -- health ----------------------------------------------------------------------------------------
 @dataclass
 class Health:
@@ -436,6 +489,23 @@ def register(app: dash.Dash, service: WallService) -> None:
         board = parts["board"] if "board" in changed else no_update
         log.debug("wall refresh in %.1f ms", 1000 * (time.perf_counter() - started))
         return (grid if grid is not None else no_update, new_state, *kpis, hot, queue, note, board)
+
+    @app.callback(
+        Output("wall-eval-period", "children"),
+        Output("wall-eval-regions", "rowData"),
+        Output("wall-eval-units", "rowData"),
+        Input("wall-eval-tick", "n_intervals"),
+        State("wall-eval-config", "data"),
+    )
+    def ranking(_n: int | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
+        period = (config or {}).get("period") if isinstance(config, dict) else None
+        try:
+            return service.rankings(period if isinstance(period, str) else None, utcnow())
+        except ValueError:  # ?period= that is not a month: say so on the panel, show nothing
+            return "时段参数无效（应为 YYYY-MM）", [], []
+        except Exception:  # never a traceback on the wall; the health banner covers outages
+            log.exception("wall ranking failed")
+            raise PreventUpdate from None
 
     app.clientside_callback(
         ClientsideFunction(namespace="gridhall_wall", function_name="applyGrid"),

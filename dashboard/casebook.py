@@ -370,6 +370,7 @@ def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_ro
 _STATE_COLUMNS = (
     "reported_at", "verified_at", "filed_at", "dispatched_at", "handled_at", "checked_at",
     "closed_at", "last_event_at", "rework_count", "return_count", "extension_count",
+    "satisfaction", "rated_at",
 )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from .vocab import LabelledEnum
+from .vocab import SATISFACTION_SCORES, LabelledEnum
 
 
 class Stage(LabelledEnum):
@@ -55,6 +55,9 @@ class EventType(LabelledEnum):
     CLOSED = "closed", "结案"
     VOIDED = "voided", "作废"
     UPDATED = "updated", "信息更新"
+    # Appended last, not placed after 结案: the rank is part of the stored sort keys
+    # (casebook.sort_key, cases.max_key), which must not change for existing events.
+    RATED = "rated", "回访评价"
 
 
 _ANY_OPEN = OPEN - {Stage.SUSPENDED}
@@ -80,6 +83,8 @@ TRANSITIONS: dict[EventType, tuple[frozenset[Stage | None], Stage | None]] = {
     EventType.CLOSED: (frozenset({Stage.CHECKED, Stage.HANDLED}), Stage.CLOSED),
     EventType.VOIDED: (frozenset(_ANY_OPEN), Stage.VOIDED),
     EventType.UPDATED: (frozenset(OPEN | TERMINAL), None),
+    # A hotline call-back asks about the result: only a closed case has one (docs/feed.md).
+    EventType.RATED: (frozenset({Stage.CLOSED}), None),
 }
 
 # Tie-break for events with the same occurred_at: the loop's natural order.
@@ -120,6 +125,9 @@ CASE_FIELDS = (
     # deadline instead and does not touch this value (see CaseState.apply).
     "deadline_at",
 )
+# Fields that belong to one event, not to the case: carried to the lifecycle with it, never
+# copied into ``CaseState.values``. ``satisfaction`` is the answer of a 回访评价 (``rated``).
+EVENT_FIELDS = ("satisfaction",)
 
 # -- the clocks (docs/lifecycle.md) --------------------------------------------------------------
 # Which stage clock runs after an event; events not listed leave the clock as it is. After
@@ -181,6 +189,9 @@ class CaseState:
     rework_count: int = 0
     return_count: int = 0
     extension_count: int = 0
+    # The latest call-back's score on the 1–5 scale and when it was given (None: not rated).
+    satisfaction: int | None = None
+    rated_at: datetime | None = None
     values: dict[str, Any] = field(default_factory=dict)
     # The running stage clock (verify/file/dispatch/handle/check/close; None when closed)
     # and what moves its deadline: [suspended_at, resumed_at or None] pairs of 挂账, and
@@ -233,6 +244,10 @@ class CaseState:
             self.return_count += 1
         elif event.type is EventType.EXTENSION_APPROVED:
             self.extension_count += 1
+        elif event.type is EventType.RATED:
+            # A later call-back replaces an earlier one (canonical order: the latest wins).
+            self.satisfaction = satisfaction_score(event.fields.get("satisfaction"))
+            self.rated_at = event.occurred_at
         for name in CASE_FIELDS:
             value = event.fields.get(name)
             if value is not None:
@@ -266,6 +281,16 @@ class CaseState:
         self.clock_started_at = at
         self.clock_pauses = []
         self.clock_extensions = []
+
+
+def satisfaction_score(value: Any) -> int | None:
+    """A call-back answer on the 1–5 scale: a score 1–5 as is, a 满意/基本满意/不满意 level
+    mapped by :data:`dashboard.vocab.SATISFACTION_SCORES`; None when there is none."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.isdigit():
+        return SATISFACTION_SCORES[value]
+    return int(value)
 
 
 def as_datetime(value: Any) -> datetime:

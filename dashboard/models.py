@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -154,6 +155,10 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_stage_grid", "stage", "grid_id"),
         Index("ix_cases_stage_unit", "stage", "unit_id"),
+        # Partial: only rated cases are in it, so the many case updates without a rating cost
+        # it nothing; 社会评价 finds a period's call-backs through it (0005).
+        Index("ix_cases_rated_at", "rated_at", postgresql_where=text("rated_at IS NOT NULL"),
+              sqlite_where=text("rated_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -183,6 +188,10 @@ class Case(Base):
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest hotline call-back (回访评价): score 1–5 and when it was given (社会评价,
+    # docs/evaluation.md). Only the partial index ix_cases_rated_at (rated cases only).
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[datetime | None]
     # Canonical sort key of the newest stored event, and the rest of the fold state: an
     # event that sorts after max_key is applied to this state without re-reading history.
     max_key: Mapped[str | None] = mapped_column(String(200))

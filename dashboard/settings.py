@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default=None,
         description="The city's time-limit table (CSV); unset means the shipped default table.",
     )
+    evaluation_weights: Path | None = Field(
+        default=None,
+        description="Weights, count bands and sample thresholds of the evaluation (综合考评, TOML); "
+                    "unset means the shipped dashboard/data/evaluation.toml.",
+    )
     due_soon_ratio: float = Field(
         default=0.2, gt=0, lt=1,
         description="A case is due soon when less than this share of its stage limit is left.",

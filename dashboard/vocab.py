@@ -43,6 +43,13 @@ class Source(LabelledEnum):
     PUBLIC = "public", "公众举报"
 
 
+# 监督举报: the channels through which citizens (and higher levels) report a problem, as opposed
+# to the centre's own means (supervisors' patrols, cameras and sensors). A public report that
+# is verified and filed is a problem the supervisors missed (漏报; docs/evaluation.md).
+PUBLIC_SOURCES = frozenset({Source.HOTLINE_12319, Source.HOTLINE_12345, Source.MAYOR_MAILBOX,
+                            Source.PUBLIC, Source.HIGHER_REFERRAL})
+
+
 class Urgency(LabelledEnum):
     """Urgency of a case; 紧急 cases are the 急要件 of the wall."""
 
@@ -81,3 +88,20 @@ class UnitKind(LabelledEnum):
     DEPARTMENT = "department", "专业部门"
     DISPOSAL = "disposal", "处置单位"
     STREET_OFFICE = "street_office", "街道办事处"
+
+
+class Satisfaction(LabelledEnum):
+    """A three-level answer of a hotline call-back (回访评价); see :data:`SATISFACTION_SCORES`."""
+
+    SATISFIED = "satisfied", "满意"
+    BASICALLY_SATISFIED = "basically_satisfied", "基本满意"
+    DISSATISFIED = "dissatisfied", "不满意"
+
+
+# The three levels stretched linearly over the 1–5 scale (top, middle, bottom), so both kinds
+# of answer are stored and averaged on one scale (docs/evaluation.md, 社会评价).
+SATISFACTION_SCORES: dict[str, int] = {
+    Satisfaction.SATISFIED.value: 5,
+    Satisfaction.BASICALLY_SATISFIED.value: 3,
+    Satisfaction.DISSATISFIED.value: 1,
+}

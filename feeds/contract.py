@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dashboard.lifecycle import CASE_FIELDS, EventType, LifecycleEvent
-from dashboard.vocab import Kind, Source, Urgency
+from dashboard.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
+from dashboard.vocab import Kind, Satisfaction, Source, Urgency
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -100,6 +100,9 @@ class CaseEventMessage(BaseModel):
     urgency: Urgency | None = Field(None, description="normal (一般) or urgent (紧急).")
     unit_code: str | None = Field(None, max_length=32, description="Responsible unit code (派遣 target).")
     deadline_at: datetime | None = Field(None, description="A deadline set by the source system.")
+    # Strict int: a numeric string, a float or a boolean is not a score (JSON 3, not "3" or 3.0).
+    satisfaction: Annotated[int, Field(strict=True, ge=1, le=5)] | Satisfaction | None = Field(
+        None, description="回访评价 of a rated event: a score 1–5 (5 best) or a three-level answer.")
 
     @field_validator("occurred_at", "deadline_at")
     @classmethod
@@ -124,6 +127,16 @@ class CaseEventMessage(BaseModel):
             raise ValueError("must not contain NUL (\\u0000) characters")
         return value
 
+    @model_validator(mode="after")
+    def _rating(self) -> "CaseEventMessage":
+        # The answer belongs to the call-back: required there, meaningless anywhere else.
+        rated = self.type is EventType.RATED
+        if rated and self.satisfaction is None:
+            raise ValueError("a rated event must carry satisfaction (1–5 or satisfied/basically_satisfied/dissatisfied)")
+        if not rated and self.satisfaction is not None:
+            raise ValueError("satisfaction is only allowed on a rated event")
+        return self
+
     @field_validator("v")
     @classmethod
     def _version(cls, value: int) -> int:
@@ -132,10 +145,13 @@ class CaseEventMessage(BaseModel):
         return value
 
     def to_lifecycle(self) -> LifecycleEvent:
-        fields = {name: getattr(self, name) for name in CASE_FIELDS if getattr(self, name) is not None}
+        fields = {name: getattr(self, name) for name in CASE_FIELDS + EVENT_FIELDS
+                  if getattr(self, name) is not None}
         for name in ("kind", "source", "urgency"):
             if name in fields:
                 fields[name] = str(fields[name].value)
+        if "satisfaction" in fields:  # one scale downstream: a level becomes its 1–5 score
+            fields["satisfaction"] = satisfaction_score(fields["satisfaction"])
         return LifecycleEvent(self.event_id, self.case_id, self.type, self.occurred_at, fields)
 
     def to_entry(self) -> dict[str, str]:
@@ -201,20 +217,22 @@ _TIME_RE = re.compile(
 _LON_LAT = {"lon": 180, "lat": 90}
 
 
-_STR, _ENUM, _TIME, _NUM, _VERSION = range(5)
+_STR, _ENUM, _TIME, _NUM, _VERSION, _MODEL = range(6)
 _FAST_SPEC: dict[str, tuple[int, Any]] = {
     **{name: (_STR, limits) for name, limits in _STR_LIMITS.items()},
     **{name: (_ENUM, values) for name, values in _ENUM_FIELDS.items()},
     **{name: (_TIME, None) for name in _TIME_FIELDS},
     **{name: (_NUM, bound) for name, bound in _LON_LAT.items()},
     "v": (_VERSION, SCHEMA_VERSION),
+    # Call-backs are rare and their rules span fields (rated ⇔ satisfaction): the model decides.
+    **{name: (_MODEL, None) for name in EVENT_FIELDS},
 }
 assert _FAST_SPEC.keys() == _KNOWN, "every field of the model needs a fast-path rule"
 
 
 def _fast_fields(data: dict[str, Any]) -> dict[str, Any] | None:
     """The checked values of a plain event (None: let the model decide)."""
-    if not _REQUIRED <= data.keys():
+    if not _REQUIRED <= data.keys() or data.get("type") == EventType.RATED.value:
         return None
     out: dict[str, Any] = {}
     spec = _FAST_SPEC
@@ -227,6 +245,8 @@ def _fast_fields(data: dict[str, Any]) -> dict[str, Any] | None:
                 return None
             continue  # null is the same as leaving the field out
         what, arg = rule
+        if what == _MODEL:
+            return None
         cls = value.__class__
         if what == _STR:
             if (cls is not str or not arg[0] <= len(value) <= arg[1] or "\x00" in value

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from dashboard.classification import ClassEntry, Classification
 from dashboard.lifecycle import EventType, Stage
 from dashboard.models import Grid, Person, Region, Unit, person_grids
-from dashboard.vocab import Kind, Source
+from dashboard.vocab import PUBLIC_SOURCES, Kind, Source
 
 WATER = "水域"  # land use of the grids that cover rivers and lakes
 
@@ -66,6 +66,17 @@ LAND_USE_WEIGHT = {"商业": 3.0, "交通枢纽": 5.0, "市场": 4.0, "集贸市
                    "学校": 1.5, "医院": 1.5, "公园绿地": 1.3, "工业": 0.6, "在建工地": 2.0,
                    WATER: 0.25}
 AREA_CLASS_WEIGHT = {"A": 1.6, "B": 1.0, "C": 0.6}
+
+# Channels whose reports a 受理员 (acceptor) registers: the hotlines, letters, the public and
+# referrals. Supervisors report from their devices; cameras and sensors report by themselves.
+ACCEPTED_SOURCES = PUBLIC_SOURCES
+# Share of closed cases called back (回访): every citizen's report, a sample of the rest.
+CALLBACK_SHARE = {"accepted": 0.8, "other": 0.15}
+# Call-back answers (1–5) of a case handled smoothly and of one that was late or reworked.
+SCORES_SMOOTH = [(5, 55.0), (4, 30.0), (3, 10.0), (2, 3.0), (1, 2.0)]
+SCORES_ROUGH = [(5, 15.0), (4, 25.0), (3, 30.0), (2, 18.0), (1, 12.0)]
+# The 12345 platform answers with the three levels (满意/基本满意/不满意), the others with scores.
+LEVELS = {5: "satisfied", 4: "satisfied", 3: "basically_satisfied", 2: "dissatisfied", 1: "dissatisfied"}
 
 # Hourly share of supervisor reports (patrol hours) and of public reports, local time.
 SUPERVISOR_HOURS = [0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 1.0, 3.0, 6.0, 8.0, 8.5, 7.0,
@@ -226,7 +237,12 @@ class Planner:
         source = rng.choices([s for s, _ in SOURCES], weights=[w for _, w in SOURCES])[0]
         lon, lat = self._point_in(grid)
         supervisors = city.supervisors_by_grid.get(grid.code) or city.staff.get("supervisor", ["system"])
-        actor = rng.choice(supervisors) if source is Source.SUPERVISOR else source.value
+        if source is Source.SUPERVISOR:
+            actor = rng.choice(supervisors)
+        elif source in ACCEPTED_SOURCES and city.staff.get("acceptor"):
+            actor = rng.choice(city.staff["acceptor"])  # the 受理员 who registered it
+        else:
+            actor = source.value
         street = city.region_names.get(grid.street, "")
         community = city.region_names.get(grid.community, "")
         spots = ["河段", "沿河步道旁", "桥下水面"] if grid.water else [
@@ -279,6 +295,7 @@ class Planner:
         staff = self.city.staff
         plan: list[PlannedEvent] = []
         t = at
+        rough = False  # late or reworked: the call-back will be answered worse
 
         def add(kind: EventType, **fields: object) -> None:
             plan.append(PlannedEvent(t, kind, {k: v for k, v in fields.items() if v is not None}))
@@ -299,6 +316,7 @@ class Planner:
                 add(EventType.SELF_HANDLED, actor=pick("supervisor"))
                 t += self._minutes(10, 60)
                 add(EventType.CLOSED, actor=pick("shift_lead"))
+                plan += self._callback(t, source, rough=False)
                 return plan
             stage = Stage.VERIFIED
         if stage is Stage.VERIFIED:
@@ -333,6 +351,7 @@ class Planner:
             work = rng.lognormvariate(math.log(base), 0.8)
             if rng.random() < 0.12:
                 work *= rng.uniform(2.5, 6)  # the slow minority that ends up overdue
+                rough = True
             if rng.random() < 0.03:
                 t += self._minutes(30, 240)
                 add(EventType.EXTENSION_REQUESTED, actor=unit)
@@ -347,6 +366,7 @@ class Planner:
             t += self._minutes(15, 120)
             t = _working(t, tz, rng, self.speedup)
             if rng.random() < 0.04:
+                rough = True
                 add(EventType.REWORK, actor=pick("supervisor"))
                 t += self._minutes(60, 480)
                 t = _working(t, tz, rng, self.speedup)
@@ -357,4 +377,25 @@ class Planner:
         if stage is Stage.CHECKED:
             t += self._minutes(3, 30)
             add(EventType.CLOSED, actor=pick("shift_lead"))
+            plan += self._callback(t, source, rough)
         return plan
+
+    def _callback(self, closed_at: datetime, source: Source, rough: bool) -> list[PlannedEvent]:
+        """The call-back (回访评价) of a case closed at ``closed_at``, if it gets one.
+
+        A day or three after 结案, in office hours, by a 受理员; a late or reworked case is
+        answered worse, so the demo's 社会评价 follows its units' work.
+        """
+        rng = self.rng
+        share = CALLBACK_SHARE["accepted" if source in ACCEPTED_SOURCES else "other"]
+        if rng.random() >= share:
+            return []
+        table = SCORES_ROUGH if rough else SCORES_SMOOTH
+        score = rng.choices([s for s, _ in table], weights=[w for _, w in table])[0]
+        answer: int | str = LEVELS[score] if source is Source.HOTLINE_12345 else score
+        at = _working(closed_at + self._minutes(18 * 60, 72 * 60), self.city.tz, rng, self.speedup)
+        acceptors = self.city.staff.get("acceptor")
+        fields: dict = {"satisfaction": answer}
+        if acceptors:
+            fields["actor"] = rng.choice(acceptors)
+        return [PlannedEvent(at, EventType.RATED, fields)]

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from dashboard.lifecycle import EventType
-from dashboard.vocab import Kind, LabelledEnum, Source, Urgency
+from dashboard.vocab import Kind, LabelledEnum, Satisfaction, Source, Urgency
 
 from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, CaseEventMessage
 
@@ -36,6 +36,7 @@ NOT_BLANK = r"\S"
 _ENUMS: dict[str, type[LabelledEnum]] = {
     "EventType": EventType,
     "Kind": Kind,
+    "Satisfaction": Satisfaction,
     "Source": Source,
     "Urgency": Urgency,
 }
@@ -66,6 +67,15 @@ def json_schema() -> dict[str, Any]:
     for name in ("event_id", "case_id"):
         props[name]["pattern"] = NOT_BLANK  # the model strips white space before min_length
     schema["dependentRequired"] = {"class_code": ["kind"]}  # a 小类 code is only unique per kind
+    # A call-back (rated) carries its answer; no other event may (CaseEventMessage._rating).
+    schema["if"] = {"properties": {"type": {"const": EventType.RATED.value}}, "required": ["type"]}
+    schema["then"] = {"required": ["satisfaction"], "properties": {"satisfaction": {"not": {"type": "null"}}}}
+    schema["else"] = {"properties": {"satisfaction": {"type": "null"}}}
+    props["satisfaction"]["description"] = (
+        "The answer of a hotline call-back (回访评价), on a rated event only and required there: "
+        "an integer score 1–5 (5 = 非常满意, 1 = 非常不满意) or a three-level answer, which is "
+        "stored as 5 (satisfied), 3 (basically_satisfied) or 1 (dissatisfied)."
+    )
     props["v"]["const"] = SCHEMA_VERSION
     props["v"]["description"] = (
         f"Schema version. This schema is version {SCHEMA_VERSION}; may be omitted (defaults to "

@@ -23,8 +23,10 @@ def root_layout(settings: Settings) -> Callable[[], html.Div]:
         url = _page_url()
         page = page_of(url.path) if url is not None else None
         if page == "wall":
-            metric = parse_qs(url.query).get("metric", [wall.DEFAULT_METRIC])[0]
-            return wall.layout(settings, metric, explore=_may_open("explore"))
+            query = parse_qs(url.query)
+            return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],
+                               explore=_may_open("explore"), board=query.get("board", ["units"])[0],
+                               period=query.get("period", [None])[0])
         if page == "explore":
             return explore.layout(settings, url.query)
         if page == "view":
@@ -66,7 +68,7 @@ def _page_url() -> ParseResult | None:
 
 def validation_layout(settings: Settings) -> html.Div:
     """Every page at once, so Dash can check callbacks against components of any page."""
-    return html.Div([live.layout(settings), wall.layout(settings), explore.layout(settings),
+    return html.Div([live.layout(settings), wall.layout(settings, board="evaluation"), explore.layout(settings),
                      view.layout(settings)])
 
 

@@ -134,14 +134,19 @@ BOARD_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False) -> html.Div:
+def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False,
+           board: str = "units", period: str | None = None) -> html.Div:
     """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``).
 
     ``explore``: the viewer may open /explore (a person at a desk, not a wall screen); then a
     click on a grid cell or a hot spot opens that grid there (wall.js reads ``data-explore``).
+    ``board``: ``units`` (the unit-by-unit status board) or ``evaluation`` (URL
+    ``?board=evaluation``: the 综合考评 ranking of districts and units for ``period``, a
+    ``YYYY-MM`` month, by default the current one).
     """
     metric = metric_of(metric)
     label, unit = METRICS[metric]
+    ranking = board == "evaluation"
     return html.Div(
         id="wall-root",
         className="gh-page wall",
@@ -188,8 +193,11 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                                      children=_grid("wall-queue", QUEUE_COLUMNS, "当前没有超期或临期案件")),
                         ],
                     ),
+                    *([_evaluation_panel(period)] if ranking else []),
                     html.Section(
-                        className="gh-panel wall-board",
+                        # The unit board stays in the page under the ranking (hidden): the live
+                        # refresh fills it either way, and one layout keeps one callback.
+                        className="gh-panel wall-board" + (" is-hidden" if ranking else ""),
                         children=[
                             html.H2(className="gh-panel__title", children=[
                                 "处置单位状态",
@@ -214,6 +222,52 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                 "tz": settings.timezone, "metric": metric, "unit": unit,
                 "breaks": list(BREAKS), "colours": list(COLOURS), "pageMs": PAGE_TURN_MS,
             }),
+        ],
+    )
+
+
+EVAL_REGION_COLUMNS: list[dict[str, Any]] = [
+    {"field": "rank", "headerName": "名次", "flex": 0.55},
+    {"field": "name", "headerName": "区域", "flex": 1.5, "cellClass": "wall-ellipsis", "tooltipField": "name"},
+    {"field": "filed", "headerName": "立案数", "flex": 0.9, "type": "rightAligned"},
+    {"field": "close_rate", "headerName": "结案率", "flex": 0.9, "type": "rightAligned"},
+    {"field": "on_time_close_rate", "headerName": "按期结案率", "flex": 1.1, "type": "rightAligned"},
+    {"field": "composite", "headerName": "综合指标值", "flex": 1.1, "type": "rightAligned"},
+    {"field": "grade", "headerName": "等级", "flex": 0.6, "cellClass": "wall-grade",
+     "cellClassRules": {f"wall-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}},
+]
+EVAL_UNIT_COLUMNS: list[dict[str, Any]] = [
+    {"field": "rank", "headerName": "名次", "flex": 0.55},
+    {"field": "name", "headerName": "处置单位", "flex": 2.0, "cellClass": "wall-ellipsis", "tooltipField": "name"},
+    {"field": "assigned", "headerName": "应处置数", "flex": 0.9, "type": "rightAligned"},
+    {"field": "on_time_handle_rate", "headerName": "按时处置率", "flex": 1.1, "type": "rightAligned"},
+    {"field": "rework_rate", "headerName": "返工率", "flex": 0.8, "type": "rightAligned"},
+    {"field": "composite", "headerName": "综合指标值", "flex": 1.1, "type": "rightAligned"},
+    {"field": "grade", "headerName": "等级", "flex": 0.6, "cellClass": "wall-grade",
+     "cellClassRules": {f"wall-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}},
+]
+EVAL_REFRESH_MS = 60_000  # the ranking moves with closed cases: once a minute is plenty
+
+
+def _evaluation_panel(period: str | None) -> html.Section:
+    """综合考评 in the board's place: districts on top, units below (``?board=evaluation``)."""
+    return html.Section(
+        className="gh-panel wall-board wall-eval",
+        children=[
+            html.H2(className="gh-panel__title", children=[
+                "综合考评",
+                html.Span(id="wall-eval-period", className="wall-note", children=PLACEHOLDER),
+                html.Span(id="wall-eval-regions-page", className="wall-page"),
+                html.Span(id="wall-eval-units-page", className="wall-page"),
+            ]),
+            html.Div(className="wall-eval__grids", children=[
+                html.Div(className="wall-grid-box wall-eval__regions",
+                         children=_grid("wall-eval-regions", EVAL_REGION_COLUMNS, "本期暂无区域考评数据")),
+                html.Div(className="wall-grid-box wall-eval__units",
+                         children=_grid("wall-eval-units", EVAL_UNIT_COLUMNS, "本期暂无处置单位考评数据")),
+            ]),
+            dcc.Interval(id="wall-eval-tick", interval=EVAL_REFRESH_MS, n_intervals=0),
+            dcc.Store(id="wall-eval-config", data={"period": period}),
         ],
     )
 

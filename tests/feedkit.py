@@ -139,8 +139,9 @@ _WEIGHTS = {
     EventType.DISPATCHED: 8, EventType.RETURNED: 2, EventType.HANDLED: 8, EventType.SELF_HANDLED: 1,
     EventType.EXTENSION_REQUESTED: 1, EventType.EXTENSION_APPROVED: 1, EventType.EXTENSION_REFUSED: 1,
     EventType.SUSPENDED: 1, EventType.RESUMED: 6, EventType.CHECKED_OK: 6, EventType.REWORK: 2,
-    EventType.CLOSED: 6, EventType.VOIDED: 1, EventType.UPDATED: 2,
+    EventType.CLOSED: 6, EventType.VOIDED: 1, EventType.UPDATED: 2, EventType.RATED: 2,
 }
+SATISFACTIONS = (1, 2, 3, 4, 5, "satisfied", "basically_satisfied", "dissatisfied")
 
 
 def _location(rng: random.Random) -> dict[str, Any]:
@@ -165,6 +166,8 @@ def _fields_for(rng: random.Random, type_: EventType, case_id: str, seq: int) ->
             f.update(_location(rng))
         if rng.random() < 0.5:
             f["address"] = f"测试路{rng.randint(1, 999)}号"
+    elif type_ is EventType.RATED:
+        f["satisfaction"] = rng.choice(SATISFACTIONS)
     elif type_ is EventType.DISPATCHED:
         if rng.random() < 0.85:
             f["unit_code"] = rng.choice(UNITS)
@@ -260,10 +263,10 @@ CASE_COLUMNS = (
     "stage", "number", "source", "kind", "class_code", "grid_code", "unit_code", "lon", "lat",
     "address", "description", "urgency", "reported_at", "verified_at", "filed_at",
     "dispatched_at", "handled_at", "checked_at", "closed_at", "last_event_at",
-    "rework_count", "return_count", "extension_count",
+    "rework_count", "return_count", "extension_count", "satisfaction", "rated_at",
 )
 TIME_COLUMNS = ("reported_at", "verified_at", "filed_at", "dispatched_at", "handled_at",
-                "checked_at", "closed_at", "last_event_at")
+                "checked_at", "closed_at", "last_event_at", "rated_at")
 
 
 def _utc(value: Any) -> Any:
@@ -289,7 +292,7 @@ def expected_row(state: CaseState) -> dict[str, Any]:
         "address": v.get("address"), "description": v.get("description"),
         "urgency": v.get("urgency") or "normal",
         "rework_count": state.rework_count, "return_count": state.return_count,
-        "extension_count": state.extension_count,
+        "extension_count": state.extension_count, "satisfaction": state.satisfaction,
     }
     for name in TIME_COLUMNS:
         row[name] = _utc(getattr(state, name))

@@ -135,7 +135,7 @@ def _concrete(path: str) -> str:
 # -- auth -------------------------------------------------------------------------------------
 def test_every_route_refuses_anonymous_bad_and_display_tokens(client: Any, city: dict[str, Any]) -> None:
     routes = _routes(client.application)
-    assert len(routes) == 6
+    assert len(routes) == 7
     for path in routes:
         url = _concrete(path)
         for headers in ({}, {"Authorization": "Bearer gh_not-a-token"}, {"Authorization": "Basic Zm9vOmJhcg=="},
@@ -310,3 +310,32 @@ def test_create_app_mounts_the_api(settings: Settings, engine: Any, city: dict[s
         assert _get(client, "/api/v1/openapi.json", city["tokens"]["wall"]).status_code == 403
     finally:
         application.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+def test_evaluation_is_scoped_and_equals_the_domain(client: Any, city: dict[str, Any], sessions: sessionmaker[Session],
+                                                    settings: Settings) -> None:
+    from dashboard.evaluation import Period, evaluate
+
+    period = Period.parse("2026-11", settings.tz)
+    r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", city["tokens"]["admin"])
+    assert r.status_code == 200
+    body = r.get_json()
+    with sessions() as s:
+        truth = evaluate(s, scopes.CITY, "district", period, now=NOW)
+    assert [row["code"] for row in body["rows"]] == [row.code for row in truth.rows]
+    assert sorted(row.code for row in truth.rows) == ["990101", "990102"]
+    for row in truth.rows:
+        got = next(x for x in body["rows"] if x["code"] == row.code)
+        assert got["composite"] == row.composite and got["grade"] == row.grade and got["rank"] == row.rank
+        assert got["indicators"] == {k: v for k, v in row.indicators.items()}
+    assert {i["key"] for i in body["indicator_labels"]} >= set(truth.rows[0].indicators)
+    # A district leader sees its district only; a region outside its scope is 404 like an unknown one.
+    r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", city["tokens"]["qs.leader"])
+    assert [row["code"] for row in r.get_json()["rows"]] == ["990101"]
+    for region in ("990102", "999999", "990102001"):
+        assert _get(client, f"/api/v1/evaluation?region={region}", city["tokens"]["qs.leader"]).status_code == 404
+    assert _get(client, "/api/v1/evaluation?kind=street&region=990101", city["tokens"]["qs.leader"]).status_code == 200
+    assert _get(client, "/api/v1/evaluation?kind=planet", city["tokens"]["admin"]).status_code == 400
+    assert _get(client, "/api/v1/evaluation?period=2026-13", city["tokens"]["admin"]).status_code == 400
+    assert _get(client, "/api/v1/evaluation", city["tokens"]["wall"]).status_code == 403

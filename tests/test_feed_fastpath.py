@@ -35,7 +35,8 @@ ANY = st.one_of(st.none(), st.booleans(), st.integers(-300, 300), st.floats(allo
 def _value(field: str) -> st.SearchStrategy[Any]:
     typed: dict[str, st.SearchStrategy[Any]] = {
         "v": st.sampled_from([1, 2, 1.0, True, "1", None]),
-        "type": st.sampled_from(["reported", "handled", "closed", " closed", "Closed", "bogus", None]),
+        "type": st.sampled_from(["reported", "handled", "closed", " closed", "Closed", "bogus", "rated", None]),
+        "satisfaction": st.sampled_from([1, 5, 0, 6, "3", 3.0, True, "satisfied", " satisfied", "满意", None]),
         "source": st.sampled_from(["supervisor", "hotline_12345", "nope", None]),
         "kind": st.sampled_from(["component", "event", "部件", None]),
         "urgency": st.sampled_from(["normal", "urgent", "high", None]),
@@ -49,7 +50,7 @@ def _value(field: str) -> st.SearchStrategy[Any]:
 
 FIELDS = ["v", "event_id", "case_id", "type", "occurred_at", "source", "actor", "number", "kind",
           "class_code", "grid_code", "lon", "lat", "address", "description", "urgency", "unit_code",
-          "deadline_at"]
+          "deadline_at", "satisfaction"]
 
 
 @st.composite

@@ -146,7 +146,7 @@
 
   // Turn the pages of the queue and the board; say "第 n/N 页" in the panel title.
   function turnPages() {
-    ["wall-queue", "wall-board"].forEach(function (id) {
+    ["wall-queue", "wall-board", "wall-eval-regions", "wall-eval-units"].forEach(function (id) {
       var api = null;
       try {
         api = window.dash_ag_grid && window.dash_ag_grid.getApi(id);
