@@ -676,6 +676,15 @@ def register(app: dash.Dash, service: ExploreService) -> None:
         State("explore-config", "data"),
     )
 
+    # Phones: the filters fold under 筛选 (explore.css); the button says how many are set.
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_explore", function_name="filtersToggle"),
+        Output("explore-filters", "className"), Output("explore-filters-toggle", "children"),
+        Output("explore-filters-toggle", "aria-expanded"),
+        Input("explore-filters-toggle", "n_clicks"),
+        *[Input(f"explore-f-{f}", "value") for f in FILTERS if f != "window"],
+    )
+
     def export(fmt: str) -> flask.Response:
         try:
             return service.export(fmt, flask.request.query_string.decode("utf-8", "replace"))

@@ -122,7 +122,10 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                 ]),
                 user_bar(),  # the signed-in user and 退出 (a POST form with the CSRF token)
             ]),
-            html.Section(className="explore-filters", **{"aria-label": "筛选条件"}, children=[
+            # Phones only (explore.css): the filters fold away under this button.
+            html.Button("筛选", id="explore-filters-toggle", className="explore-btn explore-filters-toggle",
+                        n_clicks=0, type="button", **{"aria-controls": "explore-filters"}),
+            html.Section(id="explore-filters", className="explore-filters", **{"aria-label": "筛选条件"}, children=[
                 _dropdown("window", "时间范围", _options(WINDOWS), sel.window, clearable=False),
                 _dropdown("kind", "类别", _options(Kind.labels()), sel.kind),
                 _dropdown("major", "大类", keep(sel.major), sel.major, wide=True),

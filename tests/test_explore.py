@@ -934,3 +934,99 @@ def test_a_link_clicked_right_after_a_filter_keeps_the_filter(browser: Any, live
     assert re.search(r"region=990101001&window=all&flag=overdue", page.url), page.url
     assert watch.errors == []
     context.close()
+
+
+PHONE_PANELS = ("#explore-crumbs", "#explore-filters-toggle", ".explore-kpis", "#explore-children .explore-child",
+                "#explore-hot", "#explore-map", "#explore-classes", "#explore-trend-days", "#explore-trend-hours",
+                "#explore-table")
+
+
+@pytest.mark.browser
+def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str, sessions: sessionmaker[Session],
+                                                       tmp_path: Any) -> None:
+    """At 390×844 (a district leader on a phone): one column that scrolls down, nothing wider
+    than the screen, KPIs two a row with whole values, text of 14px at least, every panel there
+    when scrolled to, and a table row opens the case as a full-screen sheet that 关闭 closes."""
+    from playwright.sync_api import expect
+
+    width, height = 390, 844
+    context, page, watch = signed_in_page(browser, sessions, live, "leader", "990101", size=(width, height))
+    page.goto(live + "/explore?window=all")
+    want = truth(all_rows(sessions), Selection.parse("window=all"), scope_district="990101")
+    expect(page.locator("#explore-kpi-total")).to_have_text(str(len(want)), timeout=20_000)
+    expect(page.locator("#explore-crumbs .is-current")).to_contain_text("青山区")
+    expect(page.locator("#explore-classes .ytick text").first).to_be_attached(timeout=10_000)
+    expect(page.locator("#explore-table .ag-row").first).to_be_attached(timeout=10_000)
+    # the filters fold under 筛选
+    toggle = page.locator("#explore-filters-toggle")
+    expect(page.locator("#explore-filters")).to_be_hidden()
+    toggle.click()
+    expect(page.locator("#explore-f-window")).to_be_visible()
+    assert page.locator("#explore-filters").bounding_box()["width"] <= width  # type: ignore[index]
+    toggle.click()
+    expect(page.locator("#explore-filters")).to_be_hidden()
+    # every panel, in order, as wide as the page at most, each visible once scrolled to
+    tops = []
+    for sel in PHONE_PANELS:
+        panel = page.locator(sel).first
+        panel.scroll_into_view_if_needed()
+        expect(panel).to_be_visible()
+        box = panel.bounding_box()
+        assert box is not None and box["height"] > 15 and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, sel
+        tops.append(page.evaluate("s => document.querySelector(s).getBoundingClientRect().top + window.scrollY", sel))
+    assert tops == sorted(tops), list(zip(PHONE_PANELS, tops))
+    map_box = page.locator("#explore-map").bounding_box()
+    assert map_box is not None and 280 <= map_box["height"] <= 320 and map_box["width"] > 300, map_box
+    assert page.locator("#explore-table").bounding_box()["height"] > 300  # type: ignore[index]
+    # one column: the panels start at the same x; the page scrolls, never sideways
+    lefts = {round(page.locator(s).bounding_box()["x"]) for s in  # type: ignore[index]
+             (".explore-side", ".explore-mapbox", ".explore-charts", ".explore-tablebox")}
+    assert len(lefts) == 1, lefts
+    assert page.evaluate("document.scrollingElement.scrollHeight") > 2 * height
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+    # KPIs: two a row, whole values and labels
+    kpis = page.evaluate("""() => [...document.querySelectorAll('.explore-kpis .gh-kpi')].map(k => {
+        const v = k.querySelector('.gh-kpi__value'), r = k.getBoundingClientRect();
+        return {x: Math.round(r.x), right: r.right, cut: v.scrollWidth > v.clientWidth + 1,
+                text: v.textContent,
+                overlap: (() => { const a = k.querySelector('.gh-kpi__label').getBoundingClientRect(),
+                                        b = k.querySelector('.gh-kpi__scope').getBoundingClientRect();
+                                  return a.right > b.left + 0.5 && a.bottom > b.top + 0.5 && b.bottom > a.top + 0.5; })()};
+    })""")
+    assert len(kpis) == 8 and len({k["x"] for k in kpis}) == 2, kpis
+    assert not any(k["cut"] or k["overlap"] or "…" in k["text"] or k["right"] > width for k in kpis), kpis
+    # legible: no text under 14px, chart ticks included (Plotly's 12px, zoomed)
+    smallest = page.evaluate("""() => Math.min(...[...document.querySelectorAll('#explore-root *')]
+        .filter(e => e.offsetParent && [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+        .map(e => parseFloat(getComputedStyle(e).fontSize)))""")
+    assert smallest >= 14, smallest
+    tick = page.evaluate("""() => { const t = document.querySelector('#explore-classes .ytick text');
+        return parseFloat(t.style.fontSize) * parseFloat(getComputedStyle(t.closest('.explore-graph')).zoom); }""")
+    assert tick >= 13.9, tick
+    # the table: fewer columns, the rest scroll inside the grid
+    shown = page.evaluate("""() => dash_ag_grid.getApi('explore-table').getAllDisplayedColumns().map(c => c.getColId())""")
+    assert "number" in shown and "status" in shown and "major" not in shown and "unit" not in shown, shown
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(shots_dir(tmp_path) / "explore-390x844.png"), full_page=True)
+    # a row opens the case as a sheet over the whole screen; 关闭 closes it
+    row = page.locator("#explore-table .ag-row").first
+    row.scroll_into_view_if_needed()
+    case_id = row.get_attribute("row-id")
+    row.locator(".ag-cell").first.click()
+    detail = page.locator("#explore-detail")
+    expect(detail).to_have_class(re.compile("is-open"), timeout=10_000)
+    expect(detail).to_contain_text(case_id or "")
+    assert f"case={case_id}" in page.url
+    sheet = detail.bounding_box()
+    assert sheet == {"x": 0, "y": 0, "width": width, "height": height}, sheet
+    close = detail.get_by_role("button", name="关闭")
+    detail.evaluate("el => el.scrollTo(0, el.scrollHeight)")  # 关闭 stays at hand
+    expect(close).to_be_in_viewport()
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+    page.screenshot(path=str(shots_dir(tmp_path) / "explore-detail-390x844.png"))
+    close.click()
+    expect(detail).not_to_have_class(re.compile("is-open"), timeout=10_000)
+    assert "case=" not in page.url
+    assert watch.errors == [] and watch.dialogs == [], watch.errors
+    watch.assert_local_only()
+    context.close()

@@ -287,6 +287,16 @@ def test_wall_in_chromium_on_the_demo_city(
         with desk.expect_navigation():
             desk.evaluate(f"() => {{ window.gridhall.wall.layers['{cell}'].fire('click'); }}")
         assert desk.url.endswith(f"/explore?grid={cell}")
+
+        # The ranking panel (?board=evaluation) shows the evaluation of this month, as computed.
+        desk.goto(url + "?board=evaluation")
+        ranked = runtime.services.wall.rankings(None, utcnow())
+        names = [r["name"] for r in ranked[1]]
+        assert names, "the demo's history gives every district an evaluation"
+        first = desk.locator("#wall-eval-regions .ag-row[row-index='0'] [col-id='name']")
+        expect(first).to_have_text(names[0], timeout=15_000)
+        expect(desk.locator("#wall-eval-period")).to_contain_text("综合指标值")
+        assert desk.locator("#wall-root .wall-board.is-hidden").count() == 1  # the unit board makes room
         assert desk_watch.errors == []
         desk.close()
     finally:

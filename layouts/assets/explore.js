@@ -111,6 +111,44 @@
     dc.set_props("explore-go", { data: { region: region, at: Date.now() } });
   }, true);
 
+  // Phones (explore.css, max-width 760px): the case table shows fewer columns, each wide
+  // enough for its values (not squeezed to an ellipsis); what does not fit scrolls sideways
+  // inside the grid, never the page. Back to the desktop columns on a wider screen.
+  var PHONE = window.matchMedia ? window.matchMedia("(max-width: 760px)") : null;
+  var PHONE_HIDDEN = ["major", "source", "street", "community", "unit"];
+  var PHONE_WIDTHS = { number: 150, status: 84, stage: 110, minor: 150, grid: 160, reported_at: 175,
+                       deadline_at: 175, description: 260 };
+  var tableApi = null;
+  var desktopState = null;
+  function phoneColumns() {
+    if (!tableApi) { return; }
+    if (PHONE.matches) {
+      desktopState = desktopState || tableApi.getColumnState();
+      tableApi.applyColumnState({ state: PHONE_HIDDEN.map(function (id) { return { colId: id, hide: true }; })
+        .concat(Object.keys(PHONE_WIDTHS).map(function (id) { return { colId: id, flex: null, width: PHONE_WIDTHS[id] }; })) });
+    } else if (desktopState) {
+      tableApi.applyColumnState({ state: desktopState });
+      desktopState = null;
+    }
+  }
+  if (PHONE) {
+    PHONE.addEventListener("change", phoneColumns);
+    new MutationObserver(function () {
+      var el = document.getElementById("explore-table");
+      var grids = window.dash_ag_grid;
+      if (!el || (tableApi && tableApi.isDestroyed && tableApi.isDestroyed())) { tableApi = null; desktopState = null; }
+      if (!el) { return; }
+      if (tableApi || E.__tablePending || !grids || typeof grids.getApiAsync !== "function") { return; }
+      E.__tablePending = true;
+      grids.getApiAsync("explore-table").then(function (api) {
+        tableApi = api;
+        phoneColumns();
+      }).catch(function () { /* no grid after all (another page) */ }).then(function () {
+        E.__tablePending = false;
+      });
+    }).observe(document.documentElement, { childList: true, subtree: true });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridhall_explore: {
       clock: function (_n, config) {
@@ -118,6 +156,16 @@
         try { f = formatters(config && config.tz); } catch (e) { f = formatters(null); }
         var now = new Date();
         return f.date.format(now) + " " + f.time.format(now);
+      },
+      // Phones: 筛选 opens and closes the filters; it counts the filters set (the time window aside).
+      filtersToggle: function (n) {
+        var open = (n || 0) % 2 === 1;
+        var set = Array.prototype.slice.call(arguments, 1).filter(function (v) {
+          return v !== null && v !== undefined && v !== "";
+        }).length;
+        return ["explore-filters" + (open ? " is-open" : ""),
+                "筛选" + (set ? "（已选 " + set + " 项）" : "") + (open ? " ▴" : " ▾"),
+                open ? "true" : "false"];
       }
     }
   });
