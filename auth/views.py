@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
@@ -82,7 +83,7 @@ def home_of(who: Identity) -> str:
 
 
 def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Session],
-             throttle: LoginThrottle, forget: "callable[[str], None]") -> None:  # type: ignore[valid-type]
+             throttle: LoginThrottle, forget: Callable[[str], None]) -> None:
     def render(form: LoginForm, message: str | None, status: int) -> flask.Response:
         html = flask.render_template_string(PAGE, form=form, message=message, city=settings.city_name)
         response = flask.Response(html, status=status, mimetype="text/html")

@@ -9,7 +9,6 @@ changes. A route, page or callback without a rule fails here before it can ship.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ import layouts
 from auth import policy
 from authkit import csrf_header, display_token, make_user, signin_client
 from dashboard.models import Base
-from dashboard.settings import Settings
 from test_api import city, fresh_cache  # noqa: F401  (a two-district city with cases)
 
 DISTRICT = "990101"  # 青山区; the other district is 990102 (白石区)

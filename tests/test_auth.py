@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
