@@ -338,7 +338,7 @@ def _run_gunicorn(settings: Settings, *, access_log: bool = True) -> None:
 def demo(
     speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Speed the live city up (more cases, faster handling)."),
     daily: float = typer.Option(300.0, min=10, help="New cases per day."),
-    days: int = typer.Option(30, min=1, max=365, help="Days of history built on first start."),
+    days: Optional[int] = typer.Option(None, min=1, max=365, help="Days of history built on first start (default: since the first day of the previous month, so the last month's report is complete)."),
     reset: bool = typer.Option(False, "--reset", help="Throw away the demo database and build it again."),
     port: Optional[int] = typer.Option(None, help="Web port (default GRIDHALL_PORT, 8050)."),
 ) -> None:
@@ -350,7 +350,7 @@ def demo(
     started = time.monotonic()
     _require_backends(settings)
     redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
-    _prepare_demo(settings, days=days, daily=daily)
+    _prepare_demo(settings, days=days or demo_history_days(datetime.now(timezone.utc), settings.tz), daily=daily)
     demo_users = _demo_users(settings)
     env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
     children = {
@@ -394,6 +394,19 @@ def demo(
         if redis_holder is not None:
             redis_holder.shutdown_embedded()
         console.print("demo stopped")
+
+
+def demo_history_days(now: datetime, tz) -> int:  # type: ignore[no-untyped-def]
+    """Days of history reaching back before the first local midnight of the previous month.
+
+    The history starts ``days`` × 24 h before ``now``; one day more than the whole days since
+    that midnight covers it whatever the hour (e.g. 57 on 2026-11-26 for October 2026).
+    """
+    from datetime import date
+
+    today = now.astimezone(tz).date()
+    first = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+    return (today - first).days + 1
 
 
 def _demo_users(settings: Settings) -> list[Any]:
@@ -1031,6 +1044,53 @@ def overdue(
             writer.writerow(OVERDUE_COLUMNS)
             writer.writerows(cells)
         console.print(f"wrote {len(cells)} row(s) to {csv_file}", highlight=False)
+
+
+# -- report ----------------------------------------------------------------------------
+@app.command()
+def report(
+    month: str = typer.Option(..., "--month", metavar="YYYY-MM", help="The month to report on, e.g. 2026-10."),
+    scope: Optional[str] = typer.Option(None, "--scope", metavar="REGION_CODE", help="A district's or street's code (default: the whole city)."),
+    out: Path = typer.Option(Path("."), "--out", file_okay=False, help="Folder to write into (created if missing; default: the current one)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print the HTML to PDF with headless Chromium."),
+) -> None:
+    """The monthly 综合考评通报: XLSX (a sheet per object kind) and a printable HTML page (and PDF)."""
+    import re
+
+    from dashboard.evalspec import WeightsError, weights_from_settings
+    from dashboard.evaluation import Period
+    from dashboard.report import build_report, write_report
+    from dashboard.scope import ScopeError, get_scope
+
+    settings = _settings()
+    if not re.fullmatch(r"\d{4}-\d{2}", month.strip()):
+        _fail(f"--month: expected YYYY-MM, e.g. 2026-10, not {month!r}", 1)
+    try:
+        period = Period.parse(month, settings.tz)
+    except ValueError as exc:
+        _fail(f"--month: {month!r} is not a month ({exc})", 1)
+    now = datetime.now(timezone.utc)
+    if period.start > now:
+        _fail(f"--month: {period.label} has not begun yet", 1)
+    try:
+        weights = weights_from_settings(settings)
+    except WeightsError as exc:
+        _fail(f"GRIDHALL_EVALUATION_WEIGHTS: {exc}", 1)
+    _require_backends(settings, redis_too=False)
+    sessions = _sessions(settings)
+    with sessions() as session:
+        try:
+            region = get_scope(session, scope) if scope is not None else get_scope(session, None)
+        except ScopeError:
+            _fail(f"--scope: no region with code {scope!r}", 1)
+        with console.status(f"evaluating {period.label}…"):
+            built = build_report(session, region, period, weights, city_name=settings.city_name,
+                                 tz=settings.tz, now=now)
+    paths, no_pdf = write_report(built, out, pdf=pdf)
+    for path in paths:
+        console.print(str(path), highlight=False, soft_wrap=True)
+    if no_pdf:
+        _fail(f"no PDF written: {no_pdf} (the XLSX and HTML above are complete)", 3)
 
 
 def main() -> None:
