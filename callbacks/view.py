@@ -13,8 +13,13 @@ Two server callbacks:
   (:func:`encode_geometry`: integer deltas at 1e-5°, codes grouped by community), about
   a third of the GeoJSON text. ``layouts/assets/view.js`` decodes it for the map.
 * ``refresh`` — at load and every 30 s: KPIs, grid values of the map's metric (non-zero
-  cells only), hot spots, areas, unit ranking and overdue list. Panels whose content did not
-  change since the page's last answer are not re-sent.
+  cells only), hot spots, areas, unit ranking, 综合考评 and overdue list. Panels whose content
+  did not change since the page's last answer are not re-sent.
+
+综合考评 is ``dashboard.evaluation.evaluate`` (the wall's, the API's and the report's figures)
+for the scope's sub-regions and units in the current month, judged as of now; it runs SQL
+aggregates over the month, so it is computed at most once a minute per scope and process
+(:meth:`ViewService.evaluation`). Its rows are the wall's (``callbacks.wall.ranking_rows``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from dashboard import readapi
 from dashboard.deadlines import Timing
+from dashboard.evalspec import WeightsError, weights_from_settings
+from dashboard.evaluation import Evaluation, ObjectKind, Period
+from dashboard.evaluation import evaluate as run_evaluation
 from dashboard.models import Grid, Region
 from dashboard.scope import Scope, ScopeError, grid_condition
 from dashboard.settings import Settings
@@ -45,12 +53,15 @@ from layouts import view as page
 from layouts.live import PLACEHOLDER
 
 from .timing import PageService, utcnow
+from .wall import period_text as eval_period_text
+from .wall import ranking_rows
 
 log = logging.getLogger(__name__)
 
 GEO_DECIMALS = 5  # 1e-5° ≈ 1 m, as the wall's map layer (dashboard/mapdata.py)
 GEO_TTL_S = 300.0  # like the scope cache: a city import shows after 5 minutes at most
 GEO_CACHE_MAX = 32  # scopes kept per process (a city has a few dozen districts and streets)
+EVAL_TTL_S = 60.0  # 综合考评 (SQL aggregates over the month): at most once a minute per scope
 
 # What the banner says, by cause (never the exception's text).
 MSG_SIGNED_OUT = "未登录或登录已过期，请重新登录后查看"
@@ -58,6 +69,8 @@ MSG_FORBIDDEN = "您的账户无权查看本页面"
 MSG_SCOPE = "您的管辖范围在系统中不存在，请联系管理员"
 MSG_DATABASE = "暂时无法读取数据库，显示的是上次的数据，正在重试"
 MSG_INTERNAL = "服务器内部错误，显示的是上次的数据，正在重试（详见服务日志）"
+MSG_EVAL_WEIGHTS = "综合考评的权重配置有误，无法计算，请联系管理员（详见服务日志）"
+MSG_EVAL_FAILED = "综合考评暂时无法计算，请稍后再看（详见服务日志）"
 
 
 def _digest(value: Any) -> str:
@@ -111,6 +124,9 @@ class GeoPack:
 
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": "community"}
+# 综合考评 ranks the level below the scope; a community user ranks its grids.
+EVAL_KIND = {"city": ObjectKind.DISTRICT, "district": ObjectKind.STREET, "street": ObjectKind.COMMUNITY,
+             "community": ObjectKind.GRID}
 
 
 def _rings(geometry: dict[str, Any]) -> list[list[list[list[float]]]]:
@@ -222,6 +238,7 @@ class Figures:
     overdue_count: str
     units: list[dict[str, Any]]
     units_count: str
+    ranking: "Ranking | None" = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the readapi results (tests)
 
 
@@ -261,6 +278,26 @@ def unit_rows(board: readapi.UnitBoard, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """The 综合考评 panel: the period note, the sub-regions' and the units' rows
+    (``ranking_rows``, at most ``page.EVAL_ROWS`` each) and their totals; or an error (Chinese)."""
+
+    kind: str  # ObjectKind value of the regions ranked
+    note: str
+    regions: list[dict[str, Any]]
+    regions_total: int
+    units: list[dict[str, Any]]
+    units_total: int
+    error: str | None = None
+    raw: tuple[Evaluation, ...] = field(default=(), repr=False, compare=False)
+
+    def view(self) -> dict[str, Any]:
+        """What the page shows (digested)."""
+        return {"kind": self.kind, "note": self.note, "regions": [self.regions, self.regions_total],
+                "units": [self.units, self.units_total], "error": self.error}
+
+
 class ViewService(PageService):
     """What /view's callbacks share in one process: the timing (built once) and the
     geometry of the scopes recently shown."""
@@ -270,6 +307,7 @@ class ViewService(PageService):
         super().__init__(settings, sessions, client, clock)
         self._geo: OrderedDict[tuple[str, str], tuple[float, GeoPack]] = OrderedDict()
         self._geo_lock = threading.Lock()
+        self._eval: OrderedDict[tuple[str, str, str], tuple[float, Ranking]] = OrderedDict()
 
     # -- per-process state ------------------------------------------------------------------
     def geo(self, session: Session, scope: Scope) -> GeoPack:
@@ -287,6 +325,37 @@ class ViewService(PageService):
             while len(self._geo) > GEO_CACHE_MAX:
                 self._geo.popitem(last=False)
         return pack
+
+    def evaluation(self, session: Session, scope: Scope, now: datetime) -> Ranking:
+        """综合考评 of the scope's sub-regions and units in the month of ``now`` (city time),
+        judged as of ``now``: computed at most once a minute per scope, period and process."""
+        tz = self.settings.tz
+        period = Period.parse(f"{now.astimezone(tz):%Y-%m}", tz)
+        kind = EVAL_KIND.get(scope.level, ObjectKind.DISTRICT)
+        key = (session.get_bind().engine.url.render_as_string(hide_password=True), scope.code or "", period.label)
+        with self._geo_lock:
+            hit = self._eval.get(key)
+            if hit is not None and time.monotonic() - hit[0] < EVAL_TTL_S:
+                return hit[1]
+        try:
+            weights = weights_from_settings(self.settings)
+        except WeightsError:
+            log.exception("view: 综合考评 weights unreadable")
+            return Ranking(kind.value, "", [], 0, [], 0, MSG_EVAL_WEIGHTS)
+        regions = run_evaluation(session, scope, kind, period, weights, now=now)
+        units = run_evaluation(session, scope, ObjectKind.UNIT, period, weights, now=now)
+        region_rows, unit_rows_ = ranking_rows(regions), ranking_rows(units)
+        # the period and its instant; "ranked by 综合指标值" is the table's own column
+        note = eval_period_text(regions, tz).removesuffix(" · 按综合指标值排名")
+        ranking = Ranking(kind.value, note,
+                          region_rows[:page.EVAL_ROWS], len(region_rows),
+                          unit_rows_[:page.EVAL_ROWS], len(unit_rows_), raw=(regions, units))
+        with self._geo_lock:
+            self._eval[key] = (time.monotonic(), ranking)
+            self._eval.move_to_end(key)
+            while len(self._eval) > GEO_CACHE_MAX:
+                self._eval.popitem(last=False)
+        return ranking
 
     # -- figures (scope given: the callbacks pass the signed-in user's) ---------------------
     def grid_rows(self, session: Session, scope: Scope, timing: Timing, now: datetime) -> list[readapi.GridRow]:
@@ -309,6 +378,14 @@ class ViewService(PageService):
         queue = readapi.overdue(session, scope, timing, now, limit=page.OVERDUE_ROWS)
         board = readapi.units(session, scope, timing, now)
         pack = self.geo(session, scope)
+        try:
+            ranking = self.evaluation(session, scope, now)
+        except SQLAlchemyError:
+            raise  # the database is away: the whole refresh says so
+        except Exception:
+            log.exception("view: 综合考评 failed")
+            ranking = Ranking(EVAL_KIND.get(scope.level, ObjectKind.DISTRICT).value, "", [], 0, [], 0,
+                              MSG_EVAL_FAILED)
 
         values = {g.code: int(getattr(g, metric)) for g in grids if getattr(g, metric)}
         hot_grids = sorted((g for g in grids if getattr(g, metric) > 0), key=lambda g: (-getattr(g, metric), g.code))
@@ -340,6 +417,7 @@ class ViewService(PageService):
                           + page.count_text(len(queue.cases), total_queue),
             units=unit_rows(board, page.UNIT_ROWS),
             units_count=page.count_text(min(len(board.units), page.UNIT_ROWS), len(board.units)),
+            ranking=ranking,
             raw={"summary": summary, "grids": grids, "overdue": queue, "units": board},
         )
 
@@ -379,6 +457,7 @@ class ViewService(PageService):
             "scope": fig.scope, "kpis": fig.kpis, "values": fig.values, "hot": fig.hot,
             "areas": [fig.areas_title, fig.areas], "overdue": [fig.overdue, fig.overdue_count],
             "units": [fig.units, fig.units_count],
+            "eval": fig.ranking.view() if fig.ranking else None,
         }
         digests = {k: _digest(v) for k, v in parts.items()}
         fresh = {k for k in parts if digests[k] != had.get(k)}
@@ -401,6 +480,7 @@ class ViewService(PageService):
             send("units", lambda: fig.units_count),
             send("overdue", lambda: page.render_overdue(fig.overdue)),
             send("overdue", lambda: fig.overdue_count),
+            *(render_ranking(fig.ranking) if "eval" in fresh else [no_update] * 5),
             {"d": digests},
         )
 
@@ -418,13 +498,34 @@ class ViewService(PageService):
         return (banner, cls, "gh-page view is-refused", PLACEHOLDER, PLACEHOLDER,
                 *[PLACEHOLDER] * len(page.KPIS),
                 {"values": {}}, empty, page.CHILD_TITLES["city"], page.render_areas([]), page.render_units([]), "",
-                page.render_overdue([]), "", None)
+                page.render_overdue([]), "", *render_ranking(None), None)
 
     def _failed(self, message: str) -> tuple[Any, ...]:
         """A passing failure: keep the figures shown, faded, under a banner."""
         banner, cls = self._banner("数据已停止更新", message)
         return (banner, cls, "gh-page view is-stale", no_update, no_update, *[no_update] * len(page.KPIS),
-                no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update)
+                no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update,
+                *[no_update] * 5, no_update)
+
+
+def render_ranking(ranking: Ranking | None) -> list[Any]:
+    """The 综合考评 panel's outputs: note, region tab label and subtitle, regions, units."""
+    if ranking is None:  # refused: nothing at all
+        empty = page.render_eval([], (), "")
+        return ["", page.EVAL_TABS["district"], page.EVAL_TABS["district"], empty, empty]
+    tab = page.EVAL_TABS.get(ranking.kind, page.EVAL_TABS["district"])
+    if ranking.error:
+        from dash import html
+
+        message = html.Div(ranking.error, className="gh-empty view-eval__error", role="alert")
+        return ["", tab, tab, message, message]
+    link = "grid" if ranking.kind == ObjectKind.GRID.value else "region"
+    return [
+        ranking.note, tab, tab,
+        page.render_eval(ranking.regions, page.EVAL_REGION_COLUMNS, tab.removeprefix("各"), link,
+                         ranking.regions_total),
+        page.render_eval(ranking.units, page.EVAL_UNIT_COLUMNS, "处置单位", None, ranking.units_total),
+    ]
 
 
 # The refresh callback's outputs, in the order of ViewService.refresh's answer.
@@ -444,6 +545,11 @@ def outputs() -> list[Output]:
         Output("view-units-count", "children"),
         Output("view-overdue", "children"),
         Output("view-overdue-count", "children"),
+        Output("view-eval-note", "children"),
+        Output("view-eval-tab", "children"),
+        Output("view-eval-subtitle", "children"),
+        Output("view-eval-regions", "children"),
+        Output("view-eval-units", "children"),
         Output("view-state", "data"),
     ]
 
@@ -493,5 +599,5 @@ def register(app: dash.Dash, service: ViewService) -> None:
     )
 
 
-__all__ = ["Figures", "GeoPack", "ViewService", "encode_geometry", "load_geo", "outputs", "register",
+__all__ = ["Figures", "GeoPack", "Ranking", "ViewService", "encode_geometry", "load_geo", "outputs", "register",
            "signed_in_scope"]

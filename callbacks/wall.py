@@ -159,13 +159,13 @@ class WallService:
         return follower.view
 
     # -- 综合考评 ----------------------------------------------------------------------------
-    def rankings(self, period_text: str | None, now: datetime) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    def rankings(self, month: str | None, now: datetime) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
         """The ranking panel: (period label, district rows, unit rows), for the whole city.
 
         Computed from SQL (``dashboard.evaluation``, the figures of the API and the monthly
         report) at most once a minute per period and worker: every wall of a worker shares it.
         """
-        period = Period.parse(period_text or f"{now.astimezone(self.settings.tz):%Y-%m}", self.settings.tz)
+        period = Period.parse(month or f"{now.astimezone(self.settings.tz):%Y-%m}", self.settings.tz)
         hit = self._rankings.get(period.label)
         if hit is not None and time.monotonic() - hit[0] < RANKING_TTL_S:
             return hit[1]
@@ -173,7 +173,7 @@ class WallService:
         with self.sessions() as session:
             regions = evaluate(session, CITY, ObjectKind.DISTRICT, period, weights, now=now)
             units = evaluate(session, CITY, ObjectKind.UNIT, period, weights, now=now)
-        result = (_period_text(regions, self.settings.tz), ranking_rows(regions), ranking_rows(units))
+        result = (period_text(regions, self.settings.tz), ranking_rows(regions), ranking_rows(units))
         self._rankings[period.label] = (time.monotonic(), result)
         return result
 
@@ -329,7 +329,8 @@ def board_rows(live: LiveView) -> list[dict[str, Any]]:
 RANKING_TTL_S = 60.0
 
 
-def _period_text(ev: Evaluation, tz: tzinfo) -> str:
+def period_text(ev: Evaluation, tz: tzinfo) -> str:
+    """The ranking's period as a heading: 2026年11月 · 截至 11-26 06:20 · 按综合指标值排名."""
     first, last = ev.period.first, ev.period.end_day - timedelta(days=1)
     label = f"{first.year}年{first.month}月" if ev.period.label == f"{first:%Y-%m}" else f"{first} 至 {last}"
     if ev.as_of < ev.period.end:  # a running month: judged as of now

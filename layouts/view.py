@@ -1,5 +1,5 @@
 """The leaders' read-only view (/view): KPIs, grid heatmap, areas, hot spots, unit ranking,
-overdue list — for a laptop and a phone (390 px wide), in the user's own scope (属地).
+综合考评 (this month's evaluation of the sub-regions and units), overdue list — for a laptop and a phone (390 px wide), in the user's own scope (属地).
 
 Only Dash components are built here (no I/O): ``callbacks/view.py`` reads the figures with
 ``dashboard.readapi`` (filtered by the signed-in user's scope), then calls the ``render_*``
@@ -32,6 +32,7 @@ REFRESH_MS = 30_000  # the data refresh
 WATCH_MS = 5_000  # the browser's own check that refreshes still arrive (clientside, no request)
 OVERDUE_ROWS = 20  # the overdue list shows the first N (most overdue first), "显示 N / 共 M"
 UNIT_ROWS = 15  # the unit ranking likewise
+EVAL_ROWS = 30  # 综合考评: the first N of each ranking (ranked first, then 样本不足)
 HOT_SPOTS = 10
 
 # (key, label, scope): the wall's KPI strip, then 临期 and 在办 (readapi.summary has both).
@@ -48,6 +49,14 @@ DEFAULT_METRIC = "open"
 EXPLORE = "/explore"
 LEVEL_LABELS = {"city": "全市", "district": "区", "street": "街道", "community": "社区"}
 CHILD_TITLES = {"city": "各区概况", "district": "各街道概况", "street": "各社区概况", "community": "社区概况"}
+# 综合考评 ranks the level below the scope (a community user: its grids); the tab's label.
+EVAL_TABS = {"district": "各区", "street": "各街道", "community": "各社区", "grid": "各网格"}
+# The key indicators shown per kind (evalspec.INDICATORS keys, their labels); the rest is on /explore.
+EVAL_REGION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("filed", "立案数"), ("close_rate", "结案率"), ("on_time_close_rate", "按期结案率"))
+EVAL_UNIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("assigned", "应处置数"), ("on_time_handle_rate", "按时处置率"), ("rework_rate", "返工率"))
+GRADES = "ABCDE"
 
 
 def metric_of(value: object) -> str:
@@ -103,6 +112,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                     _panel("view-hot-panel", f"热点网格 · 前{HOT_SPOTS}", "view-hot", note=label),
                     _panel("view-units-panel", "处置单位排名", "view-units", count_id="view-units-count",
                            note="超期多者在前"),
+                    _eval_panel(),
                     _panel("view-overdue-panel", "超期与临期案件", "view-overdue", count_id="view-overdue-count",
                            note="超期久者在前"),
                 ],
@@ -171,6 +181,40 @@ def _panel(panel_id: str, title: str, body_id: str, title_id: str | None = None,
     return html.Section(id=panel_id, className="gh-panel view-panel", children=[
         html.Div(className="view-panel__head", children=head),
         html.Div(id=body_id, className="view-panel__body", children=html.Div("正在加载…", className="gh-empty")),
+    ])
+
+
+def _eval_panel() -> html.Section:
+    """综合考评 of this month: two tabs (sub-regions, units). The tabs are links that only
+    switch what is shown (view.js, no request); on a phone both lists are shown, one above
+    the other."""
+    def tab(key: str, label: Any, tab_id: str | None = None) -> html.A:
+        extra: dict[str, Any] = {"id": tab_id} if tab_id else {}
+        return html.A(label, href=f"#view-eval-{key}", role="tab", **extra, **{"data-tab": key},
+                      className="view-eval__tab" + (" is-on" if key == "regions" else ""),
+                      **{"aria-selected": "true" if key == "regions" else "false",
+                         "aria-controls": f"view-eval-{key}"})
+
+    def section(key: str, title: Any, title_id: str | None = None) -> html.Div:
+        extra: dict[str, Any] = {"id": title_id} if title_id else {}
+        return html.Div(className=f"view-eval__part view-eval__part--{key}", role="tabpanel", children=[
+            html.H3(title, **extra, className="view-eval__subtitle"),
+            html.Div(id=f"view-eval-{key}", className="view-eval__list",
+                     children=html.Div("正在加载…", className="gh-empty")),
+        ])
+
+    return html.Section(id="view-eval-panel", className="gh-panel view-panel view-eval", children=[
+        html.Div(className="view-panel__head", children=[
+            html.H2("综合考评", className="gh-panel__title"),
+            html.Span(id="view-eval-note", className="view-note", children=""),
+            html.Nav(className="view-eval__tabs", role="tablist", **{"aria-label": "考评对象"}, children=[
+                tab("regions", EVAL_TABS["district"], "view-eval-tab"), tab("units", "处置单位"),
+            ]),
+        ]),
+        html.Div(className="view-panel__body view-eval__body", children=[
+            section("regions", EVAL_TABS["district"], "view-eval-subtitle"),
+            section("units", "处置单位"),
+        ]),
     ])
 
 
@@ -279,6 +323,44 @@ def render_units(rows: Sequence[dict[str, Any]]) -> Any:
     return html.Div(className="view-units", children=[head, *body])
 
 
+def render_eval(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], name_label: str,
+                link: str | None = None, total: int | None = None) -> Any:
+    """A 综合考评 ranking: rows of ``callbacks.wall.ranking_rows`` (the wall's formatter: rank
+    or 样本不足, the indicators, 综合指标值, grade). ``link``: the /explore parameter the name
+    opens (``region`` / ``grid``), None for units. ``total``: all rows, when more than shown."""
+    if not rows:
+        return _empty("本月暂无考评数据")
+    head = html.Div(className="view-eval__row view-eval__row--head", children=[
+        html.Span("名次"), html.Span(name_label),
+        html.Div(className="view-eval__inds", children=[html.Span(label) for _, label in columns]),
+        html.Span("综合指标值"), html.Span("等级"),
+    ])
+    body = []
+    for r in rows:
+        rank = r["rank"]
+        ranked = isinstance(rank, int)
+        name = (html.A(r["name"], href=explore_href(link, r["id"]), className="view-link", title=r["name"])
+                if link else html.Span(r["name"], title=r["name"]))
+        grade = r["grade"] if r["grade"] in GRADES else None
+        state = (" is-top" if rank <= 3 else "") if ranked else " is-unranked"
+        body.append(html.Div(className="view-eval__row" + state, children=[
+            html.Span(str(rank), className="view-rank view-eval__rank" + ("" if ranked else " view-eval__few"),
+                      title="" if ranked else "样本数少于考评下限，不排名、不定级"),
+            html.Span(name, className="view-eval__name"),
+            html.Div(className="view-eval__inds", children=[
+                html.Span(str(r.get(key, PLACEHOLDER)), className="view-num", **{"data-label": label})
+                for key, label in columns
+            ]),
+            html.Span(str(r["composite"]), className="view-num view-eval__score", **{"data-label": "综合"}),
+            html.Span(grade or PLACEHOLDER,
+                      className="view-eval__grade" + (f" view-grade--{grade}" if grade else ""),
+                      title=f"等级 {grade}" if grade else "未定级"),
+        ]))
+    more = [html.Div(count_text(len(rows), total), className="view-note view-eval__more")] \
+        if total is not None and total > len(rows) else []
+    return html.Div(className="view-eval__table", children=[head, *body, *more])
+
+
 def render_overdue(rows: Sequence[dict[str, Any]]) -> Any:
     """Overdue then due-soon cases: number (→ /explore?case=), class, place (grid →
     /explore?grid=), unit, stage, time over or left, the description (text)."""
@@ -312,4 +394,4 @@ def count_text(shown: int, total: int) -> str:
 
 
 __all__ = ["KPIS", "METRICS", "layout", "metric_of", "render_areas", "render_hot", "render_overdue",
-           "render_units", "kpi_texts", "count_text", "explore_href"]
+           "render_units", "render_eval", "kpi_texts", "count_text", "explore_href"]

@@ -1,8 +1,9 @@
 """The leaders' read-only view (/view): figures, scope (属地), tampering, no write controls,
-and the page in Chromium at desktop and phone widths.
+综合考评, and the page in Chromium at desktop and phone widths.
 
 A two-district city (青山区 990101, 白石区 990102) with open, overdue, due-soon and closed
-cases in both. A district leader of 青山区 must see only 青山区 — KPIs, grid codes and
+cases in both, and cases filed and closed earlier in the month (综合考评: 江东街道 and 松岗街道
+are ranked, 白石区 has too few cases: 样本不足). A district leader of 青山区 must see only 青山区 — KPIs, grid codes and
 geometry, units, overdue cases — whatever the browser sends; a city leader sees both.
 """
 
@@ -23,6 +24,8 @@ from citykit import add_case, build_plan, running_clock
 from dashboard import classification, readapi, reference
 from dashboard import scope as scopes
 from dashboard.db import transaction
+from dashboard.evalspec import weights_from_settings
+from dashboard.evaluation import ObjectKind, Period, evaluate
 from dashboard.models import Case, Grid, Region, Unit
 from dashboard.settings import Settings
 from layouts import view as viewpage
@@ -92,6 +95,22 @@ def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
         case("C-B3", b1, "reported", reported_at=NOW - timedelta(days=2), **_clock("verify", 100))
         # no grid: only the city sees it
         case("C-X", None, "reported", **_clock("verify", -5))
+        # 综合考评 of November: filed and closed days ago (not today's figures), dispatched to the
+        # district's unit. 江东 12 on time (+ C-A2 filed, open), 松岗 11 with 3 handled late and
+        # reworked, 白石 4 (样本不足).
+        def month_case(cid: str, grid_id: int, unit_id: int, days: int, late: bool) -> None:
+            filed = NOW - timedelta(days=days, hours=2)
+            case(cid, grid_id, "closed", unit_id=unit_id, reported_at=filed - timedelta(hours=1), filed_at=filed,
+                 dispatched_at=filed + timedelta(minutes=20), handled_at=filed + timedelta(hours=3),
+                 closed_at=filed + timedelta(hours=5), on_time_dispatch=True, on_time_handle=not late,
+                 on_time_check=True, on_time_close=True, rework_count=int(late))
+
+        for i in range(12):
+            month_case(f"C-Q{i:02d}", (a1, a2)[i % 2], qs, 2 + i, False)
+        for i in range(11):
+            month_case(f"C-S{i:02d}", a4, qs, 2 + i, i < 3)
+        for i in range(4):
+            month_case(f"C-W{i:02d}", b1, bs, 2 + i, False)
     out["district"] = make_user(sessions, "leader", region="990101", display_name="青山区李领导")
     out["city"] = make_user(sessions, "leader", display_name="市领导")
     return out
@@ -175,6 +194,82 @@ def test_figures_equal_sql_and_readapi(settings: Settings, sessions: sessionmake
         assert fig.scope == "全市" and {a["code"] for a in fig.areas} == {"990101", "990102"}
         assert {"C-B1", "C-B2", "C-X", "C-A1"} <= {r["id"] for r in fig.overdue}
         assert int(kpis["open"]) == truth["open"] == 9  # the case without a grid counts for the city
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+@pytest.mark.parametrize("district", [None, "990101"])
+def test_ranking_equals_evaluate(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
+                                 city: dict[str, Any], district: str | None, monkeypatch: Any) -> None:
+    """综合考评: the panel's figures are evaluate()'s for the scope's sub-regions and units in
+    the current month, judged as of now; computed once a minute per scope."""
+    calls: list[tuple[str | None, str]] = []
+    real = viewcb.run_evaluation
+
+    def counted(session: Session, scope: scopes.Scope, kind: Any, *a: Any, **k: Any) -> Any:
+        calls.append((scope.code, ObjectKind(kind).value))
+        return real(session, scope, kind, *a, **k)
+
+    monkeypatch.setattr(viewcb, "run_evaluation", counted)
+    service = viewcb.ViewService(settings, sessions, redis_client, clock=lambda: NOW)
+    scope = _scope(sessions, district)
+    kind = ObjectKind.STREET if district else ObjectKind.DISTRICT
+    with sessions() as s:
+        fig = service.figures(s, scope, "open")
+        again = service.figures(s, scope, "overdue")
+        weights = weights_from_settings(settings)
+        period = Period.parse("2026-11", settings.tz)
+        regions = evaluate(s, scope, kind, period, weights, now=NOW)
+        units = evaluate(s, scope, ObjectKind.UNIT, period, weights, now=NOW)
+    assert calls == [(district, kind.value), (district, "unit")]  # once a minute, not per refresh
+    ranking = fig.ranking
+    assert ranking is not None and again.ranking is ranking and ranking.error is None
+    assert ranking.kind == kind.value and ranking.note.startswith("2026年11月 · 截至 11-25 11:00")
+    for shown, ev, keys in ((ranking.regions, regions, ("filed", "close_rate", "on_time_close_rate")),
+                            (ranking.units, units, ("assigned", "on_time_handle_rate", "rework_rate"))):
+        assert [r["id"] for r in shown] == [r.code for r in ev.rows]
+        for row, want in zip(shown, ev.rows):
+            assert row["name"] == want.name
+            assert row["rank"] == (want.rank if want.rank is not None else "样本不足")
+            assert row["composite"] == ("—" if want.composite is None else f"{want.composite:.2f}")
+            assert row["grade"] == (want.grade or "—")
+            for key in keys:
+                value = want.indicators[key]
+                assert row[key] == (_pct(value) if key.endswith("_rate") else value), key
+    by_name = {r["name"]: r for r in ranking.regions}
+    units_by_name = {r["name"]: r for r in ranking.units}
+    assert units_by_name["青山区环卫所"]["assigned"] == 23 and units_by_name["青山区环卫所"]["rework_rate"] == "13.0%"
+    if district:
+        assert set(by_name) == {"江东街道", "松岗街道"} and set(units_by_name) == {"青山区环卫所"}
+        assert by_name["江东街道"]["filed"] == 13 and by_name["江东街道"]["close_rate"] == "92.3%"
+        assert by_name["松岗街道"]["on_time_close_rate"] == "72.7%"
+        assert {by_name["江东街道"]["rank"], by_name["松岗街道"]["rank"]} <= {1, 2}
+        text = json.dumps([ranking.view(), _texts(json.loads(json.dumps(viewcb.render_ranking(ranking),
+                                                                          default=lambda c: c.to_plotly_json())))],
+                          ensure_ascii=False)
+        for other in OTHER + ("C-W",):
+            assert other not in text, other
+    else:
+        assert set(by_name) == {"青山区", "白石区"}
+        assert by_name["青山区"]["rank"] == 1 and by_name["白石区"]["rank"] == "样本不足"
+        assert by_name["白石区"]["grade"] == "—" and units_by_name["白石区市政所"]["rank"] == "样本不足"
+        assert [r["name"] for r in ranking.regions] == ["青山区", "白石区"]  # ranked first
+
+
+def test_ranking_failure_is_said_in_chinese(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
+                                            city: dict[str, Any], monkeypatch: Any) -> None:
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(viewcb, "run_evaluation", boom)
+    service = viewcb.ViewService(settings, sessions, redis_client, clock=lambda: NOW)
+    with sessions() as s:
+        fig = service.figures(s, _scope(sessions, "990101"), "open")
+    assert fig.kpis and fig.ranking is not None and fig.ranking.error == viewcb.MSG_EVAL_FAILED
+    out = json.dumps(viewcb.render_ranking(fig.ranking), default=lambda c: c.to_plotly_json(), ensure_ascii=False)
+    assert "综合考评暂时无法计算" in out and "secret" not in out
 
 
 def test_geometry_is_the_scope_only_and_decodes_exactly(sessions: sessionmaker[Session],
@@ -304,6 +399,14 @@ def test_page_figures_for_signed_in_leaders(view_app: Any, city: dict[str, Any],
             assert other not in body, other
         assert resp["view-scope"]["children"].startswith("青山区")
         assert "/explore?region=990101001" in json.dumps(resp["view-areas"]["children"])
+        ranking = " ".join(_texts(resp["view-eval-regions"]["children"]))
+        assert "江东街道" in ranking and "/explore?region=990101002" in ranking
+        assert resp["view-eval-tab"]["children"] == "各街道"
+        assert "青山区环卫所" in " ".join(_texts(resp["view-eval-units"]["children"]))
+    else:
+        ranking = " ".join(_texts(resp["view-eval-regions"]["children"]))
+        assert "白石区" in ranking and "样本不足" in ranking and "/explore?region=990101" in ranking
+    assert resp["view-eval-note"]["children"].startswith("2026年11月")
     # unchanged figures are not sent again; the time is
     again = _post(client, _refresh_body({"metric": "open"}, resp["view-state"]["data"], 2)).get_json()["response"]
     assert "view-overdue" not in again and "view-kpi-open" not in again and "view-updated" in again
@@ -470,6 +573,21 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
     expect(page.locator("#view-overdue .view-case")).to_have_count(3)
     expect(page.locator("#view-overdue-count")).to_contain_text("显示 3 / 共 3")
     expect(page.locator("#view-units")).to_contain_text("青山区环卫所")
+    # 综合考评: the streets of 青山区 (linked), then the units — a tab on one screen, below on a phone
+    expect(page.locator("#view-eval-regions .view-eval__row:not(.view-eval__row--head)")).to_have_count(2)
+    expect(page.locator("#view-eval-regions")).to_contain_text("江东街道")
+    expect(page.locator("#view-eval-note")).to_contain_text("2026年11月")
+    if width >= 1600:
+        expect(page.locator("#view-eval-units")).to_be_hidden()
+        page.click("#view-eval-panel a.view-eval__tab[data-tab=units]")
+        expect(page.locator("#view-eval-units")).to_be_visible()
+        expect(page.locator("#view-eval-regions")).to_be_hidden()
+        expect(page.locator("#view-eval-units")).to_contain_text("青山区环卫所")
+        assert page.url.endswith("/view")  # a tab changes what is shown, not the address
+        page.click("#view-eval-panel a.view-eval__tab[data-tab=regions]")
+    else:
+        expect(page.locator("#view-eval-units")).to_contain_text("青山区环卫所")
+    expect(page.locator("#view-eval-regions")).to_be_visible()
     body = page.inner_text("body")
     for other in OTHER:
         assert other not in body
@@ -482,7 +600,7 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
     # the map: canvas paths drawn, the scope's cells only (bounds fitted)
     page.wait_for_timeout(400)
     for sel in ("#view-mapview", ".view-kpis", "#view-units-panel", "#view-overdue-panel", "#view-areas-panel",
-                "#view-hot-panel"):
+                "#view-hot-panel", "#view-eval-panel"):
         box = page.locator(sel).bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 40, sel
         assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, sel
@@ -497,7 +615,8 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
         page.screenshot(path=str(shots_dir(tmp_path) / f"view-{width}x{height}.png"), full_page=True)
         # one column: the panels are stacked, each as wide as the page
         lefts = {round(page.locator(s).bounding_box()["x"]) for s in
-                 ("#view-units-panel", "#view-overdue-panel", "#view-areas-panel", "#view-hot-panel")}
+                 ("#view-units-panel", "#view-overdue-panel", "#view-areas-panel", "#view-hot-panel",
+                  "#view-eval-panel")}
         assert len(lefts) == 1
     else:
         page.screenshot(path=str(shots_dir(tmp_path) / f"view-{width}x{height}.png"))

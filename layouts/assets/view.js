@@ -128,6 +128,27 @@
     });
   }
 
+  // 综合考评's tabs (links): show the sub-regions or the units, in the page only (no request,
+  // no address change). The choice is a data attribute of the panel, which Dash does not own.
+  if (!view.tabsBound) {
+    view.tabsBound = true;
+    document.addEventListener("click", function (event) {
+      var tab = event.target && event.target.closest && event.target.closest(".view-eval__tab");
+      if (!tab) { return; }
+      event.preventDefault();
+      var panel = tab.closest(".view-eval");
+      if (!panel) { return; }
+      var key = tab.getAttribute("data-tab") === "units" ? "units" : "regions";
+      panel.setAttribute("data-tab", key);
+      var tabs = panel.querySelectorAll(".view-eval__tab");
+      for (var i = 0; i < tabs.length; i++) {
+        var on = tabs[i].getAttribute("data-tab") === key;
+        tabs[i].classList.toggle("is-on", on);
+        tabs[i].setAttribute("aria-selected", on ? "true" : "false");
+      }
+    });
+  }
+
   function span(className, text) {
     return { namespace: "dash_html_components", type: "Span", props: { className: className, children: text } };
   }
