@@ -19,6 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,8 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
 from dashboard import explore, hotspots
+from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.evalspec import INDICATORS, weights_from_settings
 from dashboard.limits import UNITS
 from dashboard.readapi import CaseDetail, OutOfScope, case_detail
 from dashboard.scope import Scope
@@ -40,6 +44,7 @@ from layouts import explore as view
 from layouts.live import PLACEHOLDER, fmt_int, fmt_rate
 
 from .timing import PageService
+from .wall import period_text, ranking_rows
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,11 @@ SIGNED_OUT = "未登录或登录已过期，请重新登录"
 FAILED = "查询失败，请稍后重试（详情见服务器日志）"
 EXPORT_RULE = "/explore/export.<fmt>"
 FILTERS = ("window", "kind", "major", "minor", "source", "stage", "unit", "flag")
+# 综合考评's controls (explore-ev-month, explore-ev-ranking), also URL parameters.
+EVAL_CONTROLS = ("month", "ranking")
+RANKING_TTL_S = 60.0  # an evaluation per (scope, kind, month) is reused this long
+RANKING_CACHE_MAX = 256
+MONTHS_BACK = 24  # months offered by the month selector (an older one from a link is added)
 CHART_BG = "#0a1526"
 _FONT = {"family": "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, sans-serif", "color": "#d8e4f5"}
 
@@ -66,6 +76,12 @@ class Viewer:
 
 class ExploreService(PageService):
     """What /explore's callbacks share in one process (settings, sessions, clock, timing)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (scope code, kind, month) → (monotonic time, Evaluation): the 综合考评 panel
+        self._rankings: dict[tuple[str | None, str, str], tuple[float, Evaluation]] = {}
+        self._rankings_lock = threading.Lock()
 
     # -- who ---------------------------------------------------------------------------------
     def viewer(self, session: Session) -> Viewer | None:
@@ -153,6 +169,72 @@ class ExploreService(PageService):
             "values": [getattr(sel, f) for f in FILTERS] if sel is not None else [no_update] * len(FILTERS),
             "options": [no_update] * 3,
         }
+
+    # -- 综合考评 ---------------------------------------------------------------------------------
+    def evaluation(self, session: Session, scope: Scope, kind: str, month: str, now: datetime) -> Evaluation:
+        """``evaluate()`` of ``kind`` in ``scope`` for ``month``, reused for RANKING_TTL_S per process."""
+        key = (scope.code, kind, month)
+        with self._rankings_lock:
+            hit = self._rankings.get(key)
+        if hit is not None and time.monotonic() - hit[0] < RANKING_TTL_S:
+            return hit[1]
+        ev = evaluate(session, scope, ObjectKind(kind), Period.parse(month, self.settings.tz),
+                      weights_from_settings(self.settings), now=now)
+        with self._rankings_lock:
+            stamp = time.monotonic()
+            if len(self._rankings) >= RANKING_CACHE_MAX:
+                for k in [k for k, (t, _) in self._rankings.items() if stamp - t >= RANKING_TTL_S] or list(self._rankings):
+                    self._rankings.pop(k, None)
+            self._rankings[key] = (stamp, ev)
+        return ev
+
+    def ranking(self, session: Session, viewer: Viewer, search: str | None) -> dict[str, Any]:
+        """Every output of the 综合考评 callback, by name (see ``RANKING_OUTPUTS``)."""
+        now = self.clock()
+        tz = self.settings.tz
+        this_month = explore.current_month(now, tz)
+        out: dict[str, Any] = {"rows": [], "columns": ranking_columns(None), "note": "", "msg": "",
+                               "month_options": month_options(this_month, None), "month": this_month,
+                               "ranking_options": ranking_options(None), "ranking": explore.DEFAULT_RANKING}
+        try:
+            sel = explore.Selection.parse(search)
+        except explore.SelectionError as exc:
+            return {**out, "msg": f"地址参数有误：{exc}"}
+        month = sel.month or this_month
+        out.update(month_options=month_options(this_month, sel.month), month=month,
+                   ranking=sel.ranking or explore.DEFAULT_RANKING)
+        if month > this_month:
+            return {**out, "msg": "考评月份不能晚于本月"}
+        timing = self.timing(session)
+        try:
+            target, kind, place = explore.ranking_target(session, viewer.scope, timing, now, sel)
+        except OutOfScope:
+            return {**out, "msg": explore.NOT_FOUND}
+        out["ranking_options"] = ranking_options(place.level)
+        if target is None:
+            return {**out, "msg": "网格是最小单元，不做综合考评；请回到社区或以上层级查看"}
+        ev = self.evaluation(session, target, kind, month, now)
+        rows = ranking_rows(ev)
+        measures = {i.key: i.measure for i in INDICATORS[ObjectKind(kind).group]}
+        for row in rows:
+            for key, measure in measures.items():
+                value = row.get(key)
+                if isinstance(value, float) and measure in ("area", "density"):
+                    row[key] = f"{value:,.2f}"
+                elif isinstance(value, float) and measure == "score":
+                    row[key] = f"{value:.1f}"
+            if kind in explore.CHILD_KIND.values():
+                row["href"] = sel.at(row["id"]).href()
+        what = f"{place.name} · " + (_children_title(place.level) if kind in explore.CHILD_KIND.values()
+                                     else explore.RANKINGS[kind])
+        short = sum(1 for r in ev.rows if not r.sample_ok)
+        out.update(rows=rows, columns=ranking_columns(kind),
+                   note=f"{what} · {period_text(ev, tz)} · 共 {len(rows)} 个" + (
+                       f"，{short} 个样本不足（少于 {ev.min_cases} 件，不评等级、不排名）"
+                       if short else ""))
+        if not rows:
+            out["msg"] = "本月暂无可考评的对象"
+        return out
 
     # -- hot grids and notes --------------------------------------------------------------------
     def hot(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, Any]:
@@ -434,6 +516,56 @@ def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
     ]
 
 
+# -- 综合考评 table ----------------------------------------------------------------------------------
+_NUMERIC = {"comparator": {"function": "exploreNumberOrder(valueA, valueB, nodeA, nodeB, isDescending)"},
+            "type": "rightAligned"}
+_GRADE_RULES = {f"explore-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}
+
+
+def ranking_columns(kind: str | None) -> list[dict[str, Any]]:
+    """The 综合考评 grid's columns: 名次, 名称 (both pinned), 综合指标值, 等级, every indicator of ``kind``."""
+    region = kind in explore.CHILD_KIND.values()
+    name: dict[str, Any] = {"field": "name", "headerName": "名称", "pinned": "left", "width": 140, "minWidth": 100,
+                            "flex": None, "tooltipField": "id"}
+    if region:
+        name["cellRenderer"] = "ExploreRegionLink"  # explore.js: a region link (class explore-go)
+    cols: list[dict[str, Any]] = [
+        {"field": "rank", "headerName": "名次", "pinned": "left", "width": 76, "minWidth": 76, "flex": None,
+         **_NUMERIC, "cellClassRules": {"explore-muted": "params.value === '样本不足'"}},
+        name,
+        {"field": "composite", "headerName": "综合指标值", "width": 108, "minWidth": 108, "flex": None,
+         **_NUMERIC, "cellClass": "explore-composite"},
+        {"field": "grade", "headerName": "等级", "width": 68, "minWidth": 68, "flex": None,
+         "cellClass": "explore-grade", "cellClassRules": _GRADE_RULES},
+    ]
+    if kind is not None:
+        for ind in INDICATORS[ObjectKind(kind).group]:
+            cols.append({"field": ind.key, "headerName": ind.label, "flex": 1, **_NUMERIC,
+                         "minWidth": 100 if ind.measure == "density" else 76})
+    return cols
+
+
+def month_options(this_month: str, wanted: str | None) -> list[dict[str, str]]:
+    """The month selector: this month and the MONTHS_BACK before it, newest first (and ``wanted``)."""
+    y, m = int(this_month[:4]), int(this_month[5:7])
+    months = []
+    for _ in range(MONTHS_BACK + 1):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    if wanted and wanted not in months and wanted < this_month:
+        months.append(wanted)
+        months.sort(reverse=True)
+    return [{"label": f"{int(v[:4])}年{int(v[5:])}月" + ("（本月）" if v == this_month else ""), "value": v}
+            for v in months]
+
+
+def ranking_options(level: str | None) -> list[dict[str, Any]]:
+    children = {"city": "各区", "district": "各街道", "street": "各社区", "community": "各网格"}.get(level or "")
+    return [{"label": (f"下级区域（{children}）" if key == explore.DEFAULT_RANKING and children else label),
+             "value": key, "disabled": key == explore.DEFAULT_RANKING and level == "grid"}
+            for key, label in explore.RANKINGS.items()]
+
+
 def _shown_note(shown: int, total: int, unit: str) -> str:
     if shown >= total:
         return f"共 {total:,} {unit}"
@@ -536,6 +668,22 @@ MAIN_OUTPUTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+RANKING_OUTPUTS: tuple[tuple[str, str, str], ...] = (
+    ("rows", "explore-ev-grid", "rowData"),
+    ("columns", "explore-ev-grid", "columnDefs"),
+    ("note", "explore-ev-note", "children"),
+    ("msg", "explore-ev-msg", "children"),
+    ("month_options", "explore-ev-month", "options"),
+    ("month", "explore-ev-month", "value"),
+    ("ranking_options", "explore-ev-ranking", "options"),
+    ("ranking", "explore-ev-ranking", "value"),
+)
+
+
+def ranking_outputs() -> list[Output]:
+    return [Output(cid, prop) for _, cid, prop in RANKING_OUTPUTS] + [Output("explore-ev-key", "data")]
+
+
 def main_outputs() -> list[Output]:
     return ([Output(cid, prop) for _, cid, prop in MAIN_OUTPUTS]
             + [Output(f"explore-kpi-{key}", "children") for key, _, _ in view.KPIS]
@@ -590,6 +738,38 @@ def register(app: dash.Dash, service: ExploreService) -> None:
             out[[n for n, _, _ in MAIN_OUTPUTS].index("error")] = FAILED
             return out
 
+    @app.callback(*ranking_outputs(), Input("explore-url", "search"), Input("explore-refresh", "n_clicks"),
+                  State("explore-ev-key", "data"), State("explore-ev-month", "value"),
+                  State("explore-ev-ranking", "value"))
+    def ranking(search: Any, _refresh: Any, shown_key: Any, month: Any, objects: Any) -> list[Any]:
+        search = search if isinstance(search, str) else ""
+        try:
+            key = explore.Selection.parse(search).ranking_key
+        except explore.SelectionError:
+            key = None
+        if key is not None and key == shown_key and ctx.triggered_id == "explore-url":
+            raise PreventUpdate  # the filters or the open case changed: not the ranking
+        names = [n for n, _, _ in RANKING_OUTPUTS]
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None:
+                    out: list[Any] = [no_update] * (len(names) + 1)
+                    out[0], out[names.index("msg")] = [], SIGNED_OUT
+                    return out
+                result = service.ranking(session, viewer, search)
+        except Exception:
+            log.exception("explore: 综合考评 for %r failed", search)
+            out = [no_update] * (len(names) + 1)
+            out[0], out[names.index("msg")] = [], FAILED
+            return out
+        # like the filters: set a control only when it differs (it triggers navigate)
+        if result["month"] == month:
+            result["month"] = no_update
+        if result["ranking"] == objects:
+            result["ranking"] = no_update
+        return [result[n] for n in names] + [key]
+
     @app.callback(Output("explore-hot", "children"), Output("explore-notes", "children"),
                   Input("explore-url", "search"), Input("explore-notes-version", "data"),
                   Input("explore-refresh", "n_clicks"))
@@ -619,13 +799,15 @@ def register(app: dash.Dash, service: ExploreService) -> None:
 
     @app.callback(Output("explore-url", "search"),
                   *[Input(f"explore-f-{f}", "value") for f in FILTERS],
+                  *[Input(f"explore-ev-{f}", "value") for f in EVAL_CONTROLS],
                   Input("explore-map-layer", "clickData"), Input("explore-map-cluster", "clickData"),
                   Input("explore-table", "cellClicked"), Input("explore-go", "data"),
                   Input("explore-detail-close", "n_clicks"),
                   State("explore-url", "search"), prevent_initial_call=True)
     def navigate(*args: Any) -> str:
-        return navigate_to(ctx.triggered_id, args[:len(FILTERS)], args[len(FILTERS):len(FILTERS) + 4],
-                           args[-1])
+        n = len(FILTERS) + len(EVAL_CONTROLS)
+        return navigate_to(ctx.triggered_id, args[:n], args[n:n + 4], args[-1],
+                           this_month=explore.current_month(service.clock(), service.settings.tz))
 
     @app.callback(Output("explore-hot-msg", "children"), Output("explore-notes-version", "data"),
                   Input({"type": "explore-ack", "grid": ALL}, "n_clicks"),
@@ -697,10 +879,12 @@ def register(app: dash.Dash, service: ExploreService) -> None:
     app.server.add_url_rule(EXPORT_RULE, endpoint="explore_export", view_func=export)
 
 
-def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any) -> str:
+def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month: str | None = None) -> str:
     """The new query string after a filter change or a click; PreventUpdate when unchanged.
 
-    ``values`` are the filter controls as they are now, ``clicks`` the data of the map layer,
+    ``values`` are the filter controls as they are now (FILTERS, then 综合考评's EVAL_CONTROLS;
+    missing ones keep the URL's), ``this_month`` the current month (the month control showing
+    it leaves ``month`` out of the URL: the default), ``clicks`` the data of the map layer,
     the clustered layer, the table cell and a region link (``explore-go``: ``{"region": code}``).
     A click keeps the place and the open case of the URL and takes the filters from the
     controls: a filter changed a moment before is in the controls at once, while the URL and
@@ -710,9 +894,9 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any) -> str:
     search = search if isinstance(search, str) else ""
     current = explore.Selection.lenient(search)
     clicks = list(clicks) + [None] * (4 - len(clicks))
-    is_filter = trigger in {f"explore-f-{f}" for f in FILTERS}
+    is_filter = trigger in {f"explore-f-{f}" for f in FILTERS} | {f"explore-ev-{f}" for f in EVAL_CONTROLS}
     try:
-        shown = _from_controls(trigger, values, current)
+        shown = _from_controls(trigger, values, current, this_month)
     except explore.SelectionError:
         if is_filter:
             raise PreventUpdate from None
@@ -742,7 +926,8 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any) -> str:
         if not isinstance(region, str):
             raise PreventUpdate
         try:  # the code's shape is checked here; its scope by the callbacks that read it
-            new = explore.Selection.from_values({**_values(shown), "region": region or None, "case": None})
+            new = explore.Selection.from_values({**_values(shown), "month": shown.month, "ranking": shown.ranking,
+                                                 "region": region or None, "case": None})
         except explore.SelectionError:
             raise PreventUpdate from None
     elif trigger == "explore-detail-close":
@@ -759,13 +944,23 @@ def _values(sel: explore.Selection) -> dict[str, Any]:
     return {f: getattr(sel, f) for f in FILTERS}
 
 
-def _from_controls(trigger: Any, values: Any, current: explore.Selection) -> explore.Selection:
+def _from_controls(trigger: Any, values: Any, current: explore.Selection,
+                   this_month: str | None = None) -> explore.Selection:
     """The URL's place and case with the filters the controls show; raises SelectionError.
 
     Choosing another 类别 clears 大类 and 小类, another 大类 clears 小类 (the controls still
-    hold the old ones until the options arrive)."""
-    values = list(values) + [None] * (len(FILTERS) - len(values))
+    hold the old ones until the options arrive). 综合考评's controls: a missing or empty one
+    keeps the URL's value; the current month and the child regions are the defaults (left out)."""
+    values = list(values)
+    evals = values[len(FILTERS):len(FILTERS) + len(EVAL_CONTROLS)]
+    values = values[:len(FILTERS)] + [None] * (len(FILTERS) - len(values[:len(FILTERS)]))
     chosen = {f: (v if isinstance(v, str) and v else None) for f, v in zip(FILTERS, values)}
+    for f, v in zip(EVAL_CONTROLS, evals + [None] * (len(EVAL_CONTROLS) - len(evals))):
+        chosen[f] = v if isinstance(v, str) and v else getattr(current, f)
+    if chosen["month"] is not None and chosen["month"] == this_month:
+        chosen["month"] = None
+    if chosen["ranking"] == explore.DEFAULT_RANKING:
+        chosen["ranking"] = None
     if not chosen.get("kind"):
         chosen["major"] = chosen["minor"] = None
     elif trigger == "explore-f-kind" and chosen["kind"] != current.kind:
@@ -776,4 +971,5 @@ def _from_controls(trigger: Any, values: Any, current: explore.Selection) -> exp
     return explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
 
 
-__all__ = ["ExploreService", "register", "navigate_to", "to_csv", "to_xlsx", "MAIN_OUTPUTS", "EXPORT_RULE"]
+__all__ = ["ExploreService", "register", "navigate_to", "to_csv", "to_xlsx", "MAIN_OUTPUTS", "EXPORT_RULE",
+           "RANKING_OUTPUTS", "ranking_outputs", "ranking_columns"]

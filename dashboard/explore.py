@@ -64,6 +64,13 @@ _WINDOW_SPAN = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": time
 FLAGS: dict[str, str] = {"overdue": "超期", "due_soon": "临期", "urgent": "急件"}
 STAGE_OPTIONS: dict[str, str] = {"open": "在办(全部未结)", **{s.value: s.label for s in Stage}}
 LEVEL_LABELS = {"city": "市", "district": "区", "street": "街道", "community": "社区", "grid": "网格"}
+# 综合考评 (docs/evaluation.md): whom the ranking panel ranks (URL ``ranking``; None = regions).
+RANKINGS: dict[str, str] = {"regions": "下级区域", "unit": "处置单位", "supervisor": "监督员", "acceptor": "受理员",
+                            "shift_lead": "值班长", "dispatcher": "派遣员"}
+DEFAULT_RANKING = "regions"
+# The region level ranked under each place level (the children of the place).
+CHILD_KIND = {"city": "district", "district": "street", "street": "community", "community": "grid"}
+_MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 
 _DIGITS = re.compile(r"[0-9]{6}|[0-9]{9}|[0-9]{12}|[0-9]{14,15}")
 _CODE = re.compile(r"[0-9A-Za-z]{1,32}")
@@ -89,6 +96,8 @@ class Selection:
     stage: str | None = None  # a Stage value, or "open"
     unit: str | None = None  # unit code
     flag: str | None = None  # overdue / due_soon / urgent
+    month: str | None = None  # 综合考评's month, YYYY-MM; None: the current month
+    ranking: str | None = None  # 综合考评's objects (RANKINGS); None: the child regions
     case: str | None = None  # the case whose detail is open
 
     @classmethod
@@ -141,6 +150,10 @@ class Selection:
         check("stage", clean.get("stage") in STAGE_OPTIONS, "案件阶段无效")
         check("unit", bool(_UNIT.fullmatch(clean.get("unit", ""))), "处置单位代码无效")
         check("flag", clean.get("flag") in FLAGS, "状态筛选应为 overdue（超期）、due_soon（临期）或 urgent（急件）")
+        check("month", bool(_MONTH.fullmatch(clean.get("month", ""))), "考评月份应为 YYYY-MM（如 2026-10）")
+        check("ranking", clean.get("ranking") in RANKINGS,
+              "考评对象应为 regions（下级区域）、unit（处置单位）、supervisor（监督员）、acceptor（受理员）、"
+              "shift_lead（值班长）或 dispatcher（派遣员）")
         check("case", bool(_CASE.fullmatch(clean.get("case", ""))), "案件编号无效")
         if ("major" in clean or "minor" in clean) and "kind" not in clean:
             problems.append("按大类或小类筛选时须先选择部件或事件")
@@ -161,7 +174,8 @@ class Selection:
         pairs = []
         for f in fields(self):
             v = getattr(self, f.name)
-            if v is None or (f.name == "window" and v == DEFAULT_WINDOW):
+            if v is None or (f.name == "window" and v == DEFAULT_WINDOW) or (
+                    f.name == "ranking" and v == DEFAULT_RANKING):
                 continue
             pairs.append((f.name, v))
         return urlencode(pairs)
@@ -179,8 +193,13 @@ class Selection:
 
     @property
     def view_key(self) -> str:
-        """Everything but the open case: what the figures depend on."""
-        return replace(self, case=None).to_query()
+        """Everything but the open case and 综合考评's month and objects: what the figures depend on."""
+        return replace(self, case=None, month=None, ranking=None).to_query()
+
+    @property
+    def ranking_key(self) -> str:
+        """What the 综合考评 panel depends on: the place, the month and the objects."""
+        return Selection(region=self.region, month=self.month, ranking=self.ranking).to_query()
 
 
 # -- the place ------------------------------------------------------------------------------
@@ -261,6 +280,28 @@ def place(session: Session, scope: Scope, timing: Timing, now: datetime, selecti
     except ScopeError:
         raise OutOfScope(code) from None
     return Place(inner.level, inner.code, inner.name, tuple(crumbs), inner=inner)
+
+
+# -- 综合考评 of the place -----------------------------------------------------------------------
+def current_month(now: datetime, tz: Any) -> str:
+    """The month (YYYY-MM) ``now`` falls in, in the city's zone: the panel's default."""
+    return f"{now.astimezone(tz):%Y-%m}"
+
+
+def ranking_target(session: Session, scope: Scope, timing: Timing, now: datetime,
+                   selection: Selection) -> tuple[Scope | None, str, Place]:
+    """(the scope to evaluate in, the object kind, the place) of the selection's ranking.
+
+    The scope is the place as a region scope: it lies inside the user's scope (``place``
+    refuses any other), so it is the place intersected with the user's scope. None at grid
+    level (a grid has no children and is no region scope). Raises OutOfScope like ``place``.
+    """
+    p = place(session, scope, timing, now, selection)
+    ranking = selection.ranking or DEFAULT_RANKING
+    kind = CHILD_KIND.get(p.level, "grid") if ranking == DEFAULT_RANKING else ranking
+    if p.level == "grid":
+        return None, kind, p
+    return (scope if p.level == "city" else p.inner), kind, p
 
 
 # -- the case condition -------------------------------------------------------------------------
@@ -722,4 +763,5 @@ __all__ = [
     "NOT_FOUND", "OutOfScope", "Selection", "SelectionError", "Place", "Crumb", "place", "filter_condition",
     "kpis", "children", "class_breakdown", "trends", "map_data", "hot_grids", "case_table", "export_rows",
     "export_cell", "class_options", "unit_options", "COLUMNS", "WINDOWS", "FLAGS", "STAGE_OPTIONS",
+    "RANKINGS", "DEFAULT_RANKING", "CHILD_KIND", "current_month", "ranking_target",
 ]

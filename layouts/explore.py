@@ -16,7 +16,9 @@ from dash import dcc, html
 
 from dashboard.explore import (
     COLUMNS,
+    DEFAULT_RANKING,
     FLAGS,
+    RANKINGS,
     STAGE_OPTIONS,
     WINDOWS,
     Selection,
@@ -195,6 +197,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                         style={"height": "100%", "width": "100%"},
                     ),
                 ]),
+                _evaluation_panel(sel),
             ]),
             html.Aside(id="explore-detail", className="explore-detail", children=[
                 html.Div(className="explore-detail__head", children=[
@@ -207,6 +210,8 @@ def layout(settings: Settings, query: str = "") -> html.Div:
             dcc.Store(id="explore-notes-version", data=0),
             # The selection (all but the open case) whose figures the page shows.
             dcc.Store(id="explore-view-key", data=None),
+            # The place, month and objects whose 综合考评 the ranking panel shows.
+            dcc.Store(id="explore-ev-key", data=None),
             # A click on a region link ({"region": code}, set by explore.js): the navigate
             # callback merges it with the filters as the controls show them right now.
             dcc.Store(id="explore-go", data=None),
@@ -214,6 +219,50 @@ def layout(settings: Settings, query: str = "") -> html.Div:
             dcc.Interval(id="explore-clock-tick", interval=1000, n_intervals=0),
         ],
     )
+
+
+def _evaluation_panel(sel: Selection) -> html.Section:
+    """综合考评: the month and the objects (URL ``month``, ``ranking``) and the ranking grid.
+
+    Filled by callbacks/explore.py (``ranking``): dashboard.evaluation's figures of the
+    place's child regions, its units or one position, ranked; region names link down."""
+    def control(key: str, label: str, options: list[dict[str, str]], value: str | None) -> html.Div:
+        return html.Div(className="explore-filter explore-ev__control", children=[
+            html.Label(label, htmlFor=f"explore-ev-{key}", className="explore-filter__label"),
+            dcc.Dropdown(id=f"explore-ev-{key}", options=options, value=value, clearable=False,
+                         searchable=False, className="explore-dropdown", labels=DROPDOWN_LABELS,
+                         optionHeight=32, maxHeight=360),
+        ])
+
+    months = [{"label": sel.month, "value": sel.month}] if sel.month else []
+    return html.Section(className="gh-panel explore-evalbox", **{"aria-label": "综合考评"}, children=[
+        html.Div(className="explore-ev__head", children=[
+            html.H2(className="gh-panel__title explore-ev__title", children=[
+                "综合考评", html.Span(id="explore-ev-note", className="explore-note")]),
+            html.Div(className="explore-ev__controls", children=[
+                control("month", "考评月份", months, sel.month),
+                control("ranking", "考评对象", [{"label": v, "value": k} for k, v in RANKINGS.items()],
+                        sel.ranking or DEFAULT_RANKING),
+            ]),
+        ]),
+        html.Div(id="explore-ev-msg", className="explore-msg explore-late", role="status", children=""),
+        dag.AgGrid(
+            id="explore-ev-grid",
+            className="explore-grid explore-ev-grid",
+            columnDefs=[],
+            rowData=[],
+            getRowId="params.data.id",
+            defaultColDef={"sortable": True, "resizable": True, "wrapHeaderText": True, "autoHeaderHeight": True,
+                           "suppressMovable": True},
+            dashGridOptions={
+                "theme": _grid_theme(),
+                "localeText": {**GRID_LOCALE, "noRowsToShow": "暂无考评结果"},
+                "animateRows": False,
+                "tooltipShowDelay": 300,
+            },
+            style={"height": "100%", "width": "100%"},
+        ),
+    ])
 
 
 def _grid_theme() -> dict[str, str]:

@@ -1030,3 +1030,221 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str
     assert watch.errors == [] and watch.dialogs == [], watch.errors
     watch.assert_local_only()
     context.close()
+
+
+# -- 综合考评 (the ranking panel) ---------------------------------------------------------------------
+def _file_cases(sessions: sessionmaker[Session]) -> None:
+    """Give the fixture's cases a 立案 time (their report + 10 min) and a 处置 time once past
+    派遣, so that the evaluation has a cohort (the figures of the other tests do not use them)."""
+    with transaction(sessions) as s:
+        for c in s.scalars(select(Case)):
+            if c.stage not in ("reported", "verified", "rejected") and c.reported_at is not None:
+                c.filed_at = c.reported_at + timedelta(minutes=10)
+                if c.stage in ("handled", "checked", "closed"):
+                    c.handled_at = c.reported_at + timedelta(hours=2)
+                    c.on_time_handle = c.on_time_close is not False
+
+
+def ranking(client: Any, search: Any) -> dict[str, Any]:
+    """POST the 综合考评 callback as the browser does; returns {"id.prop": value}."""
+    from callbacks.explore import ranking_outputs
+
+    outs = [(o.component_id, o.component_property) for o in ranking_outputs()]
+    r = post_callback(client, outs, [{"id": "explore-url", "property": "search", "value": search},
+                                     {"id": "explore-refresh", "property": "n_clicks", "value": 0}],
+                      [{"id": "explore-ev-key", "property": "data", "value": None},
+                       {"id": "explore-ev-month", "property": "value", "value": None},
+                       {"id": "explore-ev-ranking", "property": "value", "value": None}],
+                      ["explore-url.search"])
+    assert r.status_code in (200, 204), r.get_data(as_text=True)[:500]
+    if r.status_code == 204:
+        return {}
+    assert "Traceback" not in r.get_data(as_text=True)
+    resp = r.get_json()["response"]
+    return {f"{cid}.{prop}": v for cid, props in resp.items() for prop, v in props.items()}
+
+
+def _expected(ev: Any) -> list[dict[str, Any]]:
+    """The table's rows as evaluate() says: rank (or 样本不足), name, composite, grade, every indicator."""
+    out = []
+    for r in ev.rows:
+        row = {"id": r.code, "name": r.name, "composite": "—" if r.composite is None else f"{r.composite:.2f}",
+               "grade": r.grade or "—",
+               "rank": r.rank if r.rank is not None else ("样本不足" if not r.sample_ok else "—")}
+        for key, value in r.indicators.items():
+            row[key] = value
+        out.append(row)
+    return out
+
+
+def _shown_value(value: Any, measure: str) -> Any:
+    if value is None:
+        return "—"
+    if measure == "rate":
+        return f"{100 * value:.1f}%"
+    if measure in ("area", "density") and isinstance(value, float):
+        return f"{value:,.2f}"
+    if measure == "score" and isinstance(value, float):
+        return f"{value:.1f}"
+    return value
+
+
+def test_ranking_equals_evaluate_in_a_district_scope(web: Any, sessions: sessionmaker[Session]) -> None:
+    from dashboard.evaluation import ObjectKind, Period, evaluate
+    from dashboard.evalspec import INDICATORS, weights_from_settings
+
+    _file_cases(sessions)
+    client = client_of(web, sessions, "shift_lead", "990101")
+    mine = district_scope(sessions, "990101")
+    from app import EXTENSION_KEY
+
+    settings = web.server.extensions[EXTENSION_KEY].services.explore.settings
+    weights = weights_from_settings(settings)
+    checked = 0
+    for search, scope_code, kind in (
+            ("?month=2026-11", "990101", ObjectKind.STREET),
+            ("?month=2026-11&ranking=unit", "990101", ObjectKind.UNIT),
+            ("?region=990101001&month=2026-11", "990101001", ObjectKind.COMMUNITY),
+            ("?region=990101001001&month=2026-11&window=all", "990101001001", ObjectKind.GRID),
+            ("?month=2026-10", "990101", ObjectKind.STREET),
+            ("", "990101", ObjectKind.STREET),
+            ("?ranking=dispatcher", "990101", ObjectKind.DISPATCHER)):
+        got = ranking(client, search)
+        with sessions() as s:
+            ev = evaluate(s, scopes.get_scope(s, scope_code), kind,
+                          Period.parse(Selection.parse(search).month or "2026-11", settings.tz), weights, now=NOW)
+        rows = got["explore-ev-grid.rowData"]
+        measures = {i.key: i.measure for i in INDICATORS[kind.group]}
+        want = _expected(ev)
+        assert [r["id"] for r in rows] == [w["id"] for w in want], search
+        for r, w in zip(rows, want):
+            for key in ("name", "rank", "composite", "grade"):
+                assert r[key] == w[key], (search, key)
+            for key, measure in measures.items():
+                assert r[key] == _shown_value(w[key], measure), (search, key)
+                checked += 1
+        labels = [c["headerName"] for c in got["explore-ev-grid.columnDefs"]]
+        assert labels == ["名次", "名称", "综合指标值", "等级", *[i.label for i in INDICATORS[kind.group]]]
+        month = Selection.parse(search).month or "2026-11"
+        assert f"{month[:4]}年{int(month[5:])}月" in got["explore-ev-note.children"]
+        assert got["explore-ev-msg.children"] in ("", "本月暂无可考评的对象")
+        text = str(got)
+        assert "白石" not in text and "990102" not in text and "U-BS" not in text, search
+    assert checked > 50
+    # the fixture does produce figures: some streets are ranked, and rates show in %
+    streets = ranking(client, "?month=2026-11")["explore-ev-grid.rowData"]
+    assert streets
+    assert any(isinstance(r["filed"], int) and r["filed"] > 0 for r in streets)
+    assert all(r["close_rate"] == "—" or r["close_rate"].endswith("%") for r in streets)
+    # region names link down to the region, carrying the filters and the month
+    assert all(r["href"] == Selection(region=r["id"], window="all", month="2026-10").href()
+               for r in ranking(client, "?window=all&month=2026-10")["explore-ev-grid.rowData"])
+
+    # another district by URL or a crafted callback: "未找到或无权查看", nothing of it
+    for search in ("?region=990102", "?region=990102&ranking=unit", "?region=990102001&month=2026-11",
+                   f"?region={OTHER_DISTRICT_GRID}", "?region=990109&ranking=supervisor"):
+        got = ranking(client, search)
+        assert got["explore-ev-msg.children"] == explore.NOT_FOUND and got["explore-ev-grid.rowData"] == []
+        assert "白石" not in str(got) and "U-BS" not in str(got)
+    # garbage: 200/204, a Chinese message, never a traceback
+    for garbage in (None, 42, {"a": 1}, ["x"], "?month=2026-13", "?month=abc", "?ranking=everyone",
+                    "?region=%00%ff&month=2026-11", "?" + "x=1&" * 600):
+        got = ranking(client, garbage)
+        if got:
+            msg = got.get("explore-ev-msg.children", "")
+            assert msg == "" or re.search(r"[\u4e00-\u9fff]", msg), garbage
+    assert "考评月份" in ranking(client, "?month=2026-13")["explore-ev-msg.children"]
+    assert "不能晚于本月" in ranking(client, "?month=2027-01")["explore-ev-msg.children"]
+    # the crafted outputs of a grid: no ranking, a message
+    assert ranking(client, "?region=990101001001001")["explore-ev-grid.rowData"] == []
+    # cached per (scope, kind, month) in the service: the same object within the minute
+    service = web.server.extensions[EXTENSION_KEY].services.explore
+    with sessions() as s:
+        a = service.evaluation(s, mine, "street", "2026-11", NOW)
+        b = service.evaluation(s, mine, "street", "2026-11", NOW)
+        c = service.evaluation(s, mine, "street", "2026-10", NOW)
+    assert a is b and c is not a
+
+
+def test_ranking_month_and_objects_round_trip_in_the_url() -> None:
+    from dash.exceptions import PreventUpdate
+
+    from callbacks.explore import FILTERS, navigate_to
+
+    q = "region=990101&window=30d&month=2026-10&ranking=unit"
+    assert Selection.parse(q).to_query() == q and Selection.parse("?" + q).month == "2026-10"
+    assert Selection.parse("?month=2026-10&case=C-1").view_key == ""  # the figures ignore the ranking
+    assert Selection.parse("?ranking=regions").to_query() == ""  # the default is left out
+    with pytest.raises(SelectionError, match="考评月份"):
+        Selection.parse("?month=2026-1")
+    with pytest.raises(SelectionError, match="考评对象"):
+        Selection.parse("?ranking=all")
+
+    def values(month: Any = None, ranking: Any = None, **kw: Any) -> list[Any]:
+        return [kw.get(f) for f in FILTERS] + [month, ranking]
+
+    search = "?region=990101&window=30d"
+    # choosing a month or objects: in the URL; the current month and the regions are defaults
+    assert navigate_to("explore-ev-month", values("2026-10", "regions", window="30d"), [None] * 4, search,
+                       this_month="2026-11") == search + "&month=2026-10"
+    assert navigate_to("explore-ev-ranking", values("2026-10", "shift_lead", window="30d"), [None] * 4,
+                       search + "&month=2026-10", this_month="2026-11") == search + "&month=2026-10&ranking=shift_lead"
+    assert navigate_to("explore-ev-month", values("2026-11", "regions", window="30d"), [None] * 4,
+                       search + "&month=2026-10", this_month="2026-11") == search
+    with pytest.raises(PreventUpdate):  # the controls merely show the URL
+        navigate_to("explore-ev-month", values("2026-10", None, window="30d"), [None] * 4,
+                    search + "&month=2026-10", this_month="2026-11")
+    with pytest.raises(PreventUpdate):  # garbage from a crafted control
+        navigate_to("explore-ev-month", values("2026-99", None, window="30d"), [None] * 4, search,
+                    this_month="2026-11")
+    # a region link keeps the month and the objects (from the controls: chosen a moment ago)
+    go = [None, None, None, {"region": "990101001", "at": 1}]
+    assert navigate_to("explore-go", values("2026-09", "unit", window="30d"), go, search + "&month=2026-10",
+                       this_month="2026-11") == "?region=990101001&window=30d&month=2026-09&ranking=unit"
+    # callers that only know the filters: the URL's month stays
+    assert navigate_to("explore-go", [v for v in values(window="30d")[:len(FILTERS)]], go,
+                       search + "&month=2026-10") == "?region=990101001&window=30d&month=2026-10"
+
+
+@pytest.mark.browser
+def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, live: str, sessions: sessionmaker[Session],
+                                                           tmp_path: Any) -> None:
+    from playwright.sync_api import expect
+
+    _file_cases(sessions)
+    context, page, watch = signed_in_page(browser, sessions, live, "shift_lead", "990101")
+    page.goto(live + "/explore?window=all&month=2026-11")
+    panel = page.locator(".explore-evalbox")
+    panel.scroll_into_view_if_needed()
+    expect(panel.locator("#explore-ev-note")).to_contain_text("2026年11月", timeout=20_000)
+    expect(panel.locator("#explore-ev-note")).to_contain_text("各街道")
+    grid = panel.locator("#explore-ev-grid")
+    expect(grid.locator(".ag-header-cell-text", has_text="按期结案率").first).to_be_attached()
+    expect(grid.locator(".ag-header-cell-text", has_text="综合指标值").first).to_be_visible()
+    expect(grid.locator(".ag-header-cell-text", has_text="等级").first).to_be_visible()
+    link = grid.locator("a.explore-evlink", has_text="江东街道")
+    expect(link).to_be_visible(timeout=10_000)
+    assert "白石" not in panel.inner_text()
+    box = panel.bounding_box()
+    assert box and box["width"] > 1500 and box["height"] > 250
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.locator("#explore-ev-month")).to_contain_text("2026年11月")
+    page.screenshot(path=str(shots_dir(tmp_path) / "explore-evaluation-1920x1080.png"))
+    # objects: the units of the district
+    page.locator("#explore-ev-ranking").click()
+    page.get_by_role("option", name="处置单位").click()
+    expect(page).to_have_url(re.compile(r"ranking=unit"), timeout=10_000)
+    expect(panel.locator("#explore-ev-note")).to_contain_text("处置单位", timeout=10_000)
+    expect(grid.locator(".ag-header-cell-text", has_text="按时处置率").first).to_be_attached()
+    # a month deep link round-trips: the selector shows it, the URL keeps it
+    page.goto(live + "/explore?window=all&month=2026-10")
+    expect(page.locator("#explore-ev-note")).to_contain_text("2026年10月", timeout=20_000)
+    expect(page.locator("#explore-ev-month")).to_contain_text("2026年10月")
+    assert "month=2026-10" in page.url
+    # a region name goes down to the region, the filters and the month kept
+    page.locator("#explore-ev-grid a.explore-evlink", has_text="江东街道").click()
+    expect(page.locator("#explore-crumbs .is-current")).to_contain_text("江东街道", timeout=10_000)
+    assert "region=990101001" in page.url and "window=all" in page.url and "month=2026-10" in page.url
+    expect(page.locator("#explore-ev-note")).to_contain_text("各社区", timeout=10_000)
+    assert watch.errors == [] and watch.dialogs == []
+    context.close()

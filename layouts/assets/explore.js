@@ -149,6 +149,32 @@
     }).observe(document.documentElement, { childList: true, subtree: true });
   }
 
+  // 综合考评 grid (callbacks/explore.py, ranking_columns). Region names: a region link like the
+  // child list's (class explore-go: the click handler above takes it through navigate).
+  var agc = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
+  agc.ExploreRegionLink = function (props) {
+    var data = props && props.data;
+    var text = props && props.value !== undefined && props.value !== null ? String(props.value) : "";
+    if (!data || typeof data.href !== "string") { return text; }
+    return window.React.createElement("a", { className: "explore-evlink explore-go", href: data.href,
+                                             title: text + "（" + data.id + "）" }, text);
+  };
+  // Figures shown as text ("87.5%", "1,234.50", "—", "样本不足"): ordered by their number; the
+  // ones without a number last, whichever the direction.
+  var agf = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+  agf.exploreNumberOrder = function (a, b, _na, _nb, desc) {
+    function num(v) {
+      if (typeof v === "number") { return v; }
+      var x = parseFloat(String(v === null || v === undefined ? "" : v).replace(/,/g, ""));
+      return isNaN(x) ? null : x;
+    }
+    var x = num(a), y = num(b);
+    if (x === null && y === null) { return 0; }
+    if (x === null) { return desc ? -1 : 1; }
+    if (y === null) { return desc ? 1 : -1; }
+    return x - y;
+  };
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridhall_explore: {
       clock: function (_n, config) {
