@@ -226,26 +226,24 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     )
 
 
-EVAL_REGION_COLUMNS: list[dict[str, Any]] = [
-    {"field": "rank", "headerName": "名次", "flex": 0.55},
+def _ranked(name: dict[str, Any], *figures: tuple[str, str, float]) -> list[dict[str, Any]]:
+    """A ranking grid's columns: 名次, the name, some figures, 综合指标值 and 等级 (coloured)."""
+    return [
+        {"field": "rank", "headerName": "名次", "flex": 0.55},
+        name,
+        *[{"field": f, "headerName": h, "flex": w, "type": "rightAligned"} for f, h, w in figures],
+        {"field": "composite", "headerName": "综合指标值", "flex": 1.1, "type": "rightAligned"},
+        {"field": "grade", "headerName": "等级", "flex": 0.6, "cellClass": "wall-grade",
+         "cellClassRules": {f"wall-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}},
+    ]
+
+
+EVAL_REGION_COLUMNS = _ranked(
     {"field": "name", "headerName": "区域", "flex": 1.5, "cellClass": "wall-ellipsis", "tooltipField": "name"},
-    {"field": "filed", "headerName": "立案数", "flex": 0.9, "type": "rightAligned"},
-    {"field": "close_rate", "headerName": "结案率", "flex": 0.9, "type": "rightAligned"},
-    {"field": "on_time_close_rate", "headerName": "按期结案率", "flex": 1.1, "type": "rightAligned"},
-    {"field": "composite", "headerName": "综合指标值", "flex": 1.1, "type": "rightAligned"},
-    {"field": "grade", "headerName": "等级", "flex": 0.6, "cellClass": "wall-grade",
-     "cellClassRules": {f"wall-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}},
-]
-EVAL_UNIT_COLUMNS: list[dict[str, Any]] = [
-    {"field": "rank", "headerName": "名次", "flex": 0.55},
+    ("filed", "立案数", 0.9), ("close_rate", "结案率", 0.9), ("on_time_close_rate", "按期结案率", 1.1))
+EVAL_UNIT_COLUMNS = _ranked(
     {"field": "name", "headerName": "处置单位", "flex": 2.0, "cellClass": "wall-ellipsis", "tooltipField": "name"},
-    {"field": "assigned", "headerName": "应处置数", "flex": 0.9, "type": "rightAligned"},
-    {"field": "on_time_handle_rate", "headerName": "按时处置率", "flex": 1.1, "type": "rightAligned"},
-    {"field": "rework_rate", "headerName": "返工率", "flex": 0.8, "type": "rightAligned"},
-    {"field": "composite", "headerName": "综合指标值", "flex": 1.1, "type": "rightAligned"},
-    {"field": "grade", "headerName": "等级", "flex": 0.6, "cellClass": "wall-grade",
-     "cellClassRules": {f"wall-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}},
-]
+    ("assigned", "应处置数", 0.9), ("on_time_handle_rate", "按时处置率", 1.1), ("rework_rate", "返工率", 0.8))
 EVAL_REFRESH_MS = 60_000  # the ranking moves with closed cases: once a minute is plenty
 
 

@@ -18,33 +18,22 @@ from typing import Any
 
 import openpyxl
 import pytest
+from test_wall import build_demo, demo_city_dir  # noqa: F401  (the demo city, built once per module)
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import cli
-from dashboard import classification, db
-from dashboard.cityimport import import_city
-from dashboard.democity import generate_city
+from dashboard import db
 from dashboard.evalspec import INDICATORS, INSUFFICIENT
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.models import Region, Unit
-from dashboard.reference import Reference, sync_classification
 from dashboard import report as rpt
 from dashboard.scope import CITY, clear_cache, get_scope
 from dashboard.settings import Settings
-from feeds.history import build_history
-from feeds.scenario import CityModel
 from test_live_page import browser, shots_dir  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 XSS_UNIT = '<script>window.__xss=1</script>市政"处"'
-
-
-@pytest.fixture(scope="module")
-def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo-city")
-    generate_city(out)
-    return out
 
 
 def previous_month(now: datetime, settings: Settings) -> Period:
@@ -57,15 +46,7 @@ def build_last_month(settings: Settings, sessions: sessionmaker[Session], city_d
                      *, daily: float = 60, days: int | None = None) -> None:
     """The demo city and the history `gridhall demo` builds by default (at a lower rate)."""
     clear_cache()
-    import_city(city_dir, sessions)
-    scheme = classification.load(settings.classification)
-    with db.transaction(sessions) as s:
-        sync_classification(s, scheme)
-    ref = Reference.load(sessions, scheme, settings)
-    with sessions() as s:
-        city = CityModel.load(s, scheme, settings.tz)
-    days = days or cli.demo_history_days(now, settings.tz)
-    build_history(sessions, ref, city, now, days=days, daily_cases=daily)
+    build_demo(settings, sessions, city_dir, days or cli.demo_history_days(now, settings.tz), daily=daily, now=now)
 
 
 def test_demo_history_reaches_back_over_the_previous_month() -> None:

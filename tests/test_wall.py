@@ -55,7 +55,9 @@ def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, days: int = 4) -> Reference:
+def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, days: int = 4, *,
+               daily: float = 300, now: datetime | None = None) -> Reference:
+    """The demo city imported, with ``days`` of history up to ``now`` at ``daily`` cases a day."""
     import_city(city_dir, sessions)
     scheme = classification.load(settings.classification)
     with db.transaction(sessions) as s:
@@ -63,7 +65,7 @@ def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Pa
     ref = Reference.load(sessions, scheme, settings)
     with sessions() as s:
         city = CityModel.load(s, scheme, settings.tz)
-    build_history(sessions, ref, city, utcnow() - timedelta(minutes=1), days=days, daily_cases=300)
+    build_history(sessions, ref, city, now or utcnow() - timedelta(minutes=1), days=days, daily_cases=daily)
     return ref
 
 
