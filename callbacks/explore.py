@@ -16,8 +16,6 @@ message in the page, never a traceback.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import threading
 import time
@@ -27,7 +25,6 @@ from typing import Any
 
 import dash
 import flask
-import plotly.graph_objects as go
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
@@ -35,12 +32,26 @@ from sqlalchemy.orm import Session
 from dashboard import explore, hotspots
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.evalspec import INDICATORS, weights_from_settings
-from dashboard.limits import UNITS
-from dashboard.readapi import CaseDetail, OutOfScope, case_detail
+from dashboard.export import to_csv, to_xlsx
+from dashboard.readapi import OutOfScope, case_detail
 from dashboard.scope import Scope
 from dashboard.users import UserRole
-from dashboard.vocab import Kind, Source, Urgency
 from layouts import explore as view
+from layouts.explore import (
+    children_title,
+    class_figure,
+    map_note,
+    month_options,
+    ranking_columns,
+    ranking_options,
+    render_children,
+    render_crumbs,
+    render_detail,
+    render_hot,
+    render_notes,
+    shown_note,
+    trend_figure,
+)
 from layouts.live import PLACEHOLDER, fmt_int, fmt_rate
 
 from .timing import PageService
@@ -56,9 +67,6 @@ FILTERS = ("window", "kind", "major", "minor", "source", "stage", "unit", "flag"
 EVAL_CONTROLS = ("month", "ranking")
 RANKING_TTL_S = 60.0  # an evaluation per (scope, kind, month) is reused this long
 RANKING_CACHE_MAX = 256
-MONTHS_BACK = 24  # months offered by the month selector (an older one from a link is added)
-CHART_BG = "#0a1526"
-_FONT = {"family": "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, sans-serif", "color": "#d8e4f5"}
 
 
 @dataclass(frozen=True)
@@ -128,10 +136,10 @@ class ExploreService(PageService):
             "kpis": [fmt_int(k.total), fmt_int(k.reported), fmt_int(k.closed), fmt_int(k.open),
                      fmt_int(k.overdue), fmt_int(k.due_soon), fmt_int(k.urgent),
                      fmt_rate(k.on_time_close_rate)],
-            "children_title": _children_title(place.level),
+            "children_title": children_title(place.level),
             "children": render_children(kids, sel),
             "map_title": "案件分布" if mp.mode == "cases" else "网格分布",
-            "map_note": _map_note(mp),
+            "map_note": map_note(mp),
             "layer": None if mp.clustered else mp.geojson,
             "layer_hideout": {"max": mp.max_value, "mode": mp.mode},
             "cluster": mp.geojson if mp.clustered else None,
@@ -143,7 +151,7 @@ class ExploreService(PageService):
             "trend_days": trend_figure(tr.days, "日期"),
             "trend_hours": trend_figure(tr.hours, "时"),
             "rows": list(table.rows),
-            "table_note": _shown_note(table.shown, table.total, "条"),
+            "table_note": shown_note(table.shown, table.total, "条"),
             "csv": sel.with_case(None).href("/explore/export.csv"),
             "xlsx": sel.with_case(None).href("/explore/export.xlsx"),
             "values": [getattr(sel, f) for f in FILTERS],
@@ -225,7 +233,7 @@ class ExploreService(PageService):
                     row[key] = f"{value:.1f}"
             if kind in explore.CHILD_KIND.values():
                 row["href"] = sel.at(row["id"]).href()
-        what = f"{place.name} · " + (_children_title(place.level) if kind in explore.CHILD_KIND.values()
+        what = f"{place.name} · " + (children_title(place.level) if kind in explore.CHILD_KIND.values()
                                      else explore.RANKINGS[kind])
         short = sum(1 for r in ev.rows if not r.sample_ok)
         out.update(rows=rows, columns=ranking_columns(kind),
@@ -320,323 +328,6 @@ def _text_response(message: str, status: int) -> flask.Response:
     r = flask.Response(message, status=status, mimetype="text/plain")
     r.headers["Cache-Control"] = "no-store"
     return r
-
-
-def to_csv(rows: Any) -> bytes:
-    """CSV in UTF-8 with a BOM (Excel then reads the Chinese right), formula-safe cells."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([label for _, label in explore.COLUMNS])
-    for row in rows:
-        writer.writerow([explore.export_cell(row.get(key, "")) for key, _ in explore.COLUMNS])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
-
-
-def to_xlsx(rows: Any) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook(write_only=False)
-    ws = wb.active
-    ws.title = "案件列表"
-    ws.append([label for _, label in explore.COLUMNS])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append([explore.export_cell(_xlsx_text(row.get(key, ""))) for key, _ in explore.COLUMNS])
-    ws.freeze_panes = "A2"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def _xlsx_text(value: Any) -> Any:
-    # openpyxl refuses control characters; a description from the feed may carry some.
-    if isinstance(value, str):
-        return "".join(ch if ch in "\t\n\r" or ord(ch) >= 32 else " " for ch in value)
-    return value
-
-
-# -- rendering (text only: every string is a Dash prop) ------------------------------------------
-def render_crumbs(place: explore.Place, sel: explore.Selection) -> list[Any]:
-    out: list[Any] = []
-    last = len(place.crumbs) - 1
-    for i, c in enumerate(place.crumbs):
-        if i:
-            out.append(html.Span("›", className="explore-crumb__sep", **{"aria-hidden": "true"}))
-        label = [html.Span(c.level_label, className="explore-crumb__level"), html.Span(c.name)]
-        if i == last:
-            out.append(html.Span(label, className="explore-crumb is-current", **{"aria-current": "page"}))
-        else:
-            target = None if c.level in ("city",) or i == 0 else c.code
-            out.append(region_link(label, sel, target, "explore-crumb"))
-    return out
-
-
-def region_link(children: Any, sel: explore.Selection, region: str | None, class_name: str) -> dcc.Link:
-    """A link to ``region`` (None: the scope's root) with the selection's filters.
-
-    The href serves a new tab and a copied link. A plain click is taken over by explore.js
-    (class ``explore-go``; the region is the href's): it goes through the navigate callback,
-    which takes the filters from the controls as they are at the click, so a filter changed
-    just before is never dropped while this link still carries the previous filters.
-    """
-    return dcc.Link(children, href=sel.at(region).href(), className=f"{class_name} explore-go")
-
-
-def _children_title(level: str) -> str:
-    return {"city": "各区", "district": "各街道", "street": "各社区", "community": "各网格", "grid": "网格"}.get(
-        level, "下级区域")
-
-
-def render_children(kids: list[explore.ChildRow], sel: explore.Selection) -> Any:
-    if not kids:
-        return html.Div("已是最小单元（网格）", className="gh-empty")
-    head = html.Div(className="explore-row explore-row--head", children=[
-        html.Span("名称"), html.Span("案件"), html.Span("在办"), html.Span("超期")])
-    rows = [region_link([html.Span(k.name, className="explore-row__name", title=f"{k.name}（{k.code}）"),
-                         html.Span(fmt_int(k.total)), html.Span(fmt_int(k.open)),
-                         html.Span(fmt_int(k.overdue), className="explore-late" if k.overdue else "")],
-                        sel, k.code, "explore-row explore-child")
-            for k in kids]
-    return [head, html.Div(className="explore-rows", children=rows)]
-
-
-def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView], sel: explore.Selection,
-               writes: bool, tz: Any) -> Any:
-    if not spots:
-        return html.Div("暂无", className="gh-empty")
-    items = []
-    for rank, s in enumerate(spots, start=1):
-        ack = acks.get(s.code)
-        status = (html.Span(f"已确认 · {ack.by} {ack.at.astimezone(tz):%H:%M}", className="explore-ack")
-                  if ack else html.Span("未确认", className="explore-unack"))
-        items.append(html.Li(className="explore-hot__item", children=[
-            html.Span(str(rank), className="explore-hot__rank"),
-            region_link([html.Span(s.place or "未登记社区", className="explore-hot__place"),
-                         html.Span(s.code, className="explore-hot__code")], sel, s.code, "explore-hot__who"),
-            html.Span(f"{s.total}件", className="explore-hot__value"),
-            html.Span(f"超期{s.overdue}", className="explore-late" if s.overdue else "explore-muted"),
-            status,
-            *([html.Button("确认热点", id={"type": "explore-hot-ack", "grid": s.code}, n_clicks=0,
-                           className="explore-btn explore-btn--small")] if writes and not ack else []),
-        ]))
-    return html.Ol(items, className="explore-hot__list")
-
-
-def render_notes(notes: list[hotspots.NoteView], grid_code: str | None, writes: bool, tz: Any) -> Any:
-    parts: list[Any] = []
-    if grid_code is not None:
-        parts.append(html.H3(f"网格 {grid_code} · 热点确认与批注", className="explore-notes__title"))
-        if writes:
-            parts.append(html.Div(className="explore-notes__form", children=[
-                html.Button("确认热点", id={"type": "explore-ack", "grid": grid_code}, n_clicks=0,
-                            className="explore-btn explore-btn--primary"),
-                dcc.Textarea(id={"type": "explore-note-text", "grid": grid_code}, value="",
-                             maxLength=hotspots.MAX_NOTE, placeholder="批注（最多500字）",
-                             className="explore-textarea"),
-                html.Button("保存批注", id={"type": "explore-note-save", "grid": grid_code}, n_clicks=0,
-                            className="explore-btn"),
-            ]))
-    else:
-        parts.append(html.H3("热点网格的确认与批注", className="explore-notes__title"))
-    if not notes:
-        parts.append(html.Div("暂无确认或批注", className="gh-empty"))
-    else:
-        parts.append(html.Ul(className="explore-notes__list", children=[
-            html.Li(className="explore-notes__item", children=[
-                html.Span(n.kind_label, className=f"explore-tag explore-tag--{n.kind}"),
-                html.Span(n.grid_code, className="explore-notes__grid") if grid_code is None else None,
-                html.Span(n.by, className="explore-notes__by"),
-                html.Span(n.at.astimezone(tz).strftime("%m-%d %H:%M"), className="explore-notes__at"),
-                html.Div(n.note, className="explore-notes__text") if n.note else None,
-            ]) for n in notes]))
-    return parts
-
-
-def _fmt_time(value: datetime | None, tz: Any) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "—"
-
-
-def _minutes(value: float) -> str:
-    value = abs(value)
-    if value >= 60 * 24:
-        return f"{value / 60 / 24:.1f}天"
-    if value >= 60:
-        return f"{value / 60:.1f}小时"
-    return f"{value:.0f}分钟"
-
-
-def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
-    if d.overdue:
-        status = html.Span("超期", className="explore-tag explore-tag--late")
-    elif d.due_soon:
-        status = html.Span(f"临期 · 剩余{_minutes(d.remaining_minutes or 0)}", className="explore-tag explore-tag--soon")
-    elif d.remaining_minutes is not None:
-        status = html.Span(f"剩余{_minutes(d.remaining_minutes)}", className="explore-tag")
-    else:
-        status = html.Span(d.stage_label or "—", className="explore-tag")
-    fields = [
-        ("案件编号", d.number or "—"), ("案件标识", d.case_id),
-        ("类别", f"{Kind.labels().get(d.kind or '', d.kind or '—')} · {d.major_name or '—'} · {d.minor_name or '—'}"),
-        ("来源", Source.labels().get(d.source or "", d.source or "—")),
-        ("紧急程度", Urgency.labels().get(d.urgency, d.urgency)),
-        ("当前阶段", d.stage_label or "—"), ("当前环节时限", _fmt_time(d.deadline_at, tz) if d.clock_stage else "—"),
-        ("位置", " / ".join(x for x in (d.district, d.street, d.community, d.grid_code or "") if x) or "—"),
-        ("地址", d.address or "—"), ("处置单位", d.unit_name or "—"),
-        ("上报时间", _fmt_time(d.reported_at, tz)), ("结案时间", _fmt_time(d.closed_at, tz)),
-        ("返工/延期", f"{d.rework_count} / {d.extension_count}"),
-    ]
-    deadlines = html.Table(className="explore-table", children=[
-        html.Thead(html.Tr([html.Th(h) for h in ("环节", "开始", "时限", "截止", "依据", "结果")])),
-        html.Tbody([html.Tr([
-            html.Td(s.label), html.Td(_fmt_time(s.started_at, tz)),
-            html.Td(f"{s.limit:g}{UNITS.get(s.limit_unit, s.limit_unit)}"), html.Td(_fmt_time(s.deadline_at, tz)),
-            html.Td("来件时限" if s.deadline_source == "source" else "时限标准"),
-            html.Td("进行中" if s.running else ("按时" if s.on_time else ("超时" if s.on_time is False else "—")),
-                    className="explore-late" if s.on_time is False else ""),
-        ]) for s in d.deadlines] or [html.Tr(html.Td("无", colSpan=6))]),
-    ])
-    timeline = html.Ol(className="explore-timeline", children=[
-        html.Li(className="explore-timeline__item" + (" is-skipped" if e.problem else ""), children=[
-            html.Span(_fmt_time(e.occurred_at, tz), className="explore-timeline__at"),
-            html.Span(e.label, className="explore-timeline__type"),
-            html.Span(f"操作人：{e.actor or '—'}", className="explore-timeline__actor"),
-            html.Span(f"来源：{Source.labels().get(e.source or '', e.source or '—')}", className="explore-muted"),
-            html.Div(f"未生效：{e.problem}", className="explore-late") if e.problem else None,
-        ]) for e in d.events] or [html.Li("暂无事件", className="gh-empty")])
-    grid_link = [region_link(f"进入网格 {d.grid_code}", sel, d.grid_code, "explore-link")] if d.grid_code else []
-    return [
-        html.Div(className="explore-detail__status", children=[status, *grid_link]),
-        html.H3("问题描述", className="explore-detail__h"),
-        html.P(d.description or "—", className="explore-detail__desc"),
-        html.Dl(className="explore-fields", children=[x for k, v in fields for x in (html.Dt(k), html.Dd(v))]),
-        html.H3("各环节时限", className="explore-detail__h"), deadlines,
-        html.H3("办理过程", className="explore-detail__h"), timeline,
-    ]
-
-
-# -- 综合考评 table ----------------------------------------------------------------------------------
-_NUMERIC = {"comparator": {"function": "exploreNumberOrder(valueA, valueB, nodeA, nodeB, isDescending)"},
-            "type": "rightAligned"}
-_GRADE_RULES = {f"explore-grade--{g}": f"params.value === '{g}'" for g in "ABCDE"}
-
-
-def ranking_columns(kind: str | None) -> list[dict[str, Any]]:
-    """The 综合考评 grid's columns: 名次, 名称 (both pinned), 综合指标值, 等级, every indicator of ``kind``."""
-    region = kind in explore.CHILD_KIND.values()
-    name: dict[str, Any] = {"field": "name", "headerName": "名称", "pinned": "left", "width": 140, "minWidth": 100,
-                            "flex": None, "tooltipField": "id"}
-    if region:
-        name["cellRenderer"] = "ExploreRegionLink"  # explore.js: a region link (class explore-go)
-    cols: list[dict[str, Any]] = [
-        {"field": "rank", "headerName": "名次", "pinned": "left", "width": 76, "minWidth": 76, "flex": None,
-         **_NUMERIC, "cellClassRules": {"explore-muted": "params.value === '样本不足'"}},
-        name,
-        {"field": "composite", "headerName": "综合指标值", "width": 108, "minWidth": 108, "flex": None,
-         **_NUMERIC, "cellClass": "explore-composite"},
-        {"field": "grade", "headerName": "等级", "width": 68, "minWidth": 68, "flex": None,
-         "cellClass": "explore-grade", "cellClassRules": _GRADE_RULES},
-    ]
-    if kind is not None:
-        for ind in INDICATORS[ObjectKind(kind).group]:
-            cols.append({"field": ind.key, "headerName": ind.label, "flex": 1, **_NUMERIC,
-                         "minWidth": 100 if ind.measure == "density" else 76})
-    return cols
-
-
-def month_options(this_month: str, wanted: str | None) -> list[dict[str, str]]:
-    """The month selector: this month and the MONTHS_BACK before it, newest first (and ``wanted``)."""
-    y, m = int(this_month[:4]), int(this_month[5:7])
-    months = []
-    for _ in range(MONTHS_BACK + 1):
-        months.append(f"{y:04d}-{m:02d}")
-        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-    if wanted and wanted not in months and wanted < this_month:
-        months.append(wanted)
-        months.sort(reverse=True)
-    return [{"label": f"{int(v[:4])}年{int(v[5:])}月" + ("（本月）" if v == this_month else ""), "value": v}
-            for v in months]
-
-
-def ranking_options(level: str | None) -> list[dict[str, Any]]:
-    children = {"city": "各区", "district": "各街道", "street": "各社区", "community": "各网格"}.get(level or "")
-    return [{"label": (f"下级区域（{children}）" if key == explore.DEFAULT_RANKING and children else label),
-             "value": key, "disabled": key == explore.DEFAULT_RANKING and level == "grid"}
-            for key, label in explore.RANKINGS.items()]
-
-
-def _shown_note(shown: int, total: int, unit: str) -> str:
-    if shown >= total:
-        return f"共 {total:,} {unit}"
-    return f"显示 {shown:,} / 共 {total:,} {unit}"
-
-
-def _map_note(mp: explore.MapData) -> str:
-    if mp.mode == "cases":
-        text = _shown_note(mp.shown, mp.total, "件（有坐标）")
-    elif mp.mode == "grid_points":
-        text = (f"网格过多，显示有案件网格的中心点：{_shown_note(mp.shown, mp.total, '个网格')}")
-    else:
-        text = f"共 {mp.total:,} 个网格"
-    return text + ("，已聚合" if mp.clustered else "")
-
-
-def _layout_base(height: int | None = None) -> dict[str, Any]:
-    return dict(paper_bgcolor=CHART_BG, plot_bgcolor=CHART_BG, font={**_FONT, "size": 12},
-                margin={"l": 44, "r": 12, "t": 24, "b": 36}, autosize=True,
-                # above the plot, in the top margin: never over the bars
-                legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 12}},
-                xaxis={"gridcolor": "#1d3458", "automargin": True}, yaxis={"gridcolor": "#1d3458", "automargin": True,
-                                                                           "rangemode": "tozero"},
-                separators=".,", **({"height": height} if height else {}))
-
-
-_TICK_SIZE = 12
-
-
-def _label_width(labels: list[str], size: int) -> int:
-    """Pixels a label of ``labels`` takes at most: a CJK character is a square of the font size."""
-    def width(text: str) -> float:
-        return sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in text) * size
-    return int(max((width(t) for t in labels), default=0) + 0.5)
-
-
-def class_figure(classes: list[explore.ClassCount]) -> go.Figure:
-    top = classes[:10][::-1]
-    names = [c.name or c.code for c in top]
-    fig = go.Figure(go.Bar(
-        x=[c.count for c in top], y=names, orientation="h",
-        marker={"color": "#3fb8ff"}, text=[f"{c.count:,}" for c in top], textposition="outside",
-        textfont={"size": _TICK_SIZE, "color": _FONT["color"]}, cliponaxis=False,
-        hovertemplate="%{y}：%{x} 件<extra></extra>"))
-    fig.update_layout(**_layout_base())
-    # Whole class names (up to 14 characters in the standard schemes): the left margin is
-    # made wide enough for the longest one before plotly measures (automargin then only
-    # grows it), so a label is never cut while the fonts are still loading.
-    # the counts stand right of the bars: room for them in the right margin
-    fig.update_layout(margin={"l": 10 + _label_width(names, _TICK_SIZE), "r": 44, "t": 4, "b": 24},
-                      yaxis={"automargin": True, "gridcolor": CHART_BG, "ticklabelstandoff": 4,
-                             "tickfont": {"size": _TICK_SIZE},
-                             # every bar its label (plotly would skip every other one)
-                             "tickmode": "array", "tickvals": names, "ticktext": names})
-    if not classes:
-        fig.add_annotation(text="暂无案件", showarrow=False, font={**_FONT, "size": 16}, xref="paper", yref="paper")
-    return fig
-
-
-def trend_figure(points: Any, axis: str) -> go.Figure:
-    labels = [p.label for p in points]
-    fig = go.Figure([
-        go.Bar(x=labels, y=[p.reported for p in points], name="上报", marker={"color": "#3fb8ff"},
-               hovertemplate="%{x} 上报 %{y} 件<extra></extra>"),
-        go.Scatter(x=labels, y=[p.closed for p in points], name="结案", mode="lines+markers",
-                   line={"color": "#36e2a4", "width": 2}, hovertemplate="%{x} 结案 %{y} 件<extra></extra>"),
-    ])
-    fig.update_layout(**_layout_base())
-    # upright labels ("06时"), every other one when there are many (24 hours)
-    fig.update_layout(bargap=0.25, xaxis={"tickangle": 0, "nticks": 12})
-    return fig
 
 
 # -- callbacks ------------------------------------------------------------------------------------
@@ -971,5 +662,5 @@ def _from_controls(trigger: Any, values: Any, current: explore.Selection,
     return explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
 
 
-__all__ = ["ExploreService", "register", "navigate_to", "to_csv", "to_xlsx", "MAIN_OUTPUTS", "EXPORT_RULE",
-           "RANKING_OUTPUTS", "ranking_outputs", "ranking_columns"]
+__all__ = ["ExploreService", "register", "navigate_to", "MAIN_OUTPUTS", "EXPORT_RULE", "RANKING_OUTPUTS",
+           "ranking_outputs"]

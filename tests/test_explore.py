@@ -354,10 +354,10 @@ def test_caps_say_shown_of_total(sessions: sessionmaker[Session], city: dict[str
     assert table.shown == 25 and table.total == 300
     assert mp.mode == "grid_points" and mp.clustered and mp.shown == 4 and mp.total == 9
     assert grid_mp.mode == "cases" and grid_mp.shown == 4 and grid_mp.total > 4
-    from callbacks.explore import _map_note, _shown_note
+    from layouts.explore import map_note, shown_note
 
-    assert _shown_note(25, 300, "条") == "显示 25 / 共 300 条"
-    assert "显示 4 / 共 9 个网格" in _map_note(mp) and "聚合" in _map_note(mp)
+    assert shown_note(25, 300, "条") == "显示 25 / 共 300 条"
+    assert "显示 4 / 共 9 个网格" in map_note(mp) and "聚合" in map_note(mp)
 
 
 # -- (2) scope --------------------------------------------------------------------------------
@@ -394,7 +394,7 @@ def test_district_scope_never_shows_another_district(sessions: sessionmaker[Sess
 def test_export_cells_are_formula_safe_and_round_trip() -> None:
     from openpyxl import load_workbook
 
-    from callbacks.explore import to_csv, to_xlsx
+    from dashboard.export import to_csv, to_xlsx
 
     rows = [{key: "" for key, _ in explore.COLUMNS} | {"case_id": "C-1", "description": '=HYPERLINK("x")',
                                                        "address": "+86 路", "unit": "-1", "number": "@SUM(A1)",
@@ -775,7 +775,7 @@ def test_markup_in_a_case_is_text(browser: Any, live: str, sessions: sessionmake
 
     context, page, watch = signed_in_page(browser, sessions, live)
     xss_case = next(r for r in all_rows(sessions) if r.case_id == "C-0007")
-    page.goto(live + f"/explore?window=all&case=C-0007" + (f"&region={xss_case.grid}" if xss_case.grid else ""))
+    page.goto(live + "/explore?window=all&case=C-0007" + (f"&region={xss_case.grid}" if xss_case.grid else ""))
     detail = page.locator("#explore-detail")
     expect(detail).to_have_class(re.compile("is-open"), timeout=20_000)
     expect(detail.locator(".explore-detail__desc")).to_have_text(XSS)
