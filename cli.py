@@ -447,8 +447,18 @@ class _EmbeddedRedis:
         import redis
 
         try:
-            if len(self.client.client_list()) <= 1:  # type: ignore[attr-defined]
+            # The children have just exited, but the server may not have read their closed
+            # sockets yet (a busy machine): give it a moment before judging "someone else".
+            deadline = time.monotonic() + 5.0
+            while len(self.client.client_list()) > 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+                time.sleep(0.1)
+            others = self.client.client_list()  # type: ignore[attr-defined]
+            if len(others) <= 1:
                 self.client.shutdown(save=True)  # type: ignore[attr-defined]
+            else:
+                who = ", ".join(f"{c.get('name') or c.get('addr') or '?'} ({c.get('cmd', '?')})" for c in others
+                                if c.get("cmd") != "client|list")
+                err.print(f"[yellow]embedded Redis left running: still in use by {who}[/]")
         except redis.ConnectionError:
             pass  # the server closes the connection as it stops: that is success
         except redis.RedisError as exc:

@@ -115,7 +115,7 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
             if not Path(f"/proc/{redis_pid}").exists():
                 break
             time.sleep(0.2)
-        assert not Path(f"/proc/{redis_pid}").exists(), "embedded redis-server left running"
+        assert not Path(f"/proc/{redis_pid}").exists(), "embedded redis-server left running: " + rest[-800:]
 
 
 def _redis(env: dict[str, str], tmp_path: Path) -> redis.Redis:
