@@ -41,7 +41,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
+from benchkit import free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -117,21 +117,6 @@ RESULT_JS = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    xs = sorted(values)
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -153,7 +138,7 @@ class Env:
         self.args = args
         self.data_dir = Path(tempfile.mkdtemp(prefix="gh-wall-latency-"))
         self.prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
-        self.port = _free_port()
+        self.port = free_port()
         self.schema: str | None = None
         self.database_url: str | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -443,9 +428,9 @@ def main() -> None:
         print(f"probes: {len(results)} measured, {lost} lost (> {args.timeout:g}s)"
               + (f", {len(wrong)} showed a value other than before+1" if wrong else ""))
         print("XADD → visible on /wall (ms):")
-        print(f"  p50 {_pct(lat, 50):7.0f}   p95 {_pct(lat, 95):7.0f}   max {max(lat) if lat else float('nan'):7.0f}"
+        print(f"  p50 {percentile(lat, 50):7.0f}   p95 {percentile(lat, 95):7.0f}   max {max(lat) if lat else float('nan'):7.0f}"
               f"   mean {statistics.fmean(lat) if lat else float('nan'):7.0f}   min {min(lat) if lat else float('nan'):5.0f}")
-        p95 = _pct(lat, 95)
+        p95 = percentile(lat, 95)
         verdict = "MET" if p95 <= TARGET_P95_MS else "MISSED"
         goal = "met" if p95 <= GOAL_MS else "not met"
         print(f"  target p95 ≤ {TARGET_P95_MS:.0f} ms: {verdict} (p95 {p95:.0f} ms); goal ≤ {GOAL_MS:.0f} ms: {goal}")
@@ -455,7 +440,7 @@ def main() -> None:
                          ("request: start → response headers", request),
                          ("render: response → painted frame", render)):
             if xs:
-                print(f"  {name:<42} {_pct(xs, 50):6.0f}  {_pct(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
+                print(f"  {name:<42} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
         print(f"setup: {args.workers} web workers, refresh poll 500 ms, "
               f"{'PostgreSQL' if env.schema else 'SQLite'}, Redis {args.redis_url}")
     finally:

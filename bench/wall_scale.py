@@ -40,8 +40,6 @@ import random
 import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +50,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
+from benchkit import free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -104,25 +103,10 @@ INIT_JS = r"""
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    xs = sorted(values)
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
 def _line(name: str, xs: list[float], unit: str = "ms", fmt: str = "8.1f") -> str:
     if not xs:
         return f"  {name:<46} (none)"
-    return (f"  {name:<46} p50 {_pct(xs, 50):{fmt}}  p95 {_pct(xs, 95):{fmt}}  max {max(xs):{fmt}} {unit}"
+    return (f"  {name:<46} p50 {percentile(xs, 50):{fmt}}  p95 {percentile(xs, 95):{fmt}}  max {max(xs):{fmt}} {unit}"
             f"   (n={len(xs)})")
 
 
@@ -258,7 +242,7 @@ def main() -> None:
     schema = f"gh_wallscale_{uuid.uuid4().hex[:8]}"
     prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
     data_dir = Path(tempfile.mkdtemp(prefix="gh-wall-scale-"))
-    port = _free_port()
+    port = free_port()
     admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
@@ -453,12 +437,12 @@ def main() -> None:
         per_refresh = base["per_refresh"]["median_ms"]
         if srv_busy:
             print(f"  ratio GROUP BY per refresh / our server time per update: "
-                  f"{per_refresh / _pct(srv_busy, 95):,.0f}× (vs p95 {_pct(srv_busy, 95):.1f} ms), "
-                  f"{per_refresh / _pct(srv_busy, 50):,.0f}× (vs p50 {_pct(srv_busy, 50):.1f} ms)")
+                  f"{per_refresh / percentile(srv_busy, 95):,.0f}× (vs p95 {percentile(srv_busy, 95):.1f} ms), "
+                  f"{per_refresh / percentile(srv_busy, 50):,.0f}× (vs p50 {percentile(srv_busy, 50):.1f} ms)")
         ttfb_ev = [r["ttfb"] for r in ev if r["ttfb"] is not None]
         if ttfb_ev:
-            print(f"  ratio GROUP BY per refresh / update TTFB p95 ({_pct(ttfb_ev, 95):.1f} ms): "
-                  f"{per_refresh / _pct(ttfb_ev, 95):,.0f}×")
+            print(f"  ratio GROUP BY per refresh / update TTFB p95 ({percentile(ttfb_ev, 95):.1f} ms): "
+                  f"{per_refresh / percentile(ttfb_ev, 95):,.0f}×")
         print("  (and a query-per-refresh wall pays it on every poll of every screen; ours answers an "
               "unchanged poll with 204)")
     finally:

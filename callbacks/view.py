@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from dashboard import readapi
+from dashboard.liveview import QueueRow
 from dashboard.deadlines import Timing
 from dashboard.evalspec import WeightsError, weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period
@@ -242,7 +243,7 @@ class Figures:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the readapi results (tests)
 
 
-def overdue_row(c: readapi.OverdueCase) -> dict[str, Any]:
+def overdue_row(c: QueueRow) -> dict[str, Any]:
     if c.overdue:
         late = f"超 {page.hm(c.overdue_work_minutes if c.working else c.overdue_calendar_minutes)}"
     else:

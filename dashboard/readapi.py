@@ -36,6 +36,7 @@ from .limits import STAGES as CLOCK_STAGES
 from .liveview import (
     NEW_WINDOW,
     Kpis,
+    QueueRow,
     UnitRow,
     PRIOR_CASES,
     UNIT_FEEDBACK,
@@ -259,44 +260,13 @@ def grids(session: Session, scope: Scope, timing: Timing, now: datetime, *, regi
 
 # -- /overdue -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class OverdueCase:
-    """A row of the wall's overdue queue (:class:`liveview.QueueRow`), from SQL."""
-
-    case_id: str
-    number: str | None
-    description: str | None
-    major_name: str
-    minor_name: str
-    grid_code: str
-    community: str
-    street: str
-    district: str
-    unit_code: str
-    unit_name: str
-    stage: str
-    stage_label: str
-    clock_stage: str
-    clock_label: str
-    deadline_at: datetime
-    deadline_source: str
-    working: bool
-    overdue: bool
-    overdue_work_minutes: float
-    overdue_calendar_minutes: float
-    remaining_minutes: float
-    urgent: bool
-    rework_count: int
-    extension_count: int
-
-
-@dataclass(frozen=True)
 class OverduePage:
     at: datetime
     overdue_total: int
     due_soon_total: int
     limit: int
     offset: int
-    cases: tuple[OverdueCase, ...]
+    cases: tuple[QueueRow, ...]  # the wall's queue rows, from SQL (description not shortened)
 
 
 def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, limit: int = 50,
@@ -336,11 +306,11 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
         stage = Stage(r.stage)
         over = bool(c.overdue[i])
         deadline = c.deadline[i].astype("datetime64[us]").item().replace(tzinfo=timezone.utc).astimezone(tz)
-        out.append(OverdueCase(
+        out.append(QueueRow(
             case_id=c.case_ids[i], number=r.number, description=r.description,
             major_name=major, minor_name=minor, grid_code=r[5] or "", community=r[6] or "",
             street=r[7] or "", district=r[8] or "", unit_code=r[9] or "", unit_name=r[10] or "",
-            stage=stage.value, stage_label=stage.label, clock_stage=r.clock_stage or "",
+            stage=stage, stage_label=stage.label, clock_stage=r.clock_stage or "",
             clock_label=CLOCK_STAGES.get(r.clock_stage or "", ""), deadline_at=deadline,
             deadline_source=r.deadline_source or "", working=bool(c.working[i]), overdue=over,
             overdue_work_minutes=float(c.over_work[i]), overdue_calendar_minutes=float(c.over_cal[i]),
