@@ -197,6 +197,7 @@ def check(
     try:
         check_database(settings)
         console.print("[green]✓ database[/]  reachable")
+        _report_unlocated(settings)
     except ConfigError as exc:
         err.print(f"[red]✗ database[/]  {exc}", highlight=False)
         code |= 2
@@ -209,6 +210,32 @@ def check(
     if not code & 4:
         code |= _report_feed(settings, require_ingest)
     raise typer.Exit(code)
+
+
+def _report_unlocated(settings: Settings) -> None:
+    """One line: the open cases that are 未定位 (no grid; the 待定位 list of /explore). A warning
+    when there are any; never changes the exit code."""
+    from sqlalchemy import inspect
+
+    from dashboard.db import make_engine, session_factory
+    from dashboard.queries import unlocated_open
+
+    engine = make_engine(settings)
+    try:
+        if not inspect(engine).has_table("cases"):
+            console.print("[yellow]! cases[/]     no schema yet (gridhall db upgrade)")
+            return
+        with session_factory(engine)() as session:
+            n = unlocated_open(session)
+    except Exception as exc:  # the check goes on: the database line above already said it is reachable
+        console.print(f"[yellow]! cases[/]     cannot count: {str(exc).strip().splitlines()[0]}", highlight=False)
+        return
+    finally:
+        engine.dispose()
+    if n:
+        console.print(f"[yellow]! cases[/]     未定位 {n:,} open case(s) without a grid: locate them (待定位 on /explore)")
+    else:
+        console.print("[green]✓ cases[/]     未定位 0 open cases without a grid")
 
 
 def _report_feed(settings: Settings, require_ingest: bool) -> int:

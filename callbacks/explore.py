@@ -49,8 +49,10 @@ from layouts.explore import (
     render_detail,
     render_hot,
     render_notes,
+    render_unlocated,
     shown_note,
     trend_figure,
+    unlocated_note,
 )
 from layouts.live import PLACEHOLDER, fmt_int, fmt_rate
 
@@ -279,6 +281,22 @@ class ExploreService(PageService):
         saved = hotspots.add(session, user, viewer.scope, grid_code, kind, text or "", self.clock())
         return f"已{saved.kind_label}网格 {saved.grid_code}"
 
+    # -- 待定位 ----------------------------------------------------------------------------------
+    def unlocated(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, str, str]:
+        """(the 待定位 list, its note, the box's class): shown to city-scope users at the city
+        level only; such cases belong to no district, so any other view hides the box."""
+        hidden: tuple[Any, str, str] = ([], "", "explore-unlocated")
+        try:
+            sel = explore.Selection.parse(search)
+        except explore.SelectionError:
+            return hidden
+        if sel.region is not None or not viewer.scope.is_city:
+            return hidden
+        u = explore.unlocated(session, viewer.scope, self.timing(session), self.clock())
+        if u is None:
+            return hidden
+        return render_unlocated(u, sel), unlocated_note(u), "explore-unlocated is-on"
+
     # -- case detail ----------------------------------------------------------------------------
     def detail(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, str]:
         try:
@@ -475,6 +493,20 @@ def register(app: dash.Dash, service: ExploreService) -> None:
             log.exception("explore: hot grids for %r failed", search)
             return html.Div(FAILED, className="explore-error is-on"), []
 
+    @app.callback(Output("explore-unlocated", "children"), Output("explore-unlocated-note", "children"),
+                  Output("explore-unlocated-box", "className"),
+                  Input("explore-url", "search"), Input("explore-refresh", "n_clicks"))
+    def unlocated(search: Any, _refresh: Any) -> tuple[Any, str, str]:
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None:
+                    return [], "", "explore-unlocated"
+                return service.unlocated(session, viewer, search if isinstance(search, str) else "")
+        except Exception:
+            log.exception("explore: 待定位 for %r failed", search)
+            return html.Div(FAILED, className="explore-error is-on"), "", "explore-unlocated is-on"
+
     @app.callback(Output("explore-detail-body", "children"), Output("explore-detail", "className"),
                   Input("explore-url", "search"))
     def detail(search: Any) -> tuple[Any, str]:
@@ -576,7 +608,8 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
     ``values`` are the filter controls as they are now (FILTERS, then 综合考评's EVAL_CONTROLS;
     missing ones keep the URL's), ``this_month`` the current month (the month control showing
     it leaves ``month`` out of the URL: the default), ``clicks`` the data of the map layer,
-    the clustered layer, the table cell and a region link (``explore-go``: ``{"region": code}``).
+    the clustered layer, the table cell and a region or case link (``explore-go``: ``{"region": code}``
+    or ``{"case": id}``, the 待定位 list).
     A click keeps the place and the open case of the URL and takes the filters from the
     controls: a filter changed a moment before is in the controls at once, while the URL and
     the links rendered from it follow only after a round trip, so a click made in between
@@ -611,6 +644,15 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
         if not isinstance(row_id, str) or not row_id:
             raise PreventUpdate
         new = shown.with_case(row_id)
+    elif trigger == "explore-go" and isinstance(clicks[3], dict) and "case" in clicks[3]:
+        case_id = clicks[3]["case"]  # a 待定位 row: its shape is checked here, its scope by the detail
+        if not isinstance(case_id, str) or not case_id:
+            raise PreventUpdate
+        try:
+            new = explore.Selection.from_values({**_values(shown), "month": shown.month, "ranking": shown.ranking,
+                                                 "region": shown.region, "case": case_id})
+        except explore.SelectionError:
+            raise PreventUpdate from None
     elif trigger == "explore-go":
         go = clicks[3]
         region = go.get("region") if isinstance(go, dict) else None

@@ -50,6 +50,7 @@ from dashboard.evaluation import evaluate as run_evaluation
 from dashboard.models import Grid, Region
 from dashboard.scope import Scope, ScopeError, grid_condition
 from dashboard.settings import Settings
+from dashboard.vocab import UNLOCATED
 from layouts import view as page
 from layouts.live import PLACEHOLDER
 
@@ -255,7 +256,7 @@ def overdue_row(c: QueueRow) -> dict[str, Any]:
         "overdue": bool(c.overdue),
         "urgent": bool(c.urgent),
         "klass": " / ".join(p for p in (c.major_name, c.minor_name) if p) or PLACEHOLDER,
-        "place": " · ".join(p for p in (c.district, c.street, c.community) if p),
+        "place": " · ".join(p for p in (c.district, c.street, c.community) if p) or ("" if c.grid_code else UNLOCATED),
         "grid": c.grid_code,
         "unit": c.unit_name or "未派遣",
         "stage": c.stage_label,

@@ -42,6 +42,7 @@ from dashboard.liveview import LiveView
 from dashboard.scope import CITY
 from dashboard.reference import timing_for
 from dashboard.settings import Settings
+from dashboard.vocab import UNLOCATED
 from feeds.contract import applied_minute_key
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
@@ -276,7 +277,7 @@ def queue_rows(live: LiveView, at: datetime) -> tuple[list[dict[str, Any]], str]
             "urgent": bool(r.urgent),
             "klass": "\n".join(p for p in (r.major_name, r.minor_name) if p) or PLACEHOLDER,
             "place": "\n".join(p for p in (" · ".join(x for x in (r.street, r.community) if x), r.grid_code) if p)
-            or PLACEHOLDER,
+            or UNLOCATED,  # no grid: a city-only case (docs/wall.md)
             "unit": r.unit_name or "未派遣",
             "stage": r.stage_label,
             "late": _late_text(r, at, cal),

@@ -64,7 +64,13 @@ class ReferenceProblem(ValueError):
 
 
 def resolve(incoming: Incoming, ref: Reference) -> Incoming:
-    """Check codes against reference data; fill grid_code from lon/lat. Raises ReferenceProblem."""
+    """Check codes against reference data; fill grid_code from lon/lat. Raises ReferenceProblem.
+
+    Location (docs/feed.md "Location"): a ``grid_code`` must be a grid of the city and wins
+    over a point; a point alone is located. A ``reported`` event whose point is in no grid is
+    kept without a grid (the case is 未定位 until a later event locates it): losing the report
+    would lose the whole case. Any other event with such a point is ``outside_city``.
+    """
     fields = incoming.event.fields
     kind, class_code = fields.get("kind"), fields.get("class_code")
     if class_code is not None:
@@ -83,7 +89,7 @@ def resolve(incoming: Incoming, ref: Reference) -> Incoming:
             raise ReferenceProblem("unknown_grid", f"unknown grid: 单元网格 {grid_code} 不存在")
     elif fields.get("lon") is not None and fields.get("lat") is not None:
         located = ref.locate(float(fields["lon"]), float(fields["lat"]))
-        if located is None:
+        if located is None and incoming.event.type is not EventType.REPORTED:
             raise ReferenceProblem(
                 "outside_city",
                 f"outside the city: 坐标 ({fields['lon']}, {fields['lat']}) 不在任何单元网格内",
@@ -98,6 +104,17 @@ def resolve(incoming: Incoming, ref: Reference) -> Incoming:
         incoming.event.occurred_at, {**fields, "grid_code": located},
     )
     return Incoming(event, incoming.source, incoming.actor, incoming.payload, incoming.origin)
+
+
+def unplaced_report(incoming: Incoming, ref: Reference) -> bool:
+    """A ``reported`` event with a point and no ``grid_code`` that no grid of ``ref`` contains:
+    :func:`resolve` keeps it without a grid (the ingest first reloads stale reference data)."""
+    event = incoming.event
+    fields = event.fields
+    if event.type is not EventType.REPORTED or fields.get("grid_code") is not None:
+        return False
+    lon, lat = fields.get("lon"), fields.get("lat")
+    return lon is not None and lat is not None and ref.locate(float(lon), float(lat)) is None
 
 
 _RANK = {t: i for i, t in enumerate(EventType)}

@@ -37,10 +37,10 @@ from .deadlines import Timing
 from .lifecycle import Stage
 from .models import Case, Grid, Region, Unit
 from .overdue import class_names
-from .queries import OPEN_STAGES
+from .queries import OPEN_STAGES, unlocated_condition
 from .readapi import OutOfScope, _clocks, overdue_condition
 from .scope import CITY_NAME, Scope, ScopeError, get_scope, grid_id_condition
-from .vocab import Kind, Source, Urgency
+from .vocab import UNLOCATED, Kind, Source, Urgency
 
 NOT_FOUND = "未找到或无权查看"
 _OPEN = [s.value for s in OPEN_STAGES]
@@ -54,6 +54,7 @@ MAP_POLYGON_CAP = 2500  # grids drawn as polygons; above that, grid centroids as
 MAP_POINT_CAP = 5000  # points sent to the map (grid centroids or cases); "显示 N / 共 M"
 MAP_CLUSTER_FROM = 300  # point layers cluster from this many points on
 HOT_GRIDS = 10  # rows of the hot-grid list
+UNLOCATED_CAP = 200  # rows of the 待定位 list; its title says "显示 N / 共 M"
 
 WINDOWS: dict[str, str] = {
     "today": "今日", "24h": "近24小时", "7d": "近7天", "30d": "近30天", "90d": "近90天", "all": "全部",
@@ -710,7 +711,7 @@ def case_table(session: Session, scope: Scope, timing: Timing, now: datetime, se
             "stage": stages.get(r[3] or "", r[3] or ""), "kind": kinds.get(r[4] or "", r[4] or ""),
             "major": major, "minor": minor, "source": sources.get(r[6] or "", r[6] or ""),
             "urgency": urgencies.get(r[7] or "", r[7] or ""),
-            "district": r[8] or "", "street": r[9] or "", "community": r[10] or "", "grid": r[11] or "",
+            "district": r[8] or "", "street": r[9] or "", "community": r[10] or "", "grid": r[11] or UNLOCATED,
             "unit": r[12] or "", "reported_at": _local(r[13], tz),
             "deadline_at": _local(r[14], tz) if open_ else "", "closed_at": _local(r[15], tz),
             "address": r[16] or "", "description": r[17] or "",
@@ -730,6 +731,60 @@ def export_cell(value: Any) -> Any:
     if isinstance(value, str) and value and value[0] in "=+-@\t\r":
         return "'" + value
     return value
+
+
+# -- 待定位: open cases without a grid (city scope only) ------------------------------------------
+@dataclass(frozen=True)
+class UnlocatedCase:
+    """One row of the 待定位 list (texts ready to show; "" for none)."""
+
+    case_id: str
+    number: str
+    reported_at: str  # local, "%Y-%m-%d %H:%M"
+    address: str
+    description: str
+    point: str  # "lon, lat" as sent (a point in no grid), "" without one
+    stage: str  # label
+    klass: str  # 大类 · 小类
+    status: str  # 超期 / 临期 / ""
+
+
+@dataclass(frozen=True)
+class Unlocated:
+    total: int
+    rows: tuple[UnlocatedCase, ...]  # newest report first, at most UNLOCATED_CAP
+
+
+def unlocated(session: Session, scope: Scope, timing: Timing, now: datetime,
+              limit: int = UNLOCATED_CAP) -> Unlocated | None:
+    """The 待定位 list: open cases with no grid, newest report first; None unless ``scope`` is
+    the city (such a case belongs to no district). Filters and window do not apply: it is the
+    centre's work list of cases to locate (docs/explore.md)."""
+    if not scope.is_city:
+        return None
+    where = unlocated_condition()
+    total = _count(session, where)
+    rows = session.execute(
+        select(Case.id, Case.case_id, Case.number, Case.reported_at, Case.address, Case.description,
+               Case.lon, Case.lat, Case.stage, Case.kind, Case.class_code)
+        .where(where).order_by(Case.reported_at.is_(None), Case.reported_at.desc(), Case.case_id)
+        .limit(max(0, limit))).all()
+    status: dict[int, str] = {}
+    if rows:
+        c = _clocks(session, scope, timing, now, Case.id.in_([r[0] for r in rows]))
+        for i, cid in enumerate(c.ids):
+            status[cid] = "超期" if c.overdue[i] else ("临期" if c.due_soon[i] else "")
+    tz = timing.calendar.tz
+    stages = Stage.labels()
+    out = []
+    for r in rows:
+        major, minor = class_names(timing, r[9], r[10])
+        out.append(UnlocatedCase(
+            case_id=r[1], number=r[2] or "", reported_at=_local(r[3], tz), address=r[4] or "",
+            description=r[5] or "", point=f"{r[6]:.6f}, {r[7]:.6f}" if r[6] is not None and r[7] is not None else "",
+            stage=stages.get(r[8] or "", r[8] or ""), klass=" · ".join(x for x in (major, minor) if x),
+            status=status.get(r[0], "")))
+    return Unlocated(total, tuple(out))
 
 
 # -- filter choices -----------------------------------------------------------------------------
@@ -763,5 +818,6 @@ __all__ = [
     "NOT_FOUND", "OutOfScope", "Selection", "SelectionError", "Place", "Crumb", "place", "filter_condition",
     "kpis", "children", "class_breakdown", "trends", "map_data", "hot_grids", "case_table", "export_rows",
     "export_cell", "class_options", "unit_options", "COLUMNS", "WINDOWS", "FLAGS", "STAGE_OPTIONS",
-    "RANKINGS", "DEFAULT_RANKING", "CHILD_KIND", "current_month", "ranking_target",
+    "RANKINGS", "DEFAULT_RANKING", "CHILD_KIND", "current_month", "ranking_target", "unlocated", "Unlocated",
+    "UnlocatedCase", "UNLOCATED_CAP",
 ]

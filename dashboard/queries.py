@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from .classification import SHIPPED_SCHEMES
@@ -25,6 +25,17 @@ DISPOSING: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.RETURNED, Stage.SUSPENDE
 
 # Open stages in the order of the loop, for a stable stage panel.
 OPEN_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s in OPEN)
+
+
+def unlocated_condition() -> ColumnElement[bool]:
+    """待定位: an open case with no grid (未定位: no location yet, or a report's point in no
+    grid; docs/feed.md "Location"). Only the city scope holds such cases."""
+    return and_(Case.stage.in_([s.value for s in OPEN_STAGES]), Case.grid_id.is_(None))
+
+
+def unlocated_open(session: Session) -> int:
+    """How many open cases are 未定位 (``gridhall check``; the 待定位 list of /explore)."""
+    return int(session.scalar(select(func.count()).select_from(Case).where(unlocated_condition())) or 0)
 
 
 @dataclass(frozen=True)

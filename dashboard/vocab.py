@@ -50,6 +50,13 @@ PUBLIC_SOURCES = frozenset({Source.HOTLINE_12319, Source.HOTLINE_12345, Source.M
                             Source.PUBLIC, Source.HIGHER_REFERRAL})
 
 
+# A case with no unit grid (no location yet, or a reported point in no grid): it belongs to
+# the city only, until an event locates it (docs/feed.md "Location"). The 待定位 list of
+# /explore holds the open ones.
+UNLOCATED = "未定位"
+UNLOCATED_LIST = "待定位"
+
+
 class Urgency(LabelledEnum):
     """Urgency of a case; 紧急 cases are the 急要件 of the wall."""
 

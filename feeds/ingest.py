@@ -21,7 +21,7 @@ import redis
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
+from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal, unplaced_report
 from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
@@ -213,6 +213,10 @@ class Ingest:
     def _apply(self, incoming: list[Incoming]) -> ApplyResult:
         if not incoming:
             return ApplyResult()
+        if time.monotonic() - self.ref.loaded_at > 30 and any(unplaced_report(i, self.ref) for i in incoming):
+            # A report in no grid is kept 未定位, not dead-lettered and retried like the codes
+            # below: look for grids imported since we loaded before keeping it so.
+            self.ref.reload(self.sessions)
         result = self._apply_with_retries(incoming)
         missing = [item for item, code, _ in result.rejected if code.startswith("unknown_") or code == "outside_city"]
         if missing and time.monotonic() - self.ref.loaded_at > 30:

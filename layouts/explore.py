@@ -32,7 +32,7 @@ from dashboard.explore import (
 from dashboard.limits import UNITS
 from dashboard.readapi import CaseDetail
 from dashboard.settings import Settings
-from dashboard.vocab import Kind, Source, Urgency
+from dashboard.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 
 from .live import PLACEHOLDER, fmt_int, kpi_strip
 from .userbar import user_bar
@@ -158,6 +158,12 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                 html.Section(className="gh-panel explore-side", children=[
                     html.H2(id="explore-children-title", className="gh-panel__title", children="下级区域"),
                     html.Div(id="explore-children", className="explore-children", children=[]),
+                    # 待定位: open cases with no grid, for city-scope users at the city (callbacks).
+                    html.Div(id="explore-unlocated-box", className="explore-unlocated", children=[
+                        html.H2(className="gh-panel__title explore-subtitle", children=[
+                            UNLOCATED_LIST, html.Span(id="explore-unlocated-note", className="explore-note")]),
+                        html.Div(id="explore-unlocated", className="explore-unlocated__body", children=[]),
+                    ]),
                     html.H2(className="gh-panel__title explore-subtitle", children=[
                         "热点网格", html.Span("超期多者在前", className="explore-note")]),
                     html.Div(id="explore-hot", className="explore-hot", children=[]),
@@ -378,6 +384,35 @@ def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView],
     return html.Ol(items, className="explore-hot__list")
 
 
+def unlocated_note(u: explore.Unlocated) -> str:
+    """The 待定位 title's note: how many, and how many are listed."""
+    return "无网格的在办案件 · " + shown_note(len(u.rows), u.total, "件")
+
+
+def render_unlocated(u: explore.Unlocated, sel: explore.Selection) -> Any:
+    """The 待定位 list: each case a link that opens its detail (class explore-case: explore.js
+    takes a plain click through the navigate callback, like the region links)."""
+    if not u.rows:
+        return html.Div("暂无", className="gh-empty")
+    items = []
+    for c in u.rows:
+        where = c.address or (f"坐标 {c.point}" if c.point else "无地址和坐标")
+        items.append(html.Li(className="explore-unlocated__item", children=dcc.Link(
+            href=sel.with_case(c.case_id).href(), className="explore-unlocated__link explore-case",
+            title=c.description or c.case_id, children=[
+                html.Span(className="explore-unlocated__head", children=[
+                    html.Span(c.number or c.case_id, className="explore-unlocated__id"),
+                    html.Span(c.status, className="explore-tag explore-tag--late" if c.status == "超期" else
+                              "explore-tag explore-tag--soon") if c.status else None,
+                    html.Span(c.stage, className="explore-muted"),
+                    html.Span(c.reported_at, className="explore-unlocated__at"),
+                ]),
+                html.Span(where, className="explore-unlocated__where"),
+                html.Span(c.description or c.klass or "—", className="explore-unlocated__desc"),
+            ])))
+    return html.Ul(items, className="explore-unlocated__list")
+
+
 def render_notes(notes: list[hotspots.NoteView], grid_code: str | None, writes: bool, tz: Any) -> Any:
     parts: list[Any] = []
     if grid_code is not None:
@@ -436,7 +471,9 @@ def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
         ("来源", Source.labels().get(d.source or "", d.source or "—")),
         ("紧急程度", Urgency.labels().get(d.urgency, d.urgency)),
         ("当前阶段", d.stage_label or "—"), ("当前环节时限", _fmt_time(d.deadline_at, tz) if d.clock_stage else "—"),
-        ("位置", " / ".join(x for x in (d.district, d.street, d.community, d.grid_code or "") if x) or "—"),
+        ("位置", " / ".join(x for x in (d.district, d.street, d.community, d.grid_code or "") if x) or (
+            UNLOCATED + (f"（坐标 {d.lon:.6f}, {d.lat:.6f} 不在任何网格内）" if d.lon is not None and d.lat is not None
+                         else ""))),
         ("地址", d.address or "—"), ("处置单位", d.unit_name or "—"),
         ("上报时间", _fmt_time(d.reported_at, tz)), ("结案时间", _fmt_time(d.closed_at, tz)),
         ("返工/延期", f"{d.rework_count} / {d.extension_count}"),
@@ -595,4 +632,5 @@ def trend_figure(points: Any, axis: str) -> go.Figure:
 
 __all__ = ["layout", "KPIS", "TABLE_COLUMNS", "TITLE", "render_crumbs", "region_link", "children_title",
            "render_children", "render_hot", "render_notes", "render_detail", "ranking_columns", "month_options",
-           "ranking_options", "shown_note", "map_note", "class_figure", "trend_figure"]
+           "ranking_options", "shown_note", "map_note", "class_figure", "trend_figure", "render_unlocated",
+           "unlocated_note"]

@@ -101,14 +101,16 @@
   // the link itself were followed. Modified clicks (new tab, ...) keep the href.
   document.addEventListener("click", function (ev) {
     if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) { return; }
-    var link = ev.target && ev.target.closest ? ev.target.closest("#explore-root a.explore-go") : null;
+    var link = ev.target && ev.target.closest ? ev.target.closest("#explore-root a.explore-go, #explore-root a.explore-case") : null;
     var dc = window.dash_clientside;
     if (!link || !dc || typeof dc.set_props !== "function") { return; }
-    var region;
-    try { region = new URL(link.href, window.location.href).searchParams.get("region") || ""; } catch (e) { return; }
+    // Case links (the 待定位 list; class explore-case) open their case the same way.
+    var isCase = link.classList.contains("explore-case");
+    var value;
+    try { value = new URL(link.href, window.location.href).searchParams.get(isCase ? "case" : "region") || ""; } catch (e) { return; }
     ev.preventDefault();
     ev.stopPropagation();  // before React's listeners: dcc.Link must not push its own href
-    dc.set_props("explore-go", { data: { region: region, at: Date.now() } });
+    dc.set_props("explore-go", { data: isCase ? { "case": value, at: Date.now() } : { region: value, at: Date.now() } });
   }, true);
 
   // Phones (explore.css, max-width 760px): the case table shows fewer columns, each wide
