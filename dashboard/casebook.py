@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,7 +69,8 @@ def resolve(incoming: Incoming, ref: Reference) -> Incoming:
     Location (docs/feed.md "Location"): a ``grid_code`` must be a grid of the city and wins
     over a point; a point alone is located. A ``reported`` event whose point is in no grid is
     kept without a grid (the case is 未定位 until a later event locates it): losing the report
-    would lose the whole case. Any other event with such a point is ``outside_city``.
+    would lose the whole case (:func:`apply_events` may reload stale reference data first).
+    Any other event with such a point is ``outside_city``.
     """
     fields = incoming.event.fields
     kind, class_code = fields.get("kind"), fields.get("class_code")
@@ -106,15 +107,11 @@ def resolve(incoming: Incoming, ref: Reference) -> Incoming:
     return Incoming(event, incoming.source, incoming.actor, incoming.payload, incoming.origin)
 
 
-def unplaced_report(incoming: Incoming, ref: Reference) -> bool:
-    """A ``reported`` event with a point and no ``grid_code`` that no grid of ``ref`` contains:
-    :func:`resolve` keeps it without a grid (the ingest first reloads stale reference data)."""
-    event = incoming.event
-    fields = event.fields
-    if event.type is not EventType.REPORTED or fields.get("grid_code") is not None:
-        return False
-    lon, lat = fields.get("lon"), fields.get("lat")
-    return lon is not None and lat is not None and ref.locate(float(lon), float(lat)) is None
+def _unplaced(item: Incoming) -> bool:
+    """After :func:`resolve`: a report kept without a grid although it has a point (in no grid)."""
+    fields = item.event.fields
+    return (item.event.type is EventType.REPORTED and fields.get("grid_code") is None
+            and fields.get("lon") is not None and fields.get("lat") is not None)
 
 
 _RANK = {t: i for i, t in enumerate(EventType)}
@@ -137,22 +134,34 @@ def sort_key(event: LifecycleEvent) -> str:
     return f"{text}|{_RANK_TEXT[event.type]}|{event.event_id}"
 
 
-def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference) -> ApplyResult:
+def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference,
+                 reload: Callable[[], bool] | None = None) -> ApplyResult:
     """Apply a batch inside the caller's transaction.
 
     Events that fail reference checks come back in ``result.rejected`` and nothing of them
-    is stored; every other event is stored once (re-sent ids count as duplicates).
+    is stored; every other event is stored once (re-sent ids count as duplicates). When a
+    report's point is in no grid, ``reload`` (if given) may refresh ``ref`` first (it says
+    whether it did): a grid imported since is then found before the case is kept 未定位.
     """
     result = ApplyResult()
     accepted: dict[str, Incoming] = {}
+    sent: dict[str, Incoming] = {}
     for item in batch:
         if item.event.event_id in accepted:
             result.duplicates += 1
             continue
         try:
             accepted[item.event.event_id] = resolve(item, ref)
+            sent[item.event.event_id] = item
         except ReferenceProblem as exc:
             result.rejected.append((item, exc.code, str(exc)))
+    if reload is not None and any(_unplaced(i) for i in accepted.values()) and reload():
+        for eid in [eid for eid, item in accepted.items() if _unplaced(item)]:
+            try:
+                accepted[eid] = resolve(sent[eid], ref)
+            except ReferenceProblem as exc:  # the reloaded data lost a code it names
+                del accepted[eid]
+                result.rejected.append((sent[eid], exc.code, str(exc)))
     if not accepted:
         return result
 

@@ -21,7 +21,7 @@ import redis
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal, unplaced_report
+from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
 from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
 ILLEGAL_GRACE_S = 600  # how long an illegal event may wait for the late event that makes it legal
 SWEEP_EVERY_S = 30
+REFERENCE_STALE_S = 30  # reference data older than this is reloaded before an event is refused or kept 未定位
 APPLY_ATTEMPTS = 5  # a batch that loses a race (same new case, deadlock) is simply redone
 
 Entry = tuple[str, str, dict[str, str]]  # (stream, entry id, fields)
@@ -213,13 +214,9 @@ class Ingest:
     def _apply(self, incoming: list[Incoming]) -> ApplyResult:
         if not incoming:
             return ApplyResult()
-        if time.monotonic() - self.ref.loaded_at > 30 and any(unplaced_report(i, self.ref) for i in incoming):
-            # A report in no grid is kept 未定位, not dead-lettered and retried like the codes
-            # below: look for grids imported since we loaded before keeping it so.
-            self.ref.reload(self.sessions)
         result = self._apply_with_retries(incoming)
         missing = [item for item, code, _ in result.rejected if code.startswith("unknown_") or code == "outside_city"]
-        if missing and time.monotonic() - self.ref.loaded_at > 30:
+        if missing and time.monotonic() - self.ref.loaded_at > REFERENCE_STALE_S:
             # Reference data may have been imported since we loaded it: retry those once.
             self.ref.reload(self.sessions)
             again = self._apply_with_retries(missing)
@@ -232,11 +229,19 @@ class Ingest:
             result.unit_codes |= again.unit_codes
         return result
 
+    def _reload_if_stale(self) -> bool:
+        """Reload the reference data if older than REFERENCE_STALE_S; whether it did. Before a
+        report is kept 未定位 (its point in no grid): a grid imported since is then found."""
+        if time.monotonic() - self.ref.loaded_at <= REFERENCE_STALE_S:
+            return False
+        self.ref.reload(self.sessions)
+        return True
+
     def _apply_with_retries(self, incoming: list[Incoming]) -> ApplyResult:
         for attempt in range(1, APPLY_ATTEMPTS + 1):
             try:
                 with transaction(self.sessions) as session:
-                    return apply_events(session, incoming, self.ref)
+                    return apply_events(session, incoming, self.ref, reload=self._reload_if_stale)
             except (IntegrityError, OperationalError, CaseRace) as exc:
                 # Another ingest created the same new case first, a deadlock, or a busy
                 # SQLite: nothing of this attempt was kept; do the batch again.
