@@ -12,7 +12,8 @@ A limits table is a CSV file with the columns
   safety-critical, :attr:`dashboard.classification.ClassEntry.safety`; optional column) say
   which cases the row applies to;
 - ``limit`` (a positive number) and ``unit``: ``work_hours`` 工作时, ``work_days`` 工作日 or
-  ``calendar_hours`` 自然时; or ``limit`` 不限时 (``none``) with no unit: no deadline;
+  ``calendar_hours`` 自然时; or, for ``handle`` only, ``limit`` 不限时 (``none``) with no unit:
+  no deadline, never overdue, left out of the 按期 rates (docs/lifecycle.md);
 - ``source``: where the value comes from (a reference, or "gridhall default"); required;
 - ``note``: free text.
 
@@ -267,6 +268,9 @@ def _row(raw: dict[str, str], classification: Classification | None, where: str)
     minor = raw.get("minor_code", "") or ANY
     text = raw.get("limit", "")
     if text.lower() in UNLIMITED:
+        if stage != "handle":
+            # The centre's own steps always have a limit; a class without one has no 处置 limit.
+            raise LimitsError(f"limit {text}：只有处置（handle）环节可以不限时，{stage}（{STAGES[stage]}）必须有时限")
         if raw.get("unit", ""):
             raise LimitsError(f"limit {text} 没有单位：unit 应留空（不是 {raw['unit']!r}）")
         limit, unit = math.inf, ""

@@ -471,3 +471,22 @@ def test_an_absurd_date_gets_no_deadline_instead_of_an_error() -> None:
     assert rejected == [] and timer.state.stage is Stage.FILED
     assert timer.clock() is None and timer.on_time == {}
     assert evaluate("Y", events, L("2026-11-24 09:00"), TIMING).status is None
+
+
+def test_due_soon_window_after_an_extension_is_the_limit_in_force() -> None:
+    """ℓ after a 延期 (docs/lifecycle.md, "Deadlines"): the first limit plus what the 延期 added.
+
+    暴露垃圾 dispatched Tue 09:00: 1 工作日 → Wed 09:00, ℓ = 450. A 延期 approved to Fri 12:00
+    adds Wed 09:00–Fri 12:00 = 180 + 240 + 450 + 210 = 1080 → ℓ = 1530, due soon under 306 left.
+    """
+    events = dispatched("2026-11-24 09:00") + [
+        LifecycleEvent("y", "C1", E.EXTENSION_APPROVED, L("2026-11-24 15:00"), {"deadline_at": L("2026-11-27 12:00")})]
+    c = clock_for(fold("C1", events)[0], TIMING)
+    assert c is not None and c.deadline_at == L("2026-11-27 12:00") and c.limit_minutes == pytest.approx(1530)
+    # Thu 17:00: 60 + 210 = 270 left < 306: due soon (against the first 450 it would not be).
+    assert evaluate("C1", events, L("2026-11-26 17:00"), TIMING).status.due_soon  # type: ignore[union-attr]
+    assert not evaluate("C1", events, L("2026-11-26 14:00"), TIMING).status.due_soon  # type: ignore[union-attr]
+    # Without a date: one more full limit (Thu 09:00), ℓ = 900.
+    events[-1] = LifecycleEvent("y", "C1", E.EXTENSION_APPROVED, L("2026-11-24 15:00"))
+    c = clock_for(fold("C1", events)[0], TIMING)
+    assert c is not None and c.deadline_at == L("2026-11-26 09:00") and c.limit_minutes == pytest.approx(900)
