@@ -8,6 +8,7 @@ the TOML file named by ``GRIDHALL_CONFIG`` (default ``gridhall.toml`` in the wor
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -238,6 +239,11 @@ def _parse_working_periods(value: str) -> tuple[
         m = re.fullmatch(_MD + r"\.\." + _MD + r"\s+(.+)", chunk)
         if m:
             first, last = (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
+            for month, day in (first, last):
+                try:
+                    date(2024, month, day)  # a leap year: 02-29 is a day
+                except ValueError:
+                    raise ValueError(f"{month:02d}-{day:02d} is not a day of the year") from None
             seasons.append((first, last, _parse_periods(m[5])))
         elif re.match(r"[0-9]{2}-[0-9]{2}", chunk) and ".." in chunk:
             raise ValueError(f"{chunk!r} is not MM-DD..MM-DD HH:MM-HH:MM,… (a valid date range and periods)")
@@ -247,6 +253,17 @@ def _parse_working_periods(value: str) -> tuple[
             raise ValueError(f"{chunk!r}: only one list of periods may be undated (the default)")
     if default is None:
         raise ValueError("the default periods (without a date range) are missing")
+    taken: dict[tuple[int, int], str] = {}
+    for first, last, _ in seasons:
+        day, name = date(2024, *first), f"{first[0]:02d}-{first[1]:02d}..{last[0]:02d}-{last[1]:02d}"
+        while True:  # every day of the range, wrapping the year end
+            md = (day.month, day.day)
+            if md in taken:
+                raise ValueError(f"date ranges {taken[md]} and {name} both contain {md[0]:02d}-{md[1]:02d}")
+            taken[md] = name
+            if md == last:
+                break
+            day = day + timedelta(days=1) if md != (12, 31) else date(2024, 1, 1)
     return default, seasons
 
 

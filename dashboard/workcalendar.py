@@ -364,7 +364,7 @@ class WorkCalendar:
                     date(2024, *md)
                 except ValueError:
                     raise ValueError(f"season {season}: {md[0]:02d}-{md[1]:02d} is not a day of the year") from None
-            for md in _season_days(season):
+            for md in sorted(_season_days(season)):
                 if md in taken:
                     raise ValueError(f"seasons {taken[md]} and {season} both contain {md[0]:02d}-{md[1]:02d}")
                 taken[md] = season
@@ -443,13 +443,20 @@ class WorkCalendar:
 
     @property
     def _shortest_day_minutes(self) -> int:
-        return min(sum(b - a for a, b in ps) for ps in (self.periods, *(x.periods for x in self.seasons)))
+        cached = self.__dict__.get("_shortest")
+        if cached is None:
+            cached = self.__dict__["_shortest"] = min(
+                sum(b - a for a, b in ps) for ps in (self.periods, *(x.periods for x in self.seasons)))
+        return cached
 
     @property
     def _longest_day_us(self) -> int:
         """An upper bound of a working day's real length (µs): a DST fall-back adds an hour."""
-        longest = max(sum(b - a for a, b in ps) for ps in (self.periods, *(x.periods for x in self.seasons)))
-        return (longest + 60) * US_PER_MIN
+        cached = self.__dict__.get("_longest_us")
+        if cached is None:
+            longest = max(sum(b - a for a, b in ps) for ps in (self.periods, *(x.periods for x in self.seasons)))
+            cached = self.__dict__["_longest_us"] = (longest + 60) * US_PER_MIN
+        return cached
 
     @property
     def epoch(self) -> datetime:

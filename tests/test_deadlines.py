@@ -490,3 +490,26 @@ def test_due_soon_window_after_an_extension_is_the_limit_in_force() -> None:
     events[-1] = LifecycleEvent("y", "C1", E.EXTENSION_APPROVED, L("2026-11-24 15:00"))
     c = clock_for(fold("C1", events)[0], TIMING)
     assert c is not None and c.deadline_at == L("2026-11-26 09:00") and c.limit_minutes == pytest.approx(900)
+
+
+def test_a_work_day_limit_spanning_the_summer_switch() -> None:
+    """Issue 12 point 4: 2 工作日 across the switch to 夏令作息 (afternoon 14:30–18:00 from 05-01).
+
+    沿街晾挂 dispatched Thu 2026-04-30 14:10 (winter: minute 210 + 10 = 220 of the day); May 1–5
+    off; the 2nd working day after is Thu May 7 (summer), minute 220 → 14:30 + 10 = 14:40.
+    ℓ = the working time actually given: Apr 30 14:10–18:00 = 230, May 6 = 420, May 7 = 220.
+    """
+    from dashboard.settings import load_settings
+
+    cal = WorkCalendar.from_settings(load_settings(
+        holiday_file=None, working_periods="08:30-12:00,14:00-18:00; 05-01..09-30 08:30-12:00,14:30-18:00"))
+    timing = Timing(load_limits(GB), cal, GB, {"G-B": "B"}, 0.2)
+    events = dispatched("2026-04-30 14:10", class_code="06007")
+    c = clock_for(fold("C1", events)[0], timing)
+    assert c is not None and c.deadline_at == L("2026-05-07 14:40") and c.unit == "work_days"
+    assert c.limit_minutes == pytest.approx(230 + 420 + 220)
+    r = evaluate("C1", events, L("2026-05-07 14:00"), timing)  # 10 working minutes left < 174
+    assert r.status is not None and r.status.due_soon and r.status.remaining_minutes == pytest.approx(10)
+    for at, ok in (("2026-05-07 14:40", True), ("2026-05-07 14:41", False)):
+        done = events + [LifecycleEvent("h", "C1", E.HANDLED, L(at))]
+        assert timed_fold("C1", done, timing)[2]["handle"] is ok, at
