@@ -9,7 +9,7 @@ Builds open cases with random dispatch times over the last 60 days and random st
 "now", the overdue duration (working and calendar minutes), overdue flags and due-soon
 flags (less than GRIDHALL_DUE_SOON_RATIO of the limit left). It prints the calendar build
 time, the time for all cases (target: ≤ 2 s for 1M on the 2-core machine), and — measured in
-the same run — the per-case Python ``add()`` rate on a sample of 工作时/工作日 cases with the
+the same run — the per-case Python ``add()``/``add_days()`` rate on a sample of 工作时/工作日 cases with the
 ratio of the two. The sample's deadlines are checked against the vectorised ones.
 
 The calendar is the deployment's (``WorkCalendar.from_settings``): GRIDHALL_TIMEZONE,
@@ -62,16 +62,21 @@ def evaluate(
 ) -> dict[str, np.ndarray]:
     """Everything the overdue view shows, for all cases at once (no Python loop per case)."""
     working = unit != NATURAL_HOURS
-    # N 工作日 = N × minutes_per_day working minutes; 工作时 and 自然时 are 60 minutes an hour
-    # (working minutes for the first, real minutes for the second).
-    limit = value * np.where(unit == WORK_DAYS, cal.minutes_per_day, 60)
+    # 工作时 and 自然时 are 60 minutes an hour (working minutes for the first, real minutes for
+    # the second); N 工作日 are N whole working days (WorkCalendar.day_offsets), which is
+    # N × minutes_per_day working minutes when every working day is alike.
+    limit = value * 60.0
     now_off = cal.offsets(np.array([now]))[0]
 
     deadline = np.empty(dispatched.shape, dtype="datetime64[us]")
     remaining = np.empty(dispatched.shape)
     overdue_work = np.empty(dispatched.shape)
 
-    w_due_off = cal.offsets(dispatched[working]) + limit[working]
+    w_start_off = cal.offsets(dispatched[working])
+    w_due_off = w_start_off + limit[working]
+    days = unit[working] == WORK_DAYS
+    w_due_off[days] = cal.day_offsets(w_start_off[days], value[working][days])
+    limit[working] = w_due_off - w_start_off  # the working minutes each limit gives (due soon)
     deadline[working] = cal.from_offsets(w_due_off)
     remaining[working] = w_due_off - now_off
     overdue_work[working] = now_off - w_due_off
@@ -136,12 +141,12 @@ def main() -> None:
     rng = np.random.default_rng(args.seed + 1)
     pool = np.flatnonzero(unit != NATURAL_HOURS)
     picked = rng.choice(pool, size=min(args.sample, pool.size), replace=False)
-    limit = value * np.where(unit == WORK_DAYS, cal.minutes_per_day, 60)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     starts = [epoch + timedelta(microseconds=int(t)) for t in dispatched[picked].astype(np.int64)]
-    minutes = limit[picked].tolist()
+    values = value[picked].tolist()
+    by_days = (unit[picked] == WORK_DAYS).tolist()
     t0 = time.perf_counter()
-    deadlines = [cal.add(s, m) for s, m in zip(starts, minutes)]
+    deadlines = [cal.add_days(s, v) if d else cal.add(s, v * 60) for s, v, d in zip(starts, values, by_days)]
     per_case = time.perf_counter() - t0
     rate = len(picked) / per_case
     projected = args.cases / rate

@@ -1,7 +1,8 @@
 """Classification of 部件 (components) and 事件 (events): schemes, code rules and loading.
 
 A scheme is a CSV file with the columns ``kind, major_code, major_name, minor_code,
-minor_name, source`` (the layout of the project's reference table). Two schemes ship with
+minor_name, source`` (the layout of the project's reference table) and an optional
+``safety`` column (``yes`` for a safety-critical class: see :attr:`ClassEntry.safety`). Two schemes ship with
 gridhall; a city may point GRIDHALL_CLASSIFICATION at its own file (a 311 service with its
 own request types works the same way) and add extension classes (扩展部件/扩展事件) from a
 second file in the same format. Every row keeps its provenance; gridhall invents no codes.
@@ -19,6 +20,9 @@ from .vocab import Kind
 
 DATA_DIR = Path(__file__).parent / "data" / "classification"
 COLUMNS = ("kind", "major_code", "major_name", "minor_code", "minor_name", "source")
+# Optional: a table without it has no safety-critical class.
+SAFETY_COLUMN = "safety"
+_SAFETY = {"yes": True, "是": True, "": False, "no": False, "否": False}
 
 
 class ClassificationError(ValueError):
@@ -96,6 +100,10 @@ class ClassEntry:
     minor_name: str
     provenance: str
     extension: bool = False
+    # Safety-critical (安全类): a problem that can hurt someone at any hour, e.g. an open
+    # manhole. The one definition every rule reads: the centre's steps of such a case run
+    # round the clock (the limits table's ``safety`` selector, docs/lifecycle.md).
+    safety: bool = False
 
 
 class Classification:
@@ -159,6 +167,9 @@ def read_rows(path: Path, rule: CodeRule, *, extension: bool = False) -> list[Cl
                     if not values[column]:
                         raise ClassificationError(f"{column} 为空")
                 rule.check(kind, values["major_code"], values["minor_code"])
+                flag = (row.get(SAFETY_COLUMN) or "").strip().lower()
+                if flag not in _SAFETY:
+                    raise ClassificationError(f"safety {flag!r} 应为 yes/是 或 留空/no/否")
             except ClassificationError as exc:
                 raise ClassificationError(f"{path.name}:{line}: {exc}") from None
             entries.append(
@@ -170,6 +181,7 @@ def read_rows(path: Path, rule: CodeRule, *, extension: bool = False) -> list[Cl
                     minor_name=values["minor_name"],
                     provenance=values["source"],
                     extension=extension,
+                    safety=_SAFETY[flag],
                 )
             )
     return entries

@@ -18,15 +18,18 @@ The deadline of a clock is its start plus the limit of the most specific row of 
 table (:mod:`dashboard.limits`), counted in working time (工作时/工作日, through the
 :class:`~dashboard.workcalendar.WorkCalendar`) or calendar time (自然时). For the 处置 clock a
 deadline carried by a source event (``deadline_at``, e.g. a hotline's 办理时限) replaces the
-table's (``source="source"``). Then, in time order: an approved 延期 sets the deadline to the
-event's ``deadline_at`` when it carries one, else adds one more full limit; a 挂账 that began
+table's (``source="source"``); only ``reported`` and ``updated`` set it
+(:data:`dashboard.lifecycle.SETS_SOURCE_DEADLINE`). Then, in time order: an approved 延期 sets the deadline to the
+event's ``deadline_at`` when it carries one, else adds one more full limit (a 延期申请 or 驳回
+changes nothing); a 挂账 that began
 before the deadline moves it by the working (or, for a 自然时 clock, calendar) time between
 挂账 and 挂账恢复; while a case is 挂账 its clock stands still (never overdue, never due soon,
 remaining time frozen at the moment it stopped).
 
 At an instant T a running clock is **overdue** when T is past its deadline; **remaining** is
 the working (or calendar) minutes from T to the deadline, ≤ 0 once overdue; **due soon** when
-not overdue and remaining < ``due_soon_ratio`` × the limit. A clock finished at or before its
+not overdue and remaining < ``due_soon_ratio`` × the limit in force (the first limit plus
+what approved 延期 added: :attr:`Clock.limit_minutes`). A clock finished at or before its
 deadline is **on time**; a stage finished several times (re-dispatch, rework) is on time only
 if every finish was.
 """
@@ -76,25 +79,26 @@ class Timing:
     classification: "Classification | None" = None
     area_classes: Mapping[str, str] = field(default_factory=dict)  # grid code → A/B/C
     due_soon_ratio: float = 0.2
-    _majors: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
+    _classes: dict[tuple[str, str], tuple[str | None, bool | None]] = field(default_factory=dict, repr=False)
 
     def row_for(self, clock: str, values: Mapping[str, Any]) -> LimitRow:
         kind = values.get("kind")
         minor = values.get("class_code")
-        major = None
+        major, safety = None, None
         if kind and minor and self.classification is not None:
             key = (kind, minor)
-            if key in self._majors:
-                major = self._majors[key]
+            if key in self._classes:
+                major, safety = self._classes[key]
             else:
                 try:
                     entry = self.classification.get(kind, minor)
                 except ValueError:
                     entry = None
-                major = self._majors[key] = entry.major_code if entry is not None else None
+                major, safety = self._classes[key] = (
+                    (entry.major_code, entry.safety) if entry is not None else (None, None))
         return self.limits.lookup(
             clock, kind, major, minor, values.get("urgency") or "normal",
-            self.area_classes.get(values.get("grid_code") or ""),
+            self.area_classes.get(values.get("grid_code") or ""), safety,
         )
 
 
@@ -106,7 +110,9 @@ class Clock:
     started_at: datetime
     limit: float  # in ``unit``
     unit: str  # work_hours / work_days / calendar_hours
-    limit_minutes: float  # working minutes, or calendar minutes for calendar_hours
+    # The due-soon window ℓ: the limit in force (the first limit plus what approved 延期 added),
+    # in working minutes, or calendar minutes for calendar_hours.
+    limit_minutes: float
     deadline_at: datetime
     source: str  # "table" or "source"
     paused_at: datetime | None = None
@@ -151,7 +157,8 @@ class CaseClocks:
 
 # -- one clock ------------------------------------------------------------------------------
 def clock_for(state: CaseState, timing: Timing) -> Clock | None:
-    """The deadline of the clock running in ``state`` (None when no clock runs)."""
+    """The deadline of the clock running in ``state`` (None when no clock runs, or its limit
+    is 不限时 and no source deadline applies: such a clock is never overdue or judged)."""
     if state.clock is None or state.clock_started_at is None:
         return None
     cal = timing.calendar
@@ -159,6 +166,7 @@ def clock_for(state: CaseState, timing: Timing) -> Clock | None:
     row = timing.row_for(state.clock, state.values)
     working = row.working
     given = state.values.get("deadline_at") if state.clock == "handle" else None
+    by_days = False
     if given is not None:
         deadline = as_datetime(given).astimezone(cal.tz)
         source = "source"
@@ -169,10 +177,22 @@ def clock_for(state: CaseState, timing: Timing) -> Clock | None:
             minutes = max((deadline - start).total_seconds() / 60, 0.0)
             unit = CALENDAR_UNIT
         limit = minutes / 60
+    elif row.unlimited:
+        return None
     else:
-        minutes = row.minutes(cal.minutes_per_day)
-        deadline = _plus(cal, start, minutes, working)
         source, unit, limit = "table", row.unit, row.limit
+        # 工作日 are whole working days (docs/lifecycle.md); on a calendar whose days are all
+        # alike that is exactly limit × minutes_per_day working minutes, the fast path.
+        by_days = row.unit == "work_days" and not cal.uniform
+        if by_days:
+            deadline = cal.add_days(start, row.limit)
+            minutes = cal.between(start, deadline)
+        else:
+            minutes = row.minutes(cal.minutes_per_day)
+            deadline = _plus(cal, start, minutes, working)
+    # The due-soon window ℓ: the limit in force, i.e. the first limit plus what each approved
+    # 延期 added (a 挂账 moves the deadline but adds no time to use).
+    window = minutes
     paused_at = None
     # In time order; at the same instant an extension before a 挂账 (the lifecycle's order).
     moves: list[tuple[datetime, int, Any]] = [(at, 0, given_at) for at, given_at in state.clock_extensions]
@@ -181,17 +201,22 @@ def clock_for(state: CaseState, timing: Timing) -> Clock | None:
         moves.sort(key=lambda m: (m[0], m[1]))
     for at, what, arg in moves:
         if what == 0:  # approved extension
+            before = deadline
             if arg is not None:
                 deadline = as_datetime(arg).astimezone(cal.tz)
+            elif by_days:
+                deadline = cal.add_days(deadline, row.limit)
             elif minutes > 0:
                 deadline = _plus(cal, deadline, minutes, working)
+            added = cal.between(before, deadline) if working else (deadline - before).total_seconds() / 60
+            window = max(window + added, 0.0)
         elif arg is None:  # suspended, not resumed: the clock stands still
             paused_at = at
         elif deadline > at:  # a pause that began before the deadline moves it
             stopped = cal.between(at, arg) if working else (arg - at).total_seconds() / 60
             if stopped > 0:
                 deadline = _plus(cal, deadline, stopped, working)
-    return Clock(state.clock, start, limit, unit, minutes, deadline, source, paused_at, row)
+    return Clock(state.clock, start, limit, unit, window, deadline, source, paused_at, row)
 
 
 def safe_clock(state: CaseState, timing: Timing) -> Clock | None:
@@ -272,6 +297,8 @@ class CaseTimer:
         if not table.lo_us <= start_us < table.hi_us:
             return False
         row = self.timing.row_for(state.clock, state.values)  # type: ignore[arg-type]
+        if row.unlimited or (row.unit == "work_days" and not cal.uniform):
+            return False  # not judged at all / whole days of varying length: compute it
         elapsed = (at - start).total_seconds() / 60
         return elapsed < row.minutes(cal.minutes_per_day) - 0.001
 

@@ -197,10 +197,23 @@ class _Window:
         return and_(Case.stage == Stage.CLOSED.value, self.before_end(Case.closed_at))
 
     @property
+    def untimed(self) -> ColumnElement[bool]:
+        """处置 under a 不限时 limit (docs/lifecycle.md): dispatched, with no 按时处置 verdict, and
+        either its 处置 clock runs with no deadline or the 处置 is done. Left out of 按期 rates."""
+        return and_(Case.dispatched_at.is_not(None), Case.on_time_handle.is_(None),
+                    or_(and_(Case.clock_stage == "handle", Case.deadline_at.is_(None)),
+                        Case.handled_at.is_not(None)))
+
+    @property
+    def due_timed(self) -> ColumnElement[bool]:
+        """应结案 with a 处置 time limit: the denominator of the 按期/按时 rates."""
+        return and_(self.due, not_(self.untimed))
+
+    @property
     def closed_on_time(self) -> ColumnElement[bool]:
         """按期结案: closed, and no clock after 立案 (派遣, 处置, 核查, 结案) finished late."""
         flags = (Case.on_time_dispatch, Case.on_time_handle, Case.on_time_check, Case.on_time_close)
-        return and_(self.closed, *(flag.is_not(False) for flag in flags))
+        return and_(self.closed, not_(self.untimed), *(flag.is_not(False) for flag in flags))
 
 
 def _window(period: Period, now: datetime | None) -> _Window:
@@ -234,15 +247,16 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 # -- 区域 ---------------------------------------------------------------------------------------
-_GRID_FIGURES = ("filed", "public_filed", "due_close", "closed", "closed_on_time")
+_GRID_FIGURES = ("filed", "public_filed", "due_close", "closed", "closed_on_time", "due_timed")
 
 
 def grid_figures(session: Session, scope: Scope, w: _Window) -> dict[int, tuple[int, ...]]:
-    """grid id → (立案数, 监督举报核实数, 应结案数, 结案数, 按期结案数): one GROUP BY."""
+    """grid id → (立案数, 监督举报核实数, 应结案数, 结案数, 按期结案数, 应结案数 with a 处置 limit):
+    one GROUP BY."""
     public = [s.value for s in PUBLIC_SOURCES]
     rows = session.execute(
         select(Case.grid_id, func.count(), tally(Case.source.in_(public)), tally(w.due), tally(w.closed),
-               tally(w.closed_on_time))
+               tally(w.closed_on_time), tally(w.due_timed))
         .where(w.filed, Case.grid_id.is_not(None), case_condition(scope))
         .group_by(Case.grid_id)
     ).all()
@@ -274,7 +288,8 @@ def _regions(session: Session, scope: Scope, kind: ObjectKind, period: Period, w
                 region = parent.get(region)
             owner[g.id] = region
     # Add up the grids' figures into their region (sums first, ratios after).
-    sums: dict[int, list[float]] = {oid: [0.0] * (len(_GRID_FIGURES) + 5) for oid in objects}
+    n = len(_GRID_FIGURES)  # then 3 rating sums, the grid count and the area
+    sums: dict[int, list[float]] = {oid: [0.0] * (n + 5) for oid in objects}
     area = {g.id: g.area_m2 for g in grids}
     for gid, oid in owner.items():
         acc = sums.get(oid)  # type: ignore[arg-type]
@@ -285,21 +300,21 @@ def _regions(session: Session, scope: Scope, kind: ObjectKind, period: Period, w
         rated = ratings.get(gid)
         if rated:
             for i, value in enumerate(rated):
-                acc[5 + i] += value
-        acc[8] += 1
-        acc[9] += area[gid] or 0.0
+                acc[n + i] += value
+        acc[n + 3] += 1
+        acc[n + 4] += area[gid] or 0.0
     rows = []
     for oid, (code, name) in objects.items():
         acc = sums[oid]
-        filed, public_filed, due, closed, on_time = (int(v) for v in acc[:5])
-        n_grids, km2 = int(acc[8]), acc[9] / 1e6
+        filed, public_filed, due, closed, on_time, due_timed = (int(v) for v in acc[:n])
+        n_grids, km2 = int(acc[n + 3]), acc[n + 4] / 1e6
         values: dict[str, float | int | None] = {
             "filed": filed, "public_filed": public_filed, "report_rate": _ratio(public_filed, filed),
             "due_close": due, "closed": closed, "close_rate": _ratio(closed, due),
-            "closed_on_time": on_time, "on_time_close_rate": _ratio(on_time, due),
+            "closed_on_time": on_time, "on_time_close_rate": _ratio(on_time, due_timed),
             "grids": n_grids, "area_km2": km2, "incidence": filed / km2 if km2 > 0 else None,
             "filed_per_grid": filed / n_grids if n_grids else None,
-            **_satisfaction(int(acc[5]), int(acc[6]), int(acc[7])),
+            **_satisfaction(int(acc[n]), int(acc[n + 1]), int(acc[n + 2])),
         }
         rows.append((code, name, values))
     return _score(kind, rows, weights)
@@ -313,7 +328,7 @@ def _units(session: Session, scope: Scope, w: _Window, weights: Weights) -> list
     figures = {r[0]: tuple(r[1:]) for r in session.execute(
         select(Case.unit_id, tally(w.due), tally(and_(w.due, handled)), tally(and_(w.due, handled, on_time)),
                tally(and_(w.due, handled, late)), tally(w.closed), tally(and_(w.due, Case.rework_count > 0)),
-               tally(and_(w.due, Case.extension_count > 0)), tally(w.suspended))
+               tally(and_(w.due, Case.extension_count > 0)), tally(w.suspended), tally(w.due_timed))
         .where(cohort, case_condition(scope)).group_by(Case.unit_id)
     )}
     # 回退 is the returning unit's (the case has moved on): the actor of the returned event.
@@ -331,11 +346,11 @@ def _units(session: Session, scope: Scope, w: _Window, weights: Weights) -> list
         seen = u.id in figures or u.id in returned or u.id in ratings
         if not (scope.is_city or seen or u.region_id in scope.region_ids):
             continue
-        due, handled_n, on_time_n, late_n, closed, reworked, extended, suspended = figures.get(u.id, (0,) * 8)
+        due, handled_n, on_time_n, late_n, closed, reworked, extended, suspended, timed = figures.get(u.id, (0,) * 9)
         back = returned.get(u.id, 0)
         values: dict[str, float | int | None] = {
             "assigned": due, "handled": handled_n, "handled_on_time": on_time_n,
-            "on_time_handle_rate": _ratio(on_time_n, due), "handled_late": late_n,
+            "on_time_handle_rate": _ratio(on_time_n, timed), "handled_late": late_n,
             "closed": closed, "close_rate": _ratio(closed, due),
             "reworked": reworked, "rework_rate": _ratio(reworked, due),
             "extended": extended, "extension_rate": _ratio(extended, due),

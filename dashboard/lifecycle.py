@@ -121,10 +121,16 @@ CASE_FIELDS = (
     "unit_code",
     "number",
     # A deadline set by the source system (a hotline's 办理时限): overrides the limits table
-    # for the 处置 clock. On an approved extension (延期批准) the field is the extended
-    # deadline instead and does not touch this value (see CaseState.apply).
+    # for the 处置 clock. Only the events in SETS_SOURCE_DEADLINE set it; on any other event
+    # the field is kept with the event only (see SETS_SOURCE_DEADLINE).
     "deadline_at",
 )
+# The events whose ``deadline_at`` is the producer's source deadline (docs/lifecycle.md,
+# "Deadlines"). On ``extension_approved`` the field is the extended deadline (kept with the
+# extension, CaseState.clock_extensions); on ``extension_requested`` it is only the date asked
+# for, and on every other event it is stored with the event and moves nothing: a request,
+# a refusal or a dispatch note must never move the deadline.
+SETS_SOURCE_DEADLINE = frozenset({EventType.REPORTED, EventType.UPDATED})
 # Fields that belong to one event, not to the case: carried to the lifecycle with it, never
 # copied into ``CaseState.values``. ``satisfaction`` is the answer of a 回访评价 (``rated``).
 EVENT_FIELDS = ("satisfaction",)
@@ -252,8 +258,8 @@ class CaseState:
             value = event.fields.get(name)
             if value is not None:
                 if name == "deadline_at":
-                    if event.type is EventType.EXTENSION_APPROVED:
-                        continue  # the extended deadline, kept with the extension below
+                    if event.type not in SETS_SOURCE_DEADLINE:
+                        continue  # an extension's date, or a note on the event: not the case's
                     value = as_datetime(value)
                 self.values[name] = value
         self.last_event_at = event.occurred_at

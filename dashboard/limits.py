@@ -2,15 +2,18 @@
 
 A limits table is a CSV file with the columns
 
-    stage, kind, major_code, minor_code, urgency, area_class, limit, unit, source, note
+    stage, kind, major_code, minor_code, urgency, area_class, safety, limit, unit, source, note
 
 - ``stage``: the clock the row is for: ``verify`` 核实, ``file`` 立案, ``dispatch`` 派遣,
   ``handle`` 处置, ``check`` 核查, ``close`` 结案 (the Chinese names are accepted too);
 - ``kind`` (``component``/``event``/``*``), ``major_code`` and ``minor_code`` (a code of the
   active classification scheme, or ``*``), ``urgency`` (``normal``/``urgent``/``*``) and
-  ``area_class`` (``A``/``B``/``C``/``*``) say which cases the row applies to;
+  ``area_class`` (``A``/``B``/``C``/``*``) and ``safety`` (``yes``/``no``/``*``: the class is
+  safety-critical, :attr:`dashboard.classification.ClassEntry.safety`; optional column) say
+  which cases the row applies to;
 - ``limit`` (a positive number) and ``unit``: ``work_hours`` 工作时, ``work_days`` 工作日 or
-  ``calendar_hours`` 自然时;
+  ``calendar_hours`` 自然时; or, for ``handle`` only, ``limit`` 不限时 (``none``) with no unit:
+  no deadline, never overdue, left out of the 按期 rates (docs/lifecycle.md);
 - ``source``: where the value comes from (a reference, or "gridhall default"); required;
 - ``note``: free text.
 
@@ -18,8 +21,8 @@ Blank lines and lines whose first cell starts with ``#`` are comments.
 
 Which row applies: the most specific one. A row naming a minor class (小类) beats one naming
 a major class (大类), which beats one naming only the kind, which beats one naming no class;
-among those, a specific urgency beats ``*``, then a specific area class beats ``*``, then a
-specific kind beats ``*``. Two rows that are equally specific for the same cases are a load
+among those, a specific urgency beats ``*``, then a specific safety flag, then a specific
+area class, then a specific kind. Two rows that are equally specific for the same cases are a load
 error (a tie), and so is a stage without a catch-all row (every selector ``*``), so every
 case always finds a limit. Errors name ``file:line``.
 """
@@ -37,7 +40,11 @@ from .settings import ConfigError
 from .vocab import Kind
 
 DATA_DIR = Path(__file__).parent / "data" / "limits"
-COLUMNS = ("stage", "kind", "major_code", "minor_code", "urgency", "area_class", "limit", "unit", "source", "note")
+COLUMNS = ("stage", "kind", "major_code", "minor_code", "urgency", "area_class", "safety", "limit", "unit", "source",
+           "note")
+OPTIONAL_COLUMNS = frozenset({"safety", "note"})  # a table without them: safety * and no note
+# ``limit`` of a row without a deadline (不限时): no deadline, never overdue, never judged.
+UNLIMITED = frozenset({"none", "不限时"})
 ANY = "*"
 
 # Clock stages, in loop order, with their Chinese names.
@@ -60,6 +67,7 @@ _UNIT_ALIASES = {**{k: k for k in UNITS}, **{v: k for k, v in UNITS.items()}}
 _KIND_ALIASES = {"component": "component", "部件": "component", "event": "event", "事件": "event", ANY: ANY}
 _URGENCY_ALIASES = {"normal": "normal", "一般": "normal", "urgent": "urgent", "紧急": "urgent", ANY: ANY}
 _AREA_CLASSES = {"A", "B", "C", ANY}
+_SAFETY_ALIASES = {"yes": "yes", "是": "yes", "no": "no", "否": "no", ANY: ANY}
 
 
 class LimitsError(ConfigError, ValueError):
@@ -79,18 +87,24 @@ class LimitRow:
     minor_code: str
     urgency: str
     area_class: str
-    limit: float
-    unit: str
+    limit: float  # math.inf: 不限时
+    unit: str  # "" for 不限时
     source: str
     note: str = ""
     where: str = ""  # file:line, for messages
+    safety: str = ANY  # yes / no / *: the case's class is safety-critical (ClassEntry.safety)
 
     @property
-    def selector(self) -> tuple[str, str, str, str, str, str]:
-        return (self.stage, self.kind, self.major_code, self.minor_code, self.urgency, self.area_class)
+    def selector(self) -> tuple[str, str, str, str, str, str, str]:
+        return (self.stage, self.kind, self.major_code, self.minor_code, self.urgency, self.area_class, self.safety)
 
     @property
-    def specificity(self) -> tuple[int, int, int, int]:
+    def unlimited(self) -> bool:
+        """不限时: the clock has no deadline, is never overdue and its stage is never judged."""
+        return math.isinf(self.limit)
+
+    @property
+    def specificity(self) -> tuple[int, int, int, int, int]:
         if self.minor_code != ANY:
             level = 3
         elif self.major_code != ANY:
@@ -99,11 +113,11 @@ class LimitRow:
             level = 1
         else:
             level = 0
-        return (level, self.urgency != ANY, self.area_class != ANY, self.kind != ANY)
+        return (level, self.urgency != ANY, self.safety != ANY, self.area_class != ANY, self.kind != ANY)
 
     @property
     def is_catch_all(self) -> bool:
-        return self.selector[1:] == (ANY,) * 5
+        return self.selector[1:] == (ANY,) * 6
 
     @property
     def working(self) -> bool:
@@ -117,7 +131,7 @@ class LimitRow:
         return self.limit * 60.0
 
     def describe(self) -> str:
-        return f"{self.limit:g} {UNITS[self.unit]}"
+        return "不限时" if self.unlimited else f"{self.limit:g} {UNITS[self.unit]}"
 
 
 class LimitTable:
@@ -135,11 +149,12 @@ class LimitTable:
                     f"{_show(row.selector)}"
                 )
             self._by_selector[row.selector] = row
-        missing = [s for s in STAGES if (s, ANY, ANY, ANY, ANY, ANY) not in self._by_selector]
+        missing = [s for s in STAGES if (s, ANY, ANY, ANY, ANY, ANY, ANY) not in self._by_selector]
         if missing:
             raise LimitsError(
                 f"{name or '时限表'}: 环节 {', '.join(f'{s}（{STAGES[s]}）' for s in missing)} "
-                "缺少兜底行（kind、major_code、minor_code、urgency、area_class 均为 *）"
+                "缺少兜底行（kind、major_code、minor_code、urgency、area_class、safety 均为 *；"
+                "没有时限的环节写 limit 为 不限时）"
             )
         self._memo: dict[tuple[str, ...], LimitRow] = {}
 
@@ -151,16 +166,17 @@ class LimitTable:
 
     def lookup(self, stage: str, kind: str | None = None, major_code: str | None = None,
                minor_code: str | None = None, urgency: str | None = None,
-               area_class: str | None = None) -> LimitRow:
+               area_class: str | None = None, safety: bool | None = None) -> LimitRow:
         """The most specific row for a case; unknown values (None) only match ``*``."""
-        key = (stage, kind or "", major_code or "", minor_code or "", urgency or "", area_class or "")
+        flag = "" if safety is None else ("yes" if safety else "no")
+        key = (stage, kind or "", major_code or "", minor_code or "", urgency or "", area_class or "", flag)
         row = self._memo.get(key)
         if row is None:
             row = self._find(*key)
             self._memo[key] = row
         return row
 
-    def _find(self, stage: str, kind: str, major: str, minor: str, urgency: str, area: str) -> LimitRow:
+    def _find(self, stage: str, kind: str, major: str, minor: str, urgency: str, area: str, safety: str) -> LimitRow:
         if stage not in STAGES:
             raise KeyError(f"unknown stage {stage!r}")
         kinds = [k for k in (kind, ANY) if k]
@@ -174,9 +190,10 @@ class LimitTable:
         for k, maj, mnr in classes:
             for u in [x for x in (urgency, ANY) if x]:
                 for a in [x for x in (area, ANY) if x]:
-                    row = self._by_selector.get((stage, k, maj, mnr, u, a))
-                    if row is not None and (best is None or row.specificity > best.specificity):
-                        best = row
+                    for f in [x for x in (safety, ANY) if x]:
+                        row = self._by_selector.get((stage, k, maj, mnr, u, a, f))
+                        if row is not None and (best is None or row.specificity > best.specificity):
+                            best = row
         assert best is not None  # the catch-all row exists (checked at load)
         return best
 
@@ -210,7 +227,7 @@ def read_table(path: Path, classification: Classification | None = None) -> Limi
                 continue
             if header is None:
                 header = [c.strip() for c in cells]
-                missing = [c for c in COLUMNS if c not in header and c != "note"]
+                missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
                 if missing:
                     raise LimitsError(f"{path.name}:{line}: 缺少列 {', '.join(missing)}（需要 {', '.join(COLUMNS)}）")
                 unknown = [c for c in header if c not in COLUMNS]
@@ -246,16 +263,25 @@ def _row(raw: dict[str, str], classification: Classification | None, where: str)
     kind = pick("kind", _KIND_ALIASES, "component/event/*（或 部件/事件）")
     urgency = pick("urgency", _URGENCY_ALIASES, "normal/urgent/*（或 一般/紧急）")
     area = pick("area_class", _AREA_CLASSES, "A/B/C/*")
-    unit = pick("unit", _UNIT_ALIASES, "work_hours/work_days/calendar_hours（或 工作时/工作日/自然时）")
+    safety = pick("safety", _SAFETY_ALIASES, "yes/no/*（或 是/否）")
     major = raw.get("major_code", "") or ANY
     minor = raw.get("minor_code", "") or ANY
     text = raw.get("limit", "")
-    try:
-        limit = float(text)
-    except ValueError:
-        raise LimitsError(f"limit {text!r} 不是数字") from None
-    if not (math.isfinite(limit) and limit > 0):
-        raise LimitsError(f"limit {text!r} 应为正数")
+    if text.lower() in UNLIMITED:
+        if stage != "handle":
+            # The centre's own steps always have a limit; a class without one has no 处置 limit.
+            raise LimitsError(f"limit {text}：只有处置（handle）环节可以不限时，{stage}（{STAGES[stage]}）必须有时限")
+        if raw.get("unit", ""):
+            raise LimitsError(f"limit {text} 没有单位：unit 应留空（不是 {raw['unit']!r}）")
+        limit, unit = math.inf, ""
+    else:
+        unit = pick("unit", _UNIT_ALIASES, "work_hours/work_days/calendar_hours（或 工作时/工作日/自然时）")
+        try:
+            limit = float(text)
+        except ValueError:
+            raise LimitsError(f"limit {text!r} 不是数字（或 不限时/none）") from None
+        if not (math.isfinite(limit) and limit > 0):
+            raise LimitsError(f"limit {text!r} 应为正数（没有时限写 不限时）")
     source = raw.get("source", "")
     if not source:
         raise LimitsError("source 为空：每一行都要说明出处（参考文献或 gridhall default）")
@@ -263,7 +289,7 @@ def _row(raw: dict[str, str], classification: Classification | None, where: str)
         major, minor = _check_codes(classification, kind, major, minor)
     elif minor != ANY:
         major = ANY
-    return LimitRow(stage, kind, major, minor, urgency, area, limit, unit, source, raw.get("note", ""), where)
+    return LimitRow(stage, kind, major, minor, urgency, area, limit, unit, source, raw.get("note", ""), where, safety)
 
 
 def _check_codes(classification: Classification, kind: str, major: str, minor: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ the TOML file named by ``GRIDHALL_CONFIG`` (default ``gridhall.toml`` in the wor
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -162,28 +163,18 @@ class Settings(BaseSettings):
     @field_validator("working_periods")
     @classmethod
     def _periods(cls, value: str) -> str:
-        import re
-
-        last = -1
-        for part in value.split(","):
-            m = re.fullmatch(r"\s*([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\s*", part)
-            if not m:
-                raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM")
-            start = int(m[1]) * 60 + int(m[2])
-            end = int(m[3]) * 60 + int(m[4])
-            if not last <= start < end <= 24 * 60:
-                raise ValueError("periods must be increasing and not overlap")
-            last = end
+        _parse_working_periods(value)
         return value
 
     @property
     def working_period_minutes(self) -> list[tuple[int, int]]:
-        """Working periods as (start, end) minutes after local midnight."""
-        out = []
-        for part in self.working_periods.split(","):
-            a, b = part.strip().split("-")
-            out.append((int(a[:2]) * 60 + int(a[3:]), int(b[:2]) * 60 + int(b[3:])))
-        return out
+        """The default working periods as (start, end) minutes after local midnight."""
+        return _parse_working_periods(self.working_periods)[0]
+
+    @property
+    def working_seasons(self) -> list[tuple[tuple[int, int], tuple[int, int], list[tuple[int, int]]]]:
+        """Dated working periods: ((month, day) first, (month, day) last, periods) each."""
+        return _parse_working_periods(self.working_periods)[1]
 
     @field_validator("log_level")
     @classmethod
@@ -211,6 +202,69 @@ class Settings(BaseSettings):
     def key(self, name: str) -> str:
         """A Redis key under this deployment's prefix."""
         return f"{self.redis_prefix}{name}"
+
+
+_MD = r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+
+
+def _parse_periods(text: str) -> list[tuple[int, int]]:
+    import re
+
+    out: list[tuple[int, int]] = []
+    last = -1
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\s*", part)
+        if not m:
+            raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM")
+        start = int(m[1]) * 60 + int(m[2])
+        end = int(m[3]) * 60 + int(m[4])
+        if not last <= start < end <= 24 * 60:
+            raise ValueError("periods must be increasing and not overlap")
+        last = end
+        out.append((start, end))
+    return out
+
+
+def _parse_working_periods(value: str) -> tuple[
+        list[tuple[int, int]], list[tuple[tuple[int, int], tuple[int, int], list[tuple[int, int]]]]]:
+    """``HH:MM-HH:MM,…`` (every working day), then optionally ``; MM-DD..MM-DD HH:MM-HH:MM,…``
+    for date ranges of every year (夏令/冬令作息). Returns the default periods and the seasons;
+    which days the seasons may share is checked by the calendar."""
+    import re
+
+    default: list[tuple[int, int]] | None = None
+    seasons = []
+    for chunk in value.split(";"):
+        chunk = chunk.strip()
+        m = re.fullmatch(_MD + r"\.\." + _MD + r"\s+(.+)", chunk)
+        if m:
+            first, last = (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
+            for month, day in (first, last):
+                try:
+                    date(2024, month, day)  # a leap year: 02-29 is a day
+                except ValueError:
+                    raise ValueError(f"{month:02d}-{day:02d} is not a day of the year") from None
+            seasons.append((first, last, _parse_periods(m[5])))
+        elif re.match(r"[0-9]{2}-[0-9]{2}", chunk) and ".." in chunk:
+            raise ValueError(f"{chunk!r} is not MM-DD..MM-DD HH:MM-HH:MM,… (a valid date range and periods)")
+        elif default is None:
+            default = _parse_periods(chunk)
+        else:
+            raise ValueError(f"{chunk!r}: only one list of periods may be undated (the default)")
+    if default is None:
+        raise ValueError("the default periods (without a date range) are missing")
+    taken: dict[tuple[int, int], str] = {}
+    for first, last, _ in seasons:
+        day, name = date(2024, *first), f"{first[0]:02d}-{first[1]:02d}..{last[0]:02d}-{last[1]:02d}"
+        while True:  # every day of the range, wrapping the year end
+            md = (day.month, day.day)
+            if md in taken:
+                raise ValueError(f"date ranges {taken[md]} and {name} both contain {md[0]:02d}-{md[1]:02d}")
+            taken[md] = name
+            if md == last:
+                break
+            day = day + timedelta(days=1) if md != (12, 31) else date(2024, 1, 1)
+    return default, seasons
 
 
 # Environment variables that select the config file itself, documented with the rest.

@@ -234,6 +234,61 @@ def load_overrides(path: Path | str) -> CalendarOverrides:
 
 # -- the calendar ------------------------------------------------------------------------------
 
+MonthDay = tuple[int, int]  # (month, day) of a season's first or last day, every year
+
+
+@dataclass(frozen=True)
+class Season:
+    """Working periods for the days from ``first`` to ``last`` (inclusive) of every year.
+
+    ``first`` after ``last`` wraps the year end (11-01 .. 03-31). E.g. 夏令作息 from 05-01 to
+    09-30 with an afternoon from 14:30: ``Season((5, 1), (9, 30), ((510, 720), (870, 1080)))``.
+    """
+
+    first: MonthDay
+    last: MonthDay
+    periods: tuple[tuple[int, int], ...]
+
+    def contains(self, day: date) -> bool:
+        md = (day.month, day.day)
+        if self.first <= self.last:
+            return self.first <= md <= self.last
+        return md >= self.first or md <= self.last
+
+    def __str__(self) -> str:
+        return f"{self.first[0]:02d}-{self.first[1]:02d}..{self.last[0]:02d}-{self.last[1]:02d} {_show_periods(self.periods)}"
+
+
+def _show_periods(periods: Sequence[tuple[int, int]]) -> str:
+    return ",".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in periods)
+
+
+def _clean_periods(periods: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    clean: list[tuple[int, int]] = []
+    previous_end = 0
+    for pair in periods:
+        start, end = (int(v) for v in pair)
+        if not (0 <= start < end <= 1440) or start < previous_end:
+            raise ValueError(
+                f"working periods must be increasing, non-overlapping (start, end) minutes "
+                f"within 0..1440, got {list(periods)!r}"
+            )
+        clean.append((start, end))
+        previous_end = end
+    if not clean:
+        raise ValueError("at least one working period is needed")
+    return tuple(clean)
+
+
+def _season_days(season: Season) -> set[MonthDay]:
+    days = set()
+    day = date(2024, 1, 1)  # a leap year: 02-29 is a day too
+    while day.year == 2024:
+        if season.contains(day):
+            days.add((day.month, day.day))
+        day += _DAY
+    return days
+
 
 @dataclass(frozen=True)
 class _Table:
@@ -260,6 +315,13 @@ class _Table:
     ends_l: list[int]
     cum_l: list[int]
     cum_end_l: list[int]
+    # One entry per working day with working time: the offset (µs) at which the day's
+    # working time begins and its length (µs, real time). A day's working time ends where
+    # the next one's begins (offsets are flat between working periods). For 工作日.
+    day_cum: np.ndarray
+    day_len: np.ndarray
+    day_cum_l: list[int]
+    day_len_l: list[int]
 
 
 class WorkCalendar:
@@ -278,6 +340,7 @@ class WorkCalendar:
         *,
         covers_years: Iterable[int] = (),
         names: Mapping[date, str] | None = None,
+        seasons: Sequence[Season] = (),
     ) -> None:
         """Build the calendar and its first table (today ± 2 years).
 
@@ -287,22 +350,26 @@ class WorkCalendar:
         off when the national calendar does not decide (``use_national=False`` or a year the
         package does not know). ``covers_years``: years the caller supplies holidays for
         itself (no fallback warning). ``names``: display names of override days.
+        ``seasons``: periods for date ranges of every year (夏令/冬令作息); ``periods`` apply
+        on the days no season contains. Two seasons may not share a day.
         """
         self.tz = tz
-        clean: list[tuple[int, int]] = []
-        previous_end = 0
-        for pair in periods:
-            start, end = (int(v) for v in pair)
-            if not (0 <= start < end <= 1440) or start < previous_end:
-                raise ValueError(
-                    f"working periods must be increasing, non-overlapping (start, end) minutes "
-                    f"within 0..1440, got {list(periods)!r}"
-                )
-            clean.append((start, end))
-            previous_end = end
-        if not clean:
-            raise ValueError("at least one working period is needed")
-        self.periods: tuple[tuple[int, int], ...] = tuple(clean)
+        self.periods: tuple[tuple[int, int], ...] = _clean_periods(periods)
+        cleaned = [Season(tuple(x.first), tuple(x.last), _clean_periods(x.periods))  # type: ignore[arg-type]
+                   for x in seasons]
+        taken: dict[MonthDay, Season] = {}
+        for season in cleaned:
+            for md in (season.first, season.last):
+                try:
+                    date(2024, *md)
+                except ValueError:
+                    raise ValueError(f"season {season}: {md[0]:02d}-{md[1]:02d} is not a day of the year") from None
+            for md in sorted(_season_days(season)):
+                if md in taken:
+                    raise ValueError(f"seasons {taken[md]} and {season} both contain {md[0]:02d}-{md[1]:02d}")
+                taken[md] = season
+        self.seasons: tuple[Season, ...] = tuple(cleaned)
+        self._season_of: dict[MonthDay, tuple[tuple[int, int], ...]] = {md: x.periods for md, x in taken.items()}
         self.holidays = frozenset(holidays)
         self.workdays = frozenset(workdays)
         both = sorted(self.holidays & self.workdays)
@@ -339,20 +406,56 @@ class WorkCalendar:
             workdays=overrides.workdays,
             covers_years=overrides.covers_years,
             names={**overrides.holidays, **overrides.workdays},
+            seasons=[Season(first, last, periods) for first, last, periods in settings.working_seasons],
         )
 
     # -- days ----------------------------------------------------------------------------------
 
+    def periods_on(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The working periods of a local date (its season's, else the default ones)."""
+        return self._season_of.get((day.month, day.day), self.periods)
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every working day has the same working time (no seasons, no DST).
+
+        Then N 工作日 are exactly N × :attr:`minutes_per_day` working minutes.
+        """
+        cached = self.__dict__.get("_uniform")
+        if cached is None:
+            year = datetime.now(self.tz).year
+            offsets = {datetime(year, m, 1, 12, tzinfo=self.tz).utcoffset() for m in range(1, 13)}
+            cached = self.__dict__["_uniform"] = not self.seasons and len(offsets) == 1
+        return cached
+
     @property
     def minutes_per_day(self) -> int:
-        """Working minutes of one (non-DST-switch) working day: 450 with the default periods.
+        """Nominal working minutes of a working day with the default periods (450).
 
-        This is the length of one 工作日: N 工作日 = N × minutes_per_day working minutes.
+        With seasons (or DST) days differ in length, and a 工作日 is a whole working day
+        (:meth:`add_days`); on a uniform calendar N 工作日 = N × minutes_per_day.
         """
         # Cached: the deadline of every folded case asks for it on the ingest's hot path.
         cached = self.__dict__.get("_minutes_per_day")
         if cached is None:
             cached = self.__dict__["_minutes_per_day"] = sum(end - start for start, end in self.periods)
+        return cached
+
+    @property
+    def _shortest_day_minutes(self) -> int:
+        cached = self.__dict__.get("_shortest")
+        if cached is None:
+            cached = self.__dict__["_shortest"] = min(
+                sum(b - a for a, b in ps) for ps in (self.periods, *(x.periods for x in self.seasons)))
+        return cached
+
+    @property
+    def _longest_day_us(self) -> int:
+        """An upper bound of a working day's real length (µs): a DST fall-back adds an hour."""
+        cached = self.__dict__.get("_longest_us")
+        if cached is None:
+            longest = max(sum(b - a for a, b in ps) for ps in (self.periods, *(x.periods for x in self.seasons)))
+            cached = self.__dict__["_longest_us"] = (longest + 60) * US_PER_MIN
         return cached
 
     @property
@@ -434,11 +537,15 @@ class WorkCalendar:
         tz = self.tz
         starts: list[int] = []
         ends: list[int] = []
+        day_cum: list[int] = []
+        day_len: list[int] = []
+        total = 0  # working µs before the current interval, from the table's first day
         day = first
         while day <= last:
             if self._is_workday(day):
                 midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
-                for lo, hi in self.periods:
+                day_start = total
+                for lo, hi in self.periods_on(day):
                     # Aware + timedelta is wall-clock arithmetic with fold=0, and subtracting
                     # the UTC epoch applies the offset in force then: real elapsed time.
                     s = _to_us(midnight + timedelta(minutes=lo))
@@ -450,11 +557,15 @@ class WorkCalendar:
                     e = max(e, s)
                     if e == s:
                         continue
+                    total += e - s
                     if starts and s == ends[-1]:
                         ends[-1] = e  # abutting periods (e.g. 00:00-24:00 days) form one
                     else:
                         starts.append(s)
                         ends.append(e)
+                if total > day_start:
+                    day_cum.append(day_start)
+                    day_len.append(total - day_start)
             day += _DAY
         lo_us = _to_us(datetime(first.year, first.month, first.day, tzinfo=tz))
         after = last + _DAY
@@ -467,15 +578,19 @@ class WorkCalendar:
         cum = cum_end - lengths
         # Offsets are relative to the fixed epoch, so that tables extended later give the
         # same offsets to the same instants (callers may keep offsets across extensions).
+        shift = 0
         if len(s_arr):
             j = max(bisect_right(starts, self._epoch_us) - 1, 0)
             shift = int(cum[j]) + min(max(self._epoch_us - starts[j], 0), int(lengths[j]))
             cum -= shift
             cum_end -= shift
+        d_cum = np.asarray(day_cum, dtype=np.int64) - shift
+        d_len = np.asarray(day_len, dtype=np.int64)
         return _Table(
             first=first, last=last, lo_us=lo_us, hi_us=hi_us,
             starts=s_arr, ends=e_arr, cum=cum, cum_end=cum_end,
             starts_l=starts, ends_l=ends, cum_l=cum.tolist(), cum_end_l=cum_end.tolist(),
+            day_cum=d_cum, day_len=d_len, day_cum_l=d_cum.tolist(), day_len_l=day_len,
         )
 
     def _extend(self, first: date, last: date) -> _Table:
@@ -511,7 +626,7 @@ class WorkCalendar:
         table = self._table
         # 200 working days a year is below any real calendar (China has ~250), so one step
         # of this size almost always covers the missing minutes.
-        per_year = 200 * self.minutes_per_day * US_PER_MIN
+        per_year = 200 * self._shortest_day_minutes * US_PER_MIN
         while True:
             n = len(table.starts_l)
             below = n == 0 or lo_us <= table.cum_l[0]
@@ -611,6 +726,69 @@ class WorkCalendar:
         self._check_fallback(t, result)
         return _from_us(result, self.tz)
 
+    def _day_table(self, lo_us: int, days: float) -> _Table:
+        """A table holding offset ``lo_us``'s working day and the ``days`` + 2 after it whole."""
+        hi = lo_us + (math.floor(days) + 3) * self._longest_day_us
+        return self._table_for_values(float(lo_us), float(hi))
+
+    @staticmethod
+    def _day_value_us(table: _Table, o: int, whole: int, frac: float) -> int:
+        # The working day holding offset o (at a day's end: the next day, at its start), the
+        # same position ``whole`` working days later, capped at that day's end, then the
+        # fraction of that day. Integer µs for whole days, so the result is exact.
+        k = bisect_right(table.day_cum_l, o) - 1
+        target = k + whole
+        begin, length = table.day_cum_l[target], table.day_len_l[target]
+        return begin + min(o - table.day_cum_l[k], length) + round(frac * length)
+
+    def add_days(self, start: datetime, days: float) -> datetime:
+        """The deadline of a limit of ``days`` 工作日 from ``start`` (docs/lifecycle.md).
+
+        A 工作日 is a whole working day, however long its periods are (夏令/冬令作息, DST):
+        from a start ``p`` working minutes into its working day the deadline is ``p`` working
+        minutes into the working day ``int(days)`` days later, or that day's end when it is
+        shorter; a fraction adds that share of the day reached. A start outside working time
+        counts from the next working day's start. On a :attr:`uniform` calendar this is
+        exactly ``add(start, days * minutes_per_day)``.
+        """
+        t = self._aware_us(start, "start")
+        days = float(days)
+        if not math.isfinite(days) or days < 0:
+            raise ValueError(f"days must be a finite number >= 0, got {days}")
+        if days * self._shortest_day_minutes * US_PER_MIN < 0.5:
+            return self.add(start, 0)
+        table = self._table_for_instants(t, t)
+        o = self._offset_us(table, t)
+        table = self._day_table(o, days)
+        o = self._offset_us(table, t)  # same value: the epoch does not move
+        whole = math.floor(days)
+        value = self._day_value_us(table, o, whole, days - whole)
+        result = self._instant_us(table, value)
+        self._check_fallback(t, result)
+        return _from_us(result, self.tz)
+
+    def day_offsets(self, offsets: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`add_days` on offsets: the deadline offset of ``days`` 工作日 from
+        each start offset (minutes, as :meth:`offsets` gives them; :meth:`from_offsets` turns
+        the result into instants). NaN stays NaN."""
+        o_f = np.asarray(offsets, dtype=np.float64)
+        d = np.broadcast_to(np.asarray(days, dtype=np.float64), o_f.shape)
+        valid = np.isfinite(o_f) & np.isfinite(d)
+        out = np.full(o_f.shape, np.nan)
+        if not valid.any():
+            return out
+        o = np.rint(o_f[valid] * US_PER_MIN).astype(np.int64)
+        dv = d[valid]
+        hi = float(o.max()) + (float(np.floor(dv).max()) + 3) * self._longest_day_us
+        table = self._table_for_values(float(o.min()), hi)
+        whole = np.floor(dv).astype(np.int64)
+        k = np.searchsorted(table.day_cum, o, side="right") - 1
+        target = k + whole
+        begin, length = table.day_cum[target], table.day_len[target]
+        value = begin + np.minimum(o - table.day_cum[k], length) + np.rint((dv - whole) * length).astype(np.int64)
+        out[valid] = value / US_PER_MIN
+        return out
+
     def between(self, start: datetime, end: datetime) -> float:
         """Working minutes in ``[start, end)``; negative (minus ``[end, start)``) when end < start."""
         a = self._aware_us(start, "start")
@@ -687,7 +865,7 @@ class WorkCalendar:
         return result.reshape(shape)
 
     def __repr__(self) -> str:
-        spans = ",".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in self.periods)
+        spans = _show_periods(self.periods) + "".join(f"; {x}" for x in self.seasons)
         return (
             f"WorkCalendar({self.tz.key}, {spans}, national={self.use_national}, "
             f"+{len(self.holidays)} holidays, +{len(self.workdays)} workdays)"
@@ -704,6 +882,7 @@ def as_utc64(moment: datetime) -> np.datetime64:
 __all__ = [
     "CalendarOverrides",
     "HolidayFileError",
+    "Season",
     "WorkCalendar",
     "as_utc64",
     "load_overrides",

@@ -83,9 +83,9 @@ EXAMPLES = [
     ("national day", dispatched("2026-09-30 10:00"), "handle", "2026-10-08 10:00"),
     # 国庆 make-up Saturday: Fri 10-09 14:00–18:00 = 240; Sat 10-10 works: 08:30 + 60 → 09:30.
     ("make-up saturday", dispatched("2026-10-09 14:00", class_code="06012"), "handle", "2026-10-10 09:30"),
-    # 国庆 make-up Sunday: a report on Sat 09-19 10:00 (off); 立案 1 工作时 runs from Sun 09-20
-    # (a working day) 08:30 → 09:30.
-    ("make-up sunday", case((E.REPORTED, "2026-09-19 10:00")), "file", "2026-09-20 09:30"),
+    # 国庆 make-up Sunday: a report on Sat 09-19 10:00 (off); 立案 0.5 工作时 runs from Sun 09-20
+    # (a working day) 08:30 → 09:00.
+    ("make-up sunday", case((E.REPORTED, "2026-09-19 10:00")), "file", "2026-09-20 09:00"),
     # 中秋: Thu 09-24 17:00–18:00 = 60; Fri 09-25 … Sun 09-27 off; Mon 09-28 08:30–12:00 = 210
     # (270); 14:00 + 180 → 17:00.
     ("mid-autumn", dispatched("2026-09-24 17:00"), "handle", "2026-09-28 17:00"),
@@ -100,25 +100,25 @@ EXAMPLES = [
     ("urgent", dispatched("2026-11-24 11:00", class_code="06007", urgency="urgent"), "handle", "2026-11-24 15:00"),
     # 核实 for a hotline report Tue 17:30: 17:30–18:00 = 30; Wed 08:30 + 30 → 09:00.
     ("verify", case((E.REPORTED, "2026-11-24 17:30"), source="hotline_12345"), "verify", "2026-11-25 09:00"),
-    # A supervisor's report skips 核实: 立案 1 工作时 from 10:00 → 11:00.
-    ("supervisor skips verify", case((E.REPORTED, "2026-11-24 10:00")), "file", "2026-11-24 11:00"),
-    # 立案 from 11:30: 11:30–12:00 = 30; 14:00 + 30 → 14:30.
-    ("file across lunch", case((E.REPORTED, "2026-11-24 11:30")), "file", "2026-11-24 14:30"),
-    # After 核实 at Wed 08:45, 立案 1 工作时 → 09:45.
+    # A supervisor's report skips 核实: 立案 0.5 工作时 from 10:00 → 10:30.
+    ("supervisor skips verify", case((E.REPORTED, "2026-11-24 10:00")), "file", "2026-11-24 10:30"),
+    # 立案 from 11:40: 11:40–12:00 = 20; 14:00 + 10 → 14:10.
+    ("file across lunch", case((E.REPORTED, "2026-11-24 11:40")), "file", "2026-11-24 14:10"),
+    # After 核实 at Wed 08:45, 立案 0.5 工作时 → 09:15.
     ("file after verify", case((E.REPORTED, "2026-11-24 17:30"), (E.VERIFIED, "2026-11-25 08:45"),
-                               source="hotline_12345"), "file", "2026-11-25 09:45"),
-    # 派遣 1 工作时 from 立案 at Tue 17:40: 20 min; Wed 08:30 + 40 → 09:10.
-    ("dispatch", case((E.REPORTED, "2026-11-24 17:30"), (E.FILED, "2026-11-24 17:40")), "dispatch", "2026-11-25 09:10"),
-    # 回退 at Tue 10:00 restarts 派遣 at the return: 10:00 + 60 → 11:00.
+                               source="hotline_12345"), "file", "2026-11-25 09:15"),
+    # 派遣 0.5 工作时 from 立案 at Tue 17:50: 10 min; Wed 08:30 + 20 → 08:50.
+    ("dispatch", case((E.REPORTED, "2026-11-24 17:30"), (E.FILED, "2026-11-24 17:50")), "dispatch", "2026-11-25 08:50"),
+    # 回退 at Tue 10:00 restarts 派遣 at the return: 10:00 + 30 → 10:30.
     ("returned", case((E.REPORTED, "2026-11-24 09:00"), (E.FILED, "2026-11-24 09:00"),
-                      (E.DISPATCHED, "2026-11-24 09:00"), (E.RETURNED, "2026-11-24 10:00")), "dispatch", "2026-11-24 11:00"),
+                      (E.DISPATCHED, "2026-11-24 09:00"), (E.RETURNED, "2026-11-24 10:00")), "dispatch", "2026-11-24 10:30"),
     # Re-dispatch at 10:30 restarts 处置: 10:30–12:00 = 90; 14:00–18:00 = 240 (330); Wed 08:30 + 120 → 10:30.
     ("re-dispatched", case((E.REPORTED, "2026-11-24 09:00"), (E.FILED, "2026-11-24 09:00"),
                            (E.DISPATCHED, "2026-11-24 09:00"), (E.RETURNED, "2026-11-24 10:00"),
                            (E.DISPATCHED, "2026-11-24 10:30")), "handle", "2026-11-25 10:30"),
-    # 处置反馈 Tue 11:00 → 核查 2 工作时: 11:00–12:00 = 60; 14:00 + 60 → 15:00.
-    ("check", dispatched("2026-11-24 09:00") + [LifecycleEvent("h", "C1", E.HANDLED, L("2026-11-24 11:00"))],
-     "check", "2026-11-24 15:00"),
+    # 处置反馈 Tue 11:30 → 核查 1 工作时: 11:30–12:00 = 30; 14:00 + 30 → 14:30.
+    ("check", dispatched("2026-11-24 09:00") + [LifecycleEvent("h", "C1", E.HANDLED, L("2026-11-24 11:30"))],
+     "check", "2026-11-24 14:30"),
     # 返工 Tue 15:00 restarts 处置: 15:00–18:00 = 180; Wed 08:30–12:00 = 210 (390); 14:00 + 60 → 15:00.
     ("rework", dispatched("2026-11-24 09:00") + [
         LifecycleEvent("h", "C1", E.HANDLED, L("2026-11-24 11:00")),
@@ -160,9 +160,34 @@ EXAMPLES = [
     ("source deadline", case((E.REPORTED, "2026-11-24 09:00"), (E.VERIFIED, "2026-11-24 09:30"),
                              (E.FILED, "2026-11-24 10:00"), (E.DISPATCHED, "2026-11-24 10:30"),
                              source="hotline_12345", deadline="2026-11-25 12:00"), "handle", "2026-11-25 12:00"),
-    # ... but not for the other stages: 立案 1 工作时 from 核实 at 09:30 → 10:30.
+    # ... but not for the other stages: 立案 0.5 工作时 from 核实 at 09:30 → 10:00.
     ("source deadline, other stage", case((E.REPORTED, "2026-11-24 09:00"), (E.VERIFIED, "2026-11-24 09:30"),
-                                          source="hotline_12345", deadline="2026-11-25 12:00"), "file", "2026-11-24 10:30"),
+                                          source="hotline_12345", deadline="2026-11-25 12:00"), "file", "2026-11-24 10:00"),
+    # Issue 12 point 1: a 延期申请 only records the date asked for; refused or pending, the table's
+    # deadline stands (Wed 09:00), whether the date asked for is later or earlier.
+    ("extension requested", dispatched("2026-11-24 09:00") + [
+        LifecycleEvent("x", "C1", E.EXTENSION_REQUESTED, L("2026-11-24 14:00"), {"deadline_at": L("2026-11-27 18:00")})],
+     "handle", "2026-11-25 09:00"),
+    ("extension refused", dispatched("2026-11-24 09:00") + [
+        LifecycleEvent("x", "C1", E.EXTENSION_REQUESTED, L("2026-11-24 14:00"), {"deadline_at": L("2026-11-24 15:00")}),
+        LifecycleEvent("y", "C1", E.EXTENSION_REFUSED, L("2026-11-24 14:30"), {"deadline_at": L("2026-11-24 15:00")})],
+     "handle", "2026-11-25 09:00"),
+    # ... and a deadline_at on a dispatch is kept with the event only (reported/updated set it).
+    ("deadline on a dispatch", case((E.REPORTED, "2026-11-24 09:00"), (E.FILED, "2026-11-24 09:00"),
+                                    (E.DISPATCHED, "2026-11-24 09:00", {"deadline_at": L("2026-11-24 10:00")})),
+     "handle", "2026-11-25 09:00"),
+    # Issue 12 point 5: safety classes and urgent cases run their desk steps round the clock. An
+    # open sewer manhole reported by the hotline on Sat 22:00: 核实 1 自然时 → Sat 23:00 (it was
+    # Mon 09:30 with 工作时); urgent: 0.5 自然时 → 22:30.
+    ("manhole verify at night", case((E.REPORTED, "2026-11-28 22:00"), source="hotline_12345", kind="component",
+                                     class_code="01002"), "verify", "2026-11-28 23:00"),
+    ("urgent manhole verify", case((E.REPORTED, "2026-11-28 22:00"), source="hotline_12345", kind="event",
+                                   class_code="01002", urgency="urgent"), "verify", "2026-11-28 22:30"),
+    # An urgent 暴露垃圾 filed Sat 22:00: 派遣 0.5 自然时 → 22:30 (urgent: round the clock).
+    ("urgent dispatch at night", case((E.REPORTED, "2026-11-28 21:50"), (E.FILED, "2026-11-28 22:00"),
+                                      urgency="urgent"), "dispatch", "2026-11-28 22:30"),
+    # A non-safety, non-urgent 核实 keeps working time: Sat 22:00 → Mon 08:30 + 60 → 09:30.
+    ("verify at night", case((E.REPORTED, "2026-11-28 22:00"), source="hotline_12345"), "verify", "2026-11-30 09:30"),
     # A later 延期 without date on a source deadline adds the source's own span: between(Tue 10:30,
     # Wed 12:00) = 90 + 240 + 210 = 540; Wed 12:00 + 540: Wed 14–18 = 240, Thu 08:30–12:00 = 210 (450),
     # Thu 14:00 + 90 → 15:30.
@@ -224,8 +249,8 @@ LOOP = dispatched("2026-11-24 09:00") + [
         ("2026-11-25 09:00", Stage.DISPATCHED, "handle", "2026-11-25 09:00", 0, 0, 0, True),
         # Wed 09:30: 30 working minutes and 30 calendar minutes overdue.
         ("2026-11-25 09:30", Stage.DISPATCHED, "handle", "2026-11-25 09:00", -30, 30, 30, False),
-        # Wed 10:00 the 处置反馈 counts (occurred_at ≤ T): 核查 from 10:00, due 12:00, 120 left.
-        ("2026-11-25 10:00", Stage.HANDLED, "check", "2026-11-25 12:00", 120, 0, 0, False),
+        # Wed 10:00 the 处置反馈 counts (occurred_at ≤ T): 核查 from 10:00, due 11:00, 60 left.
+        ("2026-11-25 10:00", Stage.HANDLED, "check", "2026-11-25 11:00", 60, 0, 0, False),
         # Wed 13:00: 结案 from 11:00 due 12:00. Over lunch: overdue by 60 calendar minutes, 0 working.
         ("2026-11-25 13:00", Stage.CHECKED, "close", "2026-11-25 12:00", 0, 0, 60, False),
         # Wed 14:20: 20 working minutes (14:00–14:20), 140 calendar minutes overdue.
@@ -275,10 +300,10 @@ def test_on_time_flags_of_a_full_loop() -> None:
     events = case(
         (E.REPORTED, "2026-11-24 09:00"),  # hotline: 核实 due 10:00
         (E.VERIFIED, "2026-11-24 09:50"),  # on time; 立案 due 10:50
-        (E.FILED, "2026-11-24 11:00"),  # late; 派遣 due 11:00 + 60 → 12:00
-        (E.DISPATCHED, "2026-11-24 12:00"),  # at the deadline = on time; 处置 450 from 12:00:
-        # Tue 14–18 = 240, Wed 08:30–12:00 = 210 → exactly Wed 12:00
-        (E.HANDLED, "2026-11-25 11:30"),  # on time; 核查 120: 11:30–12:00 = 30, 14:00 + 90 → 15:30
+        (E.FILED, "2026-11-24 11:00"),  # late (due 09:50 + 30 → 10:20); 派遣 due 11:00 + 30 → 11:30
+        (E.DISPATCHED, "2026-11-24 11:30"),  # at the deadline = on time; 处置 450 from 11:30:
+        # Tue 11:30–12:00 = 30, 14–18 = 240, Wed 08:30 + 180 → Wed 11:30
+        (E.HANDLED, "2026-11-25 11:30"),  # on time; 核查 60: 11:30–12:00 = 30, 14:00 + 30 → 14:30
         (E.CHECKED_OK, "2026-11-25 16:30"),  # late; 结案 due 16:30 + 60 → 17:30
         (E.CLOSED, "2026-11-25 17:00"),  # on time
         source="hotline_12345",
@@ -446,3 +471,45 @@ def test_an_absurd_date_gets_no_deadline_instead_of_an_error() -> None:
     assert rejected == [] and timer.state.stage is Stage.FILED
     assert timer.clock() is None and timer.on_time == {}
     assert evaluate("Y", events, L("2026-11-24 09:00"), TIMING).status is None
+
+
+def test_due_soon_window_after_an_extension_is_the_limit_in_force() -> None:
+    """ℓ after a 延期 (docs/lifecycle.md, "Deadlines"): the first limit plus what the 延期 added.
+
+    暴露垃圾 dispatched Tue 09:00: 1 工作日 → Wed 09:00, ℓ = 450. A 延期 approved to Fri 12:00
+    adds Wed 09:00–Fri 12:00 = 180 + 240 + 450 + 210 = 1080 → ℓ = 1530, due soon under 306 left.
+    """
+    events = dispatched("2026-11-24 09:00") + [
+        LifecycleEvent("y", "C1", E.EXTENSION_APPROVED, L("2026-11-24 15:00"), {"deadline_at": L("2026-11-27 12:00")})]
+    c = clock_for(fold("C1", events)[0], TIMING)
+    assert c is not None and c.deadline_at == L("2026-11-27 12:00") and c.limit_minutes == pytest.approx(1530)
+    # Thu 17:00: 60 + 210 = 270 left < 306: due soon (against the first 450 it would not be).
+    assert evaluate("C1", events, L("2026-11-26 17:00"), TIMING).status.due_soon  # type: ignore[union-attr]
+    assert not evaluate("C1", events, L("2026-11-26 14:00"), TIMING).status.due_soon  # type: ignore[union-attr]
+    # Without a date: one more full limit (Thu 09:00), ℓ = 900.
+    events[-1] = LifecycleEvent("y", "C1", E.EXTENSION_APPROVED, L("2026-11-24 15:00"))
+    c = clock_for(fold("C1", events)[0], TIMING)
+    assert c is not None and c.deadline_at == L("2026-11-26 09:00") and c.limit_minutes == pytest.approx(900)
+
+
+def test_a_work_day_limit_spanning_the_summer_switch() -> None:
+    """Issue 12 point 4: 2 工作日 across the switch to 夏令作息 (afternoon 14:30–18:00 from 05-01).
+
+    沿街晾挂 dispatched Thu 2026-04-30 14:10 (winter: minute 210 + 10 = 220 of the day); May 1–5
+    off; the 2nd working day after is Thu May 7 (summer), minute 220 → 14:30 + 10 = 14:40.
+    ℓ = the working time actually given: Apr 30 14:10–18:00 = 230, May 6 = 420, May 7 = 220.
+    """
+    from dashboard.settings import load_settings
+
+    cal = WorkCalendar.from_settings(load_settings(
+        holiday_file=None, working_periods="08:30-12:00,14:00-18:00; 05-01..09-30 08:30-12:00,14:30-18:00"))
+    timing = Timing(load_limits(GB), cal, GB, {"G-B": "B"}, 0.2)
+    events = dispatched("2026-04-30 14:10", class_code="06007")
+    c = clock_for(fold("C1", events)[0], timing)
+    assert c is not None and c.deadline_at == L("2026-05-07 14:40") and c.unit == "work_days"
+    assert c.limit_minutes == pytest.approx(230 + 420 + 220)
+    r = evaluate("C1", events, L("2026-05-07 14:00"), timing)  # 10 working minutes left < 174
+    assert r.status is not None and r.status.due_soon and r.status.remaining_minutes == pytest.approx(10)
+    for at, ok in (("2026-05-07 14:40", True), ("2026-05-07 14:41", False)):
+        done = events + [LifecycleEvent("h", "C1", E.HANDLED, L(at))]
+        assert timed_fold("C1", done, timing)[2]["handle"] is ok, at

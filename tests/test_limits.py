@@ -69,9 +69,14 @@ def test_gbt_default_values_come_from_the_reference() -> None:
     assert handle("06007", urgency="urgent") == "2 工作时"
     assert handle("06010", urgency="urgent") == "2 工作时"
     assert handle("05003", kind="component") == "3 工作日"
+    # Desk steps (issue 12: Taiyuan's 立案/派遣 30 min and 核查 1 h; urgent cases and safety
+    # classes round the clock).
     assert t.lookup("verify").describe() == "1 工作时"
-    assert t.lookup("dispatch", urgency="urgent").describe() == "0.5 工作时"
-    assert t.lookup("check", "event", "06", "06010").describe() == "2 工作时"
+    assert t.lookup("file").describe() == "0.5 工作时"
+    assert t.lookup("dispatch").describe() == "0.5 工作时"
+    assert t.lookup("dispatch", urgency="urgent").describe() == "0.5 自然时"
+    assert t.lookup("check", "event", "06", "06010").describe() == "1 工作时"
+    assert t.lookup("check", urgency="urgent").describe() == "0.5 自然时"
     assert t.lookup("close").describe() == "1 工作时"
 
 
@@ -88,6 +93,64 @@ def test_a_city_scheme_without_a_limits_file_gets_the_class_independent_rows() -
     t = load_limits(own)
     assert all(r.major_code == ANY and r.minor_code == ANY for r in t)
     assert t.lookup("handle", "event").describe() == "2 工作日"
+
+
+@pytest.mark.parametrize("scheme", SHIPPED_SCHEMES)
+def test_desk_steps_of_safety_classes_and_urgent_cases_run_round_the_clock(scheme: str) -> None:
+    """Issue 12 point 5: every centre step (核实 立案 派遣 核查 结案) runs in 自然时 for a
+    safety class (ClassEntry.safety) and for an urgent case; the others keep working time."""
+    scheme_ = classification.load(scheme)
+    t = load_limits(scheme_)
+    safe = [e for e in scheme_ if e.safety]
+    plain = [e for e in scheme_ if not e.safety]
+    assert safe and all("井盖" in e.minor_name or "箅子" in e.minor_name or e.kind.value == "event" for e in safe)
+    for stage in ("verify", "file", "dispatch", "check", "close"):
+        for e in safe:
+            for urgency in ("normal", "urgent"):
+                row = t.lookup(stage, e.kind.value, e.major_code, e.minor_code, urgency, "B", e.safety)
+                assert row.unit == "calendar_hours", (stage, e.minor_code, urgency, row.where)
+        e = plain[0]
+        assert t.lookup(stage, e.kind.value, e.major_code, e.minor_code, "normal", "B", False).working
+        assert not t.lookup(stage, e.kind.value, e.major_code, e.minor_code, "urgent", "B", False).working
+        # An urgent safety case gets the urgent (shorter or equal) limit.
+        s = safe[0]
+        urgent = t.lookup(stage, s.kind.value, s.major_code, s.minor_code, "urgent", "B", True)
+        assert urgent.urgency == "urgent" and urgent.limit <= t.lookup(stage, safety=True).limit
+
+
+def test_a_no_limit_row(tmp_path: Path) -> None:
+    """Issue 12 point 3: 不限时 rows, even as the catch-all; a unit with it is an error."""
+    body = CATCH_ALL.replace("handle,*,*,*,*,*,1,work_hours", "handle,*,*,*,*,*,不限时,") + \
+        "handle,event,06,*,*,*,2,work_days,s,\nhandle,event,10,*,*,*,none,,s,information requests\n"
+    t = read_table(write(tmp_path, body), GB)
+    assert t.lookup("handle").unlimited and t.lookup("handle").describe() == "不限时"
+    assert t.lookup("handle", "event", "10", "10002").unlimited
+    assert not t.lookup("handle", "event", "06", "06010").unlimited
+    with pytest.raises(LimitsError, match=r"limits.csv:\d+: limit 不限时 没有单位"):
+        read_table(write(tmp_path, CATCH_ALL + "handle,event,*,*,*,*,不限时,work_days,s,\n"), GB)
+    with pytest.raises(LimitsError, match=r"应为正数（没有时限写 不限时）"):
+        read_table(write(tmp_path, CATCH_ALL + "handle,event,*,*,*,*,0,work_days,s,\n"), GB)
+
+
+def test_safety_selector_ranks_after_urgency(tmp_path: Path) -> None:
+    body = CATCH_ALL + (
+        "verify,*,*,*,urgent,*,0.5,work_hours,s,urgent\n"
+        "verify,*,*,*,*,A,3,work_hours,s,area A\n"
+    )
+    header = HEADER.replace("area_class,", "area_class,safety,")
+    rows = "".join(",".join(line.split(",")[:6] + ["*"] + line.split(",")[6:]) + "\n"
+                   for line in body.splitlines()) + "verify,*,*,*,*,*,yes,1,calendar_hours,s,safety\n"
+    path = tmp_path / "safety.csv"
+    path.write_text(header + rows, encoding="utf-8")
+    t = read_table(path, GB)
+    assert t.lookup("verify", safety=True).note == "safety"
+    assert t.lookup("verify", urgency="urgent", safety=True).note == "urgent"  # urgency first
+    assert t.lookup("verify", area_class="A", safety=True).note == "safety"  # then safety, then area
+    assert t.lookup("verify", area_class="A", safety=False).note == "area A"
+    assert t.lookup("verify").is_catch_all  # unknown class: only * matches
+    path.write_text(header + "verify,*,*,*,*,*,maybe,1,work_hours,s,\n", encoding="utf-8")
+    with pytest.raises(LimitsError, match=r"safety 'maybe' 无效"):
+        read_table(path, GB)
 
 
 # -- specificity -----------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def test_a_case_crossing_its_deadline_becomes_overdue_with_no_event(sessions, ci
     # 暴露垃圾 in an A grid, dispatched Tue 10:00: 4 工作时 → due Tue 16:00.
     feed(msgs("late", (E.REPORTED, "2026-11-24 09:50"), (E.FILED, "2026-11-24 09:55"),
               (E.DISPATCHED, "2026-11-24 10:00", {"unit_code": "U-SZ"}), grid_code=G2, urgency="normal")
-         + msgs("calm", (E.REPORTED, "2026-11-24 15:50"), grid_code=G3))  # 立案 due 16:50
+         + msgs("calm", (E.REPORTED, "2026-11-24 15:50"), grid_code=G3))  # 立案 0.5 工作时: due 16:20
     with sessions() as s:
         events = s.scalar(select(func.count()).select_from(CaseEvent))
         deadline = s.scalar(select(Case.deadline_at).where(Case.case_id == "late"))
@@ -268,11 +268,11 @@ def test_a_case_crossing_its_deadline_becomes_overdue_with_no_event(sessions, ci
     assert (row.grid_code, row.community, row.street, row.district) == (G2, "测试社区", "测试街道", "测试区")
     assert [r.overdue for r in view.unit_board() if r.code == "U-SZ"] == [1]
     # Later on the minutes grow, with no version bump.
-    assert not view.tick(L("2026-11-24 16:30")).changed
-    assert view.overdue_queue().overdue[0].overdue_work_minutes == pytest.approx(30)
+    assert not view.tick(L("2026-11-24 16:10")).changed
+    assert view.overdue_queue().overdue[0].overdue_work_minutes == pytest.approx(10)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == events  # no event needed
-    check(view, sessions, city.timing, L("2026-11-24 16:30"))
+    check(view, sessions, city.timing, L("2026-11-24 16:10"))
 
 
 def test_day_rollover_and_the_last_hour(sessions, city, feed):  # type: ignore[no-untyped-def]

@@ -502,3 +502,106 @@ def test_suspension_never_makes_a_deadline_earlier(
     resumed = cal.add(pause + timedelta(minutes=paused), left)
     # 1 µs slack: `left` is re-derived in floats and the deadline rounded to the microsecond.
     assert resumed >= deadline - US
+
+
+# -- seasonal working periods (夏令/冬令作息) and whole-day 工作日 (issue 12 point 4) ---------------
+SEASONAL_SETTING = "08:30-12:00,14:00-18:00; 05-01..09-30 08:30-12:00,14:30-18:00"
+# Summer (05-01..09-30): 210 + 210 = 420 working minutes a day; the rest of the year 450.
+SUMMER = WorkCalendar.from_settings(load_settings(holiday_file=None, working_periods=SEASONAL_SETTING))
+
+
+def test_seasonal_setting_is_parsed() -> None:
+    s = load_settings(holiday_file=None, working_periods=SEASONAL_SETTING)
+    assert s.working_period_minutes == [(510, 720), (840, 1080)]
+    assert s.working_seasons == [((5, 1), (9, 30), [(510, 720), (870, 1080)])]
+    assert SUMMER.periods_on(date(2026, 4, 30)) == ((510, 720), (840, 1080))
+    assert SUMMER.periods_on(date(2026, 5, 6)) == ((510, 720), (870, 1080))
+    assert SUMMER.periods_on(date(2026, 9, 30)) == ((510, 720), (870, 1080))
+    assert not SUMMER.uniform and CN.uniform
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("08:30-12:00; 08:00-12:00", r"only one list of periods may be undated"),
+    ("05-01..09-30 08:30-12:00", r"default periods .* missing"),
+    ("08:30-12:00; 05-01..13-30 08:30-12:00", r"not MM-DD..MM-DD"),
+    ("08:30-12:00; 05-01..09-30 14:30-12:00", r"periods must be increasing"),
+])
+def test_bad_seasonal_settings_name_the_setting(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"GRIDHALL_WORKING_PERIODS: .*" + message):
+        load_settings(working_periods=value)
+
+
+def test_overlapping_or_impossible_seasons_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"GRIDHALL_WORKING_PERIODS: .*both contain 06-01"):
+        load_settings(working_periods="08:30-12:00; 05-01..06-30 09:00-12:00; 06-01..09-30 08:00-12:00")
+    with pytest.raises(ConfigError, match=r"GRIDHALL_WORKING_PERIODS: .*02-30 is not a day"):
+        load_settings(working_periods="08:30-12:00; 02-01..02-30 09:00-12:00")
+    # The calendar checks the same when built directly.
+    with pytest.raises(ValueError, match=r"both contain 06-01"):
+        WorkCalendar(SH, seasons=[workcalendar.Season((5, 1), (6, 30), ((540, 720),)),
+                                  workcalendar.Season((6, 1), (9, 30), ((480, 720),))])
+    # A season may wrap the year end.
+    winter = WorkCalendar.from_settings(load_settings(holiday_file=None,
+                                                     working_periods="08:30-12:00; 11-01..03-31 09:00-12:00"))
+    assert winter.periods_on(date(2026, 12, 31)) == ((540, 720),) and winter.periods_on(date(2026, 1, 5)) == ((540, 720),)
+    assert winter.periods_on(date(2026, 4, 1)) == ((510, 720),)
+
+
+def test_working_minutes_across_the_switch_day() -> None:
+    # Thu Apr 30 (winter, 450) → May 1–5 off (劳动节) → Wed May 6 (summer, 420).
+    assert SUMMER.between(sh(2026, 4, 30, 0, 0), sh(2026, 5, 7, 0, 0)) == 450 + 420
+    # Wed May 6 14:00–14:30 is no longer working time; Apr 30 14:00–14:30 was.
+    assert SUMMER.between(sh(2026, 5, 6, 14, 0), sh(2026, 5, 6, 14, 30)) == 0
+    assert SUMMER.between(sh(2026, 4, 30, 14, 0), sh(2026, 4, 30, 14, 30)) == 30
+    # 工作时 count the minutes: Apr 30 17:30 + 60 → 30 Thu, 30 from May 6 08:30 → 09:00.
+    assert SUMMER.add(sh(2026, 4, 30, 17, 30), 60) == sh(2026, 5, 6, 9, 0)
+    # Into the summer afternoon: May 6 11:30 + 60 → 30 to 12:00, 14:30 + 30 → 15:00.
+    assert SUMMER.add(sh(2026, 5, 6, 11, 30), 60) == sh(2026, 5, 6, 15, 0)
+    # Oct 8 (winter again) starts its afternoon at 14:00.
+    assert SUMMER.add(sh(2026, 9, 30, 17, 30), 60) == sh(2026, 10, 8, 9, 0)
+
+
+@pytest.mark.parametrize(("start", "days", "deadline"), [
+    # Morning: the same working position is the same clock time (09:30 = 60 minutes in).
+    ((2026, 4, 30, 9, 30), 1, (2026, 5, 6, 9, 30)),
+    ((2026, 4, 30, 10, 0), 2, (2026, 5, 7, 10, 0)),
+    # Afternoon: 14:10 in winter is 210 + 10 = 220 minutes into the day; in summer minute 220
+    # is 14:30 + 10 → 14:40 ("the same point of the periods").
+    ((2026, 4, 30, 14, 10), 1, (2026, 5, 6, 14, 40)),
+    # 17:50 is minute 440; the summer day has only 420: the deadline is that day's end.
+    ((2026, 4, 30, 17, 50), 1, (2026, 5, 6, 18, 0)),
+    # Back to winter: Sep 30 16:00 is minute 210 + 90 = 300; in winter → 14:00 + 90 = 15:30.
+    ((2026, 9, 30, 16, 0), 1, (2026, 10, 8, 15, 30)),
+    # A start outside working time counts from the next working day's start: the deadline is
+    # the end of the N-th working day (first instant at which the time is used up).
+    ((2026, 4, 29, 19, 0), 1, (2026, 4, 30, 18, 0)),
+    ((2026, 4, 29, 19, 0), 2, (2026, 5, 6, 18, 0)),
+    # A fraction is that share of the day reached: 1.5 from Apr 30 10:00 → May 6 10:00 + 210
+    # (half of 420): 10:00–12:00 = 120, 14:30 + 90 → 16:00.
+    ((2026, 4, 30, 10, 0), 1.5, (2026, 5, 6, 16, 0)),
+    # Inside one season nothing changes: 2 工作日 from Mon May 11 09:00 → Wed 09:00.
+    ((2026, 5, 11, 9, 0), 2, (2026, 5, 13, 9, 0)),
+])
+def test_work_days_are_whole_days_across_the_switch(start: tuple, days: float, deadline: tuple) -> None:
+    assert SUMMER.add_days(sh(*start), days) == sh(*deadline)
+    offsets = SUMMER.offsets(np.array([as_utc64(sh(*start))]))
+    got = SUMMER.from_offsets(SUMMER.day_offsets(offsets, np.array([days])))
+    assert got[0] == as_utc64(sh(*deadline))
+
+
+@given(st.integers(0, 3 * 365 * 24 * 60), st.sampled_from([0.5, 1, 1.5, 2, 3, 15]))
+def test_on_a_uniform_calendar_work_days_are_minutes_per_day(minute: int, days: float) -> None:
+    start = sh(2025, 6, 1, 0, 0) + timedelta(minutes=minute)
+    assert CN.add_days(start, days) == CN.add(start, days * CN.minutes_per_day)
+
+
+@given(st.lists(st.integers(0, 2 * 365 * 24 * 60), min_size=1, max_size=30), st.sampled_from([0.5, 1, 2, 4, 15]))
+def test_vectorised_work_days_equal_the_scalar_ones(minutes: list[int], days: float) -> None:
+    starts = [sh(2025, 6, 1, 0, 0) + timedelta(minutes=m, seconds=7) for m in minutes]
+    offsets = SUMMER.offsets(np.array([as_utc64(s) for s in starts]))
+    got = SUMMER.from_offsets(SUMMER.day_offsets(offsets, np.full(len(starts), days)))
+    assert list(got) == [as_utc64(SUMMER.add_days(s, days)) for s in starts]
+    # Monotone: a later start never gets an earlier deadline.
+    ordered = sorted(starts)
+    deadlines = [SUMMER.add_days(s, days) for s in ordered]
+    assert deadlines == sorted(deadlines)
