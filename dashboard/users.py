@@ -292,6 +292,9 @@ def verify_password(
     password = password[: MAX_PASSWORD_LENGTH + 1]  # an over-long password fails, cheaply
     user = get_user(session, username)
     if user is None or user.password_hash is None:
+        # The same lock look-up as for a real account (id 0 is nobody's): the same time, and
+        # the same refusal while Redis is away, whether the username exists or not.
+        locks.locked_until(0, client, now)
         _matches(h, _dummy_hash(h), password)
         return LoginResult(LoginOutcome.BAD_CREDENTIALS)
     until = locks.locked_until(user.id, client, now)

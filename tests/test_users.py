@@ -421,3 +421,72 @@ def test_cli_errors_are_one_line(run_cli, sessions: sessionmaker[Session]) -> No
         run_cli("add", "x1", "--role", "leader", "--password-stdin", input="short\n"))
     with sessions() as s:
         assert users.list_users(s) == []
+
+
+def test_cli_unlock_lifts_every_clients_lock(run_cli, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+                                            locks: SigninLocks) -> None:
+    """Issue 12 point 11: an admin can unlock a locked account (`gridhall users unlock`)."""
+    _add(sessions)
+    now = datetime.now(timezone.utc)
+    for client in (CLIENT, STRANGER):
+        for _ in range(users.MAX_FAILURES):
+            _login(sessions, "li.ming", "guess", now, client=client)
+    assert _login(sessions, "li.ming", PASSWORD, now).outcome is LoginOutcome.LOCKED
+    result = run_cli("unlock", "li.ming")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "unlocked" in result.stdout and "2 client address(es)" in result.stdout
+    assert _login(sessions, "li.ming", PASSWORD, now).ok
+    assert _login(sessions, "li.ming", PASSWORD, now, client=STRANGER).ok
+    # The lock history went too: one wrong try afterwards does not lock again.
+    assert _login(sessions, "li.ming", "guess", now).outcome is LoginOutcome.BAD_CREDENTIALS
+    assert "no user 'ghost'" in _one_error_line(run_cli("unlock", "ghost"))
+
+
+def test_cli_passwd_reads_a_piped_line_ends_sessions_and_lifts_locks(  # type: ignore[no-untyped-def]
+        run_cli, sessions: sessionmaker[Session], locks: SigninLocks, redis_client, settings) -> None:
+    """Issue 12 points 10–11: `gridhall users passwd` (stdin when piped) revokes every session."""
+    _add(sessions)
+    uid = _user(sessions, "li.ming").id
+    store = SessionStore(redis_client, settings)
+    sids = [store.create(uid, timedelta(hours=1)) for _ in range(2)]
+    now = datetime.now(timezone.utc)
+    for _ in range(users.MAX_FAILURES):
+        _login(sessions, "li.ming", "guess", now)
+    result = run_cli("passwd", "li.ming", input="a brand new secret\n")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "password of li.ming changed; 2 session(s) ended" in result.stdout
+    assert not any(store.alive(sid, uid) for sid in sids)
+    assert _login(sessions, "li.ming", PASSWORD, now).outcome is LoginOutcome.BAD_CREDENTIALS
+    assert _login(sessions, "li.ming", "a brand new secret", now).ok  # the lock went with it
+    # Policy and user errors: one line, nothing changed.
+    assert "too short" in _one_error_line(run_cli("passwd", "li.ming", input="short\n"))
+    assert "no password on standard input" in _one_error_line(run_cli("passwd", "li.ming", input=""))
+    assert "no user 'ghost'" in _one_error_line(run_cli("passwd", "ghost", input=PASSWORD))
+    _add(sessions, "wall-1", "display", password=None)
+    assert "token only" in _one_error_line(run_cli("passwd", "wall-1", input=PASSWORD))
+    # Never on the command line: there is no argument for it.
+    assert run_cli("passwd", "li.ming", "a brand new secret").exit_code == 2
+
+
+def test_cli_passwd_asks_twice_on_a_terminal(run_cli, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                             sessions: sessionmaker[Session]) -> None:
+    _add(sessions)
+    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: True)
+    mismatch = run_cli("passwd", "li.ming", input="a brand new secret\nanother new secret\n")
+    assert mismatch.exit_code != 0
+    assert _login(sessions, "li.ming", PASSWORD, T0).ok  # unchanged
+    result = run_cli("passwd", "li.ming", input="a brand new secret\na brand new secret\n")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "a brand new secret" not in result.stdout  # hidden input
+    assert _login(sessions, "li.ming", "a brand new secret", T0).ok
+
+
+def test_cli_disable_ends_the_users_sessions(run_cli, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+                                            redis_client, settings) -> None:
+    _add(sessions)
+    uid = _user(sessions, "li.ming").id
+    store = SessionStore(redis_client, settings)
+    sid = store.create(uid, timedelta(hours=1))
+    result = run_cli("disable", "li.ming")
+    assert result.exit_code == 0 and "1 session(s) ended" in result.stdout, result.stdout + result.stderr
+    assert not store.alive(sid, uid)
