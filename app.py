@@ -159,6 +159,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "graceful_timeout": 20,
         # Longer than the 2 s poll, so each screen keeps reusing its connection.
         "keepalive": 5,
+        # gunicorn's own scheme headers (X-Forwarded-Proto) from the same proxies the app trusts
+        # (auth/proxies.py); its default would trust 127.0.0.1 even when the setting says nobody.
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies),
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),

@@ -875,7 +875,7 @@ def _read_password(password_stdin: bool) -> str:
         line = sys.stdin.readline()
         password = line[:-1] if line.endswith("\n") else line
         if not password:
-            _fail("--password-stdin: no password on standard input", 1)
+            _fail("no password on standard input (its first line is the password)", 1)
         return password.removesuffix("\r")
     if not _stdin_is_tty():
         _fail("no terminal to ask for the password: pipe it in with --password-stdin", 1)
@@ -961,7 +961,7 @@ def users_list() -> None:
 
 @users_app.command("disable")
 def users_disable(username: str = typer.Argument(..., help="The user to disable.")) -> None:
-    """Disable a user and revoke all their tokens."""
+    """Disable a user, revoke all their tokens and end their sessions."""
     from dashboard.db import transaction
     from dashboard.users import UserError, disable_user, require_user
 
@@ -972,10 +972,83 @@ def users_disable(username: str = typer.Argument(..., help="The user to disable.
             user = require_user(session, username)
             was = user.disabled
             revoked = disable_user(session, user)
+            user_id = user.id
     except UserError as exc:
         _fail(str(exc), 1)
     state = "was already disabled" if was else "disabled"
-    console.print(f"user {username} {state}; {revoked} token(s) revoked", highlight=False)
+    console.print(f"user {username} {state}; {revoked} token(s) revoked; {_end_sessions(settings, user_id)}",
+                  highlight=False)
+
+
+def _end_sessions(settings: Settings, user_id: int, *, unlock: bool = False) -> str:
+    """Revoke the user's session records in Redis (and clear sign-in locks); says what happened.
+
+    Without Redis the database check still ends the sessions within 5 s (docs/security.md).
+    """
+    from dashboard.sessionstore import SessionStore
+    from dashboard.signinlocks import SigninLocks
+    from feeds.connection import connect
+
+    try:
+        client = connect(settings)
+        ended = SessionStore(client, settings).revoke_user(user_id)
+        if unlock:
+            SigninLocks(client, settings).unlock(user_id)
+    except Exception as exc:  # any Redis failure: say so, the database change stands
+        err.print(f"[yellow]warning:[/] Redis unreachable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+                  "sessions end within 5 s by the database check" + ("; sign-in locks not cleared" if unlock else ""),
+                  highlight=False)
+        return "sessions end within 5 s"
+    return f"{ended} session(s) ended"
+
+
+@users_app.command("unlock")
+def users_unlock(username: str = typer.Argument(..., help="The user whose sign-in locks to lift.")) -> None:
+    """Lift USERNAME's sign-in locks and failure counts, from every client address."""
+    from dashboard.signinlocks import SigninLocks
+    from dashboard.users import UserError, require_user
+    from feeds.connection import connect
+
+    settings = _settings()
+    sessions = _users_sessions(settings)
+    try:
+        with sessions() as session:
+            user_id = require_user(session, username).id
+    except UserError as exc:
+        _fail(str(exc), 1)
+    _require_backends(settings)  # the locks live in Redis
+    cleared = SigninLocks(connect(settings), settings).unlock(user_id)
+    console.print(f"user {username} unlocked; failures cleared for {cleared} client address(es)", highlight=False)
+
+
+@users_app.command("passwd")
+def users_passwd(username: str = typer.Argument(..., help="The user who gets a new password.")) -> None:
+    """Set USERNAME's password: asked twice on a terminal, else the first line of standard input.
+
+    Ends the user's sessions everywhere and lifts their sign-in locks.
+    """
+    from dashboard.db import transaction
+    from dashboard.users import UserError, UserRole, check_password_policy, require_user, set_password
+
+    settings = _settings()
+    sessions = _users_sessions(settings)
+    try:
+        with sessions() as session:  # who first: then ask for the password
+            if require_user(session, username).role == UserRole.DISPLAY.value:
+                raise UserError("display users sign in by token only; they get no password")
+    except UserError as exc:
+        _fail(str(exc), 1)
+    password = _read_password(password_stdin=not _stdin_is_tty())
+    try:
+        check_password_policy(password)
+        with transaction(sessions) as session:
+            user = require_user(session, username)
+            set_password(session, user, password)
+            user_id = user.id
+    except UserError as exc:
+        _fail(str(exc), 1)
+    console.print(f"password of {username} changed; {_end_sessions(settings, user_id, unlock=True)}",
+                  highlight=False)
 
 
 @users_app.command("token")

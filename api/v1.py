@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from auth import identity
+from auth.sessions import session_unconfirmed
 from dashboard import readapi
 from dashboard.models import User
 from dashboard.deadlines import Timing
@@ -54,6 +55,7 @@ ERRORS = {
     404: "未找到 / not found",
     400: "请求参数无效 / bad request",
     500: "服务器内部错误 / internal server error",
+    503: "暂时无法确认登录状态，请稍后再试 / unavailable: the session cannot be confirmed now",
 }
 
 
@@ -165,6 +167,8 @@ def create_blueprint(
                 if token_text is None:
                     # No bearer token: the browser session of a signed-in user, if any.
                     who = identity.current()
+                    if who is None and session_unconfirmed():
+                        return _error(503)  # Redis away: not "signed out" (docs/security.md)
                     user = session.get(User, who.user_id) if who is not None else None
                     if user is None or user.disabled:
                         return _error(401)

@@ -15,9 +15,12 @@ import redis
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
+from dashboard.signinlocks import SigninLocks
 
-from . import guard, headers, identity, policy, sessions, views
+from . import guard, headers, identity, logredact, policy, sessions, views
+from .proxies import TrustedProxies, networks_of
 from .throttle import LoginThrottle
 
 CSRF_COOKIE = "_csrf_token"  # Dash's renderer sends this cookie back as X-CSRFToken
@@ -26,17 +29,22 @@ CSRF_COOKIE = "_csrf_token"  # Dash's renderer sends this cookie back as X-CSRFT
 def install(app: dash.Dash, settings: Settings, db_sessions: sessionmaker[Session],
             redis_client: redis.Redis, callback_pages: Callable[[], Mapping[str, str]]) -> None:
     server = app.server
-    checks = sessions.install(server, settings, db_sessions)
+    logredact.install()  # display tokens never reach an access log line
+    # Behind a reverse proxy: the client's address as the trusted proxies report it (first,
+    # so every limit and log below sees the real client).
+    server.wsgi_app = TrustedProxies(server.wsgi_app, networks_of(settings.trusted_proxies))  # type: ignore[method-assign]
+    store = SessionStore(redis_client, settings)
+    checks = sessions.install(server, settings, db_sessions, store)
     server.config.update(
         # A wall runs for weeks on one page load: its token lives as long as the session.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_HEADERS=["X-CSRFToken"],
     )
     throttle = LoginThrottle(settings, redis_client)
-    views.register(server, settings, db_sessions, throttle, checks.forget)
+    views.register(server, settings, db_sessions, throttle, store, SigninLocks(redis_client, settings), checks)
     # Order matters: session lifetimes, then the guard (401/403 before anything else looks at
     # the request), then CSRF on the requests the guard let through.
-    guard.install(server, db_sessions, throttle, callback_pages)
+    guard.install(server, db_sessions, throttle, store, callback_pages)
     csrf = CSRFProtect(server)
     headers.install(app, settings)
 

@@ -18,12 +18,18 @@ from urllib.parse import quote, urlsplit
 import flask
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.sessionstore import SessionStore
+
 from . import policy
 from .identity import Identity, current
+from .sessions import session_unconfirmed
 from .throttle import LoginThrottle
-from .views import display_token_signin, home_of
+from .views import display_token_signin, home_of, unavailable
 
 log = logging.getLogger(__name__)
+
+# A session that cannot be confirmed because Redis is away is not "signed out": no 401.
+UNCONFIRMED_TEXT = "会话服务暂时不可用，正在重试"
 
 DENIED_TEXT = {
     401: "未登录或登录已过期",
@@ -70,7 +76,7 @@ def decide(url_rule: str | None, path: str, callback_pages: Mapping[str, str]) -
 
 
 def install(server: flask.Flask, sessions: sessionmaker[Session], throttle: LoginThrottle,
-            callback_pages: Callable[[], Mapping[str, str]]) -> None:
+            store: SessionStore, callback_pages: Callable[[], Mapping[str, str]]) -> None:
     @server.before_request
     def guard() -> flask.Response | None:
         request = flask.request
@@ -81,14 +87,18 @@ def install(server: flask.Flask, sessions: sessionmaker[Session], throttle: Logi
         if decision.rule is None:
             if url_rule in (None, "/<path:path>"):
                 return _denied(404, decision.why)  # unknown page: the same for everyone
+            if current() is None and session_unconfirmed():
+                return unavailable(UNCONFIRMED_TEXT)
             return _denied(401 if current() is None else 403, decision.why)
         if decision.rule.public:
             return None
         if decision.page == "wall" and url_rule == "/<path:path>":
-            signed = display_token_signin(sessions, throttle)
+            signed = display_token_signin(sessions, throttle, store)
             if signed is not None:
                 return signed
         who = current()
+        if who is None and session_unconfirmed():
+            return unavailable(UNCONFIRMED_TEXT)
         if who is None:
             if url_rule in ("/", "/<path:path>") and request.method == "GET":
                 return flask.redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")

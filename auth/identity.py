@@ -39,9 +39,12 @@ class Identity(flask_login.UserMixin):
     # What the session is bound to: "p:<hash prefix>" for a password sign-in (a new password
     # ends the session), "t:<token id>" for a wall screen signed in by its display token.
     binding: str
+    # The session's record in Redis (dashboard.sessionstore): revoked by sign-out, a new
+    # password and disabling. "" only for a wall cookie made before records existed.
+    sid: str = ""
 
     def get_id(self) -> str:  # flask_login stores this in the session cookie
-        return f"{self.user_id}|{self.binding}"
+        return f"{self.user_id}|{self.binding}|{self.sid}"
 
     @property
     def role_label(self) -> str:

@@ -1,23 +1,25 @@
 """Per-client-IP limits on sign-in attempts, counted in Redis with the ``limits`` library.
 
-A moving window of ``GRIDHALL_LOGIN_RATE_PER_MINUTE`` attempts per IP and minute, shared by all
-workers and hosts through Redis. It complements the per-account lock of
-``dashboard.users.verify_password`` (which a spray over many usernames from one address
-would not trip). If Redis is unreachable the attempt is allowed and logged: the account lock
-still holds, and a Redis outage must not lock the whole command hall out.
+A moving window of ``GRIDHALL_LOGIN_RATE_PER_MINUTE`` attempts per client address and minute
+(``auth.proxies.client_address``: behind a trusted proxy, the real client's), shared by all
+workers and hosts through Redis. It complements the per-(account, client) lock of
+``dashboard.signinlocks`` (which a spray over many usernames from one address would not
+trip). If Redis is unreachable the throttle lets the attempt through and logs it; the sign-in
+itself is then refused (503) because its locks and session record need Redis.
 """
 
 from __future__ import annotations
 
 import logging
 
-import flask
 import redis
 from limits import RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from dashboard.settings import Settings
+
+from .proxies import client_address
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,9 @@ class LoginThrottle:
 
     def allow(self, what: str = "login") -> bool:
         """Count one attempt from this request's client address; False when over the limit."""
-        address = flask.request.remote_addr or "unknown"
+        address = client_address()
         try:
             return bool(self._limiter.hit(self._item, what, address))
-        except Exception as exc:  # Redis away: fail open, the per-account lock still applies
+        except Exception as exc:  # Redis away: the sign-in that follows answers 503 itself
             log.warning("login throttle unavailable (%s); attempt allowed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return True

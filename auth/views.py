@@ -1,9 +1,11 @@
 """The sign-in page, sign-out, and the wall screen's display-token sign-in.
 
 - ``GET /login`` shows the form; ``POST /login`` checks it (CSRF token, per-IP throttle,
-  per-account lock in ``dashboard.users.verify_password``) and starts a session. Every failure
-  shows one message, so the page does not tell whether a username exists.
-- ``POST /logout`` (with the CSRF token) ends the session.
+  per-(account, client) lock in ``dashboard.signinlocks``) and starts a session with a record in
+  Redis. Every failure shows one message, so the page does not tell whether a username exists.
+  While Redis is unreachable nobody is signed in (503): no session without a revocable record.
+- ``POST /logout`` (with the CSRF token) ends the session and revokes its record, so a copy
+  of the cookie stops working on every worker too.
 - A wall screen opens ``/wall?token=<display token>`` once: the token is checked, a session
   bound to it begins, and the browser is sent to the same URL without the token (so it does not
   stay in the address bar or the history). Only display tokens sign in this way.
@@ -11,27 +13,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
 import flask
+import redis
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session, sessionmaker
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
+from dashboard.signinlocks import SigninLocks
 from dashboard.users import MAX_PASSWORD_LENGTH, UserRole, verify_password, verify_token
 
 from . import policy
 from .identity import Identity, current
-from .sessions import begin_session, end_session, identity_of, password_binding, token_binding
+from .proxies import client_address
+from .sessions import UserChecks, begin_session, end_session, identity_of, password_binding, token_binding
 from .throttle import LoginThrottle
+
+log = logging.getLogger(__name__)
 
 FAILED = "用户名或密码错误，或账户已被锁定或停用"
 THROTTLED = "尝试次数过多，请稍后再试"
 EXPIRED = "页面已过期，请重新登录"
+UNAVAILABLE = "登录服务暂时不可用（会话存储无法访问），请稍后再试"
 
 PAGE = """<!DOCTYPE html>
 <html lang="zh-CN">
@@ -83,7 +93,7 @@ def home_of(who: Identity) -> str:
 
 
 def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Session],
-             throttle: LoginThrottle, forget: Callable[[str], None]) -> None:
+             throttle: LoginThrottle, store: SessionStore, locks: SigninLocks, checks: UserChecks) -> None:
     def render(form: LoginForm, message: str | None, status: int) -> flask.Response:
         html = flask.render_template_string(PAGE, form=form, message=message, city=settings.city_name)
         response = flask.Response(html, status=status, mimetype="text/html")
@@ -104,26 +114,32 @@ def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Ses
         if not form.validate_on_submit():
             expired = "csrf_token" in form.errors
             return render(form, EXPIRED if expired else FAILED, 400 if expired else 401)
-        with sessions() as session:
-            result = verify_password(session, form.username.data or "", form.password.data or "",
-                                     now=datetime.now(timezone.utc))
-            session.commit()  # failure counters and locks are kept even when refused
-            if not result.ok or result.user is None or result.user.role == UserRole.DISPLAY.value:
-                return render(form, FAILED, 401)
-            identity = identity_of(result.user, password_binding(result.user))
-        begin_session(identity)
+        try:
+            with sessions() as session:
+                result = verify_password(session, form.username.data or "", form.password.data or "",
+                                         locks=locks, client=client_address(),
+                                         now=datetime.now(timezone.utc))
+                session.commit()  # a re-hash and the sign-in time
+                if not result.ok or result.user is None or result.user.role == UserRole.DISPLAY.value:
+                    return render(form, FAILED, 401)
+                identity = identity_of(result.user, password_binding(result.user))
+            begin_session(identity, store)
+        except (redis.RedisError, OSError) as exc:  # no locks, no session record: nobody signs in
+            log.warning("sign-in refused: Redis unreachable (%s)", exc)
+            return render(form, UNAVAILABLE, 503)
         return flask.redirect(safe_next(form.next.data) or home_of(identity), code=303)
 
     @server.route("/logout", methods=["POST"])
     def logout() -> flask.Response:
         who = current()
         if who is not None:
-            forget(who.get_id())
-        end_session()
+            checks.forget(who.get_id())
+        end_session(store)
         return flask.redirect("/login", code=303)
 
 
-def display_token_signin(sessions: sessionmaker[Session], throttle: LoginThrottle) -> flask.Response | None:
+def display_token_signin(sessions: sessionmaker[Session], throttle: LoginThrottle,
+                         store: SessionStore) -> flask.Response | None:
     """``/wall?token=…``: sign the wall screen in and redirect to the URL without the token.
 
     Returns None when the request carries no token. A bad token answers 401 with the sign-in
@@ -142,7 +158,35 @@ def display_token_signin(sessions: sessionmaker[Session], throttle: LoginThrottl
                                   mimetype="text/plain; charset=utf-8")
         identity = identity_of(token.user, token_binding(token))
         session.commit()
-    begin_session(identity)
+    try:
+        begin_session(identity, store)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("wall sign-in refused: Redis unreachable (%s)", exc)
+        return unavailable(UNAVAILABLE)  # the page retries by itself: the wall signs in when Redis is back
     rest = [(k, v) for k, v in flask.request.args.items(multi=True) if k != "token"]
     target = flask.request.path + (f"?{urlencode(rest)}" if rest else "")
     return flask.redirect(target, code=303)
+
+
+RETRY_S = 10
+
+
+def unavailable(message: str) -> flask.Response:
+    """503 while Redis is unreachable: JSON for callbacks, else a page that reloads itself.
+
+    Never the sign-in page: a wall screen shows this and carries on by itself when Redis is back.
+    """
+    if flask.request.path.startswith("/_dash") or flask.request.path.startswith("/api/"):
+        response = flask.Response(json.dumps({"error": message}, ensure_ascii=False), status=503,
+                                  mimetype="application/json")
+    else:
+        html = ('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
+                f'<meta http-equiv="refresh" content="{RETRY_S}"><title>503</title>'
+                '<link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/login.css"></head>'
+                f'<body class="gh-login"><main class="gh-login__box"><h1>暂时无法确认登录状态</h1>'
+                f'<p class="gh-login__error" role="alert">{message}</p>'
+                f'<p>页面每 {RETRY_S} 秒自动重试，恢复后无需重新登录。</p></main></body></html>')
+        response = flask.Response(html, status=503, mimetype="text/html")
+    response.headers["Retry-After"] = str(RETRY_S)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -7,12 +7,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import DateTime, Engine, String, Text, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .settings import ConfigError, Settings
+from .text import strip_bidi
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -38,6 +39,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc)
+
+
+class _NoBidiOnRead:
+    """Producers' free text: stored as sent, read without bidi controls (``dashboard.text``).
+
+    Every read through the model — the wall, /explore, /view, exports, the API, reports —
+    gets the text without the controls that would reorder what it shows; the database keeps
+    the producer's bytes (the evidence), old rows included.
+    """
+
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else strip_bidi(value)
+
+
+class FreeString(_NoBidiOnRead, TypeDecorator[str]):
+    """``String(n)`` of producers' free text (an address, a case number)."""
+
+    impl = String
+    cache_ok = True
+
+
+class FreeText(_NoBidiOnRead, TypeDecorator[str]):
+    """``Text`` of producers' free text (a description, a note)."""
+
+    impl = Text
+    cache_ok = True
 
 
 def make_engine(settings: Settings) -> Engine:

@@ -60,6 +60,7 @@ class ObjectKind(LabelledEnum):
 
 
 _REGION_KINDS = frozenset({ObjectKind.DISTRICT, ObjectKind.STREET, ObjectKind.COMMUNITY, ObjectKind.GRID})
+MAX_PERIOD_DAYS = 366  # the longest evaluation period: one (leap) year (docs/evaluation.md)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Period:
 
     ``start``/``end`` are aware UTC instants of local midnights (DST-safe); ``label`` is
     ``2026-10`` for a calendar month, else ``2026-10-01..2026-10-15`` (last day inclusive).
+    At most :data:`MAX_PERIOD_DAYS` days (ValueError beyond: the API answers 400).
     """
 
     first: date
@@ -81,6 +83,9 @@ class Period:
         """Local days ``first`` … ``end_day`` − 1."""
         if end_day <= first:
             raise ValueError(f"empty period: {first} .. {end_day}")
+        if (end_day - first).days > MAX_PERIOD_DAYS:
+            # One evaluation scans every case of the period: a century would tie a worker up.
+            raise ValueError(f"period too long: {(end_day - first).days} days, at most {MAX_PERIOD_DAYS}")
         start = datetime.combine(first, time.min, tzinfo=tz).astimezone(timezone.utc)
         end = datetime.combine(end_day, time.min, tzinfo=tz).astimezone(timezone.utc)
         last = date.fromordinal(end_day.toordinal() - 1)

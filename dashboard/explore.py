@@ -40,6 +40,7 @@ from .overdue import class_names
 from .queries import OPEN_STAGES, unlocated_condition
 from .readapi import OutOfScope, _clocks, overdue_condition
 from .scope import CITY_NAME, Scope, ScopeError, get_scope, grid_id_condition
+from .text import is_case_id
 from .vocab import UNLOCATED, Kind, Source, Urgency
 
 NOT_FOUND = "未找到或无权查看"
@@ -76,7 +77,6 @@ _MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 _DIGITS = re.compile(r"[0-9]{6}|[0-9]{9}|[0-9]{12}|[0-9]{14,15}")
 _CODE = re.compile(r"[0-9A-Za-z]{1,32}")
 _UNIT = re.compile(r"[0-9A-Za-z_.\-]{1,32}")
-_CASE = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces (case ids are producer ids)
 
 
 class SelectionError(ValueError):
@@ -155,7 +155,7 @@ class Selection:
         check("ranking", clean.get("ranking") in RANKINGS,
               "考评对象应为 regions（下级区域）、unit（处置单位）、supervisor（监督员）、acceptor（受理员）、"
               "shift_lead（值班长）或 dispatcher（派遣员）")
-        check("case", bool(_CASE.fullmatch(clean.get("case", ""))), "案件编号无效")
+        check("case", is_case_id(clean.get("case", "")), "案件编号无效")
         if ("major" in clean or "minor" in clean) and "kind" not in clean:
             problems.append("按大类或小类筛选时须先选择部件或事件")
         if problems:

@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 
 from .lifecycle import OPEN, Stage
 from .limits import STAGES as CLOCK_STAGES
+from .db import FreeText
 from .models import Case, Grid, Region, Unit
 from .queries import DISPOSING, OPEN_STAGES, StageCount, day_window
 from .vocab import Urgency
@@ -123,7 +124,7 @@ def _as_text(column: Any, name: str) -> Any:
 # What the view reads of an open case, and of a case's day and month facts.
 _OPEN_COLUMNS = (
     Case.case_id, Case.stage, Case.number, Case.kind, Case.class_code, Case.grid_id, Case.unit_id,
-    Case.urgency, func.substr(Case.description, 1, DESCRIPTION_CHARS).label("description"),
+    Case.urgency, func.substr(Case.description, 1, DESCRIPTION_CHARS, type_=FreeText).label("description"),
     _as_text(Case.reported_at, "reported_at"), Case.clock_stage, _as_text(Case.deadline_at, "deadline_at"),
     Case.deadline_source, Case.limit_minutes, Case.limit_unit, _as_text(Case.paused_at, "paused_at"),
     Case.rework_count, Case.extension_count,

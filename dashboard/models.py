@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .db import UTCDateTime
+from .db import FreeString, FreeText, UTCDateTime
 
 # Deterministic constraint names, so Alembic migrations are identical on every backend.
 NAMING = {
@@ -163,15 +163,16 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[str] = mapped_column(String(64), unique=True)
-    number: Mapped[str | None] = mapped_column(String(32), index=True)
+    number: Mapped[str | None] = mapped_column(FreeString(32), index=True)
     source: Mapped[str | None] = mapped_column(String(32))
     kind: Mapped[str | None] = mapped_column(String(16))
     class_code: Mapped[str | None] = mapped_column(String(32), index=True)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
-    address: Mapped[str | None] = mapped_column(String(256))
-    description: Mapped[str | None] = mapped_column(Text)
+    # Producers' free text: read without bidi controls (dashboard.db.FreeText, issue 12).
+    address: Mapped[str | None] = mapped_column(FreeString(256))
+    description: Mapped[str | None] = mapped_column(FreeText)
     urgency: Mapped[str] = mapped_column(String(16), default="normal")
     # NULL while the history holds no legal beginning yet (e.g. only a late "closed").
     # Not indexed alone: ix_cases_stage_grid and ix_cases_stage_unit lead with it (0002).
@@ -233,7 +234,7 @@ class CaseEvent(Base):
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
     source: Mapped[str | None] = mapped_column(String(32))
-    actor: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(FreeString(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Why the lifecycle skipped this event when folding the case's history (None: applied).
     problem: Mapped[str | None] = mapped_column(Text)
@@ -306,7 +307,7 @@ class HotspotNote(Base):
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(8))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(FreeText, default="")
     created_at: Mapped[datetime] = mapped_column(index=True)
 
     grid: Mapped[Grid] = relationship()

@@ -48,6 +48,7 @@ from .models import Case, CaseEvent, Grid, Region, Unit
 from .overdue import class_names
 from .queries import DISPOSING, OPEN_STAGES, StageCount, day_window
 from .scope import Scope, ScopeError, get_scope, grid_condition
+from .text import is_case_id
 from .vocab import Urgency
 
 MAX_LIMIT = 1000  # rows per page of /overdue and /grids
@@ -493,7 +494,7 @@ def _stage_deadlines(case_id: str, events: list[CaseEvent], timing: Timing) -> t
 
 def case_detail(session: Session, scope: Scope, timing: Timing, now: datetime, case_id: str) -> CaseDetail | None:
     """The case with its whole timeline; None when unknown **or outside the scope** (the same)."""
-    if not isinstance(case_id, str) or not case_id or len(case_id) > 64:
+    if not is_case_id(case_id):  # a NUL byte must not reach the database (PostgreSQL refuses it)
         return None
     row = session.scalars(select(Case).where(Case.case_id == case_id, scoped(scope))).first()
     if row is None:

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
         default=10, ge=1, le=1000,
         description="Sign-in attempts allowed per client IP address per minute (counted in Redis, across all web workers and hosts).",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDR networks of the reverse proxies in front of gridhall, comma-separated; only requests from them may say who the client is (X-Forwarded-For, X-Forwarded-Proto). Unset: trust nothing.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -150,6 +154,24 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        # GRIDHALL_TRUSTED_PROXIES=127.0.0.1,10.0.8.0/24 (or a TOML/JSON list); canonical networks.
+        import ipaddress
+
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ValueError("a comma-separated list of IP addresses or CIDR networks")
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.8.5 or 10.0.8.0/24)") from None
+        return networks
 
     @field_validator("timezone")
     @classmethod

