@@ -111,13 +111,15 @@ class ImportSummary:
     elapsed_s: float = 0.0
 
     def __str__(self) -> str:
-        # One plain line (no rich markup), e.g. for the CLI's closing message.
-        parts = ", ".join(f"{kind} +{ins}/~{upd}" for kind, ins, upd in self.rows())
-        city = f"{self.city_name}: " if self.city_name else ""
-        return (
-            f"{city}imported {parts} (+inserted/~updated), "
-            f"{self.grid_assignments} supervisor grid assignments in {self.elapsed_s:.1f}s"
+        # One plain line (no rich markup) for people, e.g. the CLI's closing message:
+        # "测试市: imported regions 4 new; grids 120 new, 3 updated; … in 0.4 s".
+        parts = "; ".join(
+            f"{kind} " + ", ".join([f"{ins:,} new"] * bool(ins or not upd) + [f"{upd:,} updated"] * bool(upd))
+            for kind, ins, upd in self.rows()
         )
+        city = f"{self.city_name}: " if self.city_name else ""
+        return (f"{city}imported {parts}; {self.grid_assignments:,} supervisor grid assignments "
+                f"in {self.elapsed_s:.1f} s")
 
     def rows(self) -> list[tuple[str, int, int]]:
         """(kind, inserted, updated) per kind, for a summary table."""
