@@ -1104,6 +1104,7 @@ def report(
 
     from dashboard.evalspec import WeightsError, weights_from_settings
     from dashboard.evaluation import Period
+    from dashboard.cityname import city_name
     from dashboard.report import build_report, write_report
     from dashboard.scope import ScopeError, get_scope
 
@@ -1131,7 +1132,7 @@ def report(
         except ScopeError:
             _fail(f"--scope: no region with code {scope!r}", 1)
         with console.status(f"evaluating {period.label}…"):
-            built = build_report(session, region, period, weights, city_name=settings.city_name,
+            built = build_report(session, region, period, weights, city_name=city_name(settings, session),
                                  tz=settings.tz, now=now)
     paths, no_pdf = write_report(built, out, pdf=pdf)
     for path in paths:

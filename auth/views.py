@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from dashboard.cityname import CityNameSource
 from dashboard.settings import Settings
 from dashboard.users import MAX_PASSWORD_LENGTH, UserRole, verify_password, verify_token
 
@@ -84,8 +85,10 @@ def home_of(who: Identity) -> str:
 
 def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Session],
              throttle: LoginThrottle, forget: Callable[[str], None]) -> None:
+    city_name = CityNameSource(settings, sessions)
+
     def render(form: LoginForm, message: str | None, status: int) -> flask.Response:
-        html = flask.render_template_string(PAGE, form=form, message=message, city=settings.city_name)
+        html = flask.render_template_string(PAGE, form=form, message=message, city=city_name())
         response = flask.Response(html, status=status, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         return response

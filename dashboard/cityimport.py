@@ -27,6 +27,7 @@ from shapely.geometry import Point
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from .cityname import MAX_LENGTH as CITY_NAME_MAX, store_city_name
 from .codes import CodeError, check_grid_in_community, check_region_code
 from .geo import (
     GeometryError,
@@ -269,6 +270,7 @@ def import_city(
         summary.people, summary.grid_assignments = _write_people(
             session, parsed.people, existing, report
         )
+        store_city_name(session, parsed.city_name)  # what the screens and reports show
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
@@ -316,6 +318,9 @@ def _read_city_toml(path: Path, problems: _Problems) -> str | None:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         problems.add(CITY_TOML, "name 应为非空字符串")
+        name = None
+    elif isinstance(name, str) and len(name.strip()) > CITY_NAME_MAX:
+        problems.add(CITY_TOML, f"name 不应超过 {CITY_NAME_MAX} 个字符")
         name = None
     center = data.get("center")
     if center is not None:
