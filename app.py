@@ -9,6 +9,7 @@ its own database engine and Redis client.
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import callbacks
 import layouts
 from callbacks import Services
 from dashboard import classification, db, mapdata, reference
+from dashboard.cityname import CityNameSource
 from dashboard.settings import ConfigError, Settings, load_settings
 from feeds.connection import connect
 from layouts.live import page_title
@@ -93,9 +95,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         socket_timeout=WEB_REDIS_TIMEOUT_S, socket_connect_timeout=WEB_REDIS_TIMEOUT_S
     )
 
+    sessions = db.session_factory(engine)
+    city_name = CityNameSource(settings, sessions)
     app = dash.Dash(
         __name__,
-        title=page_title(settings),
+        title=page_title(""),  # per request: _title_per_request
         # No "Updating..." flicker in the tab title (and no English on the wall).
         update_title=None,
         serve_locally=True,
@@ -106,9 +110,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
             {"name": "color-scheme", "content": "dark"},
         ],
     )
-    app.layout = layouts.root_layout(settings)
+    _title_per_request(app, city_name)
+    app.layout = layouts.root_layout(settings, city_name)
     app.validation_layout = layouts.validation_layout(settings)
-    sessions = db.session_factory(engine)
     services = callbacks.register(app, settings, sessions, redis_client)
 
     runtime = Runtime(settings, engine, redis_client, services)
@@ -124,6 +128,17 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     services.wall.start()  # load the live view now, not at the first wall's first poll
     threading.Thread(target=warm_map, name="gridhall-map-warm", daemon=True).start()
     return app
+
+
+def _title_per_request(app: dash.Dash, city_name: CityNameSource) -> None:
+    """Every page's <title> names the city as it is now (a re-import needs no restart)."""
+    interpolate = app.interpolate_index
+
+    def with_city(**parts: str) -> str:
+        parts["title"] = html.escape(page_title(city_name()))  # a name from city.toml is text, not markup
+        return interpolate(**parts)
+
+    app.interpolate_index = with_city  # type: ignore[method-assign]
 
 
 def _register_component_scripts(app: dash.Dash) -> None:

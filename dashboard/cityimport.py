@@ -27,6 +27,7 @@ from shapely.geometry import Point
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from .cityname import MAX_LENGTH as CITY_NAME_MAX, store_city_name
 from .codes import CodeError, check_grid_in_community, check_region_code
 from .geo import (
     GeometryError,
@@ -111,13 +112,15 @@ class ImportSummary:
     elapsed_s: float = 0.0
 
     def __str__(self) -> str:
-        # One plain line (no rich markup), e.g. for the CLI's closing message.
-        parts = ", ".join(f"{kind} +{ins}/~{upd}" for kind, ins, upd in self.rows())
-        city = f"{self.city_name}: " if self.city_name else ""
-        return (
-            f"{city}imported {parts} (+inserted/~updated), "
-            f"{self.grid_assignments} supervisor grid assignments in {self.elapsed_s:.1f}s"
+        # One plain line (no rich markup) for people, e.g. the CLI's closing message:
+        # "测试市: imported regions 4 new; grids 120 new, 3 updated; … in 0.4 s".
+        parts = "; ".join(
+            f"{kind} " + ", ".join([f"{ins:,} new"] * bool(ins or not upd) + [f"{upd:,} updated"] * bool(upd))
+            for kind, ins, upd in self.rows()
         )
+        city = f"{self.city_name}: " if self.city_name else ""
+        return (f"{city}imported {parts}; {self.grid_assignments:,} supervisor grid assignments "
+                f"in {self.elapsed_s:.1f} s")
 
     def rows(self) -> list[tuple[str, int, int]]:
         """(kind, inserted, updated) per kind, for a summary table."""
@@ -267,6 +270,7 @@ def import_city(
         summary.people, summary.grid_assignments = _write_people(
             session, parsed.people, existing, report
         )
+        store_city_name(session, parsed.city_name)  # what the screens and reports show
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
@@ -314,6 +318,9 @@ def _read_city_toml(path: Path, problems: _Problems) -> str | None:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         problems.add(CITY_TOML, "name 应为非空字符串")
+        name = None
+    elif isinstance(name, str) and len(name.strip()) > CITY_NAME_MAX:
+        problems.add(CITY_TOML, f"name 不应超过 {CITY_NAME_MAX} 个字符")
         name = None
     center = data.get("center")
     if center is not None:

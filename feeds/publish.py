@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ import orjson
 import redis
 
 from dashboard.settings import Settings
+from dashboard.tabular import is_stdio
 
 from .contract import (
     ENTRY_FIELD,
@@ -111,6 +113,8 @@ def detect_format(path: Path, given: str | None = None) -> str:
         if fmt not in FORMATS:
             raise PublishFileError(f"unknown format {given!r}; use jsonl or csv")
         return fmt
+    if is_stdio(path):
+        raise PublishFileError("standard input (-): give its format with --format jsonl|csv")
     found = _EXTENSIONS.get(path.suffix.lower())
     if found is None:
         raise PublishFileError(
@@ -121,10 +125,12 @@ def detect_format(path: Path, given: str | None = None) -> str:
 
 
 def load_file(path: Path, fmt: str | None = None, *, now: datetime | None = None) -> Loaded:
-    """Read and validate every record of PATH; raises PublishFileError if the file is unusable."""
+    """Read and validate every record of PATH (standard input for ``-``); raises PublishFileError
+    if the file is unusable."""
     fmt = detect_format(path, fmt)
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # tolerate the BOM that Excel writes
+        raw_bytes = sys.stdin.buffer.read() if is_stdio(path) else path.read_bytes()
+        text = raw_bytes.decode("utf-8-sig")  # tolerate the BOM that Excel writes
     except UnicodeDecodeError as exc:
         raise PublishFileError(
             f"{path}: not UTF-8 (byte {exc.start}); convert it first, e.g. iconv -f GBK -t UTF-8"

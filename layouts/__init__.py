@@ -13,25 +13,27 @@ from dashboard.settings import Settings
 from . import explore, live, view, wall
 
 
-def root_layout(settings: Settings) -> Callable[[], html.Div]:
+def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "") -> Callable[[], html.Div]:
     """The app's layout, chosen per request by path: /wall, /explore, /view or /live.
 
     Who may see which page is decided before this runs (auth/guard.py checks the same path).
+    ``city_name`` answers the city's name for the header (``dashboard.cityname``).
     """
 
     def serve() -> html.Div:
         url = _page_url()
         page = page_of(url.path) if url is not None else None
+        city = city_name()
         if page == "wall":
             query = parse_qs(url.query)
             return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],
                                explore=_may_open("explore"), board=query.get("board", ["units"])[0],
-                               period=query.get("period", [None])[0])
+                               period=query.get("period", [None])[0], city=city)
         if page == "explore":
-            return explore.layout(settings, url.query)
+            return explore.layout(settings, url.query, city=city)
         if page == "view":
-            return view.layout(settings, url.query)
-        return live.layout(settings)
+            return view.layout(settings, url.query, city=city)
+        return live.layout(settings, city=city)
 
     return serve
 

@@ -103,8 +103,9 @@ def _dropdown(key: str, label: str, options: list[dict[str, str]], value: str | 
     ])
 
 
-def layout(settings: Settings, query: str = "") -> html.Div:
-    """The whole /explore page; ``query`` is the URL's query string (state lives in the URL)."""
+def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
+    """The whole /explore page; ``query`` is the URL's query string (state lives in the URL);
+    ``city`` the city's name for the header."""
     sel = Selection.lenient(query)
     keep = lambda v: [{"label": v, "value": v}] if v else []  # noqa: E731 - filled by the callback
     return html.Div(
@@ -116,7 +117,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
                 html.Div(className="gh-header__titles", children=[
                     html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
                     html.H1(className="gh-header__title", children=[
-                        html.Span(settings.city_name, className="gh-header__city"),
+                        html.Span(city, className="gh-header__city"),
                         html.Span(TITLE, className="gh-header__sub"),
                     ]),
                 ]),

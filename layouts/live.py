@@ -33,11 +33,12 @@ KPIS: tuple[tuple[str, str, str], ...] = (
 EVENT_COLUMNS = ("时间", "案件编号", "环节", "类别", "网格", "问题描述")
 
 
-def page_title(settings: Settings) -> str:
-    return f"{settings.city_name}{PAGE_TITLE}"
+def page_title(city: str) -> str:
+    """The browser tab's title of every page; ``city`` from ``dashboard.cityname``."""
+    return f"{city}{PAGE_TITLE}"
 
 
-def layout(settings: Settings) -> html.Div:
+def layout(settings: Settings, *, city: str = "") -> html.Div:
     """The whole page; figures start as placeholders and arrive with the first refresh."""
     return html.Div(
         id="live-root",
@@ -47,7 +48,7 @@ def layout(settings: Settings) -> html.Div:
             # Raised in the browser when the server itself stops answering (layouts/assets/live.js):
             # the server-side banner cannot say so.
             html.Div(id="live-offline", className="gh-banner", role="alert", children=[]),
-            header(settings, "live", PAGE_TITLE),
+            header(settings, "live", PAGE_TITLE, city=city),
             kpi_strip("kpi", KPIS),
             html.Main(
                 className="gh-main",
@@ -74,8 +75,11 @@ def layout(settings: Settings) -> html.Div:
     )
 
 
-def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | None = None) -> html.Header:
+def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | None = None, *,
+           city: str = "") -> html.Header:
     """The page header: city and title, an optional middle part, clock and 数据更新于.
+
+    ``city`` is the city's name (``dashboard.cityname``; "" when it has none).
 
     Ids are ``<prefix>-clock``, ``<prefix>-date`` and ``<prefix>-updated`` (filled by callbacks).
     """
@@ -89,7 +93,7 @@ def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | No
                     html.H1(
                         className="gh-header__title",
                         children=[
-                            html.Span(settings.city_name, className="gh-header__city"),
+                            html.Span(city, className="gh-header__city"),
                             html.Span(subtitle, className="gh-header__sub"),
                         ],
                     ),

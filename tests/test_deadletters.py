@@ -81,7 +81,7 @@ def test_retry_after_importing_the_missing_grid(settings, sessions, redis_client
     case_stream = settings.key(CASE_STREAM)
     original = redis_client.xrange(case_stream)[0]
 
-    listed = gridhall(settings, "deadletters", "list")
+    listed = gridhall(settings, "deadletters", "list", "--format", "table")
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.stdout.splitlines() if dead_id in line)
     assert "unknown_grid" in row and "c1-1" in row and " c1 " in row
@@ -119,7 +119,7 @@ def test_retry_after_importing_the_missing_grid(settings, sessions, redis_client
     assert grid == GRID_2
     assert redis_client.xlen(settings.key(DEAD_LETTER_STREAM)) == 0
 
-    empty = gridhall(settings, "deadletters", "list")
+    empty = gridhall(settings, "deadletters", "list", "--format", "table")
     assert empty.exit_code == 0 and "no dead letters" in empty.stdout
 
 
@@ -134,13 +134,13 @@ def test_reason_filters_and_a_failing_retry_comes_back_with_a_new_id(settings, s
     assert set(by_code) == {"undecodable", "unknown_grid", "unknown_unit"}
     assert by_code["unknown_grid"].reason_code == "unknown_grid"  # written by the ingest
 
-    only_grid = gridhall(settings, "deadletters", "list", "--reason", "unknown_grid")
+    only_grid = gridhall(settings, "deadletters", "list", "--format", "table", "--reason", "unknown_grid")
     assert only_grid.exit_code == 0, only_grid.output
     assert by_code["unknown_grid"].id in only_grid.stdout
     assert by_code["undecodable"].id not in only_grid.stdout
     assert by_code["unknown_unit"].id not in only_grid.stdout
 
-    bad = gridhall(settings, "deadletters", "list", "--reason", "bogus")
+    bad = gridhall(settings, "deadletters", "list", "--format", "table", "--reason", "bogus")
     assert bad.exit_code == 2 and "unknown_grid" in bad.stderr  # names the valid codes
 
     dry = gridhall(settings, "deadletters", "retry", "--reason", "unknown_unit", "--dry-run")
@@ -157,7 +157,7 @@ def test_reason_filters_and_a_failing_retry_comes_back_with_a_new_id(settings, s
     assert again["undecodable"].id != by_code["undecodable"].id  # dead-lettered again, new id
     assert again["undecodable"].fields == {"event": "{not json"}
     assert again["unknown_grid"].id == by_code["unknown_grid"].id  # the others untouched
-    counts = gridhall(settings, "deadletters", "list")
+    counts = gridhall(settings, "deadletters", "list", "--format", "table")
     assert "undecodable 2" in counts.stdout
 
 
@@ -176,11 +176,11 @@ def test_dead_letters_without_reason_code_are_handled(settings, redis_client):  
                      reason="payload larger than 64 KB", fields=json.dumps({"event": "{"}))
     _old_dead_letter(redis_client, settings, "3000-0", reason="something odd")  # nothing else
 
-    listed = gridhall(settings, "deadletters", "list", "--reason", "unknown_grid")
+    listed = gridhall(settings, "deadletters", "list", "--format", "table", "--reason", "unknown_grid")
     assert listed.exit_code == 0, listed.output
     assert "1000-0" in listed.stdout and "unknown_grid*" in listed.stdout and "o-1" in listed.stdout
     assert "2000-0" not in listed.stdout and "inferred" in listed.stdout
-    everything = gridhall(settings, "deadletters", "list")
+    everything = gridhall(settings, "deadletters", "list", "--format", "table")
     assert "3000-0" in everything.stdout and "2000-0" in everything.stdout
     assert "2026-11-01 09:00:00" in everything.stdout  # `at`, shown in the city's time zone
 
@@ -233,15 +233,15 @@ def test_list_since_and_limit(settings, redis_client):  # type: ignore[no-untype
         _old_dead_letter(redis_client, settings, f"{int(at.timestamp() * 1000)}-0", at=at.isoformat(),
                          reason=f"{hours}h ago", reason_code="unknown_unit",
                          fields=json.dumps({"event": orjson.dumps({"event_id": f"e{hours}"}).decode()}))
-    recent = gridhall(settings, "deadletters", "list", "--since", "90m")
+    recent = gridhall(settings, "deadletters", "list", "--format", "table", "--since", "90m")
     assert recent.exit_code == 0, recent.output
     assert "1h ago" in recent.stdout and "2h ago" not in recent.stdout
     since = (now - timedelta(hours=2, minutes=30)).astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
-    two = gridhall(settings, "deadletters", "list", "--since", since)  # naive = city time
+    two = gridhall(settings, "deadletters", "list", "--format", "table", "--since", since)  # naive = city time
     assert "2h ago" in two.stdout and "1h ago" in two.stdout and "3h ago" not in two.stdout
-    newest = gridhall(settings, "deadletters", "list", "--limit", "2")
+    newest = gridhall(settings, "deadletters", "list", "--format", "table", "--limit", "2")
     assert newest.stdout.index("1h ago") < newest.stdout.index("2h ago") and "3h ago" not in newest.stdout
-    bad = gridhall(settings, "deadletters", "list", "--since", "yesterday")
+    bad = gridhall(settings, "deadletters", "list", "--format", "table", "--since", "yesterday")
     assert bad.exit_code == 2 and "--since" in bad.stderr
 
 

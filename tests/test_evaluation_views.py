@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import v1
 from callbacks.wall import WallService, ranking_rows
 from dashboard import classification, reference
+from dashboard.cityname import city_name
 from dashboard.evalspec import weights_from_settings
 from dashboard.evaluation import ObjectKind, Period, evaluate
 from dashboard.report import build_report
@@ -46,7 +47,7 @@ def test_api_wall_panel_and_report_agree(city: sessionmaker[Session], settings: 
     get = _api(sessions, settings, scope_code)
     with sessions() as s:
         scope = CITY if scope_code is None else get_scope(s, scope_code)
-        report = build_report(s, scope, period, weights, city_name=settings.city_name, tz=settings.tz, now=NOW)
+        report = build_report(s, scope, period, weights, city_name=city_name(settings, s), tz=settings.tz, now=NOW)
         kinds = [ObjectKind.DISTRICT, ObjectKind.STREET, ObjectKind.UNIT] if scope_code is None \
             else [ObjectKind.STREET, ObjectKind.UNIT]
         for kind in kinds:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import cli
 from dashboard import db
+from dashboard.cityname import city_name
 from dashboard.evalspec import INDICATORS, INSUFFICIENT
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.models import Region, Unit
@@ -182,11 +183,11 @@ def test_xlsx_and_html_hold_exactly_the_evaluation(settings: Settings, sessions,
         s.execute(update(Unit).where(Unit.id == s.scalar(select(Unit.id).order_by(Unit.id).limit(1)))
                   .values(name=XSS_UNIT))
     with sessions() as s:
-        built = rpt.build_report(s, CITY, period, city_name=settings.city_name, tz=settings.tz, now=now)
+        built = rpt.build_report(s, CITY, period, city_name=city_name(settings, s), tz=settings.tz, now=now)
         evaluations = [evaluate(s, CITY, kind, period, now=now) for kind in rpt.KINDS]
         district = s.scalar(select(Region.code).where(Region.level == "district").order_by(Region.code))
         dscope = get_scope(s, district)
-        dreport = rpt.build_report(s, dscope, period, city_name=settings.city_name, tz=settings.tz, now=now)
+        dreport = rpt.build_report(s, dscope, period, city_name=city_name(settings, s), tz=settings.tz, now=now)
         devaluations = [evaluate(s, dscope, kind, period, now=now) for kind in rpt.report_kinds(dscope)]
     assert [e.kind for e in built.evaluations] == list(rpt.KINDS)
     assert built.evaluations == tuple(evaluations)
@@ -201,7 +202,8 @@ def test_xlsx_and_html_hold_exactly_the_evaluation(settings: Settings, sessions,
     html = paths[1].read_text(encoding="utf-8")
     assert_html_matches(html, evaluations)
 
-    title = f"{settings.city_name}数字化城市管理 {period.first.year}年{period.first.month}月 综合考评通报"
+    assert built.city_name == "演示市"  # the demo city's own name (its city.toml), not a setting
+    title = f"{built.city_name}数字化城市管理 {period.first.year}年{period.first.month}月 综合考评通报"
     assert built.title == title and f"<h1>{title}</h1>" in html
     filed = sum(int(r.indicators["filed"]) for r in districts.rows)  # type: ignore[arg-type]
     assert f'<div class="label">立案数</div><div class="value">{filed:,}<' in html
@@ -288,7 +290,7 @@ def test_last_month_first_page_renders(settings: Settings, sessions, demo_city_d
     build_last_month(settings, sessions, demo_city_dir, now)
     period = previous_month(now, settings)
     with sessions() as s:
-        built = rpt.build_report(s, CITY, period, city_name=settings.city_name, tz=settings.tz, now=now)
+        built = rpt.build_report(s, CITY, period, city_name=city_name(settings, s), tz=settings.tz, now=now)
     # the command prints it to PDF with its own Chromium
     result = run(settings, "report", "--month", period.label, "--out", str(tmp_path / "out"), "--pdf")
     assert result.returncode == 0, result.stdout + result.stderr

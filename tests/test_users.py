@@ -367,7 +367,7 @@ def test_cli_add_list_disable(run_cli, sessions: sessionmaker[Session]) -> None:
     assert run_cli("add", "wall-1", "--role", "display").exit_code == 0
     assert _user(sessions, "wall-1").password_hash is None
 
-    listed = run_cli("list")
+    listed = run_cli("list", "--format", "table")
     assert listed.exit_code == 0, listed.stdout + listed.stderr
     for text in ["zhang.wei", "张伟", "值班长", "江东街道", "wall-1", "大屏", "全市"]:
         assert text in listed.stdout, text
@@ -375,7 +375,7 @@ def test_cli_add_list_disable(run_cli, sessions: sessionmaker[Session]) -> None:
     disabled = run_cli("disable", "zhang.wei")
     assert disabled.exit_code == 0 and "disabled" in disabled.stdout
     assert _user(sessions, "zhang.wei").disabled
-    assert "yes" in run_cli("list").stdout
+    assert "yes" in run_cli("list", "--format", "table").stdout
 
 
 def test_cli_prompts_twice_on_a_terminal(run_cli, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
