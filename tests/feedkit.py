@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from dashboard import classification
 from dashboard.db import transaction
+from dashboard.text import strip_bidi
 from dashboard.geo import geodesic_area_m2, to_geojson
 from dashboard.lifecycle import (
     TERMINAL,
@@ -282,6 +283,10 @@ def oracle_event(message: CaseEventMessage) -> LifecycleEvent:
     return LifecycleEvent(ev.event_id, ev.case_id, ev.type, ev.occurred_at, fields)
 
 
+def _shown(text: str | None) -> str | None:
+    return None if text is None else strip_bidi(text)
+
+
 def expected_row(state: CaseState) -> dict[str, Any]:
     v = state.values
     row = {
@@ -289,7 +294,9 @@ def expected_row(state: CaseState) -> dict[str, Any]:
         "number": v.get("number"), "source": v.get("source"), "kind": v.get("kind"),
         "class_code": v.get("class_code"), "grid_code": v.get("grid_code"),
         "unit_code": v.get("unit_code"), "lon": v.get("lon"), "lat": v.get("lat"),
-        "address": v.get("address"), "description": v.get("description"),
+        # Stored as sent, read without bidi controls (dashboard.text): the ORM read is the
+        # read every screen and export uses, so the ledger expects what it gives.
+        "address": _shown(v.get("address")), "description": _shown(v.get("description")),
         "urgency": v.get("urgency") or "normal",
         "rework_count": state.rework_count, "return_count": state.return_count,
         "extension_count": state.extension_count, "satisfaction": state.satisfaction,
