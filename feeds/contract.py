@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from dashboard.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
 from dashboard.vocab import Kind, Satisfaction, Source, Urgency
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from dashboard.settings import Settings
 
 SCHEMA_VERSION = 1
-EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)  # lower bound for occurred_at/deadline_at
+EARLIEST_YEAR = 1990  # no case happened before: an earlier year is a broken device clock
+EARLIEST = datetime(EARLIEST_YEAR, 1, 1, tzinfo=timezone.utc)
 ENTRY_FIELD = "event"
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -77,31 +79,89 @@ class FeedError(ValueError):
         self.code = code
 
 
+# The one spelling of a time on the wire, published as the JSON Schema's pattern (feeds/schema.py)
+# and used by both decode paths: RFC 3339 with seconds and a UTC offset, every part in range,
+# the year (as written) from 1990. Calendar validity (no 30 February) is left to
+# datetime.fromisoformat here and to "format": "date-time" in the schema. [0-9], not \d: a
+# Python \d also matches other scripts' digits.
+TIME_PATTERN = (
+    r"^(?:199[0-9]|[2-9][0-9]{3})"  # EARLIEST_YEAR to 9999
+    r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+assert EARLIEST_YEAR == 1990, "TIME_PATTERN spells out the earliest year"
+# Python's "$" also matches before a final newline; the ingest wants the real end.
+_TIME_RE = re.compile(TIME_PATTERN[:-1] + r"\Z")
+
+
+def parse_time(value: str) -> datetime | None:
+    """The aware datetime of a wire time, or None when it does not follow TIME_PATTERN."""
+    if _TIME_RE.match(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.upper())  # RFC 3339 allows "t" and "z"
+    except ValueError:  # e.g. 2026-02-30
+        return None
+
+
+def _wire_time(value: object) -> object:
+    """A time field: an RFC 3339 string from JSON (a datetime only from Python code).
+
+    Pydantic's lax mode would read a number as seconds since 1970 and take "2026-11-24 08:12"
+    or a "+0800" offset; the published schema refuses all of them, so the decode does too.
+    """
+    if isinstance(value, datetime):
+        return value
+    if value.__class__ is not str:
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-25T09:30:00+08:00")
+    parsed = parse_time(value)  # type: ignore[arg-type]
+    if parsed is None:
+        raise ValueError(f"must be an RFC 3339 date-time with seconds and a UTC offset, from "
+                         f"{EARLIEST_YEAR}, e.g. 2026-11-25T09:30:00+08:00 (got {value[:40]!r})")  # type: ignore[index]
+    return parsed
+
+
+def _json_integer(value: object) -> object:
+    """A JSON integer as the JSON Schema reads one: 3 or 3.0, never true, "3" or 3.5."""
+    if value.__class__ is float and value.is_integer():  # type: ignore[attr-defined]
+        return int(value)  # type: ignore[call-overload]
+    return value
+
+
+WireTime = Annotated[datetime, BeforeValidator(_wire_time)]
+# Strict: a boolean, a numeric string or a list is not a coordinate (lax mode made true 1.0).
+Coordinate = Annotated[float, Strict()]
+JsonInt = Annotated[int, Strict(), BeforeValidator(_json_integer)]
+_NOT_BLANK = frozenset({"event_id", "case_id"})  # required ids: white space alone is no id
+
+
 class CaseEventMessage(BaseModel):
     """One case event as a producer sends it (JSON in the ``event`` field of the entry)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Strings are stripped by _strings, after their lengths are checked as sent (the schema's
+    # maxLength counts the characters sent).
+    model_config = ConfigDict(extra="forbid")
 
-    v: int = Field(SCHEMA_VERSION, description="Schema version; 1.")
+    v: JsonInt = Field(SCHEMA_VERSION, description="Schema version; 1.")
     event_id: str = Field(min_length=1, max_length=128, description="Producer-unique id; the idempotency key.")
     case_id: str = Field(min_length=1, max_length=64, description="The case this event belongs to.")
     type: EventType = Field(description="What happened (lifecycle event type).")
-    occurred_at: datetime = Field(description="When it happened, ISO-8601 with a UTC offset.")
+    occurred_at: WireTime = Field(description="When it happened, ISO-8601 with a UTC offset.")
     source: Source | None = Field(None, description="Channel the case came in through.")
     actor: str | None = Field(None, max_length=64, description="Who acted (staff code or system).")
     number: str | None = Field(None, max_length=32, description="Human case number (案件编号).")
     kind: Kind | None = Field(None, description="component (部件) or event (事件).")
     class_code: str | None = Field(None, max_length=32, description="Minor class code (小类) of the active scheme.")
     grid_code: str | None = Field(None, max_length=15, description="Unit grid code (15 or 14 digits).")
-    lon: float | None = Field(None, ge=-180, le=180, description="WGS84 longitude.")
-    lat: float | None = Field(None, ge=-90, le=90, description="WGS84 latitude.")
+    lon: Coordinate | None = Field(None, ge=-180, le=180, description="WGS84 longitude.")
+    lat: Coordinate | None = Field(None, ge=-90, le=90, description="WGS84 latitude.")
     address: str | None = Field(None, max_length=256, description="事发位置 as text.")
     description: str | None = Field(None, max_length=4000, description="Problem description.")
     urgency: Urgency | None = Field(None, description="normal (一般) or urgent (紧急).")
     unit_code: str | None = Field(None, max_length=32, description="Responsible unit code (派遣 target).")
-    deadline_at: datetime | None = Field(None, description="A deadline set by the source system.")
-    # Strict int: a numeric string, a float or a boolean is not a score (JSON 3, not "3" or 3.0).
-    satisfaction: Annotated[int, Field(strict=True, ge=1, le=5)] | Satisfaction | None = Field(
+    deadline_at: WireTime | None = Field(None, description="A deadline set by the source system.")
+    # Strict int: a numeric string, a fraction or a boolean is not a score (JSON 3 or 3.0, not "3").
+    satisfaction: Annotated[int, Strict(), Field(ge=1, le=5), BeforeValidator(_json_integer)] | Satisfaction | None = Field(
         None, description="回访评价 of a rated event: a score 1–5 (5 best) or a three-level answer.")
 
     @field_validator("occurred_at", "deadline_at")
@@ -115,17 +175,30 @@ class CaseEventMessage(BaseModel):
         # broken device clock (and year 1 with an offset cannot even be stored in UTC).
         # Far-future times are the ingest's "future" reason instead. Aware comparisons do
         # not convert, so this cannot overflow.
-        if value < EARLIEST:
-            raise ValueError(f"must not be before {EARLIEST:%Y-%m-%d}")
+        # The year as written, as TIME_PATTERN reads it (a datetime from Python code too).
+        if value.year < EARLIEST_YEAR:
+            raise ValueError(f"must not be before {EARLIEST_YEAR}")
         return value
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: object) -> object:
+    def _strings(cls, value: object, info: ValidationInfo) -> object:
+        if value.__class__ is not str:
+            return value
         # PostgreSQL text cannot hold NUL, and no producer means to send one.
-        if isinstance(value, str) and "\x00" in value:
+        if "\x00" in value:  # type: ignore[operator]
             raise ValueError("must not contain NUL (\\u0000) characters")
-        return value
+        stripped = value.strip()  # type: ignore[attr-defined]
+        if not stripped and info.field_name in _NOT_BLANK:
+            raise ValueError("must not be blank")
+        return stripped
+
+    @model_validator(mode="after")
+    def _class_needs_kind(self) -> "CaseEventMessage":
+        # A 小类 code is only unique per kind (部件 01002 ≠ 事件 01002).
+        if self.class_code is not None and self.kind is None:
+            raise ValueError("class_code needs kind (component or event) in the same event")
+        return self
 
     @model_validator(mode="after")
     def _rating(self) -> "CaseEventMessage":
@@ -182,7 +255,8 @@ def parse_entry(fields: dict[str, Any]) -> tuple[CaseEventMessage, dict[str, Any
         return CaseEventMessage.model_validate(data), data
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        # The field only: the rest of a location names pydantic's union branches.
+        where = str(err["loc"][0]) if err["loc"] else "payload"
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise FeedError(DeadReason.SCHEMA, f"schema: {where}: {err['msg']}{more}") from None
 
@@ -208,12 +282,6 @@ _ENUM_FIELDS: dict[str, dict[str, Any]] = {
 _TIME_FIELDS = ("occurred_at", "deadline_at")
 _REQUIRED = frozenset(n for n, info in CaseEventMessage.model_fields.items() if info.is_required())
 _KNOWN = frozenset(CaseEventMessage.model_fields)
-# Calendar-valid values are left to datetime.fromisoformat; out-of-range parts (hour 24,
-# second 60, an offset of 24 h or minute 60) never reach it.
-_TIME_RE = re.compile(
-    r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z",
-    re.ASCII,
-)
 _LON_LAT = {"lon": 180, "lat": 90}
 
 
@@ -259,16 +327,13 @@ def _fast_fields(data: dict[str, Any]) -> dict[str, Any] | None:
             if value is None:
                 return None
         elif what == _TIME:
-            if cls is not str or _TIME_RE.match(value) is None:
+            if cls is not str:
                 return None
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError:
-                return None
-            if value < EARLIEST:
+            value = parse_time(value)
+            if value is None:
                 return None
         elif what == _NUM:
-            if cls is not float and cls is not int:
+            if cls is not float and cls is not int:  # not bool, whose class is bool
                 return None
             value = float(value)
             if not -arg <= value <= arg:
@@ -278,6 +343,8 @@ def _fast_fields(data: dict[str, Any]) -> dict[str, Any] | None:
                 return None
             continue
         out[name] = value
+    if "class_code" in out and "kind" not in out:
+        return None  # the model words the refusal
     return out
 
 

@@ -19,19 +19,20 @@ from typing import Any
 from dashboard.lifecycle import EventType
 from dashboard.vocab import Kind, LabelledEnum, Satisfaction, Source, Urgency
 
-from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, CaseEventMessage
+from .contract import EARLIEST_YEAR, ENTRY_FIELD, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, TIME_PATTERN, CaseEventMessage
 
 SCHEMA_ID = f"https://gridhall.example/schema/case-event.v{SCHEMA_VERSION}.json"
 SCHEMA_FILE = f"case-event.v{SCHEMA_VERSION}.json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-# RFC 3339 date-time *with* an offset. In draft 2020-12 "format" is only an annotation unless
-# a validator opts in to asserting it, so the offset rule is also spelled out as a pattern.
-DATE_TIME_WITH_OFFSET = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
+# RFC 3339 date-time *with* an offset, from 1990 (the decode's own rule, feeds.contract). In
+# draft 2020-12 "format" is only an annotation unless a validator opts in to asserting it, so
+# the rule is also spelled out as a pattern; "format" adds calendar validity.
+DATE_TIME_WITH_OFFSET = TIME_PATTERN
 
-NOT_BLANK = r"\S"
+# Every string: no NUL (CaseEventMessage._strings). The two ids also need one non-space.
+NO_NUL = r"^[^\u0000]*$"
+NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 _ENUMS: dict[str, type[LabelledEnum]] = {
     "EventType": EventType,
@@ -64,13 +65,19 @@ def json_schema() -> dict[str, Any]:
 
     props = schema["properties"]
     # What the ingest enforces beyond the model's field types, spelled out for other languages.
-    for name in ("event_id", "case_id"):
-        props[name]["pattern"] = NOT_BLANK  # the model strips white space before min_length
-    schema["dependentRequired"] = {"class_code": ["kind"]}  # a 小类 code is only unique per kind
-    # A call-back (rated) carries its answer; no other event may (CaseEventMessage._rating).
-    schema["if"] = {"properties": {"type": {"const": EventType.RATED.value}}, "required": ["type"]}
-    schema["then"] = {"required": ["satisfaction"], "properties": {"satisfaction": {"not": {"type": "null"}}}}
-    schema["else"] = {"properties": {"satisfaction": {"type": "null"}}}
+    for name, prop in props.items():
+        for branch in prop.get("anyOf", [prop]):
+            if branch.get("type") == "string" and "format" not in branch:
+                branch["pattern"] = NOT_BLANK if name in ("event_id", "case_id") else NO_NUL
+    schema["allOf"] = [
+        # A call-back (rated) carries its answer; no other event may (CaseEventMessage._rating).
+        {"if": {"properties": {"type": {"const": EventType.RATED.value}}, "required": ["type"]},
+         "then": {"required": ["satisfaction"], "properties": {"satisfaction": {"not": {"type": "null"}}}},
+         "else": {"properties": {"satisfaction": {"type": "null"}}}},
+        # A 小类 code is only unique per kind (CaseEventMessage._class_needs_kind).
+        {"if": {"properties": {"class_code": {"type": "string"}}, "required": ["class_code"]},
+         "then": {"required": ["kind"], "properties": {"kind": {"not": {"type": "null"}}}}},
+    ]
     props["satisfaction"]["description"] = (
         "The answer of a hotline call-back (回访评价), on a rated event only and required there: "
         "an integer score 1–5 (5 = 非常满意, 1 = 非常不满意) or a three-level answer, which is "
@@ -82,8 +89,9 @@ def json_schema() -> dict[str, Any]:
         f"{SCHEMA_VERSION}). Any other value is dead-lettered with reason_code 'schema'."
     )
     offset_note = (
-        "RFC 3339 date-time with a UTC offset (Z or ±hh:mm), e.g. 2026-11-24T09:30:00+08:00; "
-        "a time without an offset is rejected."
+        "RFC 3339 date-time with seconds and a UTC offset (Z or ±hh:mm), e.g. "
+        f"2026-11-24T09:30:00+08:00, year {EARLIEST_YEAR} or later; a time without an offset, "
+        "a number or any other shape is rejected."
     )
     props["occurred_at"]["pattern"] = DATE_TIME_WITH_OFFSET
     props["occurred_at"]["description"] = "When it happened (not when it was sent). " + offset_note

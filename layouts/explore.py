@@ -627,7 +627,8 @@ def trend_figure(points: Any, axis: str) -> go.Figure:
     ])
     fig.update_layout(**_layout_base())
     # upright labels ("06时"), every other one when there are many (24 hours)
-    fig.update_layout(bargap=0.25, xaxis={"tickangle": 0, "nticks": 12})
+    # category axis: plotly would read a day label such as "12-01" as a date (Jan 2012)
+    fig.update_layout(bargap=0.25, xaxis={"type": "category", "tickangle": 0, "nticks": 12})
     return fig
 
 

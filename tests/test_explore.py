@@ -957,6 +957,10 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str
     expect(page.locator("#explore-crumbs .is-current")).to_contain_text("青山区")
     expect(page.locator("#explore-classes .ytick text").first).to_be_attached(timeout=10_000)
     expect(page.locator("#explore-table .ag-row").first).to_be_attached(timeout=10_000)
+    # the 7-day trend is labelled by day ("12-06"), never read as a date axis ("Jan 2012")
+    day_ticks = page.locator("#explore-trend-days .xtick text")
+    expect(day_ticks.first).to_be_attached(timeout=10_000)
+    assert all(re.fullmatch(r"\d{2}-\d{2}", t) for t in day_ticks.all_text_contents()), day_ticks.all_text_contents()
     # the filters fold under 筛选
     toggle = page.locator("#explore-filters-toggle")
     expect(page.locator("#explore-filters")).to_be_hidden()
@@ -1329,3 +1333,22 @@ def test_bidi_controls_do_not_reorder_the_page(browser: Any, live: str, sessions
     assert _no_bidi(BIDI_ADDRESS) in text
     assert watch.errors == [] and watch.dialogs == []
     context.close()
+
+
+@pytest.mark.browser
+def test_day_trend_labels_stay_days_in_december(browser: Any, tmp_path: Any) -> None:
+    """Plotly.js reads "12-01" as a date (January 2012) unless the axis is a category axis:
+    the trend figure, drawn by the plotly.js that ships with plotly (no CDN), keeps the days."""
+    from plotly.io import write_html
+
+    from layouts.explore import trend_figure
+
+    points = [explore.TrendPoint(datetime(2026, 12, d, tzinfo=BEIJING), f"12-{d:02d}", d, d - 1) for d in range(1, 8)]
+    page_file = tmp_path / "trend.html"
+    write_html(trend_figure(points, "days"), str(page_file), include_plotlyjs=True, full_html=True)
+    page = browser.new_page()
+    page.goto(page_file.as_uri())
+    ticks = page.locator(".xtick text")
+    ticks.first.wait_for(state="attached", timeout=10_000)
+    assert ticks.all_text_contents() == [f"12-{d:02d}" for d in range(1, 8)]
+    page.close()
