@@ -269,14 +269,39 @@ def _report_feed(settings: Settings, require_ingest: bool) -> int:
             f"applied {state.applied_total:,}, dead letters {state.dead_letters:,}")
     if state.dead_by_reason:
         line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(state.dead_by_reason.items())) + ")"
+    code = 0
     if state.alive():
         console.print(f"[green]✓ ingest[/]    heartbeat {state.heartbeat_age_s:.0f}s ago; {line}")
-        return 0
-    since = "never" if state.heartbeat_age_s is None else f"{state.heartbeat_age_s:.0f}s ago"
-    mark = "[red]✗" if require_ingest else "[yellow]![/][yellow]"
-    (err if require_ingest else console).print(f"{mark} ingest[/]    no live ingest (last heartbeat {since}); {line}",
-                                               highlight=False)
-    return 8 if require_ingest else 0
+    else:
+        since = "never" if state.heartbeat_age_s is None else f"{state.heartbeat_age_s:.0f}s ago"
+        mark = "[red]✗" if require_ingest else "[yellow]![/][yellow]"
+        (err if require_ingest else console).print(f"{mark} ingest[/]    no live ingest (last heartbeat {since}); {line}",
+                                                   highlight=False)
+        code = 8 if require_ingest else 0
+    _report_dead_cap(state)
+    return code
+
+
+def _report_dead_cap(state) -> None:  # type: ignore[no-untyped-def]
+    """One line: the dead-letter stream against its cap and what the cap trimmed. A warning
+    from 80% of the cap (the oldest go next) or once anything was trimmed; never changes the
+    exit code: the feed itself works, but dead letters are being or about to be lost."""
+    from feeds.deadletters import WARN_FILL
+
+    line = (f"{state.dead_letters:,} of cap {state.dead_cap:,} ({state.dead_fill:.0%}), "
+            f"trimmed by the cap {state.dead_trimmed:,}")
+    advice = []
+    if state.dead_near_cap():
+        advice.append(f"at {WARN_FILL:.0%} of the cap or more: at the cap the oldest dead letters are "
+                      "trimmed — deal with them (gridhall deadletters list / retry) or raise "
+                      "GRIDHALL_DEADLETTER_MAXLEN")
+    if state.dead_trimmed:
+        advice.append("trimmed dead letters are gone: only their counts per reason remain")
+    if advice:
+        # One unwrapped line, whatever the terminal: monitoring greps it.
+        console.print(f"[yellow]! dead letters[/] {line}; " + "; ".join(advice), highlight=False, soft_wrap=True)
+    else:
+        console.print(f"[green]✓ dead letters[/] {line}", highlight=False, soft_wrap=True)
 
 
 # -- ingest / simulate -----------------------------------------------------------------
@@ -757,6 +782,8 @@ def deadletters_list(
     if counts:
         notes.print("dead-lettered by reason (counters): "
                     + ", ".join(f"{name} {n}" for name, n in counts.items()), highlight=False)
+    notes.print(f"cap {dead.maxlen:,} (GRIDHALL_DEADLETTER_MAXLEN), trimmed by the cap {dead.trimmed():,}",
+                highlight=False)
 
 
 @deadletters_app.command("show")
@@ -786,12 +813,24 @@ def deadletters_show(dead_id: str = typer.Argument(..., metavar="ID", help="Dead
     ]
     for name, value in rows:
         console.print(f"[bold]{name + ':':<13}[/] {value}", highlight=False, markup=True, soft_wrap=True)
+    cut = letter.truncated
+    if cut is not None:
+        def n(value: object) -> str:
+            return f"{value:,}" if isinstance(value, int) else "?"
+
+        console.print(f"[bold]{'truncated:':<13}[/] the original entry had {n(cut.get('bytes'))} bytes in "
+                      f"{n(cut.get('field_count'))} field(s); kept the first {n(cut.get('kept_bytes'))} "
+                      "bytes of its values (it cannot be re-driven)", highlight=False)
+        for name, original in (cut.get("fields") or {}).items():
+            original = original if isinstance(original, dict) else {}
+            console.print(f"  {name}: {n(original.get('bytes'))} bytes, sha256 {original.get('sha256', '?')}",
+                          markup=False, highlight=False, soft_wrap=True)
     fields = letter.fields
     if fields is None:
         console.print("[bold]original fields:[/] not recorded or not JSON:")
         console.print(letter.data.get("fields", "—"), markup=False, highlight=False)
     else:
-        console.print("[bold]original fields:[/]")
+        console.print("[bold]original fields:[/]" + (" (truncated copy)" if cut is not None else ""))
         for name, value in fields.items():
             parsed = None
             if isinstance(value, str):
@@ -806,7 +845,7 @@ def deadletters_show(dead_id: str = typer.Argument(..., metavar="ID", help="Dead
             else:
                 console.print(f"  {name}: {value}", markup=False, highlight=False, soft_wrap=True)
     extra = {k: v for k, v in letter.data.items()
-             if k not in ("entry_id", "stream", "reason", "reason_code", "consumer", "at", "fields")}
+             if k not in ("entry_id", "stream", "reason", "reason_code", "consumer", "at", "fields", "truncated")}
     for name, value in extra.items():
         console.print(f"[bold]{name}:[/] {value}", highlight=False)
 
@@ -849,7 +888,7 @@ def deadletters_retry(
     hopeless = sum(1 for letter in letters if letter.hopeless())
     result = dead.retry(letters, dry_run=dry_run)
     for letter in result.unretryable:
-        err.print(f"[yellow]skipped[/] {letter.id}: its original fields were not recorded", highlight=False)
+        err.print(f"[yellow]skipped[/] {letter.id}: its original fields were not recorded whole", highlight=False)
     if dry_run:
         for letter in result.planned:
             console.print(f"  would re-queue {letter.id} ({letter.code or '—'}) → {dead.target(letter)}",

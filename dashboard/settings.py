@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         default=0.2, gt=0, lt=1,
         description="A case is due soon when less than this share of its stage limit is left.",
     )
+    deadletter_maxlen: int = Field(
+        default=100_000, ge=100, le=100_000_000,
+        description="Cap of the dead-letter stream (entries, approximate: XADD MAXLEN ~); the oldest are trimmed and counted.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     stale_after_s: int = Field(
         default=30, ge=5, le=3600,

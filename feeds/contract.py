@@ -33,6 +33,7 @@ DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with t
 CHANGES_STREAM = "changes"  # capped; one notice per committed batch, read by every web worker
 HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
 DEAD_COUNTS_KEY = "deadletters:counts"  # hash: dead letters per reason code, for the wall
+DEAD_TRIMMED_KEY = "deadletters:trimmed"  # counter: dead letters removed by the stream's cap
 APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
 
 

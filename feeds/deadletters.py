@@ -3,7 +3,10 @@
 The ingest writes one dead letter per entry it could not apply, with the fields
 ``entry_id``, ``stream`` (where the entry came from), ``reason``, ``reason_code`` (a
 :class:`DeadReason` value; older entries lack it and get one inferred from the reason text),
-``consumer``, ``at`` (ISO UTC) and ``fields`` (JSON of the original entry's fields).
+``consumer``, ``at`` (ISO UTC) and ``fields`` (JSON of the original entry's fields). An entry
+over :data:`KEEP_WHOLE_BYTES` is kept as a truncated copy with a ``truncated`` field (sizes and
+SHA-256 of the original fields). The stream is capped at ``GRIDHALL_DEADLETTER_MAXLEN``
+entries; what the cap trims is counted in ``deadletters:trimmed`` (:class:`DeadLetterSink`).
 
 Re-driving appends the original fields unchanged to the stream they came from and deletes
 the dead letter, atomically per entry. If the entry fails again, the ingest dead-letters it
@@ -14,6 +17,7 @@ No CLI framework in here: ``cli.py`` does the tables and the printing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -28,12 +32,29 @@ from .contract import (
     CASE_STREAM,
     DEAD_COUNTS_KEY,
     DEAD_LETTER_STREAM,
+    DEAD_TRIMMED_KEY,
     ENTRY_FIELD,
+    MAX_PAYLOAD_BYTES,
     DeadReason,
     case_streams,
 )
 
 PAGE = 500
+
+# A dead letter keeps the original entry whole up to the contract's own payload limit (one
+# definition: MAX_PAYLOAD_BYTES), measured as the UTF-8 bytes of its field names and values,
+# so every entry the ingest could ever apply stays re-drivable.
+KEEP_WHOLE_BYTES = MAX_PAYLOAD_BYTES
+# A larger entry can never be applied or re-driven. Its copy keeps the first 4 KiB of its
+# values (event_id, case_id and type usually come first: enough to recognise it) plus the size
+# and SHA-256 of every original field, so it can be matched with the producer's copy. Without
+# this, 100 entries of 1 MB made the stream 94 MB; now each costs about 5 KB.
+TRUNCATED_BYTES = 4 * 1024
+TRUNCATED_NAME_BYTES = 256  # a field name is cut too (a 1 MB name is as big as a 1 MB value)
+TRUNCATED_MAX_FIELDS = 32  # fields recorded of an entry with very many
+REASON_MAX_CHARS = 2000  # a reason quotes field names, which the producer chose
+# `gridhall check` warns when the stream holds this share of its cap: the oldest are next.
+WARN_FILL = 0.8
 Page = list[tuple[str, dict[str, str]]]  # XRANGE with decode_responses
 
 # How the reason text of a dead letter without ``reason_code`` reads, per code (first match).
@@ -60,6 +81,89 @@ _REDRIVE = """
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return false end
 return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 """
+
+
+# Append the dead letters of one batch, then trim to the cap and count what the trim removed,
+# all in one atomic step. XADD's MAXLEN does not say how many entries it removed; XTRIM does.
+# Because the script runs atomically, each trimmed entry is removed by exactly one XTRIM and
+# counted by the INCRBY of that same step: concurrent ingest workers neither miss nor
+# double-count one, and no crash can separate a trim from its count. Entries deleted by
+# `deadletters retry` (XDEL) are not trims and are not counted. "~" trims whole stream nodes
+# only (Redis' own approximate trimming), so the length stays at most a node (100 entries by
+# default) above the cap and trimming costs next to nothing.
+_WRITE = """
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+local trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1])
+if trimmed > 0 then redis.call('INCRBY', KEYS[2], trimmed) end
+return trimmed
+"""
+
+
+def entry_bytes(fields: dict[str, str]) -> int:
+    """The size of an entry as the dead-letter limits measure it: UTF-8 bytes of names and values."""
+    return sum(len(name.encode()) + len(value.encode()) for name, value in fields.items())
+
+
+def _cut(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[:max(0, limit)].decode("utf-8", "ignore")  # never half a character
+
+
+def dead_letter_record(*, entry_id: str, stream: str, reason: str, code: str, consumer: str,
+                       at: str, fields: dict[str, str]) -> dict[str, str]:
+    """The fields of one dead letter: the original entry whole, or a truncated copy of it."""
+    if len(reason) > REASON_MAX_CHARS:
+        reason = reason[:REASON_MAX_CHARS] + "…"
+    record = {"entry_id": entry_id, "stream": stream, "reason": reason, "reason_code": code,
+              "consumer": consumer, "at": at}
+    fields = {str(name): str(value) for name, value in fields.items()}
+    size = entry_bytes(fields)
+    if size <= KEEP_WHOLE_BYTES:
+        record["fields"] = orjson.dumps(fields).decode()
+        return record
+    kept: dict[str, str] = {}
+    originals: dict[str, dict[str, Any]] = {}
+    budget = TRUNCATED_BYTES
+    for name, value in list(fields.items())[:TRUNCATED_MAX_FIELDS]:
+        raw = value.encode()
+        short = _cut(name, TRUNCATED_NAME_BYTES)
+        piece = _cut(value, budget)
+        budget -= len(piece.encode())
+        kept[short] = piece
+        originals[short] = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    record["fields"] = orjson.dumps(kept).decode()
+    record["truncated"] = orjson.dumps({
+        "bytes": size, "field_count": len(fields), "kept_bytes": TRUNCATED_BYTES,
+        "fields": originals,
+    }).decode()
+    return record
+
+
+class DeadLetterSink:
+    """Where the ingest writes dead letters: the capped stream and its trim counter."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.stream = settings.key(DEAD_LETTER_STREAM)
+        self.trimmed_key = settings.key(DEAD_TRIMMED_KEY)
+        self.maxlen = settings.deadletter_maxlen
+        self._write = client.register_script(_WRITE)
+
+    def add(self, pipe: Any, records: list[dict[str, str]]) -> None:
+        """Queue the dead letters on ``pipe`` (one atomic script call for all of them)."""
+        if not records:
+            return
+        args: list[str | int] = [self.maxlen]
+        for record in records:
+            flat = [part for item in record.items() for part in item]
+            args += [len(flat), *flat]
+        self._write(keys=[self.stream, self.trimmed_key], args=args, client=pipe)
 
 
 def infer_code(reason: str) -> str | None:
@@ -152,13 +256,26 @@ class DeadLetter:
         return str(value) if value is not None else None
 
     @property
+    def truncated(self) -> dict[str, Any] | None:
+        """For a truncated copy: ``bytes`` (original size), ``field_count``, ``kept_bytes`` and
+        ``fields`` (name → original ``bytes`` and ``sha256``); None when kept whole."""
+        raw = self.data.get("truncated")
+        if not raw:
+            return None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
     def retryable(self) -> bool:
-        """Whether it can be re-driven at all: its original fields were recorded."""
-        return bool(self.fields)
+        """Whether it can be re-driven at all: its original fields were recorded whole."""
+        return bool(self.fields) and self.truncated is None
 
     def hopeless(self) -> bool:
         """True when re-driving cannot help (the entry itself is broken)."""
-        return self.code in NOT_RETRYABLE
+        return self.code in NOT_RETRYABLE or self.truncated is not None
 
 
 def id_time(entry_id: str) -> datetime:
@@ -198,10 +315,19 @@ class DeadLetters:
     def __post_init__(self) -> None:
         self.stream = self.settings.key(DEAD_LETTER_STREAM)
         self.counts_key = self.settings.key(DEAD_COUNTS_KEY)
+        self.trimmed_key = self.settings.key(DEAD_TRIMMED_KEY)
 
     # -- reading -----------------------------------------------------------------------
     def count(self) -> int:
         return int(self.client.xlen(self.stream))
+
+    @property
+    def maxlen(self) -> int:
+        return self.settings.deadletter_maxlen
+
+    def trimmed(self) -> int:
+        """Dead letters removed by the cap, ever (``deadletters:trimmed``)."""
+        return int(self.client.get(self.trimmed_key) or 0)
 
     def counts(self) -> dict[str, int]:
         """The per-reason counters the ingest keeps (``deadletters:counts``), largest first."""

@@ -9,7 +9,15 @@ import redis
 
 from dashboard.settings import Settings
 
-from .contract import CONSUMER_GROUP, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, HEALTH_KEY, case_streams
+from .contract import (
+    CONSUMER_GROUP,
+    DEAD_COUNTS_KEY,
+    DEAD_LETTER_STREAM,
+    DEAD_TRIMMED_KEY,
+    HEALTH_KEY,
+    case_streams,
+)
+from .deadletters import WARN_FILL
 
 
 @dataclass
@@ -23,11 +31,22 @@ class FeedState:
     stream_length: int = 0
     dead_letters: int = 0  # entries now in the dead-letter stream
     dead_by_reason: dict[str, int] = field(default_factory=dict)  # ever dead-lettered, per reason
+    dead_cap: int = 0  # GRIDHALL_DEADLETTER_MAXLEN
+    dead_trimmed: int = 0  # dead letters the cap has removed, ever
     applied_total: int = 0
     last_batch_at: datetime | None = None
 
     def alive(self, max_age_s: float = 60.0) -> bool:
         return self.heartbeat_age_s is not None and self.heartbeat_age_s <= max_age_s
+
+    @property
+    def dead_fill(self) -> float:
+        """How full the dead-letter stream is, as a share of its cap (may pass 1: "~" trimming)."""
+        return self.dead_letters / self.dead_cap if self.dead_cap else 0.0
+
+    def dead_near_cap(self) -> bool:
+        """At WARN_FILL of the cap or more: the next dead letters push the oldest out."""
+        return self.dead_fill >= WARN_FILL
 
 
 def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
@@ -40,6 +59,8 @@ def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
         last_batch_at=_time(health.get("last_batch_at")),
         dead_letters=int(client.xlen(settings.key(DEAD_LETTER_STREAM))),
         dead_by_reason={k: int(v) for k, v in client.hgetall(settings.key(DEAD_COUNTS_KEY)).items()},
+        dead_cap=settings.deadletter_maxlen,
+        dead_trimmed=int(client.get(settings.key(DEAD_TRIMMED_KEY)) or 0),
     )
     backlog: int | None = 0
     for stream in case_streams(settings):

@@ -39,6 +39,7 @@ from .contract import (
     case_streams,
     parse_event,
 )
+from .deadletters import DeadLetterSink, dead_letter_record
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Ingest:
         self.streams = case_streams(settings)
         self.stream = self.streams[0]
         self.dead_stream = settings.key(DEAD_LETTER_STREAM)
+        self.dead_letters = DeadLetterSink(client, settings)
         self.dead_counts = settings.key(DEAD_COUNTS_KEY)
         self.changes_stream = settings.key(CHANGES_STREAM)
         self.health_key = settings.key(HEALTH_KEY)
@@ -286,12 +288,12 @@ class Ingest:
 
     def _finish(self, entries: list[Entry], dead: list[_Dead], result: ApplyResult, now: datetime) -> None:
         pipe = self.client.pipeline(transaction=True)
+        # Capped and counted, oversized entries truncated: see feeds/deadletters.py.
+        self.dead_letters.add(pipe, [
+            dead_letter_record(entry_id=d.entry_id, stream=d.stream, reason=d.reason, code=d.code,
+                               consumer=self.consumer, at=now.isoformat(), fields=d.fields)
+            for d in dead])
         for d in dead:
-            pipe.xadd(self.dead_stream, {
-                "entry_id": d.entry_id, "stream": d.stream, "reason": d.reason,
-                "reason_code": d.code, "consumer": self.consumer, "at": now.isoformat(),
-                "fields": orjson.dumps(d.fields).decode(),
-            })
             pipe.hincrby(self.dead_counts, d.code, 1)
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
