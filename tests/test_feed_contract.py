@@ -389,3 +389,15 @@ def test_simple_case_system_example_gives_what_the_doc_says(settings, sessions, 
             assert case.on_time_handle is {"—": None, "`yes`": True, "`no`": False}[on_time], when
             closed = when == "closing"
             assert (case.on_time_check, case.on_time_close) == ((True, True) if closed else (None, None)), when
+
+    # "closed at 16:40, its 处置 would count as late": the same case, closed after its deadline.
+    late_close = [argv[5].replace("wz-88231", "wz-88231-late").replace("T15:30:00", "T16:40:00")
+                  for block in commands for argv in block]
+    assert re.search(r"closed at 16:40,\s+its\s+处置 would count as late", doc_text()), "the doc's sentence moved"
+    for payload in late_close:
+        redis_client.execute_command("XADD", settings.key(CASE_STREAM), "*", "event", payload)
+    drain(ingest)
+    assert dead_letters(redis_client, settings) == []
+    with sessions() as s:
+        late = s.scalars(select(Case).where(Case.case_id == "wz-88231-late")).one()
+        assert (late.stage, late.on_time_handle) == ("closed", False)
