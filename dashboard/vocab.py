@@ -41,6 +41,9 @@ class Source(LabelledEnum):
     VIDEO_IOT = "video_iot", "视频/物联网"
     HIGHER_REFERRAL = "higher_referral", "上级交办"
     PUBLIC = "public", "公众举报"
+    # Any other channel (a department's own system, a 311-style portal, a legacy import):
+    # counted everywhere, but not as a public report (PUBLIC_SOURCES) nor as patrol work.
+    OTHER = "other", "其他"
 
 
 # 监督举报: the channels through which citizens (and higher levels) report a problem, as opposed

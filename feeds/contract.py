@@ -7,7 +7,7 @@ fields below are the contract (schema version 1); docs/feed.md has examples of e
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 EARLIEST_YEAR = 1990  # no case happened before: an earlier year is a broken device clock
-EARLIEST = datetime(EARLIEST_YEAR, 1, 1, tzinfo=timezone.utc)
 ENTRY_FIELD = "event"
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -162,7 +161,8 @@ class CaseEventMessage(BaseModel):
     unit_code: str | None = Field(None, max_length=32, description="Responsible unit code (派遣 target).")
     deadline_at: WireTime | None = Field(None, description="A deadline set by the source system.")
     # Strict int: a numeric string, a fraction or a boolean is not a score (JSON 3 or 3.0, not "3").
-    satisfaction: Annotated[int, Strict(), Field(ge=1, le=5), BeforeValidator(_json_integer)] | Satisfaction | None = Field(
+    satisfaction: (Annotated[int, Strict(), Field(ge=1, le=5), BeforeValidator(_json_integer)]
+                   | Satisfaction | None) = Field(
         None, description="回访评价 of a rated event: a score 1–5 (5 best) or a three-level answer.")
 
     @field_validator("occurred_at", "deadline_at")
@@ -174,9 +174,9 @@ class CaseEventMessage(BaseModel):
             raise ValueError("must carry a UTC offset, e.g. 2026-11-25T09:30:00+08:00")
         # No case of a digital city management system happened before 1990: such a time is a
         # broken device clock (and year 1 with an offset cannot even be stored in UTC).
-        # Far-future times are the ingest's "future" reason instead. Aware comparisons do
-        # not convert, so this cannot overflow.
-        # The year as written, as TIME_PATTERN reads it (a datetime from Python code too).
+        # Far-future times are the ingest's "future" reason instead. The year as written,
+        # as TIME_PATTERN reads it, so the schema can say it (checked again here for a
+        # datetime from Python code).
         if value.year < EARLIEST_YEAR:
             raise ValueError(f"must not be before {EARLIEST_YEAR}")
         return value

@@ -591,3 +591,100 @@ def drained(client: redis.Redis, settings: Settings, sessions: sessionmaker[Sess
         return False
     st = group_status(client, settings)
     return st["group"] and st["pending"] == 0 and not st["undelivered"]
+
+
+# -- type confusion: JSON objects near the contract -----------------------------------------
+# Issue 12 point 6: pydantic's lax mode once read "v": "1" as 1, "lon": true as 1.0 and an
+# integer occurred_at as seconds since 1970, so entries the published JSON Schema rejects were
+# applied. These entries are valid reports broken by the confusions producers really make
+# (booleans for numbers, numbers for strings and times, strings for numbers, nested objects,
+# near-miss times and enum spellings), mixed with valid variants; the JSON Schema is the
+# oracle of what must be refused (tests/test_feed_schema_conformance.py and the hostile
+# property test of tests/test_feed_properties.py).
+_CONFUSIONS: tuple[Any, ...] = (
+    None, True, False, 0, 1, -1, 1.0, 1.5, 3, 120.5, 1700000000, 1e20, -0.0,
+    "", "1", "1.0", "120.1", "true", "null", "0x10", " ", "NaN",
+    {}, [], [1, 2], ["a"], {"value": "x"}, {"$date": "2026-11-24T08:12:00Z"}, [[{"a": None}]],
+)
+_NEAR_TIMES = (
+    "2026-11-24 08:12:00+08:00", "2026-11-24T08:12+08:00", "2026-11-24T08:12:00+0800",
+    "2026-11-24T08:12:00", "2026-02-30T08:12:00Z", "2026-02-29T08:12:00Z", "1989-12-31T23:59:59Z",
+    "0001-01-01T00:00:00+08:00", "2026-11-24T24:00:00Z", "2026-11-24T08:12:60Z", "20261124T081200Z",
+    " 2026-11-24T08:12:00Z", "2026-11-24T08:12:00Z ", "2026-11-24T08:12:00.Z", "2026-11-24T08:12:00+24:00",
+    "２０２６-11-24T08:12:00Z", "2026-11-24T08:12:00 +08:00", "2026-W48-2T08:12:00Z", "1700000000",
+)
+_GOOD_TIMES = (
+    "2026-03-05T08:12:00+08:00", "2026-03-05T00:12:00Z", "2026-03-05t00:12:00z", "2026-03-05T08:12:00.5+08:00",
+    "2026-03-05T08:12:00.123456789+08:00", "2024-02-29T23:59:59-05:00", "1990-01-01T00:00:00+08:00",
+    "2026-03-05T08:12:00+14:00", "2026-03-05T08:12:00.000001Z",
+)
+_ENUM_NEAR = ("Reported", " reported", "REPORTED", "reported ", "上报", "Event", "component ", "URGENT",
+              "hotline-12345", "Other", "others")
+_STRING_FIELDS = {"actor": 64, "number": 32, "class_code": 32, "grid_code": 15, "address": 256,
+                  "description": 4000, "unit_code": 32}
+_GOOD_VALUES: dict[str, tuple[Any, ...]] = {
+    "v": (1, 1.0, None),
+    "type": ("reported", "updated"),
+    "occurred_at": _GOOD_TIMES,
+    "deadline_at": _GOOD_TIMES + (None,),
+    "source": ("supervisor", "hotline_12345", "public", "other", None),
+    "kind": ("event", "component"),
+    "urgency": ("normal", "urgent", None),
+    "lon": (118.7005, 118, -180, 180, 0, None),
+    "lat": (32.0005, 32, -90, 90, 0.0, None),
+    "actor": ("staff-7", "", " staff-7 ", "值班长", None),
+    "number": ("2026112400009", "x" * 32, " " * 31 + "y", None),
+    "address": ("江东路1号", "路" * 256, None),
+    "description": ("井盖破损", "\u202e反向", "a\tb", None),
+    "unit_code": ("U-HW", None),
+}
+
+
+def _confusion(rng: random.Random, name: str, n: int) -> Any:
+    """A value for field ``name``: a confusion, a near miss, or (sometimes) a valid variant."""
+    pick = rng.random()
+    if pick < 0.45:
+        return rng.choice(_CONFUSIONS)
+    if name in ("occurred_at", "deadline_at") and pick < 0.75:
+        return rng.choice(_NEAR_TIMES)
+    if name in ("type", "source", "kind", "urgency", "satisfaction") and pick < 0.7:
+        return rng.choice(_ENUM_NEAR)
+    if name in _STRING_FIELDS and pick < 0.7:
+        limit = _STRING_FIELDS[name]
+        return rng.choice(("a\x00b", "x" * (limit + 1), "x" * limit + " ", " " * (limit + 1), "\x00"))
+    if name in ("event_id", "case_id"):
+        return rng.choice((f" cc-{n} ", "   ", "", "\u3000", f"cc-{n}\x00", "i" * 129, f"cc-{n}"))
+    if name in ("lon", "lat") and pick < 0.7:
+        return rng.choice((180.0001, -200, 1e308, "118.7", [118.7, 32.0], {"lon": 118.7}, True))
+    if name == "satisfaction":
+        return rng.choice((1, 5, 3.0, 0, 6, 2.5, "3", "satisfied", True, None))
+    if name == "v":
+        return rng.choice((1, 1.0, 2, 0, "1", True, 1.5, None))
+    return rng.choice(_GOOD_VALUES.get(name, (None,)))
+
+
+def confused_event(rng: random.Random, n: int) -> dict[str, Any]:
+    """Entry ``n``: a valid report (unique ids), then 0–3 fields confused, dropped or added."""
+    code = GRID_CODES[n % len(GRID_CODES)]
+    kind = rng.choice(tuple(CLASSES))
+    data: dict[str, Any] = {
+        "v": 1, "event_id": f"cc-{n}", "case_id": f"cc-{n}", "type": "reported",
+        "occurred_at": (T0 + timedelta(minutes=n % 5000)).isoformat(), "source": rng.choice(SOURCES),
+        "kind": kind, "class_code": rng.choice(CLASSES[kind]), "grid_code": code,
+    }
+    if rng.random() < 0.3:
+        data.pop("grid_code")
+        data["lon"], data["lat"] = GRID_POINTS[code]
+    if rng.random() < 0.1:
+        data.update(type="rated", satisfaction=rng.choice(SATISFACTIONS))
+    names = sorted(CaseEventMessage.model_fields)
+    for _ in range(rng.choice((0, 1, 1, 1, 2, 2, 3))):
+        action = rng.random()
+        name = rng.choice(names)
+        if action < 0.8:
+            data[name] = _confusion(rng, name, n)
+        elif action < 0.9:
+            data.pop(name, None)
+        else:
+            data[rng.choice(("photo", "V", "event", "lon ", "extra"))] = rng.choice(_CONFUSIONS)
+    return data

@@ -16,7 +16,7 @@ import json
 import random
 import re
 import shlex
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from dashboard import classification
 from dashboard.lifecycle import TERMINAL, TRANSITIONS, EventType, Stage
 from dashboard.models import Case, CaseEvent, Grid, Unit
 from dashboard.reference import Reference
+from dashboard.vocab import Source
 from feeds import schema as feed_schema
 from feeds.contract import (
     CASE_STREAM,
@@ -340,3 +341,63 @@ def test_invalid_events_are_refused_by_schema_and_ingest(name, settings, session
         assert where in letter["reason"], letter
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == 0
+
+
+# ------------------------------------------------- mapping a simple (open/closed) case system
+
+
+def simple_mapping() -> tuple[list[list[list[str]]], dict[str, list[str]]]:
+    """The XADD commands of each ```sh block of "Mapping a simple case system", and its table."""
+    section = doc_text().split("\n### Mapping a simple case system\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```sh\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    commands = [[shlex.split(line) for line in block.splitlines() if line.strip()] for block in blocks]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] in ("opening", "closing"):
+            rows[cells[0]] = cells
+    return commands, rows
+
+
+def test_simple_case_system_example_gives_what_the_doc_says(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+    commands, rows = simple_mapping()
+    assert len(commands) == 2 and set(rows) == {"opening", "closing"}, (commands, rows)
+    ingest = make_ingest(settings, sessions, redis_client, city)
+    cst = datetime.fromisoformat("2026-11-24T00:00:00+08:00").tzinfo
+
+    def as_cst(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(cst).isoformat()
+
+    for when, block in zip(("opening", "closing"), commands):
+        for argv in reversed(block):  # any arrival order: same-time events apply in loop order
+            assert argv[:2] == ["redis-cli", "XADD"] and argv[2] == "gridhall:cases" and argv[3:5] == ["*", "event"]
+            assert schema_errors(json.loads(argv[5])) == [], argv[5]
+            redis_client.execute_command("XADD", settings.key(CASE_STREAM), "*", "event", argv[5])
+        drain(ingest)
+        assert dead_letters(redis_client, settings) == []
+        _, stage, clock, deadline, on_time = rows[when]
+        with sessions() as s:
+            case = s.scalars(select(Case).where(Case.case_id == "wz-88231")).one()
+            assert case.source == "other" and Source(case.source).label == "其他"
+            assert case.stage == ticked(stage)[0], when
+            assert case.clock_stage == (ticked(clock)[0] if ticked(clock) else None), when
+            assert as_cst(case.deadline_at) == (ticked(deadline)[0] if ticked(deadline) else None), when
+            # The skipped desk steps: 核实 and 派遣 on time, 立案 not judged (no `verified`).
+            assert (case.on_time_verify, case.on_time_file, case.on_time_dispatch) == (True, None, True), when
+            assert case.on_time_handle is {"—": None, "`yes`": True, "`no`": False}[on_time], when
+            closed = when == "closing"
+            assert (case.on_time_check, case.on_time_close) == ((True, True) if closed else (None, None)), when
+
+    # "closed at 16:40, its 处置 would count as late": the same case, closed after its deadline.
+    late_close = [argv[5].replace("wz-88231", "wz-88231-late").replace("T15:30:00", "T16:40:00")
+                  for block in commands for argv in block]
+    assert re.search(r"closed at 16:40,\s+its\s+处置 would count as late", doc_text()), "the doc's sentence moved"
+    for payload in late_close:
+        redis_client.execute_command("XADD", settings.key(CASE_STREAM), "*", "event", payload)
+    drain(ingest)
+    assert dead_letters(redis_client, settings) == []
+    with sessions() as s:
+        late = s.scalars(select(Case).where(Case.case_id == "wz-88231-late")).one()
+        assert (late.stage, late.on_time_handle) == ("closed", False)

@@ -5,7 +5,8 @@
    equal ``dashboard.lifecycle.fold`` of the histories.
 2. Hostile entries: garbage interleaved with valid events never makes ``step()`` raise;
    every valid event is applied, every bad entry is dead-lettered exactly once with a
-   reason, and nothing stays pending.
+   reason, and nothing stays pending. Type confusion included (issue 12): whatever the
+   published JSON Schema rejects (the ``jsonschema`` library decides) is never applied.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from feedkit import (
     build_city,
     check_db_matches,
     clear_cases,
+    confused_event,
     db_cases,
     db_events,
     dead_event_id,
@@ -41,6 +43,7 @@ from hypothesis import HealthCheck, given, note
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from test_feed_contract import validator
 
 from dashboard.lifecycle import EventType
 from feeds.contract import CASE_STREAM, CaseEventMessage
@@ -254,6 +257,13 @@ _WRONG_TYPES = [
     ("v", 2), ("v", 0), ("v", "two"), ("description", 123), ("description", {"a": 1}),
     ("address", "路" * 257), ("grid_code", "9" * 16), ("unit_code", ["U-HW"]), ("number", 12),
     ("deadline_at", "soon"), ("actor", {"name": "x"}),
+    # Type confusion that pydantic's lax mode once converted (issue 12, point 6).
+    ("v", "1"), ("v", True), ("v", 1.5), ("lon", True), ("lat", False), ("lon", "118.7"),
+    ("occurred_at", 1700000000), ("occurred_at", 1700000000.5), ("deadline_at", 1700000000),
+    ("occurred_at", "2026-11-21 10:00:00+08:00"), ("occurred_at", "2026-11-21T10:00+08:00"),
+    ("occurred_at", "2026-11-21T10:00:00+0800"), ("occurred_at", "1989-12-31T23:59:59Z"),
+    ("grid_code", 990201001001001), ("class_code", 6010), ("kind", True), ("urgency", 1),
+    ("source", ["supervisor"]), ("address", "路" * 256 + " "), ("actor", "a\x00b"),
 ]
 
 
@@ -299,7 +309,9 @@ BAD_ENTRIES = st.one_of(
     _far_future.map(lambda t: _json(f"future {t}", _base(occurred_at=t), frozenset({F}))),
     st.sampled_from([("event", "99999"), ("component", "06010"), ("event", "01999")]).map(
         lambda kc: _json(f"unknown class {kc}", _base(kind=kc[0], class_code=kc[1]), frozenset({C}))),
-    st.just(_json("class_code without kind", _base(kind=_DROP), frozenset({S, C}))),
+    st.just(_json("class_code without kind", _base(kind=_DROP), frozenset({S}))),
+    st.just(_json("numbers as strings", _base(grid_code=_DROP, lon=str(GRID_POINTS[GRID_CODES[2]][0]),
+                                              lat=str(GRID_POINTS[GRID_CODES[2]][1])), frozenset({S}))),
     st.sampled_from(["990201001001999", "99020100100199", "110101001001001"]).map(
         lambda g: _json(f"unknown grid {g}", _base(grid_code=g), frozenset({G}))),
     st.sampled_from(["U-NOPE", "u-hw", "U-HW-2"]).map(
@@ -331,10 +343,24 @@ ODD_ENTRIES = st.one_of(
                                                     description=t + "\x00" + t), None)),
     st.sampled_from(["0001-01-01T00:00:00+08:00", "0001-01-01T00:00:00-01:00", "1900-01-01T00:00:00+08:00"]).map(
         lambda t: _json(f"ancient {t}", _base(event_id="odd-@ID@", case_id="odd-@ID@", occurred_at=t), None)),
-    st.just(_json("numbers as strings", _base(event_id="odd-@ID@", case_id="odd-@ID@", grid_code=_DROP,
-                                              lon=str(GRID_POINTS[GRID_CODES[2]][0]),
-                                              lat=str(GRID_POINTS[GRID_CODES[2]][1])), None)),
 )
+
+
+_SCHEMA = validator()
+
+
+def _confused(rng: random.Random) -> Hostile:
+    """A report with type confusion (tests/feedkit.py): schema-rejected ones must be schema
+    dead letters; schema-valid ones may be applied or dead-lettered for a later reason."""
+    data = confused_event(rng, 0)
+    for name in ("event_id", "case_id"):
+        if isinstance(data.get(name), str):
+            data[name] = data[name].replace("cc-0", "odd-@ID@")
+    codes = None if _SCHEMA.is_valid(data) else frozenset({S})
+    return _json(f"confused {json.dumps(data, ensure_ascii=False)[:160]}", data, codes)
+
+
+CONFUSED_ENTRIES = st.randoms(use_true_random=False).map(_confused)
 
 _safe_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                      min_size=1, max_size=60)
@@ -362,13 +388,24 @@ def hostile_streams(draw: st.DrawFn) -> tuple[Ledger, list[Any], int]:
     ledger.extend(draw(unicode_reports(draw(st.integers(0, 3)))))
     valid = list(ledger.messages.values())
     rng.shuffle(valid)
-    bad = draw(st.lists(st.one_of(BAD_ENTRIES, BAD_ENTRIES, BAD_ENTRIES, ODD_ENTRIES), min_size=1, max_size=8),
+    bad = draw(st.lists(st.one_of(BAD_ENTRIES, BAD_ENTRIES, BAD_ENTRIES, ODD_ENTRIES, CONFUSED_ENTRIES,
+                                  CONFUSED_ENTRIES), min_size=1, max_size=10),
                label="hostile entries")
     items: list[Any] = list(valid)
     for h in bad:
         items.insert(draw(st.integers(0, len(items))), h)
     batch = draw(st.sampled_from([1, 3, 7, 500]), label="batch size")
     return ledger, items, batch
+
+
+def _json_object(entry: dict[Any, Any]) -> dict[str, Any] | None:
+    """The JSON object an entry's event field holds, as the JSON Schema sees it (else None)."""
+    raw = entry.get("event")
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _check_hostile(settings, sessions, client, ref, ledger: Ledger, items: list[Any], batch: int) -> None:  # type: ignore[no-untyped-def]
@@ -379,6 +416,7 @@ def _check_hostile(settings, sessions, client, ref, ledger: Ledger, items: list[
         entries.append(item.to_entry() if isinstance(item, CaseEventMessage) else item.entry(uids[-1]))
     _note("stream: " + " | ".join(getattr(k, "label", None) or f"valid {k.event_id}" for k in kinds))
     ids = _run(settings, sessions, client, ref, entries, batch_size=batch, what="hostile stream")
+    entry_of = dict(zip(ids, entries))
 
     dead = dead_letters(client, settings)
     per_entry: dict[str, list[dict[str, Any]]] = {}
@@ -411,6 +449,14 @@ def _check_hostile(settings, sessions, client, ref, ledger: Ledger, items: list[
             applied = f"odd-{uid}" in stored
             if applied + len(letters) != 1:
                 problems.append(f"{kind.label}: applied={applied}, dead letters={len(letters)} (expected exactly one)")
+        # The published contract is the oracle: nothing the JSON Schema rejects is applied.
+        # Refused at decode (schema; or oversized, not JSON to orjson), never applied.
+        sent = _json_object(entry_of[entry_id])
+        if sent is not None and not _SCHEMA.is_valid(sent):
+            codes = [d.get("reason_code", S) for d in letters]
+            if len(codes) != 1 or codes[0] not in {S, O, U}:
+                problems.append(f"{kind.label}: the JSON Schema rejects it, yet dead letters are {codes} "
+                                "(expected one, refused at decode: schema)")
     assert not problems, "hostile entries mishandled:\n  " + "\n  ".join(problems)
     check_db_matches(ledger, sessions, dead_ids=valid_dead, allow_dead_skipped=False, ignore_prefix="odd-")
     strays = {eid for eid in stored if eid not in ledger.messages and not eid.startswith("odd-")}
