@@ -149,11 +149,10 @@ class Env:
             admin.dispose()
 
     def settings(self) -> Settings:
-        kw = {"data_dir": self.data_dir, "redis_url": self.args.redis_url, "redis_prefix": self.prefix,
-              "port": self.port, "host": "127.0.0.1"}
-        if self.database_url:
-            kw["database_url"] = self.database_url
-        return load_settings(**kw)
+        # database_url always given: None means this run's SQLite, whatever GRIDHALL_DATABASE_URL
+        # says (the children get no GRIDHALL_* but these).
+        return load_settings(data_dir=self.data_dir, redis_url=self.args.redis_url, redis_prefix=self.prefix,
+                             port=self.port, host="127.0.0.1", database_url=self.database_url)
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}

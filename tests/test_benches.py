@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,8 +41,11 @@ def _run(argv: list[str], tmp: Path, timeout: float = SMOKE_TIMEOUT_S) -> subpro
     # so that what a bench leaves running can be found. A short one: Chromium's and Redis'
     # unix sockets live there, and a socket path has at most 107 bytes.
     env = dict(os.environ, TMPDIR=str(tmp), PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    print(f"{' '.join(argv)}: exit {r.returncode} in {time.monotonic() - t0:.1f}s")  # shown on failure
+    return r
 
 
 def _result(out: str) -> dict[str, float]:
