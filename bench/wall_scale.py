@@ -2,10 +2,11 @@
 
     python bench/wall_scale.py                               # 100,000 grids, 1,000,000 open cases
     python bench/wall_scale.py --grids 20000 --cases 200000  # smaller
-    python bench/wall_scale.py --batches 40 --pg-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/wall_scale.py --batches 40 --pg-url postgresql://postgres@127.0.0.1:5432/other
+    python bench/wall_scale.py --smoke                       # tiny (seconds): checks it runs
 
 Builds the city with ``bench/bigcity.py`` (``build``) in a fresh PostgreSQL schema of
-``--pg-url``, starts ``gridhall ingest`` and ``gridhall serve --workers 1 --no-access-log``
+``--pg-url`` (default ``benchkit.DEFAULT_PG_URL``, the database created when missing), starts ``gridhall ingest`` and ``gridhall serve --workers 1 --no-access-log``
 (the Redis server of ``--redis-url`` under a unique GRIDHALL_REDIS_PREFIX; the web server runs
 with the ``callbacks.wall`` logger at DEBUG so that it logs "wall refresh in X ms" for each
 refresh that sends data) and measures, in headless Chromium at 1920×1080:
@@ -50,7 +51,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
-from benchkit import free_port, percentile
+import benchkit
+from benchkit import CHROMIUM, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,7 +64,6 @@ from feeds.contract import CaseEventMessage  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PLACEHOLDER = "—"
 
@@ -222,15 +223,20 @@ def main() -> None:
     parser.add_argument("--grids", type=int, default=100_000)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--redis-url", default=os.environ.get("GRIDHALL_REDIS_URL") or "redis://127.0.0.1:6379/0")
+    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
+                        help="PostgreSQL database (created when missing) for the bench's schema")
+    parser.add_argument("--redis-url", default=benchkit.DEFAULT_REDIS_URL,
+                        help="a Redis server (the web worker and ingest share it); keys under a prefix deleted after")
     parser.add_argument("--batches", type=int, default=40, help="event batches in phase (b)")
     parser.add_argument("--batch-grids", default="1,10,50,100", help="grids per batch, cycled (each ≤ 100)")
     parser.add_argument("--gap", type=float, default=2.0, help="seconds between batches")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle phase before (b)")
     parser.add_argument("--paint-timeout", type=float, default=900.0)
     parser.add_argument("--keep-logs", action="store_true")
-    args = parser.parse_args()
+    benchkit.add_smoke(parser, grids=400, cases=4000, batches=2, gap=1.0, idle=1.0, paint_timeout=120.0)
+    args = benchkit.parse(parser)
+    benchkit.require_chromium()
+    benchkit.require_redis(args.redis_url)
     sizes = [min(100, max(1, int(x))) for x in args.batch_grids.split(",")]
 
     import sqlalchemy as sa
@@ -239,14 +245,10 @@ def main() -> None:
     from dashboard import db
 
     rng = random.Random(args.seed)
-    schema = f"gh_wallscale_{uuid.uuid4().hex[:8]}"
     prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
     data_dir = Path(tempfile.mkdtemp(prefix="gh-wall-scale-"))
     port = free_port()
-    admin = sa.create_engine(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    url = f"{args.pg_url}?options=-csearch_path%3D{schema}&application_name={schema}"
+    admin, schema, url = benchkit.pg_schema(args.pg_url, "gh_wallscale")
     settings: Settings = load_settings(database_url=url, redis_url=args.redis_url, redis_prefix=prefix,
                                        data_dir=data_dir, port=port, host="127.0.0.1")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
@@ -445,15 +447,20 @@ def main() -> None:
                   f"{per_refresh / percentile(ttfb_ev, 95):,.0f}×")
         print("  (and a query-per-refresh wall pays it on every poll of every screen; ours answers an "
               "unchanged poll with 204)")
+        figures: dict[str, float | int] = {"grids": n_grids, "open_cases": city.open_cases,
+                                           "first_paint_s": complete / 1000, "view_load_s": load_s,
+                                           "group_by_per_refresh_ms": per_refresh}
+        if srv_busy:  # a smoke run may see no refresh that sent data
+            figures.update(update_server_p50_ms=percentile(srv_busy, 50), update_server_p95_ms=percentile(srv_busy, 95),
+                           ratio_group_by_to_update_p95=per_refresh / percentile(srv_busy, 95))
+        benchkit.result(**figures)
     finally:
         procs.stop()
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
         client.close()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+        benchkit.drop_schema(admin, schema)
         if args.keep_logs:
             print(f"logs kept in {data_dir}")
         else:
