@@ -60,6 +60,11 @@ class IngestStats:
     batches: int = 0
     retries: int = 0
 
+    def __str__(self) -> str:
+        """One readable line, as the CLI prints it when an ingest stops."""
+        return (f"applied {self.applied:,}, duplicates {self.duplicates:,}, dead letters {self.dead:,}, "
+                f"batches {self.batches:,}, retries {self.retries:,}")
+
 
 @dataclass
 class _Dead:

@@ -206,6 +206,15 @@ def test_demo_city_summary_is_readable() -> None:
     assert "3 districts" in text and "5,012 grids" in text and "/data/demo-city" in text
 
 
+def test_ingest_stop_line_is_readable() -> None:
+    """What `gridhall ingest` and `gridhall demo` print when the ingest stops."""
+    from feeds.ingest import IngestStats
+
+    text = f"ingest stopped: {IngestStats(applied=12345, duplicates=2, dead=3, batches=40, retries=1)}"
+    assert "IngestStats(" not in text and "=" not in text
+    assert text == ("ingest stopped: applied 12,345, duplicates 2, dead letters 3, batches 40, retries 1")
+
+
 # -- docs ---------------------------------------------------------------------------------------------
 def test_every_dead_letter_reason_is_documented() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
