@@ -35,7 +35,6 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from dashboard import classification
 from dashboard.db import transaction
-from dashboard.text import strip_bidi
 from dashboard.geo import geodesic_area_m2, to_geojson
 from dashboard.lifecycle import (
     TERMINAL,
@@ -48,6 +47,7 @@ from dashboard.lifecycle import (
 from dashboard.models import Case, CaseEvent, Grid, Region, Unit
 from dashboard.reference import Reference
 from dashboard.settings import Settings
+from dashboard.text import strip_bidi
 from feeds.contract import (
     CASE_STREAM,
     CONSUMER_GROUP,
@@ -508,6 +508,23 @@ def dead_event_id(letter: dict[str, Any], by_entry: dict[str, str]) -> str:
         return str(json.loads(fields.get("event") or "{}").get("event_id", "?"))
     except (ValueError, AttributeError):
         return "?"
+
+
+def ingest_pusher(settings: Settings, sessions: sessionmaker[Session], client: redis.Redis, ref: Any, *,
+                  consumer: str, batch_size: int = 50) -> Callable[[list[CaseEventMessage]], None]:
+    """``push(messages)``: publish them and ingest everything pending, in the caller's thread."""
+    from feeds.ingest import Ingest
+    from feeds.producer import Producer
+
+    ingest = Ingest(settings, sessions, client, ref, consumer=consumer, block_ms=5, batch_size=batch_size)
+    ingest.ensure_group()
+
+    def push(messages: list[CaseEventMessage]) -> None:
+        Producer(client, settings).publish_many(messages)
+        while ingest.step():
+            pass
+
+    return push
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

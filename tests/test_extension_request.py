@@ -27,9 +27,8 @@ from dashboard.liveview import LiveView
 from dashboard.models import Case
 from dashboard.overdue import overdue_stored
 from dashboard.reference import Reference
+from feedkit import ingest_pusher
 from feeds.contract import CaseEventMessage
-from feeds.ingest import Ingest
-from feeds.producer import Producer
 
 TZ = ZoneInfo("Asia/Shanghai")
 G_B = f"{COMMUNITY}002"
@@ -44,15 +43,7 @@ def feed(settings, sessions, redis_client):  # type: ignore[no-untyped-def]
     """A city with an A and a B grid; ``push`` publishes messages and ingests them all."""
     build_city(sessions, [(f"{COMMUNITY}001", square(0, 0), "A"), (G_B, square(0, 1), "B")])
     ref = Reference.load(sessions, classification.load("gbt47678-2026"), settings)
-    ingest = Ingest(settings, sessions, redis_client, ref, consumer="ext", block_ms=5, batch_size=50)
-    ingest.ensure_group()
-
-    def push(messages: list[CaseEventMessage]) -> None:
-        Producer(redis_client, settings).publish_many(messages)
-        while ingest.step():
-            pass
-
-    return ref, push
+    return ref, ingest_pusher(settings, sessions, redis_client, ref, consumer="ext")
 
 
 def case(case_id: str, *later: tuple) -> list[CaseEventMessage]:

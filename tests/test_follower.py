@@ -233,12 +233,4 @@ def test_a_database_outage_keeps_the_last_view_and_says_so(settings, sessions, r
 @pytest.fixture
 def feed(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
     """Publish and ingest in the test's thread (like test_liveview's fixture)."""
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="fg", block_ms=5, batch_size=40)
-    ingest.ensure_group()
-
-    def push(messages: list[CaseEventMessage]) -> None:
-        Producer(redis_client, settings).publish_many(messages)
-        while ingest.step():
-            pass
-
-    return push
+    return feedkit.ingest_pusher(settings, sessions, redis_client, city, consumer="fg", batch_size=40)

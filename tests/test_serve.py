@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +33,20 @@ def _get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, what: str, output: Callable[[], str]) -> None:
+    """Until ``base``/healthz answers 200 (60 s at most); the process's output if it dies first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(output())
+        try:
+            if _get(base + "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{what} did not answer within 60 s")
+
+
 @pytest.fixture
 def served(engine, settings, tmp_path):  # type: ignore[no-untyped-def]
     port = _free_port()
@@ -47,18 +62,9 @@ def served(engine, settings, tmp_path):  # type: ignore[no-untyped-def]
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--workers", "3", "--no-access-log"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read().decode() if proc.stdout else "serve died")
-            try:
-                if _get(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("serve did not answer within 60 s")
+        _wait_healthy(proc, base, "serve",
+                      lambda: proc.stdout.read().decode() if proc.stdout else "serve died")
         yield base
     finally:
         proc.terminate()
@@ -123,18 +129,8 @@ def gunicorn_logged(engine, settings):  # type: ignore[no-untyped-def]
 
     threading.Thread(target=read, daemon=True).start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError("".join(lines))
-            try:
-                if _get(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("gunicorn did not answer within 60 s")
+        _wait_healthy(proc, base, "gunicorn", lambda: "".join(lines))
         yield base, lines
     finally:
         proc.terminate()
