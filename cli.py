@@ -10,9 +10,9 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -50,7 +50,7 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
-def _fail(message: str, code: int = 1) -> "typer.Exit":
+def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
@@ -61,7 +61,7 @@ def _format_option() -> Any:
                         help="table (default on a terminal), tsv (default when piped) or json.")
 
 
-def _output_format(given: Optional[str]) -> Format:
+def _output_format(given: str | None) -> Format:
     try:
         return resolve_format(given)
     except ValueError as exc:
@@ -157,7 +157,8 @@ def import_city(directory: Path = typer.Argument(..., exists=True, file_okay=Fal
 
 
 def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untyped-def]
-    from dashboard.cityimport import CityImportError, import_city as do_import
+    from dashboard.cityimport import CityImportError
+    from dashboard.cityimport import import_city as do_import
 
     tasks: dict[str, int] = {}
     with _progress() as progress:
@@ -318,7 +319,7 @@ def _stop_event() -> threading.Event:
 
 @app.command()
 def ingest(
-    consumer: Optional[str] = typer.Option(None, help="Consumer name in the group (default: host-pid)."),
+    consumer: str | None = typer.Option(None, help="Consumer name in the group (default: host-pid)."),
     batch_size: int = typer.Option(500, min=1, max=10_000, help="Entries per batch and transaction."),
     claim_idle: int = typer.Option(60, min=1, help="Seconds before a dead consumer's pending entries are claimed."),
     illegal_grace: int = typer.Option(600, min=0, help="Seconds an illegal event may wait for a late event that makes it legal, before it is dead-lettered."),
@@ -344,7 +345,7 @@ def ingest(
 def simulate(
     daily: float = typer.Option(300.0, min=1, help="New cases per day at a normal weekday rhythm."),
     speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Multiply arrivals and shorten handling times."),
-    seed: Optional[int] = typer.Option(None, help="Random seed (default: random)."),
+    seed: int | None = typer.Option(None, help="Random seed (default: random)."),
     resume: bool = typer.Option(True, help="Move on the open cases found in the database."),
 ) -> None:
     """Stand-alone producer: publish realistic live case events to the stream."""
@@ -364,7 +365,7 @@ def simulate(
     sim = Simulator(sessions, Producer(connect(settings), settings), classification, city,
                     daily_cases=daily, speedup=speedup, seed=seed)
     if resume:
-        n = sim.resume_open_cases(datetime.now(timezone.utc))
+        n = sim.resume_open_cases(datetime.now(UTC))
         console.print(f"simulator resumed {n} open cases")
     console.print(f"simulator: {daily:g} cases/day × {speedup:g} → {sim.producer.stream}")
     sim.run(_stop_event())
@@ -374,9 +375,9 @@ def simulate(
 # -- serve -----------------------------------------------------------------------------
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, help="Bind address (default GRIDHALL_HOST)."),
-    port: Optional[int] = typer.Option(None, help="Port (default GRIDHALL_PORT)."),
-    workers: Optional[int] = typer.Option(None, help="gunicorn workers (default GRIDHALL_WEB_WORKERS)."),
+    host: str | None = typer.Option(None, help="Bind address (default GRIDHALL_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default GRIDHALL_PORT)."),
+    workers: int | None = typer.Option(None, help="gunicorn workers (default GRIDHALL_WEB_WORKERS)."),
     access_log: bool = typer.Option(True, help="Log every request to stdout."),
 ) -> None:
     """Serve the web screens with gunicorn."""
@@ -410,9 +411,9 @@ def _run_gunicorn(settings: Settings, *, access_log: bool = True) -> None:
 def demo(
     speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Speed the live city up (more cases, faster handling)."),
     daily: float = typer.Option(300.0, min=10, help="New cases per day."),
-    days: Optional[int] = typer.Option(None, min=1, max=365, help="Days of history built on first start (default: since the first day of the previous month, so the last month's report is complete)."),
+    days: int | None = typer.Option(None, min=1, max=365, help="Days of history built on first start (default: since the first day of the previous month, so the last month's report is complete)."),
     reset: bool = typer.Option(False, "--reset", help="Throw away the demo database and build it again."),
-    port: Optional[int] = typer.Option(None, help="Web port (default GRIDHALL_PORT, 8050)."),
+    port: int | None = typer.Option(None, help="Web port (default GRIDHALL_PORT, 8050)."),
 ) -> None:
     """Build the demo city once, then run Redis, simulator, ingest and web server together."""
     settings = _settings(port=port)
@@ -422,7 +423,7 @@ def demo(
     started = time.monotonic()
     _require_backends(settings)
     redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
-    _prepare_demo(settings, days=days or demo_history_days(datetime.now(timezone.utc), settings.tz), daily=daily)
+    _prepare_demo(settings, days=days or demo_history_days(datetime.now(UTC), settings.tz), daily=daily)
     demo_users = _demo_users(settings)
     env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
     children = {
@@ -565,10 +566,10 @@ def _reset_demo(settings: Settings) -> None:
 def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
     from sqlalchemy import func, select
 
-    from dashboard.models import Case, Grid
-    from dashboard.reference import get_meta, set_meta
     from dashboard.db import transaction
     from dashboard.democity import generate_city
+    from dashboard.models import Case, Grid
+    from dashboard.reference import get_meta, set_meta
     from feeds.history import build_history
     from feeds.scenario import CityModel
 
@@ -598,7 +599,7 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
         with _progress() as progress:
             task = progress.add_task(f"building {days} days of case history", total=days * 24)
             n_cases, n_events = build_history(
-                sessions, ref, city, datetime.now(timezone.utc), days=days, daily_cases=daily,
+                sessions, ref, city, datetime.now(UTC), days=days, daily_cases=daily,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         console.print(f"history: {n_cases} cases, {n_events} events")
@@ -649,10 +650,10 @@ class _CtrlC:
 @app.command()
 def publish(
     file: Path = typer.Argument(..., dir_okay=False, allow_dash=True, help="JSON Lines or CSV of case events; '-' reads standard input (with --format)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl or csv (default: from the extension; required for '-')."),
-    stream: Optional[str] = typer.Option(None, help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS)."),
-    rate: Optional[float] = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
-    speedup: Optional[float] = typer.Option(None, min=0.001, help="Replay the recorded occurred_at gaps divided by X."),
+    fmt: str | None = typer.Option(None, "--format", help="jsonl or csv (default: from the extension; required for '-')."),
+    stream: str | None = typer.Option(None, help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS)."),
+    rate: float | None = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
+    speedup: float | None = typer.Option(None, min=0.001, help="Replay the recorded occurred_at gaps divided by X."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Publish the valid events even if some lines are invalid."),
 ) -> None:
     """Publish recorded case events from FILE to the case stream (replays, tests, migrations)."""
@@ -713,7 +714,7 @@ def _dead_letters(settings: Settings):  # type: ignore[no-untyped-def]
     return DeadLetters(_redis_client(settings), settings)
 
 
-def _reason_code(reason: Optional[str]) -> Optional[str]:
+def _reason_code(reason: str | None) -> str | None:
     from feeds.contract import DeadReason
 
     if reason is None:
@@ -737,10 +738,10 @@ DEAD_LETTER_COLUMNS = (
 
 @deadletters_app.command("list")
 def deadletters_list(
-    reason: Optional[str] = typer.Option(None, help="Only this reason code (e.g. unknown_grid)."),
+    reason: str | None = typer.Option(None, help="Only this reason code (e.g. unknown_grid)."),
     limit: int = typer.Option(50, min=1, help="At most N dead letters."),
-    since: Optional[str] = typer.Option(None, help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d."),
-    fmt: Optional[str] = _format_option(),
+    since: str | None = typer.Option(None, help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d."),
+    fmt: str | None = _format_option(),
 ) -> None:
     """Dead letters, newest first, and the per-reason counters."""
     from feeds.deadletters import parse_since
@@ -852,8 +853,8 @@ def deadletters_show(dead_id: str = typer.Argument(..., metavar="ID", help="Dead
 
 @deadletters_app.command("retry")
 def deadletters_retry(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID", help="Dead-letter ids to re-drive."),
-    reason: Optional[str] = typer.Option(None, help="Re-drive every dead letter of this reason code."),
+    ids: list[str] | None = typer.Argument(None, metavar="ID", help="Dead-letter ids to re-drive."),
+    reason: str | None = typer.Option(None, help="Re-drive every dead letter of this reason code."),
     all_: bool = typer.Option(False, "--all", help="Re-drive every dead letter."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-queued; change nothing."),
 ) -> None:
@@ -941,14 +942,13 @@ def _read_password(password_stdin: bool) -> str:
 def users_add(
     username: str = typer.Argument(..., help="Sign-in name: a–z, 0–9, '.', '_', '@', '-'."),
     role: str = typer.Option(..., "--role", help="display, leader, shift_lead or admin."),
-    scope: Optional[str] = typer.Option(None, "--scope", metavar="REGION_CODE", help="District (6 digits) or street (9) code; default the whole city."),
-    name: Optional[str] = typer.Option(None, "--name", help="Display name (显示名); default the username."),
+    scope: str | None = typer.Option(None, "--scope", metavar="REGION_CODE", help="District (6 digits) or street (9) code; default the whole city."),
+    name: str | None = typer.Option(None, "--name", help="Display name (显示名); default the username."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of standard input."),
 ) -> None:
     """Add a user. Asks for the password twice (display users get none: they use a token)."""
     from dashboard.db import transaction
-    from dashboard.users import (UserError, UserRole, check_new_user, check_password_policy,
-                                 create_user, parse_role)
+    from dashboard.users import UserError, UserRole, check_new_user, check_password_policy, create_user, parse_role
 
     settings = _settings()
     try:
@@ -999,10 +999,10 @@ def _role_label(code: str) -> str:
 
 
 @users_app.command("list")
-def users_list(fmt: Optional[str] = _format_option()) -> None:
+def users_list(fmt: str | None = _format_option()) -> None:
     """Every user: username, name, role, scope, disabled, last sign-in."""
-    from sqlalchemy.orm import selectinload
     from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
 
     from dashboard.models import User
 
@@ -1124,7 +1124,7 @@ def users_passwd(username: str = typer.Argument(..., help="The user who gets a n
 def users_token(
     username: str = typer.Argument(..., help="The user the token signs in as."),
     name: str = typer.Option("token", "--name", help="What the token is for, e.g. the wall screen's place."),
-    expires_days: Optional[int] = typer.Option(None, "--expires-days", help="Days until it expires (1–365; default: never for display users while in use, 90 for others)."),
+    expires_days: int | None = typer.Option(None, "--expires-days", help="Days until it expires (1–365; default: never for display users while in use, 90 for others)."),
 ) -> None:
     """Make an API token for USERNAME and print it once (only its hash is stored)."""
     from dashboard.db import transaction
@@ -1155,13 +1155,13 @@ OVERDUE_TABLE = tuple(
     Column(key, title, flex=key in ("class", "unit"),
            drop={"source": 3, "grid": 2, "case_id": 1}.get(key, 0))
     for key, title in zip(("number", "case_id", "class", "grid", "unit", "stage", "status", "deadline", "source",
-                           "overdue_working", "overdue_calendar", "remaining"), OVERDUE_COLUMNS)
+                           "overdue_working", "overdue_calendar", "remaining"), OVERDUE_COLUMNS, strict=False)
 )
 
 
-def _parse_at(text: Optional[str], tz) -> datetime:  # type: ignore[no-untyped-def]
+def _parse_at(text: str | None, tz) -> datetime:  # type: ignore[no-untyped-def]
     if text is None or text.strip().lower() == "now":
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -1183,10 +1183,10 @@ def _overdue_cells(row, tz) -> list[str]:  # type: ignore[no-untyped-def]
 
 @app.command()
 def overdue(
-    at: Optional[str] = typer.Option(None, "--at", help="Instant T: ISO date/time, city time when it has no offset (default: now)."),
-    csv_file: Optional[Path] = typer.Option(None, "--csv", dir_okay=False, help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel); '-' for standard output."),
+    at: str | None = typer.Option(None, "--at", help="Instant T: ISO date/time, city time when it has no offset (default: now)."),
+    csv_file: Path | None = typer.Option(None, "--csv", dir_okay=False, help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel); '-' for standard output."),
     due_soon: bool = typer.Option(True, "--due-soon/--no-due-soon", help="Also list the cases due soon (临期)."),
-    fmt: Optional[str] = _format_option(),
+    fmt: str | None = _format_option(),
 ) -> None:
     """Overdue (超期) and due-soon (临期) cases as of T, recomputed from the case events up to T."""
     import csv
@@ -1217,7 +1217,7 @@ def overdue(
     # With --csv - standard output is the CSV's: the rest goes to standard error.
     notes = err if csv_to_stdout else _notes(shape)
     if not csv_to_stdout and (cells or shape is not Format.TABLE):
-        emit(console, OVERDUE_TABLE, [{c.key: v or None for c, v in zip(OVERDUE_TABLE, line)} for line in cells], shape,
+        emit(console, OVERDUE_TABLE, [{c.key: v or None for c, v in zip(OVERDUE_TABLE, line, strict=False)} for line in cells], shape,
              title=f"as of {shown}", row_styles=[None if r.overdue else "yellow" for r in rows])
     summary = f"as of {shown}: {late} overdue" + (f", {len(rows) - late} due soon" if due_soon else "")
     notes.print(summary, highlight=False)
@@ -1234,16 +1234,16 @@ def overdue(
 @app.command()
 def report(
     month: str = typer.Option(..., "--month", metavar="YYYY-MM", help="The month to report on, e.g. 2026-10."),
-    scope: Optional[str] = typer.Option(None, "--scope", metavar="REGION_CODE", help="A district's or street's code (default: the whole city)."),
+    scope: str | None = typer.Option(None, "--scope", metavar="REGION_CODE", help="A district's or street's code (default: the whole city)."),
     out: Path = typer.Option(Path("."), "--out", file_okay=False, help="Folder to write into (created if missing; default: the current one); not '-': the report is several files."),
     pdf: bool = typer.Option(False, "--pdf", help="Also print the HTML to PDF with headless Chromium."),
 ) -> None:
     """The monthly 综合考评通报: XLSX (a sheet per object kind) and a printable HTML page (and PDF)."""
     import re
 
+    from dashboard.cityname import city_name
     from dashboard.evalspec import WeightsError, weights_from_settings
     from dashboard.evaluation import Period
-    from dashboard.cityname import city_name
     from dashboard.report import build_report, write_report
     from dashboard.scope import ScopeError, get_scope
 
@@ -1254,7 +1254,7 @@ def report(
         period = Period.parse(month, settings.tz)
     except ValueError as exc:
         _fail(f"--month: {month!r} is not a month ({exc})", 1)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if period.start > now:
         _fail(f"--month: {period.label} has not begun yet", 1)
     if is_stdio(out):

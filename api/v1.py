@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,10 @@ from werkzeug.exceptions import HTTPException
 from auth import identity
 from auth.sessions import session_unconfirmed
 from dashboard import readapi
-from dashboard.models import User
 from dashboard.deadlines import Timing
 from dashboard.evalspec import INDICATORS, weights_from_settings
 from dashboard.evaluation import ObjectKind, Period, evaluate
+from dashboard.models import User
 from dashboard.scope import ScopeError, get_scope, user_scope
 from dashboard.settings import Settings
 from dashboard.users import UserRole, verify_token
@@ -151,7 +151,7 @@ def create_blueprint(
     """
     bp = flask.Blueprint("api_v1", __name__, url_prefix=PREFIX)
     resolved: list[Timing] = []
-    now_of = clock or (lambda: datetime.now(timezone.utc))
+    now_of = clock or (lambda: datetime.now(UTC))
 
     def get_timing(session: Session) -> Timing:
         if not resolved:

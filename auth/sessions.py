@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import flask
@@ -38,8 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.models import ApiToken, User
 from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
-from dashboard.users import (SESSION_IDLE, SESSION_MAX_AGE, TOKEN_IDLE_LIFETIME, TOKEN_TOUCH_INTERVAL,
-                             UserRole, token_usable)
+from dashboard.users import (
+    SESSION_IDLE,
+    SESSION_MAX_AGE,
+    TOKEN_IDLE_LIFETIME,
+    TOKEN_TOUCH_INTERVAL,
+    UserRole,
+    token_usable,
+)
 
 from .identity import Identity
 
@@ -192,7 +198,7 @@ class UserChecks:
                 return identity_of(user, binding)
             if binding.startswith("t:") and binding[2:].isdigit():
                 token = session.get(ApiToken, int(binding[2:]))
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 if token is None or token.user_id != user.id or not token_usable(token, now):
                     return None
                 if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:

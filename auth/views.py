@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 import flask
@@ -121,7 +121,7 @@ def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Ses
             with sessions() as session:
                 result = verify_password(session, form.username.data or "", form.password.data or "",
                                          locks=locks, client=client_address(),
-                                         now=datetime.now(timezone.utc))
+                                         now=datetime.now(UTC))
                 session.commit()  # a re-hash and the sign-in time
                 if not result.ok or result.user is None or result.user.role == UserRole.DISPLAY.value:
                     return render(form, FAILED, 401)

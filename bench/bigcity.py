@@ -44,10 +44,11 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -635,7 +636,7 @@ class _CaseText:
         day = np.where(nat, len(self.days) - 1, sec // 86400 - self.day0).tolist()
         tod = np.where(nat, 86400, sec % 86400).tolist()
         days, secs = self.days, (self.secs_us if micro else self.secs)
-        return [days[d] + secs[t] for d, t in zip(day, tod)]
+        return [days[d] + secs[t] for d, t in zip(day, tod, strict=False)]
 
     def text(self, lo: int, hi: int) -> str:
         cs, plan = self.cs, self.plan
@@ -666,7 +667,7 @@ class _CaseText:
         gids = (grid + 1).tolist()  # grid ids are 1..n in plan order
         for (i, g, gc, lo_, la, a, d, c, u, r1, r2, r3, r4, r5, r6, le, lk, st, dl, pa, ps, b, nev) in zip(
                 ids, gids, gcode, lon, lat, addr, desc, cls, unit, rep, ver, fil, dis, han, chk, last, last_key,
-                start, deadline, paused, pauses, self.combo[sl].tolist(), cs.events[sl].tolist()):
+                start, deadline, paused, pauses, self.combo[sl].tolist(), cs.events[sl].tolist(), strict=False):
             seg, bj, rank, sbs, clock = combos[b]
             out.append(
                 f"{i}\tBC{i:08d}\tDS{i:08d}\t{g}\t{lo_}\t{la}\t{a}\t{d}\t{unit_sql[u]}\t"
@@ -689,7 +690,7 @@ class _CaseText:
                 conv.append(lambda v: None if v == _NULL else int(v == "t"))
             else:
                 conv.append(lambda v: None if v == _NULL else v)
-        return [tuple(f(v) for f, v in zip(conv, line.split("\t"))) for line in self.text(lo, hi).splitlines()]
+        return [tuple(f(v) for f, v in zip(conv, line.split("\t"), strict=False)) for line in self.text(lo, hi).splitlines()]
 
 
 def _grid_columns(plan: _Plan, sqlite: bool, rng: np.random.Generator) -> list[list[Any]]:
@@ -706,7 +707,7 @@ def _grid_columns(plan: _Plan, sqlite: bool, rng: np.random.Generator) -> list[l
     geometry = [
         f'{{"type":"Polygon","coordinates":[[[{xs[c]},{ys[r + 1]}],[{xs[c + 1]},{ys[r + 1]}],'
         f'[{xs[c + 1]},{ys[r]}],[{xs[c]},{ys[r]}],[{xs[c]},{ys[r + 1]}]]]}}'
-        for c, r in zip(cols, rows)
+        for c, r in zip(cols, rows, strict=False)
     ]
     clon = np.round((plan.x0_u + (plan.grid_col + 0.5) * DX_U) / 1e6, 7)
     clat = np.round((plan.ytop_u - (plan.grid_row + 0.5) * DY_U) / 1e6, 7)
@@ -736,13 +737,13 @@ def _copy(raw: Any, table: str, columns: tuple[str, ...], texts: Any, freeze: bo
                 copy.write(data)
 
 
-def _produce(queue: Any, case_text: "_CaseText", spans: list[tuple[int, int]]) -> None:
+def _produce(queue: Any, case_text: _CaseText, spans: list[tuple[int, int]]) -> None:
     for lo, hi in spans:
         queue.put(case_text.text(lo, hi).encode())
     queue.put(None)
 
 
-def _texts(case_text: "_CaseText", spans: list[tuple[int, int]]) -> Any:
+def _texts(case_text: _CaseText, spans: list[tuple[int, int]]) -> Any:
     """The COPY text of every span, formatted in a forked process while this one sends.
 
     Formatting (Python) and parsing (the PostgreSQL backend) then run on two cores instead of
@@ -799,8 +800,8 @@ def build(settings: Settings, grids: int = 100_000, open_cases: int = 1_000_000,
         mark = t
         say(f"{name}: {timings[name]:.2f}s")
 
-    now = now or datetime.now(timezone.utc)
-    now_us = int((now - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1))
+    now = now or datetime.now(UTC)
+    now_us = int((now - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
     now_us -= now_us % _US
     rng = np.random.default_rng(seed)
 
@@ -850,7 +851,7 @@ def build(settings: Settings, grids: int = 100_000, open_cases: int = 1_000_000,
         if sqlite:
             marks = ", ".join("?" * len(GRID_COLUMNS))
             conn.exec_driver_sql(f"INSERT INTO grids ({', '.join(GRID_COLUMNS)}) VALUES ({marks})",
-                                 list(zip(*grid_cols)))
+                                 list(zip(*grid_cols, strict=False)))
             step("grids_write")
             marks = ", ".join("?" * len(CASE_COLUMNS))
             for lo, hi in spans:
@@ -859,7 +860,7 @@ def build(settings: Settings, grids: int = 100_000, open_cases: int = 1_000_000,
             step("cases_write")
         else:
             raw = conn.connection.driver_connection
-            _copy(raw, "grids", GRID_COLUMNS, [("\n".join(map("\t".join, zip(*grid_cols))) + "\n").encode()], freeze=True)
+            _copy(raw, "grids", GRID_COLUMNS, [("\n".join(map("\t".join, zip(*grid_cols, strict=False))) + "\n").encode()], freeze=True)
             step("grids_write")
             drops, creates = _secondary_ddl(conn, "cases")
             for ddl in drops:
@@ -884,7 +885,7 @@ def build(settings: Settings, grids: int = 100_000, open_cases: int = 1_000_000,
     timings["total"] = time.perf_counter() - t_all
 
     today_start = datetime.combine(now.astimezone(settings.tz).date(), datetime.min.time(), tzinfo=settings.tz)
-    today_us = int((today_start - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1))
+    today_us = int((today_start - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
     overdue = int(((cs.deadline < now_us) & (cs.paused == NAT_US)).sum())
     per_grid = np.bincount(cs.grid, minlength=len(plan.grid_codes))
     levels = [r["level"] for r in plan.regions]
@@ -914,7 +915,7 @@ def group_by_baseline(engine: Engine, *, tz: ZoneInfo | None = None, now: dateti
     from dashboard import queries
 
     tz = tz or ZoneInfo("Asia/Shanghai")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     open_values = [s.value for s in queries.OPEN_STAGES]
     overdue = (Case.stage.in_(open_values), Case.deadline_at < now, Case.paused_at.is_(None))
 
@@ -1001,7 +1002,7 @@ def main() -> None:
         with Session(engine) as session:
             t0 = time.perf_counter()
             rows = overdue_stored(session, timing_for(classification_mod.load(settings.classification), settings),
-                                  datetime.now(timezone.utc))
+                                  datetime.now(UTC))
             t1 = time.perf_counter()
         n_over = sum(1 for r in rows if r.overdue)
         print(f"overdue_stored: {n_over:,} overdue + {len(rows) - n_over:,} due soon in {t1 - t0:.2f}s "

@@ -31,9 +31,10 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -61,7 +62,7 @@ PUBLIC = sorted(s.value for s in PUBLIC_SOURCES)
 
 
 def _us(dt: datetime) -> int:
-    return int((dt - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * US
+    return int((dt - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * US
 
 
 def _ts(values: np.ndarray) -> np.ndarray:
@@ -212,11 +213,11 @@ class Month:
                 part = idx[lo:lo + size]
                 stamps = _ts(at[part])
                 yield ("\n".join(f"ev{i:07d}-{k:02d}\tev{i:07d}\t{type_}\t{t}\t{received}\t{a}\t{{}}"
-                                  for i, t, a in zip(part, stamps, actor[part])) + "\n").encode()
+                                  for i, t, a in zip(part, stamps, actor[part], strict=False)) + "\n").encode()
 
 
 def _chunks(columns: list[Any], size: int = 200_000) -> list[bytes]:
-    rows = list(zip(*columns))
+    rows = list(zip(*columns, strict=False))
     return [("\n".join("\t".join(map(str, r)) for r in rows[lo:lo + size]) + "\n").encode()
             for lo in range(0, len(rows), size)]
 
@@ -245,7 +246,7 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
         _copy(conn, "people", ("code", "name", "role", "region_id"), [("\n".join(people) + "\n").encode()])
         pid = dict(conn.execute(text("SELECT code, id FROM people")).all())
         grid_sup = np.arange(len(grids)) * n_sup // len(grids)  # beats: runs of ~100 grids in code order
-        beat = [f"{pid[staff['supervisor'][s]]}\t{g}" for g, s in zip(grids, grid_sup)]
+        beat = [f"{pid[staff['supervisor'][s]]}\t{g}" for g, s in zip(grids, grid_sup, strict=False)]
         _copy(conn, "person_grids", ("person_id", "grid_id"), [("\n".join(beat) + "\n").encode()])
         first_id = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM cases")).scalar_one()
     say(f"city and staff: {time.perf_counter() - t0:.1f}s ({len(grids):,} grids, {len(units)} units, "
@@ -270,7 +271,7 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
                 conn.execute(text(stmt))
         _copy(conn, "cases", case_cols, case_chunks)
         _copy(conn, "case_events", Month.EVENT_COLUMNS,
-              month.event_copy(datetime.now(timezone.utc).replace(tzinfo=None).isoformat()))
+              month.event_copy(datetime.now(UTC).replace(tzinfo=None).isoformat()))
         for _, creates in ddl.values():
             for stmt in creates:
                 conn.execute(text(stmt))
@@ -294,8 +295,8 @@ def naive_districts(session: Session, period: Period, now: datetime) -> dict[str
     rows = session.execute(text(
         "SELECT grid_id, stage, closed_at, paused_at, on_time_dispatch, on_time_handle, on_time_check, "
         "on_time_close FROM cases WHERE filed_at >= :s AND filed_at < :e AND grid_id IS NOT NULL"),
-        {"s": period.start.replace(tzinfo=None), "e": end.astimezone(timezone.utc).replace(tzinfo=None)})
-    e = end.astimezone(timezone.utc).replace(tzinfo=None)
+        {"s": period.start.replace(tzinfo=None), "e": end.astimezone(UTC).replace(tzinfo=None)})
+    e = end.astimezone(UTC).replace(tzinfo=None)
     for grid_id, stage, closed_at, paused_at, *flags in rows:
         acc = out[code[parent[parent[community[grid_id]]]]]
         acc[0] += 1
@@ -311,13 +312,13 @@ def naive_districts(session: Session, period: Period, now: datetime) -> dict[str
 
 def naive_supervisors(session: Session, period: Period, now: datetime) -> dict[str, tuple[int, int, int]]:
     """Supervisor → (上报数, 应核实数, 应核查数), per event in Python."""
-    end = min(period.end, now).astimezone(timezone.utc).replace(tzinfo=None)
+    end = min(period.end, now).astimezone(UTC).replace(tzinfo=None)
     sups = set(session.execute(text("SELECT code FROM people WHERE role = 'supervisor'")).scalars())
     seen: dict[str, tuple[set[str], set[str], set[str]]] = defaultdict(lambda: (set(), set(), set()))
     rows = session.execute(text(
         "SELECT e.actor, e.type, e.case_id FROM case_events e WHERE e.occurred_at >= :s AND e.occurred_at < :e "
         "AND e.problem IS NULL AND e.type IN ('reported', 'verified', 'checked_ok', 'rework')"),
-        {"s": period.start.astimezone(timezone.utc).replace(tzinfo=None), "e": end})
+        {"s": period.start.astimezone(UTC).replace(tzinfo=None), "e": end})
     for actor, type_, case_id in rows:
         if actor in sups:
             sets = seen[actor]

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -52,7 +52,7 @@ CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("compone
 def generate(n_events: int, grids: list[str], units: list[str], seed: int = 1) -> list[bytes]:
     """Valid events of ~n/6 cases, interleaved as live traffic is (many cases in flight)."""
     rng = random.Random(seed)
-    start = datetime.now(timezone.utc) - timedelta(days=60)
+    start = datetime.now(UTC) - timedelta(days=60)
     out: list[tuple[float, bytes]] = []
     case = 0
     while len(out) < n_events:

@@ -105,7 +105,7 @@ def main() -> None:
     n_single = min(args.single, args.batch)
     t = time.perf_counter()
     single = [
-        index.locate(x, y) for x, y in zip(lons[:n_single].tolist(), lats[:n_single].tolist())
+        index.locate(x, y) for x, y in zip(lons[:n_single].tolist(), lats[:n_single].tolist(), strict=False)
     ]
     single_rate = rate(n_single, time.perf_counter() - t)
     assert single == many[:n_single], "locate and locate_many disagree"
@@ -121,7 +121,7 @@ def main() -> None:
 
     # Baseline 2: naive linear scan of every polygon, on a small sample.
     t = time.perf_counter()
-    for x, y in zip(lons[: args.scan], lats[: args.scan]):
+    for x, y in zip(lons[: args.scan], lats[: args.scan], strict=False):
         hit = np.flatnonzero(shapely.intersects(polys, shapely.Point(x, y)))
         _ = codes[hit[0]] if hit.size else None
     scan_rate = rate(args.scan, time.perf_counter() - t)

@@ -50,10 +50,11 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
+
 import benchkit
 from benchkit import CHROMIUM, free_port, percentile
 
@@ -119,7 +120,7 @@ RESULT_JS = """() => {
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def new_case(prefix: str, n: int, grid: str, rng: random.Random) -> CaseEventMessage:
@@ -238,7 +239,7 @@ def prepare_city(settings: Settings, history_days: int) -> tuple[list[str], str]
         ref = Reference.load(sessions, scheme, settings)
         with sessions() as session:
             city = CityModel.load(session, scheme, settings.tz)
-        n_cases, n_events = build_history(sessions, ref, city, datetime.now(timezone.utc), days=history_days,
+        n_cases, n_events = build_history(sessions, ref, city, datetime.now(UTC), days=history_days,
                                           daily_cases=300)
         print(f"  history: {history_days} day(s), {n_cases} cases, {n_events} events")
     with sessions() as session:

@@ -47,10 +47,11 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
+
 import benchkit
 from benchkit import CHROMIUM, free_port, percentile
 
@@ -207,7 +208,7 @@ def _refresh_responses(responses: list, t_from: float, t_to: float) -> list[dict
 
 
 def _new_reports(prefix: str, start: int, grids: list[str], rng: random.Random) -> list[CaseEventMessage]:
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     out = []
     for i, grid in enumerate(grids):
         cid = f"{prefix}{start + i:07d}"
@@ -268,8 +269,9 @@ def main() -> None:
         with engine.connect() as conn:
             grid_codes = [r[0] for r in conn.execute(sa.text("SELECT code FROM grids"))]
         n_grids = len(grid_codes)
-        from dashboard import users
         from sqlalchemy.orm import Session as _Session
+
+        from dashboard import users
 
         with _Session(engine) as session:  # the browser opens the wall as a wall screen does
             token = users.screen_token(session, "bench-wall")
@@ -412,16 +414,17 @@ def main() -> None:
                   + ", ".join(f"{k} {v}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])))
 
         # the worker's view load, timed here with the same code (LiveView.load), warm caches
+        from sqlalchemy.orm import Session
+
         from dashboard import classification
         from dashboard.liveview import LiveView
         from dashboard.reference import timing_for
-        from sqlalchemy.orm import Session
 
         scheme = classification.load(settings.classification, settings.classification_extension)
         with Session(engine) as session:
             timing = timing_for(scheme, settings, session)
             t0 = time.perf_counter()
-            view = LiveView.load(session, timing, datetime.now(timezone.utc), tz=settings.tz)
+            view = LiveView.load(session, timing, datetime.now(UTC), tz=settings.tz)
             load_s = time.perf_counter() - t0
         print()
         print(f"server-side view load (LiveView.load, as the worker's follower does, in this process): "

@@ -30,8 +30,8 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
 from dashboard import explore, hotspots
-from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.evalspec import INDICATORS, weights_from_settings
+from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.export import to_csv, to_xlsx
 from dashboard.readapi import OutOfScope, case_detail
 from dashboard.scope import Scope
@@ -437,7 +437,7 @@ def register(app: dash.Dash, service: ExploreService) -> None:
                 # Set only the controls that differ from the URL (back/forward, a link): a
                 # control changed while this answer was on its way must keep its new value.
                 result["values"] = [no_update if v == (c or None) else v
-                                    for v, c in zip(result["values"], controls)]
+                                    for v, c in zip(result["values"], controls, strict=False)]
                 return _flatten(result, key)
         except PreventUpdate:
             raise
@@ -548,7 +548,7 @@ def register(app: dash.Dash, service: ExploreService) -> None:
         grid = trig.get("grid")
         text = ""
         if kind == "note":
-            for tid, t in zip(text_ids or [], texts or []):
+            for tid, t in zip(text_ids or [], texts or [], strict=False):
                 if isinstance(tid, dict) and tid.get("grid") == grid:
                     text = t
         bump = (version if isinstance(version, int) else 0) + 1
@@ -687,8 +687,8 @@ def _from_controls(trigger: Any, values: Any, current: explore.Selection,
     values = list(values)
     evals = values[len(FILTERS):len(FILTERS) + len(EVAL_CONTROLS)]
     values = values[:len(FILTERS)] + [None] * (len(FILTERS) - len(values[:len(FILTERS)]))
-    chosen = {f: (v if isinstance(v, str) and v else None) for f, v in zip(FILTERS, values)}
-    for f, v in zip(EVAL_CONTROLS, evals + [None] * (len(EVAL_CONTROLS) - len(evals))):
+    chosen = {f: (v if isinstance(v, str) and v else None) for f, v in zip(FILTERS, values, strict=False)}
+    for f, v in zip(EVAL_CONTROLS, evals + [None] * (len(EVAL_CONTROLS) - len(evals)), strict=False):
         chosen[f] = v if isinstance(v, str) and v else getattr(current, f)
     if chosen["month"] is not None and chosen["month"] == this_month:
         chosen["month"] = None

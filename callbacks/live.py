@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dash
 import redis
@@ -36,7 +37,7 @@ RATE_CAP = 2000
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- feed health ----------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     # The contract says ISO with an offset; a bare time is taken as UTC rather than dropped.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _parse_int(value: str | None) -> int | None:

@@ -8,8 +8,8 @@ database is away; a failed build is tried again at the next request.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +37,7 @@ class LazyTiming:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PageService:

@@ -30,9 +30,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import dash
 import redis
@@ -42,11 +43,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from dashboard import readapi
-from dashboard.liveview import QueueRow
 from dashboard.deadlines import Timing
 from dashboard.evalspec import WeightsError, weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period
 from dashboard.evaluation import evaluate as run_evaluation
+from dashboard.liveview import QueueRow
 from dashboard.models import Grid, Region
 from dashboard.scope import Scope, ScopeError, grid_condition
 from dashboard.settings import Settings
@@ -240,7 +241,7 @@ class Figures:
     overdue_count: str
     units: list[dict[str, Any]]
     units_count: str
-    ranking: "Ranking | None" = None
+    ranking: Ranking | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the readapi results (tests)
 
 

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import dash
@@ -39,8 +39,8 @@ from dashboard import classification
 from dashboard.evalspec import weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.liveview import LiveView
-from dashboard.scope import CITY
 from dashboard.reference import timing_for
+from dashboard.scope import CITY
 from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED
 from feeds.contract import applied_minute_key
@@ -64,7 +64,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _digest(value: Any) -> str:
@@ -371,7 +371,7 @@ class Health:
 class HealthWatch:
     """Reads the feed's state from Redis (shared by all screens of a worker, cached 1 s)."""
 
-    def __init__(self, service: "WallService") -> None:
+    def __init__(self, service: WallService) -> None:
         self.service = service
         self._cached: tuple[float, Health] | None = None
         self._lock = threading.Lock()

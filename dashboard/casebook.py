@@ -16,9 +16,10 @@ fails as a whole and the ingest retries the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -126,7 +127,7 @@ def sort_key(event: LifecycleEvent) -> str:
     Fixed-width UTC time, then the lifecycle rank, then the event id: string order equals
     ``LifecycleEvent.sort_key`` order, so SQL can store and compare it.
     """
-    at = event.occurred_at.astimezone(timezone.utc)
+    at = event.occurred_at.astimezone(UTC)
     if at.year >= 1000:  # isoformat is strftime("%Y-%m-%dT%H:%M:%S.%f"), only faster
         text = at.replace(tzinfo=None).isoformat(timespec="microseconds")
     else:  # strftime does not pad years below 1000 on every platform: keep its exact text
@@ -176,7 +177,7 @@ def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference,
 
 def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
     """Insert, skipping ids already stored; returns the ids that were new."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if session.get_bind().dialect.name == "postgresql":
         return _copy_events_pg(session, items, now)
     rows = [
@@ -247,7 +248,7 @@ def _copy_text(rows: list[list[str | None]]) -> str | None:
 
 
 _NULL = "\\N"
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def _ts(value: datetime | None) -> str | None:

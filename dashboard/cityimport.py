@@ -18,16 +18,18 @@ import json
 import re
 import time
 import tomllib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from shapely.geometry import Point
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .cityname import MAX_LENGTH as CITY_NAME_MAX, store_city_name
+from .cityname import MAX_LENGTH as CITY_NAME_MAX
+from .cityname import store_city_name
 from .codes import CodeError, check_grid_in_community, check_region_code
 from .geo import (
     GeometryError,
@@ -429,7 +431,7 @@ def _read_csv(
             if len(record) != len(header):
                 problems.add(where, f"应有 {len(header)} 个字段，实际 {len(record)} 个")
                 continue
-            rows.append((where, {key: value.strip() for key, value in zip(header, record)}))
+            rows.append((where, {key: value.strip() for key, value in zip(header, record, strict=False)}))
     except csv.Error as exc:
         problems.add(f"{name}:{reader.line_num}", f"CSV格式错误：{exc}")
         return None

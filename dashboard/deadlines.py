@@ -37,9 +37,10 @@ if every finish was.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ ON_TIME_LABELS: dict[str, str] = {stage: f"按时{name}" for stage, name in STAG
 CLOCK_LABELS = STAGES
 CALENDAR_UNIT = "calendar_hours"
 _US = np.timedelta64(1, "us")
-_UNIX = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -75,8 +76,8 @@ class Timing:
     """Everything a deadline needs besides the case: limits, calendar, classes, grids."""
 
     limits: LimitTable
-    calendar: "WorkCalendar"
-    classification: "Classification | None" = None
+    calendar: WorkCalendar
+    classification: Classification | None = None
     area_classes: Mapping[str, str] = field(default_factory=dict)  # grid code → A/B/C
     due_soon_ratio: float = 0.2
     _classes: dict[tuple[str, str], tuple[str | None, bool | None]] = field(default_factory=dict, repr=False)
@@ -232,13 +233,13 @@ def safe_clock(state: CaseState, timing: Timing) -> Clock | None:
         return None
 
 
-def _plus(cal: "WorkCalendar", start: datetime, minutes: float, working: bool) -> datetime:
+def _plus(cal: WorkCalendar, start: datetime, minutes: float, working: bool) -> datetime:
     if working:
         return cal.add(start, minutes)
     return (start + timedelta(minutes=minutes)).astimezone(cal.tz)
 
 
-def status_at(clock: Clock, at: datetime, calendar: "WorkCalendar", due_soon_ratio: float) -> ClockStatus:
+def status_at(clock: Clock, at: datetime, calendar: WorkCalendar, due_soon_ratio: float) -> ClockStatus:
     """The clock at instant ``at`` (the scalar twin of :func:`evaluate_arrays`)."""
     paused = clock.paused_at is not None and clock.paused_at <= at
     t = clock.paused_at if paused else at
@@ -360,12 +361,12 @@ def to_utc64(values: Sequence[datetime | None]) -> np.ndarray:
     out = np.empty(len(values), dtype="datetime64[us]")
     for i, v in enumerate(values):
         out[i] = np.datetime64("NaT") if v is None else np.datetime64(
-            v.astimezone(timezone.utc).replace(tzinfo=None), "us")
+            v.astimezone(UTC).replace(tzinfo=None), "us")
     return out
 
 
 def evaluate_arrays(
-    calendar: "WorkCalendar",
+    calendar: WorkCalendar,
     at: datetime | np.datetime64,
     deadline: np.ndarray,
     limit_minutes: np.ndarray,
@@ -380,7 +381,7 @@ def evaluate_arrays(
     live view does every tick for all open cases; equal to :func:`status_at` case by case.
     """
     if isinstance(at, datetime):
-        at64 = np.datetime64(at.astimezone(timezone.utc).replace(tzinfo=None), "us")
+        at64 = np.datetime64(at.astimezone(UTC).replace(tzinfo=None), "us")
     else:
         at64 = np.datetime64(at, "us")
     d = np.asarray(deadline, dtype="datetime64[us]")

@@ -202,7 +202,7 @@ def generate_city(out_dir: Path, seed: int = 2026) -> CitySummary:
     land_street = [block_street[cell_block[grids[i].cell]] for i in land]
     land_comm = _communities_for_grids([grids[i] for i in land], xy[land], land_street, rng)
     partial: list[tuple[int, int, int] | None] = [None] * len(grids)
-    for i, c in zip(land, land_comm):
+    for i, c in zip(land, land_comm, strict=False):
         partial[i] = c
     comm_of = _water_communities(grids, xy, water, partial, plan.river_y)
     street_of = [(c[0], c[1]) for c in comm_of]
@@ -211,7 +211,7 @@ def generate_city(out_dir: Path, seed: int = 2026) -> CitySummary:
     land_use = ["水域"] * len(grids)
     land_block = [cell_block[grids[i].cell] for i in land]
     uses = _land_use([grids[i] for i in land], xy[land], land_block, blocks, plan, rng)
-    for i, use in zip(land, uses):
+    for i, use in zip(land, uses, strict=False):
         land_use[i] = use
 
     units = _units(regions)
@@ -392,7 +392,7 @@ class _Plan:
             self.land,
             *np.array([[p.x, p.y] for p in shapely.point_on_surface(faces)]).T,
         )
-        return [f for f, ok in zip(faces, inside) if ok and f.area > 1.0]
+        return [f for f, ok in zip(faces, inside, strict=False) if ok and f.area > 1.0]
 
     def river_y(self, x: float) -> float:
         coords = np.asarray(self.river_line.coords)
@@ -473,7 +473,7 @@ def _shared_lengths(geoms: Sequence[BaseGeometry]) -> dict[tuple[int, int], floa
     for i, g in enumerate(geoms):
         for ring in _rings(g):
             c = np.asarray(ring.coords)
-            for (x1, y1), (x2, y2) in zip(c[:-1].tolist(), c[1:].tolist()):
+            for (x1, y1), (x2, y2) in zip(c[:-1].tolist(), c[1:].tolist(), strict=False):
                 key = (x1, y1, x2, y2) if (x1, y1) <= (x2, y2) else (x2, y2, x1, y1)
                 owners[key].append(i)
     shared: dict[tuple[int, int], float] = defaultdict(float)
@@ -778,7 +778,7 @@ def _water_cells(plan: _Plan, rng: np.random.Generator) -> list[Polygon]:
     north = np.array([y > plan.river_y(x) for x, y in reps])
     pieces: list[Polygon] = []
     for side in (True, False):
-        pieces.extend(_fix_sizes([f for f, i, n in zip(faces, inside, north) if i and n == side]))
+        pieces.extend(_fix_sizes([f for f, i, n in zip(faces, inside, north, strict=False) if i and n == side]))
     # A stretch of one half cut off by the outline and too small on its own joins the other
     # half. Whatever is still too small has no water neighbour at all: a crumb at the edge
     # (every stretch of river touches the outline), left out like the land crumbs in
@@ -813,7 +813,7 @@ def _node_and_round(
     reps = shapely.point_on_surface(faces)
     face_idx, cell_idx = shapely.STRtree(ll).query(reps, predicate="intersects")
     best: dict[int, tuple[float, int]] = {}
-    for f, c in zip(face_idx.tolist(), cell_idx.tolist()):
+    for f, c in zip(face_idx.tolist(), cell_idx.tolist(), strict=False):
         a = faces[f].area
         if c not in best or a > best[c][0]:
             best[c] = (a, f)
@@ -849,7 +849,7 @@ def _node_and_round(
         for c in cell_ids
     ]
     grids = []
-    for c, geom in zip(cell_ids, _stable_under_rounding(polys)):
+    for c, geom in zip(cell_ids, _stable_under_rounding(polys), strict=False):
         if geom.geom_type != "Polygon" or not geom.is_valid:
             raise RuntimeError(
                 f"cell {c} became {geom.geom_type} / {shapely.is_valid_reason(geom)}"
@@ -875,7 +875,7 @@ def _stable_under_rounding(polys: list[BaseGeometry]) -> list[BaseGeometry]:
     polygon rounds to itself. Returns the polygons as written.
     """
     out = [_round_trip(p) for p in polys]
-    todo = [i for i, (p, r) in enumerate(zip(polys, out)) if not _same(p, r)]
+    todo = [i for i, (p, r) in enumerate(zip(polys, out, strict=False)) if not _same(p, r)]
     current = list(polys)
     for _ in range(6):
         if not todo:
@@ -939,7 +939,7 @@ def _communities_for_grids(
     members = {s: [i for i in range(len(grids)) if street_of[i] == s] for s in streets}
     per_street = _largest_remainder([len(members[s]) for s in streets], N_COMMUNITIES, minimum=2)
     out: list[tuple[int, int, int]] = [(0, 0, 0)] * len(grids)
-    for s, k in zip(streets, per_street):
+    for s, k in zip(streets, per_street, strict=False):
         idx = members[s]
         k = max(k, math.ceil(len(idx) / 999))  # a community holds at most 999 grids
         local = {g: n for n, g in enumerate(idx)}
@@ -1217,7 +1217,7 @@ def _people(
 ) -> list[list[str]]:
     """Supervisors patrol one community, or two small adjacent ones; centre staff have none."""
     by_comm: dict[str, list[str]] = defaultdict(list)
-    for code, comm in zip(grid_codes, grid_comm):
+    for code, comm in zip(grid_codes, grid_comm, strict=False):
         by_comm[comm].append(code)
     comms = [r for r in regions if r.level == "community"]
     geom = {r.code: r.geom for r in comms}

@@ -240,7 +240,7 @@ def load_weights(path: Path | str | None = None) -> Weights:
     return _parse(data, name)
 
 
-def weights_from_settings(settings: "Settings") -> Weights:
+def weights_from_settings(settings: Settings) -> Weights:
     """The weights ``GRIDHALL_EVALUATION_WEIGHTS`` names, else the shipped default."""
     return load_weights(settings.evaluation_weights)
 
@@ -291,6 +291,6 @@ def _bands(value: Any, where: str) -> Bands:
         if bound is None or "score" not in step:
             raise WeightsError(f"{where}: each step needs le or lt, and score: {step!r}")
         steps.append(Band(float(step[bound]), bound == "le", float(step["score"])))
-    if any(b.limit < a.limit for a, b in zip(steps, steps[1:])):
+    if any(b.limit < a.limit for a, b in zip(steps, steps[1:], strict=False)):
         raise WeightsError(f"{where}: steps must be in increasing order")
     return Bands(tuple(steps), float(value.get("otherwise", 0)))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timezone, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select
@@ -79,27 +79,27 @@ class Period:
     label: str
 
     @classmethod
-    def days(cls, first: date, end_day: date, tz: tzinfo) -> "Period":
+    def days(cls, first: date, end_day: date, tz: tzinfo) -> Period:
         """Local days ``first`` … ``end_day`` − 1."""
         if end_day <= first:
             raise ValueError(f"empty period: {first} .. {end_day}")
         if (end_day - first).days > MAX_PERIOD_DAYS:
             # One evaluation scans every case of the period: a century would tie a worker up.
             raise ValueError(f"period too long: {(end_day - first).days} days, at most {MAX_PERIOD_DAYS}")
-        start = datetime.combine(first, time.min, tzinfo=tz).astimezone(timezone.utc)
-        end = datetime.combine(end_day, time.min, tzinfo=tz).astimezone(timezone.utc)
+        start = datetime.combine(first, time.min, tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(end_day, time.min, tzinfo=tz).astimezone(UTC)
         last = date.fromordinal(end_day.toordinal() - 1)
         is_month = first.day == 1 and end_day == _next_month(first)
         label = f"{first:%Y-%m}" if is_month else f"{first.isoformat()}..{last.isoformat()}"
         return cls(first, end_day, start, end, label)
 
     @classmethod
-    def month(cls, year: int, month: int, tz: tzinfo) -> "Period":
+    def month(cls, year: int, month: int, tz: tzinfo) -> Period:
         first = date(year, month, 1)
         return cls.days(first, _next_month(first), tz)
 
     @classmethod
-    def parse(cls, text: str, tz: tzinfo) -> "Period":
+    def parse(cls, text: str, tz: tzinfo) -> Period:
         """``2026-10`` (a month) or ``2026-10-01..2026-10-15`` (days, the last inclusive)."""
         text = text.strip()
         if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
@@ -222,7 +222,7 @@ class _Window:
 
 
 def _window(period: Period, now: datetime | None) -> _Window:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     end = min(period.end, now)
     return _Window(period.start, max(end, period.start))
 
@@ -398,7 +398,7 @@ def _supervisors(session: Session, scope: Scope, w: _Window) -> dict[int, dict[s
         _cases_where(and_(ver, Case.on_time_verify.is_(True))), _cases_where(chk),
         _cases_where(and_(chk, Case.on_time_check.is_(True))))
     keys = ("reports", "valid_reports", "to_verify", "verified_on_time", "to_check", "checked_on_time")
-    out = {r[0]: dict(zip(keys, r[1:])) for r in session.execute(stmt)}
+    out = {r[0]: dict(zip(keys, r[1:], strict=False)) for r in session.execute(stmt)}
     # 漏报: public reports filed in the supervisor's grids (every supervisor of a shared grid).
     figures = grid_figures(session, scope, w)
     for pid, gid in session.execute(
@@ -429,7 +429,7 @@ def _acceptors(session: Session, scope: Scope, w: _Window) -> dict[int, dict[str
         _cases_where(and_(rep, Case.on_time_verify.is_(True))), _cases_where(and_(rep, Case.on_time_check.is_not(None))),
         _cases_where(and_(rep, Case.on_time_check.is_(True))), _cases_where(_is(EventType.RATED)))
     keys = ("accepted", "to_verify", "verified_on_time", "to_check", "checked_on_time", "callbacks")
-    return {r[0]: dict(zip(keys, r[1:])) for r in session.execute(stmt)}
+    return {r[0]: dict(zip(keys, r[1:], strict=False)) for r in session.execute(stmt)}
 
 
 def _acceptor_values(f: Mapping[str, int]) -> dict[str, float | int | None]:
@@ -446,7 +446,7 @@ def _shift_leads(session: Session, scope: Scope, w: _Window) -> dict[int, dict[s
         _cases_where(and_(filed, w.voided)), _cases_where(closed),
         _cases_where(and_(closed, Case.on_time_close.is_(True))))
     keys = ("filed", "filed_on_time", "voided", "closed", "closed_on_time")
-    return {r[0]: dict(zip(keys, r[1:])) for r in session.execute(stmt)}
+    return {r[0]: dict(zip(keys, r[1:], strict=False)) for r in session.execute(stmt)}
 
 
 def _shift_lead_values(f: Mapping[str, int]) -> dict[str, float | int | None]:
@@ -479,7 +479,7 @@ def _dispatchers(session: Session, scope: Scope, w: _Window) -> dict[int, dict[s
         .group_by(Person.id)
     )
     keys = ("dispatched", "dispatched_on_time", "returned")
-    return {r[0]: dict(zip(keys, r[1:])) for r in session.execute(stmt)}
+    return {r[0]: dict(zip(keys, r[1:], strict=False)) for r in session.execute(stmt)}
 
 
 def _dispatcher_values(f: Mapping[str, int]) -> dict[str, float | int | None]:

@@ -24,9 +24,10 @@ filter.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, time, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
@@ -102,7 +103,7 @@ class Selection:
     case: str | None = None  # the case whose detail is open
 
     @classmethod
-    def parse(cls, query: str | None) -> "Selection":
+    def parse(cls, query: str | None) -> Selection:
         """Parse a query string (with or without "?"); raises :class:`SelectionError`.
 
         Unknown parameters are ignored (a link may carry others); an empty value is "not set".
@@ -124,7 +125,7 @@ class Selection:
         return cls.from_values(values)
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> "Selection":
+    def from_values(cls, values: dict[str, Any]) -> Selection:
         """A selection from loose values (form controls or parsed URL); raises SelectionError."""
         problems: list[str] = []
         clean: dict[str, Any] = {}
@@ -163,7 +164,7 @@ class Selection:
         return cls(**clean)
 
     @classmethod
-    def lenient(cls, query: str | None) -> "Selection":
+    def lenient(cls, query: str | None) -> Selection:
         """The selection, or the default one when the query string is invalid (for controls)."""
         try:
             return cls.parse(query)
@@ -185,11 +186,11 @@ class Selection:
         q = self.to_query()
         return f"{path}?{q}" if q else path
 
-    def at(self, region: str | None) -> "Selection":
+    def at(self, region: str | None) -> Selection:
         """The same filters at another place (the open case is closed)."""
         return replace(self, region=region, case=None)
 
-    def with_case(self, case_id: str | None) -> "Selection":
+    def with_case(self, case_id: str | None) -> Selection:
         return replace(self, case=case_id)
 
     @property
@@ -310,7 +311,7 @@ def window_start(timing: Timing, now: datetime, window: str) -> datetime | None:
     """The start of the time window (None: all time)."""
     if window == "today":
         tz = timing.calendar.tz
-        return datetime.combine(now.astimezone(tz).date(), time.min, tzinfo=tz).astimezone(timezone.utc)
+        return datetime.combine(now.astimezone(tz).date(), time.min, tzinfo=tz).astimezone(UTC)
     span = _WINDOW_SPAN.get(window)
     return None if span is None else now - span
 
@@ -504,9 +505,9 @@ def trend_buckets(timing: Timing, now: datetime) -> tuple[list[datetime], list[d
     list is followed by its end bound."""
     tz = timing.calendar.tz
     today = now.astimezone(tz).date()
-    days = [datetime.combine(today - timedelta(days=6 - i), time.min, tzinfo=tz).astimezone(timezone.utc)
+    days = [datetime.combine(today - timedelta(days=6 - i), time.min, tzinfo=tz).astimezone(UTC)
             for i in range(8)]
-    hour = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     hours = [hour - timedelta(hours=23 - i) for i in range(25)]
     return days, hours
 

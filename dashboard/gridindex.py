@@ -29,11 +29,11 @@ class GridIndex:
             raise ValueError(f"{len(codes)} codes but {len(polygons)} polygons")
         order = sorted(range(len(codes)), key=lambda i: codes[i])
         sorted_codes = [codes[i] for i in order]
-        for a, b in zip(sorted_codes, sorted_codes[1:]):
+        for a, b in zip(sorted_codes, sorted_codes[1:], strict=False):
             if a == b:
                 raise ValueError(f"duplicate grid code {a!r}")
         geoms = np.array([polygons[i] for i in order], dtype=object)
-        for code, geom in zip(sorted_codes, geoms):
+        for code, geom in zip(sorted_codes, geoms, strict=False):
             if not isinstance(geom, (Polygon, MultiPolygon)) or geom.is_empty:
                 raise ValueError(f"grid {code!r}: expected a non-empty Polygon/MultiPolygon")
         self._codes: tuple[str, ...] = tuple(sorted_codes)

@@ -7,9 +7,10 @@ event id), so any arrival order and any duplication give the same result.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from .vocab import SATISFACTION_SCORES, LabelledEnum
 

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .classification import SHIPPED_SCHEMES, Classification
 from .settings import ConfigError
@@ -199,7 +199,7 @@ class LimitTable:
 
 
 def _show(selector: tuple[str, ...]) -> str:
-    return ", ".join(f"{n}={v}" for n, v in zip(COLUMNS, selector))
+    return ", ".join(f"{n}={v}" for n, v in zip(COLUMNS, selector, strict=False))
 
 
 def default_path(scheme: str) -> Path | None:

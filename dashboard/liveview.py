@@ -43,17 +43,18 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from .db import FreeText
 from .lifecycle import OPEN, Stage
 from .limits import STAGES as CLOCK_STAGES
-from .db import FreeText
 from .models import Case, Grid, Region, Unit
 from .queries import DISPOSING, OPEN_STAGES, StageCount, day_window
 from .vocab import Urgency
@@ -82,7 +83,7 @@ OVERDUE_BAD_SHARE, OVERDUE_BAD_COUNT = 0.10, 10  # 超期 bad at ≥ 10 % of 待
 REWORK_BAD_SHARE = 0.10  # 返工 bad at ≥ 10 % of the unit's open cases (≥ 1: warn)
 
 _NAT = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STAGES: tuple[Stage, ...] = tuple(Stage)
 _STAGE_IX = {s.value: i for i, s in enumerate(_STAGES)}
 _OPEN_IX = frozenset(_STAGE_IX[s.value] for s in OPEN)
@@ -142,7 +143,7 @@ def _fetch_chunks(session: Session, stmt: Any, size: int) -> Iterator[dict[str, 
     result = session.connection().execution_options(stream_results=True, yield_per=size).execute(stmt)
     names = list(result.keys())
     for rows in result.partitions(size):
-        yield dict(zip(names, (list(c) for c in zip(*rows))))
+        yield dict(zip(names, (list(c) for c in zip(*rows, strict=False)), strict=False))
 
 
 def _fetch(session: Session, stmt: Any) -> dict[str, list[Any]]:
@@ -152,7 +153,7 @@ def _fetch(session: Session, stmt: Any) -> dict[str, list[Any]]:
     rows = result.all()
     if not rows:
         return {name: [] for name in names}
-    return dict(zip(names, (list(c) for c in zip(*rows))))
+    return dict(zip(names, (list(c) for c in zip(*rows, strict=False)), strict=False))
 
 
 # -- what the wall reads -----------------------------------------------------------------------------
@@ -303,7 +304,7 @@ class Changes:
 class LiveView:
     """All figures of the wall for one web worker (see the module docstring)."""
 
-    def __init__(self, timing: "Timing", tz: tzinfo | None = None) -> None:
+    def __init__(self, timing: Timing, tz: tzinfo | None = None) -> None:
         """An empty view; use :meth:`load`."""
         self._lock = threading.RLock()
         self.timing = timing
@@ -388,7 +389,7 @@ class LiveView:
         self._cap = capacity
 
     @classmethod
-    def load(cls, session: Session, timing: "Timing", now: datetime, *, tz: tzinfo | None = None) -> "LiveView":
+    def load(cls, session: Session, timing: Timing, now: datetime, *, tz: tzinfo | None = None) -> LiveView:
         """Build the view from SQL as of ``now`` (aware). Takes seconds for a million open cases."""
         view = cls(timing, tz)
         view._build(session, now)
@@ -424,7 +425,7 @@ class LiveView:
             sl = slice(n, n + k)
             self._write(sl, self._records(cols))
             self._cid[sl] = cols["case_id"]
-            self._slot.update(zip(cols["case_id"], range(n, n + k)))
+            self._slot.update(zip(cols["case_id"], range(n, n + k), strict=False))
             n += k
         self._n = n
         if n:
@@ -434,15 +435,15 @@ class LiveView:
             a["overdue"][sl], a["soon"][sl], a["paused"][sl] = over, soon, paused
         self._recount_open()
         # today's and this month's facts
-        keep = _dt(self._keep_lo, timezone.utc)
+        keep = _dt(self._keep_lo, UTC)
         cols = _fetch(session, select(*_FACT_COLUMNS).where(or_(
             Case.reported_at >= keep, Case.filed_at >= keep, Case.dispatched_at >= keep, Case.closed_at >= keep)))
-        for cid, rec in zip(cols["case_id"], self._today_records(cols)):
+        for cid, rec in zip(cols["case_id"], self._today_records(cols), strict=False):
             if rec is not None:
                 self._today[cid] = rec
         cols = _fetch(session, select(*_FACT_COLUMNS).where(
-            Case.handled_at >= _dt(self._month_lo, timezone.utc), Case.on_time_handle.is_not(None)))
-        for cid, mrec in zip(cols["case_id"], self._month_records(cols)):
+            Case.handled_at >= _dt(self._month_lo, UTC), Case.on_time_handle.is_not(None)))
+        for cid, mrec in zip(cols["case_id"], self._month_records(cols), strict=False):
             if mrec is not None:
                 self._month[cid] = mrec
         self._recount_facts()
@@ -488,7 +489,7 @@ class LiveView:
             self._u[m] = np.concatenate([self._u[m], np.zeros(nu - len(self._u[m]), dtype=np.int64)])
 
     def _set_windows(self, at: int) -> None:
-        w = day_window(self.tz, _dt(at, timezone.utc))
+        w = day_window(self.tz, _dt(at, UTC))
         self._day, self._day_lo, self._day_hi = w.day, _us(w.start), _us(w.end)
         self._keep_lo = self._day_lo - NEW_WINDOW // timedelta(microseconds=1)
         first = w.day.replace(day=1)
@@ -536,7 +537,7 @@ class LiveView:
             "stage": [_STAGE_IX.get(v, -1) for v in cols["stage"]],
             "clock": [_CLOCK_IX.get(v, -1) for v in cols["clock_stage"]],
             "src": [v == "source" for v in cols["deadline_source"]],
-            "cls": [cix[k] if k in cix else self._class_of(*k) for k in zip(cols["kind"], cols["class_code"])],
+            "cls": [cix[k] if k in cix else self._class_of(*k) for k in zip(cols["kind"], cols["class_code"], strict=False)],
             "urgent": [v == _URGENT for v in cols["urgency"]],
             "working": [v != _CALENDAR_UNIT for v in cols["limit_unit"]],
             "rework": [v or 0 for v in cols["rework_count"]],
@@ -560,7 +561,7 @@ class LiveView:
             self._number[slots] = rec["number"]
             self._desc[slots] = rec["description"]
         else:
-            for s, number, desc in zip(slots.tolist(), rec["number"], rec["description"]):
+            for s, number, desc in zip(slots.tolist(), rec["number"], rec["description"], strict=False):
                 self._number[s], self._desc[s] = number, desc
 
     def _offsets(self, us: np.ndarray) -> np.ndarray:
@@ -602,7 +603,7 @@ class LiveView:
         out: list[tuple[int, int, int, int, bool | None, int, int] | None] = []
         keep, closed = self._keep_lo, Stage.CLOSED.value
         for stage, rep, fil, dis, clo, ok, g, u in zip(cols["stage"], reps, fils, diss, clos,
-                                                       cols["on_time_close"], cols["grid_id"], cols["unit_id"]):
+                                                       cols["on_time_close"], cols["grid_id"], cols["unit_id"], strict=False):
             if stage != closed:
                 clo = _NAT
             if stage is None or max(rep, fil, dis, clo) < keep:
@@ -615,7 +616,7 @@ class LiveView:
         """This month's 处置 on-time fact of each row (None: not handled this month or no flag)."""
         out: list[tuple[int, int, bool] | None] = []
         for stage, handled, ok, u in zip(cols["stage"], _ts(cols["f_handled"]).tolist(),
-                                         cols["on_time_handle"], cols["unit_id"]):
+                                         cols["on_time_handle"], cols["unit_id"], strict=False):
             if stage is None or ok is None or handled < self._month_lo:  # _NAT is below any bound
                 out.append(None)
             else:
@@ -723,7 +724,7 @@ class LiveView:
         columns = [a[name][idx].tolist() for name in self._RECORD]
         columns.append([self._number[s] for s in idx.tolist()])
         columns.append([self._desc[s] for s in idx.tolist()])
-        return list(zip(*columns))
+        return list(zip(*columns, strict=False))
 
     def _today_add(self, rec: tuple[int, int, int, int, bool | None, int, int], sign: int) -> None:
         lo, hi, k = self._day_lo, self._day_hi, self._kpi
@@ -799,7 +800,7 @@ class LiveView:
         g_idx = np.array(sorted(i for i in grids if i >= 0), dtype=np.int64)
         u_idx = np.array(sorted(i for i in units if i >= 0), dtype=np.int64)
         g_before, u_before, kpi_before = self._snapshot(g_idx, u_idx)
-        old_records = dict(zip((self._cid[s] for s in old_slots), self._gather(old_idx)))
+        old_records = dict(zip((self._cid[s] for s in old_slots), self._gather(old_idx), strict=False))
         # the open part: take the old shares out, store the new records, put their shares in
         self._shares(old_idx, -1)
         rows, slots = [], []
@@ -824,7 +825,7 @@ class LiveView:
             over, soon, paused = self._status(idx)
             a["overdue"][idx], a["soon"][idx], a["paused"][idx] = over, soon, paused
             self._shares(idx, +1)
-            for cid, new in zip((self._cid[s] for s in slots), self._gather(idx)):
+            for cid, new in zip((self._cid[s] for s in slots), self._gather(idx), strict=False):
                 visible |= old_records.get(cid) != new
         # today's and this month's facts
         today = self._today_records(cols) if found else []
@@ -995,7 +996,7 @@ class LiveView:
             cached = self._cache.get(key)
             if cached is None:
                 nz = np.flatnonzero(values)
-                cached = self._cache[key] = dict(zip(self._gcodes[nz].tolist(), values[nz].tolist()))
+                cached = self._cache[key] = dict(zip(self._gcodes[nz].tolist(), values[nz].tolist(), strict=False))
             return dict(cached)
 
     def grid_changes_since(self, version: int, metric: str) -> dict[str, int] | None:

@@ -13,9 +13,10 @@ deadline first.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import or_, select
@@ -188,7 +189,7 @@ def overdue_stored(session: Session, timing: Timing, at: datetime, *, due_soon: 
             grid_code=grid_code or "",
             unit_name=unit_name or "",
             clock_stage=clock_stage or "",
-            deadline_at=deadline.replace(tzinfo=timezone.utc).astimezone(tz),
+            deadline_at=deadline.replace(tzinfo=UTC).astimezone(tz),
             deadline_source=source or "",
             working=bool(stored.working[i]),
             overdue=bool(s.overdue[i]),

@@ -9,7 +9,7 @@ into a half-open UTC interval before it reaches SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, and_, case, func, select
@@ -97,9 +97,9 @@ def day_window(tz: tzinfo, now: datetime) -> DayWindow:
         raise ValueError("now must be an aware datetime")
     local_day = now.astimezone(tz).date()
     # combine() with a ZoneInfo picks the right offset for that date (DST-safe).
-    start = datetime.combine(local_day, time.min, tzinfo=tz).astimezone(timezone.utc)
+    start = datetime.combine(local_day, time.min, tzinfo=tz).astimezone(UTC)
     end = datetime.combine(local_day + timedelta(days=1), time.min, tzinfo=tz).astimezone(
-        timezone.utc
+        UTC
     )
     return DayWindow(local_day, start, end)
 

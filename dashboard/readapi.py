@@ -22,9 +22,10 @@ A case or region outside the scope is indistinguishable from one that does not e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
@@ -35,13 +36,13 @@ from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, fold_into
 from .limits import STAGES as CLOCK_STAGES
 from .liveview import (
     NEW_WINDOW,
-    Kpis,
-    QueueRow,
-    UnitRow,
     PRIOR_CASES,
     UNIT_FEEDBACK,
     UNIT_OVERDUE_CLOCK,
     UNIT_PENDING,
+    Kpis,
+    QueueRow,
+    UnitRow,
     _levels,
 )
 from .models import Case, CaseEvent, Grid, Region, Unit
@@ -108,8 +109,8 @@ def _month_window(timing: Timing, now: datetime) -> tuple[datetime, datetime]:
     tz = timing.calendar.tz
     first = now.astimezone(tz).date().replace(day=1)
     after = (first + timedelta(days=32)).replace(day=1)
-    return (datetime.combine(first, time.min, tzinfo=tz).astimezone(timezone.utc),
-            datetime.combine(after, time.min, tzinfo=tz).astimezone(timezone.utc))
+    return (datetime.combine(first, time.min, tzinfo=tz).astimezone(UTC),
+            datetime.combine(after, time.min, tzinfo=tz).astimezone(UTC))
 
 
 # -- stored clocks of the open cases in scope ---------------------------------------------------
@@ -306,7 +307,7 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
         major, minor = class_names(timing, r.kind, r.class_code)
         stage = Stage(r.stage)
         over = bool(c.overdue[i])
-        deadline = c.deadline[i].astype("datetime64[us]").item().replace(tzinfo=timezone.utc).astimezone(tz)
+        deadline = c.deadline[i].astype("datetime64[us]").item().replace(tzinfo=UTC).astimezone(tz)
         out.append(QueueRow(
             case_id=c.case_ids[i], number=r.number, description=r.description,
             major_name=major, minor_name=minor, grid_code=r[5] or "", community=r[6] or "",

@@ -35,13 +35,13 @@ class Reference:
     loaded_at: float = 0.0
     # Limits table, working calendar, grid area classes and due-soon ratio: what the casebook
     # needs to compute deadlines (dashboard.deadlines). Loaded once, in load().
-    timing: "Timing | None" = None
+    timing: Timing | None = None
     _codes_by_id: dict[int, str] = field(default_factory=dict, repr=False)
     _units_by_id: dict[int, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, sessions: sessionmaker[Session], classification: Classification,
-             settings: "Settings | None" = None) -> "Reference":
+             settings: Settings | None = None) -> Reference:
         """Load codes from SQL, and the limits table and calendar from ``settings``.
 
         Without ``settings`` the deployment's settings are read (GRIDHALL_* environment).
@@ -82,8 +82,8 @@ class Reference:
         return self.index.locate(lon, lat) if self.index is not None else None
 
 
-def timing_for(classification: Classification, settings: "Settings | None" = None,
-               session: Session | None = None) -> "Timing":
+def timing_for(classification: Classification, settings: Settings | None = None,
+               session: Session | None = None) -> Timing:
     """The limits table (GRIDHALL_LIMITS_FILE or the scheme's default) and working calendar.
 
     With a ``session`` the grids' area classes are read too (Reference.load does that itself).

@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ def report_kinds(scope: Scope) -> tuple[ObjectKind, ...]:
 def build_report(session: Session, scope: Scope, period: Period, weights: Weights | None = None, *,
                  city_name: str, tz: tzinfo, now: datetime | None = None) -> Report:
     """Evaluate every object kind of ``scope`` for ``period`` (one :func:`evaluate` call each)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     weights = weights or load_weights()
     evaluations = tuple(evaluate(session, scope, kind, period, weights, now=now) for kind in report_kinds(scope))
     report = Report(city_name, period, scope, tz, now, weights, evaluations)
@@ -266,7 +266,7 @@ def write_xlsx(report: Report, path: Path) -> Path:
 
 def _notes_sheet(wb: Any, report: Report, cell: Any, bold: Any, title_font: Any, head_fill: Any) -> None:
     ws = wb.create_sheet("说明")
-    for letter, width in zip("ABCDEF", (26, 22, 12, 9, 30, 40)):
+    for letter, width in zip("ABCDEF", (26, 22, 12, 9, 30, 40), strict=False):
         ws.column_dimensions[letter].width = width
     ws.append([cell(ws, f"{report.title} — 说明", font=title_font)])
     ws.append([f"考评周期：{report.period_text}；考评范围：{report.scope_text}；生成时间：{report.generated_text}"])

@@ -50,7 +50,7 @@ class SessionStore:
             for other in known:
                 pipe.exists(self._key(other))
         results = pipe.execute()
-        stale = [other for other, alive in zip(known, results[2:]) if not alive]
+        stale = [other for other, alive in zip(known, results[2:], strict=False) if not alive]
         pipe = self.client.pipeline()
         if stale:
             pipe.srem(user_key, *stale)

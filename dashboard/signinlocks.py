@@ -15,7 +15,7 @@ sign-in refuses to sign anyone in without its locks (503; docs/security.md).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import redis
 
@@ -39,7 +39,7 @@ class SigninLocks:
         raw = self.client.hget(self._key(user_id), f"{client}|until")
         if raw is None:
             return None
-        until = datetime.fromtimestamp(float(raw), timezone.utc)
+        until = datetime.fromtimestamp(float(raw), UTC)
         return until if until > now else None
 
     def failed(self, user_id: int, client: str, now: datetime) -> datetime | None:
@@ -70,7 +70,7 @@ class SigninLocks:
             if what == "n":
                 failures = int(value)
             elif what == "until":
-                end = datetime.fromtimestamp(float(value), timezone.utc)
+                end = datetime.fromtimestamp(float(value), UTC)
                 until = end if end > now else None
             result[client] = (failures, until)
         return result

@@ -15,9 +15,10 @@ import contextlib
 import enum
 import json
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping, Sequence
+from typing import IO, Any
 
 from rich.cells import cell_len
 from rich.console import Console

@@ -12,8 +12,17 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dashboard.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
 from dashboard.vocab import Kind, Satisfaction, Source, Urgency
@@ -42,13 +51,13 @@ def applied_minute_key(minute: int) -> str:
 CONSUMER_GROUP = "ingest"
 
 
-def case_streams(settings: "Settings") -> list[str]:
+def case_streams(settings: Settings) -> list[str]:
     """Every stream the ingest reads: the main one, plus one per configured shard."""
     base = settings.key(CASE_STREAM)
     return [base] + [f"{base}:{shard}" for shard in settings.feed_shards]
 
 
-def stream_for(settings: "Settings", grid_code: str | None) -> str:
+def stream_for(settings: Settings, grid_code: str | None) -> str:
     """Where a producer that shards by district should XADD an event of this grid."""
     base = settings.key(CASE_STREAM)
     if grid_code and settings.feed_shards and grid_code[:6] in settings.feed_shards:
@@ -195,14 +204,14 @@ class CaseEventMessage(BaseModel):
         return stripped
 
     @model_validator(mode="after")
-    def _class_needs_kind(self) -> "CaseEventMessage":
+    def _class_needs_kind(self) -> CaseEventMessage:
         # A 小类 code is only unique per kind (部件 01002 ≠ 事件 01002).
         if self.class_code is not None and self.kind is None:
             raise ValueError("class_code needs kind (component or event) in the same event")
         return self
 
     @model_validator(mode="after")
-    def _rating(self) -> "CaseEventMessage":
+    def _rating(self) -> CaseEventMessage:
         # The answer belongs to the call-back: required there, meaningless anywhere else.
         rated = self.type is EventType.RATED
         if rated and self.satisfaction is None:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Iterable, Iterator, cast
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, cast
 
 import orjson
 import redis
@@ -218,7 +219,7 @@ class DeadLetter:
         if text:
             try:
                 value = datetime.fromisoformat(text)
-                return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+                return value if value.tzinfo else value.replace(tzinfo=UTC)
             except ValueError:
                 pass
         return id_time(self.id)
@@ -282,8 +283,8 @@ def id_time(entry_id: str) -> datetime:
     try:
         ms = int(entry_id.split("-", 1)[0])
     except ValueError:
-        return datetime.fromtimestamp(0, timezone.utc)
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+        return datetime.fromtimestamp(0, UTC)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -295,7 +296,7 @@ def parse_since(text: str, tz: tzinfo, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(text)
     if match:
         span = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-        return (now or datetime.now(timezone.utc)) - span
+        return (now or datetime.now(UTC)) - span
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -410,7 +411,7 @@ class DeadLetters:
         """Target streams the ingest of these settings does not read."""
         return sorted({self.target(letter) for letter in letters} - set(case_streams(self.settings)))
 
-    def retry(self, letters: Iterable[DeadLetter], *, dry_run: bool = False) -> "RetryResult":
+    def retry(self, letters: Iterable[DeadLetter], *, dry_run: bool = False) -> RetryResult:
         """Re-drive: XADD each original entry back to its stream and XDEL the dead letter.
 
         Per entry both happen in one atomic step (a server-side script), and only if the

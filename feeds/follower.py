@@ -33,9 +33,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import redis
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -55,7 +55,7 @@ MAX_BACKOFF_S = 10.0
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _sid(entry_id: str) -> tuple[int, int]:
@@ -123,7 +123,7 @@ class ChangeFollower:
         self._failing: str | None = None  # "redis" / "database" while errors last
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "ChangeFollower":
+    def start(self) -> ChangeFollower:
         """Load the view (synchronously, so the worker serves a full view at once) and follow.
 
         If Redis or the database is unreachable now, the view starts empty or stale (see

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 
@@ -51,7 +51,7 @@ class FeedState:
 
 def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
     health = client.hgetall(settings.key(HEALTH_KEY))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     beat = _time(health.get("heartbeat_at"))
     state = FeedState(
         heartbeat_age_s=(now - beat).total_seconds() if beat else None,

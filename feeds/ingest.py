@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import redis
@@ -165,7 +165,7 @@ class Ingest:
     def sweep(self) -> int:
         """Dead-letter stored events that stayed illegal past the grace period."""
         self._last_sweep = time.monotonic()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with transaction(self.sessions) as session:
             result = expire_illegal(session, self.ref, now - timedelta(seconds=self.illegal_grace_s))
         if not result.rejected:
@@ -184,7 +184,7 @@ class Ingest:
         self.heartbeat()
         if not entries:
             return 0
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         incoming: list[Incoming] = []
         dead: list[_Dead] = []
         origins: dict[str, Entry] = {}
@@ -329,7 +329,7 @@ class Ingest:
 
     def heartbeat(self) -> None:
         self.client.hset(self.health_key, mapping={
-            "heartbeat_at": datetime.now(timezone.utc).isoformat(),
+            "heartbeat_at": datetime.now(UTC).isoformat(),
             "consumer": self.consumer,
         })
 

@@ -17,10 +17,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import orjson
 import redis
@@ -139,7 +139,7 @@ def load_file(path: Path, fmt: str | None = None, *, now: datetime | None = None
         raise PublishFileError(f"{path}: {exc.strerror or exc}") from None
     raw = _jsonl_payloads(text) if fmt == "jsonl" else _csv_payloads(path, text)
     loaded = Loaded()
-    limit = (now or datetime.now(timezone.utc)) + FUTURE_TOLERANCE
+    limit = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     seen: set[str] = set()
     for line, payload in raw:
         if isinstance(payload, LineProblem):

@@ -117,7 +117,7 @@ class CityModel:
     water_class_weights: list[float] = field(default_factory=list)
 
     @classmethod
-    def load(cls, session: Session, classification: Classification, tz: ZoneInfo, seed: int = 7) -> "CityModel":
+    def load(cls, session: Session, classification: Classification, tz: ZoneInfo, seed: int = 7) -> CityModel:
         rng = random.Random(seed)
         regions = {code: (name, level, parent) for code, name, level, parent in session.execute(
             select(Region.code, Region.name, Region.level, Region.parent_id)).all()}
@@ -156,9 +156,9 @@ class CityModel:
             staff.setdefault(role, []).append(code)
         classes, class_weights, class_units = _class_mix(classification)
         is_water = [bool(WATER_CLASS.search(e.minor_name)) for e in classes]
-        land_weights = [0.0 if wet else w for w, wet in zip(class_weights, is_water)]
+        land_weights = [0.0 if wet else w for w, wet in zip(class_weights, is_water, strict=False)]
         # Every water class gets at least a little weight, whatever the mix says.
-        water_weights = [max(w, 1.0) if wet else 0.0 for w, wet in zip(class_weights, is_water)]
+        water_weights = [max(w, 1.0) if wet else 0.0 for w, wet in zip(class_weights, is_water, strict=False)]
         if not any(water_weights):
             water_weights = land_weights  # a scheme without water classes: anything goes
         return cls(tz, grids, weights, units, unit_district, supervisors_by_grid, staff,

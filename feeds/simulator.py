@@ -13,7 +13,7 @@ import random
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -138,10 +138,10 @@ class Simulator:
         return len(due)
 
     def run(self, stop: threading.Event, tick: float = 0.5) -> None:
-        last = datetime.now(timezone.utc)
+        last = datetime.now(UTC)
         while not stop.is_set():
             stop.wait(tick)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 self.step(now, last)
             except Exception:  # Redis away: keep the plan, try again next tick

@@ -9,8 +9,9 @@ or raw HTML.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import dash_ag_grid as dag
 import dash_leaflet as dl
@@ -18,8 +19,8 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard import explore, hotspots
-from dashboard.evaluation import ObjectKind
 from dashboard.evalspec import INDICATORS
+from dashboard.evaluation import ObjectKind
 from dashboard.explore import (
     COLUMNS,
     DEFAULT_RANKING,

@@ -7,8 +7,8 @@ text, so descriptions from the feed cannot inject markup.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import Sequence
 
 from dash import dcc, html
 
@@ -188,7 +188,7 @@ def fmt_rate(value: float | None) -> str:
 def kpi_texts(kpis: Sequence[tuple[str, str, str]], values: Sequence[int | float | None]) -> list[str]:
     """Texts of the tiles of ``kpis``, in order; keys ending in ``_rate`` are shares in [0, 1]."""
     return [fmt_rate(value) if key.endswith("_rate") else fmt_int(None if value is None else int(value))
-            for (key, _, _), value in zip(kpis, values)]
+            for (key, _, _), value in zip(kpis, values, strict=False)]
 
 
 def kpi_values(counts: TodayCounts) -> list[str]:

@@ -13,7 +13,8 @@ callback (compact, ``view-geo``) and the 30 s refresh only recolours cells
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 import dash_leaflet as dl
@@ -21,7 +22,7 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, fmt_rate, kpi_strip  # fmt_rate: callbacks/view.py uses page.fmt_rate
+from .live import PLACEHOLDER, kpi_strip  # fmt_rate: callbacks/view.py uses page.fmt_rate
 from .live import kpi_texts as live_kpi_texts
 from .userbar import user_bar
 from .wall import BREAKS, COLOURS, city_map, legend

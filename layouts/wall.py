@@ -9,7 +9,8 @@ markup.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import dash_ag_grid as dag
 import dash_leaflet as dl
@@ -325,7 +326,7 @@ def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
     ``block`` is the CSS block name (``wall-legend``, ``view-legend``); ``hot`` adds 热点.
     """
     items = []
-    for i, (low, colour) in enumerate(zip(BREAKS, COLOURS)):
+    for i, (low, colour) in enumerate(zip(BREAKS, COLOURS, strict=False)):
         high = BREAKS[i + 1] - 1 if i + 1 < len(BREAKS) else None
         text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
         items.append(html.Div(className=f"{block}__item", children=[

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import flask
 import pytest
@@ -18,15 +19,15 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
+from citykit import add_case, build_plan, running_clock
 from dashboard import classification, reference
 from dashboard import scope as scopes
 from dashboard.db import transaction
 from dashboard.models import Case, CaseEvent, Grid, Region, Unit
 from dashboard.settings import Settings
 from dashboard.users import create_user, issue_token
-from citykit import add_case, build_plan, running_clock
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 11:00 in Beijing, a Wednesday
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 井盖'
 
 # district → street → community → number of grids

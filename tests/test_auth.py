@@ -259,9 +259,9 @@ def test_sign_out_refuses_a_copied_cookie_on_every_app_within_a_second(
 def test_new_password_and_disable_end_sessions_on_every_app_within_a_second(
         app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
     """Issue 12 point 10: `gridhall users passwd` / `disable` end sessions at once, not after the 5 s cache."""
-    import app as appmod
     from typer.testing import CliRunner
 
+    import app as appmod
     import cli
 
     env = {"GRIDHALL_DATABASE_URL": settings.effective_database_url, "GRIDHALL_DATA_DIR": str(settings.data_dir),

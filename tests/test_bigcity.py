@@ -6,7 +6,7 @@ import importlib.util
 import json
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,4 +103,4 @@ def test_a_later_event_applies_incrementally(built) -> None:  # type: ignore[no-
                  "address", "lon", "lat"):
         assert getattr(after, name) == getattr(before, name), name
     assert after.on_time_handle == (at <= before.deadline_at)
-    assert after.handled_at == at.astimezone(timezone.utc)
+    assert after.handled_at == at.astimezone(UTC)

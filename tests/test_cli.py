@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import typer.main
@@ -82,10 +83,10 @@ def test_check_reports_the_feed_and_can_require_an_ingest(tmp_path: Path) -> Non
 
 
 def test_check_sees_a_live_ingest(settings, redis_client) -> None:  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     redis_client.hset(settings.key("ingest:health"), mapping={
-        "heartbeat_at": datetime.now(timezone.utc).isoformat(), "applied_total": "42"})
+        "heartbeat_at": datetime.now(UTC).isoformat(), "applied_total": "42"})
     redis_client.xadd(settings.key("deadletters"), {"reason": "x", "reason_code": "schema"})
     redis_client.hset(settings.key("deadletters:counts"), "schema", 3)
     env = {"GRIDHALL_DATA_DIR": str(settings.data_dir), "GRIDHALL_REDIS_PREFIX": settings.redis_prefix,

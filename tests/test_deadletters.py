@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -11,6 +11,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import cli
+from citykit import COMMUNITY, build_city, square
+from citykit import grid as grid_row
 from dashboard import classification
 from dashboard.db import transaction
 from dashboard.lifecycle import EventType
@@ -21,8 +23,6 @@ from feeds.contract import CASE_STREAM, DEAD_LETTER_STREAM, CaseEventMessage
 from feeds.deadletters import DeadLetters, infer_code, parse_since
 from feeds.ingest import Ingest
 from feeds.producer import Producer
-from citykit import COMMUNITY, build_city, square
-from citykit import grid as grid_row
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 GRID_1, GRID_2 = f"{COMMUNITY}001", f"{COMMUNITY}002"  # GRID_2 is imported late
@@ -227,7 +227,7 @@ def test_two_retries_of_the_same_letter_requeue_it_once(settings, redis_client):
 
 
 def test_list_since_and_limit(settings, redis_client):  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for hours in (3, 2, 1):
         at = now - timedelta(hours=hours)
         _old_dead_letter(redis_client, settings, f"{int(at.timestamp() * 1000)}-0", at=at.isoformat(),
@@ -254,7 +254,7 @@ def test_infer_code_and_parse_since() -> None:
     assert infer_code("unknown unit: 处置单位 U-X 不存在") == "unknown_unit"
     assert infer_code("something else") is None
     tz = timezone(timedelta(hours=8))
-    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     assert parse_since("2h", tz, now) == now - timedelta(hours=2)
     assert parse_since("2026-11-25", tz) == datetime(2026, 11, 25, tzinfo=tz)
-    assert parse_since("2026-11-25T08:00:00+00:00", tz) == datetime(2026, 11, 25, 8, tzinfo=timezone.utc)
+    assert parse_since("2026-11-25T08:00:00+00:00", tz) == datetime(2026, 11, 25, 8, tzinfo=UTC)

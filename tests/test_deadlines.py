@@ -12,7 +12,7 @@ an A grid 4 工作时 = 240, urgent 事件 2 工作时 = 120, 核实/立案/派�
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -457,7 +457,7 @@ def test_remaining_plus_elapsed_is_the_limit(start: datetime, cls, urgency: str,
 def test_deadlines_are_in_the_city_time_zone() -> None:
     c = clock_for(fold("C1", dispatched("2026-11-24 11:00"))[0], TIMING)
     assert c is not None and c.deadline_at.utcoffset() == timedelta(hours=8)
-    assert c.deadline_at.astimezone(timezone.utc) == datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
+    assert c.deadline_at.astimezone(UTC) == datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
 def test_an_absurd_date_gets_no_deadline_instead_of_an_error() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from authkit import TestUser, signin_opener
 
 REPO = Path(__file__).resolve().parent.parent

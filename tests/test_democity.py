@@ -346,7 +346,7 @@ def test_shared_edges_are_identical_between_neighbours(city: City) -> None:
     for f in city.grids:
         ring = f["geometry"]["coordinates"][0]
         geoms.append(shape(f["geometry"]))
-        for p, q in zip(ring[:-1], ring[1:]):
+        for p, q in zip(ring[:-1], ring[1:], strict=False):
             key = tuple(p + q) if p <= q else tuple(q + p)
             segments[key] += 1
             perimeter += math.dist(p, q)

@@ -3,7 +3,7 @@ give the figures of ``dashboard.evaluation.evaluate`` for the same scope and per
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import flask
@@ -22,7 +22,7 @@ from dashboard.settings import Settings
 from dashboard.users import create_user, issue_token
 from test_evaluation import city  # noqa: F401  (the worked example's September)
 
-NOW = datetime(2026, 10, 20, 4, 0, tzinfo=timezone.utc)  # September is over: figures are final
+NOW = datetime(2026, 10, 20, 4, 0, tzinfo=UTC)  # September is over: figures are final
 
 
 def _api(sessions: sessionmaker[Session], settings: Settings, scope: str | None) -> Any:
@@ -75,7 +75,7 @@ def test_api_wall_panel_and_report_agree(city: sessionmaker[Session], settings: 
         for shown, kind in ((regions, ObjectKind.DISTRICT), (units, ObjectKind.UNIT)):
             truth = evaluate(s, CITY, kind, period, weights, now=NOW)
             assert shown == ranking_rows(truth)
-            for row, cells in zip(truth.rows, shown):
+            for row, cells in zip(truth.rows, shown, strict=False):
                 assert cells["id"] == row.code and cells["name"] == row.name
                 assert cells["composite"] == ("—" if row.composite is None else f"{row.composite:.2f}")
                 rate = "close_rate" if kind is ObjectKind.DISTRICT else "on_time_handle_rate"

@@ -14,14 +14,17 @@ import io
 import random
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time as dtime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from citykit import build_plan
 from dashboard import classification, explore, reference
 from dashboard import scope as scopes
 from dashboard.db import transaction
@@ -29,9 +32,8 @@ from dashboard.explore import OutOfScope, Selection, SelectionError
 from dashboard.models import Case, CaseEvent, Grid, HotspotNote, Region, Unit
 from dashboard.readapi import case_detail
 from dashboard.settings import Settings
-from citykit import build_plan
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 11:00 in Beijing, a Wednesday
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1"> 井盖缺失'
 
 CITY_PLAN = {
@@ -182,7 +184,7 @@ def is_due_soon(r: Row) -> bool:
 
 def window_start(window: str) -> datetime | None:
     if window == "today":
-        return datetime.combine(NOW.astimezone(BEIJING).date(), dtime.min, tzinfo=BEIJING).astimezone(timezone.utc)
+        return datetime.combine(NOW.astimezone(BEIJING).date(), dtime.min, tzinfo=BEIJING).astimezone(UTC)
     return {"24h": NOW - timedelta(hours=24), "7d": NOW - timedelta(days=7), "30d": NOW - timedelta(days=30),
             "90d": NOW - timedelta(days=90)}.get(window)
 
@@ -316,7 +318,7 @@ def test_figures_equal_ground_truth(sessions: sessionmaker[Session], city: dict[
     # trends: 上报 and 结案 per day/hour, window aside
     nowin = truth(rows, sel, timing=timing, with_window=False)
     for p, width in [(p, timedelta(days=1)) for p in tr.days] + [(p, timedelta(hours=1)) for p in tr.hours]:
-        lo, hi = p.start.astimezone(timezone.utc), p.start.astimezone(timezone.utc) + width
+        lo, hi = p.start.astimezone(UTC), p.start.astimezone(UTC) + width
         assert p.reported == sum(1 for r in nowin if r.reported_at and lo <= r.reported_at < hi), p
         assert p.closed == sum(1 for r in nowin if r.stage == "closed" and r.closed_at and lo <= r.closed_at < hi), p
     assert len(tr.days) == 7 and len(tr.hours) == 24
@@ -403,13 +405,13 @@ def test_export_cells_are_formula_safe_and_round_trip() -> None:
     assert body.startswith(b"\xef\xbb\xbf")
     got = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert got[0] == [label for _, label in explore.COLUMNS]
-    cell = dict(zip([k for k, _ in explore.COLUMNS], got[1]))
+    cell = dict(zip([k for k, _ in explore.COLUMNS], got[1], strict=False))
     assert cell["description"] == "'=HYPERLINK(\"x\")" and cell["address"] == "'+86 路"
     assert cell["unit"] == "'-1" and cell["number"] == "'@SUM(A1)" and cell["case_id"] == "C-1"
     wb = load_workbook(io.BytesIO(to_xlsx(rows)))
     values = [[c.value for c in r] for r in wb.active.iter_rows()]
     assert values[0] == [label for _, label in explore.COLUMNS]
-    xcell = dict(zip([k for k, _ in explore.COLUMNS], values[1]))
+    xcell = dict(zip([k for k, _ in explore.COLUMNS], values[1], strict=False))
     assert xcell["description"] == "'=HYPERLINK(\"x\")" and xcell["minor"] == "井盖 缺失"
 
 
@@ -978,7 +980,7 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str
         box = panel.bounding_box()
         assert box is not None and box["height"] > 15 and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, sel
         tops.append(page.evaluate("s => document.querySelector(s).getBoundingClientRect().top + window.scrollY", sel))
-    assert tops == sorted(tops), list(zip(PHONE_PANELS, tops))
+    assert tops == sorted(tops), list(zip(PHONE_PANELS, tops, strict=False))
     map_box = page.locator("#explore-map").bounding_box()
     assert map_box is not None and 280 <= map_box["height"] <= 320 and map_box["width"] > 300, map_box
     assert page.locator("#explore-table").bounding_box()["height"] > 300  # type: ignore[index]
@@ -1094,8 +1096,8 @@ def _shown_value(value: Any, measure: str) -> Any:
 
 
 def test_ranking_equals_evaluate_in_a_district_scope(web: Any, sessions: sessionmaker[Session]) -> None:
-    from dashboard.evaluation import ObjectKind, Period, evaluate
     from dashboard.evalspec import INDICATORS, weights_from_settings
+    from dashboard.evaluation import ObjectKind, Period, evaluate
 
     _file_cases(sessions)
     client = client_of(web, sessions, "shift_lead", "990101")
@@ -1121,7 +1123,7 @@ def test_ranking_equals_evaluate_in_a_district_scope(web: Any, sessions: session
         measures = {i.key: i.measure for i in INDICATORS[kind.group]}
         want = _expected(ev)
         assert [r["id"] for r in rows] == [w["id"] for w in want], search
-        for r, w in zip(rows, want):
+        for r, w in zip(rows, want, strict=False):
             for key in ("name", "rank", "composite", "grade"):
                 assert r[key] == w[key], (search, key)
             for key, measure in measures.items():

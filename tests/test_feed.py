@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
+from citykit import COMMUNITY, LAT0, LON0, STEP, build_city, two_by_two
 from dashboard import classification
 from dashboard.lifecycle import EventType
 from dashboard.models import Case, CaseEvent, Grid
@@ -24,7 +25,6 @@ from feeds.contract import (
 )
 from feeds.ingest import Ingest
 from feeds.producer import Producer
-from citykit import COMMUNITY, LAT0, LON0, STEP, build_city, two_by_two
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 
@@ -68,7 +68,7 @@ def test_full_loop_is_ingested_and_acknowledged(settings, sessions, redis_client
         assert case.stage == "closed"
         assert case.class_code == "06010" and case.kind == "event"
         assert case.unit_id is not None and case.grid_id is not None
-        assert case.closed_at == (T0 + timedelta(minutes=130)).astimezone(timezone.utc)
+        assert case.closed_at == (T0 + timedelta(minutes=130)).astimezone(UTC)
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == 6
     pending = redis_client.xpending(settings.key(CASE_STREAM), CONSUMER_GROUP)
     assert pending["pending"] == 0

@@ -24,6 +24,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import func, select
 
+from citykit import COMMUNITY, build_city, two_by_two
 from dashboard import classification
 from dashboard.lifecycle import TERMINAL, TRANSITIONS, EventType, Stage
 from dashboard.models import Case, CaseEvent, Grid, Unit
@@ -39,7 +40,6 @@ from feeds.contract import (
 )
 from feeds.ingest import Ingest
 from feeds.producer import Producer
-from citykit import COMMUNITY, build_city, two_by_two
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "feed.md"
@@ -370,7 +370,7 @@ def test_simple_case_system_example_gives_what_the_doc_says(settings, sessions, 
             return None
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(cst).isoformat()
 
-    for when, block in zip(("opening", "closing"), commands):
+    for when, block in zip(("opening", "closing"), commands, strict=False):
         for argv in reversed(block):  # any arrival order: same-time events apply in loop order
             assert argv[:2] == ["redis-cli", "XADD"] and argv[2] == "gridhall:cases" and argv[3:5] == ["*", "event"]
             assert schema_errors(json.loads(argv[5])) == [], argv[5]

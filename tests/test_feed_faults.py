@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from conftest import backend_name
 from feedkit import (
     IngestProcess,

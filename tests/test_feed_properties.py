@@ -20,6 +20,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, note
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from dashboard.lifecycle import EventType
 from feedkit import (
     GRID_CODES,
     GRID_POINTS,
@@ -39,15 +45,9 @@ from feedkit import (
     group_status,
     random_ledger,
 )
-from hypothesis import HealthCheck, given, note
-from hypothesis import settings as hsettings
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
-from test_feed_contract import validator
-
-from dashboard.lifecycle import EventType
 from feeds.contract import CASE_STREAM, CaseEventMessage
 from feeds.ingest import Ingest
+from test_feed_contract import validator
 
 PROPERTY_SETTINGS = hsettings(
     max_examples=25,
@@ -150,7 +150,7 @@ def test_any_arrival_order_duplication_and_batching_give_the_fold(  # type: igno
         ids = _run(ref_settings, sessions, redis_client, city,
                    [m.to_entry() for m in ledger.messages.values()], batch_size=batch, what="in order")
         dead = dead_letters(redis_client, ref_settings)
-        by_entry = dict(zip(ids, ledger.messages))
+        by_entry = dict(zip(ids, ledger.messages, strict=False))
         check_db_matches(ledger, sessions, dead_ids={dead_event_id(d, by_entry) for d in dead})
         in_order = db_cases(sessions)
     finally:
@@ -167,7 +167,7 @@ def test_any_arrival_order_duplication_and_batching_give_the_fold(  # type: igno
             assert d.get("reason"), f"dead letter without a reason: {d}"
             if "reason_code" in d:
                 assert d["reason_code"] == T, f"valid event dead-lettered as {d['reason_code']}: {d}"
-        by_entry = dict(zip(ids, (m.event_id for m in seq)))
+        by_entry = dict(zip(ids, (m.event_id for m in seq), strict=False))
         check_db_matches(ledger, sessions, dead_ids={dead_event_id(d, by_entry) for d in dead})
         permuted = db_cases(sessions)
         differences = diff_cases(in_order, permuted)
@@ -195,7 +195,7 @@ def test_late_report_and_equal_timestamps(settings, engine, sessions, redis_clie
                                     occurred_at=when if i % 2 else when.astimezone(UTC), **extra))
     seq = list(reversed(list(ledger.messages.values())))
     ids = _run(settings, sessions, redis_client, city, [m.to_entry() for m in seq], batch_size=1)
-    by_entry = dict(zip(ids, (m.event_id for m in seq)))
+    by_entry = dict(zip(ids, (m.event_id for m in seq), strict=False))
     dead = dead_letters(redis_client, settings)
     check_db_matches(ledger, sessions, dead_ids={dead_event_id(d, by_entry) for d in dead})
 
@@ -416,7 +416,7 @@ def _check_hostile(settings, sessions, client, ref, ledger: Ledger, items: list[
         entries.append(item.to_entry() if isinstance(item, CaseEventMessage) else item.entry(uids[-1]))
     _note("stream: " + " | ".join(getattr(k, "label", None) or f"valid {k.event_id}" for k in kinds))
     ids = _run(settings, sessions, client, ref, entries, batch_size=batch, what="hostile stream")
-    entry_of = dict(zip(ids, entries))
+    entry_of = dict(zip(ids, entries, strict=False))
 
     dead = dead_letters(client, settings)
     per_entry: dict[str, list[dict[str, Any]]] = {}
@@ -427,7 +427,7 @@ def _check_hostile(settings, sessions, client, ref, ledger: Ledger, items: list[
     problems = []
     valid_dead: set[str] = set()
     stored, _ = db_events(sessions)
-    for entry_id, kind, uid in zip(ids, kinds, uids):
+    for entry_id, kind, uid in zip(ids, kinds, uids, strict=False):
         letters = per_entry.get(entry_id, [])
         if isinstance(kind, CaseEventMessage):
             if letters:

@@ -18,13 +18,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from feedkit import build_city, confused_event, dead_letters, db_events
 from sqlalchemy import func, select
-from test_feed_contract import validator
 
 from dashboard.models import CaseEvent
+from feedkit import build_city, confused_event, db_events, dead_letters
 from feeds.contract import CASE_STREAM, DeadReason, FeedError, parse_entry, parse_event
 from feeds.ingest import Ingest
+from test_feed_contract import validator
 
 N_DECODE = 12_000
 N_INGEST = 400

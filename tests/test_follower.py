@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_a_notice_reaches_the_view_within_a_second(settings, sessions, redis_cli
     followers.append(follower)
     view = follower.view
     assert view.version >= 1 and view.kpis().open == 0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     Producer(redis_client, settings).publish_many(
         msgs("live-1", (E.REPORTED, now - timedelta(minutes=5)), grid_code=G1, urgency="urgent"))
     took = wait_until(lambda: view.kpis().open == 1, 5.0)
@@ -110,7 +111,7 @@ def test_the_clock_moves_cases_to_overdue_with_no_notice(settings, sessions, red
 
 def test_a_follower_started_while_notices_keep_coming_misses_nothing(
         settings, sessions, redis_client, city, ingest_thread, followers):  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     messages = recent_histories(7, 200, now)
     producer = Producer(redis_client, settings)
     started = threading.Event()
@@ -135,7 +136,7 @@ def test_a_follower_started_while_notices_keep_coming_misses_nothing(
     assert wait_until(lambda: follower.status().last_id == last, 10) is not None
     assert follower.status().notices > 0
     follower.stop()
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     follower.view.tick(at)
     with sessions() as s:
         fresh = LiveView.load(s, city.timing, at)
@@ -146,7 +147,7 @@ def test_a_follower_started_while_notices_keep_coming_misses_nothing(
 
 
 def test_trimmed_notices_rebuild_the_view(settings, sessions, redis_client, city, feed):  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     feed(msgs("first", (E.REPORTED, now - timedelta(hours=2)), grid_code=G1))
     follower = ChangeFollower(settings, sessions, redis_client, city.timing, check_every_s=0)
     try:
@@ -169,7 +170,7 @@ def test_trimmed_notices_rebuild_the_view(settings, sessions, redis_client, city
 
 def test_a_recreated_stream_rebuilds_the_view(settings, sessions, redis_client, city, feed):  # type: ignore[no-untyped-def]
     """A Redis restart without persistence: the stream is gone or starts again below our id."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     feed(msgs("a", (E.REPORTED, now - timedelta(hours=2)), grid_code=G1))
     follower = ChangeFollower(settings, sessions, redis_client, city.timing, check_every_s=0)
     try:
@@ -195,7 +196,7 @@ def test_a_killed_connection_is_survived(settings, sessions, redis_client, city,
     assert mine, "the follower's connection carries its name"
     for c in mine:
         redis_client.client_kill_filter(_id=c["id"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     Producer(redis_client, settings).publish_many(
         msgs("after-kill", (E.REPORTED, now - timedelta(minutes=1)), grid_code=G2))
     assert wait_until(lambda: view.grid_values("open") == {G2: 1}, 10) is not None
@@ -214,7 +215,7 @@ def test_a_database_outage_keeps_the_last_view_and_says_so(settings, sessions, r
     away = dbmod.make_engine(load_settings(database_url=f"sqlite:///{tmp_path}/away/gridhall.db"))
     try:
         follower.sessions = dbmod.session_factory(away)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         Producer(redis_client, settings).publish_many(
             msgs("during-outage", (E.REPORTED, now - timedelta(minutes=1)), grid_code=G1))
         assert wait_until(lambda: follower.status().stale_reason is not None, 10) is not None

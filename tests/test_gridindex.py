@@ -73,7 +73,7 @@ def test_non_finite_is_outside(square_index: GridIndex) -> None:
 def test_locate_many_matches_locate_on_special_points(square_index: GridIndex) -> None:
     xs = np.array([X0 + D, X0 + D, X0 + 0.5 * D, X0 - 1, X0 + 1.5 * D])
     ys = np.array([Y0 + D, Y0 + 1.5 * D, Y0 + D, Y0, Y0 + 0.5 * D])
-    assert square_index.locate_many(xs, ys) == [square_index.locate(x, y) for x, y in zip(xs, ys)]
+    assert square_index.locate_many(xs, ys) == [square_index.locate(x, y) for x, y in zip(xs, ys, strict=False)]
 
 
 def test_locate_many_empty_input(square_index: GridIndex) -> None:
@@ -99,7 +99,7 @@ def test_locate_many_equals_locate_on_random_voronoi_city() -> None:
         [
             [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2]
             for c in cells[:100]
-            for a, b in zip(c.exterior.coords[:-1], c.exterior.coords[1:])
+            for a, b in zip(c.exterior.coords[:-1], c.exterior.coords[1:], strict=False)
         ]
     )
     pts = np.vstack([random_pts, vertices, edge_mids])
@@ -110,8 +110,8 @@ def test_locate_many_equals_locate_on_random_voronoi_city() -> None:
     # Cross-check against brute force: the answer is the smallest code among all cells
     # that intersect the point.
     sample = np.r_[0:400, len(random_pts) : len(random_pts) + 400]
-    for (x, y), got in zip(pts[sample], np.array(many, dtype=object)[sample]):
-        hits = [code for code, c in zip(codes, cells) if c.intersects(shapely.Point(x, y))]
+    for (x, y), got in zip(pts[sample], np.array(many, dtype=object)[sample], strict=False):
+        hits = [code for code, c in zip(codes, cells, strict=False) if c.intersects(shapely.Point(x, y))]
         assert got == (min(hits) if hits else None)
     assert any(v is None for v in many) and sum(v is not None for v in many) > 2000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -18,7 +18,7 @@ from dashboard.lifecycle import (
     fold,
 )
 
-T0 = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 CASE = "C-20261125-0001"
 
 
@@ -212,7 +212,7 @@ def test_order_uses_the_instant_not_the_wall_clock_of_the_offset() -> None:
     reported = LifecycleEvent("r", CASE, EventType.REPORTED, T0)
     filed = LifecycleEvent("f", CASE, EventType.FILED, datetime(2026, 11, 25, 9, 10, tzinfo=shanghai))
     early_report = LifecycleEvent("r0", "C-2", EventType.REPORTED, datetime(2026, 11, 25, 8, 0, tzinfo=shanghai))
-    late_file = LifecycleEvent("f0", "C-2", EventType.FILED, datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc))
+    late_file = LifecycleEvent("f0", "C-2", EventType.FILED, datetime(2026, 11, 25, 0, 30, tzinfo=UTC))
     state, rejected = fold(CASE, [filed, reported])
     assert state.stage is Stage.FILED and rejected == []
     # 08:00+08:00 is 00:00 UTC, before 00:30 UTC.

@@ -16,20 +16,21 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import redis
 from dash import no_update
-from authkit import csrf_header, make_user, signin_client, signin_page
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
+from authkit import csrf_header, make_user, signin_client, signin_page
 from callbacks.live import LiveService, parse_health
 from dashboard import classification, db, queries
 from dashboard.lifecycle import EventType, LifecycleEvent, Stage, fold
@@ -42,7 +43,7 @@ XSS = "<script>alert(1)</script>井盖缺失"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- seeding ----------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def broken_sessions(tmp_path: Path) -> sessionmaker[Session]:
 def test_parse_health_tolerates_partial_and_bad_fields() -> None:
     h = parse_health({"heartbeat_at": "2026-11-25T10:00:00+08:00", "applied_total": "12",
                       "dead_total": "many", "last_batch_at": "yesterday"})
-    assert h.heartbeat_at == datetime(2026, 11, 25, 2, tzinfo=timezone.utc)
+    assert h.heartbeat_at == datetime(2026, 11, 25, 2, tzinfo=UTC)
     assert (h.applied_total, h.dead_total, h.duplicates_total, h.last_batch_at) == (12, None, None, None)
     assert parse_health({"heartbeat_at": "2026-11-25T02:00:00"}).heartbeat_at.tzinfo is not None  # type: ignore[union-attr]
 
@@ -269,8 +270,9 @@ def test_refresh_over_http_and_errors_become_a_banner(dash_app: Any, lead_client
 
 
 def test_web_engine_bounds_waits_on_postgresql(dash_app: Any) -> None:
-    import app as appmod
     from sqlalchemy import text
+
+    import app as appmod
 
     engine = dash_app.server.extensions[appmod.EXTENSION_KEY].engine
     if engine.dialect.name != "postgresql":
@@ -671,7 +673,7 @@ def test_wall_layout_with_a_realistic_city(
     today = utcnow().astimezone(settings.tz).date()
     wall = datetime.combine(today, datetime.min.time().replace(hour=15, minute=30), tzinfo=settings.tz)
     real_start = utcnow()
-    live_server.runtime.services.live.clock = lambda: wall.astimezone(timezone.utc) + (utcnow() - real_start)
+    live_server.runtime.services.live.clock = lambda: wall.astimezone(UTC) + (utcnow() - real_start)
     seed_city(sessions, settings, wall - timedelta(seconds=20))
     with sessions() as s:
         applied = s.query(CaseEvent).count()

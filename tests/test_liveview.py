@@ -9,9 +9,8 @@ cases past their deadlines (no event) and over local midnight.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +18,8 @@ from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import feedkit
-from dashboard.lifecycle import OPEN, EventType as E
+from dashboard.lifecycle import OPEN
+from dashboard.lifecycle import EventType as E
 from dashboard.liveview import GRID_METRICS, PRIOR_CASES, LiveView
 from dashboard.models import Case, CaseEvent, Grid, Unit
 from dashboard.overdue import overdue_stored
@@ -153,7 +153,7 @@ def check(view: LiveView, sessions: Any, timing: Any, at: datetime) -> dict[str,
     rows = list(q.overdue) + list(q.due_soon)
     assert [(r.case_id, r.overdue) for r in rows] == [(r.case_id, r.overdue) for r in t["queue"]]
     assert (q.overdue_total, q.due_soon_total) == (k.overdue, k.due_soon)
-    for mine, theirs in zip(rows, t["queue"]):
+    for mine, theirs in zip(rows, t["queue"], strict=False):
         assert mine.deadline_at == theirs.deadline_at
         assert mine.grid_code == theirs.grid_code and mine.unit_name == theirs.unit_name
         assert mine.minor_name == theirs.class_name and mine.number == theirs.number
@@ -211,13 +211,13 @@ def test_change_notices_applied_equal_a_fresh_load(sessions, city, feed):  # typ
     cases = random_cases(2, 150, L("2026-11-17 07:00"), 48)
     rng = random.Random(3)
     cut = [rng.randint(0, len(c)) for c in cases]
-    feed([m for c, k in zip(cases, cut) for m in c[:k]])
+    feed([m for c, k in zip(cases, cut, strict=False) for m in c[:k]])
     at = L("2026-11-19 10:30")
     with sessions() as s:
         view = LiveView.load(s, city.timing, at)
     before = {m: view.grid_values(m) for m in GRID_METRICS}
     version = view.version
-    changed_ids = feed([m for c, k in zip(cases, cut) for m in c[k:]])
+    changed_ids = feed([m for c, k in zip(cases, cut, strict=False) for m in c[k:]])
     assert changed_ids
     with sessions() as s:
         changes = view.apply(s, changed_ids, at)
@@ -467,7 +467,7 @@ def measure(database_url: str, n_cases: int = 200_000, n_grids: int = 100_000, n
     settings = load_settings(database_url=database_url)
     engine = db.make_engine(settings)
     sessions = db.session_factory(engine)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     try:
         with sessions() as s:
             have = s.scalar(select(func.count()).select_from(Case).where(Case.case_id.like("syn-%")))

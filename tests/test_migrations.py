@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -22,7 +22,6 @@ from sqlalchemy.engine import make_url
 from dashboard import db
 from dashboard.models import Base, Case
 from dashboard.settings import Settings, load_settings
-
 
 
 def backend_name() -> str:
@@ -134,5 +133,5 @@ def test_migrated_schema_stores_utc(fresh_settings: Settings, fresh_engine: Engi
     with factory() as session:
         stored = session.scalars(select(Case.reported_at)).one()
     assert stored == reported
-    assert stored.tzinfo == timezone.utc
+    assert stored.tzinfo == UTC
     assert stored.hour == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import cli
+from citykit import COMMUNITY, build_city, square
 from dashboard import classification
 from dashboard.casebook import apply_events, iter_incoming
 from dashboard.cityimport import import_city
@@ -31,7 +32,6 @@ from dashboard.reference import Reference
 from feeds.contract import CaseEventMessage
 from feeds.history import build_history
 from feeds.scenario import CityModel
-from citykit import COMMUNITY, build_city, square
 
 TZ = ZoneInfo("Asia/Shanghai")
 SCHEME = classification.load("gbt47678-2026")
@@ -45,12 +45,12 @@ def L(text: str) -> datetime:
 def comparable(rows: list[OverdueRow]) -> list[tuple]:
     """What both computations must agree on exactly (minutes: see same_minutes)."""
     return [(r.case_id, r.number, r.class_name, r.grid_code, r.unit_name, r.clock_stage,
-             r.deadline_at.astimezone(timezone.utc), r.deadline_source, r.working, r.overdue) for r in rows]
+             r.deadline_at.astimezone(UTC), r.deadline_source, r.working, r.overdue) for r in rows]
 
 
 def same_minutes(a: list[OverdueRow], b: list[OverdueRow]) -> None:
     """The minutes agree up to float noise (scalar vs vectorised arithmetic)."""
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         for name in ("overdue_work_minutes", "overdue_calendar_minutes", "remaining_minutes"):
             assert getattr(x, name) == pytest.approx(getattr(y, name), abs=1e-6), (x.case_id, name)
 
@@ -215,7 +215,7 @@ def demo(sessions, settings, city_dir):  # type: ignore[no-untyped-def]
     with sessions() as s:
         city = CityModel.load(s, SCHEME, TZ)
     ref = Reference.load(sessions, SCHEME, settings)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     build_history(sessions, ref, city, now, days=2, daily_cases=300)
     return ref, now
 

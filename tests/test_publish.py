@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -36,7 +36,7 @@ def messages() -> list[CaseEventMessage]:
                          occurred_at=T0 + timedelta(minutes=20), unit_code="U-HW",
                          deadline_at=T0 + timedelta(hours=4)),
         CaseEventMessage(event_id="c2-1", case_id="c2", type=EventType.REPORTED,
-                         occurred_at=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc),
+                         occurred_at=datetime(2026, 11, 24, 2, 0, tzinfo=UTC),
                          source="hotline_12345", kind="component", class_code="01001",
                          lon=118.7815, lat=32.0395),
     ]

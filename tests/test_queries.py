@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -77,11 +77,11 @@ def add_grid(session: Session, code: str, community: Region) -> Grid:
 def test_day_window_is_the_local_day_in_utc() -> None:
     w = queries.day_window(SHANGHAI, NOW)
     assert w.day.isoformat() == "2026-11-25"
-    assert w.start == datetime(2026, 11, 24, 16, 0, tzinfo=timezone.utc)
-    assert w.end == datetime(2026, 11, 25, 16, 0, tzinfo=timezone.utc)
+    assert w.start == datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+    assert w.end == datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
     # 01:00 UTC on the 25th is already the 25th in Shanghai; 20:00 UTC on the 25th is the 26th.
-    assert queries.day_window(SHANGHAI, datetime(2026, 11, 25, 1, tzinfo=timezone.utc)).day.day == 25
-    assert queries.day_window(SHANGHAI, datetime(2026, 11, 25, 20, tzinfo=timezone.utc)).day.day == 26
+    assert queries.day_window(SHANGHAI, datetime(2026, 11, 25, 1, tzinfo=UTC)).day.day == 25
+    assert queries.day_window(SHANGHAI, datetime(2026, 11, 25, 20, tzinfo=UTC)).day.day == 26
 
 
 def test_day_window_follows_daylight_saving() -> None:
@@ -256,7 +256,7 @@ def test_latest_event_id(sessions: sessionmaker[Session]) -> None:
 
 
 def test_events_per_minute(sessions: sessionmaker[Session]) -> None:
-    now = NOW.astimezone(timezone.utc)
+    now = NOW.astimezone(UTC)
     with sessions() as s:
         assert queries.events_per_minute(s, now) == 0
     with db.transaction(sessions) as s:

@@ -11,27 +11,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from test_wall import build_demo, demo_city_dir  # noqa: F401  (the demo city, built once per module)
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import cli
 from dashboard import db
+from dashboard import report as rpt
 from dashboard.cityname import city_name
 from dashboard.evalspec import INDICATORS, INSUFFICIENT
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.models import Region, Unit
-from dashboard import report as rpt
 from dashboard.scope import CITY, clear_cache, get_scope
 from dashboard.settings import Settings
 from test_live_page import browser, shots_dir  # noqa: F401
+from test_wall import build_demo, demo_city_dir  # noqa: F401  (the demo city, built once per module)
 
 REPO = Path(__file__).resolve().parent.parent
 XSS_UNIT = '<script>window.__xss=1</script>市政"处"'
@@ -120,7 +120,7 @@ def assert_html_matches(html: str, evaluations: list[Evaluation]) -> None:
         assert [s["data-code"] for s in shown] == [r.code for r in expected], ev.kind
         columns = rpt.HTML_COLUMNS[ev.kind.group]
         measures = {i.key: i.measure for i in INDICATORS[ev.kind.group]}
-        for s, r in zip(shown, expected):
+        for s, r in zip(shown, expected, strict=False):
             assert s["data-rank"] == ("" if r.rank is None else str(r.rank))
             assert s["data-composite"] == ("" if r.composite is None else str(r.composite))
             assert s["data-grade"] == (r.grade or "")
@@ -145,7 +145,7 @@ def assert_xlsx_matches(path: Path, evaluations: list[Evaluation]) -> None:
         assert header == ["排名", "编码", "名称", *(i.label for i in indicators), "综合指标值", "等级", rpt.REMARK]
         rows = list(ws.iter_rows(min_row=rpt.HEADER_ROW + 1, values_only=True))
         assert len(rows) == len(ev.rows), ev.kind
-        for got, r in zip(rows, ev.rows):
+        for got, r in zip(rows, ev.rows, strict=False):
             want = [r.rank, r.code, r.name, *(r.indicators[i.key] for i in indicators), r.composite, r.grade,
                     rpt.remark(r) or None]
             assert _same(got, want), (ev.kind, r.code, got, want)
@@ -164,7 +164,7 @@ def assert_xlsx_matches(path: Path, evaluations: list[Evaluation]) -> None:
 def _same(got: tuple[Any, ...], want: list[Any]) -> bool:
     if len(got) != len(want):
         return False
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=False):
         if isinstance(w, float) and g is not None:
             if abs(float(g) - w) > 1e-9 * max(1.0, abs(w)):
                 return False
@@ -176,7 +176,7 @@ def _same(got: tuple[Any, ...], want: list[Any]) -> bool:
 # -- (a) the report shows exactly evaluate()'s figures ----------------------------------------
 def test_xlsx_and_html_hold_exactly_the_evaluation(settings: Settings, sessions, demo_city_dir: Path,
                                                    tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     build_last_month(settings, sessions, demo_city_dir, now)
     period = previous_month(now, settings)
     with db.transaction(sessions) as s:  # a name that must be escaped, not run
@@ -247,7 +247,7 @@ def run(settings: Settings, *args: str, cwd: Path | None = None) -> subprocess.C
 
 def test_cli_writes_the_report_and_refuses_bad_input(settings: Settings, sessions, demo_city_dir: Path,
                                                      tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     build_last_month(settings, sessions, demo_city_dir, now, days=3)
     month = f"{now.astimezone(settings.tz):%Y-%m}"  # the running month: partial, 截至 now
     with sessions() as s:
@@ -286,7 +286,7 @@ def test_cli_writes_the_report_and_refuses_bad_input(settings: Settings, session
 @pytest.mark.browser
 def test_last_month_first_page_renders(settings: Settings, sessions, demo_city_dir: Path, tmp_path: Path,
                                        browser: Any) -> None:  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     build_last_month(settings, sessions, demo_city_dir, now)
     period = previous_month(now, settings)
     with sessions() as s:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -45,7 +45,7 @@ def city(sessions, city_dir):  # type: ignore[no-untyped-def]
 
 def test_case_mix_follows_the_city_figures(city) -> None:  # type: ignore[no-untyped-def]
     planner = Planner(city, random.Random(1))
-    at = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)  # 10:00 local, a Tuesday
+    at = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 local, a Tuesday
     plans = [planner.new_case(f"c{i}", f"2026112400{i:03d}", at) for i in range(4000)]
     first = [p[0].fields for p in plans]
     sources = Counter(f["source"] for f in first)
@@ -64,7 +64,7 @@ def test_case_mix_follows_the_city_figures(city) -> None:  # type: ignore[no-unt
 
 def test_every_planned_case_is_a_legal_history(city) -> None:  # type: ignore[no-untyped-def]
     planner = Planner(city, random.Random(2))
-    at = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
     stages = Counter()
     for i in range(1500):
         plan = planner.new_case(f"c{i}", f"x{i}", at)
@@ -90,7 +90,7 @@ def test_patrol_rhythm_day_night_weekday_weekend(city) -> None:  # type: ignore[
 
 def test_history_is_written_and_open_cases_resume(sessions, city, settings, redis_client) -> None:  # type: ignore[no-untyped-def]
     ref = Reference.load(sessions, SCHEME)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     n_cases, n_events = build_history(sessions, ref, city, now, days=2, daily_cases=200)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Case)) == n_cases

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from citykit import build_plan, grid, square
 from dashboard import scope as scopes
 from dashboard.db import transaction
 from dashboard.models import Case, Grid, Region
 from dashboard.scope import CITY, ScopeCache, ScopeError, allows, get_scope
 from dashboard.users import create_user, get_user
-from citykit import build_plan, grid, square
 
-T0 = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
 # district → street → community → number of grids
 CITY_PLAN = {

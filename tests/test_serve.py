@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from authkit import make_user, signin_opener
 
 REPO = Path(__file__).resolve().parent.parent

@@ -40,7 +40,7 @@ def _documented_sections() -> dict[str, str]:
     text = CONFIG_DOC.read_text(encoding="utf-8")
     sections: dict[str, str] = {}
     parts = re.split(r"^###\s+`?(GRIDHALL_[A-Z0-9_]+)`?\s*$", text, flags=re.MULTILINE)
-    for name, body in zip(parts[1::2], parts[2::2]):
+    for name, body in zip(parts[1::2], parts[2::2], strict=False):
         sections[name] = re.split(r"^#{1,3}\s", body, maxsplit=1, flags=re.MULTILINE)[0]
     return sections
 

@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from shapely.geometry import box
@@ -148,7 +149,7 @@ def test_a_report_in_no_grid_keeps_its_case_with_stage_and_clocks(feed: Any, ses
     # the clocks ran as for any case: 核实 and 立案 judged, 处置 running with a deadline
     assert case.on_time_verify is not None and case.on_time_file is not None and case.on_time_dispatch is not None
     assert case.clock_stage == "handle" and case.deadline_at is not None
-    assert case.deadline_at < datetime.now(timezone.utc)  # weeks ago: overdue now
+    assert case.deadline_at < datetime.now(UTC)  # weeks ago: overdue now
     with sessions() as s:
         problems = s.scalars(select(CaseEvent.problem).where(CaseEvent.case_id == "X1")).all()
         assert problems == [None] * 4
@@ -340,7 +341,7 @@ def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, ci
                                                   redis_client: Any) -> None:
     from callbacks.wall import queue_rows
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with sessions() as s:
         view = LiveView.load(s, city.timing, now)
     ids = feed(dispatched_loop("X1"))
@@ -360,7 +361,7 @@ def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, ci
         assert readapi.summary(s, district, city.timing, now).open == 0
         assert explore.unlocated(s, scopes.CITY, city.timing, now).total == 1  # type: ignore[union-attr]
 
-    where = {"grid_code": G2} if located_by == "grid_code" else dict(zip(("lon", "lat"), feedkit.GRID_POINTS[G2]))
+    where = {"grid_code": G2} if located_by == "grid_code" else dict(zip(("lon", "lat"), feedkit.GRID_POINTS[G2], strict=False))
     ids = feed([step("X1", 9, E.UPDATED, 60, **where)])
     assert ids == ["X1"]
     notice = redis_client.xrevrange(settings.key(CHANGES_STREAM), count=1)[0][1]

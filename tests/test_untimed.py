@@ -9,7 +9,7 @@ rates of the evaluation (按时处置率, 按期结案率) while it still counts
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -84,7 +84,7 @@ def test_a_no_limit_class_is_never_overdue_and_left_out_of_on_time_rates(
 
     weights = replace(load_weights(), min_cases=1, min_ratings=1)
     period = Period.month(2026, 9, TZ)
-    now = datetime(2026, 10, 5, tzinfo=timezone.utc)
+    now = datetime(2026, 10, 5, tzinfo=UTC)
     with sessions() as s:
         grid = evaluate(s, CITY, ObjectKind.GRID, period, weights, now=now).row(G_B)
         unit = evaluate(s, CITY, ObjectKind.UNIT, period, weights, now=now).row("U-HW")

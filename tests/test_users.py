@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
@@ -19,7 +19,7 @@ from dashboard.sessionstore import SessionStore
 from dashboard.signinlocks import SigninLocks
 from dashboard.users import LoginOutcome, UserError, UserRole
 
-T0 = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 CLIENT = "192.0.2.10"  # the address sign-ins in these tests come from
 STRANGER = "198.51.100.66"
@@ -396,7 +396,7 @@ def test_cli_token_prints_a_working_token_once(run_cli, sessions: sessionmaker[S
     plaintext = result.stdout.strip()
     assert plaintext.startswith("gh_") and "\n" not in plaintext
     assert "no expiry while in use" in result.stderr
-    token = _check(sessions, plaintext, datetime.now(timezone.utc))
+    token = _check(sessions, plaintext, datetime.now(UTC))
     assert token is not None and token.name == "大厅主屏" and token.user.username == "wall-1"
 
     assert run_cli("add", "li", "--role", "leader", "--password-stdin", input=PASSWORD).exit_code == 0
@@ -427,7 +427,7 @@ def test_cli_unlock_lifts_every_clients_lock(run_cli, sessions: sessionmaker[Ses
                                             locks: SigninLocks) -> None:
     """Issue 12 point 11: an admin can unlock a locked account (`gridhall users unlock`)."""
     _add(sessions)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for client in (CLIENT, STRANGER):
         for _ in range(users.MAX_FAILURES):
             _login(sessions, "li.ming", "guess", now, client=client)
@@ -449,7 +449,7 @@ def test_cli_passwd_reads_a_piped_line_ends_sessions_and_lifts_locks(  # type: i
     uid = _user(sessions, "li.ming").id
     store = SessionStore(redis_client, settings)
     sids = [store.create(uid, timedelta(hours=1)) for _ in range(2)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for _ in range(users.MAX_FAILURES):
         _login(sessions, "li.ming", "guess", now)
     result = run_cli("passwd", "li.ming", input="a brand new secret\n")

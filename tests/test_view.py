@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -31,7 +31,7 @@ from dashboard.settings import Settings
 from layouts import view as viewpage
 from test_live_page import PageWatch, browser, live_server, shots_dir  # noqa: F401 - fixtures
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 11:00 in Beijing, a Wednesday
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 
 CITY_PLAN = {
@@ -166,7 +166,7 @@ def test_figures_equal_sql_and_readapi(settings: Settings, sessions: sessionmake
         queue = readapi.overdue(s, scope, timing, NOW, limit=1000)
         board = readapi.units(s, scope, timing, NOW)
         over = service.figures(s, scope, "overdue")
-    kpis = dict(zip((k for k, _, _ in viewpage.KPIS), fig.kpis))
+    kpis = dict(zip((k for k, _, _ in viewpage.KPIS), fig.kpis, strict=False))
     assert kpis["open"] == str(truth["open"]) == str(summary.open)
     assert kpis["overdue"] == str(truth["overdue"]) == str(summary.overdue)
     assert kpis["due_soon"] == str(summary.due_soon)
@@ -230,7 +230,7 @@ def test_ranking_equals_evaluate(settings: Settings, sessions: sessionmaker[Sess
     for shown, ev, keys in ((ranking.regions, regions, ("filed", "close_rate", "on_time_close_rate")),
                             (ranking.units, units, ("assigned", "on_time_handle_rate", "rework_rate"))):
         assert [r["id"] for r in shown] == [r.code for r in ev.rows]
-        for row, want in zip(shown, ev.rows):
+        for row, want in zip(shown, ev.rows, strict=False):
             assert row["name"] == want.name
             assert row["rank"] == (want.rank if want.rank is not None else "样本不足")
             assert row["composite"] == ("—" if want.composite is None else f"{want.composite:.2f}")
@@ -286,9 +286,9 @@ def test_geometry_is_the_scope_only_and_decodes_exactly(sessions: sessionmaker[S
     for code, rings in decoded.items():
         want = stored[code]["coordinates"]
         assert len(rings) == len(want)
-        for got, exp in zip(rings, want):
+        for got, exp in zip(rings, want, strict=False):
             assert len(got) == len(exp)
-            for (x, y), (ex, ey) in zip(got, exp):
+            for (x, y), (ex, ey) in zip(got, exp, strict=False):
                 assert abs(x - ex) <= 0.6e-5 and abs(y - ey) <= 0.6e-5
 
 

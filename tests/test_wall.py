@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
+from authkit import display_url, make_user, signin_page
 from callbacks.wall import WallService
 from dashboard import classification, db
 from dashboard.cityimport import import_city
@@ -26,14 +27,13 @@ from dashboard.democity import generate_city
 from dashboard.lifecycle import OPEN, EventType, Stage
 from dashboard.models import Case, Grid, Unit
 from dashboard.overdue import overdue_stored
-from dashboard.reference import Reference, sync_classification, timing_for
+from dashboard.reference import Reference, sync_classification
 from dashboard.settings import Settings
 from feeds.contract import CaseEventMessage
 from feeds.history import build_history
 from feeds.ingest import Ingest
 from feeds.producer import Producer
 from feeds.scenario import CityModel
-from authkit import display_url, make_user, signin_page
 from test_live_page import LiveServer, PageWatch, browser, live_server, set_health, shots_dir  # noqa: F401
 
 OPEN_STAGES = [s.value for s in OPEN]
@@ -44,7 +44,7 @@ XSS_TEXT = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1"> 
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ Create Date: 2026-11-25 16:42:47.483810
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import dashboard.db
+from alembic import op
 
+import dashboard.db
 
 revision = '0001'
 down_revision = None

@@ -12,10 +12,10 @@ Create Date: 2026-11-25 19:30:00.000000
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import dashboard.db
+from alembic import op
 
+import dashboard.db
 
 revision = '0003'
 down_revision = '0002'

@@ -10,10 +10,10 @@ Create Date: 2026-11-25 21:30:00.000000
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import dashboard.db
+from alembic import op
 
+import dashboard.db
 
 revision = '0004'
 down_revision = '0003'

@@ -12,10 +12,10 @@ Create Date: 2026-11-26 10:00:00.000000
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import dashboard.db
+from alembic import op
 
+import dashboard.db
 
 revision = '0005'
 down_revision = '0004'
