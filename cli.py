@@ -147,7 +147,9 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g.
 
 # -- import ----------------------------------------------------------------------------
 @import_app.command("city")
-def import_city(directory: Path = typer.Argument(..., exists=True, file_okay=False, help="City folder (docs/city-data.md).")) -> None:
+def import_city(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="City folder (docs/city-data.md)."),
+) -> None:
     """Import regions, grids, units and people from DIRECTORY; all or nothing."""
     settings = _settings()
     _require_backends(settings, redis_too=False)
@@ -188,9 +190,15 @@ def _reference(settings: Settings, sessions):  # type: ignore[no-untyped-def]
 # -- check -----------------------------------------------------------------------------
 @app.command()
 def check(
-    require_ingest: bool = typer.Option(False, "--require-ingest", help="Fail (exit bit 8) when no ingest heartbeat came in the last 60 s."),
+    require_ingest: bool = typer.Option(
+        False, "--require-ingest",
+        help="Fail (exit bit 8) when no ingest heartbeat came in the last 60 s.",
+    ),
 ) -> None:
-    """Check configuration, database, Redis and the feed. Exit code: 0 all OK; OR of 1 config, 2 database, 4 Redis, 8 no live ingest."""
+    """Check configuration, database, Redis and the feed.
+
+    Exit code: 0 all OK; OR of 1 config, 2 database, 4 Redis, 8 no live ingest.
+    """
     from dashboard.db import check_database
     from feeds.connection import check_redis
 
@@ -254,7 +262,8 @@ def _report_unlocated(settings: Settings) -> None:
     finally:
         engine.dispose()
     if n:
-        console.print(f"[yellow]! cases[/]     未定位 {n:,} open case(s) without a grid: locate them (待定位 on /explore)")
+        console.print(f"[yellow]! cases[/]     未定位 {n:,} open case(s) without a grid: "
+                      "locate them (待定位 on /explore)")
     else:
         console.print("[green]✓ cases[/]     未定位 0 open cases without a grid")
 
@@ -276,7 +285,8 @@ def _report_feed(settings: Settings, require_ingest: bool) -> int:
     else:
         since = "never" if state.heartbeat_age_s is None else f"{state.heartbeat_age_s:.0f}s ago"
         mark = "[red]✗" if require_ingest else "[yellow]![/][yellow]"
-        (err if require_ingest else console).print(f"{mark} ingest[/]    no live ingest (last heartbeat {since}); {line}",
+        (err if require_ingest else console).print(f"{mark} ingest[/]    no live ingest (last heartbeat {since}); "
+                                                   f"{line}",
                                                    highlight=False)
         code = 8 if require_ingest else 0
     _report_dead_cap(state)
@@ -322,7 +332,10 @@ def ingest(
     consumer: str | None = typer.Option(None, help="Consumer name in the group (default: host-pid)."),
     batch_size: int = typer.Option(500, min=1, max=10_000, help="Entries per batch and transaction."),
     claim_idle: int = typer.Option(60, min=1, help="Seconds before a dead consumer's pending entries are claimed."),
-    illegal_grace: int = typer.Option(600, min=0, help="Seconds an illegal event may wait for a late event that makes it legal, before it is dead-lettered."),
+    illegal_grace: int = typer.Option(
+        600, min=0,
+        help="Seconds an illegal event may wait for a late event that makes it legal, before it is dead-lettered.",
+    ),
 ) -> None:
     """Read the case stream into SQL (consumer group; run several for throughput)."""
     from feeds.connection import connect
@@ -411,7 +424,11 @@ def _run_gunicorn(settings: Settings, *, access_log: bool = True) -> None:
 def demo(
     speedup: float = typer.Option(1.0, min=0.1, max=1000, help="Speed the live city up (more cases, faster handling)."),
     daily: float = typer.Option(300.0, min=10, help="New cases per day."),
-    days: int | None = typer.Option(None, min=1, max=365, help="Days of history built on first start (default: since the first day of the previous month, so the last month's report is complete)."),
+    days: int | None = typer.Option(
+        None, min=1, max=365,
+        help="Days of history built on first start (default: since the first day of the previous month, so the last "
+             "month's report is complete).",
+    ),
     reset: bool = typer.Option(False, "--reset", help="Throw away the demo database and build it again."),
     port: int | None = typer.Option(None, help="Web port (default GRIDHALL_PORT, 8050)."),
 ) -> None:
@@ -649,12 +666,24 @@ class _CtrlC:
 
 @app.command()
 def publish(
-    file: Path = typer.Argument(..., dir_okay=False, allow_dash=True, help="JSON Lines or CSV of case events; '-' reads standard input (with --format)."),
-    fmt: str | None = typer.Option(None, "--format", help="jsonl or csv (default: from the extension; required for '-')."),
-    stream: str | None = typer.Option(None, help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS)."),
+    file: Path = typer.Argument(
+        ..., dir_okay=False, allow_dash=True,
+        help="JSON Lines or CSV of case events; '-' reads standard input (with --format).",
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format",
+        help="jsonl or csv (default: from the extension; required for '-').",
+    ),
+    stream: str | None = typer.Option(
+        None,
+        help="Target stream, a full Redis key (default: by grid, see GRIDHALL_FEED_SHARDS).",
+    ),
     rate: float | None = typer.Option(None, min=0.001, help="Events per second (default: as fast as possible)."),
     speedup: float | None = typer.Option(None, min=0.001, help="Replay the recorded occurred_at gaps divided by X."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Publish the valid events even if some lines are invalid."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid",
+        help="Publish the valid events even if some lines are invalid.",
+    ),
 ) -> None:
     """Publish recorded case events from FILE to the case stream (replays, tests, migrations)."""
     from feeds.publish import PublishFileError, load_file, plan, send, unread_streams
@@ -740,7 +769,10 @@ DEAD_LETTER_COLUMNS = (
 def deadletters_list(
     reason: str | None = typer.Option(None, help="Only this reason code (e.g. unknown_grid)."),
     limit: int = typer.Option(50, min=1, help="At most N dead letters."),
-    since: str | None = typer.Option(None, help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d."),
+    since: str | None = typer.Option(
+        None,
+        help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d.",
+    ),
     fmt: str | None = _format_option(),
 ) -> None:
     """Dead letters, newest first, and the per-reason counters."""
@@ -788,7 +820,9 @@ def deadletters_list(
 
 
 @deadletters_app.command("show")
-def deadletters_show(dead_id: str = typer.Argument(..., metavar="ID", help="Dead-letter id (from 'deadletters list').")) -> None:
+def deadletters_show(
+    dead_id: str = typer.Argument(..., metavar="ID", help="Dead-letter id (from 'deadletters list')."),
+) -> None:
     """Everything about one dead letter, with the original entry pretty-printed."""
     import json
 
@@ -942,9 +976,15 @@ def _read_password(password_stdin: bool) -> str:
 def users_add(
     username: str = typer.Argument(..., help="Sign-in name: a–z, 0–9, '.', '_', '@', '-'."),
     role: str = typer.Option(..., "--role", help="display, leader, shift_lead or admin."),
-    scope: str | None = typer.Option(None, "--scope", metavar="REGION_CODE", help="District (6 digits) or street (9) code; default the whole city."),
+    scope: str | None = typer.Option(
+        None, "--scope", metavar="REGION_CODE",
+        help="District (6 digits) or street (9) code; default the whole city.",
+    ),
     name: str | None = typer.Option(None, "--name", help="Display name (显示名); default the username."),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of standard input."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin",
+        help="Read the password from the first line of standard input.",
+    ),
 ) -> None:
     """Add a user. Asks for the password twice (display users get none: they use a token)."""
     from dashboard.db import transaction
@@ -1064,7 +1104,8 @@ def _end_sessions(settings: Settings, user_id: int, *, unlock: bool = False) -> 
         if unlock:
             SigninLocks(client, settings).unlock(user_id)
     except Exception as exc:  # any Redis failure: say so, the database change stands
-        err.print(f"[yellow]warning:[/] Redis unreachable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+        err.print("[yellow]warning:[/] Redis unreachable "
+                  f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
                   "sessions end within 5 s by the database check" + ("; sign-in locks not cleared" if unlock else ""),
                   highlight=False)
         return "sessions end within 5 s"
@@ -1124,7 +1165,10 @@ def users_passwd(username: str = typer.Argument(..., help="The user who gets a n
 def users_token(
     username: str = typer.Argument(..., help="The user the token signs in as."),
     name: str = typer.Option("token", "--name", help="What the token is for, e.g. the wall screen's place."),
-    expires_days: int | None = typer.Option(None, "--expires-days", help="Days until it expires (1–365; default: never for display users while in use, 90 for others)."),
+    expires_days: int | None = typer.Option(
+        None, "--expires-days",
+        help="Days until it expires (1–365; default: never for display users while in use, 90 for others).",
+    ),
 ) -> None:
     """Make an API token for USERNAME and print it once (only its hash is stored)."""
     from dashboard.db import transaction
@@ -1183,8 +1227,14 @@ def _overdue_cells(row, tz) -> list[str]:  # type: ignore[no-untyped-def]
 
 @app.command()
 def overdue(
-    at: str | None = typer.Option(None, "--at", help="Instant T: ISO date/time, city time when it has no offset (default: now)."),
-    csv_file: Path | None = typer.Option(None, "--csv", dir_okay=False, help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel); '-' for standard output."),
+    at: str | None = typer.Option(
+        None, "--at",
+        help="Instant T: ISO date/time, city time when it has no offset (default: now).",
+    ),
+    csv_file: Path | None = typer.Option(
+        None, "--csv", dir_okay=False,
+        help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel); '-' for standard output.",
+    ),
     due_soon: bool = typer.Option(True, "--due-soon/--no-due-soon", help="Also list the cases due soon (临期)."),
     fmt: str | None = _format_option(),
 ) -> None:
@@ -1217,7 +1267,8 @@ def overdue(
     # With --csv - standard output is the CSV's: the rest goes to standard error.
     notes = err if csv_to_stdout else _notes(shape)
     if not csv_to_stdout and (cells or shape is not Format.TABLE):
-        emit(console, OVERDUE_TABLE, [{c.key: v or None for c, v in zip(OVERDUE_TABLE, line, strict=False)} for line in cells], shape,
+        table = [{c.key: v or None for c, v in zip(OVERDUE_TABLE, line, strict=False)} for line in cells]
+        emit(console, OVERDUE_TABLE, table, shape,
              title=f"as of {shown}", row_styles=[None if r.overdue else "yellow" for r in rows])
     summary = f"as of {shown}: {late} overdue" + (f", {len(rows) - late} due soon" if due_soon else "")
     notes.print(summary, highlight=False)
@@ -1234,8 +1285,15 @@ def overdue(
 @app.command()
 def report(
     month: str = typer.Option(..., "--month", metavar="YYYY-MM", help="The month to report on, e.g. 2026-10."),
-    scope: str | None = typer.Option(None, "--scope", metavar="REGION_CODE", help="A district's or street's code (default: the whole city)."),
-    out: Path = typer.Option(Path("."), "--out", file_okay=False, help="Folder to write into (created if missing; default: the current one); not '-': the report is several files."),
+    scope: str | None = typer.Option(
+        None, "--scope", metavar="REGION_CODE",
+        help="A district's or street's code (default: the whole city).",
+    ),
+    out: Path = typer.Option(
+        Path("."), "--out", file_okay=False,
+        help="Folder to write into (created if missing; default: the current one); not '-': the report is several "
+             "files.",
+    ),
     pdf: bool = typer.Option(False, "--pdf", help="Also print the HTML to PDF with headless Chromium."),
 ) -> None:
     """The monthly 综合考评通报: XLSX (a sheet per object kind) and a printable HTML page (and PDF)."""

@@ -128,6 +128,7 @@ def _denied_page(status: int, who: Identity | None) -> str:
     home = f'<a href="{home_of(who)}">返回首页</a>' if who is not None else '<a href="/login">登录</a>'
     return ('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{status}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/login.css"></head>'
+            f'<title>{status}</title><link rel="icon" href="data:,">'
+            '<link rel="stylesheet" href="/assets/login.css"></head>'
             f'<body class="gh-login"><main class="gh-login__box"><h1>{status}</h1>'
             f'<p class="gh-login__error">{text}</p><p>{home}</p></main></body></html>')

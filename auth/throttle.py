@@ -37,5 +37,6 @@ class LoginThrottle:
         try:
             return bool(self._limiter.hit(self._item, what, address))
         except Exception as exc:  # Redis away: the sign-in that follows answers 503 itself
-            log.warning("login throttle unavailable (%s); attempt allowed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning("login throttle unavailable (%s); attempt allowed",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return True

@@ -193,7 +193,8 @@ class ExploreService(PageService):
         with self._rankings_lock:
             stamp = time.monotonic()
             if len(self._rankings) >= RANKING_CACHE_MAX:
-                for k in [k for k, (t, _) in self._rankings.items() if stamp - t >= RANKING_TTL_S] or list(self._rankings):
+                expired = [k for k, (t, _) in self._rankings.items() if stamp - t >= RANKING_TTL_S]
+                for k in expired or list(self._rankings):
                     self._rankings.pop(k, None)
             self._rankings[key] = (stamp, ev)
         return ev

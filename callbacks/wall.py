@@ -343,8 +343,8 @@ def ranking_rows(ev: Evaluation) -> list[dict[str, Any]]:
     """Rows of the wall's ranking grids: counts as they are, rates in %, 样本不足 unranked."""
     rows = []
     for r in ev.rows:
-        row: dict[str, Any] = {"id": r.code, "name": r.name,
-                               "rank": r.rank if r.rank is not None else ("样本不足" if not r.sample_ok else PLACEHOLDER),
+        rank: Any = r.rank if r.rank is not None else ("样本不足" if not r.sample_ok else PLACEHOLDER)
+        row: dict[str, Any] = {"id": r.code, "name": r.name, "rank": rank,
                                "composite": PLACEHOLDER if r.composite is None else f"{r.composite:.2f}",
                                "grade": r.grade or PLACEHOLDER}
         for key, value in r.indicators.items():

@@ -599,9 +599,11 @@ def _impossible(event: LifecycleEvent, state: CaseState) -> bool:
 
 def _impossible_reason(event: LifecycleEvent, state: CaseState) -> str:
     if event.type is EventType.REPORTED:
-        return f"impossible transition: 案件 {event.case_id} 已于 {state.reported_at:%Y-%m-%d %H:%M:%S%z} 上报，不能再次上报"
+        return (f"impossible transition: 案件 {event.case_id} 已于 {state.reported_at:%Y-%m-%d %H:%M:%S%z} "
+                "上报，不能再次上报")
+    reported = state.reported_at.isoformat() if state.reported_at else ""
     return (f"impossible transition: {event.type.value}（{event.type.label}）发生在案件 {event.case_id} "
-            f"上报之前（{event.occurred_at.isoformat()} < {state.reported_at.isoformat() if state.reported_at else ''}）")
+            f"上报之前（{event.occurred_at.isoformat()} < {reported}）")
 
 
 def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Reference,

@@ -426,7 +426,8 @@ def _acceptors(session: Session, scope: Scope, w: _Window) -> dict[int, dict[str
     rep = _is(EventType.REPORTED)
     stmt = _acted(w, scope, Role.ACCEPTOR, (EventType.REPORTED, EventType.RATED)).add_columns(
         Person.id, _cases_where(rep), _cases_where(and_(rep, Case.on_time_verify.is_not(None))),
-        _cases_where(and_(rep, Case.on_time_verify.is_(True))), _cases_where(and_(rep, Case.on_time_check.is_not(None))),
+        _cases_where(and_(rep, Case.on_time_verify.is_(True))),
+        _cases_where(and_(rep, Case.on_time_check.is_not(None))),
         _cases_where(and_(rep, Case.on_time_check.is_(True))), _cases_where(_is(EventType.RATED)))
     keys = ("accepted", "to_verify", "verified_on_time", "to_check", "checked_on_time", "callbacks")
     return {r[0]: dict(zip(keys, r[1:], strict=False)) for r in session.execute(stmt)}

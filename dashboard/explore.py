@@ -143,7 +143,8 @@ class Selection:
                 problems.append(message)
                 clean.pop(name)
 
-        check("region", bool(_DIGITS.fullmatch(clean.get("region", ""))), "区域代码应为6/9/12位区划代码或14/15位网格代码")
+        check("region", bool(_DIGITS.fullmatch(clean.get("region", ""))),
+              "区域代码应为6/9/12位区划代码或14/15位网格代码")
         check("window", clean.get("window") in WINDOWS, f"时间范围应为 {'、'.join(WINDOWS)} 之一")
         check("kind", clean.get("kind") in Kind.labels(), "类别应为 component（部件）或 event（事件）")
         check("major", bool(_CODE.fullmatch(clean.get("major", ""))), "大类代码无效")
@@ -253,7 +254,8 @@ def _chain(session: Session, region_id: int) -> list[Region]:
 def place(session: Session, scope: Scope, timing: Timing, now: datetime, selection: Selection) -> Place:
     """The selection's place inside ``scope``; raises OutOfScope for one outside it or unknown."""
     root_level = scope.level if not scope.is_city else "city"
-    root = Crumb(root_level, LEVEL_LABELS.get(root_level, ""), scope.code, scope.name if not scope.is_city else CITY_NAME)
+    root_name = scope.name if not scope.is_city else CITY_NAME
+    root = Crumb(root_level, LEVEL_LABELS.get(root_level, ""), scope.code, root_name)
     code = selection.region
     if code is None or code == scope.code:
         if scope.is_city:
@@ -435,9 +437,9 @@ def children(session: Session, scope: Scope, timing: Timing, now: datetime, sele
     else:
         level = {"city": "district", "district": "street", "street": "community"}[p.level]
         parent_cond = Region.parent_id.is_(None) if p.level == "city" else Region.parent_id == p.inner.region_id  # type: ignore[union-attr]
+        in_scope = Region.id.in_(sorted(scope.region_ids)) if not scope.is_city else true()
         kids = session.execute(select(Region.id, Region.code, Region.name).where(
-            Region.level == level, parent_cond, Region.id.in_(sorted(scope.region_ids)) if not scope.is_city else true())
-            .order_by(Region.code)).all()
+            Region.level == level, parent_cond, in_scope).order_by(Region.code)).all()
         key = {"community": comm.id, "street": street.id, "district": street.parent_id}[level]
     figures: dict[int, tuple[int, int, int]] = {}
     if kids:
@@ -630,8 +632,9 @@ def hot_grids(session: Session, scope: Scope, timing: Timing, now: datetime, sel
     """The grids with the most overdue, then most cases of the selection (ties by code)."""
     values = grid_values(session, scope, timing, now, selection)
     top = sorted(values.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
-    rows = session.execute(select(Grid.id, Grid.code, Region.name).join(Region, Region.id == Grid.community_id)
-                           .where(Grid.id.in_([gid for gid, _ in top])) if top else select(Grid.id).where(false())).all()
+    named = (select(Grid.id, Grid.code, Region.name).join(Region, Region.id == Grid.community_id)
+             .where(Grid.id.in_([gid for gid, _ in top])))
+    rows = session.execute(named if top else select(Grid.id).where(false())).all()
     names = {r[0]: (r[1], r[2]) for r in rows}
     out = [HotGrid(names[gid][0], names[gid][1] or "", n, ov) for gid, (n, ov) in top if gid in names]
     out.sort(key=lambda h: (-h.overdue, -h.total, h.code))

@@ -537,7 +537,8 @@ class LiveView:
             "stage": [_STAGE_IX.get(v, -1) for v in cols["stage"]],
             "clock": [_CLOCK_IX.get(v, -1) for v in cols["clock_stage"]],
             "src": [v == "source" for v in cols["deadline_source"]],
-            "cls": [cix[k] if k in cix else self._class_of(*k) for k in zip(cols["kind"], cols["class_code"], strict=False)],
+            "cls": [cix[k] if k in cix else self._class_of(*k)
+                    for k in zip(cols["kind"], cols["class_code"], strict=False)],
             "urgent": [v == _URGENT for v in cols["urgency"]],
             "working": [v != _CALENDAR_UNIT for v in cols["limit_unit"]],
             "rework": [v or 0 for v in cols["rework_count"]],
@@ -597,13 +598,14 @@ class LiveView:
         self._u["rework"] = per_unit(a["rework"][:n] > 0)
         self._u["extension"] = per_unit(a["ext"][:n] > 0)
 
-    def _today_records(self, cols: Mapping[str, list[Any]]) -> list[tuple[int, int, int, int, bool | None, int, int] | None]:
+    def _today_records(
+            self, cols: Mapping[str, list[Any]]) -> list[tuple[int, int, int, int, bool | None, int, int] | None]:
         """Today's facts of each row (None: no timestamp since the day's start − 1 h)."""
         reps, fils, diss, clos = (_ts(cols[k]).tolist() for k in ("f_reported", "f_filed", "f_dispatched", "f_closed"))
         out: list[tuple[int, int, int, int, bool | None, int, int] | None] = []
         keep, closed = self._keep_lo, Stage.CLOSED.value
-        for stage, rep, fil, dis, clo, ok, g, u in zip(cols["stage"], reps, fils, diss, clos,
-                                                       cols["on_time_close"], cols["grid_id"], cols["unit_id"], strict=False):
+        for stage, rep, fil, dis, clo, ok, g, u in zip(cols["stage"], reps, fils, diss, clos, cols["on_time_close"],
+                                                       cols["grid_id"], cols["unit_id"], strict=False):
             if stage != closed:
                 clo = _NAT
             if stage is None or max(rep, fil, dis, clo) < keep:
@@ -769,7 +771,8 @@ class LiveView:
         changed; bumps :attr:`version` when anything visible changed.
         """
         ids = sorted(set(case_ids))
-        parts = [_fetch(session, select(*_OPEN_COLUMNS, *_FACT_COLUMNS[4:]).where(Case.case_id.in_(ids[i:i + ID_CHUNK])))
+        columns = (*_OPEN_COLUMNS, *_FACT_COLUMNS[4:])
+        parts = [_fetch(session, select(*columns).where(Case.case_id.in_(ids[i:i + ID_CHUNK])))
                  for i in range(0, len(ids), ID_CHUNK)]
         cols: dict[str, list[Any]] = {k: sum((p[k] for p in parts), []) for k in parts[0]} if parts else {}
         with self._lock:
@@ -820,7 +823,8 @@ class LiveView:
             a = self._arrays  # _new_slot may have grown them
             idx = np.array(slots, dtype=np.int64)
             pick = np.array(rows, dtype=np.int64)
-            self._write(idx, {k: v if isinstance(v, bool) else (v[pick] if isinstance(v, np.ndarray) else [v[j] for j in rows])
+            self._write(idx, {k: v if isinstance(v, bool)
+                              else (v[pick] if isinstance(v, np.ndarray) else [v[j] for j in rows])
                               for k, v in rec.items()})
             over, soon, paused = self._status(idx)
             a["overdue"][idx], a["soon"][idx], a["paused"][idx] = over, soon, paused

@@ -244,7 +244,8 @@ def write_xlsx(report: Report, path: Path) -> Path:
         ws.append([f"考评周期：{report.period_text}"])
         ws.append([f"考评范围：{report.scope_text}"])
         ws.append([f"生成时间：{report.generated_text}"])
-        ws.append([f"权重来源：{ev.weights_source}；{sample}少于 {ev.min_cases} 的对象标记{INSUFFICIENT}，不排名、不评等级"])
+        ws.append([f"权重来源：{ev.weights_source}；{sample}少于 {ev.min_cases} 的对象标记{INSUFFICIENT}，"
+                   "不排名、不评等级"])
         ws.append([])
         header = ["排名", "编码", "名称", *(i.label for i in indicators), "综合指标值", "等级", REMARK]
         ws.append([cell(ws, h, font=bold, fill=head_fill, align=centred) for h in header])
@@ -282,7 +283,8 @@ def _notes_sheet(wb: Any, report: Report, cell: Any, bold: Any, title_font: Any,
     for group, label in GROUP_LABELS.items():
         ws.append([])
         ws.append([cell(ws, label, font=bold)])
-        ws.append([cell(ws, h, font=bold, fill=head_fill) for h in ("指标", "键", "度量", "权重(%)", "计分方式", "来源")])
+        ws.append([cell(ws, h, font=bold, fill=head_fill)
+                   for h in ("指标", "键", "度量", "权重(%)", "计分方式", "来源")])
         terms = {t.indicator: t for t in report.weights.terms[group]}
         for ind in INDICATORS[group]:
             term = terms.get(ind.key)
@@ -450,7 +452,8 @@ def _highlights(report: Report) -> list[str]:
         ranked = [r for r in top.rows if r.rank is not None]
         if len(ranked) >= 2:
             best, worst = ranked[0], ranked[-1]
-            out.append(f"{top.kind.label}综合指标值最高的是{best.name}（{fmt_composite(best.composite)}，{best.grade} 级），"
+            out.append(f"{top.kind.label}综合指标值最高的是{best.name}"
+                       f"（{fmt_composite(best.composite)}，{best.grade} 级），"
                        f"最低的是{worst.name}（{fmt_composite(worst.composite)}，{worst.grade} 级）。")
     unit = report.evaluation(ObjectKind.UNIT)
     if unit:

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     )
     deadletter_maxlen: int = Field(
         default=100_000, ge=100, le=100_000_000,
-        description="Cap of the dead-letter stream (entries, approximate: XADD MAXLEN ~); the oldest are trimmed and counted.",
+        description="Cap of the dead-letter stream (entries, approximate: XADD MAXLEN ~); the oldest are trimmed and "
+                    "counted.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
     stale_after_s: int = Field(
@@ -106,7 +107,8 @@ class Settings(BaseSettings):
     )
     tile_url: str | None = Field(
         default=None,
-        description="The city's own basemap under the wall's grids: an XYZ tile URL template, or a WMS endpoint with WMS_LAYERS. Unset: no basemap (no public tile server is ever used).",
+        description="The city's own basemap under the wall's grids: an XYZ tile URL template, or a WMS endpoint with "
+                    "WMS_LAYERS. Unset: no basemap (no public tile server is ever used).",
     )
     wms_layers: str | None = Field(
         default=None,
@@ -115,19 +117,24 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(
         default=None, repr=False,
-        description="Key that signs session cookies and CSRF tokens. Unset: a random key is made once and kept in DATA_DIR/secret_key (mode 0600); every web host of one deployment needs the same key.",
+        description="Key that signs session cookies and CSRF tokens. Unset: a random key is made once and kept in "
+                    "DATA_DIR/secret_key (mode 0600); every web host of one deployment needs the same key.",
     )
     cookie_secure: bool = Field(
         default=False,
-        description="Send the session cookie only over HTTPS (and send HSTS). Turn on when gridhall is served over HTTPS.",
+        description="Send the session cookie only over HTTPS (and send HSTS). Turn on when gridhall is served over "
+                    "HTTPS.",
     )
     login_rate_per_minute: int = Field(
         default=10, ge=1, le=1000,
-        description="Sign-in attempts allowed per client IP address per minute (counted in Redis, across all web workers and hosts).",
+        description="Sign-in attempts allowed per client IP address per minute (counted in Redis, across all web "
+                    "workers and hosts).",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Addresses or CIDR networks of the reverse proxies in front of gridhall, comma-separated; only requests from them may say who the client is (X-Forwarded-For, X-Forwarded-Proto). Unset: trust nothing.",
+        description="Addresses or CIDR networks of the reverse proxies in front of gridhall, comma-separated; only "
+                    "requests from them may say who the client is (X-Forwarded-For, X-Forwarded-Proto). Unset: trust "
+                    "nothing.",
     )
 
     @classmethod
@@ -177,7 +184,8 @@ class Settings(BaseSettings):
             try:
                 networks.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
             except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.8.5 or 10.0.8.0/24)") from None
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network "
+                                 "(e.g. 10.0.8.5 or 10.0.8.0/24)") from None
         return networks
 
     @field_validator("timezone")

@@ -34,7 +34,7 @@ _COMFORTABLE_FLEX = 20
 _MIN_FLEX = 10
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     """What a listing command prints."""
 
     TABLE = "table"

@@ -256,7 +256,8 @@ class Season:
         return md >= self.first or md <= self.last
 
     def __str__(self) -> str:
-        return f"{self.first[0]:02d}-{self.first[1]:02d}..{self.last[0]:02d}-{self.last[1]:02d} {_show_periods(self.periods)}"
+        first, last = self.first, self.last
+        return f"{first[0]:02d}-{first[1]:02d}..{last[0]:02d}-{last[1]:02d} {_show_periods(self.periods)}"
 
 
 def _show_periods(periods: Sequence[tuple[int, int]]) -> str:

@@ -215,7 +215,8 @@ class CaseEventMessage(BaseModel):
         # The answer belongs to the call-back: required there, meaningless anywhere else.
         rated = self.type is EventType.RATED
         if rated and self.satisfaction is None:
-            raise ValueError("a rated event must carry satisfaction (1–5 or satisfied/basically_satisfied/dissatisfied)")
+            raise ValueError("a rated event must carry satisfaction "
+                             "(1–5 or satisfied/basically_satisfied/dissatisfied)")
         if not rated and self.satisfaction is not None:
             raise ValueError("satisfaction is only allowed on a rated event")
         return self

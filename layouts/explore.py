@@ -64,7 +64,8 @@ GRID_LOCALE = {
     "selectAll": "全选", "sortAscending": "升序", "sortDescending": "降序",
     "lessThan": "小于", "greaterThan": "大于", "inRange": "介于",
     "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于",
-    "pageSizeSelectorLabel": "每页", "before": "早于", "after": "晚于", "columnFilter": "列筛选", "ariaFilterValue": "筛选值",
+    "pageSizeSelectorLabel": "每页", "before": "早于", "after": "晚于", "columnFilter": "列筛选",
+    "ariaFilterValue": "筛选值",
 }
 
 # dcc.Dropdown's own texts (its search box, clear buttons), in Chinese.
@@ -462,7 +463,8 @@ def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
     if d.overdue:
         status = html.Span("超期", className="explore-tag explore-tag--late")
     elif d.due_soon:
-        status = html.Span(f"临期 · 剩余{_minutes(d.remaining_minutes or 0)}", className="explore-tag explore-tag--soon")
+        status = html.Span(f"临期 · 剩余{_minutes(d.remaining_minutes or 0)}",
+                           className="explore-tag explore-tag--soon")
     elif d.remaining_minutes is not None:
         status = html.Span(f"剩余{_minutes(d.remaining_minutes)}", className="explore-tag")
     else:

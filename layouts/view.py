@@ -1,5 +1,6 @@
 """The leaders' read-only view (/view): KPIs, grid heatmap, areas, hot spots, unit ranking,
-综合考评 (this month's evaluation of the sub-regions and units), overdue list — for a laptop and a phone (390 px wide), in the user's own scope (属地).
+综合考评 (this month's evaluation of the sub-regions and units), overdue list — for a laptop and a
+phone (390 px wide), in the user's own scope (属地).
 
 Only Dash components are built here (no I/O): ``callbacks/view.py`` reads the figures with
 ``dashboard.readapi`` (filtered by the signed-in user's scope), then calls the ``render_*``

@@ -187,7 +187,8 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('grid_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['grid_id'], ['grids.id'], name=op.f('fk_person_grids_grid_id_grids'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_person_grids_person_id_people'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_person_grids_person_id_people'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('person_id', 'grid_id', name=op.f('pk_person_grids'))
     )
 
