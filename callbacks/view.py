@@ -53,7 +53,7 @@ from dashboard.scope import Scope, ScopeError, grid_condition
 from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED
 from layouts import view as page
-from layouts.live import PLACEHOLDER
+from layouts.live import PLACEHOLDER, fmt_rate
 
 from .timing import PageService, utcnow
 from .wall import period_text as eval_period_text
@@ -273,7 +273,7 @@ def unit_rows(board: readapi.UnitBoard, limit: int) -> list[dict[str, Any]]:
         rows.append({
             "code": u.code, "rank": rank, "unit": u.name,
             "overdue": u.overdue, "pending": u.pending, "disposing": u.pending + u.feedback,
-            "closed_today": u.closed_today, "on_time_rate": page.fmt_rate(u.on_time_rate),
+            "closed_today": u.closed_today, "on_time_rate": fmt_rate(u.on_time_rate),
             "rework": u.rework, "extended": u.extension,
             "levels": {"overdue": u.levels.get("overdue"), "on_time_rate": u.levels.get("on_time_rate"),
                        "rework": u.levels.get("rework"), "extended": u.levels.get("extension")},

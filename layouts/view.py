@@ -23,7 +23,7 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, kpi_strip  # fmt_rate: callbacks/view.py uses page.fmt_rate
+from .live import PLACEHOLDER, kpi_strip
 from .live import kpi_texts as live_kpi_texts
 from .userbar import user_bar
 from .wall import BREAKS, COLOURS, city_map, legend
