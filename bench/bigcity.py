@@ -83,12 +83,14 @@ DISPOSAL_UNITS = 300
 _DISTRICT_NAMES = ["清波区", "望江区", "云栖区", "梅城区", "湖墅区", "良渚区", "之江区", "半山区", "龙坞区", "潮鸣区"]
 _STREET_A = "东西南北中上下前后新老大小长金银玉石青白红翠明光"
 _STREET_B = "湖桥山塘溪港湾坝岭园林苑门坊亭井洲渚浦滩"
-_COMMUNITY_A = "翠柳桃梧紫金南东西北银桂丁海玉芙荷莲长松凤锦和幸光春朝晨新人建红友团育书文学天明江滨望清白湖月青双三五七九石枫梅杏樱兰竹安康怡瑞永嘉宏"
+_COMMUNITY_A = ("翠柳桃梧紫金南东西北银桂丁海玉芙荷莲长松凤锦和幸光春朝晨新人建红友团"
+                "育书文学天明江滨望清白湖月青双三五七九石枫梅杏樱兰竹安康怡瑞永嘉宏")
 _COMMUNITY_B = "园苑里村庄坊湾港门桥"
 _SPOTS = ["路口", "沿街", "小区门口", "公交站旁", "商铺前", "绿地旁"]
 _LAND_USES = [("居住", 40), ("商业", 12), ("商住混合", 10), ("行政办公", 4), ("学校", 4), ("医院", 2),
               ("集贸市场", 2), ("交通枢纽", 1), ("公园绿地", 10), ("工业", 8), ("物流仓储", 4), ("在建工地", 3)]
-_UNIT_KINDS = ["环卫所", "市政养护所", "园林绿化所", "城管执法中队", "排水管理所", "路灯管理所", "交警中队", "市场监管所"]
+_UNIT_KINDS = ["环卫所", "市政养护所", "园林绿化所", "城管执法中队", "排水管理所", "路灯管理所",
+               "交警中队", "市场监管所"]
 
 # Open stages, their shares among open cases (mostly 派遣), and the event that led to each.
 OPEN_STAGE_SHARES: dict[str, float] = {
@@ -690,7 +692,8 @@ class _CaseText:
                 conv.append(lambda v: None if v == _NULL else int(v == "t"))
             else:
                 conv.append(lambda v: None if v == _NULL else v)
-        return [tuple(f(v) for f, v in zip(conv, line.split("\t"), strict=False)) for line in self.text(lo, hi).splitlines()]
+        return [tuple(f(v) for f, v in zip(conv, line.split("\t"), strict=False))
+                for line in self.text(lo, hi).splitlines()]
 
 
 def _grid_columns(plan: _Plan, sqlite: bool, rng: np.random.Generator) -> list[list[Any]]:
@@ -860,7 +863,8 @@ def build(settings: Settings, grids: int = 100_000, open_cases: int = 1_000_000,
             step("cases_write")
         else:
             raw = conn.connection.driver_connection
-            _copy(raw, "grids", GRID_COLUMNS, [("\n".join(map("\t".join, zip(*grid_cols, strict=False))) + "\n").encode()], freeze=True)
+            _copy(raw, "grids", GRID_COLUMNS,
+                  [("\n".join(map("\t".join, zip(*grid_cols, strict=False))) + "\n").encode()], freeze=True)
             step("grids_write")
             drops, creates = _secondary_ddl(conn, "cases")
             for ddl in drops:

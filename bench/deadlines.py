@@ -149,7 +149,8 @@ def main() -> None:
     values = value[picked].tolist()
     by_days = (unit[picked] == WORK_DAYS).tolist()
     t0 = time.perf_counter()
-    deadlines = [cal.add_days(s, v) if d else cal.add(s, v * 60) for s, v, d in zip(starts, values, by_days, strict=False)]
+    deadlines = [cal.add_days(s, v) if d else cal.add(s, v * 60)
+                 for s, v, d in zip(starts, values, by_days, strict=False)]
     per_case = time.perf_counter() - t0
     rate = len(picked) / per_case
     projected = args.cases / rate

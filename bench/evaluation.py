@@ -6,16 +6,17 @@
     python bench/evaluation.py --smoke                 # tiny (seconds): checks it runs
 
 Builds (in a fresh schema of ``--pg-url``'s database, dropped afterwards; default
-``benchkit.DEFAULT_PG_URL``, created when missing, never CI's ``test``) the megacity of ``bench/bigcity.py`` — regions, unit grids,
-units — plus staff (a supervisor per ~100 grids with those grids as beat, acceptors, shift
-leads, dispatchers) and one month of case history: ``--cases`` cases reported in October 2026
-(local time), each with the events of its path through the loop (~6 per case: 上报, 核实 for
-public reports, 立案, 派遣, 回退 and re-dispatch, 挂账, 处置, 返工, 核查, 结案, 作废, 不予立案,
-自处理, and call-backs for a fifth of the closed cases), stored as the casebook stores them:
-the case rows with their stage, timestamps, counters, satisfaction and on-time flags (drawn
-from the synthetic times with plain calendar limits — the bench times queries, not the fold),
-and the events in ``case_events``. Events later than "now" (2026-11-05 12:00) are left out,
-so cases reported at the end of the month are still open, as in a real report.
+``benchkit.DEFAULT_PG_URL``, created when missing, never CI's ``test``) the megacity of
+``bench/bigcity.py`` — regions, unit grids, units — plus staff (a supervisor per ~100 grids
+with those grids as beat, acceptors, shift leads, dispatchers) and one month of case history:
+``--cases`` cases reported in October 2026 (local time), each with the events of its path
+through the loop (~6 per case: 上报, 核实 for public reports, 立案, 派遣, 回退 and re-dispatch, 挂账, 处置,
+返工, 核查, 结案, 作废, 不予立案, 自处理, and call-backs for a fifth of the closed cases), stored as the
+casebook stores them: the case rows with their stage, timestamps, counters, satisfaction and
+on-time flags (drawn from the synthetic times with plain calendar limits — the bench times
+queries, not the fold), and the events in ``case_events``. Events later than "now" (2026-11-05
+12:00) are left out, so cases reported at the end of the month are still open, as in a real
+report.
 
 Then it times :func:`dashboard.evaluation.evaluate` for every object kind in the city scope
 and in one district (median of 3 runs, plus the first), and, as the baseline, the same
@@ -241,7 +242,8 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
         n_sup = max(1, len(grids) // 100)
         staff = {"supervisor": [f"JDY{i:05d}" for i in range(n_sup)], "acceptor": [f"SLY{i:03d}" for i in range(30)],
                  "shift_lead": [f"ZBZ{i:03d}" for i in range(12)], "dispatcher": [f"PQY{i:03d}" for i in range(20)]}
-        people = [(f"{code}\t员工{code}\t{role}\t{streets[i * len(streets) // n_sup] if role == 'supervisor' else NULL}")
+        people = [f"{code}\t员工{code}\t{role}\t"
+                  f"{streets[i * len(streets) // n_sup] if role == 'supervisor' else NULL}"
                   for role, codes in staff.items() for i, code in enumerate(codes)]
         _copy(conn, "people", ("code", "name", "role", "region_id"), [("\n".join(people) + "\n").encode()])
         pid = dict(conn.execute(text("SELECT code, id FROM people")).all())
@@ -369,7 +371,8 @@ def main() -> None:
         with Session(engine) as s:
             n_cases = s.execute(text("SELECT count(*) FROM cases")).scalar_one()
             n_events = s.execute(text("SELECT count(*) FROM case_events")).scalar_one()
-            district = s.execute(select(Region.code).where(Region.level == "district").order_by(Region.code)).scalars().first()
+            district = s.execute(select(Region.code).where(Region.level == "district")
+                                 .order_by(Region.code)).scalars().first()
             scopes = {"city": CITY, f"district {district}": get_scope(s, district)}
         print(f"\n{n_cases:,} cases, {n_events:,} events; period {period.label}, as of {now:%Y-%m-%d %H:%M}")
         print(f"{'kind':<12}{'scope':<18}{'rows':>8}{'first s':>10}{'median s':>10}")
@@ -379,7 +382,8 @@ def main() -> None:
         for kind in ObjectKind:
             for name, scope in scopes.items():
                 with Session(engine) as s:
-                    first, med, ev = timed(lambda: evaluate(s, scope, kind, period, weights, now=now))
+                    first, med, ev = timed(lambda scope=scope, kind=kind:
+                                           evaluate(s, scope, kind, period, weights, now=now))
                 results[(kind.value, name)] = ev
                 results_s[(kind.value, name)] = med
                 total += med if name == "city" else 0
@@ -396,7 +400,8 @@ def main() -> None:
         assert ours == naive, "the baseline and evaluate() disagree on the districts"
         with Session(engine) as s:
             sql_s = timed(lambda: evaluate(s, CITY, ObjectKind.DISTRICT, period, weights, now=now))[1]
-        print(f"  districts:   naive {b_med:6.2f}s  evaluate() {sql_s:6.2f}s  ratio {b_med / sql_s:5.1f}×  (same figures)")
+        print(f"  districts:   naive {b_med:6.2f}s  evaluate() {sql_s:6.2f}s  ratio {b_med / sql_s:5.1f}×"
+              "  (same figures)")
         dist_sql = sql_s
         with Session(engine) as s:
             b_first, b_med, naive_s = timed(lambda: naive_supervisors(s, period, now), runs=1)
@@ -406,7 +411,8 @@ def main() -> None:
         assert ours_s == naive_s, "the baseline and evaluate() disagree on the supervisors"
         with Session(engine) as s:
             sql_s = timed(lambda: evaluate(s, CITY, ObjectKind.SUPERVISOR, period, weights, now=now))[1]
-        print(f"  supervisors: naive {b_med:6.2f}s  evaluate() {sql_s:6.2f}s  ratio {b_med / sql_s:5.1f}×  (same figures)")
+        print(f"  supervisors: naive {b_med:6.2f}s  evaluate() {sql_s:6.2f}s  ratio {b_med / sql_s:5.1f}×"
+              "  (same figures)")
         sup_naive, sup_sql = b_med, sql_s
         if args.keep:
             print(f"\nkept. GRIDHALL_DATABASE_URL='{url}'")

@@ -192,7 +192,7 @@ class Env:
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for name, p in self.procs.items():
+        for _name, p in self.procs.items():
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -205,8 +205,8 @@ class Env:
         if self.schema:
             import sqlalchemy as sa
 
-            benchkit.drop_schema(sa.create_engine(self.args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1)),
-                                 self.schema)
+            url = self.args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            benchkit.drop_schema(sa.create_engine(url), self.schema)
         if not self.args.keep_logs:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -319,7 +319,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default=benchkit.DEFAULT_REDIS_URL,
                         help="a Redis server (the web workers share it); keys under a prefix deleted after")
     parser.add_argument("--pg-url", default=None,
-                        help="PostgreSQL instead of SQLite (a fresh schema, dropped after; the database is created when missing)")
+                        help="PostgreSQL instead of SQLite (a fresh schema, dropped after; "
+                             "the database is created when missing)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of background load before the probes")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds a probe may take before it counts as lost")
     parser.add_argument("--seed", type=int, default=7)
@@ -426,8 +427,10 @@ def main() -> None:
         print(f"probes: {len(results)} measured, {lost} lost (> {args.timeout:g}s)"
               + (f", {len(wrong)} showed a value other than before+1" if wrong else ""))
         print("XADD → visible on /wall (ms):")
-        print(f"  p50 {percentile(lat, 50):7.0f}   p95 {percentile(lat, 95):7.0f}   max {max(lat) if lat else float('nan'):7.0f}"
-              f"   mean {statistics.fmean(lat) if lat else float('nan'):7.0f}   min {min(lat) if lat else float('nan'):5.0f}")
+        print(f"  p50 {percentile(lat, 50):7.0f}   p95 {percentile(lat, 95):7.0f}"
+              f"   max {max(lat) if lat else float('nan'):7.0f}"
+              f"   mean {statistics.fmean(lat) if lat else float('nan'):7.0f}"
+              f"   min {min(lat) if lat else float('nan'):5.0f}")
         p95 = percentile(lat, 95)
         verdict = "MET" if p95 <= TARGET_P95_MS else "MISSED"
         goal = "met" if p95 <= GOAL_MS else "not met"
@@ -438,7 +441,8 @@ def main() -> None:
                          ("request: start → response headers", request),
                          ("render: response → painted frame", render)):
             if xs:
-                print(f"  {name:<42} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
+                print(f"  {name:<42} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}"
+                      f"   (n={len(xs)})")
         print(f"setup: {args.workers} web workers, refresh poll 500 ms, "
               f"{'PostgreSQL' if env.schema else 'SQLite'}, Redis {args.redis_url}")
         if not lat:

@@ -6,10 +6,11 @@
     python bench/wall_scale.py --smoke                       # tiny (seconds): checks it runs
 
 Builds the city with ``bench/bigcity.py`` (``build``) in a fresh PostgreSQL schema of
-``--pg-url`` (default ``benchkit.DEFAULT_PG_URL``, the database created when missing), starts ``gridhall ingest`` and ``gridhall serve --workers 1 --no-access-log``
-(the Redis server of ``--redis-url`` under a unique GRIDHALL_REDIS_PREFIX; the web server runs
-with the ``callbacks.wall`` logger at DEBUG so that it logs "wall refresh in X ms" for each
-refresh that sends data) and measures, in headless Chromium at 1920×1080:
+``--pg-url`` (default ``benchkit.DEFAULT_PG_URL``, the database created when missing), starts
+``gridhall ingest`` and ``gridhall serve --workers 1 --no-access-log`` (the Redis server of
+``--redis-url`` under a unique GRIDHALL_REDIS_PREFIX; the web server runs with the
+``callbacks.wall`` logger at DEBUG so that it logs "wall refresh in X ms" for each refresh that
+sends data) and measures, in headless Chromium at 1920×1080:
 
 (a) **first paint** of ``/wall``: navigation start → the grids drawn (``data-wall-grids`` equals
     the grid count), the first colours applied (``data-wall-version``), the KPI strip filled

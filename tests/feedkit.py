@@ -576,9 +576,10 @@ class IngestProcess:
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.kill9()
-            raise AssertionError(f"ingest {self.consumer} did not stop on SIGTERM within {timeout}s\n{self.tail()}")
+            raise AssertionError(f"ingest {self.consumer} did not stop on SIGTERM within {timeout}s\n"
+                                 f"{self.tail()}") from exc
 
     def tail(self, lines: int = 40) -> str:
         try:

@@ -259,7 +259,8 @@ def test_city_admin_sees_everything(client: Any, city: dict[str, Any], sessions:
     expected = _sql_counts(sessions, None)
     assert {k: s[k] for k in expected} == expected
     assert s["open"] == 8 and s["overdue"] == 4 and s["scope_level"] == "city"
-    codes = {g["code"] for g in _get(client, "/api/v1/grids", tok, query_string={"include_idle": "1"}).get_json()["grids"]}
+    grids = _get(client, "/api/v1/grids", tok, query_string={"include_idle": "1"}).get_json()["grids"]
+    codes = {g["code"] for g in grids}
     assert codes == set(city["grids"])
     assert _get(client, "/api/v1/grids", tok, query_string={"region": "990102"}).status_code == 200
     queue = _get(client, "/api/v1/overdue", tok).get_json()

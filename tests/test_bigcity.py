@@ -59,7 +59,7 @@ def test_counts_and_codes(built) -> None:  # type: ignore[no-untyped-def]
             geom = shape(json.loads(geometry))
             assert geom.is_valid and 5_000 < area < 20_000
         assert max(seen.values()) == 1
-        for code, level, parent, geometry in s.execute(
+        for _code, level, parent, geometry in s.execute(
                 select(Region.code, Region.level, Region.parent_id, Region.geometry)):
             assert geometry and shape(json.loads(geometry)).is_valid
             assert (parent is None) == (level == "district")

@@ -83,7 +83,8 @@ def test_the_cap_holds_and_the_trim_counter_is_exact(settings, sessions, redis_c
 def test_the_trim_counter_is_exact_with_concurrent_ingest_workers(settings, sessions, redis_client):  # type: ignore[no-untyped-def]
     settings = capped(settings, 200)
     send_undecodable(redis_client, settings, 4000)
-    Ingest(settings, sessions, redis_client, Reference.load(sessions, classification.load("gbt47678-2026"))).ensure_group()
+    reference = Reference.load(sessions, classification.load("gbt47678-2026"))
+    Ingest(settings, sessions, redis_client, reference).ensure_group()
     errors: list[BaseException] = []
 
     def worker(name: str) -> None:

@@ -111,7 +111,8 @@ EXAMPLES = [
     ("dispatch", case((E.REPORTED, "2026-11-24 17:30"), (E.FILED, "2026-11-24 17:50")), "dispatch", "2026-11-25 08:50"),
     # 回退 at Tue 10:00 restarts 派遣 at the return: 10:00 + 30 → 10:30.
     ("returned", case((E.REPORTED, "2026-11-24 09:00"), (E.FILED, "2026-11-24 09:00"),
-                      (E.DISPATCHED, "2026-11-24 09:00"), (E.RETURNED, "2026-11-24 10:00")), "dispatch", "2026-11-24 10:30"),
+                      (E.DISPATCHED, "2026-11-24 09:00"), (E.RETURNED, "2026-11-24 10:00")),
+     "dispatch", "2026-11-24 10:30"),
     # Re-dispatch at 10:30 restarts 处置: 10:30–12:00 = 90; 14:00–18:00 = 240 (330); Wed 08:30 + 120 → 10:30.
     ("re-dispatched", case((E.REPORTED, "2026-11-24 09:00"), (E.FILED, "2026-11-24 09:00"),
                            (E.DISPATCHED, "2026-11-24 09:00"), (E.RETURNED, "2026-11-24 10:00"),
@@ -162,11 +163,13 @@ EXAMPLES = [
                              source="hotline_12345", deadline="2026-11-25 12:00"), "handle", "2026-11-25 12:00"),
     # ... but not for the other stages: 立案 0.5 工作时 from 核实 at 09:30 → 10:00.
     ("source deadline, other stage", case((E.REPORTED, "2026-11-24 09:00"), (E.VERIFIED, "2026-11-24 09:30"),
-                                          source="hotline_12345", deadline="2026-11-25 12:00"), "file", "2026-11-24 10:00"),
+                                          source="hotline_12345", deadline="2026-11-25 12:00"),
+     "file", "2026-11-24 10:00"),
     # Issue 12 point 1: a 延期申请 only records the date asked for; refused or pending, the table's
     # deadline stands (Wed 09:00), whether the date asked for is later or earlier.
     ("extension requested", dispatched("2026-11-24 09:00") + [
-        LifecycleEvent("x", "C1", E.EXTENSION_REQUESTED, L("2026-11-24 14:00"), {"deadline_at": L("2026-11-27 18:00")})],
+        LifecycleEvent("x", "C1", E.EXTENSION_REQUESTED, L("2026-11-24 14:00"),
+                       {"deadline_at": L("2026-11-27 18:00")})],
      "handle", "2026-11-25 09:00"),
     ("extension refused", dispatched("2026-11-24 09:00") + [
         LifecycleEvent("x", "C1", E.EXTENSION_REQUESTED, L("2026-11-24 14:00"), {"deadline_at": L("2026-11-24 15:00")}),
@@ -194,7 +197,8 @@ EXAMPLES = [
     ("source deadline extended", case((E.REPORTED, "2026-11-24 09:00"), (E.VERIFIED, "2026-11-24 09:30"),
                                       (E.FILED, "2026-11-24 10:00"), (E.DISPATCHED, "2026-11-24 10:30"),
                                       (E.EXTENSION_APPROVED, "2026-11-24 11:00"),
-                                      source="hotline_12345", deadline="2026-11-25 12:00"), "handle", "2026-11-26 15:30"),
+                                      source="hotline_12345", deadline="2026-11-25 12:00"),
+     "handle", "2026-11-26 15:30"),
 ]
 
 

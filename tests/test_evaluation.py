@@ -12,18 +12,26 @@ Units U-HW, U-SZ (青山区), U-BS (白沙区). Supervisors JDY1 (G1, G2), JDY2 
 acceptor SLY1; shift leads ZBZ1, ZBZ2; dispatchers PQY1, PQY2. Weights: the shipped ones
 with ``min_cases = 2`` and ``min_ratings = 2``.
 
-| case | grid | story (times CST) |
-|---|---|---|
-| C1 | G1 | JDY1 reports 09-02 09:00, 立案 ZBZ1 09:30, 派遣 PQY1→U-HW 09:40, 处置 15:00, 核查 JDY1 16:00, 结案 ZBZ1 16:30; rated 5 on 09-03 |
-| C2 | G1 | JDY1 09-03 09:00, 立案 ZBZ1 09:20, 派遣 PQY1→U-HW 09:30, 处置 09-05 09:00 (late), 核查 JDY1 09:30, 结案 ZBZ2 10:00; rated 不满意 (1) 09-06 |
-| C3 | G2 | 12345 via SLY1 09-04 10:00, 核实 JDY1 10:30, 立案 ZBZ2 10:40, 派遣 PQY2→U-SZ 10:50, 回退 U-SZ 11:30, 派遣 PQY1→U-HW 12:00, 处置 16:00, 返工 JDY1 17:00, 处置 09-05 10:00, 核查 JDY1 11:00, 结案 ZBZ1 11:30; rated 满意 (5) 09-07 |
-| C4 | G3 | JDY2 09-29 09:00, 立案 ZBZ1 09:10, 派遣 PQY2→U-HW 09:20, 延期 granted 15:10, 处置 10-02 09:00 (late, after the period), 核查, 结案 10-02 |
-| C5 | G3 | JDY2 09-10 09:00, 不予立案 ZBZ2 09:30 |
-| C6 | G3 | JDY2 09-11 09:00, 立案 ZBZ2 09:20, 作废 ZBZ2 09:40 |
-| C7 | G2 | JDY1 09-12 10:00, 自处理 10:10, 结案 ZBZ1 10:30; rated 2 on 10-01 (October) |
-| C8 | G3 | 公众举报 via SLY1 09-15 09:00, 核实 JDY2 11:00 (late), 立案 ZBZ1 11:30, 派遣 PQY2→U-HW 11:40, 挂账 09-16; a rating on 09-20 is illegal (not closed) |
-| C9 | G4 | JDY3 09-08 09:00, 立案 ZBZ1 09:10, 派遣 PQY1→U-BS 09:20, 处置 13:00, 核查 JDY3 14:00, 结案 ZBZ2 14:10; rated 4 on 09-09 |
-| C10 | G1 | JDY1 08-31 15:00, 立案 ZBZ1 15:10, 派遣 PQY1→U-HW 15:20 (August), 处置 09-01 10:00, 核查 JDY1 11:00, 结案 ZBZ1 11:30; rated 4 on 09-02 |
+Cases (grid: story, times CST):
+
+- C1 (G1): JDY1 reports 09-02 09:00, 立案 ZBZ1 09:30, 派遣 PQY1→U-HW 09:40, 处置 15:00,
+  核查 JDY1 16:00, 结案 ZBZ1 16:30; rated 5 on 09-03
+- C2 (G1): JDY1 09-03 09:00, 立案 ZBZ1 09:20, 派遣 PQY1→U-HW 09:30, 处置 09-05 09:00 (late),
+  核查 JDY1 09:30, 结案 ZBZ2 10:00; rated 不满意 (1) 09-06
+- C3 (G2): 12345 via SLY1 09-04 10:00, 核实 JDY1 10:30, 立案 ZBZ2 10:40, 派遣 PQY2→U-SZ 10:50,
+  回退 U-SZ 11:30, 派遣 PQY1→U-HW 12:00, 处置 16:00, 返工 JDY1 17:00, 处置 09-05 10:00,
+  核查 JDY1 11:00, 结案 ZBZ1 11:30; rated 满意 (5) 09-07
+- C4 (G3): JDY2 09-29 09:00, 立案 ZBZ1 09:10, 派遣 PQY2→U-HW 09:20, 延期 granted 15:10,
+  处置 10-02 09:00 (late, after the period), 核查, 结案 10-02
+- C5 (G3): JDY2 09-10 09:00, 不予立案 ZBZ2 09:30
+- C6 (G3): JDY2 09-11 09:00, 立案 ZBZ2 09:20, 作废 ZBZ2 09:40
+- C7 (G2): JDY1 09-12 10:00, 自处理 10:10, 结案 ZBZ1 10:30; rated 2 on 10-01 (October)
+- C8 (G3): 公众举报 via SLY1 09-15 09:00, 核实 JDY2 11:00 (late), 立案 ZBZ1 11:30,
+  派遣 PQY2→U-HW 11:40, 挂账 09-16; a rating on 09-20 is illegal (not closed)
+- C9 (G4): JDY3 09-08 09:00, 立案 ZBZ1 09:10, 派遣 PQY1→U-BS 09:20, 处置 13:00, 核查 JDY3 14:00,
+  结案 ZBZ2 14:10; rated 4 on 09-09
+- C10 (G1): JDY1 08-31 15:00, 立案 ZBZ1 15:10, 派遣 PQY1→U-HW 15:20 (August), 处置 09-01 10:00,
+  核查 JDY1 11:00, 结案 ZBZ1 11:30; rated 4 on 09-02
 """
 
 from __future__ import annotations
@@ -72,7 +80,7 @@ def at(text: str) -> datetime:
 
 
 def story() -> list[tuple[str, EventType, str, str | None, dict[str, Any]]]:
-    """(case, type, when, actor, fields) of every event of the table above."""
+    """(case, type, when, actor, fields) of every event of the cases above."""
     R, V, F, D = EventType.REPORTED, EventType.VERIFIED, EventType.FILED, EventType.DISPATCHED
     H, K, C = EventType.HANDLED, EventType.CHECKED_OK, EventType.CLOSED
 
@@ -380,7 +388,8 @@ def test_grades_bands_and_the_weights_file(tmp_path: Path) -> None:
         "region": 100, "unit": 100, "supervisor": 100, "acceptor": 100, "shift_lead": 100, "dispatcher": 100}
     assert (w.min_cases, w.min_ratings) == (10, 5)
     band = next(t for t in w.terms["region"] if t.indicator == "filed_per_grid").bands
-    assert [band.score(x) for x in (0, 0.1, 2.9, 3, 4, 5, 6, 7, 8, 9, 30)] == [100, 90, 90, 75, 75, 60, 60, 40, 40, 0, 0]
+    assert [band.score(x) for x in (0, 0.1, 2.9, 3, 4, 5, 6, 7, 8, 9, 30)] == \
+        [100, 90, 90, 75, 75, 60, 60, 40, 40, 0, 0]
     unit = next(t for t in w.terms["unit"] if t.indicator == "assigned").bands
     assert [unit.score(x) for x in (50, 51, 100, 200, 500, 1000, 1001)] == [100, 90, 90, 75, 60, 40, 0]
     bad = tmp_path / "w.toml"

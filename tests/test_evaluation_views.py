@@ -63,7 +63,8 @@ def test_api_wall_panel_and_report_agree(city: sessionmaker[Session], settings: 
                 assert (a["composite"], a["grade"], a["rank"], a["sample_ok"]) == \
                     (r.composite, r.grade, r.rank, r.sample_ok) == (row.composite, row.grade, row.rank, row.sample_ok)
                 assert a["indicators"] == dict(r.indicators) == dict(row.indicators)
-            assert [x["code"] for x in api["rows"]] == [r.code for r in from_report.rows] == [r.code for r in truth.rows]
+            assert [x["code"] for x in api["rows"]] == [r.code for r in from_report.rows] == \
+                [r.code for r in truth.rows]
 
     if scope_code is not None:
         return

@@ -542,7 +542,8 @@ def test_crafted_urls_callbacks_and_exports_stay_in_scope(web: Any, sessions: se
         assert got["explore-table.rowData"] == [] and got["explore-children.children"] == []
         text = str(got)
         assert "白石" not in text and "C-0" not in text
-        refusals.append({k: v for k, v in got.items() if k not in ("explore-updated.children", "explore-view-key.data")})
+        refusals.append({k: v for k, v in got.items()
+                         if k not in ("explore-updated.children", "explore-view-key.data")})
         # the export answers the same 404 for an unknown and a foreign region
         for fmt in ("csv", "xlsx"):
             r = client.get(f"/explore/export.{fmt}?region={region}")
@@ -997,7 +998,8 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str
                 text: v.textContent,
                 overlap: (() => { const a = k.querySelector('.gh-kpi__label').getBoundingClientRect(),
                                         b = k.querySelector('.gh-kpi__scope').getBoundingClientRect();
-                                  return a.right > b.left + 0.5 && a.bottom > b.top + 0.5 && b.bottom > a.top + 0.5; })()};
+                                  return a.right > b.left + 0.5 && a.bottom > b.top + 0.5
+                                         && b.bottom > a.top + 0.5; })()};
     })""")
     assert len(kpis) == 8 and len({k["x"] for k in kpis}) == 2, kpis
     assert not any(k["cut"] or k["overlap"] or "…" in k["text"] or k["right"] > width for k in kpis), kpis
@@ -1010,7 +1012,8 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str
         return parseFloat(t.style.fontSize) * parseFloat(getComputedStyle(t.closest('.explore-graph')).zoom); }""")
     assert tick >= 13.9, tick
     # the table: fewer columns, the rest scroll inside the grid
-    shown = page.evaluate("""() => dash_ag_grid.getApi('explore-table').getAllDisplayedColumns().map(c => c.getColId())""")
+    shown = page.evaluate("""() => dash_ag_grid.getApi('explore-table').getAllDisplayedColumns()
+        .map(c => c.getColId())""")
     assert "number" in shown and "status" in shown and "major" not in shown and "unit" not in shown, shown
     page.evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=str(shots_dir(tmp_path) / "explore-390x844.png"), full_page=True)
@@ -1273,7 +1276,8 @@ def _store_bidi_case(sessions: sessionmaker[Session]) -> None:
         case = s.scalars(select(Case).where(Case.case_id == "C-0008")).one()
         # Overdue, so that the wall's queue lists it too.
         case.stage, case.closed_at, case.paused_at, case.on_time_close = "dispatched", None, None, None
-        case.clock_stage, case.limit_minutes, case.limit_unit, case.deadline_source = "handle", 600.0, "calendar_hours", "table"
+        case.clock_stage, case.limit_minutes = "handle", 600.0
+        case.limit_unit, case.deadline_source = "calendar_hours", "table"
         case.clock_started_at, case.deadline_at = NOW - timedelta(hours=12), NOW - timedelta(hours=2)
         stored = s.execute(text("SELECT address FROM cases WHERE case_id = 'C-0008'")).scalar_one()
         assert stored == BIDI_ADDRESS  # the database keeps what the producer sent

@@ -139,7 +139,8 @@ def test_deadline_rules_table_is_the_code() -> None:
 
     def history(et: EventType) -> list[LifecycleEvent]:
         steps = [(EventType.REPORTED, 0, base), (EventType.FILED, 0, None), (EventType.DISPATCHED, 0, None)]
-        before = {EventType.RESUMED: [(EventType.SUSPENDED, 30, None)], EventType.REWORK: [(EventType.HANDLED, 30, None)]}
+        before = {EventType.RESUMED: [(EventType.SUSPENDED, 30, None)],
+                  EventType.REWORK: [(EventType.HANDLED, 30, None)]}
         steps += before.get(et, [])
         if et is EventType.REPORTED:
             return [ev(0, et, 0, True, base)] + [ev(i, t, m, False, f) for i, (t, m, f) in enumerate(steps[1:], 1)]

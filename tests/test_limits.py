@@ -187,7 +187,8 @@ def test_rows_are_normalised_and_chinese_names_accepted(tmp_path: Path) -> None:
     body = CATCH_ALL + "处置,事件,06,06012,紧急,A,2,工作时,s,\n"
     t = read_table(write(tmp_path, body), GB)
     row = t.lookup("handle", "event", "06", "06012", "urgent", "A")
-    assert (row.stage, row.kind, row.major_code, row.minor_code, row.unit) == ("handle", "event", ANY, "06012", "work_hours")
+    assert (row.stage, row.kind, row.major_code, row.minor_code, row.unit) == \
+        ("handle", "event", ANY, "06012", "work_hours")
     assert row.minutes(450) == 120
     assert t.lookup("handle", "event", "06", "06012", "normal", "A").is_catch_all
 
@@ -211,7 +212,8 @@ def test_a_tie_is_a_load_error_naming_both_lines(tmp_path: Path) -> None:
 
 
 def test_every_stage_needs_a_catch_all(tmp_path: Path) -> None:
-    body = CATCH_ALL.replace("check,*,*,*,*,*,1,work_hours,gridhall default,\n", "check,event,*,*,*,*,1,work_hours,s,\n")
+    body = CATCH_ALL.replace("check,*,*,*,*,*,1,work_hours,gridhall default,\n",
+                             "check,event,*,*,*,*,1,work_hours,s,\n")
     with pytest.raises(LimitsError, match=r"check（核查） 缺少兜底行"):
         read_table(write(tmp_path, body))
 

@@ -348,7 +348,7 @@ def test_unit_board_ranks_by_overdue_then_smoothed_rate(sessions, city):  # type
                          closed_at=L("2026-11-10 11:00") if stage == "closed" else None,
                          on_time_handle=ok, rework_count=0, return_count=0, extension_count=0))
 
-    for i in range(100):
+    for _i in range(100):
         handled("U-HW", True)  # 100 %, busy
     for i in range(20):
         handled("U-SZ", i < 16)  # 80 %

@@ -101,7 +101,8 @@ def small_history() -> list[CaseEventMessage]:
     d = {"unit_code": "U-HW"}
     return [
         # 暴露垃圾 (B) dispatched Tue 09:00: 处置 due Wed 09:00.
-        *msgs("late", (E.REPORTED, "2026-11-24 08:50"), (E.FILED, "2026-11-24 08:55"), (E.DISPATCHED, "2026-11-24 09:00", d)),
+        *msgs("late", (E.REPORTED, "2026-11-24 08:50"), (E.FILED, "2026-11-24 08:55"),
+              (E.DISPATCHED, "2026-11-24 09:00", d)),
         # 暴露垃圾 in the A grid: 4 工作时 from Tue 10:00 → 10–12 = 120, 14:00 + 120 → Tue 16:00.
         *msgs("core", (E.REPORTED, "2026-11-24 09:50", {"grid_code": G_A}), (E.FILED, "2026-11-24 09:55"),
               (E.DISPATCHED, "2026-11-24 10:00", d)),
@@ -182,8 +183,10 @@ def test_as_of_t_sees_a_case_that_is_closed_now(sessions, small) -> None:  # typ
         late = overdue_as_of(s, small.timing, L("2026-11-24 11:15"))
         gone = overdue_as_of(s, small.timing, L("2026-11-24 11:30"))
         stored_now = overdue_stored(s, small.timing, L("2026-11-24 11:15"))
-    assert [(r.case_id, r.clock_stage, r.overdue, round(r.remaining_minutes)) for r in soon] == [("done", "close", False, 10)]
-    assert [(r.case_id, r.clock_stage, r.overdue, round(r.overdue_work_minutes)) for r in late] == [("done", "close", True, 15)]
+    assert [(r.case_id, r.clock_stage, r.overdue, round(r.remaining_minutes)) for r in soon] == \
+        [("done", "close", False, 10)]
+    assert [(r.case_id, r.clock_stage, r.overdue, round(r.overdue_work_minutes)) for r in late] == \
+        [("done", "close", True, 15)]
     assert late[0].deadline_at == L("2026-11-24 11:00") and late[0].stage_label == "结案"
     assert gone == [] and stored_now == []  # the stored rows only know the present
 
@@ -251,7 +254,8 @@ def test_demo_city_cli_and_wall_agree(sessions, settings, demo, tmp_path) -> Non
         assert rows[1:] == [cli._overdue_cells(r, TZ) for r in expected]
         assert f"{sum(r.overdue for r in expected)} overdue" in result.output
 
-    result = CliRunner().invoke(cli.app, ["overdue", "--at", T.isoformat(), "--no-due-soon", "--csv", str(out)], env=env)
+    result = CliRunner().invoke(cli.app, ["overdue", "--at", T.isoformat(), "--no-due-soon", "--csv", str(out)],
+                                env=env)
     assert result.exit_code == 0, result.output
     with out.open(encoding="utf-8-sig", newline="") as fh:
         ids = [row[1] for row in list(csv.reader(fh))[1:]]

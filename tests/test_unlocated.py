@@ -106,7 +106,8 @@ def report(case: str, minutes: int = 0, **fields: Any) -> CaseEventMessage:
                             "description": f"市民反映垃圾堆放 {case}", "number": f"N-{case}"}
     base.update(fields)
     return CaseEventMessage(event_id=f"{case}-r", case_id=case, type=E.REPORTED,
-                            occurred_at=T0 + timedelta(minutes=minutes), **{k: v for k, v in base.items() if v is not None})
+                            occurred_at=T0 + timedelta(minutes=minutes),
+                            **{k: v for k, v in base.items() if v is not None})
 
 
 def step(case: str, n: int, type_: E, minutes: int, **fields: Any) -> CaseEventMessage:
@@ -361,7 +362,8 @@ def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, ci
         assert readapi.summary(s, district, city.timing, now).open == 0
         assert explore.unlocated(s, scopes.CITY, city.timing, now).total == 1  # type: ignore[union-attr]
 
-    where = {"grid_code": G2} if located_by == "grid_code" else dict(zip(("lon", "lat"), feedkit.GRID_POINTS[G2], strict=False))
+    where = {"grid_code": G2} if located_by == "grid_code" else \
+        dict(zip(("lon", "lat"), feedkit.GRID_POINTS[G2], strict=False))
     ids = feed([step("X1", 9, E.UPDATED, 60, **where)])
     assert ids == ["X1"]
     notice = redis_client.xrevrange(settings.key(CHANGES_STREAM), count=1)[0][1]

@@ -567,8 +567,8 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
     assert page.get_attribute("html", "lang") == "zh-CN"
     expect(page.locator("#view-banner")).to_be_hidden()
     # every panel is there and shows its figures
-    for panel in ("#view-areas .view-areas__row", "#view-hot .view-hot__item", "#view-units .view-units__row:not(.view-units__row--head)",
-                  "#view-overdue .view-case"):
+    for panel in ("#view-areas .view-areas__row", "#view-hot .view-hot__item",
+                  "#view-units .view-units__row:not(.view-units__row--head)", "#view-overdue .view-case"):
         expect(page.locator(panel).first).to_be_visible()
     expect(page.locator("#view-overdue .view-case")).to_have_count(3)
     expect(page.locator("#view-overdue-count")).to_contain_text("显示 3 / 共 3")
@@ -594,7 +594,8 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
     assert page.content().count("990102") == 0
     expect(page.locator("#view-mapview .leaflet-control-zoom-in")).to_have_attribute("title", "放大")
     # the drill-down links
-    assert page.get_attribute("#view-overdue a.view-case__no >> nth=0", "href") == "/explore?case=C-A6"  # most overdue first
+    # most overdue first
+    assert page.get_attribute("#view-overdue a.view-case__no >> nth=0", "href") == "/explore?case=C-A6"
     hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
     assert "/explore?region=990101001" in hrefs and "/explore?grid=990101001001001" in hrefs
     # the map: canvas paths drawn, the scope's cells only (bounds fitted)

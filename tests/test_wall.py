@@ -139,7 +139,7 @@ def test_a_screen_polling_two_workers_converges_on_sql_with_small_deltas(
             truth = open_per_grid(sessions)
             # Both workers catch up (notices are followed in the background), then the screen
             # polls them in turn, as a browser behind a load balancer would.
-            wait_for(lambda: all(w.live.grid_values("open") == truth for w in workers))  # type: ignore[union-attr]
+            wait_for(lambda truth=truth: all(w.live.grid_values("open") == truth for w in workers))  # type: ignore[union-attr]
             poll(workers[round_ % 2])
             poll(workers[(round_ + 1) % 2])
             assert screen == truth
