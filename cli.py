@@ -1094,9 +1094,9 @@ def _end_sessions(settings: Settings, user_id: int, *, unlock: bool = False) -> 
 
     Without Redis the database check still ends the sessions within 5 s (docs/security.md).
     """
-    from dashboard.sessionstore import SessionStore
-    from dashboard.signinlocks import SigninLocks
     from feeds.connection import connect
+    from feeds.sessionstore import SessionStore
+    from feeds.signinlocks import SigninLocks
 
     try:
         client = connect(settings)
@@ -1115,9 +1115,9 @@ def _end_sessions(settings: Settings, user_id: int, *, unlock: bool = False) -> 
 @users_app.command("unlock")
 def users_unlock(username: str = typer.Argument(..., help="The user whose sign-in locks to lift.")) -> None:
     """Lift USERNAME's sign-in locks and failure counts, from every client address."""
-    from dashboard.signinlocks import SigninLocks
     from dashboard.users import UserError, require_user
     from feeds.connection import connect
+    from feeds.signinlocks import SigninLocks
 
     settings = _settings()
     sessions = _users_sessions(settings)

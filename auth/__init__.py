@@ -15,9 +15,9 @@ import redis
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
-from dashboard.signinlocks import SigninLocks
+from feeds.sessionstore import SessionStore
+from feeds.signinlocks import SigninLocks
 
 from . import guard, headers, identity, logredact, policy, sessions, views
 from .proxies import TrustedProxies, networks_of

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 import flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.sessionstore import SessionStore
+from feeds.sessionstore import SessionStore
 
 from . import policy
 from .identity import Identity, current

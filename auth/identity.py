@@ -39,7 +39,7 @@ class Identity(flask_login.UserMixin):
     # What the session is bound to: "p:<hash prefix>" for a password sign-in (a new password
     # ends the session), "t:<token id>" for a wall screen signed in by its display token.
     binding: str
-    # The session's record in Redis (dashboard.sessionstore): revoked by sign-out, a new
+    # The session's record in Redis (feeds.sessionstore): revoked by sign-out, a new
     # password and disabling. "" only for a wall cookie made before records existed.
     sid: str = ""
 

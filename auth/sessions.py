@@ -4,7 +4,7 @@
   the session began (``iat``) and when it was last used (``seen``). It is signed with the
   deployment's secret key (``GRIDHALL_SECRET_KEY`` or ``DATA_DIR/secret_key``), HttpOnly,
   SameSite=Lax.
-- The session id names a record in Redis (``dashboard.sessionstore``), checked on every
+- The session id names a record in Redis (``feeds.sessionstore``), checked on every
   request by every worker: sign-out, a new password and ``gridhall users disable`` delete it,
   and a copy of the cookie stops working at its next request. While Redis is unreachable,
   sessions confirmed in the last :data:`OUTAGE_GRACE_S` keep working and others get 503 (never
@@ -36,7 +36,6 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.models import ApiToken, User
-from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
 from dashboard.users import (
     SESSION_IDLE,
@@ -46,6 +45,7 @@ from dashboard.users import (
     UserRole,
     token_usable,
 )
+from feeds.sessionstore import SessionStore
 
 from .identity import Identity
 
@@ -103,7 +103,7 @@ def identity_of(user: User, binding: str) -> Identity:
 class UserChecks:
     """Loads the identity behind a session cookie: its Redis record, then its user in the database.
 
-    The Redis record (``dashboard.sessionstore``) is read on every request, so a revoked
+    The Redis record (``feeds.sessionstore``) is read on every request, so a revoked
     session ends on every worker at its next request. The database check (disabled user, new
     password, revoked token) is cached :data:`RECHECK_S` seconds per session.
     """

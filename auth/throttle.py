@@ -3,7 +3,7 @@
 A moving window of ``GRIDHALL_LOGIN_RATE_PER_MINUTE`` attempts per client address and minute
 (``auth.proxies.client_address``: behind a trusted proxy, the real client's), shared by all
 workers and hosts through Redis. It complements the per-(account, client) lock of
-``dashboard.signinlocks`` (which a spray over many usernames from one address would not
+``feeds.signinlocks`` (which a spray over many usernames from one address would not
 trip). If Redis is unreachable the throttle lets the attempt through and logs it; the sign-in
 itself is then refused (503) because its locks and session record need Redis.
 """

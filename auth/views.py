@@ -1,7 +1,7 @@
 """The sign-in page, sign-out, and the wall screen's display-token sign-in.
 
 - ``GET /login`` shows the form; ``POST /login`` checks it (CSRF token, per-IP throttle,
-  per-(account, client) lock in ``dashboard.signinlocks``) and starts a session with a record in
+  per-(account, client) lock in ``feeds.signinlocks``) and starts a session with a record in
   Redis. Every failure shows one message, so the page does not tell whether a username exists.
   While Redis is unreachable nobody is signed in (503): no session without a revocable record.
 - ``POST /logout`` (with the CSRF token) ends the session and revokes its record, so a copy
@@ -26,10 +26,10 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from dashboard.cityname import CityNameSource
-from dashboard.sessionstore import SessionStore
 from dashboard.settings import Settings
-from dashboard.signinlocks import SigninLocks
 from dashboard.users import MAX_PASSWORD_LENGTH, UserRole, verify_password, verify_token
+from feeds.sessionstore import SessionStore
+from feeds.signinlocks import SigninLocks
 
 from . import policy
 from .identity import Identity, current

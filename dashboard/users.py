@@ -14,7 +14,7 @@ clock take ``now`` so that tests (and the web layer) can inject it.
 - **Throttling**: after :data:`MAX_FAILURES` consecutive failed sign-ins from one client
   address an account is locked for that address for :data:`LOCK_FIRST`, doubling with every
   further failure up to :data:`LOCK_MAX` (:func:`lock_duration`); the counts live in Redis
-  (``dashboard.signinlocks``), so a stranger elsewhere cannot lock a real user out. A
+  (``feeds.signinlocks``), so a stranger elsewhere cannot lock a real user out. A
   successful sign-in resets that address's count; an admin's unlock or a new password every one.
 
 docs/security.md states the policy; the web sign-in (sessions, CSRF, headers) comes later.
@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -38,8 +38,14 @@ from sqlalchemy.orm import Session
 from .models import ApiToken, Region, User
 from .vocab import LabelledEnum, RegionLevel
 
-if TYPE_CHECKING:
-    from .signinlocks import SigninLocks
+
+class SigninLocks(Protocol):
+    """What sign-in needs of the per-(account, client) locks; ``feeds.signinlocks`` keeps them
+    in Redis (the domain core imports no Redis)."""
+
+    def locked_until(self, user_id: int, client: str, now: datetime) -> datetime | None: ...
+    def failed(self, user_id: int, client: str, now: datetime) -> datetime | None: ...
+    def succeeded(self, user_id: int, client: str) -> None: ...
 
 
 class UserRole(LabelledEnum):
@@ -282,7 +288,7 @@ def verify_password(
 ) -> LoginResult:
     """One sign-in attempt from ``client`` (its address) with its lock applied.
 
-    Failures lock the account for that client only (``dashboard.signinlocks``). Exactly one
+    Failures lock the account for that client only (``feeds.signinlocks``). Exactly one
     argon2 verification happens on every path (a dummy hash stands in for an unknown user, a
     display user and a locked client), so the answer takes the same time whether the username
     exists or not. Raises ``redis.RedisError`` when the locks cannot be read.

@@ -15,9 +15,9 @@ import cli
 from dashboard import users
 from dashboard.db import transaction
 from dashboard.models import ApiToken, Region, User
-from dashboard.sessionstore import SessionStore
-from dashboard.signinlocks import SigninLocks
 from dashboard.users import LoginOutcome, UserError, UserRole
+from feeds.sessionstore import SessionStore
+from feeds.signinlocks import SigninLocks
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from .settings import Settings
+from dashboard.settings import Settings
+from dashboard.users import lock_duration
 
 FORGET_AFTER = timedelta(hours=24)
 
@@ -44,8 +45,6 @@ class SigninLocks:
 
     def failed(self, user_id: int, client: str, now: datetime) -> datetime | None:
         """Count a failure from ``client``; returns the end of the lock it causes (None: none)."""
-        from .users import lock_duration  # users imports this module's class for its signature
-
         key = self._key(user_id)
         failures = int(self.client.hincrby(key, f"{client}|n", 1))
         lock = lock_duration(failures)

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import redis
 
-from .settings import Settings
+from dashboard.settings import Settings
 
 SID_BYTES = 24  # 192 random bits
 LIST_TTL_S = 31 * 24 * 3600  # a user's list of session ids: longer than any session lives
