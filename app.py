@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         __name__,
         title=page_title(""),  # per request: _title_per_request
         # No "Updating..." flicker in the tab title (and no English on the wall).
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented by Dash ("None: no change"), annotated str
         serve_locally=True,
         assets_folder=str(ASSETS_DIR),
         index_string=INDEX_STRING,
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     )
     _title_per_request(app, city_name)
     app.layout = layouts.root_layout(settings, city_name)
-    app.validation_layout = layouts.validation_layout(settings)
+    app.validation_layout = layouts.validation_layout(settings)  # type: ignore[assignment]  # Dash: set None in __init__
     services = callbacks.register(app, settings, sessions, redis_client)
 
     runtime = Runtime(settings, engine, redis_client, services)
@@ -132,13 +133,14 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
 def _title_per_request(app: dash.Dash, city_name: CityNameSource) -> None:
     """Every page's <title> names the city as it is now (a re-import needs no restart)."""
-    interpolate = app.interpolate_index
+    interpolate: Callable[..., str] = app.interpolate_index
 
     def with_city(**parts: str) -> str:
         parts["title"] = html.escape(page_title(city_name()))  # a name from city.toml is text, not markup
         return interpolate(**parts)
 
-    app.interpolate_index = with_city  # type: ignore[method-assign]
+    # Dash calls interpolate_index with keywords only; its signature lists them positionally.
+    app.interpolate_index = with_city  # type: ignore[method-assign, assignment]
 
 
 def _register_component_scripts(app: dash.Dash) -> None:

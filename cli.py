@@ -12,14 +12,28 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from dashboard.settings import ConfigError, Settings, load_settings
 from dashboard.tabular import Column, Format, emit, is_stdio, open_text_output, resolve_format
+
+if TYPE_CHECKING:  # the commands import these when they run: a quick start for every command
+    from datetime import tzinfo
+
+    import flask
+    import redis
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dashboard.cityimport import ImportSummary
+    from dashboard.classification import Classification
+    from dashboard.overdue import OverdueRow
+    from dashboard.reference import Reference
+    from feeds.deadletters import DeadLetters
+    from feeds.health import FeedState
 
 app = typer.Typer(
     help="gridhall：数字城管指挥大厅实时态势 — command-centre dashboard for digital urban management.",
@@ -50,7 +64,7 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
@@ -88,13 +102,13 @@ def _require_backends(settings: Settings, redis_too: bool = True) -> None:
         _fail(str(exc), 1)
 
 
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+def _sessions(settings: Settings) -> sessionmaker[Session]:
     from dashboard.db import make_engine, session_factory
 
     return session_factory(make_engine(settings))
 
 
-def _classification(settings: Settings):  # type: ignore[no-untyped-def]
+def _classification(settings: Settings) -> Classification:
     from dashboard.classification import ClassificationError, load
 
     try:
@@ -158,11 +172,11 @@ def import_city(
     console.print(str(summary), highlight=False, soft_wrap=True)
 
 
-def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untyped-def]
+def _import_city(settings: Settings, directory: Path) -> ImportSummary:
     from dashboard.cityimport import CityImportError
     from dashboard.cityimport import import_city as do_import
 
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
     with _progress() as progress:
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -177,7 +191,7 @@ def _import_city(settings: Settings, directory: Path):  # type: ignore[no-untype
             _fail(f"{len(exc.problems)} problem(s) in {directory}; nothing was imported", 1)
 
 
-def _reference(settings: Settings, sessions):  # type: ignore[no-untyped-def]
+def _reference(settings: Settings, sessions: sessionmaker[Session]) -> Reference:
     """Reference data, limits table and calendar; a bad file is one line, not a traceback."""
     from dashboard.reference import Reference
 
@@ -293,7 +307,7 @@ def _report_feed(settings: Settings, require_ingest: bool) -> int:
     return code
 
 
-def _report_dead_cap(state) -> None:  # type: ignore[no-untyped-def]
+def _report_dead_cap(state: FeedState) -> None:
     """One line: the dead-letter stream against its cap and what the cap trimmed. A warning
     from 80% of the cap (the oldest go next) or once anything was trimmed; never changes the
     exit code: the feed itself works, but dead letters are being or about to be lost."""
@@ -404,17 +418,18 @@ def _run_gunicorn(settings: Settings, *, access_log: bool = True) -> None:
 
     from app import gunicorn_options
 
-    class GridhallServer(BaseApplication):  # type: ignore[misc]
+    class GridhallServer(BaseApplication):
         def load_config(self) -> None:
             for key, value in gunicorn_options(settings).items():
                 self.cfg.set(key, value)
             if not access_log:
                 self.cfg.set("accesslog", None)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        def load(self) -> flask.Flask:
             from app import create_app
 
-            return create_app(settings).server
+            server: flask.Flask = create_app(settings).server
+            return server
 
     GridhallServer().run()
 
@@ -486,7 +501,7 @@ def demo(
         console.print("demo stopped")
 
 
-def demo_history_days(now: datetime, tz) -> int:  # type: ignore[no-untyped-def]
+def demo_history_days(now: datetime, tz: tzinfo) -> int:
     """Days of history reaching back before the first local midnight of the previous month.
 
     The history starts ``days`` × 24 h before ``now``; one day more than the whole days since
@@ -525,14 +540,14 @@ def _print_demo_users(demo_users: list[Any], url: str) -> None:
 
 
 class _EmbeddedRedis:
-    def __init__(self, client: object) -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
     def others(self) -> list[dict[str, Any]]:
         """The server's connections other than this holder's own (found by CLIENT ID, so
         whatever Redis version names the CLIENT LIST command)."""
-        me = self.client.client_id()  # type: ignore[attr-defined]
-        return [c for c in self.client.client_list() if str(c.get("id")) != str(me)]  # type: ignore[attr-defined]
+        me = self.client.client_id()
+        return [c for c in self.client.client_list() if str(c.get("id")) != str(me)]
 
     def shutdown_embedded(self) -> bool:
         """Save and stop the embedded server unless someone else still uses it; True if stopped.
@@ -553,7 +568,7 @@ class _EmbeddedRedis:
                 who = ", ".join(f"{c.get('name') or c.get('addr') or '?'} ({c.get('cmd', '?')})" for c in others)
                 err.print(f"[yellow]embedded Redis left running: still in use by {who}[/]")
                 return False
-            self.client.shutdown(save=True)  # type: ignore[attr-defined]
+            self.client.shutdown(save=True)
         except redis.ConnectionError:
             pass  # the server closes the connection as it stops: that is success
         except redis.RedisError as exc:
@@ -637,7 +652,7 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: flo
 
 
 # -- publish ---------------------------------------------------------------------------
-def _redis_client(settings: Settings):  # type: ignore[no-untyped-def]
+def _redis_client(settings: Settings) -> redis.Redis:
     """A checked client for the configured Redis (these commands need no database)."""
     from feeds.connection import check_redis, connect
 
@@ -737,7 +752,7 @@ deadletters_app = typer.Typer(help="Inspect and re-drive entries the ingest coul
 app.add_typer(deadletters_app, name="deadletters")
 
 
-def _dead_letters(settings: Settings):  # type: ignore[no-untyped-def]
+def _dead_letters(settings: Settings) -> DeadLetters:
     from feeds.deadletters import DeadLetters
 
     return DeadLetters(_redis_client(settings), settings)
@@ -943,7 +958,7 @@ users_app = typer.Typer(help="Users, roles, region scopes and API tokens (docs/s
 app.add_typer(users_app, name="users")
 
 
-def _users_sessions(settings: Settings):  # type: ignore[no-untyped-def]
+def _users_sessions(settings: Settings) -> sessionmaker[Session]:
     """Sessions on a database that has the users table (else one line: run db upgrade)."""
     from sqlalchemy import inspect
 
@@ -969,7 +984,8 @@ def _read_password(password_stdin: bool) -> str:
         return password.removesuffix("\r")
     if not _stdin_is_tty():
         _fail("no terminal to ask for the password: pipe it in with --password-stdin", 1)
-    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    typed: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return typed
 
 
 @users_app.command("add")
@@ -1203,7 +1219,7 @@ OVERDUE_TABLE = tuple(
 )
 
 
-def _parse_at(text: str | None, tz) -> datetime:  # type: ignore[no-untyped-def]
+def _parse_at(text: str | None, tz: tzinfo) -> datetime:
     if text is None or text.strip().lower() == "now":
         return datetime.now(UTC)
     try:
@@ -1213,7 +1229,7 @@ def _parse_at(text: str | None, tz) -> datetime:  # type: ignore[no-untyped-def]
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-def _overdue_cells(row, tz) -> list[str]:  # type: ignore[no-untyped-def]
+def _overdue_cells(row: OverdueRow, tz: tzinfo) -> list[str]:
     from dashboard.deadlines import hmm
 
     remaining = "" if row.overdue else hmm(row.remaining_minutes) + ("" if row.working else " 自然时")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 import dash
 import flask
 import redis
+import werkzeug
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +33,7 @@ def install(app: dash.Dash, settings: Settings, db_sessions: sessionmaker[Sessio
     logredact.install()  # display tokens never reach an access log line
     # Behind a reverse proxy: the client's address as the trusted proxies report it (first,
     # so every limit and log below sees the real client).
-    server.wsgi_app = TrustedProxies(server.wsgi_app, networks_of(settings.trusted_proxies))  # type: ignore[method-assign]
+    server.wsgi_app = TrustedProxies(server.wsgi_app, networks_of(settings.trusted_proxies))
     store = SessionStore(redis_client, settings)
     checks = sessions.install(server, settings, db_sessions, store)
     server.config.update(
@@ -53,7 +54,8 @@ def install(app: dash.Dash, settings: Settings, db_sessions: sessionmaker[Sessio
             csrf.exempt(blueprint)  # bearer-token API, GET only: no cookie-borne writes
 
     @server.errorhandler(CSRFError)
-    def _csrf_failed(_exc: CSRFError) -> flask.Response:
+    def _csrf_failed(_exc: CSRFError) -> werkzeug.Response:
+        response: werkzeug.Response
         if flask.request.path.startswith("/_dash"):
             response = flask.Response('{"error": "页面已过期，请刷新页面"}', status=400,
                                       mimetype="application/json")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlsplit
 
 import flask
+import werkzeug
 from sqlalchemy.orm import Session, sessionmaker
 
 from feeds.sessionstore import SessionStore
@@ -78,7 +79,7 @@ def decide(url_rule: str | None, path: str, callback_pages: Mapping[str, str]) -
 def install(server: flask.Flask, sessions: sessionmaker[Session], throttle: LoginThrottle,
             store: SessionStore, callback_pages: Callable[[], Mapping[str, str]]) -> None:
     @server.before_request
-    def guard() -> flask.Response | None:
+    def guard() -> werkzeug.Response | None:
         request = flask.request
         url_rule = request.url_rule.rule if request.url_rule is not None else None
         if url_rule is not None and url_rule.startswith(policy.SELF_GUARDED_PREFIXES):

@@ -233,7 +233,7 @@ def install(server: flask.Flask, settings: Settings, sessions: sessionmaker[Sess
 
     @server.before_request
     def _lifetimes() -> None:
-        who = flask_login.current_user._get_current_object()  # type: ignore[attr-defined]
+        who = flask_login.current_user._get_current_object()
         if not isinstance(who, Identity):
             return
         now = int(time.time())

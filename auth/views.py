@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import flask
 import redis
+import werkzeug
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session, sessionmaker
 from wtforms import HiddenField, PasswordField, StringField
@@ -104,7 +105,7 @@ def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Ses
         return response
 
     @server.route("/login", methods=["GET", "POST"])
-    def login() -> flask.Response:
+    def login() -> werkzeug.Response:
         who = current()
         form = LoginForm()
         if flask.request.method == "GET":
@@ -133,7 +134,7 @@ def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Ses
         return flask.redirect(safe_next(form.next.data) or home_of(identity), code=303)
 
     @server.route("/logout", methods=["POST"])
-    def logout() -> flask.Response:
+    def logout() -> werkzeug.Response:
         who = current()
         if who is not None:
             checks.forget(who.get_id())
@@ -142,7 +143,7 @@ def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Ses
 
 
 def display_token_signin(sessions: sessionmaker[Session], throttle: LoginThrottle,
-                         store: SessionStore) -> flask.Response | None:
+                         store: SessionStore) -> werkzeug.Response | None:
     """``/wall?token=…``: sign the wall screen in and redirect to the URL without the token.
 
     Returns None when the request carries no token. A bad token answers 401 with the sign-in

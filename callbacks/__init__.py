@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dash
@@ -39,11 +40,16 @@ def register(
                         explore.ExploreService(settings, sessions, redis_client),
                         view.ViewService(settings, sessions, redis_client),
                         callback_pages={})
-    pages = (("live", live.register, services.live), ("wall", wall.register, services.wall),
-             ("explore", explore.register, services.explore), ("view", view.register, services.view))
-    for page, register_page, service in pages:
+    # Each page's register with its own service bound: one callable type for the loop.
+    pages: tuple[tuple[str, Callable[[dash.Dash], None]], ...] = (
+        ("live", lambda a: live.register(a, services.live)),
+        ("wall", lambda a: wall.register(a, services.wall)),
+        ("explore", lambda a: explore.register(a, services.explore)),
+        ("view", lambda a: view.register(a, services.view)),
+    )
+    for page, register_page in pages:
         before = set(app.callback_map)
-        register_page(app, service)  # type: ignore[operator]
+        register_page(app)
         # Server-side callbacks only: clientside ones never reach the server (a request naming
         # one is refused by the guard like any unknown callback).
         added = {k for k in set(app.callback_map) - before if "callback" in app.callback_map[k]}

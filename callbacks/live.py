@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import dash
 import redis
@@ -202,7 +202,8 @@ class LiveService:
         self._mark("database", db_ok, now)
         redis_ok, health = True, None
         try:
-            raw = self.redis.hgetall(self.health_key)
+            # decode_responses (feeds.connection.connect): str fields and values
+            raw = cast(dict[str, str], self.redis.hgetall(self.health_key))
             health = parse_health(raw) if raw else None
         except (redis.RedisError, OSError) as exc:
             redis_ok = False

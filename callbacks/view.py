@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -173,6 +173,7 @@ def encode_geometry(items: list[tuple[str, dict[str, Any]]], decimals: int = GEO
                 polys.append(rings)
         if polys:
             quantised.append((code, polys))
+    ox, oy = x0 or 0, y0 or 0  # the origin; (0, 0) when there is no ring at all
     groups: OrderedDict[str, list[Any]] = OrderedDict()
     for code, polys in sorted(quantised):
         flat_polys = []
@@ -180,15 +181,15 @@ def encode_geometry(items: list[tuple[str, dict[str, Any]]], decimals: int = GEO
             flat_rings = []
             for pts in rings:
                 flat: list[int] = []
-                px, py = x0, y0
+                px, py = ox, oy
                 for x, y in pts:
-                    flat += [x - px, y - py]  # type: ignore[operator]
+                    flat += [x - px, y - py]
                     px, py = x, y
                 flat_rings.append(flat)
             flat_polys.append(flat_rings)
         prefix, suffix = (code[:12], code[12:]) if len(code) > 12 else ("", code)
         groups.setdefault(prefix, []).append([suffix, flat_polys])
-    return {"d": decimals, "o": [x0 or 0, y0 or 0], "g": [[p, items_] for p, items_ in groups.items()]}
+    return {"d": decimals, "o": [ox, oy], "g": [[p, items_] for p, items_ in groups.items()]}
 
 
 def load_geo(session: Session, scope: Scope) -> GeoPack:
@@ -213,10 +214,12 @@ def load_geo(session: Session, scope: Scope) -> GeoPack:
             log.warning("view: grid %s has no readable geometry", r[0])
         if r[pick]:
             parents[r[0]] = r[pick]
+    child_rows: Sequence[tuple[str, str]]
     if scope.is_city:
         child_rows = session.execute(
             select(Region.code, Region.name).where(Region.level == "district").order_by(Region.code)).all()
     elif scope.level == "community":
+        assert scope.code is not None, "a community scope has its region's code"
         child_rows = [(scope.code, scope.name)]
     else:
         child_rows = session.execute(
@@ -402,7 +405,7 @@ class ViewService(PageService):
                 acc[0] += g.open
                 acc[1] += g.overdue
                 acc[2] += g.new_hour
-        areas = [{"code": code, "name": name, "open": sums.get(code, [0, 0, 0])[0],
+        areas: list[dict[str, Any]] = [{"code": code, "name": name, "open": sums.get(code, [0, 0, 0])[0],
                   "overdue": sums.get(code, [0, 0, 0])[1], "new_hour": sums.get(code, [0, 0, 0])[2]}
                  for code, name in pack.children]
         areas.sort(key=lambda a: (-a["overdue"], -a["open"], a["code"]))
@@ -443,7 +446,8 @@ class ViewService(PageService):
     def refresh(self, metric: Any, state: Any) -> tuple[Any, ...]:
         """The refresh callback's outputs (see :data:`OUTPUTS`)."""
         metric = page.metric_of(metric)
-        had = state.get("d") if isinstance(state, dict) and isinstance(state.get("d"), dict) else {}
+        last = state.get("d") if isinstance(state, dict) else None
+        had: dict[str, Any] = last if isinstance(last, dict) else {}
         try:
             with self.sessions() as session:
                 scope = signed_in_scope(session)

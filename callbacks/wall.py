@@ -51,6 +51,9 @@ from layouts.live import PLACEHOLDER, render_banner, render_feed
 
 log = logging.getLogger(__name__)
 
+# The ranking panel: (period text, district rows, unit rows).
+Rankings = tuple[str, list[dict[str, Any]], list[dict[str, Any]]]
+
 # Rows sent to the queue: the most overdue and then the due-soon ones. The wall turns a page
 # every 10 s, so this is a cycle of about two minutes at 1080p; the title gives the totals.
 QUEUE_ROWS = 60
@@ -115,7 +118,8 @@ class WallService:
         self._starter: threading.Thread | None = None
         self._stopped = threading.Event()
         self.health = HealthWatch(self)
-        self._rankings: dict[str, tuple[float, Any]] = {}  # period label → (monotonic time, rows)
+        # period label → (monotonic time, (period text, district rows, unit rows))
+        self._rankings: dict[str, tuple[float, Rankings]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -160,7 +164,7 @@ class WallService:
         return follower.view
 
     # -- 综合考评 ----------------------------------------------------------------------------
-    def rankings(self, month: str | None, now: datetime) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    def rankings(self, month: str | None, now: datetime) -> Rankings:
         """The ranking panel: (period label, district rows, unit rows), for the whole city.
 
         Computed from SQL (``dashboard.evaluation``, the figures of the API and the monthly
@@ -458,7 +462,8 @@ def register(app: dash.Dash, service: WallService) -> None:
                 rows, note = service.queue(live)
                 # Rows and count apart: counts move with every case crossing a deadline, the
                 # first few hundred rows (most overdue first) far less often.
-                parts = {
+                # one entry per panel, each of its own shape; compared by digest below
+                parts: dict[str, Any] = {
                     "kpi": view.kpi_texts(kpi_values(live)),
                     "hot": hot_rows(live, metric),
                     "queue": rows,
@@ -487,10 +492,10 @@ def register(app: dash.Dash, service: WallService) -> None:
         kpis = parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
         hot = view.render_hot(parts["hot"], view.METRICS[metric][1]) if "hot" in changed else no_update
         queue = parts["queue"] if "queue" in changed else no_update
-        note = parts["queue_note"] if "queue_note" in changed else no_update
+        queue_note = parts["queue_note"] if "queue_note" in changed else no_update
         board = parts["board"] if "board" in changed else no_update
         log.debug("wall refresh in %.1f ms", 1000 * (time.perf_counter() - started))
-        return (grid if grid is not None else no_update, new_state, *kpis, hot, queue, note, board)
+        return (grid if grid is not None else no_update, new_state, *kpis, hot, queue, queue_note, board)
 
     @app.callback(
         Output("wall-eval-period", "children"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,6 +30,9 @@ from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionEr
 from .models import Case, CaseEvent
 from .reference import Reference
 from .vocab import Kind
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
     now = datetime.now(UTC)
     if session.get_bind().dialect.name == "postgresql":
         return _copy_events_pg(session, items, now)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "event_id": item.event.event_id,
             "case_id": item.event.case_id,
@@ -199,6 +202,7 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
     dialect = session.get_bind().dialect.name
     # Core, not ORM bulk insert: with RETURNING the ORM path falls back to a round trip per
     # row; Core's insertmanyvalues sends one multi-row INSERT per page of rows.
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     elif dialect == "sqlite":
@@ -226,7 +230,8 @@ def _copy_line(cells: list[str | None]) -> str | None:
     refuse) the batch as it always did.
     """
     nulls = cells.count(None)
-    line = "\t".join([_NULL if c is None else c for c in cells]) if nulls else "\t".join(cells)  # type: ignore[arg-type]
+    line = ("\t".join([_NULL if c is None else c for c in cells]) if nulls
+            else "\t".join(cast(list[str], cells)))  # no None among them
     if (line.count("\t") == len(cells) - 1 and line.count("\\") == nulls and "\n" not in line
             and "\r" not in line and "\x00" not in line):
         return line
@@ -268,12 +273,16 @@ def _write_copy(cur: Any, statement: str, rows: list[list[str | None]]) -> None:
                 copy.write_row(cells)
 
 
-def _pg_errors(fn):  # type: ignore[no-untyped-def]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _pg_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Raw psycopg errors as SQLAlchemy's (IntegrityError, DataError…), like Core statements raise."""
     import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         import psycopg
         from sqlalchemy.exc import DBAPIError
 
@@ -282,6 +291,11 @@ def _pg_errors(fn):  # type: ignore[no-untyped-def]
         except psycopg.Error as exc:
             raise DBAPIError.instance(fn.__name__, None, exc, psycopg.Error) from exc
     return wrapper
+
+
+def _psycopg(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under a PostgreSQL session (its DBAPI driver is psycopg 3)."""
+    return cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
 
 
 @_pg_errors
@@ -296,7 +310,7 @@ def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> s
     """
     import orjson
 
-    raw = session.connection().connection.driver_connection  # the psycopg connection
+    raw = _psycopg(session)
     cols = ", ".join(_EVENT_COLUMNS)
     with raw.cursor() as cur:
         # The ids as one JSON text: one parameter the driver passes as is.
@@ -370,7 +384,7 @@ def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_ro
     """
     formats = _case_formats()
     columns = [name for name, _ in formats]
-    raw = session.connection().connection.driver_connection
+    raw = _psycopg(session)
     cols = ", ".join(columns)
     rows = [_case_row_cells(row, formats, "-1") for row in new_rows]
     rows += [_case_row_cells(row, formats, str(row["id"])) for row in changed_rows]
@@ -414,6 +428,7 @@ def _state_from_row(row: Any) -> CaseState:
     state.clock = clock.get("stage")
     state.clock_started_at = _dt(clock.get("started_at"))
     state.clock_pauses = [[_dt(a), _dt(b)] for a, b in clock.get("pauses") or []]
+    # an extension's instant is always stored (only its new deadline may be None); _dt types both optional
     state.clock_extensions = [(_dt(a), _dt(b)) for a, b in clock.get("extensions") or []]  # type: ignore[misc]
     return state
 

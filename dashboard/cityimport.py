@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from shapely.geometry import Point
 from sqlalchemy import delete, insert, select, update
@@ -488,7 +488,7 @@ def _parse_regions(
         _, parent_code = _prop(props, "parent_code", where, problems)
 
         level: RegionLevel | None = None
-        if level_text in RegionLevel._value2member_map_:
+        if level_text is not None and level_text in RegionLevel._value2member_map_:
             level = RegionLevel(level_text)
         elif level_text is None:
             problems.add(where, "缺少 level")
@@ -739,7 +739,7 @@ def _check_references(
     total = len(parsed.regions) + len(parsed.grids) + len(parsed.units) + len(parsed.people)
     report("check references", 0, total)
 
-    def region_level(code: str) -> RegionLevel | None | bool:
+    def region_level(code: str) -> RegionLevel | None | Literal[False]:
         """The level of a region in the file or database; False when it exists nowhere."""
         if code in parsed.region_levels:
             return parsed.region_levels[code]
@@ -752,22 +752,22 @@ def _check_references(
         if level is False:
             if parsed.regions_ok:  # else regions.geojson already has its own problem
                 problems.add(where, f"{what} {code} 在 {REGIONS_FILE} 和数据库中都不存在")
-        elif wanted is not None and level is not None and level is not wanted:
+        elif wanted is not None and isinstance(level, RegionLevel) and level is not wanted:
             problems.add(where, f"{what} {code} 是{level.label}，应为{wanted.label}")
 
-    for row in parsed.regions:
-        if row.parent_code is not None:
-            check_region(row.where, row.parent_code, _PARENT_LEVEL[row.level], "上级区域")
-    for row in parsed.grids:
-        check_region(row.where, row.community_code, RegionLevel.COMMUNITY, "所属社区")
+    for region_row in parsed.regions:
+        if region_row.parent_code is not None:
+            check_region(region_row.where, region_row.parent_code, _PARENT_LEVEL[region_row.level], "上级区域")
+    for grid_row in parsed.grids:
+        check_region(grid_row.where, grid_row.community_code, RegionLevel.COMMUNITY, "所属社区")
     report("check references", len(parsed.regions) + len(parsed.grids), total)
 
     unit_codes = parsed.unit_codes | existing.units.keys()
-    for row in parsed.units:
-        if row.region_code is not None:
-            check_region(row.where, row.region_code, None, "所属区域")
-        if row.parent_code is not None and row.parent_code not in unit_codes and parsed.units_ok:
-            problems.add(row.where, f"上级单位 {row.parent_code} 在 {UNITS_FILE} 和数据库中都不存在")
+    for unit_row in parsed.units:
+        if unit_row.region_code is not None:
+            check_region(unit_row.where, unit_row.region_code, None, "所属区域")
+        if unit_row.parent_code is not None and unit_row.parent_code not in unit_codes and parsed.units_ok:
+            problems.add(unit_row.where, f"上级单位 {unit_row.parent_code} 在 {UNITS_FILE} 和数据库中都不存在")
     for cycle_row in _unit_cycles(parsed.units):
         problems.add(cycle_row.where, f"上级单位形成循环（{cycle_row.code} 经上级又回到自己）")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +127,7 @@ class Classification:
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ClassEntry]:
         return iter(self._by_key.values())
 
     def get(self, kind: Kind | str, minor_code: str) -> ClassEntry | None:

@@ -6,14 +6,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import DateTime, Engine, String, Text, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .settings import ConfigError, Settings
 from .text import strip_bidi
+
+if TYPE_CHECKING:  # alembic is imported when migrations run, not by every process
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -86,9 +91,9 @@ def make_engine(settings: Settings) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
     # WAL lets the web workers read while the ingest writes; FKs are off by default in SQLite.
-    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -135,7 +140,7 @@ def _shown_url(url: str) -> str:
 
 
 # -- migrations -------------------------------------------------------------------------
-def alembic_config(settings: Settings):  # type: ignore[no-untyped-def]
+def alembic_config(settings: Settings) -> Config:
     from alembic.config import Config
 
     cfg = Config()

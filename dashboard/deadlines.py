@@ -197,7 +197,8 @@ def clock_for(state: CaseState, timing: Timing) -> Clock | None:
     paused_at = None
     # In time order; at the same instant an extension before a 挂账 (the lifecycle's order).
     moves: list[tuple[datetime, int, Any]] = [(at, 0, given_at) for at, given_at in state.clock_extensions]
-    moves += [(s, 1, r) for s, r in state.clock_pauses]
+    # a pause always has its start (CaseState appends [at, None]); the test only narrows the type
+    moves += [(s, 1, r) for s, r in state.clock_pauses if s is not None]
     if len(moves) > 1:
         moves.sort(key=lambda m: (m[0], m[1]))
     for at, what, arg in moves:
@@ -242,7 +243,7 @@ def _plus(cal: WorkCalendar, start: datetime, minutes: float, working: bool) -> 
 def status_at(clock: Clock, at: datetime, calendar: WorkCalendar, due_soon_ratio: float) -> ClockStatus:
     """The clock at instant ``at`` (the scalar twin of :func:`evaluate_arrays`)."""
     paused = clock.paused_at is not None and clock.paused_at <= at
-    t = clock.paused_at if paused else at
+    t = clock.paused_at if paused and clock.paused_at is not None else at
     d = clock.deadline_at
     calendar_min = (d - t).total_seconds() / 60
     remaining = calendar.between(t, d) if clock.working else calendar_min
@@ -289,7 +290,8 @@ class CaseTimer:
         """
         state = self.state
         start = state.clock_started_at
-        if (start is None or state.clock_pauses or state.clock_extensions
+        # (a started clock always has its stage: ``clock is None`` only narrows the type)
+        if (start is None or state.clock is None or state.clock_pauses or state.clock_extensions
                 or (state.clock == "handle" and state.values.get("deadline_at") is not None)):
             return False
         cal = self.timing.calendar
@@ -297,7 +299,7 @@ class CaseTimer:
         start_us = (start - _UNIX) // _ONE_US
         if not table.lo_us <= start_us < table.hi_us:
             return False
-        row = self.timing.row_for(state.clock, state.values)  # type: ignore[arg-type]
+        row = self.timing.row_for(state.clock, state.values)
         if row.unlimited or (row.unit == "work_days" and not cal.uniform):
             return False  # not judged at all / whole days of varying length: compute it
         elapsed = (at - start).total_seconds() / 60
@@ -383,7 +385,7 @@ def evaluate_arrays(
     if isinstance(at, datetime):
         at64 = np.datetime64(at.astimezone(UTC).replace(tzinfo=None), "us")
     else:
-        at64 = np.datetime64(at, "us")
+        at64 = at.astype("datetime64[us]")
     d = np.asarray(deadline, dtype="datetime64[us]")
     n = d.shape[0]
     working = np.asarray(working, dtype=bool)

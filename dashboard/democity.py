@@ -589,7 +589,8 @@ def _largest_remainder(shares: Sequence[float], total: int, minimum: int) -> lis
     while counts.sum() > total:
         over = np.where(counts > minimum, counts - raw, -np.inf)
         counts[int(np.argmax(over))] -= 1
-    return counts.tolist()
+    result: list[int] = counts.tolist()
+    return result
 
 
 def _neighbour_lists(

@@ -37,7 +37,7 @@ class DemoUser:
 def _spec(session: Session) -> list[tuple[str, str, str, str | None]]:
     district = session.scalars(select(Region).where(Region.level == RegionLevel.DISTRICT.value)
                                .order_by(Region.code)).first()
-    spec = [
+    spec: list[tuple[str, str, str, str | None]] = [
         # People's names, not role names: pages show the name beside the role label.
         ("display", "wall", "指挥大厅主屏", None),
         ("leader", "leader", "张建国", None),

@@ -200,12 +200,12 @@ class Weights:
         to 100 %; None when no weighted term is left.
         """
         points = {t.indicator: t.points(_num(values.get(t.indicator))) for t in self.terms[group]}
-        used = [(t.weight, points[t.indicator]) for t in self.terms[group]
-                if t.weight > 0 and points[t.indicator] is not None]
+        used = [(t.weight, p) for t in self.terms[group]
+                if t.weight > 0 and (p := points[t.indicator]) is not None]
         total = sum(w for w, _ in used)
         if total <= 0:
             return None, points
-        return round(sum(w * p for w, p in used) / total, 2), points  # type: ignore[operator]
+        return round(sum(w * p for w, p in used) / total, 2), points
 
 
 def _num(value: float | int | None) -> float | None:

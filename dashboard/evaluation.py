@@ -297,7 +297,7 @@ def _regions(session: Session, scope: Scope, kind: ObjectKind, period: Period, w
     sums: dict[int, list[float]] = {oid: [0.0] * (n + 5) for oid in objects}
     area = {g.id: g.area_m2 for g in grids}
     for gid, oid in owner.items():
-        acc = sums.get(oid)  # type: ignore[arg-type]
+        acc = sums.get(oid)
         if acc is None:
             continue
         for i, value in enumerate(figures.get(gid, ())):
@@ -526,11 +526,11 @@ def _score(kind: ObjectKind, rows: list[tuple[str, str, dict[str, float | int | 
         out.append(EvaluationRow(code, name, values, points, composite, grade(composite) if ok else None,
                                  None, sample, ok))
     ranked = sorted((r for r in out if r.sample_ok and r.composite is not None),
-                    key=lambda r: (-r.composite, r.code))  # type: ignore[operator]
+                    key=lambda r: (-(r.composite or 0.0), r.code))  # composite is not None here
     final: list[EvaluationRow] = []
     for i, r in enumerate(ranked):
         same = final and final[-1].composite == r.composite
-        final.append(_with_rank(r, final[-1].rank if same else i + 1))  # type: ignore[union-attr]
+        final.append(_with_rank(r, final[-1].rank if same else i + 1))
     done = {r.code for r in final}
     return final + sorted((r for r in out if r.code not in done), key=lambda r: r.code)
 

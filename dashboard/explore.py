@@ -270,9 +270,10 @@ def place(session: Session, scope: Scope, timing: Timing, now: datetime, selecti
             raise OutOfScope(code)
         region_id = grid.community_id
     else:
-        region_id = session.scalar(select(Region.id).where(Region.code == code))
-        if region_id is None:
+        found = session.scalar(select(Region.id).where(Region.code == code))
+        if found is None:
             raise OutOfScope(code)
+        region_id = found
     chain = [r for r in _chain(session, region_id) if scope.allows_region_id(r.id)]
     crumbs = [root] + [Crumb(r.level, LEVEL_LABELS.get(r.level, ""), r.code, r.name)
                        for r in chain if r.code != scope.code]
@@ -436,7 +437,12 @@ def children(session: Session, scope: Scope, timing: Timing, now: datetime, sele
         level = "grid"
     else:
         level = {"city": "district", "district": "street", "street": "community"}[p.level]
-        parent_cond = Region.parent_id.is_(None) if p.level == "city" else Region.parent_id == p.inner.region_id  # type: ignore[union-attr]
+        parent_cond: ColumnElement[bool]
+        if p.level == "city":
+            parent_cond = Region.parent_id.is_(None)
+        else:
+            assert p.inner is not None, "a place above grid level carries its region as a scope"
+            parent_cond = Region.parent_id == p.inner.region_id
         in_scope = Region.id.in_(sorted(scope.region_ids)) if not scope.is_city else true()
         kids = session.execute(select(Region.id, Region.code, Region.name).where(
             Region.level == level, parent_cond, in_scope).order_by(Region.code)).all()
@@ -584,14 +590,17 @@ def map_data(session: Session, scope: Scope, timing: Timing, now: datetime, sele
             {"type": "Feature", "geometry": json.loads(g.geometry), "properties": {"code": g.code}}]} if g else None
         located = and_(where, Case.lon.is_not(None), Case.lat.is_not(None))
         total = _count(session, located)
-        rows = session.execute(select(Case.case_id, Case.lon, Case.lat, Case.stage, Case.urgency,
-                                      overdue_condition(now)).where(located)
-                               .order_by(Case.reported_at.desc(), Case.case_id).limit(MAP_POINT_CAP)).all()
+        case_rows = session.execute(select(Case.case_id, Case.lon, Case.lat, Case.stage, Case.urgency,
+                                           overdue_condition(now)).where(located)
+                                    .order_by(Case.reported_at.desc(), Case.case_id).limit(MAP_POINT_CAP)).all()
         feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [r[1], r[2]]},
                   "properties": {"case": r[0], "stage": Stage(r[3]).label if r[3] in Stage.labels() else "",
-                                 "overdue": bool(r[5]), "urgent": r[4] == Urgency.URGENT.value}} for r in rows]
-        bounds = _bounds([g.centroid_lon - 0.0008, g.centroid_lon + 0.0008] + [r[1] for r in rows],
-                         [g.centroid_lat - 0.0008, g.centroid_lat + 0.0008] + [r[2] for r in rows]) if g else None
+                                 "overdue": bool(r[5]), "urgent": r[4] == Urgency.URGENT.value}} for r in case_rows]
+        # ``located`` keeps only rows with both coordinates; the ``is not None`` tells the type
+        lons = [r[1] for r in case_rows if r[1] is not None]
+        lats = [r[2] for r in case_rows if r[2] is not None]
+        bounds = _bounds([g.centroid_lon - 0.0008, g.centroid_lon + 0.0008] + lons,
+                         [g.centroid_lat - 0.0008, g.centroid_lat + 0.0008] + lats) if g else None
         return MapData("cases", {"type": "FeatureCollection", "features": feats}, outline, len(feats), total,
                        len(feats) > MAP_CLUSTER_FROM, 1, bounds)
     values = grid_values(session, scope, timing, now, selection, the_place=p)
@@ -599,23 +608,23 @@ def map_data(session: Session, scope: Scope, timing: Timing, now: datetime, sele
     n_grids = int(session.scalar(select(func.count()).select_from(Grid).where(gwhere)) or 0)
     max_value = max((v[0] for v in values.values()), default=0)
     if n_grids <= MAP_POLYGON_CAP:
-        rows = session.execute(select(Grid.id, Grid.code, Grid.geometry, Grid.centroid_lon, Grid.centroid_lat)
-                               .where(gwhere).order_by(Grid.code)).all()
+        grid_rows = session.execute(select(Grid.id, Grid.code, Grid.geometry, Grid.centroid_lon, Grid.centroid_lat)
+                                    .where(gwhere).order_by(Grid.code)).all()
         feats = [{"type": "Feature", "geometry": json.loads(r[2]),
                   "properties": {"code": r[1], "value": values.get(r[0], (0, 0))[0],
-                                 "overdue": values.get(r[0], (0, 0))[1]}} for r in rows]
+                                 "overdue": values.get(r[0], (0, 0))[1]}} for r in grid_rows]
         return MapData("grids", {"type": "FeatureCollection", "features": feats}, None, len(feats), n_grids,
-                       False, max_value, _bounds([r[3] for r in rows], [r[4] for r in rows]))
+                       False, max_value, _bounds([r[3] for r in grid_rows], [r[4] for r in grid_rows]))
     # Too many polygons for a browser: the grids with cases, as centroids, clustered.
     busy = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))
     pick = dict(busy[:MAP_POINT_CAP])
-    rows = session.execute(select(Grid.id, Grid.code, Grid.centroid_lon, Grid.centroid_lat)
-                           .where(Grid.id.in_(list(pick)) if pick else false())).all()
-    rows.sort(key=lambda r: r[1])
+    point_rows = sorted(session.execute(select(Grid.id, Grid.code, Grid.centroid_lon, Grid.centroid_lat)
+                                        .where(Grid.id.in_(list(pick)) if pick else false())).all(),
+                        key=lambda r: r[1])
     feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [r[2], r[3]]},
-              "properties": {"code": r[1], "value": pick[r[0]][0], "overdue": pick[r[0]][1]}} for r in rows]
+              "properties": {"code": r[1], "value": pick[r[0]][0], "overdue": pick[r[0]][1]}} for r in point_rows]
     return MapData("grid_points", {"type": "FeatureCollection", "features": feats}, None, len(feats), len(values),
-                   True, max_value, _bounds([r[2] for r in rows], [r[3] for r in rows]))
+                   True, max_value, _bounds([r[2] for r in point_rows], [r[3] for r in point_rows]))
 
 
 # -- hot grids ----------------------------------------------------------------------------------

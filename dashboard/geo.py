@@ -8,7 +8,7 @@ metres and must be converted by the city before import (see docs/city-data.md).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import shapely
 from pyproj import Geod
@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 _GEOD = Geod(ellps="WGS84")
 
-Polygonal = Polygon | MultiPolygon
+Polygonal: TypeAlias = Polygon | MultiPolygon
 
 
 class GeometryError(ValueError):
@@ -32,14 +32,13 @@ def geodesic_area_m2(geom: BaseGeometry) -> float:
 
 def polygon_from_geojson(obj: dict[str, Any] | str) -> Polygonal:
     """Parse a GeoJSON Polygon/MultiPolygon (or a Feature holding one) and validate it."""
-    if isinstance(obj, str):
-        obj = json.loads(obj)
-    if obj.get("type") == "Feature":
-        obj = obj.get("geometry") or {}
-    if obj.get("type") not in ("Polygon", "MultiPolygon"):
-        raise GeometryError(f"几何类型应为 Polygon 或 MultiPolygon，而不是 {obj.get('type')!r}")
+    data: dict[str, Any] = json.loads(obj) if isinstance(obj, str) else obj
+    if data.get("type") == "Feature":
+        data = data.get("geometry") or {}
+    if data.get("type") not in ("Polygon", "MultiPolygon"):
+        raise GeometryError(f"几何类型应为 Polygon 或 MultiPolygon，而不是 {data.get('type')!r}")
     try:
-        geom = shape(obj)
+        geom = shape(data)
     except Exception as exc:  # shapely raises several types on malformed coordinates
         raise GeometryError(f"几何坐标无法解析：{exc}") from None
     check_lonlat(geom)
@@ -47,7 +46,7 @@ def polygon_from_geojson(obj: dict[str, Any] | str) -> Polygonal:
         raise GeometryError("几何为空")
     if not geom.is_valid:
         raise GeometryError(f"多边形无效：{shapely.is_valid_reason(geom)}")
-    return geom  # type: ignore[return-value]
+    return geom
 
 
 def check_lonlat(geom: BaseGeometry) -> None:

@@ -81,4 +81,5 @@ class GridIndex:
             # the minimum tree position per point then applies the smallest-code rule.
             point_idx, tree_idx = self._tree.query(points, predicate="intersects")
             np.minimum.at(best, finite[point_idx], tree_idx)
-        return self._lookup[best].tolist()
+        codes: list[str | None] = self._lookup[best].tolist()
+        return codes

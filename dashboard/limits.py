@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +161,7 @@ class LimitTable:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[LimitRow]:
         return iter(self.rows)
 
     def lookup(self, stage: str, kind: str | None = None, major_code: str | None = None,

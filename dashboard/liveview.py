@@ -829,8 +829,8 @@ class LiveView:
             over, soon, paused = self._status(idx)
             a["overdue"][idx], a["soon"][idx], a["paused"][idx] = over, soon, paused
             self._shares(idx, +1)
-            for cid, new in zip((self._cid[s] for s in slots), self._gather(idx), strict=False):
-                visible |= old_records.get(cid) != new
+            for slot_cid, new in zip((self._cid[s] for s in slots), self._gather(idx), strict=False):
+                visible |= old_records.get(slot_cid) != new
         # today's and this month's facts
         today = self._today_records(cols) if found else []
         month = self._month_records(cols) if found else []
@@ -1040,7 +1040,11 @@ class LiveView:
                     kth = np.partition(values[nz], nz.size - n)[nz.size - n]
                     nz = nz[values[nz] >= kth]
                 order = nz[np.lexsort((self._grank[nz], -values[nz]))][:n]
-                self._cache[key] = [HotSpot(self._gcode[i], *self._gnames[i], int(values[i])) for i in order]
+                spots = []
+                for i in order:
+                    community, street, district = self._gnames[i]
+                    spots.append(HotSpot(self._gcode[i], community, street, district, int(values[i])))
+                self._cache[key] = spots
             return list(self._cache[key])
 
     def overdue_queue(self, limit: int = 50, due_soon_limit: int | None = None) -> OverdueQueue:
@@ -1049,7 +1053,8 @@ class LiveView:
         with self._lock:
             key = ("queue", limit, due_soon_limit)
             if key in self._cache:
-                return self._cache[key]  # type: ignore[no-any-return]
+                hit: OverdueQueue = self._cache[key]
+                return hit
             a, n = self._arrays, self._n
             over = self._first(np.flatnonzero(a["overdue"][:n]), limit)
             soon = self._first(np.flatnonzero(a["soon"][:n]), due_soon_limit)

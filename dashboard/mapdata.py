@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,10 +57,10 @@ def _extend(bounds: list[float], coords: object) -> None:
                 _extend(bounds, c)
 
 
-def _layer(features: list[dict[str, object]]) -> Layer:
+def _layer(features: list[dict[str, Any]]) -> Layer:
     bounds = [180.0, 90.0, -180.0, -90.0]
     for f in features:
-        _extend(bounds, f["geometry"]["coordinates"])  # type: ignore[index]
+        _extend(bounds, f["geometry"]["coordinates"])
     body = json.dumps({"type": "FeatureCollection", "features": features},
                       separators=(",", ":"), ensure_ascii=False).encode()
     return Layer(
@@ -67,13 +68,13 @@ def _layer(features: list[dict[str, object]]) -> Layer:
         gzipped=gzip.compress(body, compresslevel=6, mtime=0),
         etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
         features=len(features),
-        bounds=tuple(bounds) if features else None,  # type: ignore[arg-type]
+        bounds=(bounds[0], bounds[1], bounds[2], bounds[3]) if features else None,
     )
 
 
 def grid_layer(session: Session) -> Layer:
     """Every unit grid as a polygon with its code, ordered by code."""
-    features = []
+    features: list[dict[str, Any]] = []
     for code, geometry in session.execute(select(Grid.code, Grid.geometry).order_by(Grid.code)):
         geom = json.loads(geometry)
         features.append({"type": "Feature", "properties": {"c": code},
@@ -88,8 +89,10 @@ def boundary_layer(session: Session) -> Layer:
         .where(Region.level.in_(BOUNDARY_LEVELS), Region.geometry.is_not(None))
         .order_by(Region.level.desc(), Region.code)  # street before district
     ).all()
-    features = []
+    features: list[dict[str, Any]] = []
     for code, name, level, geometry in rows:
+        if geometry is None:  # excluded by the query; narrows the column's type
+            continue
         geom = json.loads(geometry)
         features.append({"type": "Feature", "properties": {"c": code, "l": level, "n": name},
                          "geometry": {"type": geom["type"], "coordinates": _round(geom["coordinates"])}})

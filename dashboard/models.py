@@ -7,7 +7,7 @@ same bytes without PostGIS; spatial work happens in memory with shapely.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -41,6 +41,9 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here is mapped to a Table (no mapping onto a join or a select), and Core
+    # statements (insert, update, delete, COPY) take the table; DeclarativeBase only says FromClause.
+    __table__: ClassVar[Table]
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 

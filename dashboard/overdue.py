@@ -179,7 +179,7 @@ def overdue_stored(session: Session, timing: Timing, at: datetime, *, due_soon: 
     pick = s.overdue | (s.due_soon if due_soon else False)
     tz = timing.calendar.tz
     out = []
-    for i in np.flatnonzero(pick):
+    for i in map(int, np.flatnonzero(pick)):
         number, kind, class_code, grid_code, unit_name, clock_stage, source = stored.details[i]
         deadline = stored.deadline[i].astype("datetime64[us]").item()
         out.append(OverdueRow(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from .classification import SHIPPED_SCHEMES
@@ -120,10 +120,10 @@ def today_counts(session: Session, tz: tzinfo, now: datetime) -> TodayCounts:
     """
     w = day_window(tz, now)
 
-    def on_day(column):  # type: ignore[no-untyped-def]
+    def on_day(column: SQLColumnExpression[datetime | None]) -> ColumnElement[bool]:
         return and_(column >= w.start, column < w.end)
 
-    def tally(condition):  # type: ignore[no-untyped-def]
+    def tally(condition: ColumnElement[bool]) -> ColumnElement[int]:
         # COUNT of a CASE without ELSE counts only matching rows and is 0 on an empty table.
         return func.count(case((condition, 1)))
 

@@ -287,7 +287,7 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
     if page:
         g, u = aliased(Grid), aliased(Unit)
         community, street, district = aliased(Region), aliased(Region), aliased(Region)
-        for r in session.execute(
+        for found in session.execute(
                 select(Case.id, Case.number, Case.description, Case.kind, Case.class_code, g.code,
                        community.name, street.name, district.name, u.code, u.name, Case.stage,
                        Case.clock_stage, Case.deadline_source, Case.urgency, Case.rework_count,
@@ -298,7 +298,7 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
                 .outerjoin(district, district.id == street.parent_id)
                 .outerjoin(u, u.id == Case.unit_id)
                 .where(Case.id.in_([c.ids[i] for i in page]))):
-            details[r[0]] = r
+            details[found[0]] = found
     out = []
     for i in page:
         r = details.get(c.ids[i])
@@ -360,7 +360,8 @@ def units(session: Session, scope: Scope, timing: Timing, now: datetime) -> Unit
             select(Case.unit_id, func.count())
             .where(Case.closed_at >= w.start, Case.closed_at < w.end, Case.stage == Stage.CLOSED.value,
                    Case.unit_id.is_not(None), cond).group_by(Case.unit_id)):
-        put(uid, closed_today=n)
+        if uid is not None:  # excluded by the query; narrows the column's type
+            put(uid, closed_today=n)
     for uid, flag, ok in session.execute(
             select(Case.unit_id, func.count(), _tally(Case.on_time_handle.is_(True)))
             .where(Case.handled_at >= m_lo, Case.handled_at < m_hi, Case.on_time_handle.is_not(None),

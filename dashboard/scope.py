@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, select, true
 from sqlalchemy.orm import Session
 
 from .codes import parse_grid_code
@@ -185,15 +185,15 @@ def case_condition(scope: Scope) -> ColumnElement[bool]:
     return grid_id_condition(scope, Case.grid_id)
 
 
-def grid_id_condition(scope: Scope, column: ColumnElement[int | None] | object) -> ColumnElement[bool]:
+def grid_id_condition(scope: Scope, column: SQLColumnExpression[int | None]) -> ColumnElement[bool]:
     """Condition on any column holding a grid id (``Case.grid_id``, ``Grid.id``, …)."""
     if scope.is_city:
         return true()
     if len(scope.grid_ids) <= IN_LIST_MAX:
-        return column.in_(sorted(scope.grid_ids))  # type: ignore[attr-defined]
+        return column.in_(sorted(scope.grid_ids))
     # A few hundred communities instead of tens of thousands of grid ids; ix_grids_community_id.
     inner = select(Grid.id).where(Grid.community_id.in_(sorted(scope.community_ids)))
-    return column.in_(inner)  # type: ignore[attr-defined]
+    return column.in_(inner)
 
 
 def grid_condition(scope: Scope) -> ColumnElement[bool]:

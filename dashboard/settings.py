@@ -292,15 +292,15 @@ def _parse_working_periods(value: str) -> tuple[
         raise ValueError("the default periods (without a date range) are missing")
     taken: dict[tuple[int, int], str] = {}
     for first, last, _ in seasons:
-        day, name = date(2024, *first), f"{first[0]:02d}-{first[1]:02d}..{last[0]:02d}-{last[1]:02d}"
+        on, name = date(2024, *first), f"{first[0]:02d}-{first[1]:02d}..{last[0]:02d}-{last[1]:02d}"
         while True:  # every day of the range, wrapping the year end
-            md = (day.month, day.day)
+            md = (on.month, on.day)
             if md in taken:
                 raise ValueError(f"date ranges {taken[md]} and {name} both contain {md[0]:02d}-{md[1]:02d}")
             taken[md] = name
             if md == last:
                 break
-            day = day + timedelta(days=1) if md != (12, 31) else date(2024, 1, 1)
+            on = on + timedelta(days=1) if md != (12, 31) else date(2024, 1, 1)
     return default, seasons
 
 

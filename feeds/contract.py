@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from redis.typing import EncodableT, FieldT
 
 from dashboard.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
 from dashboard.vocab import Kind, Satisfaction, Source, Urgency
@@ -34,6 +35,9 @@ SCHEMA_VERSION = 1
 EARLIEST_YEAR = 1990  # no case happened before: an earlier year is a broken device clock
 ENTRY_FIELD = "event"
 MAX_PAYLOAD_BYTES = 64 * 1024
+
+# A stream entry's fields as redis-py's XADD takes them (its dict is invariant in both types).
+StreamFields = dict[FieldT, EncodableT]
 
 # Redis key names, each under the deployment's GRIDHALL_REDIS_PREFIX.
 CASE_STREAM = "cases"  # producers XADD case events here
@@ -123,17 +127,17 @@ def _wire_time(value: object) -> object:
         return value
     if value.__class__ is not str:
         raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-25T09:30:00+08:00")
-    parsed = parse_time(value)  # type: ignore[arg-type]
+    parsed = parse_time(value)
     if parsed is None:
         raise ValueError(f"must be an RFC 3339 date-time with seconds and a UTC offset, from "
-                         f"{EARLIEST_YEAR}, e.g. 2026-11-25T09:30:00+08:00 (got {value[:40]!r})")  # type: ignore[index]
+                         f"{EARLIEST_YEAR}, e.g. 2026-11-25T09:30:00+08:00 (got {value[:40]!r})")
     return parsed
 
 
 def _json_integer(value: object) -> object:
     """A JSON integer as the JSON Schema reads one: 3 or 3.0, never true, "3" or 3.5."""
-    if value.__class__ is float and value.is_integer():  # type: ignore[attr-defined]
-        return int(value)  # type: ignore[call-overload]
+    if value.__class__ is float and value.is_integer():
+        return int(value)
     return value
 
 
@@ -196,9 +200,9 @@ class CaseEventMessage(BaseModel):
         if value.__class__ is not str:
             return value
         # PostgreSQL text cannot hold NUL, and no producer means to send one.
-        if "\x00" in value:  # type: ignore[operator]
+        if "\x00" in value:
             raise ValueError("must not contain NUL (\\u0000) characters")
-        stripped = value.strip()  # type: ignore[attr-defined]
+        stripped = value.strip()
         if not stripped and info.field_name in _NOT_BLANK:
             raise ValueError("must not be blank")
         return stripped
@@ -238,7 +242,7 @@ class CaseEventMessage(BaseModel):
             fields["satisfaction"] = satisfaction_score(fields["satisfaction"])
         return LifecycleEvent(self.event_id, self.case_id, self.type, self.occurred_at, fields)
 
-    def to_entry(self) -> dict[str, str]:
+    def to_entry(self) -> StreamFields:
         """The stream entry for XADD."""
         return {ENTRY_FIELD: self.model_dump_json(exclude_none=True)}
 
@@ -372,12 +376,12 @@ def parse_event(fields: dict[str, Any]) -> tuple[LifecycleEvent, str | None, str
         except orjson.JSONDecodeError:
             data = None
         if data.__class__ is dict:
-            values = _fast_fields(data)  # type: ignore[arg-type]
+            values = _fast_fields(data)
             if values is not None:
                 case_fields = {name: values[name] for name in CASE_FIELDS if name in values}
                 event = LifecycleEvent(values["event_id"], values["case_id"], values["type"],
                                        values["occurred_at"], case_fields)
-                return event, values.get("source"), values.get("actor"), data  # type: ignore[return-value]
+                return event, values.get("source"), values.get("actor"), data
     message, data = parse_entry(fields)
     return (message.to_lifecycle(), message.source and message.source.value, message.actor, data)
 

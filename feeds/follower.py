@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 
 ZERO_ID = "0-0"
 MAX_BACKOFF_S = 10.0
+
+# XREAD's reply (decode_responses): per stream, its entries; an entry trimmed meanwhile has no fields.
+_ReadReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]]
 
 
 def utcnow() -> datetime:
@@ -223,7 +227,9 @@ class ChangeFollower:
         self._tick_if_due()
         wait_ms = int(max(0.0, self._next_tick - time.monotonic()) * 1000)
         block = min(self.block_ms, wait_ms) or None  # BLOCK 0 would wait for ever
-        resp = self.client.xread({self.key: self._last_id}, count=self.batch, block=block)
+        last_id = self._last_id
+        assert last_id is not None  # bootstrap() above set it
+        resp = cast(_ReadReply | None, self.client.xread({self.key: last_id}, count=self.batch, block=block))
         applied = 0
         entries = [e for _, items in (resp or []) for e in items]
         if entries:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 
@@ -50,7 +51,8 @@ class FeedState:
 
 
 def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
-    health = client.hgetall(settings.key(HEALTH_KEY))
+    # decode_responses (connect): str fields and values, which redis-py's types cannot tell
+    health = cast(dict[str, str], client.hgetall(settings.key(HEALTH_KEY)))
     now = datetime.now(UTC)
     beat = _time(health.get("heartbeat_at"))
     state = FeedState(
@@ -58,7 +60,8 @@ def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
         applied_total=int(health.get("applied_total", 0)),
         last_batch_at=_time(health.get("last_batch_at")),
         dead_letters=int(client.xlen(settings.key(DEAD_LETTER_STREAM))),
-        dead_by_reason={k: int(v) for k, v in client.hgetall(settings.key(DEAD_COUNTS_KEY)).items()},
+        dead_by_reason={k: int(v) for k, v in
+                        cast(dict[str, str], client.hgetall(settings.key(DEAD_COUNTS_KEY))).items()},
         dead_cap=settings.deadletter_maxlen,
         dead_trimmed=int(client.get(settings.key(DEAD_TRIMMED_KEY)) or 0),
     )

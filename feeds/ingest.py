@@ -15,9 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import orjson
 import redis
+from redis.typing import KeyT, StreamIdT
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,7 +51,9 @@ SWEEP_EVERY_S = 30
 REFERENCE_STALE_S = 30  # reference data older than this is reloaded before an event is refused or kept 未定位
 APPLY_ATTEMPTS = 5  # a batch that loses a race (same new case, deadlock) is simply redone
 
-Entry = tuple[str, str, dict[str, str]]  # (stream, entry id, fields)
+Entry = tuple[str, str, dict[bytes, bytes]]  # (stream, entry id, fields as read: raw bytes)
+# XREADGROUP's reply on the bytes client: per stream, its entries (a deleted one has no fields).
+_GroupReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]]
 
 
 @dataclass
@@ -138,9 +142,10 @@ class Ingest:
                 return claimed
         return self._xreadgroup({s: ">" for s in self.streams}, block=self.block_ms)
 
-    def _xreadgroup(self, streams: dict[str, str], block: int | None) -> list[Entry]:
-        resp = self.reader.xreadgroup(CONSUMER_GROUP, self.consumer, streams,  # type: ignore[arg-type]
-                                      count=self.batch_size, block=block)
+    def _xreadgroup(self, streams: dict[KeyT, StreamIdT], block: int | None) -> list[Entry]:
+        resp = cast(_GroupReply | None, self.reader.xreadgroup(
+            CONSUMER_GROUP, self.consumer, streams,
+            count=self.batch_size, block=block))
         return [(_text(stream), _text(eid), fields) for stream, items in (resp or [])
                 for eid, fields in items if fields is not None]
 
@@ -187,7 +192,7 @@ class Ingest:
         now = datetime.now(UTC)
         incoming: list[Incoming] = []
         dead: list[_Dead] = []
-        origins: dict[str, Entry] = {}
+        origins: dict[str, tuple[str, str, dict[str, str]]] = {}  # origin → the entry, fields decoded
         latest = now + FUTURE_TOLERANCE
         for stream, entry_id, raw_fields in entries:
             try:

@@ -33,6 +33,7 @@ from .contract import (
     FUTURE_TOLERANCE,
     CaseEventMessage,
     FeedError,
+    StreamFields,
     case_streams,
     decode_entry,
     stream_for,
@@ -85,7 +86,7 @@ class Planned:
     """One entry to XADD: where, what, and when (seconds after the start; 0 = now)."""
 
     stream: str
-    entry: dict[str, str]
+    entry: StreamFields
     due: float = 0.0
 
 
@@ -311,7 +312,7 @@ def send(
             j += 1
         pipe = client.pipeline(transaction=False)
         for item in planned[i:j]:
-            pipe.xadd(item.stream, item.entry)  # type: ignore[arg-type]
+            pipe.xadd(item.stream, item.entry)
         try:
             pipe.execute()
         except redis.RedisError as exc:

@@ -14,9 +14,11 @@ import random
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -93,7 +95,7 @@ class SimGrid:
     district: str
     lon: float
     lat: float
-    geometry: object  # shapely polygon
+    geometry: BaseGeometry  # shapely polygon
     weight: float
     water: bool = False
 
@@ -166,7 +168,9 @@ class CityModel:
                    [grids[i].code for i in hot], water_weights)
 
 
-def _class_mix(classification: Classification) -> tuple[list[ClassEntry], list[float], dict]:
+def _class_mix(
+    classification: Classification,
+) -> tuple[list[ClassEntry], list[float], dict[tuple[str, str], tuple[str, ...]]]:
     entries = list(classification)
     weights = [0.0] * len(entries)
     units: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -191,7 +195,7 @@ class PlannedEvent:
 
     at: datetime
     type: EventType
-    fields: dict
+    fields: dict[str, Any]  # the event's payload fields, JSON values
 
 
 def _working(at: datetime, tz: ZoneInfo, rng: random.Random, speedup: float = 1.0) -> datetime:
@@ -266,10 +270,10 @@ class Planner:
         return plan
 
     def _point_in(self, grid: SimGrid) -> tuple[float, float]:
-        minx, miny, maxx, maxy = grid.geometry.bounds  # type: ignore[attr-defined]
+        minx, miny, maxx, maxy = grid.geometry.bounds
         for _ in range(50):
             x, y = self.rng.uniform(minx, maxx), self.rng.uniform(miny, maxy)
-            if grid.geometry.contains(Point(x, y)):  # type: ignore[attr-defined]
+            if grid.geometry.contains(Point(x, y)):
                 return x, y
         return grid.lon, grid.lat
 
@@ -395,7 +399,7 @@ class Planner:
         answer: int | str = LEVELS[score] if source is Source.HOTLINE_12345 else score
         at = _working(closed_at + self._minutes(18 * 60, 72 * 60), self.city.tz, rng, self.speedup)
         acceptors = self.city.staff.get("acceptor")
-        fields: dict = {"satisfaction": answer}
+        fields: dict[str, Any] = {"satisfaction": answer}
         if acceptors:
             fields["actor"] = rng.choice(acceptors)
         return [PlannedEvent(at, EventType.RATED, fields)]

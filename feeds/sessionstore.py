@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import cast
 
 import redis
 
@@ -42,7 +43,8 @@ class SessionStore:
         seconds = max(1, int(ttl.total_seconds()))
         user_key = self._user_key(user_id)
         # Forget ids whose records have expired, so the list stays as long as the live sessions.
-        known = list(self.client.smembers(user_key))
+        # decode_responses (the app's client): str members, which redis-py's types cannot tell
+        known = list(cast(set[str], self.client.smembers(user_key)))
         pipe = self.client.pipeline()
         pipe.set(self._key(sid), str(user_id), ex=seconds)
         pipe.sadd(user_key, sid)
@@ -82,7 +84,7 @@ class SessionStore:
     def revoke_user(self, user_id: int) -> int:
         """End every session of ``user_id`` (new password, disabled); returns how many were live."""
         user_key = self._user_key(user_id)
-        sids = list(self.client.smembers(user_key))
+        sids = list(cast(set[str], self.client.smembers(user_key)))
         if not sids:
             return 0
         pipe = self.client.pipeline()

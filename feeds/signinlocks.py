@@ -16,6 +16,7 @@ sign-in refuses to sign anyone in without its locks (503; docs/security.md).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import redis
 
@@ -61,7 +62,8 @@ class SigninLocks:
 
     def locks(self, user_id: int, now: datetime) -> dict[str, tuple[int, datetime | None]]:
         """Every client with failures on the account: client → (failures, lock end or None)."""
-        fields = self.client.hgetall(self._key(user_id))
+        # decode_responses (the app's client): str fields and values, which redis-py's types cannot tell
+        fields = cast(dict[str, str], self.client.hgetall(self._key(user_id)))
         result: dict[str, tuple[int, datetime | None]] = {}
         for field, value in fields.items():
             client, _, what = field.rpartition("|")
@@ -77,6 +79,6 @@ class SigninLocks:
     def unlock(self, user_id: int) -> int:
         """Clear every client's count and lock on the account; returns how many clients had one."""
         key = self._key(user_id)
-        clients = {field.rpartition("|")[0] for field in self.client.hkeys(key)}
+        clients = {field.rpartition("|")[0] for field in cast(list[str], self.client.hkeys(key))}
         self.client.delete(key)
         return len(clients)

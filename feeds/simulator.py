@@ -108,7 +108,7 @@ class Simulator:
         for case_id, stage, kind, class_code, source, grid_code, unit_code in rows:
             grid = grids.get(grid_code or "")
             entry = self.classification.get(Kind(kind), class_code) if kind and class_code else None
-            if grid is None or entry is None:
+            if grid is None or entry is None or stage is None:  # stage: never None among open cases
                 continue
             start = now + timedelta(seconds=self.rng.uniform(5, 600) / self.speedup)
             plan = self.planner.plan_from(Stage(stage), start, entry, grid,

@@ -24,6 +24,8 @@ def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "") -
         url = _page_url()
         page = page_of(url.path) if url is not None else None
         city = city_name()
+        if url is None:  # no page address (page is None): the default page
+            return live.layout(settings, city=city)
         if page == "wall":
             query = parse_qs(url.query)
             return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],

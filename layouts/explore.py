@@ -35,7 +35,7 @@ from dashboard.readapi import CaseDetail
 from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 
-from .live import PLACEHOLDER, fmt_int, kpi_strip
+from .live import PLACEHOLDER, attrs, fmt_int, kpi_strip
 from .userbar import user_bar
 from .wall import LOCALE_TEXT, city_map
 
@@ -69,7 +69,7 @@ GRID_LOCALE = {
 }
 
 # dcc.Dropdown's own texts (its search box, clear buttons), in Chinese.
-DROPDOWN_LABELS = {"search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除选择",
+DROPDOWN_LABELS: dcc.Dropdown.Labels = {"search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除选择",
                    "no_options_found": "没有匹配的选项", "select_all": "全选", "deselect_all": "全不选"}
 
 # Column widths (flex) of the case table; long texts get an ellipsis and a tooltip.
@@ -117,13 +117,13 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
             dcc.Location(id="explore-url", refresh=False),
             html.Header(className="gh-header explore-header", children=[
                 html.Div(className="gh-header__titles", children=[
-                    html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
+                    html.Div(className="gh-header__mark", **attrs({"aria-hidden": "true"})),
                     html.H1(className="gh-header__title", children=[
                         html.Span(city, className="gh-header__city"),
                         html.Span(TITLE, className="gh-header__sub"),
                     ]),
                 ]),
-                html.Nav(id="explore-crumbs", className="explore-crumbs", **{"aria-label": "区域层级"},
+                html.Nav(id="explore-crumbs", className="explore-crumbs", **attrs({"aria-label": "区域层级"}),
                          children=[html.Span(PLACEHOLDER)]),
                 html.Div(className="explore-header__right", children=[
                     # The user's scope; who is signed in (name, role) and 退出 are the user bar's.
@@ -137,8 +137,9 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
             ]),
             # Phones only (explore.css): the filters fold away under this button.
             html.Button("筛选", id="explore-filters-toggle", className="explore-btn explore-filters-toggle",
-                        n_clicks=0, type="button", **{"aria-controls": "explore-filters"}),
-            html.Section(id="explore-filters", className="explore-filters", **{"aria-label": "筛选条件"}, children=[
+                        n_clicks=0, type="button", **attrs({"aria-controls": "explore-filters"})),
+            html.Section(id="explore-filters", className="explore-filters", **attrs({"aria-label": "筛选条件"}),
+                         children=[
                 _dropdown("window", "时间范围", _options(WINDOWS), sel.window, clearable=False),
                 _dropdown("kind", "类别", _options(Kind.labels()), sel.kind),
                 _dropdown("major", "大类", keep(sel.major), sel.major, wide=True),
@@ -252,7 +253,7 @@ def _evaluation_panel(sel: Selection) -> html.Section:
         ])
 
     months = [{"label": sel.month, "value": sel.month}] if sel.month else []
-    return html.Section(className="gh-panel explore-evalbox", **{"aria-label": "综合考评"}, children=[
+    return html.Section(className="gh-panel explore-evalbox", **attrs({"aria-label": "综合考评"}), children=[
         html.Div(className="explore-ev__head", children=[
             html.H2(className="gh-panel__title explore-ev__title", children=[
                 "综合考评", html.Span(id="explore-ev-note", className="explore-note")]),
@@ -326,10 +327,10 @@ def render_crumbs(place: explore.Place, sel: explore.Selection) -> list[Any]:
     last = len(place.crumbs) - 1
     for i, c in enumerate(place.crumbs):
         if i:
-            out.append(html.Span("›", className="explore-crumb__sep", **{"aria-hidden": "true"}))
+            out.append(html.Span("›", className="explore-crumb__sep", **attrs({"aria-hidden": "true"})))
         label = [html.Span(c.level_label, className="explore-crumb__level"), html.Span(c.name)]
         if i == last:
-            out.append(html.Span(label, className="explore-crumb is-current", **{"aria-current": "page"}))
+            out.append(html.Span(label, className="explore-crumb is-current", **attrs({"aria-current": "page"})))
         else:
             target = None if c.level in ("city",) or i == 0 else c.code
             out.append(region_link(label, sel, target, "explore-crumb"))

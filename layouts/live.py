@@ -7,8 +7,9 @@ text, so descriptions from the feed cannot inject markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
+from typing import Any
 
 from dash import dcc, html
 
@@ -31,6 +32,16 @@ KPIS: tuple[tuple[str, str, str], ...] = (
 )
 
 EVENT_COLUMNS = ("时间", "案件编号", "环节", "类别", "网格", "问题描述")
+
+
+def attrs(props: Mapping[str, str]) -> dict[str, Any]:
+    """Hyphenated HTML attributes (``aria-*``, ``data-*``) to spread into a Dash component.
+
+    Dash accepts them as wildcard props, which its generated signatures cannot name; spreading
+    a ``dict[str, str]`` would be checked against every typed keyword, so the spread is typed
+    ``Any`` here, once.
+    """
+    return dict(props)
 
 
 def page_title(city: str) -> str:
@@ -89,7 +100,7 @@ def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | No
             html.Div(
                 className="gh-header__titles",
                 children=[
-                    html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
+                    html.Div(className="gh-header__mark", **attrs({"aria-hidden": "true"})),
                     html.H1(
                         className="gh-header__title",
                         children=[
@@ -150,7 +161,7 @@ def kpi_strip(prefix: str, kpis: Sequence[tuple[str, str, str]], modifier: str =
     """
     return html.Section(
         className="gh-kpis" + (f" {modifier}-kpis" if modifier else ""),
-        **{"aria-label": label},
+        **attrs({"aria-label": label}),
         children=[
             kpi_tile(f"{prefix}-{key}", key, name, scope,
                      f" {modifier}-kpi {modifier}-kpi--{key}" if modifier else "")
@@ -285,7 +296,7 @@ def render_events(events: Sequence[RecentEvent], tz: tzinfo, now: datetime) -> h
     return html.Table(className="gh-events", children=[head, html.Tbody(rows)])
 
 
-def render_banner(message: str | None) -> tuple[list, str]:
+def render_banner(message: str | None) -> tuple[list[html.Span], str]:
     """Children and className of the full-width stop banner (hidden when no message)."""
     if not message:
         return [], "gh-banner"

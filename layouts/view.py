@@ -23,7 +23,7 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, kpi_strip
+from .live import PLACEHOLDER, attrs, kpi_strip
 from .live import kpi_texts as live_kpi_texts
 from .userbar import user_bar
 from .wall import BREAKS, COLOURS, city_map, legend
@@ -145,7 +145,7 @@ def _header(city: str) -> html.Header:
         className="gh-header view-header",
         children=[
             html.Div(className="gh-header__titles", children=[
-                html.Div(className="gh-header__mark", **{"aria-hidden": "true"}),
+                html.Div(className="gh-header__mark", **attrs({"aria-hidden": "true"})),
                 html.H1(className="gh-header__title view-title", children=[
                     html.Span(city, className="gh-header__city"),
                     html.Span(VIEW_TITLE, className="gh-header__sub"),
@@ -165,10 +165,10 @@ def _header(city: str) -> html.Header:
 
 def _metric_links(metric: str) -> html.Nav:
     """Links, not inputs: switching the map's metric is a page address (``?metric=``)."""
-    return html.Nav(className="view-metrics", **{"aria-label": "热力指标"}, children=[
+    return html.Nav(className="view-metrics", **attrs({"aria-label": "热力指标"}), children=[
         html.A(label, href=f"/view?metric={key}",
                className="view-metric" + (" is-on" if key == metric else ""),
-               **({"aria-current": "page"} if key == metric else {}))
+               **attrs({"aria-current": "page"} if key == metric else {}))
         for key, (label, _) in METRICS.items()
     ])
 
@@ -193,10 +193,10 @@ def _eval_panel() -> html.Section:
     the other."""
     def tab(key: str, label: Any, tab_id: str | None = None) -> html.A:
         extra: dict[str, Any] = {"id": tab_id} if tab_id else {}
-        return html.A(label, href=f"#view-eval-{key}", role="tab", **extra, **{"data-tab": key},
+        return html.A(label, href=f"#view-eval-{key}", role="tab", **extra, **attrs({"data-tab": key}),
                       className="view-eval__tab" + (" is-on" if key == "regions" else ""),
-                      **{"aria-selected": "true" if key == "regions" else "false",
-                         "aria-controls": f"view-eval-{key}"})
+                      **attrs({"aria-selected": "true" if key == "regions" else "false",
+                               "aria-controls": f"view-eval-{key}"}))
 
     def section(key: str, title: Any, title_id: str | None = None) -> html.Div:
         extra: dict[str, Any] = {"id": title_id} if title_id else {}
@@ -210,7 +210,7 @@ def _eval_panel() -> html.Section:
         html.Div(className="view-panel__head", children=[
             html.H2("综合考评", className="gh-panel__title"),
             html.Span(id="view-eval-note", className="view-note", children=""),
-            html.Nav(className="view-eval__tabs", role="tablist", **{"aria-label": "考评对象"}, children=[
+            html.Nav(className="view-eval__tabs", role="tablist", **attrs({"aria-label": "考评对象"}), children=[
                 tab("regions", EVAL_TABS["district"], "view-eval-tab"), tab("units", "处置单位"),
             ]),
         ]),
@@ -317,7 +317,7 @@ def render_units(rows: Sequence[dict[str, Any]]) -> Any:
         for key, label in UNIT_COLUMNS:
             level = (r.get("levels") or {}).get(key)
             cls = "view-num" + (f" is-{level}" if level in ("warn", "bad") else "")
-            cells.append(html.Span(className=cls, **{"data-label": label}, children=str(r[key])))
+            cells.append(html.Span(className=cls, **attrs({"data-label": label}), children=str(r[key])))
         body.append(html.Div(className="view-units__row", children=[
             html.Span(str(r["rank"]), className="view-rank"),
             html.Span(r["unit"], className="view-units__name", title=r["unit"]),
@@ -351,10 +351,10 @@ def render_eval(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
                       title="" if ranked else "样本数少于考评下限，不排名、不定级"),
             html.Span(name, className="view-eval__name"),
             html.Div(className="view-eval__inds", children=[
-                html.Span(str(r.get(key, PLACEHOLDER)), className="view-num", **{"data-label": label})
+                html.Span(str(r.get(key, PLACEHOLDER)), className="view-num", **attrs({"data-label": label}))
                 for key, label in columns
             ]),
-            html.Span(str(r["composite"]), className="view-num view-eval__score", **{"data-label": "综合"}),
+            html.Span(str(r["composite"]), className="view-num view-eval__score", **attrs({"data-label": "综合"})),
             html.Span(grade or PLACEHOLDER,
                       className="view-eval__grade" + (f" view-grade--{grade}" if grade else ""),
                       title=f"等级 {grade}" if grade else "未定级"),

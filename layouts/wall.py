@@ -18,7 +18,7 @@ from dash import dcc, html
 
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, header, kpi_strip
+from .live import PLACEHOLDER, attrs, header, kpi_strip
 from .live import kpi_texts as live_kpi_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
@@ -151,7 +151,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     return html.Div(
         id="wall-root",
         className="gh-page wall",
-        **({"data-explore": "1"} if explore else {}),
+        **attrs({"data-explore": "1"} if explore else {}),
         children=[
             html.Div(id="wall-banner", className="gh-banner", role="alert", children=[]),
             # Raised by wall.js when the server itself stops answering.
@@ -352,7 +352,7 @@ def render_hot(spots: Sequence[tuple[str, str, int]], unit: str) -> list[html.Li
     if not spots:
         return [html.Li("暂无", className="gh-empty")]
     return [
-        html.Li(className="wall-hot__item", **{"data-grid": code}, children=[
+        html.Li(className="wall-hot__item", **attrs({"data-grid": code}), children=[
             html.Span(str(rank), className="wall-hot__rank"),
             html.Div(className="wall-hot__who", children=[
                 html.Span(place or "未登记所属社区", className="wall-hot__place", title=place),
