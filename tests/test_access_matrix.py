@@ -20,9 +20,9 @@ import layouts
 from auth import policy
 from authkit import csrf_header, display_token, make_user, signin_client
 from dashboard.models import Base
-from test_api import city, fresh_cache  # noqa: F401  (a two-district city with cases)
 
-DISTRICT = "990101"  # 青山区; the other district is 990102 (白石区)
+DISTRICT = "990101"  # 青山区 of apicitykit's city; the other district is 990102 (白石区)
+pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Caller:
 
 
 @pytest.fixture
-def app(city: dict[str, Any], dash_app: Any) -> Any:  # noqa: F811  (the city first, then the app)
+def app(api_city: dict[str, Any], dash_app: Any) -> Any:  # the city first, then the app
     return dash_app
 
 
@@ -126,7 +126,7 @@ def test_every_route_page_and_callback_has_a_rule(app: Any) -> None:
     assert set(pages.values()) <= set(policy.PAGES)
 
 
-def test_role_scope_matrix(app: Any, sessions: sessionmaker[Session], city: dict[str, Any]) -> None:  # noqa: F811
+def test_role_scope_matrix(app: Any, sessions: sessionmaker[Session], api_city: dict[str, Any]) -> None:
     callers = _callers(app, sessions)
     before = _row_counts(sessions)
     tried = 0

@@ -1,6 +1,6 @@
 """The JSON read API (/api/v1, api/v1.py over dashboard/readapi.py): auth, roles, region scope.
 
-A two-district city with cases in both; users of every role hold tokens. The role rules are
+A two-district city with cases in both (tests/apicitykit.py); users of every role hold tokens. The role rules are
 tried on every route of the blueprint, taken from Flask's url_map, so a new route is covered
 (and must be documented in api/openapi.json) the moment it exists.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import flask
@@ -19,89 +19,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
-from citykit import add_case, build_plan, running_clock
+from apicitykit import NOW, XSS
 from dashboard import classification, reference
 from dashboard import scope as scopes
-from dashboard.db import transaction
-from dashboard.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.models import Case, Grid, Region
 from dashboard.settings import Settings
-from dashboard.users import create_user, issue_token
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
-XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 井盖'
-
-# district → street → community → number of grids
-CITY_PLAN = {
-    ("990101", "青山区"): {("990101001", "江东街道"): {("990101001001", "江东社区"): 2}},
-    ("990102", "白石区"): {("990102001", "白石街道"): {("990102001001", "白石社区"): 2}},
-}
-UNITS = {"990101": ("U-QS", "青山区环卫所"), "990102": ("U-BS", "白石区市政所")}
-ROLES_SCOPES = {  # username → (role, scope code)
-    "wall": ("display", None),
-    "qs.leader": ("leader", "990101"),
-    "qs.shift": ("shift_lead", "990101"),
-    "admin": ("admin", None),
-    "city.leader": ("leader", None),
-}
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache() -> None:
-    scopes.clear_cache()
-
-
-def _clock(stage: str, minutes_left: float, limit: float = 600.0) -> dict[str, Any]:
-    return running_clock(NOW, stage, minutes_left, limit)
-
-
-@pytest.fixture
-def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
-    """Two districts, two grids each; per district: open, overdue, due-soon, closed cases."""
-    out: dict[str, Any] = {"grids": {}, "tokens": {}}
-    with transaction(sessions) as s:
-        districts = {}
-        for g, d in build_plan(s, CITY_PLAN):
-            out["grids"][g.code] = g.id
-            districts[d.code] = d
-        for dcode, d in districts.items():
-            ucode, uname = UNITS[dcode]
-            s.add(Unit(code=ucode, name=uname, kind="disposal", region_id=d.id))
-        s.flush()
-        units = {u.code: u.id for u in s.scalars(select(Unit))}
-        gids = out["grids"]
-        a1, a2 = gids["990101001001001"], gids["990101001001002"]
-        b1 = gids["990102001001001"]
-        qs, bs = units["U-QS"], units["U-BS"]
-
-        def case(cid: str, grid_id: int | None, stage: str, **kw: Any) -> None:
-            add_case(s, NOW, cid, grid_id, stage, **kw)
-
-        # district A (青山区)
-        case("C-A1", a1, "dispatched", unit_id=qs, dispatched_at=NOW - timedelta(minutes=20),
-             description=XSS, address="江东路1号", **_clock("handle", -45))  # overdue
-        case("C-A2", a1, "filed", filed_at=NOW - timedelta(minutes=25), urgency="urgent",
-             **_clock("dispatch", 30))  # due soon: 30 < 0.2 × 600
-        case("C-A3", a2, "handled", unit_id=qs, reported_at=NOW - timedelta(hours=5),
-             handled_at=NOW - timedelta(hours=1), on_time_handle=True, **_clock("check", 500))
-        case("C-A4", a2, "closed", unit_id=qs, reported_at=NOW - timedelta(hours=6),
-             closed_at=NOW - timedelta(hours=1), on_time_close=True, handled_at=NOW - timedelta(hours=2),
-             on_time_handle=False)
-        case("C-A5", a1, "suspended", unit_id=qs, paused_at=NOW - timedelta(hours=1),
-             reported_at=NOW - timedelta(days=3), **_clock("handle", -300))  # 挂账: never overdue
-        # district B (白石区)
-        case("C-B1", b1, "dispatched", unit_id=bs, **_clock("handle", -10))
-        case("C-B2", b1, "dispatched", unit_id=bs, **_clock("handle", -90))
-        case("C-B3", b1, "reported", reported_at=NOW - timedelta(days=2), **_clock("verify", 100))
-        # no grid: only the city sees it
-        case("C-X", None, "reported", **_clock("verify", -5))
-        for i, (etype, minutes) in enumerate([("reported", -30), ("filed", -25), ("dispatched", -20)]):
-            s.add(CaseEvent(event_id=f"E-A1-{i}", case_id="C-A1", type=etype,
-                            occurred_at=NOW + timedelta(minutes=minutes), received_at=NOW + timedelta(minutes=minutes),
-                            source="supervisor", actor=f"P-{i}", payload={}))
-        for username, (role, scope) in ROLES_SCOPES.items():
-            user = create_user(s, username, role, scope=scope)
-            out["tokens"][username] = issue_token(s, user)[1]
-    return out
+pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 
 @pytest.fixture
@@ -135,7 +59,7 @@ def _concrete(path: str) -> str:
 
 
 # -- auth -------------------------------------------------------------------------------------
-def test_every_route_refuses_anonymous_bad_and_display_tokens(client: Any, city: dict[str, Any]) -> None:
+def test_every_route_refuses_anonymous_bad_and_display_tokens(client: Any, api_city: dict[str, Any]) -> None:
     routes = _routes(client.application)
     assert len(routes) == 7
     for path in routes:
@@ -147,17 +71,17 @@ def test_every_route_refuses_anonymous_bad_and_display_tokens(client: Any, city:
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
             assert r.headers["Cache-Control"] == "no-store"
             assert r.is_json and "unauthorized" in r.get_json()["error"] and "未认证" in r.get_json()["error"]
-        r = _get(client, url, city["tokens"]["wall"])
+        r = _get(client, url, api_city["tokens"]["wall"])
         assert r.status_code == 403 and "forbidden" in r.get_json()["error"], url
         for user in ("qs.leader", "qs.shift", "admin", "city.leader"):
-            r = _get(client, url, city["tokens"][user])
+            r = _get(client, url, api_city["tokens"][user])
             assert r.status_code == 200, (url, user, r.get_data(as_text=True))
             assert r.headers["Cache-Control"] == "no-store"
             assert r.mimetype == "application/json"
 
 
-def test_openapi_lists_exactly_the_blueprint_routes(client: Any, city: dict[str, Any]) -> None:
-    doc = _get(client, "/api/v1/openapi.json", city["tokens"]["admin"]).get_json()
+def test_openapi_lists_exactly_the_blueprint_routes(client: Any, api_city: dict[str, Any]) -> None:
+    doc = _get(client, "/api/v1/openapi.json", api_city["tokens"]["admin"]).get_json()
     assert doc["openapi"].startswith("3.1")
     assert doc["servers"] == [{"url": v1.PREFIX}]
     assert sorted(doc["paths"]) == _routes(client.application)
@@ -205,9 +129,9 @@ def _sql_counts(sessions: sessionmaker[Session], district: str | None) -> dict[s
         }
 
 
-def test_district_leader_sees_only_its_district(client: Any, city: dict[str, Any],
+def test_district_leader_sees_only_its_district(client: Any, api_city: dict[str, Any],
                                                 sessions: sessionmaker[Session]) -> None:
-    tok = city["tokens"]["qs.leader"]
+    tok = api_city["tokens"]["qs.leader"]
     s = _get(client, "/api/v1/summary", tok).get_json()
     expected = _sql_counts(sessions, "990101")
     assert {k: s[k] for k in expected} == expected
@@ -236,8 +160,8 @@ def test_district_leader_sees_only_its_district(client: Any, city: dict[str, Any
     assert (u["handled_month"], u["on_time_month"]) == (2, 1)
 
 
-def test_district_leader_cannot_reach_the_other_district(client: Any, city: dict[str, Any]) -> None:
-    tok = city["tokens"]["qs.shift"]
+def test_district_leader_cannot_reach_the_other_district(client: Any, api_city: dict[str, Any]) -> None:
+    tok = api_city["tokens"]["qs.shift"]
     unknown = _get(client, "/api/v1/cases/C-NOPE", tok)
     other = _get(client, "/api/v1/cases/C-B1", tok)
     gridless = _get(client, "/api/v1/cases/C-X", tok)
@@ -253,15 +177,15 @@ def test_district_leader_cannot_reach_the_other_district(client: Any, city: dict
     assert _get(client, "/api/v1/overdue", tok, query_string={"limit": "x"}).status_code == 400
 
 
-def test_city_admin_sees_everything(client: Any, city: dict[str, Any], sessions: sessionmaker[Session]) -> None:
-    tok = city["tokens"]["admin"]
+def test_city_admin_sees_everything(client: Any, api_city: dict[str, Any], sessions: sessionmaker[Session]) -> None:
+    tok = api_city["tokens"]["admin"]
     s = _get(client, "/api/v1/summary", tok).get_json()
     expected = _sql_counts(sessions, None)
     assert {k: s[k] for k in expected} == expected
     assert s["open"] == 8 and s["overdue"] == 4 and s["scope_level"] == "city"
     grids = _get(client, "/api/v1/grids", tok, query_string={"include_idle": "1"}).get_json()["grids"]
     codes = {g["code"] for g in grids}
-    assert codes == set(city["grids"])
+    assert codes == set(api_city["grids"])
     assert _get(client, "/api/v1/grids", tok, query_string={"region": "990102"}).status_code == 200
     queue = _get(client, "/api/v1/overdue", tok).get_json()
     # most overdue (earliest deadline) first: B2 −90, A1 −45, B1 −10, X −5; then due soon A2, B3
@@ -273,8 +197,8 @@ def test_city_admin_sees_everything(client: Any, city: dict[str, Any], sessions:
     assert _get(client, "/api/v1/cases/C-X", tok).status_code == 200
 
 
-def test_case_detail_timeline_and_plain_text(client: Any, city: dict[str, Any]) -> None:
-    r = _get(client, "/api/v1/cases/C-A1", city["tokens"]["qs.leader"])
+def test_case_detail_timeline_and_plain_text(client: Any, api_city: dict[str, Any]) -> None:
+    r = _get(client, "/api/v1/cases/C-A1", api_city["tokens"]["qs.leader"])
     assert r.status_code == 200 and r.mimetype == "application/json"
     assert b"<script>" not in r.get_data() and b"<img" not in r.get_data()  # escaped as \u003c
     body = r.get_json()
@@ -288,40 +212,40 @@ def test_case_detail_timeline_and_plain_text(client: Any, city: dict[str, Any]) 
     assert isinstance(body["deadlines"], list)
 
 
-def test_errors_are_json_without_traceback(client: Any, city: dict[str, Any], monkeypatch: Any,
+def test_errors_are_json_without_traceback(client: Any, api_city: dict[str, Any], monkeypatch: Any,
                                            caplog: Any) -> None:
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(v1.readapi, "summary", boom)
     with caplog.at_level("ERROR", logger="api.v1"):
-        r = _get(client, "/api/v1/summary", city["tokens"]["admin"])
+        r = _get(client, "/api/v1/summary", api_city["tokens"]["admin"])
     assert r.status_code == 500 and r.get_json() == {"error": v1.ERRORS[500]}
     assert b"secret" not in r.get_data() and b"Traceback" not in r.get_data()
     assert any("secret internals" in rec.getMessage() for rec in caplog.records)
 
 
-def test_create_app_mounts_the_api(settings: Settings, engine: Any, city: dict[str, Any]) -> None:
+def test_create_app_mounts_the_api(settings: Settings, engine: Any, api_city: dict[str, Any]) -> None:
     import app as appmod
 
     application = appmod.create_app(settings)
     try:
         client = application.server.test_client()
         assert client.get("/api/v1/summary").status_code == 401
-        r = _get(client, "/api/v1/summary", city["tokens"]["admin"])
+        r = _get(client, "/api/v1/summary", api_city["tokens"]["admin"])
         assert r.status_code == 200 and r.get_json()["scope_level"] == "city"
-        assert _get(client, "/api/v1/openapi.json", city["tokens"]["wall"]).status_code == 403
+        assert _get(client, "/api/v1/openapi.json", api_city["tokens"]["wall"]).status_code == 403
     finally:
         application.server.extensions[appmod.EXTENSION_KEY].close()
 
 
 # -- evaluation ---------------------------------------------------------------------------------
-def test_evaluation_is_scoped_and_equals_the_domain(client: Any, city: dict[str, Any], sessions: sessionmaker[Session],
-                                                    settings: Settings) -> None:
+def test_evaluation_is_scoped_and_equals_the_domain(client: Any, api_city: dict[str, Any],
+                                                    sessions: sessionmaker[Session], settings: Settings) -> None:
     from dashboard.evaluation import Period, evaluate
 
     period = Period.parse("2026-11", settings.tz)
-    r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", city["tokens"]["admin"])
+    r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", api_city["tokens"]["admin"])
     assert r.status_code == 200
     body = r.get_json()
     with sessions() as s:
@@ -334,21 +258,22 @@ def test_evaluation_is_scoped_and_equals_the_domain(client: Any, city: dict[str,
         assert got["indicators"] == {k: v for k, v in row.indicators.items()}
     assert {i["key"] for i in body["indicator_labels"]} >= set(truth.rows[0].indicators)
     # A district leader sees its district only; a region outside its scope is 404 like an unknown one.
-    r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", city["tokens"]["qs.leader"])
+    r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", api_city["tokens"]["qs.leader"])
     assert [row["code"] for row in r.get_json()["rows"]] == ["990101"]
     for region in ("990102", "999999", "990102001"):
-        assert _get(client, f"/api/v1/evaluation?region={region}", city["tokens"]["qs.leader"]).status_code == 404
-    assert _get(client, "/api/v1/evaluation?kind=street&region=990101", city["tokens"]["qs.leader"]).status_code == 200
-    assert _get(client, "/api/v1/evaluation?kind=planet", city["tokens"]["admin"]).status_code == 400
-    assert _get(client, "/api/v1/evaluation?period=2026-13", city["tokens"]["admin"]).status_code == 400
-    assert _get(client, "/api/v1/evaluation", city["tokens"]["wall"]).status_code == 403
+        assert _get(client, f"/api/v1/evaluation?region={region}", api_city["tokens"]["qs.leader"]).status_code == 404
+    leader = api_city["tokens"]["qs.leader"]
+    assert _get(client, "/api/v1/evaluation?kind=street&region=990101", leader).status_code == 200
+    assert _get(client, "/api/v1/evaluation?kind=planet", api_city["tokens"]["admin"]).status_code == 400
+    assert _get(client, "/api/v1/evaluation?period=2026-13", api_city["tokens"]["admin"]).status_code == 400
+    assert _get(client, "/api/v1/evaluation", api_city["tokens"]["wall"]).status_code == 403
 
 
 # -- malformed input (issue 12 point 13) ------------------------------------------------------
 MALFORMED = ["C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "%", "x" * 65, " ", "C-A1\n", "\ud800"]
 
 
-def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engine: Any, city: dict[str, Any],
+def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engine: Any, api_city: dict[str, Any],
                                                        sessions: sessionmaker[Session], caplog: Any) -> None:
     """A NUL byte (or another malformed id) in any id the app takes: 400/404, never 500, no traceback."""
     from urllib.parse import quote
@@ -360,7 +285,7 @@ def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engin
     try:
         api = application.server.test_client()
         browser = signin_client(application.server.test_client(), make_user(sessions, "shift_lead"))
-        token = city["tokens"]["admin"]
+        token = api_city["tokens"]["admin"]
         with caplog.at_level("INFO"):
             for bad in MALFORMED:
                 q = quote(bad.encode("utf-8", "surrogatepass"), safe="")
@@ -389,9 +314,9 @@ def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engin
         application.server.extensions[appmod.EXTENSION_KEY].close()
 
 
-def test_an_evaluation_period_spans_at_most_366_days(client: Any, city: dict[str, Any]) -> None:
+def test_an_evaluation_period_spans_at_most_366_days(client: Any, api_city: dict[str, Any]) -> None:
     """Issue 12 point 13: a period over a year is a clear 400 (it would scan every case of a century)."""
-    token = city["tokens"]["admin"]
+    token = api_city["tokens"]["admin"]
     assert _get(client, "/api/v1/evaluation?period=2024-01-01..2024-12-31", token).status_code == 200  # 366 days
     for period in ("2024-01-01..2025-01-01", "1900-01-01..2099-12-31"):
         r = _get(client, f"/api/v1/evaluation?period={period}", token)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC
 from pathlib import Path
 
 import typer.main
 
 import cli
+from clikit import run
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
@@ -36,13 +34,6 @@ def test_every_command_and_option_is_documented() -> None:
             for opt in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
                 if opt.startswith("--") and opt != "--help":
                     assert opt in text, f"{name} {opt} is not documented in docs/cli.md"
-
-
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
-    full.update(env)
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
-                          env=full, timeout=120, cwd=Path(__file__).resolve().parent.parent)
 
 
 def test_check_exit_code_names_what_failed(tmp_path: Path) -> None:

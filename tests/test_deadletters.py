@@ -11,7 +11,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import cli
-from citykit import COMMUNITY, build_city, square
+from citykit import COMMUNITY, build_community, square
 from citykit import grid as grid_row
 from dashboard import classification
 from dashboard.db import transaction
@@ -36,7 +36,7 @@ def scheme():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def city(sessions, scheme):  # type: ignore[no-untyped-def]
     """One district/street/community with one grid (GRID_1) and one unit; GRID_2 is missing."""
-    build_city(sessions, [(GRID_1, square(0, 0), "A")])
+    build_community(sessions, [(GRID_1, square(0, 0), "A")])
     return Reference.load(sessions, scheme)
 
 

@@ -6,162 +6,25 @@ under a limits table in 自然时 (calendar hours), so every 按时 flag is plai
 核实 1 h, 立案 1 h, 派遣 1 h, 处置 24 h, 核查 2 h, 结案 1 h. Every expected value below was
 worked out by hand from the story of the cases, not by running the code.
 
-City: district 990101 青山区 — street 990101001 (grids G1, G2), street 990101002 (G3);
-district 990102 白沙区 — street 990102001 (G4). Every grid is set to exactly 10,000 m².
-Units U-HW, U-SZ (青山区), U-BS (白沙区). Supervisors JDY1 (G1, G2), JDY2 (G3), JDY3 (G4);
-acceptor SLY1; shift leads ZBZ1, ZBZ2; dispatchers PQY1, PQY2. Weights: the shipped ones
-with ``min_cases = 2`` and ``min_ratings = 2``.
-
-Cases (grid: story, times CST):
-
-- C1 (G1): JDY1 reports 09-02 09:00, 立案 ZBZ1 09:30, 派遣 PQY1→U-HW 09:40, 处置 15:00,
-  核查 JDY1 16:00, 结案 ZBZ1 16:30; rated 5 on 09-03
-- C2 (G1): JDY1 09-03 09:00, 立案 ZBZ1 09:20, 派遣 PQY1→U-HW 09:30, 处置 09-05 09:00 (late),
-  核查 JDY1 09:30, 结案 ZBZ2 10:00; rated 不满意 (1) 09-06
-- C3 (G2): 12345 via SLY1 09-04 10:00, 核实 JDY1 10:30, 立案 ZBZ2 10:40, 派遣 PQY2→U-SZ 10:50,
-  回退 U-SZ 11:30, 派遣 PQY1→U-HW 12:00, 处置 16:00, 返工 JDY1 17:00, 处置 09-05 10:00,
-  核查 JDY1 11:00, 结案 ZBZ1 11:30; rated 满意 (5) 09-07
-- C4 (G3): JDY2 09-29 09:00, 立案 ZBZ1 09:10, 派遣 PQY2→U-HW 09:20, 延期 granted 15:10,
-  处置 10-02 09:00 (late, after the period), 核查, 结案 10-02
-- C5 (G3): JDY2 09-10 09:00, 不予立案 ZBZ2 09:30
-- C6 (G3): JDY2 09-11 09:00, 立案 ZBZ2 09:20, 作废 ZBZ2 09:40
-- C7 (G2): JDY1 09-12 10:00, 自处理 10:10, 结案 ZBZ1 10:30; rated 2 on 10-01 (October)
-- C8 (G3): 公众举报 via SLY1 09-15 09:00, 核实 JDY2 11:00 (late), 立案 ZBZ1 11:30,
-  派遣 PQY2→U-HW 11:40, 挂账 09-16; a rating on 09-20 is illegal (not closed)
-- C9 (G4): JDY3 09-08 09:00, 立案 ZBZ1 09:10, 派遣 PQY1→U-BS 09:20, 处置 13:00, 核查 JDY3 14:00,
-  结案 ZBZ2 14:10; rated 4 on 09-09
-- C10 (G1): JDY1 08-31 15:00, 立案 ZBZ1 15:10, 派遣 PQY1→U-HW 15:20 (August), 处置 09-01 10:00,
-  核查 JDY1 11:00, 结案 ZBZ1 11:30; rated 4 on 09-02
+The city, its people and the story of its ten cases: tests/evaluationkit.py (``september_city``).
+Weights: the shipped ones with ``min_cases = 2`` and ``min_ratings = 2``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from citykit import build_plan
-from dashboard import classification
-from dashboard.casebook import Incoming, apply_events
-from dashboard.db import transaction
 from dashboard.evalspec import INSUFFICIENT, grade, load_weights
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
-from dashboard.lifecycle import EventType, LifecycleEvent
-from dashboard.models import Case, CaseEvent, Grid, Person, Region, Unit
-from dashboard.reference import Reference
-from dashboard.scope import CITY, clear_cache, get_scope
-
-CST = timezone(timedelta(hours=8))
-SEPT = Period.month(2026, 9, CST)
-NOW = datetime(2026, 10, 20, 12, 0, tzinfo=CST)
-G1, G2, G3, G4 = "990101001001001", "990101001001002", "990101002001001", "990102001001001"
-LIMITS = """stage,kind,major_code,minor_code,urgency,area_class,limit,unit,source,note
-verify,*,*,*,*,*,1,calendar_hours,test,
-file,*,*,*,*,*,1,calendar_hours,test,
-dispatch,*,*,*,*,*,1,calendar_hours,test,
-handle,*,*,*,*,*,24,calendar_hours,test,
-check,*,*,*,*,*,2,calendar_hours,test,
-close,*,*,*,*,*,1,calendar_hours,test,
-"""
-PLAN = {
-    ("990101", "青山区"): {("990101001", "江东街道"): {("990101001001", "江东社区"): 2},
-                          ("990101002", "江西街道"): {("990101002001", "江西社区"): 1}},
-    ("990102", "白沙区"): {("990102001", "白沙街道"): {("990102001001", "白沙社区"): 1}},
-}
-
-
-def at(text: str) -> datetime:
-    """``"09-02 09:00"`` → 2026-09-02 09:00 CST."""
-    return datetime.strptime(f"2026-{text}", "%Y-%m-%d %H:%M").replace(tzinfo=CST)
-
-
-def story() -> list[tuple[str, EventType, str, str | None, dict[str, Any]]]:
-    """(case, type, when, actor, fields) of every event of the cases above."""
-    R, V, F, D = EventType.REPORTED, EventType.VERIFIED, EventType.FILED, EventType.DISPATCHED
-    H, K, C = EventType.HANDLED, EventType.CHECKED_OK, EventType.CLOSED
-
-    def rep(grid: str, source: str = "supervisor") -> dict[str, Any]:
-        return {"source": source, "kind": "event", "class_code": "06010", "grid_code": grid}
-
-    return [
-        ("C1", R, "09-02 09:00", "JDY1", rep(G1)), ("C1", F, "09-02 09:30", "ZBZ1", {}),
-        ("C1", D, "09-02 09:40", "PQY1", {"unit_code": "U-HW"}), ("C1", H, "09-02 15:00", "U-HW", {}),
-        ("C1", K, "09-02 16:00", "JDY1", {}), ("C1", C, "09-02 16:30", "ZBZ1", {}),
-        ("C1", EventType.RATED, "09-03 10:00", "SLY1", {"satisfaction": 5}),
-        ("C2", R, "09-03 09:00", "JDY1", rep(G1)), ("C2", F, "09-03 09:20", "ZBZ1", {}),
-        ("C2", D, "09-03 09:30", "PQY1", {"unit_code": "U-HW"}), ("C2", H, "09-05 09:00", "U-HW", {}),
-        ("C2", K, "09-05 09:30", "JDY1", {}), ("C2", C, "09-05 10:00", "ZBZ2", {}),
-        ("C2", EventType.RATED, "09-06 10:00", "SLY1", {"satisfaction": "dissatisfied"}),
-        ("C3", R, "09-04 10:00", "SLY1", rep(G2, "hotline_12345")), ("C3", V, "09-04 10:30", "JDY1", {}),
-        ("C3", F, "09-04 10:40", "ZBZ2", {}), ("C3", D, "09-04 10:50", "PQY2", {"unit_code": "U-SZ"}),
-        ("C3", EventType.RETURNED, "09-04 11:30", "U-SZ", {}),
-        ("C3", D, "09-04 12:00", "PQY1", {"unit_code": "U-HW"}), ("C3", H, "09-04 16:00", "U-HW", {}),
-        ("C3", EventType.REWORK, "09-04 17:00", "JDY1", {}), ("C3", H, "09-05 10:00", "U-HW", {}),
-        ("C3", K, "09-05 11:00", "JDY1", {}), ("C3", C, "09-05 11:30", "ZBZ1", {}),
-        ("C3", EventType.RATED, "09-07 10:00", "SLY1", {"satisfaction": "satisfied"}),
-        ("C4", R, "09-29 09:00", "JDY2", rep(G3)), ("C4", F, "09-29 09:10", "ZBZ1", {}),
-        ("C4", D, "09-29 09:20", "PQY2", {"unit_code": "U-HW"}),
-        ("C4", EventType.EXTENSION_REQUESTED, "09-29 15:00", "U-HW", {}),
-        ("C4", EventType.EXTENSION_APPROVED, "09-29 15:10", "ZBZ1", {}),
-        ("C4", H, "10-02 09:00", "U-HW", {}), ("C4", K, "10-02 10:00", "JDY2", {}),
-        ("C4", C, "10-02 10:30", "ZBZ1", {}),
-        ("C5", R, "09-10 09:00", "JDY2", rep(G3)), ("C5", EventType.REJECTED, "09-10 09:30", "ZBZ2", {}),
-        ("C6", R, "09-11 09:00", "JDY2", rep(G3)), ("C6", F, "09-11 09:20", "ZBZ2", {}),
-        ("C6", EventType.VOIDED, "09-11 09:40", "ZBZ2", {}),
-        ("C7", R, "09-12 10:00", "JDY1", rep(G2)), ("C7", EventType.SELF_HANDLED, "09-12 10:10", "JDY1", {}),
-        ("C7", C, "09-12 10:30", "ZBZ1", {}), ("C7", EventType.RATED, "10-01 10:00", "SLY1", {"satisfaction": 2}),
-        ("C8", R, "09-15 09:00", "SLY1", rep(G3, "public")), ("C8", V, "09-15 11:00", "JDY2", {}),
-        ("C8", F, "09-15 11:30", "ZBZ1", {}), ("C8", D, "09-15 11:40", "PQY2", {"unit_code": "U-HW"}),
-        ("C8", EventType.SUSPENDED, "09-16 09:00", "PQY2", {}),
-        ("C8", EventType.RATED, "09-20 10:00", "SLY1", {"satisfaction": 5}),  # illegal: C8 is not closed
-        ("C9", R, "09-08 09:00", "JDY3", rep(G4)), ("C9", F, "09-08 09:10", "ZBZ1", {}),
-        ("C9", D, "09-08 09:20", "PQY1", {"unit_code": "U-BS"}), ("C9", H, "09-08 13:00", "U-BS", {}),
-        ("C9", K, "09-08 14:00", "JDY3", {}), ("C9", C, "09-08 14:10", "ZBZ2", {}),
-        ("C9", EventType.RATED, "09-09 10:00", "SLY1", {"satisfaction": 4}),
-        ("C10", R, "08-31 15:00", "JDY1", rep(G1)), ("C10", F, "08-31 15:10", "ZBZ1", {}),
-        ("C10", D, "08-31 15:20", "PQY1", {"unit_code": "U-HW"}), ("C10", H, "09-01 10:00", "U-HW", {}),
-        ("C10", K, "09-01 11:00", "JDY1", {}), ("C10", C, "09-01 11:30", "ZBZ1", {}),
-        ("C10", EventType.RATED, "09-02 10:00", "SLY1", {"satisfaction": 4}),
-    ]
-
-
-@pytest.fixture
-def city(sessions, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The example city with the example month applied through the casebook."""
-    clear_cache()
-    limits = tmp_path / "limits.csv"
-    limits.write_text(LIMITS, encoding="utf-8")
-    with transaction(sessions) as s:
-        build_plan(s, PLAN)
-        s.execute(update(Grid).values(area_m2=10_000.0))
-        region = dict(s.execute(select(Region.code, Region.id)).all())
-        s.add_all([Unit(code="U-HW", name="青山区环卫所", kind="disposal", region_id=region["990101"]),
-                   Unit(code="U-SZ", name="青山区市政所", kind="department", region_id=region["990101"]),
-                   Unit(code="U-BS", name="白沙区环卫所", kind="disposal", region_id=region["990102"])])
-        grids = {g.code: g for g in s.scalars(select(Grid))}
-        for code, role, where, beat in (
-            ("JDY1", "supervisor", "990101001", (G1, G2)), ("JDY2", "supervisor", "990101002", (G3,)),
-            ("JDY3", "supervisor", "990102001", (G4,)), ("SLY1", "acceptor", None, ()),
-            ("ZBZ1", "shift_lead", None, ()), ("ZBZ2", "shift_lead", None, ()),
-            ("PQY1", "dispatcher", None, ()), ("PQY2", "dispatcher", None, ()),
-        ):
-            s.add(Person(code=code, name=f"员工{code}", role=role, region_id=region.get(where or ""),
-                         grids=[grids[g] for g in beat]))
-    ref = Reference.load(sessions, classification.load("gbt47678-2026"),
-                         settings.model_copy(update={"limits_file": limits}))
-    batch = []
-    for i, (case_id, type_, when, actor, fields) in enumerate(story()):
-        event = LifecycleEvent(f"{case_id}-{i:02d}", case_id, type_, at(when), fields)
-        batch.append(Incoming(event, source=fields.get("source"), actor=actor, payload={"actor": actor}))
-    with transaction(sessions) as s:
-        result = apply_events(s, batch, ref)
-    assert result.rejected == [] and result.applied == len(batch)
-    return sessions
-
+from dashboard.models import Case, CaseEvent
+from dashboard.scope import CITY, get_scope
+from evaluationkit import CST, G1, G2, G3, G4, NOW, SEPT, at
 
 WEIGHTS = replace(load_weights(), min_cases=2, min_ratings=2)
 
@@ -179,9 +42,9 @@ def figures(ev: Evaluation, code: str) -> dict[str, Any]:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.indicators.items()}
 
 
-def test_the_fold_stored_what_the_story_says(city) -> None:  # type: ignore[no-untyped-def]
+def test_the_fold_stored_what_the_story_says(september_city) -> None:  # type: ignore[no-untyped-def]
     """The inputs of the evaluation, as the lifecycle stored them."""
-    with city() as s:
+    with september_city() as s:
         rows = {c.case_id: c for c in s.scalars(select(Case))}
         problems = s.execute(select(CaseEvent.case_id, CaseEvent.type)
                              .where(CaseEvent.problem.is_not(None))).all()
@@ -202,8 +65,8 @@ def test_the_fold_stored_what_the_story_says(city) -> None:  # type: ignore[no-u
 
 
 # -- 区域 ---------------------------------------------------------------------------------------
-def test_districts(city) -> None:  # type: ignore[no-untyped-def]
-    ev = run(city, ObjectKind.DISTRICT)
+def test_districts(september_city) -> None:  # type: ignore[no-untyped-def]
+    ev = run(september_city, ObjectKind.DISTRICT)
     # 990101 (G1–G3): filed C1 C2 C3 C4 C6 C8; public C3 C8; due = 6 − C6 (作废) − C8 (挂账);
     # closed by 09-30 C1 C2 C3; on time C1 C3 (C2 handled late); ratings in September of its
     # cases: C1 5, C2 1, C3 5, C10 4 (C7's is October's, C8's illegal).
@@ -230,8 +93,8 @@ def test_districts(city) -> None:  # type: ignore[no-untyped-def]
     assert [r.code for r in ev.rows] == ["990101", "990102"]  # ranked first, then 样本不足
 
 
-def test_streets_and_grids(city) -> None:  # type: ignore[no-untyped-def]
-    ev = run(city, ObjectKind.STREET)
+def test_streets_and_grids(september_city) -> None:  # type: ignore[no-untyped-def]
+    ev = run(september_city, ObjectKind.STREET)
     # 990101001 (G1, G2): filed C1 C2 C3, all due and closed, on time C1 C3, public C3.
     assert figures(ev, "990101001") | {} == {
         "filed": 3, "public_filed": 1, "report_rate": 0.3333, "due_close": 3, "closed": 3, "close_rate": 1.0,
@@ -249,7 +112,7 @@ def test_streets_and_grids(city) -> None:  # type: ignore[no-untyped-def]
     assert (row.composite, row.grade, row.rank, row.sample_ok) == (27.08, None, None, False)
     assert ev.row("990102001").composite == 97.5
 
-    grids = run(city, ObjectKind.GRID)
+    grids = run(september_city, ObjectKind.GRID)
     # G1: C1 C2 (C10 was filed in August): 100·10 + 90·20 + 100·30 + 50·20 + 58.33·20 = 79.67
     assert figures(grids, G1) == {
         "filed": 2, "public_filed": 0, "report_rate": 0.0, "due_close": 2, "closed": 2, "close_rate": 1.0,
@@ -261,8 +124,8 @@ def test_streets_and_grids(city) -> None:  # type: ignore[no-untyped-def]
 
 
 # -- 部门 ---------------------------------------------------------------------------------------
-def test_units(city) -> None:  # type: ignore[no-untyped-def]
-    ev = run(city, ObjectKind.UNIT)
+def test_units(september_city) -> None:  # type: ignore[no-untyped-def]
+    ev = run(september_city, ObjectKind.UNIT)
     # U-HW: cohort C1 C2 C3 C4 C8; due = all but C8 (挂账); handled by 09-30: C1 C2 C3 (C4 on
     # 10-02); on time C1 C3, late C2; closed C1 C2 C3; 返工 C3; 延期 C4; it returned nothing.
     assert figures(ev, "U-HW") == {
@@ -283,8 +146,8 @@ def test_units(city) -> None:  # type: ignore[no-untyped-def]
 
 
 # -- 岗位 ---------------------------------------------------------------------------------------
-def test_supervisors(city) -> None:  # type: ignore[no-untyped-def]
-    ev = run(city, ObjectKind.SUPERVISOR)
+def test_supervisors(september_city) -> None:  # type: ignore[no-untyped-def]
+    ev = run(september_city, ObjectKind.SUPERVISOR)
     # JDY1 reported C1 C2 C7 in September (C10 in August), all valid (C7 自处理); verified C3 on
     # time; checked C1 C2 C3 (rework and pass: one case) C10, all on time; its grids G1 G2
     # filed C1 C2 C3, of which C3 came from the public: 漏报 1.
@@ -306,8 +169,8 @@ def test_supervisors(city) -> None:  # type: ignore[no-untyped-def]
     assert [r.code for r in ev.rows] == ["JDY1", "JDY2", "JDY3"]
 
 
-def test_acceptors_shift_leads_dispatchers(city) -> None:  # type: ignore[no-untyped-def]
-    acc = run(city, ObjectKind.ACCEPTOR)
+def test_acceptors_shift_leads_dispatchers(september_city) -> None:  # type: ignore[no-untyped-def]
+    acc = run(september_city, ObjectKind.ACCEPTOR)
     # SLY1 registered C3 (核实 on time, 核查 on time) and C8 (核实 late, not checked yet); made
     # the call-backs of C1 C2 C3 C9 C10 in September (C7's is October's, C8's illegal).
     assert figures(acc, "SLY1") == {
@@ -316,7 +179,7 @@ def test_acceptors_shift_leads_dispatchers(city) -> None:  # type: ignore[no-unt
     # 0 (受理数 2 ≤ 300)·25 + 50·40 + 100·35 = 5500 / 100
     assert (acc.row("SLY1").composite, acc.row("SLY1").grade) == (55.0, "D")
 
-    leads = run(city, ObjectKind.SHIFT_LEAD)
+    leads = run(september_city, ObjectKind.SHIFT_LEAD)
     # ZBZ1 filed C1 C2 C4 C8 C9 (all within 1 h) and closed C1 C3 C7 C10 in September, on time.
     assert figures(leads, "ZBZ1") == {
         "filed": 5, "filed_on_time": 5, "on_time_file_rate": 1.0, "voided": 0, "accurate_file_rate": 1.0,
@@ -329,7 +192,7 @@ def test_acceptors_shift_leads_dispatchers(city) -> None:  # type: ignore[no-unt
     assert [(r.code, r.composite, r.grade, r.rank) for r in leads.rows] == [
         ("ZBZ1", 100.0, "A", 1), ("ZBZ2", 80.0, "B", 2)]
 
-    disp = run(city, ObjectKind.DISPATCHER)
+    disp = run(september_city, ObjectKind.DISPATCHER)
     # PQY1 dispatched C1 C2 C3 (the second time) C9; PQY2 dispatched C3 (returned by U-SZ), C4, C8.
     assert figures(disp, "PQY1") == {"dispatched": 4, "dispatched_on_time": 4, "on_time_dispatch_rate": 1.0,
                                      "returned": 0, "accurate_dispatch_rate": 1.0}
@@ -341,42 +204,42 @@ def test_acceptors_shift_leads_dispatchers(city) -> None:  # type: ignore[no-unt
 
 
 # -- scope, period, grades ------------------------------------------------------------------------
-def test_a_district_scope_sees_only_its_district(city) -> None:  # type: ignore[no-untyped-def]
-    assert [r.code for r in run(city, ObjectKind.DISTRICT, "990101").rows] == ["990101"]
-    assert [r.code for r in run(city, ObjectKind.DISTRICT, "990102").rows] == ["990102"]
-    assert [r.code for r in run(city, ObjectKind.GRID, "990102").rows] == [G4]
-    assert {r.code for r in run(city, ObjectKind.UNIT, "990101").rows} == {"U-HW", "U-SZ"}
-    assert [r.code for r in run(city, ObjectKind.UNIT, "990102").rows] == ["U-BS"]
+def test_a_district_scope_sees_only_its_district(september_city) -> None:  # type: ignore[no-untyped-def]
+    assert [r.code for r in run(september_city, ObjectKind.DISTRICT, "990101").rows] == ["990101"]
+    assert [r.code for r in run(september_city, ObjectKind.DISTRICT, "990102").rows] == ["990102"]
+    assert [r.code for r in run(september_city, ObjectKind.GRID, "990102").rows] == [G4]
+    assert {r.code for r in run(september_city, ObjectKind.UNIT, "990101").rows} == {"U-HW", "U-SZ"}
+    assert [r.code for r in run(september_city, ObjectKind.UNIT, "990102").rows] == ["U-BS"]
     # Centre staff belong to no district: in a district they are judged on its cases only.
-    leads = run(city, ObjectKind.SHIFT_LEAD, "990102")
+    leads = run(september_city, ObjectKind.SHIFT_LEAD, "990102")
     assert figures(leads, "ZBZ1")["filed"] == 1 and figures(leads, "ZBZ2")["closed"] == 1  # C9
-    assert figures(run(city, ObjectKind.SHIFT_LEAD, "990101"), "ZBZ1")["filed"] == 4
-    sups = run(city, ObjectKind.SUPERVISOR, "990101")
+    assert figures(run(september_city, ObjectKind.SHIFT_LEAD, "990101"), "ZBZ1")["filed"] == 4
+    sups = run(september_city, ObjectKind.SUPERVISOR, "990101")
     assert [r.code for r in sups.rows] == ["JDY1", "JDY2"]
     # The same figures as in the city scope for objects wholly inside the district.
-    assert figures(run(city, ObjectKind.DISTRICT, "990101"), "990101") == figures(
-        run(city, ObjectKind.DISTRICT), "990101")
+    assert figures(run(september_city, ObjectKind.DISTRICT, "990101"), "990101") == figures(
+        run(september_city, ObjectKind.DISTRICT), "990101")
 
 
-def test_period_boundaries(city) -> None:  # type: ignore[no-untyped-def]
-    august = run(city, ObjectKind.GRID, period=Period.month(2026, 8, CST))
+def test_period_boundaries(september_city) -> None:  # type: ignore[no-untyped-def]
+    august = run(september_city, ObjectKind.GRID, period=Period.month(2026, 8, CST))
     # C10 was filed on 08-31 and closed on 09-01: in August's cohort, not closed by its end.
     assert {k: figures(august, G1)[k] for k in ("filed", "due_close", "closed", "close_rate", "rated")} == {
         "filed": 1, "due_close": 1, "closed": 0, "close_rate": 0.0, "rated": 0}
-    october = run(city, ObjectKind.GRID, period=Period.month(2026, 10, CST))
+    october = run(september_city, ObjectKind.GRID, period=Period.month(2026, 10, CST))
     # C4 (filed in September) is not October's; C7's rating on 10-01 is: 2 → 25.
     assert figures(october, G3)["filed"] == 0
     assert {k: figures(october, G2)[k] for k in ("filed", "rated", "satisfied", "satisfaction")} == {
         "filed": 0, "rated": 1, "satisfied": 0, "satisfaction": 25.0}
     # A month not over yet is judged as of now: on 09-05 09:30 C2 was not closed yet.
-    early = run(city, ObjectKind.GRID, now=at("09-05 09:30"))
+    early = run(september_city, ObjectKind.GRID, now=at("09-05 09:30"))
     assert early.as_of == at("09-05 09:30")
     assert {k: figures(early, G1)[k] for k in ("filed", "due_close", "closed")} == {
         "filed": 2, "due_close": 2, "closed": 1}
     # Any [first, end) of days; the local day starts at 00:00 CST.
     days = Period.parse("2026-09-02..2026-09-03", CST)
     assert (days.start, days.end, days.label) == (at("09-02 00:00"), at("09-04 00:00"), "2026-09-02..2026-09-03")
-    assert figures(run(city, ObjectKind.GRID, period=days), G1)["filed"] == 2
+    assert figures(run(september_city, ObjectKind.GRID, period=days), G1)["filed"] == 2
     assert Period.parse("2026-09", CST) == SEPT and SEPT.label == "2026-09"
 
 

@@ -20,7 +20,6 @@ from dashboard.report import build_report
 from dashboard.scope import CITY, get_scope
 from dashboard.settings import Settings
 from dashboard.users import create_user, issue_token
-from test_evaluation import city  # noqa: F401  (the worked example's September)
 
 NOW = datetime(2026, 10, 20, 4, 0, tzinfo=UTC)  # September is over: figures are final
 
@@ -39,9 +38,9 @@ def _api(sessions: sessionmaker[Session], settings: Settings, scope: str | None)
 
 
 @pytest.mark.parametrize("scope_code", [None, "990101"])
-def test_api_wall_panel_and_report_agree(city: sessionmaker[Session], settings: Settings,  # noqa: F811
+def test_api_wall_panel_and_report_agree(september_city: sessionmaker[Session], settings: Settings,
                                          redis_client: Any, scope_code: str | None) -> None:
-    sessions = city
+    sessions = september_city  # the worked example's September (evaluationkit)
     period = Period.parse("2026-09", settings.tz)
     weights = weights_from_settings(settings)
     get = _api(sessions, settings, scope_code)

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from browserkit import PageWatch, shots_dir
 from citykit import build_plan
 from dashboard import classification, explore, reference
 from dashboard import scope as scopes
@@ -655,9 +656,6 @@ def test_shift_lead_acknowledges_and_others_cannot(web: Any, sessions: sessionma
 
 
 # -- Chromium -------------------------------------------------------------------------------------
-from test_live_page import PageWatch, browser, shots_dir  # noqa: E402,F401 - fixtures
-
-
 @pytest.fixture
 def live(web: Any) -> Iterator[str]:
     from werkzeug.serving import make_server

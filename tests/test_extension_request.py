@@ -20,7 +20,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import cli
-from citykit import COMMUNITY, build_city, square
+from citykit import COMMUNITY, build_community, square
 from dashboard import classification
 from dashboard.lifecycle import EventType as E
 from dashboard.liveview import LiveView
@@ -41,7 +41,7 @@ def L(text: str) -> datetime:
 @pytest.fixture
 def feed(settings, sessions, redis_client):  # type: ignore[no-untyped-def]
     """A city with an A and a B grid; ``push`` publishes messages and ingests them all."""
-    build_city(sessions, [(f"{COMMUNITY}001", square(0, 0), "A"), (G_B, square(0, 1), "B")])
+    build_community(sessions, [(f"{COMMUNITY}001", square(0, 0), "A"), (G_B, square(0, 1), "B")])
     ref = Reference.load(sessions, classification.load("gbt47678-2026"), settings)
     return ref, ingest_pusher(settings, sessions, redis_client, ref, consumer="ext")
 

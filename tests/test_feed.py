@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from citykit import COMMUNITY, LAT0, LON0, STEP, build_city, two_by_two
+from citykit import COMMUNITY, LAT0, LON0, STEP, build_community, two_by_two
 from dashboard import classification
 from dashboard.lifecycle import EventType
 from dashboard.models import Case, CaseEvent, Grid
@@ -32,7 +32,7 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
     """One district/street/community with a 2×2 block of grids and one unit."""
-    build_city(sessions, two_by_two())
+    build_community(sessions, two_by_two())
     return Reference.load(sessions, classification.load("gbt47678-2026"))
 
 

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
-from citykit import COMMUNITY, build_city, two_by_two
+from citykit import COMMUNITY, build_community, two_by_two
 from dashboard import classification
 from dashboard.lifecycle import TERMINAL, TRANSITIONS, EventType, Stage
 from dashboard.models import Case, CaseEvent, Grid, Unit
 from dashboard.reference import Reference
 from dashboard.vocab import Source
+from feedkit import validator
 from feeds import schema as feed_schema
 from feeds.contract import (
     CASE_STREAM,
@@ -116,28 +117,6 @@ def lifecycle_rows() -> list[str]:
 # ------------------------------------------------------------------------------ validation
 
 
-def format_checker() -> FormatChecker:
-    """jsonschema's checker; date-time needs rfc3339-validator, else a strict stand-in."""
-    checker = Draft202012Validator.FORMAT_CHECKER
-    if "date-time" in checker.checkers:
-        return checker
-    checker = FormatChecker()
-
-    @checker.checks("date-time", raises=ValueError)
-    def _date_time(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        if not re.fullmatch(feed_schema.DATE_TIME_WITH_OFFSET, value):
-            return False
-        return datetime.fromisoformat(value.upper()).tzinfo is not None
-
-    return checker
-
-
-def validator() -> Draft202012Validator:
-    return Draft202012Validator(feed_schema.json_schema(), format_checker=format_checker())
-
-
 def schema_errors(event: dict[str, Any]) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
             for e in validator().iter_errors(event)]
@@ -149,7 +128,7 @@ def schema_errors(event: dict[str, Any]) -> list[str]:
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
     """青山区 / 江东街道 / 江东社区 with grids 990101001001001…004 and the doc's three units."""
-    build_city(sessions, two_by_two(), UNITS)
+    build_community(sessions, two_by_two(), UNITS)
     return Reference.load(sessions, classification.load("gbt47678-2026"))
 
 

@@ -30,7 +30,7 @@ from feedkit import (
     IngestProcess,
     Ledger,
     arrival_order,
-    build_city,
+    build_feed_city,
     check_db_matches,
     dead_letters,
     drained,
@@ -105,7 +105,7 @@ def _wait_working(client: redis.Redis, settings: Any, sessions: Any, proc: Inges
 # -- 3. kill -9 during replay ---------------------------------------------------------------
 def test_kill_9_during_replay_loses_and_duplicates_nothing(settings, engine, sessions, redis_client, tmp_path):  # type: ignore[no-untyped-def]
     rng = random.Random(SEED)
-    build_city(sessions)
+    build_feed_city(sessions)
     ledger = random_ledger(rng, 500, prefix="k", max_len=14, tie_prob=0.0, stop_prob=0.03)
     arrivals = arrival_order(ledger, rng)
     # Most of the ledger up front; the rest in slices, one before each restart.
@@ -240,7 +240,7 @@ def own_redis(tmp_path):  # type: ignore[no-untyped-def]
 
 def test_ingest_resumes_by_itself_after_redis_restarts(settings, engine, sessions, own_redis, tmp_path):  # type: ignore[no-untyped-def]
     rng = random.Random(SEED)
-    build_city(sessions)
+    build_feed_city(sessions)
     settings = settings.model_copy(update={"redis_url": own_redis.url})
     client = redis.Redis.from_url(own_redis.url, decode_responses=True, socket_connect_timeout=1)
     ledger = random_ledger(rng, 200, prefix="r", max_len=12, tie_prob=0.0, stop_prob=0.04)
@@ -302,7 +302,7 @@ def _terminate_busy_backend(engine: Any, app_name: str, within: float) -> str | 
 @pytest.mark.skipif(backend_name() != "postgresql", reason="terminates PostgreSQL backends")
 def test_ingest_survives_terminated_database_connections(settings, engine, sessions, redis_client, tmp_path):  # type: ignore[no-untyped-def]
     rng = random.Random(SEED)
-    build_city(sessions)
+    build_feed_city(sessions)
     app_name = f"gridhall-ingest-{uuid.uuid4().hex[:8]}"
     ledger = random_ledger(rng, 300, prefix="p", max_len=12, tie_prob=0.0, stop_prob=0.04)
     arrivals = arrival_order(ledger, rng)
@@ -330,7 +330,7 @@ def test_ingest_survives_terminated_database_connections(settings, engine, sessi
 # -- 5. two consumers on the same cases ------------------------------------------------------------
 def test_two_consumers_on_the_same_cases_converge_to_the_fold(settings, engine, sessions, redis_client, tmp_path):  # type: ignore[no-untyped-def]
     rng = random.Random(SEED)
-    build_city(sessions)
+    build_feed_city(sessions)
     ledger = random_ledger(rng, 150, prefix="m", max_len=12, tie_prob=0.0, stop_prob=0.04)
     # Case by case, each case's events consecutive (in a random order of their own): with
     # batches of 3 and two consumers waiting, consecutive events of a case go to both.

@@ -33,7 +33,7 @@ from feedkit import (
     T0,
     UNITS,
     Ledger,
-    build_city,
+    build_feed_city,
     check_db_matches,
     clear_cases,
     confused_event,
@@ -44,10 +44,10 @@ from feedkit import (
     diff_cases,
     group_status,
     random_ledger,
+    validator,
 )
 from feeds.contract import CASE_STREAM, CaseEventMessage
 from feeds.ingest import Ingest
-from test_feed_contract import validator
 
 PROPERTY_SETTINGS = hsettings(
     max_examples=25,
@@ -65,7 +65,7 @@ ALL_CODES = frozenset({U, Z, S, F, C, G, N, X, T})
 
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
-    return build_city(sessions)
+    return build_feed_city(sessions)
 
 
 def _example_settings(settings):  # type: ignore[no-untyped-def]

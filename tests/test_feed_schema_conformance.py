@@ -21,10 +21,9 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.models import CaseEvent
-from feedkit import build_city, confused_event, db_events, dead_letters
+from feedkit import build_feed_city, confused_event, db_events, dead_letters, validator
 from feeds.contract import CASE_STREAM, DeadReason, FeedError, parse_entry, parse_event
 from feeds.ingest import Ingest
-from test_feed_contract import validator
 
 N_DECODE = 12_000
 N_INGEST = 400
@@ -98,7 +97,7 @@ def test_issue_confusions_are_schema_dead_letters(name: str) -> None:
 
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
-    return build_city(sessions)
+    return build_feed_city(sessions)
 
 
 def test_real_ingest_applies_nothing_the_schema_rejects(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]

@@ -18,12 +18,12 @@ from feeds.contract import CHANGES_STREAM, CaseEventMessage
 from feeds.follower import ChangeFollower
 from feeds.ingest import Ingest
 from feeds.producer import Producer
-from test_liveview import G1, G2, L, check, msgs, same_view
+from liveviewkit import G1, G2, L, check, msgs, same_view
 
 
 @pytest.fixture
 def city(sessions):  # type: ignore[no-untyped-def]
-    return feedkit.build_city(sessions)
+    return feedkit.build_feed_city(sessions)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The live page: refresh logic, /healthz, gunicorn entry point, and a real browser.
 
 Browser tests start ``create_app(settings)`` on a werkzeug server in a thread and drive the
-Debian Chromium through Playwright. Set GRIDHALL_SHOTS_DIR to keep the screenshots.
+Debian Chromium through Playwright (both from tests/browserkit.py). Set GRIDHALL_SHOTS_DIR to keep the screenshots.
 """
 
 from __future__ import annotations
@@ -13,30 +13,27 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 import redis
 from dash import no_update
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from authkit import csrf_header, make_user, signin_client, signin_page
+from browserkit import LiveServer, PageWatch, shots_dir
 from callbacks.live import LiveService, parse_health
 from dashboard import classification, db, queries
 from dashboard.lifecycle import EventType, LifecycleEvent, Stage, fold
 from dashboard.models import Case, CaseEvent, ClassificationEntry, Grid, Region
 from dashboard.settings import Settings
-from feeds.contract import HEALTH_KEY
+from feedkit import set_health
 
 REPO = Path(__file__).resolve().parent.parent
 XSS = "<script>alert(1)</script>井盖缺失"
@@ -108,13 +105,6 @@ def seed_small(sessions: sessionmaker[Session], settings: Settings) -> Seeded:
                            ("20260004", "closed"), ("20260005", "reported")):
             _event(s, cid, type_, today)
     return Seeded(reported=4, filed=2, dispatched=2, disposing=2, closed=1)
-
-
-def set_health(client: redis.Redis, settings: Settings, **fields: Any) -> None:
-    values = {"heartbeat_at": utcnow().isoformat(), "applied_total": 0, "duplicates_total": 0,
-              "dead_total": 0, "last_batch_at": utcnow().isoformat()}
-    values.update(fields)
-    client.hset(settings.key(HEALTH_KEY), mapping={k: str(v) for k, v in values.items()})
 
 
 # -- LiveService without a browser ------------------------------------------------------------
@@ -358,79 +348,10 @@ def _get_when_up(url: str, timeout: float) -> str:
             time.sleep(0.3)
 
 
-# -- the browser ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
-
-
-@dataclass
-class LiveServer:
-    url: str
-    runtime: Any  # app.Runtime
-
-
-@pytest.fixture
-def live_server(settings: Settings, engine: Any) -> Iterator[LiveServer]:
-    """create_app(settings) on a werkzeug server in a background thread."""
-    import app as appmod
-
-    application = appmod.create_app(settings)
-    server = make_server("127.0.0.1", 0, application.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    runtime = application.server.extensions[appmod.EXTENSION_KEY]
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", runtime)
-    server.shutdown()
-    thread.join(10)
-    runtime.close()
-
-
+# -- the browser (fixtures from tests/browserkit.py) --------------------------------------------
 @pytest.fixture
 def live_url(live_server: LiveServer) -> str:
     return live_server.url
-
-
-class PageWatch:
-    """Everything the page asked for, said and popped up."""
-
-    def __init__(self, page: Any) -> None:
-        self.requests: list[str] = []
-        self.failures: list[str] = []
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", lambda r: self.requests.append(r.url))
-        page.on("requestfailed", lambda r: self.failures.append(r.url))
-        page.on("response", lambda r: r.status >= 400 and self.failures.append(f"{r.status} {r.url}"))
-        page.on("dialog", self._dialog)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def assert_local_only(self) -> None:
-        assert self.requests
-        for url in self.requests:
-            parsed = urlparse(url)
-            if parsed.scheme in ("data", "blob"):
-                continue
-            assert parsed.hostname == "127.0.0.1", f"non-local request: {url}"
-
-
-def shots_dir(tmp_path: Path) -> Path:
-    shots = Path(os.environ.get("GRIDHALL_SHOTS_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
-    return shots
 
 
 def kpi(page: Any, key: str) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import cli
-from citykit import COMMUNITY, build_city, square
+from citykit import COMMUNITY, build_community, square
 from dashboard import classification
 from dashboard.casebook import apply_events, iter_incoming
 from dashboard.cityimport import import_city
@@ -82,7 +82,7 @@ def stored_equals_fold(sessions, ref) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def small(sessions, settings):  # type: ignore[no-untyped-def]
     """One community with an A grid and a B grid, one unit."""
-    build_city(sessions, [(G_A, square(0, 0), "A"), (G_B, square(0, 1), "B")])
+    build_community(sessions, [(G_A, square(0, 0), "A"), (G_B, square(0, 1), "B")])
     return Reference.load(sessions, SCHEME, settings)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import cli
+from browserkit import shots_dir
 from dashboard import db
 from dashboard import report as rpt
 from dashboard.cityname import city_name
@@ -30,8 +31,7 @@ from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.models import Region, Unit
 from dashboard.scope import CITY, clear_cache, get_scope
 from dashboard.settings import Settings
-from test_live_page import browser, shots_dir  # noqa: F401
-from test_wall import build_demo, demo_city_dir  # noqa: F401  (the demo city, built once per module)
+from democitykit import build_demo
 
 REPO = Path(__file__).resolve().parent.parent
 XSS_UNIT = '<script>window.__xss=1</script>市政"处"'

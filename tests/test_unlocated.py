@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import feedkit
+from browserkit import PageWatch, shots_dir
 from dashboard import explore, readapi
 from dashboard import scope as scopes
 from dashboard.db import transaction
@@ -60,7 +61,7 @@ def fresh_cache() -> None:
 @pytest.fixture
 def city(sessions: sessionmaker[Session]) -> Any:
     """feedkit's district 990201 (six grids), and district 990202 with one grid."""
-    ref = feedkit.build_city(sessions)
+    ref = feedkit.build_feed_city(sessions)
     with transaction(sessions) as s:
         d = Region(code=OTHER_DISTRICT, name="另一区", level="district")
         st = Region(code=OTHER_DISTRICT + "001", name="另一街道", level="street", parent=d)
@@ -403,9 +404,6 @@ def test_check_counts_the_unlocated_open_cases(feed: Any, settings: Settings) ->
 
 
 # -- /explore in Chromium -------------------------------------------------------------------------------
-from test_live_page import PageWatch, browser, shots_dir  # noqa: E402,F401 - fixtures
-
-
 @pytest.fixture
 def live(dash_app: Any) -> Iterator[str]:
     from werkzeug.serving import make_server

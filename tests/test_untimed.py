@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from citykit import COMMUNITY, build_city, square
+from citykit import COMMUNITY, build_community, square
 from dashboard import classification
 from dashboard.casebook import apply_events, iter_incoming
 from dashboard.db import transaction
@@ -57,7 +57,7 @@ def test_a_no_limit_class_is_never_overdue_and_left_out_of_on_time_rates(
     limits = tmp_path / "limits.csv"
     limits.write_text(table + "handle,event,10,*,*,*,*,不限时,,test,information requests: no 处置 limit\n",
                       encoding="utf-8")
-    build_city(sessions, [(f"{COMMUNITY}001", square(0, 0), "A"), (G_B, square(0, 1), "B")])
+    build_community(sessions, [(f"{COMMUNITY}001", square(0, 0), "A"), (G_B, square(0, 1), "B")])
     ref = Reference.load(sessions, GB, settings.model_copy(update={"limits_file": limits}))
     # 07001 (2 工作日 from Tue 09:20 → Thu 09:20) handled late on Fri; 10002 (不限时) handled a
     # week later; both checked and closed. A third, 10002, still open: never overdue.

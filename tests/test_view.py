@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import make_user, signin_client, signin_page
+from browserkit import PageWatch, shots_dir
 from callbacks import view as viewcb
 from citykit import add_case, build_plan, running_clock
 from dashboard import classification, readapi, reference
@@ -29,7 +30,6 @@ from dashboard.evaluation import ObjectKind, Period, evaluate
 from dashboard.models import Case, Grid, Region, Unit
 from dashboard.settings import Settings
 from layouts import view as viewpage
-from test_live_page import PageWatch, browser, live_server, shots_dir  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -539,7 +539,7 @@ def test_layout_metric_comes_from_the_url_only_as_one_of_two(settings: Settings)
 
 
 # -- in Chromium ----------------------------------------------------------------------------------
-def _start(live_server: Any, who: Any, browser: Any, width: int, height: int) -> tuple[Any, PageWatch]:  # noqa: F811
+def _start(live_server: Any, who: Any, browser: Any, width: int, height: int) -> tuple[Any, PageWatch]:
     live_server.runtime.services.view.clock = lambda: NOW
     page = browser.new_page(viewport={"width": width, "height": height})
     watch = PageWatch(page)
@@ -551,7 +551,7 @@ def _start(live_server: Any, who: Any, browser: Any, width: int, height: int) ->
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width,height", [(1920, 1080), (390, 844)])
-def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: dict[str, Any],  # noqa: F811
+def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: dict[str, Any],
                                          sessions: sessionmaker[Session], settings: Settings,
                                          tmp_path: Any, width: int, height: int) -> None:
     from playwright.sync_api import expect
@@ -633,7 +633,7 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
 
 
 @pytest.mark.browser
-def test_view_in_browser_markup_is_text(browser: Any, live_server: Any, city: dict[str, Any]) -> None:  # noqa: F811
+def test_view_in_browser_markup_is_text(browser: Any, live_server: Any, city: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 
     page, watch = _start(live_server, city["city"], browser, 1366, 768)

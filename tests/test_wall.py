@@ -20,21 +20,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 from authkit import display_url, make_user, signin_page
+from browserkit import PageWatch, shots_dir
 from callbacks.wall import WallService
-from dashboard import classification, db
-from dashboard.cityimport import import_city
-from dashboard.democity import generate_city
+from dashboard import db
 from dashboard.lifecycle import OPEN, EventType, Stage
 from dashboard.models import Case, Grid, Unit
 from dashboard.overdue import overdue_stored
-from dashboard.reference import Reference, sync_classification
 from dashboard.settings import Settings
+from democitykit import build_demo
+from feedkit import set_health
 from feeds.contract import CaseEventMessage
-from feeds.history import build_history
 from feeds.ingest import Ingest
 from feeds.producer import Producer
-from feeds.scenario import CityModel
-from test_live_page import LiveServer, PageWatch, browser, live_server, set_health, shots_dir  # noqa: F401
 
 OPEN_STAGES = [s.value for s in OPEN]
 
@@ -45,28 +42,6 @@ XSS_TEXT = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1"> 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture(scope="module")
-def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo city's import folder, generated once for the module."""
-    out = tmp_path_factory.mktemp("demo-city")
-    generate_city(out)
-    return out
-
-
-def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, days: int = 4, *,
-               daily: float = 300, now: datetime | None = None) -> Reference:
-    """The demo city imported, with ``days`` of history up to ``now`` at ``daily`` cases a day."""
-    import_city(city_dir, sessions)
-    scheme = classification.load(settings.classification)
-    with db.transaction(sessions) as s:
-        sync_classification(s, scheme)
-    ref = Reference.load(sessions, scheme, settings)
-    with sessions() as s:
-        city = CityModel.load(s, scheme, settings.tz)
-    build_history(sessions, ref, city, now or utcnow() - timedelta(minutes=1), days=days, daily_cases=daily)
-    return ref
 
 
 def report(case_id: str, grid: str, at: datetime | None = None, **fields: Any) -> CaseEventMessage:
@@ -169,7 +144,7 @@ def unit_truth(sessions: sessionmaker[Session], now: datetime) -> dict[str, tupl
 
 @pytest.mark.browser
 def test_wall_in_chromium_on_the_demo_city(
-    browser: Any, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,  # noqa: F811
+    browser: Any, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
     demo_city_dir: Path, tmp_path: Path, engine: Any,
 ) -> None:
     from playwright.sync_api import expect

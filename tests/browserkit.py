@@ -1,0 +1,93 @@
+"""Shared kit for the browser tests: Debian's Chromium, the app on a live server, a page watch.
+
+A pytest plugin (registered in tests/conftest.py), so its fixtures need no import:
+- ``browser``: headless Chromium through Playwright, one per test module;
+- ``live_server``: ``create_app(settings)`` on a werkzeug server in a background thread.
+Import the helpers: :class:`LiveServer`, :class:`PageWatch`, :func:`shots_dir`.
+Set GRIDHALL_SHOTS_DIR to keep the screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from werkzeug.serving import make_server
+
+from dashboard.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    runtime: Any  # app.Runtime
+
+
+@pytest.fixture
+def live_server(settings: Settings, engine: Any) -> Iterator[LiveServer]:
+    """create_app(settings) on a werkzeug server in a background thread."""
+    import app as appmod
+
+    application = appmod.create_app(settings)
+    server = make_server("127.0.0.1", 0, application.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    runtime = application.server.extensions[appmod.EXTENSION_KEY]
+    yield LiveServer(f"http://127.0.0.1:{server.server_port}", runtime)
+    server.shutdown()
+    thread.join(10)
+    runtime.close()
+
+
+class PageWatch:
+    """Everything the page asked for, said and popped up."""
+
+    def __init__(self, page: Any) -> None:
+        self.requests: list[str] = []
+        self.failures: list[str] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("requestfailed", lambda r: self.failures.append(r.url))
+        page.on("response", lambda r: r.status >= 400 and self.failures.append(f"{r.status} {r.url}"))
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def assert_local_only(self) -> None:
+        assert self.requests
+        for url in self.requests:
+            parsed = urlparse(url)
+            if parsed.scheme in ("data", "blob"):
+                continue
+            assert parsed.hostname == "127.0.0.1", f"non-local request: {url}"
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """Where a test writes its screenshots: GRIDHALL_SHOTS_DIR if set, else its temp folder."""
+    shots = Path(os.environ.get("GRIDHALL_SHOTS_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots

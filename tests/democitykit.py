@@ -1,0 +1,44 @@
+"""Shared kit: the demo city (dashboard.democity) imported with a few days of history.
+
+A pytest plugin (registered in tests/conftest.py): the ``demo_city_dir`` fixture needs no
+import; :func:`build_demo` does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard import classification, db
+from dashboard.cityimport import import_city
+from dashboard.democity import generate_city
+from dashboard.reference import Reference, sync_classification
+from dashboard.settings import Settings
+from feeds.history import build_history
+from feeds.scenario import CityModel
+
+
+@pytest.fixture(scope="module")
+def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo city's import folder, generated once for the module."""
+    out = tmp_path_factory.mktemp("demo-city")
+    generate_city(out)
+    return out
+
+
+def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, days: int = 4, *,
+               daily: float = 300, now: datetime | None = None) -> Reference:
+    """The demo city imported, with ``days`` of history up to ``now`` at ``daily`` cases a day."""
+    import_city(city_dir, sessions)
+    scheme = classification.load(settings.classification)
+    with db.transaction(sessions) as s:
+        sync_classification(s, scheme)
+    ref = Reference.load(sessions, scheme, settings)
+    with sessions() as s:
+        city = CityModel.load(s, scheme, settings.tz)
+    build_history(sessions, ref, city, now or datetime.now(UTC) - timedelta(minutes=1), days=days,
+                  daily_cases=daily)
+    return ref
