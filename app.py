@@ -26,6 +26,7 @@ import api
 import auth
 import callbacks
 import layouts
+from auth import policy
 from callbacks import Services
 from dashboard import classification, db, mapdata, reference
 from dashboard.cityname import CityNameSource
@@ -151,7 +152,7 @@ def _register_component_scripts(app: dash.Dash) -> None:
     worker that never rendered the index refuses the scripts ("not a registered library"):
     the wall stays on "正在加载". Rendering it at start makes every worker ready.
     """
-    for path in ("/", *(f"/{page}" for page in layouts.PAGES)):
+    for path in ("/", *(page.path for page in policy.PAGE_LIST)):
         # Straight to Dash's index view: the sign-in guard would turn a test request away.
         with app.server.test_request_context(path):
             app.index()

@@ -526,15 +526,15 @@ def _print_demo_users(demo_users: list[Any], url: str) -> None:
     """The demo's sign-ins (docs/cli.md): one user per role, passwords from DATA_DIR/demo-users.json."""
     from rich.table import Table
 
+    from auth.policy import HOME
     from dashboard.users import UserRole
 
     table = Table(title=f"demo users — sign in at {url}login", title_justify="left")
     for column in ("role", "username", "password", "scope", "opens"):
         table.add_column(column)
-    homes = {"display": "/wall", "leader": "/view", "shift_lead": "/explore", "admin": "/explore"}
     for u in demo_users:
         secret = u.password if u.password else "(wall URL above)"
-        table.add_row(f"{u.role} ({UserRole(u.role).label})", u.username, secret, u.scope, homes[u.role])
+        table.add_row(f"{u.role} ({UserRole(u.role).label})", u.username, secret, u.scope, HOME[u.role])
     console.print(table)
     console.print()
 

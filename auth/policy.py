@@ -8,13 +8,17 @@ own route list, so a new route without a rule fails the test.
 Roles are ``dashboard.users.UserRole`` values. A rule is either public, or a set of roles
 (optionally for city-scoped users only), or ``PageOf`` — "the rule of the page this request
 belongs to" (a page's path, its layout request, its callbacks).
+
+It is also the one page registry (``PAGE_LIST``): each page's name, path, rule and the roles
+that land on it. Plain data, importing nothing of the web: ``layouts`` (a layout per page),
+``callbacks`` (callbacks per page), ``app.py`` and ``cli.py`` read it, and
+``tests/test_layers.py`` checks that every page here has a layout and callbacks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import layouts
 from dashboard.users import UserRole
 
 DISPLAY = UserRole.DISPLAY.value
@@ -56,19 +60,37 @@ PUBLIC = Rule(public=True)
 SIGNED_IN = Rule(frozenset(ROLES))
 
 # -- pages --------------------------------------------------------------------------------------
-PAGES: dict[str, Rule] = {
-    # The command-hall wall: wall screens (display tokens) and people of the centre.
-    "wall": Rule(frozenset(ROLES), city_only=True),
-    # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
-    "explore": Rule(PEOPLE),
-    # The leaders' read-only summary (desktop and phone).
-    "view": Rule(PEOPLE),
-    # The interim live-counts page of the first release (city figures only).
-    "live": Rule(frozenset({SHIFT_LEAD, ADMIN}), city_only=True),
-}
+@dataclass(frozen=True)
+class Page:
+    """One page of the app: its name (the first path segment), who may open it, whose home it is."""
 
-# Where each role lands after signing in (and when it opens "/").
-HOME: dict[str, str] = {DISPLAY: "/wall", LEADER: "/view", SHIFT_LEAD: "/explore", ADMIN: "/explore"}
+    name: str
+    rule: Rule
+    # The roles that land here after signing in (and when they open "/"); each role has one home.
+    home_of: frozenset[str] = frozenset()
+
+    @property
+    def path(self) -> str:
+        return f"/{self.name}"
+
+
+# The page registry: every page of the app, in the order the app renders their indexes.
+PAGE_LIST: tuple[Page, ...] = (
+    # The command-hall wall: wall screens (display tokens) and people of the centre.
+    Page("wall", Rule(frozenset(ROLES), city_only=True), home_of=frozenset({DISPLAY})),
+    # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
+    Page("explore", Rule(PEOPLE), home_of=frozenset({SHIFT_LEAD, ADMIN})),
+    # The leaders' read-only summary (desktop and phone).
+    Page("view", Rule(PEOPLE), home_of=frozenset({LEADER})),
+    # The interim live-counts page of the first release (city figures only).
+    Page("live", Rule(frozenset({SHIFT_LEAD, ADMIN}), city_only=True)),
+)
+
+# Read from the registry: a page's rule by name …
+PAGES: dict[str, Rule] = {page.name: page.rule for page in PAGE_LIST}
+
+# … and where each role lands after signing in (and when it opens "/").
+HOME: dict[str, str] = {role: page.path for page in PAGE_LIST for role in page.home_of}
 
 # Callbacks that write (by page); the role must also be in ``WRITERS``.
 WRITERS = frozenset({SHIFT_LEAD})
@@ -107,6 +129,7 @@ SELF_GUARDED_PREFIXES: tuple[str, ...] = ("/api/v1/",)
 
 
 def page_of(path: str) -> str | None:
-    """The page a URL path belongs to (``/wall``, ``/explore/export.csv`` …), or None."""
-    page = layouts.page_of(path)
-    return page if page in PAGES else None
+    """The page a URL path belongs to (``/wall``, ``/explore/export.csv`` …): its first
+    segment when that names a page, else None."""
+    first = path.strip("/").split("/", 1)[0]
+    return first if first in PAGES else None

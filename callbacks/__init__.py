@@ -28,6 +28,16 @@ class Services:
     callback_pages: dict[str, str]
 
 
+# Each page's callbacks, registered with the page's own service: one entry for every page of the
+# registry (auth/policy.py PAGE_LIST; tests/test_layers.py checks), in the order they register.
+PAGE_CALLBACKS: dict[str, Callable[[dash.Dash, Services], None]] = {
+    "live": lambda app, services: live.register(app, services.live),
+    "wall": lambda app, services: wall.register(app, services.wall),
+    "explore": lambda app, services: explore.register(app, services.explore),
+    "view": lambda app, services: view.register(app, services.view),
+}
+
+
 def register(
     app: dash.Dash,
     settings: Settings,
@@ -40,16 +50,9 @@ def register(
                         explore.ExploreService(settings, sessions, redis_client),
                         view.ViewService(settings, sessions, redis_client),
                         callback_pages={})
-    # Each page's register with its own service bound: one callable type for the loop.
-    pages: tuple[tuple[str, Callable[[dash.Dash], None]], ...] = (
-        ("live", lambda a: live.register(a, services.live)),
-        ("wall", lambda a: wall.register(a, services.wall)),
-        ("explore", lambda a: explore.register(a, services.explore)),
-        ("view", lambda a: view.register(a, services.view)),
-    )
-    for page, register_page in pages:
+    for page, register_page in PAGE_CALLBACKS.items():
         before = set(app.callback_map)
-        register_page(app)
+        register_page(app, services)
         # Server-side callbacks only: clientside ones never reach the server (a request naming
         # one is refused by the guard like any unknown callback).
         added = {k for k in set(app.callback_map) - before if "callback" in app.callback_map[k]}
@@ -57,4 +60,4 @@ def register(
     return services
 
 
-__all__ = ["Services", "explore", "live", "register", "view", "wall"]
+__all__ = ["PAGE_CALLBACKS", "Services", "explore", "live", "register", "view", "wall"]

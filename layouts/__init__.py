@@ -8,9 +8,14 @@ from urllib.parse import ParseResult, parse_qs, urlparse
 import flask
 from dash import html
 
+from auth import identity, policy
 from dashboard.settings import Settings
 
 from . import explore, live, view, wall
+
+# A page's layout from (settings, its URL, the city's name); one for every page of the registry
+# (auth/policy.py PAGE_LIST), which tests/test_layers.py checks.
+PageLayout = Callable[[Settings, ParseResult, str], html.Div]
 
 
 def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "") -> Callable[[], html.Div]:
@@ -22,39 +27,34 @@ def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "") -
 
     def serve() -> html.Div:
         url = _page_url()
-        page = page_of(url.path) if url is not None else None
+        page = policy.page_of(url.path) if url is not None else None
         city = city_name()
-        if url is None:  # no page address (page is None): the default page
+        if url is None or page is None:  # no page address, or not a page's: the default page
             return live.layout(settings, city=city)
-        if page == "wall":
-            query = parse_qs(url.query)
-            return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],
-                               explore=_may_open("explore"), board=query.get("board", ["units"])[0],
-                               period=query.get("period", [None])[0], city=city)
-        if page == "explore":
-            return explore.layout(settings, url.query, city=city)
-        if page == "view":
-            return view.layout(settings, url.query, city=city)
-        return live.layout(settings, city=city)
+        return LAYOUTS[page](settings, url, city)
 
     return serve
 
 
+def _wall(settings: Settings, url: ParseResult, city: str) -> html.Div:
+    query = parse_qs(url.query)
+    return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],
+                       explore=_may_open("explore"), board=query.get("board", ["units"])[0],
+                       period=query.get("period", [None])[0], city=city)
+
+
+LAYOUTS: dict[str, PageLayout] = {
+    "wall": _wall,
+    "explore": lambda settings, url, city: explore.layout(settings, url.query, city=city),
+    "view": lambda settings, url, city: view.layout(settings, url.query, city=city),
+    "live": lambda settings, url, city: live.layout(settings, city=city),
+}
+
+
 def _may_open(page: str) -> bool:
     """Whether the signed-in viewer may open ``page`` (only to offer links; the guard decides)."""
-    from auth import identity, policy  # imported late: auth.policy imports this package
-
     who = identity.current()
     return who is not None and policy.PAGES[page].allows(who.role, who.city_scope)
-
-
-def page_of(path: str) -> str | None:
-    """The page a URL path names: its first segment when that is a page, else None."""
-    first = path.strip("/").split("/", 1)[0]
-    return first if first in PAGES else None
-
-
-PAGES = ("wall", "explore", "view", "live")
 
 
 def _page_url() -> ParseResult | None:
@@ -76,4 +76,4 @@ def validation_layout(settings: Settings) -> html.Div:
                      view.layout(settings)])
 
 
-__all__ = ["explore", "live", "page_of", "root_layout", "validation_layout", "view", "wall"]
+__all__ = ["LAYOUTS", "explore", "live", "root_layout", "validation_layout", "view", "wall"]

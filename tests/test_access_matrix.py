@@ -71,7 +71,7 @@ def _samples(app: Any, case_id: str) -> list[tuple[str, str, str, Any]]:
         "/assets/<path:filename>": ["/assets/login.css"],
         "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>": [script],
         "/static/<path:filename>": ["/static/none.txt"],
-        "/<path:path>": [f"/{p}" for p in layouts.PAGES],
+        "/<path:path>": [f"/{p}" for p in policy.PAGES],
         "/wall/geo/<name>.json": ["/wall/geo/grids.json", "/wall/geo/boundaries.json"],
         "/explore/export.<fmt>": ["/explore/export.csv", "/explore/export.xlsx"],
         "/api/v1/cases/<case_id>": [f"/api/v1/cases/{case_id}"],
@@ -119,7 +119,7 @@ def test_every_route_page_and_callback_has_a_rule(app: Any) -> None:
     rules = {r.rule for r in app.server.url_map.iter_rules()}
     assert rules - set(policy.ROUTES) == set(), "routes without an access rule"
     assert set(policy.ROUTES) - rules == set(), "rules for routes that do not exist"
-    assert set(layouts.PAGES) == set(policy.PAGES)
+    assert set(layouts.LAYOUTS) == set(policy.PAGES)
     pages = app.server.extensions["gridhall"].services.callback_pages
     server_side = {k for k, spec in app.callback_map.items() if "callback" in spec}
     assert server_side == set(pages), "callbacks without an owning page"
@@ -138,7 +138,7 @@ def test_role_scope_matrix(app: Any, sessions: sessionmaker[Session], api_city: 
             if isinstance(entry, policy.PageOf):
                 page = policy.page_of(url) if entry.how == "path" else None
             if rule == "/_dash-layout":
-                for p in layouts.PAGES:
+                for p in policy.PAGES:
                     r = caller.client.get(url, headers={"Referer": f"http://localhost/{p}"})
                     _check(caller, _verdict(None, p, caller), r.status_code, r.headers.get("Location", ""),
                            f"layout of /{p}")
