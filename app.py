@@ -28,7 +28,7 @@ import callbacks
 import layouts
 from auth import policy
 from callbacks import Services
-from dashboard import classification, db, mapdata, reference
+from dashboard import classification, db, reference
 from dashboard.cityname import CityNameSource
 from dashboard.settings import ConfigError, Settings, load_settings
 from feeds.connection import connect
@@ -125,10 +125,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         classification.load(settings.classification, settings.classification_extension), settings, session)))
     # After every route exists: the guard refuses routes without a rule (auth/policy.py).
     auth.install(app, settings, sessions, redis_client, lambda: services.callback_pages)
-    warm_map = _add_map_layers(app.server, sessions)
     _register_component_scripts(app)
     services.wall.start()  # load the live view now, not at the first wall's first poll
-    threading.Thread(target=warm_map, name="gridhall-map-warm", daemon=True).start()
+    threading.Thread(target=services.wall.map_layers.warm, name="gridhall-map-warm", daemon=True).start()
     return app
 
 
@@ -260,52 +259,6 @@ def _add_error_pages(server: flask.Flask) -> None:
             return flask.Response('{"error": "服务器内部错误"}', status=500, mimetype="application/json")
         return flask.Response("<!DOCTYPE html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>500</title>"
                               "<p>服务器内部错误，请稍后再试。</p></html>", status=500, mimetype="text/html")
-
-
-def _add_map_layers(server: flask.Flask, sessions: Any) -> Any:
-    """The wall's map geometry as static GeoJSON: built once per process, cached by ETag.
-
-    Grids and boundaries change only with a city import, so the browser fetches them once
-    (gzip when it accepts it) and every live update afterwards only recolours cells.
-    """
-    built: dict[str, mapdata.Layer] = {}
-    lock = threading.Lock()
-    builders = {"grids": mapdata.grid_layer, "boundaries": mapdata.boundary_layer}
-
-    def layer_for(name: str) -> mapdata.Layer:
-        with lock:
-            if name not in built:
-                with sessions() as session:
-                    built[name] = builders[name](session)
-            return built[name]
-
-    def warm() -> None:
-        """Build both layers ahead of the first wall (100,000 grids take seconds)."""
-        try:
-            for name in builders:
-                layer_for(name)
-        except Exception as exc:  # the first request will try again and report it
-            log.warning("map layers not prebuilt: %s", _first_line(exc))
-
-    @server.route("/wall/geo/<name>.json")
-    def map_layer(name: str) -> flask.Response:
-        if name not in builders:
-            flask.abort(404)
-        layer = layer_for(name)
-        if flask.request.if_none_match.contains(layer.etag.strip('"')):
-            response = flask.Response(status=304)
-        elif "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
-            response = flask.Response(layer.gzipped, mimetype="application/geo+json")
-            response.headers["Content-Encoding"] = "gzip"
-        else:
-            response = flask.Response(layer.body, mimetype="application/geo+json")
-        response.headers["ETag"] = layer.etag
-        response.headers["Vary"] = "Accept-Encoding"
-        # Revalidate each load: a city re-import must reach the wall at its next reload.
-        response.headers["Cache-Control"] = "no-cache"
-        return response
-
-    return warm
 
 
 def _first_line(exc: BaseException) -> str:

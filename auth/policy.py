@@ -68,6 +68,9 @@ class Page:
     rule: Rule
     # The roles that land here after signing in (and when they open "/"); each role has one home.
     home_of: frozenset[str] = frozenset()
+    # The page's own Flask URL rules under its path (registered by the page: callbacks.PAGE_ROUTES);
+    # each gets the page's rule.
+    routes: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -77,9 +80,11 @@ class Page:
 # The page registry: every page of the app, in the order the app renders their indexes.
 PAGE_LIST: tuple[Page, ...] = (
     # The command-hall wall: wall screens (display tokens) and people of the centre.
-    Page("wall", Rule(frozenset(ROLES), city_only=True), home_of=frozenset({DISPLAY})),
+    Page("wall", Rule(frozenset(ROLES), city_only=True), home_of=frozenset({DISPLAY}),
+         routes=("/wall/geo/<name>.json",)),  # its grid and boundary geometry (city)
     # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
-    Page("explore", Rule(PEOPLE), home_of=frozenset({SHIFT_LEAD, ADMIN})),
+    Page("explore", Rule(PEOPLE), home_of=frozenset({SHIFT_LEAD, ADMIN}),
+         routes=("/explore/export.<fmt>",)),  # the current case table as CSV/XLSX
     # The leaders' read-only summary (desktop and phone).
     Page("view", Rule(PEOPLE), home_of=frozenset({LEADER})),
     # The interim live-counts page of the first release (city figures only).
@@ -111,8 +116,8 @@ ROUTES: dict[str, Rule | PageOf] = {
     "/_dash-update-component": PageOf("callback"),  # each callback belongs to one page
     "/": SIGNED_IN,  # redirects to the role's home page
     "/<path:path>": PageOf("path"),  # Dash's page catch-all: /wall, /explore, /view, /live
-    "/wall/geo/<name>.json": PageOf("path"),  # the wall's grid and boundary geometry (city)
-    "/explore/export.<fmt>": PageOf("path"),  # the current case table as CSV/XLSX
+    # Each page's own routes (PAGE_LIST above): the wall's geometry, explore's export.
+    **{route: PageOf("path") for page in PAGE_LIST for route in page.routes},
     # The JSON read API authenticates itself (bearer token, or this session): api/v1.py.
     "/api/v1/summary": Rule(PEOPLE),
     "/api/v1/grids": Rule(PEOPLE),

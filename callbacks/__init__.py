@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dash
+import flask
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +38,13 @@ PAGE_CALLBACKS: dict[str, Callable[[dash.Dash, Services], None]] = {
     "view": lambda app, services: view.register(app, services.view),
 }
 
+# Each page's own Flask routes beside its path (auth/policy.py lists them under the page, so the
+# guard applies the page's rule): the wall's geometry, explore's export.
+PAGE_ROUTES: dict[str, Callable[[flask.Flask, Services], None]] = {
+    "wall": lambda server, services: wall.add_routes(server, services.wall),
+    "explore": lambda server, services: explore.add_routes(server, services.explore),
+}
+
 
 def register(
     app: dash.Dash,
@@ -44,7 +52,7 @@ def register(
     sessions: sessionmaker[Session],
     redis_client: redis.Redis,
 ) -> Services:
-    """Register every page's callbacks on ``app``; returns the pages' services."""
+    """Register every page's callbacks and routes on ``app``; returns the pages' services."""
     services = Services(live.LiveService(settings, sessions, redis_client),
                         wall.WallService(settings, sessions, redis_client),
                         explore.ExploreService(settings, sessions, redis_client),
@@ -57,7 +65,9 @@ def register(
         # one is refused by the guard like any unknown callback).
         added = {k for k in set(app.callback_map) - before if "callback" in app.callback_map[k]}
         services.callback_pages.update(dict.fromkeys(added, page))
+    for add_routes in PAGE_ROUTES.values():
+        add_routes(app.server, services)
     return services
 
 
-__all__ = ["PAGE_CALLBACKS", "Services", "explore", "live", "register", "view", "wall"]
+__all__ = ["PAGE_CALLBACKS", "PAGE_ROUTES", "Services", "explore", "live", "register", "view", "wall"]

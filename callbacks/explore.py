@@ -591,6 +591,10 @@ def register(app: dash.Dash, service: ExploreService) -> None:
         *[Input(f"explore-f-{f}", "value") for f in FILTERS if f != "window"],
     )
 
+
+def add_routes(server: flask.Flask, service: ExploreService) -> None:
+    """The explore page's own Flask route (auth/policy.py lists it under the page): the export."""
+
     def export(fmt: str) -> flask.Response:
         try:
             return service.export(fmt, flask.request.query_string.decode("utf-8", "replace"))
@@ -600,7 +604,7 @@ def register(app: dash.Dash, service: ExploreService) -> None:
             log.exception("explore: export failed")
             return _text_response(FAILED, 500)
 
-    app.server.add_url_rule(EXPORT_RULE, endpoint="explore_export", view_func=export)
+    server.add_url_rule(EXPORT_RULE, endpoint="explore_export", view_func=export)
 
 
 def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month: str | None = None) -> str:
@@ -705,5 +709,5 @@ def _from_controls(trigger: Any, values: Any, current: explore.Selection,
     return explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
 
 
-__all__ = ["ExploreService", "register", "navigate_to", "MAIN_OUTPUTS", "EXPORT_RULE", "RANKING_OUTPUTS",
+__all__ = ["ExploreService", "add_routes", "register", "navigate_to", "MAIN_OUTPUTS", "EXPORT_RULE", "RANKING_OUTPUTS",
            "ranking_outputs"]

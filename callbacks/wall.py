@@ -30,12 +30,13 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import dash
+import flask
 import redis
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import classification
+from dashboard import classification, mapdata
 from dashboard.evalspec import weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.liveview import LiveView
@@ -60,6 +61,7 @@ QUEUE_ROWS = 60
 QUEUE_DUE_SOON_ROWS = 30
 HOT_SPOTS = 10
 JOURNAL = 512  # grid-change entries kept per worker for delta updates
+GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -103,6 +105,35 @@ class _Journal:
     floor: tuple[tuple[int, int], int] | None = None  # the coordinate of the first snapshot
 
 
+class MapLayers:
+    """The wall's map geometry as static GeoJSON: built once per process, cached by ETag.
+
+    Grids and boundaries change only with a city import, so the browser fetches them once
+    (gzip when it accepts it) and every live update afterwards only recolours cells.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.builders = {"grids": mapdata.grid_layer, "boundaries": mapdata.boundary_layer}
+        self._built: dict[str, mapdata.Layer] = {}
+        self._lock = threading.Lock()
+
+    def layer(self, name: str) -> mapdata.Layer:
+        with self._lock:
+            if name not in self._built:
+                with self.sessions() as session:
+                    self._built[name] = self.builders[name](session)
+            return self._built[name]
+
+    def warm(self) -> None:
+        """Build both layers ahead of the first wall (100,000 grids take seconds)."""
+        try:
+            for name in self.builders:
+                self.layer(name)
+        except Exception as exc:  # the first request will try again and report it
+            log.warning("map layers not prebuilt: %s", (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+
+
 class WallService:
     """One worker's live view, its follower and the grid-change journal."""
 
@@ -118,6 +149,7 @@ class WallService:
         self._starter: threading.Thread | None = None
         self._stopped = threading.Event()
         self.health = HealthWatch(self)
+        self.map_layers = MapLayers(sessions)
         # period label → (monotonic time, (period text, district rows, unit rows))
         self._rankings: dict[str, tuple[float, Rankings]] = {}
 
@@ -436,6 +468,28 @@ class HealthWatch:
 
 
 # -- registration ------------------------------------------------------------------------------------
+def add_routes(server: flask.Flask, service: WallService) -> None:
+    """The wall page's own Flask route (auth/policy.py lists it under the page): its geometry."""
+
+    @server.route(GEO_RULE)
+    def map_layer(name: str) -> flask.Response:
+        if name not in service.map_layers.builders:
+            flask.abort(404)
+        layer = service.map_layers.layer(name)
+        if flask.request.if_none_match.contains(layer.etag.strip('"')):
+            response = flask.Response(status=304)
+        elif "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
+            response = flask.Response(layer.gzipped, mimetype="application/geo+json")
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            response = flask.Response(layer.body, mimetype="application/geo+json")
+        response.headers["ETag"] = layer.etag
+        response.headers["Vary"] = "Accept-Encoding"
+        # Revalidate each load: a city re-import must reach the wall at its next reload.
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 def register(app: dash.Dash, service: WallService) -> None:
     @app.callback(
         Output("wall-grid", "data"),
@@ -556,4 +610,4 @@ def register(app: dash.Dash, service: WallService) -> None:
     )
 
 
-__all__ = ["WallService", "register", "html"]
+__all__ = ["GEO_RULE", "MapLayers", "WallService", "add_routes", "register", "html"]

@@ -120,3 +120,10 @@ def test_one_page_registry() -> None:
             assert page.rule.allows(role, city_scope=True)
     assert sum(len(page.home_of) for page in policy.PAGE_LIST) == len(policy.ROLES)
     assert policy.page_of("/login") is None and policy.page_of("/explore/export.csv") == "explore"
+    # A page's own Flask routes lie under its path, get its rule, and its page registers them.
+    assert set(callbacks.PAGE_ROUTES) == {page.name for page in policy.PAGE_LIST if page.routes}
+    for page in policy.PAGE_LIST:
+        for route in page.routes:
+            assert policy.page_of(route) == page.name
+            assert policy.ROUTES[route] == policy.PageOf("path")
+            assert route not in (REPO / "app.py").read_text(encoding="utf-8")
