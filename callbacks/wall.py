@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import dash
@@ -36,6 +36,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import classification
+from dashboard.clock import utcnow
 from dashboard.evalspec import weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.liveview import LiveView
@@ -65,9 +66,6 @@ JOURNAL = 512  # grid-change entries kept per worker for delta updates
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _digest(value: Any) -> str:

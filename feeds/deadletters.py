@@ -27,6 +27,7 @@ from typing import Any, cast
 import orjson
 import redis
 
+from dashboard.clock import utcnow
 from dashboard.settings import Settings
 
 from .contract import (
@@ -296,7 +297,7 @@ def parse_since(text: str, tz: tzinfo, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(text)
     if match:
         span = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-        return (now or datetime.now(UTC)) - span
+        return (now or utcnow()) - span
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

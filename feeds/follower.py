@@ -35,13 +35,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import redis
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.clock import utcnow
 from dashboard.deadlines import Timing
 from dashboard.liveview import LiveView
 from dashboard.settings import Settings
@@ -57,9 +58,6 @@ MAX_BACKOFF_S = 10.0
 # XREAD's reply (decode_responses): per stream, its entries; an entry trimmed meanwhile has no fields.
 _ReadReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _sid(entry_id: str) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 import orjson
@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
+from dashboard.clock import utcnow
 from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
@@ -170,7 +171,7 @@ class Ingest:
     def sweep(self) -> int:
         """Dead-letter stored events that stayed illegal past the grace period."""
         self._last_sweep = time.monotonic()
-        now = datetime.now(UTC)
+        now = utcnow()
         with transaction(self.sessions) as session:
             result = expire_illegal(session, self.ref, now - timedelta(seconds=self.illegal_grace_s))
         if not result.rejected:
@@ -189,7 +190,7 @@ class Ingest:
         self.heartbeat()
         if not entries:
             return 0
-        now = datetime.now(UTC)
+        now = utcnow()
         incoming: list[Incoming] = []
         dead: list[_Dead] = []
         origins: dict[str, tuple[str, str, dict[str, str]]] = {}  # origin → the entry, fields decoded
@@ -334,7 +335,7 @@ class Ingest:
 
     def heartbeat(self) -> None:
         self.client.hset(self.health_key, mapping={
-            "heartbeat_at": datetime.now(UTC).isoformat(),
+            "heartbeat_at": utcnow().isoformat(),
             "consumer": self.consumer,
         })
 

@@ -19,12 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 import redis
 
+from dashboard.clock import utcnow
 from dashboard.settings import Settings
 from dashboard.tabular import is_stdio
 
@@ -140,7 +141,7 @@ def load_file(path: Path, fmt: str | None = None, *, now: datetime | None = None
         raise PublishFileError(f"{path}: {exc.strerror or exc}") from None
     raw = _jsonl_payloads(text) if fmt == "jsonl" else _csv_payloads(path, text)
     loaded = Loaded()
-    limit = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    limit = (now or utcnow()) + FUTURE_TOLERANCE
     seen: set[str] = set()
     for line, payload in raw:
         if isinstance(payload, LineProblem):
