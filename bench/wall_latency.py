@@ -62,7 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dashboard.settings import Settings, load_settings  # noqa: E402
-from feeds.contract import CHANGES_STREAM, CaseEventMessage  # noqa: E402
+from feeds.contract import CaseEventMessage  # noqa: E402
+from feeds.keys import CHANGES_STREAM  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]

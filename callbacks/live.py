@@ -26,7 +26,7 @@ from dashboard import queries
 from dashboard.clock import utcnow
 from dashboard.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 from dashboard.settings import Settings
-from feeds.contract import HEALTH_KEY
+from feeds.keys import HEALTH_KEY
 from layouts import live as view
 
 log = logging.getLogger(__name__)

@@ -44,9 +44,9 @@ from dashboard.reference import timing_for
 from dashboard.scope import CITY
 from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED
-from feeds.contract import applied_minute_key
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
+from feeds.keys import applied_minute_key
 from layouts import wall as view
 from layouts.live import PLACEHOLDER, render_banner, render_feed
 

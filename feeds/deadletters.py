@@ -30,16 +30,8 @@ import redis
 from dashboard.clock import utcnow
 from dashboard.settings import Settings
 
-from .contract import (
-    CASE_STREAM,
-    DEAD_COUNTS_KEY,
-    DEAD_LETTER_STREAM,
-    DEAD_TRIMMED_KEY,
-    ENTRY_FIELD,
-    MAX_PAYLOAD_BYTES,
-    DeadReason,
-    case_streams,
-)
+from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, DeadReason
+from .keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, case_streams
 
 PAGE = 500
 

@@ -47,8 +47,7 @@ from dashboard.deadlines import Timing
 from dashboard.liveview import LiveView
 from dashboard.settings import Settings
 
-from .contract import CHANGES_STREAM
-from .ingest import CHANGES_MAXLEN
+from .keys import CHANGES_MAXLEN, CHANGES_STREAM
 
 log = logging.getLogger(__name__)
 

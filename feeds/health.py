@@ -11,15 +11,8 @@ import redis
 from dashboard.clock import utcnow
 from dashboard.settings import Settings
 
-from .contract import (
-    CONSUMER_GROUP,
-    DEAD_COUNTS_KEY,
-    DEAD_LETTER_STREAM,
-    DEAD_TRIMMED_KEY,
-    HEALTH_KEY,
-    case_streams,
-)
 from .deadletters import WARN_FILL
+from .keys import CONSUMER_GROUP, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, HEALTH_KEY, case_streams
 
 
 @dataclass

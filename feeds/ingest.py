@@ -29,24 +29,21 @@ from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
 
-from .contract import (
+from .contract import FUTURE_TOLERANCE, DeadReason, FeedError, parse_event
+from .deadletters import DeadLetterSink, dead_letter_record
+from .keys import (
+    CHANGES_MAXLEN,
     CHANGES_STREAM,
     CONSUMER_GROUP,
     DEAD_COUNTS_KEY,
     DEAD_LETTER_STREAM,
-    FUTURE_TOLERANCE,
     HEALTH_KEY,
-    DeadReason,
-    FeedError,
     applied_minute_key,
     case_streams,
-    parse_event,
 )
-from .deadletters import DeadLetterSink, dead_letter_record
 
 log = logging.getLogger(__name__)
 
-CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
 ILLEGAL_GRACE_S = 600  # how long an illegal event may wait for the late event that makes it legal
 SWEEP_EVERY_S = 30
 REFERENCE_STALE_S = 30  # reference data older than this is reloaded before an event is refused or kept 未定位

@@ -29,16 +29,8 @@ from dashboard.clock import utcnow
 from dashboard.settings import Settings
 from dashboard.tabular import is_stdio
 
-from .contract import (
-    ENTRY_FIELD,
-    FUTURE_TOLERANCE,
-    CaseEventMessage,
-    FeedError,
-    StreamFields,
-    case_streams,
-    decode_entry,
-    stream_for,
-)
+from .contract import ENTRY_FIELD, FUTURE_TOLERANCE, CaseEventMessage, FeedError, StreamFields, decode_entry
+from .keys import case_streams, stream_for
 
 FORMATS = ("jsonl", "csv")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}

@@ -54,13 +54,8 @@ from dashboard.reference import Reference
 from dashboard.settings import Settings
 from dashboard.text import strip_bidi
 from feeds import schema as feed_schema
-from feeds.contract import (
-    CASE_STREAM,
-    CONSUMER_GROUP,
-    DEAD_LETTER_STREAM,
-    HEALTH_KEY,
-    CaseEventMessage,
-)
+from feeds.contract import CaseEventMessage
+from feeds.keys import CASE_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 import cli
 from dashboard.lifecycle import EventType
 from dashboard.settings import Settings
-from feeds.contract import CASE_STREAM, CaseEventMessage, decode_entry
+from feeds.contract import CaseEventMessage, decode_entry
+from feeds.keys import CASE_STREAM
 from feeds.publish import Record, load_file, plan, send
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
