@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard.settings import Settings, load_settings  # noqa: E402
 from feeds.contract import CaseEventMessage  # noqa: E402
-from feeds.keys import CHANGES_STREAM  # noqa: E402
+from feeds.keys import CHANGES_STREAM, stream_id  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
@@ -303,7 +303,7 @@ class NoticeWatch(threading.Thread):
                 for entry_id, fields in items:
                     last = entry_id
                     self.notices += 1
-                    ms = float(entry_id.split("-")[0])
+                    ms = float(stream_id(entry_id)[0])
                     for cid in fields.get("cases", "").split(","):
                         if cid.startswith(self.case_prefix) and cid not in self.seen:
                             self.seen[cid] = ms

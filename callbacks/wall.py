@@ -46,7 +46,7 @@ from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
-from feeds.keys import applied_minute_key
+from feeds.keys import applied_minute_key, stream_id
 from layouts import wall as view
 from layouts.live import PLACEHOLDER, render_banner, render_feed
 
@@ -71,17 +71,6 @@ def _first_line(exc: BaseException) -> str:
 def _digest(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def _nid(text: str | None) -> tuple[int, int]:
-    """A Redis stream id as a comparable pair ("0-0" when unknown)."""
-    if not text:
-        return (0, 0)
-    ms, _, seq = str(text).partition("-")
-    try:
-        return (int(ms), int(seq or 0))
-    except ValueError:
-        return (0, 0)
 
 
 @dataclass
@@ -203,7 +192,7 @@ class WallService:
         # coordinate says (sent again later, harmless), never older.
         status = self.follower.status()
         tick = int(status.last_tick_at.timestamp()) if status.last_tick_at else 0
-        coord = (_nid(status.last_id), tick)
+        coord = (stream_id(status.last_id), tick)
         j = self._journal
         version = live.version
         if version == j.seen_version:
@@ -236,7 +225,7 @@ class WallService:
             out = {"nid": f"{nid[0]}-{nid[1]}", "tick": tick, "version": f"{nid[0]}-{nid[1]}/{tick}"}
             if not have or j.floor is None:
                 return {**out, "full": True, "values": current}
-            c_nid, c_tick = _nid(have.get("nid")), int(have.get("tick") or 0)
+            c_nid, c_tick = stream_id(have.get("nid")), int(have.get("tick") or 0)
             if nid < c_nid or tick < c_tick:
                 return None  # this worker is behind the browser: let a fresher poll answer
             if (nid, tick) == (c_nid, c_tick):

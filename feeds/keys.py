@@ -34,6 +34,22 @@ SIGNIN_LOCKS_KEY = "signin-locks:{user_id}"  # hash: failures and locks per clie
 THROTTLE_PREFIX = "throttle"  # the `limits` library's keys: sign-in attempts per client IP
 
 
+def stream_id(entry_id: str | bytes | None) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a pair that orders as Redis orders ids.
+
+    None, or text that is not an id (a browser's stale or forged value), reads as ``(0, 0)``:
+    before every entry. The one parser of stream ids; ``entry_id[0]`` is the entry's time in ms.
+    """
+    if not entry_id:
+        return (0, 0)
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    try:
+        return (int(ms), int(seq or 0))
+    except ValueError:
+        return (0, 0)
+
+
 def applied_minute_key(minute: int) -> str:
     """The per-minute applied counter's key (without prefix) for epoch minute ``minute``."""
     return APPLIED_MINUTE_KEY.format(minute=minute)
