@@ -223,7 +223,7 @@ def check(
         err.print(f"[red]✗ config[/]    {exc}", highlight=False)
         raise typer.Exit(1) from None
     code = 0
-    console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.timezone}")
+    console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.tz.key}")
     try:
         scheme = _classification(settings)
         console.print(f"[green]✓ classification[/] {settings.classification}")
@@ -857,7 +857,7 @@ def deadletters_show(
         ("dead letter", letter.id),
         ("reason code", code),
         ("reason", letter.reason or "—"),
-        ("time", f"{letter.at.astimezone(settings.tz).isoformat()} ({settings.timezone})"),
+        ("time", f"{letter.at.astimezone(settings.tz).isoformat()} ({settings.tz.key})"),
         ("consumer", letter.consumer or "—"),
         ("stream", letter.stream or "—"),
         ("entry id", letter.entry_id or "—"),

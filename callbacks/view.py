@@ -412,7 +412,7 @@ class ViewService(PageService):
         areas.sort(key=lambda a: (-a["overdue"], -a["open"], a["code"]))
         total_queue = queue.overdue_total + queue.due_soon_total
         return Figures(
-            at=now.astimezone(timing.calendar.tz),
+            at=now.astimezone(self.settings.tz),
             scope=page.scope_text(summary.scope_name, summary.scope_level),
             kpis=page.kpi_texts([getattr(summary, key) for key, _, _ in page.KPIS]),
             values=values,
