@@ -152,7 +152,7 @@ def create_blueprint(
     """
     bp = flask.Blueprint("api_v1", __name__, url_prefix=PREFIX)
     resolved: list[Timing] = []
-    now_of = clock or (utcnow)
+    now_of = clock or utcnow
 
     def get_timing(session: Session) -> Timing:
         if not resolved:
