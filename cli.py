@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from dashboard.clock import utcnow
 from dashboard.settings import ConfigError, Settings, load_settings
 from dashboard.tabular import Column, Format, emit, is_stdio, open_text_output, resolve_format
 
@@ -222,7 +223,7 @@ def check(
         err.print(f"[red]✗ config[/]    {exc}", highlight=False)
         raise typer.Exit(1) from None
     code = 0
-    console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.timezone}")
+    console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.tz.key}")
     try:
         scheme = _classification(settings)
         console.print(f"[green]✓ classification[/] {settings.classification}")
@@ -392,7 +393,7 @@ def simulate(
     sim = Simulator(sessions, Producer(connect(settings), settings), classification, city,
                     daily_cases=daily, speedup=speedup, seed=seed)
     if resume:
-        n = sim.resume_open_cases(datetime.now(UTC))
+        n = sim.resume_open_cases(utcnow())
         console.print(f"simulator resumed {n} open cases")
     console.print(f"simulator: {daily:g} cases/day × {speedup:g} → {sim.producer.stream}")
     sim.run(_stop_event())
@@ -455,7 +456,7 @@ def demo(
     started = time.monotonic()
     _require_backends(settings)
     redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
-    _prepare_demo(settings, days=days or demo_history_days(datetime.now(UTC), settings.tz), daily=daily)
+    _prepare_demo(settings, days=days or demo_history_days(utcnow(), settings.tz), daily=daily)
     demo_users = _demo_users(settings)
     env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
     children = {
@@ -631,7 +632,7 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
         with _progress() as progress:
             task = progress.add_task(f"building {days} days of case history", total=days * 24)
             n_cases, n_events = build_history(
-                sessions, ref, city, datetime.now(UTC), days=days, daily_cases=daily,
+                sessions, ref, city, utcnow(), days=days, daily_cases=daily,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         console.print(f"history: {n_cases} cases, {n_events} events")
@@ -856,7 +857,7 @@ def deadletters_show(
         ("dead letter", letter.id),
         ("reason code", code),
         ("reason", letter.reason or "—"),
-        ("time", f"{letter.at.astimezone(settings.tz).isoformat()} ({settings.timezone})"),
+        ("time", f"{letter.at.astimezone(settings.tz).isoformat()} ({settings.tz.key})"),
         ("consumer", letter.consumer or "—"),
         ("stream", letter.stream or "—"),
         ("entry id", letter.entry_id or "—"),
@@ -1221,7 +1222,7 @@ OVERDUE_TABLE = tuple(
 
 def _parse_at(text: str | None, tz: tzinfo) -> datetime:
     if text is None or text.strip().lower() == "now":
-        return datetime.now(UTC)
+        return utcnow()
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -1328,7 +1329,7 @@ def report(
         period = Period.parse(month, settings.tz)
     except ValueError as exc:
         _fail(f"--month: {month!r} is not a month ({exc})", 1)
-    now = datetime.now(UTC)
+    now = utcnow()
     if period.start > now:
         _fail(f"--month: {period.label} has not begun yet", 1)
     if is_stdio(out):

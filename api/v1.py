@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from auth import identity
 from auth.sessions import session_unconfirmed
 from dashboard import readapi
+from dashboard.clock import utcnow
 from dashboard.deadlines import Timing
 from dashboard.evalspec import INDICATORS, weights_from_settings
 from dashboard.evaluation import ObjectKind, Period, evaluate
@@ -151,7 +152,7 @@ def create_blueprint(
     """
     bp = flask.Blueprint("api_v1", __name__, url_prefix=PREFIX)
     resolved: list[Timing] = []
-    now_of = clock or (lambda: datetime.now(UTC))
+    now_of = clock or utcnow
 
     def get_timing(session: Session) -> Timing:
         if not resolved:

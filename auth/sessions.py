@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import flask
@@ -35,6 +34,7 @@ import flask_login
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.clock import utcnow
 from dashboard.models import ApiToken, User
 from dashboard.settings import Settings
 from dashboard.users import (
@@ -198,7 +198,7 @@ class UserChecks:
                 return identity_of(user, binding)
             if binding.startswith("t:") and binding[2:].isdigit():
                 token = session.get(ApiToken, int(binding[2:]))
-                now = datetime.now(UTC)
+                now = utcnow()
                 if token is None or token.user_id != user.id or not token_usable(token, now):
                     return None
                 if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:

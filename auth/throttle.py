@@ -18,6 +18,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from dashboard.settings import Settings
+from feeds.keys import THROTTLE_PREFIX
 
 from .proxies import client_address
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 class LoginThrottle:
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
         storage = RedisStorage("redis://", connection_pool=client.connection_pool,
-                               key_prefix=f"{settings.redis_prefix}throttle")
+                               key_prefix=settings.key(THROTTLE_PREFIX))
         self._limiter = MovingWindowRateLimiter(storage)
         self._item = RateLimitItemPerMinute(settings.login_rate_per_minute)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 import flask
@@ -27,6 +26,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from dashboard.cityname import CityNameSource
+from dashboard.clock import utcnow
 from dashboard.settings import Settings
 from dashboard.users import MAX_PASSWORD_LENGTH, UserRole, verify_password, verify_token
 from feeds.sessionstore import SessionStore
@@ -122,7 +122,7 @@ def register(server: flask.Flask, settings: Settings, sessions: sessionmaker[Ses
             with sessions() as session:
                 result = verify_password(session, form.username.data or "", form.password.data or "",
                                          locks=locks, client=client_address(),
-                                         now=datetime.now(UTC))
+                                         now=utcnow())
                 session.commit()  # a re-hash and the sign-in time
                 if not result.ok or result.user is None or result.user.role == UserRole.DISPLAY.value:
                     return render(form, FAILED, 401)

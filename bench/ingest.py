@@ -42,8 +42,8 @@ from dashboard.cityimport import import_city  # noqa: E402
 from dashboard.democity import generate_city  # noqa: E402
 from dashboard.reference import Reference, sync_classification  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
-from feeds.contract import CASE_STREAM, CONSUMER_GROUP  # noqa: E402
 from feeds.ingest import Ingest  # noqa: E402
+from feeds.keys import CASE_STREAM, CONSUMER_GROUP  # noqa: E402
 
 PATH = ["reported", "filed", "dispatched", "handled", "checked_ok", "closed"]
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]

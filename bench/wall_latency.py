@@ -62,7 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dashboard.settings import Settings, load_settings  # noqa: E402
-from feeds.contract import CHANGES_STREAM, CaseEventMessage  # noqa: E402
+from feeds.contract import CaseEventMessage  # noqa: E402
+from feeds.keys import CHANGES_STREAM, HEALTH_KEY, stream_id  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
@@ -302,7 +303,7 @@ class NoticeWatch(threading.Thread):
                 for entry_id, fields in items:
                     last = entry_id
                     self.notices += 1
-                    ms = float(entry_id.split("-")[0])
+                    ms = float(stream_id(entry_id)[0])
                     for cid in fields.get("cases", "").split(","):
                         if cid.startswith(self.case_prefix) and cid not in self.seen:
                             self.seen[cid] = ms
@@ -373,7 +374,7 @@ def main() -> None:
             print(f"  /wall drawn ({drawn} grids) in {time.perf_counter() - t_nav:.1f}s")
 
             load.start()
-            applied0 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            applied0 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             ta = time.monotonic()
             time.sleep(args.warmup)
             print(f"  background load {args.rate:g} events/s on {len(load_grids)} grids; "
@@ -399,7 +400,7 @@ def main() -> None:
                        "req": r["req"]}
                 results.append(res)
                 time.sleep(rng.uniform(0.0, 0.3))  # do not lock the probes to the poll phase
-            applied1 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            applied1 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             elapsed = time.monotonic() - ta
             load.stop_ev.set()
             load.join(5)

@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bigcity import build, group_by_baseline  # noqa: E402
 from dashboard.settings import Settings, load_settings  # noqa: E402
 from feeds.contract import CaseEventMessage  # noqa: E402
+from feeds.keys import HEALTH_KEY  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
@@ -353,7 +354,7 @@ def main() -> None:
             idle_from = time.time() * 1000
             page.wait_for_timeout(args.idle * 1000)
             idle_to = time.time() * 1000
-            applied0 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            applied0 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             case_prefix = f"scl{uuid.uuid4().hex[:6]}-"
             sent = 0
             touched = []
@@ -367,7 +368,7 @@ def main() -> None:
                 page.wait_for_timeout(args.gap * 1000)
             page.wait_for_timeout(1500)
             b_to = time.time() * 1000
-            applied1 = int(client.hget(settings.key("ingest:health"), "applied_total") or 0)
+            applied1 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             idle = _refresh_responses(responses, idle_from, idle_to)
             busy = _refresh_responses(responses, b_from, b_to - 1500)
             browser.close()

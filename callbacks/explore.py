@@ -112,7 +112,7 @@ class ExploreService(PageService):
         """Every output of the main callback, by name (see ``MAIN_OUTPUTS``)."""
         now = self.clock()
         timing = self.timing(session)
-        tz = timing.calendar.tz
+        tz = self.settings.tz
         out: dict[str, Any] = {"updated": now.astimezone(tz).strftime("%H:%M:%S"),
                                "who": f"辖区：{viewer.scope.name}"}
         try:
@@ -259,7 +259,7 @@ class ExploreService(PageService):
             return [], []
         spots = explore.hot_grids(session, viewer.scope, timing, now, sel)
         acks = hotspots.acknowledged(session, viewer.scope, now)
-        tz = timing.calendar.tz
+        tz = self.settings.tz
         hot = render_hot(spots, acks, sel, viewer.writes, tz)
         if place.level != "grid" or place.code is None:
             codes = [s.code for s in spots]
@@ -310,7 +310,7 @@ class ExploreService(PageService):
         d = case_detail(session, viewer.scope, timing, self.clock(), sel.case)
         if d is None:
             return [html.P(explore.NOT_FOUND, className="explore-error is-on")], "explore-detail is-open"
-        return render_detail(d, sel, timing.calendar.tz), "explore-detail is-open"
+        return render_detail(d, sel, self.settings.tz), "explore-detail is-open"
 
     # -- export ---------------------------------------------------------------------------------
     def export(self, fmt: str, query: str) -> flask.Response:
@@ -331,7 +331,7 @@ class ExploreService(PageService):
                 table = explore.export_rows(session, viewer.scope, timing, now, sel)
             except OutOfScope:
                 return _text_response(explore.NOT_FOUND, 404)
-        stamp = now.astimezone(timing.calendar.tz).strftime("%Y%m%d-%H%M")
+        stamp = now.astimezone(self.settings.tz).strftime("%Y%m%d-%H%M")
         body, mimetype = (to_csv(table.rows), "text/csv; charset=utf-8") if fmt == "csv" else (
             to_xlsx(table.rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         response = flask.Response(body, mimetype=mimetype)

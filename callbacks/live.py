@@ -23,9 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import queries
+from dashboard.clock import utcnow
 from dashboard.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 from dashboard.settings import Settings
-from feeds.contract import HEALTH_KEY
+from feeds.keys import HEALTH_KEY
 from layouts import live as view
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,6 @@ TOP_GRIDS = 10
 RECENT_EVENTS = 15
 RATE_CAP = 2000
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- feed health ----------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import classification
+from dashboard.clock import utcnow
 from dashboard.deadlines import Timing
 from dashboard.reference import timing_for
 from dashboard.settings import Settings
@@ -36,9 +37,6 @@ class LazyTiming:
             return self._timing
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class PageService:
     """The base of a page's service: what its callbacks share in one process."""
@@ -56,4 +54,4 @@ class PageService:
         return self._timing.get(session)
 
 
-__all__ = ["LazyTiming", "PageService", "utcnow"]
+__all__ = ["LazyTiming", "PageService"]

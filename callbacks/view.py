@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from dashboard import readapi
+from dashboard.clock import utcnow
 from dashboard.deadlines import Timing
 from dashboard.evalspec import WeightsError, weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period
@@ -55,7 +56,7 @@ from dashboard.vocab import UNLOCATED
 from layouts import view as page
 from layouts.live import PLACEHOLDER, fmt_rate
 
-from .timing import PageService, utcnow
+from .timing import PageService
 from .wall import period_text as eval_period_text
 from .wall import ranking_rows
 
@@ -411,7 +412,7 @@ class ViewService(PageService):
         areas.sort(key=lambda a: (-a["overdue"], -a["open"], a["code"]))
         total_queue = queue.overdue_total + queue.due_soon_total
         return Figures(
-            at=now.astimezone(timing.calendar.tz),
+            at=now.astimezone(self.settings.tz),
             scope=page.scope_text(summary.scope_name, summary.scope_level),
             kpis=page.kpi_texts([getattr(summary, key) for key, _, _ in page.KPIS]),
             values=values,

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import dash
@@ -37,6 +37,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard import classification, mapdata
+from dashboard.clock import utcnow
 from dashboard.evalspec import weights_from_settings
 from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.liveview import LiveView
@@ -44,9 +45,9 @@ from dashboard.reference import timing_for
 from dashboard.scope import CITY
 from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED
-from feeds.contract import applied_minute_key
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
+from feeds.keys import applied_minute_key, stream_id
 from layouts import wall as view
 from layouts.live import PLACEHOLDER, render_banner, render_feed
 
@@ -68,24 +69,10 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def _digest(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def _nid(text: str | None) -> tuple[int, int]:
-    """A Redis stream id as a comparable pair ("0-0" when unknown)."""
-    if not text:
-        return (0, 0)
-    ms, _, seq = str(text).partition("-")
-    try:
-        return (int(ms), int(seq or 0))
-    except ValueError:
-        return (0, 0)
 
 
 @dataclass
@@ -237,7 +224,7 @@ class WallService:
         # coordinate says (sent again later, harmless), never older.
         status = self.follower.status()
         tick = int(status.last_tick_at.timestamp()) if status.last_tick_at else 0
-        coord = (_nid(status.last_id), tick)
+        coord = (stream_id(status.last_id), tick)
         j = self._journal
         version = live.version
         if version == j.seen_version:
@@ -270,7 +257,7 @@ class WallService:
             out = {"nid": f"{nid[0]}-{nid[1]}", "tick": tick, "version": f"{nid[0]}-{nid[1]}/{tick}"}
             if not have or j.floor is None:
                 return {**out, "full": True, "values": current}
-            c_nid, c_tick = _nid(have.get("nid")), int(have.get("tick") or 0)
+            c_nid, c_tick = stream_id(have.get("nid")), int(have.get("tick") or 0)
             if nid < c_nid or tick < c_tick:
                 return None  # this worker is behind the browser: let a fresher poll answer
             if (nid, tick) == (c_nid, c_tick):

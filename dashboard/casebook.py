@@ -25,6 +25,7 @@ from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .clock import utcnow
 from .deadlines import ON_TIME_COLUMNS, CaseTimer, Clock, Timing, fold_timer
 from .lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, as_datetime
 from .models import Case, CaseEvent
@@ -180,7 +181,7 @@ def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference,
 
 def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
     """Insert, skipping ids already stored; returns the ids that were new."""
-    now = datetime.now(UTC)
+    now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         return _copy_events_pg(session, items, now)
     rows: list[dict[str, Any]] = [

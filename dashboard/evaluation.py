@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from .clock import utcnow
 from .evalspec import INDICATORS, INSUFFICIENT, SAMPLE_OF, Weights, grade, load_weights
 from .lifecycle import EventType, Stage
 from .models import Case, CaseEvent, Grid, Person, Region, Unit, person_grids
@@ -222,7 +223,7 @@ class _Window:
 
 
 def _window(period: Period, now: datetime | None) -> _Window:
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     end = min(period.end, now)
     return _Window(period.start, max(end, period.start))
 

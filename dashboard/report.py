@@ -21,12 +21,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .clock import utcnow
 from .evalspec import GRADES, INDICATORS, INSUFFICIENT, SAMPLE_OF, Indicator, Weights, load_weights
 from .evaluation import Evaluation, EvaluationRow, ObjectKind, Period, evaluate
 from .scope import Scope
@@ -146,7 +147,7 @@ def report_kinds(scope: Scope) -> tuple[ObjectKind, ...]:
 def build_report(session: Session, scope: Scope, period: Period, weights: Weights | None = None, *,
                  city_name: str, tz: tzinfo, now: datetime | None = None) -> Report:
     """Evaluate every object kind of ``scope`` for ``period`` (one :func:`evaluate` call each)."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     weights = weights or load_weights()
     evaluations = tuple(evaluate(session, scope, kind, period, weights, now=now) for kind in report_kinds(scope))
     report = Report(city_name, period, scope, tz, now, weights, evaluations)

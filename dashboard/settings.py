@@ -30,7 +30,14 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """All knobs of a gridhall deployment."""
+    """All knobs of a gridhall deployment.
+
+    The time zone has one read path: ``settings.tz`` (a ``ZoneInfo``), in the web layer, the API
+    and the CLI; its IANA name, for the browser and for messages, is ``settings.tz.key``. The
+    field ``timezone`` is only the raw setting, read by ``tz`` alone. Domain code that is handed
+    a ``Timing`` and no settings reads ``timing.calendar.tz``: the calendar is built from
+    ``settings.tz`` (``WorkCalendar.from_settings``), so it is the same zone.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="GRIDHALL_",
@@ -224,6 +231,7 @@ class Settings(BaseSettings):
     # -- derived values ---------------------------------------------------------------
     @property
     def tz(self) -> ZoneInfo:
+        """The city's time zone: the one way to read it (see the class docstring)."""
         return ZoneInfo(self.timezone)
 
     @property

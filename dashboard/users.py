@@ -26,7 +26,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
@@ -35,6 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from .clock import utcnow
 from .models import ApiToken, Region, User
 from .vocab import LabelledEnum, RegionLevel
 
@@ -107,7 +108,7 @@ class LoginResult:
 
 def _now(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(UTC)
+        return utcnow()
     if now.tzinfo is None:
         raise ValueError("naive datetime given; pass an aware datetime")
     return now

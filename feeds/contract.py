@@ -1,4 +1,4 @@
-"""The feed contract: what producers XADD to the case stream, and the Redis keys around it.
+"""The feed contract: what producers XADD to the case stream (key names: ``feeds/keys.py``).
 
 One stream entry is one case event: a single field ``event`` holding a JSON object. The
 fields below are the contract (schema version 1); docs/feed.md has examples of every type.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
@@ -28,9 +28,6 @@ from redis.typing import EncodableT, FieldT
 from dashboard.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
 from dashboard.vocab import Kind, Satisfaction, Source, Urgency
 
-if TYPE_CHECKING:
-    from dashboard.settings import Settings
-
 SCHEMA_VERSION = 1
 EARLIEST_YEAR = 1990  # no case happened before: an earlier year is a broken device clock
 ENTRY_FIELD = "event"
@@ -38,36 +35,6 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 # A stream entry's fields as redis-py's XADD takes them (its dict is invariant in both types).
 StreamFields = dict[FieldT, EncodableT]
-
-# Redis key names, each under the deployment's GRIDHALL_REDIS_PREFIX.
-CASE_STREAM = "cases"  # producers XADD case events here
-DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with the reason
-CHANGES_STREAM = "changes"  # capped; one notice per committed batch, read by every web worker
-HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
-DEAD_COUNTS_KEY = "deadletters:counts"  # hash: dead letters per reason code, for the wall
-DEAD_TRIMMED_KEY = "deadletters:trimmed"  # counter: dead letters removed by the stream's cap
-APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
-
-
-def applied_minute_key(minute: int) -> str:
-    """The per-minute applied counter's key (without prefix) for epoch minute ``minute``."""
-    return APPLIED_MINUTE_KEY.format(minute=minute)
-CONSUMER_GROUP = "ingest"
-
-
-def case_streams(settings: Settings) -> list[str]:
-    """Every stream the ingest reads: the main one, plus one per configured shard."""
-    base = settings.key(CASE_STREAM)
-    return [base] + [f"{base}:{shard}" for shard in settings.feed_shards]
-
-
-def stream_for(settings: Settings, grid_code: str | None) -> str:
-    """Where a producer that shards by district should XADD an event of this grid."""
-    base = settings.key(CASE_STREAM)
-    if grid_code and settings.feed_shards and grid_code[:6] in settings.feed_shards:
-        return f"{base}:{grid_code[:6]}"
-    return base
-
 
 class DeadReason(StrEnum):
     """Why an entry went to the dead-letter stream (the ``reason_code`` field)."""

@@ -27,18 +27,11 @@ from typing import Any, cast
 import orjson
 import redis
 
+from dashboard.clock import utcnow
 from dashboard.settings import Settings
 
-from .contract import (
-    CASE_STREAM,
-    DEAD_COUNTS_KEY,
-    DEAD_LETTER_STREAM,
-    DEAD_TRIMMED_KEY,
-    ENTRY_FIELD,
-    MAX_PAYLOAD_BYTES,
-    DeadReason,
-    case_streams,
-)
+from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, DeadReason
+from .keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, case_streams, stream_id
 
 PAGE = 500
 
@@ -280,11 +273,8 @@ class DeadLetter:
 
 
 def id_time(entry_id: str) -> datetime:
-    try:
-        ms = int(entry_id.split("-", 1)[0])
-    except ValueError:
-        return datetime.fromtimestamp(0, UTC)
-    return datetime.fromtimestamp(ms / 1000, UTC)
+    """When Redis added the entry (the epoch for an id that is not one)."""
+    return datetime.fromtimestamp(stream_id(entry_id)[0] / 1000, UTC)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -296,7 +286,7 @@ def parse_since(text: str, tz: tzinfo, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(text)
     if match:
         span = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-        return (now or datetime.now(UTC)) - span
+        return (now or utcnow()) - span
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

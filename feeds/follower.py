@@ -35,19 +35,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import redis
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.clock import utcnow
 from dashboard.deadlines import Timing
 from dashboard.liveview import LiveView
 from dashboard.settings import Settings
 
-from .contract import CHANGES_STREAM
-from .ingest import CHANGES_MAXLEN
+from .keys import CHANGES_MAXLEN, CHANGES_STREAM, stream_id
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,6 @@ MAX_BACKOFF_S = 10.0
 # XREAD's reply (decode_responses): per stream, its entries; an entry trimmed meanwhile has no fields.
 _ReadReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _sid(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = str(entry_id).partition("-")
-    return int(ms), int(seq or 0)
 
 
 @dataclass(frozen=True)
@@ -190,8 +182,8 @@ class ChangeFollower:
             info = self.client.xinfo_stream(self.key)
         except redis.ResponseError:  # no such key
             return "the change stream is gone" if self._last_id != ZERO_ID else None
-        ours = _sid(self._last_id)
-        if ours > _sid(info["last-generated-id"]):
+        ours = stream_id(self._last_id)
+        if ours > stream_id(info["last-generated-id"]):
             return "the change stream is older than our last notice (recreated)"
         if self._last_id == ZERO_ID:  # the stream did not exist when we started
             added = info.get("entries-added")  # Redis ≥ 7: were any entries removed since?
@@ -202,7 +194,7 @@ class ChangeFollower:
         if self.client.xrange(self.key, self._last_id, self._last_id, count=1):
             return None  # our notice is still there, so is everything after it (trimming cuts the head)
         first = info.get("first-entry")
-        return "notices were trimmed before we read them" if first and _sid(first[0]) > ours else None
+        return "notices were trimmed before we read them" if first and stream_id(first[0]) > ours else None
 
     def _stream_end(self) -> str:
         """The id of the last notice ever added (``0-0`` when the stream does not exist)."""

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import redis
 
+from dashboard.clock import utcnow
 from dashboard.settings import Settings
 
-from .contract import (
-    CONSUMER_GROUP,
-    DEAD_COUNTS_KEY,
-    DEAD_LETTER_STREAM,
-    DEAD_TRIMMED_KEY,
-    HEALTH_KEY,
-    case_streams,
-)
 from .deadletters import WARN_FILL
+from .keys import CONSUMER_GROUP, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, HEALTH_KEY, case_streams
 
 
 @dataclass
@@ -53,7 +47,7 @@ class FeedState:
 def feed_state(client: redis.Redis, settings: Settings) -> FeedState:
     # decode_responses (connect): str fields and values, which redis-py's types cannot tell
     health = cast(dict[str, str], client.hgetall(settings.key(HEALTH_KEY)))
-    now = datetime.now(UTC)
+    now = utcnow()
     beat = _time(health.get("heartbeat_at"))
     state = FeedState(
         heartbeat_age_s=(now - beat).total_seconds() if beat else None,

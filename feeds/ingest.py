@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 import orjson
@@ -24,28 +24,26 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
+from dashboard.clock import utcnow
 from dashboard.db import transaction
 from dashboard.reference import Reference
 from dashboard.settings import Settings
 
-from .contract import (
+from .contract import FUTURE_TOLERANCE, DeadReason, FeedError, parse_event
+from .deadletters import DeadLetterSink, dead_letter_record
+from .keys import (
+    CHANGES_MAXLEN,
     CHANGES_STREAM,
     CONSUMER_GROUP,
     DEAD_COUNTS_KEY,
     DEAD_LETTER_STREAM,
-    FUTURE_TOLERANCE,
     HEALTH_KEY,
-    DeadReason,
-    FeedError,
     applied_minute_key,
     case_streams,
-    parse_event,
 )
-from .deadletters import DeadLetterSink, dead_letter_record
 
 log = logging.getLogger(__name__)
 
-CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
 ILLEGAL_GRACE_S = 600  # how long an illegal event may wait for the late event that makes it legal
 SWEEP_EVERY_S = 30
 REFERENCE_STALE_S = 30  # reference data older than this is reloaded before an event is refused or kept 未定位
@@ -170,7 +168,7 @@ class Ingest:
     def sweep(self) -> int:
         """Dead-letter stored events that stayed illegal past the grace period."""
         self._last_sweep = time.monotonic()
-        now = datetime.now(UTC)
+        now = utcnow()
         with transaction(self.sessions) as session:
             result = expire_illegal(session, self.ref, now - timedelta(seconds=self.illegal_grace_s))
         if not result.rejected:
@@ -189,7 +187,7 @@ class Ingest:
         self.heartbeat()
         if not entries:
             return 0
-        now = datetime.now(UTC)
+        now = utcnow()
         incoming: list[Incoming] = []
         dead: list[_Dead] = []
         origins: dict[str, tuple[str, str, dict[str, str]]] = {}  # origin → the entry, fields decoded
@@ -334,7 +332,7 @@ class Ingest:
 
     def heartbeat(self) -> None:
         self.client.hset(self.health_key, mapping={
-            "heartbeat_at": datetime.now(UTC).isoformat(),
+            "heartbeat_at": utcnow().isoformat(),
             "consumer": self.consumer,
         })
 

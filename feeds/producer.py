@@ -8,7 +8,8 @@ import redis
 
 from dashboard.settings import Settings
 
-from .contract import CASE_STREAM, CaseEventMessage
+from .contract import CaseEventMessage
+from .keys import CASE_STREAM
 
 
 class Producer:

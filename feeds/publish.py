@@ -19,25 +19,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 import redis
 
+from dashboard.clock import utcnow
 from dashboard.settings import Settings
 from dashboard.tabular import is_stdio
 
-from .contract import (
-    ENTRY_FIELD,
-    FUTURE_TOLERANCE,
-    CaseEventMessage,
-    FeedError,
-    StreamFields,
-    case_streams,
-    decode_entry,
-    stream_for,
-)
+from .contract import ENTRY_FIELD, FUTURE_TOLERANCE, CaseEventMessage, FeedError, StreamFields, decode_entry
+from .keys import case_streams, stream_for
 
 FORMATS = ("jsonl", "csv")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -140,7 +133,7 @@ def load_file(path: Path, fmt: str | None = None, *, now: datetime | None = None
         raise PublishFileError(f"{path}: {exc.strerror or exc}") from None
     raw = _jsonl_payloads(text) if fmt == "jsonl" else _csv_payloads(path, text)
     loaded = Loaded()
-    limit = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    limit = (now or utcnow()) + FUTURE_TOLERANCE
     seen: set[str] = set()
     for line, payload in raw:
         if isinstance(payload, LineProblem):

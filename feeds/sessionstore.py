@@ -20,6 +20,8 @@ import redis
 
 from dashboard.settings import Settings
 
+from .keys import session_key, user_sessions_key
+
 SID_BYTES = 24  # 192 random bits
 LIST_TTL_S = 31 * 24 * 3600  # a user's list of session ids: longer than any session lives
 
@@ -32,10 +34,10 @@ class SessionStore:
         self.settings = settings
 
     def _key(self, sid: str) -> str:
-        return self.settings.key(f"session:{sid}")
+        return self.settings.key(session_key(sid))
 
     def _user_key(self, user_id: int) -> str:
-        return self.settings.key(f"user-sessions:{user_id}")
+        return self.settings.key(user_sessions_key(user_id))
 
     def create(self, user_id: int, ttl: timedelta) -> str:
         """A new session id for ``user_id``, valid for ``ttl`` unless revoked or extended."""

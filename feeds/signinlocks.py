@@ -23,6 +23,8 @@ import redis
 from dashboard.settings import Settings
 from dashboard.users import lock_duration
 
+from .keys import signin_locks_key
+
 FORGET_AFTER = timedelta(hours=24)
 
 
@@ -34,7 +36,7 @@ class SigninLocks:
         self.settings = settings
 
     def _key(self, user_id: int) -> str:
-        return self.settings.key(f"signin-locks:{user_id}")
+        return self.settings.key(signin_locks_key(user_id))
 
     def locked_until(self, user_id: int, client: str, now: datetime) -> datetime | None:
         """The end of ``client``'s lock on the account, or None when it may try."""

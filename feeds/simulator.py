@@ -13,12 +13,13 @@ import random
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.classification import Classification
+from dashboard.clock import utcnow
 from dashboard.lifecycle import OPEN, EventType, Stage
 from dashboard.models import Case, Grid, Unit
 from dashboard.vocab import Kind, Source
@@ -138,10 +139,10 @@ class Simulator:
         return len(due)
 
     def run(self, stop: threading.Event, tick: float = 0.5) -> None:
-        last = datetime.now(UTC)
+        last = utcnow()
         while not stop.is_set():
             stop.wait(tick)
-            now = datetime.now(UTC)
+            now = utcnow()
             try:
                 self.step(now, last)
             except Exception:  # Redis away: keep the plan, try again next tick

@@ -233,7 +233,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
             # A click on a region link ({"region": code}, set by explore.js): the navigate
             # callback merges it with the filters as the controls show them right now.
             dcc.Store(id="explore-go", data=None),
-            dcc.Store(id="explore-config", data={"tz": settings.timezone}),
+            dcc.Store(id="explore-config", data={"tz": settings.tz.key}),
             dcc.Interval(id="explore-clock-tick", interval=1000, n_intervals=0),
         ],
     )

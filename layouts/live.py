@@ -81,7 +81,7 @@ def layout(settings: Settings, *, city: str = "") -> html.Div:
             dcc.Store(id="live-fp", storage_type="memory"),
             # The clock ticks in the browser (clientside callback): no request per second.
             dcc.Interval(id="live-clock-tick", interval=1000, n_intervals=0),
-            dcc.Store(id="live-config", data={"tz": settings.timezone}),
+            dcc.Store(id="live-config", data={"tz": settings.tz.key}),
         ],
     )
 

@@ -132,7 +132,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
             # {grid code: value of the map's metric} for the non-zero cells (every refresh).
             dcc.Store(id="view-values", storage_type="memory", data=None),
             dcc.Store(id="view-config", data={
-                "metric": metric, "label": label, "unit": unit, "tz": settings.timezone,
+                "metric": metric, "label": label, "unit": unit, "tz": settings.tz.key,
                 "breaks": list(BREAKS), "colours": list(COLOURS), "refreshMs": REFRESH_MS,
                 "explore": EXPLORE,
             }),

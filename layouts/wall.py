@@ -220,7 +220,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data={
-                "tz": settings.timezone, "metric": metric, "unit": unit,
+                "tz": settings.tz.key, "metric": metric, "unit": unit,
                 "breaks": list(BREAKS), "colours": list(COLOURS), "pageMs": PAGE_TURN_MS,
             }),
         ],

@@ -54,13 +54,8 @@ from dashboard.reference import Reference
 from dashboard.settings import Settings
 from dashboard.text import strip_bidi
 from feeds import schema as feed_schema
-from feeds.contract import (
-    CASE_STREAM,
-    CONSUMER_GROUP,
-    DEAD_LETTER_STREAM,
-    HEALTH_KEY,
-    CaseEventMessage,
-)
+from feeds.contract import CaseEventMessage
+from feeds.keys import CASE_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY, stream_id
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -449,12 +444,6 @@ def raw_client(client: redis.Redis) -> redis.Redis:
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
-def _sid(entry_id: str | bytes) -> tuple[int, int]:
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def publish(client: redis.Redis, settings: Settings, messages: Iterable[CaseEventMessage]) -> list[str]:
     pipe = client.pipeline(transaction=False)
     for m in messages:
@@ -483,7 +472,7 @@ def group_status(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         "pending": int(g["pending"]),
         "consumers": consumers,
         "idle_ms": {_s(c["name"]): int(c["idle"]) for c in info},
-        "undelivered": _sid(last) > _sid(g["last-delivered-id"]),
+        "undelivered": stream_id(last) > stream_id(g["last-delivered-id"]),
         "group": True,
     }
 

@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 import cli
 from dashboard.settings import Settings
 from dashboard.tabular import Column, fit_table
-from feeds.contract import CASE_STREAM, DEAD_LETTER_STREAM, DeadReason
+from feeds.contract import DeadReason
+from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

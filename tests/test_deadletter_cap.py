@@ -19,10 +19,10 @@ from clikit import run
 from dashboard import classification
 from dashboard.reference import Reference
 from dashboard.settings import Settings
-from feeds.contract import CASE_STREAM, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY
 from feeds.deadletters import KEEP_WHOLE_BYTES, TRUNCATED_BYTES, DeadLetters
 from feeds.health import feed_state
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 

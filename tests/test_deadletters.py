@@ -19,9 +19,10 @@ from dashboard.lifecycle import EventType
 from dashboard.models import Case, Grid, Region
 from dashboard.reference import Reference
 from dashboard.settings import Settings
-from feeds.contract import CASE_STREAM, DEAD_LETTER_STREAM, CaseEventMessage
+from feeds.contract import CaseEventMessage
 from feeds.deadletters import DeadLetters, infer_code, parse_since
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM
 from feeds.producer import Producer
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))

@@ -15,15 +15,9 @@ from dashboard import classification
 from dashboard.lifecycle import EventType
 from dashboard.models import Case, CaseEvent, Grid
 from dashboard.reference import Reference
-from feeds.contract import (
-    CASE_STREAM,
-    CHANGES_STREAM,
-    CONSUMER_GROUP,
-    DEAD_LETTER_STREAM,
-    HEALTH_KEY,
-    CaseEventMessage,
-)
+from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM, CHANGES_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY
 from feeds.producer import Producer
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -222,7 +216,7 @@ def test_events_out_of_order_across_batches_are_marked_then_cleared(settings, se
 
 
 def test_sharded_streams_are_all_read(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
-    from feeds.contract import stream_for
+    from feeds.keys import stream_for
 
     sharded = settings.model_copy(update={"feed_shards": ["990101", "990102"]})
     loop = full_loop("c12")

@@ -32,14 +32,9 @@ from dashboard.reference import Reference
 from dashboard.vocab import Source
 from feedkit import validator
 from feeds import schema as feed_schema
-from feeds.contract import (
-    CASE_STREAM,
-    CONSUMER_GROUP,
-    DEAD_LETTER_STREAM,
-    HEALTH_KEY,
-    CaseEventMessage,
-)
+from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY
 from feeds.producer import Producer
 
 REPO = Path(__file__).resolve().parent.parent

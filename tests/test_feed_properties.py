@@ -46,8 +46,9 @@ from feedkit import (
     random_ledger,
     validator,
 )
-from feeds.contract import CASE_STREAM, CaseEventMessage
+from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM
 
 PROPERTY_SETTINGS = hsettings(
     max_examples=25,

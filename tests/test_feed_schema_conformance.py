@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 
 from dashboard.models import CaseEvent
 from feedkit import build_feed_city, confused_event, db_events, dead_letters, validator
-from feeds.contract import CASE_STREAM, DeadReason, FeedError, parse_entry, parse_event
+from feeds.contract import DeadReason, FeedError, parse_entry, parse_event
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM
 
 N_DECODE = 12_000
 N_INGEST = 400

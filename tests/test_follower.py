@@ -14,9 +14,10 @@ import pytest
 import feedkit
 from dashboard.lifecycle import EventType as E
 from dashboard.liveview import LiveView
-from feeds.contract import CHANGES_STREAM, CaseEventMessage
+from feeds.contract import CaseEventMessage
 from feeds.follower import ChangeFollower
 from feeds.ingest import Ingest
+from feeds.keys import CHANGES_STREAM
 from feeds.producer import Producer
 from liveviewkit import G1, G2, L, check, msgs, same_view
 

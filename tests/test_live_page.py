@@ -30,6 +30,7 @@ from authkit import csrf_header, make_user, signin_client, signin_page
 from browserkit import LiveServer, PageWatch, shots_dir
 from callbacks.live import LiveService, parse_health
 from dashboard import classification, db, queries
+from dashboard.clock import utcnow
 from dashboard.lifecycle import EventType, LifecycleEvent, Stage, fold
 from dashboard.models import Case, CaseEvent, ClassificationEntry, Grid, Region
 from dashboard.settings import Settings
@@ -38,9 +39,6 @@ from feedkit import set_health
 REPO = Path(__file__).resolve().parent.parent
 XSS = "<script>alert(1)</script>井盖缺失"
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- seeding ----------------------------------------------------------------------------------

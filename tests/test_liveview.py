@@ -19,8 +19,9 @@ import feedkit
 from dashboard.lifecycle import EventType as E
 from dashboard.liveview import GRID_METRICS, PRIOR_CASES, LiveView
 from dashboard.models import Case, CaseEvent, Grid, Unit
-from feeds.contract import CHANGES_STREAM, CaseEventMessage
+from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
+from feeds.keys import CHANGES_STREAM
 from feeds.producer import Producer
 from liveviewkit import G1, G2, G3, TZ, L, check, msgs, same_view
 

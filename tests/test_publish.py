@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 import cli
 from dashboard.lifecycle import EventType
 from dashboard.settings import Settings
-from feeds.contract import CASE_STREAM, CaseEventMessage, decode_entry
+from feeds.contract import CaseEventMessage, decode_entry
+from feeds.keys import CASE_STREAM, stream_id
 from feeds.publish import Record, load_file, plan, send
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -168,10 +169,6 @@ def test_skip_invalid_publishes_the_valid_ones(settings, redis_client, tmp_path)
     assert [decode_entry(fields) for _, fields in stream_entries(redis_client, settings)] == sent
 
 
-def _id_ms(entry_id: str) -> int:
-    return int(entry_id.split("-")[0])
-
-
 def test_rate_paces_the_events(settings, redis_client, tmp_path):  # type: ignore[no-untyped-def]
     items = [CaseEventMessage(event_id=f"r-{i}", case_id=f"r{i}", type=EventType.REPORTED,
                               occurred_at=T0) for i in range(20)]
@@ -184,7 +181,7 @@ def test_rate_paces_the_events(settings, redis_client, tmp_path):  # type: ignor
     entries = stream_entries(redis_client, settings)
     assert len(entries) == 20
     # Redis stamped the entries as they arrived (the first one's round trip also connects).
-    assert _id_ms(entries[-1][0]) - _id_ms(entries[0][0]) >= 150
+    assert stream_id(entries[-1][0])[0] - stream_id(entries[0][0])[0] >= 150
 
 
 def test_speedup_replays_recorded_gaps_in_time_order(settings, redis_client, tmp_path):  # type: ignore[no-untyped-def]
@@ -199,7 +196,7 @@ def test_speedup_replays_recorded_gaps_in_time_order(settings, redis_client, tmp
     assert elapsed >= 0.2
     entries = stream_entries(redis_client, settings)
     assert [decode_entry(f).event_id for _, f in entries] == ["s-0", "s-1", "s-2"]
-    times = [_id_ms(eid) for eid, _ in entries]
+    times = [stream_id(eid)[0] for eid, _ in entries]
     assert times[2] - times[1] >= 90 and times[1] - times[0] >= 50  # the first round trip connects
 
 

@@ -17,9 +17,9 @@ from dashboard.democity import generate_city
 from dashboard.lifecycle import LifecycleEvent, fold
 from dashboard.models import Case, CaseEvent
 from dashboard.reference import Reference
-from feeds.contract import CASE_STREAM
 from feeds.history import build_history
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM
 from feeds.producer import Producer
 from feeds.scenario import WATER_CLASS, CityModel, Planner
 from feeds.simulator import Simulator

@@ -41,8 +41,9 @@ from dashboard.models import Case, CaseEvent, Grid, Region
 from dashboard.queries import unlocated_open
 from dashboard.settings import Settings
 from dashboard.vocab import UNLOCATED
-from feeds.contract import CASE_STREAM, CHANGES_STREAM, CaseEventMessage
+from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
+from feeds.keys import CASE_STREAM, CHANGES_STREAM
 from feeds.producer import Producer
 
 REPO = Path(__file__).resolve().parent.parent

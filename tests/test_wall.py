@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from authkit import display_url, make_user, signin_page
 from browserkit import PageWatch, shots_dir
 from callbacks.wall import WallService
 from dashboard import db
+from dashboard.clock import utcnow
 from dashboard.lifecycle import OPEN, EventType, Stage
 from dashboard.models import Case, Grid, Unit
 from dashboard.overdue import overdue_stored
@@ -39,9 +40,6 @@ OPEN_STAGES = [s.value for s in OPEN]
 XSS_NUMBER = "<img src=x onerror=__xss=1>"  # 27 of the 32 characters a number may have
 XSS_TEXT = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1"> 井盖缺失'
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def report(case_id: str, grid: str, at: datetime | None = None, **fields: Any) -> CaseEventMessage:

@@ -1,0 +1,81 @@
+"""Every Redis key and stream name gridhall reads or writes, in one place.
+
+The prefix rule: every name here is written without the deployment's prefix;
+``Settings.key(name)`` (``dashboard/settings.py``) puts ``GRIDHALL_REDIS_PREFIX`` in front, and
+nothing else builds a key. Two deployments (or two test runs) sharing one Redis database
+therefore never see each other's keys. docs/feed.md describes the feed's keys for operators.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboard.settings import Settings
+
+# The feed.
+CASE_STREAM = "cases"  # producers XADD case events here
+CONSUMER_GROUP = "ingest"  # the ingest's consumer group on every case stream
+DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with the reason
+DEAD_COUNTS_KEY = "deadletters:counts"  # hash: dead letters per reason code, for the wall
+DEAD_TRIMMED_KEY = "deadletters:trimmed"  # counter: dead letters removed by the stream's cap
+HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
+APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
+
+# Change notices: written by the ingest, read by every web worker's follower. The cap is here,
+# beside the name, because both sides need it: the follower tells a gap from a quiet stream by it.
+CHANGES_STREAM = "changes"  # one notice per committed batch
+CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
+
+# Sign-in and sessions.
+SESSION_KEY = "session:{sid}"  # string: the user id of a live browser session
+USER_SESSIONS_KEY = "user-sessions:{user_id}"  # set: a user's session ids, for revoking them all
+SIGNIN_LOCKS_KEY = "signin-locks:{user_id}"  # hash: failures and locks per client address
+THROTTLE_PREFIX = "throttle"  # the `limits` library's keys: sign-in attempts per client IP
+
+
+def stream_id(entry_id: str | bytes | None) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a pair that orders as Redis orders ids.
+
+    None, or text that is not an id (a browser's stale or forged value), reads as ``(0, 0)``:
+    before every entry. The one parser of stream ids; ``entry_id[0]`` is the entry's time in ms.
+    """
+    if not entry_id:
+        return (0, 0)
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    try:
+        return (int(ms), int(seq or 0))
+    except ValueError:
+        return (0, 0)
+
+
+def applied_minute_key(minute: int) -> str:
+    """The per-minute applied counter's key (without prefix) for epoch minute ``minute``."""
+    return APPLIED_MINUTE_KEY.format(minute=minute)
+
+
+def session_key(sid: str) -> str:
+    return SESSION_KEY.format(sid=sid)
+
+
+def user_sessions_key(user_id: int) -> str:
+    return USER_SESSIONS_KEY.format(user_id=user_id)
+
+
+def signin_locks_key(user_id: int) -> str:
+    return SIGNIN_LOCKS_KEY.format(user_id=user_id)
+
+
+def case_streams(settings: Settings) -> list[str]:
+    """Every stream the ingest reads: the main one, plus one per configured shard."""
+    base = settings.key(CASE_STREAM)
+    return [base] + [f"{base}:{shard}" for shard in settings.feed_shards]
+
+
+def stream_for(settings: Settings, grid_code: str | None) -> str:
+    """Where a producer that shards by district should XADD an event of this grid."""
+    base = settings.key(CASE_STREAM)
+    if grid_code and settings.feed_shards and grid_code[:6] in settings.feed_shards:
+        return f"{base}:{grid_code[:6]}"
+    return base
