@@ -28,9 +28,10 @@ import callbacks
 import layouts
 from auth import policy
 from callbacks import Services
-from dashboard import classification, db, reference
-from dashboard.cityname import CityNameSource
+from dashboard.rules import classification
 from dashboard.settings import ConfigError, Settings, load_settings
+from dashboard.store import db, reference
+from dashboard.store.cityname import CityNameSource
 from feeds.connection import connect
 from layouts.live import page_title
 

@@ -18,9 +18,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from dashboard.clock import utcnow
+from dashboard.output.tabular import Column, Format, emit, is_stdio, open_text_output, resolve_format
+from dashboard.rules.clock import utcnow
 from dashboard.settings import ConfigError, Settings, load_settings
-from dashboard.tabular import Column, Format, emit, is_stdio, open_text_output, resolve_format
 
 if TYPE_CHECKING:  # the commands import these when they run: a quick start for every command
     from datetime import tzinfo
@@ -29,10 +29,10 @@ if TYPE_CHECKING:  # the commands import these when they run: a quick start for 
     import redis
     from sqlalchemy.orm import Session, sessionmaker
 
-    from dashboard.cityimport import ImportSummary
-    from dashboard.classification import Classification
-    from dashboard.overdue import OverdueRow
-    from dashboard.reference import Reference
+    from dashboard.figures.overdue import OverdueRow
+    from dashboard.rules.classification import Classification
+    from dashboard.store.cityimport import ImportSummary
+    from dashboard.store.reference import Reference
     from feeds.deadletters import DeadLetters
     from feeds.health import FeedState
 
@@ -91,7 +91,7 @@ def _notes(shape: Format) -> Console:
 
 def _require_backends(settings: Settings, redis_too: bool = True) -> None:
     """Fail with one line naming the setting when the database or Redis is unreachable."""
-    from dashboard.db import check_database
+    from dashboard.store.db import check_database
 
     try:
         check_database(settings)
@@ -104,13 +104,13 @@ def _require_backends(settings: Settings, redis_too: bool = True) -> None:
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
-    from dashboard.db import make_engine, session_factory
+    from dashboard.store.db import make_engine, session_factory
 
     return session_factory(make_engine(settings))
 
 
 def _classification(settings: Settings) -> Classification:
-    from dashboard.classification import ClassificationError, load
+    from dashboard.rules.classification import ClassificationError, load
 
     try:
         return load(settings.classification, settings.classification_extension)
@@ -140,8 +140,8 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 
 
 def _upgrade(settings: Settings) -> None:
-    from dashboard import db
-    from dashboard.reference import sync_classification
+    from dashboard.store import db
+    from dashboard.store.reference import sync_classification
 
     db.upgrade(settings)
     classification = _classification(settings)
@@ -152,7 +152,7 @@ def _upgrade(settings: Settings) -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. 'base' to drop everything.")) -> None:
     """Migrate the schema down to REVISION."""
-    from dashboard import db
+    from dashboard.store import db
 
     settings = _settings()
     _require_backends(settings, redis_too=False)
@@ -174,8 +174,8 @@ def import_city(
 
 
 def _import_city(settings: Settings, directory: Path) -> ImportSummary:
-    from dashboard.cityimport import CityImportError
-    from dashboard.cityimport import import_city as do_import
+    from dashboard.store.cityimport import CityImportError
+    from dashboard.store.cityimport import import_city as do_import
 
     tasks: dict[str, TaskID] = {}
     with _progress() as progress:
@@ -194,7 +194,7 @@ def _import_city(settings: Settings, directory: Path) -> ImportSummary:
 
 def _reference(settings: Settings, sessions: sessionmaker[Session]) -> Reference:
     """Reference data, limits table and calendar; a bad file is one line, not a traceback."""
-    from dashboard.reference import Reference
+    from dashboard.store.reference import Reference
 
     try:
         return Reference.load(sessions, _classification(settings), settings)
@@ -214,7 +214,7 @@ def check(
 
     Exit code: 0 all OK; OR of 1 config, 2 database, 4 Redis, 8 no live ingest.
     """
-    from dashboard.db import check_database
+    from dashboard.store.db import check_database
     from feeds.connection import check_redis
 
     try:
@@ -228,7 +228,7 @@ def check(
         scheme = _classification(settings)
         console.print(f"[green]✓ classification[/] {settings.classification}")
         try:
-            from dashboard.reference import timing_for
+            from dashboard.store.reference import timing_for
 
             timing_for(scheme, settings)
             console.print(f"[green]✓ time limits[/] {settings.limits_file or 'shipped default'}, "
@@ -261,8 +261,8 @@ def _report_unlocated(settings: Settings) -> None:
     when there are any; never changes the exit code."""
     from sqlalchemy import inspect
 
-    from dashboard.db import make_engine, session_factory
-    from dashboard.queries import unlocated_open
+    from dashboard.store.db import make_engine, session_factory
+    from dashboard.store.queries import unlocated_open
 
     engine = make_engine(settings)
     try:
@@ -516,8 +516,8 @@ def demo_history_days(now: datetime, tz: tzinfo) -> int:
 
 
 def _demo_users(settings: Settings) -> list[Any]:
-    from dashboard.db import transaction
-    from dashboard.demousers import ensure
+    from dashboard.demo.demousers import ensure
+    from dashboard.store.db import transaction
 
     with transaction(_sessions(settings)) as session:
         return ensure(session, settings.data_dir)
@@ -528,7 +528,7 @@ def _print_demo_users(demo_users: list[Any], url: str) -> None:
     from rich.table import Table
 
     from auth.policy import HOME
-    from dashboard.users import UserRole
+    from dashboard.store.users import UserRole
 
     table = Table(title=f"demo users — sign in at {url}login", title_justify="left")
     for column in ("role", "username", "password", "scope", "opens"):
@@ -587,7 +587,7 @@ def _hold_embedded_redis(settings: Settings) -> _EmbeddedRedis | None:
 
 
 def _reset_demo(settings: Settings) -> None:
-    from dashboard import db
+    from dashboard.store import db
 
     if settings.database_url:
         _fail("--reset only works on the embedded SQLite database; drop a server database yourself")
@@ -599,10 +599,10 @@ def _reset_demo(settings: Settings) -> None:
 def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
     from sqlalchemy import func, select
 
-    from dashboard.db import transaction
-    from dashboard.democity import generate_city
-    from dashboard.models import Case, Grid
-    from dashboard.reference import get_meta, set_meta
+    from dashboard.demo.democity import generate_city
+    from dashboard.store.db import transaction
+    from dashboard.store.models import Case, Grid
+    from dashboard.store.reference import get_meta, set_meta
     from feeds.history import build_history
     from feeds.scenario import CityModel
 
@@ -963,7 +963,7 @@ def _users_sessions(settings: Settings) -> sessionmaker[Session]:
     """Sessions on a database that has the users table (else one line: run db upgrade)."""
     from sqlalchemy import inspect
 
-    from dashboard.db import make_engine, session_factory
+    from dashboard.store.db import make_engine, session_factory
 
     _require_backends(settings, redis_too=False)
     engine = make_engine(settings)
@@ -1004,8 +1004,15 @@ def users_add(
     ),
 ) -> None:
     """Add a user. Asks for the password twice (display users get none: they use a token)."""
-    from dashboard.db import transaction
-    from dashboard.users import UserError, UserRole, check_new_user, check_password_policy, create_user, parse_role
+    from dashboard.store.db import transaction
+    from dashboard.store.users import (
+        UserError,
+        UserRole,
+        check_new_user,
+        check_password_policy,
+        create_user,
+        parse_role,
+    )
 
     settings = _settings()
     try:
@@ -1050,7 +1057,7 @@ USER_COLUMNS = (
 
 def _role_label(code: str) -> str:
     """The Chinese label of a role code (an unknown code as it is)."""
-    from dashboard.users import UserRole
+    from dashboard.store.users import UserRole
 
     return UserRole(code).label if code in UserRole.labels() else code
 
@@ -1061,7 +1068,7 @@ def users_list(fmt: str | None = _format_option()) -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from dashboard.models import User
+    from dashboard.store.models import User
 
     shape = _output_format(fmt)
     settings = _settings()
@@ -1088,8 +1095,8 @@ def users_list(fmt: str | None = _format_option()) -> None:
 @users_app.command("disable")
 def users_disable(username: str = typer.Argument(..., help="The user to disable.")) -> None:
     """Disable a user, revoke all their tokens and end their sessions."""
-    from dashboard.db import transaction
-    from dashboard.users import UserError, disable_user, require_user
+    from dashboard.store.db import transaction
+    from dashboard.store.users import UserError, disable_user, require_user
 
     settings = _settings()
     sessions = _users_sessions(settings)
@@ -1132,7 +1139,7 @@ def _end_sessions(settings: Settings, user_id: int, *, unlock: bool = False) -> 
 @users_app.command("unlock")
 def users_unlock(username: str = typer.Argument(..., help="The user whose sign-in locks to lift.")) -> None:
     """Lift USERNAME's sign-in locks and failure counts, from every client address."""
-    from dashboard.users import UserError, require_user
+    from dashboard.store.users import UserError, require_user
     from feeds.connection import connect
     from feeds.signinlocks import SigninLocks
 
@@ -1154,8 +1161,8 @@ def users_passwd(username: str = typer.Argument(..., help="The user who gets a n
 
     Ends the user's sessions everywhere and lifts their sign-in locks.
     """
-    from dashboard.db import transaction
-    from dashboard.users import UserError, UserRole, check_password_policy, require_user, set_password
+    from dashboard.store.db import transaction
+    from dashboard.store.users import UserError, UserRole, check_password_policy, require_user, set_password
 
     settings = _settings()
     sessions = _users_sessions(settings)
@@ -1188,8 +1195,8 @@ def users_token(
     ),
 ) -> None:
     """Make an API token for USERNAME and print it once (only its hash is stored)."""
-    from dashboard.db import transaction
-    from dashboard.users import TOKEN_IDLE_LIFETIME, UserError, issue_token, require_user
+    from dashboard.store.db import transaction
+    from dashboard.store.users import TOKEN_IDLE_LIFETIME, UserError, issue_token, require_user
 
     settings = _settings()
     sessions = _users_sessions(settings)
@@ -1231,7 +1238,7 @@ def _parse_at(text: str | None, tz: tzinfo) -> datetime:
 
 
 def _overdue_cells(row: OverdueRow, tz: tzinfo) -> list[str]:
-    from dashboard.deadlines import hmm
+    from dashboard.rules.deadlines import hmm
 
     remaining = "" if row.overdue else hmm(row.remaining_minutes) + ("" if row.working else " 自然时")
     return [
@@ -1258,8 +1265,8 @@ def overdue(
     """Overdue (超期) and due-soon (临期) cases as of T, recomputed from the case events up to T."""
     import csv
 
-    from dashboard.overdue import overdue_as_of
-    from dashboard.reference import timing_for
+    from dashboard.figures.overdue import overdue_as_of
+    from dashboard.store.reference import timing_for
 
     shape = _output_format(fmt)
     settings = _settings()
@@ -1316,11 +1323,11 @@ def report(
     """The monthly 综合考评通报: XLSX (a sheet per object kind) and a printable HTML page (and PDF)."""
     import re
 
-    from dashboard.cityname import city_name
-    from dashboard.evalspec import WeightsError, weights_from_settings
-    from dashboard.evaluation import Period
-    from dashboard.report import build_report, write_report
-    from dashboard.scope import ScopeError, get_scope
+    from dashboard.figures.evaluation import Period
+    from dashboard.output.report import build_report, write_report
+    from dashboard.rules.evalspec import WeightsError, weights_from_settings
+    from dashboard.store.cityname import city_name
+    from dashboard.store.scope import ScopeError, get_scope
 
     settings = _settings()
     if not re.fullmatch(r"\d{4}-\d{2}", month.strip()):

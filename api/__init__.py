@@ -1,7 +1,7 @@
 """gridhall's HTTP API: the JSON read API mounted at ``/api/v1`` (docs/api.md).
 
 ``api.v1.create_blueprint(sessions, settings, timing)`` builds the Flask blueprint; ``app.py``
-registers it on the Dash app's server. The figures come from ``dashboard.readapi``.
+registers it on the Dash app's server. The figures come from ``dashboard.figures.readapi``.
 """
 
 from .v1 import create_blueprint

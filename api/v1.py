@@ -1,13 +1,13 @@
 """``/api/v1``: the JSON read API, token-authenticated and filtered by the caller's region scope.
 
 Every endpoint (the OpenAPI document included) needs ``Authorization: Bearer <token>``, a
-token of a ``leader``, ``shift_lead`` or ``admin`` user (``dashboard.users.verify_token``), or
+token of a ``leader``, ``shift_lead`` or ``admin`` user (``dashboard.store.users.verify_token``), or
 the browser session of such a user signed in at ``/login`` (GET only, so no CSRF exposure):
 
 - no token, a malformed or unusable one → **401** with ``WWW-Authenticate: Bearer``;
 - a display token (a wall screen's) → **403**: it may show ``/wall`` and nothing else;
 - a case outside the caller's scope → **404**, the same answer as an unknown case; a
-  ``region`` filter outside the scope → **404** likewise (``dashboard.scope``: a refusal tells
+  ``region`` filter outside the scope → **404** likewise (``dashboard.store.scope``: a refusal tells
   nothing about other districts).
 
 Answers are JSON (``<``, ``>`` and ``&`` escaped as ``\\u003c`` …, so no text of a case can
@@ -32,15 +32,15 @@ from werkzeug.exceptions import HTTPException
 
 from auth import identity
 from auth.sessions import session_unconfirmed
-from dashboard import readapi
-from dashboard.clock import utcnow
-from dashboard.deadlines import Timing
-from dashboard.evalspec import INDICATORS, weights_from_settings
-from dashboard.evaluation import ObjectKind, Period, evaluate
-from dashboard.models import User
-from dashboard.scope import ScopeError, get_scope, user_scope
+from dashboard.figures import readapi
+from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.rules.clock import utcnow
+from dashboard.rules.deadlines import Timing
+from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.settings import Settings
-from dashboard.users import UserRole, verify_token
+from dashboard.store.models import User
+from dashboard.store.scope import ScopeError, get_scope, user_scope
+from dashboard.store.users import UserRole, verify_token
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def create_blueprint(
 ) -> flask.Blueprint:
     """The ``/api/v1`` blueprint.
 
-    ``timing`` (limits, working calendar, classes: ``dashboard.reference.timing_for``) may be
+    ``timing`` (limits, working calendar, classes: ``dashboard.store.reference.timing_for``) may be
     given as a callable taking a session; it is then built at the first request (and again
     after a failure), so the app starts even while the database is away.
     """

@@ -2,7 +2,7 @@
 
 Callbacks and routes never trust anything the browser sends about who it is or what it may
 see: they ask this module. ``scope(session)`` is the signed-in user's region scope
-(``dashboard.scope.Scope``); filter every query with it.
+(``dashboard.store.scope.Scope``); filter every query with it.
 
     from auth import identity
     with sessions() as session:
@@ -18,9 +18,9 @@ import flask
 import flask_login
 from sqlalchemy.orm import Session
 
-from dashboard.models import User
-from dashboard.scope import CITY, Scope, get_scope
-from dashboard.users import UserRole
+from dashboard.store.models import User
+from dashboard.store.scope import CITY, Scope, get_scope
+from dashboard.store.users import UserRole
 
 
 class NotSignedIn(PermissionError):

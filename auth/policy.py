@@ -5,7 +5,7 @@ a rule here; the guard (``auth/guard.py``) refuses what has none, and
 ``tests/test_access_matrix.py`` builds its role × route matrix from this table and the app's
 own route list, so a new route without a rule fails the test.
 
-Roles are ``dashboard.users.UserRole`` values. A rule is either public, or a set of roles
+Roles are ``dashboard.store.users.UserRole`` values. A rule is either public, or a set of roles
 (optionally for city-scoped users only), or ``PageOf`` — "the rule of the page this request
 belongs to" (a page's path, its layout request, its callbacks).
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard.users import UserRole
+from dashboard.store.users import UserRole
 
 DISPLAY = UserRole.DISPLAY.value
 LEADER = UserRole.LEADER.value

@@ -34,10 +34,10 @@ import flask_login
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.clock import utcnow
-from dashboard.models import ApiToken, User
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
-from dashboard.users import (
+from dashboard.store.models import ApiToken, User
+from dashboard.store.users import (
     SESSION_IDLE,
     SESSION_MAX_AGE,
     TOKEN_IDLE_LIFETIME,

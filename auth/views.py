@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from dashboard.cityname import CityNameSource
-from dashboard.clock import utcnow
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
-from dashboard.users import MAX_PASSWORD_LENGTH, UserRole, verify_password, verify_token
+from dashboard.store.cityname import CityNameSource
+from dashboard.store.users import MAX_PASSWORD_LENGTH, UserRole, verify_password, verify_token
 from feeds.sessionstore import SessionStore
 from feeds.signinlocks import SigninLocks
 

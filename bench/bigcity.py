@@ -6,7 +6,7 @@
     python bench/bigcity.py --smoke                  # tiny (seconds): checks it runs
 
 ``build(settings, grids, open_cases, seed)`` fills an *empty* database (the schema comes from
-``dashboard.db.upgrade``) with:
+``dashboard.store.db.upgrade``) with:
 
 - regions: 区 → 街道 → 社区 (by default 10 districts, ~130 streets, ~1,560 communities), each
   with a polygon (unions of its grid blocks), codes ``9902DD`` + 3 + 3 (``9902`` is no real
@@ -17,7 +17,7 @@
 - ~300 处置单位 (plus one 城管执法局 per district as their parent department);
 - the active classification mirrored into SQL (``sync_classification``);
 - open cases over the grids with hot spots, every open stage (mostly 派遣), the stored stage
-  clock (deadline from the limits table and working calendar, the way ``dashboard.casebook``
+  clock (deadline from the limits table and working calendar, the way ``dashboard.store.casebook``
   computes it), on-time flags of finished clocks, and ``fold_state``/``max_key`` as the
   casebook writes them, so that a later event of such a case applies incrementally.
 
@@ -59,14 +59,14 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard import classification as classification_mod  # noqa: E402
-from dashboard import db  # noqa: E402
-from dashboard.geo import to_geojson  # noqa: E402
-from dashboard.lifecycle import EventType  # noqa: E402
-from dashboard.models import Case, Grid, Region, Unit  # noqa: E402
-from dashboard.reference import sync_classification, timing_for  # noqa: E402
+from dashboard.rules import classification as classification_mod  # noqa: E402
+from dashboard.rules.geo import to_geojson  # noqa: E402
+from dashboard.rules.lifecycle import EventType  # noqa: E402
+from dashboard.rules.workcalendar import US_PER_MIN  # noqa: E402
 from dashboard.settings import Settings, load_settings  # noqa: E402
-from dashboard.workcalendar import US_PER_MIN  # noqa: E402
+from dashboard.store import db  # noqa: E402
+from dashboard.store.models import Case, Grid, Region, Unit  # noqa: E402
+from dashboard.store.reference import sync_classification, timing_for  # noqa: E402
 from feeds.scenario import CLASS_MIX, OTHER_WEIGHT, SOURCES, WATER_CLASS  # noqa: E402
 
 __all__ = ["BigCity", "build", "group_by_baseline", "OPEN_STAGE_SHARES"]
@@ -104,7 +104,7 @@ _LAST_EVENT = {
     "dispatched": EventType.DISPATCHED, "returned": EventType.RETURNED, "handled": EventType.HANDLED,
     "checked": EventType.CHECKED_OK, "suspended": EventType.SUSPENDED,
 }
-_EVENT_RANK = {t: i for i, t in enumerate(EventType)}  # as dashboard.casebook.sort_key ranks them
+_EVENT_RANK = {t: i for i, t in enumerate(EventType)}  # as dashboard.store.casebook.sort_key ranks them
 _CLOCKS = ["verify", "file", "dispatch", "handle", "check", "close"]
 _C = {name: i for i, name in enumerate(_CLOCKS)}
 _URGENT_SHARE = 0.03
@@ -358,7 +358,7 @@ def _exp(rng: np.random.Generator, mean_s: float, n: int) -> np.ndarray:
 
 
 class _Deadlines:
-    """Stage deadlines the way dashboard.deadlines.clock_for computes them (table source), vectorised."""
+    """Stage deadlines the way dashboard.rules.deadlines.clock_for computes them (table source), vectorised."""
 
     def __init__(self, timing: Any, entries: list[Any]) -> None:
         self.timing = timing
@@ -913,10 +913,10 @@ def group_by_baseline(engine: Engine, *, tz: ZoneInfo | None = None, now: dateti
 
     ``open_per_grid`` (GROUP BY grid_id over the open stages: the heatmap), ``overdue_per_unit``
     (stored deadline passed, not 挂账, GROUP BY unit_id: the unit ranking), and the KPI counts:
-    ``kpi_today`` (dashboard.queries.today_counts), ``open_by_stage`` (dashboard.queries), and
+    ``kpi_today`` (dashboard.store.queries.today_counts), ``open_by_stage`` (dashboard.store.queries), and
     ``overdue_total``. ``per_refresh`` is the sum of the medians.
     """
-    from dashboard import queries
+    from dashboard.store import queries
 
     tz = tz or ZoneInfo("Asia/Shanghai")
     now = now or datetime.now(UTC)
@@ -1001,7 +1001,7 @@ def main() -> None:
         city = build(settings, args.grids, args.cases, args.seed, progress=lambda m: print("  " + m, flush=True))
         _print_city(city)
         engine = db.make_engine(settings)
-        from dashboard.overdue import overdue_stored
+        from dashboard.figures.overdue import overdue_stored
 
         with Session(engine) as session:
             t0 = time.perf_counter()

@@ -31,8 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchkit  # noqa: E402
+from dashboard.rules.workcalendar import US_PER_MIN, WorkCalendar, as_utc64  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
-from dashboard.workcalendar import US_PER_MIN, WorkCalendar, as_utc64  # noqa: E402
 
 # Limit units as the limits table has them.
 WORK_HOURS, WORK_DAYS, NATURAL_HOURS = 0, 1, 2

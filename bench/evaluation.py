@@ -18,7 +18,7 @@ queries, not the fold), and the events in ``case_events``. Events later than "no
 12:00) are left out, so cases reported at the end of the month are still open, as in a real
 report.
 
-Then it times :func:`dashboard.evaluation.evaluate` for every object kind in the city scope
+Then it times :func:`dashboard.figures.evaluation.evaluate` for every object kind in the city scope
 and in one district (median of 3 runs, plus the first), and, as the baseline, the same
 figures computed the naive way for two kinds: the period's rows fetched from SQL and counted
 per case in Python (regions: per-grid roll-up; supervisors: per-event loop). The baseline also
@@ -47,13 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchkit  # noqa: E402
 from bigcity import _secondary_ddl, build  # noqa: E402
-from dashboard import db  # noqa: E402
-from dashboard.evalspec import load_weights  # noqa: E402
-from dashboard.evaluation import ObjectKind, Period, evaluate  # noqa: E402
-from dashboard.models import Grid, Region, Unit  # noqa: E402
-from dashboard.scope import CITY, get_scope  # noqa: E402
+from dashboard.figures.evaluation import ObjectKind, Period, evaluate  # noqa: E402
+from dashboard.rules.evalspec import load_weights  # noqa: E402
+from dashboard.rules.vocab import PUBLIC_SOURCES  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
-from dashboard.vocab import PUBLIC_SOURCES  # noqa: E402
+from dashboard.store import db  # noqa: E402
+from dashboard.store.models import Grid, Region, Unit  # noqa: E402
+from dashboard.store.scope import CITY, get_scope  # noqa: E402
 
 US = 1_000_000
 MIN = 60 * US

@@ -37,11 +37,12 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchkit  # noqa: E402
-from dashboard import classification, db  # noqa: E402
-from dashboard.cityimport import import_city  # noqa: E402
-from dashboard.democity import generate_city  # noqa: E402
-from dashboard.reference import Reference, sync_classification  # noqa: E402
+from dashboard.demo.democity import generate_city  # noqa: E402
+from dashboard.rules import classification  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
+from dashboard.store import db  # noqa: E402
+from dashboard.store.cityimport import import_city  # noqa: E402
+from dashboard.store.reference import Reference, sync_classification  # noqa: E402
 from feeds.ingest import Ingest  # noqa: E402
 from feeds.keys import CASE_STREAM, CONSUMER_GROUP  # noqa: E402
 

@@ -28,8 +28,8 @@ from shapely.geometry import box
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchkit  # noqa: E402
-from dashboard.geo import geodesic_area_m2  # noqa: E402
-from dashboard.gridindex import GridIndex  # noqa: E402
+from dashboard.rules.geo import geodesic_area_m2  # noqa: E402
+from dashboard.rules.gridindex import GridIndex  # noqa: E402
 
 LON0, LAT0 = 118.78, 32.04
 M_PER_DEG_LAT = 110_900.0  # near 32° N; only used to size the synthetic cells

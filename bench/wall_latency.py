@@ -8,7 +8,7 @@
 It builds a fresh environment (a temp GRIDHALL_DATA_DIR; SQLite in it, or a fresh schema of
 ``--pg-url`` that is dropped afterwards; the Redis server of ``--redis-url`` under a unique
 GRIDHALL_REDIS_PREFIX whose keys are deleted afterwards), imports the demo city
-(``dashboard.democity.generate_city`` + ``dashboard.cityimport.import_city``, optionally
+(``dashboard.demo.democity.generate_city`` + ``dashboard.store.cityimport.import_city``, optionally
 ``--history-days`` of history), starts ``gridhall ingest`` and ``gridhall serve --workers N
 --no-access-log`` as subprocesses, and opens ``/wall?metric=open`` in headless Chromium.
 
@@ -216,11 +216,12 @@ def prepare_city(settings: Settings, history_days: int) -> tuple[list[str], str]
     """Schema, classification, the demo city (and some history); the grid codes and a display token."""
     from sqlalchemy import select
 
-    from dashboard import classification, db, users
-    from dashboard.cityimport import import_city
-    from dashboard.democity import generate_city
-    from dashboard.models import Grid
-    from dashboard.reference import Reference, set_meta, sync_classification
+    from dashboard.demo.democity import generate_city
+    from dashboard.rules import classification
+    from dashboard.store import db, users
+    from dashboard.store.cityimport import import_city
+    from dashboard.store.models import Grid
+    from dashboard.store.reference import Reference, set_meta, sync_classification
 
     db.upgrade(settings)
     engine = db.make_engine(settings)

@@ -245,7 +245,7 @@ def main() -> None:
     import sqlalchemy as sa
     from playwright.sync_api import sync_playwright
 
-    from dashboard import db
+    from dashboard.store import db
 
     rng = random.Random(args.seed)
     prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
@@ -273,7 +273,7 @@ def main() -> None:
         n_grids = len(grid_codes)
         from sqlalchemy.orm import Session as _Session
 
-        from dashboard import users
+        from dashboard.store import users
 
         with _Session(engine) as session:  # the browser opens the wall as a wall screen does
             token = users.screen_token(session, "bench-wall")
@@ -418,9 +418,9 @@ def main() -> None:
         # the worker's view load, timed here with the same code (LiveView.load), warm caches
         from sqlalchemy.orm import Session
 
-        from dashboard import classification
-        from dashboard.liveview import LiveView
-        from dashboard.reference import timing_for
+        from dashboard.figures.liveview import LiveView
+        from dashboard.rules import classification
+        from dashboard.store.reference import timing_for
 
         scheme = classification.load(settings.classification, settings.classification_extension)
         with Session(engine) as session:

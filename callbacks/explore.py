@@ -1,6 +1,6 @@
 """/explore callbacks and its CSV/XLSX export (docs/explore.md).
 
-The URL's query string is the page's state (``dashboard.explore.Selection``):
+The URL's query string is the page's state (``dashboard.figures.explore.Selection``):
 
 * ``explore-url.search`` → everything shown (figures, map, table, filter controls), the hot
   grids and notes, and the open case's detail — three callbacks, so opening a case does not
@@ -29,13 +29,13 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, 
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
-from dashboard import explore, hotspots
-from dashboard.evalspec import INDICATORS, weights_from_settings
-from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
-from dashboard.export import to_csv, to_xlsx
-from dashboard.readapi import OutOfScope, case_detail
-from dashboard.scope import Scope
-from dashboard.users import UserRole
+from dashboard.figures import explore, hotspots
+from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.figures.readapi import OutOfScope, case_detail
+from dashboard.output.export import to_csv, to_xlsx
+from dashboard.rules.evalspec import INDICATORS, weights_from_settings
+from dashboard.store.scope import Scope
+from dashboard.store.users import UserRole
 from layouts import explore as view
 from layouts.explore import (
     children_title,
@@ -270,7 +270,7 @@ class ExploreService(PageService):
 
     def note(self, session: Session, viewer: Viewer, user_id: int, grid_code: Any, kind: str, text: Any) -> str:
         """Store an acknowledgement or note; returns the message to show (the caller commits)."""
-        from dashboard.models import User
+        from dashboard.store.models import User
 
         if not viewer.writes:
             raise hotspots.NotAllowed("只有值班长可以确认或批注热点")

@@ -22,10 +22,10 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import queries
-from dashboard.clock import utcnow
-from dashboard.queries import GridLoad, RecentEvent, StageCount, TodayCounts
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
+from dashboard.store import queries
+from dashboard.store.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 from feeds.keys import HEALTH_KEY
 from layouts import live as view
 

@@ -14,11 +14,11 @@ from datetime import datetime
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import classification
-from dashboard.clock import utcnow
-from dashboard.deadlines import Timing
-from dashboard.reference import timing_for
+from dashboard.rules import classification
+from dashboard.rules.clock import utcnow
+from dashboard.rules.deadlines import Timing
 from dashboard.settings import Settings
+from dashboard.store.reference import timing_for
 
 
 class LazyTiming:

@@ -1,6 +1,6 @@
 """/view callbacks: the leaders' read-only summary, filtered by the signed-in user's scope.
 
-Every figure comes from ``dashboard.readapi`` (the JSON API's SQL, the wall's definitions)
+Every figure comes from ``dashboard.figures.readapi`` (the JSON API's SQL, the wall's definitions)
 and every query is filtered by the scope of the user signed in **in this request**
 (``auth.identity.scope``): nothing the browser sends names a region, a grid or a case, so
 editing a callback payload cannot reach another district. The only inputs are the refresh
@@ -16,7 +16,7 @@ Two server callbacks:
   cells only), hot spots, areas, unit ranking, 综合考评 and overdue list. Panels whose content
   did not change since the page's last answer are not re-sent.
 
-综合考评 is ``dashboard.evaluation.evaluate`` (the wall's, the API's and the report's figures)
+综合考评 is ``dashboard.figures.evaluation.evaluate`` (the wall's, the API's and the report's figures)
 for the scope's sub-regions and units in the current month, judged as of now; it runs SQL
 aggregates over the month, so it is computed at most once a minute per scope and process
 (:meth:`ViewService.evaluation`). Its rows are the wall's (``callbacks.wall.ranking_rows``).
@@ -42,17 +42,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from dashboard import readapi
-from dashboard.clock import utcnow
-from dashboard.deadlines import Timing
-from dashboard.evalspec import WeightsError, weights_from_settings
-from dashboard.evaluation import Evaluation, ObjectKind, Period
-from dashboard.evaluation import evaluate as run_evaluation
-from dashboard.liveview import QueueRow
-from dashboard.models import Grid, Region
-from dashboard.scope import Scope, ScopeError, grid_condition
+from dashboard.figures import readapi
+from dashboard.figures.evaluation import Evaluation, ObjectKind, Period
+from dashboard.figures.evaluation import evaluate as run_evaluation
+from dashboard.figures.liveview import QueueRow
+from dashboard.rules.clock import utcnow
+from dashboard.rules.deadlines import Timing
+from dashboard.rules.evalspec import WeightsError, weights_from_settings
+from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
-from dashboard.vocab import UNLOCATED
+from dashboard.store.models import Grid, Region
+from dashboard.store.scope import Scope, ScopeError, grid_condition
 from layouts import view as page
 from layouts.live import PLACEHOLDER, fmt_rate
 
@@ -62,7 +62,7 @@ from .wall import ranking_rows
 
 log = logging.getLogger(__name__)
 
-GEO_DECIMALS = 5  # 1e-5° ≈ 1 m, as the wall's map layer (dashboard/mapdata.py)
+GEO_DECIMALS = 5  # 1e-5° ≈ 1 m, as the wall's map layer (dashboard/store/mapdata.py)
 GEO_TTL_S = 300.0  # like the scope cache: a city import shows after 5 minutes at most
 GEO_CACHE_MAX = 32  # scopes kept per process (a city has a few dozen districts and streets)
 EVAL_TTL_S = 60.0  # 综合考评 (SQL aggregates over the month): at most once a minute per scope

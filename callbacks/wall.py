@@ -1,6 +1,6 @@
 """Refresh of the wall (/wall) from the worker's in-memory live view; no aggregate SQL.
 
-Each web worker holds a :class:`dashboard.liveview.LiveView`, loaded from SQL at start and
+Each web worker holds a :class:`dashboard.figures.liveview.LiveView`, loaded from SQL at start and
 advanced by the ingest's change notices (:class:`feeds.follower.ChangeFollower`, plain
 ``XREAD``: every worker reads every notice) and by the clock (deadlines pass without events).
 
@@ -36,15 +36,16 @@ from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import classification, mapdata
-from dashboard.clock import utcnow
-from dashboard.evalspec import weights_from_settings
-from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
-from dashboard.liveview import LiveView
-from dashboard.reference import timing_for
-from dashboard.scope import CITY
+from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.figures.liveview import LiveView
+from dashboard.rules import classification
+from dashboard.rules.clock import utcnow
+from dashboard.rules.evalspec import weights_from_settings
+from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
-from dashboard.vocab import UNLOCATED
+from dashboard.store import mapdata
+from dashboard.store.reference import timing_for
+from dashboard.store.scope import CITY
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
@@ -186,7 +187,7 @@ class WallService:
     def rankings(self, month: str | None, now: datetime) -> Rankings:
         """The ranking panel: (period label, district rows, unit rows), for the whole city.
 
-        Computed from SQL (``dashboard.evaluation``, the figures of the API and the monthly
+        Computed from SQL (``dashboard.figures.evaluation``, the figures of the API and the monthly
         report) at most once a minute per period and worker: every wall of a worker shares it.
         """
         period = Period.parse(month or f"{now.astimezone(self.settings.tz):%Y-%m}", self.settings.tz)

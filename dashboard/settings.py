@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     evaluation_weights: Path | None = Field(
         default=None,
         description="Weights, count bands and sample thresholds of the evaluation (综合考评, TOML); "
-                    "unset means the shipped dashboard/data/evaluation.toml.",
+                    "unset means the shipped dashboard/rules/data/evaluation.toml.",
     )
     due_soon_ratio: float = Field(
         default=0.2, gt=0, lt=1,

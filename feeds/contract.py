@@ -25,8 +25,8 @@ from pydantic import (
 )
 from redis.typing import EncodableT, FieldT
 
-from dashboard.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
-from dashboard.vocab import Kind, Satisfaction, Source, Urgency
+from dashboard.rules.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
+from dashboard.rules.vocab import Kind, Satisfaction, Source, Urgency
 
 SCHEMA_VERSION = 1
 EARLIEST_YEAR = 1990  # no case happened before: an earlier year is a broken device clock

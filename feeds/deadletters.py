@@ -27,7 +27,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from dashboard.clock import utcnow
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 
 from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, DeadReason

@@ -24,7 +24,7 @@ One :class:`ChangeFollower` per web worker, in a daemon thread:
    the same notices are retried. An unexpected error (a bug) rebuilds the view from SQL rather
    than trust a half-applied change. ``stale_reason`` is cleared once a step succeeds.
 
-Thread safety: the view has its own lock (see :mod:`dashboard.liveview`); this thread is its
+Thread safety: the view has its own lock (see :mod:`dashboard.figures.liveview`); this thread is its
 only writer, request threads only read.
 """
 
@@ -42,9 +42,9 @@ import redis
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.clock import utcnow
-from dashboard.deadlines import Timing
-from dashboard.liveview import LiveView
+from dashboard.figures.liveview import LiveView
+from dashboard.rules.clock import utcnow
+from dashboard.rules.deadlines import Timing
 from dashboard.settings import Settings
 
 from .keys import CHANGES_MAXLEN, CHANGES_STREAM, stream_id
@@ -75,7 +75,7 @@ class FollowerStatus:
 
 
 class ChangeFollower:
-    """Keeps one :class:`~dashboard.liveview.LiveView` up to date from ``<prefix>changes``."""
+    """Keeps one :class:`~dashboard.figures.liveview.LiveView` up to date from ``<prefix>changes``."""
 
     def __init__(
         self,

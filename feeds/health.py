@@ -8,7 +8,7 @@ from typing import cast
 
 import redis
 
-from dashboard.clock import utcnow
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 
 from .deadletters import WARN_FILL

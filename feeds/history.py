@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.casebook import Incoming, apply_events
-from dashboard.db import transaction
-from dashboard.lifecycle import LifecycleEvent
-from dashboard.reference import Reference
+from dashboard.rules.lifecycle import LifecycleEvent
+from dashboard.store.casebook import Incoming, apply_events
+from dashboard.store.db import transaction
+from dashboard.store.reference import Reference
 
 from .scenario import CityModel, Planner
 from .simulator import _poisson

@@ -23,11 +23,11 @@ from redis.typing import KeyT, StreamIdT
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
-from dashboard.clock import utcnow
-from dashboard.db import transaction
-from dashboard.reference import Reference
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
+from dashboard.store.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
+from dashboard.store.db import transaction
+from dashboard.store.reference import Reference
 
 from .contract import FUTURE_TOLERANCE, DeadReason, FeedError, parse_event
 from .deadletters import DeadLetterSink, dead_letter_record

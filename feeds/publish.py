@@ -25,9 +25,9 @@ from pathlib import Path
 import orjson
 import redis
 
-from dashboard.clock import utcnow
+from dashboard.output.tabular import is_stdio
+from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
-from dashboard.tabular import is_stdio
 
 from .contract import ENTRY_FIELD, FUTURE_TOLERANCE, CaseEventMessage, FeedError, StreamFields, decode_entry
 from .keys import case_streams, stream_for

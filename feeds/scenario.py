@@ -22,10 +22,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.classification import ClassEntry, Classification
-from dashboard.lifecycle import EventType, Stage
-from dashboard.models import Grid, Person, Region, Unit, person_grids
-from dashboard.vocab import PUBLIC_SOURCES, Kind, Source
+from dashboard.rules.classification import ClassEntry, Classification
+from dashboard.rules.lifecycle import EventType, Stage
+from dashboard.rules.vocab import PUBLIC_SOURCES, Kind, Source
+from dashboard.store.models import Grid, Person, Region, Unit, person_grids
 
 WATER = "水域"  # land use of the grids that cover rivers and lakes
 

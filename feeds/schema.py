@@ -16,8 +16,8 @@ import sys
 from importlib import resources
 from typing import Any
 
-from dashboard.lifecycle import EventType
-from dashboard.vocab import Kind, LabelledEnum, Satisfaction, Source, Urgency
+from dashboard.rules.lifecycle import EventType
+from dashboard.rules.vocab import Kind, LabelledEnum, Satisfaction, Source, Urgency
 
 from .contract import EARLIEST_YEAR, ENTRY_FIELD, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, TIME_PATTERN, CaseEventMessage
 

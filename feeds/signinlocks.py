@@ -1,9 +1,9 @@
 """Sign-in locks per (account, client address), in Redis — so a stranger cannot lock a real user out.
 
-After :data:`dashboard.users.MAX_FAILURES` consecutive failed sign-ins **from one client
-address** an account is locked **for that address** for :data:`~dashboard.users.LOCK_FIRST`,
-doubling with every further failure from it up to :data:`~dashboard.users.LOCK_MAX`
-(:func:`dashboard.users.lock_duration`). Other addresses — the real user at their desk — are not
+After :data:`dashboard.store.users.MAX_FAILURES` consecutive failed sign-ins **from one client
+address** an account is locked **for that address** for :data:`~dashboard.store.users.LOCK_FIRST`,
+doubling with every further failure from it up to :data:`~dashboard.store.users.LOCK_MAX`
+(:func:`dashboard.store.users.lock_duration`). Other addresses — the real user at their desk — are not
 affected. A success from an address clears its count; ``gridhall users unlock`` and a new
 password clear every address's. Counts are forgotten :data:`FORGET_AFTER` after the account's
 last failure.
@@ -21,7 +21,7 @@ from typing import cast
 import redis
 
 from dashboard.settings import Settings
-from dashboard.users import lock_duration
+from dashboard.store.users import lock_duration
 
 from .keys import signin_locks_key
 

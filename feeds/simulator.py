@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.classification import Classification
-from dashboard.clock import utcnow
-from dashboard.lifecycle import OPEN, EventType, Stage
-from dashboard.models import Case, Grid, Unit
-from dashboard.vocab import Kind, Source
+from dashboard.rules.classification import Classification
+from dashboard.rules.clock import utcnow
+from dashboard.rules.lifecycle import OPEN, EventType, Stage
+from dashboard.rules.vocab import Kind, Source
+from dashboard.store.models import Case, Grid, Unit
 
 from .contract import CaseEventMessage
 from .producer import Producer

@@ -22,7 +22,7 @@ def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "") -
     """The app's layout, chosen per request by path: /wall, /explore, /view or /live.
 
     Who may see which page is decided before this runs (auth/guard.py checks the same path).
-    ``city_name`` answers the city's name for the header (``dashboard.cityname``).
+    ``city_name`` answers the city's name for the header (``dashboard.store.cityname``).
     """
 
     def serve() -> html.Div:

@@ -1,6 +1,6 @@
 """/explore: the shift leaders' drill-down (docs/explore.md). Only Dash components, no I/O.
 
-The page's state is the URL's query string (``dashboard.explore.Selection``): the filter
+The page's state is the URL's query string (``dashboard.figures.explore.Selection``): the filter
 controls start from it here, and callbacks/explore.py fills everything else from it: it
 queries, then calls the ``render_*`` functions and figure builders below. Every text from the
 database reaches the page as a Dash prop (rendered by React as text); nothing uses markdown
@@ -18,10 +18,9 @@ import dash_leaflet as dl
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard import explore, hotspots
-from dashboard.evalspec import INDICATORS
-from dashboard.evaluation import ObjectKind
-from dashboard.explore import (
+from dashboard.figures import explore, hotspots
+from dashboard.figures.evaluation import ObjectKind
+from dashboard.figures.explore import (
     COLUMNS,
     DEFAULT_RANKING,
     FLAGS,
@@ -30,10 +29,11 @@ from dashboard.explore import (
     WINDOWS,
     Selection,
 )
-from dashboard.limits import UNITS
-from dashboard.readapi import CaseDetail
+from dashboard.figures.readapi import CaseDetail
+from dashboard.rules.evalspec import INDICATORS
+from dashboard.rules.limits import UNITS
+from dashboard.rules.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 from dashboard.settings import Settings
-from dashboard.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 
 from .live import PLACEHOLDER, attrs, fmt_int, kpi_strip
 from .userbar import user_bar
@@ -242,7 +242,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
 def _evaluation_panel(sel: Selection) -> html.Section:
     """综合考评: the month and the objects (URL ``month``, ``ranking``) and the ranking grid.
 
-    Filled by callbacks/explore.py (``ranking``): dashboard.evaluation's figures of the
+    Filled by callbacks/explore.py (``ranking``): dashboard.figures.evaluation's figures of the
     place's child regions, its units or one position, ranked; region names link down."""
     def control(key: str, label: str, options: list[dict[str, str]], value: str | None) -> html.Div:
         return html.Div(className="explore-filter explore-ev__control", children=[

@@ -13,8 +13,8 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 from dashboard.settings import Settings
+from dashboard.store.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 
 from .userbar import user_bar
 
@@ -45,7 +45,7 @@ def attrs(props: Mapping[str, str]) -> dict[str, Any]:
 
 
 def page_title(city: str) -> str:
-    """The browser tab's title of every page; ``city`` from ``dashboard.cityname``."""
+    """The browser tab's title of every page; ``city`` from ``dashboard.store.cityname``."""
     return f"{city}{PAGE_TITLE}"
 
 
@@ -90,7 +90,7 @@ def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | No
            city: str = "") -> html.Header:
     """The page header: city and title, an optional middle part, clock and 数据更新于.
 
-    ``city`` is the city's name (``dashboard.cityname``; "" when it has none).
+    ``city`` is the city's name (``dashboard.store.cityname``; "" when it has none).
 
     Ids are ``<prefix>-clock``, ``<prefix>-date`` and ``<prefix>-updated`` (filled by callbacks).
     """

@@ -3,7 +3,7 @@
 phone (390 px wide), in the user's own scope (属地).
 
 Only Dash components are built here (no I/O): ``callbacks/view.py`` reads the figures with
-``dashboard.readapi`` (filtered by the signed-in user's scope), then calls the ``render_*``
+``dashboard.figures.readapi`` (filtered by the signed-in user's scope), then calls the ``render_*``
 functions. Every text reaches the page as a Dash prop, which React renders as text: a case
 description cannot inject markup. The page holds **no control that changes anything**: the
 only interactive elements are links (to /explore, and ``?metric=`` for the map) and the map's

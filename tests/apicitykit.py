@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from citykit import add_case, build_plan, running_clock
-from dashboard import scope as scopes
-from dashboard.db import transaction
-from dashboard.models import CaseEvent, Unit
-from dashboard.users import create_user, issue_token
+from dashboard.store import scope as scopes
+from dashboard.store.db import transaction
+from dashboard.store.models import CaseEvent, Unit
+from dashboard.store.users import create_user, issue_token
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 井盖'

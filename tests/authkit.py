@@ -17,7 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import users
+from dashboard.store import users
 
 # Cheap hashing for test users only: the login re-hashes with the real parameters.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -10,9 +10,9 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.db import transaction
-from dashboard.geo import geodesic_area_m2, to_geojson
-from dashboard.models import Case, Grid, Region, Unit
+from dashboard.rules.geo import geodesic_area_m2, to_geojson
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, Grid, Region, Unit
 
 DISTRICT, STREET, COMMUNITY = "990101", "990101001", "990101001001"
 LON0, LAT0, STEP = 118.78, 32.04, 0.001  # 0.001° squares, about 94 m × 111 m

@@ -25,9 +25,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import embeddedredis
-from dashboard import db
-from dashboard.models import Base
 from dashboard.settings import Settings, load_settings
+from dashboard.store import db
+from dashboard.store.models import Base
 
 # Plugins' asserts are rewritten by pytest; these kits' helpers assert too, so have them rewritten.
 pytest.register_assert_rewrite("authkit", "citykit", "clikit", "feedkit", "liveviewkit")

@@ -1,4 +1,4 @@
-"""Shared kit: the demo city (dashboard.democity) imported with a few days of history.
+"""Shared kit: the demo city (dashboard.demo.democity) imported with a few days of history.
 
 A pytest plugin (registered in tests/conftest.py): the ``demo_city_dir`` fixture needs no
 import; :func:`build_demo` does.
@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import classification, db
-from dashboard.cityimport import import_city
-from dashboard.democity import generate_city
-from dashboard.reference import Reference, sync_classification
+from dashboard.demo.democity import generate_city
+from dashboard.rules import classification
 from dashboard.settings import Settings
+from dashboard.store import db
+from dashboard.store.cityimport import import_city
+from dashboard.store.reference import Reference, sync_classification
 from feeds.history import build_history
 from feeds.scenario import CityModel
 

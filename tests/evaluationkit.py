@@ -41,14 +41,14 @@ import pytest
 from sqlalchemy import select, update
 
 from citykit import build_plan
-from dashboard import classification
-from dashboard.casebook import Incoming, apply_events
-from dashboard.db import transaction
-from dashboard.evaluation import Period
-from dashboard.lifecycle import EventType, LifecycleEvent
-from dashboard.models import Grid, Person, Region, Unit
-from dashboard.reference import Reference
-from dashboard.scope import clear_cache
+from dashboard.figures.evaluation import Period
+from dashboard.rules import classification
+from dashboard.rules.lifecycle import EventType, LifecycleEvent
+from dashboard.store.casebook import Incoming, apply_events
+from dashboard.store.db import transaction
+from dashboard.store.models import Grid, Person, Region, Unit
+from dashboard.store.reference import Reference
+from dashboard.store.scope import clear_cache
 
 CST = timezone(timedelta(hours=8))
 SEPT = Period.month(2026, 9, CST)

@@ -2,16 +2,16 @@
 
 - a small city built through the ORM (one community, a 2×3 block of grids, three units):
   :func:`build_feed_city` (not citykit's :func:`build_community`, a city of given grids);
-- a generator of *valid* case histories: legal walks through ``dashboard.lifecycle``'s
+- a generator of *valid* case histories: legal walks through ``dashboard.rules.lifecycle``'s
   TRANSITIONS with random (sometimes equal) timestamps in several UTC offsets;
-- a :class:`Ledger` of what was published, whose oracle is ``dashboard.lifecycle.fold``;
+- a :class:`Ledger` of what was published, whose oracle is ``dashboard.rules.lifecycle.fold``;
 - snapshots of what the database and the Redis consumer group hold;
 - the ingest's health hash as the ingest writes it (:func:`set_health`);
 - the feed's JSON Schema validator (:func:`validator`), as docs/feed.md publishes it;
 - helpers to run ``python -m cli ingest`` as a subprocess against the test's backends.
 
 Everything here treats the ingest as a black box: it publishes stream entries and reads
-SQL rows and Redis keys, so the internals of feeds/ingest.py and dashboard/casebook.py can
+SQL rows and Redis keys, so the internals of feeds/ingest.py and dashboard/store/casebook.py can
 change freely.
 """
 
@@ -38,10 +38,9 @@ from shapely.geometry import box
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from dashboard import classification
-from dashboard.db import transaction
-from dashboard.geo import geodesic_area_m2, to_geojson
-from dashboard.lifecycle import (
+from dashboard.rules import classification
+from dashboard.rules.geo import geodesic_area_m2, to_geojson
+from dashboard.rules.lifecycle import (
     TERMINAL,
     TRANSITIONS,
     CaseState,
@@ -49,10 +48,11 @@ from dashboard.lifecycle import (
     LifecycleEvent,
     fold,
 )
-from dashboard.models import Case, CaseEvent, Grid, Region, Unit
-from dashboard.reference import Reference
+from dashboard.rules.text import strip_bidi
 from dashboard.settings import Settings
-from dashboard.text import strip_bidi
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.store.reference import Reference
 from feeds import schema as feed_schema
 from feeds.contract import CaseEventMessage
 from feeds.keys import CASE_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY, stream_id
@@ -296,7 +296,7 @@ def expected_row(state: CaseState) -> dict[str, Any]:
         "number": v.get("number"), "source": v.get("source"), "kind": v.get("kind"),
         "class_code": v.get("class_code"), "grid_code": v.get("grid_code"),
         "unit_code": v.get("unit_code"), "lon": v.get("lon"), "lat": v.get("lat"),
-        # Stored as sent, read without bidi controls (dashboard.text): the ORM read is the
+        # Stored as sent, read without bidi controls (dashboard.rules.text): the ORM read is the
         # read every screen and export uses, so the ledger expects what it gives.
         "address": _shown(v.get("address")), "description": _shown(v.get("description")),
         "urgency": v.get("urgency") or "normal",

@@ -16,11 +16,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import feedkit
-from dashboard.lifecycle import OPEN
-from dashboard.liveview import GRID_METRICS, LiveView
-from dashboard.models import Case, Grid, Unit
-from dashboard.overdue import overdue_stored
-from dashboard.queries import day_window, today_counts
+from dashboard.figures.liveview import GRID_METRICS, LiveView
+from dashboard.figures.overdue import overdue_stored
+from dashboard.rules.lifecycle import OPEN
+from dashboard.store.models import Case, Grid, Unit
+from dashboard.store.queries import day_window, today_counts
 from feeds.contract import CaseEventMessage
 
 TZ = ZoneInfo("Asia/Shanghai")

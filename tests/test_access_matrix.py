@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import layouts
 from auth import policy
 from authkit import csrf_header, display_token, make_user, signin_client
-from dashboard.models import Base
+from dashboard.store.models import Base
 
 DISTRICT = "990101"  # 青山区 of apicitykit's city; the other district is 990102 (白石区)
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")

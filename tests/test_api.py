@@ -1,4 +1,4 @@
-"""The JSON read API (/api/v1, api/v1.py over dashboard/readapi.py): auth, roles, region scope.
+"""The JSON read API (/api/v1, api/v1.py over dashboard/figures/readapi.py): auth, roles, region scope.
 
 A two-district city with cases in both (tests/apicitykit.py); users of every role hold tokens. The role rules are
 tried on every route of the blueprint, taken from Flask's url_map, so a new route is covered
@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
 from apicitykit import NOW, XSS
-from dashboard import classification, reference
-from dashboard import scope as scopes
-from dashboard.models import Case, Grid, Region
+from dashboard.rules import classification
 from dashboard.settings import Settings
+from dashboard.store import reference
+from dashboard.store import scope as scopes
+from dashboard.store.models import Case, Grid, Region
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
@@ -242,7 +243,7 @@ def test_create_app_mounts_the_api(settings: Settings, engine: Any, api_city: di
 # -- evaluation ---------------------------------------------------------------------------------
 def test_evaluation_is_scoped_and_equals_the_domain(client: Any, api_city: dict[str, Any],
                                                     sessions: sessionmaker[Session], settings: Settings) -> None:
-    from dashboard.evaluation import Period, evaluate
+    from dashboard.figures.evaluation import Period, evaluate
 
     period = Period.parse("2026-11", settings.tz)
     r = _get(client, "/api/v1/evaluation?kind=district&period=2026-11", api_city["tokens"]["admin"])
@@ -303,7 +304,7 @@ def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engin
                     r = browser.get(path)
                     assert r.status_code in (200, 302, 400, 404), (path, r.status_code)
         # /explore's URL state (the callbacks parse it with the same check) refuses them too.
-        from dashboard.explore import Selection, SelectionError
+        from dashboard.figures.explore import Selection, SelectionError
 
         for bad in ("C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "x" * 65):
             with pytest.raises(SelectionError):

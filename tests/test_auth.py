@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import auth.sessions
 from authkit import PASSWORD, csrf_header, csrf_of, display_token, make_user, signin_client
-from dashboard import users
 from dashboard.settings import Settings
+from dashboard.store import users
 
 
 @pytest.fixture

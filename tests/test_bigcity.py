@@ -14,14 +14,15 @@ from shapely.geometry import shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dashboard import classification, db
-from dashboard.casebook import Incoming, apply_events
-from dashboard.codes import check_grid_in_community
-from dashboard.lifecycle import OPEN, EventType, LifecycleEvent
-from dashboard.models import Case, Grid, Region, Unit
-from dashboard.overdue import overdue_stored
-from dashboard.reference import Reference, timing_for
+from dashboard.figures.overdue import overdue_stored
+from dashboard.rules import classification
+from dashboard.rules.codes import check_grid_in_community
+from dashboard.rules.lifecycle import OPEN, EventType, LifecycleEvent
 from dashboard.settings import load_settings
+from dashboard.store import db
+from dashboard.store.casebook import Incoming, apply_events
+from dashboard.store.models import Case, Grid, Region, Unit
+from dashboard.store.reference import Reference, timing_for
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import make_user, signin_client
-from dashboard.cityimport import import_city
-from dashboard.cityname import CityNameSource, city_name
 from dashboard.settings import Settings
+from dashboard.store.cityimport import import_city
+from dashboard.store.cityname import CityNameSource, city_name
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL_CITY = REPO / "tests" / "data" / "city-small"  # its city.toml: name = "测试市"

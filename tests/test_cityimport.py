@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.cityimport import (
+from dashboard.store.cityimport import (
     MAX_PROBLEMS,
     CityImportError,
     ImportSummary,
     KindCounts,
     import_city,
 )
-from dashboard.models import Base, Grid, Person, Region, Unit, person_grids
+from dashboard.store.models import Base, Grid, Person, Region, Unit, person_grids
 
 SMALL_CITY = Path(__file__).parent / "data" / "city-small"
 TABLES = ("regions", "grids", "units", "people", "person_grids")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import classification as cls
-from dashboard.classification import ClassificationError
-from dashboard.vocab import Kind
+from dashboard.rules import classification as cls
+from dashboard.rules.classification import ClassificationError
+from dashboard.rules.vocab import Kind
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "classification.csv"
 HEADER = "kind,major_code,major_name,minor_code,minor_name,source\n"

@@ -23,8 +23,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import cli
+from dashboard.output.tabular import Column, fit_table
 from dashboard.settings import Settings
-from dashboard.tabular import Column, fit_table
 from feeds.contract import DeadReason
 from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM
 
@@ -196,7 +196,7 @@ def test_import_city_prints_a_readable_summary(settings, engine) -> None:  # typ
 
 
 def test_demo_city_summary_is_readable() -> None:
-    from dashboard.democity import CitySummary
+    from dashboard.demo.democity import CitySummary
 
     summary = CitySummary(out_dir="/data/demo-city", seed=2026, districts=3, streets=15, communities=60,
                           grids=5012, water_grids=40, units=20, people=60, city_area_km2=50.2,

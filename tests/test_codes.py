@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.codes import (
+from dashboard.rules.codes import (
     CodeError,
     GridCode,
     check_grid_in_community,
@@ -12,7 +12,7 @@ from dashboard.codes import (
     make_grid_code,
     parse_grid_code,
 )
-from dashboard.vocab import RegionLevel
+from dashboard.rules.vocab import RegionLevel
 
 DISTRICT = "320582"
 STREET = "320582110"

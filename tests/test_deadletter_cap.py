@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 import cli
 from clikit import run
-from dashboard import classification
-from dashboard.reference import Reference
+from dashboard.rules import classification
 from dashboard.settings import Settings
+from dashboard.store.reference import Reference
 from feeds.deadletters import KEEP_WHOLE_BYTES, TRUNCATED_BYTES, DeadLetters
 from feeds.health import feed_state
 from feeds.ingest import Ingest

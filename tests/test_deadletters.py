@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 import cli
 from citykit import COMMUNITY, build_community, square
 from citykit import grid as grid_row
-from dashboard import classification
-from dashboard.db import transaction
-from dashboard.lifecycle import EventType
-from dashboard.models import Case, Grid, Region
-from dashboard.reference import Reference
+from dashboard.rules import classification
+from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, Grid, Region
+from dashboard.store.reference import Reference
 from feeds.contract import CaseEventMessage
 from feeds.deadletters import DeadLetters, infer_code, parse_since
 from feeds.ingest import Ingest

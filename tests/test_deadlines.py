@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import classification
-from dashboard.deadlines import (
+from dashboard.rules import classification
+from dashboard.rules.deadlines import (
     Timing,
     clock_for,
     evaluate,
@@ -31,10 +31,10 @@ from dashboard.deadlines import (
     timed_fold,
     to_utc64,
 )
-from dashboard.lifecycle import EventType as E
-from dashboard.lifecycle import LifecycleEvent, Stage, fold
-from dashboard.limits import load_limits
-from dashboard.workcalendar import WorkCalendar
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.rules.lifecycle import LifecycleEvent, Stage, fold
+from dashboard.rules.limits import load_limits
+from dashboard.rules.workcalendar import WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 GB = classification.load("gbt47678-2026")
@@ -466,7 +466,7 @@ def test_deadlines_are_in_the_city_time_zone() -> None:
 
 def test_an_absurd_date_gets_no_deadline_instead_of_an_error() -> None:
     """Year 1 is legal in the feed contract but beyond any working calendar."""
-    from dashboard.deadlines import fold_timer
+    from dashboard.rules.deadlines import fold_timer
 
     y1 = datetime(1, 1, 1, 12, tzinfo=timezone(timedelta(hours=8)))
     events = [LifecycleEvent("a", "Y", E.REPORTED, y1, {"source": "supervisor"}),

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import classification
-from dashboard.deadlines import CaseTimer, Timing, fold_timer
-from dashboard.lifecycle import EventType as E
-from dashboard.lifecycle import LifecycleEvent
-from dashboard.limits import load_limits
-from dashboard.workcalendar import WorkCalendar
+from dashboard.rules import classification
+from dashboard.rules.deadlines import CaseTimer, Timing, fold_timer
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.rules.lifecycle import LifecycleEvent
+from dashboard.rules.limits import load_limits
+from dashboard.rules.workcalendar import WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 GB = classification.load("gbt47678-2026")

@@ -20,8 +20,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from dashboard.codes import check_grid_in_community, check_region_code, parse_grid_code
-from dashboard.democity import (
+from dashboard.demo.democity import (
     GRID_AREA_BAND_M2,
     HOT_SPOT_LAND_USES,
     LAND_USES,
@@ -29,9 +28,10 @@ from dashboard.democity import (
     generate_city,
     grid_sequence_order,
 )
-from dashboard.geo import geodesic_area_m2, polygon_from_geojson
-from dashboard.gridindex import GridIndex
-from dashboard.vocab import Role, UnitKind
+from dashboard.rules.codes import check_grid_in_community, check_region_code, parse_grid_code
+from dashboard.rules.geo import geodesic_area_m2, polygon_from_geojson
+from dashboard.rules.gridindex import GridIndex
+from dashboard.rules.vocab import Role, UnitKind
 
 pytestmark = pytest.mark.slow
 

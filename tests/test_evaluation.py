@@ -1,7 +1,7 @@
-"""综合考评 (dashboard.evaluation): a worked example, figure by figure (docs/evaluation.md §7).
+"""综合考评 (dashboard.figures.evaluation): a worked example, figure by figure (docs/evaluation.md §7).
 
 A hand-made September 2026 in two districts: ten cases and their events go through the real
-path (dashboard.casebook.apply_events: the lifecycle fold with its clocks and on-time flags),
+path (dashboard.store.casebook.apply_events: the lifecycle fold with its clocks and on-time flags),
 under a limits table in 自然时 (calendar hours), so every 按时 flag is plain arithmetic:
 核实 1 h, 立案 1 h, 派遣 1 h, 处置 24 h, 核查 2 h, 结案 1 h. Every expected value below was
 worked out by hand from the story of the cases, not by running the code.
@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dashboard.evalspec import INSUFFICIENT, grade, load_weights
-from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
-from dashboard.models import Case, CaseEvent
-from dashboard.scope import CITY, get_scope
+from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.rules.evalspec import INSUFFICIENT, grade, load_weights
+from dashboard.store.models import Case, CaseEvent
+from dashboard.store.scope import CITY, get_scope
 from evaluationkit import CST, G1, G2, G3, G4, NOW, SEPT, at
 
 WEIGHTS = replace(load_weights(), min_cases=2, min_ratings=2)

@@ -1,5 +1,5 @@
 """The same 综合考评 everywhere: the JSON API, the wall's ranking panel and the monthly report
-give the figures of ``dashboard.evaluation.evaluate`` for the same scope and period."""
+give the figures of ``dashboard.figures.evaluation.evaluate`` for the same scope and period."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
 from callbacks.wall import WallService, ranking_rows
-from dashboard import classification, reference
-from dashboard.cityname import city_name
-from dashboard.evalspec import weights_from_settings
-from dashboard.evaluation import ObjectKind, Period, evaluate
-from dashboard.report import build_report
-from dashboard.scope import CITY, get_scope
+from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.output.report import build_report
+from dashboard.rules import classification
+from dashboard.rules.evalspec import weights_from_settings
 from dashboard.settings import Settings
-from dashboard.users import create_user, issue_token
+from dashboard.store import reference
+from dashboard.store.cityname import city_name
+from dashboard.store.scope import CITY, get_scope
+from dashboard.store.users import create_user, issue_token
 
 NOW = datetime(2026, 10, 20, 4, 0, tzinfo=UTC)  # September is over: figures are final
 

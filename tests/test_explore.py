@@ -3,7 +3,7 @@ scope against URL, callback and export tampering, CSV/XLSX, hot-spot notes, and 
 
 A two-district city (青山区 with two streets, 白石区 with one) with a few hundred generated
 cases in every stage, class, source and unit. "Ground truth" is computed here apart from
-dashboard/explore.py: every case row is read with its district/street/community codes and the
+dashboard/figures/explore.py: every case row is read with its district/street/community codes and the
 selection is applied in Python.
 """
 
@@ -26,13 +26,15 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from browserkit import PageWatch, shots_dir
 from citykit import build_plan
-from dashboard import classification, explore, reference
-from dashboard import scope as scopes
-from dashboard.db import transaction
-from dashboard.explore import OutOfScope, Selection, SelectionError
-from dashboard.models import Case, CaseEvent, Grid, HotspotNote, Region, Unit
-from dashboard.readapi import case_detail
+from dashboard.figures import explore
+from dashboard.figures.explore import OutOfScope, Selection, SelectionError
+from dashboard.figures.readapi import case_detail
+from dashboard.rules import classification
 from dashboard.settings import Settings
+from dashboard.store import reference
+from dashboard.store import scope as scopes
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, CaseEvent, Grid, HotspotNote, Region, Unit
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1"> 井盖缺失'
@@ -397,7 +399,7 @@ def test_district_scope_never_shows_another_district(sessions: sessionmaker[Sess
 def test_export_cells_are_formula_safe_and_round_trip() -> None:
     from openpyxl import load_workbook
 
-    from dashboard.export import to_csv, to_xlsx
+    from dashboard.output.export import to_csv, to_xlsx
 
     rows = [{key: "" for key, _ in explore.COLUMNS} | {"case_id": "C-1", "description": '=HYPERLINK("x")',
                                                        "address": "+86 路", "unit": "-1", "number": "@SUM(A1)",
@@ -1097,8 +1099,8 @@ def _shown_value(value: Any, measure: str) -> Any:
 
 
 def test_ranking_equals_evaluate_in_a_district_scope(web: Any, sessions: sessionmaker[Session]) -> None:
-    from dashboard.evalspec import INDICATORS, weights_from_settings
-    from dashboard.evaluation import ObjectKind, Period, evaluate
+    from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+    from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 
     _file_cases(sessions)
     client = client_of(web, sessions, "shift_lead", "990101")
@@ -1290,7 +1292,7 @@ def test_bidi_controls_reach_neither_the_table_nor_the_exports(web: Any, session
     """Issue 12 point 13: U+202A–U+202E and U+2066–U+2069 never reorder what /explore and its exports show."""
     import zipfile
 
-    from dashboard.liveview import LiveView
+    from dashboard.figures.liveview import LiveView
 
     _store_bidi_case(sessions)
     client = client_of(web, sessions, "shift_lead", None)

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 
 import cli
 from citykit import COMMUNITY, build_community, square
-from dashboard import classification
-from dashboard.lifecycle import EventType as E
-from dashboard.liveview import LiveView
-from dashboard.models import Case
-from dashboard.overdue import overdue_stored
-from dashboard.reference import Reference
+from dashboard.figures.liveview import LiveView
+from dashboard.figures.overdue import overdue_stored
+from dashboard.rules import classification
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.store.models import Case
+from dashboard.store.reference import Reference
 from feedkit import ingest_pusher
 from feeds.contract import CaseEventMessage
 

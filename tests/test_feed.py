@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from citykit import COMMUNITY, LAT0, LON0, STEP, build_community, two_by_two
-from dashboard import classification
-from dashboard.lifecycle import EventType
-from dashboard.models import Case, CaseEvent, Grid
-from dashboard.reference import Reference
+from dashboard.rules import classification
+from dashboard.rules.lifecycle import EventType
+from dashboard.store.models import Case, CaseEvent, Grid
+from dashboard.store.reference import Reference
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM, CHANGES_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY

@@ -4,7 +4,7 @@
 - every ```json example of docs/feed.md is valid under that schema, every event type has one,
   and all of them go through the real path (Producer → Redis → Ingest → SQL) without a dead
   letter, leaving each example case in the stage the doc names, in any arrival order;
-- the doc's lifecycle and stage tables are ``dashboard.lifecycle``'s;
+- the doc's lifecycle and stage tables are ``dashboard.rules.lifecycle``'s;
 - the redis-cli example is valid shell that really publishes a valid event;
 - events that break the schema are refused both by jsonschema and by the real ingest.
 """
@@ -25,11 +25,11 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from citykit import COMMUNITY, build_community, two_by_two
-from dashboard import classification
-from dashboard.lifecycle import TERMINAL, TRANSITIONS, EventType, Stage
-from dashboard.models import Case, CaseEvent, Grid, Unit
-from dashboard.reference import Reference
-from dashboard.vocab import Source
+from dashboard.rules import classification
+from dashboard.rules.lifecycle import TERMINAL, TRANSITIONS, EventType, Stage
+from dashboard.rules.vocab import Source
+from dashboard.store.models import Case, CaseEvent, Grid, Unit
+from dashboard.store.reference import Reference
 from feedkit import validator
 from feeds import schema as feed_schema
 from feeds.contract import CaseEventMessage

@@ -2,7 +2,7 @@
 
 1. Order independence: any permutation, duplication, batching and drain rhythm of a set of
    valid case histories gives the same ``cases`` rows as ingesting them in order, and both
-   equal ``dashboard.lifecycle.fold`` of the histories.
+   equal ``dashboard.rules.lifecycle.fold`` of the histories.
 2. Hostile entries: garbage interleaved with valid events never makes ``step()`` raise;
    every valid event is applied, every bad entry is dead-lettered exactly once with a
    reason, and nothing stays pending. Type confusion included (issue 12): whatever the
@@ -25,7 +25,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from dashboard.lifecycle import EventType
+from dashboard.rules.lifecycle import EventType
 from feedkit import (
     GRID_CODES,
     GRID_POINTS,

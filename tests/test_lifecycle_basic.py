@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from dashboard.lifecycle import (
+from dashboard.rules.lifecycle import (
     CaseState,
     EventType,
     LifecycleEvent,

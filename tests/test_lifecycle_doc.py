@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dashboard.lifecycle import CLOCK_AFTER, FINISHES_CLOCK, TERMINAL, TRANSITIONS, EventType, Stage
-from dashboard.limits import STAGES as CLOCKS
+from dashboard.rules.lifecycle import CLOCK_AFTER, FINISHES_CLOCK, TERMINAL, TRANSITIONS, EventType, Stage
+from dashboard.rules.limits import STAGES as CLOCKS
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "lifecycle.md").read_text(encoding="utf-8")
 
@@ -105,11 +105,11 @@ def test_deadline_rules_table_is_the_code() -> None:
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from dashboard import classification
-    from dashboard.deadlines import Timing, clock_for
-    from dashboard.lifecycle import SETS_SOURCE_DEADLINE, LifecycleEvent, fold
-    from dashboard.limits import load_limits
-    from dashboard.workcalendar import WorkCalendar
+    from dashboard.rules import classification
+    from dashboard.rules.deadlines import Timing, clock_for
+    from dashboard.rules.lifecycle import SETS_SOURCE_DEADLINE, LifecycleEvent, fold
+    from dashboard.rules.limits import load_limits
+    from dashboard.rules.workcalendar import WorkCalendar
 
     tz = ZoneInfo("Asia/Shanghai")
     gb = classification.load("gbt47678-2026")
@@ -170,11 +170,11 @@ def test_deadline_worked_examples() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from dashboard import classification
-    from dashboard.deadlines import Timing, evaluate
-    from dashboard.lifecycle import LifecycleEvent
-    from dashboard.limits import load_limits
-    from dashboard.workcalendar import WorkCalendar
+    from dashboard.rules import classification
+    from dashboard.rules.deadlines import Timing, evaluate
+    from dashboard.rules.lifecycle import LifecycleEvent
+    from dashboard.rules.limits import load_limits
+    from dashboard.rules.workcalendar import WorkCalendar
 
     tz = ZoneInfo("Asia/Shanghai")
     gb = classification.load("gbt47678-2026")

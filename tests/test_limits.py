@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import classification
-from dashboard.classification import GENERIC_RULE, SHIPPED_SCHEMES, Classification
-from dashboard.limits import (
+from dashboard.rules import classification
+from dashboard.rules.classification import GENERIC_RULE, SHIPPED_SCHEMES, Classification
+from dashboard.rules.limits import (
     ANY,
     STAGES,
     LimitsError,

@@ -29,11 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from authkit import csrf_header, make_user, signin_client, signin_page
 from browserkit import LiveServer, PageWatch, shots_dir
 from callbacks.live import LiveService, parse_health
-from dashboard import classification, db, queries
-from dashboard.clock import utcnow
-from dashboard.lifecycle import EventType, LifecycleEvent, Stage, fold
-from dashboard.models import Case, CaseEvent, ClassificationEntry, Grid, Region
+from dashboard.rules import classification
+from dashboard.rules.clock import utcnow
+from dashboard.rules.lifecycle import EventType, LifecycleEvent, Stage, fold
 from dashboard.settings import Settings
+from dashboard.store import db, queries
+from dashboard.store.models import Case, CaseEvent, ClassificationEntry, Grid, Region
 from feedkit import set_health
 
 REPO = Path(__file__).resolve().parent.parent

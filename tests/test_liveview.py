@@ -1,4 +1,4 @@
-"""The wall's live view (dashboard/liveview.py) against SQL ground truth.
+"""The wall's live view (dashboard/figures/liveview.py) against SQL ground truth.
 
 Cases go through the real feed (Producer → Redis → Ingest → SQL); every figure of the view is
 then compared with COUNT queries written here, independently of the view, at the same instant:
@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, insert, select
 
 import feedkit
-from dashboard.lifecycle import EventType as E
-from dashboard.liveview import GRID_METRICS, PRIOR_CASES, LiveView
-from dashboard.models import Case, CaseEvent, Grid, Unit
+from dashboard.figures.liveview import GRID_METRICS, PRIOR_CASES, LiveView
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.store.models import Case, CaseEvent, Grid, Unit
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.keys import CHANGES_STREAM
@@ -275,8 +275,8 @@ def test_grid_changes_since_is_bounded(sessions, city, feed):  # type: ignore[no
 # -- a micro-measure (prints figures; not part of the suite) ----------------------------------------------
 def synthesize(sessions: Any, now: datetime, n_cases: int, n_grids: int, n_units: int) -> None:
     """A city of ``n_grids`` grids and ``n_units`` units with ``n_cases`` open cases, straight into SQL."""
-    from dashboard import classification
-    from dashboard.models import Region
+    from dashboard.rules import classification
+    from dashboard.store.models import Region
 
     classes = [(e.kind.value, e.minor_code) for e in classification.load("gbt47678-2026")][:200]
     rng = random.Random(1)
@@ -335,10 +335,11 @@ def measure(database_url: str, n_cases: int = 200_000, n_grids: int = 100_000, n
 
     from sqlalchemy import text, update
 
-    from dashboard import classification, db
-    from dashboard.models import Base
-    from dashboard.reference import timing_for
+    from dashboard.rules import classification
     from dashboard.settings import load_settings
+    from dashboard.store import db
+    from dashboard.store.models import Base
+    from dashboard.store.reference import timing_for
 
     settings = load_settings(database_url=database_url)
     engine = db.make_engine(settings)

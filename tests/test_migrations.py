@@ -19,9 +19,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from dashboard import db
-from dashboard.models import Base, Case
 from dashboard.settings import Settings, load_settings
+from dashboard.store import db
+from dashboard.store.models import Base, Case
 
 
 def backend_name() -> str:

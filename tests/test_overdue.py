@@ -18,17 +18,17 @@ from typer.testing import CliRunner
 
 import cli
 from citykit import COMMUNITY, build_community, square
-from dashboard import classification
-from dashboard.casebook import apply_events, iter_incoming
-from dashboard.cityimport import import_city
-from dashboard.db import transaction
-from dashboard.deadlines import ON_TIME_COLUMNS, clock_for, timed_fold
-from dashboard.democity import generate_city
-from dashboard.lifecycle import EventType as E
-from dashboard.lifecycle import LifecycleEvent
-from dashboard.models import Case, CaseEvent
-from dashboard.overdue import OverdueRow, overdue_as_of, overdue_stored
-from dashboard.reference import Reference
+from dashboard.demo.democity import generate_city
+from dashboard.figures.overdue import OverdueRow, overdue_as_of, overdue_stored
+from dashboard.rules import classification
+from dashboard.rules.deadlines import ON_TIME_COLUMNS, clock_for, timed_fold
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.rules.lifecycle import LifecycleEvent
+from dashboard.store.casebook import apply_events, iter_incoming
+from dashboard.store.cityimport import import_city
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, CaseEvent
+from dashboard.store.reference import Reference
 from feeds.contract import CaseEventMessage
 from feeds.history import build_history
 from feeds.scenario import CityModel

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
-from dashboard.lifecycle import EventType
+from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
 from feeds.contract import CaseEventMessage, decode_entry
 from feeds.keys import CASE_STREAM, stream_id

@@ -1,4 +1,4 @@
-"""dashboard.queries against a real database (SQLite or PostgreSQL, per GRIDHALL_DATABASE_URL)."""
+"""dashboard.store.queries against a real database (SQLite or PostgreSQL, per GRIDHALL_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard import db, queries
-from dashboard.lifecycle import OPEN, Stage
-from dashboard.models import Case, CaseEvent, ClassificationEntry, Grid, Region
+from dashboard.rules.lifecycle import OPEN, Stage
+from dashboard.store import db, queries
+from dashboard.store.models import Case, CaseEvent, ClassificationEntry, Grid, Region
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)

@@ -1,8 +1,8 @@
-"""The monthly 通报 (`gridhall report`, dashboard.report): XLSX and HTML show exactly the figures
-of dashboard.evaluation.evaluate for the same scope and period; the CLI end to end; the demo's
+"""The monthly 通报 (`gridhall report`, dashboard.output.report): XLSX and HTML show exactly the figures
+of dashboard.figures.evaluation.evaluate for the same scope and period; the CLI end to end; the demo's
 last month rendered in Chromium (first page kept as a PNG in the shots dir).
 
-The demo city (dashboard.democity) gets a history that covers the whole previous month, as
+The demo city (dashboard.demo.democity) gets a history that covers the whole previous month, as
 `gridhall demo` builds it, but at 60 cases a day instead of 300 to keep the test quick.
 """
 
@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import cli
 from browserkit import shots_dir
-from dashboard import db
-from dashboard import report as rpt
-from dashboard.cityname import city_name
-from dashboard.evalspec import INDICATORS, INSUFFICIENT
-from dashboard.evaluation import Evaluation, ObjectKind, Period, evaluate
-from dashboard.models import Region, Unit
-from dashboard.scope import CITY, clear_cache, get_scope
+from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.output import report as rpt
+from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT
 from dashboard.settings import Settings
+from dashboard.store import db
+from dashboard.store.cityname import city_name
+from dashboard.store.models import Region, Unit
+from dashboard.store.scope import CITY, clear_cache, get_scope
 from democitykit import build_demo
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from dashboard import classification
-from dashboard.cityimport import import_city
-from dashboard.democity import generate_city
-from dashboard.lifecycle import LifecycleEvent, fold
-from dashboard.models import Case, CaseEvent
-from dashboard.reference import Reference
+from dashboard.demo.democity import generate_city
+from dashboard.rules import classification
+from dashboard.rules.lifecycle import LifecycleEvent, fold
+from dashboard.store.cityimport import import_city
+from dashboard.store.models import Case, CaseEvent
+from dashboard.store.reference import Reference
 from feeds.history import build_history
 from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM

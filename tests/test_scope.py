@@ -1,4 +1,4 @@
-"""Region scopes (属地管理, dashboard/scope.py) on a small two-district city."""
+"""Region scopes (属地管理, dashboard/store/scope.py) on a small two-district city."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from citykit import build_plan, grid, square
-from dashboard import scope as scopes
-from dashboard.db import transaction
-from dashboard.models import Case, Grid, Region
-from dashboard.scope import CITY, ScopeCache, ScopeError, allows, get_scope
-from dashboard.users import create_user, get_user
+from dashboard.store import scope as scopes
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, Grid, Region
+from dashboard.store.scope import CITY, ScopeCache, ScopeError, allows, get_scope
+from dashboard.store.users import create_user, get_user
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 

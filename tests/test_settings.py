@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import db
 from dashboard.settings import META_VARIABLES, ConfigError, Settings, load_settings
+from dashboard.store import db
 from feeds.connection import check_redis
 
 REPO = Path(__file__).resolve().parent.parent

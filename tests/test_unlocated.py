@@ -31,16 +31,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import feedkit
 from browserkit import PageWatch, shots_dir
-from dashboard import explore, readapi
-from dashboard import scope as scopes
-from dashboard.db import transaction
-from dashboard.geo import geodesic_area_m2, to_geojson
-from dashboard.lifecycle import EventType as E
-from dashboard.liveview import LiveView
-from dashboard.models import Case, CaseEvent, Grid, Region
-from dashboard.queries import unlocated_open
+from dashboard.figures import explore, readapi
+from dashboard.figures.liveview import LiveView
+from dashboard.rules.geo import geodesic_area_m2, to_geojson
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
-from dashboard.vocab import UNLOCATED
+from dashboard.store import scope as scopes
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, CaseEvent, Grid, Region
+from dashboard.store.queries import unlocated_open
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM, CHANGES_STREAM

@@ -16,19 +16,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from citykit import COMMUNITY, build_community, square
-from dashboard import classification
-from dashboard.casebook import apply_events, iter_incoming
-from dashboard.db import transaction
-from dashboard.evalspec import load_weights
-from dashboard.evaluation import ObjectKind, Period, evaluate
-from dashboard.lifecycle import EventType as E
-from dashboard.lifecycle import LifecycleEvent
-from dashboard.limits import DATA_DIR
-from dashboard.liveview import LiveView
-from dashboard.models import Case
-from dashboard.overdue import overdue_as_of, overdue_stored
-from dashboard.reference import Reference
-from dashboard.scope import CITY
+from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.figures.liveview import LiveView
+from dashboard.figures.overdue import overdue_as_of, overdue_stored
+from dashboard.rules import classification
+from dashboard.rules.evalspec import load_weights
+from dashboard.rules.lifecycle import EventType as E
+from dashboard.rules.lifecycle import LifecycleEvent
+from dashboard.rules.limits import DATA_DIR
+from dashboard.store.casebook import apply_events, iter_incoming
+from dashboard.store.db import transaction
+from dashboard.store.models import Case
+from dashboard.store.reference import Reference
+from dashboard.store.scope import CITY
 
 TZ = ZoneInfo("Asia/Shanghai")
 G_B = f"{COMMUNITY}002"

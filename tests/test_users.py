@@ -1,4 +1,4 @@
-"""Users, passwords, tokens and login throttling (dashboard/users.py) and `gridhall users`."""
+"""Users, passwords, tokens and login throttling (dashboard/store/users.py) and `gridhall users`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 import cli
-from dashboard import users
-from dashboard.db import transaction
-from dashboard.models import ApiToken, Region, User
-from dashboard.users import LoginOutcome, UserError, UserRole
+from dashboard.store import users
+from dashboard.store.db import transaction
+from dashboard.store.models import ApiToken, Region, User
+from dashboard.store.users import LoginOutcome, UserError, UserRole
 from feeds.sessionstore import SessionStore
 from feeds.signinlocks import SigninLocks
 

@@ -22,13 +22,15 @@ from authkit import make_user, signin_client, signin_page
 from browserkit import PageWatch, shots_dir
 from callbacks import view as viewcb
 from citykit import add_case, build_plan, running_clock
-from dashboard import classification, readapi, reference
-from dashboard import scope as scopes
-from dashboard.db import transaction
-from dashboard.evalspec import weights_from_settings
-from dashboard.evaluation import ObjectKind, Period, evaluate
-from dashboard.models import Case, Grid, Region, Unit
+from dashboard.figures import readapi
+from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.rules import classification
+from dashboard.rules.evalspec import weights_from_settings
 from dashboard.settings import Settings
+from dashboard.store import reference
+from dashboard.store import scope as scopes
+from dashboard.store.db import transaction
+from dashboard.store.models import Case, Grid, Region, Unit
 from layouts import view as viewpage
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday

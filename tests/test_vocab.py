@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.lifecycle import Stage
-from dashboard.vocab import Kind, LabelledEnum, RegionLevel
+from dashboard.rules.lifecycle import Stage
+from dashboard.rules.vocab import Kind, LabelledEnum, RegionLevel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +40,8 @@ def test_member_without_label_is_refused_when_the_class_is_built() -> None:
 # "label" in call to "UserRole"") and the code silenced it or carried the errors.
 TYPED_USE = textwrap.dedent('''
     from typing import assert_type
-    from dashboard.lifecycle import Stage
-    from dashboard.vocab import Kind
+    from dashboard.rules.lifecycle import Stage
+    from dashboard.rules.vocab import Kind
 
     def use(raw: str) -> str:
         kind = Kind(raw)

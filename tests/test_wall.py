@@ -1,6 +1,6 @@
 """The wall (/wall): delta updates across workers, and the real page in Chromium on the demo city.
 
-The browser test builds the demo city (dashboard.democity) with a few days of history, runs
+The browser test builds the demo city (dashboard.demo.democity) with a few days of history, runs
 the app on a werkzeug thread and the real ingest in the test, and checks the page against
 SQL. Set GRIDHALL_SHOTS_DIR to keep the screenshots (docs/screenshots/ holds the committed ones).
 """
@@ -22,12 +22,12 @@ from werkzeug.serving import make_server
 from authkit import display_url, make_user, signin_page
 from browserkit import PageWatch, shots_dir
 from callbacks.wall import WallService
-from dashboard import db
-from dashboard.clock import utcnow
-from dashboard.lifecycle import OPEN, EventType, Stage
-from dashboard.models import Case, Grid, Unit
-from dashboard.overdue import overdue_stored
+from dashboard.figures.overdue import overdue_stored
+from dashboard.rules.clock import utcnow
+from dashboard.rules.lifecycle import OPEN, EventType, Stage
 from dashboard.settings import Settings
+from dashboard.store import db
+from dashboard.store.models import Case, Grid, Unit
 from democitykit import build_demo
 from feedkit import set_health
 from feeds.contract import CaseEventMessage

@@ -19,14 +19,14 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dashboard import workcalendar
-from dashboard.settings import ConfigError, load_settings
-from dashboard.workcalendar import (
+from dashboard.rules import workcalendar
+from dashboard.rules.workcalendar import (
     HolidayFileError,
     WorkCalendar,
     as_utc64,
     load_overrides,
 )
+from dashboard.settings import ConfigError, load_settings
 
 SH = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -346,7 +346,7 @@ def test_unknown_year_falls_back_to_weekends_and_warns_once(
 ) -> None:
     monkeypatch.setattr(workcalendar, "_WARNED_YEARS", set())
     assert chinese_calendar.holidays and max(chinese_calendar.holidays).year == 2026  # 1.11 data
-    with caplog.at_level(logging.WARNING, logger="dashboard.workcalendar"):
+    with caplog.at_level(logging.WARNING, logger="dashboard.rules.workcalendar"):
         assert CN.is_workday(date(2027, 2, 8))  # a Monday
         assert not CN.is_workday(date(2027, 2, 6))  # a Saturday
         # Thu Dec 31 2026 17:00 + 120: 60 Thu, then Fri Jan 1 2027 counts as a working day in the
@@ -362,7 +362,7 @@ def test_override_file_supplies_an_unknown_year(
 ) -> None:
     monkeypatch.setattr(workcalendar, "_WARNED_YEARS", set())
     cal = WorkCalendar(SH, holidays={date(2027, 1, 1)}, covers_years={2027})
-    with caplog.at_level(logging.WARNING, logger="dashboard.workcalendar"):
+    with caplog.at_level(logging.WARNING, logger="dashboard.rules.workcalendar"):
         # Same start as above, now Jan 1 2027 is off (Fri), Sat/Sun off → Mon Jan 4 09:30.
         assert cal.add(sh(2026, 12, 31, 17, 0), 120) == sh(2027, 1, 4, 9, 30)
     assert not [r for r in caplog.records if "2027" in r.getMessage()]

@@ -1,0 +1,1167 @@
+"""The live view of the command-hall wall: every figure of the wall, in memory, per web worker.
+
+Each web worker keeps one :class:`LiveView`. It is
+
+- **built from SQL at start** (:meth:`LiveView.load`): all open cases with their stored clocks,
+  the cases with a timestamp of today (or of the last hour before it), and the cases handled
+  this month (for the units' on-time rates);
+- **advanced by the change notices** of the feed (:meth:`LiveView.apply`, driven by
+  :class:`feeds.follower.ChangeFollower`): the rows of exactly the announced cases are read
+  again (one ``SELECT … WHERE case_id IN (…)`` per 2,000 ids) and every aggregate is updated
+  by taking the case's old record out and putting its new record in;
+- **re-evaluated on the clock** (:meth:`LiveView.tick`, at least once a second): whether each
+  running clock is overdue (超期), due soon (临期) or stopped by 挂账 is decided at the instant,
+  vectorised with numpy over all open cases (the formulas of
+  :func:`dashboard.rules.deadlines.evaluate_arrays`, with each deadline's working-minute offset
+  computed once when the case is read), so a case crossing its deadline moves to 超期 with no
+  event; the local day (today's KPIs) and the "new in the last hour" window move with it.
+
+The screens' callbacks only read it (:meth:`kpis`, :meth:`grid_values`,
+:meth:`grid_changes_since`, :meth:`hot_spots`, :meth:`overdue_queue`, :meth:`unit_board`,
+:meth:`stage_counts`): no aggregate SQL per refresh. The definitions of every figure are in
+the docstrings of the result dataclasses below and in docs/wall.md "指标定义 / Definitions".
+
+Storage: the open cases live in numpy arrays indexed by a *slot* (a dict maps ``case_id`` to
+its slot; freed slots are reused), per-grid figures in numpy arrays indexed by a grid index
+(100,000 grids are 400 KB per metric, and a tick updates only the grids whose cases flipped),
+per-unit figures likewise. Today's and this month's facts, a few thousand to a few hundred
+thousand cases, are small tuples in dicts.
+
+**Threads.** One re-entrant lock per view. Writers (:meth:`apply`, :meth:`tick`, and the swap
+at the end of :meth:`reload`) hold it for milliseconds; readers hold it while they copy out
+plain values and return immutable dataclasses (or fresh dicts), so a caller never sees a
+half-applied change. :meth:`reload` builds the new state outside the lock (seconds for a
+million cases) while the old one keeps serving, then swaps it in.
+
+**version** counts visible changes: it is bumped when a count, a membership (which cases are
+超期/临期), a case's shown details or the day change. The minute figures of the overdue queue
+grow with time without bumping it: a panel that shows them re-reads at its own pace.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from dashboard.rules.lifecycle import OPEN, Stage
+from dashboard.rules.limits import STAGES as CLOCK_STAGES
+from dashboard.rules.vocab import Urgency
+from dashboard.store.db import FreeText
+from dashboard.store.models import Case, Grid, Region, Unit
+from dashboard.store.queries import DISPOSING, OPEN_STAGES, StageCount, day_window
+
+if TYPE_CHECKING:
+    from dashboard.rules.deadlines import Timing
+
+# -- definitions (documented in docs/wall.md) -----------------------------------------------------
+GRID_METRICS = ("open", "new_hour", "overdue")
+"""Per-grid metrics: open cases, cases reported in the last hour, open cases overdue now."""
+NEW_WINDOW = timedelta(hours=1)
+CHANGELOG_VERSIONS = 256  # grid_changes_since answers for the last this many versions
+DESCRIPTION_CHARS = 60  # the wall shows a short description; the case page has the rest
+ID_CHUNK = 2000  # case ids per IN (...) list
+LOAD_CHUNK = 50_000  # rows per chunk when loading the open cases
+
+# Unit board: which of a unit's open cases are "待处置" and which "已反馈".
+UNIT_PENDING: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.SUSPENDED)
+UNIT_FEEDBACK: tuple[Stage, ...] = (Stage.HANDLED, Stage.CHECKED)
+UNIT_OVERDUE_CLOCK = "handle"  # a unit is late only on its own step, 处置
+# Ranking: the month's on-time rate pulled toward the city's rate with this many cases' weight.
+PRIOR_CASES = 10.0
+# Colour levels of the unit board's cells.
+RATE_OK, RATE_WARN = 0.90, 0.80  # smoothed 按期处置率 ≥ 90 % ok, ≥ 80 % warn, else bad
+OVERDUE_BAD_SHARE, OVERDUE_BAD_COUNT = 0.10, 10  # 超期 bad at ≥ 10 % of 待处置 or ≥ 10 cases
+REWORK_BAD_SHARE = 0.10  # 返工 bad at ≥ 10 % of the unit's open cases (≥ 1: warn)
+
+_NAT = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STAGES: tuple[Stage, ...] = tuple(Stage)
+_STAGE_IX = {s.value: i for i, s in enumerate(_STAGES)}
+_OPEN_IX = frozenset(_STAGE_IX[s.value] for s in OPEN)
+_DISPOSING_IX = np.array([_STAGE_IX[s.value] for s in DISPOSING])
+_PENDING_IX = frozenset(_STAGE_IX[s.value] for s in UNIT_PENDING)
+_FEEDBACK_IX = frozenset(_STAGE_IX[s.value] for s in UNIT_FEEDBACK)
+_PENDING_LIST = np.array(sorted(_PENDING_IX))
+_FEEDBACK_LIST = np.array(sorted(_FEEDBACK_IX))
+_CLOCKS: tuple[str, ...] = tuple(CLOCK_STAGES)
+_CLOCK_IX = {c: i for i, c in enumerate(_CLOCKS)}
+_HANDLE_IX = _CLOCK_IX[UNIT_OVERDUE_CLOCK]
+_URGENT = Urgency.URGENT.value
+_CALENDAR_UNIT = "calendar_hours"
+_SOURCES = ("table", "source")
+
+
+def _us(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since 1970 UTC."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _dt(us: int, tz: tzinfo) -> datetime:
+    return (_EPOCH + timedelta(microseconds=int(us))).astimezone(tz)
+
+
+def _ts(values: Sequence[Any]) -> np.ndarray:
+    """SQL timestamps read as text (naive UTC; None) → int64 microseconds (_NAT for None)."""
+    if not len(values):
+        return np.empty(0, dtype=np.int64)
+    return np.array(values, dtype="datetime64[us]").view(np.int64)
+
+
+def _as_text(column: Any, name: str) -> Any:
+    # Timestamps are read as their text form (naive UTC on both backends): numpy parses a
+    # million of them in 0.1 s, where building datetime objects first takes seconds.
+    return cast(column, String).label(name)
+
+
+# What the view reads of an open case, and of a case's day and month facts.
+_OPEN_COLUMNS = (
+    Case.case_id, Case.stage, Case.number, Case.kind, Case.class_code, Case.grid_id, Case.unit_id,
+    Case.urgency, func.substr(Case.description, 1, DESCRIPTION_CHARS, type_=FreeText).label("description"),
+    _as_text(Case.reported_at, "reported_at"), Case.clock_stage, _as_text(Case.deadline_at, "deadline_at"),
+    Case.deadline_source, Case.limit_minutes, Case.limit_unit, _as_text(Case.paused_at, "paused_at"),
+    Case.rework_count, Case.extension_count,
+)
+_FACT_COLUMNS = (
+    Case.case_id, Case.stage, Case.grid_id, Case.unit_id,
+    _as_text(Case.reported_at, "f_reported"), _as_text(Case.filed_at, "f_filed"),
+    _as_text(Case.dispatched_at, "f_dispatched"), _as_text(Case.closed_at, "f_closed"),
+    _as_text(Case.handled_at, "f_handled"), Case.on_time_close, Case.on_time_handle,
+)
+
+
+def _fetch_chunks(session: Session, stmt: Any, size: int) -> Iterator[dict[str, list[Any]]]:
+    """:func:`_fetch` in chunks of ``size`` rows (streamed where the driver can)."""
+    result = session.connection().execution_options(stream_results=True, yield_per=size).execute(stmt)
+    names = list(result.keys())
+    for rows in result.partitions(size):
+        yield dict(zip(names, (list(c) for c in zip(*rows, strict=False)), strict=False))
+
+
+def _fetch(session: Session, stmt: Any) -> dict[str, list[Any]]:
+    """Run a SELECT on the session's connection (plain rows, no ORM) → column name → values."""
+    result = session.connection().execute(stmt)
+    names = list(result.keys())
+    rows = result.all()
+    if not rows:
+        return {name: [] for name in names}
+    return dict(zip(names, (list(c) for c in zip(*rows, strict=False)), strict=False))
+
+
+# -- what the wall reads -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Kpis:
+    """The KPI strip. "Today" is the local calendar day of the view's instant (city time zone).
+
+    - ``reported`` 上报, ``filed`` 立案, ``dispatched`` 派遣: cases whose ``reported_at``,
+      ``filed_at`` (the first 立案) or ``dispatched_at`` (the latest 派遣; a re-dispatch or 返工
+      moves it) lies in today;
+    - ``disposing`` 处置中: open cases now in 派遣, 回退 or 挂账 (``queries.DISPOSING``);
+    - ``closed`` 结案: cases in stage 结案 whose ``closed_at`` lies in today (不予立案 and 作废
+      also stamp ``closed_at`` and are not counted);
+    - ``on_time_close_rate`` 按期结案率: among today's 结案 with an on-time flag
+      (``on_time_close`` not NULL), the share closed on time; None when there are none;
+    - ``overdue`` 当前超期: open cases whose running clock is past its deadline now (any clock,
+      核实 … 结案; a 挂账 case never is); ``due_soon`` 临期: not overdue, not 挂账, remaining <
+      ``due_soon_ratio`` × limit;
+    - ``urgent`` 急要件: open cases with urgency ``urgent`` (紧急);
+    - ``open``: all open cases (stage not 结案/不予立案/作废).
+    """
+
+    day: date
+    reported: int
+    filed: int
+    dispatched: int
+    disposing: int
+    closed: int
+    closed_on_time: int
+    closed_flagged: int
+    on_time_close_rate: float | None
+    overdue: int
+    due_soon: int
+    urgent: int
+    open: int
+
+
+@dataclass(frozen=True)
+class HotSpot:
+    """A grid and its value of a grid metric, with the names of the regions above it."""
+
+    code: str
+    community: str
+    street: str
+    district: str
+    value: int
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One case of the overdue queue (超期) or of its due-soon section (临期).
+
+    Minutes are as of the view's instant (:attr:`OverdueQueue.at`): ``overdue_work_minutes``
+    are the working minutes past the deadline (0 through a night right after it),
+    ``overdue_calendar_minutes`` the real minutes; ``remaining_minutes`` the working minutes
+    to the deadline (real minutes for a 自然时 clock), ≤ 0 once overdue.
+    """
+
+    case_id: str
+    number: str | None
+    description: str | None  # the first DESCRIPTION_CHARS characters
+    major_name: str
+    minor_name: str
+    grid_code: str
+    community: str
+    street: str
+    district: str
+    unit_code: str
+    unit_name: str
+    stage: Stage
+    stage_label: str  # the case's current stage (派遣, 处置反馈 …)
+    clock_stage: str  # the running clock (verify … close)
+    clock_label: str  # 核实 … 结案
+    deadline_at: datetime  # city time zone
+    deadline_source: str  # table / source
+    working: bool  # False: a 自然时 clock
+    overdue: bool
+    overdue_work_minutes: float
+    overdue_calendar_minutes: float
+    remaining_minutes: float
+    urgent: bool
+    rework_count: int
+    extension_count: int
+
+
+@dataclass(frozen=True)
+class OverdueQueue:
+    """Overdue cases, earliest deadline (= most overdue) first, then the due-soon ones,
+    earliest deadline first; ties by case_id (``dashboard.figures.overdue.sort_rows``). The totals
+    count all of them; the tuples hold at most the limits asked for."""
+
+    at: datetime
+    overdue_total: int
+    due_soon_total: int
+    overdue: tuple[QueueRow, ...]
+    due_soon: tuple[QueueRow, ...]
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One 处置单位 on the unit board (units with no case in any figure are left out).
+
+    - ``pending`` 待处置: the unit's open cases in 派遣 or 挂账 (dispatched to it, no 处置反馈
+      yet; a 回退 case is back with the dispatcher and is not counted);
+    - ``feedback`` 已反馈: the unit's open cases in 处置反馈 or 核查 (it has reported the work
+      done; they wait for 核查/结案 by the centre);
+    - ``overdue`` 超期: the unit's open cases whose **处置** clock is past its deadline now (a late
+      核查 or 结案 is the centre's, not the unit's);
+    - ``closed_today`` 今日结案: the unit's cases in 结案 whose ``closed_at`` is today;
+    - ``handled_month`` / ``on_time_month``: cases of the unit whose ``handled_at`` is in this
+      local month and that have an on-time flag (``on_time_handle`` not NULL) / of them, on
+      time; ``on_time_rate`` 按期处置率 = on_time / handled (None without any);
+    - ``smoothed_rate``: (on_time + k·p) / (handled + k) with k = PRIOR_CASES (10) and p the
+      city's rate this month (1.0 when the city has none): a unit with 1 late case out of 1 is
+      not ranked as if it were the worst of the city;
+    - ``rework`` 返工 / ``extension`` 延期: the unit's open cases with ``rework_count`` > 0 /
+      ``extension_count`` > 0;
+    - ``levels``: colour of the cells ``overdue``, ``on_time_rate``, ``rework``, ``extension``:
+      "ok", "warn" or "bad" (thresholds in docs/wall.md; ``on_time_rate`` is "none" without data).
+    """
+
+    code: str
+    name: str
+    pending: int
+    feedback: int
+    overdue: int
+    closed_today: int
+    handled_month: int
+    on_time_month: int
+    on_time_rate: float | None
+    smoothed_rate: float
+    rework: int
+    extension: int
+    levels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one :meth:`LiveView.apply` or :meth:`LiveView.tick` changed."""
+
+    version: int  # the view's version afterwards
+    changed: bool  # anything visible (version was bumped)
+    grids: frozenset[str]  # grid codes whose open/new_hour/overdue value changed
+    units: frozenset[str]  # unit codes whose board figures changed
+
+
+# -- the view -----------------------------------------------------------------------------------------
+class LiveView:
+    """All figures of the wall for one web worker (see the module docstring)."""
+
+    def __init__(self, timing: Timing, tz: tzinfo | None = None) -> None:
+        """An empty view; use :meth:`load`."""
+        self._lock = threading.RLock()
+        self.timing = timing
+        self.tz: tzinfo = tz if tz is not None else timing.calendar.tz
+        self.stale_reason: str | None = None  # set by the follower when it cannot keep up
+        self.version = 0
+        self.loaded_at: datetime | None = None
+        self.last_change_at: datetime | None = None
+        self._init_state()
+
+    # ---------------------------------------------------------------------------- building
+    def _init_state(self) -> None:
+        # places
+        self._gcode: list[str] = []
+        self._gcodes = np.empty(0, dtype=object)  # the same codes, for fancy indexing
+        self._gnames: list[tuple[str, str, str]] = []
+        self._gix: dict[int, int] = {}  # grids.id → grid index
+        self._grank = np.empty(0, dtype=np.int64)  # rank of each grid's code (tie-breaks)
+        self._ucode: list[str] = []
+        self._uname: list[str] = []
+        self._uix: dict[int, int] = {}
+        self._classes: list[tuple[str, str]] = [("", "")]  # class index → (major, minor) names
+        self._cix: dict[tuple[str | None, str | None], int] = {(None, None): 0}
+        # slots of open cases
+        self._slot: dict[str, int] = {}
+        self._free: list[int] = []
+        self._cid: list[str | None] = []
+        self._number: list[str | None] = []
+        self._desc: list[str | None] = []
+        self._cap = 0
+        self._n = 0  # slots ever used (high-water mark)
+        self._arrays: dict[str, np.ndarray] = {}
+        self._grow(1024)
+        # per grid / unit
+        self._g = {m: np.zeros(0, dtype=np.int64) for m in GRID_METRICS}
+        self._u = {m: np.zeros(0, dtype=np.int64) for m in
+                   ("open", "pending", "feedback", "overdue", "rework", "extension", "closed_today",
+                    "month_ok", "month_flag")}
+        self._stage_n = np.zeros(len(_STAGES), dtype=np.int64)
+        self._urgent_n = 0
+        self._over_n = 0
+        self._soon_n = 0
+        # today's facts: case_id → (reported, filed, dispatched, closed (结案 only), on_time_close,
+        # grid, unit), kept for every case with a timestamp ≥ day start − 1 h (no upper bound)
+        self._today: dict[str, tuple[int, int, int, int, bool | None, int, int]] = {}
+        self._kpi = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
+        # this month's handled cases with a flag: case_id → (handled_at, unit, on_time_handle)
+        self._month: dict[str, tuple[int, int, bool]] = {}
+        # windows and the view's instant
+        self._at = 0
+        self._off_now = 0.0
+        self._day: date = date.min
+        self._day_lo = self._day_hi = self._keep_lo = 0
+        self._month_lo = self._month_hi = 0
+        self._hour_next = _NAT  # next instant at which the last-hour window changes membership
+        self._log: deque[tuple[int, dict[str, frozenset[int]]]] = deque(maxlen=CHANGELOG_VERSIONS)
+        self._log_floor = 0  # versions before this one cannot be answered (reload)
+        self._cache: dict[Any, Any] = {}
+
+    _ARRAY_TYPES = {
+        "grid": np.int32, "unit": np.int32, "stage": np.int8, "clock": np.int8, "src": np.int8,
+        "cls": np.int32, "urgent": bool, "working": bool, "rework": np.int16, "ext": np.int16,
+        "deadline": np.int64, "paused_at": np.int64, "reported": np.int64,
+        "limit": np.float64, "off_d": np.float64,
+        "overdue": bool, "soon": bool, "paused": bool, "live": bool,
+    }
+
+    def _grow(self, capacity: int) -> None:
+        old = self._arrays
+        new = {}
+        for name, dtype in self._ARRAY_TYPES.items():
+            fill = _NAT if dtype is np.int64 else (-1 if name in ("grid", "unit", "clock") else 0)
+            arr = np.full(capacity, fill, dtype=dtype)
+            if name in old:
+                arr[: self._cap] = old[name]
+            new[name] = arr
+        self._arrays = new
+        grow = capacity - self._cap
+        self._cid += [None] * grow
+        self._number += [None] * grow
+        self._desc += [None] * grow
+        self._cap = capacity
+
+    @classmethod
+    def load(cls, session: Session, timing: Timing, now: datetime, *, tz: tzinfo | None = None) -> LiveView:
+        """Build the view from SQL as of ``now`` (aware). Takes seconds for a million open cases."""
+        view = cls(timing, tz)
+        view._build(session, now)
+        view.version = 1
+        view._log_floor = 1
+        view.loaded_at = now
+        return view
+
+    def reload(self, session: Session, now: datetime) -> None:
+        """Rebuild from SQL (after missed notices); readers see the old state until the swap."""
+        fresh = LiveView.load(session, self.timing, now, tz=self.tz)
+        with self._lock:
+            version = self.version + 1
+            keep = {"_lock": self._lock, "stale_reason": self.stale_reason,
+                    "last_change_at": self.last_change_at}
+            self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
+            self.version = version
+            self._log.clear()
+            self._log_floor = version
+
+    def _build(self, session: Session, now: datetime) -> None:
+        self._load_places(session)
+        self._set_windows(_us(now))
+        self._at = _us(now)
+        self._off_now = self._offset(self._at)
+        # open cases, in chunks (bounded memory while reading a million rows)
+        stmt = select(*_OPEN_COLUMNS).where(Case.stage.in_([s.value for s in OPEN]))
+        n = 0
+        for cols in _fetch_chunks(session, stmt, LOAD_CHUNK):
+            k = len(cols["case_id"])
+            if n + k > self._cap:
+                self._grow(max(2 * self._cap, n + k))
+            sl = slice(n, n + k)
+            self._write(sl, self._records(cols))
+            self._cid[sl] = cols["case_id"]
+            self._slot.update(zip(cols["case_id"], range(n, n + k), strict=False))
+            n += k
+        self._n = n
+        if n:
+            sl = slice(0, n)
+            over, soon, paused = self._status(sl)
+            a = self._arrays
+            a["overdue"][sl], a["soon"][sl], a["paused"][sl] = over, soon, paused
+        self._recount_open()
+        # today's and this month's facts
+        keep = _dt(self._keep_lo, UTC)
+        cols = _fetch(session, select(*_FACT_COLUMNS).where(or_(
+            Case.reported_at >= keep, Case.filed_at >= keep, Case.dispatched_at >= keep, Case.closed_at >= keep)))
+        for cid, rec in zip(cols["case_id"], self._today_records(cols), strict=False):
+            if rec is not None:
+                self._today[cid] = rec
+        cols = _fetch(session, select(*_FACT_COLUMNS).where(
+            Case.handled_at >= _dt(self._month_lo, UTC), Case.on_time_handle.is_not(None)))
+        for cid, mrec in zip(cols["case_id"], self._month_records(cols), strict=False):
+            if mrec is not None:
+                self._month[cid] = mrec
+        self._recount_facts()
+
+    def _load_places(self, session: Session) -> None:
+        regions = {rid: (name, level, parent) for rid, name, level, parent in
+                   session.execute(select(Region.id, Region.name, Region.level, Region.parent_id))}
+        above: dict[int | None, tuple[str, str, str]] = {}  # community id → its names
+
+        def names_of(community_id: int | None) -> tuple[str, str, str]:
+            if community_id not in above:
+                names = {"community": "", "street": "", "district": ""}
+                rid, hops = community_id, 0
+                while rid is not None and hops < 5:
+                    name, level, parent = regions.get(rid, ("", "", None))
+                    if level in names and not names[level]:
+                        names[level] = name
+                    rid, hops = parent, hops + 1
+                above[community_id] = (names["community"], names["street"], names["district"])
+            return above[community_id]
+
+        for gid, code, community_id in session.execute(
+                select(Grid.id, Grid.code, Grid.community_id).order_by(Grid.code)):
+            if gid in self._gix:
+                continue
+            self._gix[gid] = len(self._gcode)
+            self._gcode.append(code)
+            self._gnames.append(names_of(community_id))
+        n = len(self._gcode)
+        self._gcodes = np.array(self._gcode, dtype=object)
+        for m in GRID_METRICS:
+            self._g[m] = np.concatenate([self._g[m], np.zeros(n - len(self._g[m]), dtype=np.int64)])
+        self._grank = np.empty(n, dtype=np.int64)
+        self._grank[np.argsort(self._gcodes, kind="stable")] = np.arange(n)
+        for uid, code, name in session.execute(select(Unit.id, Unit.code, Unit.name).order_by(Unit.code)):
+            if uid in self._uix:
+                continue
+            self._uix[uid] = len(self._ucode)
+            self._ucode.append(code)
+            self._uname.append(name)
+        nu = len(self._ucode)
+        for m in self._u:
+            self._u[m] = np.concatenate([self._u[m], np.zeros(nu - len(self._u[m]), dtype=np.int64)])
+
+    def _set_windows(self, at: int) -> None:
+        w = day_window(self.tz, _dt(at, UTC))
+        self._day, self._day_lo, self._day_hi = w.day, _us(w.start), _us(w.end)
+        self._keep_lo = self._day_lo - NEW_WINDOW // timedelta(microseconds=1)
+        first = w.day.replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+        self._month_lo = _us(datetime.combine(first, time.min, tzinfo=self.tz))
+        self._month_hi = _us(datetime.combine(after, time.min, tzinfo=self.tz))
+
+    def _offset(self, at: int) -> float:
+        return float(self.timing.calendar.offsets(np.array([at], dtype=np.int64).view("datetime64[us]"))[0])
+
+    # ---------------------------------------------------------------------------- rows
+    def _grid_of(self, grid_id: int | None) -> int:
+        if grid_id is None:
+            return -1
+        return self._gix.get(grid_id, -1)
+
+    def _unit_of(self, unit_id: int | None) -> int:
+        if unit_id is None:
+            return -1
+        return self._uix.get(unit_id, -1)
+
+    def _class_of(self, kind: str | None, code: str | None) -> int:
+        key = (kind, code)
+        ix = self._cix.get(key)
+        if ix is None:
+            major, minor = "", code or ""
+            classification = self.timing.classification
+            if kind and code and classification is not None:
+                try:
+                    entry = classification.get(kind, code)
+                except ValueError:
+                    entry = None
+                if entry is not None:
+                    major, minor = entry.major_name, entry.minor_name
+            ix = self._cix[key] = len(self._classes)
+            self._classes.append((major, minor))
+        return ix
+
+    def _records(self, cols: Mapping[str, list[Any]]) -> dict[str, Any]:
+        """Open-case columns as read from SQL → the slot arrays' values (same order)."""
+        gix, uix, cix = self._gix, self._uix, self._cix
+        return {
+            "grid": [gix.get(g, -1) for g in cols["grid_id"]],
+            "unit": [uix.get(u, -1) for u in cols["unit_id"]],
+            "stage": [_STAGE_IX.get(v, -1) for v in cols["stage"]],
+            "clock": [_CLOCK_IX.get(v, -1) for v in cols["clock_stage"]],
+            "src": [v == "source" for v in cols["deadline_source"]],
+            "cls": [cix[k] if k in cix else self._class_of(*k)
+                    for k in zip(cols["kind"], cols["class_code"], strict=False)],
+            "urgent": [v == _URGENT for v in cols["urgency"]],
+            "working": [v != _CALENDAR_UNIT for v in cols["limit_unit"]],
+            "rework": [v or 0 for v in cols["rework_count"]],
+            "ext": [v or 0 for v in cols["extension_count"]],
+            "deadline": _ts(cols["deadline_at"]),
+            "paused_at": _ts(cols["paused_at"]),
+            "reported": _ts(cols["reported_at"]),
+            "limit": [v or 0.0 for v in cols["limit_minutes"]],
+            "live": True,
+            "number": cols["number"],
+            "description": cols["description"],
+        }
+
+    def _write(self, slots: np.ndarray | slice, rec: Mapping[str, Any]) -> None:
+        """Store records in slots (status flags are computed by the caller)."""
+        a = self._arrays
+        for name in self._RECORD:
+            a[name][slots] = rec[name]
+        a["off_d"][slots] = self._offsets(a["deadline"][slots])
+        if isinstance(slots, slice):
+            self._number[slots] = rec["number"]
+            self._desc[slots] = rec["description"]
+        else:
+            for s, number, desc in zip(slots.tolist(), rec["number"], rec["description"], strict=False):
+                self._number[s], self._desc[s] = number, desc
+
+    def _offsets(self, us: np.ndarray) -> np.ndarray:
+        out = np.full(us.shape, np.nan)
+        has = us != _NAT
+        if has.any():
+            out[has] = self.timing.calendar.offsets(us[has].view("datetime64[us]"))
+        return out
+
+    def _recount_open(self) -> None:
+        a, n = self._arrays, self._n
+        live = a["live"][:n]
+        grid, unit, stage = a["grid"][:n], a["unit"][:n], a["stage"][:n]
+        over = a["overdue"][:n] & live
+        G, U = len(self._gcode), len(self._ucode)
+        ing = live & (grid >= 0)
+        self._g["open"] = np.bincount(grid[ing], minlength=G).astype(np.int64)
+        self._g["overdue"] = np.bincount(grid[ing & over], minlength=G).astype(np.int64)
+        self._stage_n = np.bincount(stage[live], minlength=len(_STAGES)).astype(np.int64)
+        self._urgent_n = int(np.count_nonzero(a["urgent"][:n] & live))
+        self._over_n = int(np.count_nonzero(over))
+        self._soon_n = int(np.count_nonzero(a["soon"][:n] & live))
+        inu = live & (unit >= 0)
+        u = unit[inu]
+
+        def per_unit(mask: np.ndarray) -> np.ndarray:
+            return np.bincount(unit[inu & mask], minlength=U).astype(np.int64)
+
+        self._u["open"] = np.bincount(u, minlength=U).astype(np.int64)
+        self._u["pending"] = per_unit(np.isin(stage, list(_PENDING_IX)))
+        self._u["feedback"] = per_unit(np.isin(stage, list(_FEEDBACK_IX)))
+        self._u["overdue"] = per_unit(over & (a["clock"][:n] == _HANDLE_IX))
+        self._u["rework"] = per_unit(a["rework"][:n] > 0)
+        self._u["extension"] = per_unit(a["ext"][:n] > 0)
+
+    def _today_records(
+            self, cols: Mapping[str, list[Any]]) -> list[tuple[int, int, int, int, bool | None, int, int] | None]:
+        """Today's facts of each row (None: no timestamp since the day's start − 1 h)."""
+        reps, fils, diss, clos = (_ts(cols[k]).tolist() for k in ("f_reported", "f_filed", "f_dispatched", "f_closed"))
+        out: list[tuple[int, int, int, int, bool | None, int, int] | None] = []
+        keep, closed = self._keep_lo, Stage.CLOSED.value
+        for stage, rep, fil, dis, clo, ok, g, u in zip(cols["stage"], reps, fils, diss, clos, cols["on_time_close"],
+                                                       cols["grid_id"], cols["unit_id"], strict=False):
+            if stage != closed:
+                clo = _NAT
+            if stage is None or max(rep, fil, dis, clo) < keep:
+                out.append(None)
+            else:
+                out.append((rep, fil, dis, clo, ok, self._grid_of(g), self._unit_of(u)))
+        return out
+
+    def _month_records(self, cols: Mapping[str, list[Any]]) -> list[tuple[int, int, bool] | None]:
+        """This month's 处置 on-time fact of each row (None: not handled this month or no flag)."""
+        out: list[tuple[int, int, bool] | None] = []
+        for stage, handled, ok, u in zip(cols["stage"], _ts(cols["f_handled"]).tolist(),
+                                         cols["on_time_handle"], cols["unit_id"], strict=False):
+            if stage is None or ok is None or handled < self._month_lo:  # _NAT is below any bound
+                out.append(None)
+            else:
+                out.append((handled, self._unit_of(u), bool(ok)))
+        return out
+
+    def _recount_facts(self) -> None:
+        """Today's KPIs, units' today/month figures and the last-hour grid counts from the dicts."""
+        lo, hi = self._day_lo, self._day_hi
+        k = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
+        self._today = {cid: rec for cid, rec in self._today.items() if max(rec[:4]) >= self._keep_lo}
+        closed_today = np.zeros(len(self._ucode), dtype=np.int64)
+        for rep, fil, dis, clo, ok, _g, u in self._today.values():
+            k["reported"] += lo <= rep < hi
+            k["filed"] += lo <= fil < hi
+            k["dispatched"] += lo <= dis < hi
+            if lo <= clo < hi:
+                k["closed"] += 1
+                if ok is not None:
+                    k["closed_flagged"] += 1
+                    k["closed_on_time"] += bool(ok)
+                if u >= 0:
+                    closed_today[u] += 1
+        self._kpi = k
+        self._u["closed_today"] = closed_today
+        self._month = {cid: rec for cid, rec in self._month.items() if rec[0] >= self._month_lo}
+        ok_n = np.zeros(len(self._ucode), dtype=np.int64)
+        flag_n = np.zeros(len(self._ucode), dtype=np.int64)
+        for handled, u, ok in self._month.values():
+            if u >= 0 and handled < self._month_hi:
+                flag_n[u] += 1
+                ok_n[u] += ok
+        self._u["month_ok"], self._u["month_flag"] = ok_n, flag_n
+        self._g["new_hour"] = self._hour_counts()
+
+    def _hour_counts(self) -> np.ndarray:
+        """Per-grid count of cases reported in (at − 1 h, at]; sets when that next changes."""
+        at, span = self._at, NEW_WINDOW // timedelta(microseconds=1)
+        counts = np.zeros(len(self._gcode), dtype=np.int64)
+        nxt = _NAT
+        for rep, _f, _d, _c, _ok, g, _u in self._today.values():
+            if rep == _NAT:
+                continue
+            if rep > at:
+                change = rep
+            elif rep > at - span:
+                change = rep + span
+                if g >= 0:
+                    counts[g] += 1
+            else:
+                continue
+            nxt = change if nxt == _NAT else min(nxt, change)
+        self._hour_next = nxt
+        return counts
+
+    # ---------------------------------------------------------------------------- clocks
+    def _status(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Overdue / due-soon / paused of the given slots at the view's instant.
+
+        The formulas of :func:`dashboard.rules.deadlines.evaluate_arrays`; the deadline's working
+        offset is stored per slot, the instant's is computed once.
+        """
+        a, at = self._arrays, self._at
+        d = a["deadline"][idx]
+        has = (d != _NAT) & a["live"][idx]
+        p = a["paused_at"][idx]
+        paused = has & (p != _NAT) & (p <= at)
+        overdue = has & ~paused & (at > d)
+        with np.errstate(invalid="ignore"):
+            remaining = np.where(a["working"][idx], a["off_d"][idx] - self._off_now, (d - at) / 60_000_000)
+            soon = has & ~overdue & ~paused & (remaining < self.timing.due_soon_ratio * a["limit"][idx])
+        return overdue, soon, paused
+
+    # ---------------------------------------------------------------------------- changes
+    def _shares(self, idx: np.ndarray, sign: int) -> None:
+        """Add (+1) or take out (−1) these open slots' shares of every aggregate."""
+        if not idx.size:
+            return
+        a = self._arrays
+        g, u, stage = a["grid"][idx], a["unit"][idx], a["stage"][idx]
+        over, soon = a["overdue"][idx], a["soon"][idx]
+        np.add.at(self._stage_n, stage, sign)
+        self._urgent_n += sign * int(np.count_nonzero(a["urgent"][idx]))
+        self._over_n += sign * int(np.count_nonzero(over))
+        self._soon_n += sign * int(np.count_nonzero(soon))
+        ing = g >= 0
+        np.add.at(self._g["open"], g[ing], sign)
+        np.add.at(self._g["overdue"], g[ing & over], sign)
+        inu = u >= 0
+        U = self._u
+        np.add.at(U["open"], u[inu], sign)
+        np.add.at(U["pending"], u[inu & np.isin(stage, _PENDING_LIST)], sign)
+        np.add.at(U["feedback"], u[inu & np.isin(stage, _FEEDBACK_LIST)], sign)
+        np.add.at(U["overdue"], u[inu & over & (a["clock"][idx] == _HANDLE_IX)], sign)
+        np.add.at(U["rework"], u[inu & (a["rework"][idx] > 0)], sign)
+        np.add.at(U["extension"], u[inu & (a["ext"][idx] > 0)], sign)
+
+    # What a slot's record is (its status flags and derived offset are not part of it).
+    _RECORD = ("grid", "unit", "stage", "clock", "src", "cls", "urgent", "working", "rework", "ext",
+               "deadline", "paused_at", "reported", "limit", "live")
+
+    def _gather(self, idx: np.ndarray) -> list[tuple[Any, ...]]:
+        """The records of these slots as comparable tuples."""
+        a = self._arrays
+        columns = [a[name][idx].tolist() for name in self._RECORD]
+        columns.append([self._number[s] for s in idx.tolist()])
+        columns.append([self._desc[s] for s in idx.tolist()])
+        return list(zip(*columns, strict=False))
+
+    def _today_add(self, rec: tuple[int, int, int, int, bool | None, int, int], sign: int) -> None:
+        lo, hi, k = self._day_lo, self._day_hi, self._kpi
+        rep, fil, dis, clo, ok, g, u = rec
+        k["reported"] += sign * (lo <= rep < hi)
+        k["filed"] += sign * (lo <= fil < hi)
+        k["dispatched"] += sign * (lo <= dis < hi)
+        if lo <= clo < hi:
+            k["closed"] += sign
+            if ok is not None:
+                k["closed_flagged"] += sign
+                k["closed_on_time"] += sign * bool(ok)
+            if u >= 0:
+                self._u["closed_today"][u] += sign
+        span = NEW_WINDOW // timedelta(microseconds=1)
+        if rep != _NAT:
+            if self._at - span < rep <= self._at and g >= 0:
+                self._g["new_hour"][g] += sign
+            if sign > 0:  # when the last-hour window next changes because of this case
+                change = rep if rep > self._at else (rep + span if rep > self._at - span else _NAT)
+                if change != _NAT and (self._hour_next == _NAT or change < self._hour_next):
+                    self._hour_next = change
+
+    def _month_add(self, rec: tuple[int, int, bool], sign: int) -> None:
+        handled, u, ok = rec
+        if u >= 0 and self._month_lo <= handled < self._month_hi:
+            self._u["month_flag"][u] += sign
+            self._u["month_ok"][u] += sign * ok
+
+    def _snapshot(self, grids: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...]]:
+        """The figures of these grids (metric × grid) and units (figure × unit), and the totals."""
+        g = np.stack([self._g[m][grids] for m in GRID_METRICS])
+        u = np.stack([arr[units] for arr in self._u.values()])
+        k = (tuple(self._kpi.values()), tuple(self._stage_n.tolist()), self._urgent_n, self._over_n, self._soon_n)
+        return g, u, k
+
+    def apply(self, session: Session, case_ids: Iterable[str], now: datetime) -> Changes:
+        """Re-read these cases' rows and update every figure (milliseconds for hundreds).
+
+        The changed cases are evaluated at the view's instant (the last :meth:`tick`); ``now``
+        is recorded as :attr:`last_change_at`. Returns the grids and units whose figures
+        changed; bumps :attr:`version` when anything visible changed.
+        """
+        ids = sorted(set(case_ids))
+        columns = (*_OPEN_COLUMNS, *_FACT_COLUMNS[4:])
+        parts = [_fetch(session, select(*columns).where(Case.case_id.in_(ids[i:i + ID_CHUNK])))
+                 for i in range(0, len(ids), ID_CHUNK)]
+        cols: dict[str, list[Any]] = {k: sum((p[k] for p in parts), []) for k in parts[0]} if parts else {}
+        with self._lock:
+            if any((g is not None and g not in self._gix) for g in cols.get("grid_id", ())) or any(
+                    (u is not None and u not in self._uix) for u in cols.get("unit_id", ())):
+                self._load_places(session)  # grids or units imported after the view was loaded
+            return self._apply(ids, cols, now)
+
+    def _apply(self, ids: list[str], cols: dict[str, list[Any]], now: datetime) -> Changes:
+        a = self._arrays
+        found = {cid: i for i, cid in enumerate(cols.get("case_id", ()))}
+        rec = self._records(cols) if found else None
+        # what this batch may touch, before: grids and units of the old and new records
+        old_slots = [self._slot[cid] for cid in ids if cid in self._slot]
+        old_idx = np.array(old_slots, dtype=np.int64)
+        grids = set(a["grid"][old_idx].tolist())
+        units = set(a["unit"][old_idx].tolist())
+        for cid in ids:
+            t, m = self._today.get(cid), self._month.get(cid)
+            if t is not None:
+                grids.add(t[5])
+                units.add(t[6])
+            if m is not None:
+                units.add(m[1])
+        if rec is not None:
+            grids.update(rec["grid"])
+            units.update(rec["unit"])
+        g_idx = np.array(sorted(i for i in grids if i >= 0), dtype=np.int64)
+        u_idx = np.array(sorted(i for i in units if i >= 0), dtype=np.int64)
+        g_before, u_before, kpi_before = self._snapshot(g_idx, u_idx)
+        old_records = dict(zip((self._cid[s] for s in old_slots), self._gather(old_idx), strict=False))
+        # the open part: take the old shares out, store the new records, put their shares in
+        self._shares(old_idx, -1)
+        rows, slots = [], []
+        for cid in ids:
+            i = found.get(cid)
+            is_open = i is not None and rec is not None and rec["stage"][i] in _OPEN_IX
+            s = self._slot.get(cid)
+            if is_open:
+                rows.append(i)
+                slots.append(s if s is not None else self._new_slot(cid))
+            elif s is not None:
+                self._free_slot(s)
+        still = {self._cid[s] for s in slots}
+        visible = any(cid not in still for cid in old_records)  # a case left the open ones
+        if slots:
+            assert rec is not None
+            a = self._arrays  # _new_slot may have grown them
+            idx = np.array(slots, dtype=np.int64)
+            pick = np.array(rows, dtype=np.int64)
+            self._write(idx, {k: v if isinstance(v, bool)
+                              else (v[pick] if isinstance(v, np.ndarray) else [v[j] for j in rows])
+                              for k, v in rec.items()})
+            over, soon, paused = self._status(idx)
+            a["overdue"][idx], a["soon"][idx], a["paused"][idx] = over, soon, paused
+            self._shares(idx, +1)
+            for slot_cid, new in zip((self._cid[s] for s in slots), self._gather(idx), strict=False):
+                visible |= old_records.get(slot_cid) != new
+        # today's and this month's facts
+        today = self._today_records(cols) if found else []
+        month = self._month_records(cols) if found else []
+        for cid in ids:
+            i = found.get(cid)
+            visible |= self._apply_facts(cid, today[i] if i is not None else None,
+                                         month[i] if i is not None else None)
+        g_after, u_after, kpi_after = self._snapshot(g_idx, u_idx)
+        g_diff = g_before != g_after  # metric × grid
+        changed_grids = g_idx[g_diff.any(axis=0)]
+        changed_units = u_idx[(u_before != u_after).any(axis=0)]
+        visible |= bool(changed_grids.size or changed_units.size) or kpi_after != kpi_before
+        per_metric = {m: frozenset(g_idx[g_diff[j]].tolist()) for j, m in enumerate(GRID_METRICS)}
+        self.last_change_at = now
+        if visible:
+            self._bump(per_metric)
+        return Changes(self.version, visible, frozenset(self._gcodes[changed_grids].tolist()),
+                       frozenset(self._ucode[i] for i in changed_units.tolist()))
+
+    def _new_slot(self, cid: str) -> int:
+        if self._free:
+            s = self._free.pop()
+        else:
+            if self._n >= self._cap:
+                self._grow(self._cap * 2)
+            s = self._n
+            self._n += 1
+        self._slot[cid] = s
+        self._cid[s] = cid
+        return s
+
+    def _free_slot(self, s: int) -> None:
+        a = self._arrays
+        cid = self._cid[s]
+        if cid is not None:
+            del self._slot[cid]
+        for name in ("live", "overdue", "soon", "paused"):
+            a[name][s] = False
+        a["grid"][s] = a["unit"][s] = -1
+        a["deadline"][s] = _NAT
+        self._cid[s] = self._number[s] = self._desc[s] = None
+        self._free.append(s)
+
+    def _apply_facts(self, cid: str, new_t: tuple[int, int, int, int, bool | None, int, int] | None,
+                     new_m: tuple[int, int, bool] | None) -> bool:
+        old_t = self._today.pop(cid, None)
+        if old_t is not None:
+            self._today_add(old_t, -1)
+        if new_t is not None:
+            self._today[cid] = new_t
+            self._today_add(new_t, +1)
+        old_m = self._month.pop(cid, None)
+        if old_m is not None:
+            self._month_add(old_m, -1)
+        if new_m is not None:
+            self._month[cid] = new_m
+            self._month_add(new_m, +1)
+        return old_t != new_t or old_m != new_m
+
+    def _bump(self, grids: Mapping[str, frozenset[int]]) -> None:
+        self.version += 1
+        self._log.append((self.version, dict(grids)))
+        self._cache.clear()
+
+    def tick(self, now: datetime) -> Changes:
+        """Move the view's instant to ``now``: clocks, local day and last-hour window.
+
+        Vectorised over all open cases (milliseconds for a million). A case crossing its
+        deadline becomes 超期 here, with no event. At local midnight today's figures restart
+        (from the facts in memory: every case with a timestamp since the previous day's last
+        hour is kept); at the first of a month the units' on-time rates do.
+        """
+        at = _us(now)
+        with self._lock:
+            self._at = at
+            self._off_now = self._offset(at)
+            grids: dict[str, set[int]] = {m: set() for m in GRID_METRICS}
+            units: set[int] = set()
+            visible = False
+            # local day / month
+            if not (self._day_lo <= at < self._day_hi):
+                old_hour = self._g["new_hour"].copy()
+                old_u = {m: self._u[m].copy() for m in ("closed_today", "month_ok", "month_flag")}
+                self._set_windows(at)
+                self._recount_facts()
+                grids["new_hour"] |= set(np.flatnonzero(old_hour != self._g["new_hour"]).tolist())
+                for m, arr in old_u.items():
+                    units |= set(np.flatnonzero(arr != self._u[m]).tolist())
+                visible = True
+            elif self._hour_next != _NAT and at >= self._hour_next:
+                old_hour = self._g["new_hour"]
+                new_hour = self._hour_counts()
+                diff = np.flatnonzero(old_hour != new_hour)
+                self._g["new_hour"] = new_hour
+                if diff.size:
+                    grids["new_hour"] |= set(diff.tolist())
+                    visible = True
+            # clocks
+            n = self._n
+            if n:
+                a = self._arrays
+                over, soon, paused = self._status(slice(0, n))
+                flips = np.flatnonzero(over != a["overdue"][:n])
+                soon_changed = bool(np.any(soon != a["soon"][:n]))
+                a["paused"][:n] = paused
+                if flips.size or soon_changed:
+                    visible = True
+                    a["soon"][:n] = soon
+                    self._soon_n = int(np.count_nonzero(soon))
+                if flips.size:
+                    sign = np.where(over[flips], 1, -1).astype(np.int64)
+                    a["overdue"][:n] = over
+                    self._over_n += int(sign.sum())
+                    g = a["grid"][flips]
+                    ing = g >= 0
+                    touched = np.unique(g[ing])
+                    before = self._g["overdue"][touched]
+                    np.add.at(self._g["overdue"], g[ing], sign[ing])
+                    grids["overdue"] |= set(touched[before != self._g["overdue"][touched]].tolist())
+                    u = a["unit"][flips]
+                    inu = (u >= 0) & (a["clock"][flips] == _HANDLE_IX)
+                    touched = np.unique(u[inu])
+                    before = self._u["overdue"][touched]
+                    np.add.at(self._u["overdue"], u[inu], sign[inu])
+                    units |= set(touched[before != self._u["overdue"][touched]].tolist())
+            if visible:
+                self._bump({m: frozenset(v) for m, v in grids.items()})
+            else:  # the queue's minutes moved with the instant
+                self._cache = {k: v for k, v in self._cache.items() if k[0] != "queue"}
+            all_grids = set().union(*grids.values())
+            return Changes(self.version, visible, frozenset(self._gcode[i] for i in all_grids),
+                           frozenset(self._ucode[i] for i in units))
+
+    # ---------------------------------------------------------------------------- reads
+    @property
+    def as_of(self) -> datetime:
+        """The view's instant: the last load or tick."""
+        return _dt(self._at, self.tz)
+
+    @property
+    def open_cases(self) -> int:
+        return len(self._slot)
+
+    def kpis(self) -> Kpis:
+        with self._lock:
+            k = self._kpi
+            flagged = k["closed_flagged"]
+            return Kpis(
+                day=self._day,
+                reported=k["reported"], filed=k["filed"], dispatched=k["dispatched"],
+                disposing=int(self._stage_n[_DISPOSING_IX].sum()),
+                closed=k["closed"], closed_on_time=k["closed_on_time"], closed_flagged=flagged,
+                on_time_close_rate=k["closed_on_time"] / flagged if flagged else None,
+                overdue=self._over_n, due_soon=self._soon_n, urgent=self._urgent_n,
+                open=int(self._stage_n.sum()),
+            )
+
+    def stage_counts(self) -> list[StageCount]:
+        with self._lock:
+            return [StageCount(s, s.label, int(self._stage_n[_STAGE_IX[s.value]])) for s in OPEN_STAGES]
+
+    def grid_values(self, metric: str) -> dict[str, int]:
+        """grid code → value of ``metric`` ("open", "new_hour", "overdue"), non-zero grids only."""
+        values = self._metric(metric)
+        with self._lock:
+            key = ("values", metric)
+            cached = self._cache.get(key)
+            if cached is None:
+                nz = np.flatnonzero(values)
+                cached = self._cache[key] = dict(zip(self._gcodes[nz].tolist(), values[nz].tolist(), strict=False))
+            return dict(cached)
+
+    def grid_changes_since(self, version: int, metric: str) -> dict[str, int] | None:
+        """Grids whose ``metric`` changed after ``version``, with their values now (0 included).
+
+        ``{}`` when ``version`` is current; None when it is too old (more than
+        CHANGELOG_VERSIONS ago, or before a reload) or unknown: then redraw from
+        :meth:`grid_values`.
+        """
+        values = self._metric(metric)
+        with self._lock:
+            if version == self.version:
+                return {}
+            if version > self.version or version < self._log_floor:
+                return None
+            if not self._log or self._log[0][0] > version + 1:
+                return None
+            changed: set[int] = set()
+            for v, grids in self._log:
+                if v > version:
+                    changed |= grids.get(metric, frozenset())
+            return {self._gcode[i]: int(values[i]) for i in sorted(changed)}
+
+    def _metric(self, metric: str) -> np.ndarray:
+        if metric not in GRID_METRICS:
+            raise ValueError(f"unknown grid metric {metric!r}; one of {', '.join(GRID_METRICS)}")
+        return self._g[metric]
+
+    def hot_spots(self, metric: str, n: int = 10) -> list[HotSpot]:
+        """The ``n`` grids with the highest non-zero ``metric``; ties by grid code."""
+        with self._lock:
+            values = self._metric(metric)
+            key = ("hot", metric, n)
+            if key not in self._cache:
+                nz = np.flatnonzero(values)
+                if nz.size > n:
+                    kth = np.partition(values[nz], nz.size - n)[nz.size - n]
+                    nz = nz[values[nz] >= kth]
+                order = nz[np.lexsort((self._grank[nz], -values[nz]))][:n]
+                spots = []
+                for i in order:
+                    community, street, district = self._gnames[i]
+                    spots.append(HotSpot(self._gcode[i], community, street, district, int(values[i])))
+                self._cache[key] = spots
+            return list(self._cache[key])
+
+    def overdue_queue(self, limit: int = 50, due_soon_limit: int | None = None) -> OverdueQueue:
+        """Overdue cases (most overdue first) and due-soon cases at the view's instant."""
+        due_soon_limit = limit if due_soon_limit is None else due_soon_limit
+        with self._lock:
+            key = ("queue", limit, due_soon_limit)
+            if key in self._cache:
+                hit: OverdueQueue = self._cache[key]
+                return hit
+            a, n = self._arrays, self._n
+            over = self._first(np.flatnonzero(a["overdue"][:n]), limit)
+            soon = self._first(np.flatnonzero(a["soon"][:n]), due_soon_limit)
+            result = OverdueQueue(
+                at=self.as_of, overdue_total=self._over_n, due_soon_total=self._soon_n,
+                overdue=tuple(self._row(s) for s in over), due_soon=tuple(self._row(s) for s in soon))
+            self._cache[key] = result
+            return result
+
+    def _first(self, idx: np.ndarray, limit: int) -> list[int]:
+        """Up to ``limit`` slots by (deadline, case_id)."""
+        if limit <= 0 or not idx.size:
+            return []
+        d = self._arrays["deadline"][idx]
+        if idx.size > limit:
+            kth = np.partition(d, limit - 1)[limit - 1]
+            keep = d <= kth
+            idx, d = idx[keep], d[keep]
+        order = sorted(range(idx.size), key=lambda j: (d[j], self._cid[idx[j]]))
+        return [int(idx[j]) for j in order[:limit]]
+
+    def _row(self, s: int) -> QueueRow:
+        a = self._arrays
+        g, u = int(a["grid"][s]), int(a["unit"][s])
+        stage = _STAGES[a["stage"][s]]
+        clock = _CLOCKS[a["clock"][s]] if a["clock"][s] >= 0 else ""
+        d = int(a["deadline"][s])
+        working = bool(a["working"][s])
+        overdue = bool(a["overdue"][s])
+        cal = (d - self._at) / 60_000_000
+        off = float(a["off_d"][s]) - self._off_now
+        major, minor = self._classes[a["cls"][s]]
+        community, street, district = self._gnames[g] if g >= 0 else ("", "", "")
+        return QueueRow(
+            case_id=self._cid[s] or "", number=self._number[s], description=self._desc[s],
+            major_name=major, minor_name=minor,
+            grid_code=self._gcode[g] if g >= 0 else "", community=community, street=street, district=district,
+            unit_code=self._ucode[u] if u >= 0 else "", unit_name=self._uname[u] if u >= 0 else "",
+            stage=stage, stage_label=stage.label, clock_stage=clock, clock_label=CLOCK_STAGES.get(clock, ""),
+            deadline_at=_dt(d, self.tz), deadline_source=_SOURCES[a["src"][s]], working=working,
+            overdue=overdue,
+            overdue_work_minutes=-off if overdue else 0.0,
+            overdue_calendar_minutes=-cal if overdue else 0.0,
+            remaining_minutes=off if working else cal,
+            urgent=bool(a["urgent"][s]), rework_count=int(a["rework"][s]), extension_count=int(a["ext"][s]),
+        )
+
+    def unit_board(self, *, include_idle: bool = False) -> list[UnitRow]:
+        """One row per unit, worst first.
+
+        Order: 超期 descending; then the smoothed 按期处置率 ascending (see :class:`UnitRow`:
+        a unit's month rate pulled toward the city's with the weight of PRIOR_CASES cases, so
+        a unit with few handled cases cannot top or tail the board on a ratio alone); then
+        load (待处置 + 已反馈) descending; then unit code.
+        """
+        with self._lock:
+            key = ("units", include_idle)
+            if key not in self._cache:
+                self._cache[key] = self._unit_board(include_idle)
+            return list(self._cache[key])
+
+    def _unit_board(self, include_idle: bool) -> list[UnitRow]:
+        U = {m: arr.tolist() for m, arr in self._u.items()}
+        total_flag = sum(U["month_flag"])
+        city = sum(U["month_ok"]) / total_flag if total_flag else 1.0
+        rows = []
+        for i, code in enumerate(self._ucode):
+            pending, feedback, overdue = U["pending"][i], U["feedback"][i], U["overdue"][i]
+            flag, ok = U["month_flag"][i], U["month_ok"][i]
+            busy = U["open"][i] or U["closed_today"][i] or flag
+            if not busy and not include_idle:
+                continue
+            rate = ok / flag if flag else None
+            smoothed = (ok + PRIOR_CASES * city) / (flag + PRIOR_CASES)
+            rows.append(UnitRow(
+                code=code, name=self._uname[i], pending=pending, feedback=feedback, overdue=overdue,
+                closed_today=U["closed_today"][i], handled_month=flag, on_time_month=ok,
+                on_time_rate=rate, smoothed_rate=smoothed, rework=U["rework"][i], extension=U["extension"][i],
+                levels=_levels(pending, overdue, rate, smoothed, U["rework"][i], U["extension"][i], U["open"][i]),
+            ))
+        rows.sort(key=lambda r: (-r.overdue, r.smoothed_rate, -(r.pending + r.feedback), r.code))
+        return rows
+
+
+def _levels(pending: int, overdue: int, rate: float | None, smoothed: float, rework: int,
+            extension: int, open_: int) -> Mapping[str, str]:
+    """Colour levels of a unit row's cells (docs/wall.md)."""
+    if overdue == 0:
+        over = "ok"
+    elif overdue >= OVERDUE_BAD_COUNT or overdue >= OVERDUE_BAD_SHARE * max(pending, 1):
+        over = "bad"
+    else:
+        over = "warn"
+    if rate is None:
+        rate_level = "none"
+    else:
+        rate_level = "ok" if smoothed >= RATE_OK else ("warn" if smoothed >= RATE_WARN else "bad")
+    if rework == 0:
+        rw = "ok"
+    else:
+        rw = "bad" if rework >= REWORK_BAD_SHARE * max(open_, 1) else "warn"
+    return {"overdue": over, "on_time_rate": rate_level, "rework": rw,
+            "extension": "ok" if extension == 0 else "warn"}
+
+
+def rate_text(rate: float | None) -> str:
+    """A rate as the wall shows it: "96.3%", or "—" without data."""
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return "—"
+    return f"{rate * 100:.1f}%"

@@ -1,0 +1,759 @@
+"""Apply case events to SQL: store the history, keep each case equal to the fold of it.
+
+Idempotent by ``event_id`` and independent of arrival order. Each case row keeps the fold
+state and ``max_key``, the canonical sort key of the newest event stored for it. An event
+that sorts after ``max_key`` (the usual case: events arrive roughly in order) is applied
+to the stored state directly; one that lands inside the known history makes the case be
+re-folded from its whole stored history. Either way the row equals
+:func:`dashboard.rules.lifecycle.fold` of everything stored, whatever the arrival order.
+
+Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``), then the
+touched case rows are read ``FOR UPDATE`` (PostgreSQL; SQLite holds the database write lock
+from the first insert), so two ingest processes never fold a case from stale state. Two
+processes creating the same new case collide on its unique key; the loser's transaction
+fails as a whole and the ingest retries the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+
+from sqlalchemy import String, any_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dashboard.rules.clock import utcnow
+from dashboard.rules.deadlines import ON_TIME_COLUMNS, CaseTimer, Clock, Timing, fold_timer
+from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, as_datetime
+from dashboard.rules.vocab import Kind
+from dashboard.store.models import Case, CaseEvent
+from dashboard.store.reference import Reference
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An event to apply, with what the transport knows about it."""
+
+    event: LifecycleEvent
+    source: str | None = None
+    actor: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # transport id (e.g. the stream entry id), for dead letters
+
+
+@dataclass
+class ApplyResult:
+    """What one batch did."""
+
+    applied: int = 0
+    duplicates: int = 0
+    refolded: int = 0  # cases re-folded from their stored history (out-of-order arrivals)
+    rejected: list[tuple[Incoming, str, str]] = field(default_factory=list)  # (item, code, reason)
+    case_ids: set[str] = field(default_factory=set)
+    grid_codes: set[str] = field(default_factory=set)
+    unit_codes: set[str] = field(default_factory=set)
+
+
+class ReferenceProblem(ValueError):
+    """The event names a class, grid or unit this city does not have."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def resolve(incoming: Incoming, ref: Reference) -> Incoming:
+    """Check codes against reference data; fill grid_code from lon/lat. Raises ReferenceProblem.
+
+    Location (docs/feed.md "Location"): a ``grid_code`` must be a grid of the city and wins
+    over a point; a point alone is located. A ``reported`` event whose point is in no grid is
+    kept without a grid (the case is 未定位 until a later event locates it): losing the report
+    would lose the whole case (:func:`apply_events` may reload stale reference data first).
+    Any other event with such a point is ``outside_city``.
+    """
+    fields = incoming.event.fields
+    kind, class_code = fields.get("kind"), fields.get("class_code")
+    if class_code is not None:
+        if kind is None:
+            raise ReferenceProblem("schema", "class_code 需要同时给出 kind（component/event）")
+        if ref.classification.get(kind, class_code) is None:
+            raise ReferenceProblem(
+                "unknown_class",
+                f"unknown classification: 分类方案 {ref.classification.name} 中没有"
+                f"{Kind(kind).label}小类 {class_code}",
+            )
+    grid_code = fields.get("grid_code")
+    located = None
+    if grid_code is not None:
+        if grid_code not in ref.grid_ids:
+            raise ReferenceProblem("unknown_grid", f"unknown grid: 单元网格 {grid_code} 不存在")
+    elif fields.get("lon") is not None and fields.get("lat") is not None:
+        located = ref.locate(float(fields["lon"]), float(fields["lat"]))
+        if located is None and incoming.event.type is not EventType.REPORTED:
+            raise ReferenceProblem(
+                "outside_city",
+                f"outside the city: 坐标 ({fields['lon']}, {fields['lat']}) 不在任何单元网格内",
+            )
+    unit_code = fields.get("unit_code")
+    if unit_code is not None and unit_code not in ref.unit_ids:
+        raise ReferenceProblem("unknown_unit", f"unknown unit: 处置单位 {unit_code} 不存在")
+    if located is None:
+        return incoming
+    event = LifecycleEvent(
+        incoming.event.event_id, incoming.event.case_id, incoming.event.type,
+        incoming.event.occurred_at, {**fields, "grid_code": located},
+    )
+    return Incoming(event, incoming.source, incoming.actor, incoming.payload, incoming.origin)
+
+
+def _unplaced(item: Incoming) -> bool:
+    """After :func:`resolve`: a report kept without a grid although it has a point (in no grid)."""
+    fields = item.event.fields
+    return (item.event.type is EventType.REPORTED and fields.get("grid_code") is None
+            and fields.get("lon") is not None and fields.get("lat") is not None)
+
+
+_RANK = {t: i for i, t in enumerate(EventType)}
+
+
+_RANK_TEXT = {t: f"{i:02d}" for t, i in _RANK.items()}
+
+
+def sort_key(event: LifecycleEvent) -> str:
+    """The canonical order of a case's events as one comparable string.
+
+    Fixed-width UTC time, then the lifecycle rank, then the event id: string order equals
+    ``LifecycleEvent.sort_key`` order, so SQL can store and compare it.
+    """
+    at = event.occurred_at.astimezone(UTC)
+    if at.year >= 1000:  # isoformat is strftime("%Y-%m-%dT%H:%M:%S.%f"), only faster
+        text = at.replace(tzinfo=None).isoformat(timespec="microseconds")
+    else:  # strftime does not pad years below 1000 on every platform: keep its exact text
+        text = at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"{text}|{_RANK_TEXT[event.type]}|{event.event_id}"
+
+
+def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference,
+                 reload: Callable[[], bool] | None = None) -> ApplyResult:
+    """Apply a batch inside the caller's transaction.
+
+    Events that fail reference checks come back in ``result.rejected`` and nothing of them
+    is stored; every other event is stored once (re-sent ids count as duplicates). When a
+    report's point is in no grid, ``reload`` (if given) may refresh ``ref`` first (it says
+    whether it did): a grid imported since is then found before the case is kept 未定位.
+    """
+    result = ApplyResult()
+    accepted: dict[str, Incoming] = {}
+    sent: dict[str, Incoming] = {}
+    for item in batch:
+        if item.event.event_id in accepted:
+            result.duplicates += 1
+            continue
+        try:
+            accepted[item.event.event_id] = resolve(item, ref)
+            sent[item.event.event_id] = item
+        except ReferenceProblem as exc:
+            result.rejected.append((item, exc.code, str(exc)))
+    if reload is not None and any(_unplaced(i) for i in accepted.values()) and reload():
+        for eid in [eid for eid, item in accepted.items() if _unplaced(item)]:
+            try:
+                accepted[eid] = resolve(sent[eid], ref)
+            except ReferenceProblem as exc:  # the reloaded data lost a code it names
+                del accepted[eid]
+                result.rejected.append((sent[eid], exc.code, str(exc)))
+    if not accepted:
+        return result
+
+    fresh_ids = _insert_events(session, list(accepted.values()))
+    fresh = [accepted[eid] for eid in accepted if eid in fresh_ids]
+    result.duplicates += len(accepted) - len(fresh)
+    result.applied = len(fresh)
+    if fresh:
+        _update_cases(session, fresh, ref, result)
+    return result
+
+
+def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
+    """Insert, skipping ids already stored; returns the ids that were new."""
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_events_pg(session, items, now)
+    rows: list[dict[str, Any]] = [
+        {
+            "event_id": item.event.event_id,
+            "case_id": item.event.case_id,
+            "type": item.event.type.value,
+            "occurred_at": item.event.occurred_at,
+            "received_at": now,
+            "source": item.source,
+            "actor": item.actor,
+            # As sent, plus what the ingest resolved (a grid found from lon/lat), so that a
+            # re-fold from stored history sees exactly what the first fold saw.
+            "payload": _jsonable({**item.payload, **item.event.fields}),
+        }
+        for item in items
+    ]
+    table = CaseEvent.__table__
+    dialect = session.get_bind().dialect.name
+    # Core, not ORM bulk insert: with RETURNING the ORM path falls back to a round trip per
+    # row; Core's insertmanyvalues sends one multi-row INSERT per page of rows.
+    stmt: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+    else:  # pragma: no cover - other backends: look first, then insert
+        known = set(session.scalars(select(CaseEvent.event_id).where(
+            CaseEvent.event_id.in_([r["event_id"] for r in rows]))))
+        rows = [r for r in rows if r["event_id"] not in known]
+        if rows:
+            session.execute(insert(CaseEvent), rows)
+        return {r["event_id"] for r in rows}
+    returned = session.connection().execute(stmt.returning(table.c.event_id), rows)
+    return set(returned.scalars())
+
+
+_EVENT_COLUMNS = ("event_id", "case_id", "type", "occurred_at", "received_at", "source", "actor", "payload")
+
+
+def _copy_line(cells: list[str | None]) -> str | None:
+    """One row of formatted cells (None: NULL) as a line of PostgreSQL COPY text.
+
+    Most rows need no escaping, which a few scans in C tell; only rows with a backslash,
+    tab or line break in a cell are escaped cell by cell. None when a cell holds NUL, which
+    PostgreSQL text cannot store: the caller then lets the driver format (and the server
+    refuse) the batch as it always did.
+    """
+    nulls = cells.count(None)
+    line = ("\t".join([_NULL if c is None else c for c in cells]) if nulls
+            else "\t".join(cast(list[str], cells)))  # no None among them
+    if (line.count("\t") == len(cells) - 1 and line.count("\\") == nulls and "\n" not in line
+            and "\r" not in line and "\x00" not in line):
+        return line
+    if any(c is not None and "\x00" in c for c in cells):
+        return None
+    return "\t".join(_NULL if c is None else c.replace("\\", "\\\\").replace("\n", "\\n")
+                     .replace("\r", "\\r").replace("\t", "\\t") for c in cells)
+
+
+def _copy_text(rows: list[list[str | None]]) -> str | None:
+    lines = []
+    for cells in rows:
+        line = _copy_line(cells)
+        if line is None:
+            return None
+        lines.append(line)
+    lines.append("")
+    return "\n".join(lines)
+
+
+_NULL = "\\N"
+_UTC = UTC
+
+
+def _ts(value: datetime | None) -> str | None:
+    """A timestamp cell: naive UTC to the microsecond (exactly what UTCDateTime stores)."""
+    if value is None:
+        return None
+    return value.astimezone(_UTC).replace(tzinfo=None).isoformat()
+
+
+def _write_copy(cur: Any, statement: str, rows: list[list[str | None]]) -> None:
+    text = _copy_text(rows)
+    with cur.copy(statement) as copy:
+        if text is not None:
+            copy.write(text)
+        else:  # a cell with NUL: psycopg formats (and PostgreSQL refuses) it as before
+            for cells in rows:
+                copy.write_row(cells)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _pg_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Raw psycopg errors as SQLAlchemy's (IntegrityError, DataError…), like Core statements raise."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        import psycopg
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return fn(*args, **kwargs)
+        except psycopg.Error as exc:
+            raise DBAPIError.instance(fn.__name__, None, exc, psycopg.Error) from exc
+    return wrapper
+
+
+def _psycopg(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under a PostgreSQL session (its DBAPI driver is psycopg 3)."""
+    return cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+
+
+@_pg_errors
+def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> set[str]:
+    """PostgreSQL: look up which event ids are stored, COPY the others straight in.
+
+    COPY moves rows an order of magnitude faster than INSERT statements, and without a
+    staging table or speculative (ON CONFLICT) insertion. The unique ``event_id`` still
+    decides: an id another ingest stores between the look-up and the COPY makes the COPY
+    fail with a unique violation, and the ingest redoes the batch, finding it stored.
+    The stored payload is what :func:`_insert_events` stores on every backend.
+    """
+    import orjson
+
+    raw = _psycopg(session)
+    cols = ", ".join(_EVENT_COLUMNS)
+    with raw.cursor() as cur:
+        # The ids as one JSON text: one parameter the driver passes as is.
+        cur.execute(
+            "SELECT event_id FROM case_events WHERE event_id IN (SELECT json_array_elements_text(%s::json))",
+            (orjson.dumps([i.event.event_id for i in items]).decode(),),
+        )
+        known = {row[0] for row in cur.fetchall()}
+        fresh = [i for i in items if i.event.event_id not in known] if known else items
+        if not fresh:
+            return set()
+        received = _ts(now)
+        rows: list[list[str | None]] = []
+        for item in fresh:
+            ev = item.event
+            rows.append([
+                ev.event_id, ev.case_id, ev.type.value, _ts(ev.occurred_at), received, item.source, item.actor,
+                orjson.dumps(_jsonable({**item.payload, **ev.fields}), default=str).decode(),
+            ])
+        _write_copy(cur, f"COPY case_events ({cols}) FROM STDIN", rows)
+    return {i.event.event_id for i in fresh}
+
+
+class CaseRace(RuntimeError):
+    """Another ingest created one of this batch's new cases first; redo the batch."""
+
+
+_case_cells: list[Any] = []
+
+
+def _case_formats() -> list[tuple[str, str]]:
+    """(column, kind) of ``cases`` without ``id``, kind one of text/num/bool/ts/json."""
+    if not _case_cells:
+        for c in Case.__table__.columns:
+            if c.name == "id":
+                continue
+            name = type(c.type).__name__
+            kind = {"UTCDateTime": "ts", "JSON": "json", "Boolean": "bool", "Integer": "num",
+                    "Float": "num"}.get(name, "text")
+            _case_cells.append((c.name, kind))
+    return _case_cells
+
+
+def _case_row_cells(row: dict[str, Any], formats: list[tuple[str, str]], first: str) -> list[str | None]:
+    import orjson
+
+    out: list[str | None] = [first]
+    for name, kind in formats:
+        v = row.get(name)
+        if v is None:
+            out.append(None)
+        elif kind == "text":
+            out.append(v if v.__class__ is str else str(v))
+        elif kind == "ts":
+            out.append(v.astimezone(_UTC).replace(tzinfo=None).isoformat())
+        elif kind == "num":
+            out.append(repr(v))
+        elif kind == "bool":
+            out.append("t" if v else "f")
+        else:
+            out.append(orjson.dumps(v, default=str).decode())
+    return out
+
+
+@_pg_errors
+def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY case rows into a temporary table, then one INSERT and one UPDATE.
+
+    The COPY text is formatted here per column type (see :func:`_copy_text`), not cell by
+    cell by the driver.
+    """
+    formats = _case_formats()
+    columns = [name for name, _ in formats]
+    raw = _psycopg(session)
+    cols = ", ".join(columns)
+    rows = [_case_row_cells(row, formats, "-1") for row in new_rows]
+    rows += [_case_row_cells(row, formats, str(row["id"])) for row in changed_rows]
+
+    with raw.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_cases "
+            "(LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cur.execute("DELETE FROM incoming_cases")
+        _write_copy(cur, f"COPY incoming_cases (id, {cols}) FROM STDIN", rows)
+        if new_rows:
+            cur.execute(
+                f"INSERT INTO cases ({cols}) SELECT {cols} FROM incoming_cases WHERE id = -1 "
+                "ON CONFLICT (case_id) DO NOTHING"
+            )
+            if cur.rowcount != len(new_rows):
+                raise CaseRace(f"{len(new_rows) - cur.rowcount} new case(s) were created meanwhile")
+        if changed_rows:
+            sets = ", ".join(f"{c} = i.{c}" for c in columns if c != "case_id")
+            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases i WHERE cases.id = i.id AND i.id <> -1")
+
+
+_STATE_COLUMNS = (
+    "reported_at", "verified_at", "filed_at", "dispatched_at", "handled_at", "checked_at",
+    "closed_at", "last_event_at", "rework_count", "return_count", "extension_count",
+    "satisfaction", "rated_at",
+)
+
+
+def _state_from_row(row: Any) -> CaseState:
+    extra = row.fold_state or {}
+    state = CaseState(case_id=row.case_id)
+    state.stage = Stage(row.stage) if row.stage else None
+    before = extra.get("stage_before_suspension")
+    state.stage_before_suspension = Stage(before) if before else None
+    for name in _STATE_COLUMNS:
+        setattr(state, name, getattr(row, name))
+    state.values = dict(extra.get("values") or {})
+    clock = extra.get("clock") or {}
+    state.clock = clock.get("stage")
+    state.clock_started_at = _dt(clock.get("started_at"))
+    state.clock_pauses = [[_dt(a), _dt(b)] for a, b in clock.get("pauses") or []]
+    # an extension's instant is always stored (only its new deadline may be None); _dt types both optional
+    state.clock_extensions = [(_dt(a), _dt(b)) for a, b in clock.get("extensions") or []]  # type: ignore[misc]
+    return state
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value is None else as_datetime(value)
+
+
+def _timer(row: Any, state: CaseState, timing: Timing | None) -> CaseTimer | None:
+    """A timer continuing from a stored row: its on-time flags, and its clock as stored.
+
+    The stored deadline is the one computed when the row was written, so an event that
+    finishes the clock is judged against it without another calendar computation.
+    """
+    if timing is None:
+        return None
+    if row is None:
+        return CaseTimer(state, timing)
+    on_time = {stage: value for stage, col in ON_TIME_COLUMNS.items() if (value := getattr(row, col)) is not None}
+    clock = None
+    if row.clock_stage is not None and row.deadline_at is not None and row.clock_stage == state.clock:
+        clock = Clock(row.clock_stage, row.clock_started_at, (row.limit_minutes or 0) / 60, row.limit_unit or "",
+                      row.limit_minutes or 0.0, row.deadline_at, row.deadline_source or "table", row.paused_at)
+    return CaseTimer(state, timing, on_time, clock)
+
+
+def _among(session: Session, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter, not one per value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("among", value=values, type_=postgresql.ARRAY(String)))
+    return column.in_(values)
+
+
+def _lock_cases(session: Session, case_ids: list[str]) -> dict[str, Any]:
+    return {
+        row.case_id: row
+        for row in session.execute(
+            select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
+            .order_by(Case.case_id).with_for_update()
+        )
+    }
+
+
+def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, result: ApplyResult) -> None:
+    fresh_ids = {i.event.event_id for i in fresh}
+    by_case: dict[str, list[Incoming]] = {}
+    for item in fresh:
+        by_case.setdefault(item.event.case_id, []).append(item)
+    case_ids = sorted(by_case)
+    # Sorted and locked: concurrent ingests wait for each other instead of folding stale state.
+    rows = _lock_cases(session, case_ids)
+
+    refold: list[str] = []
+    impossible: list[tuple[Incoming, str]] = []
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    for case_id in case_ids:
+        items = sorted(by_case[case_id], key=lambda i: i.event.sort_key())
+        row = rows.get(case_id)
+        keys = [sort_key(i.event) for i in items]
+        if row is not None and (keys[0] <= (row.max_key or "") or (row.fold_state or {}).get("skipped")):
+            # Lands inside the known history, or the history holds events that were not
+            # legal where they fell and may be now: fold the whole history again.
+            refold.append(case_id)
+            continue
+        state = _state_from_row(row) if row is not None else CaseState(case_id=case_id)
+        timer = _timer(row, state, ref.timing)
+        skipped: list[tuple[Incoming, str]] = []
+        for item in items:
+            try:
+                if timer is not None:
+                    timer.apply(item.event)
+                else:
+                    state.apply(item.event)
+            except TransitionError as exc:
+                skipped.append((item, str(exc)))
+        kept_keys = keys
+        for item, reason in skipped:
+            if _impossible(item.event, state):
+                impossible.append((item, _impossible_reason(item.event, state)))
+                kept_keys = [k for k in kept_keys if not k.endswith("|" + item.event.event_id)]
+            else:
+                problems.append({"eid": item.event.event_id, "problem": reason})
+        max_key = max(kept_keys, default=row.max_key if row is not None else "")
+        still_skipped = len(skipped) - sum(1 for item, _ in skipped if _impossible(item.event, state))
+        values = _case_values(state, ref, max_key or (row.max_key if row is not None else ""), still_skipped, timer)
+        _note_change(state, row, values, ref, result)
+        if row is None:
+            new_rows.append(values)
+        else:
+            changed_rows.append({"id": row.id, **values})
+
+    if refold:
+        result.refolded += len(refold)
+        by_id = {i.event.event_id: i for i in fresh}
+        _refold(session, refold, rows, ref, result, changed_rows, problems, impossible, by_id)
+    if impossible:
+        # Impossible whatever arrives later: out of the history, into the dead letters.
+        session.execute(
+            CaseEvent.__table__.delete().where(
+                CaseEvent.__table__.c.event_id.in_([i.event.event_id for i, _ in impossible]))
+        )
+        gone = {i.event.event_id for i, _ in impossible}
+        problems[:] = [p for p in problems if p["eid"] not in gone]
+        result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
+        result.rejected += [(item, "transition", reason) for item, reason in impossible]
+    _write(session, new_rows, changed_rows, problems)
+
+
+def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]],
+           problems: list[dict[str, Any]]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        _write_cases_pg(session, new_rows, changed_rows)
+    else:
+        if new_rows:
+            session.connection().execute(insert(Case.__table__), new_rows)
+        if changed_rows:
+            session.execute(update(Case), changed_rows)  # ORM bulk UPDATE by primary key
+    if problems:
+        session.execute(
+            update(CaseEvent.__table__)
+            .where(CaseEvent.__table__.c.event_id == bindparam("eid"))
+            .values(problem=bindparam("problem")),
+            problems,
+        )
+
+
+def expire_illegal(session: Session, ref: Reference, received_before: datetime, limit: int = 500) -> ApplyResult:
+    """Take events that are still illegal where they fall out of the history.
+
+    An event that breaks the loop is first kept (a late event may make it legal); once it
+    has waited past the grace period it is removed and comes back in ``result.rejected``
+    (reason code ``transition``) for the dead-letter stream, and its case is re-folded.
+    """
+    result = ApplyResult()
+    t = CaseEvent.__table__
+    stale = session.execute(
+        select(t.c.event_id, t.c.case_id, t.c.type, t.c.occurred_at, t.c.payload, t.c.problem)
+        .where(t.c.problem.is_not(None), t.c.received_at < received_before)
+        .order_by(t.c.id).limit(limit)
+    ).all()
+    if not stale:
+        return result
+    case_ids = sorted({r.case_id for r in stale})
+    rows = {
+        row.case_id: row
+        for row in session.execute(
+            select(*Case.__table__.c).where(Case.case_id.in_(case_ids))
+            .order_by(Case.case_id).with_for_update()
+        )
+    }
+    # RETURNING: a second ingest sweeping at the same moment must not dead-letter them twice.
+    deleted = set(session.execute(
+        t.delete().where(t.c.event_id.in_([r.event_id for r in stale])).returning(t.c.event_id)
+    ).scalars())
+    for r in stale:
+        if r.event_id not in deleted:
+            continue
+        event = LifecycleEvent(r.event_id, r.case_id, EventType(r.type), r.occurred_at, r.payload or {})
+        result.rejected.append((Incoming(event, payload=r.payload or {}), "transition",
+                                f"illegal transition, still not legal after the grace period: {r.problem}"))
+    changed_rows: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    impossible: list[tuple[Incoming, str]] = []
+    _refold(session, [c for c in case_ids if c in rows], rows, ref, result, changed_rows, problems, impossible, {})
+    if impossible:  # cannot happen: only skipped events were removed; keep them honest anyway
+        result.rejected += [(item, "transition", reason) for item, reason in impossible]
+    _write(session, [], changed_rows, problems)
+    return result
+
+
+def _impossible(event: LifecycleEvent, state: CaseState) -> bool:
+    """Skipped for good: before the case's report, or a second report of it.
+
+    Every case starts with exactly one 上报; nothing that arrives later can make an event
+    that precedes it (or a second report) legal, so such events are rejected, not kept.
+    """
+    if state.reported_at is None:
+        return False
+    return event.type is EventType.REPORTED or event.occurred_at < state.reported_at
+
+
+def _impossible_reason(event: LifecycleEvent, state: CaseState) -> str:
+    if event.type is EventType.REPORTED:
+        return (f"impossible transition: 案件 {event.case_id} 已于 {state.reported_at:%Y-%m-%d %H:%M:%S%z} "
+                "上报，不能再次上报")
+    reported = state.reported_at.isoformat() if state.reported_at else ""
+    return (f"impossible transition: {event.type.value}（{event.type.label}）发生在案件 {event.case_id} "
+            f"上报之前（{event.occurred_at.isoformat()} < {reported}）")
+
+
+def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Reference,
+            result: ApplyResult, changed_rows: list[dict[str, Any]], problems: list[dict[str, Any]],
+            impossible: list[tuple[Incoming, str]], by_id: dict[str, Incoming]) -> None:
+    histories: dict[str, list[LifecycleEvent]] = {cid: [] for cid in case_ids}
+    old_problems: dict[str, str | None] = {}
+    payloads: dict[str, dict[str, Any]] = {}
+    for r in session.execute(
+        select(CaseEvent.event_id, CaseEvent.case_id, CaseEvent.type, CaseEvent.occurred_at,
+               CaseEvent.payload, CaseEvent.problem)
+        .where(CaseEvent.case_id.in_(case_ids))
+    ):
+        histories[r.case_id].append(
+            LifecycleEvent(r.event_id, r.case_id, EventType(r.type), r.occurred_at, _fields(r.payload))
+        )
+        old_problems[r.event_id] = r.problem
+        payloads[r.event_id] = r.payload or {}
+    for case_id, history in histories.items():
+        state, skipped, timer = _fold(case_id, history, ref.timing)
+        reasons = {ev.event_id: reason for ev, reason in skipped}
+        gone = set()
+        for ev, _ in skipped:
+            if _impossible(ev, state):
+                gone.add(ev.event_id)
+                impossible.append((by_id.get(ev.event_id) or Incoming(ev, payload=payloads[ev.event_id]),
+                                   _impossible_reason(ev, state)))
+        for ev in history:  # record why events were skipped, and clear it when they apply now
+            if ev.event_id not in gone and reasons.get(ev.event_id) != old_problems.get(ev.event_id):
+                problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id)})
+        max_key = max((sort_key(ev) for ev in history if ev.event_id not in gone), default="")
+        values = _case_values(state, ref, max_key, len(skipped) - len(gone), timer)
+        row = rows[case_id]
+        _note_change(state, row, values, ref, result)
+        changed_rows.append({"id": row.id, **values})
+
+
+def _fold(case_id: str, history: list[LifecycleEvent], timing: Timing | None
+          ) -> tuple[CaseState, list[tuple[LifecycleEvent, str]], CaseTimer | None]:
+    if timing is None:
+        from dashboard.rules.lifecycle import fold
+
+        state, skipped = fold(case_id, history)
+        return state, skipped, None
+    timer, skipped = fold_timer(case_id, history, timing)
+    return timer.state, skipped, timer
+
+
+def _fields(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """The case fields of a stored payload (it holds the message as the producer sent it)."""
+    return payload or {}
+
+
+def _note_change(state: CaseState, row: Any, values: dict[str, Any], ref: Reference, result: ApplyResult) -> None:
+    result.case_ids.add(state.case_id)
+    if state.values.get("grid_code"):
+        result.grid_codes.add(state.values["grid_code"])
+    if state.values.get("unit_code"):
+        result.unit_codes.add(state.values["unit_code"])
+    if row is not None:
+        if row.grid_id is not None and row.grid_id != values["grid_id"]:
+            result.grid_codes.add(ref.grid_code(row.grid_id))  # the grid it left
+        if row.unit_id is not None and row.unit_id != values["unit_id"]:
+            result.unit_codes.add(ref.unit_code(row.unit_id))  # the unit it left
+
+
+def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int,
+                 timer: CaseTimer | None) -> dict[str, Any]:
+    v = state.values
+    return {
+        "case_id": state.case_id,
+        "number": v.get("number"),
+        "source": v.get("source"),
+        "kind": v.get("kind"),
+        "class_code": v.get("class_code"),
+        "grid_id": ref.grid_ids.get(v.get("grid_code") or ""),
+        "lon": v.get("lon"),
+        "lat": v.get("lat"),
+        "address": v.get("address"),
+        "description": v.get("description"),
+        "urgency": v.get("urgency") or "normal",
+        "stage": state.stage.value if state.stage else None,
+        "unit_id": ref.unit_ids.get(v.get("unit_code") or ""),
+        **{name: getattr(state, name) for name in _STATE_COLUMNS},
+        "max_key": max_key,
+        "fold_state": {
+            "stage_before_suspension": state.stage_before_suspension.value
+            if state.stage_before_suspension else None,
+            "values": _jsonable(v),
+            "skipped": skipped,
+            "clock": {
+                "stage": state.clock,
+                "started_at": _iso(state.clock_started_at),
+                "pauses": [[_iso(a), _iso(b)] for a, b in state.clock_pauses],
+                "extensions": [[_iso(a), _iso(b)] for a, b in state.clock_extensions],
+            },
+        },
+        **_clock_values(state, timer),
+    }
+
+
+def _clock_values(state: CaseState, timer: CaseTimer | None) -> dict[str, Any]:
+    """The running clock's deadline (one calendar ``add``) and the on-time flags, as columns.
+
+    "As of the latest event": the deadline is fixed by the events; whether it has passed is
+    decided when the row is read (dashboard.figures.overdue).
+    """
+    clock = timer.clock() if timer is not None else None
+    on_time = timer.on_time if timer is not None else {}
+    return {
+        "clock_stage": state.clock,
+        "clock_started_at": state.clock_started_at,
+        "deadline_at": clock.deadline_at if clock else None,
+        "deadline_source": clock.source if clock else None,
+        "limit_minutes": clock.limit_minutes if clock else None,
+        "limit_unit": clock.unit if clock else None,
+        "paused_at": clock.paused_at if clock else None,
+        **{col: on_time.get(stage) for stage, col in ON_TIME_COLUMNS.items()},
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), list, dict})
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    if _PLAIN.issuperset(map(type, values.values())):  # nothing to convert (checked in C)
+        return dict(values)
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
+
+
+def iter_incoming(events: Iterable[LifecycleEvent], source: str | None = None) -> list[Incoming]:
+    """Wrap bare lifecycle events (used by the history builder and tests)."""
+    return [Incoming(ev, source=ev.fields.get("source") or source) for ev in events]

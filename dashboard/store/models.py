@@ -1,0 +1,317 @@
+"""The relational model (SQLAlchemy 2 typed ORM). Alembic migrations in ``migrations/`` build it.
+
+Geometry is stored as GeoJSON text (WGS84 lon/lat) so that SQLite and PostgreSQL hold the
+same bytes without PostGIS; spatial work happens in memory with shapely.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from dashboard.store.db import FreeString, FreeText, UTCDateTime
+
+# Deterministic constraint names, so Alembic migrations are identical on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    # Every model here is mapped to a Table (no mapping onto a join or a select), and Core
+    # statements (insert, update, delete, COPY) take the table; DeclarativeBase only says FromClause.
+    __table__: ClassVar[Table]
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Region(Base):
+    """An administrative area above the grid: 区 (6 digits), 街道 (9), 社区 (12)."""
+
+    __tablename__ = "regions"
+    __table_args__ = (
+        CheckConstraint("level IN ('district','street','community')", name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    geometry: Mapped[str | None] = mapped_column(Text)
+
+    parent: Mapped[Region | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Region]] = relationship(back_populates="parent")
+
+
+class Grid(Base):
+    """A unit grid (单元网格), about 10,000 m², the smallest unit of management."""
+
+    __tablename__ = "grids"
+    __table_args__ = (CheckConstraint("area_class IN ('A','B','C')", name="area_class"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    geometry: Mapped[str] = mapped_column(Text)
+    area_m2: Mapped[float] = mapped_column(Float)
+    area_class: Mapped[str] = mapped_column(String(1), default="B")
+    land_use: Mapped[str | None] = mapped_column(String(50))
+    centroid_lon: Mapped[float] = mapped_column(Float)
+    centroid_lat: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+    community: Mapped[Region] = relationship()
+
+
+class ClassificationEntry(Base):
+    """One minor class (小类) of the active classification scheme, with its major class."""
+
+    __tablename__ = "classification"
+    __table_args__ = (
+        UniqueConstraint("scheme", "kind", "minor_code", name="uq_classification_code"),
+        CheckConstraint("kind IN ('component','event')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    major_code: Mapped[str] = mapped_column(String(32))
+    major_name: Mapped[str] = mapped_column(String(100))
+    minor_code: Mapped[str] = mapped_column(String(32))
+    minor_name: Mapped[str] = mapped_column(String(200))
+    extension: Mapped[bool] = mapped_column(default=False)
+    provenance: Mapped[str] = mapped_column(Text)
+
+
+class Unit(Base):
+    """A responsible unit (专业部门 / 处置单位) that cases are dispatched to."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+
+    region: Mapped[Region | None] = relationship()
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+person_grids = Table(
+    "person_grids",
+    Base.metadata,
+    Column("person_id", ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Person(Base):
+    """Staff by position: 监督员 (with assigned grids), 受理员, 值班长, 派遣员."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('supervisor','acceptor','shift_lead','dispatcher')", name="role"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+
+    region: Mapped[Region | None] = relationship()
+    grids: Mapped[list[Grid]] = relationship(secondary=person_grids)
+
+
+class Case(Base):
+    """A case (案件): the current picture derived from its event history."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_stage_grid", "stage", "grid_id"),
+        Index("ix_cases_stage_unit", "stage", "unit_id"),
+        # Partial: only rated cases are in it, so the many case updates without a rating cost
+        # it nothing; 社会评价 finds a period's call-backs through it (0005).
+        Index("ix_cases_rated_at", "rated_at", postgresql_where=text("rated_at IS NOT NULL"),
+              sqlite_where=text("rated_at IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str | None] = mapped_column(FreeString(32), index=True)
+    source: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    class_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    # Producers' free text: read without bidi controls (dashboard.store.db.FreeText, issue 12).
+    address: Mapped[str | None] = mapped_column(FreeString(256))
+    description: Mapped[str | None] = mapped_column(FreeText)
+    urgency: Mapped[str] = mapped_column(String(16), default="normal")
+    # NULL while the history holds no legal beginning yet (e.g. only a late "closed").
+    # Not indexed alone: ix_cases_stage_grid and ix_cases_stage_unit lead with it (0002).
+    stage: Mapped[str | None] = mapped_column(String(16))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    reported_at: Mapped[datetime | None] = mapped_column(index=True)
+    verified_at: Mapped[datetime | None]
+    filed_at: Mapped[datetime | None] = mapped_column(index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    handled_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_event_at: Mapped[datetime | None]
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest hotline call-back (回访评价): score 1–5 and when it was given (社会评价,
+    # docs/evaluation.md). Only the partial index ix_cases_rated_at (rated cases only).
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[datetime | None]
+    # Canonical sort key of the newest stored event, and the rest of the fold state: an
+    # event that sorts after max_key is applied to this state without re-reading history.
+    max_key: Mapped[str | None] = mapped_column(String(200))
+    fold_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The running stage clock (dashboard.rules.deadlines, docs/lifecycle.md), fixed by the events: the
+    # deadline is stored, whether it has passed is decided at read time against the clock.
+    clock_stage: Mapped[str | None] = mapped_column(String(16))  # verify/file/dispatch/handle/check/close
+    clock_started_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+    deadline_source: Mapped[str | None] = mapped_column(String(16))  # "table" or "source"
+    # The clock's limit: working minutes, or calendar minutes when limit_unit is calendar_hours
+    # (work_hours/work_days/calendar_hours), so remaining time and due-soon need no table.
+    limit_minutes: Mapped[float | None] = mapped_column(Float)
+    limit_unit: Mapped[str | None] = mapped_column(String(16))
+    # Set while 挂账 stops the clock: remaining time is frozen at this instant.
+    paused_at: Mapped[datetime | None]
+    # On-time flags of finished clocks (按时核实 … 按时结案); NULL until the stage finished.
+    on_time_verify: Mapped[bool | None]
+    on_time_file: Mapped[bool | None]
+    on_time_dispatch: Mapped[bool | None]
+    on_time_handle: Mapped[bool | None]
+    on_time_check: Mapped[bool | None]
+    on_time_close: Mapped[bool | None]
+
+    grid: Mapped[Grid | None] = relationship()
+    unit: Mapped[Unit | None] = relationship()
+
+
+class CaseEvent(Base):
+    """One event of a case's history; append-only, unique by the producer's event id."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case_time", "case_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    case_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    source: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(FreeString(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Why the lifecycle skipped this event when folding the case's history (None: applied).
+    problem: Mapped[str | None] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Small key/value facts about this database (e.g. that the demo built it)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """Someone (or a wall screen) who signs in; roles and tokens in dashboard/store/users.py."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('display','leader','shift_lead','admin')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    # The region scope (属地): NULL is the whole city, else a district or a street.
+    scope_region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    # argon2 PHC string; NULL for display users, who sign in by token only.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    # Consecutive failed sign-ins, and the lock they caused (dashboard.store.users.lock_duration).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+
+    scope_region: Mapped[Region | None] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token of a user; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    # NULL: no fixed expiry (display tokens); such a token lapses when left unused too long.
+    expires_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User] = relationship()
+
+
+class HotspotNote(Base):
+    """A shift lead's acknowledgement (确认) or note (批注) on a hot grid: who, when, what.
+
+    The only thing the web pages write (dashboard/figures/hotspots.py). Rows are never updated or
+    deleted by the application: the list is the record of who looked at which hot spot.
+    """
+
+    __tablename__ = "hotspot_notes"
+    __table_args__ = (CheckConstraint("kind IN ('ack','note')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(FreeText, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+    grid: Mapped[Grid] = relationship()
+    user: Mapped[User] = relationship()

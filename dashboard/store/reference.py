@@ -1,0 +1,140 @@
+"""Reference data an event is checked against: grids, units and the active classification.
+
+Loaded once per process from SQL and reloaded when a code is missing (a grid imported after
+the ingest started must not be dead-lettered for ever).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shapely.geometry import shape
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.rules.classification import Classification
+from dashboard.rules.gridindex import GridIndex
+from dashboard.store.models import ClassificationEntry, Grid, Meta, Region, Unit
+
+if TYPE_CHECKING:
+    from dashboard.rules.deadlines import Timing
+    from dashboard.settings import Settings
+
+
+@dataclass
+class Reference:
+    """Codes known to this city, for validating and resolving case events."""
+
+    classification: Classification
+    grid_ids: dict[str, int] = field(default_factory=dict)
+    unit_ids: dict[str, int] = field(default_factory=dict)
+    index: GridIndex | None = None
+    loaded_at: float = 0.0
+    # Limits table, working calendar, grid area classes and due-soon ratio: what the casebook
+    # needs to compute deadlines (dashboard.rules.deadlines). Loaded once, in load().
+    timing: Timing | None = None
+    _codes_by_id: dict[int, str] = field(default_factory=dict, repr=False)
+    _units_by_id: dict[int, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, sessions: sessionmaker[Session], classification: Classification,
+             settings: Settings | None = None) -> Reference:
+        """Load codes from SQL, and the limits table and calendar from ``settings``.
+
+        Without ``settings`` the deployment's settings are read (GRIDHALL_* environment).
+        Raises LimitsError / ConfigError (one line naming the file or setting) when the
+        limits table or the holiday file is unusable.
+        """
+        ref = cls(classification=classification)
+        ref.timing = timing_for(classification, settings)
+        ref.reload(sessions)
+        return ref
+
+    def reload(self, sessions: sessionmaker[Session]) -> None:
+        with sessions() as session:
+            rows = session.execute(select(Grid.id, Grid.code, Grid.geometry, Grid.area_class)).all()
+            self.unit_ids = dict(session.execute(select(Unit.code, Unit.id)).all())
+        self.grid_ids = {code: gid for gid, code, _, _ in rows}
+        if self.timing is not None:
+            self.timing.area_classes = {code: area for _, code, _, area in rows if area}
+        if rows:
+            self.index = GridIndex(
+                [code for _, code, _, _ in rows], [shape(json.loads(g)) for _, _, g, _ in rows]
+            )
+        else:
+            self.index = None
+        self.loaded_at = time.monotonic()
+
+    def grid_code(self, grid_id: int) -> str:
+        if len(self._codes_by_id) != len(self.grid_ids):
+            self._codes_by_id = {v: k for k, v in self.grid_ids.items()}
+        return self._codes_by_id.get(grid_id, "")
+
+    def unit_code(self, unit_id: int) -> str:
+        if len(self._units_by_id) != len(self.unit_ids):
+            self._units_by_id = {v: k for k, v in self.unit_ids.items()}
+        return self._units_by_id.get(unit_id, "")
+
+    def locate(self, lon: float, lat: float) -> str | None:
+        return self.index.locate(lon, lat) if self.index is not None else None
+
+
+def timing_for(classification: Classification, settings: Settings | None = None,
+               session: Session | None = None) -> Timing:
+    """The limits table (GRIDHALL_LIMITS_FILE or the scheme's default) and working calendar.
+
+    With a ``session`` the grids' area classes are read too (Reference.load does that itself).
+    """
+    from dashboard.rules.deadlines import Timing
+    from dashboard.rules.limits import load_limits
+    from dashboard.rules.workcalendar import WorkCalendar
+    from dashboard.settings import load_settings
+
+    settings = settings if settings is not None else load_settings()
+    timing = Timing(
+        limits=load_limits(classification, settings.limits_file),
+        calendar=WorkCalendar.from_settings(settings),
+        classification=classification,
+        due_soon_ratio=settings.due_soon_ratio,
+    )
+    if session is not None:
+        timing.area_classes = {c: a for c, a in session.execute(select(Grid.code, Grid.area_class)) if a}
+    return timing
+
+
+def sync_classification(session: Session, classification: Classification) -> int:
+    """Mirror the active scheme into SQL (for joins in queries); returns the row count."""
+    session.execute(delete(ClassificationEntry).where(ClassificationEntry.scheme == classification.name))
+    rows = [
+        {
+            "scheme": classification.name,
+            "kind": e.kind.value,
+            "major_code": e.major_code,
+            "major_name": e.major_name,
+            "minor_code": e.minor_code,
+            "minor_name": e.minor_name,
+            "extension": e.extension,
+            "provenance": e.provenance,
+        }
+        for e in classification
+    ]
+    if rows:
+        session.execute(insert(ClassificationEntry), rows)
+    return len(rows)
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(Meta, key)
+    return row.value if row else None
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    session.merge(Meta(key=key, value=value))
+
+
+def region_names(session: Session) -> dict[str, str]:
+    """code → name of every region (small: a city has at most a few thousand)."""
+    return dict(session.execute(select(Region.code, Region.name)).all())
