@@ -17,6 +17,8 @@ import sys
 import uuid
 from typing import Any, NoReturn
 
+from dashboard.output.pdf import CHROMIUM_PATHS
+
 #: The database every PostgreSQL bench uses unless given ``--pg-url``: its own, created when
 #: missing, never CI's ``test`` (a bench's schemas and load stay out of the test database).
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test_bench"
@@ -24,7 +26,8 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test_bench"
 #: per process would not be shared). Keys go under a unique prefix that is deleted afterwards.
 DEFAULT_REDIS_URL = os.environ.get("GRIDHALL_REDIS_URL") or "redis://127.0.0.1:6379/0"
 #: Debian's Chromium, driven through the playwright package (no browser download).
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium and the launch flags the report printer uses (defined once, in dashboard.output.pdf).
+CHROMIUM = CHROMIUM_PATHS[0]
 #: Exit status when something the bench needs is missing (after one line saying what).
 NEEDS_EXIT = 3
 

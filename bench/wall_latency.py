@@ -56,7 +56,7 @@ from pathlib import Path
 import redis
 
 import benchkit
-from benchkit import CHROMIUM, free_port, percentile
+from benchkit import CHROMIUM, CHROMIUM_ARGS, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,7 +69,6 @@ from feeds.producer import Producer  # noqa: E402
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
 TARGET_P95_MS = 1000.0
 GOAL_MS = 250.0
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # Installed before the page's own scripts: records the wall refresh requests (fetch) and
 # watches one grid's value in a requestAnimationFrame loop.

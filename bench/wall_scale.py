@@ -54,7 +54,7 @@ from pathlib import Path
 import redis
 
 import benchkit
-from benchkit import CHROMIUM, free_port, percentile
+from benchkit import CHROMIUM, CHROMIUM_ARGS, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -67,7 +67,6 @@ from feeds.keys import HEALTH_KEY  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PLACEHOLDER = "—"
 
 # `gridhall serve`, with the wall's refresh logger at DEBUG only (GRIDHALL_LOG_LEVEL=DEBUG would

@@ -1,6 +1,6 @@
 """/explore callbacks and its CSV/XLSX export (docs/explore.md).
 
-The URL's query string is the page's state (``dashboard.figures.explore.Selection``):
+The URL's query string is the page's state (``dashboard.figures.selection.Selection``):
 
 * ``explore-url.search`` → everything shown (figures, map, table, filter controls), the hot
   grids and notes, and the open case's detail — three callbacks, so opening a case does not
@@ -29,7 +29,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, 
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
-from dashboard.figures import explore, hotspots
+from dashboard.figures import explore, hotspots, selection
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.figures.readapi import OutOfScope, case_detail
 from dashboard.output.export import to_csv, to_xlsx
@@ -116,8 +116,8 @@ class ExploreService(PageService):
         out: dict[str, Any] = {"updated": now.astimezone(tz).strftime("%H:%M:%S"),
                                "who": f"辖区：{viewer.scope.name}"}
         try:
-            sel = explore.Selection.parse(search)
-        except explore.SelectionError as exc:
+            sel = selection.Selection.parse(search)
+        except selection.SelectionError as exc:
             return {**out, **self._empty(f"地址参数有误：{exc}")}
         scope = viewer.scope
         try:
@@ -165,7 +165,7 @@ class ExploreService(PageService):
         })
         return out
 
-    def _empty(self, message: str, sel: explore.Selection | None = None) -> dict[str, Any]:
+    def _empty(self, message: str, sel: selection.Selection | None = None) -> dict[str, Any]:
         empty = {"type": "FeatureCollection", "features": []}
         return {
             "crumbs": [dcc.Link("返回起始范围", href="/explore", className="explore-crumb")],
@@ -206,14 +206,14 @@ class ExploreService(PageService):
         this_month = explore.current_month(now, tz)
         out: dict[str, Any] = {"rows": [], "columns": ranking_columns(None), "note": "", "msg": "",
                                "month_options": month_options(this_month, None), "month": this_month,
-                               "ranking_options": ranking_options(None), "ranking": explore.DEFAULT_RANKING}
+                               "ranking_options": ranking_options(None), "ranking": selection.DEFAULT_RANKING}
         try:
-            sel = explore.Selection.parse(search)
-        except explore.SelectionError as exc:
+            sel = selection.Selection.parse(search)
+        except selection.SelectionError as exc:
             return {**out, "msg": f"地址参数有误：{exc}"}
         month = sel.month or this_month
         out.update(month_options=month_options(this_month, sel.month), month=month,
-                   ranking=sel.ranking or explore.DEFAULT_RANKING)
+                   ranking=sel.ranking or selection.DEFAULT_RANKING)
         if month > this_month:
             return {**out, "msg": "考评月份不能晚于本月"}
         timing = self.timing(session)
@@ -237,7 +237,7 @@ class ExploreService(PageService):
             if kind in explore.CHILD_KIND.values():
                 row["href"] = sel.at(row["id"]).href()
         what = f"{place.name} · " + (children_title(place.level) if kind in explore.CHILD_KIND.values()
-                                     else explore.RANKINGS[kind])
+                                     else selection.RANKINGS[kind])
         short = sum(1 for r in ev.rows if not r.sample_ok)
         out.update(rows=rows, columns=ranking_columns(kind),
                    note=f"{what} · {period_text(ev, tz)} · 共 {len(rows)} 个" + (
@@ -253,9 +253,9 @@ class ExploreService(PageService):
         now = self.clock()
         timing = self.timing(session)
         try:
-            sel = explore.Selection.parse(search)
+            sel = selection.Selection.parse(search)
             place = explore.place(session, viewer.scope, timing, now, sel)
-        except (explore.SelectionError, OutOfScope):
+        except (selection.SelectionError, OutOfScope):
             return [], []
         spots = explore.hot_grids(session, viewer.scope, timing, now, sel)
         acks = hotspots.acknowledged(session, viewer.scope, now)
@@ -288,8 +288,8 @@ class ExploreService(PageService):
         level only; such cases belong to no district, so any other view hides the box."""
         hidden: tuple[Any, str, str] = ([], "", "explore-unlocated")
         try:
-            sel = explore.Selection.parse(search)
-        except explore.SelectionError:
+            sel = selection.Selection.parse(search)
+        except selection.SelectionError:
             return hidden
         if sel.region is not None or not viewer.scope.is_city:
             return hidden
@@ -301,8 +301,8 @@ class ExploreService(PageService):
     # -- case detail ----------------------------------------------------------------------------
     def detail(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, str]:
         try:
-            sel = explore.Selection.parse(search)
-        except explore.SelectionError:
+            sel = selection.Selection.parse(search)
+        except selection.SelectionError:
             return [], "explore-detail"
         if not sel.case:
             return [], "explore-detail"
@@ -322,8 +322,8 @@ class ExploreService(PageService):
             if viewer is None:
                 return _text_response(SIGNED_OUT, 401)
             try:
-                sel = explore.Selection.parse(query)
-            except explore.SelectionError as exc:
+                sel = selection.Selection.parse(query)
+            except selection.SelectionError as exc:
                 return _text_response(f"地址参数有误：{exc}", 400)
             now = self.clock()
             timing = self.timing(session)
@@ -424,8 +424,8 @@ def register(app: dash.Dash, service: ExploreService) -> None:
     def show(search: Any, _refresh: Any, shown_key: Any, *controls: Any) -> list[Any]:
         search = search if isinstance(search, str) else ""
         try:
-            key = explore.Selection.parse(search).view_key
-        except explore.SelectionError:
+            key = selection.Selection.parse(search).view_key
+        except selection.SelectionError:
             key = None
         if key is not None and key == shown_key and ctx.triggered_id == "explore-url":
             raise PreventUpdate  # only the open case changed: the detail callback shows it
@@ -454,8 +454,8 @@ def register(app: dash.Dash, service: ExploreService) -> None:
     def ranking(search: Any, _refresh: Any, shown_key: Any, month: Any, objects: Any) -> list[Any]:
         search = search if isinstance(search, str) else ""
         try:
-            key = explore.Selection.parse(search).ranking_key
-        except explore.SelectionError:
+            key = selection.Selection.parse(search).ranking_key
+        except selection.SelectionError:
             key = None
         if key is not None and key == shown_key and ctx.triggered_id == "explore-url":
             raise PreventUpdate  # the filters or the open case changed: not the ranking
@@ -621,12 +621,12 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
     keeps it.
     """
     search = search if isinstance(search, str) else ""
-    current = explore.Selection.lenient(search)
+    current = selection.Selection.lenient(search)
     clicks = list(clicks) + [None] * (4 - len(clicks))
     is_filter = trigger in {f"explore-f-{f}" for f in FILTERS} | {f"explore-ev-{f}" for f in EVAL_CONTROLS}
     try:
         shown = _from_controls(trigger, values, current, this_month)
-    except explore.SelectionError:
+    except selection.SelectionError:
         if is_filter:
             raise PreventUpdate from None
         shown = current  # controls that make no selection: a click keeps the URL's filters
@@ -654,9 +654,9 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
         if not isinstance(case_id, str) or not case_id:
             raise PreventUpdate
         try:
-            new = explore.Selection.from_values({**_values(shown), "month": shown.month, "ranking": shown.ranking,
+            new = selection.Selection.from_values({**_values(shown), "month": shown.month, "ranking": shown.ranking,
                                                  "region": shown.region, "case": case_id})
-        except explore.SelectionError:
+        except selection.SelectionError:
             raise PreventUpdate from None
     elif trigger == "explore-go":
         go = clicks[3]
@@ -664,9 +664,9 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
         if not isinstance(region, str):
             raise PreventUpdate
         try:  # the code's shape is checked here; its scope by the callbacks that read it
-            new = explore.Selection.from_values({**_values(shown), "month": shown.month, "ranking": shown.ranking,
+            new = selection.Selection.from_values({**_values(shown), "month": shown.month, "ranking": shown.ranking,
                                                  "region": region or None, "case": None})
-        except explore.SelectionError:
+        except selection.SelectionError:
             raise PreventUpdate from None
     elif trigger == "explore-detail-close":
         new = shown.with_case(None)
@@ -678,12 +678,12 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
     return f"?{query}" if query else ""
 
 
-def _values(sel: explore.Selection) -> dict[str, Any]:
+def _values(sel: selection.Selection) -> dict[str, Any]:
     return {f: getattr(sel, f) for f in FILTERS}
 
 
-def _from_controls(trigger: Any, values: Any, current: explore.Selection,
-                   this_month: str | None = None) -> explore.Selection:
+def _from_controls(trigger: Any, values: Any, current: selection.Selection,
+                   this_month: str | None = None) -> selection.Selection:
     """The URL's place and case with the filters the controls show; raises SelectionError.
 
     Choosing another 类别 clears 大类 and 小类, another 大类 clears 小类 (the controls still
@@ -697,7 +697,7 @@ def _from_controls(trigger: Any, values: Any, current: explore.Selection,
         chosen[f] = v if isinstance(v, str) and v else getattr(current, f)
     if chosen["month"] is not None and chosen["month"] == this_month:
         chosen["month"] = None
-    if chosen["ranking"] == explore.DEFAULT_RANKING:
+    if chosen["ranking"] == selection.DEFAULT_RANKING:
         chosen["ranking"] = None
     if not chosen.get("kind"):
         chosen["major"] = chosen["minor"] = None
@@ -705,8 +705,8 @@ def _from_controls(trigger: Any, values: Any, current: explore.Selection,
         chosen["major"] = chosen["minor"] = None
     elif trigger == "explore-f-major" and chosen["major"] != current.major:
         chosen["minor"] = None
-    chosen["window"] = chosen["window"] or explore.DEFAULT_WINDOW
-    return explore.Selection.from_values({**chosen, "region": current.region, "case": current.case})
+    chosen["window"] = chosen["window"] or selection.DEFAULT_WINDOW
+    return selection.Selection.from_values({**chosen, "region": current.region, "case": current.case})
 
 
 __all__ = ["ExploreService", "add_routes", "register", "navigate_to", "MAIN_OUTPUTS", "EXPORT_RULE", "RANKING_OUTPUTS",

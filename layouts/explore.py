@@ -1,6 +1,6 @@
 """/explore: the shift leaders' drill-down (docs/explore.md). Only Dash components, no I/O.
 
-The page's state is the URL's query string (``dashboard.figures.explore.Selection``): the filter
+The page's state is the URL's query string (``dashboard.figures.selection.Selection``): the filter
 controls start from it here, and callbacks/explore.py fills everything else from it: it
 queries, then calls the ``render_*`` functions and figure builders below. Every text from the
 database reaches the page as a Dash prop (rendered by React as text); nothing uses markdown
@@ -18,18 +18,11 @@ import dash_leaflet as dl
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.figures import explore, hotspots
+from dashboard.figures import explore, hotspots, selection
 from dashboard.figures.evaluation import ObjectKind
-from dashboard.figures.explore import (
-    COLUMNS,
-    DEFAULT_RANKING,
-    FLAGS,
-    RANKINGS,
-    STAGE_OPTIONS,
-    WINDOWS,
-    Selection,
-)
+from dashboard.figures.explore import COLUMNS
 from dashboard.figures.readapi import CaseDetail
+from dashboard.figures.selection import DEFAULT_RANKING, FLAGS, RANKINGS, STAGE_OPTIONS, WINDOWS, Selection
 from dashboard.rules.evalspec import INDICATORS
 from dashboard.rules.limits import UNITS
 from dashboard.rules.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
@@ -322,7 +315,7 @@ CHART_BG = "#0a1526"
 _FONT = {"family": "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, sans-serif", "color": "#d8e4f5"}
 
 
-def render_crumbs(place: explore.Place, sel: explore.Selection) -> list[Any]:
+def render_crumbs(place: explore.Place, sel: selection.Selection) -> list[Any]:
     out: list[Any] = []
     last = len(place.crumbs) - 1
     for i, c in enumerate(place.crumbs):
@@ -337,7 +330,7 @@ def render_crumbs(place: explore.Place, sel: explore.Selection) -> list[Any]:
     return out
 
 
-def region_link(children: Any, sel: explore.Selection, region: str | None, class_name: str) -> dcc.Link:
+def region_link(children: Any, sel: selection.Selection, region: str | None, class_name: str) -> dcc.Link:
     """A link to ``region`` (None: the scope's root) with the selection's filters.
 
     The href serves a new tab and a copied link. A plain click is taken over by explore.js
@@ -353,7 +346,7 @@ def children_title(level: str) -> str:
         level, "下级区域")
 
 
-def render_children(kids: list[explore.ChildRow], sel: explore.Selection) -> Any:
+def render_children(kids: list[explore.ChildRow], sel: selection.Selection) -> Any:
     if not kids:
         return html.Div("已是最小单元（网格）", className="gh-empty")
     head = html.Div(className="explore-row explore-row--head", children=[
@@ -366,7 +359,7 @@ def render_children(kids: list[explore.ChildRow], sel: explore.Selection) -> Any
     return [head, html.Div(className="explore-rows", children=rows)]
 
 
-def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView], sel: explore.Selection,
+def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView], sel: selection.Selection,
                writes: bool, tz: Any) -> Any:
     if not spots:
         return html.Div("暂无", className="gh-empty")
@@ -393,7 +386,7 @@ def unlocated_note(u: explore.Unlocated) -> str:
     return "无网格的在办案件 · " + shown_note(len(u.rows), u.total, "件")
 
 
-def render_unlocated(u: explore.Unlocated, sel: explore.Selection) -> Any:
+def render_unlocated(u: explore.Unlocated, sel: selection.Selection) -> Any:
     """The 待定位 list: each case a link that opens its detail (class explore-case: explore.js
     takes a plain click through the navigate callback, like the region links)."""
     if not u.rows:
@@ -460,7 +453,7 @@ def _minutes(value: float) -> str:
     return f"{value:.0f}分钟"
 
 
-def render_detail(d: CaseDetail, sel: explore.Selection, tz: Any) -> list[Any]:
+def render_detail(d: CaseDetail, sel: selection.Selection, tz: Any) -> list[Any]:
     if d.overdue:
         status = html.Span("超期", className="explore-tag explore-tag--late")
     elif d.due_soon:
@@ -557,9 +550,9 @@ def month_options(this_month: str, wanted: str | None) -> list[dict[str, str]]:
 
 def ranking_options(level: str | None) -> list[dict[str, Any]]:
     children = {"city": "各区", "district": "各街道", "street": "各社区", "community": "各网格"}.get(level or "")
-    return [{"label": (f"下级区域（{children}）" if key == explore.DEFAULT_RANKING and children else label),
-             "value": key, "disabled": key == explore.DEFAULT_RANKING and level == "grid"}
-            for key, label in explore.RANKINGS.items()]
+    return [{"label": (f"下级区域（{children}）" if key == selection.DEFAULT_RANKING and children else label),
+             "value": key, "disabled": key == selection.DEFAULT_RANKING and level == "grid"}
+            for key, label in selection.RANKINGS.items()]
 
 
 def shown_note(shown: int, total: int, unit: str) -> str:

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import pytest
 from werkzeug.serving import make_server
 
+from dashboard.output.pdf import CHROMIUM_ARGS, CHROMIUM_PATHS
 from dashboard.settings import Settings
 
 
@@ -29,8 +30,8 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            executable_path=CHROMIUM_PATHS[0],
+            args=CHROMIUM_ARGS,
         )
         yield b
         b.close()

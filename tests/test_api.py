@@ -304,7 +304,7 @@ def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engin
                     r = browser.get(path)
                     assert r.status_code in (200, 302, 400, 404), (path, r.status_code)
         # /explore's URL state (the callbacks parse it with the same check) refuses them too.
-        from dashboard.figures.explore import Selection, SelectionError
+        from dashboard.figures.selection import Selection, SelectionError
 
         for bad in ("C-A1\x00", "\x00", "C-\x00-1", "C\u202eA1", "x" * 65):
             with pytest.raises(SelectionError):

@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from browserkit import PageWatch, shots_dir
 from citykit import build_plan
 from dashboard.figures import explore
-from dashboard.figures.explore import OutOfScope, Selection, SelectionError
+from dashboard.figures.explore import OutOfScope
 from dashboard.figures.readapi import case_detail
+from dashboard.figures.selection import Selection, SelectionError
 from dashboard.rules import classification
 from dashboard.settings import Settings
 from dashboard.store import reference

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import cli
 from browserkit import shots_dir
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.output import pdf
 from dashboard.output import report as rpt
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT
 from dashboard.settings import Settings
@@ -224,7 +225,7 @@ def test_xlsx_and_html_hold_exactly_the_evaluation(settings: Settings, sessions,
 
 def test_no_chromium_still_writes_xlsx_and_html(settings: Settings, sessions, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(rpt, "chromium_path", lambda: None)
+    monkeypatch.setattr(pdf, "chromium_path", lambda: None)
     period = Period.month(2026, 10, settings.tz)
     with sessions() as s:
         built = rpt.build_report(s, CITY, period, city_name="演示市", tz=settings.tz)
@@ -297,7 +298,7 @@ def test_last_month_first_page_renders(settings: Settings, sessions, demo_city_d
     paths = [Path(line) for line in result.stdout.split()]
     assert [p.suffix for p in paths] == [".xlsx", ".html", ".pdf"]
     assert paths[2].read_bytes()[:5] == b"%PDF-" and paths[2].stat().st_size > 20_000
-    png = rpt.screenshot_first_page(paths[1], shots_dir(tmp_path) / "report-page1.png", browser=browser)
+    png = pdf.screenshot_first_page(paths[1], shots_dir(tmp_path) / "report-page1.png", browser=browser)
     assert png.stat().st_size > 50_000
 
     page = browser.new_page(viewport={"width": 794, "height": 1123})

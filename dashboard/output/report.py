@@ -13,12 +13,11 @@ what the wall, /view, /explore and the API show for that scope and period::
 - **HTML** (``dashboard/output/templates/report.html.j2``, autoescaped): A4 print CSS, inline SVG
   charts (no JavaScript), system fonts, nothing loaded from the network. Grids show only the
   best and worst :data:`GRID_SHOWN` ranked grids (the XLSX has all of them).
-- **PDF**: that HTML printed by headless Chromium (:func:`html_to_pdf`), when available.
+- **PDF**: that HTML printed by headless Chromium (:mod:`dashboard.output.pdf`), when available.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
@@ -28,12 +27,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dashboard.figures.evaluation import Evaluation, EvaluationRow, ObjectKind, Period, evaluate
+from dashboard.output.pdf import PdfUnavailable, html_to_pdf
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import GRADES, INDICATORS, INSUFFICIENT, SAMPLE_OF, Indicator, Weights, load_weights
 from dashboard.store.scope import Scope
 
-__all__ = ["KINDS", "PdfUnavailable", "Report", "build_report", "html_to_pdf", "render_html",
-           "screenshot_first_page", "write_html", "write_report", "write_xlsx"]
+__all__ = ["KINDS", "Report", "build_report", "render_html", "write_html", "write_report", "write_xlsx"]
 
 # The sheets and sections, in order.
 KINDS = (ObjectKind.DISTRICT, ObjectKind.STREET, ObjectKind.COMMUNITY, ObjectKind.GRID, ObjectKind.UNIT,
@@ -46,8 +45,6 @@ _SHARED_PAGE = frozenset({ObjectKind.ACCEPTOR, ObjectKind.SHIFT_LEAD, ObjectKind
 UNITS_CHARTED = 5  # best and worst ranked units in the unit chart
 REMARK = "备注"
 NO_COMPOSITE = "无综合指标值"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 # The columns of each group's HTML table (the XLSX has every indicator).
 HTML_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,10 +63,6 @@ MEASURE_LABELS = {"count": "件数", "rate": "比率(%)", "score": "分值(0–1
 SCORING_LABELS = {"rate": "比率×100", "inverse_rate": "(1−比率)×100", "score": "分值直接计入", "bands": "分档计分"}
 GRADE_COLORS = {"A": "#2e7d32", "B": "#7cb342", "C": "#f9a825", "D": "#ef6c00", "E": "#c62828", None: "#9e9e9e"}
 NUMBER_FORMATS = {"count": "#,##0", "rate": "0.0%", "score": "0.0", "density": "0.00", "area": "0.00"}
-
-
-class PdfUnavailable(RuntimeError):
-    """No PDF: Playwright or Chromium is missing or did not start (the message says which)."""
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -527,71 +520,6 @@ def write_html(report: Report, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")
     return path
-
-
-# -- Chromium: PDF and the first page as PNG -------------------------------------------------
-def chromium_path() -> str | None:
-    for candidate in CHROMIUM_PATHS:
-        if Path(candidate).exists():
-            return candidate
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-class _Browser:
-    """Headless Chromium via Playwright that loads file: URLs only (nothing from the network)."""
-
-    def __enter__(self) -> Any:
-        try:
-            from playwright.sync_api import Error, sync_playwright
-        except ImportError:
-            raise PdfUnavailable("Playwright is not installed (pip install playwright)") from None
-        executable = chromium_path()
-        if executable is None:
-            raise PdfUnavailable("Chromium not found (looked for " + ", ".join(CHROMIUM_PATHS) + ")")
-        self._pw = sync_playwright().start()
-        try:
-            self.browser = self._pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        except Error as exc:
-            self._pw.stop()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise PdfUnavailable(f"Chromium at {executable} did not start: {first}") from None
-        return self.browser
-
-    def __exit__(self, *exc: object) -> None:
-        self.browser.close()
-        self._pw.stop()
-
-
-def _open(browser: Any, html_path: Path, **context: Any) -> Any:
-    page = browser.new_context(**context).new_page()
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
-    page.goto(html_path.resolve().as_uri(), wait_until="load")
-    return page
-
-
-def html_to_pdf(html_path: Path, pdf_path: Path, *, browser: Any = None) -> Path:
-    """Print the HTML to an A4 PDF (the page's own @page rules); raises :class:`PdfUnavailable`.
-
-    ``browser``: a Playwright browser to use (default: start headless Chromium for this).
-    """
-    if browser is None:
-        with _Browser() as own:
-            return html_to_pdf(html_path, pdf_path, browser=own)
-    page = _open(browser, html_path)
-    page.pdf(path=str(pdf_path), prefer_css_page_size=True, print_background=True)
-    page.context.close()
-    return pdf_path
-
-
-def screenshot_first_page(html_path: Path, png_path: Path, *, scale: float = 2.0, browser: Any = None) -> Path:
-    """The first A4 page as the screen shows it (794×1123 CSS px: one sheet per section)."""
-    if browser is None:
-        with _Browser() as own:
-            return screenshot_first_page(html_path, png_path, scale=scale, browser=own)
-    page = _open(browser, html_path, viewport={"width": 794, "height": 1123}, device_scale_factor=scale)
-    page.screenshot(path=str(png_path), clip={"x": 0, "y": 0, "width": 794, "height": 1123})
-    page.context.close()
-    return png_path
 
 
 def write_report(report: Report, out_dir: Path, *, pdf: bool = False) -> tuple[list[Path], str | None]:
