@@ -141,7 +141,7 @@ def _title_per_request(app: dash.Dash, city_name: CityNameSource) -> None:
         return interpolate(**parts)
 
     # Dash calls interpolate_index with keywords only; its signature lists them positionally.
-    app.interpolate_index = with_city  # type: ignore[method-assign, assignment]
+    app.interpolate_index = with_city  # type: ignore[method-assign, assignment]  # Dash's documented hook
 
 
 def _register_component_scripts(app: dash.Dash) -> None:

@@ -132,9 +132,9 @@ class ChangeFollower:
             try:  # show what SQL knows meanwhile; a bootstrap follows once Redis answers
                 with self.sessions() as session:
                     self.view.reload(session, self.clock())
-            except Exception as db_exc:  # noqa: BLE001
+            except Exception as db_exc:  # any failure is shown as a database error
                 self._error(db_exc, "database")
-        except Exception as exc:  # noqa: BLE001 - the thread retries; the error is in status()
+        except Exception as exc:  # the thread retries; the error is in status()
             self._error(exc, "database" if isinstance(exc, SQLAlchemyError) else "bug")
         self._stop.clear()
         self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
@@ -262,7 +262,7 @@ class ChangeFollower:
                 self._error(exc, "redis")
             except (DBAPIError, SQLAlchemyError) as exc:
                 self._error(exc, "database")
-            except Exception as exc:  # noqa: BLE001 - a bug must not freeze the wall: rebuild
+            except Exception as exc:  # a bug must not freeze the wall: rebuild
                 log.exception("live view update failed; rebuilding it from SQL")
                 self._error(exc, "bug")
                 self._last_id = None
@@ -278,7 +278,7 @@ class ChangeFollower:
                 return
             try:
                 self._tick_if_due()
-            except Exception:  # noqa: BLE001
+            except Exception:  # a failed tick is logged; the next one tries again
                 log.exception("live view tick failed")
             self._stop.wait(min(left, max(0.01, self._next_tick - time.monotonic())))
 

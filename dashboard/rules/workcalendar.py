@@ -237,6 +237,13 @@ def load_overrides(path: Path | str) -> CalendarOverrides:
 MonthDay = tuple[int, int]  # (month, day) of a season's first or last day, every year
 
 
+def _month_day(value: Sequence[int]) -> MonthDay:
+    """``value`` as a (month, day) pair; a list from TOML is taken too, another length refused."""
+    if len(value) != 2:
+        raise ValueError(f"a season's day is (month, day), not {tuple(value)!r}")
+    return int(value[0]), int(value[1])
+
+
 @dataclass(frozen=True)
 class Season:
     """Working periods for the days from ``first`` to ``last`` (inclusive) of every year.
@@ -356,9 +363,8 @@ class WorkCalendar:
         """
         self.tz = tz
         self.periods: tuple[tuple[int, int], ...] = _clean_periods(periods)
-        # tuple() takes lists too (TOML); a length other than 2 fails date(2024, *md) below
-        cleaned = [Season(tuple(x.first), tuple(x.last), _clean_periods(x.periods))  # type: ignore[arg-type]
-                   for x in seasons]
+        # a season read from TOML carries lists; a length other than 2 is refused here
+        cleaned = [Season(_month_day(x.first), _month_day(x.last), _clean_periods(x.periods)) for x in seasons]
         taken: dict[MonthDay, Season] = {}
         for season in cleaned:
             for md in (season.first, season.last):

@@ -429,8 +429,8 @@ def _state_from_row(row: Any) -> CaseState:
     state.clock = clock.get("stage")
     state.clock_started_at = _dt(clock.get("started_at"))
     state.clock_pauses = [[_dt(a), _dt(b)] for a, b in clock.get("pauses") or []]
-    # an extension's instant is always stored (only its new deadline may be None); _dt types both optional
-    state.clock_extensions = [(_dt(a), _dt(b)) for a, b in clock.get("extensions") or []]  # type: ignore[misc]
+    # an extension's instant is always stored; only its new deadline may be None
+    state.clock_extensions = [(as_datetime(a), _dt(b)) for a, b in clock.get("extensions") or []]
     return state
 
 
