@@ -52,6 +52,8 @@ import numpy as np
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from dashboard.figures.heat import GRID_METRICS
+from dashboard.rules.deadlines import due_soon_mask
 from dashboard.rules.lifecycle import OPEN, Stage
 from dashboard.rules.limits import STAGES as CLOCK_STAGES
 from dashboard.rules.vocab import Urgency
@@ -63,8 +65,6 @@ if TYPE_CHECKING:
     from dashboard.rules.deadlines import Timing
 
 # -- definitions (documented in docs/wall.md) -----------------------------------------------------
-GRID_METRICS = ("open", "new_hour", "overdue")
-"""Per-grid metrics: open cases, cases reported in the last hour, open cases overdue now."""
 NEW_WINDOW = timedelta(hours=1)
 CHANGELOG_VERSIONS = 256  # grid_changes_since answers for the last this many versions
 DESCRIPTION_CHARS = 60  # the wall shows a short description; the case page has the rest
@@ -678,8 +678,9 @@ class LiveView:
     def _status(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Overdue / due-soon / paused of the given slots at the view's instant.
 
-        The formulas of :func:`dashboard.rules.deadlines.evaluate_arrays`; the deadline's working
-        offset is stored per slot, the instant's is computed once.
+        The formulas of :func:`dashboard.rules.deadlines.evaluate_arrays` (临期 by its
+        :func:`~dashboard.rules.deadlines.due_soon_mask`); the deadline's working offset is
+        stored per slot, the instant's is computed once.
         """
         a, at = self._arrays, self._at
         d = a["deadline"][idx]
@@ -689,7 +690,7 @@ class LiveView:
         overdue = has & ~paused & (at > d)
         with np.errstate(invalid="ignore"):
             remaining = np.where(a["working"][idx], a["off_d"][idx] - self._off_now, (d - at) / 60_000_000)
-            soon = has & ~overdue & ~paused & (remaining < self.timing.due_soon_ratio * a["limit"][idx])
+            soon = has & due_soon_mask(remaining, a["limit"][idx], overdue, paused, self.timing.due_soon_ratio)
         return overdue, soon, paused
 
     # ---------------------------------------------------------------------------- changes
