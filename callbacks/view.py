@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from dashboard.figures import readapi
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period
 from dashboard.figures.evaluation import evaluate as run_evaluation
-from dashboard.figures.liveview import QueueRow
+from dashboard.figures.wallfigures import QueueRow
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.evalspec import WeightsError, weights_from_settings

@@ -21,13 +21,14 @@ from urllib.parse import parse_qs, quote
 import dash_leaflet as dl
 from dash import dcc, html
 
+from dashboard.figures import heat
 from dashboard.settings import Settings
 
 from .live import PLACEHOLDER, attrs, kpi_strip
 from .live import kpi_texts as live_kpi_texts
 from .userbar import user_bar
-from .wall import BREAKS, COLOURS, city_map, legend
 from .wall import KPIS as WALL_KPIS
+from .wall import city_map, legend
 
 VIEW_TITLE = "城市管理运行概况"
 REFRESH_MS = 30_000  # the data refresh
@@ -40,11 +41,9 @@ HOT_SPOTS = 10
 # (key, label, scope): the wall's KPI strip, then 临期 and 在办 (readapi.summary has both).
 KPIS: tuple[tuple[str, str, str], ...] = (*WALL_KPIS, ("due_soon", "临期", "当前"), ("open", "在办", "当前"))
 
-# Heatmap metrics of /view: (label, unit); ``?metric=overdue`` picks the second.
-METRICS: dict[str, tuple[str, str]] = {
-    "open": ("在办案件", "件"),
-    "overdue": ("超期案件", "件"),
-}
+# Heatmap metrics of /view: {key: (label, unit)}; ``?metric=overdue`` picks the second. Two of
+# the wall's (dashboard/figures/heat.py): the scoped read API has no per-grid new_hour.
+METRICS: dict[str, tuple[str, str]] = heat.labels(("open", "overdue"))
 DEFAULT_METRIC = "open"
 
 # Where the drill-down goes: /explore reads these URL parameters.
@@ -133,7 +132,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
             dcc.Store(id="view-values", storage_type="memory", data=None),
             dcc.Store(id="view-config", data={
                 "metric": metric, "label": label, "unit": unit, "tz": settings.tz.key,
-                "breaks": list(BREAKS), "colours": list(COLOURS), "refreshMs": REFRESH_MS,
+                **heat.palette(), "refreshMs": REFRESH_MS,
                 "explore": EXPLORE,
             }),
         ],

@@ -16,6 +16,7 @@ import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
 
+from dashboard.figures import heat
 from dashboard.settings import Settings
 
 from .live import PLACEHOLDER, attrs, header, kpi_strip
@@ -41,17 +42,10 @@ KPIS: tuple[tuple[str, str, str], ...] = (
     ("urgent", "急要件", "在办"),
 )
 
-# Heatmap metrics: (key, label of the map panel, unit).
-METRICS: dict[str, tuple[str, str]] = {
-    "open": ("在办案件", "件"),
-    "new_hour": ("近一小时新增", "件"),
-    "overdue": ("超期案件", "件"),
-}
+# Heatmap metrics: {key: (label of the map panel, unit)}; the metrics and the colours are
+# defined in dashboard/figures/heat.py.
+METRICS: dict[str, tuple[str, str]] = heat.labels()
 DEFAULT_METRIC = "open"
-# Class breaks of the colour bar (lower bounds), light to dark; 0 is drawn unfilled.
-BREAKS: tuple[int, ...] = (1, 2, 3, 5, 8, 13, 21)
-# Bright enough that a single case stands out on the dark map from across the hall.
-COLOURS: tuple[str, ...] = ("#3fb8ff", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e", "#ff1f6b")
 
 
 def metric_of(value: str | None) -> str:
@@ -221,7 +215,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data={
                 "tz": settings.tz.key, "metric": metric, "unit": unit,
-                "breaks": list(BREAKS), "colours": list(COLOURS), "pageMs": PAGE_TURN_MS,
+                **heat.palette(), "pageMs": PAGE_TURN_MS,
             }),
         ],
     )
@@ -326,8 +320,9 @@ def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
     ``block`` is the CSS block name (``wall-legend``, ``view-legend``); ``hot`` adds 热点.
     """
     items = []
-    for i, (low, colour) in enumerate(zip(BREAKS, COLOURS, strict=False)):
-        high = BREAKS[i + 1] - 1 if i + 1 < len(BREAKS) else None
+    breaks = heat.BREAKS
+    for i, (low, colour) in enumerate(zip(breaks, heat.COLOURS, strict=False)):
+        high = breaks[i + 1] - 1 if i + 1 < len(breaks) else None
         text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
         items.append(html.Div(className=f"{block}__item", children=[
             html.Span(className=f"{block}__swatch", style={"background": colour}),

@@ -24,6 +24,7 @@ from dashboard.rules import classification
 from dashboard.rules.deadlines import (
     Timing,
     clock_for,
+    due_soon_mask,
     evaluate,
     evaluate_arrays,
     hmm,
@@ -517,3 +518,22 @@ def test_a_work_day_limit_spanning_the_summer_switch() -> None:
     for at, ok in (("2026-05-07 14:40", True), ("2026-05-07 14:41", False)):
         done = events + [LifecycleEvent("h", "C1", E.HANDLED, L(at))]
         assert timed_fold("C1", done, timing)[2]["handle"] is ok, at
+
+
+def test_due_soon_is_written_once() -> None:
+    """The vectorised 临期 formula lives in :func:`due_soon_mask`; the live view, the overdue
+    list and the read API call it (through :func:`evaluate_arrays` or directly)."""
+    import re
+    from pathlib import Path
+
+    import dashboard
+
+    formula = re.compile(r"remaining\w*\s*<\s*[\w.]*due_soon_ratio")
+    root = Path(dashboard.__file__).parent
+    where = {p.relative_to(root).as_posix() for p in root.rglob("*.py") if formula.search(p.read_text("utf-8"))}
+    assert where == {"rules/deadlines.py"}
+    text = (root / "rules" / "deadlines.py").read_text("utf-8")
+    assert len(formula.findall(text)) == 2  # due_soon_mask and its scalar twin status_at
+    over, paused = np.array([False, True, False, False]), np.array([False, False, True, False])
+    soon = due_soon_mask(np.array([10.0, -5.0, 10.0, 30.0]), np.array([100.0] * 4), over, paused, 0.2)
+    assert soon.tolist() == [True, False, False, False]

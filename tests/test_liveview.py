@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 import feedkit
-from dashboard.figures.liveview import GRID_METRICS, PRIOR_CASES, LiveView
+from dashboard.figures.liveview import GRID_METRICS, LiveView
+from dashboard.figures.wallfigures import PRIOR_CASES
 from dashboard.rules.lifecycle import EventType as E
 from dashboard.store.models import Case, CaseEvent, Grid, Unit
 from feeds.contract import CaseEventMessage

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from authkit import display_url, make_user, signin_page
 from browserkit import PageWatch, shots_dir
 from callbacks.wall import WallService
+from dashboard.figures import heat
 from dashboard.figures.overdue import overdue_stored
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import OPEN, EventType, Stage
@@ -218,6 +219,9 @@ def test_wall_in_chromium_on_the_demo_city(
         ingest_all(ingest)
         expect(page.locator("#wall-kpi-reported")).to_have_text(f"{before + 1:,}", timeout=5_000)
         page.wait_for_function(f"(window.gridhall.wall.values['{grid}'] || 0) === {old_value + 1}", timeout=5_000)
+        # ... and wears the colour of its class, from the palette the page sent (dashboard/figures/heat.py).
+        want = [c for low, c in zip(heat.BREAKS, heat.COLOURS, strict=True) if old_value + 1 >= low][-1]
+        page.wait_for_function(f"window.gridhall.wall.layers['{grid}'].options.fillColor === '{want}'", timeout=5_000)
         assert page.evaluate("window.__sameDocument") == "yes"
         expect(page.locator("#wall-banner")).to_be_hidden()
 

@@ -19,7 +19,8 @@ Each web worker keeps one :class:`LiveView`. It is
 The screens' callbacks only read it (:meth:`kpis`, :meth:`grid_values`,
 :meth:`grid_changes_since`, :meth:`hot_spots`, :meth:`overdue_queue`, :meth:`unit_board`,
 :meth:`stage_counts`): no aggregate SQL per refresh. The definitions of every figure are in
-the docstrings of the result dataclasses below and in docs/wall.md "指标定义 / Definitions".
+the docstrings of the result dataclasses (:mod:`dashboard.figures.wallfigures`) and in
+docs/wall.md "指标定义 / Definitions".
 
 Storage: the open cases live in numpy arrays indexed by a *slot* (a dict maps ``case_id`` to
 its slot; freed slots are reused), per-grid figures in numpy arrays indexed by a grid index
@@ -40,11 +41,9 @@ grow with time without bumping it: a panel that shows them re-reads at its own p
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,22 @@ import numpy as np
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from dashboard.figures.heat import GRID_METRICS
+from dashboard.figures.wallfigures import (
+    NEW_WINDOW,
+    PRIOR_CASES,
+    UNIT_FEEDBACK,
+    UNIT_OVERDUE_CLOCK,
+    UNIT_PENDING,
+    Changes,
+    HotSpot,
+    Kpis,
+    OverdueQueue,
+    QueueRow,
+    UnitRow,
+    unit_levels,
+)
+from dashboard.rules.deadlines import due_soon_mask
 from dashboard.rules.lifecycle import OPEN, Stage
 from dashboard.rules.limits import STAGES as CLOCK_STAGES
 from dashboard.rules.vocab import Urgency
@@ -63,24 +78,10 @@ if TYPE_CHECKING:
     from dashboard.rules.deadlines import Timing
 
 # -- definitions (documented in docs/wall.md) -----------------------------------------------------
-GRID_METRICS = ("open", "new_hour", "overdue")
-"""Per-grid metrics: open cases, cases reported in the last hour, open cases overdue now."""
-NEW_WINDOW = timedelta(hours=1)
 CHANGELOG_VERSIONS = 256  # grid_changes_since answers for the last this many versions
 DESCRIPTION_CHARS = 60  # the wall shows a short description; the case page has the rest
 ID_CHUNK = 2000  # case ids per IN (...) list
 LOAD_CHUNK = 50_000  # rows per chunk when loading the open cases
-
-# Unit board: which of a unit's open cases are "待处置" and which "已反馈".
-UNIT_PENDING: tuple[Stage, ...] = (Stage.DISPATCHED, Stage.SUSPENDED)
-UNIT_FEEDBACK: tuple[Stage, ...] = (Stage.HANDLED, Stage.CHECKED)
-UNIT_OVERDUE_CLOCK = "handle"  # a unit is late only on its own step, 处置
-# Ranking: the month's on-time rate pulled toward the city's rate with this many cases' weight.
-PRIOR_CASES = 10.0
-# Colour levels of the unit board's cells.
-RATE_OK, RATE_WARN = 0.90, 0.80  # smoothed 按期处置率 ≥ 90 % ok, ≥ 80 % warn, else bad
-OVERDUE_BAD_SHARE, OVERDUE_BAD_COUNT = 0.10, 10  # 超期 bad at ≥ 10 % of 待处置 or ≥ 10 cases
-REWORK_BAD_SHARE = 0.10  # 返工 bad at ≥ 10 % of the unit's open cases (≥ 1: warn)
 
 _NAT = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -154,150 +155,6 @@ def _fetch(session: Session, stmt: Any) -> dict[str, list[Any]]:
     if not rows:
         return {name: [] for name in names}
     return dict(zip(names, (list(c) for c in zip(*rows, strict=False)), strict=False))
-
-
-# -- what the wall reads -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Kpis:
-    """The KPI strip. "Today" is the local calendar day of the view's instant (city time zone).
-
-    - ``reported`` 上报, ``filed`` 立案, ``dispatched`` 派遣: cases whose ``reported_at``,
-      ``filed_at`` (the first 立案) or ``dispatched_at`` (the latest 派遣; a re-dispatch or 返工
-      moves it) lies in today;
-    - ``disposing`` 处置中: open cases now in 派遣, 回退 or 挂账 (``queries.DISPOSING``);
-    - ``closed`` 结案: cases in stage 结案 whose ``closed_at`` lies in today (不予立案 and 作废
-      also stamp ``closed_at`` and are not counted);
-    - ``on_time_close_rate`` 按期结案率: among today's 结案 with an on-time flag
-      (``on_time_close`` not NULL), the share closed on time; None when there are none;
-    - ``overdue`` 当前超期: open cases whose running clock is past its deadline now (any clock,
-      核实 … 结案; a 挂账 case never is); ``due_soon`` 临期: not overdue, not 挂账, remaining <
-      ``due_soon_ratio`` × limit;
-    - ``urgent`` 急要件: open cases with urgency ``urgent`` (紧急);
-    - ``open``: all open cases (stage not 结案/不予立案/作废).
-    """
-
-    day: date
-    reported: int
-    filed: int
-    dispatched: int
-    disposing: int
-    closed: int
-    closed_on_time: int
-    closed_flagged: int
-    on_time_close_rate: float | None
-    overdue: int
-    due_soon: int
-    urgent: int
-    open: int
-
-
-@dataclass(frozen=True)
-class HotSpot:
-    """A grid and its value of a grid metric, with the names of the regions above it."""
-
-    code: str
-    community: str
-    street: str
-    district: str
-    value: int
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    """One case of the overdue queue (超期) or of its due-soon section (临期).
-
-    Minutes are as of the view's instant (:attr:`OverdueQueue.at`): ``overdue_work_minutes``
-    are the working minutes past the deadline (0 through a night right after it),
-    ``overdue_calendar_minutes`` the real minutes; ``remaining_minutes`` the working minutes
-    to the deadline (real minutes for a 自然时 clock), ≤ 0 once overdue.
-    """
-
-    case_id: str
-    number: str | None
-    description: str | None  # the first DESCRIPTION_CHARS characters
-    major_name: str
-    minor_name: str
-    grid_code: str
-    community: str
-    street: str
-    district: str
-    unit_code: str
-    unit_name: str
-    stage: Stage
-    stage_label: str  # the case's current stage (派遣, 处置反馈 …)
-    clock_stage: str  # the running clock (verify … close)
-    clock_label: str  # 核实 … 结案
-    deadline_at: datetime  # city time zone
-    deadline_source: str  # table / source
-    working: bool  # False: a 自然时 clock
-    overdue: bool
-    overdue_work_minutes: float
-    overdue_calendar_minutes: float
-    remaining_minutes: float
-    urgent: bool
-    rework_count: int
-    extension_count: int
-
-
-@dataclass(frozen=True)
-class OverdueQueue:
-    """Overdue cases, earliest deadline (= most overdue) first, then the due-soon ones,
-    earliest deadline first; ties by case_id (``dashboard.figures.overdue.sort_rows``). The totals
-    count all of them; the tuples hold at most the limits asked for."""
-
-    at: datetime
-    overdue_total: int
-    due_soon_total: int
-    overdue: tuple[QueueRow, ...]
-    due_soon: tuple[QueueRow, ...]
-
-
-@dataclass(frozen=True)
-class UnitRow:
-    """One 处置单位 on the unit board (units with no case in any figure are left out).
-
-    - ``pending`` 待处置: the unit's open cases in 派遣 or 挂账 (dispatched to it, no 处置反馈
-      yet; a 回退 case is back with the dispatcher and is not counted);
-    - ``feedback`` 已反馈: the unit's open cases in 处置反馈 or 核查 (it has reported the work
-      done; they wait for 核查/结案 by the centre);
-    - ``overdue`` 超期: the unit's open cases whose **处置** clock is past its deadline now (a late
-      核查 or 结案 is the centre's, not the unit's);
-    - ``closed_today`` 今日结案: the unit's cases in 结案 whose ``closed_at`` is today;
-    - ``handled_month`` / ``on_time_month``: cases of the unit whose ``handled_at`` is in this
-      local month and that have an on-time flag (``on_time_handle`` not NULL) / of them, on
-      time; ``on_time_rate`` 按期处置率 = on_time / handled (None without any);
-    - ``smoothed_rate``: (on_time + k·p) / (handled + k) with k = PRIOR_CASES (10) and p the
-      city's rate this month (1.0 when the city has none): a unit with 1 late case out of 1 is
-      not ranked as if it were the worst of the city;
-    - ``rework`` 返工 / ``extension`` 延期: the unit's open cases with ``rework_count`` > 0 /
-      ``extension_count`` > 0;
-    - ``levels``: colour of the cells ``overdue``, ``on_time_rate``, ``rework``, ``extension``:
-      "ok", "warn" or "bad" (thresholds in docs/wall.md; ``on_time_rate`` is "none" without data).
-    """
-
-    code: str
-    name: str
-    pending: int
-    feedback: int
-    overdue: int
-    closed_today: int
-    handled_month: int
-    on_time_month: int
-    on_time_rate: float | None
-    smoothed_rate: float
-    rework: int
-    extension: int
-    levels: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What one :meth:`LiveView.apply` or :meth:`LiveView.tick` changed."""
-
-    version: int  # the view's version afterwards
-    changed: bool  # anything visible (version was bumped)
-    grids: frozenset[str]  # grid codes whose open/new_hour/overdue value changed
-    units: frozenset[str]  # unit codes whose board figures changed
 
 
 # -- the view -----------------------------------------------------------------------------------------
@@ -678,8 +535,9 @@ class LiveView:
     def _status(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Overdue / due-soon / paused of the given slots at the view's instant.
 
-        The formulas of :func:`dashboard.rules.deadlines.evaluate_arrays`; the deadline's working
-        offset is stored per slot, the instant's is computed once.
+        The formulas of :func:`dashboard.rules.deadlines.evaluate_arrays` (临期 by its
+        :func:`~dashboard.rules.deadlines.due_soon_mask`); the deadline's working offset is
+        stored per slot, the instant's is computed once.
         """
         a, at = self._arrays, self._at
         d = a["deadline"][idx]
@@ -689,7 +547,7 @@ class LiveView:
         overdue = has & ~paused & (at > d)
         with np.errstate(invalid="ignore"):
             remaining = np.where(a["working"][idx], a["off_d"][idx] - self._off_now, (d - at) / 60_000_000)
-            soon = has & ~overdue & ~paused & (remaining < self.timing.due_soon_ratio * a["limit"][idx])
+            soon = has & due_soon_mask(remaining, a["limit"][idx], overdue, paused, self.timing.due_soon_ratio)
         return overdue, soon, paused
 
     # ---------------------------------------------------------------------------- changes
@@ -1133,35 +991,7 @@ class LiveView:
                 code=code, name=self._uname[i], pending=pending, feedback=feedback, overdue=overdue,
                 closed_today=U["closed_today"][i], handled_month=flag, on_time_month=ok,
                 on_time_rate=rate, smoothed_rate=smoothed, rework=U["rework"][i], extension=U["extension"][i],
-                levels=_levels(pending, overdue, rate, smoothed, U["rework"][i], U["extension"][i], U["open"][i]),
+                levels=unit_levels(pending, overdue, rate, smoothed, U["rework"][i], U["extension"][i], U["open"][i]),
             ))
         rows.sort(key=lambda r: (-r.overdue, r.smoothed_rate, -(r.pending + r.feedback), r.code))
         return rows
-
-
-def _levels(pending: int, overdue: int, rate: float | None, smoothed: float, rework: int,
-            extension: int, open_: int) -> Mapping[str, str]:
-    """Colour levels of a unit row's cells (docs/wall.md)."""
-    if overdue == 0:
-        over = "ok"
-    elif overdue >= OVERDUE_BAD_COUNT or overdue >= OVERDUE_BAD_SHARE * max(pending, 1):
-        over = "bad"
-    else:
-        over = "warn"
-    if rate is None:
-        rate_level = "none"
-    else:
-        rate_level = "ok" if smoothed >= RATE_OK else ("warn" if smoothed >= RATE_WARN else "bad")
-    if rework == 0:
-        rw = "ok"
-    else:
-        rw = "bad" if rework >= REWORK_BAD_SHARE * max(open_, 1) else "warn"
-    return {"overdue": over, "on_time_rate": rate_level, "rework": rw,
-            "extension": "ok" if extension == 0 else "warn"}
-
-
-def rate_text(rate: float | None) -> str:
-    """A rate as the wall shows it: "96.3%", or "—" without data."""
-    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
-        return "—"
-    return f"{rate * 100:.1f}%"

@@ -2,7 +2,7 @@
 
 Domain only (no Flask): every function takes ``(session, scope, timing, now)`` and returns
 plain frozen dataclasses; ``api/v1.py`` turns them into JSON. The definitions are the wall's
-(docs/wall.md "指标定义", ``dashboard/figures/liveview.py``), restricted to the cases inside the scope
+(docs/wall.md "指标定义", ``dashboard/figures/wallfigures.py``), restricted to the cases inside the scope
 (``dashboard.store.scope.case_condition``): a case without a grid belongs to no district, so only
 the city scope counts it.
 
@@ -31,7 +31,8 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from dashboard.figures.liveview import (
+from dashboard.figures.overdue import class_names
+from dashboard.figures.wallfigures import (
     NEW_WINDOW,
     PRIOR_CASES,
     UNIT_FEEDBACK,
@@ -40,9 +41,8 @@ from dashboard.figures.liveview import (
     Kpis,
     QueueRow,
     UnitRow,
-    _levels,
+    unit_levels,
 )
-from dashboard.figures.overdue import class_names
 from dashboard.rules.deadlines import CLOCK_LABELS, CaseTimer, Timing, evaluate_arrays, to_utc64
 from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, fold_into
 from dashboard.rules.limits import STAGES as CLOCK_STAGES
@@ -152,7 +152,7 @@ def _clocks(session: Session, scope: Scope, timing: Timing, now: datetime,
 # -- /summary -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Summary(Kpis):
-    """Today's KPI strip within a scope: the fields of :class:`liveview.Kpis` (same
+    """Today's KPI strip within a scope: the fields of :class:`wallfigures.Kpis` (same
     definitions, docs/wall.md) counted over the scope's cases, plus the scope and the stages."""
 
     scope_code: str | None
@@ -383,7 +383,7 @@ def units(session: Session, scope: Scope, timing: Timing, now: datetime) -> Unit
             code=code, name=name, pending=f["pending"], feedback=f["feedback"], overdue=f["overdue"],
             closed_today=f["closed_today"], handled_month=flag, on_time_month=ok, on_time_rate=rate,
             smoothed_rate=smoothed, rework=f["rework"], extension=f["extension"],
-            levels=dict(_levels(f["pending"], f["overdue"], rate, smoothed, f["rework"], f["extension"],
+            levels=dict(unit_levels(f["pending"], f["overdue"], rate, smoothed, f["rework"], f["extension"],
                                 f["open"])),
         ))
     rows.sort(key=lambda r: (-r.overdue, r.smoothed_rate, -(r.pending + r.feedback), r.code))

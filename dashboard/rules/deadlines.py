@@ -367,6 +367,15 @@ def to_utc64(values: Sequence[datetime | None]) -> np.ndarray:
     return out
 
 
+def due_soon_mask(remaining_minutes: np.ndarray, limit_minutes: np.ndarray, overdue: np.ndarray,
+                  paused: np.ndarray, due_soon_ratio: float) -> np.ndarray:
+    """临期 of many clocks: not overdue, not 挂账, and less than ``due_soon_ratio`` × the limit in
+    force remaining. The one vectorised formula: :func:`evaluate_arrays` and the live view's tick
+    both call it (:func:`status_at` is its scalar twin)."""
+    soon: np.ndarray = ~overdue & ~paused & (remaining_minutes < due_soon_ratio * limit_minutes)
+    return soon
+
+
 def evaluate_arrays(
     calendar: WorkCalendar,
     at: datetime | np.datetime64,
@@ -407,7 +416,7 @@ def evaluate_arrays(
         overdue=overdue,
         overdue_work_minutes=np.where(overdue, off_t - off_d, 0.0),
         overdue_calendar_minutes=np.where(overdue, -calendar_min, 0.0),
-        due_soon=~overdue & ~paused & (remaining < due_soon_ratio * limit_minutes),
+        due_soon=due_soon_mask(remaining, limit_minutes, overdue, paused, due_soon_ratio),
         paused=paused,
     )
 

@@ -17,9 +17,10 @@
   var EMPTY = { stroke: true, color: "#24436e", weight: 0.5, opacity: 0.9, fill: true,
                 fillColor: "#0d1d38", fillOpacity: 0.7 };
 
+  // The page's configuration (view-config; the breaks and the colour ramp are defined in
+  // dashboard/figures/heat.py). Until the first refresh brings it no cell has a value.
   function cfg() {
-    return view.cfg || { breaks: [1, 2, 3, 5, 8, 13, 21], label: "在办案件", unit: "件",
-                         colours: ["#3fb8ff", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e", "#ff1f6b"],
+    return view.cfg || { breaks: [], label: "在办案件", unit: "件", colours: [],
                          explore: "/explore", refreshMs: 30000 };
   }
 

@@ -17,16 +17,10 @@
   var EMPTY = { stroke: true, color: "#24436e", weight: 0.5, opacity: 0.9, fill: true,
                 fillColor: "#0d1d38", fillOpacity: 0.7 };
 
-  function config() {
-    if (!wall.cfg) { // until the first update brings the page's configuration
-      wall.cfg = { breaks: [1, 2, 3, 5, 8, 13, 21],
-                   colours: ["#3fb8ff", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e", "#ff1f6b"] };
-    }
-    return wall.cfg;
-  }
-
+  // The class breaks and the colour ramp come from the server (wall-config, defined in
+  // dashboard/figures/heat.py); no cell has a value before the first update brings them.
   function colour(v) {
-    var c = config();
+    var c = wall.cfg || { breaks: [], colours: [] };
     var out = null;
     for (var i = 0; i < c.breaks.length; i++) {
       if (v >= c.breaks[i]) { out = c.colours[i]; }
