@@ -500,7 +500,7 @@ def register(app: dash.Dash, service: WallService) -> None:
             if live is None:
                 raise PreventUpdate
             grid = service.grid_update(metric, state.get("grid"))
-            with live._lock:  # one consistent picture across the panels (an RLock)
+            with live.consistent():  # one consistent picture across the panels
                 rows, note = service.queue(live)
                 # Rows and count apart: counts move with every case crossing a deadline, the
                 # first few hundred rows (most overdue first) far less often.

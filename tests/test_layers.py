@@ -179,3 +179,31 @@ def test_one_page_registry() -> None:
             assert policy.page_of(route) == page.name
             assert policy.ROUTES[route] == policy.PageOf("path")
             assert route not in (REPO / "app.py").read_text(encoding="utf-8")
+
+
+# Libraries' public names that start with an underscore (werkzeug's proxies, namedtuples).
+PUBLIC_UNDERSCORED = {"_get_current_object", "_asdict", "_replace", "_fields", "_make"}
+
+
+def private_reaches(path: Path) -> list[str]:
+    """``obj._name`` reads in ``path`` where ``obj`` is not ``self``/``cls`` (a reach into another's insides)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and node.attr not in PUBLIC_UNDERSCORED
+                and not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls", "os", "sys"})):
+            found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_the_web_layer_uses_public_interfaces() -> None:
+    """Pages, the API and the app read the domain through its public names (the wall once held
+    the live view's lock by hand; it now asks ``LiveView.consistent()``)."""
+    web = [p for pkg in ("layouts", "callbacks", "api", "auth") for p in modules_of(pkg)] + [REPO / "app.py"]
+    assert [reach for p in web for reach in private_reaches(p)] == []
+
+
+def test_the_reach_check_sees_one(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f(live):\n    with live._lock:\n        return self._x\n", encoding="utf-8")
+    assert [r.split()[-1] for r in private_reaches(module)] == ["._lock"]

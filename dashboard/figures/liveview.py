@@ -44,6 +44,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +172,16 @@ class LiveView:
         self.loaded_at: datetime | None = None
         self.last_change_at: datetime | None = None
         self._init_state()
+
+    @contextmanager
+    def consistent(self) -> Iterator[LiveView]:
+        """Hold the view still while a caller reads several figures as one picture.
+
+        The wall's panels (KPIs, hot spots, queue, board) must agree with each other; the lock is
+        re-entrant, so the figure methods called inside take it again without blocking.
+        """
+        with self._lock:
+            yield self
 
     # ---------------------------------------------------------------------------- building
     def _init_state(self) -> None:
