@@ -11,7 +11,7 @@ belongs to" (a page's path, its layout request, its callbacks).
 
 It is also the one page registry (``PAGE_LIST``): each page's name, path, rule and the roles
 that land on it. Plain data, importing nothing of the web: ``layouts`` (a layout per page),
-``callbacks`` (callbacks per page), ``app.py`` and ``cli.py`` read it, and
+``callbacks`` (callbacks per page), ``app.py`` and ``cli`` read it, and
 ``tests/test_layers.py`` checks that every page here has a layout and callbacks.
 """
 

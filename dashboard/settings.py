@@ -250,6 +250,7 @@ class Settings(BaseSettings):
 
 
 _MD = r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+"""A day of the year, ``MM-DD`` (a pattern): how ``GRIDHALL_WORKING_PERIODS`` dates its seasons."""
 
 
 def _parse_periods(text: str) -> list[tuple[int, int]]:
@@ -312,8 +313,9 @@ def _parse_working_periods(value: str) -> tuple[
     return default, seasons
 
 
-# Environment variables that select the config file itself, documented with the rest.
 META_VARIABLES = {"GRIDHALL_CONFIG": "Path of the TOML settings file (default gridhall.toml)."}
+"""Environment variables that are no field of :class:`Settings` but select where the settings
+come from (the TOML file); docs/configuration.md documents them with the fields."""
 
 
 def load_settings(**overrides: Any) -> Settings:

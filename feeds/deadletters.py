@@ -12,7 +12,7 @@ Re-driving appends the original fields unchanged to the stream they came from an
 the dead letter, atomically per entry. If the entry fails again, the ingest dead-letters it
 again under a new id.
 
-No CLI framework in here: ``cli.py`` does the tables and the printing.
+No CLI framework in here: ``cli/deadletters.py`` does the tables and the printing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 
 from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, DeadReason
+from .defaults import DEAD_LETTERS_SHOWN
 from .keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, case_streams, stream_id
 
 PAGE = 500
@@ -343,7 +344,7 @@ class DeadLetters:
         *,
         reason: str | None = None,
         since: datetime | None = None,
-        limit: int | None = 50,
+        limit: int | None = DEAD_LETTERS_SHOWN,
     ) -> list[DeadLetter]:
         """Newest first, filtered by reason code and time."""
         found: list[DeadLetter] = []

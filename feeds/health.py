@@ -12,6 +12,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 
 from .deadletters import WARN_FILL
+from .defaults import INGEST_ALIVE_S
 from .keys import CONSUMER_GROUP, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, HEALTH_KEY, case_streams
 
 
@@ -31,7 +32,7 @@ class FeedState:
     applied_total: int = 0
     last_batch_at: datetime | None = None
 
-    def alive(self, max_age_s: float = 60.0) -> bool:
+    def alive(self, max_age_s: float = INGEST_ALIVE_S) -> bool:
         return self.heartbeat_age_s is not None and self.heartbeat_age_s <= max_age_s
 
     @property

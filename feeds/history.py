@@ -18,6 +18,7 @@ from dashboard.store.casebook import Incoming, apply_events
 from dashboard.store.db import transaction
 from dashboard.store.reference import Reference
 
+from .defaults import DAILY_CASES
 from .scenario import CityModel, Planner
 from .simulator import _poisson
 
@@ -31,7 +32,7 @@ def build_history(
     now: datetime,
     *,
     days: int = 30,
-    daily_cases: float = 300.0,
+    daily_cases: float = DAILY_CASES,
     seed: int = 2026,
     batch_size: int = 4000,
     progress: Progress | None = None,

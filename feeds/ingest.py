@@ -31,6 +31,7 @@ from dashboard.store.reference import Reference
 
 from .contract import FUTURE_TOLERANCE, DeadReason, FeedError, parse_event
 from .deadletters import DeadLetterSink, dead_letter_record
+from .defaults import BATCH_SIZE, CLAIM_IDLE_MS, ILLEGAL_GRACE_S
 from .keys import (
     CHANGES_MAXLEN,
     CHANGES_STREAM,
@@ -44,7 +45,6 @@ from .keys import (
 
 log = logging.getLogger(__name__)
 
-ILLEGAL_GRACE_S = 600  # how long an illegal event may wait for the late event that makes it legal
 SWEEP_EVERY_S = 30
 REFERENCE_STALE_S = 30  # reference data older than this is reloaded before an event is refused or kept 未定位
 APPLY_ATTEMPTS = 5  # a batch that loses a race (same new case, deadlock) is simply redone
@@ -88,9 +88,9 @@ class Ingest:
         ref: Reference,
         *,
         consumer: str | None = None,
-        batch_size: int = 500,
+        batch_size: int = BATCH_SIZE,
         block_ms: int = 1000,
-        claim_idle_ms: int = 60_000,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
         illegal_grace_s: float = ILLEGAL_GRACE_S,
     ) -> None:
         self.settings = settings

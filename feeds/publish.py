@@ -6,7 +6,7 @@ decodes a stream entry (:func:`decode_entry`) before anything is sent. Events ar
 unchanged: a producer never rewrites ``occurred_at`` or any other field; pacing only decides
 *when* an entry is appended, never what it says.
 
-No CLI framework in here: ``cli.py`` does the printing, the progress bar and Ctrl-C.
+No CLI framework in here: ``cli/feed.py`` does the printing, the progress bar and Ctrl-C.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from dashboard.rules.vocab import Kind, Source
 from dashboard.store.models import Case, Grid, Unit
 
 from .contract import CaseEventMessage
+from .defaults import DAILY_CASES, SPEEDUP
 from .producer import Producer
 from .scenario import CityModel, PlannedEvent, Planner
 
@@ -73,8 +74,8 @@ class Simulator:
         classification: Classification,
         city: CityModel,
         *,
-        daily_cases: float = 300.0,
-        speedup: float = 1.0,
+        daily_cases: float = DAILY_CASES,
+        speedup: float = SPEEDUP,
         seed: int | None = None,
     ) -> None:
         self.sessions = sessions

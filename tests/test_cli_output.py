@@ -138,7 +138,7 @@ def test_users_list_and_overdue_take_every_format(settings, engine) -> None:  # 
     assert empty.exit_code == 0, empty.output
     assert json.loads(empty.stdout) == [] and "0 overdue" in empty.stderr
     header = _invoke(settings, "overdue", "--at", "2026-11-02T09:00", "--format", "tsv").stdout.splitlines()[0]
-    assert header.split("\t") == [c.key for c in cli.OVERDUE_TABLE]
+    assert header.split("\t") == [c.key for c in cli.overdue.OVERDUE_TABLE]
 
 
 def test_every_listing_command_has_format_and_it_is_documented() -> None:
@@ -162,7 +162,7 @@ def test_overdue_csv_dash_writes_to_standard_output(settings, engine, tmp_path, 
     result = _invoke(settings, "overdue", "--at", "2026-11-02T09:00", "--csv", "-")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "-").exists()
-    assert list(csv.reader(io.StringIO(result.stdout))) == [list(cli.OVERDUE_COLUMNS)]
+    assert list(csv.reader(io.StringIO(result.stdout))) == [list(cli.overdue.OVERDUE_COLUMNS)]
     assert "0 overdue" in result.stderr
 
 

@@ -33,9 +33,9 @@ def test_demo_stop_stops_the_embedded_redis_without_a_false_warning(embedded, mo
     """The demo checks Redis (check_redis), then holds a client, then stops the server: its
     own connections are not "someone else"."""
     said = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=said, width=200))
-    cli._require_backends(embedded)  # what `gridhall demo` does first
-    holder = cli._hold_embedded_redis(embedded)
+    monkeypatch.setattr(cli.supervisor, "err", Console(file=said, width=200))
+    cli.common._require_backends(embedded)  # what `gridhall demo` does first
+    holder = cli.supervisor._hold_embedded_redis(embedded)
     assert holder is not None
     pid = int(holder.client.info("server")["process_id"])
     assert holder.shutdown_embedded() is True, said.getvalue()
@@ -47,14 +47,14 @@ def test_demo_stop_leaves_a_server_someone_else_uses(embedded, monkeypatch) -> N
     import redis
 
     said = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=said, width=200))
-    holder = cli._hold_embedded_redis(embedded)
+    monkeypatch.setattr(cli.supervisor, "err", Console(file=said, width=200))
+    holder = cli.supervisor._hold_embedded_redis(embedded)
     assert holder is not None
     socket = holder.client.connection_pool.connection_kwargs["path"]
     other = redis.Redis(unix_socket_path=socket)
     other.client_setname("someone-else")
     pid = int(holder.client.info("server")["process_id"])
-    monkeypatch.setattr(cli.time, "monotonic", _fast_clock())  # skip the 5 s grace period
+    monkeypatch.setattr(cli.supervisor.time, "monotonic", _fast_clock())  # skip the 5 s grace period
     try:
         assert holder.shutdown_embedded() is False
         assert "still in use by someone-else" in said.getvalue()

@@ -250,8 +250,8 @@ def test_demo_city_cli_and_wall_agree(sessions, settings, demo, tmp_path) -> Non
         assert raw.startswith("\ufeff".encode())  # BOM: Excel reads UTF-8
         with out.open(encoding="utf-8-sig", newline="") as fh:
             rows = list(csv.reader(fh))
-        assert rows[0] == list(cli.OVERDUE_COLUMNS)
-        assert rows[1:] == [cli._overdue_cells(r, TZ) for r in expected]
+        assert rows[0] == list(cli.overdue.OVERDUE_COLUMNS)
+        assert rows[1:] == [cli.overdue._overdue_cells(r, TZ) for r in expected]
         assert f"{sum(r.overdue for r in expected)} overdue" in result.output
 
     result = CliRunner().invoke(cli.app, ["overdue", "--at", T.isoformat(), "--no-due-soon", "--csv", str(out)],

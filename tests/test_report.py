@@ -48,7 +48,7 @@ def build_last_month(settings: Settings, sessions: sessionmaker[Session], city_d
                      *, daily: float = 60, days: int | None = None) -> None:
     """The demo city and the history `gridhall demo` builds by default (at a lower rate)."""
     clear_cache()
-    build_demo(settings, sessions, city_dir, days or cli.demo_history_days(now, settings.tz), daily=daily, now=now)
+    build_demo(settings, sessions, city_dir, days or cli.demo.demo_history_days(now, settings.tz), daily=daily, now=now)
 
 
 def test_demo_history_reaches_back_over_the_previous_month() -> None:
@@ -59,7 +59,7 @@ def test_demo_history_reaches_back_over_the_previous_month() -> None:
                            ("2026-01-10T00:00:00+00:00", 41), ("2026-08-31T12:00:00+00:00", 62),
                            ("2026-03-01T00:30:00+08:00", 29)]:
         now = datetime.fromisoformat(text)
-        days = cli.demo_history_days(now, tz)
+        days = cli.demo.demo_history_days(now, tz)
         assert days == expected, text
         first_local = (now.astimezone(tz).replace(day=1) - timedelta(days=1)).replace(
             day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -242,7 +242,9 @@ def run(settings: Settings, *args: str, cwd: Path | None = None) -> subprocess.C
                GRIDHALL_REDIS_PREFIX=settings.redis_prefix)
     if settings.redis_url:
         env["GRIDHALL_REDIS_URL"] = settings.redis_url
-    return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], capture_output=True, text=True, env=env,
+    # This checkout's cli package, from whatever folder the command runs in.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env,
                           timeout=180, cwd=cwd or REPO)
 
 

@@ -380,11 +380,11 @@ def test_cli_add_list_disable(run_cli, sessions: sessionmaker[Session]) -> None:
 
 def test_cli_prompts_twice_on_a_terminal(run_cli, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
                                          sessions: sessionmaker[Session]) -> None:
-    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(cli.users, "_stdin_is_tty", lambda: True)
     result = run_cli("add", "boss", "--role", "admin", input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert _login(sessions, "boss", PASSWORD, T0).ok
-    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: False)
+    monkeypatch.setattr(cli.users, "_stdin_is_tty", lambda: False)
     piped = run_cli("add", "boss2", "--role", "admin", input=f"{PASSWORD}\n")
     assert "--password-stdin" in _one_error_line(piped)
 
@@ -471,7 +471,7 @@ def test_cli_passwd_reads_a_piped_line_ends_sessions_and_lifts_locks(  # type: i
 def test_cli_passwd_asks_twice_on_a_terminal(run_cli, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
                                              sessions: sessionmaker[Session]) -> None:
     _add(sessions)
-    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(cli.users, "_stdin_is_tty", lambda: True)
     mismatch = run_cli("passwd", "li.ming", input="a brand new secret\nanother new secret\n")
     assert mismatch.exit_code != 0
     assert _login(sessions, "li.ming", PASSWORD, T0).ok  # unchanged

@@ -1,0 +1,40 @@
+"""``gridhall db``: the database schema (Alembic migrations)."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.common import _classification, _require_backends, _sessions, _settings, console
+from dashboard.settings import Settings
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the schema to REVISION (default: the newest) and load the classification."""
+    settings = _settings()
+    _require_backends(settings, redis_too=False)
+    _upgrade(settings)
+    console.print(f"database at revision [bold]{revision}[/]")
+
+
+def _upgrade(settings: Settings) -> None:
+    from dashboard.store import db
+    from dashboard.store.reference import sync_classification
+
+    db.upgrade(settings)
+    classification = _classification(settings)
+    with db.transaction(_sessions(settings)) as session:
+        sync_classification(session, classification)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. 'base' to drop everything.")) -> None:
+    """Migrate the schema down to REVISION."""
+    from dashboard.store import db
+
+    settings = _settings()
+    _require_backends(settings, redis_too=False)
+    db.downgrade(settings, revision)
+    console.print(f"database at revision [bold]{revision}[/]")

@@ -1,0 +1,178 @@
+"""``gridhall demo``: build the demo city and its history once, then run it live.
+
+The city comes from ``dashboard/demo``, its past from ``feeds/history.py`` (the feed side);
+the processes that run it live are started and stopped by ``cli/supervisor.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from cli.cityimport import _import_city
+from cli.common import (
+    _classification,
+    _fail,
+    _progress,
+    _reference,
+    _require_backends,
+    _sessions,
+    _settings,
+    console,
+)
+from cli.db import _upgrade
+from cli.supervisor import _hold_embedded_redis, supervise
+from dashboard.rules.clock import utcnow
+from dashboard.settings import Settings
+from feeds import defaults
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+def demo(
+    speedup: float = typer.Option(
+        defaults.SPEEDUP, min=0.1, max=1000, help="Speed the live city up (more cases, faster handling).",
+    ),
+    daily: float = typer.Option(defaults.DAILY_CASES, min=10, help="New cases per day."),
+    days: int | None = typer.Option(
+        None, min=1, max=365,
+        help="Days of history built on first start (default: since the first day of the previous month, so the last "
+             "month's report is complete).",
+    ),
+    reset: bool = typer.Option(False, "--reset", help="Throw away the demo database and build it again."),
+    port: int | None = typer.Option(
+        None, help=f"Web port (default GRIDHALL_PORT, {Settings.model_fields['port'].default}).",
+    ),
+) -> None:
+    """Build the demo city once, then run Redis, simulator, ingest and web server together."""
+    settings = _settings(port=port)
+    demo_dir = settings.data_dir
+    if reset:
+        _reset_demo(settings)
+    started = time.monotonic()
+    _require_backends(settings)
+    redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
+    _prepare_demo(settings, days=days or demo_history_days(utcnow(), settings.tz), daily=daily)
+    demo_users = _demo_users(settings)
+    env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
+    children = {
+        "ingest": [sys.executable, "-m", "cli", "ingest"],
+        "simulate": [sys.executable, "-m", "cli", "simulate", "--daily", str(daily), "--speedup", str(speedup)],
+        # The demo's console is for people: no access log lines every 2 s per screen.
+        "web": [sys.executable, "-m", "cli", "serve", "--workers", str(settings.web_workers), "--no-access-log"],
+    }
+    url = f"http://{settings.host}:{settings.port}/"
+
+    def live() -> None:
+        wall = next((u for u in demo_users if u.token), None)
+        wall_url = f"{url}wall?token={wall.token}" if wall else f"{url}wall"
+        console.print(
+            f"\n[bold green]gridhall demo is live[/] ({time.monotonic() - started:.0f}s): "
+            f"[bold]{wall_url}[/] (the command-hall wall, signed in as a wall screen)"
+            f"   (Ctrl-C stops everything)",
+            soft_wrap=True,  # one line: the URL must stay whole to be clicked or copied
+        )
+        _print_demo_users(demo_users, url)
+
+    try:
+        supervise(children, env, url + "healthz", on_live=live)
+    finally:
+        if redis_holder is not None:
+            redis_holder.shutdown_embedded()
+        console.print("demo stopped")
+
+
+def demo_history_days(now: datetime, tz: tzinfo) -> int:
+    """Days of history reaching back before the first local midnight of the previous month.
+
+    The history starts ``days`` × 24 h before ``now``; one day more than the whole days since
+    that midnight covers it whatever the hour (e.g. 57 on 2026-11-26 for October 2026).
+    """
+    from datetime import date
+
+    today = now.astimezone(tz).date()
+    first = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+    return (today - first).days + 1
+
+
+def _demo_users(settings: Settings) -> list[Any]:
+    from dashboard.demo.demousers import ensure
+    from dashboard.store.db import transaction
+
+    with transaction(_sessions(settings)) as session:
+        return ensure(session, settings.data_dir)
+
+
+def _print_demo_users(demo_users: list[Any], url: str) -> None:
+    """The demo's sign-ins (docs/cli.md): one user per role, passwords from DATA_DIR/demo-users.json."""
+    from rich.table import Table
+
+    from auth.policy import HOME
+    from dashboard.store.users import UserRole
+
+    table = Table(title=f"demo users — sign in at {url}login", title_justify="left")
+    for column in ("role", "username", "password", "scope", "opens"):
+        table.add_column(column)
+    for u in demo_users:
+        secret = u.password if u.password else "(wall URL above)"
+        table.add_row(f"{u.role} ({UserRole(u.role).label})", u.username, secret, u.scope, HOME[u.role])
+    console.print(table)
+    console.print()
+
+
+def _reset_demo(settings: Settings) -> None:
+    from dashboard.store import db
+
+    if settings.database_url:
+        _fail("--reset only works on the embedded SQLite database; drop a server database yourself")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(settings.data_dir / "gridhall.db") + suffix).unlink(missing_ok=True)
+    _ = db  # the schema is rebuilt by _prepare_demo
+
+
+def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
+    from sqlalchemy import func, select
+
+    from dashboard.demo.democity import generate_city
+    from dashboard.store.db import transaction
+    from dashboard.store.models import Case, Grid
+    from dashboard.store.reference import get_meta, set_meta
+    from feeds.history import build_history
+    from feeds.scenario import CityModel
+
+    _upgrade(settings)
+    sessions = _sessions(settings)
+    with sessions() as session:
+        grids = session.scalar(select(func.count()).select_from(Grid)) or 0
+        cases = session.scalar(select(func.count()).select_from(Case)) or 0
+        built_by = get_meta(session, "built_by")
+    if grids and built_by != "demo":
+        _fail("this database holds a real city; the demo only runs on its own data dir "
+              "(set GRIDHALL_DATA_DIR to an empty folder, leave GRIDHALL_DATABASE_URL unset)")
+    city_dir = settings.data_dir / "demo-city"
+    if not grids:
+        if not (city_dir / "grids.geojson").exists():
+            with console.status("generating the demo city…"):
+                summary = generate_city(city_dir)
+            console.print(f"demo city generated: {summary}", highlight=False, soft_wrap=True)
+        _import_city(settings, city_dir)
+        with transaction(sessions) as session:
+            set_meta(session, "built_by", "demo")
+    if not cases:
+        classification = _classification(settings)
+        ref = _reference(settings, sessions)
+        with sessions() as session:
+            city = CityModel.load(session, classification, settings.tz)
+        with _progress() as progress:
+            task = progress.add_task(f"building {days} days of case history", total=days * 24)
+            n_cases, n_events = build_history(
+                sessions, ref, city, utcnow(), days=days, daily_cases=daily,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        console.print(f"history: {n_cases} cases, {n_events} events")
