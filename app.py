@@ -28,7 +28,6 @@ import callbacks
 import layouts
 from auth import policy
 from callbacks import Services
-from dashboard.rules import classification
 from dashboard.settings import ConfigError, Settings, load_settings
 from dashboard.store import db, reference
 from dashboard.store.cityname import CityNameSource
@@ -122,8 +121,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.server.extensions[EXTENSION_KEY] = runtime
     _add_healthz(app.server, runtime)
     _add_error_pages(app.server)
-    app.server.register_blueprint(api.create_blueprint(sessions, settings, lambda session: reference.timing_for(
-        classification.load(settings.classification, settings.classification_extension), settings, session)))
+    app.server.register_blueprint(api.create_blueprint(
+        sessions, settings, lambda session: reference.timing_for(settings, session)))
     # After every route exists: the guard refuses routes without a rule (auth/policy.py).
     auth.install(app, settings, sessions, redis_client, lambda: services.callback_pages)
     _register_component_scripts(app)

@@ -819,8 +819,9 @@ def build(settings: Settings, grids: int = 100_000, open_cases: int = 1_000_000,
                                    f"({settings.effective_database_url})")
     step("schema")
 
-    scheme = classification_mod.load(settings.classification, settings.classification_extension)
-    timing = timing_for(scheme, settings)
+    timing = timing_for(settings)
+    scheme = timing.classification
+    assert scheme is not None  # Timing.from_settings always sets it
     entries, class_p = _class_weights(scheme)
     plan = _plan(grids, districts, rng)
     unit_rows, unit_ids, unit_w = _units(plan, disposal_units)
@@ -1005,7 +1006,7 @@ def main() -> None:
 
         with Session(engine) as session:
             t0 = time.perf_counter()
-            rows = overdue_stored(session, timing_for(classification_mod.load(settings.classification), settings),
+            rows = overdue_stored(session, timing_for(settings),
                                   datetime.now(UTC))
             t1 = time.perf_counter()
         n_over = sum(1 for r in rows if r.overdue)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchkit  # noqa: E402
 from dashboard.demo.democity import generate_city  # noqa: E402
-from dashboard.rules import classification  # noqa: E402
+from dashboard.rules.classification import Classification  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
 from dashboard.store import db  # noqa: E402
 from dashboard.store.cityimport import import_city  # noqa: E402
@@ -169,8 +169,7 @@ def _consume(settings, consumer: str, batch_size: int, start=None, results=None,
 
     engine = db.make_engine(settings)
     sessions = db.session_factory(engine)
-    scheme = classification.load(settings.classification)
-    ref = Reference.load(sessions, scheme)
+    ref = Reference.load(sessions, Classification.from_settings(settings), settings)
     client = connect(settings)
     ingest = Ingest(settings, sessions, client, ref, consumer=consumer, batch_size=batch_size, block_ms=10)
     ingest.ensure_group()
@@ -214,7 +213,7 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         engine = db.make_engine(settings)
         sessions = db.session_factory(engine)
         import_city(city_dir, sessions)
-        scheme = classification.load(settings.classification)
+        scheme = Classification.from_settings(settings)
         with db.transaction(sessions) as s:
             sync_classification(s, scheme)
         engine.dispose()

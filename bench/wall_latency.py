@@ -216,7 +216,7 @@ def prepare_city(settings: Settings, history_days: int) -> tuple[list[str], str]
     from sqlalchemy import select
 
     from dashboard.demo.democity import generate_city
-    from dashboard.rules import classification
+    from dashboard.rules.classification import Classification
     from dashboard.store import db, users
     from dashboard.store.cityimport import import_city
     from dashboard.store.models import Grid
@@ -225,7 +225,7 @@ def prepare_city(settings: Settings, history_days: int) -> tuple[list[str], str]
     db.upgrade(settings)
     engine = db.make_engine(settings)
     sessions = db.session_factory(engine)
-    scheme = classification.load(settings.classification, settings.classification_extension)
+    scheme = Classification.from_settings(settings)
     with db.transaction(sessions) as session:
         sync_classification(session, scheme)
     city_dir = settings.data_dir / "demo-city"

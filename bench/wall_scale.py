@@ -418,12 +418,10 @@ def main() -> None:
         from sqlalchemy.orm import Session
 
         from dashboard.figures.liveview import LiveView
-        from dashboard.rules import classification
         from dashboard.store.reference import timing_for
 
-        scheme = classification.load(settings.classification, settings.classification_extension)
         with Session(engine) as session:
-            timing = timing_for(scheme, settings, session)
+            timing = timing_for(settings, session)
             t0 = time.perf_counter()
             view = LiveView.load(session, timing, datetime.now(UTC), tz=settings.tz)
             load_s = time.perf_counter() - t0

@@ -35,7 +35,7 @@ from dashboard.figures.readapi import OutOfScope, case_detail
 from dashboard.output.export import to_csv, to_xlsx
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.store.scope import Scope
-from dashboard.store.users import UserRole
+from dashboard.store.users import UserRole, active_user
 from layouts import explore as view
 from layouts.explore import (
     children_title,
@@ -270,12 +270,10 @@ class ExploreService(PageService):
 
     def note(self, session: Session, viewer: Viewer, user_id: int, grid_code: Any, kind: str, text: Any) -> str:
         """Store an acknowledgement or note; returns the message to show (the caller commits)."""
-        from dashboard.store.models import User
-
         if not viewer.writes:
             raise hotspots.NotAllowed("只有值班长可以确认或批注热点")
-        user = session.get(User, user_id)
-        if user is None or user.disabled:
+        user = active_user(session, user_id)
+        if user is None:
             raise hotspots.NotAllowed("账户不存在或已停用")
         if not isinstance(grid_code, str) or not isinstance(text, (str, type(None))):
             raise OutOfScope(str(grid_code))

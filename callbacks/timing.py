@@ -14,7 +14,6 @@ from datetime import datetime
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.rules import classification
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.settings import Settings
@@ -32,8 +31,7 @@ class LazyTiming:
     def get(self, session: Session) -> Timing:
         with self._lock:
             if self._timing is None:
-                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
-                self._timing = timing_for(scheme, self.settings, session)
+                self._timing = timing_for(self.settings, session)
             return self._timing
 
 

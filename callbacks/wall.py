@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
-from dashboard.rules import classification
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import weights_from_settings
 from dashboard.rules.vocab import UNLOCATED
@@ -156,9 +155,8 @@ class WallService:
         delay = 1.0
         while not self._stopped.is_set():
             try:
-                scheme = classification.load(self.settings.classification, self.settings.classification_extension)
                 with self.sessions() as session:
-                    timing = timing_for(scheme, self.settings, session)
+                    timing = timing_for(self.settings, session)
                 follower = ChangeFollower(self.settings, self.sessions, self.client, timing)
                 follower.start()  # loads the view from SQL, then follows in its own thread
                 self.follower = follower

@@ -35,12 +35,12 @@ def check(
     code = 0
     console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.tz.key}")
     try:
-        scheme = _classification(settings)
+        _classification(settings)
         console.print(f"[green]✓ classification[/] {settings.classification}")
         try:
             from dashboard.store.reference import timing_for
 
-            timing_for(scheme, settings)
+            timing_for(settings)
             console.print(f"[green]✓ time limits[/] {settings.limits_file or 'shipped default'}, "
                           f"calendar {settings.working_periods}")
         except ConfigError as exc:

@@ -91,10 +91,10 @@ def _sessions(settings: Settings) -> sessionmaker[Session]:
 
 
 def _classification(settings: Settings) -> Classification:
-    from dashboard.rules.classification import ClassificationError, load
+    from dashboard.rules.classification import Classification, ClassificationError
 
     try:
-        return load(settings.classification, settings.classification_extension)
+        return Classification.from_settings(settings)
     except ClassificationError as exc:
         _fail(f"GRIDHALL_CLASSIFICATION: {exc}", 1)
 

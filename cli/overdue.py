@@ -91,11 +91,11 @@ def overdue(
     except ValueError as exc:
         _fail(f"--at: {exc}", 2)
     _require_backends(settings, redis_too=False)
-    classification = _classification(settings)
+    _classification(settings)  # a bad GRIDHALL_CLASSIFICATION: one line, not a traceback
     sessions = _sessions(settings)
     with sessions() as session:
         try:
-            timing = timing_for(classification, settings, session)
+            timing = timing_for(settings, session)
         except ConfigError as exc:  # a bad GRIDHALL_LIMITS_FILE or GRIDHALL_HOLIDAY_FILE
             _fail(str(exc), 1)
         rows = overdue_as_of(session, timing, when, due_soon=due_soon)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.demo.democity import generate_city
-from dashboard.rules import classification
+from dashboard.rules.classification import Classification
 from dashboard.settings import Settings
 from dashboard.store import db
 from dashboard.store.cityimport import import_city
@@ -34,7 +34,7 @@ def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Pa
                daily: float = 300, now: datetime | None = None) -> Reference:
     """The demo city imported, with ``days`` of history up to ``now`` at ``daily`` cases a day."""
     import_city(city_dir, sessions)
-    scheme = classification.load(settings.classification)
+    scheme = Classification.from_settings(settings)
     with db.transaction(sessions) as s:
         sync_classification(s, scheme)
     ref = Reference.load(sessions, scheme, settings)

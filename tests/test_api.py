@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
 from apicitykit import NOW, XSS
-from dashboard.rules import classification
 from dashboard.settings import Settings
 from dashboard.store import reference
 from dashboard.store import scope as scopes
@@ -32,8 +31,7 @@ pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 @pytest.fixture
 def client(sessions: sessionmaker[Session], settings: Settings) -> Iterator[Any]:
     app = flask.Flask("api-test")
-    scheme = classification.load(settings.classification, settings.classification_extension)
-    timing = lambda session: reference.timing_for(scheme, settings, session)  # noqa: E731
+    timing = lambda session: reference.timing_for(settings, session)  # noqa: E731
     app.register_blueprint(v1.create_blueprint(sessions, settings, timing, clock=lambda: NOW))
     with app.test_client() as c:
         c.application = app  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard.figures.overdue import overdue_stored
-from dashboard.rules import classification
+from dashboard.rules.classification import Classification
 from dashboard.rules.codes import check_grid_in_community
 from dashboard.rules.lifecycle import OPEN, EventType, LifecycleEvent
 from dashboard.settings import load_settings
@@ -78,7 +78,7 @@ def test_counts_and_codes(built) -> None:  # type: ignore[no-untyped-def]
 
 def test_overdue_and_baseline(bigcity, built) -> None:  # type: ignore[no-untyped-def]
     settings, city, engine = built
-    timing = timing_for(classification.load(settings.classification), settings)
+    timing = timing_for(settings)
     with Session(engine) as s:
         rows = overdue_stored(s, timing, city.now)
     assert sum(r.overdue for r in rows) == city.overdue > 0
@@ -89,7 +89,7 @@ def test_overdue_and_baseline(bigcity, built) -> None:  # type: ignore[no-untype
 def test_a_later_event_applies_incrementally(built) -> None:  # type: ignore[no-untyped-def]
     settings, city, engine = built
     sessions = db.session_factory(engine)
-    ref = Reference.load(sessions, classification.load(settings.classification), settings)
+    ref = Reference.load(sessions, Classification.from_settings(settings), settings)
     with Session(engine) as s:
         before = s.execute(select(Case).where(Case.stage == "dispatched").limit(1)).scalar_one()
     at = max(city.now, before.last_event_at) + timedelta(minutes=5)

@@ -14,7 +14,6 @@ from api import v1
 from callbacks.wall import WallService, ranking_rows
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
 from dashboard.output.report import build_report
-from dashboard.rules import classification
 from dashboard.rules.evalspec import weights_from_settings
 from dashboard.settings import Settings
 from dashboard.store import reference
@@ -27,9 +26,8 @@ NOW = datetime(2026, 10, 20, 4, 0, tzinfo=UTC)  # September is over: figures are
 
 def _api(sessions: sessionmaker[Session], settings: Settings, scope: str | None) -> Any:
     app = flask.Flask("evaluation-views")
-    scheme = classification.load(settings.classification, settings.classification_extension)
     app.register_blueprint(v1.create_blueprint(
-        sessions, settings, lambda s: reference.timing_for(scheme, settings, s), clock=lambda: NOW))
+        sessions, settings, lambda s: reference.timing_for(settings, s), clock=lambda: NOW))
     with sessions() as s:
         user = create_user(s, f"ev.{scope or 'city'}", "leader", scope=scope)
         token = issue_token(s, user)[1]

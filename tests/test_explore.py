@@ -30,7 +30,7 @@ from dashboard.figures import explore
 from dashboard.figures.explore import OutOfScope
 from dashboard.figures.readapi import case_detail
 from dashboard.figures.selection import Selection, SelectionError
-from dashboard.rules import classification
+from dashboard.rules.classification import Classification
 from dashboard.settings import Settings
 from dashboard.store import reference
 from dashboard.store import scope as scopes
@@ -63,14 +63,13 @@ def fresh_cache() -> None:
 
 @pytest.fixture
 def timing(settings: Settings, sessions: sessionmaker[Session]) -> Any:
-    scheme = classification.load(settings.classification, settings.classification_extension)
     with sessions() as s:
-        return reference.timing_for(scheme, settings, s)
+        return reference.timing_for(settings, s)
 
 
 def _classes(settings: Settings) -> list[tuple[str, str]]:
     """(kind, minor code) of a few classes from two majors of each kind."""
-    scheme = classification.load(settings.classification, settings.classification_extension)
+    scheme = Classification.from_settings(settings)
     out: list[tuple[str, str]] = []
     for kind in ("component", "event"):
         majors: dict[str, list[str]] = {}

@@ -207,3 +207,45 @@ def test_the_reach_check_sees_one(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f(live):\n    with live._lock:\n        return self._x\n", encoding="utf-8")
     assert [r.split()[-1] for r in private_reaches(module)] == ["._lock"]
+
+
+# Pages hold no SQL: callbacks and layouts show what dashboard/figures and dashboard/store compute.
+# From SQLAlchemy they take only the session types (to pass a session on) and its error class.
+PAGE_SQLALCHEMY = {"sqlalchemy.orm": {"Session", "sessionmaker"}, "sqlalchemy.exc": {"SQLAlchemyError"}}
+SESSION_QUERIES = {"execute", "scalar", "scalars", "query", "get"}
+
+
+def sql_in(path: Path) -> list[str]:
+    """What in ``path`` builds or runs SQL: SQLAlchemy beyond the session types, the ORM models,
+    or a query method called on a session."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "sqlalchemy"]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] == "sqlalchemy":
+                allowed = PAGE_SQLALCHEMY.get(node.module, set())
+                found += [f"{node.module}.{a.name}" for a in node.names if a.name not in allowed]
+            elif node.module == "dashboard.store.models":
+                found.append(node.module)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in SESSION_QUERIES and isinstance(node.func.value, ast.Name)
+              and node.func.value.id in {"session", "s"}):
+            found.append(f"line {node.lineno}: {node.func.value.id}.{node.func.attr}()")
+    return found
+
+
+def test_pages_hold_no_sql() -> None:
+    pages = [p for package in ("callbacks", "layouts") for p in modules_of(package)]
+    assert len(pages) > 10
+    bad = {str(p.relative_to(REPO)): sql_in(p) for p in pages}
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_the_sql_check_sees_a_query(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from sqlalchemy import select\nfrom sqlalchemy.orm import Session, aliased\n"
+                      "from dashboard.store.models import Grid\n"
+                      "def f(session):\n    return session.execute(select(Grid.code)).all()\n", encoding="utf-8")
+    assert sql_in(module) == ["sqlalchemy.select", "sqlalchemy.orm.aliased", "dashboard.store.models",
+                              "line 5: session.execute()"]

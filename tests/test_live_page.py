@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from authkit import csrf_header, make_user, signin_client, signin_page
 from browserkit import LiveServer, PageWatch, shots_dir
 from callbacks.live import LiveService, parse_health
-from dashboard.rules import classification
+from dashboard.rules.classification import Classification
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType, LifecycleEvent, Stage, fold
 from dashboard.settings import Settings
@@ -454,7 +454,7 @@ def seed_city(
     rng = random.Random(20261125)
     day_start = queries.day_window(settings.tz, now).start
     work_start = day_start + timedelta(hours=7)
-    scheme = classification.load(settings.classification)
+    scheme = Classification.from_settings(settings)
     classes = [e for e in scheme if e.kind.value == "event" and e.major_code in DESCRIPTIONS
                and not re.search(r"[A-Za-z]", e.minor_name)]
     with db.transaction(sessions) as s:

@@ -336,7 +336,6 @@ def measure(database_url: str, n_cases: int = 200_000, n_grids: int = 100_000, n
 
     from sqlalchemy import text, update
 
-    from dashboard.rules import classification
     from dashboard.settings import load_settings
     from dashboard.store import db
     from dashboard.store.models import Base
@@ -363,7 +362,7 @@ def measure(database_url: str, n_cases: int = 200_000, n_grids: int = 100_000, n
     else:
         with sessions.begin() as s:  # undo the previous run's changes
             s.execute(update(Case).where(Case.stage == "closed").values(stage="dispatched", closed_at=None))
-    timing = timing_for(classification.load("gbt47678-2026"), settings)
+    timing = timing_for(settings)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = _time.perf_counter()
     with sessions() as s:

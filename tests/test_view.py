@@ -22,9 +22,8 @@ from authkit import make_user, signin_client, signin_page
 from browserkit import PageWatch, shots_dir
 from callbacks import view as viewcb
 from citykit import add_case, build_plan, running_clock
-from dashboard.figures import readapi
+from dashboard.figures import readapi, scopemap
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
-from dashboard.rules import classification
 from dashboard.rules.evalspec import weights_from_settings
 from dashboard.settings import Settings
 from dashboard.store import reference
@@ -119,8 +118,7 @@ def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
 
 
 def _timing(settings: Settings, session: Session) -> Any:
-    scheme = classification.load(settings.classification, settings.classification_extension)
-    return reference.timing_for(scheme, settings, session)
+    return reference.timing_for(settings, session)
 
 
 def _sql(sessions: sessionmaker[Session], district: str | None) -> dict[str, Any]:
@@ -277,8 +275,8 @@ def test_ranking_failure_is_said_in_chinese(settings: Settings, sessions: sessio
 def test_geometry_is_the_scope_only_and_decodes_exactly(sessions: sessionmaker[Session],
                                                         city: dict[str, Any]) -> None:
     with sessions() as s:
-        district = viewcb.load_geo(s, _scope(sessions, "990101"))
-        whole = viewcb.load_geo(s, _scope(sessions, None))
+        district = scopemap.load_geo(s, _scope(sessions, "990101"))
+        whole = scopemap.load_geo(s, _scope(sessions, None))
         stored = {code: json.loads(g) for code, g in s.execute(select(Grid.code, Grid.geometry))}
     assert district.grids == 5 and whole.grids == 7
     assert "990102" not in json.dumps(district.compact)

@@ -15,8 +15,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dashboard.rules.vocab import Kind
+
+if TYPE_CHECKING:
+    from dashboard.settings import Settings
 
 DATA_DIR = Path(__file__).parent / "data" / "classification"
 COLUMNS = ("kind", "major_code", "major_name", "minor_code", "minor_name", "source")
@@ -108,6 +112,15 @@ class ClassEntry:
 
 class Classification:
     """The active scheme: look up classes by (kind, minor code)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Classification:
+        """The deployment's scheme: GRIDHALL_CLASSIFICATION plus GRIDHALL_CLASSIFICATION_EXTENSION.
+
+        The one reading of the two settings (``Timing.from_settings`` calls it), so no caller
+        can forget the city's extension file.
+        """
+        return load(settings.classification, settings.classification_extension)
 
     def __init__(self, name: str, rule: CodeRule, entries: Iterable[ClassEntry]) -> None:
         self.name = name

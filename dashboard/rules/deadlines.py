@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dashboard.rules.classification import Classification
 from dashboard.rules.lifecycle import (
     FINISHES_CLOCK,
     CaseState,
@@ -52,11 +53,11 @@ from dashboard.rules.lifecycle import (
     as_datetime,
     fold_into,
 )
-from dashboard.rules.limits import STAGES, LimitRow, LimitTable
+from dashboard.rules.limits import STAGES, LimitRow, LimitTable, load_limits
+from dashboard.rules.workcalendar import WorkCalendar
 
 if TYPE_CHECKING:
-    from dashboard.rules.classification import Classification
-    from dashboard.rules.workcalendar import WorkCalendar
+    from dashboard.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,27 @@ class Timing:
     area_classes: Mapping[str, str] = field(default_factory=dict)  # grid code → A/B/C
     due_soon_ratio: float = 0.2
     _classes: dict[tuple[str, str], tuple[str | None, bool | None]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, classification: Classification | None = None) -> Timing:
+        """A deployment's timing, all read from ``settings``: the one place it is put together.
+
+        The classification scheme with the city's extension file (``Classification.from_settings``),
+        the limits table (GRIDHALL_LIMITS_FILE or the scheme's default), the working calendar (time
+        zone, working periods, holiday file) and the due-soon ratio. ``classification`` is for a
+        caller that already holds the settings' scheme (the ingest's Reference checks codes against
+        that same object). The grids' area classes are the store's to add
+        (``dashboard.store.reference.timing_for``).
+
+        Raises ClassificationError, LimitsError or HolidayFileError: one line naming the setting.
+        """
+        scheme = classification if classification is not None else Classification.from_settings(settings)
+        return cls(
+            limits=load_limits(scheme, settings.limits_file),
+            calendar=WorkCalendar.from_settings(settings),
+            classification=scheme,
+            due_soon_ratio=settings.due_soon_ratio,
+        )
 
     def row_for(self, clock: str, values: Mapping[str, Any]) -> LimitRow:
         kind = values.get("kind")

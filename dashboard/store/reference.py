@@ -16,11 +16,12 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.rules.classification import Classification
+from dashboard.rules.deadlines import Timing
 from dashboard.rules.gridindex import GridIndex
+from dashboard.settings import load_settings
 from dashboard.store.models import ClassificationEntry, Grid, Meta, Region, Unit
 
 if TYPE_CHECKING:
-    from dashboard.rules.deadlines import Timing
     from dashboard.settings import Settings
 
 
@@ -49,7 +50,7 @@ class Reference:
         limits table or the holiday file is unusable.
         """
         ref = cls(classification=classification)
-        ref.timing = timing_for(classification, settings)
+        ref.timing = Timing.from_settings(settings if settings is not None else load_settings(), classification)
         ref.reload(sessions)
         return ref
 
@@ -82,24 +83,13 @@ class Reference:
         return self.index.locate(lon, lat) if self.index is not None else None
 
 
-def timing_for(classification: Classification, settings: Settings | None = None,
-               session: Session | None = None) -> Timing:
-    """The limits table (GRIDHALL_LIMITS_FILE or the scheme's default) and working calendar.
+def timing_for(settings: Settings | None = None, session: Session | None = None) -> Timing:
+    """The deployment's timing (``Timing.from_settings``), with the grids' area classes when given a ``session``.
 
-    With a ``session`` the grids' area classes are read too (Reference.load does that itself).
+    Without ``settings`` the deployment's are read (GRIDHALL_* environment). Reference.load
+    reads the area classes itself, with its grids.
     """
-    from dashboard.rules.deadlines import Timing
-    from dashboard.rules.limits import load_limits
-    from dashboard.rules.workcalendar import WorkCalendar
-    from dashboard.settings import load_settings
-
-    settings = settings if settings is not None else load_settings()
-    timing = Timing(
-        limits=load_limits(classification, settings.limits_file),
-        calendar=WorkCalendar.from_settings(settings),
-        classification=classification,
-        due_soon_ratio=settings.due_soon_ratio,
-    )
+    timing = Timing.from_settings(settings if settings is not None else load_settings())
     if session is not None:
         timing.area_classes = {c: a for c, a in session.execute(select(Grid.code, Grid.area_class)) if a}
     return timing

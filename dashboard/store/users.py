@@ -127,6 +127,12 @@ def get_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == normalise_username(username))).first()
 
 
+def active_user(session: Session, user_id: int) -> User | None:
+    """The user with this id; None when there is none or it is disabled."""
+    user = session.get(User, user_id)
+    return user if user is not None and not user.disabled else None
+
+
 def require_user(session: Session, username: str) -> User:
     user = get_user(session, username)
     if user is None:

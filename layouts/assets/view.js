@@ -63,7 +63,7 @@
     });
   };
 
-  // The compact geometry (callbacks/view.py encode_geometry) -> a GeoJSON FeatureCollection.
+  // The compact geometry (dashboard/figures/scopemap.py encode_geometry) -> a GeoJSON FeatureCollection.
   function decode(geo) {
     var scale = Math.pow(10, geo.d || 5);
     var ox = geo.o[0], oy = geo.o[1];
