@@ -50,7 +50,10 @@ from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
 from layouts import wall as view
-from layouts.live import PLACEHOLDER, render_banner, render_feed
+from layouts.kit.fmt import PLACEHOLDER
+from layouts.kit.health import render_banner, render_feed
+
+from .clock import register_clock
 
 log = logging.getLogger(__name__)
 
@@ -587,15 +590,7 @@ def register(app: dash.Dash, service: WallService) -> None:
         root = "gh-page wall" + (" is-stale" if message else "")
         return render_feed(parts), banner, banner_class, root, updated, new_fp
 
-    app.clientside_callback(
-        ClientsideFunction(namespace="gridhall", function_name="clock"),
-        Output("wall-clock", "children"),
-        Output("wall-date", "children"),
-        Output("wall-offline", "children"),
-        Output("wall-offline", "className"),
-        Input("wall-clock-tick", "n_intervals"),
-        State("wall-config", "data"),
-    )
+    register_clock(app, "wall")  # clock, date and the offline banner, in the browser
 
 
 __all__ = ["GEO_RULE", "MapLayers", "WallService", "add_routes", "register", "html"]
