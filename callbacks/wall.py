@@ -40,7 +40,7 @@ from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluat
 from dashboard.figures.liveview import LiveView
 from dashboard.rules import classification
 from dashboard.rules.clock import utcnow
-from dashboard.rules.evalspec import weights_from_settings
+from dashboard.rules.evalspec import INSUFFICIENT, weights_from_settings
 from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store import mapdata
@@ -370,7 +370,7 @@ def ranking_rows(ev: Evaluation) -> list[dict[str, Any]]:
     """Rows of the wall's ranking grids: counts as they are, rates in %, 样本不足 unranked."""
     rows = []
     for r in ev.rows:
-        rank: Any = r.rank if r.rank is not None else ("样本不足" if not r.sample_ok else PLACEHOLDER)
+        rank: Any = r.rank if r.rank is not None else (INSUFFICIENT if not r.sample_ok else PLACEHOLDER)
         row: dict[str, Any] = {"id": r.code, "name": r.name, "rank": rank,
                                "composite": PLACEHOLDER if r.composite is None else f"{r.composite:.2f}",
                                "grade": r.grade or PLACEHOLDER}

@@ -30,7 +30,7 @@ from dashboard.figures.explore import (
     Selection,
 )
 from dashboard.figures.readapi import CaseDetail
-from dashboard.rules.evalspec import INDICATORS
+from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
 from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import UNITS
 from dashboard.rules.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
@@ -55,7 +55,7 @@ KPIS: tuple[Kpi, ...] = (
     ("overdue", "超期", NOW),
     ("due_soon", "临期", NOW),
     ("urgent", "急件", "在办"),
-    ("on_time_close_rate", "按期结案率", "时间范围内"),
+    ("on_time_close_rate", LABELS["region"]["on_time_close_rate"], "时间范围内"),
 )
 
 # AG Grid built-in texts for filters and menus, in Chinese.
@@ -525,7 +525,7 @@ def ranking_columns(kind: str | None) -> list[dict[str, Any]]:
         name["cellRenderer"] = "ExploreRegionLink"  # explore.js: a region link (class explore-go)
     cols: list[dict[str, Any]] = [
         {"field": "rank", "headerName": "名次", "pinned": "left", "width": 76, "minWidth": 76, "flex": None,
-         **_NUMERIC, "cellClassRules": {"explore-muted": "params.value === '样本不足'"}},
+         **_NUMERIC, "cellClassRules": {"explore-muted": f"params.value === '{INSUFFICIENT}'"}},
         name,
         {"field": "composite", "headerName": "综合指标值", "width": 108, "minWidth": 108, "flex": None,
          **_NUMERIC, "cellClass": "explore-composite"},

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote
 import dash_leaflet as dl
 from dash import dcc, html
 
+from dashboard.rules.evalspec import LABELS
 from dashboard.settings import Settings
 
 from .kit.basemap import city_map
@@ -59,10 +60,10 @@ CHILD_TITLES = {"city": "各区概况", "district": "各街道概况", "street":
 # 综合考评 ranks the level below the scope (a community user: its grids); the tab's label.
 EVAL_TABS = {"district": "各区", "street": "各街道", "community": "各社区", "grid": "各网格"}
 # The key indicators shown per kind (evalspec.INDICATORS keys, their labels); the rest is on /explore.
-EVAL_REGION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("filed", "立案数"), ("close_rate", "结案率"), ("on_time_close_rate", "按期结案率"))
-EVAL_UNIT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("assigned", "应处置数"), ("on_time_handle_rate", "按时处置率"), ("rework_rate", "返工率"))
+EVAL_REGION_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (key, LABELS["region"][key]) for key in ("filed", "close_rate", "on_time_close_rate"))
+EVAL_UNIT_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (key, LABELS["unit"][key]) for key in ("assigned", "on_time_handle_rate", "rework_rate"))
 GRADES = "ABCDE"
 
 

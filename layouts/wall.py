@@ -16,6 +16,7 @@ import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
 
+from dashboard.rules.evalspec import LABELS
 from dashboard.settings import Settings
 
 from .kit.basemap import city_map
@@ -25,7 +26,7 @@ from .kit.grid import LOCALE_TEXT
 from .kit.header import header
 from .kit.health import banners
 from .kit.props import attrs
-from .kit.tiles import LOOP_KPIS, Kpi, kpi_strip
+from .kit.tiles import LOOP_KPIS, TODAY, Kpi, kpi_strip
 from .kit.tiles import kpi_texts as tile_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
@@ -39,7 +40,7 @@ BOUNDARY_URL = "/wall/geo/boundaries.json"
 # (key, label, scope): the KPI strip, in the order of the standard loop.
 KPIS: tuple[Kpi, ...] = (
     *LOOP_KPIS,
-    ("on_time_close_rate", "按期结案率", "今日"),
+    ("on_time_close_rate", LABELS["region"]["on_time_close_rate"], TODAY),
     ("overdue", "当前超期", "当前"),
     ("urgent", "急要件", "在办"),
 )
@@ -228,10 +229,12 @@ def _ranked(name: dict[str, Any], *figures: tuple[str, str, float]) -> list[dict
 
 EVAL_REGION_COLUMNS = _ranked(
     {"field": "name", "headerName": "区域", "flex": 1.5, "cellClass": "wall-ellipsis", "tooltipField": "name"},
-    ("filed", "立案数", 0.9), ("close_rate", "结案率", 0.9), ("on_time_close_rate", "按期结案率", 1.1))
+    *[(key, LABELS["region"][key], flex) for key, flex in (("filed", 0.9), ("close_rate", 0.9),
+                                                           ("on_time_close_rate", 1.1))])
 EVAL_UNIT_COLUMNS = _ranked(
     {"field": "name", "headerName": "处置单位", "flex": 2.0, "cellClass": "wall-ellipsis", "tooltipField": "name"},
-    ("assigned", "应处置数", 0.9), ("on_time_handle_rate", "按时处置率", 1.1), ("rework_rate", "返工率", 0.8))
+    *[(key, LABELS["unit"][key], flex) for key, flex in (("assigned", 0.9), ("on_time_handle_rate", 1.1),
+                                                         ("rework_rate", 0.8))])
 EVAL_REFRESH_MS = 60_000  # the ranking moves with closed cases: once a minute is plenty
 
 

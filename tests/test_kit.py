@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.rules.evalspec import INSUFFICIENT, LABELS
 from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import STAGES
 
@@ -116,19 +117,25 @@ def test_shared_pieces_are_built_in_the_kit_only() -> None:
     assert where == {piece: {module} for piece, module in KIT_PIECES.items()}
 
 
-# The case loop's words: stage labels (Stage.label) and the clock stages' names (limits.STAGES).
-LOOP_WORDS = {stage.label for stage in Stage} | set(STAGES.values())
+# Words the screens take from the vocabulary: the case loop's (Stage.label, the clock stages of
+# limits.STAGES) and the evaluation's (indicator labels, 样本不足).
+VOCABULARY = {
+    "stage": {stage.label for stage in Stage} | set(STAGES.values()),
+    "evaluation": {label for labels in LABELS.values() for label in labels.values()} | {INSUFFICIENT},
+}
 
 
-def typed_loop_words(path: Path) -> list[tuple[int, str]]:
-    return [(node.lineno, node.value) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in LOOP_WORDS]
+def typed_words(path: Path, words: set[str]) -> list[tuple[int, str]]:
+    return sorted((node.lineno, node.value) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words)
 
 
-def test_screens_take_stage_labels_from_the_vocabulary() -> None:
-    """A stage's name on a screen is ``Stage.label`` (or built from it, as 处置中 is): typed again
-    in a layout or a callback it could drift from the vocabulary (docs/glossary.md)."""
-    typed = {path.relative_to(REPO).as_posix(): typed_loop_words(path)
+@pytest.mark.parametrize("vocabulary", sorted(VOCABULARY))
+def test_screens_take_labels_from_the_vocabulary(vocabulary: str) -> None:
+    """A stage's name on a screen is ``Stage.label`` (or built from it, as 处置中 is), an
+    indicator's its ``evalspec.LABELS`` entry: typed again in a layout or a callback, it could
+    drift from the vocabulary (docs/glossary.md)."""
+    typed = {path.relative_to(REPO).as_posix(): typed_words(path, VOCABULARY[vocabulary])
              for package in ("layouts", "callbacks") for path in sorted((REPO / package).rglob("*.py"))}
     assert {k: v for k, v in typed.items() if v} == {}
 
@@ -137,7 +144,8 @@ def test_the_label_scan_sees_a_typed_label(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text('KPIS = (("filed", "立案", "今日"), ("x", f"{1}中", "当前"))\nHINT = "立案数"\n',
                       encoding="utf-8")
-    assert typed_loop_words(module) == [(1, "立案")]
+    assert typed_words(module, VOCABULARY["stage"]) == [(1, "立案")]
+    assert typed_words(module, VOCABULARY["evaluation"]) == [(2, "立案数")]
 
 
 def test_loop_tiles_read_as_the_stages() -> None:
