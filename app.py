@@ -32,7 +32,7 @@ from dashboard.settings import ConfigError, Settings, load_settings
 from dashboard.store import db, reference
 from dashboard.store.cityname import CityNameSource
 from feeds.connection import connect
-from layouts.live import page_title
+from layouts.kit.header import page_title
 
 log = logging.getLogger(__name__)
 

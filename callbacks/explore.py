@@ -54,7 +54,7 @@ from layouts.explore import (
     trend_figure,
     unlocated_note,
 )
-from layouts.live import PLACEHOLDER, fmt_int, fmt_rate
+from layouts.kit.fmt import PLACEHOLDER, fmt_int, fmt_rate
 
 from .timing import PageService
 from .wall import period_text, ranking_rows

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import dash
 import redis
-from dash import ClientsideFunction, Input, Output, State, html, no_update
+from dash import Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +28,10 @@ from dashboard.store import queries
 from dashboard.store.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 from feeds.keys import HEALTH_KEY
 from layouts import live as view
+from layouts.kit.fmt import fmt_int
+from layouts.kit.health import render_banner, render_feed
+
+from .clock import register_clock
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +242,9 @@ class LiveService:
         has_data = bool(stored.get("has_data"))
         update = Update()
         message = self.stop_message(probe)
-        update.banner, update.banner_class = view.render_banner(message)
+        update.banner, update.banner_class = render_banner(message)
         update.root_class = "gh-page is-stale" if message else "gh-page"
-        update.feed = view.render_feed(self.feed_parts(probe))
+        update.feed = render_feed(self.feed_parts(probe))
 
         if probe.db_ok:
             try:
@@ -251,7 +255,7 @@ class LiveService:
                 self._mark("database", False, probe.now)
                 probe = Probe(probe.now, probe.day, False, probe.redis_ok, health=probe.health)
                 message = self.stop_message(probe)
-                update.banner, update.banner_class = view.render_banner(message)
+                update.banner, update.banner_class = render_banner(message)
                 update.root_class = "gh-page is-stale"
                 fp = probe.fingerprint
             else:
@@ -272,7 +276,7 @@ class LiveService:
     def failure(self, stored: Mapping[str, Any] | None) -> Update:
         """What an unexpected error shows: the banner, the last figures kept, retry next tick."""
         update = Update()
-        update.banner, update.banner_class = view.render_banner("页面数据刷新出错，正在自动重试")
+        update.banner, update.banner_class = render_banner("页面数据刷新出错，正在自动重试")
         update.root_class = "gh-page is-stale"
         has_data = bool(stored.get("has_data")) if isinstance(stored, Mapping) else False
         update.store = {"fp": None, "has_data": has_data}
@@ -306,7 +310,7 @@ class LiveService:
         return "；".join(reasons) or None
 
     def feed_parts(self, probe: Probe) -> list[tuple[str, str, bool]]:
-        rate = view.fmt_int(probe.per_minute)
+        rate = fmt_int(probe.per_minute)
         if probe.per_minute is not None and probe.per_minute >= RATE_CAP:
             rate = f"{RATE_CAP:,}+"
         parts = [("近1分钟", f"{rate} 条", False)]
@@ -317,9 +321,9 @@ class LiveService:
         return [
             ("心跳", heartbeat, probe.heartbeat_state != "fresh"),
             *parts,
-            ("累计接入", view.fmt_int(h.applied_total), False),
-            ("重复", view.fmt_int(h.duplicates_total), False),
-            ("死信", view.fmt_int(h.dead_total), bool(h.dead_total)),
+            ("累计接入", fmt_int(h.applied_total), False),
+            ("重复", fmt_int(h.duplicates_total), False),
+            ("死信", fmt_int(h.dead_total), bool(h.dead_total)),
         ]
 
     # -- outage memory ------------------------------------------------------------------
@@ -381,14 +385,4 @@ def register(app: dash.Dash, service: LiveService) -> None:
             raise PreventUpdate
         return update.as_outputs()
 
-    # Clock and date in the city's zone, and the "server not answering" banner, computed in
-    # the browser (layouts/assets/live.js).
-    app.clientside_callback(
-        ClientsideFunction(namespace="gridhall", function_name="clock"),
-        Output("live-clock", "children"),
-        Output("live-date", "children"),
-        Output("live-offline", "children"),
-        Output("live-offline", "className"),
-        Input("live-clock-tick", "n_intervals"),
-        State("live-config", "data"),
-    )
+    register_clock(app, "live")  # clock, date and the offline banner, in the browser

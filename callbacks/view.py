@@ -53,7 +53,8 @@ from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store.scope import Scope, ScopeError
 from layouts import view as page
-from layouts.live import PLACEHOLDER, fmt_rate
+from layouts.kit.fmt import PLACEHOLDER, fmt_rate
+from layouts.kit.health import render_banner
 
 from .timing import PageService
 from .wall import period_text as eval_period_text
@@ -66,6 +67,7 @@ GEO_CACHE_MAX = 32  # scopes kept per process (a city has a few dozen districts 
 EVAL_TTL_S = 60.0  # 综合考评 (SQL aggregates over the month): at most once a minute per scope
 
 # What the banner says, by cause (never the exception's text).
+REFUSED = "无法显示数据"  # the banner's title when the viewer may not see the figures (MSG_* say why)
 MSG_SIGNED_OUT = "未登录或登录已过期，请重新登录后查看"
 MSG_FORBIDDEN = "您的账户无权查看本页面"
 MSG_SCOPE = "您的管辖范围在系统中不存在，请联系管理员"
@@ -364,7 +366,7 @@ class ViewService(PageService):
 
         kpis = fig.kpis if "kpis" in fresh else [no_update] * len(page.KPIS)
         return (
-            [], "gh-banner", "gh-page view",
+            *render_banner(None), "gh-page view",
             fig.at.strftime("%H:%M:%S"),
             send("scope", lambda: fig.scope),
             *kpis,
@@ -380,16 +382,9 @@ class ViewService(PageService):
             {"d": digests},
         )
 
-    @staticmethod
-    def _banner(title: str, message: str) -> tuple[list[Any], str]:
-        from dash import html
-
-        return ([html.Span(title, className="gh-banner__title"), html.Span(message, className="gh-banner__detail")],
-                "gh-banner is-on")
-
     def _refused(self, message: str) -> tuple[Any, ...]:
         """Not allowed: say so and show no figures at all (nothing of an earlier user stays)."""
-        banner, cls = self._banner("无法显示数据", message)
+        banner, cls = render_banner(message, REFUSED)
         empty = page.render_hot([], "")
         return (banner, cls, "gh-page view is-refused", PLACEHOLDER, PLACEHOLDER,
                 *[PLACEHOLDER] * len(page.KPIS),
@@ -398,7 +393,7 @@ class ViewService(PageService):
 
     def _failed(self, message: str) -> tuple[Any, ...]:
         """A passing failure: keep the figures shown, faded, under a banner."""
-        banner, cls = self._banner("数据已停止更新", message)
+        banner, cls = render_banner(message)
         return (banner, cls, "gh-page view is-stale", no_update, no_update, *[no_update] * len(page.KPIS),
                 no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update,
                 *[no_update] * 5, no_update)

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
-from dashboard.rules.evalspec import weights_from_settings
+from dashboard.rules.evalspec import INSUFFICIENT, weights_from_settings
 from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store import mapdata
@@ -49,7 +49,10 @@ from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
 from layouts import wall as view
-from layouts.live import PLACEHOLDER, render_banner, render_feed
+from layouts.kit.fmt import PLACEHOLDER
+from layouts.kit.health import render_banner, render_feed
+
+from .clock import register_clock
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +368,7 @@ def ranking_rows(ev: Evaluation) -> list[dict[str, Any]]:
     """Rows of the wall's ranking grids: counts as they are, rates in %, 样本不足 unranked."""
     rows = []
     for r in ev.rows:
-        rank: Any = r.rank if r.rank is not None else ("样本不足" if not r.sample_ok else PLACEHOLDER)
+        rank: Any = r.rank if r.rank is not None else (INSUFFICIENT if not r.sample_ok else PLACEHOLDER)
         row: dict[str, Any] = {"id": r.code, "name": r.name, "rank": rank,
                                "composite": PLACEHOLDER if r.composite is None else f"{r.composite:.2f}",
                                "grade": r.grade or PLACEHOLDER}
@@ -585,15 +588,7 @@ def register(app: dash.Dash, service: WallService) -> None:
         root = "gh-page wall" + (" is-stale" if message else "")
         return render_feed(parts), banner, banner_class, root, updated, new_fp
 
-    app.clientside_callback(
-        ClientsideFunction(namespace="gridhall", function_name="clock"),
-        Output("wall-clock", "children"),
-        Output("wall-date", "children"),
-        Output("wall-offline", "children"),
-        Output("wall-offline", "className"),
-        Input("wall-clock-tick", "n_intervals"),
-        State("wall-config", "data"),
-    )
+    register_clock(app, "wall")  # clock, date and the offline banner, in the browser
 
 
 __all__ = ["GEO_RULE", "MapLayers", "WallService", "add_routes", "register", "html"]

@@ -23,27 +23,32 @@ from dashboard.figures.evaluation import ObjectKind
 from dashboard.figures.explore import COLUMNS
 from dashboard.figures.readapi import CaseDetail
 from dashboard.figures.selection import DEFAULT_RANKING, FLAGS, RANKINGS, STAGE_OPTIONS, WINDOWS, Selection
-from dashboard.rules.evalspec import INDICATORS
+from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
+from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import UNITS
 from dashboard.rules.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, attrs, fmt_int, kpi_strip
-from .userbar import user_bar
-from .wall import LOCALE_TEXT, city_map
+from .kit.basemap import city_map
+from .kit.clock import as_of, clock_tick
+from .kit.fmt import PLACEHOLDER, fmt_int
+from .kit.grid import LOCALE_TEXT
+from .kit.header import header
+from .kit.props import attrs
+from .kit.tiles import NOW, Kpi, kpi_strip
 
 TITLE = "案件钻取分析"
 
 # (key, label, what it covers): the KPI strip.
-KPIS: tuple[tuple[str, str, str], ...] = (
+KPIS: tuple[Kpi, ...] = (
     ("total", "案件总数", "所选范围"),
-    ("reported", "上报", "时间范围内"),
-    ("closed", "结案", "时间范围内"),
-    ("open", "在办", "当前"),
-    ("overdue", "超期", "当前"),
-    ("due_soon", "临期", "当前"),
+    ("reported", Stage.REPORTED.label, "时间范围内"),
+    ("closed", Stage.CLOSED.label, "时间范围内"),
+    ("open", "在办", NOW),
+    ("overdue", "超期", NOW),
+    ("due_soon", "临期", NOW),
     ("urgent", "急件", "在办"),
-    ("on_time_close_rate", "按期结案率", "时间范围内"),
+    ("on_time_close_rate", LABELS["region"]["on_time_close_rate"], "时间范围内"),
 )
 
 # AG Grid built-in texts for filters and menus, in Chinese.
@@ -108,26 +113,19 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
         className="gh-page explore",
         children=[
             dcc.Location(id="explore-url", refresh=False),
-            html.Header(className="gh-header explore-header", children=[
-                html.Div(className="gh-header__titles", children=[
-                    html.Div(className="gh-header__mark", **attrs({"aria-hidden": "true"})),
-                    html.H1(className="gh-header__title", children=[
-                        html.Span(city, className="gh-header__city"),
-                        html.Span(TITLE, className="gh-header__sub"),
-                    ]),
-                ]),
+            header(
+                city, TITLE,
                 html.Nav(id="explore-crumbs", className="explore-crumbs", **attrs({"aria-label": "区域层级"}),
                          children=[html.Span(PLACEHOLDER)]),
                 html.Div(className="explore-header__right", children=[
                     # The user's scope; who is signed in (name, role) and 退出 are the user bar's.
                     html.Span(id="explore-who", className="explore-who"),
                     html.Span(id="explore-clock", className="explore-clock", children=PLACEHOLDER),
-                    html.Span(className="gh-updated", children=[
-                        "数据时间 ", html.Span(id="explore-updated", children=PLACEHOLDER)]),
+                    as_of("explore-updated", "数据时间 "),
                     html.Button("刷新", id="explore-refresh", className="explore-btn", n_clicks=0),
                 ]),
-                user_bar(),  # the signed-in user and 退出 (a POST form with the CSRF token)
-            ]),
+                modifier="explore-header",
+            ),
             # Phones only (explore.css): the filters fold away under this button.
             html.Button("筛选", id="explore-filters-toggle", className="explore-btn explore-filters-toggle",
                         n_clicks=0, type="button", **attrs({"aria-controls": "explore-filters"})),
@@ -227,7 +225,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
             # callback merges it with the filters as the controls show them right now.
             dcc.Store(id="explore-go", data=None),
             dcc.Store(id="explore-config", data={"tz": settings.tz.key}),
-            dcc.Interval(id="explore-clock-tick", interval=1000, n_intervals=0),
+            clock_tick("explore"),
         ],
     )
 
@@ -520,7 +518,7 @@ def ranking_columns(kind: str | None) -> list[dict[str, Any]]:
         name["cellRenderer"] = "ExploreRegionLink"  # explore.js: a region link (class explore-go)
     cols: list[dict[str, Any]] = [
         {"field": "rank", "headerName": "名次", "pinned": "left", "width": 76, "minWidth": 76, "flex": None,
-         **_NUMERIC, "cellClassRules": {"explore-muted": "params.value === '样本不足'"}},
+         **_NUMERIC, "cellClassRules": {"explore-muted": f"params.value === '{INSUFFICIENT}'"}},
         name,
         {"field": "composite", "headerName": "综合指标值", "width": 108, "minWidth": 108, "flex": None,
          **_NUMERIC, "cellClass": "explore-composite"},
@@ -616,11 +614,12 @@ def class_figure(classes: list[explore.ClassCount]) -> go.Figure:
 
 def trend_figure(points: Any, axis: str) -> go.Figure:
     labels = [p.label for p in points]
+    reported, closed = Stage.REPORTED.label, Stage.CLOSED.label
     fig = go.Figure([
-        go.Bar(x=labels, y=[p.reported for p in points], name="上报", marker={"color": "#3fb8ff"},
-               hovertemplate="%{x} 上报 %{y} 件<extra></extra>"),
-        go.Scatter(x=labels, y=[p.closed for p in points], name="结案", mode="lines+markers",
-                   line={"color": "#36e2a4", "width": 2}, hovertemplate="%{x} 结案 %{y} 件<extra></extra>"),
+        go.Bar(x=labels, y=[p.reported for p in points], name=reported, marker={"color": "#3fb8ff"},
+               hovertemplate=f"%{{x}} {reported} %{{y}} 件<extra></extra>"),
+        go.Scatter(x=labels, y=[p.closed for p in points], name=closed, mode="lines+markers",
+                   line={"color": "#36e2a4", "width": 2}, hovertemplate=f"%{{x}} {closed} %{{y}} 件<extra></extra>"),
     ])
     fig.update_layout(**_layout_base())
     # upright labels ("06时"), every other one when there are many (24 hours)

@@ -7,46 +7,26 @@ text, so descriptions from the feed cannot inject markup.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import Any
 
 from dash import dcc, html
 
 from dashboard.settings import Settings
 from dashboard.store.queries import GridLoad, RecentEvent, StageCount, TodayCounts
 
-from .userbar import user_bar
+from .kit.clock import clock_tick, header_time
+from .kit.fmt import PLACEHOLDER, fmt_int
+from .kit.header import APP_TITLE, header
+from .kit.health import banners
+from .kit.tiles import LOOP_KPIS, kpi_strip
 
-PAGE_TITLE = "数字化城市管理 · 实时态势"
 REFRESH_MS = 2000
-PLACEHOLDER = "—"
 
-# KPI tiles: (id suffix, label, what the figure covers).
-KPIS: tuple[tuple[str, str, str], ...] = (
-    ("reported", "上报", "今日"),
-    ("filed", "立案", "今日"),
-    ("dispatched", "派遣", "今日"),
-    ("disposing", "处置中", "当前"),
-    ("closed", "结案", "今日"),
-)
+# KPI tiles: (id suffix, label, what the figure covers): today's case loop.
+KPIS = LOOP_KPIS
 
 EVENT_COLUMNS = ("时间", "案件编号", "环节", "类别", "网格", "问题描述")
-
-
-def attrs(props: Mapping[str, str]) -> dict[str, Any]:
-    """Hyphenated HTML attributes (``aria-*``, ``data-*``) to spread into a Dash component.
-
-    Dash accepts them as wildcard props, which its generated signatures cannot name; spreading
-    a ``dict[str, str]`` would be checked against every typed keyword, so the spread is typed
-    ``Any`` here, once.
-    """
-    return dict(props)
-
-
-def page_title(city: str) -> str:
-    """The browser tab's title of every page; ``city`` from ``dashboard.store.cityname``."""
-    return f"{city}{PAGE_TITLE}"
 
 
 def layout(settings: Settings, *, city: str = "") -> html.Div:
@@ -55,11 +35,9 @@ def layout(settings: Settings, *, city: str = "") -> html.Div:
         id="live-root",
         className="gh-page",
         children=[
-            html.Div(id="live-banner", className="gh-banner", role="alert", children=[]),
-            # Raised in the browser when the server itself stops answering (layouts/assets/live.js):
-            # the server-side banner cannot say so.
-            html.Div(id="live-offline", className="gh-banner", role="alert", children=[]),
-            header(settings, "live", PAGE_TITLE, city=city),
+            # live-offline is raised by layouts/assets/live.js.
+            *banners("live"),
+            header(city, APP_TITLE, header_time("live")),
             kpi_strip("kpi", KPIS),
             html.Main(
                 className="gh-main",
@@ -79,93 +57,8 @@ def layout(settings: Settings, *, city: str = "") -> html.Div:
             # The server refresh; sends nothing back while the fingerprint is unchanged.
             dcc.Interval(id="live-tick", interval=REFRESH_MS, n_intervals=0),
             dcc.Store(id="live-fp", storage_type="memory"),
-            # The clock ticks in the browser (clientside callback): no request per second.
-            dcc.Interval(id="live-clock-tick", interval=1000, n_intervals=0),
+            clock_tick("live"),
             dcc.Store(id="live-config", data={"tz": settings.tz.key}),
-        ],
-    )
-
-
-def header(settings: Settings, prefix: str, subtitle: str, middle: html.Div | None = None, *,
-           city: str = "") -> html.Header:
-    """The page header: city and title, an optional middle part, clock and 数据更新于.
-
-    ``city`` is the city's name (``dashboard.store.cityname``; "" when it has none).
-
-    Ids are ``<prefix>-clock``, ``<prefix>-date`` and ``<prefix>-updated`` (filled by callbacks).
-    """
-    return html.Header(
-        className="gh-header",
-        children=[
-            html.Div(
-                className="gh-header__titles",
-                children=[
-                    html.Div(className="gh-header__mark", **attrs({"aria-hidden": "true"})),
-                    html.H1(
-                        className="gh-header__title",
-                        children=[
-                            html.Span(city, className="gh-header__city"),
-                            html.Span(subtitle, className="gh-header__sub"),
-                        ],
-                    ),
-                ],
-            ),
-            *([middle] if middle is not None else []),
-            html.Div(
-                className="gh-header__time",
-                children=[
-                    html.Div(id=f"{prefix}-clock", className="gh-clock", children=PLACEHOLDER),
-                    html.Div(
-                        className="gh-header__meta",
-                        children=[
-                            html.Span(id=f"{prefix}-date", className="gh-date"),
-                            html.Span(
-                                className="gh-updated",
-                                children=[
-                                    "数据更新于 ",
-                                    html.Span(id=f"{prefix}-updated", children=PLACEHOLDER),
-                                ],
-                            ),
-                        ],
-                    ),
-                ],
-            ),
-            user_bar(),
-        ],
-    )
-
-
-def kpi_tile(value_id: str, key: str, label: str, scope: str, extra_class: str = "") -> html.Div:
-    """One KPI tile; the figure goes into ``value_id``."""
-    return html.Div(
-        className=f"gh-kpi gh-kpi--{key}{extra_class}",
-        children=[
-            html.Div(
-                className="gh-kpi__head",
-                children=[
-                    html.Span(label, className="gh-kpi__label"),
-                    html.Span(scope, className="gh-kpi__scope"),
-                ],
-            ),
-            html.Div(id=value_id, className="gh-kpi__value", children=PLACEHOLDER),
-        ],
-    )
-
-
-def kpi_strip(prefix: str, kpis: Sequence[tuple[str, str, str]], modifier: str = "",
-              label: str = "今日关键指标") -> html.Section:
-    """The KPI strip: a tile per (key, label, scope) of ``kpis``, figures in ``<prefix>-<key>``.
-
-    ``modifier`` (e.g. ``"wall"``) adds ``<modifier>-kpis`` to the strip and ``<modifier>-kpi
-    <modifier>-kpi--<key>`` to each tile.
-    """
-    return html.Section(
-        className="gh-kpis" + (f" {modifier}-kpis" if modifier else ""),
-        **attrs({"aria-label": label}),
-        children=[
-            kpi_tile(f"{prefix}-{key}", key, name, scope,
-                     f" {modifier}-kpi {modifier}-kpi--{key}" if modifier else "")
-            for key, name, scope in kpis
         ],
     )
 
@@ -185,23 +78,6 @@ def _panel(title: str, body_id: str, modifier: str) -> html.Section:
 
 
 # -- fragments filled by the refresh callback ---------------------------------------------
-def fmt_int(value: int | None) -> str:
-    return PLACEHOLDER if value is None else f"{value:,}"
-
-
-def fmt_rate(value: float | None) -> str:
-    """A share in [0, 1] as a percentage; 100% without a decimal ("100.0%" does not fit a tile)."""
-    if value is None:
-        return PLACEHOLDER
-    return "100%" if value >= 0.9995 else f"{100 * value:.1f}%"
-
-
-def kpi_texts(kpis: Sequence[tuple[str, str, str]], values: Sequence[int | float | None]) -> list[str]:
-    """Texts of the tiles of ``kpis``, in order; keys ending in ``_rate`` are shares in [0, 1]."""
-    return [fmt_rate(value) if key.endswith("_rate") else fmt_int(None if value is None else int(value))
-            for (key, _, _), value in zip(kpis, values, strict=False)]
-
-
 def kpi_values(counts: TodayCounts) -> list[str]:
     """Texts for the KPI tiles, in the order of ``KPIS``."""
     return [fmt_int(getattr(counts, key)) for key, _, _ in KPIS]
@@ -294,24 +170,3 @@ def render_events(events: Sequence[RecentEvent], tz: tzinfo, now: datetime) -> h
             )
         )
     return html.Table(className="gh-events", children=[head, html.Tbody(rows)])
-
-
-def render_banner(message: str | None) -> tuple[list[html.Span], str]:
-    """Children and className of the full-width stop banner (hidden when no message)."""
-    if not message:
-        return [], "gh-banner"
-    return (
-        [html.Span("数据已停止更新", className="gh-banner__title"), html.Span(message, className="gh-banner__detail")],
-        "gh-banner is-on",
-    )
-
-
-def render_feed(parts: Sequence[tuple[str, str, bool]]) -> list[html.Span]:
-    """The feed health line: (label, value, is_alarm) items."""
-    return [
-        html.Span(
-            className="gh-feed__item" + (" is-alarm" if alarm else ""),
-            children=[html.Span(label, className="gh-feed__label"), html.Span(value, className="gh-feed__value")],
-        )
-        for label, value, alarm in parts
-    ]

@@ -22,13 +22,19 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from dashboard.figures import heat
+from dashboard.rules.evalspec import LABELS
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, attrs, kpi_strip
-from .live import kpi_texts as live_kpi_texts
-from .userbar import user_bar
+from .kit.basemap import city_map
+from .kit.clock import as_of
+from .kit.fmt import PLACEHOLDER
+from .kit.header import header
+from .kit.health import banners
+from .kit.props import attrs
+from .kit.tiles import NOW, Kpi, kpi_strip
+from .kit.tiles import kpi_texts as tile_texts
 from .wall import KPIS as WALL_KPIS
-from .wall import city_map, legend
+from .wall import legend
 
 VIEW_TITLE = "城市管理运行概况"
 REFRESH_MS = 30_000  # the data refresh
@@ -39,7 +45,7 @@ EVAL_ROWS = 30  # 综合考评: the first N of each ranking (ranked first, then 
 HOT_SPOTS = 10
 
 # (key, label, scope): the wall's KPI strip, then 临期 and 在办 (readapi.summary has both).
-KPIS: tuple[tuple[str, str, str], ...] = (*WALL_KPIS, ("due_soon", "临期", "当前"), ("open", "在办", "当前"))
+KPIS: tuple[Kpi, ...] = (*WALL_KPIS, ("due_soon", "临期", NOW), ("open", "在办", NOW))
 
 # Heatmap metrics of /view: {key: (label, unit)}; ``?metric=overdue`` picks the second. Two of
 # the wall's (dashboard/figures/heat.py): the scoped read API has no per-grid new_hour.
@@ -53,10 +59,10 @@ CHILD_TITLES = {"city": "各区概况", "district": "各街道概况", "street":
 # 综合考评 ranks the level below the scope (a community user: its grids); the tab's label.
 EVAL_TABS = {"district": "各区", "street": "各街道", "community": "各社区", "grid": "各网格"}
 # The key indicators shown per kind (evalspec.INDICATORS keys, their labels); the rest is on /explore.
-EVAL_REGION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("filed", "立案数"), ("close_rate", "结案率"), ("on_time_close_rate", "按期结案率"))
-EVAL_UNIT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("assigned", "应处置数"), ("on_time_handle_rate", "按时处置率"), ("rework_rate", "返工率"))
+EVAL_REGION_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (key, LABELS["region"][key]) for key in ("filed", "close_rate", "on_time_close_rate"))
+EVAL_UNIT_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (key, LABELS["unit"][key]) for key in ("assigned", "on_time_handle_rate", "rework_rate"))
 GRADES = "ABCDE"
 
 
@@ -86,9 +92,8 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
         id="view-root",
         className="gh-page view",
         children=[
-            html.Div(id="view-banner", className="gh-banner", role="alert", children=[]),
-            # Raised by view.js when refreshes stop arriving (the server cannot say so itself).
-            html.Div(id="view-offline", className="gh-banner", role="alert", children=[]),
+            # view-offline is raised by view.js when refreshes stop arriving.
+            *banners("view"),
             _header(city),
             kpi_strip("view-kpi", KPIS, "view"),
             html.Main(
@@ -140,26 +145,11 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
 
 
 def _header(city: str) -> html.Header:
-    return html.Header(
-        className="gh-header view-header",
-        children=[
-            html.Div(className="gh-header__titles", children=[
-                html.Div(className="gh-header__mark", **attrs({"aria-hidden": "true"})),
-                html.H1(className="gh-header__title view-title", children=[
-                    html.Span(city, className="gh-header__city"),
-                    html.Span(VIEW_TITLE, className="gh-header__sub"),
-                ]),
-            ]),
-            html.Div(className="view-header__meta", children=[
-                html.Span(className="view-chip", children=["辖区：", html.Span(id="view-scope", children=PLACEHOLDER)]),
-                html.Span("只读", className="view-chip view-chip--ro", title="本页面只查看，不修改任何数据"),
-                html.Span(className="gh-updated view-updated", children=[
-                    "数据更新于 ", html.Span(id="view-updated", children=PLACEHOLDER),
-                ]),
-            ]),
-            user_bar(),  # who is signed in, and 退出 (sign-out: the page's only form)
-        ],
-    )
+    return header(city, VIEW_TITLE, html.Div(className="view-header__meta", children=[
+        html.Span(className="view-chip", children=["辖区：", html.Span(id="view-scope", children=PLACEHOLDER)]),
+        html.Span("只读", className="view-chip view-chip--ro", title="本页面只查看，不修改任何数据"),
+        as_of("view-updated", extra_class="view-updated"),
+    ]), modifier="view-header", title_class="view-title")
 
 
 def _metric_links(metric: str) -> html.Nav:
@@ -237,7 +227,7 @@ def _map(settings: Settings) -> dl.MapContainer:
 # -- fragments filled by the refresh -------------------------------------------------------------
 def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
     """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
-    return live_kpi_texts(KPIS, values)
+    return tile_texts(KPIS, values)
 
 
 def scope_text(name: str, level: str) -> str:

@@ -17,10 +17,18 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from dashboard.figures import heat
+from dashboard.rules.evalspec import LABELS
 from dashboard.settings import Settings
 
-from .live import PLACEHOLDER, attrs, header, kpi_strip
-from .live import kpi_texts as live_kpi_texts
+from .kit.basemap import city_map
+from .kit.clock import clock_tick, header_time
+from .kit.fmt import PLACEHOLDER
+from .kit.grid import LOCALE_TEXT
+from .kit.header import header
+from .kit.health import banners
+from .kit.props import attrs
+from .kit.tiles import LOOP_KPIS, TODAY, Kpi, kpi_strip
+from .kit.tiles import kpi_texts as tile_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
 REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
@@ -31,13 +39,9 @@ GRID_URL = "/wall/geo/grids.json"
 BOUNDARY_URL = "/wall/geo/boundaries.json"
 
 # (key, label, scope): the KPI strip, in the order of the standard loop.
-KPIS: tuple[tuple[str, str, str], ...] = (
-    ("reported", "上报", "今日"),
-    ("filed", "立案", "今日"),
-    ("dispatched", "派遣", "今日"),
-    ("disposing", "处置中", "当前"),
-    ("closed", "结案", "今日"),
-    ("on_time_close_rate", "按期结案率", "今日"),
+KPIS: tuple[Kpi, ...] = (
+    *LOOP_KPIS,
+    ("on_time_close_rate", LABELS["region"]["on_time_close_rate"], TODAY),
     ("overdue", "当前超期", "当前"),
     ("urgent", "急要件", "在办"),
 )
@@ -64,21 +68,6 @@ def _grid_theme() -> dict[str, str]:
         "wrapperBorderRadius: '0px', wrapperBorder: false, columnBorder: false, headerColumnBorder: false,"
         "browserColorScheme: 'dark'})"
     )}
-
-
-# AG Grid's built-in texts, in Chinese (the wall shows no English).
-LOCALE_TEXT = {
-    "noRowsToShow": "暂无",
-    "loadingOoo": "正在加载…",
-    "page": "第",
-    "of": "页，共",
-    "to": "至",
-    "more": "更多",
-    "firstPage": "首页",
-    "lastPage": "末页",
-    "nextPage": "下一页",
-    "previousPage": "上一页",
-}
 
 
 def _grid(grid_id: str, columns: list[dict[str, Any]], empty: str) -> dag.AgGrid:
@@ -147,11 +136,10 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
         className="gh-page wall",
         **attrs({"data-explore": "1"} if explore else {}),
         children=[
-            html.Div(id="wall-banner", className="gh-banner", role="alert", children=[]),
-            # Raised by wall.js when the server itself stops answering.
-            html.Div(id="wall-offline", className="gh-banner", role="alert", children=[]),
-            header(settings, "wall", WALL_TITLE,
-                   html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER), city=city),
+            # wall-offline is raised by wall.js.
+            *banners("wall"),
+            header(city, WALL_TITLE, html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
+                   header_time("wall")),
             kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
                 className="wall-main",
@@ -207,7 +195,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             ),
             dcc.Interval(id="wall-tick", interval=REFRESH_MS, n_intervals=0),
             dcc.Interval(id="wall-health-tick", interval=HEALTH_MS, n_intervals=0),
-            dcc.Interval(id="wall-clock-tick", interval=1000, n_intervals=0),
+            clock_tick("wall"),
             # What this screen shows (versions and digests): the server sends only what differs.
             dcc.Store(id="wall-state", storage_type="memory", data=None),
             dcc.Store(id="wall-health-fp", storage_type="memory", data=None),
@@ -235,10 +223,12 @@ def _ranked(name: dict[str, Any], *figures: tuple[str, str, float]) -> list[dict
 
 EVAL_REGION_COLUMNS = _ranked(
     {"field": "name", "headerName": "区域", "flex": 1.5, "cellClass": "wall-ellipsis", "tooltipField": "name"},
-    ("filed", "立案数", 0.9), ("close_rate", "结案率", 0.9), ("on_time_close_rate", "按期结案率", 1.1))
+    *[(key, LABELS["region"][key], flex) for key, flex in (("filed", 0.9), ("close_rate", 0.9),
+                                                           ("on_time_close_rate", 1.1))])
 EVAL_UNIT_COLUMNS = _ranked(
     {"field": "name", "headerName": "处置单位", "flex": 2.0, "cellClass": "wall-ellipsis", "tooltipField": "name"},
-    ("assigned", "应处置数", 0.9), ("on_time_handle_rate", "按时处置率", 1.1), ("rework_rate", "返工率", 0.8))
+    *[(key, LABELS["unit"][key], flex) for key, flex in (("assigned", 0.9), ("on_time_handle_rate", 1.1),
+                                                         ("rework_rate", 0.8))])
 EVAL_REFRESH_MS = 60_000  # the ranking moves with closed cases: once a minute is plenty
 
 
@@ -262,34 +252,6 @@ def _evaluation_panel(period: str | None) -> html.Section:
             dcc.Interval(id="wall-eval-tick", interval=EVAL_REFRESH_MS, n_intervals=0),
             dcc.Store(id="wall-eval-config", data={"period": period}),
         ],
-    )
-
-
-def basemap_layers(settings: Settings) -> list[Any]:
-    """The city's own GIS basemap (GRIDHALL_TILE_URL, WMS with GRIDHALL_WMS_LAYERS), or nothing:
-    never a public tile server by default. Shared by /wall, /view and /explore."""
-    if not settings.tile_url:
-        return []
-    if settings.wms_layers:
-        return [dl.WMSTileLayer(url=settings.tile_url, layers=settings.wms_layers,
-                                format="image/png", transparent=True, attribution="")]
-    return [dl.TileLayer(url=settings.tile_url, attribution="")]
-
-
-def city_map(settings: Settings, map_id: str, class_name: str, layers: list[Any], **options: Any) -> dl.MapContainer:
-    """A dark map of the city's grids: the basemap (if any) under ``layers``, drawn on canvas
-    (tens of thousands of cells: not one SVG path each), no attribution, filling its frame.
-    The centre is a placeholder: each page fits the map to its grids. ``options`` go to
-    dash-leaflet's MapContainer (zoomSnap, zoomControl, …)."""
-    return dl.MapContainer(
-        id=map_id,
-        className=class_name,
-        children=[*basemap_layers(settings), *layers],
-        preferCanvas=True,
-        attributionControl=False,
-        center=[30.0, 120.0], zoom=12,
-        style={"height": "100%", "width": "100%", "background": "#050c18"},
-        **options,
     )
 
 
@@ -339,7 +301,7 @@ def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
 # -- fragments filled by the refresh --------------------------------------------------------
 def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
     """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
-    return live_kpi_texts(KPIS, values)
+    return tile_texts(KPIS, values)
 
 
 def render_hot(spots: Sequence[tuple[str, str, int]], unit: str) -> list[html.Li]:

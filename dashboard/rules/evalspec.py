@@ -127,6 +127,8 @@ INDICATORS: dict[str, tuple[Indicator, ...]] = {
         _ind("accurate_dispatch_rate", "准确派遣率", "rate"),
     ),
 }
+# Each group's indicator labels by key: what a screen heads a column with (never typed again).
+LABELS: dict[str, dict[str, str]] = {group: {i.key: i.label for i in inds} for group, inds in INDICATORS.items()}
 # The count each group's sample size is judged on (min_cases).
 SAMPLE_OF = {"region": "due_close", "unit": "assigned", "supervisor": "reports", "acceptor": "accepted",
              "shift_lead": "filed", "dispatcher": "dispatched"}
