@@ -55,9 +55,9 @@ from layouts.explore import (
     unlocated_note,
 )
 from layouts.kit.fmt import PLACEHOLDER, fmt_int, fmt_rate
+from layouts.kit.ranking import period_text, ranking_rows
 
 from .timing import PageService
-from .wall import period_text, ranking_rows
 
 log = logging.getLogger(__name__)
 

@@ -55,10 +55,10 @@ from dashboard.store.scope import Scope, ScopeError
 from layouts import view as page
 from layouts.kit.fmt import PLACEHOLDER, fmt_rate
 from layouts.kit.health import render_banner
+from layouts.kit.ranking import period_text as eval_period_text
+from layouts.kit.ranking import ranking_rows
 
 from .timing import PageService
-from .wall import period_text as eval_period_text
-from .wall import ranking_rows
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime
 from typing import Any
 
 import dash
@@ -36,10 +36,10 @@ from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.figures.evaluation import ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
-from dashboard.rules.evalspec import INSUFFICIENT, weights_from_settings
+from dashboard.rules.evalspec import weights_from_settings
 from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store import mapdata
@@ -51,6 +51,7 @@ from feeds.keys import applied_minute_key, stream_id
 from layouts import wall as view
 from layouts.kit.fmt import PLACEHOLDER
 from layouts.kit.health import render_banner, render_feed
+from layouts.kit.ranking import period_text, ranking_rows
 
 from .clock import register_clock
 
@@ -353,34 +354,6 @@ def board_rows(live: LiveView) -> list[dict[str, Any]]:
 
 
 RANKING_TTL_S = 60.0
-
-
-def period_text(ev: Evaluation, tz: tzinfo) -> str:
-    """The ranking's period as a heading: 2026年11月 · 截至 11-26 06:20 · 按综合指标值排名."""
-    first, last = ev.period.first, ev.period.end_day - timedelta(days=1)
-    label = f"{first.year}年{first.month}月" if ev.period.label == f"{first:%Y-%m}" else f"{first} 至 {last}"
-    if ev.as_of < ev.period.end:  # a running month: judged as of now
-        return f"{label} · 截至 {ev.as_of.astimezone(tz):%m-%d %H:%M} · 按综合指标值排名"
-    return f"{label} · 按综合指标值排名"
-
-
-def ranking_rows(ev: Evaluation) -> list[dict[str, Any]]:
-    """Rows of the wall's ranking grids: counts as they are, rates in %, 样本不足 unranked."""
-    rows = []
-    for r in ev.rows:
-        rank: Any = r.rank if r.rank is not None else (INSUFFICIENT if not r.sample_ok else PLACEHOLDER)
-        row: dict[str, Any] = {"id": r.code, "name": r.name, "rank": rank,
-                               "composite": PLACEHOLDER if r.composite is None else f"{r.composite:.2f}",
-                               "grade": r.grade or PLACEHOLDER}
-        for key, value in r.indicators.items():
-            if value is None:
-                row[key] = PLACEHOLDER
-            elif key.endswith("_rate"):
-                row[key] = f"{100 * value:.1f}%"
-            else:
-                row[key] = value
-        rows.append(row)
-    return rows
 
 
 # -- health ----------------------------------------------------------------------------------------

@@ -30,11 +30,10 @@ from .kit.clock import as_of
 from .kit.fmt import PLACEHOLDER
 from .kit.header import header
 from .kit.health import banners
+from .kit.legend import legend
 from .kit.props import attrs
-from .kit.tiles import NOW, Kpi, kpi_strip
+from .kit.tiles import HALL_KPIS, NOW, Kpi, kpi_strip
 from .kit.tiles import kpi_texts as tile_texts
-from .wall import KPIS as WALL_KPIS
-from .wall import legend
 
 VIEW_TITLE = "城市管理运行概况"
 REFRESH_MS = 30_000  # the data refresh
@@ -45,7 +44,7 @@ EVAL_ROWS = 30  # 综合考评: the first N of each ranking (ranked first, then 
 HOT_SPOTS = 10
 
 # (key, label, scope): the wall's KPI strip, then 临期 and 在办 (readapi.summary has both).
-KPIS: tuple[Kpi, ...] = (*WALL_KPIS, ("due_soon", "临期", NOW), ("open", "在办", NOW))
+KPIS: tuple[Kpi, ...] = (*HALL_KPIS, ("due_soon", "临期", NOW), ("open", "在办", NOW))
 
 # Heatmap metrics of /view: {key: (label, unit)}; ``?metric=overdue`` picks the second. Two of
 # the wall's (dashboard/figures/heat.py): the scoped read API has no per-grid new_hour.

@@ -26,8 +26,9 @@ from .kit.fmt import PLACEHOLDER
 from .kit.grid import LOCALE_TEXT
 from .kit.header import header
 from .kit.health import banners
+from .kit.legend import legend
 from .kit.props import attrs
-from .kit.tiles import LOOP_KPIS, TODAY, Kpi, kpi_strip
+from .kit.tiles import HALL_KPIS, kpi_strip
 from .kit.tiles import kpi_texts as tile_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
@@ -39,12 +40,7 @@ GRID_URL = "/wall/geo/grids.json"
 BOUNDARY_URL = "/wall/geo/boundaries.json"
 
 # (key, label, scope): the KPI strip, in the order of the standard loop.
-KPIS: tuple[Kpi, ...] = (
-    *LOOP_KPIS,
-    ("on_time_close_rate", LABELS["region"]["on_time_close_rate"], TODAY),
-    ("overdue", "当前超期", "当前"),
-    ("urgent", "急要件", "在办"),
-)
+KPIS = HALL_KPIS  # the command hall's strip, defined in the kit (/view shows it too)
 
 # Heatmap metrics: {key: (label of the map panel, unit)}; the metrics and the colours are
 # defined in dashboard/figures/heat.py.
@@ -274,28 +270,6 @@ def _map(settings: Settings, metric: str) -> dl.MapContainer:
     ]
     # fitted to the grids' bounds once they load (wall.js)
     return city_map(settings, "wall-mapview", "wall-map__map", layers, zoomControl=False, zoomSnap=0.1)
-
-
-def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
-    """The colour classes of the heatmap (static: the classes do not change with the data).
-
-    ``block`` is the CSS block name (``wall-legend``, ``view-legend``); ``hot`` adds 热点.
-    """
-    items = []
-    breaks = heat.BREAKS
-    for i, (low, colour) in enumerate(zip(breaks, heat.COLOURS, strict=False)):
-        high = breaks[i + 1] - 1 if i + 1 < len(breaks) else None
-        text = f"{low}" if high == low else (f"{low}–{high}" if high else f"≥{low}")
-        items.append(html.Div(className=f"{block}__item", children=[
-            html.Span(className=f"{block}__swatch", style={"background": colour}),
-            html.Span(text, className=f"{block}__text"),
-        ]))
-    if hot:
-        items.append(html.Div(className=f"{block}__item", children=[
-            html.Span(className=f"{block}__swatch {block}__swatch--hot"),
-            html.Span("热点", className=f"{block}__text"),
-        ]))
-    return html.Div(className=block, children=[html.Div(f"单位：{unit}", className=f"{block}__title"), *items])
 
 
 # -- fragments filled by the refresh --------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
-from callbacks.wall import WallService, ranking_rows
+from callbacks.wall import WallService
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
 from dashboard.output.report import build_report
 from dashboard.rules.evalspec import weights_from_settings
@@ -20,6 +20,7 @@ from dashboard.store import reference
 from dashboard.store.cityname import city_name
 from dashboard.store.scope import CITY, get_scope
 from dashboard.store.users import create_user, issue_token
+from layouts.kit.ranking import ranking_rows
 
 NOW = datetime(2026, 10, 20, 4, 0, tzinfo=UTC)  # September is over: figures are final
 

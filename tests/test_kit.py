@@ -17,7 +17,7 @@ from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import STAGES
 
 REPO = Path(__file__).resolve().parent.parent
-PRODUCT = ("dashboard", "feeds", "layouts", "callbacks", "auth", "api", "bench", "tests")
+PRODUCT = ("dashboard", "feeds", "layouts", "callbacks", "auth", "api", "cli", "bench", "tests")
 PAGES = ("live", "wall", "view", "explore")
 
 # The /live page is imported by its own callbacks and by the page registry, nobody else.
@@ -25,7 +25,7 @@ LIVE_IMPORTERS = {"callbacks/live.py", "layouts/__init__.py"}
 
 
 def python_files() -> list[Path]:
-    files = [REPO / "app.py", REPO / "cli.py"]
+    files = [REPO / "app.py"]
     for package in PRODUCT:
         files += sorted((REPO / package).rglob("*.py"))
     return [p for p in files if p.exists()]
@@ -68,6 +68,16 @@ def test_the_import_walk_resolves_relative_imports(tmp_path: Path) -> None:
 
 def test_only_the_live_page_s_own_code_imports_it() -> None:
     assert importers_of("layouts.live") == LIVE_IMPORTERS
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_is_another_page_s_kit(page: str) -> None:
+    """A page's layout is imported by its own callbacks and the registry, a page's callbacks by
+    the registry only: what two pages share (the legend, the hall's KPI strip, the ranking rows)
+    lives in the kit."""
+    product = {p for p in importers_of(f"layouts.{page}") | importers_of(f"callbacks.{page}")
+               if not p.startswith(("tests/", "bench/"))}
+    assert product <= {f"callbacks/{page}.py", "layouts/__init__.py", "callbacks/__init__.py"}
 
 
 @pytest.mark.parametrize("page", PAGES)

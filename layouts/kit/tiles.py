@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from dash import html
 
+from dashboard.rules.evalspec import LABELS
 from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import STAGES
 
@@ -30,6 +31,15 @@ LOOP_KPIS: tuple[Kpi, ...] = (
     ("dispatched", Stage.DISPATCHED.label, TODAY),
     ("disposing", f"{STAGES['handle']}中", NOW),
     ("closed", Stage.CLOSED.label, TODAY),
+)
+
+# The command hall's strip (/wall; /view adds 临期 and 在办): the loop, then 按期结案率, the cases
+# overdue now and the urgent ones in progress.
+HALL_KPIS: tuple[Kpi, ...] = (
+    *LOOP_KPIS,
+    ("on_time_close_rate", LABELS["region"]["on_time_close_rate"], TODAY),
+    ("overdue", "当前超期", "当前"),
+    ("urgent", "急要件", "在办"),
 )
 
 
