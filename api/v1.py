@@ -33,7 +33,9 @@ from werkzeug.exceptions import HTTPException
 from auth import identity
 from auth.sessions import session_unconfirmed
 from dashboard.figures import readapi
+from dashboard.figures.casedetail import case_detail
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.figures.scoped import OutOfScope
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
@@ -208,7 +210,7 @@ def create_blueprint(
                                  include_idle=_bool_arg("include_idle"),
                                  limit=_int_arg("limit", readapi.MAX_LIMIT, 1, readapi.MAX_LIMIT),
                                  offset=_int_arg("offset", 0, 0, 10**9))
-        except readapi.OutOfScope:
+        except OutOfScope:
             return _error(404)
 
     @bp.route("/overdue")
@@ -226,7 +228,7 @@ def create_blueprint(
     @bp.route("/cases/<case_id>")
     @guarded
     def case(session: Session, scope: Any, t: Timing, now: datetime, case_id: str) -> Any:
-        detail = readapi.case_detail(session, scope, t, now, case_id)
+        detail = case_detail(session, scope, t, now, case_id)
         return _error(404) if detail is None else detail
 
     @bp.route("/evaluation")

@@ -30,8 +30,9 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
 from dashboard.figures import explore, hotspots, selection
+from dashboard.figures.casedetail import case_detail
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
-from dashboard.figures.readapi import OutOfScope, case_detail
+from dashboard.figures.scoped import OutOfScope
 from dashboard.output.export import to_csv, to_xlsx
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.store.scope import Scope

@@ -19,9 +19,9 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.figures import explore, hotspots, selection
+from dashboard.figures.casedetail import CaseDetail
 from dashboard.figures.evaluation import ObjectKind
 from dashboard.figures.explore import COLUMNS
-from dashboard.figures.readapi import CaseDetail
 from dashboard.figures.selection import DEFAULT_RANKING, FLAGS, RANKINGS, STAGE_OPTIONS, WINDOWS, Selection
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
 from dashboard.rules.lifecycle import Stage

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from browserkit import PageWatch, shots_dir
 from citykit import build_plan
 from dashboard.figures import explore
+from dashboard.figures.casedetail import case_detail
 from dashboard.figures.explore import OutOfScope
-from dashboard.figures.readapi import case_detail
 from dashboard.figures.selection import Selection, SelectionError
 from dashboard.rules.classification import Classification
 from dashboard.settings import Settings

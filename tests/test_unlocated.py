@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import feedkit
 from browserkit import PageWatch, shots_dir
-from dashboard.figures import explore, readapi
+from dashboard.figures import casedetail, explore, readapi
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.geo import geodesic_area_m2, to_geojson
 from dashboard.rules.lifecycle import EventType as E
@@ -379,7 +379,7 @@ def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, ci
     assert grid_of(sessions, "X1") == G2
     with sessions() as s:
         assert readapi.summary(s, district, city.timing, now).open == 1  # now the district's
-        assert readapi.case_detail(s, district, city.timing, now, "X1") is not None
+        assert casedetail.case_detail(s, district, city.timing, now, "X1") is not None
         assert explore.unlocated(s, scopes.CITY, city.timing, now).total == 0  # type: ignore[union-attr]
         assert unlocated_open(s) == 0
     # a fresh view (another worker, a restart) agrees

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from dashboard.figures.readapi import _tally as tally
+from dashboard.figures.scoped import tally
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, SAMPLE_OF, Weights, grade, load_weights
 from dashboard.rules.lifecycle import EventType, Stage

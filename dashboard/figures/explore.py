@@ -5,7 +5,7 @@ Domain only (no Dash, no Flask). The page's whole state is a
 string, so a link reproduces the view. Every function
 takes ``(session, scope, timing, now, selection)`` and filters by the caller's region scope
 (``dashboard.store.scope``) on the server: a region, grid or case outside the scope is refused
-exactly like an unknown one (:class:`dashboard.figures.readapi.OutOfScope`, "未找到或无权查看").
+exactly like an unknown one (:class:`dashboard.figures.scoped.OutOfScope`, "未找到或无权查看").
 
 Which cases a selection holds (docs/explore.md):
 
@@ -15,8 +15,8 @@ Which cases a selection holds (docs/explore.md):
   (结案/不予立案/作废) in it, or still open now, whenever they were reported (a shift lead must
   see last month's overdue case too);
 - the filters: 部件/事件, 大类, 小类, source, stage (or 在办), 处置单位, and one of 超期 / 临期 /
-  急件 (judged *now*, with the stored clocks: :func:`dashboard.figures.readapi.overdue_condition` and
-  the working-time evaluator of ``readapi._clocks``).
+  急件 (judged *now*, with the stored clocks: :func:`dashboard.figures.scoped.overdue_condition` and
+  the working-time evaluator of ``scoped.stored_clocks``).
 
 The trends ignore the window (they are the last 7 days and 24 hours) but keep every other
 filter.
@@ -34,7 +34,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from dashboard.figures.overdue import class_names
-from dashboard.figures.readapi import OutOfScope, _clocks, overdue_condition
+from dashboard.figures.scoped import OutOfScope, overdue_condition, stored_clocks
 from dashboard.figures.selection import DEFAULT_RANKING, REGION_CODE, Selection
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.lifecycle import Stage
@@ -222,7 +222,7 @@ def filter_condition(session: Session, scope: Scope, timing: Timing, now: dateti
         parts.append(Case.urgency == Urgency.URGENT.value)
     elif selection.flag == "due_soon" and with_due_soon:
         base = and_(*parts)
-        c = _clocks(session, scope, timing, now, base)
+        c = stored_clocks(session, scope, timing, now, base)
         ids = [c.ids[i] for i in np.flatnonzero(c.due_soon).tolist()]
         parts.append(Case.id.in_(ids) if ids else false())
     return and_(*parts)
@@ -265,7 +265,7 @@ def kpis(session: Session, scope: Scope, timing: Timing, now: datetime, selectio
         _tally(and_(closed_cond, Case.on_time_close.is_(True))),
     ).select_from(Case).where(where)).one()
     total, reported, closed, open_, over, urgent, flagged, ok = (int(v or 0) for v in row)
-    soon = int(np.count_nonzero(_clocks(session, scope, timing, now, where).due_soon))
+    soon = int(np.count_nonzero(stored_clocks(session, scope, timing, now, where).due_soon))
     return ExploreKpis(total, reported, closed, open_, over, soon, urgent, ok / flagged if flagged else None)
 
 
@@ -569,7 +569,7 @@ def case_table(session: Session, scope: Scope, timing: Timing, now: datetime, se
     ).all()
     status: dict[int, str] = {}
     if rows:
-        c = _clocks(session, scope, timing, now, Case.id.in_([r[0] for r in rows]))
+        c = stored_clocks(session, scope, timing, now, Case.id.in_([r[0] for r in rows]))
         for i, cid in enumerate(c.ids):
             status[cid] = "超期" if c.overdue[i] else ("临期" if c.due_soon[i] else "")
     tz = timing.calendar.tz
@@ -644,7 +644,7 @@ def unlocated(session: Session, scope: Scope, timing: Timing, now: datetime,
         .limit(max(0, limit))).all()
     status: dict[int, str] = {}
     if rows:
-        c = _clocks(session, scope, timing, now, Case.id.in_([r[0] for r in rows]))
+        c = stored_clocks(session, scope, timing, now, Case.id.in_([r[0] for r in rows]))
         for i, cid in enumerate(c.ids):
             status[cid] = "超期" if c.overdue[i] else ("临期" if c.due_soon[i] else "")
     tz = timing.calendar.tz

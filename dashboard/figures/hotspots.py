@@ -8,7 +8,7 @@ Rules, checked here and not only in the UI:
 
 - only ``shift_lead`` users write (:class:`NotAllowed` otherwise);
 - the grid must lie inside the user's scope — a grid outside it is refused exactly like an
-  unknown one (:class:`dashboard.figures.readapi.OutOfScope`), so the refusal tells nothing;
+  unknown one (:class:`dashboard.figures.scoped.OutOfScope`), so the refusal tells nothing;
 - a note is at most :data:`MAX_NOTE` characters, stripped; an ack may have an empty note.
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.figures.readapi import OutOfScope
+from dashboard.figures.scoped import OutOfScope
 from dashboard.store.models import Grid, HotspotNote, User
 from dashboard.store.scope import Scope, grid_code_in_scope, grid_id_condition
 from dashboard.store.users import UserRole

@@ -22,16 +22,24 @@ A case or region outside the scope is indistinguishable from one that does not e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
+from sqlalchemy import and_, false, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from dashboard.figures.overdue import class_names
+from dashboard.figures.scoped import (
+    OPEN_VALUES,
+    month_window,
+    overdue_condition,
+    region_filter,
+    scoped,
+    stored_clocks,
+    tally,
+)
 from dashboard.figures.wallfigures import (
     NEW_WINDOW,
     PRIOR_CASES,
@@ -43,112 +51,15 @@ from dashboard.figures.wallfigures import (
     UnitRow,
     unit_levels,
 )
-from dashboard.rules.deadlines import CLOCK_LABELS, CaseTimer, Timing, evaluate_arrays, to_utc64
-from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, fold_into
+from dashboard.rules.deadlines import Timing
+from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import STAGES as CLOCK_STAGES
-from dashboard.rules.text import is_case_id
 from dashboard.rules.vocab import Urgency
-from dashboard.store.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.store.models import Case, Grid, Region, Unit
 from dashboard.store.queries import DISPOSING, OPEN_STAGES, StageCount, day_window
-from dashboard.store.scope import Scope, ScopeError, get_scope, grid_condition
+from dashboard.store.scope import Scope, grid_condition
 
 MAX_LIMIT = 1000  # rows per page of /overdue and /grids
-_OPEN = [s.value for s in OPEN_STAGES]
-_CALENDAR_UNIT = "calendar_hours"
-
-
-class OutOfScope(LookupError):
-    """A region or grid code outside the caller's scope, or unknown (the same to the caller)."""
-
-
-# -- conditions ---------------------------------------------------------------------------------
-def scoped(scope: Scope) -> ColumnElement[bool]:
-    """The case condition of ``scope`` (re-exported for the API's tests)."""
-    from dashboard.store.scope import case_condition
-
-    return case_condition(scope)
-
-
-def overdue_condition(now: datetime) -> ColumnElement[bool]:
-    """当前超期 in SQL: an open case's running clock is past its stored deadline at ``now``.
-
-    Exactly :func:`dashboard.rules.deadlines.evaluate_arrays`' ``overdue``: not 挂账 at ``now``
-    (``paused_at`` unset or later) and ``now`` after the deadline — no working time needed.
-    """
-    return and_(Case.stage.in_(_OPEN), Case.deadline_at.is_not(None), Case.deadline_at < now,
-                or_(Case.paused_at.is_(None), Case.paused_at > now))
-
-
-def region_filter(session: Session, scope: Scope, code: str | None) -> ColumnElement[bool]:
-    """Condition on ``Grid`` rows for an optional region or grid code inside ``scope``.
-
-    Raises :class:`OutOfScope` for a code outside the scope or unknown (never which).
-    """
-    if code is None or code == "":
-        return true()
-    code = code.strip()
-    if not code.isdigit() or not scope.allows(code):
-        raise OutOfScope(code)
-    if len(code) in (14, 15):
-        if session.scalar(select(Grid.id).where(Grid.code == code)) is None:
-            raise OutOfScope(code)
-        return Grid.code == code
-    try:
-        inner = get_scope(session, code)
-    except ScopeError:
-        raise OutOfScope(code) from None
-    return grid_condition(inner)
-
-
-def _tally(condition: ColumnElement[bool]) -> Any:
-    # COUNT of a CASE without ELSE counts only matching rows and is 0 on an empty table.
-    return func.count(case((condition, 1)))
-
-
-def _month_window(timing: Timing, now: datetime) -> tuple[datetime, datetime]:
-    tz = timing.calendar.tz
-    first = now.astimezone(tz).date().replace(day=1)
-    after = (first + timedelta(days=32)).replace(day=1)
-    return (datetime.combine(first, time.min, tzinfo=tz).astimezone(UTC),
-            datetime.combine(after, time.min, tzinfo=tz).astimezone(UTC))
-
-
-# -- stored clocks of the open cases in scope ---------------------------------------------------
-@dataclass(frozen=True)
-class _Clocks:
-    ids: list[int]
-    case_ids: list[str]
-    deadline: np.ndarray
-    overdue: np.ndarray
-    due_soon: np.ndarray
-    remaining: np.ndarray
-    over_work: np.ndarray
-    over_cal: np.ndarray
-    working: np.ndarray
-
-
-def _clocks(session: Session, scope: Scope, timing: Timing, now: datetime,
-            where: ColumnElement[bool] | None = None) -> _Clocks:
-    """Evaluate the stored clocks of the open cases in scope at ``now`` (numpy, no loop)."""
-    rows = session.execute(
-        select(Case.id, Case.case_id, Case.deadline_at, Case.limit_minutes, Case.limit_unit, Case.paused_at)
-        .where(Case.stage.in_(_OPEN), Case.deadline_at.is_not(None), scoped(scope),
-               where if where is not None else true())
-    ).all()
-    deadline = to_utc64([r[2] for r in rows])
-    working = np.array([r[4] != _CALENDAR_UNIT for r in rows], dtype=bool)
-    if rows:
-        s = evaluate_arrays(timing.calendar, now, deadline,
-                            np.array([r[3] or 0.0 for r in rows], dtype=np.float64), working,
-                            to_utc64([r[5] for r in rows]), timing.due_soon_ratio)
-        overdue, soon, rem, ow, oc = (s.overdue, s.due_soon, s.remaining_minutes, s.overdue_work_minutes,
-                                      s.overdue_calendar_minutes)
-    else:
-        overdue = soon = np.zeros(0, dtype=bool)
-        rem = ow = oc = np.zeros(0)
-    return _Clocks([r[0] for r in rows], [r[1] for r in rows], deadline, overdue, soon, rem, ow, oc, working)
-
-
 # -- /summary -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Summary(Kpis):
@@ -174,17 +85,17 @@ def summary(session: Session, scope: Scope, timing: Timing, now: datetime) -> Su
 
     reported, filed, dispatched = today(Case.reported_at), today(Case.filed_at), today(Case.dispatched_at)
     closed, flagged, on_time = session.execute(
-        select(func.count(), _tally(Case.on_time_close.is_not(None)), _tally(Case.on_time_close.is_(True)))
+        select(func.count(), tally(Case.on_time_close.is_not(None)), tally(Case.on_time_close.is_(True)))
         .where(Case.closed_at >= w.start, Case.closed_at < w.end, Case.stage == Stage.CLOSED.value, cond)
     ).one()
     per_stage: dict[str, int] = {}
     urgent = 0
     for stage, n, u in session.execute(
-            select(Case.stage, func.count(), _tally(Case.urgency == Urgency.URGENT.value))
-            .where(Case.stage.in_(_OPEN), cond).group_by(Case.stage)):
+            select(Case.stage, func.count(), tally(Case.urgency == Urgency.URGENT.value))
+            .where(Case.stage.in_(OPEN_VALUES), cond).group_by(Case.stage)):
         per_stage[stage] = int(n)
         urgent += int(u or 0)
-    clocks = _clocks(session, scope, timing, now)
+    clocks = stored_clocks(session, scope, timing, now)
     flagged, on_time = int(flagged or 0), int(on_time or 0)
     return Summary(
         scope_code=scope.code, scope_name=scope.name, scope_level=scope.level,
@@ -244,7 +155,7 @@ def grids(session: Session, scope: Scope, timing: Timing, now: datetime, *, regi
 
     in_grids = Case.grid_id.in_(select(Grid.id).where(where)) if region else true()
     base = and_(scoped(scope), in_grids, Case.grid_id.is_not(None))
-    add(0, select(Case.grid_id, func.count()).where(Case.stage.in_(_OPEN), base).group_by(Case.grid_id))
+    add(0, select(Case.grid_id, func.count()).where(Case.stage.in_(OPEN_VALUES), base).group_by(Case.grid_id))
     add(1, select(Case.grid_id, func.count()).where(overdue_condition(now), base).group_by(Case.grid_id))
     add(2, select(Case.grid_id, func.count()).where(
         Case.reported_at > now - NEW_WINDOW, Case.reported_at <= now, base).group_by(Case.grid_id))
@@ -277,7 +188,7 @@ def overdue(session: Session, scope: Scope, timing: Timing, now: datetime, *, li
     earliest deadline first; ties by case id (``dashboard.figures.overdue.sort_rows``). ``limit`` /
     ``offset`` page through that one list; the totals count all of them."""
     tz = timing.calendar.tz
-    c = _clocks(session, scope, timing, now)
+    c = stored_clocks(session, scope, timing, now)
     pick = np.flatnonzero(c.overdue | c.due_soon)
     order = sorted(pick.tolist(), key=lambda i: (not c.overdue[i], c.deadline[i], c.case_ids[i]))
     limit = max(0, min(limit, MAX_LIMIT))
@@ -336,7 +247,7 @@ def units(session: Session, scope: Scope, timing: Timing, now: datetime) -> Unit
     The smoothing prior ``p`` is the scope's own 按期处置率 this month (1 without data)."""
     tz = timing.calendar.tz
     w = day_window(tz, now)
-    m_lo, m_hi = _month_window(timing, now)
+    m_lo, m_hi = month_window(timing, now)
     cond = scoped(scope)
     stage_in = lambda stages: Case.stage.in_([s.value for s in stages])  # noqa: E731
     figures: dict[int, dict[str, int]] = {}
@@ -348,12 +259,12 @@ def units(session: Session, scope: Scope, timing: Timing, now: datetime) -> Unit
         f.update({k: int(v or 0) for k, v in values.items()})
 
     for r in session.execute(
-            select(Case.unit_id, func.count().label("open"), _tally(stage_in(UNIT_PENDING)).label("pending"),
-                   _tally(stage_in(UNIT_FEEDBACK)).label("feedback"),
-                   _tally(and_(overdue_condition(now), Case.clock_stage == UNIT_OVERDUE_CLOCK)).label("overdue"),
-                   _tally(Case.rework_count > 0).label("rework"),
-                   _tally(Case.extension_count > 0).label("extension"))
-            .where(Case.stage.in_(_OPEN), Case.unit_id.is_not(None), cond).group_by(Case.unit_id)):
+            select(Case.unit_id, func.count().label("open"), tally(stage_in(UNIT_PENDING)).label("pending"),
+                   tally(stage_in(UNIT_FEEDBACK)).label("feedback"),
+                   tally(and_(overdue_condition(now), Case.clock_stage == UNIT_OVERDUE_CLOCK)).label("overdue"),
+                   tally(Case.rework_count > 0).label("rework"),
+                   tally(Case.extension_count > 0).label("extension"))
+            .where(Case.stage.in_(OPEN_VALUES), Case.unit_id.is_not(None), cond).group_by(Case.unit_id)):
         put(r.unit_id, open=r.open, pending=r.pending, feedback=r.feedback, overdue=r.overdue,
             rework=r.rework, extension=r.extension)
     for uid, n in session.execute(
@@ -363,7 +274,7 @@ def units(session: Session, scope: Scope, timing: Timing, now: datetime) -> Unit
         if uid is not None:  # excluded by the query; narrows the column's type
             put(uid, closed_today=n)
     for uid, flag, ok in session.execute(
-            select(Case.unit_id, func.count(), _tally(Case.on_time_handle.is_(True)))
+            select(Case.unit_id, func.count(), tally(Case.on_time_handle.is_(True)))
             .where(Case.handled_at >= m_lo, Case.handled_at < m_hi, Case.on_time_handle.is_not(None),
                    Case.unit_id.is_not(None), cond).group_by(Case.unit_id)):
         put(uid, month_flag=flag, month_ok=ok)
@@ -390,157 +301,4 @@ def units(session: Session, scope: Scope, timing: Timing, now: datetime) -> Unit
     return UnitBoard(now.astimezone(tz), tuple(rows))
 
 
-# -- /cases/<id> --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TimelineEvent:
-    event_id: str
-    type: str
-    label: str
-    occurred_at: datetime
-    received_at: datetime
-    actor: str | None
-    source: str | None
-    problem: str | None  # why the lifecycle skipped it (None: applied)
-
-
-@dataclass(frozen=True)
-class StageDeadline:
-    """One clock the case ran (核实 … 结案): its start, limit and deadline, and how it ended."""
-
-    stage: str
-    label: str
-    started_at: datetime
-    deadline_at: datetime
-    deadline_source: str
-    limit: float
-    limit_unit: str
-    running: bool
-    on_time: bool | None  # None while it runs, or when no finishing event judged it
-
-
-@dataclass(frozen=True)
-class CaseDetail:
-    case_id: str
-    number: str | None
-    source: str | None
-    kind: str | None
-    major_name: str
-    minor_name: str
-    class_code: str | None
-    description: str | None
-    address: str | None
-    lon: float | None
-    lat: float | None
-    urgency: str
-    grid_code: str | None
-    community: str
-    street: str
-    district: str
-    unit_code: str | None
-    unit_name: str | None
-    stage: str | None
-    stage_label: str | None
-    reported_at: datetime | None
-    filed_at: datetime | None
-    dispatched_at: datetime | None
-    handled_at: datetime | None
-    closed_at: datetime | None
-    rework_count: int
-    extension_count: int
-    clock_stage: str | None
-    clock_label: str | None
-    deadline_at: datetime | None
-    overdue: bool
-    due_soon: bool
-    remaining_minutes: float | None
-    on_time: Mapping[str, bool | None]  # on_time_verify … on_time_close as stored
-    deadlines: tuple[StageDeadline, ...]
-    events: tuple[TimelineEvent, ...]
-
-
-def _stage_deadlines(case_id: str, events: list[CaseEvent], timing: Timing) -> tuple[StageDeadline, ...]:
-    """Replay the history to list each clock's deadline (best effort: () when it cannot)."""
-    try:
-        history = [LifecycleEvent(e.event_id, e.case_id, EventType(e.type), e.occurred_at, e.payload or {})
-                   for e in events]
-    except ValueError:
-        return ()
-    timer = CaseTimer(CaseState(case_id=case_id), timing)
-    seen: list[Any] = []  # clocks in order; a moved deadline replaces the same clock's entry
-
-    def apply(event: LifecycleEvent) -> None:
-        timer.apply(event)
-        clock = timer.clock()
-        if clock is None:
-            return
-        if seen and seen[-1].stage == clock.stage and seen[-1].started_at == clock.started_at:
-            seen[-1] = clock
-        else:
-            seen.append(clock)
-
-    try:
-        fold_into(apply, history)
-    except Exception:  # a deadline outside the working calendar's table, a missing limit …
-        return ()
-    running = timer.clock()
-    out = []
-    for i, clock in enumerate(seen):
-        is_running = (running is not None and i == len(seen) - 1 and clock.stage == running.stage
-                      and clock.started_at == running.started_at)
-        later_same = any(c.stage == clock.stage for c in seen[i + 1:])
-        on_time = None if is_running or later_same else timer.on_time.get(clock.stage)
-        out.append(StageDeadline(clock.stage, clock.label, clock.started_at, clock.deadline_at, clock.source,
-                                 clock.limit, clock.unit, is_running, on_time))
-    return tuple(out)
-
-
-def case_detail(session: Session, scope: Scope, timing: Timing, now: datetime, case_id: str) -> CaseDetail | None:
-    """The case with its whole timeline; None when unknown **or outside the scope** (the same)."""
-    if not is_case_id(case_id):  # a NUL byte must not reach the database (PostgreSQL refuses it)
-        return None
-    row = session.scalars(select(Case).where(Case.case_id == case_id, scoped(scope))).first()
-    if row is None:
-        return None
-    events = list(session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.occurred_at, CaseEvent.id)))
-    names = EventType.labels()
-    timeline = tuple(TimelineEvent(e.event_id, e.type, names.get(e.type, "未知类型"), e.occurred_at,
-                                   e.received_at, e.actor, e.source, e.problem) for e in events)
-    community = street = district = ""
-    if row.grid is not None:
-        c = row.grid.community
-        community = c.name
-        if c.parent is not None:
-            street = c.parent.name
-            if c.parent.parent is not None:
-                district = c.parent.parent.name
-    major, minor = class_names(timing, row.kind, row.class_code)
-    overdue = due_soon = False
-    remaining = None
-    if row.deadline_at is not None and row.stage in _OPEN:
-        s = evaluate_arrays(timing.calendar, now, to_utc64([row.deadline_at]),
-                            np.array([row.limit_minutes or 0.0]), np.array([row.limit_unit != _CALENDAR_UNIT]),
-                            to_utc64([row.paused_at]), timing.due_soon_ratio)
-        overdue, due_soon, remaining = bool(s.overdue[0]), bool(s.due_soon[0]), float(s.remaining_minutes[0])
-    stage = Stage(row.stage) if row.stage else None
-    return CaseDetail(
-        case_id=row.case_id, number=row.number, source=row.source, kind=row.kind, major_name=major,
-        minor_name=minor, class_code=row.class_code, description=row.description, address=row.address,
-        lon=row.lon, lat=row.lat, urgency=row.urgency,
-        grid_code=row.grid.code if row.grid is not None else None,
-        community=community, street=street, district=district,
-        unit_code=row.unit.code if row.unit is not None else None,
-        unit_name=row.unit.name if row.unit is not None else None,
-        stage=stage.value if stage else None, stage_label=stage.label if stage else None,
-        reported_at=row.reported_at, filed_at=row.filed_at, dispatched_at=row.dispatched_at,
-        handled_at=row.handled_at, closed_at=row.closed_at,
-        rework_count=row.rework_count or 0, extension_count=row.extension_count or 0,
-        clock_stage=row.clock_stage, clock_label=CLOCK_LABELS.get(row.clock_stage or "") if row.clock_stage else None,
-        deadline_at=row.deadline_at, overdue=overdue, due_soon=due_soon, remaining_minutes=remaining,
-        on_time={s_: getattr(row, f"on_time_{s_}") for s_ in CLOCK_STAGES},
-        deadlines=_stage_deadlines(row.case_id, events, timing),
-        events=timeline,
-    )
-
-
-__all__ = ["OutOfScope", "summary", "grids", "overdue", "units", "case_detail", "overdue_condition"]
+__all__ = ["MAX_LIMIT", "summary", "grids", "overdue", "units"]
