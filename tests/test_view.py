@@ -1,10 +1,11 @@
 """The leaders' read-only view (/view): figures, scope (属地), tampering, no write controls,
 综合考评, and the page in Chromium at desktop and phone widths.
 
-A two-district city (青山区 990101, 白石区 990102) with open, overdue, due-soon and closed
-cases in both, and cases filed and closed earlier in the month (综合考评: 江东街道 and 松岗街道
-are ranked, 白石区 has too few cases: 样本不足). A district leader of 青山区 must see only 青山区 — KPIs, grid codes and
-geometry, units, overdue cases — whatever the browser sends; a city leader sees both.
+A two-district city (青山区 990101, 白石区 990102; tests/apicitykit.py's, in its view variant)
+with open, overdue, due-soon and closed cases in both, and cases filed and closed earlier in the
+month (综合考评: 江东街道 and 松岗街道 are ranked, 白石区 has too few cases: 样本不足). A district
+leader of 青山区 must see only 青山区 — KPIs, grid codes and geometry, units, overdue cases —
+whatever the browser sends; a city leader sees both.
 """
 
 from __future__ import annotations
