@@ -27,6 +27,8 @@ _serial = itertools.count(1)
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # a user, not a test class for pytest to collect
+
     username: str
     password: str | None
     role: str

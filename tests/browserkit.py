@@ -3,7 +3,8 @@
 A pytest plugin (registered in tests/conftest.py), so its fixtures need no import:
 - ``browser``: headless Chromium through Playwright, one per test module;
 - ``live_server``: ``create_app(settings)`` on a werkzeug server in a background thread.
-Import the helpers: :class:`LiveServer`, :class:`PageWatch`, :func:`shots_dir`.
+Import the helpers: :class:`LiveServer`, :class:`PageWatch`, :func:`serve` (any app of a test's
+own on a live server), :func:`shots_dir`.
 Set GRIDHALL_SHOTS_DIR to keep the screenshots.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,19 +45,28 @@ class LiveServer:
     runtime: Any  # app.Runtime
 
 
+@contextmanager
+def serve(wsgi_app: Any) -> Iterator[str]:
+    """``wsgi_app`` on a werkzeug server in a background thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
 @pytest.fixture
 def live_server(settings: Settings, engine: Any) -> Iterator[LiveServer]:
     """create_app(settings) on a werkzeug server in a background thread."""
     import app as appmod
 
     application = appmod.create_app(settings)
-    server = make_server("127.0.0.1", 0, application.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     runtime = application.server.extensions[appmod.EXTENSION_KEY]
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", runtime)
-    server.shutdown()
-    thread.join(10)
+    with serve(application.server) as url:
+        yield LiveServer(url, runtime)
     runtime.close()
 
 

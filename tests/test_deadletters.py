@@ -35,15 +35,13 @@ def scheme():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def city(sessions, scheme):  # type: ignore[no-untyped-def]
+def one_grid_city(sessions, scheme):  # type: ignore[no-untyped-def]
     """One district/street/community with one grid (GRID_1) and one unit; GRID_2 is missing."""
     build_community(sessions, [(GRID_1, square(0, 0), "A")])
     return Reference.load(sessions, scheme)
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(cli.console, "width", 250)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def gridhall(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
@@ -74,10 +72,10 @@ def dead_ids(redis_client, settings) -> list[str]:  # type: ignore[no-untyped-de
     return [eid for eid, _ in redis_client.xrange(settings.key(DEAD_LETTER_STREAM))]
 
 
-def test_retry_after_importing_the_missing_grid(settings, sessions, redis_client, city, scheme):  # type: ignore[no-untyped-def]
+def test_retry_after_importing_the_missing_grid(settings, sessions, redis_client, one_grid_city, scheme):  # type: ignore[no-untyped-def]
     event = reported("c1", GRID_2)
     Producer(redis_client, settings).publish(event)
-    run_ingest(settings, sessions, redis_client, city)
+    run_ingest(settings, sessions, redis_client, one_grid_city)
     [dead_id] = dead_ids(redis_client, settings)
     case_stream = settings.key(CASE_STREAM)
     original = redis_client.xrange(case_stream)[0]
@@ -124,12 +122,12 @@ def test_retry_after_importing_the_missing_grid(settings, sessions, redis_client
     assert empty.exit_code == 0 and "no dead letters" in empty.stdout
 
 
-def test_reason_filters_and_a_failing_retry_comes_back_with_a_new_id(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_reason_filters_and_a_failing_retry_comes_back_with_a_new_id(settings, sessions, redis_client, one_grid_city):  # type: ignore[no-untyped-def]
     case_stream = settings.key(CASE_STREAM)
     redis_client.xadd(case_stream, {"event": "{not json"})
     Producer(redis_client, settings).publish(reported("g", GRID_2))
     Producer(redis_client, settings).publish(reported("u", GRID_1, unit_code="U-NEW"))
-    run_ingest(settings, sessions, redis_client, city)
+    run_ingest(settings, sessions, redis_client, one_grid_city)
     dead = DeadLetters(redis_client, settings)
     by_code = {letter.code: letter for letter in dead.newest()}
     assert set(by_code) == {"undecodable", "unknown_grid", "unknown_unit"}
@@ -152,7 +150,7 @@ def test_reason_filters_and_a_failing_retry_comes_back_with_a_new_id(settings, s
     assert retried.exit_code == 0, retried.output
     assert "re-queued 1 dead letter" in retried.stdout and "cannot help 1" in retried.stdout
     assert by_code["undecodable"].id not in dead_ids(redis_client, settings)
-    run_ingest(settings, sessions, redis_client, city)
+    run_ingest(settings, sessions, redis_client, one_grid_city)
     again = {letter.code: letter for letter in dead.newest()}
     assert set(again) == {"undecodable", "unknown_grid", "unknown_unit"}
     assert again["undecodable"].id != by_code["undecodable"].id  # dead-lettered again, new id

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import pytest
 import redis
 
 from authkit import TestUser, signin_opener
+from clikit import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -36,7 +30,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
     env.update(GRIDHALL_DATA_DIR=str(tmp_path / "data"), GRIDHALL_PORT=str(port),
                GRIDHALL_REDIS_PREFIX=f"demo-test-{uuid.uuid4().hex[:6]}:")

@@ -13,7 +13,6 @@ import csv
 import io
 import random
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from browserkit import PageWatch, shots_dir
+from browserkit import PageWatch, serve, shots_dir
 from citykit import build_plan
 from dashboard.figures import explore
 from dashboard.figures.casedetail import case_detail
@@ -56,9 +55,7 @@ SOURCES = ["supervisor", "hotline_12345", "hotline_12319", "public"]
 OTHER_DISTRICT_GRID = "990102001001001"
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache() -> None:
-    scopes.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 
 @pytest.fixture
@@ -82,7 +79,7 @@ def _classes(settings: Settings) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def city(sessions: sessionmaker[Session], settings: Settings) -> dict[str, Any]:
+def explore_city(sessions: sessionmaker[Session], settings: Settings) -> dict[str, Any]:
     """The regions, units and ~300 cases; returns grid codes → ids and unit codes → ids."""
     rng = random.Random(20261125)
     classes = _classes(settings)
@@ -271,7 +268,7 @@ def test_selection_round_trip_and_clear_errors() -> None:
 
 # -- (1) figures equal independent SQL ----------------------------------------------------------
 @pytest.mark.parametrize("query", SELECTIONS)
-def test_figures_equal_ground_truth(sessions: sessionmaker[Session], city: dict[str, Any], timing: Any,
+def test_figures_equal_ground_truth(sessions: sessionmaker[Session], explore_city: dict[str, Any], timing: Any,
                                     query: str) -> None:
     sel = Selection.parse(query)
     rows = all_rows(sessions)
@@ -347,7 +344,7 @@ def test_figures_equal_ground_truth(sessions: sessionmaker[Session], city: dict[
     assert [(h.code, h.total, h.overdue) for h in hot] == [(c, n, o) for c, (n, o) in expect]
 
 
-def test_caps_say_shown_of_total(sessions: sessionmaker[Session], city: dict[str, Any], timing: Any,
+def test_caps_say_shown_of_total(sessions: sessionmaker[Session], explore_city: dict[str, Any], timing: Any,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     sel = Selection.parse("window=all")
     monkeypatch.setattr(explore, "MAP_POLYGON_CAP", 3)
@@ -366,7 +363,7 @@ def test_caps_say_shown_of_total(sessions: sessionmaker[Session], city: dict[str
 
 
 # -- (2) scope --------------------------------------------------------------------------------
-def test_district_scope_never_shows_another_district(sessions: sessionmaker[Session], city: dict[str, Any],
+def test_district_scope_never_shows_another_district(sessions: sessionmaker[Session], explore_city: dict[str, Any],
                                                      timing: Any) -> None:
     qs = district_scope(sessions)
     rows = all_rows(sessions)
@@ -485,7 +482,7 @@ def test_figures_on_a_city_without_cases(sessions: sessionmaker[Session], timing
 
 # -- the web app: signed-in clients, crafted callbacks, exports, hot-spot notes -------------------
 @pytest.fixture
-def web(settings: Settings, engine: Any, city: dict[str, Any]) -> Iterator[Any]:
+def web(settings: Settings, engine: Any, explore_city: dict[str, Any]) -> Iterator[Any]:
     """The real app (sign-in guard, CSRF) with /explore's clock fixed at NOW."""
     import app as appmod
 
@@ -659,15 +656,10 @@ def test_shift_lead_acknowledges_and_others_cannot(web: Any, sessions: sessionma
 
 # -- Chromium -------------------------------------------------------------------------------------
 @pytest.fixture
-def live(web: Any) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, web.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+def explore_server(web: Any) -> Iterator[str]:
+    """The app with /explore's clock fixed at NOW, on a live server; its base URL."""
+    with serve(web.server) as url:
+        yield url
 
 
 def signed_in_page(browser: Any, sessions: sessionmaker[Session], base: str, role: str = "shift_lead",
@@ -690,12 +682,12 @@ def table_rows(page: Any) -> list[str]:
 
 
 @pytest.mark.browser
-def test_drill_down_by_clicking_to_a_case(browser: Any, live: str, sessions: sessionmaker[Session],
+def test_drill_down_by_clicking_to_a_case(browser: Any, explore_server: str, sessions: sessionmaker[Session],
                                           tmp_path: Any) -> None:
     from playwright.sync_api import expect
 
-    context, page, watch = signed_in_page(browser, sessions, live)
-    page.goto(live + "/explore?window=all")
+    context, page, watch = signed_in_page(browser, sessions, explore_server)
+    page.goto(explore_server + "/explore?window=all")
     expect(page.locator("#explore-kpi-total")).to_have_text("300", timeout=20_000)
     crumbs = page.locator("#explore-crumbs")
     expect(crumbs).to_contain_text("全市")
@@ -732,12 +724,12 @@ def test_drill_down_by_clicking_to_a_case(browser: Any, live: str, sessions: ses
 
 
 @pytest.mark.browser
-def test_deep_link_reproduces_the_table_in_a_fresh_context(browser: Any, live: str,
+def test_deep_link_reproduces_the_table_in_a_fresh_context(browser: Any, explore_server: str,
                                                            sessions: sessionmaker[Session]) -> None:
     from playwright.sync_api import expect
 
-    context, page, watch = signed_in_page(browser, sessions, live, "leader", "990101")
-    page.goto(live + "/explore")
+    context, page, watch = signed_in_page(browser, sessions, explore_server, "leader", "990101")
+    page.goto(explore_server + "/explore")
     expect(page.locator("#explore-kpi-total")).not_to_have_text("—", timeout=20_000)
     # choose filters with the controls: the URL follows
     page.locator("#explore-f-window").click()
@@ -758,14 +750,14 @@ def test_deep_link_reproduces_the_table_in_a_fresh_context(browser: Any, live: s
     assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
     context.close()
 
-    fresh, page2, watch2 = signed_in_page(browser, sessions, live, "leader", "990101")
+    fresh, page2, watch2 = signed_in_page(browser, sessions, explore_server, "leader", "990101")
     page2.goto(url)
     expect(page2.locator("#explore-kpi-total")).to_have_text(str(len(want)), timeout=20_000)
     expect(page2.locator("#explore-crumbs .is-current")).to_contain_text("江东街道")
     assert table_rows(page2) == first
     assert page2.locator("#explore-f-stage").inner_text().strip().startswith("在办")
     # a foreign district in the URL: the same answer as an unknown one, no data
-    page2.goto(live + "/explore?region=990102&window=all")
+    page2.goto(explore_server + "/explore?region=990102&window=all")
     expect(page2.locator("#explore-error")).to_have_text(explore.NOT_FOUND, timeout=20_000)
     assert table_rows(page2) == []
     assert watch.errors == [] and watch2.errors == []
@@ -773,12 +765,13 @@ def test_deep_link_reproduces_the_table_in_a_fresh_context(browser: Any, live: s
 
 
 @pytest.mark.browser
-def test_markup_in_a_case_is_text(browser: Any, live: str, sessions: sessionmaker[Session]) -> None:
+def test_markup_in_a_case_is_text(browser: Any, explore_server: str, sessions: sessionmaker[Session]) -> None:
     from playwright.sync_api import expect
 
-    context, page, watch = signed_in_page(browser, sessions, live)
+    context, page, watch = signed_in_page(browser, sessions, explore_server)
     xss_case = next(r for r in all_rows(sessions) if r.case_id == "C-0007")
-    page.goto(live + "/explore?window=all&case=C-0007" + (f"&region={xss_case.grid}" if xss_case.grid else ""))
+    page.goto(explore_server + "/explore?window=all&case=C-0007"
+              + (f"&region={xss_case.grid}" if xss_case.grid else ""))
     detail = page.locator("#explore-detail")
     expect(detail).to_have_class(re.compile("is-open"), timeout=20_000)
     expect(detail.locator(".explore-detail__desc")).to_have_text(XSS)
@@ -796,12 +789,13 @@ def test_markup_in_a_case_is_text(browser: Any, live: str, sessions: sessionmake
 
 
 @pytest.mark.browser
-def test_shift_lead_acknowledges_in_the_page(browser: Any, live: str, sessions: sessionmaker[Session]) -> None:
+def test_shift_lead_acknowledges_in_the_page(browser: Any, explore_server: str,
+                                             sessions: sessionmaker[Session]) -> None:
     from playwright.sync_api import expect
 
     grid = "990101001001001"
-    context, page, watch = signed_in_page(browser, sessions, live, "shift_lead", "990101")
-    page.goto(live + f"/explore?region={grid}&window=all")
+    context, page, watch = signed_in_page(browser, sessions, explore_server, "shift_lead", "990101")
+    page.goto(explore_server + f"/explore?region={grid}&window=all")
     notes_panel = page.locator("#explore-notes")
     expect(notes_panel.get_by_role("button", name="确认热点")).to_be_visible(timeout=20_000)
     notes_panel.get_by_role("button", name="确认热点").click()
@@ -815,8 +809,8 @@ def test_shift_lead_acknowledges_in_the_page(browser: Any, live: str, sessions: 
     assert [(g, k) for g, _, k, _, _ in notes(sessions)] == [(grid, "ack"), (grid, "note")]
     context.close()
     # a leader reads the notes without any control
-    context, page, watch2 = signed_in_page(browser, sessions, live, "leader", "990101")
-    page.goto(live + f"/explore?region={grid}&window=all")
+    context, page, watch2 = signed_in_page(browser, sessions, explore_server, "leader", "990101")
+    page.goto(explore_server + f"/explore?region={grid}&window=all")
     expect(page.locator("#explore-notes")).to_contain_text("已通知环卫所<b>处理</b>", timeout=20_000)
     assert page.locator("#explore-root button", has_text="确认热点").count() == 0
     assert page.locator("#explore-root textarea").count() == 0
@@ -851,7 +845,8 @@ GRID_POINT = """() => {
 
 
 @pytest.mark.browser
-def test_true_4k_scales_the_page_and_clicks_still_land(browser: Any, live: str, sessions: sessionmaker[Session],
+def test_true_4k_scales_the_page_and_clicks_still_land(browser: Any, explore_server: str,
+                                                       sessions: sessionmaker[Session],
                                                      tmp_path: Any) -> None:
     """At 3840×2160 (device_scale_factor 1) text, chart fonts and map controls are twice their
     1080p size (the page is zoomed by 2), and a click on a map grid or a table row still hits it."""
@@ -860,8 +855,8 @@ def test_true_4k_scales_the_page_and_clicks_still_land(browser: Any, live: str, 
     community = "990101001001"
     sizes: dict[int, dict[str, Any]] = {}
     for width, height in ((1920, 1080), (3840, 2160)):
-        context, page, watch = signed_in_page(browser, sessions, live, size=(width, height))
-        page.goto(live + f"/explore?region={community}&window=all")
+        context, page, watch = signed_in_page(browser, sessions, explore_server, size=(width, height))
+        page.goto(explore_server + f"/explore?region={community}&window=all")
         expect(page.locator("#explore-crumbs .is-current")).to_contain_text("江东社区", timeout=20_000)
         expect(page.locator("#explore-classes .ytick text").first).to_be_visible(timeout=10_000)
         page.wait_for_function("() => Object.keys(window.gridhall_explore.grids).length > 0", timeout=10_000)
@@ -894,11 +889,11 @@ def test_true_4k_scales_the_page_and_clicks_still_land(browser: Any, live: str, 
 
 
 @pytest.mark.browser
-def test_sign_out_from_explore(browser: Any, live: str, sessions: sessionmaker[Session]) -> None:
+def test_sign_out_from_explore(browser: Any, explore_server: str, sessions: sessionmaker[Session]) -> None:
     from playwright.sync_api import expect
 
-    context, page, watch = signed_in_page(browser, sessions, live, "leader", "990101")
-    page.goto(live + "/explore")
+    context, page, watch = signed_in_page(browser, sessions, explore_server, "leader", "990101")
+    page.goto(explore_server + "/explore")
     bar = page.locator("#explore-root .explore-header .gh-user")
     expect(bar.locator(".gh-user__role")).to_have_text("领导", timeout=20_000)
     expect(page.locator("#explore-who")).to_have_text("辖区：青山区", timeout=20_000)
@@ -906,21 +901,21 @@ def test_sign_out_from_explore(browser: Any, live: str, sessions: sessionmaker[S
     with page.expect_navigation():
         bar.get_by_role("button", name="退出").click()
     assert "/login" in page.url
-    page.goto(live + "/explore")
+    page.goto(explore_server + "/explore")
     expect(page).to_have_url(re.compile(r"/login"), timeout=10_000)
     assert watch.errors == []
     context.close()
 
 
 @pytest.mark.browser
-def test_a_link_clicked_right_after_a_filter_keeps_the_filter(browser: Any, live: str,
+def test_a_link_clicked_right_after_a_filter_keeps_the_filter(browser: Any, explore_server: str,
                                                               sessions: sessionmaker[Session]) -> None:
     """The child links are rendered for the previous filters until the page refreshes; a click
     on one straight after choosing a filter still carries it (explore.js → navigate)."""
     from playwright.sync_api import expect
 
-    context, page, watch = signed_in_page(browser, sessions, live, "shift_lead", "990101")
-    page.goto(live + "/explore?window=all")
+    context, page, watch = signed_in_page(browser, sessions, explore_server, "shift_lead", "990101")
+    page.goto(explore_server + "/explore?window=all")
     street = page.locator("#explore-children a", has_text="江东街道")
     expect(street).to_be_visible(timeout=20_000)
     # Hold the main callback back, so the links surely still carry the old filters.
@@ -945,7 +940,8 @@ PHONE_PANELS = ("#explore-crumbs", "#explore-filters-toggle", ".explore-kpis", "
 
 
 @pytest.mark.browser
-def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str, sessions: sessionmaker[Session],
+def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, explore_server: str,
+                                                         sessions: sessionmaker[Session],
                                                        tmp_path: Any) -> None:
     """At 390×844 (a district leader on a phone): one column that scrolls down, nothing wider
     than the screen, KPIs two a row with whole values, text of 14px at least, every panel there
@@ -953,8 +949,8 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, live: str
     from playwright.sync_api import expect
 
     width, height = 390, 844
-    context, page, watch = signed_in_page(browser, sessions, live, "leader", "990101", size=(width, height))
-    page.goto(live + "/explore?window=all")
+    context, page, watch = signed_in_page(browser, sessions, explore_server, "leader", "990101", size=(width, height))
+    page.goto(explore_server + "/explore?window=all")
     want = truth(all_rows(sessions), Selection.parse("window=all"), scope_district="990101")
     expect(page.locator("#explore-kpi-total")).to_have_text(str(len(want)), timeout=20_000)
     expect(page.locator("#explore-crumbs .is-current")).to_contain_text("青山区")
@@ -1216,13 +1212,14 @@ def test_ranking_month_and_objects_round_trip_in_the_url() -> None:
 
 
 @pytest.mark.browser
-def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, live: str, sessions: sessionmaker[Session],
+def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, explore_server: str,
+                                                           sessions: sessionmaker[Session],
                                                            tmp_path: Any) -> None:
     from playwright.sync_api import expect
 
     _file_cases(sessions)
-    context, page, watch = signed_in_page(browser, sessions, live, "shift_lead", "990101")
-    page.goto(live + "/explore?window=all&month=2026-11")
+    context, page, watch = signed_in_page(browser, sessions, explore_server, "shift_lead", "990101")
+    page.goto(explore_server + "/explore?window=all&month=2026-11")
     panel = page.locator(".explore-evalbox")
     panel.scroll_into_view_if_needed()
     expect(panel.locator("#explore-ev-note")).to_contain_text("2026年11月", timeout=20_000)
@@ -1246,7 +1243,7 @@ def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, live: s
     expect(panel.locator("#explore-ev-note")).to_contain_text("处置单位", timeout=10_000)
     expect(grid.locator(".ag-header-cell-text", has_text="按时处置率").first).to_be_attached()
     # a month deep link round-trips: the selector shows it, the URL keeps it
-    page.goto(live + "/explore?window=all&month=2026-10")
+    page.goto(explore_server + "/explore?window=all&month=2026-10")
     expect(page.locator("#explore-ev-note")).to_contain_text("2026年10月", timeout=20_000)
     expect(page.locator("#explore-ev-month")).to_contain_text("2026年10月")
     assert "month=2026-10" in page.url
@@ -1318,13 +1315,14 @@ def test_bidi_controls_reach_neither_the_table_nor_the_exports(web: Any, session
 
 
 @pytest.mark.browser
-def test_bidi_controls_do_not_reorder_the_page(browser: Any, live: str, sessions: sessionmaker[Session]) -> None:
+def test_bidi_controls_do_not_reorder_the_page(browser: Any, explore_server: str,
+                                               sessions: sessionmaker[Session]) -> None:
     """Issue 12 point 13, in Chromium: the case's number, address and description show in stored order."""
     from playwright.sync_api import expect
 
     _store_bidi_case(sessions)
-    context, page, watch = signed_in_page(browser, sessions, live)
-    page.goto(live + "/explore?window=all&case=C-0008")
+    context, page, watch = signed_in_page(browser, sessions, explore_server)
+    page.goto(explore_server + "/explore?window=all&case=C-0008")
     detail = page.locator("#explore-detail")
     expect(detail).to_have_class(re.compile("is-open"), timeout=20_000)
     expect(detail.locator(".explore-detail__desc")).to_have_text(_no_bidi(BIDI_DESCRIPTION))

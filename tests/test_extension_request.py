@@ -39,7 +39,7 @@ def L(text: str) -> datetime:
 
 
 @pytest.fixture
-def feed(settings, sessions, redis_client):  # type: ignore[no-untyped-def]
+def ab_grid_feed(settings, sessions, redis_client):  # type: ignore[no-untyped-def]
     """A city with an A and a B grid; ``push`` publishes messages and ingests them all."""
     build_community(sessions, [(f"{COMMUNITY}001", square(0, 0), "A"), (G_B, square(0, 1), "B")])
     ref = Reference.load(sessions, classification.load("gbt47678-2026"), settings)
@@ -56,8 +56,8 @@ def case(case_id: str, *later: tuple) -> list[CaseEventMessage]:
             for n, (t, at, fields) in enumerate(steps)]
 
 
-def test_an_extension_request_leaves_the_table_deadline(settings, sessions, feed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    ref, push = feed
+def test_an_extension_request_leaves_the_table_deadline(settings, sessions, ab_grid_feed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ref, push = ab_grid_feed
     push(case("REQ", (E.EXTENSION_REQUESTED, "2026-05-12 10:00", {"deadline_at": L("2026-05-29 18:00")}))
          # A refused request asking for an *earlier* date does not shorten the deadline either.
          + case("REF", (E.EXTENSION_REQUESTED, "2026-05-12 10:00", {"deadline_at": L("2026-05-12 11:00")}),

@@ -24,7 +24,7 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 
 
 @pytest.fixture
-def city(sessions):  # type: ignore[no-untyped-def]
+def two_by_two_city(sessions):  # type: ignore[no-untyped-def]
     """One district/street/community with a 2×2 block of grids and one unit."""
     build_community(sessions, two_by_two())
     return Reference.load(sessions, classification.load("gbt47678-2026"))
@@ -52,9 +52,9 @@ def drain(ingest: Ingest) -> None:
         pass
 
 
-def test_full_loop_is_ingested_and_acknowledged(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_full_loop_is_ingested_and_acknowledged(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     Producer(redis_client, settings).publish_many(full_loop("c1"))
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10)
     ingest.ensure_group()
     drain(ingest)
     with sessions() as s:
@@ -73,10 +73,10 @@ def test_full_loop_is_ingested_and_acknowledged(settings, sessions, redis_client
     assert f"{COMMUNITY}001" in notices[-1][1]["grids"]
 
 
-def test_republished_events_change_nothing(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_republished_events_change_nothing(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     producer = Producer(redis_client, settings)
     producer.publish_many(full_loop("c2"))
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10)
     ingest.ensure_group()
     drain(ingest)
     producer.publish_many(full_loop("c2"))
@@ -86,10 +86,10 @@ def test_republished_events_change_nothing(settings, sessions, redis_client, cit
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == 6
 
 
-def test_any_arrival_order_gives_the_same_case(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_any_arrival_order_gives_the_same_case(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     events = full_loop("c3")
     random.Random(4).shuffle(events)
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", batch_size=1, block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", batch_size=1, block_ms=10)
     ingest.ensure_group()
     producer = Producer(redis_client, settings)
     for e in events:  # one per batch, so intermediate states are really out of order
@@ -102,11 +102,11 @@ def test_any_arrival_order_gives_the_same_case(settings, sessions, redis_client,
         assert problems == [None] * 6  # late arrivals cleared the earlier complaints
 
 
-def test_point_is_located_to_its_grid(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_point_is_located_to_its_grid(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     m = msg("c4", 1, EventType.REPORTED, 0, source="hotline_12345", kind="event", class_code="07001",
             lon=LON0 + 1.5 * STEP, lat=LAT0 - 0.5 * STEP)
     Producer(redis_client, settings).publish(m)
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10)
     ingest.ensure_group()
     drain(ingest)
     with sessions() as s:
@@ -138,11 +138,11 @@ def test_point_is_located_to_its_grid(settings, sessions, redis_client, city):  
         ({"event": "x" * (65 * 1024)}, "larger than 64 KB"),
     ],
 )
-def test_bad_entries_are_dead_lettered_with_reason(settings, sessions, redis_client, city, fields, reason):  # type: ignore[no-untyped-def]
+def test_bad_entries_are_dead_lettered_with_reason(settings, sessions, redis_client, two_by_two_city, fields, reason):  # type: ignore[no-untyped-def]
     stream = settings.key(CASE_STREAM)
     redis_client.xadd(stream, fields)
     Producer(redis_client, settings).publish_many(full_loop("ok"))  # good traffic keeps flowing
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10)
     ingest.ensure_group()
     drain(ingest)
     dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
@@ -163,11 +163,12 @@ def test_bad_entries_are_dead_lettered_with_reason(settings, sessions, redis_cli
 
 
 @pytest.mark.parametrize("closed_first", [True, False])
-def test_case_closed_before_it_was_reported_is_dead_lettered(settings, sessions, redis_client, city, closed_first):  # type: ignore[no-untyped-def]
+def test_case_closed_before_it_was_reported_is_dead_lettered(settings, sessions, redis_client, two_by_two_city,
+                                                             closed_first):  # type: ignore[no-untyped-def]
     reported = msg("c9", 1, EventType.REPORTED, 0, source="supervisor", kind="event", class_code="06010",
                    grid_code=f"{COMMUNITY}001")
     closed = msg("c9", 2, EventType.CLOSED, -30)  # 30 minutes before the report
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", batch_size=1, block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", batch_size=1, block_ms=10)
     ingest.ensure_group()
     producer = Producer(redis_client, settings)
     for m in ([closed, reported] if closed_first else [reported, closed]):
@@ -182,12 +183,12 @@ def test_case_closed_before_it_was_reported_is_dead_lettered(settings, sessions,
         assert s.scalars(select(CaseEvent.event_id).where(CaseEvent.case_id == "c9")).all() == ["c9-1"]
 
 
-def test_second_report_of_a_case_is_dead_lettered(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_second_report_of_a_case_is_dead_lettered(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     first = full_loop("c10")[:2]
     again = msg("c10", 9, EventType.REPORTED, 60, source="supervisor", kind="event", class_code="06010",
                 grid_code=f"{COMMUNITY}001")
     Producer(redis_client, settings).publish_many([*first, again])
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10)
     ingest.ensure_group()
     drain(ingest)
     dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
@@ -196,9 +197,9 @@ def test_second_report_of_a_case_is_dead_lettered(settings, sessions, redis_clie
         assert s.scalar(select(Case.stage).where(Case.case_id == "c10")) == "filed"
 
 
-def test_events_out_of_order_across_batches_are_marked_then_cleared(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_events_out_of_order_across_batches_are_marked_then_cleared(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     loop = full_loop("c11")
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", batch_size=10, block_ms=10)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", batch_size=10, block_ms=10)
     ingest.ensure_group()
     producer = Producer(redis_client, settings)
     producer.publish_many([loop[0], loop[2]])  # reported, dispatched (filed is late)
@@ -215,7 +216,7 @@ def test_events_out_of_order_across_batches_are_marked_then_cleared(settings, se
     assert ingest.stats.dead == 0
 
 
-def test_sharded_streams_are_all_read(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_sharded_streams_are_all_read(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     from feeds.keys import stream_for
 
     sharded = settings.model_copy(update={"feed_shards": ["990101", "990102"]})
@@ -224,7 +225,7 @@ def test_sharded_streams_are_all_read(settings, sessions, redis_client, city):  
     assert target.endswith(":990101")
     for m in loop:
         redis_client.xadd(target, m.to_entry())
-    ingest = Ingest(sharded, sessions, redis_client, city, consumer="t1", block_ms=10)
+    ingest = Ingest(sharded, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10)
     ingest.ensure_group()
     drain(ingest)
     with sessions() as s:
@@ -232,11 +233,11 @@ def test_sharded_streams_are_all_read(settings, sessions, redis_client, city):  
     assert redis_client.xpending(target, CONSUMER_GROUP)["pending"] == 0
 
 
-def test_event_still_illegal_after_the_grace_period_is_dead_lettered(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_event_still_illegal_after_the_grace_period_is_dead_lettered(settings, sessions, redis_client, two_by_two_city):  # type: ignore[no-untyped-def]
     loop = full_loop("c13")
     closed_too_early = msg("c13", 7, EventType.CLOSED, 25)  # right after dispatch: no 处置, no 核查
     Producer(redis_client, settings).publish_many([*loop[:3], closed_too_early])
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="t1", block_ms=10, illegal_grace_s=3600)
+    ingest = Ingest(settings, sessions, redis_client, two_by_two_city, consumer="t1", block_ms=10, illegal_grace_s=3600)
     ingest.ensure_group()
     drain(ingest)
     assert ingest.sweep() == 0  # within the grace period it waits for a late event

@@ -121,7 +121,7 @@ def schema_errors(event: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-def city(sessions):  # type: ignore[no-untyped-def]
+def feed_doc_city(sessions):  # type: ignore[no-untyped-def]
     """青山区 / 江东街道 / 江东社区 with grids 990101001001001…004 and the doc's three units."""
     build_community(sessions, two_by_two(), UNITS)
     return Reference.load(sessions, classification.load("gbt47678-2026"))
@@ -173,12 +173,12 @@ def test_every_json_example_is_valid_and_every_type_has_one() -> None:
     assert {e["case_id"] for e in examples} == set(example_cases())
 
 
-def test_examples_go_through_the_real_feed(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_examples_go_through_the_real_feed(settings, sessions, redis_client, feed_doc_city):  # type: ignore[no-untyped-def]
     examples = json_examples()
     producer = Producer(redis_client, settings)
     for example in examples:
         producer.publish(CaseEventMessage.model_validate(example))
-    ingest = make_ingest(settings, sessions, redis_client, city)
+    ingest = make_ingest(settings, sessions, redis_client, feed_doc_city)
     drain(ingest)
 
     assert dead_letters(redis_client, settings) == []
@@ -214,12 +214,12 @@ def test_examples_go_through_the_real_feed(settings, sessions, redis_client, cit
         assert (f.class_code, f.urgency) == ("06011", "urgent") and f.address.endswith("绿化带")
 
 
-def test_examples_converge_in_any_arrival_order(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_examples_converge_in_any_arrival_order(settings, sessions, redis_client, feed_doc_city):  # type: ignore[no-untyped-def]
     examples = [CaseEventMessage.model_validate(e) for e in json_examples()]
     shuffled = examples[:]
     random.Random(47678).shuffle(shuffled)
     producer = Producer(redis_client, settings)
-    ingest = make_ingest(settings, sessions, redis_client, city, batch_size=1)
+    ingest = make_ingest(settings, sessions, redis_client, feed_doc_city, batch_size=1)
     for message in shuffled:  # one per batch: intermediate states really are out of order
         producer.publish(message)
         drain(ingest)
@@ -258,7 +258,7 @@ def test_stage_table_is_the_stages() -> None:
         assert (row[2] == "yes") == (stage in TERMINAL)
 
 
-def test_redis_cli_example_publishes_a_valid_event(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_redis_cli_example_publishes_a_valid_event(settings, sessions, redis_client, feed_doc_city):  # type: ignore[no-untyped-def]
     commands = [line for line in re.findall(r"^```sh\n(.*?)^```", doc_text(), flags=re.MULTILINE | re.DOTALL)
                 if "redis-cli" in line and "XADD" in line]
     assert commands, "docs/feed.md has no redis-cli XADD example"
@@ -268,7 +268,7 @@ def test_redis_cli_example_publishes_a_valid_event(settings, sessions, redis_cli
     event = json.loads(args[4])
     assert schema_errors(event) == []
     redis_client.execute_command("XADD", settings.key(CASE_STREAM), *args[2:])
-    drain(make_ingest(settings, sessions, redis_client, city))
+    drain(make_ingest(settings, sessions, redis_client, feed_doc_city))
     assert dead_letters(redis_client, settings) == []
     with sessions() as s:
         assert s.scalar(select(Case.stage).where(Case.case_id == event["case_id"])) == "reported"
@@ -296,13 +296,13 @@ INVALID = {
 
 
 @pytest.mark.parametrize("name", list(INVALID))
-def test_invalid_events_are_refused_by_schema_and_ingest(name, settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_invalid_events_are_refused_by_schema_and_ingest(name, settings, sessions, redis_client, feed_doc_city):  # type: ignore[no-untyped-def]
     make, where = INVALID[name]
     event = make()
     assert schema_errors(event), f"the JSON Schema accepts {name!r}"
     entry = {"event": json.dumps(event, ensure_ascii=False)}
     redis_client.xadd(settings.key(CASE_STREAM), entry)
-    drain(make_ingest(settings, sessions, redis_client, city))
+    drain(make_ingest(settings, sessions, redis_client, feed_doc_city))
 
     dead = dead_letters(redis_client, settings)
     assert len(dead) == 1, dead
@@ -333,10 +333,10 @@ def simple_mapping() -> tuple[list[list[list[str]]], dict[str, list[str]]]:
     return commands, rows
 
 
-def test_simple_case_system_example_gives_what_the_doc_says(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_simple_case_system_example_gives_what_the_doc_says(settings, sessions, redis_client, feed_doc_city):  # type: ignore[no-untyped-def]
     commands, rows = simple_mapping()
     assert len(commands) == 2 and set(rows) == {"opening", "closing"}, (commands, rows)
-    ingest = make_ingest(settings, sessions, redis_client, city)
+    ingest = make_ingest(settings, sessions, redis_client, feed_doc_city)
     cst = datetime.fromisoformat("2026-11-24T00:00:00+08:00").tzinfo
 
     def as_cst(value: datetime | None) -> str | None:

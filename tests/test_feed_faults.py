@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 import redis
 
+from clikit import free_port
 from conftest import backend_name
 from feedkit import (
     IngestProcess,
@@ -169,19 +169,13 @@ def _redis_server_binary() -> str:
     return str(exe)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class RedisServer:
     """Our own redis-server (AOF, fsync always) that the test may stop and start again."""
 
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
@@ -231,18 +225,18 @@ def _publish_retrying(client: redis.Redis, settings: Any, messages: list[Any], t
 
 
 @pytest.fixture
-def own_redis(tmp_path):  # type: ignore[no-untyped-def]
+def aof_redis(tmp_path):  # type: ignore[no-untyped-def]
     server = RedisServer(tmp_path / "redis")
     server.start()
     yield server
     server.stop()
 
 
-def test_ingest_resumes_by_itself_after_redis_restarts(settings, engine, sessions, own_redis, tmp_path):  # type: ignore[no-untyped-def]
+def test_ingest_resumes_by_itself_after_redis_restarts(settings, engine, sessions, aof_redis, tmp_path):  # type: ignore[no-untyped-def]
     rng = random.Random(SEED)
     build_feed_city(sessions)
-    settings = settings.model_copy(update={"redis_url": own_redis.url})
-    client = redis.Redis.from_url(own_redis.url, decode_responses=True, socket_connect_timeout=1)
+    settings = settings.model_copy(update={"redis_url": aof_redis.url})
+    client = redis.Redis.from_url(aof_redis.url, decode_responses=True, socket_connect_timeout=1)
     ledger = random_ledger(rng, 200, prefix="r", max_len=12, tie_prob=0.0, stop_prob=0.04)
     arrivals = arrival_order(ledger, rng)
     chunks = _split(arrivals, 30)
@@ -260,11 +254,11 @@ def test_ingest_resumes_by_itself_after_redis_restarts(settings, engine, session
             if i in outages:
                 wait_until(lambda: group_status(client, settings)["consumers"].get("r1", 0) > 0, 2, 0.001)
                 held = group_status(client, settings)["consumers"].get("r1", 0)
-                own_redis.stop(crash=outages[i])
+                aof_redis.stop(crash=outages[i])
                 seen.append({"crash": outages[i], "held": held, "stored": event_count(sessions)})
                 time.sleep(3)
                 assert proc.alive(), f"ingest died while Redis was away\n{proc.tail()}"
-                own_redis.start()
+                aof_redis.start()
             time.sleep(0.05)
         assert proc.alive(), f"ingest exited\n{proc.tail()}"
         _final_checks(client, settings, sessions, ledger, procs, timeout=45, note=f"outages {seen}")

@@ -33,7 +33,6 @@ from feedkit import (
     T0,
     UNITS,
     Ledger,
-    build_feed_city,
     check_db_matches,
     clear_cases,
     confused_event,
@@ -62,11 +61,6 @@ PROPERTY_SETTINGS = hsettings(
 U, Z, S, F = "undecodable", "oversized", "schema", "future"
 C, G, N, X, T = "unknown_class", "unknown_grid", "unknown_unit", "outside_city", "transition"
 ALL_CODES = frozenset({U, Z, S, F, C, G, N, X, T})
-
-
-@pytest.fixture
-def city(sessions):  # type: ignore[no-untyped-def]
-    return build_feed_city(sessions)
 
 
 def _example_settings(settings):  # type: ignore[no-untyped-def]
@@ -139,7 +133,7 @@ def arrivals(draw: st.DrawFn) -> tuple[Ledger, list[CaseEventMessage], int, froz
 @PROPERTY_SETTINGS
 @given(case=arrivals())
 def test_any_arrival_order_duplication_and_batching_give_the_fold(  # type: ignore[no-untyped-def]
-        case, settings, engine, sessions, redis_client, city):
+        case, settings, engine, sessions, redis_client, feed_city):
     ledger, seq, batch, drains = case
     note(f"{len(ledger)} events in {len({m.case_id for m in seq})} cases; {len(seq)} arrivals; "
          f"batch {batch}; drains after {sorted(drains)}")
@@ -149,7 +143,7 @@ def test_any_arrival_order_duplication_and_batching_give_the_fold(  # type: igno
     clear_cases(engine)
     ref_settings = _example_settings(settings)
     try:
-        ids = _run(ref_settings, sessions, redis_client, city,
+        ids = _run(ref_settings, sessions, redis_client, feed_city,
                    [m.to_entry() for m in ledger.messages.values()], batch_size=batch, what="in order")
         dead = dead_letters(redis_client, ref_settings)
         by_entry = dict(zip(ids, ledger.messages, strict=False))
@@ -162,7 +156,7 @@ def test_any_arrival_order_duplication_and_batching_give_the_fold(  # type: igno
     clear_cases(engine)
     ex_settings = _example_settings(settings)
     try:
-        ids = _run(ex_settings, sessions, redis_client, city, [m.to_entry() for m in seq],
+        ids = _run(ex_settings, sessions, redis_client, feed_city, [m.to_entry() for m in seq],
                    batch_size=batch, drain_after=drains, what="permuted")
         dead = dead_letters(redis_client, ex_settings)
         for d in dead:
@@ -180,7 +174,7 @@ def test_any_arrival_order_duplication_and_batching_give_the_fold(  # type: igno
         _forget(redis_client, ex_settings)
 
 
-def test_late_report_and_equal_timestamps(settings, engine, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_late_report_and_equal_timestamps(settings, engine, sessions, redis_client, feed_city):  # type: ignore[no-untyped-def]
     """A fixed example of the property: the whole loop at one instant, arriving backwards."""
     when = T0 + timedelta(hours=1)
     types = [EventType.REPORTED, EventType.FILED, EventType.DISPATCHED, EventType.RETURNED,
@@ -196,7 +190,7 @@ def test_late_report_and_equal_timestamps(settings, engine, sessions, redis_clie
         ledger.add(CaseEventMessage(event_id=f"tie-{i:02d}", case_id="tie", type=t,
                                     occurred_at=when if i % 2 else when.astimezone(UTC), **extra))
     seq = list(reversed(list(ledger.messages.values())))
-    ids = _run(settings, sessions, redis_client, city, [m.to_entry() for m in seq], batch_size=1)
+    ids = _run(settings, sessions, redis_client, feed_city, [m.to_entry() for m in seq], batch_size=1)
     by_entry = dict(zip(ids, (m.event_id for m in seq), strict=False))
     dead = dead_letters(redis_client, settings)
     check_db_matches(ledger, sessions, dead_ids={dead_event_id(d, by_entry) for d in dead})
@@ -471,12 +465,12 @@ def _check_hostile(settings, sessions, client, ref, ledger: Ledger, items: list[
 
 @PROPERTY_SETTINGS
 @given(case=hostile_streams())
-def test_hostile_entries_never_stop_the_consumer(case, settings, engine, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_hostile_entries_never_stop_the_consumer(case, settings, engine, sessions, redis_client, feed_city):  # type: ignore[no-untyped-def]
     ledger, items, batch = case
     clear_cases(engine)
     ex_settings = _example_settings(settings)
     try:
-        _check_hostile(ex_settings, sessions, redis_client, city, ledger, items, batch)
+        _check_hostile(ex_settings, sessions, redis_client, feed_city, ledger, items, batch)
     finally:
         _forget(redis_client, ex_settings)
 
@@ -499,8 +493,8 @@ POISON = [
 
 
 @pytest.mark.parametrize("hostile", POISON, ids=[h.label for h in POISON])
-def test_poison_entry_does_not_wedge_the_consumer(hostile, settings, engine, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_poison_entry_does_not_wedge_the_consumer(hostile, settings, engine, sessions, redis_client, feed_city):  # type: ignore[no-untyped-def]
     ledger = random_ledger(random.Random(7), 2, prefix="g", tie_prob=0.0)
     valid = list(ledger.messages.values())
     items = valid[: len(valid) // 2] + [hostile] + valid[len(valid) // 2:]
-    _check_hostile(settings, sessions, redis_client, city, ledger, items, batch=500)
+    _check_hostile(settings, sessions, redis_client, feed_city, ledger, items, batch=500)

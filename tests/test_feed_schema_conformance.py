@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.store.models import CaseEvent
-from feedkit import build_feed_city, confused_event, db_events, dead_letters, validator
+from feedkit import confused_event, db_events, dead_letters, validator
 from feeds.contract import DeadReason, FeedError, parse_entry, parse_event
 from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM
@@ -96,12 +96,7 @@ def test_issue_confusions_are_schema_dead_letters(name: str) -> None:
     assert caught.value.code is DeadReason.SCHEMA
 
 
-@pytest.fixture
-def city(sessions):  # type: ignore[no-untyped-def]
-    return build_feed_city(sessions)
-
-
-def test_real_ingest_applies_nothing_the_schema_rejects(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def test_real_ingest_applies_nothing_the_schema_rejects(settings, sessions, redis_client, feed_city):  # type: ignore[no-untyped-def]
     schema = validator()
     entries = _entries(N_INGEST, SEED + 1)
     stream = settings.key(CASE_STREAM)
@@ -115,7 +110,7 @@ def test_real_ingest_applies_nothing_the_schema_rejects(settings, sessions, redi
             accepted_ids.add(data["event_id"].strip())
     assert 40 <= len(accepted_ids) <= N_INGEST - 100, len(accepted_ids)  # both sides exercised
 
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="conformance", batch_size=50, block_ms=5)
+    ingest = Ingest(settings, sessions, redis_client, feed_city, consumer="conformance", batch_size=50, block_ms=5)
     ingest.ensure_group()
     while ingest.step():
         pass

@@ -23,14 +23,9 @@ from liveviewkit import G1, G2, L, check, msgs, same_view
 
 
 @pytest.fixture
-def city(sessions):  # type: ignore[no-untyped-def]
-    return feedkit.build_feed_city(sessions)
-
-
-@pytest.fixture
-def ingest_thread(settings, sessions, redis_client, city) -> Iterator[Ingest]:  # type: ignore[no-untyped-def]
+def ingest_thread(settings, sessions, redis_client, feed_city) -> Iterator[Ingest]:  # type: ignore[no-untyped-def]
     """A real ingest consuming the case stream in the background."""
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="bg", block_ms=20, batch_size=25)
+    ingest = Ingest(settings, sessions, redis_client, feed_city, consumer="bg", block_ms=20, batch_size=25)
     ingest.ensure_group()
     stop = threading.Event()
     thread = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
@@ -41,7 +36,7 @@ def ingest_thread(settings, sessions, redis_client, city) -> Iterator[Ingest]:  
 
 
 @pytest.fixture
-def followers(settings, sessions, redis_client, city) -> Iterator[list[ChangeFollower]]:  # type: ignore[no-untyped-def]
+def followers(settings, sessions, redis_client, feed_city) -> Iterator[list[ChangeFollower]]:  # type: ignore[no-untyped-def]
     made: list[ChangeFollower] = []
     yield made
     for f in made:
@@ -74,9 +69,9 @@ def wait_until(predicate: Any, timeout: float) -> float | None:
     return None
 
 
-def test_a_notice_reaches_the_view_within_a_second(settings, sessions, redis_client, city, ingest_thread,
+def test_a_notice_reaches_the_view_within_a_second(settings, sessions, redis_client, feed_city, ingest_thread,
                                                    followers):  # type: ignore[no-untyped-def]
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing).start()
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing).start()
     followers.append(follower)
     view = follower.view
     assert view.version >= 1 and view.kpis().open == 0
@@ -93,13 +88,13 @@ def test_a_notice_reaches_the_view_within_a_second(settings, sessions, redis_cli
     assert view.last_change_at == st.last_notice_at
 
 
-def test_the_clock_moves_cases_to_overdue_with_no_notice(settings, sessions, redis_client, city, feed,
+def test_the_clock_moves_cases_to_overdue_with_no_notice(settings, sessions, redis_client, feed_city, foreground_feed,
                                                         followers):  # type: ignore[no-untyped-def]
     # Dispatched Tue 10:00 in an A grid: 暴露垃圾 4 工作时 → due Tue 16:00.
-    feed(msgs("late", (E.REPORTED, "2026-11-24 09:50"), (E.FILED, "2026-11-24 09:55"),
-              (E.DISPATCHED, "2026-11-24 10:00", {"unit_code": "U-HW"}), grid_code=G2))
+    foreground_feed(msgs("late", (E.REPORTED, "2026-11-24 09:50"), (E.FILED, "2026-11-24 09:55"),
+                         (E.DISPATCHED, "2026-11-24 10:00", {"unit_code": "U-HW"}), grid_code=G2))
     clock = {"now": L("2026-11-24 15:59")}
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing, tick_s=0.1,
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing, tick_s=0.1,
                               clock=lambda: clock["now"]).start()
     followers.append(follower)
     view = follower.view
@@ -111,7 +106,7 @@ def test_the_clock_moves_cases_to_overdue_with_no_notice(settings, sessions, red
 
 
 def test_a_follower_started_while_notices_keep_coming_misses_nothing(
-        settings, sessions, redis_client, city, ingest_thread, followers):  # type: ignore[no-untyped-def]
+        settings, sessions, redis_client, feed_city, ingest_thread, followers):  # type: ignore[no-untyped-def]
     now = datetime.now(UTC).replace(microsecond=0)
     messages = recent_histories(7, 200, now)
     producer = Producer(redis_client, settings)
@@ -127,7 +122,7 @@ def test_a_follower_started_while_notices_keep_coming_misses_nothing(
     publisher = threading.Thread(target=publish, daemon=True)
     publisher.start()
     assert wait_until(lambda: redis_client.xlen(settings.key(CHANGES_STREAM)) > 3, 10) is not None
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing).start()
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing).start()
     followers.append(follower)
     started.set()
     publisher.join(30)
@@ -140,22 +135,22 @@ def test_a_follower_started_while_notices_keep_coming_misses_nothing(
     at = datetime.now(UTC)
     follower.view.tick(at)
     with sessions() as s:
-        fresh = LiveView.load(s, city.timing, at)
+        fresh = LiveView.load(s, feed_city.timing, at)
     # (not kpis().reported: "reported today" is 0 in the first minutes after local midnight)
     assert fresh.kpis().open > 10 and fresh.grid_values("open")
     same_view(follower.view, fresh)
-    check(follower.view, sessions, city.timing, follower.view.as_of)
+    check(follower.view, sessions, feed_city.timing, follower.view.as_of)
 
 
-def test_trimmed_notices_rebuild_the_view(settings, sessions, redis_client, city, feed):  # type: ignore[no-untyped-def]
+def test_trimmed_notices_rebuild_the_view(settings, sessions, redis_client, feed_city, foreground_feed):  # type: ignore[no-untyped-def]
     now = datetime.now(UTC).replace(microsecond=0)
-    feed(msgs("first", (E.REPORTED, now - timedelta(hours=2)), grid_code=G1))
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing, check_every_s=0)
+    foreground_feed(msgs("first", (E.REPORTED, now - timedelta(hours=2)), grid_code=G1))
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing, check_every_s=0)
     try:
         follower.bootstrap()
         assert follower.status().last_id == newest(redis_client, settings) != "0-0"
         for i in range(4):  # four batches, four notices ...
-            feed(msgs(f"more-{i}", (E.REPORTED, now - timedelta(minutes=30 + i)), grid_code=G2))
+            foreground_feed(msgs(f"more-{i}", (E.REPORTED, now - timedelta(minutes=30 + i)), grid_code=G2))
         # ... of which the capped stream keeps only the newest
         redis_client.xtrim(settings.key(CHANGES_STREAM), maxlen=1, approximate=False)
         assert follower.gap() is not None
@@ -169,11 +164,11 @@ def test_trimmed_notices_rebuild_the_view(settings, sessions, redis_client, city
         follower.stop()
 
 
-def test_a_recreated_stream_rebuilds_the_view(settings, sessions, redis_client, city, feed):  # type: ignore[no-untyped-def]
+def test_a_recreated_stream_rebuilds_the_view(settings, sessions, redis_client, feed_city, foreground_feed):  # type: ignore[no-untyped-def]
     """A Redis restart without persistence: the stream is gone or starts again below our id."""
     now = datetime.now(UTC).replace(microsecond=0)
-    feed(msgs("a", (E.REPORTED, now - timedelta(hours=2)), grid_code=G1))
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing, check_every_s=0)
+    foreground_feed(msgs("a", (E.REPORTED, now - timedelta(hours=2)), grid_code=G1))
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing, check_every_s=0)
     try:
         follower.bootstrap()
         redis_client.delete(settings.key(CHANGES_STREAM))
@@ -186,9 +181,9 @@ def test_a_recreated_stream_rebuilds_the_view(settings, sessions, redis_client, 
         follower.stop()
 
 
-def test_a_killed_connection_is_survived(settings, sessions, redis_client, city, ingest_thread,
+def test_a_killed_connection_is_survived(settings, sessions, redis_client, feed_city, ingest_thread,
                                          followers):  # type: ignore[no-untyped-def]
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing,
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing,
                               name=f"gridhall-follower-test-{random.getrandbits(32):08x}").start()
     followers.append(follower)
     view = follower.view
@@ -204,12 +199,12 @@ def test_a_killed_connection_is_survived(settings, sessions, redis_client, city,
     assert wait_until(lambda: follower.status().stale_reason is None, 5) is not None
 
 
-def test_a_database_outage_keeps_the_last_view_and_says_so(settings, sessions, redis_client, city, tmp_path,
+def test_a_database_outage_keeps_the_last_view_and_says_so(settings, sessions, redis_client, feed_city, tmp_path,
                                                           ingest_thread, followers):  # type: ignore[no-untyped-def]
     from dashboard.settings import load_settings
     from dashboard.store import db as dbmod
 
-    follower = ChangeFollower(settings, sessions, redis_client, city.timing).start()
+    follower = ChangeFollower(settings, sessions, redis_client, feed_city.timing).start()
     followers.append(follower)
     view = follower.view
     # A real database that cannot answer the view's queries (an empty SQLite file: no tables).
@@ -233,6 +228,6 @@ def test_a_database_outage_keeps_the_last_view_and_says_so(settings, sessions, r
 
 
 @pytest.fixture
-def feed(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
+def foreground_feed(settings, sessions, redis_client, feed_city):  # type: ignore[no-untyped-def]
     """Publish and ingest in the test's thread (like test_liveview's fixture)."""
-    return feedkit.ingest_pusher(settings, sessions, redis_client, city, consumer="fg", batch_size=40)
+    return feedkit.ingest_pusher(settings, sessions, redis_client, feed_city, consumer="fg", batch_size=40)

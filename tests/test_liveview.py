@@ -21,34 +21,14 @@ from dashboard.figures.wallfigures import PRIOR_CASES
 from dashboard.rules.lifecycle import EventType as E
 from dashboard.store.models import Case, CaseEvent, Grid, Unit
 from feeds.contract import CaseEventMessage
-from feeds.ingest import Ingest
-from feeds.keys import CHANGES_STREAM
-from feeds.producer import Producer
 from liveviewkit import G1, G2, G3, TZ, L, check, msgs, same_view
 
 
 # -- the feed -----------------------------------------------------------------------------------------
 @pytest.fixture
-def city(sessions):  # type: ignore[no-untyped-def]
-    return feedkit.build_feed_city(sessions)
-
-
-@pytest.fixture
-def feed(settings, sessions, redis_client, city):  # type: ignore[no-untyped-def]
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="lv", block_ms=5, batch_size=40)
-    ingest.ensure_group()
-
-    def push(messages: list[CaseEventMessage]) -> list[str]:
-        """Publish, ingest everything; returns the case ids of the change notices it wrote."""
-        before = redis_client.xrevrange(settings.key(CHANGES_STREAM), count=1)
-        last = before[0][0] if before else "0-0"
-        Producer(redis_client, settings).publish_many(messages)
-        while ingest.step():
-            pass
-        notices = redis_client.xrange(settings.key(CHANGES_STREAM), min=f"({last}")
-        return [cid for _, fields in notices for cid in fields["cases"].split(",") if cid]
-
-    return push
+def noticed_feed(settings, sessions, redis_client, feed_city):  # type: ignore[no-untyped-def]
+    """Publish, ingest everything; returns the case ids of the change notices it wrote."""
+    return feedkit.notice_pusher(settings, sessions, redis_client, feed_city, consumer="lv", batch_size=40)
 
 
 def random_cases(seed: int, n: int, start: datetime, spread_h: float) -> list[list[CaseEventMessage]]:
@@ -63,45 +43,45 @@ def instants(messages: list[CaseEventMessage]) -> list[datetime]:
 
 
 # -- tests ----------------------------------------------------------------------------------------------
-def test_load_and_ticks_equal_sql(sessions, city, feed):  # type: ignore[no-untyped-def]
+def test_load_and_ticks_equal_sql(sessions, feed_city, noticed_feed):  # type: ignore[no-untyped-def]
     start = L("2026-11-16 06:00")  # Monday; a week of random histories
     cases = random_cases(1, 160, start, 72)
-    feed([m for c in cases for m in c])
+    noticed_feed([m for c in cases for m in c])
     times = instants([m for c in cases for m in c])
     at = times[len(times) // 2].replace(microsecond=0) + timedelta(seconds=1)
     with sessions() as s:
-        view = LiveView.load(s, city.timing, at)
+        view = LiveView.load(s, feed_city.timing, at)
     assert view.open_cases > 20
-    t = check(view, sessions, city.timing, at)
+    t = check(view, sessions, feed_city.timing, at)
     assert t["kpis"]["reported"] and t["kpis"]["overdue"] and t["queue"]
     # The clock alone: minutes, hours, over midnight, days later.
     for step in (timedelta(minutes=7), timedelta(hours=3), timedelta(hours=9), timedelta(days=2, hours=1)):
         at = at + step
         view.tick(at)
-        check(view, sessions, city.timing, at)
+        check(view, sessions, feed_city.timing, at)
         with sessions() as s:
-            same_view(view, LiveView.load(s, city.timing, at))
+            same_view(view, LiveView.load(s, feed_city.timing, at))
 
 
-def test_change_notices_applied_equal_a_fresh_load(sessions, city, feed):  # type: ignore[no-untyped-def]
+def test_change_notices_applied_equal_a_fresh_load(sessions, feed_city, noticed_feed):  # type: ignore[no-untyped-def]
     """Histories arrive in two halves; applying the notices' case ids gives the fresh-load view."""
     cases = random_cases(2, 150, L("2026-11-17 07:00"), 48)
     rng = random.Random(3)
     cut = [rng.randint(0, len(c)) for c in cases]
-    feed([m for c, k in zip(cases, cut, strict=False) for m in c[:k]])
+    noticed_feed([m for c, k in zip(cases, cut, strict=False) for m in c[:k]])
     at = L("2026-11-19 10:30")
     with sessions() as s:
-        view = LiveView.load(s, city.timing, at)
+        view = LiveView.load(s, feed_city.timing, at)
     before = {m: view.grid_values(m) for m in GRID_METRICS}
     version = view.version
-    changed_ids = feed([m for c, k in zip(cases, cut, strict=False) for m in c[k:]])
+    changed_ids = noticed_feed([m for c, k in zip(cases, cut, strict=False) for m in c[k:]])
     assert changed_ids
     with sessions() as s:
         changes = view.apply(s, changed_ids, at)
     assert changes.changed and view.version > version
-    check(view, sessions, city.timing, at)
+    check(view, sessions, feed_city.timing, at)
     with sessions() as s:
-        same_view(view, LiveView.load(s, city.timing, at))
+        same_view(view, LiveView.load(s, feed_city.timing, at))
     # grid_changes_since names exactly the grids whose value changed, with the new values.
     for metric in GRID_METRICS:
         after = view.grid_values(metric)
@@ -115,18 +95,18 @@ def test_change_notices_applied_equal_a_fresh_load(sessions, city, feed):  # typ
     assert not again.changed and again.grids == frozenset() and view.version == changes.version
 
 
-def test_a_case_crossing_its_deadline_becomes_overdue_with_no_event(sessions, city, feed):  # type: ignore[no-untyped-def]
+def test_a_case_crossing_its_deadline_becomes_overdue_with_no_event(sessions, feed_city, noticed_feed):  # type: ignore[no-untyped-def]
     # 暴露垃圾 in an A grid, dispatched Tue 10:00: 4 工作时 → due Tue 16:00.
-    feed(msgs("late", (E.REPORTED, "2026-11-24 09:50"), (E.FILED, "2026-11-24 09:55"),
-              (E.DISPATCHED, "2026-11-24 10:00", {"unit_code": "U-SZ"}), grid_code=G2, urgency="normal")
-         + msgs("calm", (E.REPORTED, "2026-11-24 15:50"), grid_code=G3))  # 立案 0.5 工作时: due 16:20
+    noticed_feed(msgs("late", (E.REPORTED, "2026-11-24 09:50"), (E.FILED, "2026-11-24 09:55"),
+                      (E.DISPATCHED, "2026-11-24 10:00", {"unit_code": "U-SZ"}), grid_code=G2, urgency="normal")
+                 + msgs("calm", (E.REPORTED, "2026-11-24 15:50"), grid_code=G3))  # 立案 0.5 工作时: due 16:20
     with sessions() as s:
         events = s.scalar(select(func.count()).select_from(CaseEvent))
         deadline = s.scalar(select(Case.deadline_at).where(Case.case_id == "late"))
     assert deadline == L("2026-11-24 16:00")
     at = L("2026-11-24 15:59:59")
     with sessions() as s:
-        view = LiveView.load(s, city.timing, at)
+        view = LiveView.load(s, feed_city.timing, at)
     assert view.kpis().overdue == 0 and view.grid_values("overdue") == {}
     assert [r.case_id for r in view.overdue_queue().due_soon] == ["late"]  # 临期: < 20 % of 240 min left
     version = view.version
@@ -149,19 +129,19 @@ def test_a_case_crossing_its_deadline_becomes_overdue_with_no_event(sessions, ci
     assert view.overdue_queue().overdue[0].overdue_work_minutes == pytest.approx(10)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == events  # no event needed
-    check(view, sessions, city.timing, L("2026-11-24 16:10"))
+    check(view, sessions, feed_city.timing, L("2026-11-24 16:10"))
 
 
-def test_day_rollover_and_the_last_hour(sessions, city, feed):  # type: ignore[no-untyped-def]
-    feed(msgs("a", (E.REPORTED, "2026-11-24 22:10"), (E.FILED, "2026-11-24 22:20"), grid_code=G1)
-         + msgs("b", (E.REPORTED, "2026-11-24 23:40"), grid_code=G2, urgency="urgent")
-         + msgs("c", (E.REPORTED, "2026-11-24 20:00"), (E.FILED, "2026-11-24 20:05"),
-                (E.DISPATCHED, "2026-11-24 20:10", {"unit_code": "U-HW"}), (E.HANDLED, "2026-11-24 21:00"),
-                (E.CLOSED, "2026-11-24 23:50"), grid_code=G3))
+def test_day_rollover_and_the_last_hour(sessions, feed_city, noticed_feed):  # type: ignore[no-untyped-def]
+    noticed_feed(msgs("a", (E.REPORTED, "2026-11-24 22:10"), (E.FILED, "2026-11-24 22:20"), grid_code=G1)
+                 + msgs("b", (E.REPORTED, "2026-11-24 23:40"), grid_code=G2, urgency="urgent")
+                 + msgs("c", (E.REPORTED, "2026-11-24 20:00"), (E.FILED, "2026-11-24 20:05"),
+                        (E.DISPATCHED, "2026-11-24 20:10", {"unit_code": "U-HW"}), (E.HANDLED, "2026-11-24 21:00"),
+                        (E.CLOSED, "2026-11-24 23:50"), grid_code=G3))
     at = L("2026-11-24 23:55")
     with sessions() as s:
-        view = LiveView.load(s, city.timing, at)
-    t = check(view, sessions, city.timing, at)
+        view = LiveView.load(s, feed_city.timing, at)
+    t = check(view, sessions, feed_city.timing, at)
     assert (t["kpis"]["reported"], t["kpis"]["closed"]) == (3, 1)
     assert view.grid_values("new_hour") == {G2: 1}
     assert [r.closed_today for r in view.unit_board() if r.code == "U-HW"] == [1]
@@ -173,32 +153,32 @@ def test_day_rollover_and_the_last_hour(sessions, city, feed):  # type: ignore[n
     assert (k.open, k.urgent) == (2, 1)
     assert view.grid_values("new_hour") == {G2: 1}
     assert [r.closed_today for r in view.unit_board() if r.code == "U-HW"] == [0]
-    check(view, sessions, city.timing, at)
+    check(view, sessions, feed_city.timing, at)
     # A case reported after midnight counts for the new day.
-    ids = feed(msgs("d", (E.REPORTED, "2026-11-25 00:10"), grid_code=G1))
+    ids = noticed_feed(msgs("d", (E.REPORTED, "2026-11-25 00:10"), grid_code=G1))
     at = L("2026-11-25 00:20")
     view.tick(at)
     with sessions() as s:
         view.apply(s, ids, at)
     assert view.kpis().reported == 1
     assert view.grid_values("new_hour") == {G1: 1, G2: 1}
-    check(view, sessions, city.timing, at)
+    check(view, sessions, feed_city.timing, at)
     version = view.version
     at = L("2026-11-25 00:45")  # b (23:40) leaves the last hour
     changes = view.tick(at)
     assert changes.changed and changes.grids == {G2}
     assert view.grid_changes_since(version, "new_hour") == {G2: 0}
     assert view.grid_values("new_hour") == {G1: 1}
-    check(view, sessions, city.timing, at)
+    check(view, sessions, feed_city.timing, at)
 
 
-def test_hot_spots_tie_break_by_code(sessions, city, feed):  # type: ignore[no-untyped-def]
-    feed(msgs("x1", (E.REPORTED, "2026-11-24 09:00"), grid_code=G3)
-         + msgs("x2", (E.REPORTED, "2026-11-24 09:01"), grid_code=G3)
-         + msgs("x3", (E.REPORTED, "2026-11-24 09:02"), grid_code=G2)
-         + msgs("x4", (E.REPORTED, "2026-11-24 09:03"), grid_code=G1))
+def test_hot_spots_tie_break_by_code(sessions, feed_city, noticed_feed):  # type: ignore[no-untyped-def]
+    noticed_feed(msgs("x1", (E.REPORTED, "2026-11-24 09:00"), grid_code=G3)
+                 + msgs("x2", (E.REPORTED, "2026-11-24 09:01"), grid_code=G3)
+                 + msgs("x3", (E.REPORTED, "2026-11-24 09:02"), grid_code=G2)
+                 + msgs("x4", (E.REPORTED, "2026-11-24 09:03"), grid_code=G1))
     with sessions() as s:
-        view = LiveView.load(s, city.timing, L("2026-11-24 09:30"))
+        view = LiveView.load(s, feed_city.timing, L("2026-11-24 09:30"))
     spots = view.hot_spots("open", 2)
     assert [(h.code, h.value) for h in spots] == [(G3, 2), (G1, 1)]
     assert (spots[0].community, spots[0].street, spots[0].district) == ("测试社区", "测试街道", "测试区")
@@ -208,7 +188,7 @@ def test_hot_spots_tie_break_by_code(sessions, city, feed):  # type: ignore[no-u
         view.grid_values("closed")
 
 
-def test_unit_board_ranks_by_overdue_then_smoothed_rate(sessions, city):  # type: ignore[no-untyped-def]
+def test_unit_board_ranks_by_overdue_then_smoothed_rate(sessions, feed_city):  # type: ignore[no-untyped-def]
     """A unit with one late case out of one is not ranked below a busy unit at 80 % on time."""
     at = L("2026-11-24 12:00")
     with sessions() as s:
@@ -233,7 +213,7 @@ def test_unit_board_ranks_by_overdue_then_smoothed_rate(sessions, city):  # type
     with sessions.begin() as s:
         s.execute(insert(Case), rows)
     with sessions() as s:
-        view = LiveView.load(s, city.timing, at)
+        view = LiveView.load(s, feed_city.timing, at)
     board = view.unit_board()
     assert [r.code for r in board] == ["U-SZ", "U-LH", "U-HW"]
     city_rate = 116 / 121
@@ -250,16 +230,16 @@ def test_unit_board_ranks_by_overdue_then_smoothed_rate(sessions, city):  # type
                                       deadline_source="table", limit_minutes=60.0, limit_unit="work_hours",
                                       rework_count=1, return_count=0, extension_count=0)])
     with sessions() as s:
-        view = LiveView.load(s, city.timing, at)
+        view = LiveView.load(s, feed_city.timing, at)
     top = view.unit_board()[0]
     assert (top.code, top.overdue, top.pending, top.rework) == ("U-HW", 1, 1, 1)
     assert top.levels["overdue"] == "bad" and top.levels["rework"] == "bad"
     assert view.kpis().urgent == 1
 
 
-def test_grid_changes_since_is_bounded(sessions, city, feed):  # type: ignore[no-untyped-def]
+def test_grid_changes_since_is_bounded(sessions, feed_city, noticed_feed):  # type: ignore[no-untyped-def]
     with sessions() as s:
-        view = LiveView.load(s, city.timing, L("2026-11-24 09:00"))
+        view = LiveView.load(s, feed_city.timing, L("2026-11-24 09:00"))
     first = view.version
     assert view.grid_changes_since(first, "open") == {}
     assert view.grid_changes_since(first + 5, "open") is None  # a version this view never had

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 
 import cli
 from citykit import COMMUNITY, build_community, square
-from dashboard.demo.democity import generate_city
 from dashboard.figures.overdue import OverdueRow, overdue_as_of, overdue_stored
 from dashboard.rules import classification
 from dashboard.rules.deadlines import ON_TIME_COLUMNS, clock_for, timed_fold
@@ -205,16 +203,9 @@ def test_stored_clocks_equal_the_fold_whatever_the_order(sessions, small) -> Non
 
 
 # -- the demo city, 2 days of history ---------------------------------------------------------
-@pytest.fixture(scope="module")
-def city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("overdue-city")
-    generate_city(out)
-    return out
-
-
 @pytest.fixture
-def demo(sessions, settings, city_dir):  # type: ignore[no-untyped-def]
-    import_city(city_dir, sessions)
+def demo(sessions, settings, demo_city_dir):  # type: ignore[no-untyped-def]
+    import_city(demo_city_dir, sessions)
     with sessions() as s:
         city = CityModel.load(s, SCHEME, TZ)
     ref = Reference.load(sessions, SCHEME, settings)

@@ -29,14 +29,11 @@ CITY_PLAN = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache() -> None:
-    # Ids are reused between tests on SQLite: never carry a scope over from another test.
-    scopes.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 
 @pytest.fixture
-def city(sessions: sessionmaker[Session]) -> dict[str, int]:
+def scope_city(sessions: sessionmaker[Session]) -> dict[str, int]:
     """Build CITY_PLAN with one case per grid and one case without a grid; code → grid id."""
     ids: dict[str, int] = {}
     with transaction(sessions) as s:
@@ -56,25 +53,25 @@ def _grid_codes(city: dict[str, int], prefix: str) -> set[str]:
     return {code for code in city if code.startswith(prefix)}
 
 
-def test_city_scope_sees_everything(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_city_scope_sees_everything(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with sessions() as s:
         scope = get_scope(s, None)
     assert scope is CITY and scope.is_city and scope.name == "全市"
     assert scopes.grid_ids(scope) is None and scopes.region_ids(scope) is None
-    assert _cases(sessions, scope) == {f"C-{c}" for c in city} | {"C-nowhere"}
-    assert all(allows(scope, code) for code in [*city, "990101", "990102001"])
+    assert _cases(sessions, scope) == {f"C-{c}" for c in scope_city} | {"C-nowhere"}
+    assert all(allows(scope, code) for code in [*scope_city, "990101", "990102001"])
     assert scope.allows_grid_id(None) and scope.allows_region_id(12345)
 
 
-def test_district_scope(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_district_scope(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with sessions() as s:
         scope = get_scope(s, "990101")
         region_codes = set(s.scalars(select(Region.code).where(scopes.region_condition(scope))))
         grid_codes = set(s.scalars(select(Grid.code).where(scopes.grid_condition(scope))))
         street_id = s.scalar(select(Region.id).where(Region.code == "990101002"))
-    mine = _grid_codes(city, "990101")
+    mine = _grid_codes(scope_city, "990101")
     assert (scope.level, scope.name, scope.code) == ("district", "青山区", "990101")
-    assert scope.grid_ids == {city[c] for c in mine} and len(mine) == 6
+    assert scope.grid_ids == {scope_city[c] for c in mine} and len(mine) == 6
     assert scope.grid_codes == mine == grid_codes
     assert region_codes == scope.region_codes == {
         "990101", "990101001", "990101002", "990101001001", "990101001002", "990101002001"}
@@ -84,17 +81,17 @@ def test_district_scope(sessions: sessionmaker[Session], city: dict[str, int]) -
     assert _cases(sessions, scope) == {f"C-{c}" for c in mine}
 
 
-def test_street_scope(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_street_scope(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with sessions() as s:
         scope = get_scope(s, "990101001")
-    mine = _grid_codes(city, "990101001")
+    mine = _grid_codes(scope_city, "990101001")
     assert scope.level == "street" and len(mine) == 4
     assert scope.grid_codes == mine
     assert scope.region_codes == {"990101001", "990101001001", "990101001002"}
     assert _cases(sessions, scope) == {f"C-{c}" for c in mine}
 
 
-def test_allows_refuses_everything_outside(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_allows_refuses_everything_outside(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with sessions() as s:
         district = get_scope(s, "990101")
         street = get_scope(s, "990101001")
@@ -112,13 +109,13 @@ def test_allows_refuses_everything_outside(sessions: sessionmaker[Session], city
         for code in ["990101001001999", "990101999", "", "99010", None]:
             assert not allows(scope, code), (scope.code, code)  # type: ignore[arg-type]
         assert not scope.allows_grid_id(None) and not scope.allows_region_id(None)
-        assert not scope.allows_grid_id(city["990102001001001"])
+        assert not scope.allows_grid_id(scope_city["990102001001001"])
     assert scopes.grid_code_in_scope(district, "990101001001001")
     assert not scopes.grid_code_in_scope(district, "990101")
 
 
 def test_large_scopes_filter_through_a_subquery(monkeypatch: pytest.MonkeyPatch,
-                                                sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+                                                sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with sessions() as s:
         district = get_scope(s, "990101")
         street = get_scope(s, "990101001")
@@ -130,7 +127,7 @@ def test_large_scopes_filter_through_a_subquery(monkeypatch: pytest.MonkeyPatch,
         assert _cases(sessions, scope) == cases
 
 
-def test_scopes_are_cached_per_region(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_scopes_are_cached_per_region(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     now = [0.0]
     cache = ScopeCache(ttl=60, clock=lambda: now[0])
     with sessions() as s:
@@ -151,7 +148,7 @@ def test_scopes_are_cached_per_region(sessions: sessionmaker[Session], city: dic
         assert get_scope(s, "990102", cache=cache) is not later
 
 
-def test_unknown_regions_raise(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_unknown_regions_raise(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with sessions() as s:
         with pytest.raises(ScopeError, match="990199"):
             get_scope(s, "990199")
@@ -159,12 +156,12 @@ def test_unknown_regions_raise(sessions: sessionmaker[Session], city: dict[str, 
             get_scope(s, 10**9)
 
 
-def test_user_scope(sessions: sessionmaker[Session], city: dict[str, int]) -> None:
+def test_user_scope(sessions: sessionmaker[Session], scope_city: dict[str, int]) -> None:
     with transaction(sessions) as s:
         create_user(s, "bai", "leader", scope="990102", now=T0)
         create_user(s, "mayor", "leader", now=T0)
     with sessions() as s:
         bai = scopes.user_scope(s, get_user(s, "bai"))  # type: ignore[arg-type]
         mayor = scopes.user_scope(s, get_user(s, "mayor"))  # type: ignore[arg-type]
-    assert bai.name == "白石区" and bai.grid_codes == _grid_codes(city, "990102")
+    assert bai.name == "白石区" and bai.grid_codes == _grid_codes(scope_city, "990102")
     assert mayor is CITY

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ from pathlib import Path
 import pytest
 
 from authkit import make_user, signin_opener
+from clikit import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -50,7 +44,7 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base: str, what: str, output: C
 
 @pytest.fixture
 def served(engine, settings, tmp_path):  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
     env.update(
         GRIDHALL_DATA_DIR=str(settings.data_dir),
@@ -111,7 +105,7 @@ def gunicorn_logged(engine, settings):  # type: ignore[no-untyped-def]
     """
     import threading
 
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
     env.update(GRIDHALL_DATA_DIR=str(settings.data_dir), GRIDHALL_DATABASE_URL=settings.effective_database_url,
                GRIDHALL_REDIS_PREFIX=settings.redis_prefix, GRIDHALL_PORT=str(port), GRIDHALL_WEB_WORKERS="2",

@@ -17,9 +17,7 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import feedkit
-from browserkit import PageWatch, shots_dir
+from browserkit import LiveServer, PageWatch, shots_dir
 from dashboard.figures import casedetail, explore, readapi
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.geo import geodesic_area_m2, to_geojson
@@ -42,9 +40,7 @@ from dashboard.store.db import transaction
 from dashboard.store.models import Case, CaseEvent, Grid, Region
 from dashboard.store.queries import unlocated_open
 from feeds.contract import CaseEventMessage
-from feeds.ingest import Ingest
-from feeds.keys import CASE_STREAM, CHANGES_STREAM
-from feeds.producer import Producer
+from feeds.keys import CHANGES_STREAM
 
 REPO = Path(__file__).resolve().parent.parent
 G1, G2 = feedkit.GRID_CODES[:2]
@@ -54,15 +50,13 @@ OTHER_BOX = (118.80, 31.99, 118.801, 32.0)  # east of the city, its own district
 T0 = feedkit.T0
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache() -> None:
-    scopes.clear_cache()
+pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 
 @pytest.fixture
-def city(sessions: sessionmaker[Session]) -> Any:
+def two_district_feed_city(sessions: sessionmaker[Session], feed_city: Any) -> Any:
     """feedkit's district 990201 (six grids), and district 990202 with one grid."""
-    ref = feedkit.build_feed_city(sessions)
+    ref = feed_city
     with transaction(sessions) as s:
         d = Region(code=OTHER_DISTRICT, name="另一区", level="district")
         st = Region(code=OTHER_DISTRICT + "001", name="另一街道", level="street", parent=d)
@@ -77,28 +71,11 @@ def city(sessions: sessionmaker[Session]) -> Any:
 
 
 @pytest.fixture
-def feed(settings: Settings, sessions: sessionmaker[Session], redis_client: Any, city: Any) -> Any:
+def two_district_feed(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
+                      two_district_feed_city: Any) -> Any:
     """push(messages) → the case ids of the change notices the ingest wrote for them."""
-    ingest = Ingest(settings, sessions, redis_client, city, consumer="loc", block_ms=5, batch_size=50)
-    ingest.ensure_group()
-
-    def push(messages: list[CaseEventMessage | dict[str, Any]]) -> list[str]:
-        """A dict is sent as raw JSON (what the contract refuses to build)."""
-        before = redis_client.xrevrange(settings.key(CHANGES_STREAM), count=1)
-        last = before[0][0] if before else "0-0"
-        producer = Producer(redis_client, settings)
-        for m in messages:
-            if isinstance(m, dict):
-                redis_client.xadd(settings.key(CASE_STREAM), {"event": json.dumps(m, ensure_ascii=False)})
-            else:
-                producer.publish(m)
-        while ingest.step():
-            pass
-        notices = redis_client.xrange(settings.key(CHANGES_STREAM), min=f"({last}")
-        return [cid for _, f in notices for cid in f["cases"].split(",") if cid]
-
-    push.ingest = ingest  # type: ignore[attr-defined]
-    return push
+    return feedkit.notice_pusher(settings, sessions, redis_client, two_district_feed_city, consumer="loc",
+                                 batch_size=50)
 
 
 def report(case: str, minutes: int = 0, **fields: Any) -> CaseEventMessage:
@@ -138,9 +115,10 @@ def dead(redis_client: Any, settings: Settings) -> list[dict[str, Any]]:
 
 
 # -- the case is kept --------------------------------------------------------------------------------
-def test_a_report_in_no_grid_keeps_its_case_with_stage_and_clocks(feed: Any, sessions: sessionmaker[Session],
+def test_a_report_in_no_grid_keeps_its_case_with_stage_and_clocks(two_district_feed: Any,
+                                                                  sessions: sessionmaker[Session],
                                                                   redis_client: Any, settings: Settings) -> None:
-    noticed = feed(dispatched_loop("X1"))
+    noticed = two_district_feed(dispatched_loop("X1"))
     assert dead(redis_client, settings) == []  # no outside_city dead letter for the report
     assert noticed and set(noticed) == {"X1"}
     case = row(sessions, "X1")
@@ -159,7 +137,8 @@ def test_a_report_in_no_grid_keeps_its_case_with_stage_and_clocks(feed: Any, ses
         assert unlocated_open(s) == 1
 
 
-def test_a_grid_imported_since_the_ingest_loaded_is_found_first(feed: Any, city: Any, sessions: sessionmaker[Session],
+def test_a_grid_imported_since_the_ingest_loaded_is_found_first(two_district_feed: Any, two_district_feed_city: Any,
+                                                                sessions: sessionmaker[Session],
                                                                redis_client: Any, settings: Settings) -> None:
     """A report whose point lies in a grid imported after the ingest loaded its reference data
     is located, not kept 未定位: the ingest reloads stale reference data first."""
@@ -168,8 +147,8 @@ def test_a_grid_imported_since_the_ingest_loaded_is_found_first(feed: Any, city:
         poly = box(100.0 - 0.0005, 30.0 - 0.0005, 100.0 + 0.0005, 30.0 + 0.0005)
         s.add(Grid(code=feedkit.COMMUNITY + "099", community_id=community, geometry=to_geojson(poly),
                    area_m2=geodesic_area_m2(poly), area_class="B", centroid_lon=100.0, centroid_lat=30.0))
-    city.loaded_at = time.monotonic() - 60  # loaded a minute ago
-    feed([report("X2")])
+    two_district_feed_city.loaded_at = time.monotonic() - 60  # loaded a minute ago
+    two_district_feed([report("X2")])
     assert grid_of(sessions, "X2") == feedkit.COMMUNITY + "099"
     assert dead(redis_client, settings) == []
 
@@ -201,10 +180,10 @@ def _location_section() -> str:
 
 @pytest.mark.parametrize("label, events, grid, reason", LOCATION_PROBLEMS, ids=[p[0] for p in LOCATION_PROBLEMS])
 def test_each_location_problem_as_feed_md_says(label: str, events: list[Any], grid: str | None, reason: str | None,
-                                               feed: Any, sessions: sessionmaker[Session], redis_client: Any,
-                                               settings: Settings) -> None:
+                                               two_district_feed: Any, sessions: sessionmaker[Session],
+                                               redis_client: Any, settings: Settings) -> None:
     assert f"| {label} |" in _location_section(), f"docs/feed.md Location has no row {label!r}"
-    feed(events)
+    two_district_feed(events)
     letters = dead(redis_client, settings)
     assert [d["reason_code"] for d in letters] == ([reason] if reason else [])
     case = row(sessions, "P")
@@ -220,10 +199,11 @@ def test_each_location_problem_as_feed_md_says(label: str, events: list[Any], gr
 
 # -- scope: only the city sees it ---------------------------------------------------------------------
 @pytest.fixture
-def two_cases(feed: Any) -> None:
+def two_cases(two_district_feed: Any) -> None:
     """X1: 未定位 and overdue; A1: in district 990201 (G1), overdue too."""
-    feed(dispatched_loop("X1") + dispatched_loop("A1", grid_code=G1, lon=None, lat=None, address="江东路1号",
-                                                 description="江东路垃圾", number="N-A1"))
+    two_district_feed(dispatched_loop("X1") + dispatched_loop("A1", grid_code=G1, lon=None, lat=None,
+                                                              address="江东路1号", description="江东路垃圾",
+                                                              number="N-A1"))
 
 
 def _token_client(dash_app: Any, sessions: sessionmaker[Session], role: str, region: str | None) -> Any:
@@ -339,15 +319,15 @@ def test_only_the_city_sees_an_unlocated_case(two_cases: None, dash_app: Any, se
 
 # -- the wall's live view, and placing the case -------------------------------------------------------
 @pytest.mark.parametrize("located_by", ["grid_code", "point"])
-def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, city: Any,
+def test_an_update_with_a_location_places_it_live(located_by: str, two_district_feed: Any, two_district_feed_city: Any,
                                                   sessions: sessionmaker[Session], settings: Settings,
                                                   redis_client: Any) -> None:
     from callbacks.wall import queue_rows
 
     now = datetime.now(UTC)
     with sessions() as s:
-        view = LiveView.load(s, city.timing, now)
-    ids = feed(dispatched_loop("X1"))
+        view = LiveView.load(s, two_district_feed_city.timing, now)
+    ids = two_district_feed(dispatched_loop("X1"))
     with sessions() as s:
         changes = view.apply(s, ids, now)
     assert changes.changed and changes.grids == frozenset()
@@ -361,12 +341,12 @@ def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, ci
     assert rows[0]["place"] == UNLOCATED  # what the wall's queue shows for it
     with sessions() as s:
         district = scopes.get_scope(s, feedkit.DISTRICT)
-        assert readapi.summary(s, district, city.timing, now).open == 0
-        assert explore.unlocated(s, scopes.CITY, city.timing, now).total == 1  # type: ignore[union-attr]
+        assert readapi.summary(s, district, two_district_feed_city.timing, now).open == 0
+        assert explore.unlocated(s, scopes.CITY, two_district_feed_city.timing, now).total == 1  # type: ignore[union-attr]
 
     where = {"grid_code": G2} if located_by == "grid_code" else \
         dict(zip(("lon", "lat"), feedkit.GRID_POINTS[G2], strict=False))
-    ids = feed([step("X1", 9, E.UPDATED, 60, **where)])
+    ids = two_district_feed([step("X1", 9, E.UPDATED, 60, **where)])
     assert ids == ["X1"]
     notice = redis_client.xrevrange(settings.key(CHANGES_STREAM), count=1)[0][1]
     assert notice["grids"] == G2  # the wall's cell of its new grid is told
@@ -378,20 +358,21 @@ def test_an_update_with_a_location_places_it_live(located_by: str, feed: Any, ci
     assert view.overdue_queue().overdue[0].grid_code == G2
     assert grid_of(sessions, "X1") == G2
     with sessions() as s:
-        assert readapi.summary(s, district, city.timing, now).open == 1  # now the district's
-        assert casedetail.case_detail(s, district, city.timing, now, "X1") is not None
-        assert explore.unlocated(s, scopes.CITY, city.timing, now).total == 0  # type: ignore[union-attr]
+        assert readapi.summary(s, district, two_district_feed_city.timing, now).open == 1  # now the district's
+        assert casedetail.case_detail(s, district, two_district_feed_city.timing, now, "X1") is not None
+        assert explore.unlocated(s, scopes.CITY, two_district_feed_city.timing, now).total == 0  # type: ignore[union-attr]
         assert unlocated_open(s) == 0
     # a fresh view (another worker, a restart) agrees
     with sessions() as s:
-        fresh = LiveView.load(s, city.timing, now)
+        fresh = LiveView.load(s, two_district_feed_city.timing, now)
     assert fresh.grid_values("open") == view.grid_values("open") and fresh.kpis() == view.kpis()
 
 
 # -- gridhall check -------------------------------------------------------------------------------------
-def test_check_counts_the_unlocated_open_cases(feed: Any, settings: Settings) -> None:
-    feed(dispatched_loop("X1") + [report("X2", 5)] + dispatched_loop("A1", grid_code=G1, lon=None, lat=None)
-         + [report("X3", 7), step("X3", 1, E.VOIDED, 9)])  # X3 is closed (作废): not open
+def test_check_counts_the_unlocated_open_cases(two_district_feed: Any, settings: Settings) -> None:
+    two_district_feed(dispatched_loop("X1") + [report("X2", 5)]
+                      + dispatched_loop("A1", grid_code=G1, lon=None, lat=None)
+                      + [report("X3", 7), step("X3", 1, E.VOIDED, 9)])  # X3 is closed (作废): not open
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GRIDHALL_")}
     env.update(GRIDHALL_DATA_DIR=str(settings.data_dir), GRIDHALL_REDIS_PREFIX=settings.redis_prefix,
                GRIDHALL_DATABASE_URL=settings.effective_database_url)
@@ -405,18 +386,6 @@ def test_check_counts_the_unlocated_open_cases(feed: Any, settings: Settings) ->
 
 
 # -- /explore in Chromium -------------------------------------------------------------------------------
-@pytest.fixture
-def live(dash_app: Any) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
 def _page(browser: Any, sessions: sessionmaker[Session], base: str, region: str | None) -> tuple[Any, Any, Any]:
     from authkit import make_user, signin_page
 
@@ -428,15 +397,16 @@ def _page(browser: Any, sessions: sessionmaker[Session], base: str, region: str 
 
 
 @pytest.mark.browser
-def test_unlocated_list_in_explore(browser: Any, live: str, feed: Any, sessions: sessionmaker[Session],
+def test_unlocated_list_in_explore(browser: Any, live_server: LiveServer, two_district_feed: Any,
+                                   sessions: sessionmaker[Session],
                                    tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    feed(dispatched_loop("X1") + [report("X2", 40, lon=None, lat=None, address=None)]
-         + dispatched_loop("A1", grid_code=G1, lon=None, lat=None)
-         + [step("X1", 8, E.UPDATED, 50, description="路口东侧绿化带旁大量生活垃圾堆放，坐标有误")])
-    context, page, watch = _page(browser, sessions, live, None)
-    page.goto(live + "/explore?window=all")
+    two_district_feed(dispatched_loop("X1") + [report("X2", 40, lon=None, lat=None, address=None)]
+                      + dispatched_loop("A1", grid_code=G1, lon=None, lat=None)
+                      + [step("X1", 8, E.UPDATED, 50, description="路口东侧绿化带旁大量生活垃圾堆放，坐标有误")])
+    context, page, watch = _page(browser, sessions, live_server.url, None)
+    page.goto(live_server.url + "/explore?window=all")
     box_ = page.locator("#explore-unlocated-box")
     expect(box_).to_be_visible(timeout=20_000)
     expect(box_).to_contain_text("待定位")
@@ -465,8 +435,8 @@ def test_unlocated_list_in_explore(browser: Any, live: str, feed: Any, sessions:
     context.close()
 
     # a district's shift lead: no 待定位 box, no trace of the cases
-    context, page, watch = _page(browser, sessions, live, feedkit.DISTRICT)
-    page.goto(live + "/explore?window=all")
+    context, page, watch = _page(browser, sessions, live_server.url, feedkit.DISTRICT)
+    page.goto(live_server.url + "/explore?window=all")
     expect(page.locator("#explore-kpi-total")).to_have_text("1", timeout=20_000)
     expect(page.locator("#explore-unlocated-box")).to_be_hidden()
     assert page.locator("#explore-unlocated .explore-unlocated__item").count() == 0

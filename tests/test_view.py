@@ -1,27 +1,29 @@
 """The leaders' read-only view (/view): figures, scope (属地), tampering, no write controls,
 综合考评, and the page in Chromium at desktop and phone widths.
 
-A two-district city (青山区 990101, 白石区 990102) with open, overdue, due-soon and closed
-cases in both, and cases filed and closed earlier in the month (综合考评: 江东街道 and 松岗街道
-are ranked, 白石区 has too few cases: 样本不足). A district leader of 青山区 must see only 青山区 — KPIs, grid codes and
-geometry, units, overdue cases — whatever the browser sends; a city leader sees both.
+A two-district city (青山区 990101, 白石区 990102; tests/apicitykit.py's, in its view variant)
+with open, overdue, due-soon and closed cases in both, and cases filed and closed earlier in the
+month (综合考评: 江东街道 and 松岗街道 are ranked, 白石区 has too few cases: 样本不足). A district
+leader of 青山区 must see only 青山区 — KPIs, grid codes and geometry, units, overdue cases —
+whatever the browser sends; a city leader sees both.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from apicitykit import NOW, VIEW_PLAN, add_cases, add_districts, count_of, district_cases
 from authkit import make_user, signin_client, signin_page
 from browserkit import PageWatch, shots_dir
 from callbacks import view as viewcb
-from citykit import add_case, build_plan, running_clock
+from citykit import add_case
 from dashboard.figures import readapi, scopemap
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
 from dashboard.rules.evalspec import weights_from_settings
@@ -29,73 +31,34 @@ from dashboard.settings import Settings
 from dashboard.store import reference
 from dashboard.store import scope as scopes
 from dashboard.store.db import transaction
-from dashboard.store.models import Case, Grid, Region, Unit
+from dashboard.store.models import Case, Grid, Region
 from layouts import view as viewpage
 
-NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Wednesday
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 
-CITY_PLAN = {
-    ("990101", "青山区"): {("990101001", "江东街道"): {("990101001001", "江东社区"): 3},
-                        ("990101002", "松岗街道"): {("990101002001", "松岗社区"): 2}},
-    ("990102", "白石区"): {("990102001", "白石街道"): {("990102001001", "白石社区"): 2}},
-}
-UNITS = {"990101": ("U-QS", "青山区环卫所"), "990102": ("U-BS", "白石区市政所")}
 # Strings of the other district that must never reach a 青山区 leader.
 OTHER = ("990102", "白石", "U-BS", "C-B1", "C-B2", "C-B3", "NB1", "NB2", "NB3")
 OPEN = ["reported", "verified", "filed", "dispatched", "returned", "handled", "checked", "suspended"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache() -> None:
-    scopes.clear_cache()
-
-
-def _clock(stage: str, minutes_left: float, limit: float = 600.0) -> dict[str, Any]:
-    return running_clock(NOW, stage, minutes_left, limit)
+pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 
 @pytest.fixture
-def city(sessions: sessionmaker[Session]) -> dict[str, Any]:
-    out: dict[str, Any] = {"grids": {}}
+def view_city(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """apicitykit's city in its view variant (VIEW_PLAN, C-A6), November's closed cases, two leaders."""
+    out: dict[str, Any] = {}
     with transaction(sessions) as s:
-        districts = {}
-        for g, d in build_plan(s, CITY_PLAN):
-            out["grids"][g.code] = g.id
-            districts[d.code] = d
-        for dcode, d in districts.items():
-            ucode, uname = UNITS[dcode]
-            s.add(Unit(code=ucode, name=uname, kind="disposal", region_id=d.id))
-        s.flush()
-        units = {u.code: u.id for u in s.scalars(select(Unit))}
+        out["grids"], units = add_districts(s, VIEW_PLAN)
         gids = out["grids"]
         a1, a2, a4 = gids["990101001001001"], gids["990101001001002"], gids["990101002001001"]
         b1 = gids["990102001001001"]
         qs, bs = units["U-QS"], units["U-BS"]
+        add_cases(s, gids, units, xss=XSS, second_street=True, b1_description="白石路护栏损坏")
 
         def case(cid: str, grid_id: int | None, stage: str, **kw: Any) -> None:
             add_case(s, NOW, cid, grid_id, stage, **kw)
 
-        # 青山区
-        case("C-A1", a1, "dispatched", unit_id=qs, dispatched_at=NOW - timedelta(minutes=20),
-             description=XSS, address="江东路1号", **_clock("handle", -45))  # overdue
-        case("C-A2", a1, "filed", filed_at=NOW - timedelta(minutes=25), urgency="urgent",
-             **_clock("dispatch", 30))  # due soon
-        case("C-A3", a2, "handled", unit_id=qs, reported_at=NOW - timedelta(hours=5),
-             handled_at=NOW - timedelta(hours=1), on_time_handle=True, **_clock("check", 500))
-        case("C-A4", a2, "closed", unit_id=qs, reported_at=NOW - timedelta(hours=6),
-             closed_at=NOW - timedelta(hours=1), on_time_close=True, handled_at=NOW - timedelta(hours=2),
-             on_time_handle=False)
-        case("C-A5", a1, "suspended", unit_id=qs, paused_at=NOW - timedelta(hours=1),
-             reported_at=NOW - timedelta(days=3), **_clock("handle", -300))  # 挂账: never overdue
-        case("C-A6", a4, "dispatched", unit_id=qs, description="松岗路井盖缺失",
-             **_clock("handle", -200))  # overdue, in the second street
-        # 白石区
-        case("C-B1", b1, "dispatched", unit_id=bs, description="白石路护栏损坏", **_clock("handle", -10))
-        case("C-B2", b1, "dispatched", unit_id=bs, **_clock("handle", -90))
-        case("C-B3", b1, "reported", reported_at=NOW - timedelta(days=2), **_clock("verify", 100))
-        # no grid: only the city sees it
-        case("C-X", None, "reported", **_clock("verify", -5))
         # 综合考评 of November: filed and closed days ago (not today's figures), dispatched to the
         # district's unit. 江东 12 on time (+ C-A2 filed, open), 松岗 11 with 3 handled late and
         # reworked, 白石 4 (样本不足).
@@ -125,14 +88,10 @@ def _sql(sessions: sessionmaker[Session], district: str | None) -> dict[str, Any
     """The figures computed independently: cases joined up to their district."""
     with sessions() as s:
         comm, st, dist = (select(Region).subquery() for _ in range(3))
-        q = (select(Case).join(Grid, Grid.id == Case.grid_id)
-             .join(comm, comm.c.id == Grid.community_id).join(st, st.c.id == comm.c.parent_id)
-             .join(dist, dist.c.id == st.c.parent_id))
-        base = q.where(dist.c.code == district) if district else select(Case)
+        base = district_cases(district)
 
         def count(*where: Any) -> int:
-            sub = base.where(*where).subquery()
-            return int(s.scalar(select(func.count()).select_from(sub)) or 0)
+            return count_of(s, base, *where)
 
         overdue_cond = (Case.stage.in_(OPEN), Case.deadline_at < NOW,
                         (Case.paused_at.is_(None)) | (Case.paused_at > NOW))
@@ -155,7 +114,7 @@ def _scope(sessions: sessionmaker[Session], code: str | None) -> scopes.Scope:
 # -- figures (service level) --------------------------------------------------------------------
 @pytest.mark.parametrize("district", [None, "990101"])
 def test_figures_equal_sql_and_readapi(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
-                                       city: dict[str, Any], district: str | None) -> None:
+                                       view_city: dict[str, Any], district: str | None) -> None:
     service = viewcb.ViewService(settings, sessions, redis_client, clock=lambda: NOW)
     scope = _scope(sessions, district)
     truth = _sql(sessions, district)
@@ -202,7 +161,7 @@ def _pct(value: float | None) -> str:
 
 @pytest.mark.parametrize("district", [None, "990101"])
 def test_ranking_equals_evaluate(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
-                                 city: dict[str, Any], district: str | None, monkeypatch: Any) -> None:
+                                 view_city: dict[str, Any], district: str | None, monkeypatch: Any) -> None:
     """综合考评: the panel's figures are evaluate()'s for the scope's sub-regions and units in
     the current month, judged as of now; computed once a minute per scope."""
     calls: list[tuple[str | None, str]] = []
@@ -259,7 +218,7 @@ def test_ranking_equals_evaluate(settings: Settings, sessions: sessionmaker[Sess
 
 
 def test_ranking_failure_is_said_in_chinese(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
-                                            city: dict[str, Any], monkeypatch: Any) -> None:
+                                            view_city: dict[str, Any], monkeypatch: Any) -> None:
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("secret internals")
 
@@ -273,7 +232,7 @@ def test_ranking_failure_is_said_in_chinese(settings: Settings, sessions: sessio
 
 
 def test_geometry_is_the_scope_only_and_decodes_exactly(sessions: sessionmaker[Session],
-                                                        city: dict[str, Any]) -> None:
+                                                        view_city: dict[str, Any]) -> None:
     with sessions() as s:
         district = scopemap.load_geo(s, _scope(sessions, "990101"))
         whole = scopemap.load_geo(s, _scope(sessions, None))
@@ -371,9 +330,9 @@ def _signed_in(view_app: Any, who: Any) -> Any:
 
 
 @pytest.mark.parametrize("who", ["district", "city"])
-def test_page_figures_for_signed_in_leaders(view_app: Any, city: dict[str, Any], sessions: sessionmaker[Session],
+def test_page_figures_for_signed_in_leaders(view_app: Any, view_city: dict[str, Any], sessions: sessionmaker[Session],
                                             settings: Settings, who: str) -> None:
-    client = _signed_in(view_app, city[who])
+    client = _signed_in(view_app, view_city[who])
     district = "990101" if who == "district" else None
     truth = _sql(sessions, district)
     r = _post(client, _refresh_body({"metric": "open"}))
@@ -412,8 +371,8 @@ def test_page_figures_for_signed_in_leaders(view_app: Any, city: dict[str, Any],
     assert "view-overdue" not in again and "view-kpi-open" not in again and "view-updated" in again
 
 
-def test_tampered_payloads_never_leave_the_scope(view_app: Any, city: dict[str, Any]) -> None:
-    client = _signed_in(view_app, city["district"])
+def test_tampered_payloads_never_leave_the_scope(view_app: Any, view_city: dict[str, Any]) -> None:
+    client = _signed_in(view_app, view_city["district"])
     garbage: list[Any] = [None, "x", 1, [], {}, {"metric": "../../etc"}, {"metric": ["open"]},
                           {"metric": "overdue", "region": "990102", "scope": None, "grid": "990102001001001"},
                           {"region": "990102"}, "990102"]
@@ -452,7 +411,7 @@ def test_tampered_payloads_never_leave_the_scope(view_app: Any, city: dict[str, 
             assert other not in text, (other, text[:300])
 
 
-def test_refused_and_failed_refreshes_say_so_in_chinese(view_app: Any, city: dict[str, Any],
+def test_refused_and_failed_refreshes_say_so_in_chinese(view_app: Any, view_city: dict[str, Any],
                                                         sessions: sessionmaker[Session], monkeypatch: Any) -> None:
     import app as appmod
 
@@ -462,7 +421,7 @@ def test_refused_and_failed_refreshes_say_so_in_chinese(view_app: Any, city: dic
     assert r.status_code in (401, 403) and "青山" not in r.get_data(as_text=True)
     assert anonymous.get("/view").status_code in (302, 303, 401)
 
-    client = _signed_in(view_app, city["district"])
+    client = _signed_in(view_app, view_city["district"])
     service = view_app.server.extensions[appmod.EXTENSION_KEY].services.view
 
     def boom(*_a: Any, **_k: Any) -> None:
@@ -483,7 +442,7 @@ def test_refused_and_failed_refreshes_say_so_in_chinese(view_app: Any, city: dic
 
 
 def test_callbacks_refuse_without_a_leader(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
-                                           city: dict[str, Any]) -> None:
+                                           view_city: dict[str, Any]) -> None:
     """Defence in depth: even if a request reached the callback unguarded, nobody → no data."""
     import flask
 
@@ -498,8 +457,8 @@ def test_callbacks_refuse_without_a_leader(settings: Settings, sessions: session
     assert geo is None and "未登录" in note
 
 
-def test_layout_has_no_write_controls(view_app: Any, city: dict[str, Any]) -> None:
-    client = _signed_in(view_app, city["district"])
+def test_layout_has_no_write_controls(view_app: Any, view_city: dict[str, Any]) -> None:
+    client = _signed_in(view_app, view_city["district"])
     layout = client.get("/_dash-layout", headers={"Referer": "http://localhost/view"})
     assert layout.status_code == 200
     tree = layout.get_json()
@@ -551,13 +510,13 @@ def _start(live_server: Any, who: Any, browser: Any, width: int, height: int) ->
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width,height", [(1920, 1080), (390, 844)])
-def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: dict[str, Any],
+def test_view_in_browser_district_leader(browser: Any, live_server: Any, view_city: dict[str, Any],
                                          sessions: sessionmaker[Session], settings: Settings,
                                          tmp_path: Any, width: int, height: int) -> None:
     from playwright.sync_api import expect
 
     truth = _sql(sessions, "990101")
-    page, watch = _start(live_server, city["district"], browser, width, height)
+    page, watch = _start(live_server, view_city["district"], browser, width, height)
     expect(page.locator("#view-kpi-open")).to_have_text(str(truth["open"]), timeout=15_000)
     expect(page.locator("#view-kpi-overdue")).to_have_text(str(truth["overdue"]))
     expect(page.locator("#view-scope")).to_contain_text("青山区")
@@ -633,10 +592,10 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, city: d
 
 
 @pytest.mark.browser
-def test_view_in_browser_markup_is_text(browser: Any, live_server: Any, city: dict[str, Any]) -> None:
+def test_view_in_browser_markup_is_text(browser: Any, live_server: Any, view_city: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 
-    page, watch = _start(live_server, city["city"], browser, 1366, 768)
+    page, watch = _start(live_server, view_city["city"], browser, 1366, 768)
     desc = page.locator("#view-overdue .view-case__desc").filter(has_text="<script>")
     expect(desc).to_have_count(1, timeout=15_000)
     assert desc.inner_text() == XSS
