@@ -34,4 +34,5 @@ app.command()(report.report)
 
 
 def main() -> None:
+    """The `gridhall` command (the console-script entry point)."""
     app()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import _classification, console, err
+from cli.common import console, err, load_classification
 from dashboard.settings import ConfigError, Settings, load_settings
 from feeds.defaults import INGEST_ALIVE_S
 
@@ -35,7 +35,7 @@ def check(
     code = 0
     console.print(f"[green]✓ config[/]    data dir {settings.data_dir}, time zone {settings.tz.key}")
     try:
-        _classification(settings)
+        load_classification(settings)
         console.print(f"[green]✓ classification[/] {settings.classification}")
         try:
             from dashboard.store.reference import timing_for

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.progress import TaskID
 
-from cli.common import _fail, _progress, _require_backends, _sessions, _settings, console, err
-from cli.db import _upgrade
+from cli.common import cli_settings, console, err, fail, open_sessions, progress_bar, require_backends
+from cli.db import upgrade_schema
 from dashboard.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,27 +23,28 @@ def import_city(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="City folder (docs/city-data.md)."),
 ) -> None:
     """Import regions, grids, units and people from DIRECTORY; all or nothing."""
-    settings = _settings()
-    _require_backends(settings, redis_too=False)
-    _upgrade(settings)
-    summary = _import_city(settings, directory)
+    settings = cli_settings()
+    require_backends(settings, redis_too=False)
+    upgrade_schema(settings)
+    summary = import_city_folder(settings, directory)
     console.print(str(summary), highlight=False, soft_wrap=True)
 
 
-def _import_city(settings: Settings, directory: Path) -> ImportSummary:
+def import_city_folder(settings: Settings, directory: Path) -> ImportSummary:
+    """Import a city folder into the database, all or nothing; a bad folder is one line and exit 1."""
     from dashboard.store.cityimport import CityImportError
     from dashboard.store.cityimport import import_city as do_import
 
     tasks: dict[str, TaskID] = {}
-    with _progress() as progress:
+    with progress_bar() as progress:
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
         try:
-            return do_import(directory, _sessions(settings), progress=report)
+            return do_import(directory, open_sessions(settings), progress=report)
         except CityImportError as exc:
             for problem in exc.problems:
                 err.print(f"  {problem}", highlight=False)
-            _fail(f"{len(exc.problems)} problem(s) in {directory}; nothing was imported", 1)
+            fail(f"{len(exc.problems)} problem(s) in {directory}; nothing was imported", 1)

@@ -31,11 +31,12 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def cli_settings(**overrides: object) -> Settings:
+    """The settings from the environment (plus ``overrides``); invalid settings are one line and exit 1."""
     try:
         settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -46,31 +47,33 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as one red line on standard error and exit with ``code``."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
 
-def _format_option() -> Any:
+def format_option() -> Any:
     """The ``--format`` option every listing command takes (docs/cli.md, "Output formats")."""
     return typer.Option(None, "--format", metavar="table|tsv|json",
                         help="table (default on a terminal), tsv (default when piped) or json.")
 
 
-def _output_format(given: str | None) -> Format:
+def output_format(given: str | None) -> Format:
+    """The ``--format`` asked for, or the default for where standard output goes (table on a terminal)."""
     try:
         return resolve_format(given)
     except ValueError as exc:
-        _fail(f"--format: {exc}", 2)
+        fail(f"--format: {exc}", 2)
 
 
-def _notes(shape: Format) -> Console:
+def notes_console(shape: Format) -> Console:
     """Where a listing's title-like lines go: with the table, or to standard error so that
     piped TSV or JSON holds only the rows."""
     return console if shape is Format.TABLE else err
 
 
-def _require_backends(settings: Settings, redis_too: bool = True) -> None:
+def require_backends(settings: Settings, redis_too: bool = True) -> None:
     """Fail with one line naming the setting when the database or Redis is unreachable."""
     from dashboard.store.db import check_database
 
@@ -81,25 +84,28 @@ def _require_backends(settings: Settings, redis_too: bool = True) -> None:
 
             check_redis(settings)
     except ConfigError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
-def _sessions(settings: Settings) -> sessionmaker[Session]:
+def open_sessions(settings: Settings) -> sessionmaker[Session]:
+    """A session factory on the configured database."""
     from dashboard.store.db import make_engine, session_factory
 
     return session_factory(make_engine(settings))
 
 
-def _classification(settings: Settings) -> Classification:
+def load_classification(settings: Settings) -> Classification:
+    """The configured classification scheme (with its extension file); a bad one is one line and exit 1."""
     from dashboard.rules.classification import Classification, ClassificationError
 
     try:
         return Classification.from_settings(settings)
     except ClassificationError as exc:
-        _fail(f"GRIDHALL_CLASSIFICATION: {exc}", 1)
+        fail(f"GRIDHALL_CLASSIFICATION: {exc}", 1)
 
 
-def _progress() -> Progress:
+def progress_bar() -> Progress:
+    """A progress bar on standard error for long imports."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -110,17 +116,18 @@ def _progress() -> Progress:
     )
 
 
-def _reference(settings: Settings, sessions: sessionmaker[Session]) -> Reference:
+def load_reference(settings: Settings, sessions: sessionmaker[Session]) -> Reference:
     """Reference data, limits table and calendar; a bad file is one line, not a traceback."""
     from dashboard.store.reference import Reference
 
     try:
-        return Reference.load(sessions, _classification(settings), settings)
+        return Reference.load(sessions, load_classification(settings), settings)
     except ConfigError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
-def _stop_event() -> threading.Event:
+def stop_event() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, so a long-running command stops cleanly."""
     stop = threading.Event()
 
     def handler(signum: int, frame: object) -> None:
@@ -131,12 +138,12 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def _redis_client(settings: Settings) -> redis.Redis:
+def redis_client(settings: Settings) -> redis.Redis:
     """A checked client for the configured Redis (these commands need no database)."""
     from feeds.connection import check_redis, connect
 
     try:
         check_redis(settings)
     except ConfigError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     return connect(settings)

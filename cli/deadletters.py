@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import _fail, _format_option, _notes, _output_format, _redis_client, _settings, console, err
+from cli.common import cli_settings, console, err, fail, format_option, notes_console, output_format, redis_client
 from dashboard.output.tabular import Column, Format, emit
 from dashboard.settings import Settings
 from feeds import defaults
@@ -21,7 +21,7 @@ deadletters_app = typer.Typer(help="Inspect and re-drive entries the ingest coul
 def _dead_letters(settings: Settings) -> DeadLetters:
     from feeds.deadletters import DeadLetters
 
-    return DeadLetters(_redis_client(settings), settings)
+    return DeadLetters(redis_client(settings), settings)
 
 
 def _reason_code(reason: str | None) -> str | None:
@@ -31,7 +31,7 @@ def _reason_code(reason: str | None) -> str | None:
         return None
     codes = [r.value for r in DeadReason]
     if reason not in codes:
-        _fail(f"--reason: unknown code {reason!r}; one of {', '.join(codes)}", 2)
+        fail(f"--reason: unknown code {reason!r}; one of {', '.join(codes)}", 2)
     return reason
 
 
@@ -54,22 +54,22 @@ def deadletters_list(
         None,
         help="Only since then: ISO date/time (city time if no offset) or 30m, 2h, 7d.",
     ),
-    fmt: str | None = _format_option(),
+    fmt: str | None = format_option(),
 ) -> None:
     """Dead letters, newest first, and the per-reason counters."""
     from feeds.deadletters import parse_since
 
-    shape = _output_format(fmt)
-    settings = _settings()
+    shape = output_format(fmt)
+    settings = cli_settings()
     code = _reason_code(reason)
     try:
         since_at = parse_since(since, settings.tz) if since else None
     except ValueError as exc:
-        _fail(f"--since: {exc}", 2)
+        fail(f"--since: {exc}", 2)
     dead = _dead_letters(settings)
     letters = dead.newest(reason=code, since=since_at, limit=limit)
     tz = settings.tz
-    notes = _notes(shape)
+    notes = notes_console(shape)
     # On a narrow terminal the table leaves out the year and seconds (TSV and JSON: ISO times).
     short_time = shape is Format.TABLE and console.width < 130
     rows = []
@@ -110,11 +110,11 @@ def deadletters_show(
     from rich.padding import Padding
     from rich.syntax import Syntax
 
-    settings = _settings()
+    settings = cli_settings()
     dead = _dead_letters(settings)
     letter = dead.get(dead_id)
     if letter is None:
-        _fail(f"no dead letter {dead_id} in {dead.stream}", 1)
+        fail(f"no dead letter {dead_id} in {dead.stream}", 1)
     code = letter.code or "—"
     if letter.code_inferred:
         code += " (inferred from the reason text)"
@@ -174,13 +174,13 @@ def deadletters_retry(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be re-queued; change nothing."),
 ) -> None:
     """Re-drive dead letters to the stream they came from (after fixing reference data)."""
-    settings = _settings()
+    settings = cli_settings()
     code = _reason_code(reason)
     ids = ids or []
     if ids and (code or all_):
-        _fail("give dead-letter IDs, or --reason/--all, not both", 2)
+        fail("give dead-letter IDs, or --reason/--all, not both", 2)
     if not ids and not code and not all_:
-        _fail("nothing selected: give dead-letter IDs, --reason CODE or --all", 2)
+        fail("nothing selected: give dead-letter IDs, --reason CODE or --all", 2)
     dead = _dead_letters(settings)
     if ids:
         letters = []
@@ -192,7 +192,7 @@ def deadletters_retry(
             else:
                 letters.append(letter)
         if missing:
-            _fail(f"no dead letter {', '.join(missing)} in {dead.stream}; nothing was re-queued", 1)
+            fail(f"no dead letter {', '.join(missing)} in {dead.stream}; nothing was re-queued", 1)
     else:
         letters = dead.select(reason=code)
     if not letters:

@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.cityimport import _import_city
+from cli.cityimport import import_city_folder
 from cli.common import (
-    _classification,
-    _fail,
-    _progress,
-    _reference,
-    _require_backends,
-    _sessions,
-    _settings,
+    cli_settings,
     console,
+    fail,
+    load_classification,
+    load_reference,
+    open_sessions,
+    progress_bar,
+    require_backends,
 )
-from cli.db import _upgrade
-from cli.supervisor import _hold_embedded_redis, supervise
+from cli.db import upgrade_schema
+from cli.supervisor import hold_embedded_redis, supervise
 from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 from feeds import defaults
@@ -51,13 +51,13 @@ def demo(
     ),
 ) -> None:
     """Build the demo city once, then run Redis, simulator, ingest and web server together."""
-    settings = _settings(port=port)
+    settings = cli_settings(port=port)
     demo_dir = settings.data_dir
     if reset:
         _reset_demo(settings)
     started = time.monotonic()
-    _require_backends(settings)
-    redis_holder = _hold_embedded_redis(settings)  # keeps the embedded server up for the children
+    require_backends(settings)
+    redis_holder = hold_embedded_redis(settings)  # keeps the embedded server up for the children
     _prepare_demo(settings, days=days or demo_history_days(utcnow(), settings.tz), daily=daily)
     demo_users = _demo_users(settings)
     env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
@@ -105,7 +105,7 @@ def _demo_users(settings: Settings) -> list[Any]:
     from dashboard.demo.demousers import ensure
     from dashboard.store.db import transaction
 
-    with transaction(_sessions(settings)) as session:
+    with transaction(open_sessions(settings)) as session:
         return ensure(session, settings.data_dir)
 
 
@@ -130,7 +130,7 @@ def _reset_demo(settings: Settings) -> None:
     from dashboard.store import db
 
     if settings.database_url:
-        _fail("--reset only works on the embedded SQLite database; drop a server database yourself")
+        fail("--reset only works on the embedded SQLite database; drop a server database yourself")
     for suffix in ("", "-wal", "-shm"):
         Path(str(settings.data_dir / "gridhall.db") + suffix).unlink(missing_ok=True)
     _ = db  # the schema is rebuilt by _prepare_demo
@@ -146,14 +146,14 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
     from feeds.history import build_history
     from feeds.scenario import CityModel
 
-    _upgrade(settings)
-    sessions = _sessions(settings)
+    upgrade_schema(settings)
+    sessions = open_sessions(settings)
     with sessions() as session:
         grids = session.scalar(select(func.count()).select_from(Grid)) or 0
         cases = session.scalar(select(func.count()).select_from(Case)) or 0
         built_by = get_meta(session, "built_by")
     if grids and built_by != "demo":
-        _fail("this database holds a real city; the demo only runs on its own data dir "
+        fail("this database holds a real city; the demo only runs on its own data dir "
               "(set GRIDHALL_DATA_DIR to an empty folder, leave GRIDHALL_DATABASE_URL unset)")
     city_dir = settings.data_dir / "demo-city"
     if not grids:
@@ -161,15 +161,15 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
             with console.status("generating the demo city…"):
                 summary = generate_city(city_dir)
             console.print(f"demo city generated: {summary}", highlight=False, soft_wrap=True)
-        _import_city(settings, city_dir)
+        import_city_folder(settings, city_dir)
         with transaction(sessions) as session:
             set_meta(session, "built_by", "demo")
     if not cases:
-        classification = _classification(settings)
-        ref = _reference(settings, sessions)
+        classification = load_classification(settings)
+        ref = load_reference(settings, sessions)
         with sessions() as session:
             city = CityModel.load(session, classification, settings.tz)
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task(f"building {days} days of case history", total=days * 24)
             n_cases, n_events = build_history(
                 sessions, ref, city, utcnow(), days=days, daily_cases=daily,

@@ -13,17 +13,17 @@ from pathlib import Path
 import typer
 
 from cli.common import (
-    _classification,
-    _fail,
-    _progress,
-    _redis_client,
-    _reference,
-    _require_backends,
-    _sessions,
-    _settings,
-    _stop_event,
+    cli_settings,
     console,
     err,
+    fail,
+    load_classification,
+    load_reference,
+    open_sessions,
+    progress_bar,
+    redis_client,
+    require_backends,
+    stop_event,
 )
 from dashboard.rules.clock import utcnow
 from feeds import defaults
@@ -44,14 +44,14 @@ def ingest(
     from feeds.connection import connect
     from feeds.ingest import Ingest
 
-    settings = _settings()
-    _require_backends(settings)
-    sessions = _sessions(settings)
-    ref = _reference(settings, sessions)
+    settings = cli_settings()
+    require_backends(settings)
+    sessions = open_sessions(settings)
+    ref = load_reference(settings, sessions)
     worker = Ingest(settings, sessions, connect(settings), ref, consumer=consumer,
                     batch_size=batch_size, claim_idle_ms=claim_idle * 1000,
                     illegal_grace_s=illegal_grace)
-    stop = _stop_event()
+    stop = stop_event()
     console.print(f"ingest [bold]{worker.consumer}[/] reading {worker.stream}")
     worker.run(stop)
     console.print(f"ingest stopped: {worker.stats}")
@@ -71,21 +71,21 @@ def simulate(
     from feeds.scenario import CityModel
     from feeds.simulator import Simulator
 
-    settings = _settings()
-    _require_backends(settings)
-    sessions = _sessions(settings)
-    classification = _classification(settings)
+    settings = cli_settings()
+    require_backends(settings)
+    sessions = open_sessions(settings)
+    classification = load_classification(settings)
     with sessions() as session:
         city = CityModel.load(session, classification, settings.tz)
     if not city.grids:
-        _fail("the database has no grids: run 'gridhall import city DIR' (or 'gridhall demo') first")
+        fail("the database has no grids: run 'gridhall import city DIR' (or 'gridhall demo') first")
     sim = Simulator(sessions, Producer(connect(settings), settings), classification, city,
                     daily_cases=daily, speedup=speedup, seed=seed)
     if resume:
         n = sim.resume_open_cases(utcnow())
         console.print(f"simulator resumed {n} open cases")
     console.print(f"simulator: {daily:g} cases/day × {speedup:g} → {sim.producer.stream}")
-    sim.run(_stop_event())
+    sim.run(stop_event())
     console.print(f"simulator stopped after {sim.emitted} events")
 
 
@@ -129,16 +129,16 @@ def publish(
     from feeds.publish import PublishFileError, load_file, plan, send, unread_streams
 
     if rate is not None and speedup is not None:
-        _fail("--rate and --speedup exclude each other", 2)
-    settings = _settings()
+        fail("--rate and --speedup exclude each other", 2)
+    settings = cli_settings()
     try:
         loaded = load_file(file, fmt)
     except PublishFileError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     for problem in loaded.problems:
         err.print(f"  {problem}", highlight=False, markup=False)
     if loaded.problems and not skip_invalid:
-        _fail(f"{len(loaded.problems)} invalid line(s) in {file}; nothing was published "
+        fail(f"{len(loaded.problems)} invalid line(s) in {file}; nothing was published "
               "(--skip-invalid publishes the valid ones)", 1)
     if loaded.duplicate_ids:
         err.print(f"[yellow]note:[/] {loaded.duplicate_ids} event(s) repeat an earlier event_id; "
@@ -150,9 +150,9 @@ def publish(
     for name in unread_streams(planned, settings):
         err.print(f"[yellow]warning:[/] the ingest does not read {name} "
                   "(check --stream and GRIDHALL_FEED_SHARDS)", highlight=False)
-    client = _redis_client(settings)
+    client = redis_client(settings)
     pace = (f"{rate:g}/s" if rate else f"recorded gaps ÷ {speedup:g}" if speedup else "as fast as possible")
-    with _CtrlC() as stop, _progress() as progress:
+    with _CtrlC() as stop, progress_bar() as progress:
         task = progress.add_task(f"publishing ({pace})", total=len(planned))
         result = send(client, planned, stop=stop,
                       progress=lambda done: progress.update(task, completed=done))
@@ -160,7 +160,7 @@ def publish(
     summary = (f"published {result.sent} of {len(planned)}, skipped {len(loaded.problems)}, "
                f"{result.elapsed:.2f}s, {result.rate:,.0f} events/s")
     if result.error:
-        _fail(f"Redis failed after {summary}: {result.error}; the next {result.uncertain} may or may "
+        fail(f"Redis failed after {summary}: {result.error}; the next {result.uncertain} may or may "
               "not have been appended (publishing them again is harmless: events are idempotent)", 1)
     if result.interrupted:
         console.print(f"[yellow]interrupted:[/] {summary}; the first {result.sent} events "

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.common import (
-    _classification,
-    _fail,
-    _format_option,
-    _notes,
-    _output_format,
-    _require_backends,
-    _sessions,
-    _settings,
+    cli_settings,
     console,
     err,
+    fail,
+    format_option,
+    load_classification,
+    notes_console,
+    open_sessions,
+    output_format,
+    require_backends,
 )
 from dashboard.output.tabular import Column, Format, emit, is_stdio, open_text_output
 from dashboard.rules.clock import utcnow
@@ -75,7 +75,7 @@ def overdue(
         help="Also write the rows to FILE (UTF-8 with BOM, opens in Excel); '-' for standard output.",
     ),
     due_soon: bool = typer.Option(True, "--due-soon/--no-due-soon", help="Also list the cases due soon (临期)."),
-    fmt: str | None = _format_option(),
+    fmt: str | None = format_option(),
 ) -> None:
     """Overdue (超期) and due-soon (临期) cases as of T, recomputed from the case events up to T."""
     import csv
@@ -83,28 +83,28 @@ def overdue(
     from dashboard.figures.overdue import overdue_as_of
     from dashboard.store.reference import timing_for
 
-    shape = _output_format(fmt)
-    settings = _settings()
+    shape = output_format(fmt)
+    settings = cli_settings()
     tz = settings.tz
     try:
         when = _parse_at(at, tz)
     except ValueError as exc:
-        _fail(f"--at: {exc}", 2)
-    _require_backends(settings, redis_too=False)
-    _classification(settings)  # a bad GRIDHALL_CLASSIFICATION: one line, not a traceback
-    sessions = _sessions(settings)
+        fail(f"--at: {exc}", 2)
+    require_backends(settings, redis_too=False)
+    load_classification(settings)  # a bad GRIDHALL_CLASSIFICATION: one line, not a traceback
+    sessions = open_sessions(settings)
     with sessions() as session:
         try:
             timing = timing_for(settings, session)
         except ConfigError as exc:  # a bad GRIDHALL_LIMITS_FILE or GRIDHALL_HOLIDAY_FILE
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
         rows = overdue_as_of(session, timing, when, due_soon=due_soon)
     cells = [_overdue_cells(r, tz) for r in rows]
     late = sum(1 for r in rows if r.overdue)
     shown = when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
     csv_to_stdout = is_stdio(csv_file)
     # With --csv - standard output is the CSV's: the rest goes to standard error.
-    notes = err if csv_to_stdout else _notes(shape)
+    notes = err if csv_to_stdout else notes_console(shape)
     if not csv_to_stdout and (cells or shape is not Format.TABLE):
         table = [{c.key: v or None for c, v in zip(OVERDUE_TABLE, line, strict=False)} for line in cells]
         emit(console, OVERDUE_TABLE, table, shape,

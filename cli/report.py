@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import _fail, _require_backends, _sessions, _settings, console
+from cli.common import cli_settings, console, fail, open_sessions, require_backends
 from dashboard.output.tabular import is_stdio
 from dashboard.rules.clock import utcnow
 
@@ -33,29 +33,29 @@ def report(
     from dashboard.store.cityname import city_name
     from dashboard.store.scope import ScopeError, get_scope
 
-    settings = _settings()
+    settings = cli_settings()
     if not re.fullmatch(r"\d{4}-\d{2}", month.strip()):
-        _fail(f"--month: expected YYYY-MM, e.g. 2026-10, not {month!r}", 1)
+        fail(f"--month: expected YYYY-MM, e.g. 2026-10, not {month!r}", 1)
     try:
         period = Period.parse(month, settings.tz)
     except ValueError as exc:
-        _fail(f"--month: {month!r} is not a month ({exc})", 1)
+        fail(f"--month: {month!r} is not a month ({exc})", 1)
     now = utcnow()
     if period.start > now:
-        _fail(f"--month: {period.label} has not begun yet", 1)
+        fail(f"--month: {period.label} has not begun yet", 1)
     if is_stdio(out):
-        _fail("--out: '-' (standard output) cannot hold the report's XLSX and HTML files; give a folder", 1)
+        fail("--out: '-' (standard output) cannot hold the report's XLSX and HTML files; give a folder", 1)
     try:
         weights = weights_from_settings(settings)
     except WeightsError as exc:
-        _fail(f"GRIDHALL_EVALUATION_WEIGHTS: {exc}", 1)
-    _require_backends(settings, redis_too=False)
-    sessions = _sessions(settings)
+        fail(f"GRIDHALL_EVALUATION_WEIGHTS: {exc}", 1)
+    require_backends(settings, redis_too=False)
+    sessions = open_sessions(settings)
     with sessions() as session:
         try:
             region = get_scope(session, scope) if scope is not None else get_scope(session, None)
         except ScopeError:
-            _fail(f"--scope: no region with code {scope!r}", 1)
+            fail(f"--scope: no region with code {scope!r}", 1)
         with console.status(f"evaluating {period.label}…"):
             built = build_report(session, region, period, weights, city_name=city_name(settings, session),
                                  tz=settings.tz, now=now)
@@ -63,4 +63,4 @@ def report(
     for path in paths:
         console.print(str(path), highlight=False, soft_wrap=True)
     if no_pdf:
-        _fail(f"no PDF written: {no_pdf} (the XLSX and HTML above are complete)", 3)
+        fail(f"no PDF written: {no_pdf} (the XLSX and HTML above are complete)", 3)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import _require_backends, _settings
+from cli.common import cli_settings, require_backends
 from dashboard.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,8 +20,8 @@ def serve(
     access_log: bool = typer.Option(True, help="Log every request to stdout."),
 ) -> None:
     """Serve the web screens with gunicorn."""
-    settings = _settings(host=host, port=port, web_workers=workers)
-    _require_backends(settings)
+    settings = cli_settings(host=host, port=port, web_workers=workers)
+    require_backends(settings)
     _run_gunicorn(settings, access_log=access_log)
 
 

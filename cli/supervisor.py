@@ -14,14 +14,14 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cli.common import _stop_event, console, err
+from cli.common import console, err, stop_event
 from dashboard.settings import Settings
 
 if TYPE_CHECKING:
     import redis
 
 
-class _EmbeddedRedis:
+class EmbeddedRedis:
     """A client that keeps the embedded Redis up while the demo's children use it, and stops
     the server when the demo ends."""
 
@@ -62,12 +62,13 @@ class _EmbeddedRedis:
         return True
 
 
-def _hold_embedded_redis(settings: Settings) -> _EmbeddedRedis | None:
+def hold_embedded_redis(settings: Settings) -> EmbeddedRedis | None:
+    """Start the embedded Redis when no Redis URL is configured; None when a server is used."""
     if settings.redis_url:
         return None
     from feeds.connection import connect
 
-    return _EmbeddedRedis(connect(settings))
+    return EmbeddedRedis(connect(settings))
 
 
 def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> bool:
@@ -89,7 +90,7 @@ def supervise(children: Mapping[str, Sequence[str]], env: Mapping[str, str], hea
     """Start the child commands, call ``on_live`` once ``health_url`` answers, and run until
     Ctrl-C (SIGINT/SIGTERM) or a child stops; then stop every child (SIGTERM, 15 s, kill)."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    stop = _stop_event()
+    stop = stop_event()
     try:
         for name, cmd in children.items():
             procs[name] = subprocess.Popen(cmd, env=env, start_new_session=True)

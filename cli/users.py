@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import _fail, _format_option, _output_format, _require_backends, _settings, console, err
+from cli.common import cli_settings, console, err, fail, format_option, output_format, require_backends
 from dashboard.output.tabular import Column, Format, emit
 from dashboard.settings import Settings
 
@@ -24,10 +24,10 @@ def _users_sessions(settings: Settings) -> sessionmaker[Session]:
 
     from dashboard.store.db import make_engine, session_factory
 
-    _require_backends(settings, redis_too=False)
+    require_backends(settings, redis_too=False)
     engine = make_engine(settings)
     if not inspect(engine).has_table("users"):
-        _fail("the database has no users table: run 'gridhall db upgrade' first", 1)
+        fail("the database has no users table: run 'gridhall db upgrade' first", 1)
     return session_factory(engine)
 
 
@@ -40,10 +40,10 @@ def _read_password(password_stdin: bool) -> str:
         line = sys.stdin.readline()
         password = line[:-1] if line.endswith("\n") else line
         if not password:
-            _fail("no password on standard input (its first line is the password)", 1)
+            fail("no password on standard input (its first line is the password)", 1)
         return password.removesuffix("\r")
     if not _stdin_is_tty():
-        _fail("no terminal to ask for the password: pipe it in with --password-stdin", 1)
+        fail("no terminal to ask for the password: pipe it in with --password-stdin", 1)
     typed: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     return typed
 
@@ -73,32 +73,32 @@ def users_add(
         parse_role,
     )
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         parsed = parse_role(role)
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if parsed is UserRole.DISPLAY and password_stdin:
-        _fail("display users sign in by token only: no --password-stdin ('gridhall users token' makes one)", 1)
+        fail("display users sign in by token only: no --password-stdin ('gridhall users token' makes one)", 1)
     sessions = _users_sessions(settings)
     try:
         with sessions() as session:  # name, scope and uniqueness first: then ask for a password
             check_new_user(session, username, parsed, scope=scope)
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     password = None if parsed is UserRole.DISPLAY else _read_password(password_stdin)
     if password is not None:
         try:
             check_password_policy(password)
         except UserError as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
     try:
         with transaction(sessions) as session:
             user = create_user(session, username, parsed, display_name=name, scope=scope, password=password)
             where = user.scope_region.name if user.scope_region else "全市"
             shown = f"{user.username} ({user.display_name}), {parsed.label}, scope {where}"
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     console.print(f"added user {shown}", highlight=False)
     if parsed is UserRole.DISPLAY:
         console.print(f"make its token with: gridhall users token {username}", highlight=False)
@@ -122,15 +122,15 @@ def _role_label(code: str) -> str:
 
 
 @users_app.command("list")
-def users_list(fmt: str | None = _format_option()) -> None:
+def users_list(fmt: str | None = format_option()) -> None:
     """Every user: username, name, role, scope, disabled, last sign-in."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from dashboard.store.models import User
 
-    shape = _output_format(fmt)
-    settings = _settings()
+    shape = output_format(fmt)
+    settings = cli_settings()
     sessions = _users_sessions(settings)
     table = shape is Format.TABLE
     with sessions() as session:
@@ -157,7 +157,7 @@ def users_disable(username: str = typer.Argument(..., help="The user to disable.
     from dashboard.store.db import transaction
     from dashboard.store.users import UserError, disable_user, require_user
 
-    settings = _settings()
+    settings = cli_settings()
     sessions = _users_sessions(settings)
     try:
         with transaction(sessions) as session:
@@ -166,7 +166,7 @@ def users_disable(username: str = typer.Argument(..., help="The user to disable.
             revoked = disable_user(session, user)
             user_id = user.id
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     state = "was already disabled" if was else "disabled"
     console.print(f"user {username} {state}; {revoked} token(s) revoked; {_end_sessions(settings, user_id)}",
                   highlight=False)
@@ -202,14 +202,14 @@ def users_unlock(username: str = typer.Argument(..., help="The user whose sign-i
     from feeds.connection import connect
     from feeds.signinlocks import SigninLocks
 
-    settings = _settings()
+    settings = cli_settings()
     sessions = _users_sessions(settings)
     try:
         with sessions() as session:
             user_id = require_user(session, username).id
     except UserError as exc:
-        _fail(str(exc), 1)
-    _require_backends(settings)  # the locks live in Redis
+        fail(str(exc), 1)
+    require_backends(settings)  # the locks live in Redis
     cleared = SigninLocks(connect(settings), settings).unlock(user_id)
     console.print(f"user {username} unlocked; failures cleared for {cleared} client address(es)", highlight=False)
 
@@ -223,14 +223,14 @@ def users_passwd(username: str = typer.Argument(..., help="The user who gets a n
     from dashboard.store.db import transaction
     from dashboard.store.users import UserError, UserRole, check_password_policy, require_user, set_password
 
-    settings = _settings()
+    settings = cli_settings()
     sessions = _users_sessions(settings)
     try:
         with sessions() as session:  # who first: then ask for the password
             if require_user(session, username).role == UserRole.DISPLAY.value:
                 raise UserError("display users sign in by token only; they get no password")
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     password = _read_password(password_stdin=not _stdin_is_tty())
     try:
         check_password_policy(password)
@@ -239,7 +239,7 @@ def users_passwd(username: str = typer.Argument(..., help="The user who gets a n
             set_password(session, user, password)
             user_id = user.id
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     console.print(f"password of {username} changed; {_end_sessions(settings, user_id, unlock=True)}",
                   highlight=False)
 
@@ -257,7 +257,7 @@ def users_token(
     from dashboard.store.db import transaction
     from dashboard.store.users import TOKEN_IDLE_LIFETIME, UserError, issue_token, require_user
 
-    settings = _settings()
+    settings = cli_settings()
     sessions = _users_sessions(settings)
     try:
         with transaction(sessions) as session:
@@ -265,7 +265,7 @@ def users_token(
             token, plaintext = issue_token(session, user, name=name, expires_days=expires_days)
             expires = token.expires_at
     except UserError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if expires is None:
         lifetime = f"no expiry while in use (lapses after {TOKEN_IDLE_LIFETIME.days} days unused)"
     else:

@@ -34,8 +34,8 @@ def test_demo_stop_stops_the_embedded_redis_without_a_false_warning(embedded, mo
     own connections are not "someone else"."""
     said = io.StringIO()
     monkeypatch.setattr(cli.supervisor, "err", Console(file=said, width=200))
-    cli.common._require_backends(embedded)  # what `gridhall demo` does first
-    holder = cli.supervisor._hold_embedded_redis(embedded)
+    cli.common.require_backends(embedded)  # what `gridhall demo` does first
+    holder = cli.supervisor.hold_embedded_redis(embedded)
     assert holder is not None
     pid = int(holder.client.info("server")["process_id"])
     assert holder.shutdown_embedded() is True, said.getvalue()
@@ -48,7 +48,7 @@ def test_demo_stop_leaves_a_server_someone_else_uses(embedded, monkeypatch) -> N
 
     said = io.StringIO()
     monkeypatch.setattr(cli.supervisor, "err", Console(file=said, width=200))
-    holder = cli.supervisor._hold_embedded_redis(embedded)
+    holder = cli.supervisor.hold_embedded_redis(embedded)
     assert holder is not None
     socket = holder.client.connection_pool.connection_kwargs["path"]
     other = redis.Redis(unix_socket_path=socket)
