@@ -20,7 +20,7 @@ from dashboard.store.reference import Reference
 
 from .defaults import DAILY_CASES
 from .scenario import CityModel, Planner
-from .simulator import _poisson
+from .simulator import poisson
 
 Progress = Callable[[int, int], None]
 
@@ -51,7 +51,7 @@ def build_history(
         if hour_end <= hour_start:
             break
         span = (hour_end - hour_start).total_seconds() / 3600
-        n = _poisson(rng, planner.hourly_rate(hour_start, daily_cases) * span)
+        n = poisson(rng, planner.hourly_rate(hour_start, daily_cases) * span)
         for at in sorted(hour_start + (hour_end - hour_start) * rng.random() for _ in range(n)):
             day = at.astimezone(city.tz).strftime("%Y%m%d")
             counters[day] = counters.get(day, 0) + 1

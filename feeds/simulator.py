@@ -122,7 +122,7 @@ class Simulator:
     def _arrivals(self, start: datetime, end: datetime) -> None:
         hours = (end - start).total_seconds() / 3600
         expected = self.planner.hourly_rate(start, self.daily_cases) * hours * self.speedup
-        for _ in range(_poisson(self.rng, expected)):
+        for _ in range(poisson(self.rng, expected)):
             at = start + (end - start) * self.rng.random()
             case_id = uuid.uuid4().hex[:20]
             self.schedule(case_id, self.planner.new_case(case_id, self.numbers.next(at), at))
@@ -163,7 +163,7 @@ def to_message(case_id: str, event: PlannedEvent) -> CaseEventMessage:
     )
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson(rng: random.Random, lam: float) -> int:
     """Knuth's method is fine for the small rates of one tick; normal approx beyond."""
     if lam <= 0:
         return 0

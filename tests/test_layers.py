@@ -249,3 +249,23 @@ def test_the_sql_check_sees_a_query(tmp_path: Path) -> None:
                       "def f(session):\n    return session.execute(select(Grid.code)).all()\n", encoding="utf-8")
     assert sql_in(module) == ["sqlalchemy.select", "sqlalchemy.orm.aliased", "dashboard.store.models",
                               "line 5: session.execute()"]
+
+
+def underscore_imports(path: Path) -> list[str]:
+    """``from m import _name`` in ``path``: a module borrowing another's private name."""
+    return [f"{path.name}:{node.lineno} {alias.name}" for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__"
+            for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+
+
+def test_no_module_borrows_another_s_private_names() -> None:
+    """What two modules share is public, with a docstring; an underscore name is its module's own."""
+    product = [p for pkg in (*PACKAGES, "cli") for p in modules_of(pkg)] + [REPO / "app.py"]
+    assert [found for p in product for found in underscore_imports(p)] == []
+
+
+def test_the_borrow_check_sees_one(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from __future__ import annotations\nfrom a.b import _c, d\n", encoding="utf-8")
+    assert underscore_imports(module) == ["m.py:2 _c"]
+
