@@ -56,11 +56,12 @@ from pathlib import Path
 import redis
 
 import benchkit
-from benchkit import CHROMIUM, CHROMIUM_ARGS, free_port, percentile
+from benchkit import CHROMIUM, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dashboard.output.pdf import CHROMIUM_ARGS  # noqa: E402
 from dashboard.settings import Settings, load_settings  # noqa: E402
 from feeds.contract import CaseEventMessage  # noqa: E402
 from feeds.keys import CHANGES_STREAM, HEALTH_KEY, stream_id  # noqa: E402

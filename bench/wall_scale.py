@@ -54,13 +54,14 @@ from pathlib import Path
 import redis
 
 import benchkit
-from benchkit import CHROMIUM, CHROMIUM_ARGS, free_port, percentile
+from benchkit import CHROMIUM, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bigcity import build, group_by_baseline  # noqa: E402
+from dashboard.output.pdf import CHROMIUM_ARGS  # noqa: E402
 from dashboard.settings import Settings, load_settings  # noqa: E402
 from feeds.contract import CaseEventMessage  # noqa: E402
 from feeds.keys import HEALTH_KEY  # noqa: E402
