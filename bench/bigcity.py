@@ -232,14 +232,14 @@ def _plan(n_grids: int, n_districts: int, rng: np.random.Generator) -> _Plan:
         dcode = f"{DISTRICT_PREFIX}{d + 1:02d}"
         dname = _DISTRICT_NAMES[d] if d < len(_DISTRICT_NAMES) else f"第{d + 1}区"
         dcol, drow = (d % nx) * dw, (d // nx) * dh
-        drow_ = {"code": dcode, "name": dname, "level": "district", "parent": None, "polys": []}
+        drow_: dict[str, Any] = {"code": dcode, "name": dname, "level": "district", "parent": None, "polys": []}
         district_rows.append(drow_)
         for s in range(streets_per_dist[d]):
             scode = f"{dcode}{s + 1:03d}"
             sname = (_STREET_A[street_index % len(_STREET_A)]
                      + _STREET_B[(street_index // len(_STREET_A)) % len(_STREET_B)] + "街道")
             scol, srow = dcol + (s % dc) * sw, drow + (s // dc) * sh
-            srow_ = {"code": scode, "name": sname, "level": "street", "parent": dcode, "polys": []}
+            srow_: dict[str, Any] = {"code": scode, "name": sname, "level": "street", "parent": dcode, "polys": []}
             street_rows.append(srow_)
             for c in range(comms_per_street[street_index]):
                 ccode = f"{scode}{c + 1:03d}"
@@ -438,7 +438,8 @@ def _grid_weights(plan: _Plan, rng: np.random.Generator) -> np.ndarray:
         d2 = (x - x[c]) ** 2 + (y - y[c]) ** 2
         near = d2 < (4 * sigma) ** 2
         w[near] += peak * np.exp(-d2[near] / (2 * sigma**2))
-    return w / w.sum()
+    weights: np.ndarray = w / w.sum()
+    return weights
 
 
 def _cases(plan: _Plan, n: int, rng: np.random.Generator, entries: list[Any], class_p: np.ndarray,
@@ -633,7 +634,8 @@ class _CaseText:
         if (us[~nat] % _US).any():  # sub-second instants: the general (slower) way
             s = np.datetime_as_string(us.view("datetime64[us]"), unit="us").astype(object)
             s[nat] = _NULL
-            return s.tolist()
+            texts: list[str] = s.tolist()
+            return texts
         sec = np.where(nat, 0, us // _US)
         day = np.where(nat, len(self.days) - 1, sec // 86400 - self.day0).tolist()
         tod = np.where(nat, 86400, sec % 86400).tolist()

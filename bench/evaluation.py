@@ -34,6 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +247,7 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
                   f"{streets[i * len(streets) // n_sup] if role == 'supervisor' else NULL}"
                   for role, codes in staff.items() for i, code in enumerate(codes)]
         _copy(conn, "people", ("code", "name", "role", "region_id"), [("\n".join(people) + "\n").encode()])
-        pid = dict(conn.execute(text("SELECT code, id FROM people")).all())
+        pid: dict[str, int] = dict(conn.execute(text("SELECT code, id FROM people")).all())
         grid_sup = np.arange(len(grids)) * n_sup // len(grids)  # beats: runs of ~100 grids in code order
         beat = [f"{pid[staff['supervisor'][s]]}\t{g}" for g, s in zip(grids, grid_sup, strict=False)]
         _copy(conn, "person_grids", ("person_id", "grid_id"), [("\n".join(beat) + "\n").encode()])
@@ -290,7 +291,8 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
 def naive_districts(session: Session, period: Period, now: datetime) -> dict[str, tuple[int, int, int, int]]:
     """District → (立案数, 应结案数, 结案数, 按期结案数), per case in Python."""
     end = min(period.end, now)
-    parent = dict(session.execute(select(Region.id, Region.parent_id)).all())
+    # Only a region's parent is looked up: community → street → district (a district has none).
+    parent = {r: p for r, p in session.execute(select(Region.id, Region.parent_id)).all() if p is not None}
     code = dict(session.execute(select(Region.id, Region.code)).all())
     community = dict(session.execute(select(Grid.id, Grid.community_id)).all())
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -309,7 +311,7 @@ def naive_districts(session: Session, period: Period, now: datetime) -> dict[str
             acc[2] += 1
             if all(f is not False for f in flags):
                 acc[3] += 1
-    return {k: tuple(v) for k, v in out.items()}  # type: ignore[misc]
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
 
 
 def naive_supervisors(session: Session, period: Period, now: datetime) -> dict[str, tuple[int, int, int]]:
@@ -382,8 +384,7 @@ def main() -> None:
         for kind in ObjectKind:
             for name, scope in scopes.items():
                 with Session(engine) as s:
-                    first, med, ev = timed(lambda scope=scope, kind=kind:
-                                           evaluate(s, scope, kind, period, weights, now=now))
+                    first, med, ev = timed(partial(evaluate, s, scope, kind, period, weights, now=now))
                 results[(kind.value, name)] = ev
                 results_s[(kind.value, name)] = med
                 total += med if name == "city" else 0

@@ -29,7 +29,10 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import NotRequired, TypedDict, cast
 
 import orjson
 import redis
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchkit  # noqa: E402
 from dashboard.demo.democity import generate_city  # noqa: E402
 from dashboard.rules.classification import Classification  # noqa: E402
-from dashboard.settings import load_settings  # noqa: E402
+from dashboard.settings import Settings, load_settings  # noqa: E402
 from dashboard.store import db  # noqa: E402
 from dashboard.store.cityimport import import_city  # noqa: E402
 from dashboard.store.reference import Reference, sync_classification  # noqa: E402
@@ -48,6 +51,39 @@ from feeds.keys import CASE_STREAM, CONSUMER_GROUP  # noqa: E402
 
 PATH = ["reported", "filed", "dispatched", "handled", "checked_ok", "closed"]
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
+# XREADGROUP's reply on the bytes client: per stream, its entries (a deleted one has no fields).
+_GroupReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]]
+
+
+class _Run(TypedDict):
+    """One ingest consumer's counts and times (``servers``: in the parent process only)."""
+
+    consumer: str
+    applied: int
+    dead: int
+    duplicates: int
+    batches: int
+    retries: int
+    t0: float
+    t1: float
+    cpu: float
+    servers: NotRequired[dict[str, float | None]]
+
+
+class _Backend(TypedDict):
+    """One backend's figures: rates (events/s), seconds, counts and server CPU (None: unknown)."""
+
+    xadd: float
+    raw: float
+    ingest: float
+    elapsed: float
+    cpu: float
+    wall: float
+    retries: float
+    batches: float
+    applied: float
+    pg_cpu: float | None
+    redis_cpu: float | None
 
 
 def generate(n_events: int, grids: list[str], units: list[str], seed: int = 1) -> list[bytes]:
@@ -92,7 +128,7 @@ def raw_rate(client: redis.Redis, stream: str, batch: int) -> float:
     n = 0
     t0 = time.perf_counter()
     while True:
-        resp = client.xreadgroup(group, "raw", {stream: ">"}, count=batch)
+        resp = cast(_GroupReply | None, client.xreadgroup(group, "raw", {stream: ">"}, count=batch))
         if not resp or not resp[0][1]:
             break
         ids = [eid for eid, _ in resp[0][1]]
@@ -126,7 +162,7 @@ def _redis_pids() -> list[int]:
     return pids
 
 
-def _servers_cpu(settings) -> dict[str, float | None]:  # type: ignore[no-untyped-def]
+def _servers_cpu(settings: Settings) -> dict[str, float | None]:
     """CPU seconds so far of this run's PostgreSQL backends and of the local Redis servers.
 
     PostgreSQL: the backends whose application_name is this run's schema (a shared server's
@@ -148,17 +184,19 @@ def _servers_cpu(settings) -> dict[str, float | None]:  # type: ignore[no-untype
             pids = [r[0] for r in conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app,))]
         out["postgres"] = sum(_pid_cpu(p) for p in pids)
-        out["pg_pids"] = pids  # type: ignore[assignment]
     return out
 
 
-def _cpu_delta(before: dict, after: dict) -> dict[str, float | None]:  # type: ignore[type-arg]
-    return {k: None if before.get(k) is None or after.get(k) is None else after[k] - before[k]
-            for k in ("postgres", "redis")}
+def _cpu_delta(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for k in ("postgres", "redis"):
+        b, a = before.get(k), after.get(k)
+        out[k] = None if b is None or a is None else a - b
+    return out
 
 
-def _consume(settings, consumer: str, batch_size: int, start=None, results=None, done=None  # type: ignore[no-untyped-def]
-             ) -> dict[str, float]:
+def _consume(settings: Settings, consumer: str, batch_size: int, start: Event | None = None,
+             results: Queue[object] | None = None, done: Event | None = None) -> _Run:
     """Run one ingest consumer until the stream is drained; its counts and times.
 
     In a child process (``start`` given) it waits for ``start``, puts its figures on
@@ -174,6 +212,7 @@ def _consume(settings, consumer: str, batch_size: int, start=None, results=None,
     ingest = Ingest(settings, sessions, client, ref, consumer=consumer, batch_size=batch_size, block_ms=10)
     ingest.ensure_group()
     if start is not None:
+        assert results is not None and done is not None  # a child gets start, results and done together
         results.put({"ready": consumer})
         start.wait()
     else:
@@ -183,13 +222,13 @@ def _consume(settings, consumer: str, batch_size: int, start=None, results=None,
     while ingest.step():
         if start is None and time.perf_counter() - last_report > 10:
             last_report = time.perf_counter()
-            done = ingest.stats.applied + ingest.stats.dead
-            print(f"  … {done:,} events, {done / (last_report - t0):,.0f}/s", flush=True)
+            n_done = ingest.stats.applied + ingest.stats.dead
+            print(f"  … {n_done:,} events, {n_done / (last_report - t0):,.0f}/s", flush=True)
     t1, cpu1 = time.perf_counter(), time.process_time()
     st = ingest.stats
-    out = {"consumer": consumer, "applied": st.applied, "dead": st.dead, "duplicates": st.duplicates,
-           "batches": st.batches, "retries": st.retries, "t0": t0, "t1": t1, "cpu": cpu1 - cpu0}
-    if results is not None:
+    out: _Run = {"consumer": consumer, "applied": st.applied, "dead": st.dead, "duplicates": st.duplicates,
+                 "batches": st.batches, "retries": st.retries, "t0": t0, "t1": t1, "cpu": cpu1 - cpu0}
+    if results is not None and done is not None:
         results.put(out)
         done.wait()
     else:
@@ -199,7 +238,7 @@ def _consume(settings, consumer: str, batch_size: int, start=None, results=None,
 
 
 def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Path, args: argparse.Namespace,
-                redis_url: str | None, data_dir: Path, consumers: int = 1) -> dict[str, float]:
+                redis_url: str | None, data_dir: Path, consumers: int = 1) -> _Backend:
     prefix = f"bench-{uuid.uuid4().hex[:6]}:"
     schema = None
     if name == "postgresql":
@@ -225,7 +264,7 @@ def run_backend(name: str, url: str | None, payloads: list[bytes], city_dir: Pat
         raw = raw_rate(client, stream, args.batch_size)
 
         if consumers == 1:
-            runs = [_consume(settings, "bench", args.batch_size)]
+            runs: list[_Run] = [_consume(settings, "bench", args.batch_size)]
             server_cpu = runs[0]["servers"]
         else:
             import multiprocessing as mp
@@ -325,10 +364,10 @@ def main() -> None:
                 print(f"  ingest wall              : {r['wall'] * per:>8.1f}")
                 print(f"  ingest CPU (Python)      : {r['cpu'] * per:>8.1f}  "
                       f"(waiting on SQL/Redis: {(r['wall'] - r['cpu']) * per:.1f})")
-                for srv in ("pg_cpu", "redis_cpu"):
-                    if r[srv] is not None and (srv != "pg_cpu" or name == "postgresql"):
-                        what = "PostgreSQL backends CPU" if srv == "pg_cpu" else "Redis server(s) CPU"
-                        print(f"  {what:<24} : {r[srv] * per:>8.1f}")
+                for srv, what, cpu in (("pg_cpu", "PostgreSQL backends CPU", r["pg_cpu"]),
+                                       ("redis_cpu", "Redis server(s) CPU", r["redis_cpu"])):
+                    if cpu is not None and (srv != "pg_cpu" or name == "postgresql"):
+                        print(f"  {what:<24} : {cpu * per:>8.1f}")
         print("\n== megacity year: 10,000,000 events")
         for name, r in results.items():
             hours = 10_000_000 / r["ingest"] / 3600

@@ -52,6 +52,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -68,6 +69,8 @@ from feeds.keys import CHANGES_STREAM, HEALTH_KEY, stream_id  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
+# XREAD's reply (decode_responses): per stream, its entries; an entry trimmed meanwhile has no fields.
+_ReadReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]]
 TARGET_P95_MS = 1000.0
 GOAL_MS = 250.0
 
@@ -296,7 +299,7 @@ class NoticeWatch(threading.Thread):
         last = "$"
         while not self.stop_ev.is_set():
             try:
-                resp = self.client.xread({self.key: last}, block=500, count=1000)
+                resp = cast(_ReadReply | None, self.client.xread({self.key: last}, block=500, count=1000))
             except redis.RedisError:
                 time.sleep(0.1)
                 continue
@@ -305,7 +308,7 @@ class NoticeWatch(threading.Thread):
                     last = entry_id
                     self.notices += 1
                     ms = float(stream_id(entry_id)[0])
-                    for cid in fields.get("cases", "").split(","):
+                    for cid in (fields or {}).get("cases", "").split(","):
                         if cid.startswith(self.case_prefix) and cid not in self.seen:
                             self.seen[cid] = ms
 

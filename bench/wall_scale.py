@@ -50,6 +50,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -66,6 +67,9 @@ from dashboard.settings import Settings, load_settings  # noqa: E402
 from feeds.contract import CaseEventMessage  # noqa: E402
 from feeds.keys import HEALTH_KEY  # noqa: E402
 from feeds.producer import Producer  # noqa: E402
+
+if TYPE_CHECKING:  # playwright is a test extra, imported in main()
+    from playwright.sync_api import Response
 
 CLASSES = [("event", "07001"), ("event", "06010"), ("event", "09005"), ("component", "01002")]
 PLACEHOLDER = "—"
@@ -170,9 +174,9 @@ class Procs:
                 p.wait()
 
 
-def _refresh_responses(responses: list, t_from: float, t_to: float) -> list[dict]:
+def _refresh_responses(responses: list[Response], t_from: float, t_to: float) -> list[dict[str, Any]]:
     """The wall refresh responses whose request started in [t_from, t_to) (epoch ms)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for resp in responses:
         req = resp.request
         try:
@@ -186,8 +190,8 @@ def _refresh_responses(responses: list, t_from: float, t_to: float) -> list[dict
         if not (t_from <= start < t_to):
             continue
         ttfb = timing["responseStart"] - timing["requestStart"] if timing.get("responseStart", -1) >= 0 else None
-        rec = {"start": start, "status": resp.status, "ttfb": ttfb, "body": 0, "wire": None, "cells": None,
-               "full": False, "parts": []}
+        rec: dict[str, Any] = {"start": start, "status": resp.status, "ttfb": ttfb, "body": 0, "wire": None,
+                               "cells": None, "full": False, "parts": []}
         try:
             sizes = req.sizes()
             rec["wire"] = sizes["responseBodySize"] + sizes["responseHeadersSize"]
@@ -292,7 +296,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             page.add_init_script(INIT_JS)
             page.add_init_script(f"window.__ghpaint.expect = {n_grids};")
-            responses: list = []
+            responses: list[Response] = []
             page.on("response", lambda r: responses.append(r))
 
             # (a) first paint --------------------------------------------------------------------
@@ -373,12 +377,12 @@ def main() -> None:
             busy = _refresh_responses(responses, b_from, b_to - 1500)
             browser.close()
 
-        refresh_log = [(t, float(re.search(r"wall refresh in ([\d.]+) ms", ln).group(1)))
-                       for t, ln in _log_lines(procs.logs["web"], "wall refresh in")]
+        refresh_log = [(t, float(m.group(1))) for t, ln in _log_lines(procs.logs["web"], "wall refresh in")
+                       if (m := re.search(r"wall refresh in ([\d.]+) ms", ln))]
         srv_busy = [ms for t, ms in refresh_log if b_from / 1000 <= t < b_to / 1000]
         srv_idle = [ms for t, ms in refresh_log if idle_from / 1000 <= t < idle_to / 1000]
 
-        def summary(name: str, recs: list[dict], seconds: float) -> None:
+        def summary(name: str, recs: list[dict[str, Any]], seconds: float) -> None:
             ok = [r for r in recs if r["status"] == 200]
             nc = [r for r in recs if r["status"] == 204]
             print(f"  {name}: {len(recs)} refresh polls in {seconds:.0f}s: {len(ok)} × 200 (data), "
