@@ -165,10 +165,10 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bind": [f"{host}:{settings.port}"],
         "workers": settings.web_workers,
-        # The page polls every 2 s and callbacks are short I/O waits on the database and
-        # Redis, so a few threads per process serve many screens without more memory.
+        # Callbacks are short I/O waits on the database and Redis; a wall screen's push stream
+        # holds one thread while connected (callbacks/wall.py): GRIDHALL_WEB_THREADS per worker.
         "worker_class": "gthread",
-        "threads": 4,
+        "threads": settings.web_threads,
         # Each worker builds its own engine and Redis client: connections must not cross a fork.
         "preload_app": False,
         # Refreshes answer in milliseconds; 30 s only catches a worker that is truly stuck.

@@ -81,7 +81,8 @@ class Page:
 PAGE_LIST: tuple[Page, ...] = (
     # The command-hall wall: wall screens (display tokens) and people of the centre.
     Page("wall", Rule(frozenset(ROLES), city_only=True), home_of=frozenset({DISPLAY}),
-         routes=("/wall/geo/<name>.json",)),  # its grid and boundary geometry (city)
+         routes=("/wall/geo/<name>.json",  # its grid and boundary geometry (city)
+                 "/wall/events")),  # its push stream (server-sent events)
     # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
     Page("explore", Rule(PEOPLE), home_of=frozenset({SHIFT_LEAD, ADMIN}),
          routes=("/explore/export.<fmt>",)),  # the current case table as CSV/XLSX

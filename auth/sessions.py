@@ -61,6 +61,10 @@ REDIS_RETRY_S = 2.0  # after a Redis error, sessions skip Redis this long (each 
 WALL_RECORD_TTL = TOKEN_IDLE_LIFETIME  # a wall's record, renewed every minute while in use
 
 
+# Where install() keeps this app's UserChecks (flask.Flask.extensions).
+CHECKS_KEY = "gridhall.user_checks"
+
+
 def secret_key(settings: Settings) -> str:
     """GRIDHALL_SECRET_KEY, or the deployment's key file (made once, 0600)."""
     if settings.secret_key:
@@ -226,6 +230,7 @@ def install(server: flask.Flask, settings: Settings, sessions: sessionmaker[Sess
         REMEMBER_COOKIE_DURATION=0,
     )
     checks = UserChecks(sessions, store)
+    server.extensions[CHECKS_KEY] = checks  # session_alive() re-asks it for long-lived streams
     manager = flask_login.LoginManager()
     manager.session_protection = None  # IP/UA pinning breaks walls behind changing proxies
     manager.init_app(server)
@@ -291,6 +296,21 @@ def end_session(store: SessionStore | None = None) -> None:
             log.warning("session record not revoked (Redis unreachable): %s", _first_line(exc))
     flask_login.logout_user()
     flask.session.clear()
+
+
+def session_check() -> Callable[[], bool]:
+    """A check of whether this request's session still stands — its Redis record, its user,
+    its token — that can be asked later, outside the request.
+
+    The guard decides once, when a request starts; a stream that stays open for hours
+    (``/wall/events``) asks again between messages, so a revoked session or token ends it.
+    """
+    who = flask_login.current_user._get_current_object() if flask.has_request_context() else None
+    checks = flask.current_app.extensions.get(CHECKS_KEY) if flask.has_request_context() else None
+    if not isinstance(who, Identity) or not isinstance(checks, UserChecks):
+        return lambda: False
+    session_id = who.get_id()
+    return lambda: checks.load(session_id) is not None
 
 
 def session_unconfirmed() -> bool:

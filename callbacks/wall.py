@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth.sessions import session_check
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
@@ -66,6 +68,10 @@ QUEUE_ROWS = 60
 QUEUE_DUE_SOON_ROWS = 30
 HOT_SPOTS = 10
 JOURNAL = 512  # grid-change entries kept per worker for delta updates
+EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.py: the wall's route)
+PUSH_HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing a quiet stream
+PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
+RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks, API, pages
 GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
 
 
@@ -170,6 +176,11 @@ class WallService:
                 log.warning("wall: live view not loaded (%s); retrying in %.0fs", self.start_error, delay)
                 self._stopped.wait(delay)
                 delay = min(delay * 2, 30)
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set when the worker shuts down: open push streams end so it can exit."""
+        return self._stopped
 
     def stop(self) -> None:
         self._stopped.set()
@@ -430,8 +441,75 @@ class HealthWatch:
 
 
 # -- registration ------------------------------------------------------------------------------------
+class PushStreams:
+    """Counts this worker's open push streams; each holds one gunicorn thread while open."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.open >= self.limit:
+                return False
+            self.open += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.open -= 1
+
+
+def push_events(service: WallService, alive: Callable[[], bool], stop: threading.Event,
+                heartbeat_s: float = PUSH_HEARTBEAT_S) -> Iterator[str]:
+    """The text of one wall's push stream: ``change`` events naming the live view's version.
+
+    The event carries no figures: the page answers it by asking the refresh callback for what
+    it lacks (its coordinate and digests, as a poll does), so a pushed wall and a polling one
+    get the same bytes and the figures are computed once per change. Between messages the
+    session is checked again (``alive``): a revoked session or token ends the stream.
+    """
+    yield f"retry: {PUSH_RETRY_MS}\n\n"
+    version = -1
+    while not stop.is_set():
+        live = service.live
+        if live is None:  # still loading: the page polls meanwhile
+            stop.wait(1.0)
+            yield ": loading\n\n"
+        else:
+            now = live.wait_changed(version, heartbeat_s)
+            if now != version:
+                version = now
+                yield f"event: change\ndata: {now}\n\n"
+            else:
+                yield ": ping\n\n"
+        if not alive():
+            return
+
+
 def add_routes(server: flask.Flask, service: WallService) -> None:
-    """The wall page's own Flask route (auth/policy.py lists it under the page): its geometry."""
+    """The wall page's own Flask routes (auth/policy.py lists them under the page): its
+    geometry and its push stream."""
+    streams = PushStreams(max(0, service.settings.web_threads - RESERVED_THREADS))
+
+    @server.route(EVENTS_RULE)
+    def wall_events() -> flask.Response:
+        if not streams.enter():  # no thread to spare: this screen keeps polling
+            return flask.Response("push streams full; polling", status=503, mimetype="text/plain",
+                                  headers={"Retry-After": "60"})
+
+        alive = session_check()  # asked between messages, outside the request (no context kept)
+        heartbeat_s = PUSH_HEARTBEAT_S
+
+        stream = push_events(service, alive, service.stopping, heartbeat_s=heartbeat_s)
+        response = flask.Response(stream, mimetype="text/event-stream")
+        # The server closes the response when the browser goes or the stream ends, whether or
+        # not it was ever read: the thread is counted free again then.
+        response.call_on_close(streams.leave)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event through at once
+        return response
 
     @server.route(GEO_RULE)
     def map_layer(name: str) -> flask.Response:
@@ -462,10 +540,12 @@ def register(app: dash.Dash, service: WallService) -> None:
         Output("wall-queue-count", "children"),
         Output("wall-board", "rowData"),
         Input("wall-tick", "n_intervals"),
+        Input("wall-push", "data"),  # a pushed change (layouts/assets/wall.js): ask at once
         State("wall-state", "data"),
         State("wall-config", "data"),
     )
-    def refresh(_n: int, state: dict[str, Any] | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
+    def refresh(_n: int, _pushed: Any, state: dict[str, Any] | None,
+                config: dict[str, Any] | None) -> tuple[Any, ...]:
         started = time.perf_counter()
         metric = view.metric_of((config or {}).get("metric"))
         state = dict(state or {})

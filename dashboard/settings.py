@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8050, ge=1, le=65535, description="Port the web server binds to.")
     web_workers: int = Field(default=2, ge=1, le=64, description="gunicorn worker processes.")
+    web_threads: int = Field(
+        default=32, ge=8, le=512,
+        description="gunicorn threads per worker; a pushed wall screen holds one while it is connected.",
+    )
     city_name: str | None = Field(
         default=None,
         description="City name on the screens and reports; unset: the imported city's own (city.toml).",

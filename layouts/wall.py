@@ -33,6 +33,10 @@ from .kit.tiles import kpi_texts as tile_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
 REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
+# While the push stream (/wall/events) is connected the page asks on each pushed change and
+# polls only this often, as a safety net; without the stream it polls every REFRESH_MS.
+PUSHED_REFRESH_MS = 5000
+EVENTS_URL = "/wall/events"
 HEALTH_MS = 2000  # the feed-health poll (header and stale banner)
 PAGE_TURN_MS = 10_000  # the queue and the board turn their pages by themselves
 
@@ -194,12 +198,15 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             clock_tick("wall"),
             # What this screen shows (versions and digests): the server sends only what differs.
             dcc.Store(id="wall-state", storage_type="memory", data=None),
+            # Set by wall.js on each pushed change: an Input of the refresh, so it asks at once.
+            dcc.Store(id="wall-push", storage_type="memory", data=None),
             dcc.Store(id="wall-health-fp", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data={
                 "tz": settings.tz.key, "metric": metric, "unit": unit,
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
+                "events": EVENTS_URL, "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
             }),
         ],
     )

