@@ -2,13 +2,15 @@
 
 The names, request timings per route, the feed read from Redis (lag, dead letters by reason),
 screens per page and scope, who may read it (loopback, the scrape token, never a session), and
-a real two-worker gunicorn whose scrapes sum both workers.
+a real two-worker gunicorn whose scrapes sum both workers (and forget a killed one's gauges, not its
+counts).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -265,5 +267,39 @@ def test_one_scrape_sums_every_gunicorn_worker(two_workers: tuple[str, list[str]
         # n, and the fixture's one probe that found the server up.
         assert value(samples, "gridhall_http_request_duration_seconds_count", route="/healthz", status="200") == n + 1
         # One live-view series per worker (label pid), both live.
-        workers = {dict(ls)["pid"] for (name, ls), _ in samples.items() if name == "gridhall_liveview_stale"}
-        assert workers == pids
+        assert live_workers(samples) == pids
+    # A worker that dies: gunicorn starts another, the dead one's gauges go, its requests still count.
+    dead = sorted(pids)[0]
+    os.kill(int(dead), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "the killed worker's series stayed or no new worker answered"
+        try:
+            status, text = _get(base + "/metrics")
+        except OSError:
+            continue
+        workers = live_workers(parse(text)) if status == 200 else set()
+        if dead not in workers and len(workers) == 2:
+            break
+        time.sleep(0.2)
+    assert value(parse(text), "gridhall_http_request_duration_seconds_count", route="/healthz", status="200") == n + 1
+
+
+def live_workers(samples: Samples) -> set[str]:
+    """The pids of the workers whose live-view gauges a scrape shows (one series per live worker)."""
+    return {dict(ls)["pid"] for (name, ls), _ in samples.items() if name == "gridhall_liveview_stale"}
+
+
+def test_a_screen_counts_once_whichever_workers_it_reaches(redis_client: redis.Redis, settings: Settings) -> None:
+    from feeds.screens import ScreenLog, connected, screen_name
+
+    now = [1_000_000.0]
+    first, second = (ScreenLog(redis_client, settings, clock=lambda: now[0]) for _ in range(2))  # two workers
+    wall = screen_name("session-of-the-wall")
+    first.seen("wall", "city", wall)
+    second.seen("wall", "city", wall)
+    second.seen("view", "42", screen_name("session-of-a-phone"))
+    second.flush()
+    assert connected(redis_client, settings, now=now[0]) == {("wall", "city"): 1, ("view", "42"): 1}
+    # A minute without a poll: no longer connected.
+    assert connected(redis_client, settings, now=now[0] + 61) == {}
