@@ -26,6 +26,7 @@ import api
 import auth
 import callbacks
 import layouts
+from api import metrics, metricsdir
 from auth import policy
 from callbacks import Services
 from dashboard.settings import ConfigError, Settings, load_settings
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     _add_error_pages(app.server)
     app.server.register_blueprint(api.create_blueprint(
         sessions, settings, lambda session: reference.timing_for(settings, session)))
+    metrics.install(app.server, settings, sessions, redis_client, lambda: services.callback_pages,
+                    lambda: services.wall.follower.status() if services.wall.follower is not None else None)
     # After every route exists: the guard refuses routes without a rule (auth/policy.py).
     auth.install(app, settings, sessions, redis_client, lambda: services.callback_pages)
     _register_component_scripts(app)
@@ -183,6 +186,8 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "capture_output": True,
+        # /metrics sums every worker's files (api/metricsdir.py): emptied at start, a dead worker's gauges dropped.
+        **metricsdir.gunicorn_hooks(),
     }
     # gunicorn's control socket defaults to one path per user (~/.gunicorn), which a second
     # deployment or a test run on the same host would fight over: keep it with this

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from app import gunicorn_options
+from api.metricsdir import prepare
 from dashboard.settings import ConfigError, load_settings
 
 try:
     _settings = load_settings()
 except ConfigError as exc:  # one readable line instead of a traceback from the master
     raise SystemExit(f"gridhall: {exc}") from None
+
+# Before app (and with it prometheus_client) is imported: it reads the folder once, at import.
+prepare(_settings)
+
+from app import gunicorn_options  # noqa: E402  # after prepare(), see above
 
 # One definition for this file and `gridhall serve` (see app.gunicorn_options).
 globals().update(gunicorn_options(_settings))

@@ -105,14 +105,6 @@ def _error(status: int, detail: str | None = None) -> flask.Response:
     return response
 
 
-def _bearer() -> str | None:
-    header = flask.request.headers.get("Authorization", "")
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     raw = flask.request.args.get(name)
     if raw is None or raw == "":
@@ -165,7 +157,7 @@ def create_blueprint(
         """Authenticate, resolve the scope, run ``view(session, scope, timing, now, **kw)``."""
 
         def wrapper(**kwargs: Any) -> flask.Response:
-            token_text = _bearer()
+            token_text = identity.bearer_token()
             with sessions() as session:
                 if token_text is None:
                     # No bearer token: the browser session of a signed-in user, if any.

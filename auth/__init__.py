@@ -22,6 +22,7 @@ from feeds.signinlocks import SigninLocks
 
 from . import guard, headers, identity, logredact, policy, sessions, views
 from .proxies import TrustedProxies, networks_of
+from .scrape import ScrapeAccess
 from .throttle import LoginThrottle
 
 CSRF_COOKIE = "_csrf_token"  # Dash's renderer sends this cookie back as X-CSRFToken
@@ -33,7 +34,8 @@ def install(app: dash.Dash, settings: Settings, db_sessions: sessionmaker[Sessio
     logredact.install()  # display tokens never reach an access log line
     # Behind a reverse proxy: the client's address as the trusted proxies report it (first,
     # so every limit and log below sees the real client).
-    server.wsgi_app = TrustedProxies(server.wsgi_app, networks_of(settings.trusted_proxies))
+    networks = networks_of(settings.trusted_proxies)
+    server.wsgi_app = TrustedProxies(server.wsgi_app, networks)
     store = SessionStore(redis_client, settings)
     checks = sessions.install(server, settings, db_sessions, store)
     server.config.update(
@@ -45,7 +47,7 @@ def install(app: dash.Dash, settings: Settings, db_sessions: sessionmaker[Sessio
     views.register(server, settings, db_sessions, throttle, store, SigninLocks(redis_client, settings), checks)
     # Order matters: session lifetimes, then the guard (401/403 before anything else looks at
     # the request), then CSRF on the requests the guard let through.
-    guard.install(server, db_sessions, throttle, store, callback_pages)
+    guard.install(server, db_sessions, throttle, store, callback_pages, ScrapeAccess(settings.metrics_token, networks))
     csrf = CSRFProtect(server)
     headers.install(app, settings)
 

@@ -23,6 +23,7 @@ from feeds.sessionstore import SessionStore
 
 from . import policy
 from .identity import Identity, current
+from .scrape import ScrapeAccess
 from .sessions import session_unconfirmed
 from .throttle import LoginThrottle
 from .views import display_token_signin, home_of, unavailable
@@ -65,6 +66,8 @@ def decide(url_rule: str | None, path: str, callback_pages: Mapping[str, str]) -
         return Decision(None, why=f"route {url_rule} has no rule")
     if isinstance(entry, policy.Rule):
         return Decision(entry)
+    if isinstance(entry, policy.Scrape):
+        return Decision(None, why="a scrape route: auth/scrape.py decides")  # the guard asks it first
     if entry.how == "path":
         page = policy.page_of(path)
     elif entry.how == "referrer":
@@ -77,13 +80,15 @@ def decide(url_rule: str | None, path: str, callback_pages: Mapping[str, str]) -
 
 
 def install(server: flask.Flask, sessions: sessionmaker[Session], throttle: LoginThrottle,
-            store: SessionStore, callback_pages: Callable[[], Mapping[str, str]]) -> None:
+            store: SessionStore, callback_pages: Callable[[], Mapping[str, str]], scrape: ScrapeAccess) -> None:
     @server.before_request
     def guard() -> werkzeug.Response | None:
         request = flask.request
         url_rule = request.url_rule.rule if request.url_rule is not None else None
         if url_rule is not None and url_rule.startswith(policy.SELF_GUARDED_PREFIXES):
             return None  # the API answers 401/403 itself, in JSON (api/v1.py)
+        if url_rule is not None and isinstance(policy.ROUTES.get(url_rule), policy.Scrape):
+            return scrape.refusal()  # by client address or scrape token, never by session
         decision = decide(url_rule, request.path, callback_pages())
         if decision.rule is None:
             if url_rule in (None, "/<path:path>"):

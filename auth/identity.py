@@ -67,6 +67,15 @@ def current() -> Identity | None:
     return user if isinstance(user, Identity) else None
 
 
+def bearer_token() -> str | None:
+    """The request's ``Authorization: Bearer <token>`` (the API's and the scrape's credential), or None."""
+    header = flask.request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def require() -> Identity:
     who = current()
     if who is None:

@@ -56,6 +56,13 @@ class PageOf:
     how: str  # "path" (the URL itself), "referrer" (Dash's layout request), "callback"
 
 
+@dataclass(frozen=True)
+class Scrape:
+    """Prometheus' scrape of ``/metrics``: a client on this host's loopback, or one that shows
+    the scrape token (``GRIDHALL_METRICS_TOKEN``) as a bearer token. No session and no role
+    grants it: the figures are for the city's operations team, not the hall (``auth/scrape.py``)."""
+
+
 PUBLIC = Rule(public=True)
 SIGNED_IN = Rule(frozenset(ROLES))
 
@@ -102,10 +109,11 @@ HOME: dict[str, str] = {role: page.path for page in PAGE_LIST for role in page.h
 WRITERS = frozenset({SHIFT_LEAD})
 
 # -- every Flask URL rule of the app ------------------------------------------------------------
-ROUTES: dict[str, Rule | PageOf] = {
+ROUTES: dict[str, Rule | PageOf | Scrape] = {
     "/login": PUBLIC,  # the sign-in form (GET) and its POST, CSRF-protected and throttled
     "/logout": SIGNED_IN,  # POST with the CSRF token
     "/healthz": PUBLIC,  # backends reachable? (load balancers; says nothing else)
+    "/metrics": Scrape(),  # Prometheus text format (api/metrics.py): loopback or the scrape token
     # Dash's JavaScript and CSS bundles and our assets: code, no data.
     "/assets/<path:filename>": PUBLIC,
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>": PUBLIC,

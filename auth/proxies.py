@@ -44,6 +44,11 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, netw
     return address is not None and any(address in n for n in networks)
 
 
+def trusted_peer(peer: str, networks: tuple[Network, ...]) -> bool:
+    """Whether ``peer`` (the address a connection came from) is one of the trusted proxies."""
+    return _trusted(_address(peer), networks)
+
+
 def client_of(peer: str, forwarded_for: str | None, networks: tuple[Network, ...]) -> str:
     """The client address of a request from ``peer`` carrying ``X-Forwarded-For: forwarded_for``."""
     if not networks or not forwarded_for or not _trusted(_address(peer), networks):

@@ -28,6 +28,10 @@ def serve(
 def _run_gunicorn(settings: Settings, *, access_log: bool = True) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from api.metricsdir import prepare
+
+    # Before app (and with it prometheus_client) is imported: the workers' metrics meet in one folder.
+    prepare(settings)
     from app import gunicorn_options
 
     class GridhallServer(BaseApplication):

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
                     "requests from them may say who the client is (X-Forwarded-For, X-Forwarded-Proto). Unset: trust "
                     "nothing.",
     )
+    metrics_token: str | None = Field(
+        default=None, repr=False, min_length=16,
+        description="Bearer token that lets Prometheus read /metrics from another host. Unset: only clients on this "
+                    "host's loopback may read it.",
+    )
 
     @classmethod
     def settings_customise_sources(

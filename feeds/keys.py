@@ -22,6 +22,9 @@ DEAD_TRIMMED_KEY = "deadletters:trimmed"  # counter: dead letters removed by the
 HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
 APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
 
+# Monitoring (/metrics): which screens asked for their page lately, written by every web worker.
+SCREENS_KEY = "screens"  # sorted set: "page|scope|screen" → when it last asked (epoch seconds)
+
 # Change notices: written by the ingest, read by every web worker's follower. The cap is here,
 # beside the name, because both sides need it: the follower tells a gap from a quiet stream by it.
 CHANGES_STREAM = "changes"  # one notice per committed batch

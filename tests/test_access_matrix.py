@@ -134,6 +134,13 @@ def test_role_scope_matrix(api_city_app: Any, sessions: sessionmaker[Session], a
         for caller in callers:
             if rule == "/logout":
                 continue  # below: it would end the caller's session
+            if isinstance(entry, policy.Scrape):
+                # Decided by the client's address (the test client is 127.0.0.1) or the scrape
+                # token, never by a session: every caller reads it here, nobody from elsewhere.
+                assert caller.client.get(url).status_code == 200, f"{caller.name} {url}"
+                assert caller.client.get(url, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 403
+                tried += 1
+                continue
             page = None
             if isinstance(entry, policy.PageOf):
                 page = policy.page_of(url) if entry.how == "path" else None
