@@ -122,7 +122,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     _add_healthz(app.server, runtime)
     _add_error_pages(app.server)
     app.server.register_blueprint(api.create_blueprint(
-        sessions, settings, lambda session: reference.timing_for(settings, session)))
+        sessions, settings, lambda session: reference.timing_for(settings, session),
+        reads=services.view.reads, redis_client=redis_client))  # /view's figure cache: one per process
     # After every route exists: the guard refuses routes without a rule (auth/policy.py).
     auth.install(app, settings, sessions, redis_client, lambda: services.callback_pages)
     _register_component_scripts(app)
