@@ -123,7 +123,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     _add_healthz(app.server, runtime)
     _add_error_pages(app.server)
     app.server.register_blueprint(api.create_blueprint(
-        sessions, settings, lambda session: reference.timing_for(settings, session)))
+        sessions, settings, lambda session: reference.timing_for(settings, session),
+        reads=services.view.reads, redis_client=redis_client))  # /view's figure cache: one per process
     metrics.install(app.server, settings, sessions, redis_client, lambda: services.callback_pages,
                     lambda: services.wall.follower.status() if services.wall.follower is not None else None)
     # After every route exists: the guard refuses routes without a rule (auth/policy.py).

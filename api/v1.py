@@ -13,6 +13,12 @@ the browser session of such a user signed in at ``/login`` (GET only, so no CSRF
 Answers are JSON (``<``, ``>`` and ``&`` escaped as ``\\u003c`` …, so no text of a case can
 be read as HTML), with ``Cache-Control: no-store``. An unexpected error gives a generic 500
 JSON and one log line with the traceback — never a traceback to the client.
+
+The figures (summary, grids, overdue, units, evaluation) and their JSON text are computed once
+per scope, parameters and ``GRIDHALL_READ_CACHE_S`` and shared by every caller of that scope
+(``dashboard.figures.readcache``; /view shares them too): an answer is at most that old. Each
+token (or signed-in user) may make ``GRIDHALL_API_RATE_PER_SECOND`` requests a second
+(``auth.throttle.ApiThrottle``); beyond it **429** with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,21 +33,24 @@ from pathlib import Path
 from typing import Any
 
 import flask
+import redis
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from auth import identity
 from auth.sessions import session_unconfirmed
+from auth.throttle import ApiThrottle
 from dashboard.figures import readapi
 from dashboard.figures.casedetail import case_detail
-from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.figures.evaluation import ObjectKind, Period
+from dashboard.figures.readcache import CachedReads, ReadCache
 from dashboard.figures.scoped import OutOfScope
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.settings import Settings
 from dashboard.store.models import User
-from dashboard.store.scope import ScopeError, get_scope, user_scope
+from dashboard.store.scope import Scope, ScopeError, get_scope, user_scope
 from dashboard.store.users import UserRole, verify_token
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,7 @@ ERRORS = {
     401: "未认证：需要有效的访问令牌 / unauthorized: a valid bearer token is required",
     403: "无权访问：该令牌不能调用接口 / forbidden: this token may not call the API",
     404: "未找到 / not found",
+    429: "请求过于频繁，请稍后再试 / too many requests: slow down",
     400: "请求参数无效 / bad request",
     500: "服务器内部错误 / internal server error",
     503: "暂时无法确认登录状态，请稍后再试 / unavailable: the session cannot be confirmed now",
@@ -88,11 +98,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def json_response(body: Any, status: int = 200) -> flask.Response:
+def json_text(body: Any) -> str:
     text = json.dumps(_plain(body), ensure_ascii=False, allow_nan=False)
     # These three only occur inside JSON strings: escaped, no case text can ever become markup.
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return flask.Response(text, status=status, mimetype="application/json")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def json_response(body: Any, status: int = 200) -> flask.Response:
+    return flask.Response(json_text(body), status=status, mimetype="application/json")
+
+
+def _now() -> datetime:
+    return utcnow()  # looked up at each call, so a test can pin the module's clock
 
 
 def _error(status: int, detail: str | None = None) -> flask.Response:
@@ -102,6 +119,12 @@ def _error(status: int, detail: str | None = None) -> flask.Response:
     response = json_response(body, status)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="gridhall"'
+    return response
+
+
+def _too_many(retry_after: int, per_second: int) -> flask.Response:
+    response = _error(429, f"每个令牌每秒最多 {per_second} 次请求 / at most {per_second} requests per second per token")
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -137,16 +160,37 @@ def create_blueprint(
     timing: Timing | Callable[[Session], Timing],
     *,
     clock: Callable[[], datetime] | None = None,
+    reads: CachedReads | None = None,
+    redis_client: redis.Redis | None = None,
 ) -> flask.Blueprint:
     """The ``/api/v1`` blueprint.
 
     ``timing`` (limits, working calendar, classes: ``dashboard.store.reference.timing_for``) may be
     given as a callable taking a session; it is then built at the first request (and again
-    after a failure), so the app starts even while the database is away.
+    after a failure), so the app starts even while the database is away. ``reads``: the
+    process's shared figures (``app.py`` passes /view's, so both share one cache); default a
+    cache of this blueprint's own. ``redis_client``: where the per-token rate limit counts;
+    without one there is no limit.
     """
     bp = flask.Blueprint("api_v1", __name__, url_prefix=PREFIX)
     resolved: list[Timing] = []
-    now_of = clock or utcnow
+    now_of = clock or _now
+    shared = reads or CachedReads(ReadCache(settings.read_cache_s))
+    throttle = ApiThrottle(settings, redis_client) \
+        if redis_client is not None and settings.api_rate_per_second > 0 else None
+
+    def limited(caller: str) -> flask.Response | None:
+        """429 when ``caller`` is over its rate; None to go on."""
+        if throttle is None:
+            return None
+        wait = throttle.retry_after(caller)
+        return None if wait is None else _too_many(wait, throttle.per_second)
+
+    def cached(figure: str, scope: Scope, params: tuple[Any, ...], now: datetime,
+               body: Callable[[], Any]) -> flask.Response:
+        """The JSON of ``body()``, made once per scope, parameters and instant (readcache)."""
+        text = shared.cache.get("json:" + figure, scope, params, now, lambda: json_text(body()))
+        return flask.Response(text, mimetype="application/json")
 
     def get_timing(session: Session) -> Timing:
         if not resolved:
@@ -158,12 +202,19 @@ def create_blueprint(
 
         def wrapper(**kwargs: Any) -> flask.Response:
             token_text = identity.bearer_token()
+            # Counted before the token is looked up: a flood costs Redis, not the database.
+            refused = limited(ApiThrottle.token_caller(token_text)) if token_text is not None else None
+            if refused is not None:
+                return refused
             with sessions() as session:
                 if token_text is None:
                     # No bearer token: the browser session of a signed-in user, if any.
                     who = identity.current()
                     if who is None and session_unconfirmed():
                         return _error(503)  # Redis away: not "signed out" (docs/security.md)
+                    refused = limited(ApiThrottle.user_caller(who.user_id)) if who is not None else None
+                    if refused is not None:
+                        return refused
                     user = session.get(User, who.user_id) if who is not None else None
                     if user is None or user.disabled:
                         return _error(401)
@@ -191,31 +242,33 @@ def create_blueprint(
     @bp.route("/summary")
     @guarded
     def summary(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
-        return readapi.summary(session, scope, t, now)
+        return cached("summary", scope, (), now, lambda: shared.summary(session, scope, t, now))
 
     @bp.route("/grids")
     @guarded
     def grids(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
         region = flask.request.args.get("region") or None
+        idle = _bool_arg("include_idle")
+        limit = _int_arg("limit", readapi.MAX_LIMIT, 1, readapi.MAX_LIMIT)
+        offset = _int_arg("offset", 0, 0, 10**9)
         try:
-            return readapi.grids(session, scope, t, now, region=region,
-                                 include_idle=_bool_arg("include_idle"),
-                                 limit=_int_arg("limit", readapi.MAX_LIMIT, 1, readapi.MAX_LIMIT),
-                                 offset=_int_arg("offset", 0, 0, 10**9))
+            return cached("grids", scope, (region, idle, limit, offset), now, lambda: shared.grids(
+                session, scope, t, now, region=region, include_idle=idle, limit=limit, offset=offset))
         except OutOfScope:
             return _error(404)
 
     @bp.route("/overdue")
     @guarded
     def overdue(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
-        return readapi.overdue(session, scope, t, now,
-                               limit=_int_arg("limit", DEFAULT_OVERDUE_LIMIT, 1, readapi.MAX_LIMIT),
-                               offset=_int_arg("offset", 0, 0, 10**9))
+        limit = _int_arg("limit", DEFAULT_OVERDUE_LIMIT, 1, readapi.MAX_LIMIT)
+        offset = _int_arg("offset", 0, 0, 10**9)
+        return cached("overdue", scope, (limit, offset), now, lambda: shared.overdue(
+            session, scope, t, now, limit=limit, offset=offset))
 
     @bp.route("/units")
     @guarded
     def units(session: Session, scope: Any, t: Timing, now: datetime) -> Any:
-        return readapi.units(session, scope, t, now)
+        return cached("units", scope, (), now, lambda: shared.units(session, scope, t, now))
 
     @bp.route("/cases/<case_id>")
     @guarded
@@ -242,12 +295,17 @@ def create_blueprint(
                 scope = get_scope(session, region)
             except ScopeError:
                 return _error(404)
-        result = evaluate(session, scope, kind, period, weights_from_settings(settings), now=now)
-        body = _plain(result)
-        # The labels and measures, so a client can show the figures without our docs at hand.
-        body["indicator_labels"] = [{"key": i.key, "label": i.label, "measure": i.measure}
-                                    for i in INDICATORS[result.kind.group]]
-        return body
+        weights = weights_from_settings(settings)
+
+        def body() -> Any:
+            result = shared.evaluation(session, scope, kind, period, weights, now)
+            out = _plain(result)
+            # The labels and measures, so a client can show the figures without our docs at hand.
+            out["indicator_labels"] = [{"key": i.key, "label": i.label, "measure": i.measure}
+                                       for i in INDICATORS[result.kind.group]]
+            return out
+
+        return cached("evaluation", scope, (kind, period.start, period.end), now, body)
 
     @bp.route("/openapi.json")
     @guarded

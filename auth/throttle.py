@@ -1,4 +1,5 @@
-"""Per-client-IP limits on sign-in attempts, counted in Redis with the ``limits`` library.
+"""Request limits counted in Redis with the ``limits`` library: sign-in attempts per client IP,
+and read-API requests per token.
 
 A moving window of ``GRIDHALL_LOGIN_RATE_PER_MINUTE`` attempts per client address and minute
 (``auth.proxies.client_address``: behind a trusted proxy, the real client's), shared by all
@@ -6,14 +7,23 @@ workers and hosts through Redis. It complements the per-(account, client) lock o
 ``feeds.signinlocks`` (which a spray over many usernames from one address would not
 trip). If Redis is unreachable the throttle lets the attempt through and logs it; the sign-in
 itself is then refused (503) because its locks and session record need Redis.
+
+:class:`ApiThrottle` limits ``/api/v1`` to ``GRIDHALL_API_RATE_PER_SECOND`` requests per
+second (moving window) per bearer token — or per signed-in user for a browser without one —
+so one client polling in a loop cannot starve the hall's other readers; every other token keeps
+its own count. If Redis is unreachable requests pass (the API reads SQL, not Redis), and for
+the next few seconds the limit is not even tried, so no request waits for Redis's timeout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import time
 
 import redis
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
@@ -41,3 +51,46 @@ class LoginThrottle:
             log.warning("login throttle unavailable (%s); attempt allowed",
                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return True
+
+
+class ApiThrottle:
+    """Read-API requests per caller and second (``GRIDHALL_API_RATE_PER_SECOND``; 0: no limit)."""
+
+    WARN_EVERY_S = 60.0  # while Redis is away, one log line a minute, not one per request
+    RETRY_REDIS_S = 5.0  # after a failure, requests pass unlimited this long without trying Redis
+
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        storage = RedisStorage("redis://", connection_pool=client.connection_pool,
+                               key_prefix=settings.key(THROTTLE_PREFIX))
+        self._limiter = MovingWindowRateLimiter(storage)
+        self.per_second = settings.api_rate_per_second
+        self._item = RateLimitItemPerSecond(max(1, self.per_second))
+        self._warned = -math.inf
+        self._away_until = -math.inf
+
+    @staticmethod
+    def token_caller(token: str) -> str:
+        """The caller a bearer token counts as: a digest, so no token text is written to Redis."""
+        return "token:" + hashlib.blake2b(token.encode(), digest_size=12).hexdigest()
+
+    @staticmethod
+    def user_caller(user_id: int) -> str:
+        return f"user:{user_id}"
+
+    def retry_after(self, caller: str) -> int | None:
+        """Count one request of ``caller``: None when allowed, else whole seconds to wait (≥ 1)."""
+        if self.per_second <= 0 or time.monotonic() < self._away_until:
+            return None
+        try:
+            if self._limiter.hit(self._item, "api", caller):
+                return None
+            reset = self._limiter.get_window_stats(self._item, "api", caller).reset_time
+        except Exception as exc:  # Redis away: the API itself reads SQL, so let the request through
+            now = time.monotonic()
+            self._away_until = now + self.RETRY_REDIS_S
+            if now - self._warned >= self.WARN_EVERY_S:
+                self._warned = now
+                log.warning("API rate limit unavailable (%s); requests allowed",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
+        return max(1, math.ceil(reset - time.time()))

@@ -1,7 +1,9 @@
 """/view callbacks: the leaders' read-only summary, filtered by the signed-in user's scope.
 
 Every figure comes from ``dashboard.figures.readapi`` (the JSON API's SQL, the wall's definitions)
-and every query is filtered by the scope of the user signed in **in this request**
+through the process's shared cache (``dashboard.figures.readcache``: computed once per scope and
+``GRIDHALL_READ_CACHE_S``, shared with the read API and every viewer of the same scope, keyed by
+the scope and never by the user), and every query is filtered by the scope of the user signed in **in this request**
 (``auth.identity.scope``): nothing the browser sends names a region, a grid or a case, so
 editing a callback payload cannot reach another district. The only inputs are the refresh
 counter, the page's own digests (compared, never trusted) and the map metric (one of two
@@ -44,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.figures import readapi
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period
 from dashboard.figures.evaluation import evaluate as run_evaluation
+from dashboard.figures.readcache import CachedReads, ReadCache
 from dashboard.figures.scopemap import GeoPack, load_geo
 from dashboard.figures.wallfigures import QueueRow
 from dashboard.rules.clock import utcnow
@@ -196,8 +199,8 @@ class Ranking:
 
 
 class ViewService(PageService):
-    """What /view's callbacks share in one process: the timing (built once) and the
-    geometry of the scopes recently shown."""
+    """What /view's callbacks share in one process: the timing (built once), the geometry of
+    the scopes recently shown and the scoped figures (``reads``, shared with the read API)."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -205,6 +208,7 @@ class ViewService(PageService):
         self._geo: OrderedDict[tuple[str, str], tuple[float, GeoPack]] = OrderedDict()
         self._geo_lock = threading.Lock()
         self._eval: OrderedDict[tuple[str, str, str], tuple[float, Ranking]] = OrderedDict()
+        self.reads = CachedReads(ReadCache(settings.read_cache_s))
 
     # -- per-process state ------------------------------------------------------------------
     def geo(self, session: Session, scope: Scope) -> GeoPack:
@@ -260,20 +264,26 @@ class ViewService(PageService):
         rows: list[readapi.GridRow] = []
         offset = 0
         while True:
-            part = readapi.grids(session, scope, timing, now, limit=readapi.MAX_LIMIT, offset=offset)
+            part = self.reads.grids(session, scope, timing, now, limit=readapi.MAX_LIMIT, offset=offset)
             rows.extend(part.grids)
             offset += len(part.grids)
             if not part.grids or offset >= part.total:
                 return rows
 
     def figures(self, session: Session, scope: Scope, metric: str, now: datetime | None = None) -> Figures:
+        """What one refresh of ``scope`` shows for ``metric`` at ``now`` (default the clock): made
+        once per scope, metric and cache TTL, shared by every viewer of the scope."""
         metric = page.metric_of(metric)
-        now = now or self.clock()
+        at = now or self.clock()
+        return self.reads.cache.get("view:" + metric, scope, (), at,
+                                    lambda: self._figures(session, scope, metric, at))
+
+    def _figures(self, session: Session, scope: Scope, metric: str, now: datetime) -> Figures:
         timing = self.timing(session)
-        summary = readapi.summary(session, scope, timing, now)
+        summary = self.reads.summary(session, scope, timing, now)
         grids = self.grid_rows(session, scope, timing, now)
-        queue = readapi.overdue(session, scope, timing, now, limit=page.OVERDUE_ROWS)
-        board = readapi.units(session, scope, timing, now)
+        queue = self.reads.overdue(session, scope, timing, now, limit=page.OVERDUE_ROWS)
+        board = self.reads.units(session, scope, timing, now)
         pack = self.geo(session, scope)
         try:
             ranking = self.evaluation(session, scope, now)

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         default=30, ge=5, le=3600,
         description="Seconds without an event or an ingest heartbeat before the wall says its data is stale.",
     )
+    read_cache_s: float = Field(
+        default=1.0, ge=0, le=60,
+        description="Seconds a scoped figure of the read API and /view is shared by every reader of that scope in a "
+                    "worker (computed once per scope and TTL); an answer is at most this old. 0: every request "
+                    "computes from SQL (the benchmarks' baseline mode).",
+    )
     tile_url: str | None = Field(
         default=None,
         description="The city's own basemap under the wall's grids: an XYZ tile URL template, or a WMS endpoint with "
@@ -140,6 +146,11 @@ class Settings(BaseSettings):
         default=10, ge=1, le=1000,
         description="Sign-in attempts allowed per client IP address per minute (counted in Redis, across all web "
                     "workers and hosts).",
+    )
+    api_rate_per_second: int = Field(
+        default=20, ge=0, le=100_000,
+        description="Requests to /api/v1 allowed per second per bearer token (or per signed-in user without one), "
+                    "counted in Redis across workers and hosts; beyond it 429 with Retry-After. 0: no limit.",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

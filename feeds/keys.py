@@ -34,7 +34,7 @@ CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
 SESSION_KEY = "session:{sid}"  # string: the user id of a live browser session
 USER_SESSIONS_KEY = "user-sessions:{user_id}"  # set: a user's session ids, for revoking them all
 SIGNIN_LOCKS_KEY = "signin-locks:{user_id}"  # hash: failures and locks per client address
-THROTTLE_PREFIX = "throttle"  # the `limits` library's keys: sign-in attempts per client IP
+THROTTLE_PREFIX = "throttle"  # the `limits` library's keys: sign-in attempts per client IP, API requests per token
 
 
 def stream_id(entry_id: str | bytes | None) -> tuple[int, int]:

@@ -275,7 +275,8 @@ def test_malformed_ids_are_refused_without_a_traceback(settings: Settings, engin
     import app as appmod
     from authkit import make_user, signin_client
 
-    application = appmod.create_app(settings)
+    # Many requests a second with one token: no rate limit here (tests/test_read_cache.py tests it).
+    application = appmod.create_app(settings.model_copy(update={"api_rate_per_second": 0}))
     try:
         api = application.server.test_client()
         browser = signin_client(application.server.test_client(), make_user(sessions, "shift_lead"))
