@@ -4,6 +4,7 @@
     python bench/wall_latency.py --pg-url postgresql://postgres@127.0.0.1:5432/test_bench
     python bench/wall_latency.py --probes 400 --rate 200 --workers 2
     python bench/wall_latency.py --smoke              # tiny (seconds): checks it runs
+    python bench/wall_latency.py --mode push          # only the wall as it runs (default: both)
 
 It builds a fresh environment (a temp GRIDHALL_DATA_DIR; SQLite in it, or a fresh schema of
 ``--pg-url`` that is dropped afterwards; the Redis server of ``--redis-url`` under a unique
@@ -26,11 +27,17 @@ Breakdown per probe:
 
 - **ingest**: XADD → the change notice that names the probe's case (the notice's stream id
   is the Redis clock when the ingest appended it, right after the SQL commit);
-- **to poll**: notice → start of the ``_dash-update-component`` request that brought the
-  value (the follower's apply, plus waiting for the next 500 ms poll, plus polls answered by
-  a worker that was still behind); measured with a wrapper around ``window.fetch``;
+- **to request**: notice → start of the ``_dash-update-component`` request that brought the
+  value (the follower's apply, then the pushed change event — or, with push blocked, waiting
+  for the next 500 ms poll — plus requests answered by a worker that was still behind);
+  measured with a wrapper around ``window.fetch``;
 - **request**: request start → response headers (server time + loopback);
 - **render**: response headers → the frame that shows the value (JSON parse, Dash, wall.js).
+
+Two modes in one run (``--mode both``, the default): first the baseline, the page with its
+push stream (``/wall/events``) blocked so it polls every 500 ms, then the wall as it runs,
+pushed. The RESULT line gives the pushed figures and the baseline's (``poll_p50_ms``,
+``poll_p95_ms``).
 
 Target: p95 ≤ 1 s; goal: ≤ 250 ms.
 """
@@ -52,7 +59,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -313,6 +320,75 @@ class NoticeWatch(threading.Thread):
                             self.seen[cid] = ms
 
 
+# -- probes --------------------------------------------------------------------------------------------
+# Which pages a run measures: the wall as it runs (push, polling behind it) and, as the baseline
+# in the same run, the same page with its push stream blocked (polling every 500 ms).
+MODES = {"both": ("poll", "push"), "push": ("push",), "poll": ("poll",)}
+
+
+def run_probes(page: Any, producer: Producer, prefix: str, probe_grids: list[str], rng: random.Random,
+               args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
+    """``args.probes`` probes one after another on ``page``: (results, lost)."""
+    results = []
+    lost = 0
+    for i in range(args.probes):
+        grid = probe_grids[i % len(probe_grids)]
+        msg = new_case(prefix, i, grid, rng)
+        v0 = page.evaluate(ARM_JS, [grid])
+        t_x = time.time() * 1000
+        producer.publish(msg)
+        try:
+            page.wait_for_function("() => window.__ghbench.watch.seen !== null", polling=20,
+                                   timeout=args.timeout * 1000)
+        except Exception:
+            lost += 1
+            print(f"  probe {i} on {grid}: not visible within {args.timeout:g}s")
+            continue
+        r = page.evaluate(RESULT_JS)
+        results.append({"grid": grid, "case": msg.case_id, "xadd": t_x, "seen": r["seen"], "v0": v0, "v": r["v"],
+                        "req": r["req"]})
+        time.sleep(rng.uniform(0.0, 0.3))  # do not lock the probes to the poll phase
+    return results, lost
+
+
+def report_mode(mode: str, results: list[dict[str, Any]], lost: int, watch: NoticeWatch,
+                args: argparse.Namespace) -> list[float]:
+    """Print one mode's figures; returns its latencies (ms)."""
+    lat = [r["seen"] - r["xadd"] for r in results]
+    wrong = [r for r in results if r["v"] != r["v0"] + 1]
+    ingest, to_req, request, render = [], [], [], []
+    for r in results:
+        n_ms = watch.seen.get(r["case"])
+        if n_ms is not None:
+            ingest.append(n_ms - r["xadd"])
+        req = r["req"]
+        if n_ms is not None and req:
+            to_req.append(req["start"] - n_ms)
+        if req:
+            request.append(req["end"] - req["start"])
+            render.append(r["seen"] - req["end"])
+    print(f"[{mode}] probes: {len(results)} measured, {lost} lost (> {args.timeout:g}s)"
+          + (f", {len(wrong)} showed a value other than before+1" if wrong else ""))
+    if not lat:
+        return lat
+    print(f"[{mode}] XADD → visible on /wall (ms):")
+    print(f"  p50 {percentile(lat, 50):7.0f}   p95 {percentile(lat, 95):7.0f}   max {max(lat):7.0f}"
+          f"   mean {statistics.fmean(lat):7.0f}   min {min(lat):5.0f}")
+    p95 = percentile(lat, 95)
+    verdict = "MET" if p95 <= TARGET_P95_MS else "MISSED"
+    goal = "met" if p95 <= GOAL_MS else "not met"
+    print(f"  target p95 ≤ {TARGET_P95_MS:.0f} ms: {verdict} (p95 {p95:.0f} ms); goal ≤ {GOAL_MS:.0f} ms: {goal}")
+    print("  breakdown (ms)                               p50     p95     max")
+    ask = "push/poll" if mode == "push" else "poll"
+    for name, xs in (("ingest: XADD → change notice (SQL commit)", ingest),
+                     (f"to request: notice → refresh ({ask}) start", to_req),
+                     ("request: start → response headers", request),
+                     ("render: response → painted frame", render)):
+        if xs:
+            print(f"  {name:<44} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
+    return lat
+
+
 # -- main ---------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -329,6 +405,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of background load before the probes")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds a probe may take before it counts as lost")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--mode", choices=sorted(MODES), default="both",
+                        help="push (the wall as it runs), poll (push blocked: the baseline) or both in one run")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp data dir (with the process logs)")
     benchkit.add_smoke(parser, probes=5, rate=20.0, workers=1, probe_grids=5, history_days=0, warmup=1.0)
     args = benchkit.parse(parser)
@@ -365,45 +443,34 @@ def main() -> None:
         load = Load(redis.Redis.from_url(args.redis_url), settings, load_grids, args.rate, args.seed)
         producer = Producer(client, settings)
 
+        runs: dict[str, tuple[list[dict[str, Any]], int]] = {}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1920, "height": 1080})
-            page.add_init_script(INIT_JS)
-            t_nav = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit")
-            page.wait_for_function("() => document.documentElement.hasAttribute('data-wall-grids')", timeout=120_000)
-            page.wait_for_function("() => !!document.documentElement.getAttribute('data-wall-version')",
-                                   timeout=120_000)
-            drawn = page.evaluate("() => document.documentElement.getAttribute('data-wall-grids')")
-            print(f"  /wall drawn ({drawn} grids) in {time.perf_counter() - t_nav:.1f}s")
-
-            load.start()
-            applied0 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             ta = time.monotonic()
-            time.sleep(args.warmup)
-            print(f"  background load {args.rate:g} events/s on {len(load_grids)} grids; "
-                  f"{args.probes} probes on {len(probe_grids)} reserved grids")
-
-            results = []
-            lost = 0
-            for i in range(args.probes):
-                grid = probe_grids[i % len(probe_grids)]
-                msg = new_case(probe_prefix, i, grid, rng)
-                v0 = page.evaluate(ARM_JS, [grid])
-                t_x = time.time() * 1000
-                producer.publish(msg)
-                try:
-                    page.wait_for_function("() => window.__ghbench.watch.seen !== null", polling=20,
-                                           timeout=args.timeout * 1000)
-                except Exception:
-                    lost += 1
-                    print(f"  probe {i} on {grid}: not visible within {args.timeout:g}s")
-                    continue
-                r = page.evaluate(RESULT_JS)
-                res = {"grid": grid, "case": msg.case_id, "xadd": t_x, "seen": r["seen"], "v0": v0, "v": r["v"],
-                       "req": r["req"]}
-                results.append(res)
-                time.sleep(rng.uniform(0.0, 0.3))  # do not lock the probes to the poll phase
+            applied0 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
+            for mode in MODES[args.mode]:
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                page.add_init_script(INIT_JS)
+                if mode == "poll":  # the baseline: the push stream blocked, as a proxy might
+                    page.route("**/wall/events", lambda route: route.abort())
+                t_nav = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit")
+                page.wait_for_function("() => document.documentElement.hasAttribute('data-wall-grids')",
+                                       timeout=120_000)
+                page.wait_for_function("() => !!document.documentElement.getAttribute('data-wall-version')",
+                                       timeout=120_000)
+                drawn = page.evaluate("() => document.documentElement.getAttribute('data-wall-grids')")
+                want = "open" if mode == "push" else "down"
+                page.wait_for_function(f"() => document.documentElement.getAttribute('data-wall-push') === '{want}'",
+                                       timeout=30_000)
+                print(f"  [{mode}] /wall drawn ({drawn} grids) in {time.perf_counter() - t_nav:.1f}s")
+                if not load.is_alive():
+                    load.start()
+                time.sleep(args.warmup)
+                print(f"  [{mode}] background load {args.rate:g} events/s on {len(load_grids)} grids; "
+                      f"{args.probes} probes on {len(probe_grids)} reserved grids")
+                runs[mode] = run_probes(page, producer, probe_prefix + mode[:2], probe_grids, rng, args)
+                page.close()
             applied1 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             elapsed = time.monotonic() - ta
             load.stop_ev.set()
@@ -412,52 +479,29 @@ def main() -> None:
             browser.close()
 
         # -- figures ------------------------------------------------------------------------------
-        lat = [r["seen"] - r["xadd"] for r in results]
-        wrong = [r for r in results if r["v"] != r["v0"] + 1]
-        ingest, to_poll, request, render = [], [], [], []
-        for r in results:
-            n_ms = watch.seen.get(r["case"])
-            if n_ms is not None:
-                ingest.append(n_ms - r["xadd"])
-            req = r["req"]
-            if n_ms is not None and req:
-                to_poll.append(req["start"] - n_ms)
-            if req:
-                request.append(req["end"] - req["start"])
-                render.append(r["seen"] - req["end"])
         print()
         print(f"background load: {load.sent:,} events sent in {elapsed:.1f}s ({load.sent / elapsed:.0f}/s), "
               f"ingest applied {applied1 - applied0:,} ({(applied1 - applied0) / elapsed:.0f}/s); "
               f"{watch.notices:,} change notices seen")
-        print(f"probes: {len(results)} measured, {lost} lost (> {args.timeout:g}s)"
-              + (f", {len(wrong)} showed a value other than before+1" if wrong else ""))
-        print("XADD → visible on /wall (ms):")
-        print(f"  p50 {percentile(lat, 50):7.0f}   p95 {percentile(lat, 95):7.0f}"
-              f"   max {max(lat) if lat else float('nan'):7.0f}"
-              f"   mean {statistics.fmean(lat) if lat else float('nan'):7.0f}"
-              f"   min {min(lat) if lat else float('nan'):5.0f}")
-        p95 = percentile(lat, 95)
-        verdict = "MET" if p95 <= TARGET_P95_MS else "MISSED"
-        goal = "met" if p95 <= GOAL_MS else "not met"
-        print(f"  target p95 ≤ {TARGET_P95_MS:.0f} ms: {verdict} (p95 {p95:.0f} ms); goal ≤ {GOAL_MS:.0f} ms: {goal}")
-        print("breakdown (ms)                               p50     p95     max")
-        for name, xs in (("ingest: XADD → change notice (SQL commit)", ingest),
-                         ("to poll: notice → refresh request start", to_poll),
-                         ("request: start → response headers", request),
-                         ("render: response → painted frame", render)):
-            if xs:
-                print(f"  {name:<42} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}"
-                      f"   (n={len(xs)})")
-        print(f"setup: {args.workers} web workers, refresh poll 500 ms, "
+        lats = {mode: report_mode(mode, results, lost, watch, args) for mode, (results, lost) in runs.items()}
+        print(f"setup: {args.workers} web workers, poll 500 ms without push (5 s with it), "
               f"{'PostgreSQL' if env.schema else 'SQLite'}, Redis {args.redis_url}")
-        if not lat:
-            print("no probe was measured")
+        if not all(lats.values()):
+            print("a mode measured no probe")
             sys.exit(1)
-        figures: dict[str, float | int] = {"probes": len(results), "lost": lost, "wrong": len(wrong),
-                                           "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
-                                           "max_ms": max(lat)}
-        if ingest:
-            figures["ingest_p50_ms"] = percentile(ingest, 50)
+        main_mode = "push" if "push" in lats else "poll"
+        lat = lats[main_mode]
+        lost_n = sum(lost for _, lost in runs.values())
+        figures: dict[str, float | int] = {"pushed": int(main_mode == "push"), "probes": len(lat), "lost": lost_n,
+                                                 "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+                                                 "max_ms": max(lat)}
+        if "poll" in lats and main_mode == "push":
+            base = lats["poll"]
+            figures["poll_p50_ms"] = percentile(base, 50)
+            figures["poll_p95_ms"] = percentile(base, 95)
+            print(f"push vs poll (same run): p50 {percentile(lat, 50):.0f} vs {percentile(base, 50):.0f} ms, "
+                  f"p95 {percentile(lat, 95):.0f} vs {percentile(base, 95):.0f} ms "
+                  f"({percentile(base, 95) / max(percentile(lat, 95), 1e-9):.1f}× at p95)")
         benchkit.result(**figures)
     finally:
         if load is not None:

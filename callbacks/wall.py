@@ -100,6 +100,7 @@ class _Journal:
     known: dict[str, set[str]] = field(default_factory=dict)  # cells ever non-zero (to clear them)
     entries: deque[_Entry] = field(default_factory=lambda: deque(maxlen=JOURNAL))
     floor: tuple[tuple[int, int], int] | None = None  # the coordinate of the first snapshot
+    coord: tuple[tuple[int, int], int] | None = None  # the coordinate seen_version was filed under
 
 
 class MapLayers:
@@ -243,6 +244,12 @@ class WallService:
         version = live.version
         if version == j.seen_version:
             return coord
+        if j.coord == coord:
+            # The view moved but the follower has not yet recorded the notice or second it moved
+            # for (it does so right after applying it): filed under this coordinate, the change
+            # would be lost to a browser already at it. Leave it for the next look, when the
+            # coordinate has moved on (a pushed page asks within milliseconds of the change).
+            return coord
         changed: dict[str, set[str]] = {}
         for metric in view.METRICS:
             since = live.grid_changes_since(j.seen_version, metric) if j.seen_version >= 0 else None
@@ -257,6 +264,7 @@ class WallService:
         else:
             j.entries.append(_Entry(coord[0], coord[1], changed))
         j.seen_version = version
+        j.coord = coord
         return coord
 
     def grid_update(self, metric: str, have: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -542,9 +550,10 @@ def register(app: dash.Dash, service: WallService) -> None:
         Input("wall-tick", "n_intervals"),
         Input("wall-push", "data"),  # a pushed change (layouts/assets/wall.js): ask at once
         State("wall-state", "data"),
+        State("wall-applied", "data"),  # the grid coordinate the page has painted (wall.js)
         State("wall-config", "data"),
     )
-    def refresh(_n: int, _pushed: Any, state: dict[str, Any] | None,
+    def refresh(_n: int, _pushed: Any, state: dict[str, Any] | None, applied: dict[str, Any] | None,
                 config: dict[str, Any] | None) -> tuple[Any, ...]:
         started = time.perf_counter()
         metric = view.metric_of((config or {}).get("metric"))
@@ -553,7 +562,7 @@ def register(app: dash.Dash, service: WallService) -> None:
             live = service.live
             if live is None:
                 raise PreventUpdate
-            grid = service.grid_update(metric, state.get("grid"))
+            grid = service.grid_update(metric, applied)
             with live.consistent():  # one consistent picture across the panels
                 rows, note = service.queue(live)
                 # Rows and count apart: counts move with every case crossing a deadline, the
@@ -578,13 +587,12 @@ def register(app: dash.Dash, service: WallService) -> None:
             grid["hot"] = [code for code, _, _ in parts["hot"]]
         if grid is None and not changed:
             raise PreventUpdate
-        new_state = {"grid": {"nid": grid["nid"], "tick": grid["tick"]} if grid else state.get("grid"),
-                     "digests": digests}
+        new_state = {"digests": digests}
         if grid is not None and "hot" in changed and not grid.get("values"):
             grid["hot"] = [code for code, _, _ in parts["hot"]]
         if grid is None and "hot" in changed:
             grid = {"full": False, "values": {}, "hot": [code for code, _, _ in parts["hot"]],
-                    "version": (state.get("grid") or {}).get("nid")}
+                    "version": (applied or {}).get("nid")}
         kpis = parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
         hot = view.render_hot(parts["hot"], view.METRICS[metric][1]) if "hot" in changed else no_update
         queue = parts["queue"] if "queue" in changed else no_update
@@ -613,6 +621,7 @@ def register(app: dash.Dash, service: WallService) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="gridhall_wall", function_name="applyGrid"),
         Output("wall-map-note", "title"),
+        Output("wall-applied", "data"),
         Input("wall-grid", "data"),
         State("wall-config", "data"),
     )

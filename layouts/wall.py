@@ -198,6 +198,9 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             clock_tick("wall"),
             # What this screen shows (versions and digests): the server sends only what differs.
             dcc.Store(id="wall-state", storage_type="memory", data=None),
+            # The grid coordinate whose values the page has painted, written by wall.js once it
+            # applied them; the refresh asks for the cells changed since.
+            dcc.Store(id="wall-applied", storage_type="memory", data=None),
             # Set by wall.js on each pushed change: an Input of the refresh, so it asks at once.
             dcc.Store(id="wall-push", storage_type="memory", data=None),
             dcc.Store(id="wall-health-fp", storage_type="memory", data=None),

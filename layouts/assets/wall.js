@@ -265,7 +265,13 @@
         if (cfg) { startPush(cfg); }
         var n = applyGrid(data);
         document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
-        return n;
+        // The coordinate of what is painted now: the next refresh asks for what changed since.
+        // Written here, after the values are applied, and not by the server's answer: when two
+        // answers arrive before this runs, Dash hands over only the later one, and the page must
+        // not claim the earlier one's cells (the later one, asked from the same coordinate,
+        // carries them too).
+        var applied = data && data.nid ? { nid: data.nid, tick: data.tick } : window.dash_clientside.no_update;
+        return [n, applied];
       },
       /* New rows in a grid: keep the page indicator right. */
       pageLabel: function (_rows, id) {
