@@ -16,7 +16,7 @@ viewers) open the screens the way their clients do, each viewer from its own loo
 - **wall screens** sign in with their own display token (``/wall?token=…`` → redirect → page,
   ``/_dash-layout``, ``/_dash-dependencies``, the map geometry) and then speak the page's refresh
   protocol: Dash's ``/_dash-update-component`` with the page's real inputs and states
-  (``wall-tick`` every 500 ms with ``wall-state`` and ``wall-config``; ``wall-health-tick``
+  (``wall-tick`` every 500 ms with ``wall-state``, ``wall-applied`` and ``wall-config``; ``wall-health-tick``
   every 2 s), keeping the stores the server returns as the browser does, so the server sees
   each screen's true coordinate and digests (204 when nothing changed);
 - **/view sessions** sign in with a leader's username and password (the form's CSRF token),
@@ -245,10 +245,15 @@ class Viewer:
         if res is None:
             return False
         if res[0] == 200 and res[1]:
-            for cid, props in orjson.loads(res[1]).get("response", {}).items():
+            response = orjson.loads(res[1]).get("response", {})
+            for cid, props in response.items():
                 for prop, value in props.items():
                     if (cid, prop) in values or any(cid == s[0] and prop == s[1] for s in cb.state):
                         values[(cid, prop)] = value
+            # What wall.js does once it painted the cells: record their coordinate (wall-applied).
+            grid = response.get("wall-grid", {}).get("data")
+            if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
+                values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
         return True
 
     # -- the three kinds ---------------------------------------------------------------------------
