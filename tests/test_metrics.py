@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import csrf_header, make_user, signin_client
-from clikit import free_port
+from clikit import gunicorn_served
 from dashboard.settings import Settings
 from dashboard.store.reference import Reference
 from feeds.ingest import Ingest
@@ -210,41 +208,11 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
 @pytest.fixture
 def two_workers(engine: Any, settings: Settings) -> Iterator[tuple[str, list[str], Path]]:
     """``gunicorn -c gunicorn.conf.py app:server`` with 2 workers; the base URL, its log lines, the folder."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(GRIDHALL_DATA_DIR=str(settings.data_dir), GRIDHALL_DATABASE_URL=settings.effective_database_url,
-               GRIDHALL_REDIS_PREFIX=settings.redis_prefix, GRIDHALL_PORT=str(port), GRIDHALL_WEB_WORKERS="2")
-    if settings.redis_url:
-        env["GRIDHALL_REDIS_URL"] = settings.redis_url
     folder = settings.data_dir / "metrics"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "counter_1.db").write_bytes(b"")  # an earlier run's file: the start must remove it
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server",
-                             "--access-logformat", "ACCESS %(p)s %(s)s %(U)s"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            lines.append(raw.decode(errors="replace"))
-
-    threading.Thread(target=read, daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "gunicorn did not answer within 60 s\n" + "".join(lines)
-            try:
-                if _get(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with gunicorn_served(settings, "ACCESS %(p)s %(s)s %(U)s", drop=("PROMETHEUS_MULTIPROC_DIR",)) as (base, lines):
         yield base, lines, folder
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_one_scrape_sums_every_gunicorn_worker(two_workers: tuple[str, list[str], Path]) -> None:

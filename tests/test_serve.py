@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from authkit import make_user, signin_opener
-from clikit import free_port
+from clikit import free_port, gunicorn_served
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,33 +103,8 @@ def gunicorn_logged(engine, settings):  # type: ignore[no-untyped-def]
     The access log format adds the worker's pid (``%(p)s``) so the test can tell which worker
     answered each request, and the request line (``%(r)s``) and referrer to check redaction.
     """
-    import threading
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
-    env.update(GRIDHALL_DATA_DIR=str(settings.data_dir), GRIDHALL_DATABASE_URL=settings.effective_database_url,
-               GRIDHALL_REDIS_PREFIX=settings.redis_prefix, GRIDHALL_PORT=str(port), GRIDHALL_WEB_WORKERS="2",
-               GRIDHALL_LOG_LEVEL="INFO")
-    if settings.redis_url:
-        env["GRIDHALL_REDIS_URL"] = settings.redis_url
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server",
-                             "--access-logformat", 'ACCESS %(p)s %(s)s "%(r)s" "%(f)s" %(q)s'],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            lines.append(raw.decode(errors="replace"))
-
-    threading.Thread(target=read, daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(proc, base, "gunicorn", lambda: "".join(lines))
-        yield base, lines
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with gunicorn_served(settings, 'ACCESS %(p)s %(s)s "%(r)s" "%(f)s" %(q)s', GRIDHALL_LOG_LEVEL="INFO") as served:
+        yield served
 
 
 def _with_cookie(url: str, cookie: str) -> int:
