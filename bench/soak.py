@@ -2,7 +2,7 @@
 
     python bench/soak.py                         # 2 h real time at 4× = an 8-hour shift
     python bench/soak.py --hours 3 --speedup 8   # longer, busier
-    python bench/soak.py --smoke                 # tiny (about two minutes): checks it runs
+    python bench/soak.py --smoke                 # tiny (about a minute): checks it runs
 
 It runs ``gridhall demo`` (SQLite + the embedded Redis, its own data folder, the simulator at
 ``--speedup``: the cases of ``--speedup`` hours of the city arrive in each real hour) and
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--warmup-min", type=float, default=10.0, help="minutes left out of the figures")
     parser.add_argument("--tolerance", type=float, default=10.0, help="per cent a flat series may move")
     parser.add_argument("--csv", type=Path, default=None, help="write the samples here")
-    benchkit.add_smoke(parser, hours=0.03, sample_s=5.0, probe_every=2, warmup_min=0.5)
+    benchkit.add_smoke(parser, hours=0.015, sample_s=5.0, probe_every=2, warmup_min=0.3)
     args = benchkit.parse(parser)
     benchkit.require_chromium()
 
