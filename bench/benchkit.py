@@ -187,3 +187,14 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(xs) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+#: The header of :func:`dist`'s columns (answers, p50, p95, p99, max).
+DIST_HEAD = f"{'n':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
+
+
+def dist(values: list[float]) -> str:
+    """A distribution in one row under :data:`DIST_HEAD`: count, p50, p95, p99, max (ms)."""
+    top = max(values) if values else float("nan")
+    return (f"{len(values):>8} {percentile(values, 50):7.1f} {percentile(values, 95):7.1f}"
+            f" {percentile(values, 99):7.1f} {top:7.0f}")
