@@ -64,7 +64,7 @@ import redis
 import benchkit
 import screens
 from screens import Credentials, Tally, make_credentials, report_tally, split_of
-from wall_latency import Env, Load, Prober, prepare_city
+from wall_latency import Env, Load, Prober
 
 TARGET_N = 200
 TARGET_P95_MS = 200.0
@@ -284,16 +284,12 @@ def main() -> None:
     load: Load | None = None
     prober: Prober | None = None
     results: list[Measured] = []
-    print(f"viewers bench: data dir {env.data_dir}, Redis {args.redis_url} prefix {env.prefix!r}, "
-          f"PostgreSQL schema {env.schema}, port {env.port}")
+    args.prog = "viewers bench"
     try:
-        settings = env.settings()
-        t0 = time.perf_counter()
-        grids, _token = prepare_city(settings, args.history_days)
+        settings, grids, _token = env.prepare(args.history_days)
         creds = make_credentials(settings, max(split_of(n, args.mix)[0] for n in sizes),
                                  max(split_of(n, args.mix)[2] for n in sizes))
-        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids, {len(creds.walls)} display "
-              f"tokens, {len(creds.leaders)} leaders, {len(creds.api)} API tokens")
+        print(f"  {len(creds.walls)} display tokens, {len(creds.leaders)} leaders, {len(creds.api)} API tokens")
         client = redis.Redis.from_url(args.redis_url)
         env.start("ingest", ["ingest"])
         prober = Prober(client, settings, grids, args.probe_grids, args.probe_every, args.seed)

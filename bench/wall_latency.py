@@ -39,6 +39,14 @@ push stream (``/wall/events``) blocked so it polls every 500 ms, then the wall a
 pushed. The RESULT line gives the pushed figures and the baseline's (``poll_p50_ms``,
 ``poll_p95_ms``).
 
+Meanwhile ``--viewers`` simulated viewers (default 200: walls speaking the push protocol,
+/view sessions and API clients, ``--mix`` 2:1:2; the clients of ``bench/screens.py``, in
+``--loaders`` processes) stay connected from before the first page opens to after the last
+probe, so the browser measures a wall among many; the web server's threads are sized for
+their streams plus the browser's (``screens.threads_for``). Their answer times, errors and
+XADD → answer (the same probes) are printed after the browser's figures. ``--viewers 0``
+measures the browser alone.
+
 Target: p95 ≤ 1 s; goal: ≤ 250 ms.
 """
 
@@ -55,7 +63,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,20 +193,18 @@ class Env:
                                             start_new_session=True)
 
     def wait_http(self, path: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}{path}"
-        while time.monotonic() < deadline:
-            for name, p in self.procs.items():
-                if p.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({p.returncode}); see {self.logs[name]}:\n"
-                                       + self.logs[name].read_text(errors="replace")[-3000:])
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our server
-                    if resp.status < 500:
-                        return
-            except Exception:
-                time.sleep(0.3)
-        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+        benchkit.wait_http(f"http://127.0.0.1:{self.port}{path}", timeout,
+                           lambda: benchkit.check_children(self.procs, self.logs))
+
+    def prepare(self, history_days: int) -> tuple[Settings, list[str], str]:
+        """Say where the bench runs, then build the city: (settings, grid codes, a display token)."""
+        print(f"{self.args.prog}: data dir {self.data_dir}, Redis {self.args.redis_url} prefix {self.prefix!r}, "
+              f"database {'PostgreSQL schema ' + self.schema if self.schema else 'SQLite'}, port {self.port}")
+        settings = self.settings()
+        t0 = time.perf_counter()
+        grids, token = prepare_city(settings, history_days)
+        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids")
+        return settings, grids, token
 
     def close(self, client: redis.Redis | None) -> None:
         for p in self.procs.values():
@@ -526,13 +531,9 @@ def main() -> None:
     load: Load | None = None
     watch: NoticeWatch | None = None
     crowd: Crowd | None = None
-    print(f"wall latency bench: data dir {env.data_dir}, Redis {args.redis_url} prefix {env.prefix!r}, "
-          f"database {'PostgreSQL schema ' + env.schema if env.schema else 'SQLite'}, port {env.port}")
+    args.prog = "wall latency bench"
     try:
-        settings = env.settings()
-        t0 = time.perf_counter()
-        grids, token = prepare_city(settings, args.history_days)
-        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids")
+        settings, grids, token = env.prepare(args.history_days)
         client = redis.Redis.from_url(args.redis_url)
         prober = Prober(client, settings, grids, args.probe_grids, 0.0, args.seed)
         load_grids = prober.others
