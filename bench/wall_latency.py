@@ -233,7 +233,8 @@ class Env:
         for t in threads:
             if t is not None:
                 t.stop_ev.set()
-                t.join(5)
+                if t.ident is not None:  # started
+                    t.join(5)
         self.close(client)
         if self.args.keep_logs:
             print(f"logs kept in {self.data_dir}")
@@ -564,7 +565,8 @@ def main() -> None:
                 if mode == "poll":  # the baseline: the push stream blocked, as a proxy might
                     page.route("**/wall/events", lambda route: route.abort())
                 t_nav = time.perf_counter()
-                page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit")
+                page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit",
+                          timeout=120_000)  # among --viewers on a busy machine the first answer may be slow
                 page.wait_for_function("() => document.documentElement.hasAttribute('data-wall-grids')",
                                        timeout=120_000)
                 page.wait_for_function("() => !!document.documentElement.getAttribute('data-wall-version')",
