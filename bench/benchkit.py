@@ -14,7 +14,9 @@ import math
 import os
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from dashboard.output.pdf import CHROMIUM_PATHS
@@ -147,6 +149,24 @@ def drop_schema(admin: Any, schema: str) -> None:
         admin.dispose()
 
 
+def release_schema(admin: Any, schema: str | None, keep: bool) -> None:
+    """The end of a bench that made a schema: dropped (:func:`drop_schema`) unless ``keep``;
+    the admin engine, when there is one, disposed of either way."""
+    if schema and not keep:
+        drop_schema(admin, schema)
+    elif admin is not None:
+        admin.dispose()
+
+
+def add_megacity(parser: argparse.ArgumentParser, seed: int) -> None:
+    """The options of the benches on a generated megacity: its size, seed and PostgreSQL."""
+    parser.add_argument("--grids", type=int, default=100_000)
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
+                        help="PostgreSQL database (created when missing) for the bench's schema")
+
+
 def require_redis(redis_url: str) -> None:
     """End the bench with one line when the Redis server of ``redis_url`` does not answer."""
     import redis
@@ -171,6 +191,31 @@ def require_chromium() -> None:
         needs("the playwright package; install the test extras: pip install -e '.[test]'")
 
 
+def check_children(procs: dict[str, Any], logs: dict[str, Any]) -> None:
+    """Raise when one of the bench's child processes (``Popen`` by name) has exited, with the
+    end of its log (``Path`` by name)."""
+    for name, p in procs.items():
+        if p.poll() is not None:
+            raise RuntimeError(f"{name} exited ({p.returncode}); see {logs[name]}:\n"
+                               + logs[name].read_text(errors="replace")[-3000:])
+
+
+def wait_http(url: str, timeout: float, check: Callable[[], None]) -> None:
+    """Until ``url`` answers below 500; ``check()`` between tries raises when a server died."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our server
+                if resp.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
 # -- small numbers ---------------------------------------------------------------------------------
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now (for a server the bench starts)."""
@@ -187,3 +232,14 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(xs) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+#: The header of :func:`dist`'s columns (answers, p50, p95, p99, max).
+DIST_HEAD = f"{'n':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
+
+
+def dist(values: list[float]) -> str:
+    """A distribution in one row under :data:`DIST_HEAD`: count, p50, p95, p99, max (ms)."""
+    top = max(values) if values else float("nan")
+    return (f"{len(values):>8} {percentile(values, 50):7.1f} {percentile(values, 95):7.1f}"
+            f" {percentile(values, 99):7.1f} {top:7.0f}")

@@ -980,11 +980,7 @@ def main() -> None:
     import benchkit
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grids", type=int, default=100_000)
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
-                        help="PostgreSQL database (created when missing) for the bench's schema")
+    benchkit.add_megacity(parser, seed=1)
     parser.add_argument("--sqlite", type=Path, help="build into this SQLite file instead (must not exist)")
     parser.add_argument("--keep", action="store_true", help="keep the schema and print its URL")
     parser.add_argument("--no-baseline", action="store_true")
@@ -1029,10 +1025,7 @@ def main() -> None:
             print(f"\nkept. GRIDHALL_DATABASE_URL='{url}'")
         benchkit.result(**figures)
     finally:
-        if schema and not args.keep:
-            benchkit.drop_schema(admin, schema)
-        elif admin is not None:
-            admin.dispose()
+        benchkit.release_schema(admin, schema, args.keep)
 
 
 if __name__ == "__main__":

@@ -342,11 +342,7 @@ def timed(fn: Callable[[], Any], runs: int = 3) -> tuple[float, float, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--grids", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
-                        help="PostgreSQL database (created when missing) for the bench's schema")
+    benchkit.add_megacity(parser, seed=7)
     parser.add_argument("--keep", action="store_true", help="keep the schema and print its URL")
     parser.add_argument("--url", help="reuse a database built before with --keep (skip the build)")
     benchkit.add_smoke(parser, cases=3000, grids=400)
@@ -424,10 +420,7 @@ def main() -> None:
     finally:
         if engine is not None:
             engine.dispose()  # before DROP SCHEMA, which waits for every open session
-        if schema and not args.keep:
-            benchkit.drop_schema(admin, schema)
-        elif admin is not None:
-            admin.dispose()
+        benchkit.release_schema(admin, schema, args.keep)
 
 
 if __name__ == "__main__":

@@ -8,37 +8,40 @@
 It builds the demo city in a fresh schema of ``--pg-url`` (``wall_latency.prepare_city``, with
 ``--history-days`` of history), starts ``gridhall ingest`` and ``gridhall serve --workers N``
 (gunicorn) as subprocesses, and keeps a background load of ``--rate`` new cases per second
-flowing into the feed so the screens have something to update. Then, for each N of
-``--sizes``, ``--loaders`` load processes (asyncio + aiohttp, each with its share of the N
-viewers) open the screens the way their clients do, each viewer from its own loopback address
-(127.1.x.y: per-client limits see N clients, as in a hall):
+flowing into the feed so the screens have something to update; besides, every
+``--probe-every`` seconds it XADDs a new case on one of ``--probe-grids`` grids the background
+load never touches, noting the time, so each wall's ``XADD → answer`` can be measured. Then,
+for each N of ``--sizes``, ``--loaders`` load processes (asyncio + aiohttp, each with its share
+of the N viewers) open the screens the way their clients do, each viewer from its own
+loopback address (127.1.x.y: per-client limits see N clients, as in a hall) —
+``bench/screens.py`` says how each kind speaks:
 
-- **wall screens** sign in with their own display token (``/wall?token=…`` → redirect → page,
-  ``/_dash-layout``, ``/_dash-dependencies``, the map geometry) and then speak the page's refresh
-  protocol: Dash's ``/_dash-update-component`` with the page's real inputs and states
-  (``wall-tick`` every 500 ms with ``wall-state``, ``wall-applied`` and ``wall-config``; ``wall-health-tick``
-  every 2 s), keeping the stores the server returns as the browser does, so the server sees
-  each screen's true coordinate and digests (204 when nothing changed);
-- **/view sessions** sign in with a leader's username and password (the form's CSRF token),
-  load the page, ask for the scope's geometry once and refresh every 30 s (``view-tick``);
-  leaders are the city's and one per district, shared round-robin;
-- **API clients** poll ``/api/v1/summary`` and ``/api/v1/overdue`` once a second each, with a
-  bearer token of a leader (one token per client).
+- **wall screens**: display-token sign-in, the page, the geometry, then the wall's push
+  protocol: the ``/wall/events`` stream (server-sent events, one gunicorn thread each while
+  open), a refresh on each ``change`` event with the screen's state and painted coordinate,
+  the 5 s safety poll while pushed (500 ms while the stream is down), the 2 s health poll;
+- **/view sessions**: a leader's sign-in (CSRF), the page, the geometry, the 30 s refresh;
+- **API clients**: ``/api/v1/summary`` and ``/api/v1/overdue`` once a second each (a leader's
+  bearer token per client).
 
 ``--mix`` splits N (default 2:1:2 walls : /view : API). Each viewer starts at a random point of
-the first part of ``--warmup``; answers are measured for ``--duration`` seconds after it. A
-viewer never has two requests of one poll in flight: when an answer takes longer than the
-period, the missed ticks are skipped (counted as "late") and the next request goes at once.
+the first part of ``--warmup``; answers are measured for ``--duration`` seconds after it.
 
-Figures per size: p50/p95/p99/max of the answer time of each kind of request (request sent →
-body read), errors (anything but 2xx/304, timeouts after ``--timeout`` s, failed sign-ins),
-the server's CPU (gunicorn master + workers, from /proc) per viewer, the workers' RSS sampled
-every second over the run, the load generator's own CPU and the machine's busy share.
+The server's threads are sized for the streams: ``GRIDHALL_WEB_THREADS`` = the largest size's
+wall screens + 4 reserved + 8 spare (``screens.threads_for``), so any one worker could hold
+every stream (the kernel does not spread connections evenly); the figure is printed.
+
+Figures per size: p50/p95/p99/max of each kind of answer — for walls, ``push→answer`` (a
+change event's arrival → the answer of the refresh it caused), ``XADD → answer`` (a probe's
+XADD → the first answer carrying its grid's new value, per screen), the refresh request
+itself and the health poll — errors (anything but 2xx/304, timeouts after ``--timeout`` s,
+failed sign-ins, a refused or dropped push stream), the server's CPU (gunicorn master +
+workers, from /proc) per viewer, the workers' RSS sampled every second over the run and their
+OS threads, the load generator's own CPU and the machine's busy share.
 
 The **baseline** is the per-request-SQL path of the read API and /view: the same sizes up to
 ``--baseline-max`` again against a server started with ``GRIDHALL_READ_CACHE_S=0`` (the
-per-(scope, second) read cache off; harmless where the setting does not exist yet, when both
-modes measure the same code).
+per-(scope, second) read cache off).
 
 Target (2 workers, this machine): 200 viewers at p95 ≤ 200 ms (the worst kind of steady
 answer), 0 errors.
@@ -47,324 +50,28 @@ answer), 0 errors.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import multiprocessing
 import os
-import random
-import re
-import resource
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
-import orjson
 import redis
 
 import benchkit
-from benchkit import percentile
+import screens
 from procstat import cpu_seconds, machine_busy, process_tree, rss_mb
-from wall_latency import Env, Load, prepare_city
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from auth import CSRF_COOKIE  # noqa: E402
-from dashboard.settings import Settings  # noqa: E402
+from screens import Credentials, Tally, make_credentials, report_tally, split_of
+from wall_latency import Env, Load, Prober
 
 TARGET_N = 200
 TARGET_P95_MS = 200.0
-API_MS = 1000  # the API clients' poll (the screens' cadences are their pages' own: dcc.Interval)
-#: The steady answers the target is judged on (page loads and sign-ins are reported apart).
-STEADY = ("wall refresh", "wall health", "view refresh", "api summary", "api overdue")
-ONE_OFF = ("wall sign-in", "wall page", "view sign-in", "view page", "view geometry")
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-# -- the load processes ----------------------------------------------------------------------------
-@dataclass
-class Tally:
-    """What one load process saw: answer times per kind (ms, in the window), errors, bytes."""
-
-    window: tuple[float, float]
-    times: dict[str, list[float]] = field(default_factory=dict)
-    nbytes: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, str] = field(default_factory=dict)
-    late: dict[str, int] = field(default_factory=dict)
-    statuses: dict[str, dict[int, int]] = field(default_factory=dict)
-
-    def ok(self, kind: str, sent: float, ms: float, status: int, size: int) -> None:
-        # Page loads happen before the window (during the warm-up): always kept, reported apart.
-        if kind in ONE_OFF or self.window[0] <= sent < self.window[1]:
-            self.times.setdefault(kind, []).append(ms)
-            self.nbytes[kind] = self.nbytes.get(kind, 0) + size
-            by = self.statuses.setdefault(kind, {})
-            by[status] = by.get(status, 0) + 1
-
-    def error(self, kind: str, what: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
-        self.examples.setdefault(kind, what[:200])
-
-
-def _outputs(output: str) -> list[dict[str, str]] | dict[str, str]:
-    """The ``outputs`` of a callback request, from its output string (as Dash's renderer sends)."""
-    def one(text: str) -> dict[str, str]:
-        cid, prop = text.rsplit(".", 1)
-        return {"id": cid, "property": prop}
-
-    if output.startswith(".."):
-        return [one(part) for part in output[2:-2].split("...")]
-    return one(output)
-
-
-@dataclass
-class Callback:
-    """One server callback of a page, from ``/_dash-dependencies``."""
-
-    output: str
-    inputs: list[tuple[str, str]]
-    state: list[tuple[str, str]]
-
-    @classmethod
-    def find(cls, deps: list[dict[str, Any]], input_id: str) -> Callback | None:
-        for d in deps:
-            if d.get("clientside_function") is None and d["inputs"] and d["inputs"][0]["id"] == input_id:
-                return cls(d["output"], [(x["id"], x["property"]) for x in d["inputs"]],
-                           [(x["id"], x["property"]) for x in d.get("state", [])])
-        return None
-
-    def body(self, values: dict[tuple[str, str], Any]) -> bytes:
-        def dep(cid: str, prop: str) -> dict[str, Any]:
-            d: dict[str, Any] = {"id": cid, "property": prop}
-            if (cid, prop) in values:
-                d["value"] = values[(cid, prop)]
-            return d
-
-        return orjson.dumps({"output": self.output, "outputs": _outputs(self.output),
-                             "inputs": [dep(*x) for x in self.inputs],
-                             "changedPropIds": [f"{self.inputs[0][0]}.{self.inputs[0][1]}"],
-                             "state": [dep(*x) for x in self.state]})
-
-
-def _props(layout: Any, wanted: set[str]) -> dict[tuple[str, str], Any]:
-    """The props of the components in ``wanted`` (by id) in a Dash layout tree."""
-    out: dict[tuple[str, str], Any] = {}
-    stack = [layout]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            props = node.get("props")
-            if isinstance(props, dict) and isinstance(props.get("id"), str) and props["id"] in wanted:
-                for k, v in props.items():
-                    out[(props["id"], k)] = v
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return out
-
-
-class Viewer:
-    """One simulated screen or client: its own cookie jar, connections and loopback address."""
-
-    def __init__(self, base: str, address: str, tally: Tally, timeout: float, end: float) -> None:
-        import aiohttp
-
-        self.base = base
-        self.tally = tally
-        self.end = end
-        self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=6),
-            cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies of a numeric host (127.0.0.1)
-            timeout=aiohttp.ClientTimeout(total=timeout))
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    def cookie(self, name: str) -> str:
-        for c in self.http.cookie_jar:
-            if c.key == name:
-                return c.value
-        return ""
-
-    async def call(self, kind: str, method: str, path: str, **kw: Any) -> tuple[int, bytes, str] | None:
-        """One request: (status, body, final URL), or None after recording the error."""
-        import aiohttp
-
-        sent = time.time()
-        t0 = time.perf_counter()
-        try:
-            async with self.http.request(method, self.base + path, **kw) as r:
-                body = await r.read()
-                status, url = r.status, str(r.url)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self.tally.error(kind, f"{type(exc).__name__}: {exc}")
-            return None
-        ms = 1000 * (time.perf_counter() - t0)
-        if status >= 400 or status in (301, 302, 303, 307, 308):
-            self.tally.error(kind, f"HTTP {status}: {body[:120]!r}")
-            return None
-        self.tally.ok(kind, sent, ms, status, len(body))
-        return status, body, url
-
-    async def every(self, period_s: float, kind: str, step: Callable[[int], Awaitable[object]]) -> None:
-        """Run ``step(n)`` at n·period from now (the first at once) until the end; skip missed ticks."""
-        n = 0
-        due = time.time()
-        while time.time() < self.end:
-            await step(n)
-            n += 1
-            due += period_s
-            now = time.time()
-            if due < now:
-                missed = int((now - due) // period_s) + 1
-                self.tally.late[kind] = self.tally.late.get(kind, 0) + missed
-                n += missed - 1
-                due += missed * period_s
-            await asyncio.sleep(max(0.0, min(due, self.end) - time.time()))
-
-    async def page(self, kind: str, path: str) -> tuple[Any, list[dict[str, Any]]] | None:
-        """The page's layout and callback graph, asked for as Dash's renderer does."""
-        headers = {"Referer": self.base + path}
-        layout = await self.call(kind, "GET", "/_dash-layout", headers=headers)
-        deps = await self.call(kind, "GET", "/_dash-dependencies", headers=headers)
-        if layout is None or deps is None:
-            return None
-        return orjson.loads(layout[1]), cast(list[dict[str, Any]], orjson.loads(deps[1]))
-
-    async def poll(self, kind: str, path: str, cb: Callback, values: dict[tuple[str, str], Any]) -> bool:
-        """One callback request with the page's current values; applies what comes back."""
-        headers = {"Content-Type": "application/json", "X-CSRFToken": self.cookie(CSRF_COOKIE),
-                   "Referer": self.base + path}
-        res = await self.call(kind, "POST", "/_dash-update-component", data=cb.body(values), headers=headers)
-        if res is None:
-            return False
-        if res[0] == 200 and res[1]:
-            response = orjson.loads(res[1]).get("response", {})
-            for cid, props in response.items():
-                for prop, value in props.items():
-                    if (cid, prop) in values or any(cid == s[0] and prop == s[1] for s in cb.state):
-                        values[(cid, prop)] = value
-            # What wall.js does once it painted the cells: record their coordinate (wall-applied).
-            grid = response.get("wall-grid", {}).get("data")
-            if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
-                values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
-        return True
-
-    # -- the three kinds ---------------------------------------------------------------------------
-    async def wall(self, token: str) -> None:
-        path = "/wall?metric=open"
-        if await self.call("wall sign-in", "GET", f"{path}&token={token}") is None:
-            return
-        got = await self.page("wall page", path)
-        if got is None:
-            return
-        layout, deps = got
-        for name in ("grids", "boundaries"):
-            await self.call("wall page", "GET", f"/wall/geo/{name}.json")
-        await asyncio.gather(self._ticker("wall refresh", path, layout, deps, "wall-tick"),
-                             self._ticker("wall health", path, layout, deps, "wall-health-tick"))
-
-    async def _ticker(self, kind: str, path: str, layout: Any, deps: list[dict[str, Any]], tick_id: str) -> None:
-        """The page's callback on the interval ``tick_id``, at that interval's own period."""
-        cb = Callback.find(deps, tick_id)
-        values = _props(layout, {c for c, _ in cb.inputs + cb.state}) if cb else {}
-        period_ms = values.get((tick_id, "interval"))
-        if cb is None or not isinstance(period_ms, int | float):
-            self.tally.error(kind, f"no callback on {tick_id} or no interval in the layout")
-            return
-        tick = cb.inputs[0]
-
-        async def step(n: int) -> None:
-            values[tick] = n
-            await self.poll(kind, path, cb, values)
-
-        await self.every(period_ms / 1000, kind, step)
-
-    async def view(self, username: str, password: str) -> None:
-        form = await self.call("view sign-in", "GET", "/login")
-        match = CSRF_RE.search(form[1].decode()) if form else None
-        if match is None:
-            if form is not None:
-                self.tally.error("view sign-in", "no CSRF token on /login")
-            return
-        signed = await self.call("view sign-in", "POST", "/login", data={
-            "csrf_token": match.group(1), "next": "", "username": username, "password": password})
-        if signed is None:
-            return
-        path = "/view"
-        if not signed[2].split("?")[0].endswith(path):
-            self.tally.error("view sign-in", f"ended at {signed[2]}")
-            return
-        got = await self.page("view page", path)
-        if got is None:
-            return
-        layout, deps = got
-        geo = Callback.find(deps, "view-config")
-        if geo is None:
-            self.tally.error("view geometry", "no callback on view-config")
-            return
-        await self.poll("view geometry", path, geo, _props(layout, {c for c, _ in geo.inputs + geo.state}))
-        await self._ticker("view refresh", path, layout, deps, "view-tick")
-
-    async def api(self, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-
-        def poller(what: str) -> Callable[[int], Awaitable[object]]:
-            return lambda _n: self.call(f"api {what}", "GET", f"/api/v1/{what}", headers=headers)
-
-        await asyncio.gather(self.every(API_MS / 1000, "api summary", poller("summary")),
-                             self.every(API_MS / 1000, "api overdue", poller("overdue")))
-
-
-async def _load(spec: dict[str, Any]) -> Tally:
-    tally = Tally((spec["measure_start"], spec["measure_end"]))
-    rng = random.Random(spec["seed"])
-
-    async def one(kind: str, cred: list[str], address: str) -> None:
-        await asyncio.sleep(max(0.0, spec["begin"] + rng.uniform(0, spec["ramp"]) - time.time()))
-        v = Viewer(spec["base"], address, tally, spec["timeout"], spec["measure_end"])
-        try:
-            if kind == "wall":
-                await v.wall(cred[0])
-            elif kind == "view":
-                await v.view(cred[0], cred[1])
-            else:
-                await v.api(cred[0])
-        except Exception as exc:  # a bug or an answer of the wrong shape: one error, not a dead loader
-            tally.error(f"{kind} (client)", f"{type(exc).__name__}: {exc}")
-        finally:
-            await v.close()
-
-    await asyncio.gather(*(one(kind, cred, addr) for kind, cred, addr in spec["viewers"]))
-    return tally
-
-
-def run_loader(spec: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """A load process: its viewers in one event loop; (what it saw, its own CPU seconds).
-
-    The tally goes back as a plain dict: a class of a script run as ``__main__`` is not
-    importable by that name in the other process.
-    """
-    tally = asyncio.run(_load(spec))
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return dataclasses.asdict(tally), ru.ru_utime + ru.ru_stime
 
 
 # -- one measured size -----------------------------------------------------------------------------
-@dataclass
-class Credentials:
-    walls: list[str]  # display tokens, one per wall screen
-    leaders: list[tuple[str, str]]  # (username, password): the city's leader and one per district
-    api: list[str]  # bearer tokens, one per API client
-
-
 @dataclass
 class Measured:
     mode: str
@@ -377,121 +84,83 @@ class Measured:
     busy: float  # machine busy share in the window
     loader_cpu_s: float
     loadavg: float  # the machine's 1-minute load average at the end (other work shows here)
-
-    def p(self, kind: str, q: float) -> float:
-        return percentile(self.tally.times.get(kind, []), q)
-
-    @property
-    def steady(self) -> list[float]:
-        return [x for k in STEADY for x in self.tally.times.get(k, [])]
+    threads: list[int]  # each worker's OS threads at the end of the window (streams + others)
 
     @property
     def worst_p95(self) -> float:
-        vals = [self.p(k, 95) for k in STEADY if self.tally.times.get(k)]
-        return max(vals) if vals else float("nan")
+        return self.tally.worst_p95
 
     @property
     def errors(self) -> int:
-        return sum(self.tally.errors.values())
+        return self.tally.n_errors
 
     @property
     def met(self) -> bool:
         return self.errors == 0 and self.worst_p95 <= TARGET_P95_MS
 
 
-def split_of(n: int, mix: tuple[int, int, int]) -> tuple[int, int, int]:
-    total = sum(mix)
-    walls = round(n * mix[0] / total) if mix[0] else 0
-    views = round(n * mix[1] / total) if mix[1] else 0
-    return walls, views, max(0, n - walls - views)
+def worker_threads(web_pid: int) -> list[int]:
+    """The OS threads of each gunicorn worker (gthread starts them as requests need them)."""
+    out = []
+    for pid in process_tree(web_pid):
+        if pid == web_pid:
+            continue
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("Threads:"):
+                    out.append(int(line.split()[1]))
+        except OSError:
+            pass
+    return sorted(out)
 
 
-def measure(args: argparse.Namespace, mode: str, n: int, base: str, creds: Credentials, web_pid: int) -> Measured:
-    walls, views, apis = split_of(n, args.mix)
-    viewers: list[tuple[str, list[str], str]] = []
-    for i in range(walls):
-        viewers.append(("wall", [creds.walls[i]], ""))
-    for i in range(views):
-        viewers.append(("view", list(creds.leaders[i % len(creds.leaders)]), ""))
-    for i in range(apis):
-        viewers.append(("api", [creds.api[i]], ""))
-    # Each viewer from its own loopback address (127.1.x.y), as screens in a hall have.
-    viewers = [(k, c, f"127.1.{i // 250}.{i % 250 + 1}") for i, (k, c, _) in enumerate(viewers)]
-    random.Random(n).shuffle(viewers)
+def measure(args: argparse.Namespace, mode: str, n: int, base: str, creds: Credentials, web_pid: int,
+            probes: Prober) -> Measured:
     loaders = max(1, min(args.loaders, n))
     begin = time.time() + 3.0  # the load processes' start-up (spawn, imports)
-    measure_start = begin + args.warmup
-    measure_end = measure_start + args.duration
-    specs = [{"base": base, "viewers": viewers[i::loaders], "begin": begin, "ramp": args.warmup * 0.6,
-              "measure_start": measure_start, "measure_end": measure_end, "timeout": args.timeout,
-              "seed": args.seed + i} for i in range(loaders)]
+    window = (begin + args.warmup, begin + args.warmup + args.duration)
     ctx = multiprocessing.get_context("spawn")
     rss: list[float] = []
+    threads: list[int] = []
     cpu0: tuple[float, dict[int, float], tuple[int, int]] | None = None
     cpu1: tuple[float, dict[int, float], tuple[int, int]] | None = None
     with ctx.Pool(loaders) as pool:
-        pending = pool.map_async(run_loader, specs)
+        pending = screens.start_loaders(pool, base, screens.viewer_list(n, args.mix, creds), loaders, begin,
+                                        args.warmup * 0.6, window, args.timeout, args.seed,
+                                        redis_url=args.redis_url, probe_key=probes.key, probe_grids=probes.grids)
         while not pending.ready():
             now = time.time()
             pids = process_tree(web_pid)
             rss.append(rss_mb(pids))
-            if cpu0 is None and now >= measure_start:
+            if cpu0 is None and now >= window[0]:
                 cpu0 = (now, cpu_seconds(pids), machine_busy())
-            elif cpu0 is not None and cpu1 is None and now >= measure_end:
+            elif cpu0 is not None and cpu1 is None and now >= window[1]:
                 cpu1 = (now, cpu_seconds(pids), machine_busy())
+            if cpu0 is not None and cpu1 is None:
+                threads = worker_threads(web_pid)  # the last sample in the window
             pending.wait(0.5 if cpu1 is None else 1.0)
-        results = [(Tally(**t), c) for t, c in pending.get()]
+        total, loader_cpu = screens.merged(pending.get(), window)
     if cpu0 is None:
-        cpu0 = (measure_start, {}, (0, 0))
+        cpu0 = (window[0], {}, (0, 0))
     if cpu1 is None:
         cpu1 = (time.time(), cpu_seconds(process_tree(web_pid)), machine_busy())
     cpu = sum(v - cpu0[1].get(pid, 0.0) for pid, v in cpu1[1].items() if v >= cpu0[1].get(pid, 0.0))
-    total = Tally((measure_start, measure_end))
-    for t, _ in results:
-        for k, xs in t.times.items():
-            total.times.setdefault(k, []).extend(xs)
-        for src, dst in ((t.nbytes, total.nbytes), (t.errors, total.errors), (t.late, total.late)):
-            for k, v in src.items():
-                dst[k] = dst.get(k, 0) + v
-        for k, e in t.examples.items():
-            total.examples.setdefault(k, e)
-        for k, by in t.statuses.items():
-            into = total.statuses.setdefault(k, {})
-            for s, c in by.items():
-                into[s] = into.get(s, 0) + c
     (ta, _, busy0), (tb, _, busy1) = cpu0, cpu1
     busy = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
-    return Measured(mode, n, (walls, views, apis), total, cpu, max(tb - ta, 1e-3), rss, busy,
-                    sum(c for _, c in results), os.getloadavg()[0])
+    return Measured(mode, n, split_of(n, args.mix), total, cpu, max(tb - ta, 1e-3), rss, busy, loader_cpu,
+                    os.getloadavg()[0], threads)
 
 
 def report(m: Measured) -> None:
     walls, views, apis = m.split
     print(f"\n== {m.mode}, N={m.n}: {walls} wall screens, {views} /view sessions, {apis} API clients; "
           f"{m.window_s:.0f} s measured")
-    print(f"  {'answer time (ms)':<18} {'answers':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
-          f" {'errors':>6} {'late':>5} {'KB/ans':>7}  statuses")
-    for kind in (*STEADY, *ONE_OFF):
-        xs = m.tally.times.get(kind, [])
-        err = m.tally.errors.get(kind, 0)
-        if not xs and not err:
-            continue
-        kb = m.tally.nbytes.get(kind, 0) / 1024 / max(1, len(xs))
-        st = " ".join(f"{s}×{c}" for s, c in sorted(m.tally.statuses.get(kind, {}).items()))
-        print(f"  {kind:<18} {len(xs):>8} {m.p(kind, 50):7.1f} {m.p(kind, 95):7.1f} {m.p(kind, 99):7.1f}"
-              f" {max(xs) if xs else float('nan'):7.0f} {err:>6} {m.tally.late.get(kind, 0):>5} {kb:7.1f}  {st}")
-    steady = m.steady
-    print(f"  {'all steady':<18} {len(steady):>8} {percentile(steady, 50):7.1f} {percentile(steady, 95):7.1f}"
-          f" {percentile(steady, 99):7.1f}")
-    for kind, n_err in m.tally.errors.items():
-        if kind not in STEADY and kind not in ONE_OFF:
-            print(f"  {kind}: {n_err} error(s)")
-    for kind, example in m.tally.examples.items():
-        print(f"  first error of {kind}: {example}")
+    report_tally(m.tally)
     cpu_share = m.cpu_s / max(m.window_s, 1e-9)
     rss = m.rss or [float("nan")]
     print(f"  server: CPU {100 * cpu_share:.0f}% of a core = {1000 * cpu_share / m.n:.2f} ms CPU per viewer-second; "
-          f"RSS (master + workers) {rss[0]:.0f} → {rss[-1]:.0f} MB, max {max(rss):.0f} MB")
+          f"RSS (master + workers) {rss[0]:.0f} → {rss[-1]:.0f} MB, max {max(rss):.0f} MB; "
+          f"OS threads per worker {'/'.join(map(str, m.threads)) or '?'}")
     print(f"  load generator: {m.loader_cpu_s:.1f} s CPU in all; machine busy {100 * m.busy:.0f}% in the window, "
           f"load average {m.loadavg:.1f} on {os.cpu_count()} cores at its end")
     verdict = "MET" if m.met else "missed"
@@ -501,12 +170,7 @@ def report(m: Measured) -> None:
 
 # -- setup -----------------------------------------------------------------------------------------
 class ViewersEnv(Env):
-    """wall_latency's environment, with extra variables for the web server (the baseline mode)."""
-
-    extra: dict[str, str] = {}
-
-    def child_env(self) -> dict[str, str]:
-        return {**super().child_env(), **self.extra}
+    """wall_latency's environment, restarting the web server with other variables (the baseline mode)."""
 
     def restart_web(self, workers: int, extra: dict[str, str]) -> int:
         old = self.procs.pop("web", None)
@@ -523,32 +187,6 @@ class ViewersEnv(Env):
         return self.procs["web"].pid
 
 
-def make_credentials(settings: Settings, walls: int, api: int) -> Credentials:
-    """Display users (one per wall), leaders (city + each district) and API tokens."""
-    from sqlalchemy import select
-
-    from dashboard.rules.vocab import RegionLevel
-    from dashboard.store import db, users
-    from dashboard.store.models import Region
-
-    engine = db.make_engine(settings)
-    sessions = db.session_factory(engine)
-    with db.transaction(sessions) as session:
-        tokens = [users.screen_token(session, f"bench-wall-{i:03d}") for i in range(walls)]
-        districts = list(session.scalars(select(Region.code).where(Region.level == RegionLevel.DISTRICT.value)
-                                         .order_by(Region.code)))
-        leaders: list[tuple[str, str]] = []
-        made = []
-        for code in (None, *districts):
-            name = "bench.leader" + (f".{code}".lower() if code else "")
-            password = secrets.token_urlsafe(12)
-            made.append(users.create_user(session, name, "leader", scope=code, password=password))
-            leaders.append((name, password))
-        api_tokens = [users.issue_token(session, made[i % len(made)], name=f"bench-api-{i}")[1] for i in range(api)]
-    engine.dispose()
-    return Credentials(tokens, leaders, api_tokens)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,100,200,400", help="viewer counts N, comma-separated")
@@ -562,6 +200,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--loaders", type=int, default=2, help="load processes (asyncio, aiohttp)")
     parser.add_argument("--rate", type=float, default=20.0, help="background new cases per second")
+    parser.add_argument("--probe-every", type=float, default=1.0,
+                        help="seconds between probe cases (XADD → answer on every wall)")
+    parser.add_argument("--probe-grids", type=int, default=40, help="grids reserved for the probes")
     parser.add_argument("--history-days", type=int, default=1, help="days of demo history (0: none)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a request counts as an error")
     parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
@@ -586,24 +227,25 @@ def main() -> None:
     env = ViewersEnv(args)
     client: redis.Redis | None = None
     load: Load | None = None
+    prober: Prober | None = None
     results: list[Measured] = []
-    print(f"viewers bench: data dir {env.data_dir}, Redis {args.redis_url} prefix {env.prefix!r}, "
-          f"PostgreSQL schema {env.schema}, port {env.port}")
+    args.prog = "viewers bench"
     try:
-        settings = env.settings()
-        t0 = time.perf_counter()
-        grids, _token = prepare_city(settings, args.history_days)
+        settings, grids, _token = env.prepare(args.history_days)
         creds = make_credentials(settings, max(split_of(n, args.mix)[0] for n in sizes),
                                  max(split_of(n, args.mix)[2] for n in sizes))
-        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids, {len(creds.walls)} display "
-              f"tokens, {len(creds.leaders)} leaders, {len(creds.api)} API tokens")
+        print(f"  {len(creds.walls)} display tokens, {len(creds.leaders)} leaders, {len(creds.api)} API tokens")
         client = redis.Redis.from_url(args.redis_url)
         env.start("ingest", ["ingest"])
-        load = Load(redis.Redis.from_url(args.redis_url), settings, grids, args.rate, args.seed)
+        prober = Prober(client, settings, grids, args.probe_grids, args.probe_every, args.seed)
+        load = Load(redis.Redis.from_url(args.redis_url), settings, prober.others, args.rate, args.seed)
         load.start()
+        prober.start()
         base = f"http://127.0.0.1:{env.port}"
         # Sign-ins come from up to N addresses within seconds; the per-address limit stays on.
-        common = {"GRIDHALL_LOGIN_RATE_PER_MINUTE": "1000"}
+        # Every worker can hold every wall's push stream (screens.threads_for).
+        threads = screens.threads_for(len(creds.walls))
+        common = {"GRIDHALL_LOGIN_RATE_PER_MINUTE": "1000", "GRIDHALL_WEB_THREADS": str(threads)}
         modes: list[tuple[str, dict[str, str], list[int]]] = [("read cache on", {}, sizes)]
         if not args.no_baseline:
             base_sizes = [n for n in sizes if n <= args.baseline_max]
@@ -611,30 +253,31 @@ def main() -> None:
                 modes.append(("baseline: per-request SQL", {"GRIDHALL_READ_CACHE_S": "0"}, base_sizes))
         for mode, extra, mode_sizes in modes:
             web_pid = env.restart_web(args.workers, {**common, **extra})
-            print(f"\n{mode}: web ({args.workers} workers) up at {base}"
+            print(f"\n{mode}: web ({args.workers} workers × {threads} threads) up at {base}"
                   + (f" with {' '.join(f'{k}={v}' for k, v in extra.items())}" if extra else ""))
             for n in mode_sizes:
-                m = measure(args, mode, n, base, creds, web_pid)
+                m = measure(args, mode, n, base, creds, web_pid, prober)
                 report(m)
                 results.append(m)
                 time.sleep(2.0)  # the last connections close
         load.stop_ev.set()
+        prober.stop_ev.set()
 
         # -- summary ------------------------------------------------------------------------------
         print(f"\nsummary ({args.workers} workers, {args.loaders} load processes on the same machine, "
-              f"background {args.rate:g} new cases/s; p95 = the worst steady kind's)")
-        print(f"  {'':<26} {'':>4} {'all steady answers (ms)':^31} {'worst':>7}")
-        print(f"  {'mode':<26} {'N':>4} {'n':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'p95':>7} {'errors':>6}"
+              f"{threads} threads each; background {args.rate:g} new cases/s, a probe every {args.probe_every:g} s; "
+              f"p95 = the worst steady kind's)")
+        print(f"  {'':<26} {'':>4} {'all steady answers (ms)':^39} {'worst':>7} {'wall p95 (ms)':^15}")
+        print(f"  {'mode':<26} {'N':>4} {benchkit.DIST_HEAD} {'p95':>7} {'push':>7} {'XADD':>7} {'errors':>6}"
               f" {'ms CPU/viewer-s':>15} {'RSS max MB':>10}  target")
         for m in results:
-            steady = m.steady
-            print(f"  {m.mode:<26} {m.n:>4} {len(steady):>7} {percentile(steady, 50):7.1f}"
-                  f" {percentile(steady, 95):7.1f} {percentile(steady, 99):7.1f} {m.worst_p95:7.1f} {m.errors:>6}"
+            print(f"  {m.mode:<26} {m.n:>4} {benchkit.dist(m.tally.steady)} {m.worst_p95:7.1f}"
+                  f" {m.tally.p('wall push→answer', 95):7.1f} {m.tally.p('wall XADD→answer', 95):7.1f} {m.errors:>6}"
                   f" {1000 * m.cpu_s / m.window_s / m.n:15.2f} {max(m.rss or [0.0]):10.0f}"
                   f"  {'MET' if m.met else 'missed'}")
         normal = [m for m in results if m.mode == "read cache on"]
         baseline = {m.n: m for m in results if m.mode != "read cache on"}
-        if not normal or not normal[0].steady:
+        if not normal or not normal[0].tally.steady:
             print("no answer was measured")
             sys.exit(1)
         met = [m.n for m in normal if m.met]
@@ -644,19 +287,18 @@ def main() -> None:
         figures: dict[str, float | int] = {"viewers": max(met, default=0), "at_n": at.n,
                                            "p95_ms": at.worst_p95, "errors": at.errors}
         if at.n in baseline:  # no baseline_p95_ms when the baseline answered nothing in time at that size
-            if baseline[at.n].steady:
+            if baseline[at.n].tally.steady:
                 figures["baseline_p95_ms"] = baseline[at.n].worst_p95
             figures["baseline_errors"] = baseline[at.n].errors
+        for name, kind in (("push_p95_ms", "wall push→answer"), ("xadd_p95_ms", "wall XADD→answer")):
+            if at.tally.times.get(kind):
+                figures[name] = at.tally.p(kind, 95)
+        figures["threads"] = threads
         figures["cpu_ms_per_viewer_s"] = 1000 * at.cpu_s / at.window_s / at.n
         figures["rss_max_mb"] = max(at.rss or [0.0])
         benchkit.result(**figures)
     finally:
-        if load is not None:
-            load.stop_ev.set()
-            load.join(5)
-        env.close(client)
-        if args.keep_logs:
-            print(f"logs kept in {env.data_dir}")
+        env.finish(client, load, prober)
 
 
 if __name__ == "__main__":

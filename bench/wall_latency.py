@@ -39,6 +39,14 @@ push stream (``/wall/events``) blocked so it polls every 500 ms, then the wall a
 pushed. The RESULT line gives the pushed figures and the baseline's (``poll_p50_ms``,
 ``poll_p95_ms``).
 
+Meanwhile ``--viewers`` simulated viewers (default 200: walls speaking the push protocol,
+/view sessions and API clients, ``--mix`` 2:1:2; the clients of ``bench/screens.py``, in
+``--loaders`` processes) stay connected from before the first page opens to after the last
+probe, so the browser measures a wall among many; the web server's threads are sized for
+their streams plus the browser's (``screens.threads_for``). Their answer times, errors and
+XADD → answer (the same probes) are printed after the browser's figures. ``--viewers 0``
+measures the browser alone.
+
 Target: p95 ≤ 1 s; goal: ≤ 250 ms.
 """
 
@@ -55,7 +63,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +72,7 @@ import redis
 
 import benchkit
 from benchkit import CHROMIUM, free_port, percentile
+from screens import Tally, make_credentials, merged, report_tally, split_of, start_loaders, threads_for, viewer_list
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -155,6 +163,7 @@ class Env:
         self.schema: str | None = None
         self.database_url: str | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.extra: dict[str, str] = {}  # more variables for the children (GRIDHALL_WEB_THREADS, ...)
         self.logs: dict[str, Path] = {}
         if args.pg_url:
             admin, self.schema, self.database_url = benchkit.pg_schema(args.pg_url, "gh_wall")
@@ -173,7 +182,7 @@ class Env:
                    PYTHONUNBUFFERED="1")
         if self.database_url:
             env["GRIDHALL_DATABASE_URL"] = self.database_url
-        return env
+        return {**env, **self.extra}
 
     def start(self, name: str, argv: list[str]) -> None:
         log = self.data_dir / f"{name}.log"
@@ -184,20 +193,18 @@ class Env:
                                             start_new_session=True)
 
     def wait_http(self, path: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}{path}"
-        while time.monotonic() < deadline:
-            for name, p in self.procs.items():
-                if p.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({p.returncode}); see {self.logs[name]}:\n"
-                                       + self.logs[name].read_text(errors="replace")[-3000:])
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our server
-                    if resp.status < 500:
-                        return
-            except Exception:
-                time.sleep(0.3)
-        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+        benchkit.wait_http(f"http://127.0.0.1:{self.port}{path}", timeout,
+                           lambda: benchkit.check_children(self.procs, self.logs))
+
+    def prepare(self, history_days: int) -> tuple[Settings, list[str], str]:
+        """Say where the bench runs, then build the city: (settings, grid codes, a display token)."""
+        print(f"{self.args.prog}: data dir {self.data_dir}, Redis {self.args.redis_url} prefix {self.prefix!r}, "
+              f"database {'PostgreSQL schema ' + self.schema if self.schema else 'SQLite'}, port {self.port}")
+        settings = self.settings()
+        t0 = time.perf_counter()
+        grids, token = prepare_city(settings, history_days)
+        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids")
+        return settings, grids, token
 
     def close(self, client: redis.Redis | None) -> None:
         for p in self.procs.values():
@@ -220,6 +227,17 @@ class Env:
             benchkit.drop_schema(sa.create_engine(url), self.schema)
         if not self.args.keep_logs:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def finish(self, client: redis.Redis | None, *threads: Load | Prober | NoticeWatch | None) -> None:
+        """The end of a bench, however it ends: its threads stopped, then :meth:`close`."""
+        for t in threads:
+            if t is not None:
+                t.stop_ev.set()
+                if t.ident is not None:  # started
+                    t.join(5)
+        self.close(client)
+        if self.args.keep_logs:
+            print(f"logs kept in {self.data_dir}")
 
 
 def prepare_city(settings: Settings, history_days: int) -> tuple[list[str], str]:
@@ -288,6 +306,44 @@ class Load(threading.Thread):
             self.stop_ev.wait(0.05)
 
 
+PROBES_KEY = "bench:probes"  # under the run's Redis prefix: "grid|XADD ms" of each probe
+
+
+class Prober(threading.Thread):
+    """Probe cases on grids reserved for them (the background load leaves them alone).
+
+    Each probe's XADD time goes to the Redis list :data:`PROBES_KEY`, so the simulated walls
+    can time XADD → answer (``screens.match_probes``). As a thread it sends one every
+    ``period`` seconds; ``wall_latency`` sends its own through :meth:`publish`.
+    """
+
+    def __init__(self, client: redis.Redis, settings: Settings, grids: list[str], n: int, period: float,
+                 seed: int) -> None:
+        super().__init__(daemon=True, name="bench-probes")
+        self.rng = random.Random(seed)
+        self.grids = self.rng.sample(grids, min(n, len(grids) // 4))
+        reserved = set(self.grids)
+        self.others = [g for g in grids if g not in reserved]  # for the background load
+        self.client, self.period = client, period
+        self.producer = Producer(client, settings)
+        self.key = settings.key(PROBES_KEY)
+        self.stop_ev = threading.Event()
+        self.prefix = f"prb{uuid.uuid4().hex[:6]}-"
+
+    def publish(self, msg: CaseEventMessage) -> float:
+        """XADD ``msg`` and list it; the wall-clock ms just before the XADD."""
+        t_ms = time.time() * 1000
+        self.producer.publish(msg)
+        self.client.rpush(self.key, f"{msg.grid_code}|{t_ms:.1f}")
+        return t_ms
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop_ev.wait(self.period):
+            self.publish(new_case(self.prefix + "t", i, self.grids[i % len(self.grids)], self.rng))
+            i += 1
+
+
 class NoticeWatch(threading.Thread):
     """Reads ``<prefix>changes`` and remembers when (stream id ms) each probe case was announced."""
 
@@ -326,17 +382,16 @@ class NoticeWatch(threading.Thread):
 MODES = {"both": ("poll", "push"), "push": ("push",), "poll": ("poll",)}
 
 
-def run_probes(page: Any, producer: Producer, prefix: str, probe_grids: list[str], rng: random.Random,
+def run_probes(page: Any, prober: Prober, prefix: str, rng: random.Random,
                args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
     """``args.probes`` probes one after another on ``page``: (results, lost)."""
     results = []
     lost = 0
     for i in range(args.probes):
-        grid = probe_grids[i % len(probe_grids)]
+        grid = prober.grids[i % len(prober.grids)]
         msg = new_case(prefix, i, grid, rng)
         v0 = page.evaluate(ARM_JS, [grid])
-        t_x = time.time() * 1000
-        producer.publish(msg)
+        t_x = prober.publish(msg)
         try:
             page.wait_for_function("() => window.__ghbench.watch.seen !== null", polling=20,
                                    timeout=args.timeout * 1000)
@@ -371,22 +426,70 @@ def report_mode(mode: str, results: list[dict[str, Any]], lost: int, watch: Noti
           + (f", {len(wrong)} showed a value other than before+1" if wrong else ""))
     if not lat:
         return lat
-    print(f"[{mode}] XADD → visible on /wall (ms):")
-    print(f"  p50 {percentile(lat, 50):7.0f}   p95 {percentile(lat, 95):7.0f}   max {max(lat):7.0f}"
-          f"   mean {statistics.fmean(lat):7.0f}   min {min(lat):5.0f}")
+    print(f"[{mode}] XADD → visible on /wall (ms):  {benchkit.DIST_HEAD} {'mean':>7} {'min':>7}")
+    print(f"  {'':<34} {benchkit.dist(lat)} {statistics.fmean(lat):7.0f} {min(lat):7.0f}")
     p95 = percentile(lat, 95)
     verdict = "MET" if p95 <= TARGET_P95_MS else "MISSED"
     goal = "met" if p95 <= GOAL_MS else "not met"
     print(f"  target p95 ≤ {TARGET_P95_MS:.0f} ms: {verdict} (p95 {p95:.0f} ms); goal ≤ {GOAL_MS:.0f} ms: {goal}")
-    print("  breakdown (ms)                               p50     p95     max")
+    print(f"  {'breakdown (ms)':<44} {benchkit.DIST_HEAD}")
     ask = "push/poll" if mode == "push" else "poll"
     for name, xs in (("ingest: XADD → change notice (SQL commit)", ingest),
                      (f"to request: notice → refresh ({ask}) start", to_req),
                      ("request: start → response headers", request),
                      ("render: response → painted frame", render)):
         if xs:
-            print(f"  {name:<44} {percentile(xs, 50):6.0f}  {percentile(xs, 95):6.0f}  {max(xs):6.0f}   (n={len(xs)})")
+            print(f"  {name:<44} {benchkit.dist(xs)}")
     return lat
+
+
+class Crowd:
+    """``--viewers`` simulated viewers (bench/screens.py) connected while the browser measures.
+
+    Sizes the web server's threads for their walls' push streams and the browser's
+    (``screens.threads_for``); they run in ``--loaders`` processes until :meth:`stop`.
+    """
+
+    def __init__(self, env: Env, settings: Settings, prober: Prober, args: argparse.Namespace) -> None:
+        self.args, self.prober = args, prober
+        walls, _views, apis = split_of(args.viewers, args.mix)
+        self.creds = make_credentials(settings, walls, apis)
+        env.extra["GRIDHALL_WEB_THREADS"] = str(threads_for(walls + 1))
+        env.extra["GRIDHALL_LOGIN_RATE_PER_MINUTE"] = "1000"  # N sign-ins within seconds
+        self.base = f"http://127.0.0.1:{env.port}"
+        self.stop_file = env.data_dir / "viewers.stop"
+        self.pool: Any = None
+        self.pending: Any = None
+        self.window = (0.0, 0.0)
+
+    def start(self) -> None:
+        """Start the load processes; return once every viewer has had time to sign in."""
+        import multiprocessing
+
+        loaders = max(1, min(self.args.loaders, self.args.viewers))
+        ramp = min(10.0, 0.05 * self.args.viewers)
+        begin = time.time() + 3.0  # spawn, imports
+        self.window = (begin + ramp + 2.0, float("inf"))  # measured until stop()
+        self.pool = multiprocessing.get_context("spawn").Pool(loaders)
+        self.pending = start_loaders(self.pool, self.base, viewer_list(self.args.viewers, self.args.mix, self.creds),
+                                     loaders, begin, ramp, self.window, self.args.timeout, self.args.seed,
+                                     stop_file=str(self.stop_file), redis_url=self.args.redis_url,
+                                     probe_key=self.prober.key, probe_grids=self.prober.grids)
+        time.sleep(max(0.0, self.window[0] - time.time()))
+        print(f"  {self.args.viewers} protocol viewers connected ({loaders} load processes)")
+
+    def stop(self) -> Tally | None:
+        """Stop the viewers: what they saw, or None when they were never started or already stopped."""
+        if self.pool is None:
+            return None
+        self.stop_file.touch()
+        try:
+            seen, _cpu = merged(self.pending.get(timeout=120), self.window)
+        finally:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+        return seen
 
 
 # -- main ---------------------------------------------------------------------------------------------
@@ -407,9 +510,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--mode", choices=sorted(MODES), default="both",
                         help="push (the wall as it runs), poll (push blocked: the baseline) or both in one run")
+    parser.add_argument("--viewers", type=int, default=200,
+                        help="simulated viewers connected meanwhile (bench/screens.py; 0: none)")
+    parser.add_argument("--mix", default="2:1:2", help="their walls : /view sessions : API clients")
+    parser.add_argument("--loaders", type=int, default=2, help="load processes of the viewers (asyncio, aiohttp)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp data dir (with the process logs)")
-    benchkit.add_smoke(parser, probes=5, rate=20.0, workers=1, probe_grids=5, history_days=0, warmup=1.0)
+    benchkit.add_smoke(parser, probes=5, rate=20.0, workers=1, probe_grids=5, history_days=0, warmup=1.0,
+                       viewers=4, loaders=1)
     args = benchkit.parse(parser)
+    args.mix = tuple(int(x) for x in args.mix.split(":"))
+    if len(args.mix) != 3 or args.viewers < 0:
+        parser.error("--mix is three numbers a:b:c and --viewers not negative")
     benchkit.require_chromium()
     benchkit.require_redis(args.redis_url)
 
@@ -420,28 +531,28 @@ def main() -> None:
     client: redis.Redis | None = None
     load: Load | None = None
     watch: NoticeWatch | None = None
-    print(f"wall latency bench: data dir {env.data_dir}, Redis {args.redis_url} prefix {env.prefix!r}, "
-          f"database {'PostgreSQL schema ' + env.schema if env.schema else 'SQLite'}, port {env.port}")
+    crowd: Crowd | None = None
+    args.prog = "wall latency bench"
     try:
-        settings = env.settings()
-        t0 = time.perf_counter()
-        grids, token = prepare_city(settings, args.history_days)
-        print(f"  city ready in {time.perf_counter() - t0:.1f}s: {len(grids)} grids")
+        settings, grids, token = env.prepare(args.history_days)
         client = redis.Redis.from_url(args.redis_url)
-        probe_grids = rng.sample(grids, min(args.probe_grids, len(grids) // 4))
-        reserved = set(probe_grids)
-        load_grids = [g for g in grids if g not in reserved]
+        prober = Prober(client, settings, grids, args.probe_grids, 0.0, args.seed)
+        load_grids = prober.others
+        crowd = Crowd(env, settings, prober, args) if args.viewers else None
 
         env.start("ingest", ["ingest"])
         env.start("web", ["serve", "--workers", str(args.workers), "--no-access-log"])
         env.wait_http("/healthz", 90)
-        print(f"  ingest and web ({args.workers} workers) up at http://127.0.0.1:{env.port}/wall")
+        print(f"  ingest and web ({args.workers} workers"
+              + (f" × {env.extra['GRIDHALL_WEB_THREADS']} threads" if env.extra else "")
+              + f") up at http://127.0.0.1:{env.port}/wall")
+        if crowd is not None:
+            crowd.start()
 
         probe_prefix = f"prb{uuid.uuid4().hex[:6]}-"
         watch = NoticeWatch(client, settings, probe_prefix)
         watch.start()
         load = Load(redis.Redis.from_url(args.redis_url), settings, load_grids, args.rate, args.seed)
-        producer = Producer(client, settings)
 
         runs: dict[str, tuple[list[dict[str, Any]], int]] = {}
         with sync_playwright() as p:
@@ -454,7 +565,8 @@ def main() -> None:
                 if mode == "poll":  # the baseline: the push stream blocked, as a proxy might
                     page.route("**/wall/events", lambda route: route.abort())
                 t_nav = time.perf_counter()
-                page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit")
+                page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit",
+                          timeout=120_000)  # among --viewers on a busy machine the first answer may be slow
                 page.wait_for_function("() => document.documentElement.hasAttribute('data-wall-grids')",
                                        timeout=120_000)
                 page.wait_for_function("() => !!document.documentElement.getAttribute('data-wall-version')",
@@ -468,8 +580,8 @@ def main() -> None:
                     load.start()
                 time.sleep(args.warmup)
                 print(f"  [{mode}] background load {args.rate:g} events/s on {len(load_grids)} grids; "
-                      f"{args.probes} probes on {len(probe_grids)} reserved grids")
-                runs[mode] = run_probes(page, producer, probe_prefix + mode[:2], probe_grids, rng, args)
+                      f"{args.probes} probes on {len(prober.grids)} reserved grids")
+                runs[mode] = run_probes(page, prober, probe_prefix + mode[:2], rng, args)
                 page.close()
             applied1 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             elapsed = time.monotonic() - ta
@@ -477,6 +589,7 @@ def main() -> None:
             load.join(5)
             time.sleep(1.0)  # late notices of the last probes
             browser.close()
+        seen = crowd.stop() if crowd is not None else None
 
         # -- figures ------------------------------------------------------------------------------
         print()
@@ -486,6 +599,11 @@ def main() -> None:
         lats = {mode: report_mode(mode, results, lost, watch, args) for mode, (results, lost) in runs.items()}
         print(f"setup: {args.workers} web workers, poll 500 ms without push (5 s with it), "
               f"{'PostgreSQL' if env.schema else 'SQLite'}, Redis {args.redis_url}")
+        if crowd is not None and seen is not None:
+            walls, views, apis = split_of(args.viewers, args.mix)
+            print(f"\nmeanwhile {args.viewers} protocol viewers ({walls} walls, {views} /view, {apis} API; "
+                  f"bench/screens.py), from the first probe to the last:")
+            report_tally(seen)
         if not all(lats.values()):
             print("a mode measured no probe")
             sys.exit(1)
@@ -502,16 +620,17 @@ def main() -> None:
             print(f"push vs poll (same run): p50 {percentile(lat, 50):.0f} vs {percentile(base, 50):.0f} ms, "
                   f"p95 {percentile(lat, 95):.0f} vs {percentile(base, 95):.0f} ms "
                   f"({percentile(base, 95) / max(percentile(lat, 95), 1e-9):.1f}× at p95)")
+        if seen is not None:
+            figures.update(viewers=args.viewers, viewer_errors=seen.n_errors)
+            if seen.steady:
+                figures["viewer_p95_ms"] = seen.worst_p95
+            if seen.times.get("wall XADD→answer"):
+                figures["viewer_xadd_p95_ms"] = seen.p("wall XADD→answer", 95)
         benchkit.result(**figures)
     finally:
-        if load is not None:
-            load.stop_ev.set()
-        if watch is not None:
-            watch.stop_ev.set()
-            watch.join(2)
-        env.close(client)
-        if args.keep_logs:
-            print(f"logs kept in {env.data_dir}")
+        if crowd is not None:
+            crowd.stop()
+        env.finish(client, load, watch)
 
 
 if __name__ == "__main__":

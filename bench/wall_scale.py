@@ -46,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,22 +144,10 @@ class Procs:
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def check(self) -> None:
-        for name, p in self.procs.items():
-            if p.poll() is not None:
-                raise RuntimeError(f"{name} exited ({p.returncode}):\n"
-                                   + self.logs[name].read_text(errors="replace")[-3000:])
+        benchkit.check_children(self.procs, self.logs)
 
     def wait_http(self, url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check()
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our server
-                    if resp.status < 500:
-                        return
-            except Exception:
-                time.sleep(0.3)
-        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+        benchkit.wait_http(url, timeout, self.check)
 
     def stop(self) -> None:
         for p in self.procs.values():
@@ -227,11 +214,7 @@ def _new_reports(prefix: str, start: int, grids: list[str], rng: random.Random) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grids", type=int, default=100_000)
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
-                        help="PostgreSQL database (created when missing) for the bench's schema")
+    benchkit.add_megacity(parser, seed=1)
     parser.add_argument("--redis-url", default=benchkit.DEFAULT_REDIS_URL,
                         help="a Redis server (the web worker and ingest share it); keys under a prefix deleted after")
     parser.add_argument("--batches", type=int, default=40, help="event batches in phase (b)")

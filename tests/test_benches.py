@@ -32,8 +32,6 @@ import benchkit  # noqa: E402
 
 #: Every bench script; a new one must be added here (checked below), so CI smoke-runs it.
 BENCHES = ["locate", "deadlines", "bigcity", "evaluation", "ingest", "wall_latency", "wall_scale", "viewers", "soak"]
-#: Modules of bench/ that are not benches: helpers the benches import.
-HELPERS = {"benchkit", "procstat"}
 #: A bench that hangs fails the test; the whole smoke run takes ~40 s on 2 idle cores (~2 min loaded).
 SMOKE_TIMEOUT_S = 240
 
@@ -76,8 +74,12 @@ def _drop_database(pg_url: str) -> None:
         engine.dispose()
 
 
+#: Modules the benches share (no bench of their own).
+SHARED = {"benchkit", "procstat", "screens"}
+
+
 def test_bench_list_is_complete() -> None:
-    scripts = sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in HELPERS)
+    scripts = sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in SHARED)
     assert scripts == sorted(BENCHES)
 
 
