@@ -16,9 +16,10 @@ and speaks to ``gridhall serve`` exactly as its client does:
   ``pollMs`` (500 ms) while it is down, the interval restarting when it changes, as
   ``dcc.Interval`` does; a dropped stream is reopened after its ``retry``, a refused one (503)
   after a minute, as the page does; ``wall-health-tick`` every 2 s. Like Dash's renderer, each
-  change or tick sends a refresh at once, even with one in flight, and only the newest
-  request's answer is applied: an older one is dropped when it comes (counted), so when
-  answers take longer than the changes come apart, a screen waits as a browser would.
+  tick sends a refresh at once, even with one in flight, and only the newest request's
+  answer is applied: an older one is dropped when it comes (counted). Like wall.js, a pushed
+  change that arrives while a refresh is in flight is asked for once that answer is in (a
+  burst of changes costs one refresh, and answers are not discarded one after another).
 - a **/view session** signs in with a leader's username and password (the form's CSRF
   token), loads the page, asks for the scope's geometry once and refreshes at ``view-tick``;
 - an **API client** polls ``/api/v1/summary`` and ``/api/v1/overdue`` once a second each.
@@ -408,6 +409,8 @@ class WallScreen:
         self.waiting: list[float] = []  # arrival times of change events not yet answered
         self.inflight: set[asyncio.Task[None]] = set()
         self.gen = 0  # the newest refresh request's number
+        self.running = 0  # refresh requests in flight (wall.js counts them the same way)
+        self.due: str | None = None  # a pushed change not yet asked for (its version)
         self.ticks = 0
         self.pushed = 0
 
@@ -462,17 +465,31 @@ class WallScreen:
         self.inflight.add(task)
         task.add_done_callback(self.inflight.discard)
 
+    def ask_if_due(self) -> None:
+        """wall.js: a pushed change is asked for only when no refresh is in flight, once."""
+        if self.running == 0 and self.due is not None:
+            self.values[self.PUSH] = {"version": self.due, "n": self.pushed}
+            self.due = None
+            self.trigger(self.PUSH)
+
     async def _refresh(self, gen: int, changed: tuple[str, str]) -> None:
         tally = self.v.tally
-        applied = await self.v.poll("wall refresh", self.path, self.cb, self.values, changed,
-                                    current=lambda: gen == self.gen)
+        sent = time.time()
+        self.running += 1
+        try:
+            applied = await self.v.poll("wall refresh", self.path, self.cb, self.values, changed,
+                                        current=lambda: gen == self.gen)
+        finally:
+            self.running -= 1
+        self.ask_if_due()
         if applied is None:
             tally.count("refresh answers dropped (a newer request was in flight)")
         elif applied and self.waiting:
             done = time.time()
-            for t in self.waiting:  # every change that arrived before this request was sent
-                tally.ok("wall push→answer", t, 1000 * (done - t), 200, 0)
-            self.waiting = []
+            for t in self.waiting:  # the changes that arrived before this request was sent
+                if t <= sent:
+                    tally.ok("wall push→answer", t, 1000 * (done - t), 200, 0)
+            self.waiting = [t for t in self.waiting if t > sent]
 
     async def stream(self) -> None:
         """``EventSource`` on /wall/events: reconnect after ``retry``; refused → a minute of polling."""
@@ -511,8 +528,8 @@ class WallScreen:
                     self.pushed += 1
                     self.v.tally.count("change events")
                     self.waiting.append(time.time())
-                    self.values[self.PUSH] = {"version": data, "n": self.pushed}
-                    self.trigger(self.PUSH)
+                    self.due = data
+                    self.ask_if_due()
                 event, data = "message", ""
             elif line.startswith(":"):
                 continue

@@ -232,6 +232,54 @@
     }
   }
 
+  /* One refresh at a time for pushed changes. Dash's renderer sends a callback again at once
+     when its input changes, and applies only the newest request's answer: changes pushed
+     faster than answers come would discard answer after answer and the wall would starve.
+     So a change that arrives while a refresh is in flight only marks one as due; it is asked
+     once that answer is in (its body read), and asks for everything since the painted
+     coordinate anyway. Wrapping fetch is the one hook that sees every callback request. */
+  wall.inflight = 0;
+  wall.due = null;
+  if (window.fetch && !window.fetch.__gridhallWall) {
+    var realFetch = window.fetch;
+    var watched = function (input, init) {
+      var url = typeof input === "string" ? input : (input && input.url) || "";
+      var body = init && typeof init.body === "string" ? init.body : "";
+      var pending = realFetch.apply(this, arguments);
+      if (url.indexOf("_dash-update-component") === -1 || body.indexOf("wall-grid.data") === -1) {
+        return pending;
+      }
+      wall.inflight += 1;
+      var done = function () {
+        wall.inflight -= 1;
+        // After Dash has applied this answer (its handlers run before a fresh task).
+        window.setTimeout(askIfDue, 0);
+      };
+      pending.then(function (response) {
+        response.clone().text().then(done, done);
+      }, done);
+      return pending;
+    };
+    watched.__gridhallWall = true;
+    window.fetch = watched;
+  }
+
+  function ask(version) {
+    var dc = window.dash_clientside;
+    if (dc && typeof dc.set_props === "function") {
+      wall.pushed = (wall.pushed || 0) + 1;
+      dc.set_props("wall-push", { data: { version: version, n: wall.pushed } });
+    }
+  }
+
+  function askIfDue() {
+    if (wall.inflight === 0 && wall.due !== null) {
+      var version = wall.due;
+      wall.due = null;
+      ask(version);
+    }
+  }
+
   function startPush(cfg) {
     if (wall.push || !window.EventSource || !cfg.events) { return; }
     var es = new window.EventSource(cfg.events);
@@ -241,11 +289,8 @@
       setPoll(cfg.pushedPollMs);
     });
     es.addEventListener("change", function (e) {
-      wall.pushed = (wall.pushed || 0) + 1;
-      var dc = window.dash_clientside;
-      if (dc && typeof dc.set_props === "function") {
-        dc.set_props("wall-push", { data: { version: e.data, n: wall.pushed } });
-      }
+      wall.due = e.data;
+      askIfDue();
     });
     es.addEventListener("error", function () {
       document.documentElement.setAttribute("data-wall-push", "down");
