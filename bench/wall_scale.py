@@ -208,6 +208,7 @@ def _refresh_responses(responses: list[Response], t_from: float, t_to: float) ->
                 if isinstance(grid, dict):
                     rec["cells"] = len(grid.get("values") or {})
                     rec["full"] = bool(grid.get("full"))
+                    rec["hot"] = "hot" in grid
                 rec["parts"] = sorted(k for k in data)
                 rec["part_bytes"] = {k: len(json.dumps(v, separators=(",", ":")).encode()) for k, v in data.items()}
             except Exception:
@@ -216,7 +217,9 @@ def _refresh_responses(responses: list[Response], t_from: float, t_to: float) ->
     return out
 
 
-KPI_OUTPUTS = ("wall-state", "wall-kpi-", "wall-queue-count")  # what a KPI-only update may carry
+# What a KPI-only update may carry: the KPI tiles, the queue's counts, the state, and the grid's
+# coordinate without cells or hot list (the clock moved, no cell changed).
+KPI_OUTPUTS = ("wall-state", "wall-kpi-", "wall-queue-count", "wall-grid")
 
 
 def _part_name(key: str) -> str:
@@ -226,7 +229,8 @@ def _part_name(key: str) -> str:
 
 def _kpi_only(rec: dict[str, Any]) -> bool:
     """A 200 that carries no grid cells, no rows and no hot list: KPI tiles, counts, the state."""
-    return bool(rec["parts"]) and all(k.startswith(KPI_OUTPUTS) for k in rec["parts"])
+    return (bool(rec["parts"]) and not rec["cells"] and not rec.get("hot")
+            and all(k.startswith(KPI_OUTPUTS) for k in rec["parts"]))
 
 
 def _new_reports(prefix: str, start: int, grids: list[str], rng: random.Random) -> list[CaseEventMessage]:
