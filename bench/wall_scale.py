@@ -499,9 +499,11 @@ def main() -> None:
                                            "first_paint_s": complete / 1000, "view_load_s": load_s,
                                            "group_by_per_refresh_ms": per_refresh}
         if wire_ev:
-            figures.update(grid_update_wire_p50_b=percentile(wire_ev, 50), grid_update_wire_p95_b=percentile(wire_ev, 95))
+            figures.update(grid_update_wire_p50_b=percentile(wire_ev, 50),
+                           grid_update_wire_p95_b=percentile(wire_ev, 95))
         if wire_kpi:
-            figures.update(kpi_update_wire_p50_b=percentile(wire_kpi, 50), kpi_update_wire_p95_b=percentile(wire_kpi, 95))
+            figures.update(kpi_update_wire_p50_b=percentile(wire_kpi, 50),
+                           kpi_update_wire_p95_b=percentile(wire_kpi, 95))
         if srv_busy:  # a smoke run may see no refresh that sent data
             figures.update(update_server_p50_ms=percentile(srv_busy, 50), update_server_p95_ms=percentile(srv_busy, 95),
                            ratio_group_by_to_update_p95=per_refresh / percentile(srv_busy, 95))
