@@ -84,6 +84,12 @@ def test_row_deltas_rebuild_exactly_the_new_rows() -> None:
 
 
 # -- in Chromium ---------------------------------------------------------------------------------------
+# What the grid draws on its current page: (row index in the sorted model, a column's text).
+DOM_ROWS_JS = """([id, col]) => Array.from(document.querySelectorAll(
+    `#${id} .ag-center-cols-container .ag-row`)).map(r => [Number(r.getAttribute("row-index")),
+    (r.querySelector(`[col-id="${col}"]`) || {}).textContent || ""]).sort((a, b) => a[0] - b[0])"""
+DOM_COLUMNS = {"queue": ("wall-queue", "number"), "board": ("wall-board", "unit")}
+
 GRID_ROWS_JS = """(id) => {
     const api = window.dash_ag_grid.getApi(id), out = [];
     api.forEachNodeAfterFilterAndSort(n => out.push(n.data));
@@ -95,7 +101,7 @@ def open_wall(browser: Any, sessions: sessionmaker[Session], url: str) -> Any:
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     page.goto(f"{url}/wall?token={display_token(sessions)}")
     page.wait_for_function("() => { const r = document.documentElement.getAttribute('data-wall-rows');"
-                           " return r && JSON.parse(r).queue && JSON.parse(r).board; }", timeout=20_000)
+                           " return r && JSON.parse(r).queue && JSON.parse(r).board; }", timeout=30_000)
     return page
 
 
@@ -114,10 +120,17 @@ def converged(page: Any, service: wallcb.WallService, timeout: float = 15.0) -> 
         want = server_rows(service)
         have = {"queue": page.evaluate(GRID_ROWS_JS, "wall-queue"), "board": page.evaluate(GRID_ROWS_JS, "wall-board")}
         if have == want:
-            return
+            drawn = {name: page.evaluate(DOM_ROWS_JS, list(DOM_COLUMNS[name])) for name in wallcb.ROW_PANELS}
+            if all(drawn[name] and all(text == str(want[name][i][DOM_COLUMNS[name][1]]) for i, text in drawn[name])
+                   for name in wallcb.ROW_PANELS):
+                return
+            last = (drawn, {name: [r[DOM_COLUMNS[name][1]] for r in want[name]] for name in wallcb.ROW_PANELS})
+            time.sleep(0.2)
+            continue
         last = (have, want)
         time.sleep(0.2)
     have, want = last
+    assert set(have) == set(wallcb.ROW_PANELS) and isinstance(have["queue"], list)
     for name in wallcb.ROW_PANELS:
         if have[name] != want[name]:
             diff = [(h, w) for h, w in zip(have[name], want[name], strict=False) if h != w][:3]
@@ -231,12 +244,19 @@ def test_same_state_same_bytes_and_small_updates_on_the_wire(
     body_a, headers_a = refresh_request(a)
     _, headers_b = refresh_request(b)
     fresh = as_fresh_screen(body_a)
-    for _ in range(3):  # the same minute and view version for both asks (times are per minute)
-        minute, version = utcnow().replace(second=0, microsecond=0), service.live.version  # type: ignore[union-attr]
+    def where() -> tuple[Any, ...]:
+        """The server's state: the view's version, the minute, the grid coordinate (notice, second)."""
+        status = service.follower.status()  # type: ignore[union-attr]
+        return (service.live.version, utcnow().replace(second=0, microsecond=0),  # type: ignore[union-attr]
+                status.last_id, status.last_tick_at)
+
+    for _ in range(5):  # both asks at the same server state (the coordinate moves each second)
+        before = where()
         ra = a.request.post(f"{live_server.url}/_dash-update-component", data=json.dumps(fresh), headers=headers_a)
         rb = b.request.post(f"{live_server.url}/_dash-update-component", data=json.dumps(fresh), headers=headers_b)
-        if utcnow().replace(second=0, microsecond=0) == minute and service.live.version == version:  # type: ignore[union-attr]
+        if where() == before:
             break
+    assert where() == before, "the server never stood still for two requests"
     assert ra.status == rb.status == 200
     assert ra.headers.get("content-encoding") == "gzip" and rb.headers.get("content-encoding") == "gzip"
     assert ra.body() == rb.body()  # byte-identical answers for screens in the same state
