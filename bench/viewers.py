@@ -16,9 +16,9 @@ viewers) open the screens the way their clients do, each viewer from its own loo
 - **wall screens** sign in with their own display token (``/wall?token=…`` → redirect → page,
   ``/_dash-layout``, ``/_dash-dependencies``, the map geometry) and then speak the page's refresh
   protocol: Dash's ``/_dash-update-component`` with the page's real inputs and states
-  (``wall-tick`` every 500 ms with ``wall-state``, ``wall-applied`` and ``wall-config``; ``wall-health-tick``
-  every 2 s), keeping the stores the server returns as the browser does, so the server sees
-  each screen's true coordinate and digests (204 when nothing changed);
+  (``wall-tick`` every 500 ms with ``wall-state``, ``wall-applied``, ``wall-rows-applied`` and
+  ``wall-config``; ``wall-health-tick`` every 2 s), keeping the stores the server returns as the
+  browser does, so the server sees each screen's true coordinate and digests (204 when nothing changed);
 - **/view sessions** sign in with a leader's username and password (the form's CSRF token),
   load the page, ask for the scope's geometry once and refresh every 30 s (``view-tick``);
   leaders are the city's and one per district, shared round-robin;
@@ -254,6 +254,14 @@ class Viewer:
             grid = response.get("wall-grid", {}).get("data")
             if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
                 values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
+            # ... and once it applied the queue's and the board's rows: their digests (wall-rows-applied).
+            rows = response.get("wall-rows", {}).get("data")
+            if isinstance(rows, dict) and ("wall-rows-applied", "data") in values:
+                shown = dict(values[("wall-rows-applied", "data")] or {})
+                for panel, delta in rows.items():
+                    if isinstance(delta, dict) and (delta.get("full") or delta.get("from") == shown.get(panel)):
+                        shown[panel] = delta.get("to")
+                values[("wall-rows-applied", "data")] = shown
         return True
 
     # -- the three kinds ---------------------------------------------------------------------------
