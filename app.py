@@ -9,9 +9,12 @@ its own database engine and Redis client.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import html
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         ],
     )
     _title_per_request(app, city_name)
+    _gzip_callback_answers(app.server)
     app.layout = layouts.root_layout(settings, city_name)
     app.validation_layout = layouts.validation_layout(settings)  # type: ignore[assignment]  # Dash: set None in __init__
     services = callbacks.register(app, settings, sessions, redis_client)
@@ -133,6 +137,49 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     services.wall.start()  # load the live view now, not at the first wall's first poll
     threading.Thread(target=services.wall.map_layers.warm, name="gridhall-map-warm", daemon=True).start()
     return app
+
+
+GZIP_MIN_BYTES = 256  # callback answers smaller than this go as they are (gzip's frame would not pay)
+GZIP_LEVEL = 6
+GZIP_MEMO = 64  # compressed answers kept per process: screens in the same state share one
+
+
+def _gzip_callback_answers(server: flask.Flask) -> None:
+    """Callback answers (``/_dash-update-component``) gzip-compressed when the browser accepts it.
+
+    A wall's refresh is JSON of digests, cell codes and row texts: gzip shrinks it several
+    times. Done here with the standard library, not flask-compress (not installed, and it
+    would also have to be kept off the push stream): only these answers are compressed, and
+    identical answers (screens in the same state) are compressed once (``GZIP_MEMO``).
+    """
+    memo: OrderedDict[bytes, bytes] = OrderedDict()
+    lock = threading.Lock()
+
+    @server.after_request
+    def gzip_answer(response: flask.Response) -> flask.Response:
+        if (not flask.request.path.endswith("/_dash-update-component") or response.status_code != 200
+                or response.direct_passthrough or "Content-Encoding" in response.headers
+                or "gzip" not in (flask.request.headers.get("Accept-Encoding") or "")):
+            return response
+        body = response.get_data()
+        if len(body) < GZIP_MIN_BYTES:
+            return response
+        key = hashlib.blake2b(body, digest_size=16).digest()
+        with lock:
+            packed = memo.get(key)
+            if packed is not None:
+                memo.move_to_end(key)
+        if packed is None:
+            packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            with lock:
+                memo[key] = packed
+                while len(memo) > GZIP_MEMO:
+                    memo.popitem(last=False)
+        response.set_data(packed)
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Content-Length"] = str(len(packed))
+        response.vary.add("Accept-Encoding")
+        return response
 
 
 def _title_per_request(app: dash.Dash, city_name: CityNameSource) -> None:

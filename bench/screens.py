@@ -11,7 +11,8 @@ and speaks to ``gridhall serve`` exactly as its client does:
   as ``layouts/assets/wall.js`` and Dash's renderer do: an ``EventSource``-like stream on
   ``/wall/events`` (server-sent events); on each ``change`` event it calls the refresh callback
   (``/_dash-update-component``, input ``wall-push.data``) at once with its real states
-  (``wall-state``, ``wall-applied``: the coordinate it painted, ``wall-config``); the poll
+  (``wall-state``, ``wall-applied``: the coordinate it painted, ``wall-rows-applied``: the row
+  sets it shows, ``wall-config``); the poll
   (``wall-tick``) runs at the page's ``pushedPollMs`` (5 s) while the stream is open and at
   ``pollMs`` (500 ms) while it is down, the interval restarting when it changes, as
   ``dcc.Interval`` does; a dropped stream is reopened after its ``retry``, a refused one (503)
@@ -318,6 +319,14 @@ class Viewer:
             grid = response.get("wall-grid", {}).get("data")
             if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
                 values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
+            # ... and once it applied the queue's and the board's rows: their digests (wall-rows-applied).
+            rows = response.get("wall-rows", {}).get("data")
+            if isinstance(rows, dict) and ("wall-rows-applied", "data") in values:
+                shown = dict(values[("wall-rows-applied", "data")] or {})
+                for panel, delta in rows.items():
+                    if isinstance(delta, dict) and (delta.get("full") or delta.get("from") == shown.get(panel)):
+                        shown[panel] = delta.get("to")
+                values[("wall-rows-applied", "data")] = shown
             if isinstance(grid, dict) and not grid.get("full") and self.probe_grids:
                 at = time.time() * 1000
                 self.tally.arrivals.extend((self.vid, code, at) for code in grid.get("values") or {}

@@ -178,26 +178,46 @@ def _refresh_responses(responses: list[Response], t_from: float, t_to: float) ->
             continue
         ttfb = timing["responseStart"] - timing["requestStart"] if timing.get("responseStart", -1) >= 0 else None
         rec: dict[str, Any] = {"start": start, "status": resp.status, "ttfb": ttfb, "body": 0, "wire": None,
-                               "cells": None, "full": False, "parts": []}
+                               "wire_body": None, "encoding": resp.headers.get("content-encoding", ""),
+                               "cells": None, "full": False, "parts": [], "part_bytes": {}}
         try:
-            sizes = req.sizes()
+            sizes = req.sizes()  # as received: the encoded (compressed) body, and the headers
+            rec["wire_body"] = sizes["responseBodySize"]
             rec["wire"] = sizes["responseBodySize"] + sizes["responseHeadersSize"]
         except Exception:
             pass
         if resp.status == 200:
             try:
-                body = resp.body()
+                body = resp.body()  # decoded
                 rec["body"] = len(body)
                 data = json.loads(body)["response"]
                 grid = (data.get("wall-grid") or {}).get("data")
                 if isinstance(grid, dict):
                     rec["cells"] = len(grid.get("values") or {})
                     rec["full"] = bool(grid.get("full"))
+                    rec["hot"] = "hot" in grid
                 rec["parts"] = sorted(k for k in data)
+                rec["part_bytes"] = {k: len(json.dumps(v, separators=(",", ":")).encode()) for k, v in data.items()}
             except Exception:
                 pass
         out.append(rec)
     return out
+
+
+# What a KPI-only update may carry: the KPI tiles, the queue's counts, the state, and the grid's
+# coordinate without cells or hot list (the clock moved, no cell changed).
+KPI_OUTPUTS = ("wall-state", "wall-kpi-", "wall-queue-count", "wall-grid")
+
+
+def _part_name(key: str) -> str:
+    """An output of the refresh as reported: the KPI tiles as one."""
+    return "wall-kpi-* (each tile)" if key.startswith("wall-kpi-") else key
+
+
+def _kpi_only(rec: dict[str, Any]) -> bool:
+    """A 200 that carries no grid cells, no rows and no hot list: KPI tiles, counts, the state."""
+    return (bool(rec["parts"]) and not rec["cells"] and not rec.get("hot")
+            and all(k.startswith(KPI_OUTPUTS) for k in rec["parts"]))
 
 
 def _new_reports(prefix: str, start: int, grids: list[str], rng: random.Random) -> list[CaseEventMessage]:
@@ -391,6 +411,27 @@ def main() -> None:
                     "B", "8.0f"))
         print(_line("200 with grid cells: cells per update", [float(r["cells"]) for r in ev], "", "8.0f"))
         print(_line("200 without grid cells: body bytes", [float(r["body"]) for r in clock], "B", "8.0f"))
+        kpi_only = [r for r in clock if _kpi_only(r)]
+        encodings = sorted({r["encoding"] or "identity" for r in busy + idle if r["status"] == 200})
+        print(f"  on the wire (compressed body as received; Content-Encoding {', '.join(encodings) or '-'}), "
+              f"and with the response headers:")
+        wire_ev = [float(r["wire_body"]) for r in ev if r["wire_body"] is not None]
+        wire_clock = [float(r["wire_body"]) for r in clock if r["wire_body"] is not None]
+        wire_kpi = [float(r["wire_body"]) for r in kpi_only if r["wire_body"] is not None]
+        print(_line("grid updates (≤ 100 cells): wire body", wire_ev, "B", "8.0f"))
+        print(_line("grid updates: wire body + headers", [float(r["wire"]) for r in ev if r["wire"]], "B", "8.0f"))
+        print(_line("updates without grid cells: wire body", wire_clock, "B", "8.0f"))
+        print(_line("KPI-only updates (KPI tiles, counts): wire body", wire_kpi, "B", "8.0f"))
+        print(_line("KPI-only updates: wire body + headers", [float(r["wire"]) for r in kpi_only if r["wire"]],
+                    "B", "8.0f"))
+        print("  what the 200s carry, per output (JSON bytes before compression; p50 / p95 / max over the "
+              "responses that carry it):")
+        per_part: dict[str, list[float]] = {}
+        for r in busy + idle:
+            for k, n in r["part_bytes"].items():
+                per_part.setdefault(_part_name(k), []).append(float(n))
+        for k, xs in sorted(per_part.items(), key=lambda kv: -sum(kv[1])):
+            print(_line(k, xs, "B", "8.0f"))
         fulls = sum(1 for r in busy if r["full"])
         if fulls:
             print(f"  note: {fulls} refresh(es) in the event phase sent the FULL grid ({n_grids:,} cells)")
@@ -440,6 +481,12 @@ def main() -> None:
         figures: dict[str, float | int] = {"grids": n_grids, "open_cases": city.open_cases,
                                            "first_paint_s": complete / 1000, "view_load_s": load_s,
                                            "group_by_per_refresh_ms": per_refresh}
+        if wire_ev:
+            figures.update(grid_update_wire_p50_b=percentile(wire_ev, 50),
+                           grid_update_wire_p95_b=percentile(wire_ev, 95))
+        if wire_kpi:
+            figures.update(kpi_update_wire_p50_b=percentile(wire_kpi, 50),
+                           kpi_update_wire_p95_b=percentile(wire_kpi, 95))
         if srv_busy:  # a smoke run may see no refresh that sent data
             figures.update(update_server_p50_ms=percentile(srv_busy, 50), update_server_p95_ms=percentile(srv_busy, 95),
                            ratio_group_by_to_update_p95=per_refresh / percentile(srv_busy, 95))

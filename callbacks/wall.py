@@ -24,10 +24,10 @@ import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dash
@@ -68,6 +68,9 @@ QUEUE_ROWS = 60
 QUEUE_DUE_SOON_ROWS = 30
 HOT_SPOTS = 10
 JOURNAL = 512  # grid-change entries kept per worker for delta updates
+ROW_VERSIONS = 64  # row sets of the queue and of the board kept per worker to send row deltas from
+ROW_DELTAS = 128  # row deltas kept per worker (every screen at the same rows gets the same one)
+ROW_PANELS = ("queue", "board")  # the AG Grid panels updated by row transactions (wall.js applyRows)
 EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.py: the wall's route)
 PUSH_HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing a quiet stream
 PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
@@ -101,6 +104,84 @@ class _Journal:
     entries: deque[_Entry] = field(default_factory=lambda: deque(maxlen=JOURNAL))
     floor: tuple[tuple[int, int], int] | None = None  # the coordinate of the first snapshot
     coord: tuple[tuple[int, int], int] | None = None  # the coordinate seen_version was filed under
+
+
+class RowHistory:
+    """One AG Grid panel's recent row sets, by digest, and the deltas between them.
+
+    A screen says which row set it shows (its digest, written by wall.js after applying); when
+    this worker still knows that set, the screen gets the rows added, the rows removed and, of
+    the rows that changed, only their id and changed fields (AG Grid row transactions, applied
+    by wall.js); otherwise, or when the delta is not smaller, the whole set. Digests are of
+    content, so they mean the same in every worker, and every screen at the same rows gets the
+    same delta object (computed once).
+    """
+
+    def __init__(self, versions: int = ROW_VERSIONS, deltas: int = ROW_DELTAS) -> None:
+        self._sets: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+        self._deltas: OrderedDict[tuple[str | None, str], dict[str, Any]] = OrderedDict()
+        self._full: tuple[str, dict[str, Any]] | None = None
+        self.versions, self.deltas = versions, deltas
+        self._lock = threading.Lock()
+
+    def record(self, digest: str, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if digest in self._sets:
+                self._sets.move_to_end(digest)
+                return
+            self._sets[digest] = {str(r["id"]): r for r in rows}
+            while len(self._sets) > self.versions:
+                self._sets.popitem(last=False)
+
+    def delta(self, have: str | None, digest: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """What a screen showing row set ``have`` needs to show ``rows`` (digest ``digest``); None: nothing."""
+        if have == digest:
+            return None
+        with self._lock:
+            key = (have, digest)
+            hit = self._deltas.get(key)
+            if hit is not None:
+                return hit
+            old = self._sets.get(have) if have else None
+            out = self._full_set(digest, rows) if old is None else self._diff(have, old, digest, rows)
+            self._deltas[key] = out
+            while len(self._deltas) > self.deltas:
+                self._deltas.popitem(last=False)
+            return out
+
+    def _full_set(self, digest: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        if self._full is None or self._full[0] != digest:
+            self._full = (digest, {"to": digest, "full": True, "rows": rows})
+        return self._full[1]
+
+    def _diff(self, have: str | None, old: dict[str, dict[str, Any]], digest: str,
+              rows: list[dict[str, Any]]) -> dict[str, Any]:
+        new = {str(r["id"]): r for r in rows}
+        add = [r for i, r in new.items() if i not in old]
+        remove = [i for i in old if i not in new]
+        update = []
+        for i, r in new.items():
+            was = old.get(i)
+            if was is not None and was != r:
+                update.append({"id": r["id"], **{k: v for k, v in r.items() if was.get(k) != v}})
+        delta = {"from": have, "to": digest, "add": add, "update": update, "remove": remove}
+        full = self._full_set(digest, rows)
+        return full if _size(delta) >= _size(full) else delta
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+@dataclass
+class Panels:
+    """What every screen of one metric shows at one (view version, minute): computed once per worker."""
+
+    key: tuple[int, datetime, str]
+    parts: dict[str, Any]  # kpi texts, hot rows, queue rows, queue note, board rows
+    digests: dict[str, str]
+    hot: list[Any]  # the hot-spot list, rendered
+    hot_codes: list[str]
 
 
 class MapLayers:
@@ -150,6 +231,9 @@ class WallService:
         self.map_layers = MapLayers(sessions)
         # period label → (monotonic time, (period text, district rows, unit rows))
         self._rankings: dict[str, tuple[float, Rankings]] = {}
+        self.rows = {name: RowHistory() for name in ROW_PANELS}
+        self._panels: dict[str, Panels] = {}  # metric -> the panels at the latest (version, minute)
+        self._panels_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -230,6 +314,44 @@ class WallService:
         if cached is None or cached[0] != key:
             cached = self._queue = (key, queue_rows(live, minute))
         return cached[1]
+
+    # -- the panels, shared by every screen -----------------------------------------------
+    def panels(self, live: LiveView, metric: str) -> Panels:
+        """KPIs, hot spots, queue and board at the view's version and the current minute.
+
+        Computed once per (version, minute, metric) by the first request that asks, under one
+        lock, and shared by every screen of the worker: a request only compares digests and
+        picks the deltas it needs.
+        """
+        minute = utcnow().replace(second=0, microsecond=0)
+        key = (live.version, minute, metric)
+        hit = self._panels.get(metric)
+        if hit is not None and hit.key == key:
+            return hit
+        with self._panels_lock:
+            hit = self._panels.get(metric)
+            if hit is not None and hit.key == key:
+                return hit
+            with live.consistent():  # one consistent picture across the panels
+                version = live.version
+                rows, note = self.queue(live)
+                # Rows and count apart: counts move with every case crossing a deadline, the
+                # first rows (most overdue first) far less often.
+                parts: dict[str, Any] = {
+                    "kpi": view.kpi_texts(kpi_values(live)),
+                    "hot": hot_rows(live, metric),
+                    "queue": rows,
+                    "queue_note": note,
+                    "board": board_rows(live),
+                }
+            digests = {k: _digest(v) for k, v in parts.items()}
+            for name in ROW_PANELS:
+                self.rows[name].record(digests[name], parts[name])
+            panels = Panels((version, minute, metric), parts, digests,
+                            view.render_hot(parts["hot"], view.METRICS[metric][1]),
+                            [code for code, _, _ in parts["hot"]])
+            self._panels[metric] = panels
+            return panels
 
     # -- grid deltas ---------------------------------------------------------------------
     def _observe(self, live: LiveView) -> tuple[tuple[int, int], int]:
@@ -327,11 +449,23 @@ def queue_rows(live: LiveView, at: datetime) -> tuple[list[dict[str, Any]], str]
             "stage": r.stage_label,
             "late": _late_text(r, at, cal),
             "late_calendar": f"截止 {r.deadline_at:%m-%d %H:%M}",
+            "k": _queue_key(r),
         })
     note = f"超期 {q.overdue_total:,} 件 · 临期 {q.due_soon_total:,} 件"
     if q.overdue_total + q.due_soon_total > len(rows):
         note += f"（显示前 {len(rows)} 件）"
     return rows, note
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _queue_key(r: Any) -> str:
+    """The row's place in the queue as one string that sorts as the queue does (overdue first,
+    then by deadline to the microsecond and case id): the grid sorts by it (layouts/wall.py), so
+    row transactions keep the order without moving the other rows."""
+    micros = (r.deadline_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{0 if r.overdue else 1}{micros:018d}{r.case_id}"
 
 
 def _hm(minutes: float) -> str:
@@ -544,62 +678,63 @@ def register(app: dash.Dash, service: WallService) -> None:
         Output("wall-state", "data"),
         *[Output(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
         Output("wall-hot", "children"),
-        Output("wall-queue", "rowData"),
+        Output("wall-rows", "data"),
         Output("wall-queue-count", "children"),
-        Output("wall-board", "rowData"),
         Input("wall-tick", "n_intervals"),
         Input("wall-push", "data"),  # a pushed change (layouts/assets/wall.js): ask at once
         State("wall-state", "data"),
         State("wall-applied", "data"),  # the grid coordinate the page has painted (wall.js)
+        State("wall-rows-applied", "data"),  # the row sets the queue and board show (wall.js)
         State("wall-config", "data"),
     )
     def refresh(_n: int, _pushed: Any, state: dict[str, Any] | None, applied: dict[str, Any] | None,
-                config: dict[str, Any] | None) -> tuple[Any, ...]:
+                rows_applied: dict[str, Any] | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
         started = time.perf_counter()
         metric = view.metric_of((config or {}).get("metric"))
         state = dict(state or {})
+        shown = rows_applied if isinstance(rows_applied, dict) else {}
         try:
             live = service.live
             if live is None:
                 raise PreventUpdate
             grid = service.grid_update(metric, applied)
-            with live.consistent():  # one consistent picture across the panels
-                rows, note = service.queue(live)
-                # Rows and count apart: counts move with every case crossing a deadline, the
-                # first few hundred rows (most overdue first) far less often.
-                # one entry per panel, each of its own shape; compared by digest below
-                parts: dict[str, Any] = {
-                    "kpi": view.kpi_texts(kpi_values(live)),
-                    "hot": hot_rows(live, metric),
-                    "queue": rows,
-                    "queue_note": note,
-                    "board": board_rows(live),
-                }
+            panels = service.panels(live, metric)
+            rows = {}
+            for name in ROW_PANELS:
+                have = shown.get(name)
+                delta = service.rows[name].delta(have if isinstance(have, str) else None,
+                                                 panels.digests[name], panels.parts[name])
+                if delta is not None:
+                    rows[name] = delta
         except PreventUpdate:
             raise
         except Exception:  # never a traceback on the wall: the health banner says what is wrong
             log.exception("wall refresh failed")
             raise PreventUpdate from None
-        digests = {k: _digest(v) for k, v in parts.items()}
+        # The small panels by digest (wall-state); the row panels by what wall.js applied.
+        digests = {k: v for k, v in panels.digests.items() if k not in ROW_PANELS}
         had = state.get("digests") or {}
-        changed = {k for k in parts if digests[k] != had.get(k)}
+        changed = {k for k in digests if digests[k] != had.get(k)}
         if grid is not None and grid.get("values"):
-            grid["hot"] = [code for code, _, _ in parts["hot"]]
-        if grid is None and not changed:
+            grid["hot"] = panels.hot_codes
+        if grid is None and not changed and not rows:
             raise PreventUpdate
-        new_state = {"digests": digests}
         if grid is not None and "hot" in changed and not grid.get("values"):
-            grid["hot"] = [code for code, _, _ in parts["hot"]]
+            grid["hot"] = panels.hot_codes
         if grid is None and "hot" in changed:
-            grid = {"full": False, "values": {}, "hot": [code for code, _, _ in parts["hot"]],
-                    "version": (applied or {}).get("nid")}
-        kpis = parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
-        hot = view.render_hot(parts["hot"], view.METRICS[metric][1]) if "hot" in changed else no_update
-        queue = parts["queue"] if "queue" in changed else no_update
-        queue_note = parts["queue_note"] if "queue_note" in changed else no_update
-        board = parts["board"] if "board" in changed else no_update
+            grid = {"full": False, "values": {}, "hot": panels.hot_codes, "version": (applied or {}).get("nid")}
+        kpis = panels.parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
+        hot = panels.hot if "hot" in changed else no_update
+        queue_note = panels.parts["queue_note"] if "queue_note" in changed else no_update
+        new_state = {"digests": digests} if changed else no_update
         log.debug("wall refresh in %.1f ms", 1000 * (time.perf_counter() - started))
-        return (grid if grid is not None else no_update, new_state, *kpis, hot, queue, queue_note, board)
+        return (grid if grid is not None else no_update, new_state, *kpis, hot, rows or no_update, queue_note)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_wall", function_name="applyRows"),
+        Output("wall-rows-applied", "data"),
+        Input("wall-rows", "data"),
+    )
 
     @app.callback(
         Output("wall-eval-period", "children"),

@@ -102,10 +102,13 @@ QUEUE_COLUMNS: list[dict[str, Any]] = [
     {"field": "stage", "headerName": "当前阶段", "flex": 0.8},
     {"field": "late", "headerName": "超期时长", "flex": 1.3, "tooltipField": "late_calendar",
      "cellClassRules": {"wall-two wall-late": "params.data.overdue", "wall-two wall-soon": "!params.data.overdue"}},
+    # The queue's order as one key (overdue first, then by deadline): the grid keeps the rows in
+    # it, so the refresh sends only the rows that changed (row transactions, wall.js).
+    {"field": "k", "hide": True, "sort": "asc"},
 ]
 
 BOARD_COLUMNS: list[dict[str, Any]] = [
-    {"field": "rank", "headerName": "序", "flex": 0.42},
+    {"field": "rank", "headerName": "序", "flex": 0.42, "sort": "asc"},  # the board's order (row transactions)
     {"field": "unit", "headerName": "处置单位", "flex": 2.6, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
     *[
         {"field": key, "headerName": label, "flex": 1.05 if len(label) > 3 else 0.78, "type": "rightAligned",
@@ -203,6 +206,11 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             dcc.Store(id="wall-applied", storage_type="memory", data=None),
             # Set by wall.js on each pushed change: an Input of the refresh, so it asks at once.
             dcc.Store(id="wall-push", storage_type="memory", data=None),
+            # Rows of the queue and the board: {panel: a whole row set, or the rows added, removed
+            # and changed since the set the page shows}; applied by wall.js (AG Grid transactions).
+            dcc.Store(id="wall-rows", storage_type="memory", data=None),
+            # The row sets the page shows ({panel: digest}), written by wall.js once applied.
+            dcc.Store(id="wall-rows-applied", storage_type="memory", data=None),
             dcc.Store(id="wall-health-fp", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),

@@ -7,6 +7,7 @@ SQL. Set GRIDHALL_SHOTS_DIR to keep the screenshots (docs/screenshots/ holds the
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta
@@ -224,6 +225,30 @@ def test_wall_in_chromium_on_the_demo_city(
         page.wait_for_function(f"window.gridhall.wall.layers['{grid}'].options.fillColor === '{want}'", timeout=5_000)
         assert page.evaluate("window.__sameDocument") == "yes"
         expect(page.locator("#wall-banner")).to_be_hidden()
+
+        # 100 grids change at once: the answers that carry them are ≤ 10 KB on the wire (gzip).
+        answers: list[tuple[int, int, str]] = []
+
+        def seen(response: Any) -> None:
+            if response.url.split("?")[0].endswith("/_dash-update-component") and response.status == 200 \
+                    and "wall-grid.data" in (response.request.post_data or ""):
+                grid_data = (json.loads(response.body())["response"].get("wall-grid") or {}).get("data") or {}
+                answers.append((response.request.sizes()["responseBodySize"], len(grid_data.get("values") or {}),
+                                response.headers.get("content-encoding", "")))
+
+        page.on("response", seen)
+        hundred = [g for g in sorted(ref.grid_ids) if g != grid][:100]
+        assert len(hundred) == 100
+        values = page.evaluate("Object.assign({}, window.gridhall.wall.values)")
+        Producer(redis_client, settings).publish_many(report(f"wall-100-{i}", g) for i, g in enumerate(hundred))
+        ingest_all(ingest)
+        want = {g: values.get(g, 0) + 1 for g in hundred}
+        page.wait_for_function(f"""() => {{ const want = {json.dumps(want)}, have = window.gridhall.wall.values;
+            return Object.keys(want).every(c => have[c] === want[c]); }}""", timeout=10_000)
+        page.remove_listener("response", seen)
+        carried = [a for a in answers if a[1]]
+        assert sum(n for _, n, _ in carried) >= 100, answers
+        assert all(size <= 10_000 and enc == "gzip" for size, _, enc in carried), carried
 
         shots = shots_dir(tmp_path)
         page.screenshot(path=str(shots / "wall-1920x1080.png"))

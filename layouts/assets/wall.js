@@ -302,6 +302,67 @@
     });
   }
 
+  /* Rows of the queue and the board, as AG Grid row transactions. The server sends, per
+     panel, either the whole row set ({full, rows, to}) or what changed since the set the page
+     shows ({from, to, add, update, remove}; an update names the row and its changed fields).
+     A delta is applied only onto the set it was computed from; the digest of what is shown
+     goes back to the server in wall-rows-applied, so a page that missed answers simply gets
+     the delta from where it is (or the whole set). The grids sort by the rows' own keys
+     (layouts/wall.py), so a transaction never has to move the other rows. */
+  wall.shown = wall.shown || {};   // panel -> digest of the row set the grid shows
+  var ROW_GRIDS = { queue: "wall-queue", board: "wall-board" };
+
+  function applyPanel(panel, d, api) {
+    if (d.full) {
+      api.setGridOption("rowData", d.rows || []);
+      wall.shown[panel] = d.to;
+      return;
+    }
+    if (wall.shown[panel] !== d.from) { return; }  // computed for another set: ask again from ours
+    var lost = false;
+    var update = (d.update || []).map(function (u) {
+      var node = api.getRowNode(String(u.id));
+      if (!node) { lost = true; return u; }
+      return Object.assign({}, node.data, u);
+    });
+    if (lost) {  // never guess: let the server send the whole set
+      wall.shown[panel] = null;
+      return;
+    }
+    api.applyTransaction({
+      add: d.add || [],
+      update: update,
+      remove: (d.remove || []).map(function (id) { return { id: id }; })
+    });
+    wall.shown[panel] = d.to;
+  }
+
+  function applyRows(data) {
+    var panels = Object.keys(data || {}).filter(function (p) { return ROW_GRIDS[p]; });
+    var ready = window.dash_ag_grid && window.dash_ag_grid.getApiAsync;
+    if (!panels.length || !ready) { return (wall.rowsChain || Promise.resolve()); }
+    // One after the other, in the order the answers came: a delta builds on the one before.
+    wall.rowsChain = (wall.rowsChain || Promise.resolve()).then(function () {
+      return Promise.all(panels.map(function (p) { return window.dash_ag_grid.getApiAsync(ROW_GRIDS[p]); }));
+    }).then(function (apis) {
+      panels.forEach(function (p, i) {
+        try {
+          applyPanel(p, data[p], apis[i]);
+        } catch (e) {
+          wall.shown[p] = null;  // the next answer brings the whole set
+        }
+        var label = document.getElementById(ROW_GRIDS[p] + "-page");
+        if (apis[i].paginationGetTotalPages) { updatePage(ROW_GRIDS[p], apis[i], label); }
+      });
+      var dc = window.dash_clientside;
+      if (dc && typeof dc.set_props === "function") {
+        dc.set_props("wall-rows-applied", { data: Object.assign({}, wall.shown) });
+      }
+      document.documentElement.setAttribute("data-wall-rows", JSON.stringify(wall.shown));
+    }).catch(function () { /* the grids went away (page left) */ });
+    return wall.rowsChain;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridhall_wall: {
       /* The grid store changed: restyle the cells it names; mark the page for tests. */
@@ -317,6 +378,12 @@
         // carries them too).
         var applied = data && data.nid ? { nid: data.nid, tick: data.tick } : window.dash_clientside.no_update;
         return [n, applied];
+      },
+      /* Rows for the queue and the board: applied in order; wall-rows-applied is written
+         (set_props) once they are in the grids. */
+      applyRows: function (data) {
+        applyRows(data);
+        return window.dash_clientside.no_update;
       },
       /* New rows in a grid: keep the page indicator right. */
       pageLabel: function (_rows, id) {
