@@ -23,10 +23,11 @@ from typing import Any
 import psutil
 import pytest
 import redis
+import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import display_token
-from callbacks.wall import kpi_values, queue_rows
+from callbacks.wall import PUSH_RETRY_MS, kpi_values, queue_rows
 from clikit import free_port, gunicorn_served
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
@@ -155,14 +156,14 @@ WATCH_PUSH = """() => {
 }"""
 
 
-def open_wall(browser: Any, sessions: sessionmaker[Session], base: str) -> tuple[Any, list[str], list[str]]:
-    """The wall signed in with a display token; (page, the URLs of its push-stream requests, its script errors)."""
+def open_wall(browser: Any, token: str, base: str) -> tuple[Any, list[str], list[str]]:
+    """The wall signed in with ``token``; (page, the URLs of its push-stream requests, its script errors)."""
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     streams: list[str] = []
     errors: list[str] = []
     page.on("request", lambda r: r.url.endswith("/wall/events") and streams.append(r.url))
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/wall?token={display_token(sessions)}")
+    page.goto(f"{base}/wall?token={token}")
     page.wait_for_function("() => document.documentElement.getAttribute('data-wall-push') === 'open'",
                            timeout=30_000)
     page.evaluate(WATCH_PUSH)
@@ -199,8 +200,9 @@ class Workers:
         master = until(lambda: self._find(self.MASTER), 10, "gunicorn's master in its log")
         self.master = psutil.Process(int(next(iter(master))))
 
-    def _find(self, pattern: re.Pattern[str]) -> set[str]:
-        return {m.group(1) for line in list(self.lines) for m in [pattern.search(line)] if m}
+    def _find(self, pattern: re.Pattern[str], lines: list[str] | None = None) -> set[str]:
+        lines = list(self.lines if lines is None else lines)
+        return {m.group(1) for line in lines for m in [pattern.search(line)] if m}
 
     def alive(self) -> set[int]:
         return {p.pid for p in self.master.children() if p.status() != psutil.STATUS_ZOMBIE}
@@ -213,19 +215,30 @@ class Workers:
         return set(until(lambda: len(self.ready()) >= count and self.ready(), timeout,
                          f"{count} workers with a loaded live view"))
 
+    def connections(self) -> list[tuple[int, int]]:
+        """(worker pid, ms since it last received a byte) of each open connection to the server."""
+        out = subprocess.run(["ss", "-tnpiH", "state", "established", f"( sport = :{self.port} )"],
+                             capture_output=True, text=True, check=True).stdout
+        found = []
+        for record in re.split(r"\n(?=\S)", out.strip()):
+            pid = re.search(r"pid=(\d+)", record)
+            idle = re.search(r"lastrcv:(\d+)", record)
+            if pid:
+                found.append((int(pid.group(1)), int(idle.group(1)) if idle else 0))
+        return found
+
+    def stream_counts(self) -> dict[int, int]:
+        """Open connections per worker."""
+        counts: dict[int, int] = {}
+        for pid, _ in self.connections():
+            counts[pid] = counts.get(pid, 0) + 1
+        return counts
+
     def stream_holder(self, timeout: float = 30) -> int:
         """The worker holding the page's push stream: the one connection that has received no bytes for
         longer than gunicorn's keep-alive (5 s, which closes every idle poll connection) and is still open."""
         def holder() -> int | None:
-            out = subprocess.run(["ss", "-tnpiH", "state", "established", f"( sport = :{self.port} )"],
-                                 capture_output=True, text=True, check=True).stdout
-            records = re.split(r"\n(?=\S)", out.strip())
-            held = set()
-            for record in records:
-                pid = re.search(r"pid=(\d+)", record)
-                idle = re.search(r"lastrcv:(\d+)", record)
-                if pid and idle and int(idle.group(1)) > 6500:
-                    held.add(int(pid.group(1)))
+            held = {pid for pid, idle in self.connections() if idle > 6500}
             return held.pop() if len(held) == 1 else None
 
         pid: int = until(holder, timeout, "the worker holding the push stream", every=0.5)
@@ -238,22 +251,28 @@ def kill(pid: int) -> None:
 
 
 @pytest.fixture
-def hall(engine: Any, settings: Settings) -> Iterator[tuple[str, Workers]]:
+def hall(engine: Any, settings: Settings, sessions: sessionmaker[Session],
+         feed_city: Reference) -> Iterator[tuple[str, Workers, list[str]]]:
+    """The production server on feedkit's city; (base URL, its workers, display tokens for walls).
+
+    The city and the wall's display users exist before the server starts: on SQLite a worker may
+    not yet see a user added while it serves (see the report of issue 14's resilience tests)."""
+    tokens = [display_token(sessions) for _ in range(3)]
     with gunicorn_served(settings, ACCESS, GRIDHALL_LOG_LEVEL="INFO") as (base, lines):
         workers = Workers(base, lines)
         workers.wait_ready()
-        yield base, workers
+        yield base, workers, tokens
 
 
 # -- a worker killed and respawned ---------------------------------------------------------------------
 @pytest.mark.browser
-def test_killed_workers_rejoin_with_a_complete_pushed_wall(browser: Any, hall: tuple[str, Workers],
+def test_killed_workers_rejoin_with_a_complete_pushed_wall(browser: Any, hall: tuple[str, Workers, list[str]],
                                                            settings: Settings, sessions: sessionmaker[Session],
                                                            redis_client: redis.Redis, feed_city: Reference) -> None:
-    base, workers = hall
+    base, workers, tokens = hall
     feed = Feed(settings, sessions, redis_client, feed_city)
     feed.cases(12, overdue=4)
-    page, _streams, errors = open_wall(browser, sessions, base)
+    page, _streams, errors = open_wall(browser, tokens[0], base)
     wait_complete(page, settings, sessions, 20, "first paint")
     holder = workers.stream_holder()
     other = next(iter(workers.alive() - {holder}))
@@ -295,3 +314,122 @@ def test_killed_workers_rejoin_with_a_complete_pushed_wall(browser: Any, hall: t
     assert page.evaluate("window.__notReloaded") is True
     assert errors == []
     page.close()
+
+
+# -- the whole server down, and a proxy that blocks the stream -----------------------------------------
+def wait_page(page: Any, check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """``until`` for checks on the page's events: Playwright delivers them while the page is waited on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        page.wait_for_timeout(200)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def offline_banner(page: Any) -> bool:
+    return bool(page.evaluate("document.getElementById('wall-offline').classList.contains('is-on')"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("retries", [
+    pytest.param(4, id="four-stream-retries"),
+    # Longer than a minute: past wall.js's longest wait (PUSH_REFUSED_MAX_MS) and ~20 reconnects.
+    pytest.param(20, id="over-a-minute", marks=pytest.mark.slow),
+])
+def test_a_wall_recovers_by_itself_after_the_server_was_down(browser: Any, engine: Any, settings: Settings,
+                                                             sessions: sessionmaker[Session],
+                                                             redis_client: redis.Redis, feed_city: Reference,
+                                                             retries: int) -> None:
+    port = free_port()
+    feed = Feed(settings, sessions, redis_client, feed_city)
+    feed.cases(10, overdue=3)
+    token = display_token(sessions)
+    with gunicorn_served(settings, ACCESS, port=port, GRIDHALL_LOG_LEVEL="INFO") as (base, lines):
+        Workers(base, lines).wait_ready()
+        page, streams, errors = open_wall(browser, token, base)
+        wait_complete(page, settings, sessions, 20, "first paint")
+        opened = len(streams)
+    # The server is stopped (its workers too); the city goes on: cases arrive and are ingested.
+    down_at = time.monotonic()
+    feed.cases(6, overdue=2)
+    wait_page(page, lambda: len(streams) - opened >= retries, 10 + 6 * retries,
+              f"{retries} reconnects of the push stream to the stopped server")
+    assert push_states(page)[-1] == "down"
+    wait_page(page, lambda: offline_banner(page), 20, "the offline banner")
+    down_s = time.monotonic() - down_at
+    with gunicorn_served(settings, ACCESS, port=port, GRIDHALL_LOG_LEVEL="INFO") as (base, lines):
+        up_at = time.monotonic()
+        took = wait_complete(page, settings, sessions, 30, "after the outage")
+        ready = Workers(base, lines).wait_ready()
+        took_push = assert_pushed(page, feed, settings, sessions, "pushed after the outage")
+        print(f"\nserver down {down_s:.1f} s ({len(streams) - opened} stream attempts): the wall complete "
+              f"{took:.2f} s after /healthz answered, pushed again {time.monotonic() - up_at:.2f} s after "
+              f"(next change in {took_push:.2f} s; workers {sorted(ready)})")
+        wait_page(page, lambda: not offline_banner(page), 5, "the offline banner gone")
+        assert page.evaluate("window.__notReloaded") is True
+        assert errors == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_wall_pushed_again_after_a_proxy_blocked_its_stream(browser: Any, hall: tuple[str, Workers, list[str]],
+                                                              settings: Settings, sessions: sessionmaker[Session],
+                                                              redis_client: redis.Redis,
+                                                              feed_city: Reference) -> None:
+    """Pages pass, /wall/events does not (a proxy answers 502, e.g. while its upstream restarts): the
+    page polls, tries the stream again with growing waits, and is pushed again once it passes."""
+    base, workers, tokens = hall
+    feed = Feed(settings, sessions, redis_client, feed_city)
+    feed.cases(8, overdue=2)
+    page, _streams, errors = open_wall(browser, tokens[0], base)
+    wait_complete(page, settings, sessions, 20, "first paint")
+    blocked: list[float] = []
+
+    def proxy(route: Any) -> None:
+        blocked.append(time.monotonic())
+        route.fulfill(status=502, body="bad gateway")
+
+    page.route("**/wall/events", proxy)
+    kill(workers.stream_holder())  # the open stream drops; its reconnects meet the proxy
+    wait_page(page, lambda: len(blocked) >= 3, 40, "three blocked stream attempts")
+    assert page.evaluate("window.gridhall.wall.push") is None  # given up by the browser, retried by wall.js
+    assert page.evaluate("window.gridhall.wall.pollMs") == view.REFRESH_MS
+    feed.cases(3, overdue=1)  # polled meanwhile: every answer runs applyGrid, none may start a stream early
+    wait_complete(page, settings, sessions, 5, "polled while the stream is blocked")
+    waits = [round(b - a, 1) for a, b in zip(blocked, blocked[1:], strict=False)]
+    first = view.PUSH_REFUSED_FIRST_MS / 1000
+    assert all(w >= first * 0.8 for w in waits), waits
+    page.unroute("**/wall/events")
+    unblocked_at = time.monotonic()
+    workers.wait_ready()
+    assert_pushed(page, feed, settings, sessions, "pushed once the proxy passes the stream")
+    print(f"\nblocked stream attempts {len(blocked)} (waits {waits} s), pushed again "
+          f"{time.monotonic() - unblocked_at:.2f} s after the proxy let it pass")
+    assert page.evaluate("window.__notReloaded") is True
+    assert errors == []
+    page.close()
+
+
+def test_a_stopping_worker_ends_its_push_stream_at_once(hall: tuple[str, Workers, list[str]]) -> None:
+    """A push stream never ends by itself: a worker told to stop (a deploy, a HUP reload) ends its
+    streams instead of waiting out gunicorn's graceful_timeout (20 s) for them."""
+    base, workers, tokens = hall
+    wall = requests.Session()
+    assert wall.get(f"{base}/wall?token={tokens[0]}", timeout=10).ok
+    for cookie in wall.cookies:  # Secure in production; requests keeps such cookies off plain http
+        cookie.secure = False
+    stream = wall.get(f"{base}/wall/events", stream=True, timeout=30)
+    assert stream.status_code == 200
+    assert next(stream.iter_lines(decode_unicode=True)) == f"retry: {PUSH_RETRY_MS}"
+    seen = len(workers.lines)
+    started = time.monotonic()
+    workers.master.send_signal(signal.SIGTERM)
+    exiting = re.compile(r"Worker exiting \(pid: (\d+)\)")
+    until(lambda: len(workers._find(exiting, workers.lines[seen:])) == 2, 30, "both workers exiting")
+    took = time.monotonic() - started
+    print(f"\nworkers with an open push stream exited {took:.2f} s after SIGTERM")
+    assert list(stream.iter_lines(decode_unicode=True)) is not None  # the stream ended
+    assert took < 5.0, f"the open stream held its worker's stop for {took:.1f} s"
+    stream.close()
