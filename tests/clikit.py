@@ -87,5 +87,10 @@ def gunicorn_served(settings: Any, access_format: str, *, drop: tuple[str, ...] 
         yield base, lines
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a master stuck in its stop must not outlive the test
+            proc.kill()
+            proc.wait(timeout=10)
+            raise
 
