@@ -255,8 +255,9 @@ def hall(engine: Any, settings: Settings, sessions: sessionmaker[Session],
          feed_city: Reference) -> Iterator[tuple[str, Workers, list[str]]]:
     """The production server on feedkit's city; (base URL, its workers, display tokens for walls).
 
-    The city and the wall's display users exist before the server starts: on SQLite a worker may
-    not yet see a user added while it serves (see the report of issue 14's resilience tests)."""
+    The city and the walls' display users exist before the server starts: on SQLite a worker was
+    seen refusing (401) the session of a display user added after it started (open bug; not on
+    PostgreSQL)."""
     tokens = [display_token(sessions) for _ in range(3)]
     with gunicorn_served(settings, ACCESS, GRIDHALL_LOG_LEVEL="INFO") as (base, lines):
         workers = Workers(base, lines)
