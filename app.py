@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import html
 import logging
+import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -236,6 +237,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "capture_output": True,
         # /metrics sums every worker's files (api/metricsdir.py): emptied at start, a dead worker's gauges dropped.
         **metricsdir.gunicorn_hooks(),
+        "post_worker_init": _streams_end_on_stop,
     }
     # gunicorn's control socket defaults to one path per user (~/.gunicorn), which a second
     # deployment or a test run on the same host would fight over: keep it with this
@@ -250,6 +252,26 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     if Path("/dev/shm").is_dir():
         options["worker_tmp_dir"] = "/dev/shm"
     return options
+
+
+def _streams_end_on_stop(worker: Any) -> None:
+    """gunicorn worker, once its app is loaded: a SIGTERM (stop, HUP reload, fewer workers) ends
+    the open push streams too (``WallService.stopping``). A stream never ends by itself, so
+    without this every worker holding a wall's stream would wait out ``graceful_timeout``
+    before it exits; with it the worker exits as soon as its other requests are answered, and
+    the walls reconnect to the workers that are up (docs/wall.md, "Push")."""
+    server = getattr(worker, "wsgi", None)
+    runtime = getattr(server, "extensions", {}).get(EXTENSION_KEY)
+    if runtime is None:
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        runtime.services.wall.stopping.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def _bound_database_waits(engine: Engine) -> None:

@@ -74,6 +74,7 @@ ROW_PANELS = ("queue", "board")  # the AG Grid panels updated by row transaction
 EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.py: the wall's route)
 PUSH_HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing a quiet stream
 PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
+PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
 RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks, API, pages
 GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
 
@@ -620,7 +621,13 @@ def push_events(service: WallService, alive: Callable[[], bool], stop: threading
             stop.wait(1.0)
             yield ": loading\n\n"
         else:
-            now = live.wait_changed(version, heartbeat_s)
+            # In slices: a worker told to stop (a restart, a deploy) must not wait out its
+            # graceful timeout for streams that never end by themselves.
+            now, waited = version, 0.0
+            while now == version and waited < heartbeat_s and not stop.is_set():
+                step = min(PUSH_STOP_CHECK_S, heartbeat_s - waited)
+                now = live.wait_changed(version, step)
+                waited += step
             if now != version:
                 version = now
                 yield f"event: change\ndata: {now}\n\n"
@@ -639,7 +646,7 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
     def wall_events() -> flask.Response:
         if not streams.enter():  # no thread to spare: this screen keeps polling
             return flask.Response("push streams full; polling", status=503, mimetype="text/plain",
-                                  headers={"Retry-After": "60"})
+                                  headers={"Retry-After": str(view.PUSH_REFUSED_MAX_MS // 1000)})
 
         alive = session_check()  # asked between messages, outside the request (no context kept)
         heartbeat_s = PUSH_HEARTBEAT_S

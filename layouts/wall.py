@@ -37,6 +37,12 @@ REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live vie
 # polls only this often, as a safety net; without the stream it polls every REFRESH_MS.
 PUSHED_REFRESH_MS = 5000
 EVENTS_URL = "/wall/events"
+# A push stream the server refused (503: no thread to spare) or a proxy failed (a 502 while the
+# server restarts behind it) is given up by the browser; layouts/assets/wall.js opens it again
+# after PUSH_REFUSED_FIRST_MS, twice as long after each further refusal, at most every
+# PUSH_REFUSED_MAX_MS (the 503's Retry-After), and polls every REFRESH_MS meanwhile.
+PUSH_REFUSED_FIRST_MS = 3000
+PUSH_REFUSED_MAX_MS = 60_000
 HEALTH_MS = 2000  # the feed-health poll (header and stale banner)
 PAGE_TURN_MS = 10_000  # the queue and the board turn their pages by themselves
 
@@ -218,6 +224,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                 "tz": settings.tz.key, "metric": metric, "unit": unit,
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
                 "events": EVENTS_URL, "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
+                "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS],
             }),
         ],
     )

@@ -48,12 +48,13 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def gunicorn_served(settings: Any, access_format: str, *, drop: tuple[str, ...] = (),
+def gunicorn_served(settings: Any, access_format: str, *, drop: tuple[str, ...] = (), port: int | None = None,
                     **extra_env: str) -> Iterator[tuple[str, list[str]]]:
     """The production command (``gunicorn -c gunicorn.conf.py app:server``), 2 workers on a free
-    port with ``settings``' database, Redis and data dir; yields (base URL, its output lines)
-    once ``/healthz`` has answered 200 exactly once. ``drop``: environment names to leave out."""
-    port = free_port()
+    port (or ``port``: a server started again where it was) with ``settings``' database, Redis
+    and data dir; yields (base URL, its output lines) once ``/healthz`` has answered 200 exactly
+    once. ``drop``: environment names to leave out."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_") and k not in drop}
     env.update(GRIDHALL_DATA_DIR=str(settings.data_dir), GRIDHALL_DATABASE_URL=settings.effective_database_url,
                GRIDHALL_REDIS_PREFIX=settings.redis_prefix, GRIDHALL_PORT=str(port), GRIDHALL_WEB_WORKERS="2",
@@ -86,5 +87,10 @@ def gunicorn_served(settings: Any, access_format: str, *, drop: tuple[str, ...] 
         yield base, lines
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a master stuck in its stop must not outlive the test
+            proc.kill()
+            proc.wait(timeout=10)
+            raise
 

@@ -353,3 +353,61 @@ def test_the_limit_lets_requests_through_while_redis_is_away(api_city: dict[str,
         clock=lambda: NOW, redis_client=away))
     client = app.test_client()
     assert [_api(client, "summary", api_city["tokens"]["qs.leader"]).status_code for _ in range(5)] == [200] * 5
+
+
+@pytest.mark.browser
+def test_two_district_leaders_in_chromium_and_the_api_at_once_see_only_their_own(
+        browser: Any, shared_hall: Any, sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Issue 14, acceptance 2: the shared per-(scope, second) answers, read at the same instant by
+    two district leaders through /view in Chromium and through the API from threads (all in one
+    cache period): each sees its own district's figures, never the other's."""
+    import requests
+    from playwright.sync_api import expect
+
+    from authkit import signin_page
+    from browserkit import serve
+
+    names = ("qs", "bs")
+    truth = {name: _truth(sessions, settings, DISTRICTS[name]) for name in names}
+    assert truth["qs"]["summary"]["open"] != truth["bs"]["summary"]["open"]
+    leaders = {name: make_user(sessions, "leader", region=DISTRICTS[name]) for name in names}
+    tokens = {name: api_token(sessions, who) for name, who in leaders.items()}
+    district_names = {"qs": "青山区", "bs": "白石区"}
+    answers: list[tuple[str, str, int, Any]] = []
+    stop = threading.Event()
+
+    with serve(shared_hall.server) as url:
+        def poll(name: str) -> None:
+            with requests.Session() as client:
+                while not stop.is_set():
+                    for figure in FIGURES:
+                        r = client.get(f"{url}{v1.PREFIX}/{figure}", timeout=10,
+                                       headers={"Authorization": f"Bearer {tokens[name]}"})
+                        answers.append((name, figure, r.status_code, r.json()))
+                    stop.wait(0.3)  # about 13 requests a second: under the token's rate limit (20/s)
+
+        pollers = [threading.Thread(target=poll, args=(name,), daemon=True) for name in names]
+        for t in pollers:
+            t.start()
+        pages = {}
+        for name in names:
+            pages[name] = browser.new_page(viewport={"width": 1440, "height": 900})
+            signin_page(pages[name], url, leaders[name], "/view")
+        try:
+            for name, page in pages.items():
+                summary = truth[name]["summary"]
+                expect(page.locator("#view-kpi-open")).to_have_text(str(summary["open"]), timeout=20_000)
+                expect(page.locator("#view-kpi-overdue")).to_have_text(str(summary["overdue"]))
+                other = district_names["bs" if name == "qs" else "qs"]
+                expect(page.locator("#view-overdue")).not_to_contain_text(other)
+                assert other not in page.locator("body").inner_text(), name
+        finally:
+            stop.set()
+            for t in pollers:
+                t.join(15)
+        for page in pages.values():
+            page.close()
+    assert {name for name, *_ in answers} == set(names) and len(answers) >= 4 * len(FIGURES)
+    for name, figure, status, body in answers:
+        assert status == 200, (name, figure, body)
+        assert body == truth[name][figure], (name, figure)

@@ -222,8 +222,11 @@
   /* Push: a server-sent event per change of the live view (/wall/events). Each one sets
      wall-push, an Input of the refresh callback, so the page asks for what it lacks at once;
      the poll slows to a safety net while the stream is up and returns to its normal pace
-     when it drops. The browser reconnects a dropped stream by itself; a stream the server
-     refused (503: no thread to spare; a proxy that blocks it) is retried every minute. */
+     when it drops. The browser reconnects a dropped stream by itself, however long the server
+     is away; a stream it gives up (the server refused it with 503: no thread to spare; a proxy
+     answered 502 while the server restarted, or blocks streams) is opened again after
+     cfg.refusedMs[0], twice as long after each further refusal, at most every cfg.refusedMs[1]:
+     never given up for good, and back within seconds after a restart behind a proxy. */
   function setPoll(ms) {
     var dc = window.dash_clientside;
     if (ms && dc && typeof dc.set_props === "function" && wall.pollMs !== ms) {
@@ -281,10 +284,12 @@
   }
 
   function startPush(cfg) {
-    if (wall.push || !window.EventSource || !cfg.events) { return; }
+    // Called on every update (applyGrid): a stream open or a retry pending is left alone.
+    if (wall.push || wall.pushRetry || !window.EventSource || !cfg.events) { return; }
     var es = new window.EventSource(cfg.events);
     wall.push = es;
     es.addEventListener("open", function () {
+      wall.refusedMs = 0;
       document.documentElement.setAttribute("data-wall-push", "open");
       setPoll(cfg.pushedPollMs);
     });
@@ -297,7 +302,12 @@
       setPoll(cfg.pollMs);
       if (es.readyState === window.EventSource.CLOSED) {  // refused: the browser gave up
         wall.push = null;
-        window.setTimeout(function () { startPush(cfg); }, 60000);
+        var bounds = cfg.refusedMs || [60000, 60000];
+        wall.refusedMs = wall.refusedMs ? Math.min(2 * wall.refusedMs, bounds[1]) : bounds[0];
+        wall.pushRetry = window.setTimeout(function () {
+          wall.pushRetry = null;
+          startPush(cfg);
+        }, wall.refusedMs);
       }
     });
   }
