@@ -50,6 +50,7 @@ from dashboard.store.scope import CITY
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
+from feeds.snapshot import SnapshotStore
 from layouts import wall as view
 from layouts.kit.fmt import PLACEHOLDER
 from layouts.kit.health import render_banner, render_feed
@@ -168,8 +169,9 @@ class WallService:
             try:
                 with self.sessions() as session:
                     timing = timing_for(self.settings, session)
-                follower = ChangeFollower(self.settings, self.sessions, self.client, timing)
-                follower.start()  # loads the view from SQL, then follows in its own thread
+                follower = ChangeFollower(self.settings, self.sessions, self.client, timing,
+                                          snapshots=SnapshotStore(self.settings))
+                follower.start()  # loads the view (a snapshot + catch-up, or SQL), then follows in its thread
                 self.follower = follower
                 return
             except Exception as exc:  # database or Redis away at start: keep trying
