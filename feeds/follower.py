@@ -30,10 +30,12 @@ only writer, request threads only read.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -206,7 +208,8 @@ class ChangeFollower:
         try:
             with self.sessions() as session:
                 reference = reference_fingerprint(session)
-            snap = self.snapshots.read(reference=reference, tz=_tz_name(self.view.tz))
+            with _no_gc():  # millions of new objects: no collection passes over them meanwhile
+                snap = self.snapshots.read(reference=reference, tz=_tz_name(self.view.tz))
             read_s = time.perf_counter() - started
             run_id = str(self.client.info("server").get("run_id", ""))
             if snap.header["run_id"] != run_id:
@@ -216,7 +219,8 @@ class ChangeFollower:
             if reason:
                 raise SnapshotError(f"stale: {reason}")
             try:
-                fresh = LiveView.from_state(self.timing, snap.arrays, snap.meta, tz=self.view.tz)
+                with _no_gc():
+                    fresh = LiveView.from_state(self.timing, snap.arrays, snap.meta, tz=self.view.tz)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise SnapshotError(f"inconsistent state ({type(exc).__name__}: {str(exc)[:120]})") from None
             del snap
@@ -433,6 +437,17 @@ class ChangeFollower:
                 log.info("live view is live again")
             self._failing = None
             self.view.stale_reason = None
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _tz_name(tz: object) -> str:

@@ -8,9 +8,12 @@ follows the change stream from the notice id the snapshot is consistent with
 second instead of the 20 s of a load from SQL.
 
 **The file.** An uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays, read with
-``allow_pickle=False``: nothing in it is executed): the slot, grid and unit arrays as they are,
-a JSON ``header`` and a JSON ``meta`` (places, case ids and numbers, today's and this month's
-facts, windows). The header says what the state is consistent with:
+``allow_pickle=False``): the slot, grid and unit arrays as they are, a JSON ``header``, a JSON
+``meta`` (places, windows, counts) and the large lists — case ids, numbers, descriptions,
+today's and this month's facts — as pickles of plain lists, tuples, strings and numbers, read
+with an unpickler that refuses every global (:class:`_PlainUnpickler`: no class, no function,
+so nothing in the file can run code). A million case ids decode about ten times faster so
+than as JSON. The header says what the state is consistent with:
 
 - ``format`` (:data:`FORMAT`) and ``code``: a hash of ``dashboard/figures/liveview.py`` — a view
   written by other code is not read;
@@ -40,9 +43,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
+import pickle
 import tempfile
 import threading
 import time
@@ -65,7 +70,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the file's layout changes
 FOLDER = "liveview"  # under GRIDHALL_DATA_DIR
-JSON_CHUNK = 50_000  # list items per json.dumps call (each holds the GIL for that long only)
+PICKLE_PROTOCOL = 5
 _BIG = ("cid", "number", "desc", "today_ids", "today", "month_ids", "month")
 
 
@@ -94,12 +99,19 @@ def database_identity(settings: Settings) -> str:
     return hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
 
 
-def _dumps_list(items: list[Any]) -> bytes:
-    """A JSON array of ``items``, encoded in chunks (other threads run between them)."""
-    parts = []
-    for i in range(0, len(items), JSON_CHUNK):
-        parts.append(json.dumps(items[i:i + JSON_CHUNK], ensure_ascii=False, separators=(",", ":"))[1:-1])
-    return ("[" + ",".join(p for p in parts if p) + "]").encode()
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: lists, tuples, dicts, str, int, float, bool, None.
+
+    Every global is refused, so no class is built and no function called (the "restricting
+    globals" pattern of the pickle documentation, with nothing allowed).
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"global {module}.{name} refused")
+
+
+def _plain_loads(data: bytes) -> Any:
+    return _PlainUnpickler(io.BytesIO(data)).load()
 
 
 def _blob(data: bytes) -> np.ndarray:
@@ -155,7 +167,7 @@ class SnapshotStore:
                 members: dict[str, np.ndarray] = {
                     "header": _blob(json.dumps(dict(header), ensure_ascii=False).encode()),
                     "meta": _blob(json.dumps(small, ensure_ascii=False).encode()),
-                    **{f"big.{k}": _blob(_dumps_list(list(meta[k]))) for k in _BIG},
+                    **{f"big.{k}": _blob(pickle.dumps(list(meta[k]), protocol=PICKLE_PROTOCOL)) for k in _BIG},
                     **arrays,
                 }
                 fd, tmp = tempfile.mkstemp(prefix=".liveview-", suffix=".tmp", dir=self.directory)
@@ -206,12 +218,12 @@ class SnapshotStore:
                 self._check(header, reference=reference, tz=tz)
                 meta = json.loads(bytes(npz["meta"]))
                 for k in _BIG:
-                    meta[k] = json.loads(bytes(npz[f"big.{k}"]))
+                    meta[k] = _plain_loads(npz[f"big.{k}"].tobytes())
                 arrays = {k: npz[k] for k in npz.files if k not in ("header", "meta") and not k.startswith("big.")}
         except SnapshotError:
             raise
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError,
-                UnicodeDecodeError, TypeError) as exc:
+                UnicodeDecodeError, TypeError, pickle.UnpicklingError, IndexError, AttributeError) as exc:
             raise SnapshotError(f"unreadable ({type(exc).__name__}: {str(exc)[:120]})") from None
         return Snapshot(header, arrays, meta)
 

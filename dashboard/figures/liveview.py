@@ -375,7 +375,8 @@ class LiveView:
         view._stage_n = np.asarray(arrays["stage_n"], dtype=np.int64)
         view._arrays, view._cap, view._n = a, n, n
         view._cid, view._number, view._desc = cid, number, desc
-        view._slot = {c: s for s, c in enumerate(cid) if c is not None}
+        view._slot = dict(zip(cid, range(n), strict=True))
+        view._slot.pop(None, None)  # type: ignore[call-overload]  # freed slots
         view._free = [int(s) for s in meta["free"]]
         if len(view._slot) + len(view._free) != n or any(cid[s] is not None for s in view._free):
             raise ValueError("slots and free list disagree")
@@ -389,11 +390,9 @@ class LiveView:
                                equal_nan=True):
                 raise ValueError("another working calendar")
         view._urgent_n, view._over_n, view._soon_n = int(meta["urgent_n"]), int(meta["over_n"]), int(meta["soon_n"])
-        view._today = {c: (int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], int(r[5]), int(r[6]))
-                       for c, r in zip(meta["today_ids"], meta["today"], strict=True)}
+        view._today = dict(zip(meta["today_ids"], map(tuple, meta["today"]), strict=True))
         view._kpi = {k: int(v) for k, v in meta["kpi"].items()}
-        view._month = {c: (int(r[0]), int(r[1]), bool(r[2])) for c, r in zip(meta["month_ids"], meta["month"],
-                                                                             strict=True)}
+        view._month = dict(zip(meta["month_ids"], map(tuple, meta["month"]), strict=True))
         view._at = int(meta["at"])
         view._day = date.fromisoformat(meta["day"])
         view._day_lo, view._day_hi, view._keep_lo = int(meta["day_lo"]), int(meta["day_hi"]), int(meta["keep_lo"])
