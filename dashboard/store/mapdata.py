@@ -82,7 +82,7 @@ def _tag(rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _grid_rows(session: Session) -> list[Sequence[Any]]:
-    return list(session.execute(select(Grid.code, Grid.geometry).order_by(Grid.code)).tuples())
+    return list(session.execute(select(Grid.code, Grid.geometry).order_by(Grid.code)).all())
 
 
 def _boundary_rows(session: Session) -> list[Sequence[Any]]:
@@ -90,7 +90,7 @@ def _boundary_rows(session: Session) -> list[Sequence[Any]]:
         select(Region.code, Region.name, Region.level, Region.geometry)
         .where(Region.level.in_(BOUNDARY_LEVELS), Region.geometry.is_not(None))
         .order_by(Region.level.desc(), Region.code)  # street before district
-    ).tuples())
+    ).all())
 
 
 def layer_etag(name: str, session: Session) -> str:
