@@ -129,7 +129,7 @@ class ChangeFollower:
         self._restored = False
         self._reference = ""
         self._next_snapshot = float("inf")
-        self._snapshot_version = -1
+        self._snapshot_id: str | None = None  # the notice id of the last snapshot written
         self._writer: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -214,7 +214,8 @@ class ChangeFollower:
             run_id = str(self.client.info("server").get("run_id", ""))
             if snap.header["run_id"] != run_id:
                 raise SnapshotError("written under another run of the Redis server")
-            self._last_id, self._run_id = str(snap.header["last_id"]), run_id
+            file_id = str(snap.header["last_id"])
+            self._last_id, self._run_id = file_id, run_id
             reason = self.gap()
             if reason:
                 raise SnapshotError(f"stale: {reason}")
@@ -264,7 +265,7 @@ class ChangeFollower:
         self._next_check = time.monotonic() + self.check_every_s
         self._next_tick = time.monotonic() + self.tick_s
         self._last_tick_at = now
-        self._snapshot_version = -1
+        self._snapshot_id = file_id  # the file as it is; the next notice makes it worth rewriting
         self._next_snapshot = time.monotonic() + self.snapshots.interval_s
         log.info("live view loaded from snapshot in %.2f s (file %s read in %.2f s, %d notices caught up): "
                  "%d open cases, following %s from %s", time.perf_counter() - started,
@@ -272,22 +273,24 @@ class ChangeFollower:
         return True
 
     def snapshot(self, *, force: bool = False) -> bool:
-        """Write a snapshot of the view in the background if it moved since the last (or ``force``).
+        """Write a snapshot of the view in the background if notices moved it since the last (or ``force``).
 
-        Runs in the follower's thread, the view's only writer, so the state copied and the
-        notice id written with it agree. False when skipped.
+        Only notices count: what the clock alone changes (deadlines passing, a new day) a
+        restored view recomputes when it is ticked to its start, so a quiet feed writes
+        nothing. Runs in the follower's thread, the view's only writer, so the state copied
+        and the notice id written with it agree. False when skipped.
         """
         if self.snapshots is None or self._last_id is None:
             return False
         self._next_snapshot = time.monotonic() + self.snapshots.interval_s
-        if not force and self.view.version == self._snapshot_version:
+        if not force and self._last_id == self._snapshot_id:
             return False
         if self._writer is not None and self._writer.is_alive():
             return False
         arrays, meta = self.view.export_state()
         header = self.snapshots.header(last_id=self._last_id, run_id=self._run_id or "", reference=self._reference,
                                        tz=_tz_name(self.view.tz), open_cases=self.view.open_cases)
-        self._snapshot_version = self.view.version
+        self._snapshot_id = self._last_id
         store = self.snapshots
 
         def write() -> None:

@@ -125,6 +125,9 @@ def test_periodic_snapshots_only_when_the_view_moved(settings, sessions, redis_c
     written(f)
     mtime = store.path.stat().st_mtime_ns
     assert f.snapshot() is False  # nothing moved since
+    clock.at = L("2026-11-25 09:00")
+    f.step()  # the clock alone (a new day, deadlines passing) moves the view ...
+    assert f.view.version > 1 and f.snapshot() is False  # ... but a restore recomputes that: no write
     pushed([m for c in histories(14, 5, L("2026-11-24 12:00"), 0.5) for m in c])
     f.step()
     store.interval_s = 0.0  # a file of any age may be replaced now
