@@ -229,22 +229,30 @@ class ChangeFollower:
             fresh.tick(now)  # the clocks, the day and the month as of now, then the notices since
             notices = 0
             with self.sessions() as session:
-                while True:
-                    resp = cast(_ReadReply | None, self.client.xread({self.key: self._last_id}, count=self.batch))
-                    entries = [e for _, items in (resp or []) for e in items]
-                    if not entries:
+                # A case committed by the ingest whose notice is not written yet differs for a
+                # moment: read the stream again before calling a difference real.
+                for attempt in range(3):
+                    while True:
+                        resp = cast(_ReadReply | None, self.client.xread({self.key: self._last_id}, count=self.batch))
+                        entries = [e for _, items in (resp or []) for e in items]
+                        if not entries:
+                            break
+                        ids: set[str] = set()
+                        for _, fields in entries:
+                            ids.update(c for c in (fields or {}).get("cases", "").split(",") if c)
+                        fresh.apply(session, ids, now)
+                        self._last_id = entries[-1][0]
+                        notices += len(entries)
+                    reason = self.gap()  # trimmed while we read?
+                    if reason:
+                        raise SnapshotError(f"stale after the catch-up: {reason}")
+                    session.rollback()  # a fresh read of SQL (PostgreSQL's snapshot per transaction)
+                    differ = fresh.differing(session)
+                    if not differ:
                         break
-                    ids: set[str] = set()
-                    for _, fields in entries:
-                        ids.update(c for c in (fields or {}).get("cases", "").split(",") if c)
-                    fresh.apply(session, ids, now)
-                    self._last_id = entries[-1][0]
-                    notices += len(entries)
-                reason = self.gap()  # trimmed while we read?
-                if reason:
-                    raise SnapshotError(f"stale after the catch-up: {reason}")
-                differ = fresh.differing(session)
-                if differ:
+                    if attempt < 2:
+                        time.sleep(0.2)
+                else:
                     raise SnapshotError(f"{len(differ)} sampled open cases differ from SQL (e.g. {differ[0]})")
         except SnapshotError as exc:
             self._last_id = None
