@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     auth.install(app, settings, sessions, redis_client, lambda: services.callback_pages)
     _register_component_scripts(app)
     services.wall.start()  # load the live view now, not at the first wall's first poll
-    threading.Thread(target=services.wall.map_layers.warm, name="gridhall-map-warm", daemon=True).start()
+    threading.Thread(target=services.wall.warm_map, name="gridhall-map-warm", daemon=True).start()
     return app
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -121,19 +122,29 @@ def ensure_database(pg_url: str) -> None:
           f"start one, or pass --pg-url")
 
 
-def pg_schema(pg_url: str, prefix: str) -> tuple[Any, str, str]:
+def pg_schema(pg_url: str, prefix: str, *, reuse: str | None = None) -> tuple[Any, str, str]:
     """A fresh schema in ``pg_url``'s database (created if missing): (admin engine, schema, its URL).
 
     The URL sets the schema as search_path and as application_name (so the schema's backends
-    can be found). Drop the schema with :func:`drop_schema`.
+    can be found). Drop the schema with :func:`drop_schema`. ``reuse``: an existing schema of
+    an earlier run (kept by a bench's ``--keep-schema``) instead of a fresh one.
     """
     import sqlalchemy as sa
 
     ensure_database(pg_url)
-    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    if reuse is not None:
+        if not re.fullmatch(rf"{prefix}_[0-9a-f]{{8}}", reuse):
+            needs(f"--schema {reuse!r}: not a schema this bench keeps ({prefix}_xxxxxxxx)")
+        with admin.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                                {"s": reuse}).first():
+                needs(f"--schema {reuse}: no such schema in {pg_url}")
+        schema = reuse
+    else:
+        schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in pg_url else "?"
     return admin, schema, f"{pg_url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
 

@@ -4,6 +4,8 @@
     python bench/wall_scale.py --grids 20000 --cases 200000  # smaller
     python bench/wall_scale.py --batches 40 --pg-url postgresql://postgres@127.0.0.1:5432/other
     python bench/wall_scale.py --smoke                       # tiny (seconds): checks it runs
+    python bench/wall_scale.py --keep-schema                 # keep the built city; its schema is printed
+    python bench/wall_scale.py --schema gh_wallscale_1a2b3c4d  # reuse it (no build; kept)
 
 Builds the city with ``bench/bigcity.py`` (``build``) in a fresh PostgreSQL schema of
 ``--pg-url`` (default ``benchkit.DEFAULT_PG_URL``, the database created when missing), starts
@@ -26,11 +28,20 @@ sends data) and measures, in headless Chromium at 1920×1080:
     cells it carries). An idle phase before it shows what the clock alone causes (deadlines
     passing, the queue's minutes). The server's own compute time per update comes from the
     DEBUG log lines.
+(d) **fast start** (docs/wall.md "Fast start"): the worker is restarted (SIGTERM, a new
+    ``gridhall serve``) and loads its view from the snapshot the first worker wrote
+    (``feeds/snapshot.py``) plus the change notices since — "worker ready" is its "live view
+    loaded from snapshot in X s" log line, against the first worker's "loaded from SQL in Y s"
+    (the baseline, same run and city) and against gunicorn's boot. Then the browser's paint:
+    a reload right after the restart and one on a ready worker (geometry in the browser's
+    cache: the versioned grid GeoJSON is not asked for again), and a cold one (a new browser
+    context, empty cache), each to the complete wall as in (a).
 (c) the SQL a query-per-refresh dashboard would run on every refresh
     (``bigcity.group_by_baseline``: open per grid, overdue per unit, the KPI counts) on the same
     PostgreSQL, and the ratio GROUP BY per refresh / our server time per update.
 
-The schema, the Redis keys of the prefix and the processes are removed at the end.
+The schema (unless ``--keep-schema`` or ``--schema``), the Redis keys of the prefix and the
+processes are removed at the end.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +72,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bigcity import build, group_by_baseline  # noqa: E402
+from bigcity import BigCity, build, group_by_baseline  # noqa: E402
 from dashboard.output.pdf import CHROMIUM_ARGS  # noqa: E402
 from dashboard.settings import Settings, load_settings  # noqa: E402
 from feeds.contract import CaseEventMessage  # noqa: E402
@@ -149,6 +161,15 @@ class Procs:
     def wait_http(self, url: str, timeout: float) -> None:
         benchkit.wait_http(url, timeout, self.check)
 
+    def stop_one(self, name: str) -> None:
+        p = self.procs.pop(name)
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # the session this script started for it
+            p.wait()
+
     def stop(self) -> None:
         for p in self.procs.values():
             if p.poll() is None:
@@ -232,6 +253,132 @@ def _new_reports(prefix: str, start: int, grids: list[str], rng: random.Random) 
     return out
 
 
+@dataclass
+class ReusedCity:
+    """What the bench reads of a city built by an earlier run (``--schema``)."""
+
+    grids: int
+    open_cases: int
+
+
+def reused(settings: Settings) -> ReusedCity:
+    import sqlalchemy as sa
+
+    from dashboard.rules.lifecycle import OPEN
+    from dashboard.store import db
+
+    engine = db.make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            grids = conn.execute(sa.text("SELECT count(*) FROM grids")).scalar_one()
+            stages = [s.value for s in OPEN]
+            open_cases = conn.execute(sa.text("SELECT count(*) FROM cases WHERE stage = ANY(:s)"), {"s": stages}
+                                      ).scalar_one()
+    finally:
+        engine.dispose()
+    if not grids:
+        benchkit.needs(f"a city in the schema of {settings.effective_database_url} (--schema)")
+    return ReusedCity(int(grids), int(open_cases))
+
+
+COMPLETE_JS = ("() => { const m = window.__ghpaint.marks; return m.grids !== undefined && m.kpi !== undefined"
+               " && m.queue_note !== undefined && m.queue_rows !== undefined && m.colours !== undefined; }")
+PAINT_KEYS = ("grids", "colours", "kpi", "queue_note", "queue_rows")
+
+
+def _paint(page: Any, go: Any, timeout_s: float) -> dict[str, Any]:
+    """Navigate with ``go()``; the complete paint (s from navigation start) and the grid GeoJSON's answer."""
+    geo: list[Any] = []
+
+    def on_response(r: Any) -> None:
+        if "/wall/geo/grids.json" in r.url:
+            geo.append(r)
+
+    page.on("response", on_response)
+    try:
+        go()
+        try:
+            page.wait_for_function(COMPLETE_JS, polling=100, timeout=timeout_s * 1000)
+        except Exception as exc:  # reported as not complete; the other figures still count
+            print(f"  (paint not complete within {timeout_s:.0f} s: {type(exc).__name__})", flush=True)
+            marks = page.evaluate("() => window.__ghpaint.marks")
+            return {"complete_s": float("nan"), "marks": marks, "geo_requests": len(geo),
+                    "geo_status": [r.status for r in geo], "geo": []}
+        marks = page.evaluate("() => window.__ghpaint.marks")
+        entries = page.evaluate("() => performance.getEntriesByType('resource')"
+                                ".filter(e => e.name.includes('/wall/geo/grids.json'))"
+                                ".map(e => ({transfer: e.transferSize, body: e.encodedBodySize,"
+                                " start: e.startTime, end: e.responseEnd}))")
+    finally:
+        page.remove_listener("response", on_response)
+    out: dict[str, Any] = {"complete_s": max(marks[k] for k in PAINT_KEYS) / 1000, "marks": marks,
+                           "geo_requests": len(geo), "geo_status": [r.status for r in geo], "geo": entries}
+    return out
+
+
+def _geo_text(p: dict[str, Any]) -> str:
+    if not p["geo"]:
+        return "grid GeoJSON: not in the page's resource timing"
+    e = p["geo"][0]
+    how = ("from the browser's cache, no request" if not p["geo_requests"] and e["transfer"] == 0
+           else f"{p['geo_requests']} request(s), status {p['geo_status']}, {e['transfer']:,} bytes transferred")
+    return f"grid GeoJSON {how}, ready {e['end'] / 1000:.2f} s"
+
+
+def fast_start(procs: Procs, page: Any, browser: Any, url: str, n_grids: int, timeout_s: float,
+               health_url: str) -> dict[str, float]:
+    """(d): restart the worker (snapshot + catch-up), then reload, ready reload and cold paints."""
+    sql = [m for _, ln in _log_lines(procs.logs["web"], "live view loaded from SQL in")
+           if (m := re.search(r"loaded from SQL in ([\d.]+) s", ln))]
+    sql_s = float(sql[0].group(1)) if sql else float("nan")
+    deadline = time.monotonic() + timeout_s
+    while not _log_lines(procs.logs["web"], "live view snapshot written") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    written = _log_lines(procs.logs["web"], "live view snapshot written")
+    procs.stop_one("web")
+    t_restart = time.time()
+    procs.start("web2", ["-c", SERVE_WRAPPER, "serve", "--workers", "1", "--no-access-log"])
+    procs.wait_http(health_url, 180)
+    t_up = time.time()
+    print()
+    print("(d) fast start: the worker restarted, its view from the snapshot + the notices since", flush=True)
+    if written:
+        print(f"  snapshot: {written[-1][1].split(': ', 1)[-1]}")
+    paint_restart = _paint(page, lambda: page.reload(wait_until="commit"), timeout_s)
+    loaded = _log_lines(procs.logs["web2"], "live view loaded from")
+    line = loaded[0][1] if loaded else ""
+    m = re.search(r"loaded from (snapshot|SQL) in ([\d.]+) s", line)
+    how, ready_s = (m.group(1), float(m.group(2))) if m else ("?", float("nan"))
+    ready_wall = loaded[0][0] - t_restart if loaded else float("nan")
+    print(f"  worker ready ({how}): {ready_s:8.2f} s   (its log: {line.split(': ', 1)[-1][:150]})")
+    print(f"  baseline, the first worker's load from SQL (same city, same run): {sql_s:8.2f} s"
+          + (f"  → {sql_s / ready_s:.1f}× faster" if ready_s == ready_s and ready_s > 0 else ""))
+    print(f"  process start → view ready (imports, gunicorn boot, snapshot, catch-up): {ready_wall:8.2f} s"
+          f"   (/healthz answered after {t_up - t_restart:.2f} s)")
+    print(f"  reload right after the restart, complete paint: {paint_restart['complete_s']:8.2f} s   "
+          f"({_geo_text(paint_restart)})", flush=True)
+    page.wait_for_timeout(1500)
+    paint_ready = _paint(page, lambda: page.reload(wait_until="commit"), timeout_s)
+    print(f"  reload on a ready worker, complete paint:       {paint_ready['complete_s']:8.2f} s   "
+          f"({_geo_text(paint_ready)})", flush=True)
+    page.close()  # the cold browser alone: one page drawing the map at a time
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        cold_page = context.new_page()
+        cold_page.add_init_script(INIT_JS)
+        cold_page.add_init_script(f"window.__ghpaint.expect = {n_grids};")
+        paint_cold = _paint(cold_page, lambda: cold_page.goto(url, wait_until="commit"), timeout_s)
+    finally:
+        context.close()
+    print(f"  cold browser (empty cache), complete paint:     {paint_cold['complete_s']:8.2f} s   "
+          f"({_geo_text(paint_cold)})", flush=True)
+    figures = {"worker_ready_s": ready_s, "worker_ready_sql_s": sql_s, "restart_to_ready_s": ready_wall,
+               "reload_after_restart_paint_s": paint_restart["complete_s"],
+               "reload_paint_s": paint_ready["complete_s"], "cold_paint_s": paint_cold["complete_s"],
+               "restored": int(how == "snapshot")}
+    return {k: v for k, v in figures.items() if v == v}  # a paint not complete has no figure
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     benchkit.add_megacity(parser, seed=1)
@@ -243,6 +390,9 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle phase before (b)")
     parser.add_argument("--paint-timeout", type=float, default=900.0)
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--keep-schema", action="store_true",
+                        help="keep the built city's schema (printed) for --schema")
+    parser.add_argument("--schema", help="reuse a schema kept by --keep-schema (no build; it is kept again)")
     benchkit.add_smoke(parser, grids=400, cases=4000, batches=2, gap=1.0, idle=1.0, paint_timeout=120.0)
     args = benchkit.parse(parser)
     benchkit.require_chromium()
@@ -258,7 +408,10 @@ def main() -> None:
     prefix = f"ghbench-{uuid.uuid4().hex[:8]}:"
     data_dir = Path(tempfile.mkdtemp(prefix="gh-wall-scale-"))
     port = free_port()
-    admin, schema, url = benchkit.pg_schema(args.pg_url, "gh_wallscale")
+    if args.schema:
+        admin, schema, url = benchkit.pg_schema(args.pg_url, "gh_wallscale", reuse=args.schema)
+    else:
+        admin, schema, url = benchkit.pg_schema(args.pg_url, "gh_wallscale")
     settings: Settings = load_settings(database_url=url, redis_url=args.redis_url, redis_prefix=prefix,
                                        data_dir=data_dir, port=port, host="127.0.0.1")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHALL_")}
@@ -271,9 +424,16 @@ def main() -> None:
           f"Redis prefix {prefix!r}, port {port}")
     try:
         # -- the city ------------------------------------------------------------------------------
-        city = build(settings, args.grids, args.cases, args.seed, progress=lambda m: print("  build " + m, flush=True))
-        print(f"  built in {city.total_s:.1f}s: {city.grids:,} grids, {city.open_cases:,} open cases "
-              f"(overdue now {city.overdue:,}, reported today {city.reported_today:,}, urgent {city.urgent:,})")
+        city: ReusedCity | BigCity
+        if args.schema:
+            city = reused(settings)
+            print(f"  reusing schema {schema}: {city.grids:,} grids, {city.open_cases:,} open cases")
+        else:
+            built = build(settings, args.grids, args.cases, args.seed,
+                          progress=lambda m: print("  build " + m, flush=True))
+            print(f"  built in {built.total_s:.1f}s: {built.grids:,} grids, {built.open_cases:,} open cases "
+                  f"(overdue now {built.overdue:,}, reported today {built.reported_today:,}, urgent {built.urgent:,})")
+            city = built
         engine = db.make_engine(settings)
         with engine.connect() as conn:
             grid_codes = [r[0] for r in conn.execute(sa.text("SELECT code FROM grids"))]
@@ -356,6 +516,11 @@ def main() -> None:
                 except Exception:
                     pass
 
+            # (d) fast start (timed after (b), which another section of the file owns) ----------------
+            def restart() -> dict[str, float]:
+                return fast_start(procs, page, browser, f"http://127.0.0.1:{port}/wall?token={token}", n_grids,
+                                  args.paint_timeout, f"http://127.0.0.1:{port}/healthz")
+
             # (b) updates --------------------------------------------------------------------------
             page.wait_for_timeout(2000)
             idle_from = time.time() * 1000
@@ -378,6 +543,7 @@ def main() -> None:
             applied1 = int(client.hget(settings.key(HEALTH_KEY), "applied_total") or 0)
             idle = _refresh_responses(responses, idle_from, idle_to)
             busy = _refresh_responses(responses, b_from, b_to - 1500)
+            start_figures = restart()
             browser.close()
 
         refresh_log = [(t, float(m.group(1))) for t, ln in _log_lines(procs.logs["web"], "wall refresh in")
@@ -478,7 +644,7 @@ def main() -> None:
                   f"{per_refresh / percentile(ttfb_ev, 95):,.0f}×")
         print("  (and a query-per-refresh wall pays it on every poll of every screen; ours answers an "
               "unchanged poll with 204)")
-        figures: dict[str, float | int] = {"grids": n_grids, "open_cases": city.open_cases,
+        figures: dict[str, float | int] = {**start_figures, "grids": n_grids, "open_cases": city.open_cases,
                                            "first_paint_s": complete / 1000, "view_load_s": load_s,
                                            "group_by_per_refresh_ms": per_refresh}
         if wire_ev:
@@ -497,7 +663,11 @@ def main() -> None:
         if keys:
             client.delete(*keys)
         client.close()
-        benchkit.drop_schema(admin, schema)
+        if args.keep_schema or args.schema:
+            admin.dispose()
+            print(f"schema kept: --schema {schema}")
+        else:
+            benchkit.drop_schema(admin, schema)
         if args.keep_logs:
             print(f"logs kept in {data_dir}")
         else:

@@ -50,6 +50,7 @@ from dashboard.store.scope import CITY
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
+from feeds.snapshot import SnapshotStore
 from layouts import wall as view
 from layouts.kit.fmt import PLACEHOLDER
 from layouts.kit.health import render_banner, render_feed
@@ -189,14 +190,29 @@ class MapLayers:
     """The wall's map geometry as static GeoJSON: built once per process, cached by ETag.
 
     Grids and boundaries change only with a city import, so the browser fetches them once
-    (gzip when it accepts it) and every live update afterwards only recolours cells.
+    (gzip when it accepts it) and every live update afterwards only recolours cells. A
+    reload revalidates by ETag; the ETag is known before the layer is built (a hash of its
+    rows, ``mapdata.layer_etag``), so a just-started worker answers 304 at once.
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self.builders = {"grids": mapdata.grid_layer, "boundaries": mapdata.boundary_layer}
         self._built: dict[str, mapdata.Layer] = {}
+        self._etags: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._tag_lock = threading.Lock()
+
+    def etag(self, name: str) -> str:
+        """The layer's ETag, from its rows when it is not built yet (tenths of a second)."""
+        built = self._built.get(name)
+        if built is not None:
+            return built.etag
+        with self._tag_lock:
+            if name not in self._etags:
+                with self.sessions() as session:
+                    self._etags[name] = mapdata.layer_etag(name, session)
+            return self._etags[name]
 
     def layer(self, name: str) -> mapdata.Layer:
         with self._lock:
@@ -205,9 +221,17 @@ class MapLayers:
                     self._built[name] = self.builders[name](session)
             return self._built[name]
 
-    def warm(self) -> None:
-        """Build both layers ahead of the first wall (100,000 grids take seconds)."""
+    def warm(self, before_building: Callable[[], object] | None = None) -> None:
+        """The ETags, then (after ``before_building()`` returned) both layers, ahead of the first wall.
+
+        100,000 grids take seconds to build; a worker first loads its live view
+        (``before_building`` waits for it) so the two do not slow each other down.
+        """
         try:
+            for name in self.builders:
+                self.etag(name)
+            if before_building is not None:
+                before_building()
             for name in self.builders:
                 self.layer(name)
         except Exception as exc:  # the first request will try again and report it
@@ -253,8 +277,9 @@ class WallService:
             try:
                 with self.sessions() as session:
                     timing = timing_for(self.settings, session)
-                follower = ChangeFollower(self.settings, self.sessions, self.client, timing)
-                follower.start()  # loads the view from SQL, then follows in its own thread
+                follower = ChangeFollower(self.settings, self.sessions, self.client, timing,
+                                          snapshots=SnapshotStore(self.settings))
+                follower.start()  # loads the view (a snapshot + catch-up, or SQL), then follows in its thread
                 self.follower = follower
                 return
             except Exception as exc:  # database or Redis away at start: keep trying
@@ -262,6 +287,18 @@ class WallService:
                 log.warning("wall: live view not loaded (%s); retrying in %.0fs", self.start_error, delay)
                 self._stopped.wait(delay)
                 delay = min(delay * 2, 30)
+
+    def warm_map(self, timeout_s: float = 300.0) -> None:
+        """Prepare the map layers: their ETags at once, their bodies once the live view is loaded."""
+        def view_loaded() -> None:
+            until = time.monotonic() + timeout_s
+            while time.monotonic() < until and not self._stopped.is_set():
+                follower = self.follower
+                if follower is not None and follower.view.loaded_at is not None:
+                    return
+                self._stopped.wait(0.2)
+
+        self.map_layers.warm(view_loaded)
 
     @property
     def stopping(self) -> threading.Event:
@@ -664,10 +701,15 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
     def map_layer(name: str) -> flask.Response:
         if name not in service.map_layers.builders:
             flask.abort(404)
-        layer = service.map_layers.layer(name)
-        if flask.request.if_none_match.contains(layer.etag.strip('"')):
+        etag = service.map_layers.etag(name)
+        if flask.request.if_none_match.contains(etag.strip('"')):  # a reload: the browser has it
             response = flask.Response(status=304)
-        elif "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
+            response.headers["ETag"] = etag
+            response.headers["Vary"] = "Accept-Encoding"
+            response.headers["Cache-Control"] = "no-cache"
+            return response
+        layer = service.map_layers.layer(name)
+        if "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
             response = flask.Response(layer.gzipped, mimetype="application/geo+json")
             response.headers["Content-Encoding"] = "gzip"
         else:

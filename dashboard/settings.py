@@ -122,6 +122,12 @@ class Settings(BaseSettings):
                     "worker (computed once per scope and TTL); an answer is at most this old. 0: every request "
                     "computes from SQL (the benchmarks' baseline mode).",
     )
+    snapshot_s: float = Field(
+        default=60.0, ge=0, le=3600,
+        description="Seconds between snapshots of a web worker's live view in DATA_DIR/liveview (written when the view "
+                    "moved, one worker at a time); a starting worker loads the newest and catches up from the change "
+                    "stream instead of reading every open case from SQL. 0: no snapshots (every start loads from SQL).",
+    )
     tile_url: str | None = Field(
         default=None,
         description="The city's own basemap under the wall's grids: an XYZ tile URL template, or a WMS endpoint with "

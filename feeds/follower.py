@@ -30,10 +30,12 @@ only writer, request threads only read.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -42,12 +44,13 @@ import redis
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.figures.liveview import LiveView
+from dashboard.figures.liveview import LiveView, reference_fingerprint
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.settings import Settings
 
 from .keys import CHANGES_MAXLEN, CHANGES_STREAM, stream_id
+from .snapshot import SnapshotError, SnapshotStore, size_text
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class FollowerStatus:
     notices: int  # notices applied since start
     reloads: int  # full rebuilds from SQL since start (the first load included)
     stale_reason: str | None  # why the view may be behind (None: it is live)
+    restored: bool = False  # the first load came from a snapshot (feeds/snapshot.py), not from SQL
 
 
 class ChangeFollower:
@@ -91,6 +95,7 @@ class ChangeFollower:
         check_every_s: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
         name: str = "gridhall-follower",
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -117,6 +122,15 @@ class ChangeFollower:
         self._notices = 0
         self._reloads = 0
         self._failing: str | None = None  # "redis" / "database" while errors last
+        # snapshots (feeds/snapshot.py): read at the first start, written after loads and then
+        # every snapshots.interval_s while the view moves
+        self.snapshots = snapshots if snapshots is not None and snapshots.enabled else None
+        self._started = False  # the first bootstrap is done (later ones read SQL)
+        self._restored = False
+        self._reference = ""
+        self._next_snapshot = float("inf")
+        self._snapshot_id: str | None = None  # the notice id of the last snapshot written
+        self._writer: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> ChangeFollower:
@@ -146,6 +160,8 @@ class ChangeFollower:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._writer is not None:
+            self._writer.join(timeout)
         self.client.connection_pool.disconnect()
 
     def status(self) -> FollowerStatus:
@@ -153,24 +169,151 @@ class ChangeFollower:
             running=self._thread is not None and self._thread.is_alive(),
             last_id=self._last_id, last_notice_at=self._last_notice_at, last_tick_at=self._last_tick_at,
             last_error=self._last_error, last_error_at=self._last_error_at, notices=self._notices,
-            reloads=self._reloads, stale_reason=self.view.stale_reason,
+            reloads=self._reloads, stale_reason=self.view.stale_reason, restored=self._restored,
         )
 
     # -- the steps --------------------------------------------------------------------------------
     def bootstrap(self) -> None:
-        """Remember where the stream ends, then (re)build the view from SQL."""
+        """Remember where the stream ends, then (re)build the view from SQL.
+
+        At the first start, a usable snapshot (feeds/snapshot.py) is loaded and caught up
+        instead; any doubt about it means SQL. After a load from SQL a snapshot is written.
+        """
+        first = not self._started
+        self._started = True
         self._last_id = None
+        if first and self.snapshots is not None and self._restore():
+            return
+        started = time.perf_counter()
         last = self._stream_end()
         run_id = str(self.client.info("server").get("run_id", ""))
         now = self.clock()
         with self.sessions() as session:
+            reference = reference_fingerprint(session) if self.snapshots is not None else ""
             self.view.reload(session, now)
         self._last_id, self._run_id = last, run_id
+        self._reference = reference
         self._reloads += 1
         self._next_check = time.monotonic() + self.check_every_s
         self._next_tick = time.monotonic() + self.tick_s
         self._last_tick_at = now
-        log.info("live view loaded: %d open cases, following %s from %s", self.view.open_cases, self.key, last)
+        log.info("live view loaded from SQL in %.2f s: %d open cases, following %s from %s",
+                 time.perf_counter() - started, self.view.open_cases, self.key, last)
+        self.snapshot(force=True)
+
+    def _restore(self) -> bool:
+        """Load the snapshot, catch up from its notice id, check it; False (and SQL) on any doubt."""
+        assert self.snapshots is not None
+        started = time.perf_counter()
+        try:
+            with self.sessions() as session:
+                reference = reference_fingerprint(session)
+            with _no_gc():  # millions of new objects: no collection passes over them meanwhile
+                snap = self.snapshots.read(reference=reference, tz=_tz_name(self.view.tz))
+            read_s = time.perf_counter() - started
+            run_id = str(self.client.info("server").get("run_id", ""))
+            if snap.header["run_id"] != run_id:
+                raise SnapshotError("written under another run of the Redis server")
+            file_id = str(snap.header["last_id"])
+            self._last_id, self._run_id = file_id, run_id
+            reason = self.gap()
+            if reason:
+                raise SnapshotError(f"stale: {reason}")
+            try:
+                with _no_gc():
+                    fresh = LiveView.from_state(self.timing, snap.arrays, snap.meta, tz=self.view.tz)
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                raise SnapshotError(f"inconsistent state ({type(exc).__name__}: {str(exc)[:120]})") from None
+            del snap
+            now = self.clock()
+            fresh.tick(now)  # the clocks, the day and the month as of now, then the notices since
+            notices = 0
+            with self.sessions() as session:
+                # A case committed by the ingest whose notice is not written yet differs for a
+                # moment: read the stream again before calling a difference real.
+                for attempt in range(3):
+                    while True:
+                        resp = cast(_ReadReply | None, self.client.xread({self.key: self._last_id}, count=self.batch))
+                        entries = [e for _, items in (resp or []) for e in items]
+                        if not entries:
+                            break
+                        ids: set[str] = set()
+                        for _, fields in entries:
+                            ids.update(c for c in (fields or {}).get("cases", "").split(",") if c)
+                        fresh.apply(session, ids, now)
+                        self._last_id = entries[-1][0]
+                        notices += len(entries)
+                    reason = self.gap()  # trimmed while we read?
+                    if reason:
+                        raise SnapshotError(f"stale after the catch-up: {reason}")
+                    session.rollback()  # a fresh read of SQL (PostgreSQL's snapshot per transaction)
+                    differ = fresh.differing(session)
+                    if not differ:
+                        break
+                    if attempt < 2:
+                        time.sleep(0.2)
+                else:
+                    raise SnapshotError(f"{len(differ)} sampled open cases differ from SQL (e.g. {differ[0]})")
+        except SnapshotError as exc:
+            self._last_id = None
+            level = logging.DEBUG if str(exc) == "no snapshot" else logging.WARNING
+            log.log(level, "live view snapshot %s not used: %s; loading from SQL", self.snapshots.path, exc)
+            return False
+        except (redis.RedisError, SQLAlchemyError):
+            self._last_id = None
+            raise
+        except Exception:  # a bug in reading must not stop the worker: SQL it is
+            self._last_id = None
+            log.exception("live view snapshot %s not used; loading from SQL", self.snapshots.path)
+            return False
+        fresh.loaded_at = now
+        self.view.adopt(fresh)
+        self._reference = reference
+        self._restored = True
+        self._next_check = time.monotonic() + self.check_every_s
+        self._next_tick = time.monotonic() + self.tick_s
+        self._last_tick_at = now
+        self._snapshot_id = file_id  # the file as it is; the next notice makes it worth rewriting
+        self._next_snapshot = time.monotonic() + self.snapshots.interval_s
+        log.info("live view loaded from snapshot in %.2f s (file %s read in %.2f s, %d notices caught up): "
+                 "%d open cases, following %s from %s", time.perf_counter() - started,
+                 size_text(self.snapshots.path), read_s, notices, self.view.open_cases, self.key, self._last_id)
+        return True
+
+    def snapshot(self, *, force: bool = False) -> bool:
+        """Write a snapshot of the view in the background if notices moved it since the last (or ``force``).
+
+        Only notices count: what the clock alone changes (deadlines passing, a new day) a
+        restored view recomputes when it is ticked to its start, so a quiet feed writes
+        nothing. Runs in the follower's thread, the view's only writer, so the state copied
+        and the notice id written with it agree. False when skipped.
+        """
+        if self.snapshots is None or self._last_id is None:
+            return False
+        self._next_snapshot = time.monotonic() + self.snapshots.interval_s
+        if not force and self._last_id == self._snapshot_id:
+            return False
+        if self._writer is not None and self._writer.is_alive():
+            return False
+        arrays, meta = self.view.export_state()
+        header = self.snapshots.header(last_id=self._last_id, run_id=self._run_id or "", reference=self._reference,
+                                       tz=_tz_name(self.view.tz), open_cases=self.view.open_cases)
+        self._snapshot_id = self._last_id
+        store = self.snapshots
+
+        def write() -> None:
+            started = time.perf_counter()
+            try:
+                if store.write(header, arrays, meta, force=force):
+                    log.info("live view snapshot written in %.2f s (%s, %d open cases, notice %s)",
+                             time.perf_counter() - started, size_text(store.path), header["open_cases"],
+                             header["last_id"])
+            except Exception as exc:  # a full disk must not stop the wall
+                log.warning("live view snapshot not written: %s", exc)
+
+        self._writer = threading.Thread(target=write, name=f"{self.name}-snapshot", daemon=True)
+        self._writer.start()
+        return True
 
     def gap(self) -> str | None:
         """Why notices may have been missed since our last id (None: nothing missed)."""
@@ -238,6 +381,8 @@ class ChangeFollower:
             self._notices += len(entries)
             applied = len(entries)
         self._tick_if_due()
+        if time.monotonic() >= self._next_snapshot:
+            self.snapshot()
         self._recovered()
         return applied
 
@@ -303,6 +448,21 @@ class ChangeFollower:
                 log.info("live view is live again")
             self._failing = None
             self.view.stale_reason = None
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _tz_name(tz: object) -> str:
+    return str(getattr(tz, "key", tz))
 
 
 def _own_client(client: redis.Redis, name: str, block_ms: int) -> redis.Redis:

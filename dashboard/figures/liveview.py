@@ -41,6 +41,7 @@ grow with time without bumping it: a panel that shows them re-reads at its own p
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -49,7 +50,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from dashboard.figures.heat import GRID_METRICS
@@ -271,16 +272,170 @@ class LiveView:
 
     def reload(self, session: Session, now: datetime) -> None:
         """Rebuild from SQL (after missed notices); readers see the old state until the swap."""
-        fresh = LiveView.load(session, self.timing, now, tz=self.tz)
+        self.adopt(LiveView.load(session, self.timing, now, tz=self.tz))
+
+    def adopt(self, fresh: LiveView) -> None:
+        """Take over the state of another view (a reload, or one restored from a snapshot and
+        caught up): one swap under the lock, a new version, no delta answered across it."""
         with self._lock:
             version = self.version + 1
             keep = {"_lock": self._lock, "_changed": self._changed, "stale_reason": self.stale_reason,
                     "last_change_at": self.last_change_at}
             self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in keep})
+            self.loaded_at = fresh.loaded_at or fresh.as_of
             self.version = version
             self._log.clear()
             self._log_floor = version
+            self._cache = {}
             self._changed.notify_all()
+
+    # ---------------------------------------------------------------------------- snapshots
+    def export_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The view's whole state as copies: numpy arrays and plain JSON-able values.
+
+        What :meth:`from_state` takes back (the file around it is ``feeds/snapshot.py``'s).
+        Copies are taken under the lock (tens of milliseconds for a million open cases), so
+        the caller may serialise them in another thread while the view moves on.
+        """
+        with self._lock:
+            n = self._n
+            arrays: dict[str, np.ndarray] = {f"a.{k}": v[:n].copy() for k, v in self._arrays.items()}
+            arrays.update({f"g.{k}": v.copy() for k, v in self._g.items()})
+            arrays.update({f"u.{k}": v.copy() for k, v in self._u.items()})
+            arrays["stage_n"] = self._stage_n.copy()
+            arrays["grank"] = self._grank.copy()
+            big = {"cid": self._cid[:n], "number": self._number[:n], "desc": self._desc[:n],
+                   "today_ids": list(self._today), "today": list(self._today.values()),
+                   "month_ids": list(self._month), "month": list(self._month.values())}
+            meta: dict[str, Any] = {
+                "n": n, "free": list(self._free),
+                "gcode": list(self._gcode), "gnames": list(self._gnames),
+                "gix": [list(self._gix), list(self._gix.values())],
+                "ucode": list(self._ucode), "uname": list(self._uname),
+                "uix": [list(self._uix), list(self._uix.values())],
+                "classes": list(self._classes),
+                "cix": [[k[0], k[1], v] for k, v in self._cix.items()],
+                "urgent_n": self._urgent_n, "over_n": self._over_n, "soon_n": self._soon_n,
+                "kpi": dict(self._kpi),
+                "at": self._at, "day": self._day.isoformat(), "day_lo": self._day_lo, "day_hi": self._day_hi,
+                "keep_lo": self._keep_lo, "month_lo": self._month_lo, "month_hi": self._month_hi,
+                "hour_next": self._hour_next, "due_soon_ratio": self.timing.due_soon_ratio,
+            }
+        return arrays, {**meta, **big}
+
+    @classmethod
+    def from_state(cls, timing: Timing, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                   *, tz: tzinfo | None = None) -> LiveView:
+        """A view from :meth:`export_state`'s output, checked against ``timing``.
+
+        Raises ValueError when the state does not fit together or was computed with other
+        rules (another calendar, classification or 临期 ratio): the caller loads from SQL then.
+        """
+        view = cls(timing, tz)
+        n = int(meta["n"])
+        if meta["due_soon_ratio"] != timing.due_soon_ratio:
+            raise ValueError("another due-soon ratio")
+        a = {}
+        for name, dtype in cls._ARRAY_TYPES.items():
+            arr = np.asarray(arrays[f"a.{name}"])
+            if arr.shape != (n,) or arr.dtype != np.dtype(dtype):
+                raise ValueError(f"slot array {name}: {arr.dtype}{arr.shape}")
+            a[name] = arr
+        cid, number, desc = list(meta["cid"]), list(meta["number"]), list(meta["desc"])
+        if not len(cid) == len(number) == len(desc) == n:
+            raise ValueError("slot lists of another length")
+        view._gcode = list(meta["gcode"])
+        view._gcodes = np.array(view._gcode, dtype=object)
+        view._gnames = [(c, s, d) for c, s, d in meta["gnames"]]
+        view._gix = dict(zip(*meta["gix"], strict=True))
+        view._ucode, view._uname = list(meta["ucode"]), list(meta["uname"])
+        view._uix = dict(zip(*meta["uix"], strict=True))
+        G, U = len(view._gcode), len(view._ucode)
+        if len(view._gnames) != G or len(view._uname) != U:
+            raise ValueError("place lists of another length")
+        view._grank = np.asarray(arrays["grank"], dtype=np.int64)
+        view._g = {m: np.asarray(arrays[f"g.{m}"], dtype=np.int64) for m in GRID_METRICS}
+        view._u = {m: np.asarray(arrays[f"u.{m}"], dtype=np.int64) for m in view._u}
+        if view._grank.shape != (G,) or any(v.shape != (G,) for v in view._g.values()) or any(
+                v.shape != (U,) for v in view._u.values()):
+            raise ValueError("per-grid or per-unit arrays of another length")
+        # the class names come from today's classification: they must be the ones stored
+        view._cix = {(k, c): int(ix) for k, c, ix in meta["cix"]}
+        stored = [tuple(c) for c in meta["classes"]]
+        view._classes = [("", "")]
+        for key, ix in sorted(view._cix.items(), key=lambda kv: kv[1]):
+            if ix == 0:
+                continue
+            if ix != len(view._classes):
+                raise ValueError("class indexes out of order")
+            del view._cix[key]
+            view._class_of(*key)
+        if view._classes != stored:
+            raise ValueError("another classification")
+        view._stage_n = np.asarray(arrays["stage_n"], dtype=np.int64)
+        view._arrays, view._cap, view._n = a, n, n
+        view._cid, view._number, view._desc = cid, number, desc
+        view._slot = dict(zip(cid, range(n), strict=True))
+        view._slot.pop(None, None)  # type: ignore[call-overload]  # freed slots
+        view._free = [int(s) for s in meta["free"]]
+        if len(view._slot) + len(view._free) != n or any(cid[s] is not None for s in view._free):
+            raise ValueError("slots and free list disagree")
+        if n < 1024:
+            view._grow(1024)
+        # the deadlines' working-time offsets were computed with the calendar: same calendar?
+        has = np.flatnonzero(a["deadline"] != _NAT)
+        if has.size:
+            sample = has[np.linspace(0, has.size - 1, min(has.size, 2000)).astype(np.int64)]
+            if not np.allclose(view._offsets(a["deadline"][sample]), a["off_d"][sample], rtol=0, atol=1e-6,
+                               equal_nan=True):
+                raise ValueError("another working calendar")
+        view._urgent_n, view._over_n, view._soon_n = int(meta["urgent_n"]), int(meta["over_n"]), int(meta["soon_n"])
+        view._today = dict(zip(meta["today_ids"], map(tuple, meta["today"]), strict=True))
+        view._kpi = {k: int(v) for k, v in meta["kpi"].items()}
+        view._month = dict(zip(meta["month_ids"], map(tuple, meta["month"]), strict=True))
+        view._at = int(meta["at"])
+        view._day = date.fromisoformat(meta["day"])
+        view._day_lo, view._day_hi, view._keep_lo = int(meta["day_lo"]), int(meta["day_hi"]), int(meta["keep_lo"])
+        view._month_lo, view._month_hi = int(meta["month_lo"]), int(meta["month_hi"])
+        view._hour_next = int(meta["hour_next"])
+        view._off_now = view._offset(view._at)
+        view.version = 1
+        view._log_floor = 1
+        return view
+
+    def differing(self, session: Session, k: int = 500, seed: int = 0) -> list[str]:
+        """Case ids, of up to ``k`` open cases picked at random, whose record here is not SQL's.
+
+        A restored view is checked with it after its catch-up: every case it holds should
+        read as SQL has it (a snapshot of another database with the same reference data
+        would not).
+        """
+        with self._lock:
+            live = np.flatnonzero(self._arrays["live"][: self._n])
+            if not live.size:
+                return []
+            pick = np.random.default_rng(seed).choice(live, size=min(k, live.size), replace=False)
+            ids = [c for c in (self._cid[s] for s in pick.tolist()) if c is not None]
+            mine = dict(zip(ids, self._gather(np.array([self._slot[c] for c in ids], dtype=np.int64)),
+                            strict=True))
+        cols = _fetch(session, select(*_OPEN_COLUMNS).where(Case.case_id.in_(ids)))
+        probe = LiveView(self.timing, self.tz)
+        probe.__dict__.update({k: v for k, v in self.__dict__.items()
+                               if k in ("_gix", "_uix", "_cix", "_classes")})
+        probe._cix, probe._classes = dict(self._cix), list(self._classes)
+        found = dict(zip(cols["case_id"], range(len(cols["case_id"])), strict=True))
+        theirs: dict[str, tuple[Any, ...]] = {}
+        if found:
+            rec = probe._records(cols)
+            k_rows = len(cols["case_id"])
+            for name in probe._RECORD:
+                if not isinstance(rec[name], np.ndarray):
+                    rec[name] = np.array([rec[name]] * k_rows if isinstance(rec[name], bool) else rec[name],
+                                         dtype=self._ARRAY_TYPES[name])
+            for cid, i in found.items():
+                theirs[cid] = (*(rec[name][i].item() for name in probe._RECORD),
+                               rec["number"][i], rec["description"][i])
+        return sorted(c for c in ids if theirs.get(c) != mine[c])
 
     def _build(self, session: Session, now: datetime) -> None:
         self._load_places(session)
@@ -1021,3 +1176,18 @@ class LiveView:
             ))
         rows.sort(key=lambda r: (-r.overdue, r.smoothed_rate, -(r.pending + r.feedback), r.code))
         return rows
+
+
+def reference_fingerprint(session: Session) -> str:
+    """What a saved view depends on in SQL besides the cases: schema revision, grids, units, regions.
+
+    Their counts and highest ids (a city import adds or replaces rows) and the Alembic
+    revision, as a short hash. A snapshot taken under another fingerprint is not used.
+    """
+    revision: list[str] = []
+    if inspect(session.connection()).has_table("alembic_version"):  # not there after a test's create_all
+        revision = sorted(session.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    parts: list[Any] = [revision]
+    for model in (Grid, Unit, Region):
+        parts.append(session.execute(select(func.count(), func.max(model.id))).one()[:])
+    return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()

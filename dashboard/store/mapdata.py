@@ -1,7 +1,10 @@
 """Map layers of the wall as GeoJSON, built once per process and served as static files.
 
 The heatmap sends geometry once: the browser fetches these collections by URL (cached by
-ETag) and the live updates only recolour features by grid code. A feature's only property
+ETag) and the live updates only recolour features by grid code. The ETag is a hash of the
+rows a layer is built from (and of this module's code), so :func:`layer_etag` answers a
+browser's revalidation (304) without building the layer — a worker that has just started
+does not make a reloading wall wait for its GeoJSON. A feature's only property
 is its code (``c``) plus, for boundaries, its level (``l``) and name (``n``): everything else
 the screens need travels with the live figures, keyed by the same code.
 """
@@ -11,7 +14,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +28,16 @@ from dashboard.store.models import Grid, Region
 # the text of 100,000 cells by a sixth compared with the stored 6 decimals.
 PRECISION = 5
 BOUNDARY_LEVELS = ("district", "street")
+
+
+def _code_hash() -> bytes:
+    try:
+        return hashlib.blake2b(Path(__file__).read_bytes(), digest_size=8).digest()
+    except OSError:
+        return b""
+
+
+_CODE = _code_hash()  # a change in how layers are built changes every ETag
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,33 @@ def _extend(bounds: list[float], coords: object) -> None:
                 _extend(bounds, c)
 
 
-def _layer(features: list[dict[str, Any]]) -> Layer:
+def _tag(rows: Iterable[Sequence[Any]]) -> str:
+    """The ETag of a layer: a hash of the rows it is built from."""
+    h = hashlib.blake2b(_CODE, digest_size=12)
+    for row in rows:
+        h.update("\x1f".join("" if v is None else str(v) for v in row).encode())
+        h.update(b"\x1e")
+    return '"' + h.hexdigest() + '"'
+
+
+def _grid_rows(session: Session) -> list[Sequence[Any]]:
+    return list(session.execute(select(Grid.code, Grid.geometry).order_by(Grid.code)).all())
+
+
+def _boundary_rows(session: Session) -> list[Sequence[Any]]:
+    return list(session.execute(
+        select(Region.code, Region.name, Region.level, Region.geometry)
+        .where(Region.level.in_(BOUNDARY_LEVELS), Region.geometry.is_not(None))
+        .order_by(Region.level.desc(), Region.code)  # street before district
+    ).all())
+
+
+def layer_etag(name: str, session: Session) -> str:
+    """The ETag the layer ``name`` ("grids", "boundaries") has, without building it."""
+    return _tag({"grids": _grid_rows, "boundaries": _boundary_rows}[name](session))
+
+
+def _layer(features: list[dict[str, Any]], etag: str) -> Layer:
     bounds = [180.0, 90.0, -180.0, -90.0]
     for f in features:
         _extend(bounds, f["geometry"]["coordinates"])
@@ -66,7 +107,7 @@ def _layer(features: list[dict[str, Any]]) -> Layer:
     return Layer(
         body=body,
         gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-        etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
+        etag=etag,
         features=len(features),
         bounds=(bounds[0], bounds[1], bounds[2], bounds[3]) if features else None,
     )
@@ -74,21 +115,18 @@ def _layer(features: list[dict[str, Any]]) -> Layer:
 
 def grid_layer(session: Session) -> Layer:
     """Every unit grid as a polygon with its code, ordered by code."""
+    rows = _grid_rows(session)
     features: list[dict[str, Any]] = []
-    for code, geometry in session.execute(select(Grid.code, Grid.geometry).order_by(Grid.code)):
+    for code, geometry in rows:
         geom = json.loads(geometry)
         features.append({"type": "Feature", "properties": {"c": code},
                          "geometry": {"type": geom["type"], "coordinates": _round(geom["coordinates"])}})
-    return _layer(features)
+    return _layer(features, _tag(rows))
 
 
 def boundary_layer(session: Session) -> Layer:
     """District and street outlines (regions that carry a geometry), districts last (on top)."""
-    rows = session.execute(
-        select(Region.code, Region.name, Region.level, Region.geometry)
-        .where(Region.level.in_(BOUNDARY_LEVELS), Region.geometry.is_not(None))
-        .order_by(Region.level.desc(), Region.code)  # street before district
-    ).all()
+    rows = _boundary_rows(session)
     features: list[dict[str, Any]] = []
     for code, name, level, geometry in rows:
         if geometry is None:  # excluded by the query; narrows the column's type
@@ -96,4 +134,4 @@ def boundary_layer(session: Session) -> Layer:
         geom = json.loads(geometry)
         features.append({"type": "Feature", "properties": {"c": code, "l": level, "n": name},
                          "geometry": {"type": geom["type"], "coordinates": _round(geom["coordinates"])}})
-    return _layer(features)
+    return _layer(features, _tag(rows))
