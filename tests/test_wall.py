@@ -227,14 +227,14 @@ def test_wall_in_chromium_on_the_demo_city(
         expect(page.locator("#wall-banner")).to_be_hidden()
 
         # 100 grids change at once: the answers that carry them are ≤ 10 KB on the wire (gzip).
-        answers: list[tuple[int, int, str]] = []
+        # The handler only keeps the responses: Playwright's sync API delivers events while the
+        # test waits, and a handler that calls back into the browser (body()) would stall there.
+        responses: list[Any] = []
 
         def seen(response: Any) -> None:
             if response.url.split("?")[0].endswith("/_dash-update-component") and response.status == 200 \
                     and "wall-grid.data" in (response.request.post_data or ""):
-                grid_data = (json.loads(response.body())["response"].get("wall-grid") or {}).get("data") or {}
-                answers.append((response.request.sizes()["responseBodySize"], len(grid_data.get("values") or {}),
-                                response.headers.get("content-encoding", "")))
+                responses.append(response)
 
         page.on("response", seen)
         hundred = [g for g in sorted(ref.grid_ids) if g != grid][:100]
@@ -246,6 +246,11 @@ def test_wall_in_chromium_on_the_demo_city(
         page.wait_for_function(f"""() => {{ const want = {json.dumps(want)}, have = window.gridhall.wall.values;
             return Object.keys(want).every(c => have[c] === want[c]); }}""", timeout=10_000)
         page.remove_listener("response", seen)
+        answers: list[tuple[int, int, str]] = []
+        for response in responses:
+            grid_data = (json.loads(response.body())["response"].get("wall-grid") or {}).get("data") or {}
+            answers.append((response.request.sizes()["responseBodySize"], len(grid_data.get("values") or {}),
+                            response.headers.get("content-encoding", "")))
         carried = [a for a in answers if a[1]]
         assert sum(n for _, n, _ in carried) >= 100, answers
         assert all(size <= 10_000 and enc == "gzip" for size, _, enc in carried), carried
