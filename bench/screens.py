@@ -9,7 +9,9 @@ and speaks to ``gridhall serve`` exactly as its client does:
 - a **wall screen** signs in with its display token (``/wall?token=…`` → redirect → page,
   ``/_dash-layout``, ``/_dash-dependencies``, the map geometry), then runs the page's protocol
   as ``layouts/assets/wall.js`` and Dash's renderer do: an ``EventSource``-like stream on
-  ``/wall/events`` (server-sent events); on each ``change`` event it calls the refresh callback
+  ``/wall/events`` (server-sent events); it applies each ``update`` event's answer as wall.js
+  does (when it has everything up to the update's ``from``), and on a ``change`` event, or an
+  update it cannot apply, it calls the refresh callback
   (``/_dash-update-component``, input ``wall-push.data``) at once with its real states
   (``wall-state``, ``wall-applied``: the coordinate it painted, ``wall-rows-applied``: the row
   sets it shows, ``wall-config``); the poll
@@ -310,28 +312,31 @@ class Viewer:
         if current is not None and not current():
             return None
         if res[0] == 200 and res[1]:
-            response = orjson.loads(res[1]).get("response", {})
-            for cid, props in response.items():
-                for prop, value in props.items():
-                    if (cid, prop) in values or any(cid == s[0] and prop == s[1] for s in cb.state):
-                        values[(cid, prop)] = value
-            # What wall.js does once it painted the cells: record their coordinate (wall-applied).
-            grid = response.get("wall-grid", {}).get("data")
-            if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
-                values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
-            # ... and once it applied the queue's and the board's rows: their digests (wall-rows-applied).
-            rows = response.get("wall-rows", {}).get("data")
-            if isinstance(rows, dict) and ("wall-rows-applied", "data") in values:
-                shown = dict(values[("wall-rows-applied", "data")] or {})
-                for panel, delta in rows.items():
-                    if isinstance(delta, dict) and (delta.get("full") or delta.get("from") == shown.get(panel)):
-                        shown[panel] = delta.get("to")
-                values[("wall-rows-applied", "data")] = shown
-            if isinstance(grid, dict) and not grid.get("full") and self.probe_grids:
-                at = time.time() * 1000
-                self.tally.arrivals.extend((self.vid, code, at) for code in grid.get("values") or {}
-                                           if code in self.probe_grids)
+            self.apply(cb, values, orjson.loads(res[1]).get("response", {}))
         return True
+
+    def apply(self, cb: Callback, values: dict[tuple[str, str], Any], response: dict[str, Any]) -> None:
+        """Take a refresh answer (a polled one or a pushed update) into the page's values."""
+        for cid, props in response.items():
+            for prop, value in props.items():
+                if (cid, prop) in values or any(cid == s[0] and prop == s[1] for s in cb.state):
+                    values[(cid, prop)] = value
+        # What wall.js does once it painted the cells: record their coordinate (wall-applied).
+        grid = response.get("wall-grid", {}).get("data")
+        if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
+            values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
+        # ... and once it applied the queue's and the board's rows: their digests (wall-rows-applied).
+        rows = response.get("wall-rows", {}).get("data")
+        if isinstance(rows, dict) and ("wall-rows-applied", "data") in values:
+            shown = dict(values[("wall-rows-applied", "data")] or {})
+            for panel, delta in rows.items():
+                if isinstance(delta, dict) and (delta.get("full") or delta.get("from") == shown.get(panel)):
+                    shown[panel] = delta.get("to")
+            values[("wall-rows-applied", "data")] = shown
+        if isinstance(grid, dict) and not grid.get("full") and self.probe_grids:
+            at = time.time() * 1000
+            self.tally.arrivals.extend((self.vid, code, at) for code in grid.get("values") or {}
+                                       if code in self.probe_grids)
 
     # -- the three kinds ---------------------------------------------------------------------------
     async def wall(self, token: str) -> None:
@@ -474,6 +479,22 @@ class WallScreen:
         self.inflight.add(task)
         task.add_done_callback(self.inflight.discard)
 
+    def update(self, u: dict[str, Any]) -> None:
+        """wall.js applyUpdate: apply a pushed answer when the page has everything up to its
+        ``from``; ask a refresh when it lacks something (or one is in flight); ignore it when
+        the page is already ahead."""
+        coord = self.values.get(("wall-applied", "data"))
+        if u.get("to") and coord and coord_le(u["to"], coord) and not coord_le(coord, u["to"]):
+            self.v.tally.count("updates ignored (page ahead)")
+            return
+        if not coord_le(u.get("from"), coord) or self.running > 0:
+            self.v.tally.count("updates answered by a refresh")
+            self.waiting.append(time.time())
+            self.due = "update"
+            self.ask_if_due()
+            return
+        self.v.apply(self.cb, self.values, u.get("response") or {})
+
     def ask_if_due(self) -> None:
         """wall.js: a pushed change is asked for only when no refresh is in flight, once."""
         if self.running == 0 and self.due is not None:
@@ -539,6 +560,10 @@ class WallScreen:
                     self.waiting.append(time.time())
                     self.due = data
                     self.ask_if_due()
+                elif event == "update":
+                    self.pushed += 1
+                    self.v.tally.count("update events")
+                    self.update(orjson.loads(data))
                 event, data = "message", ""
             elif line.startswith(":"):
                 continue
@@ -552,6 +577,17 @@ class WallScreen:
                 elif name == "retry" and value.isdigit():
                     retry_s = int(value) / 1000
         return retry_s
+
+
+def coord_le(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Grid coordinates ({nid: "ms-seq", tick}) ordered part by part, as wall.js coordLE."""
+    if not a:
+        return True
+    if not b:
+        return False
+    x = tuple(int(p) for p in str(a["nid"]).split("-"))
+    y = tuple(int(p) for p in str(b["nid"]).split("-"))
+    return x <= y and int(a["tick"]) <= int(b["tick"])
 
 
 # -- a load process -----------------------------------------------------------------------------------

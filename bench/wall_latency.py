@@ -563,7 +563,7 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
                 page.add_init_script(INIT_JS)
                 if mode == "poll":  # the baseline: the push stream blocked, as a proxy might
-                    page.route("**/wall/events", lambda route: route.abort())
+                    page.route("**/wall/events*", lambda route: route.abort())
                 t_nav = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{env.port}/wall?metric=open&token={token}", wait_until="commit",
                           timeout=120_000)  # among --viewers on a busy machine the first answer may be slow

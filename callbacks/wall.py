@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,7 +56,9 @@ from layouts.kit.fmt import PLACEHOLDER
 from layouts.kit.health import render_banner, render_feed
 from layouts.kit.ranking import period_text, ranking_rows
 
+from . import wall_push
 from .clock import register_clock
+from .wall_push import PushHub, PushStreams, push_events
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,15 @@ ROW_VERSIONS = 64  # row sets of the queue and of the board kept per worker to s
 ROW_DELTAS = 128  # row deltas kept per worker (every screen at the same rows gets the same one)
 ROW_PANELS = ("queue", "board")  # the AG Grid panels updated by row transactions (wall.js applyRows)
 EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.py: the wall's route)
-PUSH_HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing a quiet stream
-PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
-PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
 RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks, API, pages
 GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
+# The refresh's outputs, in order: an answer names only those that changed ({id: {prop: value}},
+# the shape of Dash's own callback answers; a pushed update carries the same).
+REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("wall-grid", "data"), ("wall-state", "data"),
+    *[(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
+    ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
+)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -392,6 +398,10 @@ class WallService:
             return panels
 
     # -- grid deltas ---------------------------------------------------------------------
+    def journal_version(self) -> int:
+        """The live view's version whose grid changes the journal has filed (see _observe)."""
+        return self._journal.seen_version
+
     def _observe(self, live: LiveView) -> tuple[tuple[int, int], int]:
         """Record which cells changed since the last look (the view's own changelog); the coordinate."""
         assert self.follower is not None
@@ -453,6 +463,54 @@ class WallService:
                 if e.nid > c_nid or e.tick > c_tick:
                     codes |= e.changed.get(metric, set())
             return {**out, "full": False, "values": {c: current.get(c, 0) for c in codes}}
+
+
+    # -- one screen's answer ------------------------------------------------------------
+    def answer(self, metric: str, had: dict[str, Any], applied: dict[str, Any] | None,
+               shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+        """What a screen lacks, as ``{component id: {prop: value}}``; None when it lacks nothing.
+
+        ``had`` are the digests of the small panels the screen shows (wall-state), ``applied``
+        the grid coordinate it painted (wall-applied), ``shown`` the row sets of its queue and
+        board (wall-rows-applied). Everything is derived from the shared panels: two screens
+        in the same place get the same answer. Raises PreventUpdate while the view loads.
+        """
+        live = self.live
+        if live is None:
+            raise PreventUpdate
+        grid = self.grid_update(metric, applied)
+        panels = self.panels(live, metric)
+        rows = {}
+        for name in ROW_PANELS:
+            have = shown.get(name)
+            delta = self.rows[name].delta(have if isinstance(have, str) else None,
+                                          panels.digests[name], panels.parts[name])
+            if delta is not None:
+                rows[name] = delta
+        # The small panels by digest (wall-state); the row panels by what wall.js applied.
+        digests = {k: v for k, v in panels.digests.items() if k not in ROW_PANELS}
+        changed = {k for k in digests if digests[k] != had.get(k)}
+        if grid is None and not changed and not rows:
+            return None
+        if grid is not None and (grid.get("values") or "hot" in changed):
+            grid["hot"] = panels.hot_codes
+        if grid is None and "hot" in changed:
+            grid = {"full": False, "values": {}, "hot": panels.hot_codes, "version": (applied or {}).get("nid")}
+        out: dict[str, dict[str, Any]] = {}
+        if grid is not None:
+            out["wall-grid"] = {"data": grid}
+        if changed:
+            out["wall-state"] = {"data": {"digests": digests}}
+        if "kpi" in changed:
+            for (key, _, _), text in zip(view.KPIS, panels.parts["kpi"], strict=True):
+                out[f"wall-kpi-{key}"] = {"children": text}
+        if "hot" in changed:
+            out["wall-hot"] = {"children": panels.hot}
+        if rows:
+            out["wall-rows"] = {"data": rows}
+        if "queue_note" in changed:
+            out["wall-queue-count"] = {"children": panels.parts["queue_note"]}
+        return out
 
 
 # -- shaping the view's figures for the page ----------------------------------------------------
@@ -621,63 +679,11 @@ class HealthWatch:
 
 
 # -- registration ------------------------------------------------------------------------------------
-class PushStreams:
-    """Counts this worker's open push streams; each holds one gunicorn thread while open."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open = 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> bool:
-        with self._lock:
-            if self.open >= self.limit:
-                return False
-            self.open += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self.open -= 1
-
-
-def push_events(service: WallService, alive: Callable[[], bool], stop: threading.Event,
-                heartbeat_s: float = PUSH_HEARTBEAT_S) -> Iterator[str]:
-    """The text of one wall's push stream: ``change`` events naming the live view's version.
-
-    The event carries no figures: the page answers it by asking the refresh callback for what
-    it lacks (its coordinate and digests, as a poll does), so a pushed wall and a polling one
-    get the same bytes and the figures are computed once per change. Between messages the
-    session is checked again (``alive``): a revoked session or token ends the stream.
-    """
-    yield f"retry: {PUSH_RETRY_MS}\n\n"
-    version = -1
-    while not stop.is_set():
-        live = service.live
-        if live is None:  # still loading: the page polls meanwhile
-            stop.wait(1.0)
-            yield ": loading\n\n"
-        else:
-            # In slices: a worker told to stop (a restart, a deploy) must not wait out its
-            # graceful timeout for streams that never end by themselves.
-            now, waited = version, 0.0
-            while now == version and waited < heartbeat_s and not stop.is_set():
-                step = min(PUSH_STOP_CHECK_S, heartbeat_s - waited)
-                now = live.wait_changed(version, step)
-                waited += step
-            if now != version:
-                version = now
-                yield f"event: change\ndata: {now}\n\n"
-            else:
-                yield ": ping\n\n"
-        if not alive():
-            return
-
-
 def add_routes(server: flask.Flask, service: WallService) -> None:
     """The wall page's own Flask routes (auth/policy.py lists them under the page): its
     geometry and its push stream."""
     streams = PushStreams(max(0, service.settings.web_threads - RESERVED_THREADS))
+    hub = PushHub(service)
 
     @server.route(EVENTS_RULE)
     def wall_events() -> flask.Response:
@@ -686,10 +692,14 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
                                   headers={"Retry-After": str(view.PUSH_REFUSED_MAX_MS // 1000)})
 
         alive = session_check()  # asked between messages, outside the request (no context kept)
-        heartbeat_s = PUSH_HEARTBEAT_S
-
-        stream = push_events(service, alive, service.stopping, heartbeat_s=heartbeat_s)
+        metric = view.metric_of(flask.request.args.get("metric"))
+        gzip = "gzip" in (flask.request.headers.get("Accept-Encoding") or "")
+        stream = push_events(hub, metric, alive, service.stopping, heartbeat_s=wall_push.PUSH_HEARTBEAT_S,
+                             gzip=gzip)
         response = flask.Response(stream, mimetype="text/event-stream")
+        if gzip:
+            response.headers["Content-Encoding"] = "gzip"
+            response.headers["Vary"] = "Accept-Encoding"
         # The server closes the response when the browser goes or the stream ends, whether or
         # not it was ever read: the thread is counted free again then.
         response.call_on_close(streams.leave)
@@ -723,12 +733,7 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
 
 def register(app: dash.Dash, service: WallService) -> None:
     @app.callback(
-        Output("wall-grid", "data"),
-        Output("wall-state", "data"),
-        *[Output(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
-        Output("wall-hot", "children"),
-        Output("wall-rows", "data"),
-        Output("wall-queue-count", "children"),
+        *[Output(cid, prop) for cid, prop in REFRESH_OUTPUTS],
         Input("wall-tick", "n_intervals"),
         Input("wall-push", "data"),  # a pushed change (layouts/assets/wall.js): ask at once
         State("wall-state", "data"),
@@ -740,44 +745,17 @@ def register(app: dash.Dash, service: WallService) -> None:
                 rows_applied: dict[str, Any] | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
         started = time.perf_counter()
         metric = view.metric_of((config or {}).get("metric"))
-        state = dict(state or {})
-        shown = rows_applied if isinstance(rows_applied, dict) else {}
+        had = (state or {}).get("digests") if isinstance(state, dict) else None
         try:
-            live = service.live
-            if live is None:
-                raise PreventUpdate
-            grid = service.grid_update(metric, applied)
-            panels = service.panels(live, metric)
-            rows = {}
-            for name in ROW_PANELS:
-                have = shown.get(name)
-                delta = service.rows[name].delta(have if isinstance(have, str) else None,
-                                                 panels.digests[name], panels.parts[name])
-                if delta is not None:
-                    rows[name] = delta
-        except PreventUpdate:
-            raise
+            answer = service.answer(metric, had if isinstance(had, dict) else {}, applied,
+                                    rows_applied if isinstance(rows_applied, dict) else {})
         except Exception:  # never a traceback on the wall: the health banner says what is wrong
             log.exception("wall refresh failed")
             raise PreventUpdate from None
-        # The small panels by digest (wall-state); the row panels by what wall.js applied.
-        digests = {k: v for k, v in panels.digests.items() if k not in ROW_PANELS}
-        had = state.get("digests") or {}
-        changed = {k for k in digests if digests[k] != had.get(k)}
-        if grid is not None and grid.get("values"):
-            grid["hot"] = panels.hot_codes
-        if grid is None and not changed and not rows:
+        if answer is None:
             raise PreventUpdate
-        if grid is not None and "hot" in changed and not grid.get("values"):
-            grid["hot"] = panels.hot_codes
-        if grid is None and "hot" in changed:
-            grid = {"full": False, "values": {}, "hot": panels.hot_codes, "version": (applied or {}).get("nid")}
-        kpis = panels.parts["kpi"] if "kpi" in changed else [no_update] * len(view.KPIS)
-        hot = panels.hot if "hot" in changed else no_update
-        queue_note = panels.parts["queue_note"] if "queue_note" in changed else no_update
-        new_state = {"digests": digests} if changed else no_update
         log.debug("wall refresh in %.1f ms", 1000 * (time.perf_counter() - started))
-        return (grid if grid is not None else no_update, new_state, *kpis, hot, rows or no_update, queue_note)
+        return tuple(answer.get(cid, {}).get(prop, no_update) for cid, prop in REFRESH_OUTPUTS)
 
     app.clientside_callback(
         ClientsideFunction(namespace="gridhall_wall", function_name="applyRows"),

@@ -223,7 +223,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             dcc.Store(id="wall-config", data={
                 "tz": settings.tz.key, "metric": metric, "unit": unit,
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
-                "events": EVENTS_URL, "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
+                "events": f"{EVENTS_URL}?metric={metric}", "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
                 "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS],
             }),
         ],

@@ -10,6 +10,7 @@ Set GRIDHALL_SHOTS_DIR to keep the screenshots.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -103,3 +104,46 @@ def shots_dir(tmp_path: Path) -> Path:
     shots = Path(os.environ.get("GRIDHALL_SHOTS_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     return shots
+
+
+# The wall's pushed updates (callbacks/wall_push.py) as the page receives them: an init script
+# wraps EventSource so each "update" event's text is kept in window.__updates, and while
+# window.__dropUpdates is true the page never sees them (a stream that loses messages).
+UPDATES_JS = """(() => {
+  const Real = window.EventSource;
+  if (!Real || Real.__watched) { return; }
+  window.__updates = [];
+  window.__dropUpdates = false;
+  class Watched extends Real {
+    addEventListener(type, listener, options) {
+      if (type === "update") {
+        const inner = listener;
+        listener = function (e) {
+          if (window.__dropUpdates) { return; }
+          window.__updates.push(e.data);
+          return inner.call(this, e);
+        };
+      }
+      return super.addEventListener(type, listener, options);
+    }
+  }
+  Watched.__watched = true;
+  window.EventSource = Watched;
+})();"""
+
+
+def watch_updates(page: Any) -> Any:
+    """Record the wall's pushed updates in ``page`` (call before it loads the wall)."""
+    page.add_init_script(UPDATES_JS)
+    return page
+
+
+def take_updates(page: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The pushed updates the page applied since the last call: (bytes on the wire, answer).
+
+    The bytes are those the server sends a browser that accepts gzip: the event's compressed
+    piece (deterministic; tests/test_wall_push.py reads them off a raw stream)."""
+    from callbacks.wall_push import piece
+
+    texts = page.evaluate("(() => { const u = window.__updates || []; window.__updates = []; return u; })()")
+    return [(len(piece(f"event: update\ndata: {t}\n\n")), json.loads(t)["response"]) for t in texts]

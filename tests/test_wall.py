@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 from authkit import display_url, make_user, signin_page
-from browserkit import PageWatch, shots_dir
+from browserkit import PageWatch, shots_dir, take_updates, watch_updates
 from callbacks.wall import WallService
 from dashboard.figures import heat
 from dashboard.figures.overdue import overdue_stored
@@ -178,7 +178,7 @@ def test_wall_in_chromium_on_the_demo_city(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     runtime = application.server.extensions[appmod.EXTENSION_KEY]
     url = f"http://127.0.0.1:{server.server_port}/wall"
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = watch_updates(browser.new_page(viewport={"width": 1920, "height": 1080}))
     watch = PageWatch(page)
     try:
         with sessions() as s:
@@ -251,9 +251,12 @@ def test_wall_in_chromium_on_the_demo_city(
             grid_data = (json.loads(response.body())["response"].get("wall-grid") or {}).get("data") or {}
             answers.append((response.request.sizes()["responseBodySize"], len(grid_data.get("values") or {}),
                             response.headers.get("content-encoding", "")))
+        for size, answer in take_updates(page):  # pushed: the event's compressed piece
+            grid_data = (answer.get("wall-grid") or {}).get("data") or {}
+            answers.append((size, len(grid_data.get("values") or {}), "push"))
         carried = [a for a in answers if a[1]]
         assert sum(n for _, n, _ in carried) >= 100, answers
-        assert all(size <= 10_000 and enc == "gzip" for size, _, enc in carried), carried
+        assert all(size <= 10_000 and enc in ("gzip", "push") for size, _, enc in carried), carried
 
         shots = shots_dir(tmp_path)
         page.screenshot(path=str(shots / "wall-1920x1080.png"))

@@ -23,7 +23,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import display_token
-from browserkit import LiveServer, PageWatch
+from browserkit import LiveServer, PageWatch, take_updates, watch_updates
 from callbacks import wall as wallcb
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
@@ -98,7 +98,7 @@ GRID_ROWS_JS = """(id) => {
 
 
 def open_wall(browser: Any, sessions: sessionmaker[Session], url: str) -> Any:
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page = watch_updates(browser.new_page(viewport={"width": 1920, "height": 1080}))
     page.goto(f"{url}/wall?token={display_token(sessions)}")
     page.wait_for_function("() => { const r = document.documentElement.getAttribute('data-wall-rows');"
                            " return r && JSON.parse(r).queue && JSON.parse(r).board; }", timeout=30_000)
@@ -172,12 +172,18 @@ def test_row_transactions_converge_on_the_servers_rows(browser: Any, live_server
     blocked = False
 
     def block(on: bool) -> None:
+        """The screen misses answers and pushed updates (a network hiccup)."""
         nonlocal blocked
         if on and not blocked:
             page.route("**/_dash-update-component", lambda route: route.abort())
         if not on and blocked:
             page.unroute("**/_dash-update-component")
+        page.evaluate(f"window.__dropUpdates = {'true' if on else 'false'}")
         blocked = on
+
+    def pushed() -> None:
+        for _, answer in take_updates(page):
+            deltas.extend((answer.get("wall-rows") or {}).get("data", {}).values())
 
     ordered = sorted(msgs, key=lambda m: (m.case_id, m.occurred_at))
     per_case: dict[str, list[CaseEventMessage]] = {}
@@ -195,6 +201,7 @@ def test_row_transactions_converge_on_the_servers_rows(browser: Any, live_server
             time.sleep(1.2)
     block(False)
     converged(page, service)
+    pushed()
     rows = server_rows(service)
     assert len(rows["queue"]) >= 10 and len(rows["board"]) >= 2, {k: len(v) for k, v in rows.items()}
     assert any("from" in d for d in deltas), [(sorted(d), len(d.get("rows", []))) for d in deltas]
@@ -208,9 +215,11 @@ def test_row_transactions_converge_on_the_servers_rows(browser: Any, live_server
     producer.publish_many(m for c in steps[7] for m in per_case[c])
     ingest_all(ingest)
     time.sleep(1.2)
+    pushed()
     n = len(deltas)
     block(False)
     converged(page, service)
+    pushed()
     assert any(d.get("full") for d in deltas[n:]), deltas[n:]
     assert watch.errors == []
     page.close()
@@ -273,6 +282,7 @@ def test_same_state_same_bytes_and_small_updates_on_the_wire(
     a.on("response", seen)
     a.wait_for_timeout(1500)
     sizes.clear()
+    take_updates(a)
     ingest = Ingest(settings, sessions, redis_client, feed_city, consumer="bytes", block_ms=10)
     ingest.ensure_group()
     producer = Producer(redis_client, settings)
@@ -283,6 +293,9 @@ def test_same_state_same_bytes_and_small_updates_on_the_wire(
             number=f"by{i}-{g}") for g in GRID_CODES)
         ingest_all(ingest)
         a.wait_for_timeout(1200)
+    pushed = take_updates(a)
+    assert pushed, "no update came by push"
+    sizes.extend(pushed)  # pushed updates: their compressed piece
     grid_updates = [n for n, r in sizes if (r.get("wall-grid") or {}).get("data", {}).get("values")]
     assert grid_updates, sizes
     assert max(grid_updates) <= 10_000, grid_updates
@@ -294,6 +307,7 @@ def test_same_state_same_bytes_and_small_updates_on_the_wire(
         number="by-kpi-1", lon=None, lat=None))
     ingest_all(ingest)
     a.wait_for_timeout(2000)
+    sizes.extend(take_updates(a))
     kpi_only = [n for n, r in sizes if "wall-kpi-reported" in r and not (r.get("wall-grid") or {}).get("data", {}).get(
         "values") and "wall-rows" not in r and "wall-hot" not in r]
     assert kpi_only, [sorted(r) for _, r in sizes]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import display_token, make_user
 from browserkit import LiveServer, PageWatch
-from callbacks import wall as wallcb
+from callbacks import wall_push
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
@@ -69,11 +70,14 @@ def test_a_change_is_pushed_to_the_wall(browser: Any, live_server: LiveServer, s
     # of the ingest came by push, and the page counted the pushed change.
     page.wait_for_timeout(1000)
     before = page.evaluate("window.gridhall.wall.pushed || 0")
+    updates = page.evaluate("window.gridhall.wall.updates || 0")
     started = time.monotonic()
     publish_and_ingest(settings, sessions, redis_client, feed_city, "PUSH-1")
     expect(page.locator("#wall-kpi-reported")).to_have_text("1", timeout=2_500)
     assert time.monotonic() - started < 4.0
     assert page.evaluate("window.gridhall.wall.pushed") > before
+    # The update itself came in the event (callbacks/wall_push.py): no refresh was asked for it.
+    assert page.evaluate("window.gridhall.wall.updates || 0") > updates
     assert page.evaluate("window.gridhall.wall.pollMs") == 5000
     assert watch.errors == []
     page.close()
@@ -112,7 +116,7 @@ def test_a_blocked_stream_falls_back_to_polling(browser: Any, live_server: LiveS
 
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     # A proxy that does not pass event streams: the request fails, the page keeps polling.
-    page.route("**/wall/events", lambda route: route.fulfill(status=502, body="bad gateway"))
+    page.route("**/wall/events*", lambda route: route.fulfill(status=502, body="bad gateway"))
     page.goto(f"{live_server.url}/wall?token={display_token(sessions)}")
     expect(page.locator("#wall-kpi-reported")).to_have_text("0", timeout=20_000)
     expect(page.locator("html")).to_have_attribute("data-wall-push", "down", timeout=10_000)
@@ -136,7 +140,7 @@ def stream_lines(response: requests.Response, out: list[str], done: threading.Ev
 def test_revoking_the_session_ends_its_stream(live_server: LiveServer, settings: Settings,
                                               sessions: sessionmaker[Session], redis_client: redis.Redis,
                                               feed_city: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wallcb, "PUSH_HEARTBEAT_S", 0.3)
+    monkeypatch.setattr(wall_push, "PUSH_HEARTBEAT_S", 0.3)
     who = make_user(sessions, "display")
     browser = requests.Session()
     assert browser.get(f"{live_server.url}/wall?token={display_token(sessions, who)}", timeout=10).ok
@@ -149,7 +153,7 @@ def test_revoking_the_session_ends_its_stream(live_server: LiveServer, settings:
     deadline = time.monotonic() + 10
     while "event: change" not in lines and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert lines[0] == f"retry: {wallcb.PUSH_RETRY_MS}"
+    assert lines[0] == f"retry: {wall_push.PUSH_RETRY_MS}"
     assert "event: change" in lines, lines
     assert not done.is_set()
     # Signed out everywhere (a new password, a disabled account): the open stream ends too.
@@ -158,10 +162,55 @@ def test_revoking_the_session_ends_its_stream(live_server: LiveServer, settings:
     response.close()
 
 
+def test_updates_are_pushed_compressed_once_per_event(live_server: LiveServer, settings: Settings,
+                                                     sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                                     feed_city: Reference) -> None:
+    """Raw bytes of a stream: one gzip member whose pieces each decode as soon as they arrive,
+    the update's piece exactly the hub's (the same bytes for every stream), and the update the
+    refresh answer a screen at the previous update would get."""
+    browser = requests.Session()
+    assert browser.get(f"{live_server.url}/wall?token={display_token(sessions)}", timeout=10).ok
+    streams = [browser.get(f"{live_server.url}/wall/events?metric=open", stream=True, timeout=10,
+                           headers={"Accept-Encoding": "gzip"}) for _ in range(2)]
+    chunks: list[list[bytes]] = [[], []]
+    for response, got in zip(streams, chunks, strict=True):
+        assert response.headers["Content-Encoding"] == "gzip"
+        def read(r: requests.Response = response, g: list[bytes] = got) -> None:
+            try:
+                for c in r.raw.read_chunked(decode_content=False):  # one HTTP chunk per event
+                    g.append(c)
+            except Exception:  # closed at the end of the test
+                pass
+
+        threading.Thread(target=read, daemon=True).start()
+    time.sleep(1.5)  # both subscribed: the hub computes from here
+    publish_and_ingest(settings, sessions, redis_client, feed_city, "GZ-1")
+    deadline = time.monotonic() + 10
+    texts: list[list[str]] = [[], []]
+    while time.monotonic() < deadline and not all(any("event: update" in t for t in ts) for ts in texts):
+        time.sleep(0.1)
+        for got, ts in zip(chunks, texts, strict=True):
+            # The first chunk opens the gzip member; every later one is deflate data of its own.
+            ts[:] = [zlib.decompressobj(16 + zlib.MAX_WBITS if i == 0 else -zlib.MAX_WBITS).decompress(c).decode()
+                     for i, c in enumerate(list(got))]
+    for ts in texts:
+        assert ts[0].startswith(f"retry: {wall_push.PUSH_RETRY_MS}\n\nevent: change\n"), ts
+    updates = [[(c, t) for c, t in zip(got, ts, strict=True) if t.startswith("event: update")]
+               for got, ts in zip(chunks, texts, strict=True)]
+    assert updates[0] and updates[1], texts
+    (raw_a, text_a), (raw_b, _) = updates[0][-1], updates[1][-1]
+    assert raw_a == raw_b == wall_push.piece(text_a)  # compressed once, the same bytes on both
+    body = json.loads(text_a.split("data: ", 1)[1])
+    assert body["response"]["wall-kpi-reported"] == {"children": "1"}
+    assert set(body) == {"from", "to", "response"} and body["to"] != body["from"]
+    for response in streams:
+        response.close()
+
+
 def test_a_worker_without_a_spare_thread_refuses_a_stream(live_server: LiveServer, sessions: sessionmaker[Session],
                                                           feed_city: Reference,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wallcb.PushStreams, "enter", lambda self: False)
+    monkeypatch.setattr(wall_push.PushStreams, "enter", lambda self: False)
     browser = requests.Session()
     assert browser.get(f"{live_server.url}/wall?token={display_token(sessions)}", timeout=10).ok
     response = browser.get(f"{live_server.url}/wall/events", timeout=10)
@@ -170,7 +219,7 @@ def test_a_worker_without_a_spare_thread_refuses_a_stream(live_server: LiveServe
 
 
 def test_push_streams_count_their_threads() -> None:
-    streams = wallcb.PushStreams(2)
+    streams = wall_push.PushStreams(2)
     assert streams.enter() and streams.enter()
     assert not streams.enter()
     streams.leave()

@@ -27,7 +27,8 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import display_token
-from callbacks.wall import PUSH_RETRY_MS, kpi_values, queue_rows
+from callbacks.wall import kpi_values, queue_rows
+from callbacks.wall_push import PUSH_RETRY_MS
 from clikit import free_port, gunicorn_served
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
@@ -161,7 +162,7 @@ def open_wall(browser: Any, token: str, base: str) -> tuple[Any, list[str], list
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     streams: list[str] = []
     errors: list[str] = []
-    page.on("request", lambda r: r.url.endswith("/wall/events") and streams.append(r.url))
+    page.on("request", lambda r: "/wall/events" in r.url and streams.append(r.url))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{base}/wall?token={token}")
     page.wait_for_function("() => document.documentElement.getAttribute('data-wall-push') === 'open'",
@@ -392,7 +393,7 @@ def test_a_wall_pushed_again_after_a_proxy_blocked_its_stream(browser: Any, hall
         blocked.append(time.monotonic())
         route.fulfill(status=502, body="bad gateway")
 
-    page.route("**/wall/events", proxy)
+    page.route("**/wall/events*", proxy)
     kill(workers.stream_holder())  # the open stream drops; its reconnects meet the proxy
     wait_page(page, lambda: len(blocked) >= 3, 40, "three blocked stream attempts")
     assert push_states(page)[-1] == "down"  # given up by the browser, tried again by wall.js
@@ -402,7 +403,7 @@ def test_a_wall_pushed_again_after_a_proxy_blocked_its_stream(browser: Any, hall
     waits = [round(b - a, 1) for a, b in zip(blocked, blocked[1:], strict=False)]
     first = view.PUSH_REFUSED_FIRST_MS / 1000
     assert all(w >= first * 0.8 for w in waits), waits
-    page.unroute("**/wall/events")
+    page.unroute("**/wall/events*")
     unblocked_at = time.monotonic()
     workers.wait_ready()
     assert_pushed(page, feed, settings, sessions, "pushed once the proxy passes the stream")

@@ -219,10 +219,13 @@
     }, 250);
   }
 
-  /* Push: a server-sent event per change of the live view (/wall/events). Each one sets
-     wall-push, an Input of the refresh callback, so the page asks for what it lacks at once;
-     the poll slows to a safety net while the stream is up and returns to its normal pace
-     when it drops. The browser reconnects a dropped stream by itself, however long the server
+  /* Push: the server sends each update itself (/wall/events, callbacks/wall_push.py): an
+     "update" event carries the refresh callback's answer for a screen that showed the update
+     before it ({from, to, response}); the page applies it with set_props when it shows
+     everything up to "from", and otherwise (it missed one, or has just connected: the
+     "change" event) sets wall-push, an Input of the refresh callback, to ask for what it
+     lacks. The poll slows to a safety net while the stream is up and returns to its normal
+     pace when it drops. The browser reconnects a dropped stream by itself, however long the server
      is away; a stream it gives up (the server refused it with 503: no thread to spare; a proxy
      answered 502 while the server restarted, or blocks streams) is opened again after
      cfg.refusedMs[0], twice as long after each further refusal, at most every cfg.refusedMs[1]:
@@ -283,6 +286,60 @@
     }
   }
 
+  /* Paint a grid update; returns the coordinate now painted (or null). The coordinate is
+     recorded here, after the values are applied, and not from the server's answer: when two
+     answers arrive before the callback runs, Dash hands over only the later one, and the page
+     must not claim the earlier one's cells (the later one, asked from the same coordinate,
+     carries them too). The next refresh asks for what changed since. */
+  function paint(data) {
+    wall.lastPainted = applyGrid(data);
+    document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
+    if (!data || !data.nid) { return null; }
+    wall.coord = { nid: data.nid, tick: data.tick };
+    return wall.coord;
+  }
+
+  /* Grid coordinates ({nid: "ms-seq", tick: s}) are ordered part by part; "a <= b" when
+     b has everything a has. */
+  function coordLE(a, b) {
+    if (!a) { return true; }
+    if (!b) { return false; }
+    var x = String(a.nid).split("-").map(Number), y = String(b.nid).split("-").map(Number);
+    var nidLE = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]);
+    return nidLE && Number(a.tick) <= Number(b.tick);
+  }
+
+  function applyUpdate(u) {
+    var dc = window.dash_clientside;
+    if (!u || !u.response || !dc || typeof dc.set_props !== "function") { return; }
+    if (u.to && wall.coord && coordLE(u.to, wall.coord) && !coordLE(wall.coord, u.to)) {
+      return;  // the page is ahead of this update (a refresh brought it further)
+    }
+    if (!coordLE(u.from, wall.coord) || wall.inflight > 0) {
+      // It lacks what came before "from" (or a refresh is on its way, whose answer may
+      // supersede this): ask for everything since its own coordinate instead.
+      wall.due = "update";
+      askIfDue();
+      return;
+    }
+    wall.pushed = (wall.pushed || 0) + 1;
+    wall.updates = (wall.updates || 0) + 1;
+    // The grid and the rows are applied here, in the order the updates came: through
+    // set_props, Dash could run their clientside callbacks once for two quick updates and
+    // the first one's cells would be lost. The other outputs are whole values.
+    Object.keys(u.response).forEach(function (id) {
+      var props = u.response[id];
+      if (id === "wall-grid") {
+        var applied = paint(props.data);
+        if (applied) { dc.set_props("wall-applied", { data: applied }); }
+      } else if (id === "wall-rows") {
+        applyRows(props.data);
+      } else {
+        dc.set_props(id, props);
+      }
+    });
+  }
+
   function startPush(cfg) {
     // Called on every update (applyGrid): a stream open or a retry pending is left alone.
     if (wall.push || wall.pushRetry || !window.EventSource || !cfg.events) { return; }
@@ -296,6 +353,11 @@
     es.addEventListener("change", function (e) {
       wall.due = e.data;
       askIfDue();
+    });
+    es.addEventListener("update", function (e) {
+      var u;
+      try { u = JSON.parse(e.data); } catch (err) { return; }
+      applyUpdate(u);
     });
     es.addEventListener("error", function () {
       document.documentElement.setAttribute("data-wall-push", "down");
@@ -328,7 +390,11 @@
       wall.shown[panel] = d.to;
       return;
     }
-    if (wall.shown[panel] !== d.from) { return; }  // computed for another set: ask again from ours
+    if (wall.shown[panel] !== d.from) {  // computed for another set: ask again from ours
+      wall.due = wall.due || "rows";
+      window.setTimeout(askIfDue, 0);
+      return;
+    }
     var lost = false;
     var update = (d.update || []).map(function (u) {
       var node = api.getRowNode(String(u.id));
@@ -379,15 +445,8 @@
       applyGrid: function (data, cfg) {
         if (cfg && cfg.breaks) { wall.cfg = cfg; }
         if (cfg) { startPush(cfg); }
-        var n = applyGrid(data);
-        document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
-        // The coordinate of what is painted now: the next refresh asks for what changed since.
-        // Written here, after the values are applied, and not by the server's answer: when two
-        // answers arrive before this runs, Dash hands over only the later one, and the page must
-        // not claim the earlier one's cells (the later one, asked from the same coordinate,
-        // carries them too).
-        var applied = data && data.nid ? { nid: data.nid, tick: data.tick } : window.dash_clientside.no_update;
-        return [n, applied];
+        var applied = paint(data);
+        return [wall.lastPainted, applied || window.dash_clientside.no_update];
       },
       /* Rows for the queue and the board: applied in order; wall-rows-applied is written
          (set_props) once they are in the grids. */

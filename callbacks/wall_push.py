@@ -1,0 +1,259 @@
+"""Pushed updates of the wall (/wall/events): computed once per change, written to every stream.
+
+A worker runs one :class:`PushHub`. When its live view moves, the hub computes — once per
+metric shown by an open stream — the refresh answer of a screen that showed the previous
+update (:meth:`callbacks.wall.WallService.answer`, the same code a poll runs), serialises it
+once and wakes the streams, which write those very bytes. A pushed screen therefore costs
+the server one socket write per update and no request at all; identical screens get
+identical bytes. Updates are at most one per :data:`PUSH_INTERVAL_S` (or twice the time the
+hub took to compute the last one, when that is longer), so a burst of events costs a screen
+one update per interval, not one per event.
+
+Each update names the grid coordinate it starts ``from`` and the one it brings the screen
+``to``. The page (layouts/assets/wall.js) applies it only when it already shows everything up
+to ``from``; otherwise (it missed an update, or it has just connected) it asks the refresh
+callback for what it lacks, as a poll would. Stream events:
+
+``change``
+    sent once when the stream opens: the page asks for what changed since its paint.
+``update``
+    ``{"from": coordinate, "to": coordinate, "response": {id: {prop: value}}}``: the refresh
+    callback's answer, applied in the page with ``dash_clientside.set_props``.
+
+Compressed once, too: to a browser that accepts gzip the stream is one gzip member whose
+deflate data is a chain of pieces, each compressed on its own and ended with a full flush
+(byte-aligned, no reference to earlier data). So each update is compressed once by the hub
+and the same bytes go to every stream, however long it has been open, and the browser
+decodes each event as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dash._utils import to_json
+from dash.exceptions import PreventUpdate
+
+from dashboard.rules.clock import utcnow
+
+if TYPE_CHECKING:
+    from .wall import WallService
+
+log = logging.getLogger(__name__)
+
+PUSH_HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing a quiet stream
+PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
+PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
+PUSH_INTERVAL_S = 0.1  # at most one update per stream this often: a burst of events is one update
+PUSH_SESSION_CHECK_S = 1.0  # how often an open stream asks whether its session is still valid
+
+# A gzip member's header (RFC 1952: deflate, no name, no time, unknown OS); no trailer follows,
+# the stream ends with the connection.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def piece(text: str) -> bytes:
+    """``text`` as raw deflate data that decodes on its own (fresh window, full flush at the end)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(text.encode()) + c.flush(zlib.Z_FULL_FLUSH)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of the stream, as text and as a compressed piece."""
+
+    text: str
+    gz: bytes
+
+    @classmethod
+    def of(cls, text: str) -> Event:
+        return cls(text, piece(text))
+
+    def body(self, gzip: bool) -> bytes:
+        return self.gz if gzip else self.text.encode()
+
+
+RETRY = Event.of(f"retry: {PUSH_RETRY_MS}\n\n")
+CHANGE = Event.of("event: change\ndata: open\n\n")  # the page asks once for what changed since its paint
+PING = Event.of(": ping\n\n")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a screen that applied every update so far stands: what a refresh would send it."""
+
+    applied: dict[str, Any] | None = None  # grid coordinate painted (wall-applied)
+    digests: dict[str, Any] = field(default_factory=dict)  # the small panels' digests (wall-state)
+    shown: dict[str, Any] = field(default_factory=dict)  # row sets of the queue and board (wall-rows-applied)
+
+    def after(self, answer: dict[str, dict[str, Any]]) -> Place:
+        """Where the screen stands once it applied ``answer`` (as wall.js applies it)."""
+        grid = answer.get("wall-grid", {}).get("data")
+        applied = self.applied
+        if isinstance(grid, dict) and grid.get("nid"):
+            applied = {"nid": grid["nid"], "tick": grid["tick"]}
+        state = answer.get("wall-state", {}).get("data")
+        digests = dict(state["digests"]) if isinstance(state, dict) else self.digests
+        shown = dict(self.shown)
+        for panel, delta in (answer.get("wall-rows", {}).get("data") or {}).items():
+            if delta.get("full") or delta.get("from") == shown.get(panel):
+                shown[panel] = delta.get("to")
+        return Place(applied, digests, shown)
+
+
+class PushHub:
+    """One worker's pushed updates: one thread computes them, every open stream writes them."""
+
+    def __init__(self, service: WallService, interval_s: float = PUSH_INTERVAL_S) -> None:
+        self.service = service
+        self.interval_s = interval_s
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._latest: dict[str, tuple[int, Event | None]] = {}  # metric -> (seq, event) of its newest update
+        self._streams: Counter[str] = Counter()  # metric -> open streams
+        self._places: dict[str, Place] = {}  # metric -> where the newest update left a screen
+        self._version = -1  # the live view's version the newest updates are complete for
+        self._minute: Any = None
+        self._thread: threading.Thread | None = None
+        self.updates = 0  # updates computed (bench/tests read it)
+
+    # -- streams -------------------------------------------------------------------------
+    def subscribe(self, metric: str) -> int:
+        """A stream of ``metric`` opens: the sequence number of the newest update it need not get."""
+        with self._cond:
+            self._streams[metric] += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gridhall-wall-push", daemon=True)
+                self._thread.start()
+            return self._latest.get(metric, (self._seq, None))[0]
+
+    def unsubscribe(self, metric: str) -> None:
+        with self._cond:
+            self._streams[metric] -= 1
+            if self._streams[metric] <= 0:
+                del self._streams[metric]
+
+    def next(self, metric: str, after: int, timeout: float) -> tuple[int, Event | None]:
+        """The newest update of ``metric`` past sequence ``after``, waiting up to ``timeout``."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._latest.get(metric, (after, None))[0] > after, timeout)
+            seq, event = self._latest.get(metric, (after, None))
+            return (seq, event) if seq > after else (after, None)
+
+    # -- the hub's thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        stop = self.service.stopping
+        while not stop.is_set():
+            live = self.service.live
+            with self._cond:
+                metrics = sorted(self._streams)
+            if live is None or not metrics:
+                stop.wait(PUSH_STOP_CHECK_S)
+                continue
+            minute = utcnow().replace(second=0, microsecond=0)
+            if live.version == self._version and minute == self._minute:
+                live.wait_changed(self._version, PUSH_STOP_CHECK_S)
+                continue
+            started = time.perf_counter()
+            try:
+                self.publish(metrics)
+            except PreventUpdate:  # the view is being reloaded
+                stop.wait(PUSH_STOP_CHECK_S)
+                continue
+            except Exception:  # never kill the pushing: the pages' polls carry on meanwhile
+                log.exception("wall push failed")
+                stop.wait(1.0)
+                continue
+            self._minute = minute
+            took = time.perf_counter() - started
+            stop.wait(max(self.interval_s, 2 * took))
+
+    def publish(self, metrics: list[str]) -> None:
+        """Compute and hand out the update of each metric: what a screen at its place lacks."""
+        live = self.service.live
+        if live is None:
+            raise PreventUpdate
+        version = live.version  # read first: a change while computing goes out with the next update
+        events: dict[str, Event] = {}
+        for metric in metrics:
+            place = self._places.get(metric)
+            if place is None:  # the first stream of this metric: start from where a screen is now
+                whole = self.service.answer(metric, {}, None, {})
+                self._places[metric] = Place().after(whole or {})
+                continue
+            answer = self.service.answer(metric, place.digests, place.applied, place.shown)
+            if answer is None:
+                continue
+            moved = place.after(answer)
+            body = {"from": place.applied, "to": moved.applied, "response": answer}
+            events[metric] = Event.of(f"event: update\ndata: {to_json(body)}\n\n")
+            self._places[metric] = moved
+        if self.service.journal_version() >= version:  # else the grid part is still to come
+            self._version = version
+        if events:
+            with self._cond:
+                self._seq += 1
+                for metric, event in events.items():
+                    self._latest[metric] = (self._seq, event)
+                self.updates += 1
+                self._cond.notify_all()
+
+
+class PushStreams:
+    """Counts this worker's open push streams; each holds one gunicorn thread while open."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.open >= self.limit:
+                return False
+            self.open += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.open -= 1
+
+
+def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: threading.Event,
+                heartbeat_s: float = PUSH_HEARTBEAT_S, gzip: bool = False) -> Iterator[bytes]:
+    """The bytes of one wall's push stream (see the module's docstring); gzip-encoded if ``gzip``.
+
+    The session is checked again (``alive``) at most every PUSH_SESSION_CHECK_S: a revoked
+    session or token ends the stream.
+    """
+    yield (GZIP_HEADER if gzip else b"") + RETRY.body(gzip) + CHANGE.body(gzip)
+    sent = hub.subscribe(metric)
+    try:
+        quiet = 0.0
+        checked = time.monotonic()
+        while not stop.is_set():
+            # In slices: a worker told to stop (a restart, a deploy) must not wait out its
+            # graceful timeout for streams that never end by themselves.
+            step = min(PUSH_STOP_CHECK_S, heartbeat_s)
+            seq, event = hub.next(metric, sent, step)
+            if event is not None:
+                sent, quiet = seq, 0.0
+                yield event.body(gzip)
+            else:
+                quiet += step
+                if quiet >= heartbeat_s:
+                    quiet = 0.0
+                    yield PING.body(gzip)
+            if time.monotonic() - checked >= PUSH_SESSION_CHECK_S:
+                checked = time.monotonic()
+                if not alive():
+                    return
+    finally:
+        hub.unsubscribe(metric)
