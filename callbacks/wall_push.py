@@ -16,6 +16,9 @@ callback for what it lacks, as a poll would. Stream events:
 
 ``change``
     sent once when the stream opens: the page asks for what changed since its paint.
+``ping``
+    every PUSH_HEARTBEAT_S while nothing else is sent: proxies keep the stream open, and the
+    page knows it is alive (a stream silent for longer, e.g. stalled in a proxy, is reopened).
 ``update``
     ``{"from": coordinate, "to": coordinate, "response": {id: {prop: value}}}``: the refresh
     callback's answer, applied in the page with ``dash_clientside.set_props``.
@@ -42,13 +45,14 @@ from dash._utils import to_json
 from dash.exceptions import PreventUpdate
 
 from dashboard.rules.clock import utcnow
+from layouts import wall as view
 
 if TYPE_CHECKING:
     from .wall import WallService
 
 log = logging.getLogger(__name__)
 
-PUSH_HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing a quiet stream
+PUSH_HEARTBEAT_S = view.PUSH_HEARTBEAT_MS / 1000  # a ping this often: proxies keep a quiet stream open
 PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
 PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
 PUSH_INTERVAL_S = 0.1  # at most one update per stream this often: a burst of events is one update
@@ -82,7 +86,9 @@ class Event:
 
 RETRY = Event.of(f"retry: {PUSH_RETRY_MS}\n\n")
 CHANGE = Event.of("event: change\ndata: open\n\n")  # the page asks once for what changed since its paint
-PING = Event.of(": ping\n\n")
+# An event, not a comment: EventSource hides comments, and the page must see that a quiet stream
+# is still alive (wall.js reopens one that says nothing for PUSH_SILENT_MS).
+PING = Event.of("event: ping\ndata: \n\n")
 
 
 @dataclass(frozen=True)

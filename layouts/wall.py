@@ -41,6 +41,10 @@ EVENTS_URL = "/wall/events"
 # server restarts behind it) is given up by the browser; layouts/assets/wall.js opens it again
 # after PUSH_REFUSED_FIRST_MS, twice as long after each further refusal, at most every
 # PUSH_REFUSED_MAX_MS (the 503's Retry-After), and polls every REFRESH_MS meanwhile.
+PUSH_HEARTBEAT_MS = 10_000  # the stream sends a "ping" event this often while it has nothing else
+# A stream that said nothing for this long is stalled (e.g. held by a proxy that stopped passing
+# it): wall.js closes it and opens a new one; it polls at its normal pace meanwhile.
+PUSH_SILENT_MS = 3 * PUSH_HEARTBEAT_MS
 PUSH_REFUSED_FIRST_MS = 3000
 PUSH_REFUSED_MAX_MS = 60_000
 HEALTH_MS = 2000  # the feed-health poll (header and stale banner)
@@ -224,7 +228,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                 "tz": settings.tz.key, "metric": metric, "unit": unit,
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
                 "events": f"{EVENTS_URL}?metric={metric}", "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
-                "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS],
+                "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
             }),
         ],
     )

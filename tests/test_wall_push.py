@@ -109,6 +109,31 @@ def test_a_burst_of_pushed_changes_loses_no_cell(browser: Any, live_server: Live
 
 
 @pytest.mark.browser
+def test_a_silent_stream_is_reopened(browser: Any, live_server: LiveServer, settings: Settings,
+                                     sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                     feed_city: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream that says nothing (stalled in a proxy: no error, no data) is closed and opened
+    anew; one that pings is left alone."""
+    from layouts import wall as view
+
+    monkeypatch.setattr(view, "PUSH_SILENT_MS", 1500)
+    monkeypatch.setattr(wall_push, "PUSH_HEARTBEAT_S", 600.0)  # nothing after its first event
+    page = open_wall(browser, sessions, live_server.url)
+    page.wait_for_function("() => (window.gridhall.wall.reopened || 0) >= 2", timeout=10_000)
+    monkeypatch.setattr(wall_push, "PUSH_HEARTBEAT_S", 0.3)  # the next stream pings
+    page.wait_for_function("() => (window.gridhall.wall.reopened || 0) >= 3", timeout=10_000)
+    page.wait_for_function("() => document.documentElement.getAttribute('data-wall-push') === 'open'")
+    reopened = page.evaluate("window.gridhall.wall.reopened")
+    page.wait_for_timeout(4000)
+    assert page.evaluate("window.gridhall.wall.reopened") == reopened  # pinging: alive
+    publish_and_ingest(settings, sessions, redis_client, feed_city, "SILENT-1")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#wall-kpi-reported")).to_have_text("1", timeout=2_500)  # and pushed
+    page.close()
+
+
+@pytest.mark.browser
 def test_a_blocked_stream_falls_back_to_polling(browser: Any, live_server: LiveServer, settings: Settings,
                                                 sessions: sessionmaker[Session], redis_client: redis.Redis,
                                                 feed_city: Reference) -> None:

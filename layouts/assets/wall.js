@@ -345,6 +345,25 @@
     if (wall.push || wall.pushRetry || !window.EventSource || !cfg.events) { return; }
     var es = new window.EventSource(cfg.events);
     wall.push = es;
+    wall.heardAt = Date.now();
+    ["open", "change", "update", "ping"].forEach(function (name) {
+      es.addEventListener(name, function () { wall.heardAt = Date.now(); });
+    });
+    if (!wall.watchdog && cfg.silentMs) {
+      // A stream can stall without an error (a proxy stops passing it): one that said nothing
+      // for cfg.silentMs -- the server pings every third of that -- is closed and opened anew.
+      wall.watchdog = window.setInterval(function () {
+        var open = wall.push && wall.push.readyState === window.EventSource.OPEN;
+        if (open && Date.now() - wall.heardAt > cfg.silentMs) {
+          wall.push.close();
+          wall.push = null;
+          wall.reopened = (wall.reopened || 0) + 1;
+          document.documentElement.setAttribute("data-wall-push", "down");
+          setPoll(cfg.pollMs);
+          startPush(cfg);
+        }
+      }, Math.max(250, Math.min(5000, cfg.silentMs / 4)));
+    }
     es.addEventListener("open", function () {
       wall.refusedMs = 0;
       document.documentElement.setAttribute("data-wall-push", "open");
