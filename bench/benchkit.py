@@ -13,8 +13,10 @@ import argparse
 import math
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -55,13 +57,24 @@ def add_smoke(parser: argparse.ArgumentParser, **sizes: Any) -> None:
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """parse_args, then the smoke sizes of :func:`add_smoke` for options left at their default."""
+    """parse_args, then the smoke sizes of :func:`add_smoke` for options left at their default.
+
+    Also makes SIGTERM (``timeout``, ``kill``) end the bench as Ctrl-C does, through its
+    ``finally`` blocks: the servers, ingests and schemas it started are stopped and dropped
+    instead of being left behind.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     args = parser.parse_args(argv)
     if getattr(args, "smoke", False):
         for dest, value in args._smoke_sizes.items():
             if getattr(args, dest) == parser.get_default(dest):
                 setattr(args, dest, value)
     return args
+
+
+def _terminated(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def result(**values: float | int) -> None:

@@ -61,8 +61,9 @@ from dashboard.settings import Settings  # noqa: E402
 
 API_MS = 1000  # the API clients' poll (the screens' cadences are their pages' own: dcc.Interval)
 #: The steady answers a target is judged on (page loads and sign-ins are reported apart).
-#: "wall push→answer": a change event's arrival → the answer of the refresh it caused;
-#: "wall XADD→answer": a probe case's XADD → the first refresh answer carrying its grid's value.
+#: "wall push→answer": a change event's (or an update's it could not apply) arrival → the answer
+#: of the refresh it caused; "wall XADD→answer": a probe case's XADD → the first pushed update
+#: or refresh answer carrying its grid's value.
 STEADY = ("wall push→answer", "wall XADD→answer", "wall refresh", "wall health", "view refresh",
           "api summary", "api overdue")
 ONE_OFF = ("wall sign-in", "wall page", "view sign-in", "view page", "view geometry")

@@ -18,7 +18,8 @@ loopback address (127.1.x.y: per-client limits see N clients, as in a hall) —
 
 - **wall screens**: display-token sign-in, the page, the geometry, then the wall's push
   protocol: the ``/wall/events`` stream (server-sent events, one gunicorn thread each while
-  open), a refresh on each ``change`` event with the screen's state and painted coordinate,
+  open) whose ``update`` events it applies, a refresh (with the screen's state and painted
+  coordinate) on a ``change`` event or an update it cannot apply,
   the 5 s safety poll while pushed (500 ms while the stream is down), the 2 s health poll;
 - **/view sessions**: a leader's sign-in (CSRF), the page, the geometry, the 30 s refresh;
 - **API clients**: ``/api/v1/summary`` and ``/api/v1/overdue`` once a second each (a leader's
@@ -32,7 +33,7 @@ wall screens + 4 reserved + 8 spare (``screens.threads_for``), so any one worker
 every stream (the kernel does not spread connections evenly); the figure is printed.
 
 Figures per size: p50/p95/p99/max of each kind of answer — for walls, ``push→answer`` (a
-change event's arrival → the answer of the refresh it caused), ``XADD → answer`` (a probe's
+change event's (or an unappliable update's) arrival → the answer of the refresh it caused), ``XADD → answer`` (a probe's
 XADD → the first answer carrying its grid's new value, per screen), the refresh request
 itself and the health poll — errors (anything but 2xx/304, timeouts after ``--timeout`` s,
 failed sign-ins, a refused or dropped push stream), the server's CPU (gunicorn master +

@@ -56,7 +56,6 @@ from layouts.kit.fmt import PLACEHOLDER
 from layouts.kit.health import render_banner, render_feed
 from layouts.kit.ranking import period_text, ranking_rows
 
-from . import wall_push
 from .clock import register_clock
 from .wall_push import PushHub, PushStreams, push_events
 
@@ -694,7 +693,7 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
         alive = session_check()  # asked between messages, outside the request (no context kept)
         metric = view.metric_of(flask.request.args.get("metric"))
         gzip = "gzip" in (flask.request.headers.get("Accept-Encoding") or "")
-        stream = push_events(hub, metric, alive, service.stopping, heartbeat_s=wall_push.PUSH_HEARTBEAT_S,
+        stream = push_events(hub, metric, alive, service.stopping, heartbeat_s=view.PUSH_HEARTBEAT_MS / 1000,
                              gzip=gzip)
         response = flask.Response(stream, mimetype="text/event-stream")
         if gzip:

@@ -17,8 +17,9 @@ callback for what it lacks, as a poll would. Stream events:
 ``change``
     sent once when the stream opens: the page asks for what changed since its paint.
 ``ping``
-    every PUSH_HEARTBEAT_S while nothing else is sent: proxies keep the stream open, and the
-    page knows it is alive (a stream silent for longer, e.g. stalled in a proxy, is reopened).
+    every ``PUSH_HEARTBEAT_MS`` (layouts/wall.py) while nothing else is sent: proxies keep the
+    stream open, and the page knows it is alive (a stream silent for longer, e.g. stalled in
+    a proxy, is reopened).
 ``update``
     ``{"from": coordinate, "to": coordinate, "response": {id: {prop: value}}}``: the refresh
     callback's answer, applied in the page with ``dash_clientside.set_props``.
@@ -39,20 +40,30 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dash._utils import to_json
 from dash.exceptions import PreventUpdate
 
 from dashboard.rules.clock import utcnow
-from layouts import wall as view
 
-if TYPE_CHECKING:
-    from .wall import WallService
+
+class Source(Protocol):
+    """What the hub needs of the wall's service (callbacks/wall.py WallService)."""
+
+    @property
+    def live(self) -> Any: ...  # the LiveView, or None while it loads
+
+    @property
+    def stopping(self) -> threading.Event: ...
+
+    def answer(self, metric: str, had: dict[str, Any], applied: dict[str, Any] | None,
+               shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None: ...
+
+    def journal_version(self) -> int: ...
 
 log = logging.getLogger(__name__)
 
-PUSH_HEARTBEAT_S = view.PUSH_HEARTBEAT_MS / 1000  # a ping this often: proxies keep a quiet stream open
 PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
 PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
 PUSH_INTERVAL_S = 0.1  # at most one update per stream this often: a burst of events is one update
@@ -117,7 +128,7 @@ class Place:
 class PushHub:
     """One worker's pushed updates: one thread computes them, every open stream writes them."""
 
-    def __init__(self, service: WallService, interval_s: float = PUSH_INTERVAL_S) -> None:
+    def __init__(self, service: Source, interval_s: float = PUSH_INTERVAL_S) -> None:
         self.service = service
         self.interval_s = interval_s
         self._cond = threading.Condition()
@@ -233,7 +244,7 @@ class PushStreams:
 
 
 def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: threading.Event,
-                heartbeat_s: float = PUSH_HEARTBEAT_S, gzip: bool = False) -> Iterator[bytes]:
+                heartbeat_s: float, gzip: bool = False) -> Iterator[bytes]:
     """The bytes of one wall's push stream (see the module's docstring); gzip-encoded if ``gzip``.
 
     The session is checked again (``alive``) at most every PUSH_SESSION_CHECK_S: a revoked

@@ -31,6 +31,7 @@ from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.producer import Producer
 from feeds.sessionstore import SessionStore
+from layouts import wall as view
 
 
 def report(case_id: str, grid: str = GRID_CODES[0]) -> CaseEventMessage:
@@ -114,13 +115,12 @@ def test_a_silent_stream_is_reopened(browser: Any, live_server: LiveServer, sett
                                      feed_city: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream that says nothing (stalled in a proxy: no error, no data) is closed and opened
     anew; one that pings is left alone."""
-    from layouts import wall as view
 
     monkeypatch.setattr(view, "PUSH_SILENT_MS", 1500)
-    monkeypatch.setattr(wall_push, "PUSH_HEARTBEAT_S", 600.0)  # nothing after its first event
+    monkeypatch.setattr(view, "PUSH_HEARTBEAT_MS", 600_000)  # nothing after its first event
     page = open_wall(browser, sessions, live_server.url)
     page.wait_for_function("() => (window.gridhall.wall.reopened || 0) >= 2", timeout=10_000)
-    monkeypatch.setattr(wall_push, "PUSH_HEARTBEAT_S", 0.3)  # the next stream pings
+    monkeypatch.setattr(view, "PUSH_HEARTBEAT_MS", 300)  # the next stream pings
     page.wait_for_function("() => (window.gridhall.wall.reopened || 0) >= 3", timeout=10_000)
     page.wait_for_function("() => document.documentElement.getAttribute('data-wall-push') === 'open'")
     reopened = page.evaluate("window.gridhall.wall.reopened")
@@ -165,7 +165,7 @@ def stream_lines(response: requests.Response, out: list[str], done: threading.Ev
 def test_revoking_the_session_ends_its_stream(live_server: LiveServer, settings: Settings,
                                               sessions: sessionmaker[Session], redis_client: redis.Redis,
                                               feed_city: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wall_push, "PUSH_HEARTBEAT_S", 0.3)
+    monkeypatch.setattr(view, "PUSH_HEARTBEAT_MS", 300)
     who = make_user(sessions, "display")
     browser = requests.Session()
     assert browser.get(f"{live_server.url}/wall?token={display_token(sessions, who)}", timeout=10).ok
