@@ -318,12 +318,18 @@ class Viewer:
 
     def apply(self, cb: Callback, values: dict[tuple[str, str], Any], response: dict[str, Any]) -> None:
         """Take a refresh answer (a polled one or a pushed update) into the page's values."""
+        # As wall.js: an answer older than what is painted (overtaken by pushed updates) is not
+        # painted; once it painted the cells, it records their coordinate (wall-applied).
+        grid = response.get("wall-grid", {}).get("data")
+        coord = values.get(("wall-applied", "data"))
+        if isinstance(grid, dict) and grid.get("nid") and coord and coord_le(grid, coord) \
+                and not coord_le(coord, grid):
+            response = {k: v for k, v in response.items() if k != "wall-grid"}
+            grid = None
         for cid, props in response.items():
             for prop, value in props.items():
                 if (cid, prop) in values or any(cid == s[0] and prop == s[1] for s in cb.state):
                     values[(cid, prop)] = value
-        # What wall.js does once it painted the cells: record their coordinate (wall-applied).
-        grid = response.get("wall-grid", {}).get("data")
         if isinstance(grid, dict) and grid.get("nid") and ("wall-applied", "data") in values:
             values[("wall-applied", "data")] = {"nid": grid["nid"], "tick": grid["tick"]}
         # ... and once it applied the queue's and the board's rows: their digests (wall-rows-applied).
@@ -482,13 +488,13 @@ class WallScreen:
 
     def update(self, u: dict[str, Any]) -> None:
         """wall.js applyUpdate: apply a pushed answer when the page has everything up to its
-        ``from``; ask a refresh when it lacks something (or one is in flight); ignore it when
-        the page is already ahead."""
+        ``from``; ask a refresh when it lacks something; ignore it when the page is already
+        ahead. (A refresh answer older than the painted coordinate is not painted: apply.)"""
         coord = self.values.get(("wall-applied", "data"))
         if u.get("to") and coord and coord_le(u["to"], coord) and not coord_le(coord, u["to"]):
             self.v.tally.count("updates ignored (page ahead)")
             return
-        if not coord_le(u.get("from"), coord) or self.running > 0:
+        if not coord_le(u.get("from"), coord):
             self.v.tally.count("updates answered by a refresh")
             self.waiting.append(time.time())
             self.due = "update"

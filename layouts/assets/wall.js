@@ -292,6 +292,9 @@
      must not claim the earlier one's cells (the later one, asked from the same coordinate,
      carries them too). The next refresh asks for what changed since. */
   function paint(data) {
+    if (data && data.nid && wall.coord && coordLE(data, wall.coord) && !coordLE(wall.coord, data)) {
+      return null;  // older than what is painted (a refresh answer overtaken by pushed updates)
+    }
     wall.lastPainted = applyGrid(data);
     document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
     if (!data || !data.nid) { return null; }
@@ -315,9 +318,11 @@
     if (u.to && wall.coord && coordLE(u.to, wall.coord) && !coordLE(wall.coord, u.to)) {
       return;  // the page is ahead of this update (a refresh brought it further)
     }
-    if (!coordLE(u.from, wall.coord) || wall.inflight > 0) {
-      // It lacks what came before "from" (or a refresh is on its way, whose answer may
-      // supersede this): ask for everything since its own coordinate instead.
+    if (!coordLE(u.from, wall.coord)) {
+      // It lacks what came before "from": ask for everything since its own coordinate instead.
+      // (Not when a refresh is merely in flight: on a slow server every update would then
+      // become a refresh, and the refreshes keep it slow. A refresh answer that comes back
+      // older than what the pushes painted is not painted: see paint.)
       wall.due = "update";
       askIfDue();
       return;
