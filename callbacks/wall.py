@@ -404,20 +404,23 @@ class WallService:
     def _observe(self, live: LiveView) -> tuple[tuple[int, int], int]:
         """Record which cells changed since the last look (the view's own changelog); the coordinate."""
         assert self.follower is not None
-        # The coordinate first, the values after: values may then be newer than the
-        # coordinate says (sent again later, harmless), never older.
-        status = self.follower.status()
+        # The coordinate and the version as one picture: the follower records a notice's id (a
+        # tick's second) under the view's lock with the change it made (feeds/follower.py), so a
+        # version is never filed under a coordinate that a browser may already hold without it.
+        # The values are read after: they may be newer than the coordinate says (sent again
+        # later, harmless), never older.
+        with live.consistent():
+            status = self.follower.status()
+            version = live.version
         tick = int(status.last_tick_at.timestamp()) if status.last_tick_at else 0
         coord = (stream_id(status.last_id), tick)
         j = self._journal
-        version = live.version
         if version == j.seen_version:
             return coord
         if j.coord == coord:
-            # The view moved but the follower has not yet recorded the notice or second it moved
-            # for (it does so right after applying it): filed under this coordinate, the change
-            # would be lost to a browser already at it. Leave it for the next look, when the
-            # coordinate has moved on (a pushed page asks within milliseconds of the change).
+            # The view moved but its coordinate did not (a reload: the follower records where the
+            # stream ends after it): filed under this coordinate, the change would be lost to a
+            # browser already at it. Leave it for the next look, when the coordinate has moved on.
             return coord
         changed: dict[str, set[str]] = {}
         for metric in view.METRICS:

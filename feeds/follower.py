@@ -372,9 +372,13 @@ class ChangeFollower:
             for _, fields in entries:
                 ids.update(c for c in (fields or {}).get("cases", "").split(",") if c)
             now = self.clock()
+            last = entries[-1][0]
+
+            def record() -> None:  # under the view's lock: the new version and its id appear together
+                self._last_id = last
+
             with self.sessions() as session:
-                self.view.apply(session, ids, now)
-            self._last_id = entries[-1][0]
+                self.view.apply(session, ids, now, then=record)
             if len(entries) >= self.batch:  # behind: make sure nothing was trimmed meanwhile
                 self._next_check = 0.0
             self._last_notice_at = now
@@ -389,8 +393,9 @@ class ChangeFollower:
     def _tick_if_due(self) -> None:
         if time.monotonic() >= self._next_tick:
             now = self.clock()
-            self.view.tick(now)
-            self._last_tick_at = now
+            with self.view.consistent():  # the second a tick moved the view appears with its change
+                self.view.tick(now)
+                self._last_tick_at = now
             self._next_tick = time.monotonic() + self.tick_s
 
     def run(self) -> None:

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,6 +87,42 @@ def test_a_notice_reaches_the_view_within_a_second(settings, sessions, redis_cli
     st = follower.status()
     assert st.running and st.last_notice_at is not None and st.stale_reason is None
     assert view.last_change_at == st.last_notice_at
+
+
+def test_a_woken_reader_sees_the_notice_id_with_the_change(settings, sessions, redis_client, feed_city,
+                                                           foreground_feed, followers):  # type: ignore[no-untyped-def]
+    """The version and the coordinate (the last notice id) move together, under the view's lock.
+
+    A pushed wall wakes on the version (``wait_changed``) and asks for the cells changed since
+    the coordinate it holds; were the new version visible before its notice id, the worker would
+    file the change under a coordinate the browser already has, and never send it (CI saw a wall
+    miss a pushed case so). The session's close is slowed (a busy machine): the id must not wait
+    for it."""
+
+    @contextmanager
+    def slow_sessions() -> Iterator[Any]:
+        with sessions() as session:
+            yield session
+        time.sleep(0.3)
+
+    follower = ChangeFollower(settings, slow_sessions, redis_client, feed_city.timing).start()
+    followers.append(follower)
+    view = follower.view
+    before = view.version
+    seen: list[tuple[int, str | None]] = []
+
+    def wait() -> None:
+        view.wait_changed(before, 10.0)
+        with view.consistent():
+            seen.append((view.version, follower.status().last_id))
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    now = datetime.now(UTC)
+    foreground_feed(msgs("woken", (E.REPORTED, now - timedelta(minutes=5)), grid_code=G1))
+    waiter.join(10)
+    assert seen and seen[0][0] != before
+    assert seen[0][1] == newest(redis_client, settings), seen
 
 
 def test_the_clock_moves_cases_to_overdue_with_no_notice(settings, sessions, redis_client, feed_city, foreground_feed,

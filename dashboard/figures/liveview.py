@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -791,12 +791,17 @@ class LiveView:
         k = (tuple(self._kpi.values()), tuple(self._stage_n.tolist()), self._urgent_n, self._over_n, self._soon_n)
         return g, u, k
 
-    def apply(self, session: Session, case_ids: Iterable[str], now: datetime) -> Changes:
+    def apply(self, session: Session, case_ids: Iterable[str], now: datetime,
+              then: Callable[[], object] | None = None) -> Changes:
         """Re-read these cases' rows and update every figure (milliseconds for hundreds).
 
         The changed cases are evaluated at the view's instant (the last :meth:`tick`); ``now``
         is recorded as :attr:`last_change_at`. Returns the grids and units whose figures
         changed; bumps :attr:`version` when anything visible changed.
+
+        ``then`` runs under the view's lock right after the change, before any reader or
+        waiter sees the new version: the follower records the notice id there, so the
+        version and the coordinate a reader takes together (under :meth:`consistent`) agree.
         """
         ids = sorted(set(case_ids))
         columns = (*_OPEN_COLUMNS, *_FACT_COLUMNS[4:])
@@ -807,7 +812,10 @@ class LiveView:
             if any((g is not None and g not in self._gix) for g in cols.get("grid_id", ())) or any(
                     (u is not None and u not in self._uix) for u in cols.get("unit_id", ())):
                 self._load_places(session)  # grids or units imported after the view was loaded
-            return self._apply(ids, cols, now)
+            changes = self._apply(ids, cols, now)
+            if then is not None:
+                then()
+            return changes
 
     def _apply(self, ids: list[str], cols: dict[str, list[Any]], now: datetime) -> Changes:
         a = self._arrays
