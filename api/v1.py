@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from auth import identity
+from auth.bearer import BearerChecks
 from auth.sessions import session_unconfirmed
 from auth.throttle import ApiThrottle
 from dashboard.figures import readapi
@@ -50,8 +51,8 @@ from dashboard.rules.deadlines import Timing
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.settings import Settings
 from dashboard.store.models import User
-from dashboard.store.scope import Scope, ScopeError, get_scope, user_scope
-from dashboard.store.users import UserRole, verify_token
+from dashboard.store.scope import Scope, ScopeError, get_scope
+from dashboard.store.users import UserRole
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,8 @@ def create_blueprint(
             resolved.append(timing(session) if callable(timing) else timing)
         return resolved[0]
 
+    bearers = BearerChecks()  # token checks kept RECHECK_S per worker (auth/bearer.py)
+
     def guarded(view: Callable[..., Any]) -> Callable[..., flask.Response]:
         """Authenticate, resolve the scope, run ``view(session, scope, timing, now, **kw)``."""
 
@@ -218,16 +221,17 @@ def create_blueprint(
                     user = session.get(User, who.user_id) if who is not None else None
                     if user is None or user.disabled:
                         return _error(401)
+                    role, region_id = user.role, user.scope_region_id
                 else:
-                    token = verify_token(session, token_text)
-                    if token is None:
+                    bearer = bearers.check(session, token_text)
+                    if bearer is None:
                         return _error(401)
-                    user = token.user
-                if user.role not in ALLOWED_ROLES:
+                    role, region_id = bearer.role, bearer.scope_region_id
+                if role not in ALLOWED_ROLES:
                     session.commit()  # the use is recorded even when refused
                     return _error(403)
                 try:
-                    scope = user_scope(session, user)
+                    scope = get_scope(session, region_id)
                 except ScopeError:  # the user's region vanished with a city re-import
                     session.commit()
                     return _error(403, "范围无效 / the user's region scope no longer exists")
