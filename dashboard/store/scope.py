@@ -33,8 +33,10 @@ from dashboard.store.models import Case, Grid, Region, User
 
 CITY_NAME = "全市"
 # Above this many grids a case condition selects the grids by community in a subquery rather
-# than binding every grid id (SQLite allows 32,766 bound values; long IN lists plan slowly).
-IN_LIST_MAX = 2000
+# than binding every grid id (SQLite allows 32,766 bound values; long IN lists plan slowly, and
+# converting ~2,000 bound values per statement took a third of a worker's CPU when 100 API
+# clients polled district summaries: bench/viewers.py, profiled with py-spy).
+IN_LIST_MAX = 200
 
 
 class ScopeError(ValueError):
