@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 GEO_TTL_S = 300.0  # like the scope cache: a city import shows after 5 minutes at most
 GEO_CACHE_MAX = 32  # scopes kept per process (a city has a few dozen districts and streets)
 EVAL_TTL_S = 60.0  # 综合考评 (SQL aggregates over the month): at most once a minute per scope
+FIGURES_SHARE_S = 5.0  # a scope's /view page is computed at most this often per worker (its refresh: 30 s)
 
 # What the banner says, by cause (never the exception's text).
 REFUSED = "无法显示数据"  # the banner's title when the viewer may not see the figures (MSG_* say why)
@@ -209,6 +210,11 @@ class ViewService(PageService):
         self._geo_lock = threading.Lock()
         self._eval: OrderedDict[tuple[str, str, str], tuple[float, Ranking]] = OrderedDict()
         self.reads = CachedReads(ReadCache(settings.read_cache_s))
+        # A /view refresh comes every 30 s and computes a scope's whole page (~0.1–0.5 s of SQL):
+        # shared for FIGURES_SHARE_S, not only read_cache_s, or nearly every phone's refresh
+        # computes it again (bench/viewers.py: /view was the slowest answer at 50 and 100 viewers).
+        # read_cache_s 0 (the benchmarks' baseline) still means every refresh computes.
+        self.figure_cache = ReadCache(max(settings.read_cache_s, FIGURES_SHARE_S) if settings.read_cache_s else 0)
 
     # -- per-process state ------------------------------------------------------------------
     def geo(self, session: Session, scope: Scope) -> GeoPack:
@@ -272,11 +278,11 @@ class ViewService(PageService):
 
     def figures(self, session: Session, scope: Scope, metric: str, now: datetime | None = None) -> Figures:
         """What one refresh of ``scope`` shows for ``metric`` at ``now`` (default the clock): made
-        once per scope, metric and cache TTL, shared by every viewer of the scope."""
+        once per scope, metric and FIGURES_SHARE_S, shared by every viewer of the scope."""
         metric = page.metric_of(metric)
         at = now or self.clock()
-        return self.reads.cache.get("view:" + metric, scope, (), at,
-                                    lambda: self._figures(session, scope, metric, at))
+        return self.figure_cache.get("view:" + metric, scope, (), at,
+                                     lambda: self._figures(session, scope, metric, at))
 
     def _figures(self, session: Session, scope: Scope, metric: str, now: datetime) -> Figures:
         timing = self.timing(session)

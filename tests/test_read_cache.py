@@ -260,6 +260,7 @@ def test_a_change_shows_after_at_most_the_ttl(api_city: dict[str, Any], sessions
         clock=lambda: NOW))
     view = viewcb.ViewService(settings, sessions, redis_client, clock=lambda: NOW)
     view.reads = reads  # as app.py shares it
+    view.figure_cache = ReadCache(viewcb.FIGURES_SHARE_S, clock=lambda: monotonic[0])
     token = api_city["tokens"]["qs.leader"]
     client, off = app.test_client(), uncached.test_client()
 
@@ -282,13 +283,15 @@ def test_a_change_shows_after_at_most_the_ttl(api_city: dict[str, Any], sessions
     assert int(_api(off, "summary", token).get_json()["open"]) == before + 1  # TTL 0: straight from SQL
     monotonic[0] += 0.5  # the TTL has passed since the answer was computed
     assert api_open() == before + 1
-    assert view_open() == str(before + 1)
+    assert view_open() == str(before)  # a /view page is shared FIGURES_SHARE_S (its refresh: 30 s)
     # A later instant is a new slot even before the TTL has passed on this process's clock.
     with transaction(sessions) as s:
         add_case(s, NOW, "C-A8", api_city["grids"]["990101001001002"], "reported")
     assert api_open() == before + 1
     instant[0] = NOW.replace(second=1)
     assert api_open() == before + 2
+    monotonic[0] += viewcb.FIGURES_SHARE_S  # and after it, the page is computed again
+    assert view_open() == str(before + 2)
 
 
 # -- (d) the per-token rate limit ---------------------------------------------------------------------------
