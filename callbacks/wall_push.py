@@ -139,7 +139,6 @@ class PushHub:
         self._version = -1  # the live view's version the newest updates are complete for
         self._minute: Any = None
         self._thread: threading.Thread | None = None
-        self.updates = 0  # updates computed (bench/tests read it)
 
     # -- streams -------------------------------------------------------------------------
     def subscribe(self, metric: str) -> int:
@@ -219,7 +218,6 @@ class PushHub:
                 self._seq += 1
                 for metric, event in events.items():
                     self._latest[metric] = (self._seq, event)
-                self.updates += 1
                 self._cond.notify_all()
 
 
