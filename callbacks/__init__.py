@@ -53,10 +53,12 @@ def register(
     redis_client: redis.Redis,
 ) -> Services:
     """Register every page's callbacks and routes on ``app``; returns the pages' services."""
+    wall_service = wall.WallService(settings, sessions, redis_client)
     services = Services(live.LiveService(settings, sessions, redis_client),
-                        wall.WallService(settings, sessions, redis_client),
+                        wall_service,
                         explore.ExploreService(settings, sessions, redis_client),
-                        view.ViewService(settings, sessions, redis_client),
+                        # The read API and /view share the wall's live view (its summary, its queue).
+                        view.ViewService(settings, sessions, redis_client, live=wall_service.loaded_view),
                         callback_pages={})
     for page, register_page in PAGE_CALLBACKS.items():
         before = set(app.callback_map)

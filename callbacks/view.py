@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.figures import readapi
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period
 from dashboard.figures.evaluation import evaluate as run_evaluation
+from dashboard.figures.liveview import LiveView
 from dashboard.figures.readcache import CachedReads, ReadCache
 from dashboard.figures.scopemap import GeoPack, load_geo
 from dashboard.figures.wallfigures import QueueRow
@@ -204,12 +205,14 @@ class ViewService(PageService):
     the scopes recently shown and the scoped figures (``reads``, shared with the read API)."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, live: Callable[[], LiveView | None] | None = None) -> None:
+        """``live``: the worker's live view, when it has one (the wall's); the scoped summary
+        and overdue page then come from it (``CachedReads``)."""
         super().__init__(settings, sessions, client, clock)
         self._geo: OrderedDict[tuple[str, str], tuple[float, GeoPack]] = OrderedDict()
         self._geo_lock = threading.Lock()
         self._eval: OrderedDict[tuple[str, str, str], tuple[float, Ranking]] = OrderedDict()
-        self.reads = CachedReads(ReadCache(settings.read_cache_s))
+        self.reads = CachedReads(ReadCache(settings.read_cache_s), live)
         # A /view refresh comes every 30 s and computes a scope's whole page (~0.1–0.5 s of SQL):
         # shared for FIGURES_SHARE_S, not only read_cache_s, or nearly every phone's refresh
         # computes it again (bench/viewers.py: /view was the slowest answer at 50 and 100 viewers).

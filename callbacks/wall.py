@@ -319,6 +319,11 @@ class WallService:
     def live(self) -> LiveView | None:
         """The view, once its first load from SQL is done (None before)."""
         self.start()
+        return self.loaded_view()
+
+    def loaded_view(self) -> LiveView | None:
+        """The view if it is loaded, without starting it (the read API's and /view's figures
+        come from it once the worker has one: ``dashboard.figures.readcache.CachedReads``)."""
         follower = self.follower
         if follower is None or follower.view.loaded_at is None:
             return None

@@ -65,6 +65,7 @@ from dashboard.figures.wallfigures import (
     Kpis,
     OverdueQueue,
     QueueRow,
+    ScopedQueue,
     UnitRow,
     unit_levels,
 )
@@ -84,6 +85,7 @@ CHANGELOG_VERSIONS = 256  # grid_changes_since answers for the last this many ve
 DESCRIPTION_CHARS = 60  # the wall shows a short description; the case page has the rest
 ID_CHUNK = 2000  # case ids per IN (...) list
 LOAD_CHUNK = 50_000  # rows per chunk when loading the open cases
+SCOPE_MASKS = 256  # region scopes' grid masks kept (a hall has a few dozen scopes)
 
 _NAT = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -235,6 +237,8 @@ class LiveView:
         self._log: deque[tuple[int, dict[str, frozenset[int]]]] = deque(maxlen=CHANGELOG_VERSIONS)
         self._log_floor = 0  # versions before this one cannot be answered (reload)
         self._cache: dict[Any, Any] = {}
+        # A region scope's grids (their grids.id) → a mask over grid indexes; rebuilt with the places.
+        self._scope_masks: dict[frozenset[int], np.ndarray] = {}
 
     _ARRAY_TYPES = {
         "grid": np.int32, "unit": np.int32, "stage": np.int8, "clock": np.int8, "src": np.int8,
@@ -476,6 +480,7 @@ class LiveView:
         self._recount_facts()
 
     def _load_places(self, session: Session) -> None:
+        self._scope_masks = {}
         regions = {rid: (name, level, parent) for rid, name, level, parent in
                    session.execute(select(Region.id, Region.name, Region.level, Region.parent_id))}
         above: dict[int | None, tuple[str, str, str]] = {}  # community id → its names
@@ -1148,6 +1153,92 @@ class LiveView:
             remaining_minutes=off if working else cal,
             urgent=bool(a["urgent"][s]), rework_count=int(a["rework"][s]), extension_count=int(a["ext"][s]),
         )
+
+    # ---------------------------------------------------------------------------- scoped reads
+    def _grid_mask(self, grid_ids: frozenset[int]) -> np.ndarray:
+        """Per grid index: is it one of ``grid_ids`` (a region scope's grids)."""
+        mask = self._scope_masks.get(grid_ids)
+        if mask is None:
+            mask = np.zeros(len(self._gcode), dtype=bool)
+            mask[[self._gix[g] for g in grid_ids if g in self._gix]] = True
+            if len(self._scope_masks) >= SCOPE_MASKS:  # a hall has a few dozen scopes
+                self._scope_masks.clear()
+            self._scope_masks[grid_ids] = mask
+        return mask
+
+    def _in_scope(self, grid_ids: frozenset[int] | None) -> np.ndarray:
+        """Per slot (up to the high-water mark): an open case inside the scope. ``None`` is
+        the city, gridless cases included; a region scope holds only cases on its grids."""
+        a, n = self._arrays, self._n
+        live = a["live"][:n]
+        if grid_ids is None:
+            return live
+        grid = a["grid"][:n]
+        inside: np.ndarray = live & (grid >= 0) & self._grid_mask(grid_ids)[np.maximum(grid, 0)]
+        return inside
+
+    def scoped_kpis(self, grid_ids: frozenset[int] | None) -> tuple[Kpis, list[StageCount]]:
+        """:meth:`kpis` and :meth:`stage_counts` of the cases on ``grid_ids`` (None: the city).
+
+        The read API's summary of a region (``dashboard.figures.livereads``): the same
+        definitions as the SQL path (``readapi.summary``), from memory."""
+        if grid_ids is None:
+            with self._lock:
+                return self.kpis(), self.stage_counts()
+        with self._lock:
+            key = ("scope-kpis", grid_ids)
+            if key not in self._cache:
+                a, n = self._arrays, self._n
+                inside = self._in_scope(grid_ids)
+                stage_n = np.bincount(a["stage"][:n][inside], minlength=len(_STAGES))
+                mask = self._grid_mask(grid_ids)
+                lo, hi = self._day_lo, self._day_hi
+                k = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
+                for rep, fil, dis, clo, ok, g, _u in self._today.values():
+                    if g < 0 or not mask[g]:
+                        continue
+                    k["reported"] += lo <= rep < hi
+                    k["filed"] += lo <= fil < hi
+                    k["dispatched"] += lo <= dis < hi
+                    if lo <= clo < hi:
+                        k["closed"] += 1
+                        if ok is not None:
+                            k["closed_flagged"] += 1
+                            k["closed_on_time"] += bool(ok)
+                flagged = k["closed_flagged"]
+                kpis = Kpis(
+                    day=self._day, reported=k["reported"], filed=k["filed"], dispatched=k["dispatched"],
+                    disposing=int(stage_n[_DISPOSING_IX].sum()),
+                    closed=k["closed"], closed_on_time=k["closed_on_time"], closed_flagged=flagged,
+                    on_time_close_rate=k["closed_on_time"] / flagged if flagged else None,
+                    overdue=int(np.count_nonzero(a["overdue"][:n] & inside)),
+                    due_soon=int(np.count_nonzero(a["soon"][:n] & inside)),
+                    urgent=int(np.count_nonzero(a["urgent"][:n] & inside)), open=int(stage_n.sum()),
+                )
+                stages = [StageCount(s, s.label, int(stage_n[_STAGE_IX[s.value]])) for s in OPEN_STAGES]
+                self._cache[key] = (kpis, stages)
+            kpis, stages = self._cache[key]
+            return kpis, list(stages)
+
+    def scoped_queue(self, grid_ids: frozenset[int] | None, limit: int, offset: int = 0) -> ScopedQueue:
+        """The overdue cases on ``grid_ids`` (None: the city), most overdue (earliest deadline)
+        first, then the due-soon ones, earliest deadline first, ties by case id; one page of
+        that list (``offset``, ``limit``) and the totals. The order of ``readapi.overdue``."""
+        with self._lock:
+            key = ("queue", "scoped", grid_ids, limit, offset)  # "queue": dropped at every tick
+            if key not in self._cache:
+                a, n = self._arrays, self._n
+                inside = self._in_scope(grid_ids)
+                over = np.flatnonzero(a["overdue"][:n] & inside)
+                soon = np.flatnonzero(a["soon"][:n] & inside & ~a["overdue"][:n])
+                end = offset + limit
+                slots = self._first(over, end)
+                if len(slots) < end:
+                    slots += self._first(soon, end - len(slots))
+                rows = tuple(self._row(s) for s in slots[offset:end])
+                self._cache[key] = ScopedQueue(self.as_of, int(over.size), int(soon.size), rows)
+            hit: ScopedQueue = self._cache[key]
+            return hit
 
     def unit_board(self, *, include_idle: bool = False) -> list[UnitRow]:
         """One row per unit, worst first.

@@ -7,7 +7,9 @@ plain frozen dataclasses; ``api/v1.py`` turns them into JSON. The definitions ar
 the city scope counts it.
 
 Unlike the wall, which keeps its figures in memory, these answer from SQL at the instant of
-the request: aggregates are ``COUNT … GROUP BY`` with the scope condition (they lead with the
+the request (the summary and the overdue page come from the worker's live view instead once it
+has one: ``dashboard.figures.livereads``, which must equal these): aggregates are
+``COUNT … GROUP BY`` with the scope condition (they lead with the
 indexed columns — ``stage`` for the open cases (ix_cases_stage_grid, ix_cases_stage_unit),
 ``reported_at``/``filed_at``/``dispatched_at``/``closed_at``/``handled_at`` for today's
 flow), and "overdue now" is a plain SQL condition on the stored deadline (see

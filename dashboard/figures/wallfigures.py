@@ -126,6 +126,17 @@ class OverdueQueue:
 
 
 @dataclass(frozen=True)
+class ScopedQueue:
+    """One page of a scope's overdue-then-due-soon list (the read API's /overdue, in the order
+    of :class:`OverdueQueue`), with the scope's totals."""
+
+    at: datetime
+    overdue_total: int
+    due_soon_total: int
+    rows: tuple[QueueRow, ...]
+
+
+@dataclass(frozen=True)
 class UnitRow:
     """One 处置单位 on the unit board (units with no case in any figure are left out).
 
