@@ -50,7 +50,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import String, cast, func, inspect, or_, select, text
+from sqlalchemy import String, bindparam, cast, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from dashboard.figures.heat import GRID_METRICS
@@ -143,6 +143,13 @@ _FACT_COLUMNS = (
 )
 
 
+# The rows :meth:`LiveView.apply` re-reads, built once: building this statement of 29 columns
+# and its cache key for every change notice took a quarter of a worker's CPU under 200 viewers
+# (bench/viewers.py, py-spy); an expanding parameter takes each notice's case ids.
+_APPLY_SELECT = select(*_OPEN_COLUMNS, *_FACT_COLUMNS[4:]).where(
+    Case.case_id.in_(bindparam("ids", expanding=True)))
+
+
 def _fetch_chunks(session: Session, stmt: Any, size: int) -> Iterator[dict[str, list[Any]]]:
     """:func:`_fetch` in chunks of ``size`` rows (streamed where the driver can)."""
     result = session.connection().execution_options(stream_results=True, yield_per=size).execute(stmt)
@@ -151,9 +158,9 @@ def _fetch_chunks(session: Session, stmt: Any, size: int) -> Iterator[dict[str, 
         yield dict(zip(names, (list(c) for c in zip(*rows, strict=False)), strict=False))
 
 
-def _fetch(session: Session, stmt: Any) -> dict[str, list[Any]]:
+def _fetch(session: Session, stmt: Any, params: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
     """Run a SELECT on the session's connection (plain rows, no ORM) → column name → values."""
-    result = session.connection().execute(stmt)
+    result = session.connection().execute(stmt, dict(params) if params else None)
     names = list(result.keys())
     rows = result.all()
     if not rows:
@@ -809,9 +816,7 @@ class LiveView:
         version and the coordinate a reader takes together (under :meth:`consistent`) agree.
         """
         ids = sorted(set(case_ids))
-        columns = (*_OPEN_COLUMNS, *_FACT_COLUMNS[4:])
-        parts = [_fetch(session, select(*columns).where(Case.case_id.in_(ids[i:i + ID_CHUNK])))
-                 for i in range(0, len(ids), ID_CHUNK)]
+        parts = [_fetch(session, _APPLY_SELECT, {"ids": ids[i:i + ID_CHUNK]}) for i in range(0, len(ids), ID_CHUNK)]
         cols: dict[str, list[Any]] = {k: sum((p[k] for p in parts), []) for k in parts[0]} if parts else {}
         with self._lock:
             if any((g is not None and g not in self._gix) for g in cols.get("grid_id", ())) or any(
