@@ -14,13 +14,15 @@ and speaks to ``gridhall serve`` exactly as its client does:
   update it cannot apply, it calls the refresh callback
   (``/_dash-update-component``, input ``wall-push.data``) at once with its real states
   (``wall-state``, ``wall-applied``: the coordinate it painted, ``wall-rows-applied``: the row
-  sets it shows, ``wall-config``); the poll
+  sets it shows, ``wall-config``); it applies each ``health`` event (header, stale banner and
+  the fingerprint ``wall-health-fp`` its health poll sends; counted); the poll
   (``wall-tick``) runs at the page's ``pushedPollMs`` (5 s) while the stream is open and at
-  ``pollMs`` (500 ms) while it is down, the interval restarting when it changes, as
-  ``dcc.Interval`` does; a dropped stream is reopened after its ``retry``, a refused one (503)
-  after a minute, as the page does; ``wall-health-tick`` every 2 s. Like Dash's renderer, each
-  tick sends a refresh at once, even with one in flight, and only the newest request's
-  answer is applied: an older one is dropped when it comes (counted). Like wall.js, a pushed
+  ``pollMs`` (500 ms) while it is down, the health poll (``wall-health-tick``) likewise at
+  ``pushedHealthMs`` (30 s) and ``healthMs`` (2 s), each interval restarting when it changes,
+  as ``dcc.Interval`` does; a dropped stream is reopened after its ``retry``, a refused one
+  (503) after a minute, as the page does. Like Dash's renderer, each tick sends a request at
+  once, even with one in flight, and only the newest refresh request's answer is applied: an
+  older one is dropped when it comes (counted). Like wall.js, a pushed
   change that arrives while a refresh is in flight is asked for once that answer is in (a
   burst of changes costs one refresh, and answers are not discarded one after another).
 - a **/view session** signs in with a leader's username and password (the form's CSRF
@@ -359,7 +361,7 @@ class Viewer:
         screen = WallScreen.of(self, path, layout, deps)
         if screen is None:
             return
-        await asyncio.gather(screen.run(), self._ticker("wall health", path, layout, deps, "wall-health-tick"))
+        await screen.run()
 
     async def _ticker(self, kind: str, path: str, layout: Any, deps: list[dict[str, Any]], tick_id: str) -> None:
         """The page's callback on the interval ``tick_id``, at that interval's own period."""
@@ -413,26 +415,39 @@ class Viewer:
                              self.every(API_MS / 1000, "api overdue", poller("overdue")))
 
 
+class Pace:
+    """A ``dcc.Interval``'s period: a new one restarts its timer."""
+
+    def __init__(self, ms: float) -> None:
+        self.ms = ms
+        self.reset = asyncio.Event()
+
+    def set(self, ms: float) -> None:
+        if ms != self.ms:
+            self.ms = ms
+            self.reset.set()
+
+
 class WallScreen:
-    """A wall page's refresh protocol: push stream, refresh on each change, safety poll."""
+    """A wall page's refresh protocol: push stream, refresh on each change, safety polls."""
 
     PUSH = ("wall-push", "data")
     TICK = ("wall-tick", "n_intervals")
+    HEALTH_TICK = ("wall-health-tick", "n_intervals")
 
     def __init__(self, v: Viewer, path: str, cb: Callback, values: dict[tuple[str, str], Any],
-                 config: dict[str, Any]) -> None:
+                 config: dict[str, Any], health: Callback, health_values: dict[tuple[str, str], Any]) -> None:
         self.v, self.path, self.cb, self.values = v, path, cb, values
-        self.poll_ms = float(config["pollMs"])
-        self.pushed_ms = float(config["pushedPollMs"])
+        self.health_cb, self.health_values = health, health_values
+        self.config = config
+        self.poll = Pace(float(config["pollMs"]))
+        self.health_poll = Pace(float(config["healthMs"]))
         self.events_url = str(config["events"])
-        self.period_ms = self.poll_ms
-        self.reset = asyncio.Event()  # the poll's interval changed: the timer restarts
         self.waiting: list[float] = []  # arrival times of change events not yet answered
         self.inflight: set[asyncio.Task[None]] = set()
         self.gen = 0  # the newest refresh request's number
         self.running = 0  # refresh requests in flight (wall.js counts them the same way)
         self.due: str | None = None  # a pushed change not yet asked for (its version)
-        self.ticks = 0
         self.pushed = 0
 
     @classmethod
@@ -440,20 +455,27 @@ class WallScreen:
         cb = Callback.find(deps, "wall-tick")
         values = _props(layout, {c for c, _ in cb.inputs + cb.state}) if cb else {}
         config = values.get(("wall-config", "data"))
-        if cb is None or cls.PUSH not in cb.inputs or not isinstance(config, dict) or "pushedPollMs" not in config:
+        paces = ("pollMs", "pushedPollMs", "healthMs", "pushedHealthMs")
+        if cb is None or cls.PUSH not in cb.inputs or not isinstance(config, dict) \
+                or any(k not in config for k in paces):
             v.tally.error("wall refresh", "no refresh callback on wall-tick + wall-push, or no push config")
             return None
-        return cls(v, path, cb, values, config)
+        health = Callback.find(deps, cls.HEALTH_TICK[0])
+        if health is None:
+            v.tally.error("wall health", "no callback on wall-health-tick")
+            return None
+        return cls(v, path, cb, values, config, health,
+                   _props(layout, {c for c, _ in health.inputs + health.state}))
 
-    def set_period(self, ms: float) -> None:
-        if ms != self.period_ms:
-            self.period_ms = ms
-            self.reset.set()
+    def set_pushed(self, pushed: bool) -> None:
+        """wall.js setPace: both polls slow while the stream is open, back to normal when it is down."""
+        self.poll.set(float(self.config["pushedPollMs" if pushed else "pollMs"]))
+        self.health_poll.set(float(self.config["pushedHealthMs" if pushed else "healthMs"]))
 
     async def run(self) -> None:
         stream = asyncio.create_task(self.stream())
         try:
-            await self.ticker()
+            await asyncio.gather(self.ticker(self.poll, self.tick), self.ticker(self.health_poll, self.health_tick))
         finally:
             stream.cancel()
             try:
@@ -463,19 +485,33 @@ class WallScreen:
             if self.inflight:
                 await asyncio.gather(*self.inflight, return_exceptions=True)
 
-    async def ticker(self) -> None:
-        """``dcc.Interval``: a tick every period; a new period restarts the timer."""
+    async def ticker(self, pace: Pace, tick: Callable[[int], None]) -> None:
+        """``dcc.Interval``: ``tick(n)`` at once and every period; a new period restarts the timer."""
         clock = self.v.clock
-        self.trigger(self.TICK)  # the page's first refresh, at once
+        n = 0
+        tick(n)  # the page's first call, at once
         while clock.left() > 0:
             try:
-                await asyncio.wait_for(self.reset.wait(), timeout=max(0.0, min(self.period_ms / 1000, clock.left())))
-                self.reset.clear()
+                await asyncio.wait_for(pace.reset.wait(), timeout=max(0.0, min(pace.ms / 1000, clock.left())))
+                pace.reset.clear()
             except TimeoutError:
                 if clock.left() > 0:
-                    self.ticks += 1
-                    self.values[self.TICK] = self.ticks
-                    self.trigger(self.TICK)
+                    n += 1
+                    tick(n)
+
+    def tick(self, n: int) -> None:
+        self.values[self.TICK] = n
+        self.trigger(self.TICK)
+
+    def health_tick(self, n: int) -> None:
+        """The health callback, sent at once even with one in flight (its answer is applied)."""
+        self.health_values[self.HEALTH_TICK] = n
+        task = asyncio.create_task(self._health())
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+
+    async def _health(self) -> None:
+        await self.v.poll("wall health", self.path, self.health_cb, self.health_values)
 
     def trigger(self, changed: tuple[str, str]) -> None:
         """An input of the refresh changed: Dash's renderer asks at once with the page's values
@@ -545,14 +581,14 @@ class WallScreen:
                         wait_s = REFUSED_RETRY_S
                     else:
                         tally.count("streams opened")
-                        self.set_period(self.pushed_ms)
+                        self.set_pushed(True)
                         retry_s = await self._read(r.content, retry_s)
                         if clock.left() > 0:
                             tally.error("wall stream", "closed by the server")
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 if clock.left() > 0:
                     tally.error("wall stream", f"{type(exc).__name__}: {exc}")
-            self.set_period(self.poll_ms)
+            self.set_pushed(False)
             await asyncio.sleep(max(0.0, min(wait_s, clock.left())))
 
     async def _read(self, content: Any, retry_s: float) -> float:
@@ -571,6 +607,9 @@ class WallScreen:
                     self.pushed += 1
                     self.v.tally.count("update events")
                     self.update(orjson.loads(data))
+                elif event == "health":  # wall.js: set_props of each id, wall-health-fp too
+                    self.v.tally.count("health events")
+                    self.v.apply(self.health_cb, self.health_values, orjson.loads(data))
                 event, data = "message", ""
             elif line.startswith(":"):
                 continue

@@ -19,8 +19,9 @@ loopback address (127.1.x.y: per-client limits see N clients, as in a hall) —
 - **wall screens**: display-token sign-in, the page, the geometry, then the wall's push
   protocol: the ``/wall/events`` stream (server-sent events, one gunicorn thread each while
   open) whose ``update`` events it applies, a refresh (with the screen's state and painted
-  coordinate) on a ``change`` event or an update it cannot apply,
-  the 5 s safety poll while pushed (500 ms while the stream is down), the 2 s health poll;
+  coordinate) on a ``change`` event or an update it cannot apply, the ``health`` events it
+  applies, the 5 s safety poll while pushed (500 ms while the stream is down), the health poll
+  (30 s while pushed, 2 s while the stream is down);
 - **/view sessions**: a leader's sign-in (CSRF), the page, the geometry, the 30 s refresh;
 - **API clients**: ``/api/v1/summary`` and ``/api/v1/overdue`` once a second each (a leader's
   bearer token per client).

@@ -83,6 +83,13 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
     *[(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
     ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
 )
+# The health callback's outputs, in order: the header's feed figures, the stale banner, the page's
+# stale look, 数据更新于 and the fingerprint of all that (the poll's dedupe). Every answer names
+# them all; a pushed "health" event carries the same {id: {prop: value}}.
+HEALTH_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("wall-feed", "children"), ("wall-banner", "children"), ("wall-banner", "className"),
+    ("wall-root", "className"), ("wall-updated", "children"), ("wall-health-fp", "data"),
+)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -264,6 +271,7 @@ class WallService:
         self.rows = {name: RowHistory() for name in ROW_PANELS}
         self._panels: dict[str, Panels] = {}  # metric -> the panels at the latest (version, minute)
         self._panels_lock = threading.Lock()
+        self._health_answer: dict[str, dict[str, Any]] | None = None  # the last, by fingerprint
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -347,6 +355,36 @@ class WallService:
         result = (period_text(regions, self.settings.tz), ranking_rows(regions), ranking_rows(units))
         self._rankings[period.label] = (time.monotonic(), result)
         return result
+
+    # -- health --------------------------------------------------------------------------
+    def health_answer(self, now: datetime) -> dict[str, dict[str, Any]]:
+        """The header's feed figures, the stale banner and 数据更新于 as ``{id: {prop: value}}``
+        (every one of HEALTH_OUTPUTS; ``wall-health-fp`` is the fingerprint of the rest).
+
+        One definition for the health poll (``register``) and the pushed ``health`` event
+        (callbacks/wall_push.py). Rendered once per fingerprint: every screen of the worker
+        gets the same objects.
+        """
+        try:
+            h = self.health.get(now)
+            parts, message, updated = h.parts, h.message, h.updated
+        except Exception:
+            log.exception("wall health failed")
+            parts, message, updated = [], "看板服务内部错误，请通知运维（详见服务日志）", PLACEHOLDER
+        fp = _digest([parts, message, updated])
+        rendered = self._health_answer
+        if rendered is not None and rendered["wall-health-fp"]["data"] == fp:
+            return rendered
+        banner, banner_class = render_banner(message)
+        rendered = {
+            "wall-feed": {"children": render_feed(parts)},
+            "wall-banner": {"children": banner, "className": banner_class},
+            "wall-root": {"className": "gh-page wall" + (" is-stale" if message else "")},
+            "wall-updated": {"children": updated},
+            "wall-health-fp": {"data": fp},
+        }
+        self._health_answer = rendered
+        return rendered
 
     # -- the queue ----------------------------------------------------------------------
     def queue(self, live: LiveView) -> tuple[list[dict[str, Any]], str]:
@@ -796,28 +834,17 @@ def register(app: dash.Dash, service: WallService) -> None:
     )
 
     @app.callback(
-        Output("wall-feed", "children"),
-        Output("wall-banner", "children"),
-        Output("wall-banner", "className"),
-        Output("wall-root", "className"),
-        Output("wall-updated", "children"),
-        Output("wall-health-fp", "data"),
+        *[Output(cid, prop) for cid, prop in HEALTH_OUTPUTS],
         Input("wall-health-tick", "n_intervals"),
         State("wall-health-fp", "data"),
     )
     def health(_n: int, fp: str | None) -> tuple[Any, ...]:
-        try:
-            h = service.health.get(utcnow())
-            parts, message, updated = h.parts, h.message, h.updated
-        except Exception:
-            log.exception("wall health failed")
-            parts, message, updated = [], "看板服务内部错误，请通知运维（详见服务日志）", PLACEHOLDER
-        new_fp = _digest([parts, message, updated])
-        if new_fp == fp:
+        # A pushed wall gets the same answer as a "health" event (callbacks/wall_push.py) and
+        # asks only every PUSHED_HEALTH_MS: its wall-health-fp is already this one, so 204.
+        answer = service.health_answer(utcnow())
+        if answer["wall-health-fp"]["data"] == fp:
             raise PreventUpdate
-        banner, banner_class = render_banner(message)
-        root = "gh-page wall" + (" is-stale" if message else "")
-        return render_feed(parts), banner, banner_class, root, updated, new_fp
+        return tuple(answer[cid][prop] for cid, prop in HEALTH_OUTPUTS)
 
     register_clock(app, "wall")  # clock, date and the offline banner, in the browser
 

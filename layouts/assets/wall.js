@@ -224,18 +224,25 @@
      before it ({from, to, response}); the page applies it with set_props when it shows
      everything up to "from", and otherwise (it missed one, or has just connected: the
      "change" event) sets wall-push, an Input of the refresh callback, to ask for what it
-     lacks. The poll slows to a safety net while the stream is up and returns to its normal
-     pace when it drops. The browser reconnects a dropped stream by itself, however long the server
+     lacks. A "health" event carries the health callback's whole answer (header figures, stale
+     banner, 数据更新于, and its fingerprint wall-health-fp, so a poll that still runs answers
+     204), applied with set_props. Both polls -- the refresh and the health -- slow to a
+     safety net while the stream is up and return to their normal pace when it drops. The browser reconnects a dropped stream by itself, however long the server
      is away; a stream it gives up (the server refused it with 503: no thread to spare; a proxy
      answered 502 while the server restarted, or blocks streams) is opened again after
      cfg.refusedMs[0], twice as long after each further refusal, at most every cfg.refusedMs[1]:
      never given up for good, and back within seconds after a restart behind a proxy. */
-  function setPoll(ms) {
+  function setPeriod(id, key, ms) {
     var dc = window.dash_clientside;
-    if (ms && dc && typeof dc.set_props === "function" && wall.pollMs !== ms) {
-      wall.pollMs = ms;
-      dc.set_props("wall-tick", { interval: ms });
+    if (ms && dc && typeof dc.set_props === "function" && wall[key] !== ms) {
+      wall[key] = ms;
+      dc.set_props(id, { interval: ms });
     }
+  }
+
+  function setPace(cfg, pushed) {
+    setPeriod("wall-tick", "pollMs", pushed ? cfg.pushedPollMs : cfg.pollMs);
+    setPeriod("wall-health-tick", "healthMs", pushed ? cfg.pushedHealthMs : cfg.healthMs);
   }
 
   /* One refresh at a time for pushed changes. Dash's renderer sends a callback again at once
@@ -351,7 +358,7 @@
     var es = new window.EventSource(cfg.events);
     wall.push = es;
     wall.heardAt = Date.now();
-    ["open", "change", "update", "ping"].forEach(function (name) {
+    ["open", "change", "update", "health", "ping"].forEach(function (name) {
       es.addEventListener(name, function () { wall.heardAt = Date.now(); });
     });
     if (!wall.watchdog && cfg.silentMs) {
@@ -364,7 +371,7 @@
           wall.push = null;
           wall.reopened = (wall.reopened || 0) + 1;
           document.documentElement.setAttribute("data-wall-push", "down");
-          setPoll(cfg.pollMs);
+          setPace(cfg, false);
           startPush(cfg);
         }
       }, Math.max(250, Math.min(5000, cfg.silentMs / 4)));
@@ -372,7 +379,7 @@
     es.addEventListener("open", function () {
       wall.refusedMs = 0;
       document.documentElement.setAttribute("data-wall-push", "open");
-      setPoll(cfg.pushedPollMs);
+      setPace(cfg, true);
     });
     es.addEventListener("change", function (e) {
       wall.due = e.data;
@@ -383,9 +390,16 @@
       try { u = JSON.parse(e.data); } catch (err) { return; }
       applyUpdate(u);
     });
+    es.addEventListener("health", function (e) {
+      var h, dc = window.dash_clientside;
+      try { h = JSON.parse(e.data); } catch (err) { return; }
+      if (!h || !dc || typeof dc.set_props !== "function") { return; }
+      wall.healths = (wall.healths || 0) + 1;
+      Object.keys(h).forEach(function (id) { dc.set_props(id, h[id]); });
+    });
     es.addEventListener("error", function () {
       document.documentElement.setAttribute("data-wall-push", "down");
-      setPoll(cfg.pollMs);
+      setPace(cfg, false);
       if (es.readyState === window.EventSource.CLOSED) {  // refused: the browser gave up
         wall.push = null;
         var bounds = cfg.refusedMs || [60000, 60000];
