@@ -226,8 +226,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # Refreshes answer in milliseconds; 30 s only catches a worker that is truly stuck.
         "timeout": 30,
         "graceful_timeout": 20,
-        # Longer than the 2 s poll, so each screen keeps reusing its connection.
-        "keepalive": 5,
+        # Longer than a pushed wall's 5 s safety poll, so each screen keeps reusing its
+        # connection (an idle keep-alive connection costs the worker a socket, not a thread).
+        "keepalive": 10,
         # gunicorn's own scheme headers (X-Forwarded-Proto) from the same proxies the app trusts
         # (auth/proxies.py); its default would trust 127.0.0.1 even when the setting says nobody.
         "forwarded_allow_ips": ",".join(settings.trusted_proxies),

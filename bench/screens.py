@@ -72,6 +72,7 @@ ONE_OFF = ("wall sign-in", "wall page", "view sign-in", "view page", "view geome
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 STREAM_READ_S = 35.0  # a stream silent this long is dead (the server writes at least every 10 s)
 REFUSED_RETRY_S = 60.0  # a refused stream (503) is tried again after this (wall.js)
+KEEPALIVE_S = 8.0  # idle connections closed after this: below the server's keep-alive (app.py)
 
 
 @dataclass
@@ -241,7 +242,11 @@ class Viewer:
         self.clock = clock
         self.probe_grids = probe_grids
         self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=6),
+            # Idle connections dropped before the server drops them (gunicorn keepalive 10 s,
+            # app.py): a browser resends a request whose reused connection the server had just
+            # closed, aiohttp does not, so without this a poll racing the server's close counted
+            # as an error that no screen would see.
+            connector=aiohttp.TCPConnector(local_addr=(address, 0), limit=6, keepalive_timeout=KEEPALIVE_S),
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies of a numeric host (127.0.0.1)
             timeout=aiohttp.ClientTimeout(total=timeout))
 

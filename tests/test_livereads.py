@@ -1,4 +1,4 @@
-"""The read API's summary and overdue page from the live view equal the SQL definition
+"""The read API's summary, grids and overdue page from the live view equal the SQL definition
 (dashboard/figures/livereads.py against dashboard/figures/readapi.py).
 
 On the demo city with four days of history (every district, a street, the city) and on
@@ -35,6 +35,11 @@ def _same(session: Session, view: LiveView, scope: Any, timing: Any, at: datetim
     """Every scoped figure of the view equals readapi's SQL answer at the view's instant."""
     got, want = livereads.summary(view, scope), readapi.summary(session, scope, timing, at)
     assert got == want, scope.name
+    for idle in (False, True):
+        for limit, offset in ((1000, 0), (7, 3)):
+            got_grids = livereads.grids(view, scope, include_idle=idle, limit=limit, offset=offset)
+            assert got_grids == readapi.grids(session, scope, timing, at, include_idle=idle, limit=limit,
+                                              offset=offset), (scope.name, idle, limit, offset)
     for limit, offset in ((50, 0), (7, 3), (1000, 0), (5, 10_000)):
         got_page = livereads.overdue(view, session, scope, limit=limit, offset=offset)
         want_page = readapi.overdue(session, scope, timing, at, limit=limit, offset=offset)

@@ -1,11 +1,13 @@
-"""The read API's summary and overdue page from the worker's live view, not from SQL.
+"""The read API's summary, grids and overdue page from the worker's live view, not from SQL.
 
 Every web worker keeps the wall's :class:`~dashboard.figures.liveview.LiveView` of all open
-cases and today's facts in memory. A scope's 今日 KPIs and its overdue list are that view
-restricted to the scope's grids (a mask over grid indexes), so the read API and /view answer
-them in about a millisecond instead of a handful of SQL aggregates (``readapi.summary`` and
-``readapi.overdue``, which stay as the path while the view is loading or stale, and as the
-definition these must equal: ``tests/test_livereads.py``).
+cases and today's facts in memory. A scope's 今日 KPIs, its grids' figures and its overdue
+list are that view restricted to the scope's grids (a mask over grid indexes), so the read API
+and /view answer them in about a millisecond instead of a handful of SQL aggregates
+(``readapi.summary``, ``readapi.grids`` and ``readapi.overdue``, which stay as the path while
+the view is loading or stale, and as the definition these must equal:
+``tests/test_livereads.py``). The units' board stays in SQL: the view keeps this month's
+handled cases per unit, not per grid.
 
 The view is at its own instant (its last tick, at most a second old, or the last change
 notice) — ``at`` in the answers says which. Queue descriptions: the view keeps the first
@@ -21,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.figures.liveview import DESCRIPTION_CHARS, LiveView
-from dashboard.figures.readapi import MAX_LIMIT, OverduePage, Summary
+from dashboard.figures.readapi import MAX_LIMIT, GridPage, GridRow, OverduePage, Summary
 from dashboard.store.models import Case
 from dashboard.store.scope import Scope
 
@@ -41,6 +43,15 @@ def summary(live: LiveView, scope: Scope) -> Summary:
     )
 
 
+def grids(live: LiveView, scope: Scope, *, include_idle: bool = False, limit: int = MAX_LIMIT,
+          offset: int = 0) -> GridPage:
+    """``readapi.grids`` of ``scope`` (no ``region`` filter) at the view's instant."""
+    rows = live.scoped_grids(_grids(scope), include_idle=include_idle)
+    limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
+    return GridPage(live.as_of, None, len(rows), limit, offset,
+                    tuple(GridRow(*r) for r in rows[offset:offset + limit]))
+
+
 def overdue(live: LiveView, session: Session, scope: Scope, *, limit: int, offset: int) -> OverduePage:
     """``readapi.overdue`` of ``scope`` at the view's instant (same order, paging and rows)."""
     limit, offset = max(0, min(limit, MAX_LIMIT)), max(0, offset)
@@ -55,4 +66,4 @@ def overdue(live: LiveView, session: Session, scope: Scope, *, limit: int, offse
     return OverduePage(page.at, page.overdue_total, page.due_soon_total, limit, offset, rows)
 
 
-__all__ = ["summary", "overdue"]
+__all__ = ["summary", "grids", "overdue"]

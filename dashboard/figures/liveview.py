@@ -1225,6 +1225,25 @@ class LiveView:
             kpis, stages = self._cache[key]
             return kpis, list(stages)
 
+    def scoped_grids(self, grid_ids: frozenset[int] | None, *, include_idle: bool = False,
+                     ) -> list[tuple[str, str, str, str, int, int, int]]:
+        """Per grid on ``grid_ids`` (None: every grid): (code, community, street, district, 在办,
+        超期, 近1小时新增), busiest first (open, overdue, new descending), ties by code; grids
+        with all three 0 only with ``include_idle``. The rows of ``readapi.grids``."""
+        with self._lock:
+            key = ("scope-grids", grid_ids, include_idle)
+            if key not in self._cache:
+                g = self._g
+                opened, over, new = g["open"], g["overdue"], g["new_hour"]
+                pick = np.ones(len(self._gcode), dtype=bool) if grid_ids is None else self._grid_mask(grid_ids)
+                if not include_idle:
+                    pick = pick & ((opened > 0) | (over > 0) | (new > 0))
+                idx = np.flatnonzero(pick)
+                idx = idx[np.lexsort((self._grank[idx], -new[idx], -over[idx], -opened[idx]))]
+                self._cache[key] = [(self._gcode[i], *self._gnames[i], int(opened[i]), int(over[i]), int(new[i]))
+                                    for i in idx.tolist()]
+            return list(self._cache[key])
+
     def scoped_queue(self, grid_ids: frozenset[int] | None, limit: int, offset: int = 0) -> ScopedQueue:
         """The overdue cases on ``grid_ids`` (None: the city), most overdue (earliest deadline)
         first, then the due-soon ones, earliest deadline first, ties by case id; one page of

@@ -171,7 +171,8 @@ class CachedReads:
     /view ask for. Same arguments and answers as the functions they call.
 
     ``live``: where the worker's live view is (``WallService.live``). While it is loaded and
-    following the feed, the summary and the overdue page come from it (``livereads``:
+    following the feed, the summary, the grids (without a region filter) and the overdue page
+    come from it (``livereads``:
     milliseconds, no SQL aggregate); otherwise, and always with the cache off, from SQL
     (``readapi``)."""
 
@@ -197,8 +198,14 @@ class CachedReads:
 
     def grids(self, session: Session, scope: Scope, timing: Timing, now: datetime, *, region: str | None = None,
               include_idle: bool = False, limit: int = readapi.MAX_LIMIT, offset: int = 0) -> readapi.GridPage:
-        return self.cache.get("grids", scope, (region, include_idle, limit, offset), now, lambda: readapi.grids(
-            session, scope, timing, now, region=region, include_idle=include_idle, limit=limit, offset=offset))
+        def compute() -> readapi.GridPage:
+            view = self._live(now) if region is None else None  # a region filter: SQL resolves it
+            if view is not None:
+                return livereads.grids(view, scope, include_idle=include_idle, limit=limit, offset=offset)
+            return readapi.grids(session, scope, timing, now, region=region, include_idle=include_idle,
+                                 limit=limit, offset=offset)
+
+        return self.cache.get("grids", scope, (region, include_idle, limit, offset), now, compute)
 
     def overdue(self, session: Session, scope: Scope, timing: Timing, now: datetime, *, limit: int = 50,
                 offset: int = 0) -> readapi.OverduePage:
