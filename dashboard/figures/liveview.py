@@ -169,6 +169,23 @@ def _fetch(session: Session, stmt: Any, params: Mapping[str, Any] | None = None)
 
 
 # -- the view -----------------------------------------------------------------------------------------
+def _day_counts(records: Iterable[tuple[int, int, int, int, bool | None, int, int]], lo: int, hi: int,
+                ) -> dict[str, int]:
+    """Today's KPI counts (上报, 立案, 派遣, 结案 and its on-time flags) of these day records
+    (``LiveView._today``'s values) for the local day [lo, hi)."""
+    k = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
+    for rep, fil, dis, clo, ok, _g, _u in records:
+        k["reported"] += lo <= rep < hi
+        k["filed"] += lo <= fil < hi
+        k["dispatched"] += lo <= dis < hi
+        if lo <= clo < hi:
+            k["closed"] += 1
+            if ok is not None:
+                k["closed_flagged"] += 1
+                k["closed_on_time"] += bool(ok)
+    return k
+
+
 class LiveView:
     """All figures of the wall for one web worker (see the module docstring)."""
 
@@ -667,21 +684,12 @@ class LiveView:
     def _recount_facts(self) -> None:
         """Today's KPIs, units' today/month figures and the last-hour grid counts from the dicts."""
         lo, hi = self._day_lo, self._day_hi
-        k = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
         self._today = {cid: rec for cid, rec in self._today.items() if max(rec[:4]) >= self._keep_lo}
         closed_today = np.zeros(len(self._ucode), dtype=np.int64)
-        for rep, fil, dis, clo, ok, _g, u in self._today.values():
-            k["reported"] += lo <= rep < hi
-            k["filed"] += lo <= fil < hi
-            k["dispatched"] += lo <= dis < hi
-            if lo <= clo < hi:
-                k["closed"] += 1
-                if ok is not None:
-                    k["closed_flagged"] += 1
-                    k["closed_on_time"] += bool(ok)
-                if u >= 0:
-                    closed_today[u] += 1
-        self._kpi = k
+        for _rep, _fil, _dis, clo, _ok, _g, u in self._today.values():
+            if lo <= clo < hi and u >= 0:
+                closed_today[u] += 1
+        self._kpi = _day_counts(self._today.values(), lo, hi)
         self._u["closed_today"] = closed_today
         self._month = {cid: rec for cid, rec in self._month.items() if rec[0] >= self._month_lo}
         ok_n = np.zeros(len(self._ucode), dtype=np.int64)
@@ -1179,7 +1187,10 @@ class LiveView:
         if grid_ids is None:
             return live
         grid = a["grid"][:n]
-        inside: np.ndarray = live & (grid >= 0) & self._grid_mask(grid_ids)[np.maximum(grid, 0)]
+        mask = self._grid_mask(grid_ids)
+        if not mask.any():  # no grid of the scope is known (none imported yet): nothing inside
+            return np.zeros(n, dtype=bool)
+        inside: np.ndarray = live & (grid >= 0) & mask[np.maximum(grid, 0)]
         return inside
 
     def scoped_kpis(self, grid_ids: frozenset[int] | None) -> tuple[Kpis, list[StageCount]]:
@@ -1197,19 +1208,8 @@ class LiveView:
                 inside = self._in_scope(grid_ids)
                 stage_n = np.bincount(a["stage"][:n][inside], minlength=len(_STAGES))
                 mask = self._grid_mask(grid_ids)
-                lo, hi = self._day_lo, self._day_hi
-                k = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
-                for rep, fil, dis, clo, ok, g, _u in self._today.values():
-                    if g < 0 or not mask[g]:
-                        continue
-                    k["reported"] += lo <= rep < hi
-                    k["filed"] += lo <= fil < hi
-                    k["dispatched"] += lo <= dis < hi
-                    if lo <= clo < hi:
-                        k["closed"] += 1
-                        if ok is not None:
-                            k["closed_flagged"] += 1
-                            k["closed_on_time"] += bool(ok)
+                k = _day_counts((r for r in self._today.values() if r[5] >= 0 and mask[r[5]]),
+                                self._day_lo, self._day_hi)
                 flagged = k["closed_flagged"]
                 kpis = Kpis(
                     day=self._day, reported=k["reported"], filed=k["filed"], dispatched=k["dispatched"],
