@@ -27,7 +27,9 @@ sends data) and measures, in headless Chromium at 1920×1080:
     time to first byte from the browser's resource timing, body bytes, the number of grid
     cells it carries). An idle phase before it shows what the clock alone causes (deadlines
     passing, the queue's minutes). The server's own compute time per update comes from the
-    DEBUG log lines.
+    DEBUG log lines: for each pushed update the hub's ("wall push update in X ms", with its
+    grid cells and its compressed size — the bytes every stream receives), for each poll that
+    sent data the refresh callback's.
 (d) **fast start** (docs/wall.md "Fast start"): the worker is restarted (SIGTERM, a new
     ``gridhall serve``) and loads its view from the snapshot the first worker wrote
     (``feeds/snapshot.py``) plus the change notices since — "worker ready" is its "live view
@@ -92,6 +94,7 @@ SERVE_WRAPPER = (
     "sys.argv = ['gridhall'] + sys.argv[1:]\n"
     "import cli\n"
     "logging.getLogger('callbacks.wall').setLevel(logging.DEBUG)\n"
+    "logging.getLogger('callbacks.wall_push').setLevel(logging.DEBUG)\n"
     "cli.app()\n"
 )
 
@@ -227,6 +230,9 @@ def _refresh_responses(responses: list[Response], t_from: float, t_to: float) ->
 
 # What a KPI-only update may carry: the KPI tiles, the queue's counts, the state, and the grid's
 # coordinate without cells or hot list (the clock moved, no cell changed).
+# The hub's DEBUG line for each pushed update (callbacks/wall_push.py PushHub.publish).
+PUSH_LINE = re.compile(r"wall push update in (?P<ms>[\d.]+) ms: metric \S+, (?P<cells>\d+) grid cells, "
+                       r"(?P<raw>\d+) B, (?P<gz>\d+) B compressed, outputs (?P<outputs>\S*)")
 KPI_OUTPUTS = ("wall-state", "wall-kpi-", "wall-queue-count", "wall-grid")
 
 
@@ -549,6 +555,8 @@ def main() -> None:
         refresh_log = [(t, float(m.group(1))) for t, ln in _log_lines(procs.logs["web"], "wall refresh in")
                        if (m := re.search(r"wall refresh in ([\d.]+) ms", ln))]
         srv_busy = [ms for t, ms in refresh_log if b_from / 1000 <= t < b_to / 1000]
+        pushed = [(t, m) for t, ln in _log_lines(procs.logs["web"], "wall push update in")
+                  if (m := PUSH_LINE.search(ln)) and b_from / 1000 <= t < b_to / 1000]
         srv_idle = [ms for t, ms in refresh_log if idle_from / 1000 <= t < idle_to / 1000]
 
         def summary(name: str, recs: list[dict[str, Any]], seconds: float) -> None:
@@ -560,6 +568,16 @@ def main() -> None:
         print()
         print(f"(b) per update ({args.batches} batches of new reports on {', '.join(map(str, sizes))} grids, "
               f"{args.gap:g}s apart; ingest applied {applied1 - applied0:,} of {sent:,}):")
+        push_ms = [float(m.group("ms")) for _, m in pushed]
+        push_grid = [float(m.group("gz")) for _, m in pushed if int(m.group("cells"))]
+        push_kpi = [float(m.group("gz")) for _, m in pushed if not int(m.group("cells"))
+                    and all(o.startswith(KPI_OUTPUTS) for o in m.group("outputs").split(","))]
+        print("  pushed updates (the worker's hub computes each once; every open stream gets the same bytes):")
+        print(_line("server compute per pushed update", push_ms))
+        print(_line("grid updates (≤ 100 cells): compressed", push_grid, "B", "8.0f"))
+        print(_line("KPI-only updates: compressed", push_kpi, "B", "8.0f"))
+        print(_line("every pushed update: compressed", [float(m.group("gz")) for _, m in pushed], "B", "8.0f"))
+        print("  the page's safety poll meanwhile (every 5 s while pushed; what a polling wall gets):")
         summary("idle phase (clock only)", idle, (idle_to - idle_from) / 1000)
         summary("event phase", busy, (b_to - b_from - 1500) / 1000)
         ev = [r for r in busy if r["status"] == 200 and r["cells"]]
@@ -634,8 +652,12 @@ def main() -> None:
             rows = f"  ({r['rows']:,} rows)" if r["rows"] else ""
             print(f"  {name:<17} {r['median_ms']:9.1f}{rows}")
         per_refresh = base["per_refresh"]["median_ms"]
+        if push_ms:
+            print(f"  ratio GROUP BY per refresh / our server time per pushed update: "
+                  f"{per_refresh / percentile(push_ms, 95):,.0f}× (vs p95 {percentile(push_ms, 95):.1f} ms), "
+                  f"{per_refresh / percentile(push_ms, 50):,.0f}× (vs p50 {percentile(push_ms, 50):.1f} ms)")
         if srv_busy:
-            print(f"  ratio GROUP BY per refresh / our server time per update: "
+            print(f"  ratio GROUP BY per refresh / our server time per polled update: "
                   f"{per_refresh / percentile(srv_busy, 95):,.0f}× (vs p95 {percentile(srv_busy, 95):.1f} ms), "
                   f"{per_refresh / percentile(srv_busy, 50):,.0f}× (vs p50 {percentile(srv_busy, 50):.1f} ms)")
         ttfb_ev = [r["ttfb"] for r in ev if r["ttfb"] is not None]
@@ -653,6 +675,16 @@ def main() -> None:
         if wire_kpi:
             figures.update(kpi_update_wire_p50_b=percentile(wire_kpi, 50),
                            kpi_update_wire_p95_b=percentile(wire_kpi, 95))
+        if push_ms:
+            figures.update(push_update_server_p50_ms=percentile(push_ms, 50),
+                           push_update_server_p95_ms=percentile(push_ms, 95),
+                           ratio_group_by_to_push_p50=per_refresh / percentile(push_ms, 50))
+        if push_grid:
+            figures.update(push_grid_update_p50_b=percentile(push_grid, 50),
+                           push_grid_update_p95_b=percentile(push_grid, 95))
+        if push_kpi:
+            figures.update(push_kpi_update_p50_b=percentile(push_kpi, 50),
+                           push_kpi_update_p95_b=percentile(push_kpi, 95))
         if srv_busy:  # a smoke run may see no refresh that sent data
             figures.update(update_server_p50_ms=percentile(srv_busy, 50), update_server_p95_ms=percentile(srv_busy, 95),
                            ratio_group_by_to_update_p95=per_refresh / percentile(srv_busy, 95))

@@ -241,6 +241,7 @@ class PushHub:
         version = live.version  # read first: a change while computing goes out with the next update
         events: dict[str, Event] = {}
         for metric in metrics:
+            started = time.perf_counter()
             place = self._places.get(metric)
             if place is None:  # the first stream of this metric: start from where a screen is now
                 whole = self.service.answer(metric, {}, None, {})
@@ -251,8 +252,14 @@ class PushHub:
                 continue
             moved = place.after(answer)
             body = {"from": place.applied, "to": moved.applied, "response": answer}
-            events[metric] = Event.of(f"event: update\ndata: {to_json(body)}\n\n")
+            event = events[metric] = Event.of(f"event: update\ndata: {to_json(body)}\n\n")
             self._places[metric] = moved
+            if log.isEnabledFor(logging.DEBUG):  # bench/wall_scale.py reads these lines
+                grid = answer.get("wall-grid", {}).get("data")
+                cells = len(grid.get("values") or {}) if isinstance(grid, dict) else 0
+                log.debug("wall push update in %.1f ms: metric %s, %d grid cells, %d B, %d B compressed, outputs %s",
+                          1000 * (time.perf_counter() - started), metric, cells, len(event.text), len(event.gz),
+                          ",".join(sorted(answer)))
         if self.service.journal_version() >= version:  # else the grid part is still to come
             self._version = version
         if events:
