@@ -490,10 +490,9 @@ class WallService:
         with self._lock:
             nid, tick = self._observe(live)
             j = self._journal
-            current = live.grid_values(metric)
             out = {"nid": f"{nid[0]}-{nid[1]}", "tick": tick, "version": f"{nid[0]}-{nid[1]}/{tick}"}
             if not have or j.floor is None:
-                return {**out, "full": True, "values": current}
+                return {**out, "full": True, "values": live.grid_values(metric)}
             c_nid, c_tick = stream_id(have.get("nid")), int(have.get("tick") or 0)
             if nid < c_nid or tick < c_tick:
                 return None  # this worker is behind the browser: let a fresher poll answer
@@ -502,12 +501,12 @@ class WallService:
             f_nid, f_tick = j.floor
             if c_nid < f_nid or c_tick < f_tick or (j.entries and len(j.entries) == j.entries.maxlen
                                                      and (c_nid < j.entries[0].nid or c_tick < j.entries[0].tick)):
-                return {**out, "full": True, "values": current}
+                return {**out, "full": True, "values": live.grid_values(metric)}
             codes: set[str] = set()
             for e in j.entries:
                 if e.nid > c_nid or e.tick > c_tick:
                     codes |= e.changed.get(metric, set())
-            return {**out, "full": False, "values": {c: current.get(c, 0) for c in codes}}
+            return {**out, "full": False, "values": live.grid_values_of(metric, sorted(codes))}
 
 
     # -- one screen's answer ------------------------------------------------------------

@@ -261,6 +261,9 @@ class LiveView:
         self._log: deque[tuple[int, dict[str, frozenset[int]]]] = deque(maxlen=CHANGELOG_VERSIONS)
         self._log_floor = 0  # versions before this one cannot be answered (reload)
         self._cache: dict[Any, Any] = {}
+        # grid code → grid index, built when first asked for the grid codes list it was built from
+        self._code_ix: dict[str, int] = {}
+        self._code_ix_of: list[str] | None = None
         # A region scope's grids (their grids.id) → a mask over grid indexes; rebuilt with the places.
         self._scope_masks: dict[frozenset[int], np.ndarray] = {}
 
@@ -1067,6 +1070,19 @@ class LiveView:
                 nz = np.flatnonzero(values)
                 cached = self._cache[key] = dict(zip(self._gcodes[nz].tolist(), values[nz].tolist(), strict=False))
             return dict(cached)
+
+    def grid_values_of(self, metric: str, codes: Iterable[str]) -> dict[str, int]:
+        """The value of ``metric`` for each of ``codes`` (0 for a code the view does not know).
+
+        What a grid delta needs: a few cells, without :meth:`grid_values`' dict of every
+        non-zero grid (93,000 entries copied per update at 100,000 grids)."""
+        values = self._metric(metric)
+        with self._lock:
+            if self._code_ix_of is not self._gcode or len(self._code_ix) != len(self._gcode):
+                self._code_ix = {c: i for i, c in enumerate(self._gcode)}
+                self._code_ix_of = self._gcode
+            ix = self._code_ix
+            return {c: int(values[ix[c]]) if c in ix else 0 for c in codes}
 
     def grid_changes_since(self, version: int, metric: str) -> dict[str, int] | None:
         """Grids whose ``metric`` changed after ``version``, with their values now (0 included).
