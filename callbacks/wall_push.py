@@ -269,7 +269,6 @@ class PushHub:
                     self._latest[metric] = (self._seq, event)
                 self._cond.notify_all()
 
-
     def publish_health(self) -> None:
         """Hand out the wall's health as a ``health`` event when its fingerprint changed."""
         answer = self.service.health_answer(utcnow())

@@ -227,8 +227,8 @@
      lacks. A "health" event carries the health callback's whole answer (header figures, stale
      banner, 数据更新于, and its fingerprint wall-health-fp, so a poll that still runs answers
      204), applied with set_props. Both polls -- the refresh and the health -- slow to a
-     safety net while the stream is up and return to their normal pace when it drops. The browser reconnects a dropped stream by itself, however long the server
-     is away; a stream it gives up (the server refused it with 503: no thread to spare; a proxy
+     safety net while the stream is up and return to their normal pace when it drops. The
+     browser reconnects a dropped stream by itself, however long the server is away; a stream it gives up (the server refused it with 503: no thread to spare; a proxy
      answered 502 while the server restarted, or blocks streams) is opened again after
      cfg.refusedMs[0], twice as long after each further refusal, at most every cfg.refusedMs[1]:
      never given up for good, and back within seconds after a restart behind a proxy. */
