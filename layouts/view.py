@@ -78,7 +78,7 @@ def metric_from_query(query: str | None) -> str:
 
 
 def explore_href(kind: str, value: str) -> str:
-    """/explore?region=…, ?grid=… or ?case=… (the value URL-encoded)."""
+    """/explore?region=… (a region or grid code) or ?case=… (the value URL-encoded)."""
     return f"{EXPLORE}?{kind}={quote(str(value), safe='')}"
 
 
@@ -247,14 +247,14 @@ def _empty(text: str) -> html.Div:
 
 
 def render_hot(spots: Sequence[dict[str, Any]], unit: str) -> Any:
-    """Hot spots: dicts with code, place, value (the grid links to /explore?grid=)."""
+    """Hot spots: dicts with code, place, value (the grid links to /explore?region=)."""
     if not spots:
         return _empty("暂无")
     return html.Ol(className="view-hot", children=[
         html.Li(className="view-hot__item", children=[
             html.Span(str(rank), className="view-rank"),
             html.Div(className="view-hot__who", children=[
-                html.A(s["code"], href=explore_href("grid", s["code"]), className="view-link view-hot__code"),
+                html.A(s["code"], href=explore_href("region", s["code"]), className="view-link view-hot__code"),
                 html.Span(s["place"] or "未登记所属社区", className="view-hot__place"),
             ]),
             html.Span(f"{s['value']:,}", className="view-hot__value", title=f"{s['value']:,} {unit}"),
@@ -354,7 +354,7 @@ def render_eval(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 
 def render_overdue(rows: Sequence[dict[str, Any]]) -> Any:
     """Overdue then due-soon cases: number (→ /explore?case=), class, place (grid →
-    /explore?grid=), unit, stage, time over or left, the description (text)."""
+    /explore?region=), unit, stage, time over or left, the description (text)."""
     if not rows:
         return _empty("当前没有超期或临期案件")
     items = []
@@ -363,7 +363,7 @@ def render_overdue(rows: Sequence[dict[str, Any]]) -> Any:
         if r["place"]:
             place_bits.append(html.Span(r["place"]))
         if r["grid"]:
-            place_bits.append(html.A(r["grid"], href=explore_href("grid", r["grid"]), className="view-link"))
+            place_bits.append(html.A(r["grid"], href=explore_href("region", r["grid"]), className="view-link"))
         items.append(html.Li(className="view-case " + ("is-overdue" if r["overdue"] else "is-soon"), children=[
             html.Div(className="view-case__head", children=[
                 html.A(r["number"], href=explore_href("case", r["id"]), className="view-link view-case__no"),

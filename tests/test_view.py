@@ -556,7 +556,7 @@ def test_view_in_browser_district_leader(browser: Any, live_server: Any, view_ci
     # most overdue first
     assert page.get_attribute("#view-overdue a.view-case__no >> nth=0", "href") == "/explore?case=C-A6"
     hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
-    assert "/explore?region=990101001" in hrefs and "/explore?grid=990101001001001" in hrefs
+    assert "/explore?region=990101001" in hrefs and "/explore?region=990101001001001" in hrefs
     # the map: canvas paths drawn, the scope's cells only (bounds fitted)
     page.wait_for_timeout(400)
     for sel in ("#view-mapview", ".view-kpis", "#view-units-panel", "#view-overdue-panel", "#view-areas-panel",

@@ -292,13 +292,18 @@ def test_wall_in_chromium_on_the_demo_city(
         code = hot.get_attribute("data-grid")
         with desk.expect_navigation():
             hot.click()
-        assert desk.url.endswith(f"/explore?grid={code}")
+        assert desk.url.endswith(f"/explore?region={code}")
+        # The drill-down shows that grid (its code in the crumbs), and once explore has drawn it,
+        # Back returns to the wall: explore leaves the URL as it is (no second history entry).
+        expect(desk.locator("#explore-crumbs")).to_contain_text(code, timeout=15_000)
+        desk.wait_for_timeout(500)
         desk.go_back()
         expect(desk.locator("html")).to_have_attribute("data-wall-grids", str(n_grids), timeout=30_000)
         cell = desk.evaluate("Object.keys(window.gridhall.wall.layers)[0]")
         with desk.expect_navigation():
             desk.evaluate(f"() => {{ window.gridhall.wall.layers['{cell}'].fire('click'); }}")
-        assert desk.url.endswith(f"/explore?grid={cell}")
+        assert desk.url.endswith(f"/explore?region={cell}")
+        expect(desk.locator("#explore-crumbs")).to_contain_text(cell, timeout=15_000)
 
         # The ranking panel (?board=evaluation) shows the evaluation of this month, as computed.
         desk.goto(url + "?board=evaluation")

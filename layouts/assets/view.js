@@ -59,7 +59,7 @@
       return box;
     }, { sticky: true, className: "view-tip" });
     layer.on("click", function () {
-      window.location.assign(cfg().explore + "?grid=" + encodeURIComponent(code));
+      window.location.assign(cfg().explore + "?region=" + encodeURIComponent(code));
     });
   };
 

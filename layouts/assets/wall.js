@@ -56,7 +56,7 @@
   wall.openGrid = function (code) {
     var root = document.getElementById("wall-root");
     if (root && root.getAttribute("data-explore") === "1" && /^[0-9]{14,15}$/.test(code)) {
-      window.location.assign("/explore?grid=" + code);
+      window.location.assign("/explore?region=" + code);  // region= takes a grid code too (selection.py)
     }
   };
 
