@@ -209,6 +209,11 @@ def _register_component_scripts(app: dash.Dash) -> None:
             app.index()
 
 
+# Longer than a pushed wall's 5 s safety poll, so each screen keeps reusing its connection (an
+# idle keep-alive connection costs the worker a socket, not a thread).
+KEEPALIVE_S = 10
+
+
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """gunicorn settings for both ``gunicorn -c gunicorn.conf.py app:server`` and ``gridhall serve``."""
     host = settings.host
@@ -226,9 +231,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # Refreshes answer in milliseconds; 30 s only catches a worker that is truly stuck.
         "timeout": 30,
         "graceful_timeout": 20,
-        # Longer than a pushed wall's 5 s safety poll, so each screen keeps reusing its
-        # connection (an idle keep-alive connection costs the worker a socket, not a thread).
-        "keepalive": 10,
+        "keepalive": KEEPALIVE_S,
         # gunicorn's own scheme headers (X-Forwarded-Proto) from the same proxies the app trusts
         # (auth/proxies.py); its default would trust 127.0.0.1 even when the setting says nobody.
         "forwarded_allow_ips": ",".join(settings.trusted_proxies),

@@ -89,6 +89,23 @@ def test_a_change_is_pushed_to_the_wall(browser: Any, live_server: LiveServer, s
 
 
 @pytest.mark.browser
+def test_the_renderers_undo_history_is_trimmed(browser: Any, live_server: LiveServer,
+                                               sessions: sessionmaker[Session]) -> None:
+    """Dash's renderer keeps every callback-input change (each tick of each interval) in its
+    undo history for as long as the page lives; layouts/assets/history.js trims it, so a wall
+    that runs for days does not grow (bench/soak.py found 5,654 entries after 80 minutes)."""
+    page = open_wall(browser, sessions, live_server.url)
+    length = "() => window.dash_stores[0].getState().history.past.length"
+    page.wait_for_function(f"({length})() >= 3", timeout=10_000)  # the clock ticks every second
+    page.evaluate("window.gridhallTrimHistory(1)")
+    assert page.evaluate(f"({length})()") == 1
+    page.wait_for_timeout(2500)  # the renderer goes on appending onto the short list
+    assert 2 <= page.evaluate(f"({length})()") <= 6
+    assert page.evaluate("typeof window.gridhallTrimHistory") == "function"
+    page.close()
+
+
+@pytest.mark.browser
 def test_the_feeds_health_is_pushed_to_the_wall(browser: Any, live_server: LiveServer, settings: Settings,
                                                 sessions: sessionmaker[Session], redis_client: redis.Redis,
                                                 feed_city: Reference) -> None:

@@ -26,6 +26,7 @@ import redis
 import requests
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import KEEPALIVE_S
 from authkit import display_token
 from callbacks.wall import kpi_values, queue_rows
 from callbacks.wall_push import PUSH_RETRY_MS
@@ -237,9 +238,13 @@ class Workers:
 
     def stream_holder(self, timeout: float = 30) -> int:
         """The worker holding the page's push stream: the one connection that has received no bytes for
-        longer than gunicorn's keep-alive (5 s, which closes every idle poll connection) and is still open."""
+        longer than gunicorn's keep-alive (app.KEEPALIVE_S, which closes every idle poll connection) and
+        is still open. (Below the keep-alive, a poll's idle connection would look the same: the wrong
+        worker was killed when it was 5 s against a 6.5 s threshold and then raised to 10 s.)"""
+        threshold_ms = 1000 * KEEPALIVE_S + 1500
+
         def holder() -> int | None:
-            held = {pid for pid, idle in self.connections() if idle > 6500}
+            held = {pid for pid, idle in self.connections() if idle > threshold_ms}
             return held.pop() if len(held) == 1 else None
 
         pid: int = until(holder, timeout, "the worker holding the push stream", every=0.5)
