@@ -87,8 +87,10 @@ class Page:
 # The page registry: every page of the app, in the order the app renders their indexes.
 PAGE_LIST: tuple[Page, ...] = (
     # The command-hall wall: wall screens (display tokens) and people of the centre.
-    Page("wall", Rule(frozenset(ROLES), city_only=True), home_of=frozenset({DISPLAY}),
-         routes=("/wall/geo/<name>.json",  # its grid and boundary geometry (city)
+    # A district's or street's viewer gets that region's wall (两级指挥: the district halls);
+    # the city's may show any region with ?region= (callbacks/wall.py viewer_scope).
+    Page("wall", Rule(frozenset(ROLES)), home_of=frozenset({DISPLAY}),
+         routes=("/wall/geo/<name>.json",  # its grid and boundary geometry (the viewer's region)
                  "/wall/events")),  # its push stream (server-sent events)
     # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
     Page("explore", Rule(PEOPLE), home_of=frozenset({SHIFT_LEAD, ADMIN}),

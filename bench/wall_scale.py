@@ -231,7 +231,7 @@ def _refresh_responses(responses: list[Response], t_from: float, t_to: float) ->
 # What a KPI-only update may carry: the KPI tiles, the queue's counts, the state, and the grid's
 # coordinate without cells or hot list (the clock moved, no cell changed).
 # The hub's DEBUG line for each pushed update (callbacks/wall_push.py PushHub.publish).
-PUSH_LINE = re.compile(r"wall push update in (?P<ms>[\d.]+) ms: metric \S+, (?P<cells>\d+) grid cells, "
+PUSH_LINE = re.compile(r"wall push update in (?P<ms>[\d.]+) ms: metric \S+, region \S+, (?P<cells>\d+) grid cells, "
                        r"(?P<raw>\d+) B, (?P<gz>\d+) B compressed, outputs (?P<outputs>\S*)")
 KPI_OUTPUTS = ("wall-state", "wall-kpi-", "wall-queue-count", "wall-grid")
 

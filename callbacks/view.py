@@ -44,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.figures import readapi
-from dashboard.figures.evaluation import Evaluation, ObjectKind, Period
+from dashboard.figures.evaluation import RANKED_BELOW, Evaluation, ObjectKind, Period
 from dashboard.figures.evaluation import evaluate as run_evaluation
 from dashboard.figures.liveview import LiveView
 from dashboard.figures.readcache import CachedReads, ReadCache
@@ -119,9 +119,8 @@ def signed_in_scope(session: Session) -> Scope:
         raise Refused(MSG_SCOPE) from None
 
 
-# 综合考评 ranks the level below the scope; a community user ranks its grids.
-EVAL_KIND = {"city": ObjectKind.DISTRICT, "district": ObjectKind.STREET, "street": ObjectKind.COMMUNITY,
-             "community": ObjectKind.GRID}
+# 综合考评 ranks the level below the scope (one definition, shared with the wall's ranking panel).
+EVAL_KIND = RANKED_BELOW
 
 
 # -- the figures --------------------------------------------------------------------------------

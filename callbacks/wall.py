@@ -37,8 +37,9 @@ from dash import ClientsideFunction, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth import identity
 from auth.sessions import session_check
-from dashboard.figures.evaluation import ObjectKind, Period, evaluate
+from dashboard.figures.evaluation import RANKED_BELOW, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import weights_from_settings
@@ -46,7 +47,7 @@ from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store import mapdata
 from dashboard.store.reference import timing_for
-from dashboard.store.scope import CITY
+from dashboard.store.scope import CITY, Scope, ScopeError, get_scope, grid_ids
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
@@ -57,7 +58,7 @@ from layouts.kit.health import render_banner, render_feed
 from layouts.kit.ranking import period_text, ranking_rows
 
 from .clock import register_clock
-from .wall_push import PushHub, PushStreams, push_events
+from .wall_push import PushHub, PushStreams, Sight, push_events
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ ROW_DELTAS = 128  # row deltas kept per worker (every screen at the same rows ge
 ROW_PANELS = ("queue", "board")  # the AG Grid panels updated by row transactions (wall.js applyRows)
 EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.py: the wall's route)
 RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks, API, pages
+MAP_LAYERS_KEPT = 64  # map layers (name × region) kept per worker
+SIGHTS_KEPT = 64  # sights (metric × region) whose panels and row histories a worker keeps
 GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
 # The refresh's outputs, in order: an answer names only those that changed ({id: {prop: value}},
 # the shape of Dash's own callback answers; a pushed update carries the same).
@@ -189,9 +192,9 @@ def _size(value: Any) -> int:
 
 @dataclass
 class Panels:
-    """What every screen of one metric shows at one (view version, minute): computed once per worker."""
+    """What every screen of one sight shows at one (view version, minute): computed once per worker."""
 
-    key: tuple[int, datetime, str]
+    key: tuple[int, datetime, Sight]
     parts: dict[str, Any]  # kpi texts, hot rows, queue rows, queue note, board rows
     digests: dict[str, str]
     hot: list[Any]  # the hot-spot list, rendered
@@ -199,39 +202,45 @@ class Panels:
 
 
 class MapLayers:
-    """The wall's map geometry as static GeoJSON: built once per process, cached by ETag.
+    """The wall's map geometry as static GeoJSON: built once per process and scope, cached by ETag.
 
     Grids and boundaries change only with a city import, so the browser fetches them once
     (gzip when it accepts it) and every live update afterwards only recolours cells. A
     reload revalidates by ETag; the ETag is known before the layer is built (a hash of its
-    rows, ``mapdata.layer_etag``), so a just-started worker answers 304 at once.
+    rows, ``mapdata.layer_etag``), so a just-started worker answers 304 at once. A region's
+    wall gets the region's grids and outlines only (``?region=`` on the URL, checked against
+    the viewer's scope by the route).
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self.builders = {"grids": mapdata.grid_layer, "boundaries": mapdata.boundary_layer}
-        self._built: dict[str, mapdata.Layer] = {}
-        self._etags: dict[str, str] = {}
+        self._built: dict[tuple[str, str], mapdata.Layer] = {}
+        self._etags: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self._tag_lock = threading.Lock()
 
-    def etag(self, name: str) -> str:
+    def etag(self, name: str, scope: Scope = CITY) -> str:
         """The layer's ETag, from its rows when it is not built yet (tenths of a second)."""
-        built = self._built.get(name)
+        key = (name, scope.code or "")
+        built = self._built.get(key)
         if built is not None:
             return built.etag
         with self._tag_lock:
-            if name not in self._etags:
+            if key not in self._etags:
                 with self.sessions() as session:
-                    self._etags[name] = mapdata.layer_etag(name, session)
-            return self._etags[name]
+                    self._etags[key] = mapdata.layer_etag(name, session, scope)
+            return self._etags[key]
 
-    def layer(self, name: str) -> mapdata.Layer:
+    def layer(self, name: str, scope: Scope = CITY) -> mapdata.Layer:
+        key = (name, scope.code or "")
         with self._lock:
-            if name not in self._built:
+            if key not in self._built:
+                if len(self._built) >= MAP_LAYERS_KEPT:  # a hall has a few dozen regions at most
+                    self._built.clear()
                 with self.sessions() as session:
-                    self._built[name] = self.builders[name](session)
-            return self._built[name]
+                    self._built[key] = self.builders[name](session, scope)
+            return self._built[key]
 
     def warm(self, before_building: Callable[[], object] | None = None) -> None:
         """The ETags, then (after ``before_building()`` returned) both layers, ahead of the first wall.
@@ -261,15 +270,15 @@ class WallService:
         self._journal = _Journal()
         self.follower: ChangeFollower | None = None
         self.start_error: str | None = None
-        self._queue: tuple[tuple[int, datetime], tuple[list[dict[str, Any]], str]] | None = None
+        self._queue: dict[str, tuple[tuple[int, datetime], tuple[list[dict[str, Any]], str]]] = {}  # by region
         self._starter: threading.Thread | None = None
         self._stopped = threading.Event()
         self.health = HealthWatch(self)
         self.map_layers = MapLayers(sessions)
-        # period label → (monotonic time, (period text, district rows, unit rows))
-        self._rankings: dict[str, tuple[float, Rankings]] = {}
-        self.rows = {name: RowHistory() for name in ROW_PANELS}
-        self._panels: dict[str, Panels] = {}  # metric -> the panels at the latest (version, minute)
+        # (period label, region) → (monotonic time, (period text, ranked region rows, unit rows))
+        self._rankings: dict[tuple[str, str], tuple[float, Rankings]] = {}
+        self._rows: dict[str, dict[str, RowHistory]] = {}  # region -> panel -> its row sets
+        self._panels: dict[Sight, Panels] = {}  # sight -> the panels at the latest (version, minute)
         self._panels_lock = threading.Lock()
         self._health_answer: dict[str, dict[str, Any]] | None = None  # the last, by fingerprint
 
@@ -329,6 +338,26 @@ class WallService:
         self.start()
         return self.loaded_view()
 
+    # -- scopes -----------------------------------------------------------------------------
+    def scope_of(self, region: str) -> Scope:
+        """The scope of a region code ("" is the city); cached (``dashboard.store.scope``).
+
+        Never a permission check: the region was checked against the viewer's scope where the
+        request came in (:func:`sight_scope`)."""
+        if not region:
+            return CITY
+        with self.sessions() as session:
+            return get_scope(session, region)
+
+    def rows_of(self, region: str) -> dict[str, RowHistory]:
+        """The row histories of the queue and the board of one region's walls."""
+        rows = self._rows.get(region)
+        if rows is None:
+            if len(self._rows) >= SIGHTS_KEPT:
+                self._rows.clear()
+            rows = self._rows.setdefault(region, {name: RowHistory() for name in ROW_PANELS})
+        return rows
+
     def loaded_view(self) -> LiveView | None:
         """The view if it is loaded, without starting it (the read API's and /view's figures
         come from it once the worker has one: ``dashboard.figures.readcache.CachedReads``)."""
@@ -338,22 +367,26 @@ class WallService:
         return follower.view
 
     # -- 综合考评 ----------------------------------------------------------------------------
-    def rankings(self, month: str | None, now: datetime) -> Rankings:
-        """The ranking panel: (period label, district rows, unit rows), for the whole city.
+    def rankings(self, month: str | None, now: datetime, scope: Scope = CITY) -> Rankings:
+        """The ranking panel: (period label, region rows, unit rows) for ``scope``: the city's
+        districts, a district's streets, a street's communities (``RANKED_BELOW``) and the units
+        judged on the scope's cases.
 
         Computed from SQL (``dashboard.figures.evaluation``, the figures of the API and the monthly
-        report) at most once a minute per period and worker: every wall of a worker shares it.
+        report) at most once a minute per period, scope and worker: every wall of a worker shares it.
         """
         period = Period.parse(month or f"{now.astimezone(self.settings.tz):%Y-%m}", self.settings.tz)
-        hit = self._rankings.get(period.label)
+        key = (period.label, scope.code or "")
+        hit = self._rankings.get(key)
         if hit is not None and time.monotonic() - hit[0] < RANKING_TTL_S:
             return hit[1]
         weights = weights_from_settings(self.settings)
+        kind = RANKED_BELOW.get(scope.level, ObjectKind.DISTRICT)
         with self.sessions() as session:
-            regions = evaluate(session, CITY, ObjectKind.DISTRICT, period, weights, now=now)
-            units = evaluate(session, CITY, ObjectKind.UNIT, period, weights, now=now)
+            regions = evaluate(session, scope, kind, period, weights, now=now)
+            units = evaluate(session, scope, ObjectKind.UNIT, period, weights, now=now)
         result = (period_text(regions, self.settings.tz), ranking_rows(regions), ranking_rows(units))
-        self._rankings[period.label] = (time.monotonic(), result)
+        self._rankings[key] = (time.monotonic(), result)
         return result
 
     # -- health --------------------------------------------------------------------------
@@ -387,8 +420,8 @@ class WallService:
         return rendered
 
     # -- the queue ----------------------------------------------------------------------
-    def queue(self, live: LiveView) -> tuple[list[dict[str, Any]], str]:
-        """The queue rows, recomputed when the view changes or a minute passes.
+    def queue(self, live: LiveView, scope: Scope = CITY) -> tuple[list[dict[str, Any]], str]:
+        """The queue rows of ``scope``, recomputed when the view changes or a minute passes.
 
         Times are shown to the minute and computed at the whole minute, so every worker
         gives the same texts (and digest) and a screen gets the queue again once a minute,
@@ -396,47 +429,56 @@ class WallService:
         """
         minute = utcnow().replace(second=0, microsecond=0)
         key = (live.version, minute)
-        cached = self._queue
+        region = scope.code or ""
+        cached = self._queue.get(region)
         if cached is None or cached[0] != key:
-            cached = self._queue = (key, queue_rows(live, minute))
+            if len(self._queue) >= SIGHTS_KEPT:
+                self._queue.clear()
+            cached = self._queue[region] = (key, queue_rows(live, minute, grid_ids(scope)))
         return cached[1]
 
     # -- the panels, shared by every screen -----------------------------------------------
-    def panels(self, live: LiveView, metric: str) -> Panels:
-        """KPIs, hot spots, queue and board at the view's version and the current minute.
+    def panels(self, live: LiveView, sight: Sight) -> Panels:
+        """KPIs, hot spots, queue and board of ``sight`` at the view's version and the current minute.
 
-        Computed once per (version, minute, metric) by the first request that asks, under one
-        lock, and shared by every screen of the worker: a request only compares digests and
-        picks the deltas it needs.
+        Computed once per (version, minute, sight) by the first request that asks, under one
+        lock, and shared by every screen of the worker that looks at the same region and
+        metric: a request only compares digests and picks the deltas it needs. A region's
+        figures count the cases located in it only (docs/wall.md, "Region walls").
         """
         minute = utcnow().replace(second=0, microsecond=0)
-        key = (live.version, minute, metric)
-        hit = self._panels.get(metric)
+        key = (live.version, minute, sight)
+        hit = self._panels.get(sight)
         if hit is not None and hit.key == key:
             return hit
+        scope = self.scope_of(sight.region)
+        gids = grid_ids(scope)
         with self._panels_lock:
-            hit = self._panels.get(metric)
+            hit = self._panels.get(sight)
             if hit is not None and hit.key == key:
                 return hit
             with live.consistent():  # one consistent picture across the panels
                 version = live.version
-                rows, note = self.queue(live)
+                rows, note = self.queue(live, scope)
                 # Rows and count apart: counts move with every case crossing a deadline, the
                 # first rows (most overdue first) far less often.
                 parts: dict[str, Any] = {
-                    "kpi": view.kpi_texts(kpi_values(live)),
-                    "hot": hot_rows(live, metric),
+                    "kpi": view.kpi_texts(kpi_values(live, gids)),
+                    "hot": hot_rows(live, sight.metric, gids),
                     "queue": rows,
                     "queue_note": note,
-                    "board": board_rows(live),
+                    "board": board_rows(live, gids),
                 }
             digests = {k: _digest(v) for k, v in parts.items()}
+            histories = self.rows_of(sight.region)
             for name in ROW_PANELS:
-                self.rows[name].record(digests[name], parts[name])
-            panels = Panels((version, minute, metric), parts, digests,
-                            view.render_hot(parts["hot"], view.METRICS[metric][1]),
+                histories[name].record(digests[name], parts[name])
+            panels = Panels((version, minute, sight), parts, digests,
+                            view.render_hot(parts["hot"], view.METRICS[sight.metric][1]),
                             [code for code, _, _ in parts["hot"]])
-            self._panels[metric] = panels
+            if len(self._panels) >= SIGHTS_KEPT:
+                self._panels.clear()
+            self._panels[sight] = panels
             return panels
 
     # -- grid deltas ---------------------------------------------------------------------
@@ -482,11 +524,24 @@ class WallService:
         j.coord = coord
         return coord
 
-    def grid_update(self, metric: str, have: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The grid cells a browser at coordinate ``have`` lacks, or None when it lacks nothing."""
+    def grid_update(self, sight: Sight, have: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The grid cells of ``sight`` a browser at coordinate ``have`` lacks, or None when it lacks nothing.
+
+        The journal is the city's; a region's wall gets the cells of its own grids only."""
         live = self.live
         if live is None:
             return None
+        metric = sight.metric
+        scope = self.scope_of(sight.region)
+        if scope.is_city:
+            return self._grid_update(live, metric, have)
+        update = self._grid_update(live, metric, have)
+        if update is not None:
+            mine = scope.grid_codes
+            update["values"] = {c: v for c, v in update["values"].items() if c in mine}
+        return update
+
+    def _grid_update(self, live: LiveView, metric: str, have: dict[str, Any] | None) -> dict[str, Any] | None:
         with self._lock:
             nid, tick = self._observe(live)
             j = self._journal
@@ -510,9 +565,10 @@ class WallService:
 
 
     # -- one screen's answer ------------------------------------------------------------
-    def answer(self, metric: str, had: dict[str, Any], applied: dict[str, Any] | None,
+    def answer(self, sight: Sight, had: dict[str, Any], applied: dict[str, Any] | None,
                shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
-        """What a screen lacks, as ``{component id: {prop: value}}``; None when it lacks nothing.
+        """What a screen looking at ``sight`` lacks, as ``{component id: {prop: value}}``; None
+        when it lacks nothing.
 
         ``had`` are the digests of the small panels the screen shows (wall-state), ``applied``
         the grid coordinate it painted (wall-applied), ``shown`` the row sets of its queue and
@@ -522,12 +578,13 @@ class WallService:
         live = self.live
         if live is None:
             raise PreventUpdate
-        grid = self.grid_update(metric, applied)
-        panels = self.panels(live, metric)
+        grid = self.grid_update(sight, applied)
+        panels = self.panels(live, sight)
+        histories = self.rows_of(sight.region)
         rows = {}
         for name in ROW_PANELS:
             have = shown.get(name)
-            delta = self.rows[name].delta(have if isinstance(have, str) else None,
+            delta = histories[name].delta(have if isinstance(have, str) else None,
                                           panels.digests[name], panels.parts[name])
             if delta is not None:
                 rows[name] = delta
@@ -558,22 +615,27 @@ class WallService:
 
 
 # -- shaping the view's figures for the page ----------------------------------------------------
-def kpi_values(live: LiveView) -> list[int | float | None]:
-    k = live.kpis()
+def kpi_values(live: LiveView, gids: frozenset[int] | None = None) -> list[int | float | None]:
+    """The KPI strip's figures of the cases on ``gids`` (None: the city, unlocated cases too)."""
+    k = live.scoped_kpis(gids)[0]
     return [getattr(k, key) for key, _, _ in view.KPIS]
 
 
-def hot_rows(live: LiveView, metric: str) -> list[tuple[str, str, int]]:
+def hot_rows(live: LiveView, metric: str, gids: frozenset[int] | None = None) -> list[tuple[str, str, int]]:
     out = []
-    for s in live.hot_spots(metric, HOT_SPOTS):
+    spots = live.hot_spots(metric, HOT_SPOTS) if gids is None else live.scoped_hot_spots(gids, metric, HOT_SPOTS)
+    for s in spots:
         place = " · ".join(p for p in (s.street, s.community) if p)
         out.append((s.code, place, int(s.value)))
     return out
 
 
-def queue_rows(live: LiveView, at: datetime) -> tuple[list[dict[str, Any]], str]:
-    """The queue's rows with their times as of ``at`` (a whole minute: see WallService.queue)."""
-    q = live.overdue_queue(QUEUE_ROWS, QUEUE_DUE_SOON_ROWS)
+def queue_rows(live: LiveView, at: datetime, gids: frozenset[int] | None = None,
+               ) -> tuple[list[dict[str, Any]], str]:
+    """The queue's rows of the cases on ``gids`` (None: the city) with their times as of ``at``
+    (a whole minute: see WallService.queue)."""
+    q = (live.overdue_queue(QUEUE_ROWS, QUEUE_DUE_SOON_ROWS) if gids is None
+         else live.scoped_overdue_queue(gids, QUEUE_ROWS, QUEUE_DUE_SOON_ROWS))
     cal = live.timing.calendar
     rows = []
     for r in (*q.overdue, *q.due_soon):
@@ -626,9 +688,12 @@ def _late_text(r: Any, at: datetime, cal: Any) -> str:
     return f"剩 {_hm(max(left, 0))}\n临期"
 
 
-def board_rows(live: LiveView) -> list[dict[str, Any]]:
+def board_rows(live: LiveView, gids: frozenset[int] | None = None) -> list[dict[str, Any]]:
+    """The unit board: every unit (None), or the units working in the region of ``gids`` with
+    the figures of its cases only."""
     rows = []
-    for rank, u in enumerate(live.unit_board(), start=1):
+    board = live.unit_board() if gids is None else live.scoped_unit_board(gids)
+    for rank, u in enumerate(board, start=1):
         rows.append({
             "id": u.code,
             "rank": rank,
@@ -722,6 +787,41 @@ class HealthWatch:
         return Health(parts, message, updated)
 
 
+# -- whose wall -------------------------------------------------------------------------------------
+class RegionRefused(PermissionError):
+    """A wall's ``region`` that is not a region inside the viewer's scope (or no region at all)."""
+
+
+def viewer_scope(sessions: sessionmaker[Session], region: str | None) -> Scope:
+    """The scope a wall request shows: the signed-in viewer's own, or ``region`` (a region code)
+    inside it. Raises :class:`RegionRefused` for a code outside the viewer's scope and for one
+    that names no region, alike (a refusal tells nothing about other districts).
+
+    Asked by the layout, the refresh, the push stream and the geometry: nothing the browser
+    sends is trusted, the viewer's scope comes from the session (``auth.identity``).
+    """
+    wanted = (region or "").strip() if isinstance(region, str) else ""
+    with sessions() as session:
+        try:
+            mine = identity.scope(session)
+        except ScopeError:  # the user's region was removed by a re-import
+            raise RegionRefused(wanted) from None
+        if not wanted or wanted == (mine.code or ""):
+            return mine
+        if not mine.is_city and wanted not in mine.region_codes:
+            raise RegionRefused(wanted)
+        try:
+            return get_scope(session, wanted)
+        except ScopeError:
+            raise RegionRefused(wanted) from None
+
+
+def _sight(service: WallService, metric: str | None, region: str | None) -> Sight:
+    """The sight of a request: ``metric`` and the region checked by :func:`viewer_scope`."""
+    scope = viewer_scope(service.sessions, region)
+    return Sight(view.metric_of(metric), scope.code or "")
+
+
 # -- registration ------------------------------------------------------------------------------------
 def add_routes(server: flask.Flask, service: WallService) -> None:
     """The wall page's own Flask routes (auth/policy.py lists them under the page): its
@@ -731,14 +831,16 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
 
     @server.route(EVENTS_RULE)
     def wall_events() -> flask.Response:
+        try:
+            sight = _sight(service, flask.request.args.get("metric"), flask.request.args.get("region"))
+        except RegionRefused:
+            flask.abort(404)
         if not streams.enter():  # no thread to spare: this screen keeps polling
             return flask.Response("push streams full; polling", status=503, mimetype="text/plain",
                                   headers={"Retry-After": str(view.PUSH_REFUSED_MAX_MS // 1000)})
-
         alive = session_check()  # asked between messages, outside the request (no context kept)
-        metric = view.metric_of(flask.request.args.get("metric"))
         gzip = "gzip" in (flask.request.headers.get("Accept-Encoding") or "")
-        stream = push_events(hub, metric, alive, service.stopping, heartbeat_s=view.PUSH_HEARTBEAT_MS / 1000,
+        stream = push_events(hub, sight, alive, service.stopping, heartbeat_s=view.PUSH_HEARTBEAT_MS / 1000,
                              gzip=gzip)
         response = flask.Response(stream, mimetype="text/event-stream")
         if gzip:
@@ -755,14 +857,18 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
     def map_layer(name: str) -> flask.Response:
         if name not in service.map_layers.builders:
             flask.abort(404)
-        etag = service.map_layers.etag(name)
+        try:
+            scope = viewer_scope(service.sessions, flask.request.args.get("region"))
+        except RegionRefused:
+            flask.abort(404)
+        etag = service.map_layers.etag(name, scope)
         if flask.request.if_none_match.contains(etag.strip('"')):  # a reload: the browser has it
             response = flask.Response(status=304)
             response.headers["ETag"] = etag
             response.headers["Vary"] = "Accept-Encoding"
             response.headers["Cache-Control"] = "no-cache"
             return response
-        layer = service.map_layers.layer(name)
+        layer = service.map_layers.layer(name, scope)
         if "gzip" in (flask.request.headers.get("Accept-Encoding") or ""):
             response = flask.Response(layer.gzipped, mimetype="application/geo+json")
             response.headers["Content-Encoding"] = "gzip"
@@ -788,10 +894,14 @@ def register(app: dash.Dash, service: WallService) -> None:
     def refresh(_n: int, _pushed: Any, state: dict[str, Any] | None, applied: dict[str, Any] | None,
                 rows_applied: dict[str, Any] | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
         started = time.perf_counter()
-        metric = view.metric_of((config or {}).get("metric"))
+        config = config if isinstance(config, dict) else {}
+        try:
+            sight = _sight(service, config.get("metric"), config.get("region"))
+        except RegionRefused:  # the page itself was refused (layouts/wall.py refused)
+            raise PreventUpdate from None
         had = (state or {}).get("digests") if isinstance(state, dict) else None
         try:
-            answer = service.answer(metric, had if isinstance(had, dict) else {}, applied,
+            answer = service.answer(sight, had if isinstance(had, dict) else {}, applied,
                                     rows_applied if isinstance(rows_applied, dict) else {})
         except Exception:  # never a traceback on the wall: the health banner says what is wrong
             log.exception("wall refresh failed")
@@ -813,11 +923,16 @@ def register(app: dash.Dash, service: WallService) -> None:
         Output("wall-eval-units", "rowData"),
         Input("wall-eval-tick", "n_intervals"),
         State("wall-eval-config", "data"),
+        State("wall-config", "data"),
     )
-    def ranking(_n: int | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
+    def ranking(_n: int | None, config: dict[str, Any] | None, wall: dict[str, Any] | None) -> tuple[Any, ...]:
         period = (config or {}).get("period") if isinstance(config, dict) else None
         try:
-            return service.rankings(period if isinstance(period, str) else None, utcnow())
+            scope = viewer_scope(service.sessions, (wall or {}).get("region") if isinstance(wall, dict) else None)
+        except RegionRefused:
+            raise PreventUpdate from None
+        try:
+            return service.rankings(period if isinstance(period, str) else None, utcnow(), scope)
         except ValueError:  # ?period= that is not a month: say so on the panel, show nothing
             return "时段参数无效（应为 YYYY-MM）", [], []
         except Exception:  # never a traceback on the wall; the health banner covers outages
@@ -848,4 +963,5 @@ def register(app: dash.Dash, service: WallService) -> None:
     register_clock(app, "wall")  # clock, date and the offline banner, in the browser
 
 
-__all__ = ["GEO_RULE", "MapLayers", "WallService", "add_routes", "register", "html"]
+__all__ = ["GEO_RULE", "MapLayers", "RegionRefused", "WallService", "add_routes", "register", "html",
+           "viewer_scope"]

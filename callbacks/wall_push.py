@@ -1,7 +1,7 @@
 """Pushed updates of the wall (/wall/events): computed once per change, written to every stream.
 
 A worker runs one :class:`PushHub`. When its live view moves, the hub computes — once per
-metric shown by an open stream — the refresh answer of a screen that showed the previous
+sight (metric and region) shown by an open stream — the refresh answer of a screen that showed the previous
 update (:meth:`callbacks.wall.WallService.answer`, the same code a poll runs), serialises it
 once and wakes the streams, which write those very bytes. A pushed screen therefore costs
 the server one socket write per update and no request at all; identical screens get
@@ -61,6 +61,19 @@ from dash.exceptions import PreventUpdate
 from dashboard.rules.clock import utcnow
 
 
+@dataclass(frozen=True, order=True)
+class Sight:
+    """What a wall screen looks at: the map's metric and its region ("" is the whole city).
+
+    Screens with the same sight get the same pushed updates (and the same polled answers): the
+    hub computes one update per sight that has an open stream. The region is checked against
+    the viewer's scope when the stream opens (callbacks/wall.py), never here.
+    """
+
+    metric: str
+    region: str = ""
+
+
 class Source(Protocol):
     """What the hub needs of the wall's service (callbacks/wall.py WallService)."""
 
@@ -70,7 +83,7 @@ class Source(Protocol):
     @property
     def stopping(self) -> threading.Event: ...
 
-    def answer(self, metric: str, had: dict[str, Any], applied: dict[str, Any] | None,
+    def answer(self, sight: Sight, had: dict[str, Any], applied: dict[str, Any] | None,
                shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None: ...
 
     def journal_version(self) -> int: ...
@@ -150,9 +163,9 @@ class PushHub:
         self.interval_s = interval_s
         self._cond = threading.Condition()
         self._seq = 0
-        self._latest: dict[str, tuple[int, Event | None]] = {}  # metric -> (seq, event) of its newest update
-        self._streams: Counter[str] = Counter()  # metric -> open streams
-        self._places: dict[str, Place] = {}  # metric -> where the newest update left a screen
+        self._latest: dict[Sight, tuple[int, Event | None]] = {}  # sight -> (seq, event) of its newest update
+        self._streams: Counter[Sight] = Counter()  # sight -> open streams
+        self._places: dict[Sight, Place] = {}  # sight -> where the newest update left a screen
         self._version = -1  # the live view's version the newest updates are complete for
         self._minute: Any = None
         self._health: tuple[int, Event] | None = None  # (seq, event) of the current health
@@ -161,37 +174,40 @@ class PushHub:
         self._thread: threading.Thread | None = None
 
     # -- streams -------------------------------------------------------------------------
-    def subscribe(self, metric: str) -> tuple[int, Event | None]:
-        """A stream of ``metric`` opens: the sequence number of the newest event it need not get
+    def subscribe(self, sight: Sight) -> tuple[int, Event | None]:
+        """A stream of ``sight`` opens: the sequence number of the newest event it need not get
         (its ``change`` event asks for every update so far), and the current health event, which
         it sends at once (None before the hub's first look)."""
         with self._cond:
-            self._streams[metric] += 1
+            self._streams[sight] += 1
             self._cond.notify_all()  # an idle hub looks at the health at once
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gridhall-wall-push", daemon=True)
                 self._thread.start()
             return self._seq, (self._health[1] if self._health is not None else None)
 
-    def unsubscribe(self, metric: str) -> None:
+    def unsubscribe(self, sight: Sight) -> None:
         with self._cond:
-            self._streams[metric] -= 1
-            if self._streams[metric] <= 0:
-                del self._streams[metric]
+            self._streams[sight] -= 1
+            if self._streams[sight] <= 0:
+                del self._streams[sight]
+                # A sight nobody watches is forgotten: a later stream starts from a fresh place.
+                self._latest.pop(sight, None)
+                self._places.pop(sight, None)
             if not self._streams:  # unwatched from now on: a later stream must not get it stale
                 self._health = self._health_fp = None
                 self._health_checked = -PUSH_HEALTH_CHECK_S
 
-    def _pending(self, metric: str, after: int) -> list[tuple[int, Event]]:
-        out = [x for x in (self._health, self._latest.get(metric)) if x is not None and x[0] > after]
+    def _pending(self, sight: Sight, after: int) -> list[tuple[int, Event]]:
+        out = [x for x in (self._health, self._latest.get(sight)) if x is not None and x[0] > after]
         return sorted(((seq, event) for seq, event in out if event is not None), key=lambda x: x[0])
 
-    def next(self, metric: str, after: int, timeout: float) -> tuple[int, list[Event]]:
-        """The events of a ``metric`` stream past sequence ``after`` (its newest update, the
+    def next(self, sight: Sight, after: int, timeout: float) -> tuple[int, list[Event]]:
+        """The events of a ``sight`` stream past sequence ``after`` (its newest update, the
         newest health, in the order published), waiting up to ``timeout``; and the new ``after``."""
         with self._cond:
-            self._cond.wait_for(lambda: bool(self._pending(metric, after)), timeout)
-            pending = self._pending(metric, after)
+            self._cond.wait_for(lambda: bool(self._pending(sight, after)), timeout)
+            pending = self._pending(sight, after)
             return (pending[-1][0] if pending else after), [event for _, event in pending]
 
     # -- the hub's thread ----------------------------------------------------------------
@@ -200,14 +216,14 @@ class PushHub:
         while not stop.is_set():
             live = self.service.live
             with self._cond:
-                metrics = sorted(self._streams)
-            if metrics and time.monotonic() - self._health_checked >= PUSH_HEALTH_CHECK_S:
+                sights = sorted(self._streams)
+            if sights and time.monotonic() - self._health_checked >= PUSH_HEALTH_CHECK_S:
                 self._health_checked = time.monotonic()
                 try:
                     self.publish_health()
                 except Exception:  # the pages' slowed health poll carries on meanwhile
                     log.exception("wall health push failed")
-            if not metrics:
+            if not sights:
                 with self._cond:  # until a stream opens (subscribe wakes it)
                     self._cond.wait_for(lambda: bool(self._streams) or stop.is_set(), PUSH_STOP_CHECK_S)
                 continue
@@ -221,7 +237,7 @@ class PushHub:
                 continue
             started = time.perf_counter()
             try:
-                self.publish(metrics)
+                self.publish(sights)
             except PreventUpdate:  # the view is being reloaded
                 stop.wait(PUSH_STOP_CHECK_S)
                 continue
@@ -233,40 +249,41 @@ class PushHub:
             took = time.perf_counter() - started
             stop.wait(max(self.interval_s, 2 * took))
 
-    def publish(self, metrics: list[str]) -> None:
-        """Compute and hand out the update of each metric: what a screen at its place lacks."""
+    def publish(self, sights: list[Sight]) -> None:
+        """Compute and hand out the update of each sight: what a screen at its place lacks."""
         live = self.service.live
         if live is None:
             raise PreventUpdate
         version = live.version  # read first: a change while computing goes out with the next update
-        events: dict[str, Event] = {}
-        for metric in metrics:
+        events: dict[Sight, Event] = {}
+        for sight in sights:
             started = time.perf_counter()
-            place = self._places.get(metric)
-            if place is None:  # the first stream of this metric: start from where a screen is now
-                whole = self.service.answer(metric, {}, None, {})
-                self._places[metric] = Place().after(whole or {})
+            place = self._places.get(sight)
+            if place is None:  # the first stream of this sight: start from where a screen is now
+                whole = self.service.answer(sight, {}, None, {})
+                self._places[sight] = Place().after(whole or {})
                 continue
-            answer = self.service.answer(metric, place.digests, place.applied, place.shown)
+            answer = self.service.answer(sight, place.digests, place.applied, place.shown)
             if answer is None:
                 continue
             moved = place.after(answer)
             body = {"from": place.applied, "to": moved.applied, "response": answer}
-            event = events[metric] = Event.of(f"event: update\ndata: {to_json(body)}\n\n")
-            self._places[metric] = moved
+            event = events[sight] = Event.of(f"event: update\ndata: {to_json(body)}\n\n")
+            self._places[sight] = moved
             if log.isEnabledFor(logging.DEBUG):  # bench/wall_scale.py reads these lines
                 grid = answer.get("wall-grid", {}).get("data")
                 cells = len(grid.get("values") or {}) if isinstance(grid, dict) else 0
-                log.debug("wall push update in %.1f ms: metric %s, %d grid cells, %d B, %d B compressed, outputs %s",
-                          1000 * (time.perf_counter() - started), metric, cells, len(event.text), len(event.gz),
+                log.debug("wall push update in %.1f ms: metric %s, region %s, %d grid cells, %d B, %d B compressed, "
+                          "outputs %s", 1000 * (time.perf_counter() - started), sight.metric, sight.region or "city",
+                          cells, len(event.text), len(event.gz),
                           ",".join(sorted(answer)))
         if self.service.journal_version() >= version:  # else the grid part is still to come
             self._version = version
         if events:
             with self._cond:
                 self._seq += 1
-                for metric, event in events.items():
-                    self._latest[metric] = (self._seq, event)
+                for sight, event in events.items():
+                    self._latest[sight] = (self._seq, event)
                 self._cond.notify_all()
 
     def publish_health(self) -> None:
@@ -302,7 +319,7 @@ class PushStreams:
             self.open -= 1
 
 
-def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: threading.Event,
+def push_events(hub: PushHub, sight: Sight, alive: Callable[[], bool], stop: threading.Event,
                 heartbeat_s: float, gzip: bool = False) -> Iterator[bytes]:
     """The bytes of one wall's push stream (see the module's docstring); gzip-encoded if ``gzip``.
 
@@ -310,7 +327,7 @@ def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: thre
     session or token ends the stream.
     """
     yield (GZIP_HEADER if gzip else b"") + RETRY.body(gzip) + CHANGE.body(gzip)
-    sent, health = hub.subscribe(metric)
+    sent, health = hub.subscribe(sight)
     try:
         if health is not None:
             yield health.body(gzip)
@@ -320,7 +337,7 @@ def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: thre
             # In slices: a worker told to stop (a restart, a deploy) must not wait out its
             # graceful timeout for streams that never end by themselves.
             step = min(PUSH_STOP_CHECK_S, heartbeat_s)
-            sent, events = hub.next(metric, sent, step)
+            sent, events = hub.next(sight, sent, step)
             if events:
                 quiet = 0.0
                 for event in events:  # one write each: the browser decodes each as it comes
@@ -335,4 +352,4 @@ def push_events(hub: PushHub, metric: str, alive: Callable[[], bool], stop: thre
                 if not alive():
                     return
     finally:
-        hub.unsubscribe(metric)
+        hub.unsubscribe(sight)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import ParseResult, parse_qs, urlparse
 
 import flask
@@ -10,44 +11,63 @@ from dash import html
 
 from auth import identity, policy
 from dashboard.settings import Settings
+from dashboard.store.scope import CITY, Scope
 
 from . import explore, live, view, wall
 
-# A page's layout from (settings, its URL, the city's name); one for every page of the registry
+
+@dataclass(frozen=True)
+class Context:
+    """What a page's layout may ask of the app besides its URL (no I/O of its own here)."""
+
+    city: str  # the city's name for the header (``dashboard.store.cityname``)
+    # The scope a wall request may show, for a ``?region=`` code or None (the viewer's own);
+    # raises PermissionError when the region is not inside the viewer's scope
+    # (callbacks/wall.py ``viewer_scope``).
+    region_scope: Callable[[str | None], Scope] = lambda region: CITY
+
+
+# A page's layout from (settings, its URL, the context); one for every page of the registry
 # (auth/policy.py PAGE_LIST), which tests/test_layers.py checks.
-PageLayout = Callable[[Settings, ParseResult, str], html.Div]
+PageLayout = Callable[[Settings, ParseResult, Context], html.Div]
 
 
-def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "") -> Callable[[], html.Div]:
+def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "",
+                region_scope: Callable[[str | None], Scope] = lambda region: CITY) -> Callable[[], html.Div]:
     """The app's layout, chosen per request by path: /wall, /explore, /view or /live.
 
     Who may see which page is decided before this runs (auth/guard.py checks the same path).
-    ``city_name`` answers the city's name for the header (``dashboard.store.cityname``).
+    ``city_name`` answers the city's name for the header (``dashboard.store.cityname``),
+    ``region_scope`` the scope of a wall's ``?region=`` (see :class:`Context`).
     """
 
     def serve() -> html.Div:
         url = _page_url()
         page = policy.page_of(url.path) if url is not None else None
-        city = city_name()
+        context = Context(city_name(), region_scope)
         if url is None or page is None:  # no page address, or not a page's: the default page
-            return live.layout(settings, city=city)
-        return LAYOUTS[page](settings, url, city)
+            return live.layout(settings, city=context.city)
+        return LAYOUTS[page](settings, url, context)
 
     return serve
 
 
-def _wall(settings: Settings, url: ParseResult, city: str) -> html.Div:
+def _wall(settings: Settings, url: ParseResult, context: Context) -> html.Div:
     query = parse_qs(url.query)
+    try:
+        scope = context.region_scope(query.get("region", [None])[0])
+    except PermissionError:  # a code outside the viewer's scope, or no region at all: the same answer
+        return wall.refused(context.city)
     return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],
                        explore=_may_open("explore"), board=query.get("board", ["units"])[0],
-                       period=query.get("period", [None])[0], city=city)
+                       period=query.get("period", [None])[0], city=context.city, scope=scope)
 
 
 LAYOUTS: dict[str, PageLayout] = {
     "wall": _wall,
-    "explore": lambda settings, url, city: explore.layout(settings, url.query, city=city),
-    "view": lambda settings, url, city: view.layout(settings, url.query, city=city),
-    "live": lambda settings, url, city: live.layout(settings, city=city),
+    "explore": lambda settings, url, context: explore.layout(settings, url.query, city=context.city),
+    "view": lambda settings, url, context: view.layout(settings, url.query, city=context.city),
+    "live": lambda settings, url, context: live.layout(settings, city=context.city),
 }
 
 
@@ -76,4 +96,4 @@ def validation_layout(settings: Settings) -> html.Div:
                      view.layout(settings)])
 
 
-__all__ = ["LAYOUTS", "explore", "live", "root_layout", "validation_layout", "view", "wall"]
+__all__ = ["LAYOUTS", "Context", "explore", "live", "root_layout", "validation_layout", "view", "wall"]

@@ -19,6 +19,7 @@ from dash import dcc, html
 from dashboard.figures import heat
 from dashboard.rules.evalspec import LABELS
 from dashboard.settings import Settings
+from dashboard.store.scope import CITY, Scope
 
 from .kit.basemap import city_map
 from .kit.clock import clock_tick, header_time
@@ -32,6 +33,10 @@ from .kit.tiles import HALL_KPIS, kpi_strip
 from .kit.tiles import kpi_texts as tile_texts
 
 WALL_TITLE = "数字化城市管理指挥大厅"
+# A region's wall (两级指挥: the district halls; a street's workstation) is titled by the region.
+# Region names end in 区/街道/社区 already.
+REGION_TITLES = {"district": "数字化城市管理指挥分中心", "street": "城市管理工作站", "community": "城市管理工作站"}
+REFUSED_TEXT = "无权查看该区域，或该区域不存在"
 REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
 # While the push stream (/wall/events) is connected the page asks on each pushed change and
 # polls only this often, as a safety net; without the stream it polls every REFRESH_MS.
@@ -135,8 +140,31 @@ BOARD_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+def wall_title(scope: Scope) -> str:
+    """The wall's heading: the city's hall, or the region's (``鼓楼区数字化城市管理指挥分中心``)."""
+    return WALL_TITLE if scope.is_city else f"{scope.name}{REGION_TITLES.get(scope.level, WALL_TITLE)}"
+
+
+def region_query(scope: Scope) -> str:
+    """``region=<code>`` for the URLs a region's wall asks (its geometry, its push stream); "" for the city."""
+    return "" if scope.is_city else f"region={scope.code}"
+
+
+def _with(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+
+
+def refused(city: str = "") -> html.Div:
+    """The wall of a ``?region=`` the viewer may not see (or that does not exist): the same page for both."""
+    return html.Div(id="wall-root", className="gh-page wall", children=[
+        header(city, WALL_TITLE),
+        html.Main(className="wall-main wall-main--refused",
+                  children=html.Div(REFUSED_TEXT, className="gh-empty wall-refused", role="alert")),
+    ])
+
+
 def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False,
-           board: str = "units", period: str | None = None, city: str = "") -> html.Div:
+           board: str = "units", period: str | None = None, city: str = "", scope: Scope = CITY) -> html.Div:
     """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``).
 
     ``explore``: the viewer may open /explore (a person at a desk, not a wall screen); then a
@@ -144,8 +172,11 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     ``board``: ``units`` (the unit-by-unit status board) or ``evaluation`` (URL
     ``?board=evaluation``: the 综合考评 ranking of districts and units for ``period``, a
     ``YYYY-MM`` month, by default the current one). ``city``: the city's name for the header.
+    ``scope``: the region the wall shows (the viewer's own scope, or ``?region=`` inside it,
+    resolved and checked by the caller): its grids, outlines and figures only.
     """
     metric = metric_of(metric)
+    where = region_query(scope)
     label, unit = METRICS[metric]
     ranking = board == "evaluation"
     return html.Div(
@@ -155,7 +186,8 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
         children=[
             # wall-offline is raised by wall.js.
             *banners("wall"),
-            header(city, WALL_TITLE, html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
+            header(city, wall_title(scope),
+                   html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
                    header_time("wall")),
             kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
@@ -170,7 +202,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                             ]),
                             html.Div(className="wall-map__body", children=[
                                 html.Div(className="wall-map__frame", children=[
-                                    _map(settings, metric),
+                                    _map(settings, metric, where),
                                     legend(unit),
                                 ]),
                                 html.Div(className="wall-hot", children=[
@@ -229,9 +261,10 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data={
-                "tz": settings.tz.key, "metric": metric, "unit": unit,
+                "tz": settings.tz.key, "metric": metric, "unit": unit, "region": scope.code or "",
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
-                "events": f"{EVENTS_URL}?metric={metric}", "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
+                "events": _with(f"{EVENTS_URL}?metric={metric}", where),
+                "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
                 "healthMs": HEALTH_MS, "pushedHealthMs": PUSHED_HEALTH_MS,
                 "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
             }),
@@ -285,11 +318,11 @@ def _evaluation_panel(period: str | None) -> html.Section:
     )
 
 
-def _map(settings: Settings, metric: str) -> dl.MapContainer:
+def _map(settings: Settings, metric: str, where: str = "") -> dl.MapContainer:
     layers: list[Any] = [
         dl.Pane(name="grids", style={"zIndex": 410}, children=dl.GeoJSON(
             id="wall-grids",
-            url=GRID_URL,
+            url=_with(GRID_URL, where),
             style={"variable": "gridhall.wall.gridStyle"},
             onEachFeature={"variable": "gridhall.wall.onGrid"},
             hideout={"metric": metric},
@@ -297,7 +330,7 @@ def _map(settings: Settings, metric: str) -> dl.MapContainer:
         )),
         dl.Pane(name="boundaries", style={"zIndex": 420, "pointerEvents": "none"}, children=dl.GeoJSON(
             id="wall-boundaries",
-            url=BOUNDARY_URL,
+            url=_with(BOUNDARY_URL, where),
             style={"variable": "gridhall.wall.boundaryStyle"},
             interactive=False,
         )),

@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 from authkit import display_url, make_user, signin_page
 from browserkit import PageWatch, shots_dir, take_updates, watch_updates
 from callbacks.wall import WallService
+from callbacks.wall_push import Sight
 from dashboard.figures import heat
 from dashboard.figures.overdue import overdue_stored
 from dashboard.rules.clock import utcnow
@@ -89,7 +90,7 @@ def test_a_screen_polling_two_workers_converges_on_sql_with_small_deltas(
 
         def poll(worker: WallService) -> None:
             nonlocal have
-            update = worker.grid_update("open", have)
+            update = worker.grid_update(Sight("open"), have)
             if update is None:
                 return
             if update["full"]:
@@ -120,7 +121,8 @@ def test_a_screen_polling_two_workers_converges_on_sql_with_small_deltas(
             assert screen == truth
         assert sizes and max(sizes) <= 10, sizes  # deltas of the changed cells, not all of them
         # Nothing new: no update at all.
-        assert workers[0].grid_update("open", have) is None or workers[0].grid_update("open", have)["values"] == {}
+        again = workers[0].grid_update(Sight("open"), have)
+        assert again is None or again["values"] == {}
     finally:
         for w in workers:
             w.stop()

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from authkit import display_token
 from browserkit import LiveServer, PageWatch, take_updates, watch_updates
 from callbacks import wall as wallcb
+from callbacks.wall_push import Sight
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
@@ -108,7 +109,7 @@ def open_wall(browser: Any, sessions: sessionmaker[Session], url: str) -> Any:
 def server_rows(service: wallcb.WallService) -> dict[str, list[dict[str, Any]]]:
     live = service.live
     assert live is not None
-    panels = service.panels(live, "open")
+    panels = service.panels(live, Sight("open"))
     return {name: panels.parts[name] for name in wallcb.ROW_PANELS}
 
 
@@ -209,7 +210,7 @@ def test_row_transactions_converge_on_the_servers_rows(browser: Any, live_server
 
     # A screen so far behind that the worker forgot the rows it shows gets the whole set.
     block(True)
-    for history in service.rows.values():
+    for history in service.rows_of("").values():
         history.versions = 1
         history.record("-", [])  # pushes out every set the screen could name
     producer.publish_many(m for c in steps[7] for m in per_case[c])

@@ -398,7 +398,8 @@ def test_the_hub_pushes_the_health_once_to_every_stream() -> None:
     hub = wall_push.PushHub(wall)
 
     def stream() -> Reader:
-        return Reader(wall_push.push_events(hub, "open", lambda: True, wall.stopping, heartbeat_s=60, gzip=True))
+        return Reader(wall_push.push_events(hub, wall_push.Sight("open"), lambda: True, wall.stopping,
+                                            heartbeat_s=60, gzip=True))
 
     try:
         first = stream()

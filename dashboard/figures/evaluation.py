@@ -38,7 +38,7 @@ from dashboard.rules.vocab import PUBLIC_SOURCES, LabelledEnum, Role
 from dashboard.store.models import Case, CaseEvent, Grid, Person, Region, Unit, person_grids
 from dashboard.store.scope import Scope, case_condition, grid_condition, region_condition
 
-__all__ = ["INSUFFICIENT", "Evaluation", "EvaluationRow", "ObjectKind", "Period", "evaluate"]
+__all__ = ["INSUFFICIENT", "Evaluation", "EvaluationRow", "ObjectKind", "Period", "RANKED_BELOW", "evaluate"]
 
 
 class ObjectKind(LabelledEnum):
@@ -61,6 +61,10 @@ class ObjectKind(LabelledEnum):
 
 
 _REGION_KINDS = frozenset({ObjectKind.DISTRICT, ObjectKind.STREET, ObjectKind.COMMUNITY, ObjectKind.GRID})
+# What a scope's ranking ranks: the level below it (a community's, its grids). /view and the
+# wall's ranking panel.
+RANKED_BELOW: dict[str, ObjectKind] = {"city": ObjectKind.DISTRICT, "district": ObjectKind.STREET,
+                                       "street": ObjectKind.COMMUNITY, "community": ObjectKind.GRID}
 MAX_PERIOD_DAYS = 366  # the longest evaluation period: one (leap) year (docs/evaluation.md)
 
 

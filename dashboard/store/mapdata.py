@@ -23,11 +23,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.store.models import Grid, Region
+from dashboard.store.scope import CITY, Scope, grid_condition, region_condition
 
 # 5 decimals of a degree is about 1 m: plenty for a 100 m grid cell on a wall, and it cuts
 # the text of 100,000 cells by a sixth compared with the stored 6 decimals.
 PRECISION = 5
-BOUNDARY_LEVELS = ("district", "street")
+# The outlines drawn over the grids, by the level of the wall's scope: the city wall shows its
+# districts and streets, a district's wall the district, its streets and communities, a street's
+# wall the street and its communities (a community's, itself).
+BOUNDARY_LEVELS: dict[str, tuple[str, ...]] = {
+    "city": ("district", "street"),
+    "district": ("district", "street", "community"),
+    "street": ("street", "community"),
+    "community": ("community",),
+}
 
 
 def _code_hash() -> bytes:
@@ -81,21 +90,28 @@ def _tag(rows: Iterable[Sequence[Any]]) -> str:
     return '"' + h.hexdigest() + '"'
 
 
-def _grid_rows(session: Session) -> list[Sequence[Any]]:
-    return list(session.execute(select(Grid.code, Grid.geometry).order_by(Grid.code)).all())
-
-
-def _boundary_rows(session: Session) -> list[Sequence[Any]]:
+def _grid_rows(session: Session, scope: Scope = CITY) -> list[Sequence[Any]]:
     return list(session.execute(
+        select(Grid.code, Grid.geometry).where(grid_condition(scope)).order_by(Grid.code)).all())
+
+
+# Drawn bottom to top: communities, streets, districts (the coarser outline on top).
+_LEVEL_ORDER = {"community": 0, "street": 1, "district": 2}
+
+
+def _boundary_rows(session: Session, scope: Scope = CITY) -> list[Sequence[Any]]:
+    rows = session.execute(
         select(Region.code, Region.name, Region.level, Region.geometry)
-        .where(Region.level.in_(BOUNDARY_LEVELS), Region.geometry.is_not(None))
-        .order_by(Region.level.desc(), Region.code)  # street before district
-    ).all())
+        .where(Region.level.in_(BOUNDARY_LEVELS[scope.level]), Region.geometry.is_not(None),
+               region_condition(scope))
+        .order_by(Region.code)
+    ).all()
+    return sorted(rows, key=lambda r: (_LEVEL_ORDER.get(r[2], 0), r[0]))  # (code, name, level, geometry)
 
 
-def layer_etag(name: str, session: Session) -> str:
-    """The ETag the layer ``name`` ("grids", "boundaries") has, without building it."""
-    return _tag({"grids": _grid_rows, "boundaries": _boundary_rows}[name](session))
+def layer_etag(name: str, session: Session, scope: Scope = CITY) -> str:
+    """The ETag the layer ``name`` ("grids", "boundaries") of ``scope`` has, without building it."""
+    return _tag({"grids": _grid_rows, "boundaries": _boundary_rows}[name](session, scope))
 
 
 def _layer(features: list[dict[str, Any]], etag: str) -> Layer:
@@ -113,9 +129,9 @@ def _layer(features: list[dict[str, Any]], etag: str) -> Layer:
     )
 
 
-def grid_layer(session: Session) -> Layer:
-    """Every unit grid as a polygon with its code, ordered by code."""
-    rows = _grid_rows(session)
+def grid_layer(session: Session, scope: Scope = CITY) -> Layer:
+    """Every unit grid of ``scope`` as a polygon with its code, ordered by code."""
+    rows = _grid_rows(session, scope)
     features: list[dict[str, Any]] = []
     for code, geometry in rows:
         geom = json.loads(geometry)
@@ -124,9 +140,10 @@ def grid_layer(session: Session) -> Layer:
     return _layer(features, _tag(rows))
 
 
-def boundary_layer(session: Session) -> Layer:
-    """District and street outlines (regions that carry a geometry), districts last (on top)."""
-    rows = _boundary_rows(session)
+def boundary_layer(session: Session, scope: Scope = CITY) -> Layer:
+    """The outlines of ``scope``'s regions at BOUNDARY_LEVELS (those that carry a geometry),
+    the coarsest last (on top)."""
+    rows = _boundary_rows(session, scope)
     features: list[dict[str, Any]] = []
     for code, name, level, geometry in rows:
         if geometry is None:  # excluded by the query; narrows the column's type

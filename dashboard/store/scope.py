@@ -121,12 +121,27 @@ class ScopeCache:
         self.ttl = ttl
         self.clock = clock
         self._items: dict[tuple[str, int], tuple[float, Scope]] = {}
+        self._codes: dict[tuple[str, str], tuple[float, int | None]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def _db_key(session: Session) -> str:
         # The URL names the database (and, for PostgreSQL, a search_path in its options).
         return session.get_bind().engine.url.render_as_string(hide_password=True)
+
+    def region_id(self, session: Session, code: str) -> int | None:
+        """The id of the region with ``code`` (None: no such region), kept ``ttl`` seconds like
+        the scopes: a wall names its region by code at every refresh."""
+        key = (self._db_key(session), code)
+        now = self.clock()
+        with self._lock:
+            hit = self._codes.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        region_id = session.scalar(select(Region.id).where(Region.code == code))
+        with self._lock:
+            self._codes[key] = (now, region_id)
+        return region_id
 
     def get(self, session: Session, region_id: int | None) -> Scope:
         if region_id is None:
@@ -145,6 +160,7 @@ class ScopeCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._codes.clear()
 
 
 scopes = ScopeCache()
@@ -159,7 +175,7 @@ def get_scope(session: Session, region: str | int | None, *, cache: ScopeCache |
     """The scope of a region given by code (str) or id (int); None is the whole city."""
     cache = cache or scopes
     if isinstance(region, str):
-        region_id = session.scalar(select(Region.id).where(Region.code == region.strip()))
+        region_id = cache.region_id(session, region.strip())
         if region_id is None:
             raise ScopeError(f"no region with code {region!r}")
         return cache.get(session, region_id)

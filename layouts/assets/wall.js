@@ -71,6 +71,9 @@
     if (feature.properties.l === "district") {
       return { color: "#9fdcff", weight: 2.6, opacity: 0.95, fill: false };
     }
+    if (feature.properties.l === "community") {  // a district's or street's wall outlines its communities
+      return { color: "#4a6f9c", weight: 0.8, opacity: 0.8, dashArray: "1 3", fill: false };
+    }
     return { color: "#5f8fc8", weight: 1.2, opacity: 0.85, dashArray: "4 4", fill: false };
   };
 
