@@ -68,7 +68,7 @@ from .keys import CHANGES_STREAM
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the file's layout changes
+FORMAT = 2  # bump when the file's layout changes (2: month facts carry their grid; districts)
 FOLDER = "liveview"  # under GRIDHALL_DATA_DIR
 PICKLE_PROTOCOL = 5
 _BIG = ("cid", "number", "desc", "today_ids", "today", "month_ids", "month")

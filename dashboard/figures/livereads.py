@@ -6,8 +6,9 @@ list are that view restricted to the scope's grids (a mask over grid indexes), s
 and /view answer them in about a millisecond instead of a handful of SQL aggregates
 (``readapi.summary``, ``readapi.grids`` and ``readapi.overdue``, which stay as the path while
 the view is loading or stale, and as the definition these must equal:
-``tests/test_livereads.py``). The units' board stays in SQL: the view keeps this month's
-handled cases per unit, not per grid.
+``tests/test_livereads.py``). The read API's units' board still comes from SQL
+(``readapi.units``); the view can answer it too (``LiveView.scoped_unit_board``, equal to
+it: ``tests/test_regionfigures.py``), not wired here yet.
 
 The view is at its own instant (its last tick, at most a second old, or the last change
 notice) — ``at`` in the answers says which. Queue descriptions: the view keeps the first

@@ -18,7 +18,10 @@ Each web worker keeps one :class:`LiveView`. It is
 
 The screens' callbacks only read it (:meth:`kpis`, :meth:`grid_values`,
 :meth:`grid_changes_since`, :meth:`hot_spots`, :meth:`overdue_queue`, :meth:`unit_board`,
-:meth:`stage_counts`): no aggregate SQL per refresh. The definitions of every figure are in
+:meth:`stage_counts`): no aggregate SQL per refresh. A region's wall reads the same figures
+restricted to the region's grids (``scoped_*``: a boolean mask over grid indexes, cached per
+scope; numpy masks and bincounts over the open slots and this month's facts), the city's
+wall also the districts side by side (:meth:`district_rows`). The definitions of every figure are in
 the docstrings of the result dataclasses (:mod:`dashboard.figures.wallfigures`) and in
 docs/wall.md "指标定义 / Definitions".
 
@@ -26,7 +29,8 @@ Storage: the open cases live in numpy arrays indexed by a *slot* (a dict maps ``
 its slot; freed slots are reused), per-grid figures in numpy arrays indexed by a grid index
 (100,000 grids are 400 KB per metric, and a tick updates only the grids whose cases flipped),
 per-unit figures likewise. Today's and this month's facts, a few thousand to a few hundred
-thousand cases, are small tuples in dicts.
+thousand cases, are small tuples in dicts; this month's facts are mirrored in arrays too (a
+row per fact, rows reused), so a region's month figures need no loop over the month.
 
 **Threads.** One re-entrant lock per view. Writers (:meth:`apply`, :meth:`tick`, and the swap
 at the end of :meth:`reload`) hold it for milliseconds; readers hold it while they copy out
@@ -53,6 +57,7 @@ import numpy as np
 from sqlalchemy import String, bindparam, cast, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
+from dashboard.figures.districts import HOUR, DistrictRow, hourly_mean, trend_of
 from dashboard.figures.heat import GRID_METRICS
 from dashboard.figures.wallfigures import (
     NEW_WINDOW,
@@ -86,6 +91,7 @@ DESCRIPTION_CHARS = 60  # the wall shows a short description; the case page has 
 ID_CHUNK = 2000  # case ids per IN (...) list
 LOAD_CHUNK = 50_000  # rows per chunk when loading the open cases
 SCOPE_MASKS = 256  # region scopes' grid masks kept (a hall has a few dozen scopes)
+DISTRICT = "district"  # the region level of 各区对比's rows
 
 _NAT = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -103,6 +109,11 @@ _HANDLE_IX = _CLOCK_IX[UNIT_OVERDUE_CLOCK]
 _URGENT = Urgency.URGENT.value
 _CALENDAR_UNIT = "calendar_hours"
 _SOURCES = ("table", "source")
+# Cached reads that depend on the instant itself (minutes, the hour's trend), not only on the
+# version: a tick drops them even when nothing visible changed.
+_PER_INSTANT = frozenset({"queue", "districts"})
+# A month fact: (handled_at, unit index, on_time_handle, grid index); see LiveView._month.
+MonthFact = tuple[int, int, bool, int]
 
 
 def _us(moment: datetime) -> int:
@@ -249,8 +260,18 @@ class LiveView:
         # grid, unit), kept for every case with a timestamp ≥ day start − 1 h (no upper bound)
         self._today: dict[str, tuple[int, int, int, int, bool | None, int, int]] = {}
         self._kpi = dict(reported=0, filed=0, dispatched=0, closed=0, closed_on_time=0, closed_flagged=0)
-        # this month's handled cases with a flag: case_id → (handled_at, unit, on_time_handle)
-        self._month: dict[str, tuple[int, int, bool]] = {}
+        # this month's handled cases with a flag: case_id → (handled_at, unit, on_time_handle, grid)
+        self._month: dict[str, MonthFact] = {}
+        # The same facts as arrays (a row per fact, rows reused like the slots), so a region's
+        # month figures are a bincount, not a loop over the month: unit, grid, on time, and
+        # whether it counts (a unit, handled inside this month). Rebuilt from the dict by
+        # _recount_facts and from_state, kept by _apply_facts.
+        self._mrow: dict[str, int] = {}
+        self._mfree: list[int] = []
+        self._m = self._month_arrays(0)
+        # districts (各区对比): (code, name) in code order, and each grid's district index (−1: none)
+        self._districts: list[tuple[str, str]] = []
+        self._gdist = np.empty(0, dtype=np.int32)
         # windows and the view's instant
         self._at = 0
         self._off_now = 0.0
@@ -335,6 +356,7 @@ class LiveView:
             arrays.update({f"u.{k}": v.copy() for k, v in self._u.items()})
             arrays["stage_n"] = self._stage_n.copy()
             arrays["grank"] = self._grank.copy()
+            arrays["gdist"] = self._gdist.copy()
             big = {"cid": self._cid[:n], "number": self._number[:n], "desc": self._desc[:n],
                    "today_ids": list(self._today), "today": list(self._today.values()),
                    "month_ids": list(self._month), "month": list(self._month.values())}
@@ -344,7 +366,7 @@ class LiveView:
                 "gix": [list(self._gix), list(self._gix.values())],
                 "ucode": list(self._ucode), "uname": list(self._uname),
                 "uix": [list(self._uix), list(self._uix.values())],
-                "classes": list(self._classes),
+                "classes": list(self._classes), "districts": [list(d) for d in self._districts],
                 "cix": [[k[0], k[1], v] for k, v in self._cix.items()],
                 "urgent_n": self._urgent_n, "over_n": self._over_n, "soon_n": self._soon_n,
                 "kpi": dict(self._kpi),
@@ -385,6 +407,10 @@ class LiveView:
         if len(view._gnames) != G or len(view._uname) != U:
             raise ValueError("place lists of another length")
         view._grank = np.asarray(arrays["grank"], dtype=np.int64)
+        view._districts = [(str(c), str(nm)) for c, nm in meta["districts"]]
+        view._gdist = np.asarray(arrays["gdist"], dtype=np.int32)
+        if view._gdist.shape != (G,) or (view._gdist.size and int(view._gdist.max()) >= len(view._districts)):
+            raise ValueError("districts of another length")
         view._g = {m: np.asarray(arrays[f"g.{m}"], dtype=np.int64) for m in GRID_METRICS}
         view._u = {m: np.asarray(arrays[f"u.{m}"], dtype=np.int64) for m in view._u}
         if view._grank.shape != (G,) or any(v.shape != (G,) for v in view._g.values()) or any(
@@ -424,12 +450,15 @@ class LiveView:
         view._today = dict(zip(meta["today_ids"], map(tuple, meta["today"]), strict=True))
         view._kpi = {k: int(v) for k, v in meta["kpi"].items()}
         view._month = dict(zip(meta["month_ids"], map(tuple, meta["month"]), strict=True))
+        if any(len(f) != 4 for f in view._month.values()):  # a month fact carries its grid since format 2
+            raise ValueError("month facts of another shape")
         view._at = int(meta["at"])
         view._day = date.fromisoformat(meta["day"])
         view._day_lo, view._day_hi, view._keep_lo = int(meta["day_lo"]), int(meta["day_hi"]), int(meta["keep_lo"])
         view._month_lo, view._month_hi = int(meta["month_lo"]), int(meta["month_hi"])
         view._hour_next = int(meta["hour_next"])
         view._off_now = view._offset(view._at)
+        view._month_rebuild()
         view.version = 1
         view._log_floor = 1
         return view
@@ -508,8 +537,28 @@ class LiveView:
 
     def _load_places(self, session: Session) -> None:
         self._scope_masks = {}
-        regions = {rid: (name, level, parent) for rid, name, level, parent in
-                   session.execute(select(Region.id, Region.name, Region.level, Region.parent_id))}
+        regions: dict[int, tuple[str, str, int | None]] = {}
+        district_ids: dict[int, str] = {}  # region id → code, of the districts
+        for rid, code, name, level, parent in session.execute(
+                select(Region.id, Region.code, Region.name, Region.level, Region.parent_id)):
+            regions[rid] = (name, level, parent)
+            if level == DISTRICT:
+                district_ids[rid] = code
+        self._districts = sorted((code, regions[rid][0]) for rid, code in district_ids.items())
+        d_ix = {code: i for i, (code, _n) in enumerate(self._districts)}
+        gdist: dict[int, int] = {}  # grid index → district index
+        dist_of: dict[int | None, int] = {}  # community id → district index
+
+        def district_of(community_id: int | None) -> int:
+            if community_id not in dist_of:
+                rid, hops, found = community_id, 0, -1
+                while rid is not None and hops < 5:
+                    if rid in district_ids:
+                        found = d_ix[district_ids[rid]]
+                        break
+                    rid, hops = regions.get(rid, ("", "", None))[2], hops + 1
+                dist_of[community_id] = found
+            return dist_of[community_id]
         above: dict[int | None, tuple[str, str, str]] = {}  # community id → its names
 
         def names_of(community_id: int | None) -> tuple[str, str, str]:
@@ -527,7 +576,9 @@ class LiveView:
         for gid, code, community_id in session.execute(
                 select(Grid.id, Grid.code, Grid.community_id).order_by(Grid.code)):
             if gid in self._gix:
+                gdist[self._gix[gid]] = district_of(community_id)
                 continue
+            gdist[len(self._gcode)] = district_of(community_id)
             self._gix[gid] = len(self._gcode)
             self._gcode.append(code)
             self._gnames.append(names_of(community_id))
@@ -537,6 +588,9 @@ class LiveView:
             self._g[m] = np.concatenate([self._g[m], np.zeros(n - len(self._g[m]), dtype=np.int64)])
         self._grank = np.empty(n, dtype=np.int64)
         self._grank[np.argsort(self._gcodes, kind="stable")] = np.arange(n)
+        self._gdist = np.full(n, -1, dtype=np.int32)
+        if gdist:
+            self._gdist[list(gdist)] = list(gdist.values())
         for uid, code, name in session.execute(select(Unit.id, Unit.code, Unit.name).order_by(Unit.code)):
             if uid in self._uix:
                 continue
@@ -673,16 +727,61 @@ class LiveView:
                 out.append((rep, fil, dis, clo, ok, self._grid_of(g), self._unit_of(u)))
         return out
 
-    def _month_records(self, cols: Mapping[str, list[Any]]) -> list[tuple[int, int, bool] | None]:
+    def _month_records(self, cols: Mapping[str, list[Any]]) -> list[MonthFact | None]:
         """This month's 处置 on-time fact of each row (None: not handled this month or no flag)."""
-        out: list[tuple[int, int, bool] | None] = []
-        for stage, handled, ok, u in zip(cols["stage"], _ts(cols["f_handled"]).tolist(),
-                                         cols["on_time_handle"], cols["unit_id"], strict=False):
+        out: list[MonthFact | None] = []
+        for stage, handled, ok, u, g in zip(cols["stage"], _ts(cols["f_handled"]).tolist(),
+                                            cols["on_time_handle"], cols["unit_id"], cols["grid_id"], strict=False):
             if stage is None or ok is None or handled < self._month_lo:  # _NAT is below any bound
                 out.append(None)
             else:
-                out.append((handled, self._unit_of(u), bool(ok)))
+                out.append((handled, self._unit_of(u), bool(ok), self._grid_of(g)))
         return out
+
+    @staticmethod
+    def _month_arrays(capacity: int) -> dict[str, np.ndarray]:
+        return {"unit": np.full(capacity, -1, dtype=np.int32), "grid": np.full(capacity, -1, dtype=np.int32),
+                "ok": np.zeros(capacity, dtype=bool), "on": np.zeros(capacity, dtype=bool)}
+
+    def _month_counts(self, fact: MonthFact) -> bool:
+        """Whether a month fact counts in the 按期处置率 (a unit, handled inside this month)."""
+        return fact[1] >= 0 and self._month_lo <= fact[0] < self._month_hi
+
+    def _month_rebuild(self) -> None:
+        """The month facts' arrays from the dict (at a load, a new month, a restore)."""
+        facts = list(self._month.values())
+        k = len(facts)
+        m = self._month_arrays(max(1024, k))
+        if k:
+            arr = np.array(facts, dtype=np.int64).reshape(k, 4)
+            handled, unit = arr[:, 0], arr[:, 1]
+            m["unit"][:k], m["ok"][:k], m["grid"][:k] = unit, arr[:, 2] != 0, arr[:, 3]
+            m["on"][:k] = (unit >= 0) & (handled >= self._month_lo) & (handled < self._month_hi)
+        self._m = m
+        self._mrow = dict(zip(self._month, range(k), strict=True))
+        self._mfree = list(range(m["unit"].size - 1, k - 1, -1))
+
+    def _month_put(self, cid: str, fact: MonthFact | None) -> None:
+        """Keep the month arrays' row of ``cid`` equal to its fact (None: no fact)."""
+        m = self._m
+        r = self._mrow.pop(cid, None)
+        if r is not None:
+            m["on"][r] = False
+            m["unit"][r] = m["grid"][r] = -1
+            self._mfree.append(r)
+        if fact is None:
+            return
+        if not self._mfree:
+            size = m["unit"].size
+            grown = self._month_arrays(2 * size)
+            for name, arr in m.items():
+                grown[name][:size] = arr
+            self._m = m = grown
+            self._mfree = list(range(2 * size - 1, size - 1, -1))
+        r = self._mfree.pop()
+        self._mrow[cid] = r
+        m["unit"][r], m["grid"][r], m["ok"][r] = fact[1], fact[3], fact[2]
+        m["on"][r] = self._month_counts(fact)
 
     def _recount_facts(self) -> None:
         """Today's KPIs, units' today/month figures and the last-hour grid counts from the dicts."""
@@ -697,11 +796,12 @@ class LiveView:
         self._month = {cid: rec for cid, rec in self._month.items() if rec[0] >= self._month_lo}
         ok_n = np.zeros(len(self._ucode), dtype=np.int64)
         flag_n = np.zeros(len(self._ucode), dtype=np.int64)
-        for handled, u, ok in self._month.values():
+        for handled, u, ok, _g in self._month.values():
             if u >= 0 and handled < self._month_hi:
                 flag_n[u] += 1
                 ok_n[u] += ok
         self._u["month_ok"], self._u["month_flag"] = ok_n, flag_n
+        self._month_rebuild()
         self._g["new_hour"] = self._hour_counts()
 
     def _hour_counts(self) -> np.ndarray:
@@ -801,8 +901,8 @@ class LiveView:
                 if change != _NAT and (self._hour_next == _NAT or change < self._hour_next):
                     self._hour_next = change
 
-    def _month_add(self, rec: tuple[int, int, bool], sign: int) -> None:
-        handled, u, ok = rec
+    def _month_add(self, rec: MonthFact, sign: int) -> None:
+        handled, u, ok, _g = rec
         if u >= 0 and self._month_lo <= handled < self._month_hi:
             self._u["month_flag"][u] += sign
             self._u["month_ok"][u] += sign * ok
@@ -932,7 +1032,7 @@ class LiveView:
         self._free.append(s)
 
     def _apply_facts(self, cid: str, new_t: tuple[int, int, int, int, bool | None, int, int] | None,
-                     new_m: tuple[int, int, bool] | None) -> bool:
+                     new_m: MonthFact | None) -> bool:
         old_t = self._today.pop(cid, None)
         if old_t is not None:
             self._today_add(old_t, -1)
@@ -945,6 +1045,8 @@ class LiveView:
         if new_m is not None:
             self._month[cid] = new_m
             self._month_add(new_m, +1)
+        if old_m != new_m:
+            self._month_put(cid, new_m)
         return old_t != new_t or old_m != new_m
 
     def _bump(self, grids: Mapping[str, frozenset[int]]) -> None:
@@ -1027,7 +1129,7 @@ class LiveView:
             if visible:
                 self._bump({m: frozenset(v) for m, v in grids.items()})
             else:  # the queue's minutes moved with the instant
-                self._cache = {k: v for k, v in self._cache.items() if k[0] != "queue"}
+                self._cache = {k: v for k, v in self._cache.items() if k[0] not in _PER_INSTANT}
             all_grids = set().union(*grids.values())
             return Changes(self.version, visible, frozenset(self._gcode[i] for i in all_grids),
                            frozenset(self._ucode[i] for i in units))
@@ -1116,17 +1218,21 @@ class LiveView:
             values = self._metric(metric)
             key = ("hot", metric, n)
             if key not in self._cache:
-                nz = np.flatnonzero(values)
-                if nz.size > n:
-                    kth = np.partition(values[nz], nz.size - n)[nz.size - n]
-                    nz = nz[values[nz] >= kth]
-                order = nz[np.lexsort((self._grank[nz], -values[nz]))][:n]
-                spots = []
-                for i in order:
-                    community, street, district = self._gnames[i]
-                    spots.append(HotSpot(self._gcode[i], community, street, district, int(values[i])))
-                self._cache[key] = spots
+                self._cache[key] = self._top(values, np.flatnonzero(values), n)
             return list(self._cache[key])
+
+    def _top(self, values: np.ndarray, nz: np.ndarray, n: int) -> list[HotSpot]:
+        """The ``n`` grids of ``nz`` (grid indexes with a non-zero value) with the highest value;
+        ties by grid code."""
+        if nz.size > n:
+            kth = np.partition(values[nz], nz.size - n)[nz.size - n]
+            nz = nz[values[nz] >= kth]
+        order = nz[np.lexsort((self._grank[nz], -values[nz]))][:n]
+        spots = []
+        for i in order:
+            community, street, district = self._gnames[i]
+            spots.append(HotSpot(self._gcode[i], community, street, district, int(values[i])))
+        return spots
 
     def overdue_queue(self, limit: int = 50, due_soon_limit: int | None = None) -> OverdueQueue:
         """Overdue cases (most overdue first) and due-soon cases at the view's instant."""
@@ -1137,13 +1243,17 @@ class LiveView:
                 hit: OverdueQueue = self._cache[key]
                 return hit
             a, n = self._arrays, self._n
-            over = self._first(np.flatnonzero(a["overdue"][:n]), limit)
-            soon = self._first(np.flatnonzero(a["soon"][:n]), due_soon_limit)
-            result = OverdueQueue(
-                at=self.as_of, overdue_total=self._over_n, due_soon_total=self._soon_n,
-                overdue=tuple(self._row(s) for s in over), due_soon=tuple(self._row(s) for s in soon))
+            result = self._queue(np.flatnonzero(a["overdue"][:n]), np.flatnonzero(a["soon"][:n]),
+                                 limit, due_soon_limit)
             self._cache[key] = result
             return result
+
+    def _queue(self, over: np.ndarray, soon: np.ndarray, limit: int, due_soon_limit: int) -> OverdueQueue:
+        """The queue of these overdue and due-soon slots (a due-soon slot is never overdue)."""
+        return OverdueQueue(
+            at=self.as_of, overdue_total=int(over.size), due_soon_total=int(soon.size),
+            overdue=tuple(self._row(s) for s in self._first(over, limit)),
+            due_soon=tuple(self._row(s) for s in self._first(soon, due_soon_limit)))
 
     def _first(self, idx: np.ndarray, limit: int) -> list[int]:
         """Up to ``limit`` slots by (deadline, case_id)."""
@@ -1280,6 +1390,150 @@ class LiveView:
             hit: ScopedQueue = self._cache[key]
             return hit
 
+    def scoped_hot_spots(self, grid_ids: frozenset[int] | None, metric: str, n: int = 10) -> list[HotSpot]:
+        """:meth:`hot_spots` among the grids of ``grid_ids`` (None: every grid): the region's
+        ``n`` grids with the highest non-zero ``metric``, ties by grid code."""
+        if grid_ids is None:
+            return self.hot_spots(metric, n)
+        with self._lock:
+            values = self._metric(metric)
+            key = ("scope-hot", grid_ids, metric, n)
+            if key not in self._cache:
+                self._cache[key] = self._top(values, np.flatnonzero(self._grid_mask(grid_ids) & (values != 0)), n)
+            return list(self._cache[key])
+
+    def scoped_overdue_queue(self, grid_ids: frozenset[int] | None, limit: int = 50,
+                             due_soon_limit: int | None = None) -> OverdueQueue:
+        """:meth:`overdue_queue` of the open cases on ``grid_ids`` (None: the city, gridless
+        cases included): the same type, order and totals, for a district's wall."""
+        if grid_ids is None:
+            return self.overdue_queue(limit, due_soon_limit)
+        due_soon_limit = limit if due_soon_limit is None else due_soon_limit
+        with self._lock:
+            key = ("queue", "region", grid_ids, limit, due_soon_limit)  # "queue": dropped at every tick
+            if key not in self._cache:
+                a, n = self._arrays, self._n
+                inside = self._in_scope(grid_ids)
+                self._cache[key] = self._queue(np.flatnonzero(a["overdue"][:n] & inside),
+                                               np.flatnonzero(a["soon"][:n] & inside), limit, due_soon_limit)
+            hit: OverdueQueue = self._cache[key]
+            return hit
+
+    def scoped_unit_board(self, grid_ids: frozenset[int] | None) -> list[UnitRow]:
+        """The unit board of a region: the units working in it, counted on its cases only.
+
+        A unit is on it when any of its figures counts a case located on ``grid_ids`` (an open
+        case, a 结案 of today, a 处置 of this month with an on-time flag); every column counts
+        only those cases, with :class:`UnitRow`'s definitions, order and colours. The smoothing
+        prior is the **region's** own 按期处置率 this month (1 without data), as
+        ``readapi.units`` of the region's scope has it: a district's board ranks its units
+        against its own level. None: :meth:`unit_board` (the city's, prior the city's).
+
+        Cost: numpy masks over the open slots and the month facts; today's 结案 by one pass
+        over today's facts (the cases with a timestamp of today).
+        """
+        if grid_ids is None:
+            return self.unit_board()
+        with self._lock:
+            key = ("scope-units", grid_ids)
+            if key not in self._cache:
+                figures = {k: v.tolist() for k, v in self._scoped_unit_figures(grid_ids).items()}
+                self._cache[key] = self._unit_rows(figures, include_idle=False)
+            return list(self._cache[key])
+
+    def _scoped_unit_figures(self, grid_ids: frozenset[int]) -> dict[str, np.ndarray]:
+        """Per unit index: the board's figures of the cases on ``grid_ids`` (the ``_u`` arrays' names)."""
+        a, n, U = self._arrays, self._n, len(self._ucode)
+        idx = np.flatnonzero(self._in_scope(grid_ids) & (a["unit"][:n] >= 0))
+        unit, stage = a["unit"][idx], a["stage"][idx]
+
+        def per(mask: np.ndarray | None = None) -> np.ndarray:
+            return np.bincount(unit if mask is None else unit[mask], minlength=U).astype(np.int64)
+
+        out = {
+            "open": per(), "pending": per(np.isin(stage, _PENDING_LIST)),
+            "feedback": per(np.isin(stage, _FEEDBACK_LIST)),
+            "overdue": per(a["overdue"][idx] & (a["clock"][idx] == _HANDLE_IX)),
+            "rework": per(a["rework"][idx] > 0), "extension": per(a["ext"][idx] > 0),
+        }
+        mask = self._grid_mask(grid_ids)
+        lo, hi = self._day_lo, self._day_hi
+        closed = np.zeros(U, dtype=np.int64)
+        for _rep, _fil, _dis, clo, _ok, g, u in self._today.values():
+            if lo <= clo < hi and u >= 0 and g >= 0 and mask[g]:
+                closed[u] += 1
+        out["closed_today"] = closed
+        m = self._m
+        on = m["on"] & (m["grid"] >= 0)
+        on[on] = mask[m["grid"][on]]
+        out["month_flag"] = np.bincount(m["unit"][on], minlength=U).astype(np.int64)
+        out["month_ok"] = np.bincount(m["unit"][on & m["ok"]], minlength=U).astype(np.int64)
+        return out
+
+    def district_rows(self) -> list[DistrictRow]:
+        """各区对比: one row per district (every region of level district, in code order) at the
+        view's instant; definitions in :class:`~dashboard.figures.districts.DistrictRow`.
+
+        Cases without a grid, or on a grid under no district, are in no row. Cost: bincounts
+        over the open slots; today's flow and the hourly series by one pass over today's facts.
+        Cached until the next tick (the trend's hours move with the instant).
+        """
+        with self._lock:
+            key = ("districts",)
+            if key not in self._cache:
+                self._cache[key] = self._district_rows()
+            return list(self._cache[key])
+
+    def _district_rows(self) -> list[DistrictRow]:
+        D = len(self._districts)
+        if not D:
+            return []
+        a, n, gdist = self._arrays, self._n, self._gdist
+        grid = a["grid"][:n]
+        idx = np.flatnonzero(a["live"][:n] & (grid >= 0))
+        d = gdist[grid[idx]]
+        keep = d >= 0
+        idx, d = idx[keep], d[keep]
+
+        def per(mask: np.ndarray | None = None) -> list[int]:
+            counts: list[int] = np.bincount(d if mask is None else d[mask], minlength=D).tolist()
+            return counts
+
+        opened, over, soon, urgent = per(), per(a["overdue"][idx]), per(a["soon"][idx]), per(a["urgent"][idx])
+        placed = gdist >= 0
+        new_hour = np.bincount(gdist[placed], weights=self._g["new_hour"][placed], minlength=D)
+        # today's flow: one pass over today's facts
+        lo, hi, at = self._day_lo, self._day_hi, self._at
+        hour_us = HOUR // timedelta(microseconds=1)
+        hours = (at - lo) // hour_us + 1
+        hourly = [[0] * hours for _ in range(D)]
+        reported, closed, flagged, on_time = [0] * D, [0] * D, [0] * D, [0] * D
+        gd = gdist.tolist()
+        for rep, _fil, _dis, clo, ok, g, _u in self._today.values():
+            di = gd[g] if g >= 0 else -1
+            if di < 0:
+                continue
+            if lo <= rep < hi:
+                reported[di] += 1
+                if rep <= at:
+                    hourly[di][(rep - lo) // hour_us] += 1
+            if lo <= clo < hi:
+                closed[di] += 1
+                if ok is not None:
+                    flagged[di] += 1
+                    on_time[di] += bool(ok)
+        elapsed = timedelta(microseconds=at - lo)
+        rows = []
+        for i, (code, name) in enumerate(self._districts):
+            mean = hourly_mean(sum(hourly[i]), elapsed)
+            nh = int(new_hour[i])
+            rows.append(DistrictRow(
+                code=code, name=name, open=opened[i], overdue=over[i], due_soon=soon[i], urgent=urgent[i],
+                reported=reported[i], closed=closed[i], closed_on_time=on_time[i], closed_flagged=flagged[i],
+                on_time_close_rate=on_time[i] / flagged[i] if flagged[i] else None,
+                new_hour=nh, hourly_mean=mean, trend=trend_of(nh, mean), hourly=tuple(hourly[i])))
+        return rows
+
     def unit_board(self, *, include_idle: bool = False) -> list[UnitRow]:
         """One row per unit, worst first.
 
@@ -1295,7 +1549,11 @@ class LiveView:
             return list(self._cache[key])
 
     def _unit_board(self, include_idle: bool) -> list[UnitRow]:
-        U = {m: arr.tolist() for m, arr in self._u.items()}
+        return self._unit_rows({m: arr.tolist() for m, arr in self._u.items()}, include_idle)
+
+    def _unit_rows(self, U: Mapping[str, list[int]], include_idle: bool) -> list[UnitRow]:
+        """The board's rows from per-unit figures (the city's, or a region's); the smoothing
+        prior is the rate of these figures' month totals (the city's, or the region's)."""
         total_flag = sum(U["month_flag"])
         city = sum(U["month_ok"]) / total_flag if total_flag else 1.0
         rows = []
