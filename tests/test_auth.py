@@ -164,9 +164,15 @@ def test_secret_key_file_is_private_and_shared(settings: Settings) -> None:
     assert auth.sessions.secret_key(settings.model_copy(update={"secret_key": "x" * 40})) == "x" * 40
 
 
-def test_display_users_cannot_have_a_region_scope(sessions: sessionmaker[Session]) -> None:
-    with pytest.raises(users.UserError, match="city-wide wall"):
-        make_user(sessions, "display", region="990101")
+def test_a_display_user_may_have_a_region_scope(sessions: sessionmaker[Session], api_city: Any) -> None:
+    # A district hall's wall screen (两级指挥): its token opens that district's wall only
+    # (tests/test_wall_regions.py); an unknown region is still refused.
+    screen = make_user(sessions, "display", region="990101")
+    with sessions() as s:
+        user = users.require_user(s, screen.username)
+        assert user.scope_region is not None and user.scope_region.code == "990101"
+    with pytest.raises(users.UserError):
+        make_user(sessions, "display", region="999999")
 
 
 def test_api_takes_the_browser_session_too(dash_app: Any, sessions: sessionmaker[Session]) -> None:

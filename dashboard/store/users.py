@@ -183,10 +183,6 @@ def check_new_user(
         raise UserError(f"user {name!r} exists already")
     if role is UserRole.DISPLAY and with_password:
         raise UserError("display users sign in by token only; they get no password")
-    if role is UserRole.DISPLAY and scope is not None:
-        # The wall shows the whole city's live view (docs/security.md): a district's screen
-        # would show other districts, so a scoped wall screen is refused at creation.
-        raise UserError("display users see the city-wide wall; they cannot have a district or street scope")
     return name, role, scope_region(session, scope)
 
 

@@ -212,8 +212,27 @@
     if (bounds) {
       map.fitBounds(bounds, { padding: [8, 8], animate: false });
       wall.fitted = true;
+      wall.map = map;
+      wall.bounds = bounds;
       document.documentElement.setAttribute("data-wall-grids", String(codes.length));
     }
+  }
+  // A screen whose size changes (the kiosk browser goes full screen, a wall controller switches
+  // the output to 4K) fits the map again rather than leaving the city small in a corner.
+  if (!wall.refitter) {
+    wall.refitter = true;
+    var refitTimer = null;
+    window.addEventListener("resize", function () {
+      window.clearTimeout(refitTimer);
+      refitTimer = window.setTimeout(function () {
+        if (wall.map && wall.bounds) {
+          wall.map.invalidateSize({ animate: false });
+          wall.map.fitBounds(wall.bounds, { padding: [8, 8], animate: false });
+          wall.ringKey = null;  // the rings are sized in rem, which follows the screen's size
+          drawRings();
+        }
+      }, 300);
+    });
   }
   if (!wall.fitter) {
     wall.fitter = window.setInterval(function () {
