@@ -85,6 +85,7 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("wall-grid", "data"), ("wall-state", "data"),
     *[(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
     ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
+    ("wall-districts", "rowData"),
 )
 # The health callback's outputs, in order: the header's feed figures, the stale banner, the page's
 # stale look, 数据更新于 and the fingerprint of all that (the poll's dedupe). Every answer names
@@ -469,6 +470,8 @@ class WallService:
                     "queue_note": note,
                     "board": board_rows(live, gids),
                 }
+                if sight.board == "districts" and scope.is_city:  # 各区对比 (layouts/wall.py board_of)
+                    parts["districts"] = district_rows(live)
             digests = {k: _digest(v) for k, v in parts.items()}
             histories = self.rows_of(sight.region)
             for name in ROW_PANELS:
@@ -611,6 +614,8 @@ class WallService:
             out["wall-rows"] = {"data": rows}
         if "queue_note" in changed:
             out["wall-queue-count"] = {"children": panels.parts["queue_note"]}
+        if "districts" in changed:
+            out["wall-districts"] = {"rowData": panels.parts["districts"]}
         return out
 
 
@@ -686,6 +691,21 @@ def _late_text(r: Any, at: datetime, cal: Any) -> str:
         return f"超 {_hm(max(calendar_min, 0))}\n自然时限"
     left = cal.between(at, r.deadline_at) if r.working else -calendar_min
     return f"剩 {_hm(max(left, 0))}\n临期"
+
+
+def district_rows(live: LiveView) -> list[dict[str, Any]]:
+    """各区对比's rows (dashboard/figures/districts.py has the definitions), in code order."""
+    rows = []
+    for d in live.district_rows():
+        rows.append({
+            "id": d.code, "name": d.name, "open": d.open, "overdue": d.overdue, "due_soon": d.due_soon,
+            "urgent": d.urgent, "reported": d.reported, "closed": d.closed,
+            "rate": PLACEHOLDER if d.on_time_close_rate is None else f"{100 * d.on_time_close_rate:.1f}%",
+            "arrow": d.trend, "trend": f"{d.trend} {d.new_hour} / {d.hourly_mean:.1f}",
+            "trend_note": f"近1小时上报 {d.new_hour} 件，今日每小时平均 {d.hourly_mean:.1f} 件",
+            "hourly": list(d.hourly),
+        })
+    return rows
 
 
 def board_rows(live: LiveView, gids: frozenset[int] | None = None) -> list[dict[str, Any]]:
@@ -816,10 +836,10 @@ def viewer_scope(sessions: sessionmaker[Session], region: str | None) -> Scope:
             raise RegionRefused(wanted) from None
 
 
-def _sight(service: WallService, metric: str | None, region: str | None) -> Sight:
-    """The sight of a request: ``metric`` and the region checked by :func:`viewer_scope`."""
+def _sight(service: WallService, metric: str | None, region: str | None, board: str | None = None) -> Sight:
+    """The sight of a request: ``metric``, the region checked by :func:`viewer_scope`, the board."""
     scope = viewer_scope(service.sessions, region)
-    return Sight(view.metric_of(metric), scope.code or "")
+    return Sight(view.metric_of(metric), scope.code or "", view.board_of(board, scope))
 
 
 # -- registration ------------------------------------------------------------------------------------
@@ -832,7 +852,8 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
     @server.route(EVENTS_RULE)
     def wall_events() -> flask.Response:
         try:
-            sight = _sight(service, flask.request.args.get("metric"), flask.request.args.get("region"))
+            args = flask.request.args
+            sight = _sight(service, args.get("metric"), args.get("region"), args.get("board"))
         except RegionRefused:
             flask.abort(404)
         if not streams.enter():  # no thread to spare: this screen keeps polling
@@ -896,7 +917,7 @@ def register(app: dash.Dash, service: WallService) -> None:
         started = time.perf_counter()
         config = config if isinstance(config, dict) else {}
         try:
-            sight = _sight(service, config.get("metric"), config.get("region"))
+            sight = _sight(service, config.get("metric"), config.get("region"), config.get("board"))
         except RegionRefused:  # the page itself was refused (layouts/wall.py refused)
             raise PreventUpdate from None
         had = (state or {}).get("digests") if isinstance(state, dict) else None

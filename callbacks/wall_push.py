@@ -63,7 +63,7 @@ from dashboard.rules.clock import utcnow
 
 @dataclass(frozen=True, order=True)
 class Sight:
-    """What a wall screen looks at: the map's metric and its region ("" is the whole city).
+    """What a wall screen looks at: the map's metric, its region ("" is the whole city) and its board.
 
     Screens with the same sight get the same pushed updates (and the same polled answers): the
     hub computes one update per sight that has an open stream. The region is checked against
@@ -72,6 +72,7 @@ class Sight:
 
     metric: str
     region: str = ""
+    board: str = "units"  # the panel in the board's place (layouts/wall.py BOARDS): 各区对比 adds its rows
 
 
 class Source(Protocol):

@@ -16,7 +16,7 @@ import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
 
-from dashboard.figures import heat
+from dashboard.figures import districts, heat
 from dashboard.rules.evalspec import LABELS
 from dashboard.settings import Settings
 from dashboard.store.scope import CITY, Scope
@@ -59,6 +59,10 @@ HEALTH_MS = 2000  # the feed-health poll (header and stale banner)
 PUSHED_HEALTH_MS = 30_000
 PAGE_TURN_MS = 10_000  # the queue and the board turn their pages by themselves
 
+# What goes where the unit board is (URL ?board=): the unit board itself, the 综合考评 ranking,
+# or 各区对比 (the city wall's districts side by side; a region's wall shows its unit board).
+BOARDS = ("units", "evaluation", "districts")
+
 GRID_URL = "/wall/geo/grids.json"
 BOUNDARY_URL = "/wall/geo/boundaries.json"
 
@@ -73,6 +77,13 @@ DEFAULT_METRIC = "open"
 
 def metric_of(value: str | None) -> str:
     return value if value in METRICS else DEFAULT_METRIC
+
+
+def board_of(value: str | None, scope: Scope = CITY) -> str:
+    """The board a wall shows for ``?board=`` (``units`` for anything else; 各区对比 is the city's)."""
+    if value == "districts" and not scope.is_city:
+        return "units"
+    return value if value in BOARDS else "units"
 
 
 def _grid_theme() -> dict[str, str]:
@@ -178,6 +189,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     metric = metric_of(metric)
     where = region_query(scope)
     label, unit = METRICS[metric]
+    board = board_of(board, scope)
     ranking = board == "evaluation"
     return html.Div(
         id="wall-root",
@@ -226,10 +238,13 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                         ],
                     ),
                     *([_evaluation_panel(period)] if ranking else []),
+                    # 各区对比 is always in the page, hidden unless asked for: the refresh names it
+                    # among its outputs (one layout, one callback), and fills it only when shown.
+                    _districts_panel(hidden=board != "districts"),
                     html.Section(
                         # The unit board stays in the page under the ranking (hidden): the live
                         # refresh fills it either way, and one layout keeps one callback.
-                        className="gh-panel wall-board" + (" is-hidden" if ranking else ""),
+                        className="gh-panel wall-board" + (" is-hidden" if board != "units" else ""),
                         children=[
                             html.H2(className="gh-panel__title", children=[
                                 "处置单位状态",
@@ -261,13 +276,49 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data={
-                "tz": settings.tz.key, "metric": metric, "unit": unit, "region": scope.code or "",
+                "tz": settings.tz.key, "metric": metric, "unit": unit, "region": scope.code or "", "board": board,
                 **heat.palette(), "pageMs": PAGE_TURN_MS,
-                "events": _with(f"{EVENTS_URL}?metric={metric}", where),
+                "events": _with(f"{EVENTS_URL}?metric={metric}&board={board}", where),
                 "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
                 "healthMs": HEALTH_MS, "pushedHealthMs": PUSHED_HEALTH_MS,
                 "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
             }),
+        ],
+    )
+
+
+DISTRICT_COLUMNS: list[dict[str, Any]] = [
+    {"field": "name", "headerName": "区", "flex": 1.1, "cellClass": "wall-ellipsis", "tooltipField": "name"},
+    {"field": "open", "headerName": "在办", "flex": 0.8, "type": "rightAligned"},
+    {"field": "overdue", "headerName": "当前超期", "flex": 0.95, "type": "rightAligned",
+     "cellClassRules": {"wall-level--bad": "params.value > 0"}},
+    {"field": "due_soon", "headerName": "临期", "flex": 0.7, "type": "rightAligned",
+     "cellClassRules": {"wall-level--warn": "params.value > 0"}},
+    {"field": "urgent", "headerName": "急要件", "flex": 0.8, "type": "rightAligned"},
+    {"field": "reported", "headerName": "今日上报", "flex": 0.95, "type": "rightAligned"},
+    {"field": "closed", "headerName": "今日结案", "flex": 0.95, "type": "rightAligned"},
+    {"field": "rate", "headerName": "按期结案率", "flex": 1.3, "type": "rightAligned"},
+    # 近1小时上报 against today's hourly mean (dashboard/figures/districts.py trend_of)
+    {"field": "trend", "headerName": "趋势", "flex": 1.2, "tooltipField": "trend_note",
+     "cellClassRules": {"wall-trend--up": f"params.data.arrow === '{districts.UP}'",
+                        "wall-trend--down": f"params.data.arrow === '{districts.DOWN}'"}},
+    {"field": "hourly", "headerName": "今日分时上报", "flex": 1.4, "cellRenderer": "WallSpark",  # wall.js
+     "cellClass": "wall-spark-cell"},
+]
+
+
+def _districts_panel(hidden: bool) -> html.Section:
+    """各区对比 in the board's place (``?board=districts``, the city wall): one row per district."""
+    return html.Section(
+        className="gh-panel wall-board wall-districts" + (" is-hidden" if hidden else ""),
+        children=[
+            html.H2(className="gh-panel__title", children=[
+                "各区对比",
+                html.Span("今日 · 趋势为近1小时上报 / 今日每小时平均", className="wall-note"),
+                html.Span(id="wall-districts-page", className="wall-page"),
+            ]),
+            html.Div(className="wall-grid-box",
+                     children=_grid("wall-districts", DISTRICT_COLUMNS, "暂无区级数据")),
         ],
     )
 

@@ -276,3 +276,67 @@ def _report(case_id: str, grid: str) -> CaseEventMessage:
     return CaseEventMessage(event_id=f"{case_id}-r", case_id=case_id, type=EventType.REPORTED,
                             occurred_at=utcnow(), source="supervisor", kind="event", class_code="01001",
                             grid_code=grid, description="道路积水", number=case_id)
+
+
+def _district_truth(sessions: sessionmaker[Session], ref: Reference) -> dict[str, tuple[Any, ...]]:
+    """各区对比 from SQL: per district (name → its KPI strip figures), readapi's summary of its scope."""
+    now = utcnow()
+    timing = ref.timing
+    assert timing is not None
+    out = {}
+    with sessions() as s:
+        for code, name in s.execute(select(Region.code, Region.name).where(Region.level == "district")):
+            k = readapi.summary(s, scopes.get_scope(s, code), timing, now)
+            rate = "—" if k.on_time_close_rate is None else f"{100 * k.on_time_close_rate:.1f}%"
+            out[name] = (k.open, k.overdue, k.due_soon, k.urgent, k.reported, k.closed, rate)
+    return out
+
+
+@pytest.mark.browser
+def test_the_city_wall_compares_its_districts(browser: Any, hall: Hall, sessions: sessionmaker[Session],
+                                              tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    watch = PageWatch(page)
+    try:
+        page.goto(f"{hall.url}/wall?token={display_token(sessions)}")
+        page.goto(f"{hall.url}/wall?board=districts")
+        board = page.locator("#wall-districts")
+        expect(board).to_be_visible(timeout=30_000)
+        expect(page.locator(".wall-board:not(.wall-districts)")).to_be_hidden()  # it takes the unit board's place
+        n = len(_district_truth(sessions, hall.ref))
+        rows = page.locator("#wall-districts .ag-center-cols-container .ag-row")
+        expect(rows).to_have_count(n, timeout=15_000)  # every district fits on the panel
+
+        def read() -> dict[str, tuple[Any, ...]]:
+            cells = page.eval_on_selector_all(
+                "#wall-districts .ag-center-cols-container .ag-row",
+                """rows => rows.map(r => ['name', 'open', 'overdue', 'due_soon', 'urgent', 'reported', 'closed', 'rate']
+                    .map(c => r.querySelector(`[col-id='${c}']`).innerText.trim()))""")
+            return {c[0]: (*(int(x.replace(",", "")) for x in c[1:7]), c[7]) for c in cells}
+
+        until = time.monotonic() + 15
+        while (have := read()) != (want := _district_truth(sessions, hall.ref)):
+            assert time.monotonic() < until, (have, want)
+            time.sleep(0.5)
+        # The trend column says 近1时 / 时均 with an arrow, and each row draws today's hours.
+        trend = page.locator("#wall-districts .ag-row [col-id='trend']").first.inner_text()
+        assert re.fullmatch(r"[↑↓→] \d+ / \d+\.\d", trend.strip()), trend
+        assert page.locator("#wall-districts svg.wall-spark polyline").count() == n
+        shots = shots_dir(tmp_path)
+        page.screenshot(path=str(shots / "wall-districts-1920x1080.png"))
+        page.set_viewport_size({"width": 3840, "height": 2160})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shots / "wall-districts-3840x2160.png"))
+        assert watch.errors == []
+        # A district's wall has no 各区对比: ?board=districts shows its unit board.
+        district = make_user(sessions, "display", region=_districts(sessions)[0][0])
+        other = browser.new_page(viewport={"width": 1920, "height": 1080})
+        other.goto(f"{hall.url}/wall?token={display_token(sessions, district)}")
+        other.goto(f"{hall.url}/wall?board=districts")
+        expect(other.locator(".wall-board:not(.wall-districts):not(.wall-eval)")).to_be_visible(timeout=30_000)
+        expect(other.locator("#wall-districts")).to_be_hidden()
+        other.close()
+    finally:
+        page.close()

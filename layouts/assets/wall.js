@@ -143,7 +143,7 @@
 
   // Turn the pages of the queue and the board; say "第 n/N 页" in the panel title.
   function turnPages() {
-    ["wall-queue", "wall-board", "wall-eval-regions", "wall-eval-units"].forEach(function (id) {
+    ["wall-queue", "wall-board", "wall-eval-regions", "wall-eval-units", "wall-districts"].forEach(function (id) {
       var api = null;
       try {
         api = window.dash_ag_grid && window.dash_ag_grid.getApi(id);
@@ -524,4 +524,25 @@
       }
     }
   });
+})();
+
+/* 各区对比's "今日分时上报": today's reports per hour as a small line (no chart library: an
+   SVG polyline scaled to the cell, drawn by React as AG Grid's cell renderer). */
+(function () {
+  "use strict";
+  var agc = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
+  agc.WallSpark = function (props) {
+    var v = Array.isArray(props.value) ? props.value : [];
+    var max = Math.max.apply(null, v.concat([1]));
+    var points = v.map(function (x, i) {
+      var px = v.length > 1 ? (i * 100) / (v.length - 1) : 50;
+      return px.toFixed(1) + "," + (22 - (x * 20) / max).toFixed(1);
+    }).join(" ");
+    return window.React.createElement("svg", {
+      className: "wall-spark", viewBox: "0 0 100 24", preserveAspectRatio: "none", role: "img",
+      "aria-label": "今日分时上报 " + v.join(",")
+    }, window.React.createElement("polyline", {
+      points: points, fill: "none", stroke: "currentColor", strokeWidth: 2, vectorEffect: "non-scaling-stroke"
+    }));
+  };
 })();
