@@ -18,8 +18,9 @@ def page_title(city: str) -> str:
     return f"{city}{APP_TITLE}"
 
 
-def titles(city: str, subtitle: str, title_class: str = "") -> html.Div:
-    """The mark, the city's name ("" when it has none) and the page's title (an ``h1``)."""
+def titles(city: str, subtitle: str, title_class: str = "", subtitle_id: str | None = None) -> html.Div:
+    """The mark, the city's name ("" when it has none) and the page's title (an ``h1``);
+    ``subtitle_id`` names the title's text when a callback changes it (a wall's region)."""
     return html.Div(
         className="gh-header__titles",
         children=[
@@ -28,7 +29,8 @@ def titles(city: str, subtitle: str, title_class: str = "") -> html.Div:
                 className="gh-header__title" + (f" {title_class}" if title_class else ""),
                 children=[
                     html.Span(city, className="gh-header__city"),
-                    html.Span(subtitle, className="gh-header__sub"),
+                    html.Span(subtitle, className="gh-header__sub",
+                              **({"id": subtitle_id} if subtitle_id else {})),
                 ],
             ),
         ],
@@ -36,12 +38,12 @@ def titles(city: str, subtitle: str, title_class: str = "") -> html.Div:
 
 
 def header(city: str, subtitle: str, *middle: html.Div | html.Nav, modifier: str = "",
-           title_class: str = "") -> html.Header:
+           title_class: str = "", subtitle_id: str | None = None) -> html.Header:
     """A page's header: :func:`titles`, then ``middle`` (the page's own parts), then the user bar.
 
     ``modifier`` adds a class to the header (``view-header``), ``title_class`` to its ``h1``.
     """
     return html.Header(
         className="gh-header" + (f" {modifier}" if modifier else ""),
-        children=[titles(city, subtitle, title_class), *middle, user_bar()],
+        children=[titles(city, subtitle, title_class, subtitle_id), *middle, user_bar()],
     )
