@@ -23,6 +23,7 @@ from cli.common import (
     output_format,
 )
 from dashboard.output.tabular import STDIO, Column, Format, emit
+from dashboard.rules.screenspec import CHANGES_SHOWN
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -302,7 +303,7 @@ LOG_COLUMNS = (
 def screens_log(
     name: str | None = typer.Argument(None, help="Only this screen (or banner id with --banners)."),
     banners: bool = typer.Option(False, "--banners", help="Banner changes instead of screen changes."),
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="The newest N changes."),
+    limit: int = typer.Option(CHANGES_SHOWN, "--limit", min=1, help="The newest N changes."),
     fmt: str | None = format_option(),
 ) -> None:
     """Who changed which screen (or banner), when, from what to what; newest first."""

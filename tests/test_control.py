@@ -30,7 +30,7 @@ PLAN: Plan = {("990101", "青山区"): {("990101001", "江东街道"): {("990101
 
 
 @pytest.fixture
-def screen(sessions: sessionmaker[Session], fresh_scope_cache: None) -> sessionmaker[Session]:
+def control_city(sessions: sessionmaker[Session], fresh_scope_cache: None) -> sessionmaker[Session]:
     with transaction(sessions) as s:
         build_plan(s, PLAN)
         hs.add_screen(s, CLI_ACTOR, "青山-1", setting=ScreenSetting(region="990101"))
@@ -74,12 +74,12 @@ def _start(started: list[ControlFollower], settings: Settings, client: redis.Red
 
 
 def test_a_committed_change_reaches_every_follower_within_a_second(
-        settings: Settings, redis_client: redis.Redis, screen: sessionmaker[Session],
+        settings: Settings, redis_client: redis.Redis, control_city: sessionmaker[Session],
         follow: list[ControlFollower]) -> None:
     inboxes = [Inbox(), Inbox()]  # two web workers
     for inbox in inboxes:
         _start(follow, settings, redis_client, inbox)
-    views = hs.ScreenViews(screen)
+    views = hs.ScreenViews(control_city)
     seen: list[ScreenLayout] = []
 
     def worker_callback(notice: ControlNotice) -> None:  # what a web worker does with a notice
@@ -98,7 +98,7 @@ def test_a_committed_change_reaches_every_follower_within_a_second(
         lengths.append(redis_client.xlen(settings.key(CONTROL_STREAM)))  # nothing is sent before the commit
 
     sent_at = time.monotonic()
-    done = publisher.commit(screen, change)
+    done = publisher.commit(control_city, change)
     assert done.sent and done.notices == [("screen", "青山-1")] and lengths == [0]
     for inbox in inboxes:
         arrived, notice = inbox.next()
@@ -110,14 +110,14 @@ def test_a_committed_change_reaches_every_follower_within_a_second(
     assert seen == [ScreenLayout.MAP]  # the worker read the committed change on the notice
     assert views.by_name("青山-1").layout is ScreenLayout.MAP  # type: ignore[union-attr]
 
-    banner = publisher.commit(screen, lambda s: bn.post_banner(s, CLI_ACTOR, "暴雨红色预警",
+    banner = publisher.commit(control_city, lambda s: bn.post_banner(s, CLI_ACTOR, "暴雨红色预警",
                                                                ttl=timedelta(hours=1)).id)
     _, notice = inboxes[0].next()
     assert (notice.kind, notice.ref) == ("banner", str(banner.result))
 
 
 def test_a_change_rolled_back_sends_nothing(settings: Settings, redis_client: redis.Redis,
-                                            screen: sessionmaker[Session], follow: list[ControlFollower]) -> None:
+                                            control_city: sessionmaker[Session], follow: list[ControlFollower]) -> None:
     inbox = Inbox()
     _start(follow, settings, redis_client, inbox)
     publisher = ControlPublisher(redis_client, settings)
@@ -127,10 +127,10 @@ def test_a_change_rolled_back_sends_nothing(settings: Settings, redis_client: re
         hs.set_screen(s, CLI_ACTOR, "无此屏", layout=ScreenLayout.MAP)
 
     with pytest.raises(HallError):
-        publisher.commit(screen, change_then_fail)
+        publisher.commit(control_city, change_then_fail)
     assert redis_client.xlen(settings.key(CONTROL_STREAM)) == 0
     assert inbox.empty_for(0.7)
-    with screen() as s:
+    with control_city() as s:
         assert hs.require_screen(s, "青山-1").layout == "wall"
         assert [c.action for c in changes(s)] == ["add"]  # nor recorded
 
@@ -187,7 +187,7 @@ def test_the_follower_recovers_from_a_dropped_connection(settings: Settings, red
 
 
 def test_without_redis_the_follower_keeps_trying_and_the_change_stands(
-        settings: Settings, screen: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
+        settings: Settings, control_city: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
     nowhere = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2, decode_responses=True)
     inbox = Inbox()
     follower = ControlFollower(settings, nowhere, inbox, block_ms=200, first_backoff_s=0.05, max_backoff_s=0.1)
@@ -199,9 +199,9 @@ def test_without_redis_the_follower_keeps_trying_and_the_change_stands(
     assert not follower.running
     assert sum("Redis unreachable" in r.getMessage() for r in caplog.records) == 1  # one line, not one per try
     done = ControlPublisher(nowhere, settings).commit(
-        screen, lambda s: hs.set_screen(s, CLI_ACTOR, "青山-1", layout=ScreenLayout.KPIS))
+        control_city, lambda s: hs.set_screen(s, CLI_ACTOR, "青山-1", layout=ScreenLayout.KPIS))
     assert not done.sent and done.error
-    with screen() as s:
+    with control_city() as s:
         assert hs.require_screen(s, "青山-1").layout == "kpis"
 
 

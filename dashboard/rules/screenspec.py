@@ -39,6 +39,7 @@ BANNER_TTL_MIN = timedelta(minutes=1)
 BANNER_TTL_MAX = timedelta(days=7)  # a banner is an alert of the moment, not a sign
 BANNER_TTL_DEFAULT = timedelta(hours=2)
 DEFAULT_METRIC = GridMetric.OPEN  # the wall's default map (layouts/wall.py DEFAULT_METRIC)
+CHANGES_SHOWN = 50  # the newest changes `gridhall screens log` lists unless told otherwise
 CITY = "city"  # how people write "the whole city" where a region code could go
 
 

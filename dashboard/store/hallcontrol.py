@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.rules.clock import utcnow
+from dashboard.rules.screenspec import CHANGES_SHOWN
 from dashboard.rules.vocab import RegionLevel
 from dashboard.store.models import HallChange, Region, User
 from dashboard.store.scope import CITY, Scope, get_scope, user_scope
@@ -139,7 +140,7 @@ def take_notices(session: Session) -> list[tuple[str, str]]:
 
 
 def changes(session: Session, *, kind: ChangeKind | None = None, obj: str | None = None,
-            limit: int = 100) -> list[HallChange]:
+            limit: int = CHANGES_SHOWN) -> list[HallChange]:
     """The newest changes first (of one kind, of one object)."""
     query = select(HallChange).order_by(HallChange.at.desc(), HallChange.id.desc()).limit(limit)
     if kind is not None:
