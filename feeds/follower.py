@@ -50,6 +50,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.settings import Settings
 
+from .connection import own_client
 from .keys import CHANGES_MAXLEN, CHANGES_STREAM, stream_id
 from .snapshot import SnapshotError, SnapshotStore, size_text
 
@@ -115,7 +116,7 @@ class ChangeFollower:
         self.apply_every_s = apply_every_s
         self.clock = clock
         self.name = name
-        self.client = _own_client(client, name, block_ms)
+        self.client = own_client(client, name, block_ms)
         self._last_id: str | None = None  # None: bootstrap due
         self._run_id: str | None = None
         self._next_tick = 0.0
@@ -481,10 +482,3 @@ def _no_gc() -> Iterator[None]:
 def _tz_name(tz: object) -> str:
     return str(getattr(tz, "key", tz))
 
-
-def _own_client(client: redis.Redis, name: str, block_ms: int) -> redis.Redis:
-    """A client of its own on the same server (text replies, named, a read timeout > BLOCK)."""
-    pool = client.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": True, "client_name": name,
-              "socket_timeout": block_ms / 1000 + 10}
-    return redis.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))

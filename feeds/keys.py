@@ -30,6 +30,11 @@ SCREENS_KEY = "screens"  # sorted set: "page|scope|screen" → when it last aske
 CHANGES_STREAM = "changes"  # one notice per committed batch
 CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
 
+# Control notices: a hall screen or banner changed (feeds/control.py); written by whoever committed
+# the change (the CLI, the web layer), read by every web worker. Few and small: a short cap.
+CONTROL_STREAM = "control"  # one notice per changed screen or banner: {kind, ref}
+CONTROL_MAXLEN = 1_000
+
 # Sign-in and sessions.
 SESSION_KEY = "session:{sid}"  # string: the user id of a live browser session
 USER_SESSIONS_KEY = "user-sessions:{user_id}"  # set: a user's session ids, for revoking them all

@@ -135,3 +135,21 @@ def test_migrated_schema_stores_utc(fresh_settings: Settings, fresh_engine: Engi
     assert stored == reported
     assert stored.tzinfo == UTC
     assert stored.hour == 1
+
+
+def test_0006_hall_screens_down_and_up(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """0006 adds the hall's tables and nothing else; its downgrade removes exactly those."""
+    hall = {"screens", "banners", "banner_screens", "hall_changes"}
+    db.upgrade(fresh_settings, "0005")
+    before = _tables(fresh_engine)
+    assert not hall & before
+    db.upgrade(fresh_settings, "0006")
+    assert _tables(fresh_engine) == before | hall
+    columns = {c["name"] for c in inspect(fresh_engine).get_columns("screens")}
+    assert {"name", "display_user_id", "region_id", "layout", "tile", "metric", "playlist", "sound",
+            "created_by", "updated_by"} <= columns
+    db.downgrade(fresh_settings, "0005")
+    assert db.current_revision(fresh_engine) == "0005"
+    assert _tables(fresh_engine) == before
+    db.upgrade(fresh_settings)
+    assert _diff(fresh_engine) == []

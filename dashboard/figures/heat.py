@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dashboard.rules.vocab import GridMetric
+
 
 @dataclass(frozen=True)
 class HeatMetric:
@@ -21,10 +23,13 @@ class HeatMetric:
     counts: str  # what it counts (docs/wall.md)
 
 
+# Keys and labels are GridMetric's (dashboard/rules/vocab.py): a screen's metric is one of them.
 HEAT_METRICS: tuple[HeatMetric, ...] = (
-    HeatMetric("open", "在办案件", "件", "open cases located in the grid"),
-    HeatMetric("new_hour", "近一小时新增", "件", "cases (any stage now) reported in the last hour, (now − 1 h, now]"),
-    HeatMetric("overdue", "超期案件", "件", "open cases of the grid counted in 当前超期"),
+    HeatMetric(GridMetric.OPEN.value, GridMetric.OPEN.label, "件", "open cases located in the grid"),
+    HeatMetric(GridMetric.NEW_HOUR.value, GridMetric.NEW_HOUR.label, "件",
+               "cases (any stage now) reported in the last hour, (now − 1 h, now]"),
+    HeatMetric(GridMetric.OVERDUE.value, GridMetric.OVERDUE.label, "件",
+               "open cases of the grid counted in 当前超期"),
 )
 GRID_METRICS: tuple[str, ...] = tuple(m.key for m in HEAT_METRICS)
 """Per-grid metrics: open cases, cases reported in the last hour, open cases overdue now."""

@@ -91,6 +91,19 @@ class AreaClass(LabelledEnum):
     C = "C", "C类"
 
 
+class GridMetric(LabelledEnum):
+    """A per-grid metric of the heatmap: the wall's ``?metric=`` and a screen's metric.
+
+    The keys and labels are defined here, once, so that a screen's setting (``dashboard/rules/
+    screenspec.py``) and the heatmap (``dashboard/figures/heat.py``, which adds the unit and
+    what each counts) cannot disagree.
+    """
+
+    OPEN = "open", "在办案件"
+    NEW_HOUR = "new_hour", "近一小时新增"
+    OVERDUE = "overdue", "超期案件"
+
+
 class RegionLevel(LabelledEnum):
     """Administrative levels above the unit grid."""
 

@@ -315,3 +315,98 @@ class HotspotNote(Base):
 
     grid: Mapped[Grid] = relationship()
     user: Mapped[User] = relationship()
+
+
+class Screen(Base):
+    """A hall screen (大屏): what one display of a command hall shows, set by the shift lead.
+
+    The rules of its settings are ``dashboard/rules/screenspec.py``; reads, changes and who may
+    make them are ``dashboard/store/hallscreens.py`` (docs/halls.md).
+    """
+
+    __tablename__ = "screens"
+    __table_args__ = (
+        CheckConstraint("layout IN ('wall','map','queue','board','evaluation','districts','kpis','mosaic')",
+                        name="layout"),
+        CheckConstraint("metric IN ('open','new_hour','overdue')", name="metric"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(100))
+    # The display user whose token opens this screen; NULL until one is bound.
+    display_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)  # NULL: 全市
+    layout: Mapped[str] = mapped_column(String(16), default="wall")
+    tile: Mapped[str | None] = mapped_column(String(16))  # a mosaic's "COLSxROWS:COL,ROW"
+    metric: Mapped[str] = mapped_column(String(16), default="open")
+    # [{"layout", "region", "metric", "dwell_s"}, …]; [] when the screen shows its layout only.
+    playlist: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    sound: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+    display_user: Mapped[User | None] = relationship()
+    region: Mapped[Region | None] = relationship()
+
+
+banner_screens = Table(
+    "banner_screens",
+    Base.metadata,
+    Column("banner_id", ForeignKey("banners.id", ondelete="CASCADE"), primary_key=True),
+    Column("screen_id", ForeignKey("screens.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Banner(Base):
+    """A broadcast banner (横幅通知) on hall screens until it expires or is cleared.
+
+    ``target`` ``scope``: every screen whose region lies within ``region_id`` (NULL: every
+    screen of the city); ``screens``: the screens of ``banner_screens`` only.
+    """
+
+    __tablename__ = "banners"
+    __table_args__ = (
+        CheckConstraint("level IN ('notice','warning')", name="level"),
+        CheckConstraint("target IN ('scope','screens')", name="target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(400))  # at most 200 characters (screenspec)
+    level: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    posted_by: Mapped[str] = mapped_column(String(64))
+    posted_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[str | None] = mapped_column(String(64))
+
+    region: Mapped[Region | None] = relationship()
+    screens: Mapped[list[Screen]] = relationship(secondary=banner_screens)
+
+
+class HallChange(Base):
+    """Who changed which screen or banner, when, from what to what (append-only).
+
+    ``actor`` is a username, or ``cli`` for the command line's operator; ``old`` and ``new``
+    are the changed settings (NULL for an object added or removed).
+    """
+
+    __tablename__ = "hall_changes"
+    __table_args__ = (
+        CheckConstraint("kind IN ('screen','banner')", name="kind"),
+        Index("ix_hall_changes_object", "kind", "object"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(64))  # the screen's name or the banner's id
+    action: Mapped[str] = mapped_column(String(16))  # add, set, bind, remove, post, clear
+    old: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    new: Mapped[dict[str, Any] | None] = mapped_column(JSON)
