@@ -367,6 +367,37 @@ class WallService:
             return None
         return follower.view
 
+    # -- scenes -----------------------------------------------------------------------------
+    def scene(self, wanted: dict[str, Any], config: dict[str, Any]) -> tuple[Any, ...]:
+        """The scene callback's answer for ``wanted`` ({layout, region, metric, board, tile}) on a
+        page whose wall-config is ``config``: (wall-config, wall-state, wall-applied). The titles
+        travel in the config: the page shows them with the scene's first figures (wallscene.js).
+        Raises RegionRefused for a region outside the viewer's scope."""
+        region = wanted.get("region") if isinstance(wanted.get("region"), str) else ""
+        scope = viewer_scope(self.sessions, region or None)
+        given = config.get("base")
+        base = given if isinstance(given, str) else ""
+        layout = view.layout_of(wanted.get("layout"))
+        board = view.scene_board(layout, wanted.get("board") if isinstance(wanted.get("board"), str) else None,
+                                 scope)
+        bounds = None
+        reload = False
+        if (scope.code or "") != base:
+            base_scope = self.scope_of(base)
+            if base_scope.is_city or (scope.code or "") in base_scope.region_codes:
+                fit = self.map_layers.layer("grids", scope).bounds
+                bounds = list(fit) if fit else None
+            else:  # the page's map lacks the region's grids: the page loads the scene's own
+                reload = True
+        tile = wanted.get("tile")
+        tile = [int(x) for x in tile] if isinstance(tile, list) and len(tile) == 4 else view.tile_of(
+            tile if isinstance(tile, str) else None)
+        metric = view.metric_of(wanted.get("metric") if isinstance(wanted.get("metric"), str) else None)
+        new = view.wall_config(self.settings, metric, scope, board, layout, tile, bounds, base=base)
+        new["reload"] = reload
+        new["scene"] = wanted.get("n")  # which request this answers (wallscene.js)
+        return new, None, None
+
     # -- 综合考评 ----------------------------------------------------------------------------
     def rankings(self, month: str | None, now: datetime, scope: Scope = CITY) -> Rankings:
         """The ranking panel: (period label, region rows, unit rows) for ``scope``: the city's
@@ -536,12 +567,12 @@ class WallService:
             return None
         metric = sight.metric
         scope = self.scope_of(sight.region)
-        if scope.is_city:
-            return self._grid_update(live, metric, have)
         update = self._grid_update(live, metric, have)
         if update is not None:
-            mine = scope.grid_codes
-            update["values"] = {c: v for c, v in update["values"].items() if c in mine}
+            if not scope.is_city:
+                mine = scope.grid_codes
+                update["values"] = {c: v for c, v in update["values"].items() if c in mine}
+            update["sight"] = view.sight_key(metric, sight.region)
         return update
 
     def _grid_update(self, live: LiveView, metric: str, have: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -599,7 +630,8 @@ class WallService:
         if grid is not None and (grid.get("values") or "hot" in changed):
             grid["hot"] = panels.hot_codes
         if grid is None and "hot" in changed:
-            grid = {"full": False, "values": {}, "hot": panels.hot_codes, "version": (applied or {}).get("nid")}
+            grid = {"full": False, "values": {}, "hot": panels.hot_codes, "version": (applied or {}).get("nid"),
+                    "sight": view.sight_key(sight.metric, sight.region)}
         out: dict[str, dict[str, Any]] = {}
         if grid is not None:
             out["wall-grid"] = {"data": grid}
@@ -943,10 +975,12 @@ def register(app: dash.Dash, service: WallService) -> None:
         Output("wall-eval-regions", "rowData"),
         Output("wall-eval-units", "rowData"),
         Input("wall-eval-tick", "n_intervals"),
+        Input("wall-config", "data"),  # a scene that shows the ranking asks at once
         State("wall-eval-config", "data"),
-        State("wall-config", "data"),
     )
-    def ranking(_n: int | None, config: dict[str, Any] | None, wall: dict[str, Any] | None) -> tuple[Any, ...]:
+    def ranking(_n: int | None, wall: dict[str, Any] | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
+        if not isinstance(wall, dict) or wall.get("board") != "evaluation":
+            raise PreventUpdate  # not shown: no SQL for a hidden panel
         period = (config or {}).get("period") if isinstance(config, dict) else None
         try:
             scope = viewer_scope(service.sessions, (wall or {}).get("region") if isinstance(wall, dict) else None)
@@ -980,6 +1014,38 @@ def register(app: dash.Dash, service: WallService) -> None:
         if answer["wall-health-fp"]["data"] == fp:
             raise PreventUpdate
         return tuple(answer[cid][prop] for cid, prop in HEALTH_OUTPUTS)
+
+    @app.callback(
+        Output("wall-config", "data"),
+        Output("wall-state", "data", allow_duplicate=True),
+        Output("wall-applied", "data", allow_duplicate=True),
+        Input("wall-scene", "data"),
+        State("wall-config", "data"),
+        prevent_initial_call=True,
+    )
+    def scene(wanted: Any, config: Any) -> tuple[Any, ...]:
+        # A playlist's next entry, or a screen's new setting (layouts/assets/wallscene.js): the
+        # page's new wall-config, checked here like any request (the region inside the viewer's
+        # scope). The panels' digests and the grid coordinate start again, so the next refresh
+        # brings the new scene whole; until it comes the page keeps showing the last one.
+        if not isinstance(wanted, dict) or not isinstance(config, dict):
+            raise PreventUpdate
+        try:
+            return service.scene(wanted, config)
+        except RegionRefused:
+            raise PreventUpdate from None
+
+    # In the browser (layouts/assets/wallscene.js): mark the page for its scene, and play the screen.
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_scene", function_name="applied"),
+        Output("wall-scene-shown", "data"),
+        Input("wall-config", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_scene", function_name="screen"),
+        Output("wall-screen-played", "data"),
+        Input("wall-screen", "data"),
+    )
 
     register_clock(app, "wall")  # clock, date and the offline banner, in the browser
 

@@ -10,6 +10,7 @@ import flask
 from dash import html
 
 from auth import identity, policy
+from dashboard.rules.screenspec import SpecError, parse_playlist, playlist_to_json
 from dashboard.settings import Settings
 from dashboard.store.scope import CITY, Scope
 
@@ -54,13 +55,24 @@ def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "",
 
 def _wall(settings: Settings, url: ParseResult, context: Context) -> html.Div:
     query = parse_qs(url.query)
+
+    def arg(name: str, default: str | None = None) -> str | None:
+        return query.get(name, [default])[0]
+
     try:
-        scope = context.region_scope(query.get("region", [None])[0])
+        scope = context.region_scope(arg("region"))
     except PermissionError:  # a code outside the viewer's scope, or no region at all: the same answer
         return wall.refused(context.city)
-    return wall.layout(settings, query.get("metric", [wall.DEFAULT_METRIC])[0],
-                       explore=_may_open("explore"), board=query.get("board", ["units"])[0],
-                       period=query.get("period", [None])[0], city=context.city, scope=scope)
+    screen = None
+    if arg("playlist"):  # a kiosk's own rotation by URL (a named screen's comes from its setting)
+        try:
+            screen = {"playlist": playlist_to_json(parse_playlist(arg("playlist") or ""))}
+        except SpecError as exc:
+            return wall.refused(context.city, str(exc))
+    return wall.layout(settings, arg("metric", wall.DEFAULT_METRIC) or wall.DEFAULT_METRIC,
+                       explore=_may_open("explore"), board=arg("board", "units") or "units",
+                       period=arg("period"), city=context.city, scope=scope, screen_layout=arg("layout"),
+                       tile=arg("tile"), screen=screen)
 
 
 LAYOUTS: dict[str, PageLayout] = {

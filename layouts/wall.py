@@ -18,6 +18,7 @@ from dash import dcc, html
 
 from dashboard.figures import districts, heat
 from dashboard.rules.evalspec import LABELS
+from dashboard.rules.screenspec import ScreenLayout, SpecError, parse_tile
 from dashboard.settings import Settings
 from dashboard.store.scope import CITY, Scope
 
@@ -84,6 +85,71 @@ def board_of(value: str | None, scope: Scope = CITY) -> str:
     if value == "districts" and not scope.is_city:
         return "units"
     return value if value in BOARDS else "units"
+
+
+# -- scenes: what one screen shows (docs/halls.md "On the wall") ----------------------------------
+# A screen shows a *scene*: a layout (the whole wall, one panel full-screen, or its tile of a
+# mosaic: dashboard/rules/screenspec.py ScreenLayout), a region inside the viewer's scope, the
+# map's metric and the board. The page holds every panel; a layout only shows some (CSS on the
+# html element's data-wall-layout / data-wall-board, set by layouts/assets/wallscene.js), so a
+# playlist or the shift lead changes a screen without a reload and without a blank.
+def layout_of(value: str | None) -> str:
+    """A ScreenLayout value for ``?layout=`` (``wall`` for anything else)."""
+    return value if value in {m.value for m in ScreenLayout} else ScreenLayout.WALL.value
+
+
+def scene_board(layout: str, board: str | None, scope: Scope = CITY) -> str:
+    """The board of a scene: a single-panel layout of a board names it, else ``?board=``."""
+    panel = {ScreenLayout.EVALUATION.value: "evaluation", ScreenLayout.DISTRICTS.value: "districts",
+             ScreenLayout.BOARD.value: "units"}.get(layout)
+    return board_of(panel or board, scope)
+
+
+def tile_of(value: str | None) -> list[int] | None:
+    """A mosaic tile ``COLSxROWS:COL,ROW`` as [cols, rows, col, row] (None when not one)."""
+    if not value:
+        return None
+    try:
+        tile = parse_tile(value)
+    except SpecError:
+        return None
+    return [tile.cols, tile.rows, tile.col, tile.row]
+
+
+def sight_key(metric: str, region: str) -> str:
+    """Which map a grid answer colours (its metric and region): the page paints only answers for
+    its current scene, so a late answer for the scene before cannot recolour the map."""
+    return f"{metric}/{region}"
+
+
+def map_title(metric: str) -> str:
+    return f"单元网格热力 · {METRICS[metric_of(metric)][0]}"
+
+
+def wall_config(settings: Settings, metric: str, scope: Scope, board: str, layout: str = "wall",
+                tile: list[int] | None = None, bounds: list[float] | None = None,
+                base: str | None = None) -> dict[str, Any]:
+    """The page's wall-config: what its scripts and its refresh need to know of its scene.
+
+    One definition for the page's first scene (:func:`layout`) and every later one (the scene
+    callback, callbacks/wall.py). ``bounds`` (min lon, min lat, max lon, max lat) fits the map to
+    a region smaller than the geometry the page loaded; None fits it to all of it. ``base``: the
+    region whose geometry the page loaded ("" the city; by default the scene's own).
+    """
+    metric = metric_of(metric)
+    where = region_query(scope)
+    return {
+        "tz": settings.tz.key, "metric": metric, "unit": METRICS[metric][1], "region": scope.code or "",
+        "board": board, "layout": layout, "tile": tile if layout == ScreenLayout.MOSAIC.value else None,
+        "bounds": bounds, "title": wall_title(scope), "mapTitle": map_title(metric),
+        "sight": sight_key(metric, scope.code or ""),
+        "base": scope.code or "" if base is None else base,
+        **heat.palette(), "pageMs": PAGE_TURN_MS,
+        "events": _with(f"{EVENTS_URL}?metric={metric}&board={board}", where),
+        "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
+        "healthMs": HEALTH_MS, "pushedHealthMs": PUSHED_HEALTH_MS,
+        "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
+    }
 
 
 def _grid_theme() -> dict[str, str]:
@@ -165,17 +231,20 @@ def _with(url: str, query: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
 
 
-def refused(city: str = "") -> html.Div:
-    """The wall of a ``?region=`` the viewer may not see (or that does not exist): the same page for both."""
+def refused(city: str = "", text: str = REFUSED_TEXT) -> html.Div:
+    """A wall that cannot be shown, saying why: a ``?region=`` the viewer may not see (or that does
+    not exist: the same page for both), or a ``?playlist=`` that cannot be read."""
     return html.Div(id="wall-root", className="gh-page wall", children=[
         header(city, WALL_TITLE),
         html.Main(className="wall-main wall-main--refused",
-                  children=html.Div(REFUSED_TEXT, className="gh-empty wall-refused", role="alert")),
+                  children=html.Div(text, className="gh-empty wall-refused", role="alert")),
     ])
 
 
 def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False,
-           board: str = "units", period: str | None = None, city: str = "", scope: Scope = CITY) -> html.Div:
+           board: str = "units", period: str | None = None, city: str = "", scope: Scope = CITY,
+           screen_layout: str | None = None, tile: str | None = None,
+           screen: dict[str, Any] | None = None) -> html.Div:
     """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``).
 
     ``explore``: the viewer may open /explore (a person at a desk, not a wall screen); then a
@@ -185,12 +254,15 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     ``YYYY-MM`` month, by default the current one). ``city``: the city's name for the header.
     ``scope``: the region the wall shows (the viewer's own scope, or ``?region=`` inside it,
     resolved and checked by the caller): its grids, outlines and figures only.
+    ``screen_layout`` (URL ``?layout=``): the whole wall or one panel full-screen (a ScreenLayout
+    value); ``tile`` (``?tile=3x2:2,1``) this screen's part of a mosaic. ``screen``: the named
+    screen (大屏) this page is, if any: its playlist and settings for layouts/assets/wallscene.js.
     """
     metric = metric_of(metric)
     where = region_query(scope)
-    label, unit = METRICS[metric]
-    board = board_of(board, scope)
-    ranking = board == "evaluation"
+    unit = METRICS[metric][1]
+    screen_layout = layout_of(screen_layout)
+    board = scene_board(screen_layout, board, scope)
     return html.Div(
         id="wall-root",
         className="gh-page wall",
@@ -200,7 +272,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             *banners("wall"),
             header(city, wall_title(scope),
                    html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
-                   header_time("wall")),
+                   header_time("wall"), subtitle_id="wall-title"),
             kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
                 className="wall-main",
@@ -209,7 +281,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                         className="gh-panel wall-map",
                         children=[
                             html.H2(className="gh-panel__title", children=[
-                                f"单元网格热力 · {label}",
+                                html.Span(map_title(metric), id="wall-map-title"),
                                 html.Span(id="wall-map-note", className="wall-note"),
                             ]),
                             html.Div(className="wall-map__body", children=[
@@ -237,14 +309,13 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                                      children=_grid("wall-queue", QUEUE_COLUMNS, "当前没有超期或临期案件")),
                         ],
                     ),
-                    *([_evaluation_panel(period)] if ranking else []),
-                    # 各区对比 is always in the page, hidden unless asked for: the refresh names it
-                    # among its outputs (one layout, one callback), and fills it only when shown.
-                    _districts_panel(hidden=board != "districts"),
+                    # Every board is in the page; the scene's board shows (data-wall-board, wall.css),
+                    # so a playlist switches boards without a reload. The ranking asks the server
+                    # only while it shows; 各区对比's rows come only to screens that show it.
+                    _evaluation_panel(period),
+                    _districts_panel(),
                     html.Section(
-                        # The unit board stays in the page under the ranking (hidden): the live
-                        # refresh fills it either way, and one layout keeps one callback.
-                        className="gh-panel wall-board" + (" is-hidden" if board != "units" else ""),
+                        className="gh-panel wall-board wall-units",
                         children=[
                             html.H2(className="gh-panel__title", children=[
                                 "处置单位状态",
@@ -275,14 +346,18 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             dcc.Store(id="wall-health-fp", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
-            dcc.Store(id="wall-config", data={
-                "tz": settings.tz.key, "metric": metric, "unit": unit, "region": scope.code or "", "board": board,
-                **heat.palette(), "pageMs": PAGE_TURN_MS,
-                "events": _with(f"{EVENTS_URL}?metric={metric}&board={board}", where),
-                "pollMs": REFRESH_MS, "pushedPollMs": PUSHED_REFRESH_MS,
-                "healthMs": HEALTH_MS, "pushedHealthMs": PUSHED_HEALTH_MS,
-                "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
-            }),
+            dcc.Store(id="wall-config", data=wall_config(settings, metric, scope, board, screen_layout,
+                                                          tile_of(tile))),
+            # A scene to show next ({layout, region, metric, board, tile}), set by wallscene.js (a
+            # playlist's next entry, a change pushed by the shift lead); the scene callback checks it
+            # and answers the new wall-config.
+            dcc.Store(id="wall-scene", storage_type="memory", data=None),
+            # The named screen this page is (its playlist), or None: wallscene.js plays it.
+            dcc.Store(id="wall-screen", storage_type="memory", data=screen),
+            # The scene the page shows (the n of the wall-scene request it answers; 0: the first),
+            # written by wallscene.js once applied; and a mark that the screen is being played.
+            dcc.Store(id="wall-scene-shown", storage_type="memory", data=0),
+            dcc.Store(id="wall-screen-played", storage_type="memory", data=None),
         ],
     )
 
@@ -307,10 +382,10 @@ DISTRICT_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-def _districts_panel(hidden: bool) -> html.Section:
+def _districts_panel() -> html.Section:
     """各区对比 in the board's place (``?board=districts``, the city wall): one row per district."""
     return html.Section(
-        className="gh-panel wall-board wall-districts" + (" is-hidden" if hidden else ""),
+        className="gh-panel wall-board wall-districts",
         children=[
             html.H2(className="gh-panel__title", children=[
                 "各区对比",

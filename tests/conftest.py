@@ -8,9 +8,10 @@ Each test gets an empty schema (migrated with Alembic) and its own Redis key pre
 
 Fixtures shared by several test modules live here or in kits registered below as plugins (a
 test module never imports another): browserkit (Chromium, the live server), clikit (the CLI's
-wide console), democitykit (the demo city), apicitykit (the read API's two-district city and the
-leaders' view's variant of it), evaluationkit (the worked example's September), feedkit (the
-feed tests' small city). Kits of plain helpers (citykit, authkit, liveviewkit) are imported.
+wide console), democitykit (the demo city), hallkit (the demo city served, as a hall sees it),
+apicitykit (the read API's two-district city and the leaders' view's variant of it),
+evaluationkit (the worked example's September), feedkit (the feed tests' small city). Kits
+of plain helpers (citykit, authkit, liveviewkit) are imported.
 A fixture's name is unique in the suite: distinct cities have distinct names
 (tests/test_suite_layout.py checks it).
 """
@@ -35,7 +36,7 @@ from dashboard.store.models import Base
 # Plugins' asserts are rewritten by pytest; these kits' helpers assert too, so have them rewritten.
 pytest.register_assert_rewrite("authkit", "citykit", "liveviewkit")
 
-pytest_plugins = ["apicitykit", "browserkit", "clikit", "democitykit", "evaluationkit", "feedkit"]
+pytest_plugins = ["apicitykit", "browserkit", "clikit", "democitykit", "evaluationkit", "feedkit", "hallkit"]
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"

@@ -12,90 +12,31 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from authkit import display_token, make_user, signin_page
 from browserkit import PageWatch, shots_dir, take_updates, watch_updates
 from dashboard.figures import readapi
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
-from dashboard.settings import Settings
 from dashboard.store import scope as scopes
 from dashboard.store.models import Case, Grid, Region
 from dashboard.store.reference import Reference
-from democitykit import build_demo
 from feeds.contract import CaseEventMessage
-from feeds.ingest import Ingest
-from feeds.producer import Producer
+from hallkit import Hall, districts_by_load
 from layouts import wall as wallpage
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 CODES = re.compile(r"\d{12,15}")  # grid codes (14/15 digits), community codes (12), case numbers (13)
-
-
-@dataclass
-class Hall:
-    """The demo city served by a real app, with an ingest the test drives."""
-
-    url: str
-    ref: Reference
-    ingest: Ingest
-    producer: Producer
-    runtime: Any
-
-
-@pytest.fixture
-def hall(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
-         demo_city_dir: Path, engine: Any) -> Iterator[Hall]:
-    import app as appmod
-
-    ref = build_demo(settings, sessions, demo_city_dir, days=2)
-    ingest = Ingest(settings, sessions, redis_client, ref, consumer="t", block_ms=10)
-    ingest.ensure_group()
-    alive = threading.Event()
-    alive.set()
-
-    def beat() -> None:  # the feed is alive: a heartbeat every second, as a running ingest sends
-        while alive.is_set():
-            ingest.heartbeat()
-            time.sleep(1)
-
-    threading.Thread(target=beat, daemon=True).start()
-    application = appmod.create_app(settings)
-    server = make_server("127.0.0.1", 0, application.server, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    runtime = application.server.extensions[appmod.EXTENSION_KEY]
-    try:
-        yield Hall(f"http://127.0.0.1:{server.server_port}", ref, ingest, Producer(redis_client, settings), runtime)
-    finally:
-        alive.clear()
-        server.shutdown()
-        runtime.close()
-
-
-def _districts(sessions: sessionmaker[Session]) -> list[tuple[str, str, int]]:
-    """(code, name, open cases) of every district, busiest first."""
-    with sessions() as s:
-        out = []
-        for code, name in s.execute(select(Region.code, Region.name).where(Region.level == "district")):
-            scope = scopes.get_scope(s, code)
-            n = s.scalar(select(func.count()).select_from(Case).where(
-                scopes.case_condition(scope), Case.closed_at.is_(None))) or 0
-            out.append((code, name, int(n)))
-    return sorted(out, key=lambda d: (-d[2], d[0]))
 
 
 def _foreign(sessions: sessionmaker[Session], mine: str) -> set[str]:
@@ -172,7 +113,7 @@ def test_a_district_wall_shows_its_district_only(
 ) -> None:
     from playwright.sync_api import expect
 
-    (code, name, _), (other, other_name, _) = _districts(sessions)[:2]
+    (code, name, _), (other, other_name, _) = districts_by_load(sessions)[:2]
     screen = make_user(sessions, "display", region=code, display_name=f"{name}大屏")
     page = watch_updates(browser.new_page(viewport={"width": 1920, "height": 1080}))
     watch = PageWatch(page)
@@ -257,7 +198,7 @@ def test_a_district_wall_shows_its_district_only(
 def test_the_city_hall_opens_a_districts_wall(browser: Any, hall: Hall, sessions: sessionmaker[Session]) -> None:
     from playwright.sync_api import expect
 
-    (code, name, _), *_ = _districts(sessions)
+    (code, name, _), *_ = districts_by_load(sessions)
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     try:
         signin_page(page, hall.url, make_user(sessions, "shift_lead"), next_path=quote(f"/wall?region={code}"))
@@ -331,7 +272,7 @@ def test_the_city_wall_compares_its_districts(browser: Any, hall: Hall, sessions
         page.screenshot(path=str(shots / "wall-districts-3840x2160.png"))
         assert watch.errors == []
         # A district's wall has no 各区对比: ?board=districts shows its unit board.
-        district = make_user(sessions, "display", region=_districts(sessions)[0][0])
+        district = make_user(sessions, "display", region=districts_by_load(sessions)[0][0])
         other = browser.new_page(viewport={"width": 1920, "height": 1080})
         other.goto(f"{hall.url}/wall?token={display_token(sessions, district)}")
         other.goto(f"{hall.url}/wall?board=districts")

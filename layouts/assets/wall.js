@@ -210,13 +210,28 @@
       }
     });
     if (bounds) {
-      map.fitBounds(bounds, { padding: [8, 8], animate: false });
-      wall.fitted = true;
       wall.map = map;
       wall.bounds = bounds;
+      wall.fitTo((wall.cfg && wall.cfg.bounds) || null);
+      wall.fitted = true;
       document.documentElement.setAttribute("data-wall-grids", String(codes.length));
     }
   }
+  /* Fit the map to [min lon, min lat, max lon, max lat] (a scene's region inside the geometry
+     the page loaded), or to all of its grids (null). */
+  wall.fitTo = function (box) {
+    if (!wall.map) { return; }
+    var target = box ? L.latLngBounds([box[1], box[0]], [box[3], box[2]]) : wall.bounds;
+    if (!target) { return; }
+    wall.fitBox = box || null;
+    wall.map.invalidateSize({ animate: false });
+    var size = wall.map.getSize();
+    if (!size.x || !size.y) { return; }  // hidden (another panel full-screen): fitted when shown
+    wall.map.fitBounds(target, { padding: [8, 8], animate: false });
+    wall.ringKey = null;  // the rings are drawn again at the new zoom
+    drawRings();
+  };
+
   // A screen whose size changes (the kiosk browser goes full screen, a wall controller switches
   // the output to 4K) fits the map again rather than leaving the city small in a corner.
   if (!wall.refitter) {
@@ -225,12 +240,7 @@
     window.addEventListener("resize", function () {
       window.clearTimeout(refitTimer);
       refitTimer = window.setTimeout(function () {
-        if (wall.map && wall.bounds) {
-          wall.map.invalidateSize({ animate: false });
-          wall.map.fitBounds(wall.bounds, { padding: [8, 8], animate: false });
-          wall.ringKey = null;  // the rings are sized in rem, which follows the screen's size
-          drawRings();
-        }
+        wall.fitTo(wall.fitBox || null);  // the rings too: sized in rem, which follows the screen
       }, 300);
     });
   }
@@ -321,10 +331,16 @@
      must not claim the earlier one's cells (the later one, asked from the same coordinate,
      carries them too). The next refresh asks for what changed since. */
   function paint(data) {
+    if (data && data.sight && wall.cfg && wall.cfg.sight && data.sight !== wall.cfg.sight) {
+      return null;  // for the scene before this one (a late answer): the next asks anew
+    }
     if (data && data.nid && wall.coord && coordLE(data, wall.coord) && !coordLE(wall.coord, data)) {
       return null;  // older than what is painted (a refresh answer overtaken by pushed updates)
     }
     wall.lastPainted = applyGrid(data);
+    if (data && data.full && typeof W.sceneReady === "function") {
+      W.sceneReady();  // a new scene's first whole answer is in: it may take the screen (wallscene.js)
+    }
     document.documentElement.setAttribute("data-wall-version", data && data.version ? String(data.version) : "");
     if (!data || !data.nid) { return null; }
     wall.coord = { nid: data.nid, tick: data.tick };
@@ -374,11 +390,24 @@
     });
   }
 
+  /* A new scene (wallscene.js): its stream replaces the old one, whose updates are for the
+     old scene, and the page forgets its coordinate so the next answer paints the scene whole. */
+  wall.restartPush = function (cfg) {
+    if (wall.push) { wall.push.close(); wall.push = null; }
+    if (wall.pushRetry) { window.clearTimeout(wall.pushRetry); wall.pushRetry = null; }
+    wall.coord = null;
+    wall.due = null;
+    document.documentElement.setAttribute("data-wall-push", "down");
+    setPace(cfg, false);
+    startPush(cfg);
+  };
+
   function startPush(cfg) {
     // Called on every update (applyGrid): a stream open or a retry pending is left alone.
     if (wall.push || wall.pushRetry || !window.EventSource || !cfg.events) { return; }
     var es = new window.EventSource(cfg.events);
     wall.push = es;
+    wall.pushUrl = cfg.events;
     wall.heardAt = Date.now();
     ["open", "change", "update", "health", "ping"].forEach(function (name) {
       es.addEventListener(name, function () { wall.heardAt = Date.now(); });

@@ -29,8 +29,8 @@ def titles(city: str, subtitle: str, title_class: str = "", subtitle_id: str | N
                 className="gh-header__title" + (f" {title_class}" if title_class else ""),
                 children=[
                     html.Span(city, className="gh-header__city"),
-                    html.Span(subtitle, className="gh-header__sub",
-                              **({"id": subtitle_id} if subtitle_id else {})),
+                    html.Span(subtitle, className="gh-header__sub", id=subtitle_id)
+                    if subtitle_id else html.Span(subtitle, className="gh-header__sub"),
                 ],
             ),
         ],
