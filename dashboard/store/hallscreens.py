@@ -45,6 +45,7 @@ from dashboard.store.hallcontrol import (
     Actor,
     HallError,
     log_change,
+    may_control_regions,
     region_by_code,
     require_control,
     require_manager,
@@ -121,6 +122,11 @@ def _check_display_user(session: Session, user: User, region_ids: set[int | None
     if not all(scope.allows_region_id(r) for r in region_ids):
         raise HallError(f"屏幕的区域超出大屏账号 {user.username} 的辖区（{scope.name}） / the screen's "
                         f"regions must lie within display user {user.username!r}'s scope ({scope.name})")
+
+
+def may_control_screen(session: Session, actor: Actor, screen: Screen) -> bool:
+    """Whether ``actor`` may change what ``screen`` shows (for a page: show its controls or not)."""
+    return may_control_regions(actor, _regions(session, setting_of(screen))[1])
 
 
 # -- changes ---------------------------------------------------------------------------------
