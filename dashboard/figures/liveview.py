@@ -20,7 +20,7 @@ The screens' callbacks only read it (:meth:`kpis`, :meth:`grid_values`,
 :meth:`grid_changes_since`, :meth:`hot_spots`, :meth:`overdue_queue`, :meth:`unit_board`,
 :meth:`stage_counts`): no aggregate SQL per refresh. A region's wall reads the same figures
 restricted to the region's grids (``scoped_*``: a boolean mask over grid indexes, cached per
-scope; numpy masks and bincounts over the open slots and this month's facts), the city's
+scope; numpy masks and bincounts over the open slots and today's and this month's facts), the city's
 wall also the districts side by side (:meth:`district_rows`). The definitions of every figure are in
 the docstrings of the result dataclasses (:mod:`dashboard.figures.wallfigures`) and in
 docs/wall.md "指标定义 / Definitions".
@@ -29,8 +29,9 @@ Storage: the open cases live in numpy arrays indexed by a *slot* (a dict maps ``
 its slot; freed slots are reused), per-grid figures in numpy arrays indexed by a grid index
 (100,000 grids are 400 KB per metric, and a tick updates only the grids whose cases flipped),
 per-unit figures likewise. Today's and this month's facts, a few thousand to a few hundred
-thousand cases, are small tuples in dicts; this month's facts are mirrored in arrays too (a
-row per fact, rows reused), so a region's month figures need no loop over the month.
+thousand cases, are small tuples in dicts, mirrored in numpy columns too (``_FactRows``: a
+row per case, rows reused), so a region's or a district's figures of today and of the month
+are masks and bincounts, not a loop over the cases.
 
 **Threads.** One re-entrant lock per view. Writers (:meth:`apply`, :meth:`tick`, and the swap
 at the end of :meth:`reload`) hold it for milliseconds; readers hold it while they copy out
