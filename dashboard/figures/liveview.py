@@ -52,6 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -322,9 +323,11 @@ class LiveView:
         # this month's handled cases with a flag: case_id → (handled_at, unit, on_time_handle, grid)
         self._month: dict[str, MonthFact] = {}
         # Today's and this month's facts as arrays too (_FactRows), for a region's figures:
-        # rebuilt from the dicts by _recount_facts and from_state, kept by _apply_facts.
+        # kept by _apply_facts, rebuilt from the dicts when first read after a load, a new day
+        # or a restore (_fact_rows; 0.4 s at 440,000 facts of today, off the restore's path).
         self._tf = _FactRows(_TODAY_SPEC)
         self._mf = _FactRows(_MONTH_SPEC)
+        self._facts_stale = True
         # districts (各区对比): (code, name) in code order, and each grid's district index (−1: none)
         self._districts: list[tuple[str, str]] = []
         self._gdist = np.empty(0, dtype=np.int32)
@@ -514,7 +517,6 @@ class LiveView:
         view._month_lo, view._month_hi = int(meta["month_lo"]), int(meta["month_hi"])
         view._hour_next = int(meta["hour_next"])
         view._off_now = view._offset(view._at)
-        view._facts_rebuild()
         view.version = 1
         view._log_floor = 1
         return view
@@ -794,20 +796,25 @@ class LiveView:
                 out.append((handled, self._unit_of(u), bool(ok), self._grid_of(g)))
         return out
 
-    def _facts_rebuild(self) -> None:
-        """The fact mirrors from the dicts (at a load, a new day, a restore)."""
-        today = list(self._today.values())
-        cols = list(zip(*today, strict=True)) if today else [()] * 7
-        self._tf.rebuild(list(self._today), {
-            "rep": cols[0], "fil": cols[1], "dis": cols[2], "clo": cols[3],
-            "ok": [-1 if ok is None else int(ok) for ok in cols[4]], "grid": cols[5], "unit": cols[6]})
-        facts = list(self._month.values())
-        k = len(facts)
-        arr = np.array(facts, dtype=np.int64).reshape(k, 4)
-        handled, unit = arr[:, 0], arr[:, 1]
-        self._mf.rebuild(list(self._month), {
-            "unit": unit, "grid": arr[:, 3], "ok": arr[:, 2] != 0,
-            "on": (unit >= 0) & (handled >= self._month_lo) & (handled < self._month_hi)})
+    def _fact_rows(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The columns of today's and this month's fact mirrors, rebuilt from the dicts first
+        when stale (after a load, a new day, a restore)."""
+        if self._facts_stale:
+            today, month = list(self._today.values()), list(self._month.values())
+
+            def column(facts: list[tuple[Any, ...]], i: int, dtype: Any = np.int64) -> np.ndarray:
+                return np.fromiter(map(itemgetter(i), facts), dtype=dtype, count=len(facts))
+
+            self._tf.rebuild(list(self._today), {
+                "rep": column(today, 0), "fil": column(today, 1), "dis": column(today, 2), "clo": column(today, 3),
+                "ok": np.fromiter((-1 if r[4] is None else r[4] for r in today), dtype=np.int8, count=len(today)),
+                "grid": column(today, 5), "unit": column(today, 6)})
+            handled, unit = column(month, 0), column(month, 1)
+            self._mf.rebuild(list(self._month), {
+                "unit": unit, "grid": column(month, 3), "ok": column(month, 2, bool),
+                "on": (unit >= 0) & (handled >= self._month_lo) & (handled < self._month_hi)})
+            self._facts_stale = False
+        return self._tf.a, self._mf.a
 
     @staticmethod
     def _today_row(rec: tuple[int, int, int, int, bool | None, int, int] | None) -> dict[str, Any] | None:
@@ -841,7 +848,7 @@ class LiveView:
                 flag_n[u] += 1
                 ok_n[u] += ok
         self._u["month_ok"], self._u["month_flag"] = ok_n, flag_n
-        self._facts_rebuild()
+        self._facts_stale = True
         self._g["new_hour"] = self._hour_counts()
 
     def _hour_counts(self) -> np.ndarray:
@@ -1085,10 +1092,11 @@ class LiveView:
         if new_m is not None:
             self._month[cid] = new_m
             self._month_add(new_m, +1)
-        if old_t != new_t:
-            self._tf.put(cid, self._today_row(new_t))
-        if old_m != new_m:
-            self._mf.put(cid, self._month_row(new_m))
+        if not self._facts_stale:  # else rebuilt from the dicts when next read
+            if old_t != new_t:
+                self._tf.put(cid, self._today_row(new_t))
+            if old_m != new_m:
+                self._mf.put(cid, self._month_row(new_m))
         return old_t != new_t or old_m != new_m
 
     def _bump(self, grids: Mapping[str, frozenset[int]]) -> None:
@@ -1393,21 +1401,21 @@ class LiveView:
 
     def _today_on(self, grid_mask: np.ndarray) -> np.ndarray:
         """Per row of today's fact mirror: a fact of a case located on these grids."""
-        g = self._tf.a["grid"]
+        g = self._fact_rows()[0]["grid"]
         on = g >= 0
         on[on] = grid_mask[g[on]]
         return on
 
     def _day_in(self, column: str) -> np.ndarray:
         """Per row of today's fact mirror: its ``column`` timestamp lies in today."""
-        t = self._tf.a[column]
+        t = self._fact_rows()[0][column]
         inside: np.ndarray = (t >= self._day_lo) & (t < self._day_hi)
         return inside
 
     def _day_counts_of(self, rows: np.ndarray) -> dict[str, int]:
         """:func:`_day_counts` of these rows of today's fact mirror, vectorised."""
         closed = self._day_in("clo") & rows
-        ok = self._tf.a["ok"]
+        ok = self._fact_rows()[0]["ok"]
         return dict(
             reported=int(np.count_nonzero(self._day_in("rep") & rows)),
             filed=int(np.count_nonzero(self._day_in("fil") & rows)),
@@ -1521,10 +1529,9 @@ class LiveView:
             "rework": per(a["rework"][idx] > 0), "extension": per(a["ext"][idx] > 0),
         }
         mask = self._grid_mask(grid_ids)
-        t = self._tf.a
+        t, m = self._fact_rows()
         closed = self._today_on(mask) & self._day_in("clo") & (t["unit"] >= 0)
         out["closed_today"] = np.bincount(t["unit"][closed], minlength=U).astype(np.int64)
-        m = self._mf.a
         on = m["on"] & (m["grid"] >= 0)
         on[on] = mask[m["grid"][on]]
         out["month_flag"] = np.bincount(m["unit"][on], minlength=U).astype(np.int64)
@@ -1567,7 +1574,7 @@ class LiveView:
         lo, at = self._day_lo, self._at
         hour_us = HOUR // timedelta(microseconds=1)
         hours = (at - lo) // hour_us + 1
-        t = self._tf.a
+        t = self._fact_rows()[0]
         tg = t["grid"]
         td = np.full(tg.size, -1, dtype=np.int64)
         placed_t = tg >= 0
