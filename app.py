@@ -120,7 +120,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     _title_per_request(app, city_name)
     _gzip_callback_answers(app.server)
     app.layout = layouts.root_layout(settings, city_name,
-                                     lambda region: callbacks.wall.viewer_scope(sessions, region))
+                                     lambda region: callbacks.wall.viewer_scope(sessions, region),
+                                     # late-bound: the services exist by the first request
+                                     lambda user_id: services.wall.screen_of(user_id))
     app.validation_layout = layouts.validation_layout(settings)  # type: ignore[assignment]  # Dash: set None in __init__
     services = callbacks.register(app, settings, sessions, redis_client)
 

@@ -38,16 +38,20 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import identity
+from auth.policy import DISPLAY
 from auth.sessions import session_check
 from dashboard.figures.evaluation import RANKED_BELOW, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import weights_from_settings
+from dashboard.rules.screenspec import playlist_to_json
 from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store import mapdata
+from dashboard.store.hallscreens import ScreenView, ScreenViews
 from dashboard.store.reference import timing_for
 from dashboard.store.scope import CITY, Scope, ScopeError, get_scope, grid_ids
+from feeds.control import ControlFollower, follow_screen_views
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
 from feeds.keys import applied_minute_key, stream_id
@@ -282,6 +286,12 @@ class WallService:
         self._panels: dict[Sight, Panels] = {}  # sight -> the panels at the latest (version, minute)
         self._panels_lock = threading.Lock()
         self._health_answer: dict[str, dict[str, Any]] | None = None  # the last, by fingerprint
+        # The hall's named screens (大屏) as the walls show them, dropped on every control notice.
+        self._screens: tuple[ScreenViews, ControlFollower] | None = None
+        self._screens_lock = threading.Lock()
+        # Called on every control notice after the screens are dropped: the push hub's wake, so
+        # the open streams send a changed screen at once (add_routes registers it).
+        self.on_control: list[Callable[[], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -330,6 +340,8 @@ class WallService:
 
     def stop(self) -> None:
         self._stopped.set()
+        if self._screens is not None:
+            self._screens[1].stop()
         if self.follower is not None:
             self.follower.stop()
 
@@ -338,6 +350,26 @@ class WallService:
         """The view, once its first load from SQL is done (None before)."""
         self.start()
         return self.loaded_view()
+
+    # -- named screens (大屏) ------------------------------------------------------------------
+    def screen_of(self, user_id: int | None) -> dict[str, Any] | None:
+        """What the named screen bound to display user ``user_id`` shows now, as the page gets it
+        (:func:`screen_payload`); None when the user is bound to no screen.
+
+        From memory: the worker's ScreenViews, dropped by the control notice of any change
+        (feeds/control.py), so the shift lead's change is seen at the next look (the push stream
+        looks every half second)."""
+        if user_id is None:
+            return None
+        with self._screens_lock:
+            if self._screens is None:
+                self._screens = follow_screen_views(self.settings, self.sessions, self.client, then=self._woken)
+        view_ = self._screens[0].by_user(user_id)
+        return screen_payload(view_) if view_ is not None else None
+
+    def _woken(self) -> None:
+        for wake in self.on_control:
+            wake()
 
     # -- scopes -----------------------------------------------------------------------------
     def scope_of(self, region: str) -> Scope:
@@ -651,6 +683,23 @@ class WallService:
         return out
 
 
+# -- a named screen, for the page -------------------------------------------------------------
+def screen_payload(screen: ScreenView) -> dict[str, Any]:
+    """A screen's setting and banners as the page's wall-screen store holds them
+    (layouts/assets/wallscene.js plays the scene part, shows the banners); ``key`` changes
+    whenever anything in it does."""
+    payload: dict[str, Any] = {
+        "name": screen.name, "title": screen.title, "layout": screen.layout.value,
+        "region": screen.region or "", "metric": screen.metric.value,
+        "tile": [screen.tile.cols, screen.tile.rows, screen.tile.col, screen.tile.row] if screen.tile else None,
+        "playlist": playlist_to_json(screen.playlist), "sound": screen.sound,
+        "banners": [{"id": b.id, "text": b.text, "level": b.level.value, "label": b.level.label,
+                     "until": b.expires_at.isoformat()} for b in screen.banners],
+    }
+    payload["key"] = _digest(payload)
+    return payload
+
+
 # -- shaping the view's figures for the page ----------------------------------------------------
 def kpi_values(live: LiveView, gids: frozenset[int] | None = None) -> list[int | float | None]:
     """The KPI strip's figures of the cases on ``gids`` (None: the city, unlocated cases too)."""
@@ -868,6 +917,13 @@ def viewer_scope(sessions: sessionmaker[Session], region: str | None) -> Scope:
             raise RegionRefused(wanted) from None
 
 
+def _screen_user() -> int | None:
+    """The display user of this request (a wall screen signed in by its token), if it is one:
+    its named screen, if any, decides what the page shows."""
+    who = identity.current()
+    return who.user_id if who is not None and who.role == DISPLAY else None
+
+
 def _sight(service: WallService, metric: str | None, region: str | None, board: str | None = None) -> Sight:
     """The sight of a request: ``metric``, the region checked by :func:`viewer_scope`, the board."""
     scope = viewer_scope(service.sessions, region)
@@ -880,6 +936,7 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
     geometry and its push stream."""
     streams = PushStreams(max(0, service.settings.web_threads - RESERVED_THREADS))
     hub = PushHub(service)
+    service.on_control.append(hub.wake)
 
     @server.route(EVENTS_RULE)
     def wall_events() -> flask.Response:
@@ -893,8 +950,9 @@ def add_routes(server: flask.Flask, service: WallService) -> None:
                                   headers={"Retry-After": str(view.PUSH_REFUSED_MAX_MS // 1000)})
         alive = session_check()  # asked between messages, outside the request (no context kept)
         gzip = "gzip" in (flask.request.headers.get("Accept-Encoding") or "")
+        uid = _screen_user()
         stream = push_events(hub, sight, alive, service.stopping, heartbeat_s=view.PUSH_HEARTBEAT_MS / 1000,
-                             gzip=gzip)
+                             gzip=gzip, screen=(lambda: service.screen_of(uid)) if uid is not None else None)
         response = flask.Response(stream, mimetype="text/event-stream")
         if gzip:
             response.headers["Content-Encoding"] = "gzip"
@@ -1034,6 +1092,21 @@ def register(app: dash.Dash, service: WallService) -> None:
             return service.scene(wanted, config)
         except RegionRefused:
             raise PreventUpdate from None
+
+    @app.callback(
+        Output("wall-screen", "data"),
+        Input("wall-health-tick", "n_intervals"),
+        State("wall-screen", "data"),
+        prevent_initial_call=True,
+    )
+    def screen(_n: int, have: Any) -> Any:
+        # The named screen's setting and banners, polled with the health (the push stream sends
+        # a change within a second; this is the net behind it and the way without push).
+        now = service.screen_of(_screen_user())
+        had = have.get("key") if isinstance(have, dict) else None
+        if (now or {}).get("key") == had:
+            raise PreventUpdate
+        return now
 
     # In the browser (layouts/assets/wallscene.js): mark the page for its scene, and play the screen.
     app.clientside_callback(

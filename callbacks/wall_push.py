@@ -35,6 +35,10 @@ layouts/wall.py). Stream events:
 ``update``
     ``{"from": coordinate, "to": coordinate, "response": {id: {prop: value}}}``: the refresh
     callback's answer, applied in the page with ``dash_clientside.set_props``.
+``screen``
+    the named screen (大屏) the page is, when it is one: its setting and banners
+    (``callbacks.wall.screen_payload``), at the start and on every change; the page plays it
+    (layouts/assets/wallscene.js).
 
 Compressed once, too: to a browser that accepts gzip the stream is one gzip member whose
 deflate data is a chain of pieces, each compressed on its own and ended with a full flush
@@ -173,6 +177,13 @@ class PushHub:
         self._health_fp: str | None = None
         self._health_checked = -PUSH_HEALTH_CHECK_S  # monotonic time of the last look
         self._thread: threading.Thread | None = None
+        self._wakes = 0  # bumped by wake(): every waiting stream looks again at once
+
+    def wake(self) -> None:
+        """Wake every open stream now (a named screen's setting changed: it is sent at once)."""
+        with self._cond:
+            self._wakes += 1
+            self._cond.notify_all()
 
     # -- streams -------------------------------------------------------------------------
     def subscribe(self, sight: Sight) -> tuple[int, Event | None]:
@@ -207,7 +218,8 @@ class PushHub:
         """The events of a ``sight`` stream past sequence ``after`` (its newest update, the
         newest health, in the order published), waiting up to ``timeout``; and the new ``after``."""
         with self._cond:
-            self._cond.wait_for(lambda: bool(self._pending(sight, after)), timeout)
+            wakes = self._wakes
+            self._cond.wait_for(lambda: bool(self._pending(sight, after)) or self._wakes != wakes, timeout)
             pending = self._pending(sight, after)
             return (pending[-1][0] if pending else after), [event for _, event in pending]
 
@@ -321,14 +333,19 @@ class PushStreams:
 
 
 def push_events(hub: PushHub, sight: Sight, alive: Callable[[], bool], stop: threading.Event,
-                heartbeat_s: float, gzip: bool = False) -> Iterator[bytes]:
+                heartbeat_s: float, gzip: bool = False,
+                screen: Callable[[], dict[str, Any] | None] | None = None) -> Iterator[bytes]:
     """The bytes of one wall's push stream (see the module's docstring); gzip-encoded if ``gzip``.
 
     The session is checked again (``alive``) at most every PUSH_SESSION_CHECK_S: a revoked
-    session or token ends the stream.
+    session or token ends the stream. ``screen`` answers the named screen this page is (its
+    setting and banners, from memory): sent as a ``screen`` event when the stream opens and
+    whenever its ``key`` changes, looked at every PUSH_STOP_CHECK_S — the shift lead's change
+    reaches the wall within a second.
     """
     yield (GZIP_HEADER if gzip else b"") + RETRY.body(gzip) + CHANGE.body(gzip)
     sent, health = hub.subscribe(sight)
+    shown: Any = object()  # the screen's key last sent (nothing yet)
     try:
         if health is not None:
             yield health.body(gzip)
@@ -339,7 +356,13 @@ def push_events(hub: PushHub, sight: Sight, alive: Callable[[], bool], stop: thr
             # graceful timeout for streams that never end by themselves.
             step = min(PUSH_STOP_CHECK_S, heartbeat_s)
             sent, events = hub.next(sight, sent, step)
-            if events:
+            if screen is not None:
+                now_screen = screen()
+                key = now_screen.get("key") if now_screen else None
+                if key != shown:
+                    shown = key
+                    # per stream (a screen is one page): compressed on its own, small and rare
+                    events = [*events, Event.of(f"event: screen\ndata: {to_json(now_screen)}\n\n")]
                 quiet = 0.0
                 for event in events:  # one write each: the browser decodes each as it comes
                     yield event.body(gzip)

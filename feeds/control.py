@@ -214,10 +214,18 @@ class ControlFollower:
 
 
 def follow_screen_views(settings: Settings, sessions: sessionmaker[Session], client: redis.Redis, *,
-                        block_ms: int = 500) -> tuple[ScreenViews, ControlFollower]:
+                        block_ms: int = 500, then: Callable[[], None] | None = None,
+                        ) -> tuple[ScreenViews, ControlFollower]:
     """A web worker's :class:`ScreenViews`, dropped on every control notice by a started
-    :class:`ControlFollower` (stop it when the worker stops). What the wall asks per request."""
+    :class:`ControlFollower` (stop it when the worker stops). What the wall asks per request.
+    ``then`` runs after each drop (the wall wakes its push streams, which send the change)."""
     views = ScreenViews(sessions)
-    follower = ControlFollower(settings, client, views.invalidate, block_ms=block_ms)
+
+    def changed(notice: ControlNotice) -> None:
+        views.invalidate(notice)
+        if then is not None:
+            then()
+
+    follower = ControlFollower(settings, client, changed, block_ms=block_ms)
     follower.start()
     return views, follower

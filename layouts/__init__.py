@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import ParseResult, parse_qs, urlparse
 
 import flask
@@ -26,6 +27,9 @@ class Context:
     # raises PermissionError when the region is not inside the viewer's scope
     # (callbacks/wall.py ``viewer_scope``).
     region_scope: Callable[[str | None], Scope] = lambda region: CITY
+    # The named screen (大屏) bound to a display user, as the wall page holds it (its setting,
+    # playlist and banners: callbacks/wall.py ``screen_payload``), or None.
+    screen_of: Callable[[int | None], dict[str, Any] | None] = lambda user_id: None
 
 
 # A page's layout from (settings, its URL, the context); one for every page of the registry
@@ -34,18 +38,21 @@ PageLayout = Callable[[Settings, ParseResult, Context], html.Div]
 
 
 def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "",
-                region_scope: Callable[[str | None], Scope] = lambda region: CITY) -> Callable[[], html.Div]:
+                region_scope: Callable[[str | None], Scope] = lambda region: CITY,
+                screen_of: Callable[[int | None], dict[str, Any] | None] = lambda user_id: None,
+                ) -> Callable[[], html.Div]:
     """The app's layout, chosen per request by path: /wall, /explore, /view or /live.
 
     Who may see which page is decided before this runs (auth/guard.py checks the same path).
     ``city_name`` answers the city's name for the header (``dashboard.store.cityname``),
-    ``region_scope`` the scope of a wall's ``?region=`` (see :class:`Context`).
+    ``region_scope`` the scope of a wall's ``?region=``, ``screen_of`` a display user's named
+    screen (see :class:`Context`).
     """
 
     def serve() -> html.Div:
         url = _page_url()
         page = policy.page_of(url.path) if url is not None else None
-        context = Context(city_name(), region_scope)
+        context = Context(city_name(), region_scope, screen_of)
         if url is None or page is None:  # no page address, or not a page's: the default page
             return live.layout(settings, city=context.city)
         return LAYOUTS[page](settings, url, context)
@@ -59,12 +66,18 @@ def _wall(settings: Settings, url: ParseResult, context: Context) -> html.Div:
     def arg(name: str, default: str | None = None) -> str | None:
         return query.get(name, [default])[0]
 
+    who = identity.current()
+    screen = context.screen_of(who.user_id) if who is not None and who.role == policy.DISPLAY else None
+    if screen is not None:  # a named screen shows its setting, whatever the URL says
+        query = {"region": [screen["region"] or ""], "metric": [screen["metric"]], "layout": [screen["layout"]]}
+        tile = screen["tile"]
+        if tile:
+            query["tile"] = [f"{tile[0]}x{tile[1]}:{tile[2]},{tile[3]}"]
     try:
-        scope = context.region_scope(arg("region"))
+        scope = context.region_scope(arg("region") or None)
     except PermissionError:  # a code outside the viewer's scope, or no region at all: the same answer
         return wall.refused(context.city)
-    screen = None
-    if arg("playlist"):  # a kiosk's own rotation by URL (a named screen's comes from its setting)
+    if screen is None and arg("playlist"):  # a kiosk's own rotation by URL (a named screen has its own)
         try:
             screen = {"playlist": playlist_to_json(parse_playlist(arg("playlist") or ""))}
         except SpecError as exc:

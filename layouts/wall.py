@@ -273,6 +273,8 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             header(city, wall_title(scope),
                    html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
                    header_time("wall"), subtitle_id="wall-title"),
+            # Broadcast banners (横幅通知) of a named screen: filled by wallscene.js as text.
+            html.Div(id="wall-broadcast", className="wall-broadcast", role="status"),
             kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
                 className="wall-main",

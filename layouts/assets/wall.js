@@ -390,6 +390,12 @@
     });
   }
 
+  /* Ask the refresh callback now (a new scene wants its figures without waiting for a poll). */
+  wall.askNow = function () {
+    wall.due = "scene";
+    askIfDue();
+  };
+
   /* A new scene (wallscene.js): its stream replaces the old one, whose updates are for the
      old scene, and the page forgets its coordinate so the next answer paints the scene whole. */
   wall.restartPush = function (cfg) {
@@ -409,7 +415,7 @@
     wall.push = es;
     wall.pushUrl = cfg.events;
     wall.heardAt = Date.now();
-    ["open", "change", "update", "health", "ping"].forEach(function (name) {
+    ["open", "change", "update", "health", "ping", "screen"].forEach(function (name) {
       es.addEventListener(name, function () { wall.heardAt = Date.now(); });
     });
     if (!wall.watchdog && cfg.silentMs) {
@@ -440,6 +446,13 @@
       var u;
       try { u = JSON.parse(e.data); } catch (err) { return; }
       applyUpdate(u);
+    });
+    es.addEventListener("screen", function (e) {
+      // The named screen's setting or banners changed (the shift lead): wallscene.js plays it.
+      var screen;
+      try { screen = JSON.parse(e.data); } catch (err) { return; }
+      var dc = window.dash_clientside;
+      if (dc && typeof dc.set_props === "function") { dc.set_props("wall-screen", { data: screen }); }
     });
     es.addEventListener("health", function (e) {
       var h, dc = window.dash_clientside;

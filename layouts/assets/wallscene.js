@@ -50,6 +50,7 @@
       window.setTimeout(function () { wall.fitTo(cfg.bounds || null); }, 30);
     }
     scene.layout = cfg.layout;
+    scene.cfg = cfg;
     scene.shown = cfg.scene || 0;
     document.documentElement.setAttribute("data-wall-scene", String(scene.shown));
   }
@@ -81,7 +82,10 @@
   /* Play a screen's setting: its playlist from the first entry, or its fixed scene. Called
      with the page's own screen when it loads, and again whenever the shift lead changes it. */
   W.playScreen = function (screen) {
-    var key = JSON.stringify(screen || null);
+    showBanners(screen && screen.banners);
+    // Only what the scene is made of: a banner posted does not restart the playlist.
+    var key = JSON.stringify(screen ? [screen.layout, screen.region, screen.metric, screen.tile,
+                                       screen.playlist] : null);
     if (key === scene.key) { return; }
     scene.key = key;
     window.clearTimeout(scene.timer);
@@ -95,6 +99,38 @@
             board: screen.board || null, tile: screen.tile || null });
     }
   };
+
+  /* Broadcast banners (横幅通知) on this screen: built as text nodes (never markup), each gone at
+     its expiry even without a word from the server (which also sends the list without it). */
+  function showBanners(banners) {
+    var box = document.getElementById("wall-broadcast");
+    if (!box) { return; }
+    window.clearTimeout(scene.bannerTimer);
+    while (box.firstChild) { box.removeChild(box.firstChild); }
+    var now = Date.now(), next = null;
+    (banners || []).forEach(function (b) {
+      var until = Date.parse(b.until);
+      if (!(until > now)) { return; }
+      next = next === null ? until : Math.min(next, until);
+      var row = document.createElement("div");
+      row.className = "wall-broadcast__item wall-broadcast__item--" + (b.level || "notice");
+      row.setAttribute("data-banner", String(b.id));
+      var label = document.createElement("span");
+      label.className = "wall-broadcast__level";
+      label.textContent = b.label || "通知";
+      var text = document.createElement("span");
+      text.className = "wall-broadcast__text";
+      text.textContent = b.text || "";
+      row.appendChild(label);
+      row.appendChild(text);
+      box.appendChild(row);
+    });
+    box.classList.toggle("is-on", box.childNodes.length > 0);
+    document.documentElement.setAttribute("data-wall-banners", String(box.childNodes.length));
+    if (next !== null) {
+      scene.bannerTimer = window.setTimeout(function () { showBanners(banners); }, Math.max(250, next - now + 50));
+    }
+  }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridhall_scene: {
@@ -113,10 +149,16 @@
           show(cfg);
           return scene.shown;
         }
+        if (scene.cfg && scene.cfg.sight === cfg.sight && scene.cfg.board === cfg.board) {
+          show(cfg);  // the same figures in another arrangement: nothing to wait for
+          return scene.shown;
+        }
         // Compared with what the page really has (its open stream), not with the last config:
         // a grid update may have handed wall.js the new config already.
         if (wall.pushUrl && wall.pushUrl !== cfg.events && typeof wall.restartPush === "function") {
           wall.restartPush(cfg);
+        } else if (typeof wall.askNow === "function") {
+          wall.askNow();  // the figures of the new scene now, not at the next (pushed: 5 s) poll
         }
         scene.pending = cfg;
         window.clearTimeout(scene.fallback);
