@@ -96,8 +96,14 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
 # them all; a pushed "health" event carries the same {id: {prop: value}}.
 HEALTH_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("wall-feed", "children"), ("wall-banner", "children"), ("wall-banner", "className"),
-    ("wall-root", "className"), ("wall-updated", "children"), ("wall-health-fp", "data"),
+    ("wall-root", "className"), ("wall-updated", "children"), ("wall-stale-panels", "data"),
+    ("wall-health-fp", "data"),
 )
+# A panel's figures are late (its badge says since when: layouts/assets/wall.js) when the live
+# view has not been brought to the clock for this long (it ticks every second), or when the
+# ranking could not be computed for this long (it is asked once a minute).
+LIVE_LATE_S = 10.0
+RANKING_LATE_S = 150.0
 
 
 def _first_line(exc: BaseException) -> str:
@@ -282,6 +288,7 @@ class WallService:
         self.map_layers = MapLayers(sessions)
         # (period label, region) → (monotonic time, (period text, ranked region rows, unit rows))
         self._rankings: dict[tuple[str, str], tuple[float, Rankings]] = {}
+        self._ranking_failed_since: datetime | None = None  # the last good ranking, while it fails
         self._rows: dict[str, dict[str, RowHistory]] = {}  # region -> panel -> its row sets
         self._panels: dict[Sight, Panels] = {}  # sight -> the panels at the latest (version, minute)
         self._panels_lock = threading.Lock()
@@ -446,9 +453,17 @@ class WallService:
             return hit[1]
         weights = weights_from_settings(self.settings)
         kind = RANKED_BELOW.get(scope.level, ObjectKind.DISTRICT)
-        with self.sessions() as session:
-            regions = evaluate(session, scope, kind, period, weights, now=now)
-            units = evaluate(session, scope, ObjectKind.UNIT, period, weights, now=now)
+        try:
+            with self.sessions() as session:
+                regions = evaluate(session, scope, kind, period, weights, now=now)
+                units = evaluate(session, scope, ObjectKind.UNIT, period, weights, now=now)
+        except ValueError:
+            raise
+        except Exception:
+            if self._ranking_failed_since is None:  # the panel keeps its last figures, marked late
+                self._ranking_failed_since = now
+            raise
+        self._ranking_failed_since = None
         result = (period_text(regions, self.settings.tz), ranking_rows(regions), ranking_rows(units))
         self._rankings[key] = (time.monotonic(), result)
         return result
@@ -468,7 +483,8 @@ class WallService:
         except Exception:
             log.exception("wall health failed")
             parts, message, updated = [], "看板服务内部错误，请通知运维（详见服务日志）", PLACEHOLDER
-        fp = _digest([parts, message, updated])
+        late = self.late_panels(now)
+        fp = _digest([parts, message, updated, late])
         rendered = self._health_answer
         if rendered is not None and rendered["wall-health-fp"]["data"] == fp:
             return rendered
@@ -478,10 +494,26 @@ class WallService:
             "wall-banner": {"children": banner, "className": banner_class},
             "wall-root": {"className": "gh-page wall" + (" is-stale" if message else "")},
             "wall-updated": {"children": updated},
+            "wall-stale-panels": {"data": late},
             "wall-health-fp": {"data": fp},
         }
         self._health_answer = rendered
         return rendered
+
+    def late_panels(self, now: datetime) -> dict[str, str]:
+        """The panels whose figures are older than they should be: ``{"live": since, "ranking":
+        since}`` (``since`` hh:mm:ss in the city's time; absent when on time). ``live`` covers
+        every panel the live view feeds (KPIs, map, hot spots, queue, boards)."""
+        out: dict[str, str] = {}
+        follower = self.follower
+        status = follower.status() if follower is not None else None
+        tick = status.last_tick_at if status is not None else None
+        if tick is not None and (now - tick).total_seconds() > LIVE_LATE_S:
+            out["live"] = f"{tick.astimezone(self.settings.tz):%H:%M:%S}"
+        failed = self._ranking_failed_since
+        if failed is not None and (now - failed).total_seconds() > RANKING_LATE_S:
+            out["ranking"] = f"{failed.astimezone(self.settings.tz):%H:%M:%S}"
+        return out
 
     # -- the queue ----------------------------------------------------------------------
     def queue(self, live: LiveView, scope: Scope = CITY) -> tuple[list[dict[str, Any]], str]:
@@ -1113,6 +1145,11 @@ def register(app: dash.Dash, service: WallService) -> None:
         ClientsideFunction(namespace="gridhall_scene", function_name="applied"),
         Output("wall-scene-shown", "data"),
         Input("wall-config", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_scene", function_name="late"),
+        Output("wall-late-shown", "data"),
+        Input("wall-stale-panels", "data"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="gridhall_scene", function_name="screen"),

@@ -101,6 +101,7 @@ PUSH_RETRY_MS = 3000  # the browser's reconnect delay after a dropped stream (Ev
 PUSH_STOP_CHECK_S = 0.5  # how soon an open stream ends once its worker stops (it would hold the stop up)
 PUSH_INTERVAL_S = 0.1  # at most one update per stream this often: a burst of events is one update
 PUSH_SESSION_CHECK_S = 1.0  # how often an open stream asks whether its session is still valid
+SCREEN_CHECK_S = 5.0  # a named screen's setting is looked at this often without a control notice
 PUSH_HEALTH_CHECK_S = 1.0  # how often the hub asks for the wall's health (HealthWatch caches it 1 s)
 HEALTH_FP = ("wall-health-fp", "data")  # where a health answer holds its fingerprint
 
@@ -178,6 +179,11 @@ class PushHub:
         self._health_checked = -PUSH_HEALTH_CHECK_S  # monotonic time of the last look
         self._thread: threading.Thread | None = None
         self._wakes = 0  # bumped by wake(): every waiting stream looks again at once
+
+    @property
+    def wakes(self) -> int:
+        """How many times the hub was woken (a stream compares it with what it saw)."""
+        return self._wakes
 
     def wake(self) -> None:
         """Wake every open stream now (a named screen's setting changed: it is sent at once)."""
@@ -339,13 +345,14 @@ def push_events(hub: PushHub, sight: Sight, alive: Callable[[], bool], stop: thr
 
     The session is checked again (``alive``) at most every PUSH_SESSION_CHECK_S: a revoked
     session or token ends the stream. ``screen`` answers the named screen this page is (its
-    setting and banners, from memory): sent as a ``screen`` event when the stream opens and
-    whenever its ``key`` changes, looked at every PUSH_STOP_CHECK_S — the shift lead's change
-    reaches the wall within a second.
+    setting and banners, from memory): sent as a ``screen`` event whenever its ``key`` changes,
+    looked at when a control notice wakes the hub (:meth:`PushHub.wake`) and every
+    SCREEN_CHECK_S — the shift lead's change reaches the wall within a second.
     """
     yield (GZIP_HEADER if gzip else b"") + RETRY.body(gzip) + CHANGE.body(gzip)
     sent, health = hub.subscribe(sight)
-    shown: Any = object()  # the screen's key last sent (nothing yet)
+    shown: Any = None  # the screen's key last sent (a page that is no named screen never gets one)
+    seen_wakes, screen_due = -1, 0.0
     try:
         if health is not None:
             yield health.body(gzip)
@@ -356,7 +363,10 @@ def push_events(hub: PushHub, sight: Sight, alive: Callable[[], bool], stop: thr
             # graceful timeout for streams that never end by themselves.
             step = min(PUSH_STOP_CHECK_S, heartbeat_s)
             sent, events = hub.next(sight, sent, step)
-            if screen is not None:
+            # A named screen is looked at when a control notice woke the hub, and every
+            # SCREEN_CHECK_S as a net (a notice missed while Redis was away).
+            if screen is not None and (hub.wakes != seen_wakes or time.monotonic() >= screen_due):
+                seen_wakes, screen_due = hub.wakes, time.monotonic() + SCREEN_CHECK_S
                 now_screen = screen()
                 key = now_screen.get("key") if now_screen else None
                 if key != shown:

@@ -231,6 +231,12 @@ def _with(url: str, query: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}" if query else url
 
 
+def late_badge(kind: str) -> html.Span:
+    """A panel's staleness badge (数据滞后 · 自 hh:mm:ss), shown by wallscene.js when the health
+    answer says the figures of ``kind`` ("live": the live view's panels; "ranking") are late."""
+    return html.Span(className="wall-late-badge", **attrs({"data-late": kind}))
+
+
 def refused(city: str = "", text: str = REFUSED_TEXT) -> html.Div:
     """A wall that cannot be shown, saying why: a ``?region=`` the viewer may not see (or that does
     not exist: the same page for both), or a ``?playlist=`` that cannot be read."""
@@ -285,6 +291,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                             html.H2(className="gh-panel__title", children=[
                                 html.Span(map_title(metric), id="wall-map-title"),
                                 html.Span(id="wall-map-note", className="wall-note"),
+                                late_badge("live"),
                             ]),
                             html.Div(className="wall-map__body", children=[
                                 html.Div(className="wall-map__frame", children=[
@@ -305,6 +312,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                             html.H2(className="gh-panel__title", children=[
                                 "超期案件队列",
                                 html.Span(id="wall-queue-count", className="wall-note"),
+                                late_badge("live"),
                                 html.Span(id="wall-queue-page", className="wall-page"),
                             ]),
                             html.Div(className="wall-grid-box",
@@ -322,6 +330,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                             html.H2(className="gh-panel__title", children=[
                                 "处置单位状态",
                                 html.Span("超期多者在前", className="wall-note"),
+                                late_badge("live"),
                                 html.Span(id="wall-board-page", className="wall-page"),
                             ]),
                             html.Div(className="wall-grid-box",
@@ -346,6 +355,9 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # The row sets the page shows ({panel: digest}), written by wall.js once applied.
             dcc.Store(id="wall-rows-applied", storage_type="memory", data=None),
             dcc.Store(id="wall-health-fp", storage_type="memory", data=None),
+            # Panels whose figures are late ({"live"|"ranking": since}), from the health answer.
+            dcc.Store(id="wall-stale-panels", storage_type="memory", data=None),
+            dcc.Store(id="wall-late-shown", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data=wall_config(settings, metric, scope, board, screen_layout,
@@ -392,6 +404,7 @@ def _districts_panel() -> html.Section:
             html.H2(className="gh-panel__title", children=[
                 "各区对比",
                 html.Span("今日 · 趋势为近1小时上报 / 今日每小时平均", className="wall-note"),
+                late_badge("live"),
                 html.Span(id="wall-districts-page", className="wall-page"),
             ]),
             html.Div(className="wall-grid-box",
@@ -431,6 +444,7 @@ def _evaluation_panel(period: str | None) -> html.Section:
             html.H2(className="gh-panel__title", children=[
                 "综合考评",
                 html.Span(id="wall-eval-period", className="wall-note", children=PLACEHOLDER),
+                late_badge("ranking"),
                 html.Span(id="wall-eval-regions-page", className="wall-page"),
                 html.Span(id="wall-eval-units-page", className="wall-page"),
             ]),

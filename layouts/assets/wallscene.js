@@ -166,6 +166,18 @@
                                            SWITCH_MAX_MS);
         return noUpdate;
       },
+      /* Staleness badges per panel: {"live"|"ranking": "hh:mm:ss"} of what is late, from the
+         health answer (callbacks/wall.py late_panels). */
+      late: function (late) {
+        late = late || {};
+        document.querySelectorAll(".wall-late-badge[data-late]").forEach(function (el) {
+          var since = late[el.getAttribute("data-late")];
+          el.textContent = since ? "数据滞后 · 自 " + since : "";
+          el.classList.toggle("is-on", !!since);
+        });
+        document.documentElement.setAttribute("data-wall-late", Object.keys(late).sort().join(","));
+        return window.dash_clientside.no_update;
+      },
       /* The page's screen (its playlist or fixed scene): play it. */
       screen: function (screen) {
         W.playScreen(screen);
