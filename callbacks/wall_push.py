@@ -373,6 +373,7 @@ def push_events(hub: PushHub, sight: Sight, alive: Callable[[], bool], stop: thr
                     shown = key
                     # per stream (a screen is one page): compressed on its own, small and rare
                     events = [*events, Event.of(f"event: screen\ndata: {to_json(now_screen)}\n\n")]
+            if events:
                 quiet = 0.0
                 for event in events:  # one write each: the browser decodes each as it comes
                     yield event.body(gzip)

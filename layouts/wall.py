@@ -386,7 +386,7 @@ DISTRICT_COLUMNS: list[dict[str, Any]] = [
     {"field": "urgent", "headerName": "急要件", "flex": 0.8, "type": "rightAligned"},
     {"field": "reported", "headerName": "今日上报", "flex": 0.95, "type": "rightAligned"},
     {"field": "closed", "headerName": "今日结案", "flex": 0.95, "type": "rightAligned"},
-    {"field": "rate", "headerName": "按期结案率", "flex": 1.3, "type": "rightAligned"},
+    {"field": "rate", "headerName": LABELS["region"]["on_time_close_rate"], "flex": 1.3, "type": "rightAligned"},
     # 近1小时上报 against today's hourly mean (dashboard/figures/districts.py trend_of)
     {"field": "trend", "headerName": "趋势", "flex": 1.2, "tooltipField": "trend_note",
      "cellClassRules": {"wall-trend--up": f"params.data.arrow === '{districts.UP}'",

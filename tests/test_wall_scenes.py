@@ -11,6 +11,7 @@ keep the screenshots.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,35 @@ def test_a_mosaic_of_two_screens_shows_the_two_halves(browser: Any, hall: Hall, 
         assert right.evaluate("document.querySelector('#wall-root').getBoundingClientRect().left") < -1800
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_a_late_panel_wears_a_badge(browser: Any, hall: Hall, sessions: sessionmaker[Session],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the live view stops moving with the clock (its follower stuck), every panel it feeds
+    says since when; the ranking's badge stays off while the ranking is computed."""
+    import dataclasses
+
+    from dashboard.rules.clock import utcnow
+
+    service = hall.runtime.services.wall
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    try:
+        page.goto(f"{hall.url}/wall?token={display_token(sessions)}")
+        page.wait_for_function("() => Object.keys((window.gridhall.wall || {}).layers || {}).length > 0",
+                               timeout=30_000)
+        assert page.locator(".wall-late-badge.is-on").count() == 0
+        follower = service.follower
+        assert follower is not None
+        real = follower.status
+        stuck = utcnow() - timedelta(seconds=60)
+        monkeypatch.setattr(follower, "status", lambda: dataclasses.replace(real(), last_tick_at=stuck))
+        page.wait_for_function("() => document.documentElement.dataset.wallLate === 'live'", timeout=10_000)
+        badges = page.locator(".wall-map .wall-late-badge.is-on, .wall-queue .wall-late-badge.is-on")
+        assert badges.count() == 2
+        assert badges.first.inner_text().startswith("数据滞后 · 自 ")
+        monkeypatch.setattr(follower, "status", real)
+        page.wait_for_function("() => document.documentElement.dataset.wallLate === ''", timeout=10_000)
+        assert page.locator(".wall-late-badge.is-on").count() == 0
+    finally:
+        page.close()
