@@ -30,6 +30,17 @@ ALERT_COLUMNS = (
 )
 
 
+def _sessions(settings: Any) -> Any:
+    """Sessions on a database with the alerts table (else one line: run db upgrade)."""
+    from sqlalchemy import inspect
+
+    sessions = hall_sessions(settings)
+    with sessions() as session:
+        if not inspect(session.get_bind()).has_table("alerts"):
+            fail("the database has no alerts table: run 'gridhall db upgrade' first", 1)
+    return sessions
+
+
 def _step_label(code: str) -> str:
     from dashboard.rules.alerts import AlertStep
 
@@ -62,7 +73,7 @@ def alerts_list(
 
     shape = output_format(fmt)
     settings = cli_settings()
-    sessions = hall_sessions(settings)
+    sessions = _sessions(settings)
     table = shape is Format.TABLE
     classification = _classification(settings)
 
@@ -112,7 +123,7 @@ def alerts_ack(
     from dashboard.store.users import UserError, require_user
 
     settings = cli_settings()
-    sessions = hall_sessions(settings)
+    sessions = _sessions(settings)
 
     def action(session: Session) -> Acknowledged:
         try:

@@ -29,7 +29,7 @@ from dashboard.rules.alerts import AlertRules
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import ON_TIME_COLUMNS, CaseTimer, Clock, Timing, fold_timer
 from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, as_datetime
-from dashboard.rules.vocab import Kind
+from dashboard.rules.vocab import Kind, Urgency
 from dashboard.store.alerts import TERMINAL_VALUES, AlertCandidate
 from dashboard.store.models import Case, CaseEvent
 from dashboard.store.reference import Reference
@@ -714,13 +714,16 @@ def _note_change(state: CaseState, row: Any, values: dict[str, Any], ref: Refere
             result.unit_codes.add(ref.unit_code(row.unit_id))  # the unit it left
 
 
+URGENT = Urgency.URGENT.value
+
+
 def _note_alert(rules: AlertRules, case_id: str, row: Any, values: dict[str, Any], result: ApplyResult) -> None:
     """A reason the case has now and had not in its stored row raises an alert, unless the case has
     ended already (a case that arrives closed alerts nobody); a qualifying case that ends clears its
     alerts. Cases that qualified before alerts existed (0007) are left alone: nothing is backfilled."""
+    if values["urgency"] != URGENT and (values["kind"], values["class_code"]) not in rules.safety:
+        return  # most cases: two comparisons, nothing built
     reasons = rules.reasons(values["urgency"], values["kind"], values["class_code"])
-    if not reasons:
-        return
     if values["stage"] in TERMINAL_VALUES:
         if row is not None and row.stage not in TERMINAL_VALUES:
             result.alert_ended.add(case_id)
