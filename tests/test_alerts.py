@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -417,11 +417,11 @@ def test_gridhall_alerts_list_and_ack(settings: Settings, sessions: sessionmaker
     assert alerts_cli("alerts", "list", "--scope", "123456").exit_code == 1
 
 
-def test_alerts_table_rows_survive_case_deletion_order(sessions: sessionmaker[Session], alert_city: Reference,
-                                                       alert_settings: Settings, redis_client: redis.Redis) -> None:
-    """Cases are deleted with their alerts (ON DELETE CASCADE): the feed tests empty the case tables."""
+def test_deleting_a_case_deletes_its_alerts(sessions: sessionmaker[Session], alert_city: Reference,
+                                           alert_settings: Settings, redis_client: redis.Redis) -> None:
+    """ON DELETE CASCADE: tests (feedkit.clear_cases) and a city's clean-up empty the case tables."""
     run_ingest(alert_settings, sessions, redis_client, alert_city, [report("z1", QS_GRID, urgency="urgent")])
+    assert set(alerts_of(sessions)) == {("z1", "urgent")}
     with transaction(sessions) as s:
-        s.execute(update(Case).where(Case.case_id == "z1").values(description="x"))
-        s.query(Case).delete()
+        s.execute(delete(Case))
     assert alerts_of(sessions) == {}

@@ -30,14 +30,12 @@ from sqlalchemy.orm import Session, aliased
 
 from dashboard.rules.alerts import AlertLevel, AlertReason, AlertRules, AlertStep
 from dashboard.rules.classification import Classification
-from dashboard.rules.lifecycle import TERMINAL
 from dashboard.store.hallcontrol import NOTICES_KEY
 from dashboard.store.models import Alert, Case, Grid, Region, User
 from dashboard.store.scope import Scope, user_scope
 from dashboard.store.users import UserRole
 
 ALERT_NOTICE = "alert"  # the control notices' kind of an alert's step
-TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 
 
 class AlertError(ValueError):

@@ -28,9 +28,17 @@ from sqlalchemy.orm import Session
 from dashboard.rules.alerts import AlertRules
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import ON_TIME_COLUMNS, CaseTimer, Clock, Timing, fold_timer
-from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, as_datetime
+from dashboard.rules.lifecycle import (
+    TERMINAL,
+    CaseState,
+    EventType,
+    LifecycleEvent,
+    Stage,
+    TransitionError,
+    as_datetime,
+)
 from dashboard.rules.vocab import Kind, Urgency
-from dashboard.store.alerts import TERMINAL_VALUES, AlertCandidate
+from dashboard.store.alerts import AlertCandidate
 from dashboard.store.models import Case, CaseEvent
 from dashboard.store.reference import Reference
 
@@ -724,8 +732,8 @@ def _note_alert(rules: AlertRules, case_id: str, row: Any, values: dict[str, Any
     if values["urgency"] != URGENT and (values["kind"], values["class_code"]) not in rules.safety:
         return  # most cases: two comparisons, nothing built
     reasons = rules.reasons(values["urgency"], values["kind"], values["class_code"])
-    if values["stage"] in TERMINAL_VALUES:
-        if row is not None and row.stage not in TERMINAL_VALUES:
+    if values["stage"] in TERMINAL:  # Stage is a str enum: the stored value is found
+        if row is not None and row.stage not in TERMINAL:
             result.alert_ended.add(case_id)
         return
     if row is not None:
