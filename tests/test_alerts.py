@@ -272,6 +272,33 @@ def test_escalation_is_one_update_whatever_races_it(
         assert escalate_due(s, rules, later_now + timedelta(minutes=5)) == []  # set once
 
 
+def test_the_escalation_update_agrees_with_the_rule(
+        alert_settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
+        alert_city: Reference) -> None:
+    """escalate_due's SQL against the pure rule (escalation_due), alert by alert, over every state."""
+    run_ingest(alert_settings, sessions, redis_client, alert_city,
+               [report(f"q{i}", QS_GRID if i % 3 else BS_GRID, GAS if i % 4 == 0 else NORMAL, urgency="urgent")
+                for i in range(12)])
+    now = utcnow()
+    with transaction(sessions) as s:
+        for i, a in enumerate(s.scalars(select(Alert).order_by(Alert.id))):
+            a.raised_at = now - timedelta(seconds=(290, 310, 600)[i % 3])
+            if i % 5 == 1:
+                a.acknowledged_at = now
+            if i % 7 == 2:
+                a.cleared_at = now
+            if i == 5:
+                a.escalated_at = now - timedelta(seconds=1)
+    with sessions() as s:
+        expected = {a.id for a in s.scalars(select(Alert)) if escalation_due(
+            a.level, a.raised_at, now, alert_settings.alert_escalate_s, acknowledged=a.acknowledged_at is not None,
+            escalated=a.escalated_at is not None, cleared=a.cleared_at is not None)}
+    assert expected and len(expected) < 12  # the mix has both
+    rules = AlertRules.from_settings(alert_settings, alert_city.classification)
+    with transaction(sessions) as s:
+        assert set(escalate_due(s, rules, now)) == expected
+
+
 # -- acknowledging ----------------------------------------------------------------------------
 def test_who_may_acknowledge(alert_settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
                              alert_city: Reference) -> None:

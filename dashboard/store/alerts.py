@@ -32,7 +32,7 @@ from dashboard.rules.alerts import AlertLevel, AlertReason, AlertRules, AlertSte
 from dashboard.rules.classification import Classification
 from dashboard.store.hallcontrol import NOTICES_KEY
 from dashboard.store.models import Alert, Case, Grid, Region, User
-from dashboard.store.scope import Scope, user_scope
+from dashboard.store.scope import Scope, grid_id_condition, user_scope
 from dashboard.store.users import UserRole
 
 ALERT_NOTICE = "alert"  # the control notices' kind of an alert's step
@@ -174,7 +174,7 @@ def shown_in(scope: Scope) -> ColumnElement[bool]:
         return or_(Alert.level == AlertLevel.CITY.value, Alert.escalated_at.is_not(None))
     if scope.level == "district":
         return Alert.district_id == scope.region_id
-    return Alert.grid_id.in_(sorted(scope.grid_ids)) if scope.grid_ids else Alert.id.is_(None)
+    return grid_id_condition(scope, Alert.grid_id)
 
 
 def active_alerts(session: Session, scope: Scope, now: datetime, *,
