@@ -142,7 +142,7 @@ def screens_add(
         if user is not None and get_user(session, user) is None:
             from dashboard.store.hallcontrol import require_manager
 
-            require_manager(actor, "添加屏幕")
+            require_manager(actor, "添加屏幕", "add screens")
             create_user(session, user, UserRole.DISPLAY, display_name=title or name)
             made.append(user)
         screen = add_screen(session, actor, name, title=title, setting=setting, sound=sound, display_user=user)

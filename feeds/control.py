@@ -10,7 +10,8 @@ without its row in ``hall_changes``.
 Every web worker runs a :class:`ControlFollower`: a thread with its own connection in a plain
 ``XREAD BLOCK`` (no group: every worker reads every notice), starting at the stream's newest
 entry (``$``, resolved to an id once so that nothing is lost between two reads), calling its
-callback per notice — the wall's is ``ScreenViews.invalidate``. On a Redis error it logs one
+callback per notice — the wall's is ``ScreenViews.invalidate``
+(:func:`follow_screen_views` wires the two). On a Redis error it logs one
 line, retries with back-off (0.5 s doubling to 10 s), and once Redis answers again calls the
 callback with a ``reset`` notice: notices sent meanwhile may be lost (a restarted server starts
 its ids again), so whatever the callback keeps must be dropped. It stops within one block
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.settings import Settings
 from dashboard.store.db import transaction
 from dashboard.store.hallcontrol import take_notices
+from dashboard.store.hallscreens import ScreenViews
 
 from .connection import own_client
 from .keys import CONTROL_MAXLEN, CONTROL_STREAM
@@ -218,3 +220,13 @@ class ControlFollower:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("control notices: Redis unreachable (%s); retrying with back-off", reason)
             self._failing = True
+
+
+def follow_screen_views(settings: Settings, sessions: sessionmaker[Session], client: redis.Redis, *,
+                        block_ms: int = 500) -> tuple[ScreenViews, ControlFollower]:
+    """A web worker's :class:`ScreenViews`, dropped on every control notice by a started
+    :class:`ControlFollower` (stop it when the worker stops). What the wall asks per request."""
+    views = ScreenViews(sessions)
+    follower = ControlFollower(settings, client, views.invalidate, block_ms=block_ms)
+    follower.start()
+    return views, follower

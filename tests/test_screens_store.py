@@ -127,6 +127,11 @@ def test_a_shift_lead_controls_only_screens_within_their_scope(screens_city: ses
     _set(screens_city, "admin", "白石-1", layout=ScreenLayout.MAP, sound=True, title="白石区指挥大厅 1号屏")
     with screens_city() as s:
         assert hs.require_screen(s, "青山-1").layout == "queue"
+        # the same rule as a question, for a page deciding which controls to show
+        qs = _actor(s, "qs.shift")
+        assert [hs.may_control_screen(s, qs, x) for x in hs.list_screens(s)] == [False, False, True]
+        assert all(hs.may_control_screen(s, _actor(s, "admin"), x) for x in hs.list_screens(s))
+        assert not any(hs.may_control_screen(s, _actor(s, "qs.leader"), x) for x in hs.list_screens(s))
         assert hs.require_screen(s, "白石-1").sound is True
         # the shift lead's list is their scope's
         assert [x.name for x in hs.list_screens(s, _actor(s, "qs.shift"))] == ["青山-1"]
@@ -276,6 +281,9 @@ def test_a_shift_lead_posts_and_clears_within_their_scope(screens_city: sessionm
         with pytest.raises(HallDenied):
             _post(screens_city, who)
     city = _post(screens_city, "admin", "全市")
+    with screens_city() as s:
+        qs = _actor(s, "qs.shift")
+        assert [bn.may_clear(qs, b) for b in bn.list_banners(s, now=NOW)] == [False, True, True, True]
     with pytest.raises(HallDenied), transaction(screens_city) as s:
         bn.clear_banner(s, _actor(s, "qs.shift"), city, now=NOW)
     with pytest.raises(HallDenied), transaction(screens_city) as s:

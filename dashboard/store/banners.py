@@ -39,7 +39,7 @@ def is_active(banner: Banner, now: datetime) -> bool:
     return banner.cleared_at is None and now < banner.expires_at
 
 
-def _targets(session: Session, banner: Banner) -> set[int | None]:
+def _targets(banner: Banner) -> set[int | None]:
     """The regions a banner reaches, for the permission rule."""
     if banner.target == TARGET_SCREENS:
         return {s.region_id for s in banner.screens}
@@ -91,13 +91,18 @@ def post_banner(session: Session, actor: Actor, text: str, *, level: BannerLevel
     return banner
 
 
+def may_clear(actor: Actor, banner: Banner) -> bool:
+    """Whether ``actor`` may clear ``banner``: it reaches only regions they control."""
+    return all(may_control_region(actor, r) for r in _targets(banner))
+
+
 def clear_banner(session: Session, actor: Actor, banner_id: int, *, now: datetime | None = None) -> Banner:
     """End a banner now. The actor must control everything it reaches."""
     now = now or utcnow()
     banner = session.get(Banner, banner_id)
     if banner is None:
         raise HallError(f"没有编号为 {banner_id} 的横幅通知 / no banner {banner_id}")
-    if not all(may_control_region(actor, r) for r in _targets(session, banner)):
+    if not may_clear(actor, banner):
         raise HallDenied(f"无权撤销此横幅通知 / {actor.name} may not clear banner {banner_id}")
     if not is_active(banner, now):
         raise HallError(f"横幅通知 {banner_id} 已结束 / banner {banner_id} has ended already")

@@ -89,12 +89,10 @@ def may_control_regions(actor: Actor, region_ids: set[int | None]) -> bool:
     return all(may_control_region(actor, r) for r in region_ids)
 
 
-def require_manager(actor: Actor, what: str) -> None:
+def require_manager(actor: Actor, zh: str, en: str) -> None:
+    """Refuse anyone but an admin; ``zh`` and ``en`` say what was asked (添加屏幕 / add screens)."""
     if not may_manage_screens(actor):
-        raise HallDenied(f"只有管理员可以{what} / only admins may {_EN.get(what, what)}")
-
-
-_EN = {"添加屏幕": "add screens", "删除屏幕": "remove screens", "绑定大屏账号": "bind display users"}
+        raise HallDenied(f"只有管理员可以{zh} / only admins may {en}")
 
 
 def require_control(actor: Actor, region_ids: set[int | None], what: str) -> None:

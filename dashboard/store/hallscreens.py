@@ -45,6 +45,7 @@ from dashboard.store.hallcontrol import (
     Actor,
     HallError,
     log_change,
+    may_control_regions,
     region_by_code,
     require_control,
     require_manager,
@@ -123,13 +124,18 @@ def _check_display_user(session: Session, user: User, region_ids: set[int | None
                         f"regions must lie within display user {user.username!r}'s scope ({scope.name})")
 
 
+def may_control_screen(session: Session, actor: Actor, screen: Screen) -> bool:
+    """Whether ``actor`` may change what ``screen`` shows (for a page: show its controls or not)."""
+    return may_control_regions(actor, _regions(session, setting_of(screen))[1])
+
+
 # -- changes ---------------------------------------------------------------------------------
 def add_screen(session: Session, actor: Actor, name: str, *, title: str | None = None,
                setting: ScreenSetting | None = None, sound: bool = False,
                display_user: str | None = None, now: datetime | None = None) -> Screen:
     """Add a screen (admins); ``setting`` None is the full wall of the whole city.
     ``display_user``: the username of a display user to bind."""
-    require_manager(actor, "添加屏幕")
+    require_manager(actor, "添加屏幕", "add screens")
     setting = setting or ScreenSetting()
     now = now or utcnow()
     name = check_name(name)
@@ -200,7 +206,8 @@ def set_screen(session: Session, actor: Actor, name: str, *, title: str = _UNSET
     screen.updated_at = now
     screen.updated_by = actor.name
     session.flush()
-    log_change(session, actor, "screen", screen.name, "set", _diff(old, new)[0], _diff(old, new)[1], now)
+    before, after = _diff(old, new)
+    log_change(session, actor, "screen", screen.name, "set", before, after, now)
     return screen
 
 
@@ -212,7 +219,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dic
 def bind_display_user(session: Session, actor: Actor, name: str, username: str | None, *,
                       now: datetime | None = None) -> Screen:
     """Bind the display user ``username`` to the screen (None: unbind it); admins only."""
-    require_manager(actor, "绑定大屏账号")
+    require_manager(actor, "绑定大屏账号", "bind display users")
     now = now or utcnow()
     screen = require_screen(session, name)
     old = screen.display_user.username if screen.display_user else None
@@ -234,7 +241,7 @@ def bind_display_user(session: Session, actor: Actor, name: str, username: str |
 
 def remove_screen(session: Session, actor: Actor, name: str, *, now: datetime | None = None) -> None:
     """Remove a screen (admins); its display user stays, unbound. The record stays in ``hall_changes``."""
-    require_manager(actor, "删除屏幕")
+    require_manager(actor, "删除屏幕", "remove screens")
     screen = require_screen(session, name)
     old = describe(screen)
     session.delete(screen)
