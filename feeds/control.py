@@ -50,7 +50,8 @@ _ReadReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]]
 
 @dataclass(frozen=True)
 class ControlNotice:
-    """One change notice: ``kind`` ``screen`` (ref: its name), ``banner`` (ref: its id) or ``reset``."""
+    """One change notice: ``kind`` ``screen`` (ref: its name), ``banner`` (ref: its id), ``alert``
+    (ref: ``"<id>:<step>"``, ``dashboard.store.alerts.notice_ref``) or ``reset``."""
 
     id: str
     kind: str
