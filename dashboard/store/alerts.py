@@ -149,13 +149,10 @@ class ActiveAlert:
     lat: float | None
     raised_at: datetime
     reason: AlertReason
+    reason_label: str  # 紧急案件 / 安全隐患类 (a field, so that asdict and JSON carry it)
     level: AlertLevel
     escalated: bool
     escalated_at: datetime | None
-
-    @property
-    def reason_label(self) -> str:
-        return self.reason.label
 
 
 def waiting() -> ColumnElement[bool]:
@@ -206,11 +203,13 @@ def _read(session: Session, condition: ColumnElement[bool], classification: Clas
     out = []
     for a, number, kind, code, urgency, lon, lat, grid_code, cname, sname, dname in session.execute(query):
         major, minor = _class_names(classification, kind, code)
+        reason = AlertReason(a.reason)
         out.append(ActiveAlert(
             id=a.id, case_id=a.case_id, number=number, kind=kind, class_code=code, major_name=major,
             minor_name=minor, urgency=urgency, grid_code=grid_code, community=cname or "", street=sname or "",
-            district=dname or "", lon=lon, lat=lat, raised_at=a.raised_at, reason=AlertReason(a.reason),
-            level=AlertLevel(a.level), escalated=a.escalated_at is not None, escalated_at=a.escalated_at))
+            district=dname or "", lon=lon, lat=lat, raised_at=a.raised_at, reason=reason,
+            reason_label=reason.label, level=AlertLevel(a.level), escalated=a.escalated_at is not None,
+            escalated_at=a.escalated_at))
     return out
 
 
