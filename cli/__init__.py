@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import banners, check, cityimport, db, deadletters, demo, feed, overdue, report, screens, serve, users
+from cli import alerts, banners, check, cityimport, db, deadletters, demo, feed, overdue, report, screens, serve, users
 from cli.common import console
 
 __all__ = ["app", "console", "main"]
@@ -31,6 +31,7 @@ app.add_typer(deadletters.deadletters_app, name="deadletters")
 app.add_typer(users.users_app, name="users")
 app.add_typer(screens.screens_app, name="screens")
 app.add_typer(banners.banners_app, name="banners")
+app.add_typer(alerts.alerts_app, name="alerts")
 app.command()(overdue.overdue)
 app.command()(report.report)
 

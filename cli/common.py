@@ -181,12 +181,13 @@ def hall_actor(session: Session, username: str | None) -> Actor:
 
 
 def hall_commit(settings: Settings, sessions: sessionmaker[Session], action: Callable[[Session], T]) -> T:
-    """Make a screen or banner change in one transaction, then send its control notice.
+    """Make a screen or banner change (or acknowledge an alert) in one transaction, then send its control notice.
 
     The store's refusals are one line and exit 1 (nothing changed). Without Redis the change
     stands and a warning says when the screens will see it.
     """
     from dashboard.rules.screenspec import SpecError
+    from dashboard.store.alerts import AlertError
     from dashboard.store.hallcontrol import HallError
     from dashboard.store.hallscreens import VIEW_MAX_AGE_S
     from dashboard.store.users import UserError
@@ -199,7 +200,7 @@ def hall_commit(settings: Settings, sessions: sessionmaker[Session], action: Cal
         fail(str(exc), 1)
     try:
         done = ControlPublisher(client, settings).commit(sessions, action)
-    except (SpecError, HallError, UserError) as exc:
+    except (SpecError, HallError, UserError, AlertError) as exc:
         fail(str(exc), 1)
     finally:
         client.connection_pool.disconnect()

@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         description="Cap of the dead-letter stream (entries, approximate: XADD MAXLEN ~); the oldest are trimmed and "
                     "counted.",
     )
+    alert_escalate_s: float = Field(
+        default=300, ge=1, le=86_400,
+        description="Seconds a district hall has to acknowledge an alert (突发事件) before it is escalated to the city "
+                    "hall's walls too.",
+    )
+    alert_city_classes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Minor class codes whose alerts go to the city hall at once (city-level classes), comma-separated; "
+                    "the district hall sees them too.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     stale_after_s: int = Field(
         default=30, ge=5, le=3600,
@@ -193,6 +203,19 @@ class Settings(BaseSettings):
     @classmethod
     def _shards(cls, value: object) -> object:
         # Environment form: GRIDHALL_FEED_SHARDS=990101,990102 (JSON lists work too).
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("alert_city_classes", mode="before")
+    @classmethod
+    def _city_classes(cls, value: object) -> object:
+        # GRIDHALL_ALERT_CITY_CLASSES=04001,04002 (or a TOML/JSON list).
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

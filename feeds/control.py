@@ -50,7 +50,8 @@ _ReadReply = list[tuple[str, list[tuple[str, dict[str, str] | None]]]]
 
 @dataclass(frozen=True)
 class ControlNotice:
-    """One change notice: ``kind`` ``screen`` (ref: its name), ``banner`` (ref: its id) or ``reset``."""
+    """One change notice: ``kind`` ``screen`` (ref: its name), ``banner`` (ref: its id), ``alert``
+    (ref: ``"<id>:<step>"``, ``dashboard.store.alerts.notice_ref``) or ``reset``."""
 
     id: str
     kind: str
@@ -98,13 +99,22 @@ class ControlPublisher:
     def publish(self, notices: Iterable[tuple[str, str]]) -> list[str]:
         """XADD one entry per (kind, ref), in one round trip; returns the entry ids."""
         pipe = self.client.pipeline(transaction=False)
-        count = 0
-        for kind, ref in notices:
-            pipe.xadd(self.key, {"kind": kind, "ref": ref}, maxlen=CONTROL_MAXLEN, approximate=True)
-            count += 1
-        if not count:
+        if not add_notices(pipe, self.key, notices):
             return []
         return [str(i) for i in pipe.execute()]
+
+
+def add_notices(pipe: redis.client.Pipeline, key: str, notices: Iterable[tuple[str, str]]) -> int:
+    """Queue one control notice per (kind, ref) on ``pipe`` (the stream ``key``, capped); how many.
+
+    The one writer of the notices' form: :meth:`ControlPublisher.publish`, and the ingest, which
+    announces the alerts it raised in the same round trip as its acknowledgement (feeds/ingest.py).
+    """
+    count = 0
+    for kind, ref in notices:
+        pipe.xadd(key, {"kind": kind, "ref": ref}, maxlen=CONTROL_MAXLEN, approximate=True)
+        count += 1
+    return count
 
 
 class ControlFollower:

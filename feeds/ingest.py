@@ -23,19 +23,23 @@ from redis.typing import KeyT, StreamIdT
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.rules.alerts import AlertRules, AlertStep
 from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
+from dashboard.store.alerts import ALERT_NOTICE, clear_ended, escalate_due, notice_ref, raise_alerts
 from dashboard.store.casebook import ApplyResult, CaseRace, Incoming, apply_events, expire_illegal
 from dashboard.store.db import transaction
 from dashboard.store.reference import Reference
 
 from .contract import FUTURE_TOLERANCE, DeadReason, FeedError, parse_event
+from .control import add_notices
 from .deadletters import DeadLetterSink, dead_letter_record
 from .defaults import BATCH_SIZE, CLAIM_IDLE_MS, ILLEGAL_GRACE_S
 from .keys import (
     CHANGES_MAXLEN,
     CHANGES_STREAM,
     CONSUMER_GROUP,
+    CONTROL_STREAM,
     DEAD_COUNTS_KEY,
     DEAD_LETTER_STREAM,
     HEALTH_KEY,
@@ -46,6 +50,7 @@ from .keys import (
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 30
+ESCALATE_EVERY_S = 1.0  # how often the loop escalates due alerts: walls learn of it within about a second
 REFERENCE_STALE_S = 30  # reference data older than this is reloaded before an event is refused or kept 未定位
 APPLY_ATTEMPTS = 5  # a batch that loses a race (same new case, deadlock) is simply redone
 
@@ -103,6 +108,10 @@ class Ingest:
         self.dead_letters = DeadLetterSink(client, settings)
         self.dead_counts = settings.key(DEAD_COUNTS_KEY)
         self.changes_stream = settings.key(CHANGES_STREAM)
+        self.control_stream = settings.key(CONTROL_STREAM)
+        # Alerts for 突发事件 (dashboard/rules/alerts.py): raised with the case change, escalated by the loop.
+        self.alert_rules = AlertRules.from_settings(settings, ref.classification)
+        self._last_escalation = 0.0
         self.health_key = settings.key(HEALTH_KEY)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_size = batch_size
@@ -179,10 +188,28 @@ class Ingest:
         log.info("dead-lettered %d event(s) that stayed illegal", len(dead))
         return len(dead)
 
+    def escalate(self) -> list[int]:
+        """Escalate the district alerts nobody acknowledged in time, then announce them; their ids.
+
+        Every ingest process runs this; the store's ``UPDATE … WHERE escalated_at IS NULL …``
+        gives each alert to exactly one of them, which alone sends its notice (after the commit).
+        """
+        self._last_escalation = time.monotonic()
+        with transaction(self.sessions) as session:
+            ids = escalate_due(session, self.alert_rules, utcnow())
+        if ids:
+            pipe = self.client.pipeline(transaction=False)
+            add_notices(pipe, self.control_stream, [(ALERT_NOTICE, notice_ref(i, AlertStep.ESCALATED)) for i in ids])
+            pipe.execute()
+            log.info("escalated %d alert(s) to the city: %s", len(ids), ", ".join(map(str, ids)))
+        return ids
+
     def step(self) -> int:
         """Read, apply and ack one batch; returns the number of entries handled."""
         if time.monotonic() - self._last_sweep > SWEEP_EVERY_S:
             self.sweep()
+        if time.monotonic() - self._last_escalation >= ESCALATE_EVERY_S:
+            self.escalate()
         entries = self._read()
         self.heartbeat()
         if not entries:
@@ -231,12 +258,8 @@ class Ingest:
             self.ref.reload(self.sessions)
             again = self._apply_with_retries(missing)
             retried = {id(i) for i in missing}
-            result.rejected = [r for r in result.rejected if id(r[0]) not in retried] + again.rejected
-            result.applied += again.applied
-            result.duplicates += again.duplicates
-            result.case_ids |= again.case_ids
-            result.grid_codes |= again.grid_codes
-            result.unit_codes |= again.unit_codes
+            result.rejected = [r for r in result.rejected if id(r[0]) not in retried]
+            result.merge(again)
         return result
 
     def _reload_if_stale(self) -> bool:
@@ -251,7 +274,15 @@ class Ingest:
         for attempt in range(1, APPLY_ATTEMPTS + 1):
             try:
                 with transaction(self.sessions) as session:
-                    return apply_events(session, incoming, self.ref, reload=self._reload_if_stale)
+                    result = apply_events(session, incoming, self.ref, reload=self._reload_if_stale,
+                                          alerts=self.alert_rules)
+                    if result.alert_candidates or result.alert_ended:
+                        # In the same transaction as the case change: never a case without its alert.
+                        now = utcnow()
+                        result.alerts_raised = raise_alerts(session, result.alert_candidates, self.alert_rules,
+                                                            self.ref.grid_districts, now)
+                        result.alerts_cleared = clear_ended(session, result.alert_ended, now)
+                    return result
             except (IntegrityError, OperationalError, CaseRace) as exc:
                 # Another ingest created the same new case first, a deadlock, or a busy
                 # SQLite: nothing of this attempt was kept; do the batch again.
@@ -284,14 +315,7 @@ class Ingest:
             return result
         mid = len(incoming) // 2
         first = self._apply_with_retries(incoming[:mid])
-        second = self._apply_with_retries(incoming[mid:])
-        first.applied += second.applied
-        first.duplicates += second.duplicates
-        first.refolded += second.refolded
-        first.rejected += second.rejected
-        first.case_ids |= second.case_ids
-        first.grid_codes |= second.grid_codes
-        first.unit_codes |= second.unit_codes
+        first.merge(self._apply_with_retries(incoming[mid:]))
         return first
 
     def _finish(self, entries: list[Entry], dead: list[_Dead], result: ApplyResult, now: datetime) -> None:
@@ -315,6 +339,10 @@ class Ingest:
                 "units": ",".join(sorted(result.unit_codes)),
                 "at": now.isoformat(),
             }, maxlen=CHANGES_MAXLEN, approximate=True)
+        # Alerts raised or cleared by this batch: a control notice each, with the ack (after the commit).
+        add_notices(pipe, self.control_stream, [(ALERT_NOTICE, notice_ref(i, AlertStep.RAISED))
+                                                for i in result.alerts_raised]
+                    + [(ALERT_NOTICE, notice_ref(i, AlertStep.CLEARED)) for i in result.alerts_cleared])
         if result.applied:
             # Events per minute for the wall, summed over every consumer (a counter per minute).
             minute_key = self.settings.key(applied_minute_key(int(now.timestamp() // 60)))

@@ -30,9 +30,10 @@ SCREENS_KEY = "screens"  # sorted set: "page|scope|screen" → when it last aske
 CHANGES_STREAM = "changes"  # one notice per committed batch
 CHANGES_MAXLEN = 10_000  # change notices are for live views, not an archive
 
-# Control notices: a hall screen or banner changed (feeds/control.py); written by whoever committed
-# the change (the CLI, the web layer), read by every web worker. Few and small: a short cap.
-CONTROL_STREAM = "control"  # one notice per changed screen or banner: {kind, ref}
+# Control notices: a hall screen or banner changed, or an alert's step (feeds/control.py); written by
+# whoever committed the change (the CLI, the web layer, the ingest for alerts), read by every web
+# worker. Few and small: a short cap.
+CONTROL_STREAM = "control"  # one notice per changed screen, banner or alert step: {kind, ref}
 CONTROL_MAXLEN = 1_000
 
 # Sign-in and sessions.

@@ -23,6 +23,7 @@ from dashboard.figures.casedetail import CaseDetail
 from dashboard.figures.evaluation import ObjectKind
 from dashboard.figures.explore import COLUMNS
 from dashboard.figures.selection import DEFAULT_RANKING, FLAGS, RANKINGS, STAGE_OPTIONS, WINDOWS, Selection
+from dashboard.rules.alerts import AlertLevel
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
 from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import UNITS
@@ -484,14 +485,23 @@ def render_detail(d: CaseDetail, sel: selection.Selection, tz: Any) -> list[Any]
                     className="explore-late" if s.on_time is False else ""),
         ]) for s in d.deadlines] or [html.Tr(html.Td("无", colSpan=6))]),
     ])
-    timeline = html.Ol(className="explore-timeline", children=[
-        html.Li(className="explore-timeline__item" + (" is-skipped" if e.problem else ""), children=[
+    items: list[tuple[datetime, int, Any]] = [(e.occurred_at, 0, html.Li(
+        className="explore-timeline__item" + (" is-skipped" if e.problem else ""), children=[
             html.Span(_fmt_time(e.occurred_at, tz), className="explore-timeline__at"),
             html.Span(e.label, className="explore-timeline__type"),
             html.Span(f"操作人：{e.actor or '—'}", className="explore-timeline__actor"),
             html.Span(f"来源：{Source.labels().get(e.source or '', e.source or '—')}", className="explore-muted"),
             html.Div(f"未生效：{e.problem}", className="explore-late") if e.problem else None,
-        ]) for e in d.events] or [html.Li("暂无事件", className="gh-empty")])
+        ])) for e in d.events]
+    # The alerts' steps (预警, 升级, 确认, 解除) among the events, each after the events of its instant.
+    items += [(a.at, 1, html.Li(className=f"explore-timeline__item is-alert is-{a.step}", children=[
+        html.Span(_fmt_time(a.at, tz), className="explore-timeline__at"),
+        html.Span(a.label, className="explore-timeline__type"),
+        html.Span(f"{a.reason_label} · {AlertLevel(a.level).label}", className="explore-timeline__actor"),
+        html.Span(f"确认人：{a.actor}", className="explore-muted") if a.actor else None,
+    ])) for a in d.alerts]
+    timeline = html.Ol(className="explore-timeline", children=[
+        li for _, _, li in sorted(items, key=lambda x: (x[0], x[1]))] or [html.Li("暂无事件", className="gh-empty")])
     grid_link = [region_link(f"进入网格 {d.grid_code}", sel, d.grid_code, "explore-link")] if d.grid_code else []
     return [
         html.Div(className="explore-detail__status", children=[status, *grid_link]),

@@ -153,3 +153,33 @@ def test_0006_hall_screens_down_and_up(fresh_settings: Settings, fresh_engine: E
     assert _tables(fresh_engine) == before
     db.upgrade(fresh_settings)
     assert _diff(fresh_engine) == []
+
+
+def test_0007_alerts_down_and_up(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """0007 adds the alerts table (one row per case and reason) and nothing else; its downgrade removes it."""
+    db.upgrade(fresh_settings, "0006")
+    before = _tables(fresh_engine)
+    assert "alerts" not in before
+    db.upgrade(fresh_settings, "0007")
+    assert _tables(fresh_engine) == before | {"alerts"}
+    inspector = inspect(fresh_engine)
+    columns = {c["name"] for c in inspector.get_columns("alerts")}
+    assert {"case_id", "reason", "level", "district_id", "grid_id", "raised_at", "escalated_at", "acknowledged_at",
+            "acknowledged_by", "acknowledged_scope", "cleared_at"} <= columns
+    assert any(u["column_names"] == ["case_id", "reason"] for u in inspector.get_unique_constraints("alerts"))
+    assert "ix_alerts_waiting" in {i["name"] for i in inspector.get_indexes("alerts")}
+    factory = db.session_factory(fresh_engine)
+    at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    with db.transaction(factory) as session:  # the unique key holds on the migrated table
+        session.add(Case(case_id="C-1", stage="reported", urgency="urgent", reported_at=at))
+        session.flush()
+        session.execute(text("INSERT INTO alerts (case_id, reason, level, raised_at) "
+                             "VALUES ('C-1', 'urgent', 'district', :at)"), {"at": at.replace(tzinfo=None)})
+    with pytest.raises(Exception, match="(?i)unique"), db.transaction(factory) as session:
+        session.execute(text("INSERT INTO alerts (case_id, reason, level, raised_at) "
+                             "VALUES ('C-1', 'urgent', 'city', :at)"), {"at": at.replace(tzinfo=None)})
+    db.downgrade(fresh_settings, "0006")
+    assert db.current_revision(fresh_engine) == "0006"
+    assert _tables(fresh_engine) == before
+    db.upgrade(fresh_settings)
+    assert _diff(fresh_engine) == []

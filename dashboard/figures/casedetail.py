@@ -19,6 +19,7 @@ from dashboard.rules.deadlines import CLOCK_LABELS, CaseTimer, Timing, evaluate_
 from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, fold_into
 from dashboard.rules.limits import STAGES as CLOCK_STAGES
 from dashboard.rules.text import is_case_id
+from dashboard.store.alerts import AlertEntry, case_alert_entries
 from dashboard.store.models import Case, CaseEvent
 from dashboard.store.scope import Scope
 
@@ -88,6 +89,9 @@ class CaseDetail:
     on_time: Mapping[str, bool | None]  # on_time_verify … on_time_close as stored
     deadlines: tuple[StageDeadline, ...]
     events: tuple[TimelineEvent, ...]
+    # The steps of the case's alerts (预警, 升级, 确认, 解除) in time order: the timeline shows them
+    # among the events; a shift handover report lists them (dashboard/store/alerts.py).
+    alerts: tuple[AlertEntry, ...] = ()
 
 
 def _stage_deadlines(case_id: str, events: list[CaseEvent], timing: Timing) -> tuple[StageDeadline, ...]:
@@ -172,7 +176,8 @@ def case_detail(session: Session, scope: Scope, timing: Timing, now: datetime, c
         on_time={s_: getattr(row, f"on_time_{s_}") for s_ in CLOCK_STAGES},
         deadlines=_stage_deadlines(row.case_id, events, timing),
         events=timeline,
+        alerts=case_alert_entries(session, row.case_id),
     )
 
 
-__all__ = ["CaseDetail", "StageDeadline", "TimelineEvent", "case_detail"]
+__all__ = ["AlertEntry", "CaseDetail", "StageDeadline", "TimelineEvent", "case_detail"]

@@ -25,10 +25,20 @@ from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dashboard.rules.alerts import AlertRules
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import ON_TIME_COLUMNS, CaseTimer, Clock, Timing, fold_timer
-from dashboard.rules.lifecycle import CaseState, EventType, LifecycleEvent, Stage, TransitionError, as_datetime
-from dashboard.rules.vocab import Kind
+from dashboard.rules.lifecycle import (
+    TERMINAL,
+    CaseState,
+    EventType,
+    LifecycleEvent,
+    Stage,
+    TransitionError,
+    as_datetime,
+)
+from dashboard.rules.vocab import Kind, Urgency
+from dashboard.store.alerts import AlertCandidate
 from dashboard.store.models import Case, CaseEvent
 from dashboard.store.reference import Reference
 
@@ -58,6 +68,27 @@ class ApplyResult:
     case_ids: set[str] = field(default_factory=set)
     grid_codes: set[str] = field(default_factory=set)
     unit_codes: set[str] = field(default_factory=set)
+    # With alert rules (the ingest's): cases that qualified for an alert reason in this batch and
+    # had not before, and cases with a reason that ended; dashboard/store/alerts.py stores both.
+    alert_rules: AlertRules | None = field(default=None, repr=False)
+    alert_candidates: list[AlertCandidate] = field(default_factory=list)
+    alert_ended: set[str] = field(default_factory=set)
+    alerts_raised: list[int] = field(default_factory=list)  # ids stored by the caller (the ingest)
+    alerts_cleared: list[int] = field(default_factory=list)
+
+    def merge(self, other: ApplyResult) -> None:
+        """Add another batch's result to this one (a batch applied in parts)."""
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.refolded += other.refolded
+        self.rejected += other.rejected
+        self.case_ids |= other.case_ids
+        self.grid_codes |= other.grid_codes
+        self.unit_codes |= other.unit_codes
+        self.alert_candidates += other.alert_candidates
+        self.alert_ended |= other.alert_ended
+        self.alerts_raised += other.alerts_raised
+        self.alerts_cleared += other.alerts_cleared
 
 
 class ReferenceProblem(ValueError):
@@ -140,15 +171,18 @@ def sort_key(event: LifecycleEvent) -> str:
 
 
 def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference,
-                 reload: Callable[[], bool] | None = None) -> ApplyResult:
+                 reload: Callable[[], bool] | None = None, alerts: AlertRules | None = None) -> ApplyResult:
     """Apply a batch inside the caller's transaction.
 
     Events that fail reference checks come back in ``result.rejected`` and nothing of them
     is stored; every other event is stored once (re-sent ids count as duplicates). When a
     report's point is in no grid, ``reload`` (if given) may refresh ``ref`` first (it says
     whether it did): a grid imported since is then found before the case is kept 未定位.
+    With ``alerts`` (the ingest), ``result.alert_candidates`` and ``result.alert_ended`` say which
+    cases began to qualify for an alert, and which qualifying ones ended (dashboard/rules/alerts.py):
+    seen from the case row before and after, so it costs a set lookup per case.
     """
-    result = ApplyResult()
+    result = ApplyResult(alert_rules=alerts)
     accepted: dict[str, Incoming] = {}
     sent: dict[str, Incoming] = {}
     for item in batch:
@@ -679,11 +713,33 @@ def _note_change(state: CaseState, row: Any, values: dict[str, Any], ref: Refere
         result.grid_codes.add(state.values["grid_code"])
     if state.values.get("unit_code"):
         result.unit_codes.add(state.values["unit_code"])
+    if result.alert_rules is not None:
+        _note_alert(result.alert_rules, state.case_id, row, values, result)
     if row is not None:
         if row.grid_id is not None and row.grid_id != values["grid_id"]:
             result.grid_codes.add(ref.grid_code(row.grid_id))  # the grid it left
         if row.unit_id is not None and row.unit_id != values["unit_id"]:
             result.unit_codes.add(ref.unit_code(row.unit_id))  # the unit it left
+
+
+URGENT = Urgency.URGENT.value
+
+
+def _note_alert(rules: AlertRules, case_id: str, row: Any, values: dict[str, Any], result: ApplyResult) -> None:
+    """A reason the case has now and had not in its stored row raises an alert, unless the case has
+    ended already (a case that arrives closed alerts nobody); a qualifying case that ends clears its
+    alerts. Cases that qualified before alerts existed (0007) are left alone: nothing is backfilled."""
+    if values["urgency"] != URGENT and (values["kind"], values["class_code"]) not in rules.safety:
+        return  # most cases: two comparisons, nothing built
+    reasons = rules.reasons(values["urgency"], values["kind"], values["class_code"])
+    if values["stage"] in TERMINAL:  # Stage is a str enum: the stored value is found
+        if row is not None and row.stage not in TERMINAL:
+            result.alert_ended.add(case_id)
+        return
+    if row is not None:
+        reasons = reasons - rules.reasons(row.urgency, row.kind, row.class_code)
+    for reason in sorted(reasons):
+        result.alert_candidates.append(AlertCandidate(case_id, reason, values["class_code"], values["grid_id"]))
 
 
 def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int,

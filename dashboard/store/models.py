@@ -410,3 +410,47 @@ class HallChange(Base):
     action: Mapped[str] = mapped_column(String(16))  # add, set, bind, remove, post, clear
     old: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     new: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Alert(Base):
+    """An alert for a 突发事件 (docs/halls.md "Alerts"): one per case and reason, never a second.
+
+    Raised by the ingest in the transaction that made the case qualify (``dashboard/rules/alerts.py``);
+    ``level`` is the hall it goes to first (``district``: the district hall of ``district_id``;
+    ``city``). ``escalated_at`` is set once when a district alert waited too long for an
+    acknowledgement; ``acknowledged_at``/``acknowledged_by`` (with the scope level of who did it:
+    ``city``, ``district`` or ``street``) once someone acknowledged it; ``cleared_at`` when the case
+    ended (结案, 不予立案, 作废) before anyone acknowledged it. Rows are never deleted by the
+    application: they are the record a shift handover report lists.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("case_id", "reason", name="uq_alerts_case_reason"),
+        CheckConstraint("reason IN ('urgent','safety')", name="reason"),
+        CheckConstraint("level IN ('district','city')", name="level"),
+        CheckConstraint("acknowledged_scope IN ('city','district','street')", name="acknowledged_scope"),
+        # Partial: only the alerts still waiting for someone (few), which escalation and the
+        # walls read every second; acknowledged and cleared ones leave it.
+        Index("ix_alerts_waiting", "raised_at",
+              postgresql_where=text("acknowledged_at IS NULL AND cleared_at IS NULL"),
+              sqlite_where=text("acknowledged_at IS NULL AND cleared_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    raised_at: Mapped[datetime]
+    escalated_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    acknowledged_scope: Mapped[str | None] = mapped_column(String(16))
+    cleared_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+    district: Mapped[Region | None] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    acknowledger: Mapped[User | None] = relationship()

@@ -37,6 +37,8 @@ class Reference:
     # Limits table, working calendar, grid area classes and due-soon ratio: what the casebook
     # needs to compute deadlines (dashboard.rules.deadlines). Loaded once, in load().
     timing: Timing | None = None
+    # grid id → its district's region id (the hall an alert of the grid goes to; dashboard/store/alerts.py)
+    grid_districts: dict[int, int] = field(default_factory=dict)
     _codes_by_id: dict[int, str] = field(default_factory=dict, repr=False)
     _units_by_id: dict[int, str] = field(default_factory=dict, repr=False)
 
@@ -58,6 +60,15 @@ class Reference:
         with sessions() as session:
             rows = session.execute(select(Grid.id, Grid.code, Grid.geometry, Grid.area_class)).all()
             self.unit_ids = dict(session.execute(select(Unit.code, Unit.id)).all())
+            regions = {r.id: (r.parent_id, r.level) for r in session.execute(
+                select(Region.id, Region.parent_id, Region.level))}
+            communities = dict(session.execute(select(Grid.id, Grid.community_id)).all())
+        self.grid_districts = {}
+        for gid, region in communities.items():
+            while region is not None and region in regions and regions[region][1] != "district":
+                region = regions[region][0]
+            if region is not None and region in regions:
+                self.grid_districts[gid] = region
         self.grid_ids = {code: gid for gid, code, _, _ in rows}
         if self.timing is not None:
             self.timing.area_classes = {code: area for _, code, _, area in rows if area}
