@@ -39,6 +39,7 @@ from dashboard.rules.screenspec import (
 from dashboard.store import banners, hallscreens
 from dashboard.store.hallcontrol import Actor, HallDenied, HallError, actor_for_user
 from dashboard.store.hallscreens import VIEW_MAX_AGE_S
+from dashboard.store.scope import CITY as CITY_SCOPE
 from feeds.control import Committed, ControlPublisher
 from layouts import screens as view
 
@@ -105,8 +106,12 @@ class ScreensService(PageService):
         return self.control.commit(self.sessions, lambda s: action(s, self.writer(s)))
 
     # -- reads -------------------------------------------------------------------------------
+    def choices(self, session: Session, actor: Actor) -> list[hallpage.RegionChoice]:
+        """The regions the actor may set: an admin's every region whatever their own scope."""
+        return hallpage.region_choices(session, CITY_SCOPE if actor.is_admin else actor.scope)
+
     def names(self, session: Session, actor: Actor) -> dict[str, str]:
-        return {c.code: c.name for c in hallpage.region_choices(session, actor.scope)}
+        return {c.code: c.name for c in self.choices(session, actor)}
 
     def overview(self, session: Session, actor: Actor, selected: Any) -> dict[str, Any]:
         """The table, the banners, the change record, and the choices of the banner form."""
@@ -127,14 +132,14 @@ class ScreensService(PageService):
         row = hallpage.screen_row(session, actor, name)
         if row is None:
             return None
-        choices = hallpage.region_choices(session, actor.scope)
+        choices = self.choices(session, actor)
         return {"title": row.title, "layout": row.layout.value, "region": row.region, "metric": row.metric.value,
                 "tile": row.tile or "", "sound": ["on"] if row.sound else [],
                 "regions": view.region_options(choices), "heading": f"编辑：{row.title}（{row.name}）",
                 "playlist": [{**e.to_json(), "region": e.region or CITY} for e in row.playlist]}
 
     def regions(self, session: Session, actor: Actor) -> list[dict[str, str]]:
-        return view.region_options(hallpage.region_choices(session, actor.scope))
+        return view.region_options(self.choices(session, actor))
 
     # -- writes ------------------------------------------------------------------------------
     def save(self, name: Any, edit: Edit) -> str:

@@ -14,10 +14,10 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.rules.screenspec import ScreenSetting
 from dashboard.settings import Settings
 from dashboard.store import hallscreens
 from dashboard.store.hallcontrol import CLI_ACTOR
-from dashboard.rules.screenspec import ScreenSetting
 from feeds.control import ControlPublisher
 
 HOME = "990101"  # 青山区 of apicitykit's city, and its street
@@ -30,7 +30,8 @@ OTHER_SCREEN = "baishi-1"
 def hall_screens(sessions: sessionmaker[Session], client: redis.Redis, settings: Settings) -> None:
     """A screen of 青山区 and one of 白石区, each with its own title."""
     control = ControlPublisher(client, settings)
-    for name, title, region in ((HOME_SCREEN, "青山区指挥大厅1号屏", HOME), (OTHER_SCREEN, "白石区指挥大厅1号屏", OTHER)):
+    for name, title, region in ((HOME_SCREEN, "青山区指挥大厅1号屏", HOME),
+                                (OTHER_SCREEN, "白石区指挥大厅1号屏", OTHER)):
         control.commit(sessions, lambda s, n=name, t=title, r=region: hallscreens.add_screen(
             s, CLI_ACTOR, n, title=t, setting=ScreenSetting(region=r)))
 

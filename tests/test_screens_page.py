@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authkit import csrf_header, make_user, signin_client, signin_page
 from browserkit import PageWatch, serve, shots_dir
+from dashboard.rules.screenspec import ScreenLayout, ScreenSetting, Tile, parse_playlist
 from dashboard.settings import Settings
+from dashboard.store import hallscreens
+from dashboard.store.hallcontrol import CLI_ACTOR
 from dashboard.store.models import Banner, HallChange, Screen
-from feeds.control import ControlFollower, ControlNotice
+from feeds.control import ControlFollower, ControlNotice, ControlPublisher
 from screenspagekit import HOME, HOME_SCREEN, HOME_STREET, OTHER, OTHER_SCREEN, dash_call, hall_screens, texts
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
@@ -200,14 +203,53 @@ def test_an_admin_sees_and_changes_every_screen(page_app: Any, sessions: session
     assert _screen(sessions, OTHER_SCREEN)["region"] is None and _screen(sessions, OTHER_SCREEN)["playlist"] == []
 
 
+def test_the_playlist_rows_move_and_read_as_the_rules_want() -> None:
+    from dash.exceptions import PreventUpdate
+
+    from callbacks.screens import Edit, edit_rows, parse_edit
+    from dashboard.rules.screenspec import ScreenLayout, SpecError
+
+    rows = [{"layout": "map", "region": HOME, "metric": "open", "dwell_s": 30},
+            {"layout": "wall", "region": "city", "metric": "overdue", "dwell_s": 45.0}]
+    assert edit_rows(rows, {"type": "screens-pl-up", "i": 1}, HOME) == [rows[1], rows[0]]
+    assert edit_rows(rows, {"type": "screens-pl-down", "i": 0}, HOME) == [rows[1], rows[0]]
+    assert edit_rows(rows, {"type": "screens-pl-del", "i": 0}, HOME) == [rows[1]]
+    assert edit_rows(rows, "screens-pl-add", HOME)[-1]["region"] == HOME
+    for no_move in ({"type": "screens-pl-up", "i": 0}, {"type": "screens-pl-down", "i": 1},
+                    {"type": "screens-pl-del", "i": 7}, {"type": "screens-pl-del", "i": "0"}, None):
+        with pytest.raises(PreventUpdate):
+            edit_rows(rows, no_move, HOME)
+    parsed = parse_edit(Edit(" 标题 ", "mosaic", HOME, "overdue", "2x1:2,1", ["on"], []))
+    assert parsed["layout"] is ScreenLayout.MOSAIC and parsed["tile"].text() == "2x1:2,1"
+    assert parsed["playlist"] == () and parsed["sound"] is True and parsed["region"] == HOME
+    parsed = parse_edit(Edit("t", "wall", "city", "open", "2x1:2,1", None, rows))
+    assert parsed["tile"] is None and parsed["region"] is None and parsed["sound"] is False
+    assert [(e.region, e.dwell_s) for e in parsed["playlist"]] == [(HOME, 30), (None, 45)]
+    for bad in (Edit("t", "<b>", "city", "open", "", [], []), Edit("t", "wall", "99", "open", "", [], []),
+                Edit("t", "wall", "city", "open", "", [], rows[:1]),
+                Edit("t", "wall", "city", "open", "", [], [{**rows[0], "dwell_s": "x"}, rows[1]])):
+        with pytest.raises(SpecError):
+            parse_edit(bad)
+
+
 # -- Chromium ---------------------------------------------------------------------------------------
 @pytest.mark.browser
 def test_a_shift_lead_changes_a_layout_and_posts_a_banner_in_the_page(browser: Any, page_app: Any,
                                                                       sessions: sessionmaker[Session],
+                                                                      settings: Settings, redis_client: redis.Redis,
                                                                       tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     lead = make_user(sessions, "shift_lead", region=HOME)
+    # More screens of the district, as a hall has them: a mosaic pair and a rotating screen.
+    make_user(sessions, "display", username="qingshan-wall-3")
+    control = ControlPublisher(redis_client, settings)
+    control.commit(sessions, lambda s: [hallscreens.add_screen(
+        s, CLI_ACTOR, f"qingshan-m{col}", title=f"青山区拼接墙{col}号", setting=ScreenSetting(
+            layout=ScreenLayout.MOSAIC, region=HOME, tile=Tile(cols=2, rows=1, col=col, row=1))) for col in (1, 2)])
+    control.commit(sessions, lambda s: hallscreens.add_screen(
+        s, CLI_ACTOR, "qingshan-3", title="青山区指挥大厅3号屏", display_user="qingshan-wall-3",
+        setting=ScreenSetting(region=HOME_STREET, playlist=parse_playlist(f"map@{HOME}:30,queue@{HOME_STREET}:20"))))
     with serve(page_app.server) as base:
         context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1,
                                       locale="zh-CN")
@@ -220,6 +262,7 @@ def test_a_shift_lead_changes_a_layout_and_posts_a_banner_in_the_page(browser: A
             row = page.locator(f'tr[data-screen="{HOME_SCREEN}"]')
             expect(row).to_be_visible(timeout=15_000)
             assert page.locator(f'tr[data-screen="{OTHER_SCREEN}"]').count() == 0
+            expect(page.locator("tr.screens-row")).to_have_count(4)
             row.get_by_role("button", name="编辑").click()
             expect(page.locator("#screens-editor")).to_have_class("gh-panel screens-editor is-open", timeout=10_000)
             expect(page.locator("#screens-e-title")).to_have_value("青山区指挥大厅1号屏")
@@ -260,6 +303,18 @@ def test_a_shift_lead_changes_a_layout_and_posts_a_banner_in_the_page(browser: A
             page.set_viewport_size({"width": 3840, "height": 2160})
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "screens-3840x2160.png"))
+            # A dropdown opened at 4K lies under its control (the page is zoomed; its list is not).
+            page.locator("#screens-e-metric").click()
+            option = page.get_by_role("option", name="超期案件")
+            expect(option).to_be_visible(timeout=5000)
+            control_box, option_box = page.locator("#screens-e-metric").bounding_box(), option.bounding_box()
+            assert control_box is not None and option_box is not None
+            page.screenshot(path=str(shots / "screens-dropdown-3840x2160.png"))
+            # (it may be wider than its control and moved left to stay on the screen)
+            assert option_box["x"] <= control_box["x"] + control_box["width"] and \
+                option_box["x"] + option_box["width"] >= control_box["x"] + control_box["width"] / 2
+            assert option_box["x"] + option_box["width"] <= 3840 and 0 < option_box["y"] - control_box["y"] < 400
+            page.keyboard.press("Escape")
             # Nothing spills sideways at 4K: the page is as wide as the screen.
             assert page.evaluate("() => document.querySelector('#screens-root').scrollWidth") <= \
                 page.evaluate("() => document.querySelector('#screens-root').clientWidth") + 1
