@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dash
+import redis
 from dash import ALL, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ from dashboard.store.hallcontrol import Actor, HallDenied, HallError, actor_for_
 from dashboard.store.hallscreens import VIEW_MAX_AGE_S
 from dashboard.store.scope import CITY as CITY_SCOPE
 from feeds.control import Committed, ControlPublisher
+from feeds.screens import users_on
 from layouts import screens as view
 
 from .timing import PageService
@@ -48,6 +50,7 @@ from .timing import PageService
 log = logging.getLogger(__name__)
 
 PAGE = "screens"
+WALL_PAGE = "wall"  # the page a hall screen's display user opens
 SIGNED_OUT = "未登录或登录已过期，请重新登录"
 FAILED = "操作失败，请稍后重试（详情见服务器日志）"
 NOT_YOURS = "没有此大屏，或无权管理 / no such screen within your scope"
@@ -121,11 +124,20 @@ class ScreensService(PageService):
         return {
             "who": f"辖区：{actor.scope.name}" + ("（管理员，全部大屏）" if actor.is_admin else ""),
             "count": f"共 {len(rows)} 块",
-            "table": view.render_table(rows, selected if isinstance(selected, str) else None, tz, names),
+            "table": view.render_table(rows, selected if isinstance(selected, str) else None, tz, names,
+                                       self.online([r.display_user_id for r in rows if r.display_user_id])),
             "banners": view.render_banners(hallpage.banner_rows(session, actor, now=self.clock()), tz),
             "log": view.render_log(hallpage.change_rows(session, actor), tz, names),
             "screen_options": [{"label": f"{r.title}（{r.name}）", "value": r.name} for r in rows],
         }
+
+    def online(self, user_ids: list[int]) -> set[int] | None:
+        """Which display users have their wall open (``feeds/screens.py``); None: Redis away."""
+        try:
+            return users_on(self.client, self.settings, WALL_PAGE, user_ids)
+        except redis.RedisError as exc:
+            log.debug("screens: who is online not known: %s", exc)
+            return None
 
     def editor(self, session: Session, actor: Actor, name: Any) -> dict[str, Any] | None:
         """The editor's values for screen ``name`` (None: not one the actor may control)."""

@@ -98,11 +98,21 @@ def playlist_summary(entries: Sequence[PlaylistEntry], names: dict[str, str]) ->
     return f"{len(entries)}条 · " + " → ".join(steps)
 
 
-def render_table(rows: Sequence[ScreenRow], selected: str | None, tz: tzinfo, names: dict[str, str]) -> Any:
-    """The screens table; each row's 编辑 opens the editor."""
+def _online(row: ScreenRow, online: set[int] | None) -> html.Td:
+    if row.display_user_id is None or online is None:
+        return html.Td(PLACEHOLDER, className="screens-muted")
+    if row.display_user_id in online:
+        return html.Td("在线", className="screens-ok")
+    return html.Td("离线", className="screens-muted")
+
+
+def render_table(rows: Sequence[ScreenRow], selected: str | None, tz: tzinfo, names: dict[str, str],
+                 online: set[int] | None = None) -> Any:
+    """The screens table; each row's 编辑 opens the editor. ``online``: the display users whose
+    wall is open (None: not known)."""
     if not rows:
         return html.P("辖区内还没有可管理的大屏（管理员用 gridhall screens add 添加）", className="screens-empty")
-    head = ["名称", "标题", "区域", "版式", "指标", "轮播", "声音", "大屏账号", "最后修改", ""]
+    head = ["名称", "标题", "区域", "版式", "指标", "轮播", "声音", "大屏账号", "在线", "最后修改", ""]
     body = []
     for r in rows:
         layout = r.layout.label + (f" {r.tile}" if r.tile else "")
@@ -117,6 +127,7 @@ def render_table(rows: Sequence[ScreenRow], selected: str | None, tz: tzinfo, na
                     title=playlist_summary(r.playlist, names)),
             html.Td("开" if r.sound else "关"),
             html.Td(r.display_user or "未绑定", className="" if r.display_user else "screens-muted"),
+            _online(r, online),
             html.Td([html.Span(when(r.updated_at, tz), className="screens-block"),
                      html.Span(r.updated_by, className="screens-block")], className="screens-cell--when"),
             html.Td(html.Button("编辑", id={"type": "screens-pick", "name": r.name}, n_clicks=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -337,4 +338,45 @@ def test_a_leader_has_no_link_and_no_page(browser: Any, page_app: Any, sessions:
             assert page.goto(f"{base}/screens").status == 403  # type: ignore[union-attr]
         finally:
             context.close()
-    time.sleep(0)  # nothing kept running
+
+
+def test_the_table_says_which_bound_screens_have_their_wall_open(page_app: Any, sessions: sessionmaker[Session],
+                                                                 settings: Settings,
+                                                                 redis_client: redis.Redis) -> None:
+    """在线: the screen's display user has a session that asked for /wall within the minute
+    (feeds/screens.py, as the web workers note it); 离线 before; — for a screen with no display user."""
+    from authkit import display_token
+    from feeds.screens import FLUSH_EVERY_S, ScreenLog, screen_name, users_on
+    from feeds.sessionstore import SessionStore
+
+    wall_user = make_user(sessions, "display", username="qingshan-wall-9")
+    ControlPublisher(redis_client, settings).commit(sessions, lambda s: hallscreens.add_screen(
+        s, CLI_ACTOR, "qingshan-9", title="青山区指挥大厅9号屏", display_user="qingshan-wall-9",
+        setting=ScreenSetting(region=HOME)))
+    lead = make_user(sessions, "shift_lead", region=HOME)
+    client = signin_client(page_app.server.test_client(), lead)
+    client.get("/screens")
+
+    def cells() -> list[str]:
+        _, out = dash_call(client, page_app, "screens-table.children", {}, [], csrf_header(client))
+        body = out["screens-table.children"]["props"]["children"][1]["props"]["children"]
+        return [texts(row["props"]["children"][8]) for row in body]  # 在线, per screen by name
+
+    assert cells() == ["—", "离线"]  # qingshan-1 has no display user; qingshan-9's wall is not open
+    wall = page_app.server.test_client()
+    assert wall.get(f"/wall?token={display_token(sessions, wall_user)}").status_code == 303
+    assert wall.get("/wall").status_code == 200  # the worker notes the screen …
+    time.sleep(FLUSH_EVERY_S + 0.2)
+    assert wall.get("/wall").status_code == 200  # … and writes what it saw at most every FLUSH_EVERY_S
+    assert cells() == ["—", "在线"]
+
+    # The same from the parts: a session of the user seen on /wall, another page not counted.
+    store = SessionStore(redis_client, settings)
+    other = make_user(sessions, "display")
+    sid = store.create(other.user_id, timedelta(hours=1))
+    log = ScreenLog(redis_client, settings, flush_every_s=0)
+    log.seen("screens", "city", screen_name(sid))
+    assert other.user_id not in users_on(redis_client, settings, "wall", [other.user_id])
+    log.seen("wall", "city", screen_name(sid))
+    assert users_on(redis_client, settings, "wall", [other.user_id, lead.user_id]) == {other.user_id}
+    assert users_on(redis_client, settings, "wall", []) == set()

@@ -53,6 +53,7 @@ class ScreenRow:
     playlist: tuple[PlaylistEntry, ...]
     sound: bool
     display_user: str | None
+    display_user_id: int | None
     updated_at: datetime
     updated_by: str
 
@@ -104,6 +105,7 @@ def _row(screen: Screen) -> ScreenRow:
                      playlist=playlist_from_json(screen.playlist) if screen.playlist else (),
                      sound=bool(screen.sound),
                      display_user=screen.display_user.username if screen.display_user else None,
+                     display_user_id=screen.display_user_id,
                      updated_at=screen.updated_at, updated_by=screen.updated_by)
 
 
