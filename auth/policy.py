@@ -38,7 +38,8 @@ class Rule:
     # The page shows the live view of the whole city (the wall): a user with a district or
     # street scope is refused rather than shown other districts' figures.
     city_only: bool = False
-    # The route changes something (only hot-spot notes in this release).
+    # The page's callbacks change something (hot-spot notes on /explore, the hall's screens and
+    # banners on /screens); the role must also be one of the page's ``WRITERS``.
     writes: bool = False
 
     def allows(self, role: str | None, city_scope: bool) -> bool:
@@ -93,10 +94,13 @@ PAGE_LIST: tuple[Page, ...] = (
          routes=("/wall/geo/<name>.json",  # its grid and boundary geometry (the viewer's region)
                  "/wall/events")),  # its push stream (server-sent events)
     # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
-    Page("explore", Rule(PEOPLE), home_of=frozenset({SHIFT_LEAD, ADMIN}),
+    Page("explore", Rule(PEOPLE, writes=True), home_of=frozenset({SHIFT_LEAD, ADMIN}),
          routes=("/explore/export.<fmt>",)),  # the current case table as CSV/XLSX
     # The leaders' read-only summary (desktop and phone).
     Page("view", Rule(PEOPLE), home_of=frozenset({LEADER})),
+    # The hall's screens (大屏管理): shift leads change the screens of their scope and post
+    # banners in it, admins all (dashboard/store/hallcontrol.py applies the scope per screen).
+    Page("screens", Rule(frozenset({SHIFT_LEAD, ADMIN}), writes=True)),
     # The interim live-counts page of the first release (city figures only).
     Page("live", Rule(frozenset({SHIFT_LEAD, ADMIN}), city_only=True)),
 )
@@ -107,8 +111,13 @@ PAGES: dict[str, Rule] = {page.name: page.rule for page in PAGE_LIST}
 # … and where each role lands after signing in (and when it opens "/").
 HOME: dict[str, str] = {role: page.path for page in PAGE_LIST for role in page.home_of}
 
-# Callbacks that write (by page); the role must also be in ``WRITERS``.
-WRITERS = frozenset({SHIFT_LEAD})
+# Who may use the write callbacks of a page whose rule ``writes`` (checked in the callback on
+# the server, besides the page's rule): hot-spot notes are the shift leads'; the screens and
+# banners the shift leads' and the admins' (each change then within the actor's scope).
+WRITERS: dict[str, frozenset[str]] = {
+    "explore": frozenset({SHIFT_LEAD}),
+    "screens": frozenset({SHIFT_LEAD, ADMIN}),
+}
 
 # -- every Flask URL rule of the app ------------------------------------------------------------
 ROUTES: dict[str, Rule | PageOf | Scrape] = {
@@ -126,7 +135,7 @@ ROUTES: dict[str, Rule | PageOf | Scrape] = {
     "/_dash-layout": PageOf("referrer"),  # the page's layout, asked for by the page
     "/_dash-update-component": PageOf("callback"),  # each callback belongs to one page
     "/": SIGNED_IN,  # redirects to the role's home page
-    "/<path:path>": PageOf("path"),  # Dash's page catch-all: /wall, /explore, /view, /live
+    "/<path:path>": PageOf("path"),  # Dash's page catch-all: /wall, /explore, /view, /screens, /live
     # Each page's own routes (PAGE_LIST above): the wall's geometry, explore's export.
     **{route: PageOf("path") for page in PAGE_LIST for route in page.routes},
     # The JSON read API authenticates itself (bearer token, or this session): api/v1.py.

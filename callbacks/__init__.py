@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.settings import Settings
 
-from . import explore, live, view, wall
+from . import explore, live, screens, view, wall
 
 
 @dataclass
@@ -23,6 +23,7 @@ class Services:
     wall: wall.WallService
     explore: explore.ExploreService
     view: view.ViewService
+    screens: screens.ScreensService
     # Dash callback key ("..a.b...c.d..") → the page it belongs to; the guard (auth/guard.py)
     # applies that page's rule to every callback request. A callback missing here is refused.
     # Clientside callbacks are not listed: they run in the browser only.
@@ -36,6 +37,7 @@ PAGE_CALLBACKS: dict[str, Callable[[dash.Dash, Services], None]] = {
     "wall": lambda app, services: wall.register(app, services.wall),
     "explore": lambda app, services: explore.register(app, services.explore),
     "view": lambda app, services: view.register(app, services.view),
+    "screens": lambda app, services: screens.register(app, services.screens),
 }
 
 # Each page's own Flask routes beside its path (auth/policy.py lists them under the page, so the
@@ -59,6 +61,7 @@ def register(
                         explore.ExploreService(settings, sessions, redis_client),
                         # The read API and /view share the wall's live view (its summary, its queue).
                         view.ViewService(settings, sessions, redis_client, live=wall_service.loaded_view),
+                        screens.ScreensService(settings, sessions, redis_client),
                         callback_pages={})
     for page, register_page in PAGE_CALLBACKS.items():
         before = set(app.callback_map)
@@ -72,4 +75,4 @@ def register(
     return services
 
 
-__all__ = ["PAGE_CALLBACKS", "PAGE_ROUTES", "Services", "explore", "live", "register", "view", "wall"]
+__all__ = ["PAGE_CALLBACKS", "PAGE_ROUTES", "Services", "explore", "live", "register", "screens", "view", "wall"]

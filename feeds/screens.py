@@ -25,6 +25,7 @@ import redis
 from dashboard.settings import Settings
 
 from .keys import SCREENS_KEY
+from .sessionstore import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,14 @@ class ScreenLog:
             log.debug("screens: not written: %s", exc)
 
 
+def seen_on(client: redis.Redis, settings: Settings, page: str, *, now: float | None = None,
+            window_s: float = WINDOW_S) -> set[str]:
+    """The names (:func:`screen_name`) of the screens that asked for ``page`` within ``window_s``."""
+    now = time.time() if now is None else now
+    members = cast(list[str], client.zrangebyscore(settings.key(SCREENS_KEY), now - window_s, "+inf"))
+    return {m.split(SEP, 2)[2] for m in members if m.count(SEP) >= 2 and m.split(SEP, 1)[0] == page}
+
+
 def connected(client: redis.Redis, settings: Settings, *, now: float | None = None,
               window_s: float = WINDOW_S) -> dict[tuple[str, str], int]:
     """Screens per (page, scope) that asked within ``window_s`` seconds, from every worker."""
@@ -90,3 +99,15 @@ def connected(client: redis.Redis, settings: Settings, *, now: float | None = No
         page, scope, _screen = member.split(SEP, 2)
         counts[(page, scope)] += 1
     return dict(counts)
+
+
+def users_on(client: redis.Redis, settings: Settings, page: str, user_ids: list[int], *,
+             now: float | None = None, window_s: float = WINDOW_S) -> set[int]:
+    """Which of ``user_ids`` had a session that asked for ``page`` within ``window_s`` (a hall
+    screen's display user: is its wall open?). Two round trips whatever the number of users;
+    a screen is noted at most :data:`FLUSH_EVERY_S` late."""
+    if not user_ids:
+        return set()
+    seen = seen_on(client, settings, page, now=now, window_s=window_s)
+    sessions = SessionStore(client, settings).sessions_of(user_ids)
+    return {user_id for user_id, sids in sessions.items() if any(screen_name(sid) in seen for sid in sids)}

@@ -78,6 +78,13 @@ class SessionStore:
         pipe.expire(self._user_key(user_id), max(seconds, LIST_TTL_S))
         pipe.execute()
 
+    def sessions_of(self, user_ids: list[int]) -> dict[int, list[str]]:
+        """The session ids listed for each of ``user_ids`` (one round trip; some may have expired)."""
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.smembers(self._user_key(user_id))
+        return {user_id: sorted(cast(set[str], sids)) for user_id, sids in zip(user_ids, pipe.execute(), strict=True)}
+
     def revoke(self, sid: str, user_id: int) -> None:
         """End one session (sign-out)."""
         pipe = self.client.pipeline()

@@ -15,7 +15,7 @@ from dashboard.rules.screenspec import SpecError, parse_playlist, playlist_to_js
 from dashboard.settings import Settings
 from dashboard.store.scope import CITY, Scope
 
-from . import explore, live, view, wall
+from . import explore, live, screens, view, wall
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def root_layout(settings: Settings, city_name: Callable[[], str] = lambda: "",
                 region_scope: Callable[[str | None], Scope] = lambda region: CITY,
                 screen_of: Callable[[int | None], dict[str, Any] | None] = lambda user_id: None,
                 ) -> Callable[[], html.Div]:
-    """The app's layout, chosen per request by path: /wall, /explore, /view or /live.
+    """The app's layout, chosen per request by path: /wall, /explore, /view, /screens or /live.
 
     Who may see which page is decided before this runs (auth/guard.py checks the same path).
     ``city_name`` answers the city's name for the header (``dashboard.store.cityname``),
@@ -90,9 +90,11 @@ def _wall(settings: Settings, url: ParseResult, context: Context) -> html.Div:
 
 LAYOUTS: dict[str, PageLayout] = {
     "wall": _wall,
-    "explore": lambda settings, url, context: explore.layout(settings, url.query, city=context.city),
+    "explore": lambda settings, url, context: explore.layout(settings, url.query, city=context.city,
+                                                             screens=_may_open("screens")),
     "view": lambda settings, url, context: view.layout(settings, url.query, city=context.city),
     "live": lambda settings, url, context: live.layout(settings, city=context.city),
+    "screens": lambda settings, url, context: screens.layout(settings, city=context.city),
 }
 
 
@@ -118,7 +120,7 @@ def _page_url() -> ParseResult | None:
 def validation_layout(settings: Settings) -> html.Div:
     """Every page at once, so Dash can check callbacks against components of any page."""
     return html.Div([live.layout(settings), wall.layout(settings, board="evaluation"), explore.layout(settings),
-                     view.layout(settings)])
+                     view.layout(settings), screens.layout(settings)])
 
 
-__all__ = ["LAYOUTS", "Context", "explore", "live", "root_layout", "validation_layout", "view", "wall"]
+__all__ = ["LAYOUTS", "Context", "explore", "live", "root_layout", "screens", "validation_layout", "view", "wall"]

@@ -104,9 +104,10 @@ def _dropdown(key: str, label: str, options: list[dict[str, str]], value: str | 
     ])
 
 
-def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
+def layout(settings: Settings, query: str = "", *, city: str = "", screens: bool = False) -> html.Div:
     """The whole /explore page; ``query`` is the URL's query string (state lives in the URL);
-    ``city`` the city's name for the header."""
+    ``city`` the city's name for the header; ``screens``: offer the link to /screens (the
+    viewer may open it; the guard decides all the same)."""
     sel = Selection.lenient(query)
     keep = lambda v: [{"label": v, "value": v}] if v else []  # noqa: E731 - filled by the callback
     return html.Div(
@@ -124,6 +125,8 @@ def layout(settings: Settings, query: str = "", *, city: str = "") -> html.Div:
                     html.Span(id="explore-clock", className="explore-clock", children=PLACEHOLDER),
                     as_of("explore-updated", "数据时间 "),
                     html.Button("刷新", id="explore-refresh", className="explore-btn", n_clicks=0),
+                    *([html.A("大屏管理", href="/screens", className="explore-btn", id="explore-to-screens")]
+                      if screens else []),
                 ]),
                 modifier="explore-header",
             ),

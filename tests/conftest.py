@@ -11,7 +11,7 @@ test module never imports another): browserkit (Chromium, the live server), clik
 wide console), democitykit (the demo city), hallkit (the demo city served, as a hall sees it),
 apicitykit (the read API's two-district city and the leaders' view's variant of it),
 evaluationkit (the worked example's September), feedkit (the feed tests' small city). Kits
-of plain helpers (citykit, authkit, liveviewkit) are imported.
+of plain helpers (citykit, authkit, liveviewkit, screenspagekit) are imported.
 A fixture's name is unique in the suite: distinct cities have distinct names
 (tests/test_suite_layout.py checks it).
 """
@@ -34,7 +34,7 @@ from dashboard.store import db
 from dashboard.store.models import Base
 
 # Plugins' asserts are rewritten by pytest; these kits' helpers assert too, so have them rewritten.
-pytest.register_assert_rewrite("authkit", "citykit", "liveviewkit")
+pytest.register_assert_rewrite("authkit", "citykit", "liveviewkit", "screenspagekit")
 
 pytest_plugins = ["apicitykit", "browserkit", "clikit", "democitykit", "evaluationkit", "feedkit", "hallkit"]
 

@@ -203,3 +203,42 @@ def test_unknown_callback_and_unknown_page_are_refused(api_city_app: Any, sessio
     assert r.status_code == 403
     assert client.get("/nowhere").status_code == 404
     assert api_city_app.server.test_client().get("/nowhere").status_code == 404
+
+
+def test_the_screens_page_by_role_and_scope(api_city_app: Any, sessions: sessionmaker[Session],
+                                            redis_client: Any, settings: Any) -> None:
+    """/screens (大屏管理): leaders and displays are refused the page and every callback of it; a
+    district's shift lead sees and changes only its district's screens, and a crafted payload
+    naming another district's screen is refused on the server; an admin sees and changes all."""
+    from screenspagekit import HOME, HOME_SCREEN, OTHER_SCREEN, dash_call, hall_screens, texts
+
+    hall_screens(sessions, redis_client, settings)
+    pages = api_city_app.server.extensions["gridhall"].services.callback_pages
+    keys = [k for k, page in pages.items() if page == "screens"]
+    assert len(keys) == 6
+    leader = signin_client(api_city_app.server.test_client(), make_user(sessions, "leader"))
+    display = api_city_app.server.test_client()
+    assert display.get(f"/wall?token={display_token(sessions)}").status_code == 303
+    for client in (leader, display):
+        client.get("/login")
+        assert client.get("/screens").status_code == 403
+        for key in keys:
+            body = _callback_body(key, api_city_app.callback_map[key])
+            assert client.post("/_dash-update-component", json=body, headers=csrf_header(client)).status_code == 403
+
+    save = {"screens-save.n_clicks": 1, "screens-e-layout.value": "kpis", "screens-e-region.value": "city",
+            "screens-e-metric.value": "open", "screens-e-title.value": "改过的标题"}
+    seen = {}
+    for name, region in (("lead", HOME), ("admin", None)):
+        who = make_user(sessions, "shift_lead" if name == "lead" else "admin", region=region)
+        client = signin_client(api_city_app.server.test_client(), who)
+        assert client.get("/screens").status_code == 200
+        _, out = dash_call(client, api_city_app, "screens-table.children", {}, [], csrf_header(client))
+        seen[name] = texts(out["screens-table.children"])
+        _, out = dash_call(client, api_city_app, "screens-saved.data",
+                           {**save, "screens-selected.data": OTHER_SCREEN, "screens-e-region.value": HOME if region
+                            else "city"}, ["screens-save.n_clicks"], csrf_header(client))
+        seen[f"{name}-save"] = out.get("screens-saved.data")
+    assert HOME_SCREEN in seen["lead"] and OTHER_SCREEN not in seen["lead"]
+    assert HOME_SCREEN in seen["admin"] and OTHER_SCREEN in seen["admin"]
+    assert seen["lead-save"] is None and seen["admin-save"] == 1  # the lead's crafted save was refused

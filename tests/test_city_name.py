@@ -20,7 +20,7 @@ from dashboard.store.cityname import CityNameSource, city_name
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL_CITY = REPO / "tests" / "data" / "city-small"  # its city.toml: name = "测试市"
-PAGES = ("/wall", "/explore", "/view", "/live")
+PAGES = ("/wall", "/explore", "/view", "/screens", "/live")
 SUFFIX = "数字化城市管理 · 实时态势"
 
 
