@@ -42,12 +42,14 @@ from auth.policy import DISPLAY
 from auth.sessions import session_check
 from dashboard.figures.evaluation import RANKED_BELOW, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
+from dashboard.rules.classification import Classification
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import weights_from_settings
 from dashboard.rules.screenspec import playlist_to_json
 from dashboard.rules.vocab import UNLOCATED
 from dashboard.settings import Settings
 from dashboard.store import mapdata
+from dashboard.store.alerts import active_alerts
 from dashboard.store.hallscreens import ScreenView, ScreenViews
 from dashboard.store.reference import timing_for
 from dashboard.store.scope import CITY, Scope, ScopeError, get_scope, grid_ids
@@ -82,6 +84,7 @@ EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.
 RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks, API, pages
 MAP_LAYERS_KEPT = 64  # map layers (name × region) kept per worker
 SIGHTS_KEPT = 64  # sights (metric × region) whose panels and row histories a worker keeps
+ALERTS_TTL_S = 5.0  # a region's alerts are read again at least this often (besides every notice)
 GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
 # The refresh's outputs, in order: an answer names only those that changed ({id: {prop: value}},
 # the shape of Dash's own callback answers; a pushed update carries the same).
@@ -89,7 +92,7 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("wall-grid", "data"), ("wall-state", "data"),
     *[(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
     ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
-    ("wall-districts", "rowData"),
+    ("wall-districts", "rowData"), ("wall-alerts", "data"),
 )
 # The health callback's outputs, in order: the header's feed figures, the stale banner, the page's
 # stale look, 数据更新于 and the fingerprint of all that (the poll's dedupe). Every answer names
@@ -205,7 +208,7 @@ def _size(value: Any) -> int:
 class Panels:
     """What every screen of one sight shows at one (view version, minute): computed once per worker."""
 
-    key: tuple[int, datetime, Sight]
+    key: tuple[int, datetime, Sight, int]  # (view version, minute, sight, control generation)
     parts: dict[str, Any]  # kpi texts, hot rows, queue rows, queue note, board rows
     digests: dict[str, str]
     hot: list[Any]  # the hot-spot list, rendered
@@ -296,6 +299,9 @@ class WallService:
         # The hall's named screens (大屏) as the walls show them, dropped on every control notice.
         self._screens: tuple[ScreenViews, ControlFollower] | None = None
         self._screens_lock = threading.Lock()
+        self._control_generation = 0
+        self._alerts: dict[str, tuple[float, int, list[dict[str, Any]]]] = {}  # region -> (when, generation, rows)
+        self._classification = Classification.from_settings(settings)
         # Called on every control notice after the screens are dropped: the push hub's wake, so
         # the open streams send a changed screen at once (add_routes registers it).
         self.on_control: list[Callable[[], None]] = []
@@ -366,17 +372,54 @@ class WallService:
         From memory: the worker's ScreenViews, dropped by the control notice of any change
         (feeds/control.py), so the shift lead's change is seen at the next look (the push stream
         looks every half second)."""
+        views = self._control()[0]
         if user_id is None:
             return None
+        view_ = views.by_user(user_id)
+        return screen_payload(view_) if view_ is not None else None
+
+    def _control(self) -> tuple[ScreenViews, ControlFollower]:
+        """The worker's ScreenViews and the control follower that drops them, started on first use."""
         with self._screens_lock:
             if self._screens is None:
                 self._screens = follow_screen_views(self.settings, self.sessions, self.client, then=self._woken)
-        view_ = self._screens[0].by_user(user_id)
-        return screen_payload(view_) if view_ is not None else None
+            return self._screens
 
     def _woken(self) -> None:
+        self._control_generation += 1  # the alerts may have changed: panels are computed again
         for wake in self.on_control:
             wake()
+
+    @property
+    def control_generation(self) -> int:
+        """How many control notices (screens, banners, alerts) this worker has seen."""
+        self._control()  # the control follower runs from the first look on
+        return self._control_generation
+
+    # -- alerts (突发事件) ----------------------------------------------------------------------
+    def alerts(self, scope: Scope) -> list[dict[str, Any]]:
+        """The alerts a wall of ``scope`` shows now (``dashboard/store/alerts.py`` active_alerts),
+        as the page gets them; read from SQL once per control notice and scope, and at least every
+        ALERTS_TTL_S (a notice lost while Redis was away)."""
+        key = scope.code or ""
+        generation = self._control_generation
+        hit = self._alerts.get(key)
+        if hit is not None and hit[1] == generation and time.monotonic() - hit[0] < ALERTS_TTL_S:
+            return hit[2]
+        with self.sessions() as session:
+            found = active_alerts(session, scope, utcnow(), classification=self._classification)
+        tz = self.settings.tz
+        rows = [{
+            "id": a.id, "number": a.number or a.case_id, "reason": a.reason_label,
+            "klass": " / ".join(p for p in (a.major_name, a.minor_name) if p) or PLACEHOLDER,
+            "place": " · ".join(p for p in (a.district if scope.is_city else "", a.street, a.community) if p)
+            or UNLOCATED, "grid": a.grid_code or "", "raised": f"{a.raised_at.astimezone(tz):%H:%M:%S}",
+            "escalated": a.escalated, "city": a.level.value == "city",
+        } for a in found]
+        if len(self._alerts) >= SIGHTS_KEPT:
+            self._alerts.clear()
+        self._alerts[key] = (time.monotonic(), generation, rows)
+        return rows
 
     # -- scopes -----------------------------------------------------------------------------
     def scope_of(self, region: str) -> Scope:
@@ -543,7 +586,7 @@ class WallService:
         figures count the cases located in it only (docs/wall.md, "Region walls").
         """
         minute = utcnow().replace(second=0, microsecond=0)
-        key = (live.version, minute, sight)
+        key = (live.version, minute, sight, self.control_generation)
         hit = self._panels.get(sight)
         if hit is not None and hit.key == key:
             return hit
@@ -567,11 +610,12 @@ class WallService:
                 }
                 if sight.board == "districts" and scope.is_city:  # 各区对比 (layouts/wall.py board_of)
                     parts["districts"] = district_rows(live)
+            parts["alerts"] = self.alerts(scope)
             digests = {k: _digest(v) for k, v in parts.items()}
             histories = self.rows_of(sight.region)
             for name in ROW_PANELS:
                 histories[name].record(digests[name], parts[name])
-            panels = Panels((version, minute, sight), parts, digests,
+            panels = Panels((version, minute, sight, key[3]), parts, digests,
                             view.render_hot(parts["hot"], view.METRICS[sight.metric][1]),
                             [code for code, _, _ in parts["hot"]])
             if len(self._panels) >= SIGHTS_KEPT:
@@ -712,6 +756,8 @@ class WallService:
             out["wall-queue-count"] = {"children": panels.parts["queue_note"]}
         if "districts" in changed:
             out["wall-districts"] = {"rowData": panels.parts["districts"]}
+        if "alerts" in changed:
+            out["wall-alerts"] = {"data": panels.parts["alerts"]}
         return out
 
 
@@ -1145,6 +1191,11 @@ def register(app: dash.Dash, service: WallService) -> None:
         ClientsideFunction(namespace="gridhall_scene", function_name="applied"),
         Output("wall-scene-shown", "data"),
         Input("wall-config", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_alerts", function_name="show"),
+        Output("wall-alerts-shown", "data"),
+        Input("wall-alerts", "data"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="gridhall_scene", function_name="late"),

@@ -93,6 +93,9 @@ class Source(Protocol):
 
     def journal_version(self) -> int: ...
 
+    @property
+    def control_generation(self) -> int: ...  # bumped by every control notice (alerts, screens)
+
     def health_answer(self, now: datetime) -> dict[str, dict[str, Any]]: ...
 
 log = logging.getLogger(__name__)
@@ -174,6 +177,7 @@ class PushHub:
         self._places: dict[Sight, Place] = {}  # sight -> where the newest update left a screen
         self._version = -1  # the live view's version the newest updates are complete for
         self._minute: Any = None
+        self._generation = -1  # the service's control generation the newest updates are for (alerts)
         self._health: tuple[int, Event] | None = None  # (seq, event) of the current health
         self._health_fp: str | None = None
         self._health_checked = -PUSH_HEALTH_CHECK_S  # monotonic time of the last look
@@ -250,7 +254,8 @@ class PushHub:
                 stop.wait(PUSH_STOP_CHECK_S)
                 continue
             minute = utcnow().replace(second=0, microsecond=0)
-            if live.version == self._version and minute == self._minute:
+            generation = self.service.control_generation
+            if live.version == self._version and minute == self._minute and generation == self._generation:
                 # Woken by a change, or in time for the next look at the health.
                 live.wait_changed(self._version, min(PUSH_STOP_CHECK_S, PUSH_HEALTH_CHECK_S))
                 continue
@@ -265,6 +270,7 @@ class PushHub:
                 stop.wait(1.0)
                 continue
             self._minute = minute
+            self._generation = generation
             took = time.perf_counter() - started
             stop.wait(max(self.interval_s, 2 * took))
 

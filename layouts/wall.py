@@ -281,6 +281,9 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                    header_time("wall"), subtitle_id="wall-title"),
             # Broadcast banners (横幅通知) of a named screen: filled by wallscene.js as text.
             html.Div(id="wall-broadcast", className="wall-broadcast", role="status"),
+            # Alerts of 突发事件 for this wall's region (callbacks/wall.py alerts): one at a time,
+            # queued, filled by wallalerts.js as text; the grid of the one shown flashes on the map.
+            html.Div(id="wall-alert", className="wall-alert", role="alert"),
             kpi_strip("wall-kpi", KPIS, "wall"),
             html.Main(
                 className="wall-main",
@@ -358,6 +361,8 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # Panels whose figures are late ({"live"|"ranking": since}), from the health answer.
             dcc.Store(id="wall-stale-panels", storage_type="memory", data=None),
             dcc.Store(id="wall-late-shown", storage_type="memory", data=None),
+            dcc.Store(id="wall-alerts", storage_type="memory", data=None),
+            dcc.Store(id="wall-alerts-shown", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
             dcc.Store(id="wall-config", data=wall_config(settings, metric, scope, board, screen_layout,

@@ -77,6 +77,8 @@
     return { color: "#5f8fc8", weight: 1.2, opacity: 0.85, dashArray: "4 4", fill: false };
   };
 
+  wall.restyle = function (code) { restyle(code); };  // wallalerts.js: a flashing cell back to its colour
+
   function restyle(code) {
     var layer = wall.layers[code];
     if (layer && layer.setStyle) {

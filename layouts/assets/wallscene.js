@@ -83,6 +83,7 @@
      with the page's own screen when it loads, and again whenever the shift lead changes it. */
   W.playScreen = function (screen) {
     showBanners(screen && screen.banners);
+    W.screenSound = !!(screen && screen.sound);  // wallalerts.js beeps only where it is on
     // Only what the scene is made of: a banner posted does not restart the playlist.
     var key = JSON.stringify(screen ? [screen.layout, screen.region, screen.metric, screen.tile,
                                        screen.playlist] : null);
