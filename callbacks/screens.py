@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from auth import identity, policy
 from dashboard.figures import hallpage
+from dashboard.rules.classification import Classification
 from dashboard.rules.screenspec import (
     CITY,
     BannerLevel,
@@ -37,7 +38,8 @@ from dashboard.rules.screenspec import (
     parse_ttl,
     playlist_from_json,
 )
-from dashboard.store import banners, hallscreens
+from dashboard.store import alerts, banners, hallscreens
+from dashboard.store.alerts import AlertError, active_alerts
 from dashboard.store.hallcontrol import Actor, HallDenied, HallError, actor_for_user
 from dashboard.store.hallscreens import VIEW_MAX_AGE_S
 from dashboard.store.scope import CITY as CITY_SCOPE
@@ -81,6 +83,7 @@ class ScreensService(PageService):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.control = ControlPublisher(self.client, self.settings)
+        self.classification = Classification.from_settings(self.settings)
 
     # -- who ---------------------------------------------------------------------------------
     def actor(self, session: Session) -> Actor | None:
@@ -194,6 +197,24 @@ class ScreensService(PageService):
         done = self.commit(action)
         banner_id, until = done.result
         return f"已发布横幅通知 {banner_id}，至 {until}" + ("" if done.sent else "（消息服务暂不可用，大屏稍后显示）")
+
+    # -- alerts of 突发事件 -------------------------------------------------------------------------
+    def alerts(self, session: Session, actor: Actor) -> Any:
+        """The alerts waiting in the viewer's scope, as the walls of that scope show them."""
+        rows = active_alerts(session, actor.scope, self.clock(), classification=self.classification)
+        who = identity.current()
+        return view.render_alerts(rows, self.settings.tz, who is not None and who.role in policy.WRITERS[PAGE])
+
+    def acknowledge(self, alert_id: Any) -> str:
+        """确认 as the signed-in shift lead or admin (the store checks the scope and records who)."""
+        if not isinstance(alert_id, int) or isinstance(alert_id, bool):
+            raise AlertError("没有此预警 / no such alert")
+        done = self.commit(lambda session, actor: alerts.acknowledge(session, alert_id, identity.user(session),
+                                                                      self.clock()))
+        ack = done.result
+        if not ack.done_now:
+            return f"预警 {alert_id} 已由 {ack.by} 于 {ack.at.astimezone(self.settings.tz):%H:%M:%S} 确认"
+        return f"已确认预警 {alert_id}，各大屏撤下"
 
     def clear(self, banner_id: Any) -> str:
         if not isinstance(banner_id, int) or isinstance(banner_id, bool):
@@ -409,6 +430,36 @@ def register(app: dash.Dash, service: ScreensService) -> None:
         except Exception:
             log.exception("screens: a banner change failed")
             return _message(FAILED, False), no_update, no_update
+
+
+    @app.callback(Output("screens-alerts", "children"),
+                  Input("screens-alerts-tick", "n_intervals"), Input("screens-alert-version", "data"))
+    def alert_list(_n: Any, _version: Any) -> Any:
+        try:
+            with service.sessions() as session:
+                actor = service.actor(session)
+                if actor is None:
+                    return html.P(SIGNED_OUT, className="screens-error")
+                return service.alerts(session, actor)
+        except Exception:
+            log.exception("screens: the alerts failed")
+            return html.P(FAILED, className="screens-error")
+
+    @app.callback(Output("screens-a-msg", "children"), Output("screens-alert-version", "data"),
+                  Input({"type": "screens-ack", "id": ALL}, "n_clicks"), State("screens-alert-version", "data"),
+                  prevent_initial_call=True)
+    def acknowledge(_clicks: Any, version: Any) -> tuple[Any, Any]:
+        trigger = ctx.triggered_id
+        if not _clicked() or not isinstance(trigger, dict):
+            raise PreventUpdate
+        try:
+            text = service.acknowledge(trigger.get("id"))
+            return _message(text, True), (version if isinstance(version, int) else 0) + 1
+        except (Refused, AlertError, HallError) as exc:
+            return _message(str(exc), False), no_update
+        except Exception:
+            log.exception("screens: acknowledging %r failed", trigger)
+            return _message(FAILED, False), no_update
 
 
 __all__ = ["Edit", "ScreensService", "edit_rows", "parse_edit", "playlist_rows", "register"]

@@ -172,6 +172,30 @@ def new_entry(region: str) -> dict[str, Any]:
             "dwell_s": DWELL_DEFAULT_S}
 
 
+ALERTS_REFRESH_MS = 5000  # the alerts waiting for a shift lead come by themselves
+
+
+def render_alerts(rows: Sequence[Any], tz: tzinfo, may_ack: bool) -> Any:
+    """The alerts waiting in the viewer's scope (``dashboard.store.alerts.ActiveAlert``), each with
+    确认 for a shift lead or an admin."""
+    if not rows:
+        return html.P("当前没有待确认的突发事件预警", className="screens-empty")
+    items = []
+    for a in rows:
+        place = " · ".join(p for p in (a.district, a.street, a.community) if p) or "未定位"
+        items.append(html.Li(className="screens-alert", **attrs({"data-alert": str(a.id)}), children=[
+            html.Span(("已升级 · " if a.escalated else "") + a.reason_label, className="screens-alert__tag"),
+            html.Span(a.number or a.case_id, className="screens-alert__number"),
+            html.Span(" / ".join(p for p in (a.major_name, a.minor_name) if p), className="screens-alert__class"),
+            html.Span(f"{place} {a.grid_code or ''}", className="screens-alert__place"),
+            html.Span(f"{when(a.raised_at, tz)} 上报", className="screens-muted"),
+            html.Button("确认", id={"type": "screens-ack", "id": a.id}, n_clicks=0, type="button",
+                        className="screens-btn screens-btn--small screens-btn--danger") if may_ack
+            else html.Span("无权确认", className="screens-muted"),
+        ]))
+    return html.Ul(items, className="screens-alerts")
+
+
 def render_banners(rows: Sequence[BannerRow], tz: tzinfo) -> Any:
     if not rows:
         return html.P("当前没有生效的横幅通知", className="screens-empty")
@@ -327,6 +351,15 @@ def layout(settings: Settings, *, city: str = "") -> html.Div:
                 html.H3("生效中的横幅", className="screens-subtitle"),
                 html.Div(id="screens-banners", children=[]),
             ]),
+            html.Section(className="gh-panel screens-alertbox", children=[
+                html.H2(className="gh-panel__title", children=[
+                    "突发事件 · 待确认",
+                    html.Span("本辖区大屏上正在提示的预警；确认后各大屏撤下", className="screens-note")]),
+                html.Div(id="screens-a-msg", className="screens-msg", role="status", children=[]),
+                html.Div(id="screens-alerts", children=[]),
+                dcc.Interval(id="screens-alerts-tick", interval=ALERTS_REFRESH_MS, n_intervals=0),
+                dcc.Store(id="screens-alert-version", data=0),  # bumped after an acknowledgement
+            ]),
             html.Section(className="gh-panel screens-logbox", children=[
                 html.H2(className="gh-panel__title", children=[
                     "修改记录", html.Span("最新在前，最多50条", className="screens-note")]),
@@ -336,4 +369,4 @@ def layout(settings: Settings, *, city: str = "") -> html.Div:
     ])
 
 
-__all__ = ["TITLE", "layout", "render_banners", "render_log", "render_playlist", "render_table"]
+__all__ = ["TITLE", "layout", "render_alerts", "render_banners", "render_log", "render_playlist", "render_table"]

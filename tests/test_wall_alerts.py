@@ -19,16 +19,14 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from authkit import display_token, make_user
+from authkit import display_token, make_user, signin_page
 from browserkit import PageWatch, shots_dir
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
-from dashboard.store import alerts
 from dashboard.store import scope as scopes
-from dashboard.store.models import Alert, User
+from dashboard.store.models import Alert
 from feeds.contract import CaseEventMessage
-from feeds.control import ControlPublisher
 from hallkit import Hall, districts_by_load
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
@@ -57,7 +55,7 @@ def test_an_urgent_case_alerts_its_district_then_the_city(
     (code, name, _), (other, _, _), *_ = districts_by_load(sessions)
     with sessions() as s:
         grid = sorted(scopes.get_scope(s, code).grid_codes)[5]
-    pages = {}
+    pages: dict[str, Any] = {}
     for key, region in (("here", code), ("there", other), ("city", None)):
         user = make_user(sessions, "display", region=region)
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -98,23 +96,27 @@ def test_an_urgent_case_alerts_its_district_then_the_city(
         assert "已升级" in pages["city"].locator("#wall-alert").inner_text()
         assert _count(pages["there"]) == "0"
 
-        # The district's shift lead acknowledges it: gone from both walls, who and when stored.
+        # The district's shift lead acknowledges it on /screens (确认): gone from both walls, who
+        # and when stored.
         lead = make_user(sessions, "shift_lead", region=code)
         with sessions() as s:
             alert_id = s.scalar(select(Alert.id).where(Alert.case_id == "alert-1"))
         assert alert_id is not None
-
-        def ack(s: Session) -> Any:
-            user = s.get(User, lead.user_id)
-            assert user is not None
-            return alerts.acknowledge(s, alert_id, user, utcnow())
-
-        ControlPublisher(redis_client, settings).commit(sessions, ack)
+        desk = browser.new_page(viewport={"width": 1920, "height": 1080})
+        pages["desk"] = desk
+        signin_page(desk, hall.url, lead, next_path="/screens")
+        if not desk.url.endswith("/screens"):
+            desk.goto(f"{hall.url}/screens")
+        button = desk.locator(f"[data-alert='{alert_id}'] button")
+        button.wait_for(timeout=15_000)
+        button.click()
+        desk.locator("#screens-a-msg").get_by_text("已确认预警").wait_for(timeout=5_000)
         _until(hall, [pages["here"], pages["city"]], "() => document.documentElement.dataset.wallAlerts === '0'", 6)
         with sessions() as s:
             row = s.get(Alert, alert_id)
             assert row is not None and row.acknowledged_by == lead.user_id and row.acknowledged_at is not None
         assert pages["here"].locator("#wall-alert").is_hidden()
+        assert desk.locator(f"[data-alert='{alert_id}']").count() == 0  # and off the desk's list
         assert watch.errors == []
         print(f"alert on the district's wall {took:.2f} s after the report was published")
     finally:
