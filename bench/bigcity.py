@@ -781,11 +781,18 @@ def _secondary_ddl(conn: Any, table: str) -> tuple[list[str], list[str]]:
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
         "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)"), {"t": table}).all()
-    drops = [f'ALTER TABLE {table} DROP CONSTRAINT "{n}"' for n, _ in cons] + [f'DROP INDEX "{n}"' for n, _ in idx]
+    # Foreign keys of other tables that point at this one (alerts → cases.case_id) hold its unique
+    # keys: dropped first, made again last.
+    refs = conn.execute(text(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE confrelid = CAST(:t AS regclass) AND conrelid <> confrelid AND contype = 'f'"), {"t": table}).all()
+    drops = [f'ALTER TABLE {other} DROP CONSTRAINT "{n}"' for other, n, _ in refs]
+    drops += [f'ALTER TABLE {table} DROP CONSTRAINT "{n}"' for n, _ in cons] + [f'DROP INDEX "{n}"' for n, _ in idx]
     # Indexes first (unique constraints build their own), foreign keys last (one validating join each).
     creates = [d for _, d in idx] + [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, d in cons
                                       if not d.startswith("FOREIGN")]
     creates += [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, d in cons if d.startswith("FOREIGN")]
+    creates += [f'ALTER TABLE {other} ADD CONSTRAINT "{n}" {d}' for other, n, d in refs]
     return drops, creates
 
 

@@ -1,6 +1,6 @@
 """Shared kit: the demo city served by a real app, as a command hall sees it (region walls, scenes).
 
-A pytest plugin (registered in tests/conftest.py): the ``hall`` fixture needs no import;
+A pytest plugin (registered in tests/conftest.py): the ``command_hall`` fixture needs no import;
 :class:`Hall` and :func:`districts_by_load` do. The demo city (several districts, two days of
 history) in the test's database, the real ingest on the test's Redis (driven by the test, its
 heartbeat kept alive), the app on a werkzeug thread.
@@ -42,7 +42,7 @@ class Hall:
 
 
 @pytest.fixture
-def hall(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
+def command_hall(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
          demo_city_dir: Path, engine: Any) -> Iterator[Hall]:
     import app as appmod
 

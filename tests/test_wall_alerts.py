@@ -36,11 +36,11 @@ def _count(page: Any) -> str:
     return str(page.get_attribute("html", "data-wall-alerts") or "0")
 
 
-def _until(hall: Hall, pages: list[Any], script: str, timeout_s: float) -> None:
+def _until(command_hall: Hall, pages: list[Any], script: str, timeout_s: float) -> None:
     """Drive the ingest (it escalates once a second) until ``script`` is true on every page."""
     until = time.monotonic() + timeout_s
     while True:
-        hall.ingest.step()
+        command_hall.ingest.step()
         if all(p.evaluate(script) for p in pages):
             return
         assert time.monotonic() < until, [p.evaluate("document.documentElement.dataset.wallAlerts") for p in pages]
@@ -49,7 +49,7 @@ def _until(hall: Hall, pages: list[Any], script: str, timeout_s: float) -> None:
 
 @pytest.mark.browser
 def test_an_urgent_case_alerts_its_district_then_the_city(
-    browser: Any, hall: Hall, sessions: sessionmaker[Session], settings: Settings, redis_client: redis.Redis,
+    browser: Any, command_hall: Hall, sessions: sessionmaker[Session], settings: Settings, redis_client: redis.Redis,
     tmp_path: Path,
 ) -> None:
     (code, name, _), (other, _, _), *_ = districts_by_load(sessions)
@@ -59,7 +59,7 @@ def test_an_urgent_case_alerts_its_district_then_the_city(
     for key, region in (("here", code), ("there", other), ("city", None)):
         user = make_user(sessions, "display", region=region)
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.goto(f"{hall.url}/wall?token={display_token(sessions, user)}")
+        page.goto(f"{command_hall.url}/wall?token={display_token(sessions, user)}")
         pages[key] = page
     watch = PageWatch(pages["here"])
     try:
@@ -68,12 +68,12 @@ def test_an_urgent_case_alerts_its_district_then_the_city(
         assert {_count(p) for p in pages.values()} <= {"0"}
 
         # An urgent case in the district: its wall shows it at once, as text, its grid flashing.
-        hall.producer.publish(CaseEventMessage(
+        command_hall.producer.publish(CaseEventMessage(
             event_id="alert-1-r", case_id="alert-1", type=EventType.REPORTED, occurred_at=utcnow(),
             source="supervisor", kind="event", class_code="06010", grid_code=grid, urgency="urgent",
             description="暴露垃圾堆积<b>", number="ALERT-0001"))  # 暴露垃圾: urgent, not a safety class
         started = time.monotonic()
-        hall.ingest.step()
+        command_hall.ingest.step()
         pages["here"].wait_for_function("() => document.documentElement.dataset.wallAlerts === '1'", timeout=3_000)
         took = time.monotonic() - started
         strip = pages["here"].locator("#wall-alert")
@@ -90,9 +90,9 @@ def test_an_urgent_case_alerts_its_district_then_the_city(
         assert _count(pages["there"]) == "0" and _count(pages["city"]) == "0"
         assert "ALERT-0001" not in pages["there"].content()
 
-        # Nobody acknowledges it: after the escalation time it reaches the city hall.
-        hall.ingest.alert_rules = dataclasses.replace(hall.ingest.alert_rules, escalate_s=1.0)
-        _until(hall, [pages["city"]], "() => document.documentElement.dataset.wallAlerts === '1'", 10)
+        # Nobody acknowledges it: after the escalation time it reaches the city command_hall.
+        command_hall.ingest.alert_rules = dataclasses.replace(command_hall.ingest.alert_rules, escalate_s=1.0)
+        _until(command_hall, [pages["city"]], "() => document.documentElement.dataset.wallAlerts === '1'", 10)
         assert "已升级" in pages["city"].locator("#wall-alert").inner_text()
         assert _count(pages["there"]) == "0"
 
@@ -104,14 +104,15 @@ def test_an_urgent_case_alerts_its_district_then_the_city(
         assert alert_id is not None
         desk = browser.new_page(viewport={"width": 1920, "height": 1080})
         pages["desk"] = desk
-        signin_page(desk, hall.url, lead, next_path="/screens")
+        signin_page(desk, command_hall.url, lead, next_path="/screens")
         if not desk.url.endswith("/screens"):
-            desk.goto(f"{hall.url}/screens")
+            desk.goto(f"{command_hall.url}/screens")
         button = desk.locator(f"[data-alert='{alert_id}'] button")
         button.wait_for(timeout=15_000)
         button.click()
         desk.locator("#screens-a-msg").get_by_text("已确认预警").wait_for(timeout=5_000)
-        _until(hall, [pages["here"], pages["city"]], "() => document.documentElement.dataset.wallAlerts === '0'", 6)
+        gone = "() => document.documentElement.dataset.wallAlerts === '0'"
+        _until(command_hall, [pages["here"], pages["city"]], gone, 6)
         with sessions() as s:
             row = s.get(Alert, alert_id)
             assert row is not None and row.acknowledged_by == lead.user_id and row.acknowledged_at is not None

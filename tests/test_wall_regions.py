@@ -109,7 +109,7 @@ def _converges(read: Callable[[], dict[str, Any]], truth: Callable[[], dict[str,
 
 @pytest.mark.browser
 def test_a_district_wall_shows_its_district_only(
-    browser: Any, hall: Hall, sessions: sessionmaker[Session], tmp_path: Path,
+    browser: Any, command_hall: Hall, sessions: sessionmaker[Session], tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -127,9 +127,9 @@ def test_a_district_wall_shows_its_district_only(
 
     page.on("response", keep)
     try:
-        page.goto(f"{hall.url}/wall?token={display_token(sessions, screen)}")
-        expect(page).to_have_url(f"{hall.url}/wall")
-        want = _truth(sessions, hall.ref, code)
+        page.goto(f"{command_hall.url}/wall?token={display_token(sessions, screen)}")
+        expect(page).to_have_url(f"{command_hall.url}/wall")
+        want = _truth(sessions, command_hall.ref, code)
         # The map holds the district's grids only, fitted to them.
         expect(page.locator("html")).to_have_attribute("data-wall-grids", str(want["n_grids"]), timeout=30_000)
         expect(page.locator(".gh-header__sub")).to_have_text(f"{name}数字化城市管理指挥分中心")
@@ -139,7 +139,7 @@ def test_a_district_wall_shows_its_district_only(
         assert codes == set(mine)
 
         def truth() -> dict[str, Any]:
-            return _truth(sessions, hall.ref, code)
+            return _truth(sessions, command_hall.ref, code)
 
         def read() -> dict[str, Any]:
             return _page_figures(page)
@@ -154,12 +154,12 @@ def test_a_district_wall_shows_its_district_only(
         with sessions() as s:
             there = sorted(scopes.get_scope(s, other).grid_codes)[3]
         before = page.inner_text("#wall-kpi-reported")
-        hall.producer.publish(_report("region-other-1", there))
-        hall.ingest.step()
+        command_hall.producer.publish(_report("region-other-1", there))
+        command_hall.ingest.step()
         page.wait_for_timeout(1500)
         assert page.inner_text("#wall-kpi-reported") == before
-        hall.producer.publish(_report("region-here-1", grid_here))
-        while hall.ingest.step():
+        command_hall.producer.publish(_report("region-here-1", grid_here))
+        while command_hall.ingest.step():
             pass
         expect(page.locator("#wall-kpi-reported")).to_have_text(
             f"{int(before.replace(',', '')) + 1:,}", timeout=5_000)
@@ -183,11 +183,11 @@ def test_a_district_wall_shows_its_district_only(
         assert other_name not in page.inner_text("body")
 
         # Another district by URL: refused (the page says so; geometry and stream are 404).
-        page.goto(f"{hall.url}/wall?region={other}")
+        page.goto(f"{command_hall.url}/wall?region={other}")
         expect(page.locator(".wall-refused")).to_have_text(wallpage.REFUSED_TEXT, timeout=10_000)
         for path in (f"/wall/geo/grids.json?region={other}", f"/wall/events?metric=open&region={other}",
                      "/wall/geo/grids.json?region=000000"):
-            assert page.request.get(hall.url + path).status == 404, path
+            assert page.request.get(command_hall.url + path).status == 404, path
         assert watch.errors == [] and watch.dialogs == []
         watch.assert_local_only()
     finally:
@@ -195,19 +195,20 @@ def test_a_district_wall_shows_its_district_only(
 
 
 @pytest.mark.browser
-def test_the_city_hall_opens_a_districts_wall(browser: Any, hall: Hall, sessions: sessionmaker[Session]) -> None:
+def test_the_city_hall_opens_a_districts_wall(browser: Any, command_hall: Hall,
+                                              sessions: sessionmaker[Session]) -> None:
     from playwright.sync_api import expect
 
     (code, name, _), *_ = districts_by_load(sessions)
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     try:
-        signin_page(page, hall.url, make_user(sessions, "shift_lead"), next_path=quote(f"/wall?region={code}"))
+        signin_page(page, command_hall.url, make_user(sessions, "shift_lead"), next_path=quote(f"/wall?region={code}"))
         if not page.url.endswith(f"/wall?region={code}"):
-            page.goto(f"{hall.url}/wall?region={code}")
-        want = _truth(sessions, hall.ref, code)
+            page.goto(f"{command_hall.url}/wall?region={code}")
+        want = _truth(sessions, command_hall.ref, code)
         expect(page.locator("html")).to_have_attribute("data-wall-grids", str(want["n_grids"]), timeout=30_000)
         expect(page.locator(".gh-header__sub")).to_contain_text(name)
-        _converges(lambda: _page_figures(page), lambda: _truth(sessions, hall.ref, code),
+        _converges(lambda: _page_figures(page), lambda: _truth(sessions, command_hall.ref, code),
                    ("kpi", "queue_note", "units", "values"))
     finally:
         page.close()
@@ -234,19 +235,19 @@ def _district_truth(sessions: sessionmaker[Session], ref: Reference) -> dict[str
 
 
 @pytest.mark.browser
-def test_the_city_wall_compares_its_districts(browser: Any, hall: Hall, sessions: sessionmaker[Session],
+def test_the_city_wall_compares_its_districts(browser: Any, command_hall: Hall, sessions: sessionmaker[Session],
                                               tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     watch = PageWatch(page)
     try:
-        page.goto(f"{hall.url}/wall?token={display_token(sessions)}")
-        page.goto(f"{hall.url}/wall?board=districts")
+        page.goto(f"{command_hall.url}/wall?token={display_token(sessions)}")
+        page.goto(f"{command_hall.url}/wall?board=districts")
         board = page.locator("#wall-districts")
         expect(board).to_be_visible(timeout=30_000)
-        expect(page.locator(".wall-board:not(.wall-districts)")).to_be_hidden()  # it takes the unit board's place
-        n = len(_district_truth(sessions, hall.ref))
+        expect(page.locator(".wall-units")).to_be_hidden()  # it takes the unit board's place
+        n = len(_district_truth(sessions, command_hall.ref))
         rows = page.locator("#wall-districts .ag-center-cols-container .ag-row")
         expect(rows).to_have_count(n, timeout=15_000)  # every district fits on the panel
 
@@ -258,7 +259,7 @@ def test_the_city_wall_compares_its_districts(browser: Any, hall: Hall, sessions
             return {c[0]: (*(int(x.replace(",", "")) for x in c[1:7]), c[7]) for c in cells}
 
         until = time.monotonic() + 15
-        while (have := read()) != (want := _district_truth(sessions, hall.ref)):
+        while (have := read()) != (want := _district_truth(sessions, command_hall.ref)):
             assert time.monotonic() < until, (have, want)
             time.sleep(0.5)
         # The trend column says 近1时 / 时均 with an arrow, and each row draws today's hours.
@@ -274,8 +275,8 @@ def test_the_city_wall_compares_its_districts(browser: Any, hall: Hall, sessions
         # A district's wall has no 各区对比: ?board=districts shows its unit board.
         district = make_user(sessions, "display", region=districts_by_load(sessions)[0][0])
         other = browser.new_page(viewport={"width": 1920, "height": 1080})
-        other.goto(f"{hall.url}/wall?token={display_token(sessions, district)}")
-        other.goto(f"{hall.url}/wall?board=districts")
+        other.goto(f"{command_hall.url}/wall?token={display_token(sessions, district)}")
+        other.goto(f"{command_hall.url}/wall?board=districts")
         expect(other.locator(".wall-board:not(.wall-districts):not(.wall-eval)")).to_be_visible(timeout=30_000)
         expect(other.locator("#wall-districts")).to_be_hidden()
         other.close()

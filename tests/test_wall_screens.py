@@ -50,7 +50,7 @@ def _until(page: Any, script: str, timeout_s: float) -> float:
 
 
 @pytest.mark.browser
-def test_the_shift_lead_changes_an_open_screen(browser: Any, hall: Hall, sessions: sessionmaker[Session],
+def test_the_shift_lead_changes_an_open_screen(browser: Any, command_hall: Hall, sessions: sessionmaker[Session],
                                                settings: Settings, redis_client: redis.Redis,
                                                tmp_path: Path) -> None:
     (code, _, _), (other, _, _), *_ = districts_by_load(sessions)
@@ -64,7 +64,7 @@ def test_the_shift_lead_changes_an_open_screen(browser: Any, hall: Hall, session
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     watch = PageWatch(page)
     try:
-        page.goto(f"{hall.url}/wall?token={display_token(sessions, screen_user)}")
+        page.goto(f"{command_hall.url}/wall?token={display_token(sessions, screen_user)}")
         page.wait_for_function("() => Object.keys((window.gridhall.wall || {}).layers || {}).length > 0",
                                timeout=30_000)
         page.wait_for_function("() => document.documentElement.dataset.wallPush === 'open'", timeout=15_000)
@@ -120,7 +120,7 @@ def test_the_shift_lead_changes_an_open_screen(browser: Any, hall: Hall, session
 
 
 def test_the_screen_and_its_banners_as_the_page_gets_them(sessions: sessionmaker[Session], settings: Settings,
-                                                          redis_client: redis.Redis, hall: Hall) -> None:
+                                                          redis_client: redis.Redis, command_hall: Hall) -> None:
     """The wall's payload of a screen (what the page stores) names its setting and active banners
     and changes its key with either; a display user with no screen has none."""
     control = ControlPublisher(redis_client, settings)
@@ -128,7 +128,7 @@ def test_the_screen_and_its_banners_as_the_page_gets_them(sessions: sessionmaker
     bound = make_user(sessions, "display", username="hall-2")
     unbound = make_user(sessions, "display", username="hall-3")
     control.commit(sessions, lambda s: hallscreens.add_screen(s, admin(s), "hall-2", display_user="hall-2"))
-    service = hall.runtime.services.wall
+    service = command_hall.runtime.services.wall
     first = service.screen_of(bound.user_id)
     assert first is not None and first["layout"] == "wall" and first["banners"] == []
     assert service.screen_of(unbound.user_id) is None
