@@ -215,7 +215,7 @@ def test_the_screens_page_by_role_and_scope(api_city_app: Any, sessions: session
     hall_screens(sessions, redis_client, settings)
     pages = api_city_app.server.extensions["gridhall"].services.callback_pages
     keys = [k for k, page in pages.items() if page == "screens"]
-    assert len(keys) == 6
+    assert len(keys) == 8  # the overview, the editor, playlist rows, pick, save, banners, alerts, 确认
     leader = signin_client(api_city_app.server.test_client(), make_user(sessions, "leader"))
     display = api_city_app.server.test_client()
     assert display.get(f"/wall?token={display_token(sessions)}").status_code == 303
