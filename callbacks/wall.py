@@ -85,6 +85,10 @@ RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks
 MAP_LAYERS_KEPT = 64  # map layers (name × region) kept per worker
 SIGHTS_KEPT = 64  # sights (metric × region) whose panels and row histories a worker keeps
 ALERTS_TTL_S = 5.0  # a region's alerts are read again at least this often (besides every notice)
+# A refresh asked for a pushed update this worker has not seen waits at most this long for its
+# follower (WallService.catch_up): followers trail each other by milliseconds, not seconds.
+PUSH_CATCH_UP_S = 1.0
+CATCH_UP_STEP_S = 0.05  # a tick moves the coordinate without a new version: look again this often
 GEO_RULE = "/wall/geo/<name>.json"  # the wall's grid and boundary geometry (auth/policy.py: the wall's route)
 # The refresh's outputs, in order: an answer names only those that changed ({id: {prop: value}},
 # the shape of Dash's own callback answers; a pushed update carries the same).
@@ -628,6 +632,30 @@ class WallService:
         """The live view's version whose grid changes the journal has filed (see _observe)."""
         return self._journal.seen_version
 
+    def catch_up(self, wanted: dict[str, Any], timeout: float) -> bool:
+        """Wait up to ``timeout`` until this worker's view is at grid coordinate ``wanted`` (a
+        pushed update's ``to``, from another worker's hub); whether it got there.
+
+        A page that could not apply a pushed update asks the refresh callback, and the request
+        may land on the other worker, whose follower can be a moment behind the hub's: answering
+        "nothing new" then would leave the page without the update until its slow safety poll."""
+        live = self.live
+        if live is None or self.follower is None:
+            return False
+        want = (stream_id(str(wanted.get("nid") or "")), int(wanted.get("tick") or 0))
+        deadline = time.monotonic() + timeout
+        while True:
+            with live.consistent():
+                status = self.follower.status()
+                version = live.version
+            tick = int(status.last_tick_at.timestamp()) if status.last_tick_at else 0
+            if stream_id(status.last_id) >= want[0] and tick >= want[1]:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            live.wait_changed(version, min(remaining, CATCH_UP_STEP_S))
+
     def _observe(self, live: LiveView) -> tuple[tuple[int, int], int]:
         """Record which cells changed since the last look (the view's own changelog); the coordinate."""
         assert self.follower is not None
@@ -1089,9 +1117,15 @@ def register(app: dash.Dash, service: WallService) -> None:
         except RegionRefused:  # the page itself was refused (layouts/wall.py refused)
             raise PreventUpdate from None
         had = (state or {}).get("digests") if isinstance(state, dict) else None
+        wanted = _pushed.get("version") if isinstance(_pushed, dict) else None
+        if isinstance(wanted, dict) and dash.ctx.triggered_id == "wall-push":
+            # Asked for an update the page could not apply: this worker may not have seen it yet.
+            service.catch_up(wanted, PUSH_CATCH_UP_S)
         try:
             answer = service.answer(sight, had if isinstance(had, dict) else {}, applied,
                                     rows_applied if isinstance(rows_applied, dict) else {})
+        except PreventUpdate:  # the view is still loading: the page keeps what it shows
+            raise
         except Exception:  # never a traceback on the wall: the health banner says what is wrong
             log.exception("wall refresh failed")
             raise PreventUpdate from None

@@ -22,7 +22,9 @@ A pushed page therefore polls health only as a slow safety net (``PUSHED_HEALTH_
 layouts/wall.py). Stream events:
 
 ``change``
-    sent once when the stream opens: the page asks for what changed since its paint.
+    sent when the stream opens: the page asks for what changed since its paint; and again
+    when the hub takes the sight's first place at another version of the view than the one
+    the stream opened at (the worker was still loading, or the view moved meanwhile).
 ``health``
     ``{id: {prop: value}}``: the health callback's whole answer
     (:meth:`callbacks.wall.WallService.health_answer`, its fingerprint in ``wall-health-fp``),
@@ -175,6 +177,9 @@ class PushHub:
         self._latest: dict[Sight, tuple[int, Event | None]] = {}  # sight -> (seq, event) of its newest update
         self._streams: Counter[Sight] = Counter()  # sight -> open streams
         self._places: dict[Sight, Place] = {}  # sight -> where the newest update left a screen
+        # sight -> the view's version when its newest stream opened (None: still loading); a
+        # first place taken at another version tells the sight's streams to ask (see publish)
+        self._opened_at: dict[Sight, int | None] = {}
         self._version = -1  # the live view's version the newest updates are complete for
         self._minute: Any = None
         self._generation = -1  # the service's control generation the newest updates are for (alerts)
@@ -200,8 +205,16 @@ class PushHub:
         """A stream of ``sight`` opens: the sequence number of the newest event it need not get
         (its ``change`` event asks for every update so far), and the current health event, which
         it sends at once (None before the hub's first look)."""
+        live = self.service.live
         with self._cond:
             self._streams[sight] += 1
+            if sight not in self._places:  # its first place is still to come (publish)
+                opened = live.version if live is not None else None
+                # Streams that opened at different versions: their pages asked at different
+                # moments, so the first place will tell them all to ask again (None).
+                if self._opened_at.get(sight, opened) != opened:
+                    opened = None
+                self._opened_at[sight] = opened
             self._cond.notify_all()  # an idle hub looks at the health at once
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gridhall-wall-push", daemon=True)
@@ -216,6 +229,7 @@ class PushHub:
                 # A sight nobody watches is forgotten: a later stream starts from a fresh place.
                 self._latest.pop(sight, None)
                 self._places.pop(sight, None)
+                self._opened_at.pop(sight, None)
             if not self._streams:  # unwatched from now on: a later stream must not get it stale
                 self._health = self._health_fp = None
                 self._health_checked = -PUSH_HEALTH_CHECK_S
@@ -287,6 +301,13 @@ class PushHub:
             if place is None:  # the first stream of this sight: start from where a screen is now
                 whole = self.service.answer(sight, {}, None, {})
                 self._places[sight] = Place().after(whole or {})
+                with self._cond:
+                    opened_at = self._opened_at.pop(sight, version)
+                if opened_at != version:
+                    # The view moved between the stream's opening (its page asked then, the
+                    # ``change`` event) and this first place: updates from here would never
+                    # carry what moved in between. Its streams ask again for what they lack.
+                    events[sight] = CHANGE
                 continue
             answer = self.service.answer(sight, place.digests, place.applied, place.shown)
             if answer is None:

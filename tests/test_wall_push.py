@@ -422,3 +422,70 @@ def test_the_hub_pushes_the_health_once_to_every_stream() -> None:
         assert body["wall-updated"] == {"children": "正在加载"}
     finally:
         wall.stopping.set()
+
+
+class Loading:
+    """A wall service whose view loads when the test says, then moves a version at a time; its
+    answer is the view's version (what a screen at the first place would lack is not the point)."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.live: Any = None
+        self.control_generation = 0
+        self.version = 0
+        self._changed = threading.Condition()
+
+    def load(self, version: int) -> None:
+        with self._changed:
+            self.version = version
+            self.live = self
+            self._changed.notify_all()
+
+    def wait_changed(self, version: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != version, timeout)
+            return self.version
+
+    def answer(self, sight: Any, had: dict[str, Any], applied: dict[str, Any] | None,
+               shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+        return {"wall-grid": {"data": {"nid": f"{self.version}-0", "tick": 0}}}
+
+    def journal_version(self) -> int:
+        return self.version
+
+    def health_answer(self, now: Any) -> dict[str, dict[str, Any]]:
+        return {"wall-health-fp": {"data": "live"}}
+
+
+def changes(reader: Reader) -> int:
+    return sum(t.count("event: change\n") for t in reader.texts())
+
+
+@pytest.mark.parametrize("loaded_at_open", [False, True], ids=["opened-while-loading", "opened-when-loaded"])
+def test_a_stream_opened_before_the_hubs_first_place_asks_again(loaded_at_open: bool) -> None:
+    """A page asks once when its stream opens (``change``). When the hub takes the sight's first
+    place at another version of the view (it was still loading, or moved meanwhile), the updates
+    from that place would never carry what moved in between: the stream gets a second ``change``.
+    (The restart test in test_wall_resilience.py lost a case this way on a loaded machine.)"""
+    wall = Loading()
+    if loaded_at_open:
+        wall.load(3)
+    hub = wall_push.PushHub(wall)
+    reader = Reader(wall_push.push_events(hub, wall_push.Sight("open"), lambda: True, wall.stopping,
+                                          heartbeat_s=60, gzip=True))
+    try:
+        assert wait_for(lambda: changes(reader) == 1, 3), reader.texts()
+        if not loaded_at_open:
+            time.sleep(2 * wall_push.PUSH_STOP_CHECK_S)  # the hub waits for the view meanwhile
+            assert changes(reader) == 1
+            wall.load(5)
+            assert wait_for(lambda: changes(reader) == 2, 3), reader.texts()
+        else:
+            time.sleep(4 * wall_push.PUSH_STOP_CHECK_S)  # the first place is taken at the version it opened at
+            assert changes(reader) == 1, reader.texts()
+        with wall._changed:  # the next version is an update, as ever
+            wall.version += 1
+            wall._changed.notify_all()
+        assert wait_for(lambda: any(t.startswith("event: update") for t in reader.texts()), 3), reader.texts()
+    finally:
+        wall.stopping.set()

@@ -370,7 +370,9 @@
       // (Not when a refresh is merely in flight: on a slow server every update would then
       // become a refresh, and the refreshes keep it slow. A refresh answer that comes back
       // older than what the pushes painted is not painted: see paint.)
-      wall.due = "update";
+      // The coordinate it brings goes with the question: a worker that has not seen it yet
+      // waits a moment for it instead of answering "nothing new" (WallService.catch_up).
+      wall.due = u.to || "update";
       askIfDue();
       return;
     }
