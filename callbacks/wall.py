@@ -96,7 +96,7 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("wall-grid", "data"), ("wall-state", "data"),
     *[(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
     ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
-    ("wall-districts", "rowData"), ("wall-alerts", "data"),
+    ("wall-districts", "rowData"), ("wall-alerts", "data"), ("wall-sources", "children"),
 )
 # The health callback's outputs, in order: the header's feed figures, the stale banner, the page's
 # stale look, 数据更新于 and the fingerprint of all that (the poll's dedupe). Every answer names
@@ -611,6 +611,7 @@ class WallService:
                     "queue": rows,
                     "queue_note": note,
                     "board": board_rows(live, gids),
+                    "sources": [[source.label, count] for source, count in live.source_counts(gids)],
                 }
                 if sight.board == "districts" and scope.is_city:  # 各区对比 (layouts/wall.py board_of)
                     parts["districts"] = district_rows(live)
@@ -786,6 +787,8 @@ class WallService:
             out["wall-districts"] = {"rowData": panels.parts["districts"]}
         if "alerts" in changed:
             out["wall-alerts"] = {"data": panels.parts["alerts"]}
+        if "sources" in changed:
+            out["wall-sources"] = {"children": view.render_sources(panels.parts["sources"])}
         return out
 
 

@@ -285,6 +285,9 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             # queued, filled by wallalerts.js as text; the grid of the one shown flashes on the map.
             html.Div(id="wall-alert", className="wall-alert", role="alert"),
             kpi_strip("wall-kpi", KPIS, "wall"),
+            # 在办案件 by 来源 (callbacks/wall.py: the live view's source_counts), under the strip.
+            html.Div(id="wall-sources", className="wall-sources", role="group",
+                     **attrs({"aria-label": SOURCES_TITLE}), children=SOURCES_TITLE),
             html.Main(
                 className="wall-main",
                 children=[
@@ -490,6 +493,29 @@ def _map(settings: Settings, metric: str, where: str = "") -> dl.MapContainer:
 def kpi_texts(values: Sequence[int | float | None]) -> list[str]:
     """Texts of the KPI tiles in ``KPIS`` order; rates are shares in [0, 1] or None."""
     return tile_texts(KPIS, values)
+
+
+SOURCES_TITLE = "在办案件 · 按来源"
+
+
+def render_sources(counts: Sequence[Sequence[Any]]) -> list[Any]:
+    """The source strip: its title, then per source with open cases its label, count and share
+    (a bar as wide as the share); (label, count) pairs in the vocabulary's order."""
+    total = sum(int(count) for _, count in counts)
+    chips: list[Any] = [html.Span(SOURCES_TITLE, className="wall-sources__title")]
+    if not total:
+        return [*chips, html.Span("暂无在办案件", className="gh-empty")]
+    for label, count in counts:
+        if not count:
+            continue
+        share = int(count) / total
+        chips.append(html.Span(className="wall-sources__item", title=f"{label} {count} 件", children=[
+            html.Span(str(label), className="wall-sources__label"),
+            html.Span(f"{int(count):,}", className="wall-sources__value"),
+            html.Span(f"{share:.0%}", className="wall-sources__share"),
+            html.Span(className="wall-sources__bar", style={"width": f"{share * 100:.1f}%"}),
+        ]))
+    return chips
 
 
 def render_hot(spots: Sequence[tuple[str, str, int]], unit: str) -> list[html.Li]:

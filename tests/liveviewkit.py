@@ -121,6 +121,12 @@ def check(view: LiveView, sessions: Any, timing: Any, at: datetime) -> dict[str,
     for field, expected in t["units"].items():
         got_units = {code: getattr(r, field) for code, r in board.items() if getattr(r, field)}
         assert got_units == expected, field
+    # 在办 by 来源 (the wall's source strip): COUNT … GROUP BY source of the open cases.
+    with sessions() as s:
+        by_source = dict(s.execute(select(Case.source, func.count()).where(Case.stage.in_([st.value for st in OPEN]))
+                                   .group_by(Case.source)).all())
+    assert {src.value: n for src, n in view.source_counts() if n} == \
+        {src: n for src, n in by_source.items() if src is not None}
     q = view.overdue_queue(limit=10_000)
     rows = list(q.overdue) + list(q.due_soon)
     assert [(r.case_id, r.overdue) for r in rows] == [(r.case_id, r.overdue) for r in t["queue"]]
@@ -144,3 +150,4 @@ def same_view(a: LiveView, b: LiveView) -> None:
     assert a.unit_board() == b.unit_board()
     assert a.overdue_queue(10_000) == b.overdue_queue(10_000)
     assert a.stage_counts() == b.stage_counts()
+    assert a.source_counts() == b.source_counts()

@@ -28,6 +28,7 @@ from dashboard.figures import heat
 from dashboard.figures.overdue import overdue_stored
 from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import OPEN, EventType, Stage
+from dashboard.rules.vocab import Source
 from dashboard.settings import Settings
 from dashboard.store import db
 from dashboard.store.models import Case, Grid, Unit
@@ -213,6 +214,18 @@ def test_wall_in_chromium_on_the_demo_city(
             pending = int(row.locator("[col-id='pending']").inner_text())
             overdue = int(row.locator("[col-id='overdue']").inner_text())
             assert (pending, overdue) == truth.get(name, (0, 0)), name
+
+        # 在办案件 · 按来源: a chip per source with open cases, its count as SQL counts it.
+        with sessions() as s:
+            by_source = dict(s.execute(select(Case.source, func.count()).where(Case.stage.in_(
+                [st.value for st in OPEN])).group_by(Case.source)).all())
+        want_chips = {Source(src).label: f"{n:,}" for src, n in by_source.items() if src is not None and n}
+        assert len(want_chips) >= 2, by_source  # the demo city's cases come in through several channels
+        chips = page.locator("#wall-sources .wall-sources__item")
+        expect(chips).to_have_count(len(want_chips), timeout=10_000)
+        have_chips = {chips.nth(i).locator(".wall-sources__label").inner_text():
+                      chips.nth(i).locator(".wall-sources__value").inner_text() for i in range(chips.count())}
+        assert have_chips == want_chips
 
         # A new event reaches the page without a reload: 上报 today goes up, its grid's value too.
         before = int(page.inner_text("#wall-kpi-reported").replace(",", ""))

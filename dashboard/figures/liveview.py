@@ -79,7 +79,7 @@ from dashboard.figures.wallfigures import (
 from dashboard.rules.deadlines import due_soon_mask
 from dashboard.rules.lifecycle import OPEN, Stage
 from dashboard.rules.limits import STAGES as CLOCK_STAGES
-from dashboard.rules.vocab import Urgency
+from dashboard.rules.vocab import Source, Urgency
 from dashboard.store.db import FreeText
 from dashboard.store.models import Case, Grid, Region, Unit
 from dashboard.store.queries import DISPOSING, OPEN_STAGES, StageCount, day_window
@@ -109,6 +109,8 @@ _CLOCKS: tuple[str, ...] = tuple(CLOCK_STAGES)
 _CLOCK_IX = {c: i for i, c in enumerate(_CLOCKS)}
 _HANDLE_IX = _CLOCK_IX[UNIT_OVERDUE_CLOCK]
 _URGENT = Urgency.URGENT.value
+_CHANNELS = tuple(Source)  # a case's 来源, stored as its index here ("chan"; -1: none given)
+_CHANNEL_IX = {s.value: i for i, s in enumerate(_CHANNELS)}
 _CALENDAR_UNIT = "calendar_hours"
 _SOURCES = ("table", "source")
 # Cached reads that depend on the instant itself (minutes, the hour's trend), not only on the
@@ -143,7 +145,7 @@ def _as_text(column: Any, name: str) -> Any:
 # What the view reads of an open case, and of a case's day and month facts.
 _OPEN_COLUMNS = (
     Case.case_id, Case.stage, Case.number, Case.kind, Case.class_code, Case.grid_id, Case.unit_id,
-    Case.urgency, func.substr(Case.description, 1, DESCRIPTION_CHARS, type_=FreeText).label("description"),
+    Case.urgency, Case.source, func.substr(Case.description, 1, DESCRIPTION_CHARS, type_=FreeText).label("description"),
     _as_text(Case.reported_at, "reported_at"), Case.clock_stage, _as_text(Case.deadline_at, "deadline_at"),
     Case.deadline_source, Case.limit_minutes, Case.limit_unit, _as_text(Case.paused_at, "paused_at"),
     Case.rework_count, Case.extension_count,
@@ -349,7 +351,7 @@ class LiveView:
 
     _ARRAY_TYPES = {
         "grid": np.int32, "unit": np.int32, "stage": np.int8, "clock": np.int8, "src": np.int8,
-        "cls": np.int32, "urgent": bool, "working": bool, "rework": np.int16, "ext": np.int16,
+        "cls": np.int32, "chan": np.int8, "urgent": bool, "working": bool, "rework": np.int16, "ext": np.int16,
         "deadline": np.int64, "paused_at": np.int64, "reported": np.int64,
         "limit": np.float64, "off_d": np.float64,
         "overdue": bool, "soon": bool, "paused": bool, "live": bool,
@@ -711,6 +713,7 @@ class LiveView:
             "cls": [cix[k] if k in cix else self._class_of(*k)
                     for k in zip(cols["kind"], cols["class_code"], strict=False)],
             "urgent": [v == _URGENT for v in cols["urgency"]],
+            "chan": [_CHANNEL_IX.get(v, -1) for v in cols["source"]],
             "working": [v != _CALENDAR_UNIT for v in cols["limit_unit"]],
             "rework": [v or 0 for v in cols["rework_count"]],
             "ext": [v or 0 for v in cols["extension_count"]],
@@ -915,7 +918,7 @@ class LiveView:
         np.add.at(U["extension"], u[inu & (a["ext"][idx] > 0)], sign)
 
     # What a slot's record is (its status flags and derived offset are not part of it).
-    _RECORD = ("grid", "unit", "stage", "clock", "src", "cls", "urgent", "working", "rework", "ext",
+    _RECORD = ("grid", "unit", "stage", "clock", "src", "cls", "chan", "urgent", "working", "rework", "ext",
                "deadline", "paused_at", "reported", "limit", "live")
 
     def _gather(self, idx: np.ndarray) -> list[tuple[Any, ...]]:
@@ -1368,6 +1371,18 @@ class LiveView:
             return np.zeros(n, dtype=bool)
         inside: np.ndarray = live & (grid >= 0) & mask[np.maximum(grid, 0)]
         return inside
+
+    def source_counts(self, grid_ids: frozenset[int] | None = None) -> list[tuple[Source, int]]:
+        """Open cases (在办) by the channel they came in through (来源), every source in the
+        vocabulary's order; of the cases on ``grid_ids`` (None: the city, unlocated cases too).
+        A case whose source was never given is in none."""
+        with self._lock:
+            key = ("sources", grid_ids)
+            if key not in self._cache:
+                chan = self._arrays["chan"][:self._n][self._in_scope(grid_ids)]
+                counts = np.bincount(chan[chan >= 0], minlength=len(_CHANNELS))
+                self._cache[key] = tuple((source, int(counts[i])) for i, source in enumerate(_CHANNELS))
+            return list(self._cache[key])
 
     def scoped_kpis(self, grid_ids: frozenset[int] | None) -> tuple[Kpis, list[StageCount]]:
         """:meth:`kpis` and :meth:`stage_counts` of the cases on ``grid_ids`` (None: the city).
