@@ -1,0 +1,216 @@
+"""Geocoding: a free-text Chinese address → a gazetteer place → its unit grid (docs/geocoding.md).
+
+``Geocoder.load(session)`` builds the matcher once from the stored gazetteer;
+``geocode(text)`` answers a :class:`Geocoded` or None (未定位: below the threshold, ambiguous,
+or nothing alike). A wrong grid is worse than 未定位, so a match must pass every guard:
+
+1. **exact** — the normalised text (``dashboard/geocode/address.py``) is a gazetteer key: a
+   full address, a POI's name, a POI's name without its type word (翠竹 for 翠竹小区) when that is
+   unique; or its road is a known road (the longest known road ending where the road suffix
+   is) and that road has exactly its lane and house number. Score 100.
+2. **fuzzy** — blocked by the house number: only roads that HAVE the text's lane and number
+   are compared with the text before the number (rapidfuzz ``ratio`` over tails one character
+   shorter or longer, so a dropped or extra character costs one edit); a road written without
+   its suffix (中山123号) is compared with the road names without theirs. Without a house
+   number, POI names are compared with the text (``partial_ratio``, weighted by how much of
+   the name the text covers). The score is the similarity of the matched part (0–100).
+
+Then: a district named in the text keeps only the places of that district; candidates in
+different grids must be ``MARGIN`` points apart, else the answer is None (ambiguous); the
+score must reach ``min_score`` (``GRIDHALL_GEOCODE_MIN_SCORE``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from rapidfuzz import process as rf_process
+from sqlalchemy.orm import Session
+
+from dashboard.geocode.address import ROAD_SUFFIXES, Divisions, normalise, parse
+from dashboard.geocode.gazetteer import Place, load_divisions, load_places
+from dashboard.settings import load_settings
+
+__all__ = ["MARGIN", "POI_TYPES", "Geocoded", "Geocoder"]
+
+#: Points the best candidate must lead the best one in another grid by.
+MARGIN = 8.0
+#: Type words at the end of POI names; the name without one is an alias when it is unique.
+POI_TYPES = ("小区", "花园", "公园", "广场", "医院", "卫生服务中心", "中学", "小学", "幼儿园", "学校", "超市",
+             "市场", "菜市场", "大厦", "中心", "派出所", "体育馆", "图书馆", "新村", "公寓", "家园", "苑")
+_STEM_NUMBER = re.compile(r"(?P<road>[一-鿿]{2,12}?)(?:(?P<lane>\d+)弄)?(?P<num>\d+)号")
+_HAN = re.compile(r"[一-鿿]")
+
+
+@dataclass(frozen=True)
+class Geocoded:
+    """Where an address is: the matched place's point and unit grid, how sure (0–100) and how."""
+
+    lon: float
+    lat: float
+    grid_code: str
+    score: float
+    matched: str  # the gazetteer's address (a POI: its name, then its address when it has one)
+    method: str  # "exact" | "fuzzy"
+
+
+def _road_stem(road: str) -> str:
+    for suffix in ROAD_SUFFIXES:
+        if road.endswith(suffix) and len(road) > len(suffix) + 1:
+            return road[: -len(suffix)]
+    return road
+
+
+class Geocoder:
+    """A matcher over one gazetteer; build it once (``load``), call ``geocode`` many times (thread-safe)."""
+
+    def __init__(self, places: Sequence[Place], divisions: Divisions | None = None, *,
+                 min_score: float = 75.0) -> None:
+        self.places = tuple(places)
+        self.divisions = divisions = divisions if divisions is not None else Divisions()
+        self.min_score = float(min_score)
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._houses: dict[tuple[str, int | None, int], list[int]] = defaultdict(list)
+        self._roads_by_number: dict[tuple[int | None, int], set[str]] = defaultdict(set)
+        self._roads: set[str] = set()
+        self._stems: dict[str, set[str]] = defaultdict(set)
+        poi_names: dict[str, list[int]] = defaultdict(list)
+        aliases: dict[str, set[str]] = defaultdict(set)
+        for i, place in enumerate(self.places):
+            key = normalise(place.address, divisions).text
+            if key:
+                self._exact[key].append(i)
+            parsed = parse(key) if place.kind == "house" else None
+            if parsed is not None and parsed.start == 0:
+                road = parsed.road
+                self._houses[(road, parsed.lane, parsed.number)].append(i)
+                self._roads_by_number[(parsed.lane, parsed.number)].add(road)
+                self._roads.add(road)
+                self._stems[_road_stem(road)].add(road)
+            if place.kind == "poi" and place.name:
+                name = normalise(place.name, divisions, strip_divisions=False).text
+                if name:
+                    if i not in self._exact[name]:
+                        self._exact[name].append(i)
+                    poi_names[name].append(i)
+                    for suffix in sorted(POI_TYPES, key=len, reverse=True):
+                        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+                            aliases[name[: -len(suffix)]].add(name)
+                            break
+        reserved = {*divisions.districts, *divisions.others, *self._roads}
+        for alias, names in aliases.items():
+            if len(names) == 1 and alias not in self._exact and alias not in reserved:
+                self._exact[alias] = list(poi_names[next(iter(names))])
+        self._poi_keys = list(poi_names)
+        self._poi_ids = [poi_names[k] for k in self._poi_keys]
+        self._max_road = max((len(r) for r in self._roads), default=0)
+
+    @classmethod
+    def load(cls, session: Session, *, min_score: float | None = None) -> Geocoder:
+        """The matcher of the stored gazetteer; ``min_score`` defaults to ``GRIDHALL_GEOCODE_MIN_SCORE``."""
+        settings = load_settings()
+        score = settings.geocode_min_score if min_score is None else min_score
+        return cls(load_places(session), load_divisions(session, settings.city_name), min_score=score)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    # -- the answer ---------------------------------------------------------------------
+    def geocode(self, text: str) -> Geocoded | None:
+        """The place ``text`` names, or None (未定位) when no match passes the guards."""
+        if not text or not self.places:
+            return None
+        norm = normalise(text[:500], self.divisions)
+        if not _HAN.search(norm.text):
+            return None
+        hits = self._exact.get(norm.text)
+        if hits:
+            return self._decide([(100.0, i) for i in hits], norm.district, "exact")
+        found = self._house(norm.text, norm.district)
+        if found is not None:
+            return found
+        light = normalise(text[:500], self.divisions, strip_divisions=False)
+        hits = self._exact.get(light.text)
+        if hits:
+            return self._decide([(100.0, i) for i in hits], norm.district, "exact")
+        return self._poi(light.text, norm.district)
+
+    def _decide(self, scored: Iterable[tuple[float, int]], district: str | None, method: str) -> Geocoded | None:
+        """The best candidate when it passes the district, margin and threshold guards."""
+        ranked = sorted(scored, key=lambda si: (-si[0], si[1]))
+        if district is not None:
+            inside = [(s, i) for s, i in ranked if self.places[i].district == district]
+            ranked = inside or ranked
+        if not ranked:
+            return None
+        score, best = ranked[0]
+        grid = self.places[best].grid_code
+        rival = next((s for s, i in ranked[1:] if self.places[i].grid_code != grid), None)
+        if rival is not None and score - rival < MARGIN:
+            return None
+        if score < self.min_score:
+            return None
+        place = self.places[best]
+        matched = place.address if place.kind == "house" or not place.name else (
+            place.name if place.address == place.name else f"{place.name}（{place.address}）")
+        return Geocoded(place.lon, place.lat, grid, round(score, 1), matched, method)
+
+    def _house(self, text: str, district: str | None) -> Geocoded | None:
+        parsed = parse(text)
+        if parsed is not None:
+            raw, lane, number = parsed.road, parsed.lane, parsed.number
+        else:
+            m = _STEM_NUMBER.search(text)
+            if m is None:
+                return None
+            lane_text = m.group("lane")
+            raw, lane, number = m.group("road"), (int(lane_text) if lane_text else None), int(m.group("num"))
+        # Exact: the longest known road the raw text ends with.
+        for k in range(min(len(raw), self._max_road), 1, -1):
+            if raw[-k:] in self._roads:
+                ids = self._houses.get((raw[-k:], lane, number))
+                if not ids:
+                    return None  # a known road without this number: never a neighbour's point
+                return self._decide([(100.0, i) for i in ids], district, "exact")
+        if parsed is None:
+            for k in range(min(len(raw), self._max_road), 1, -1):
+                for road in self._stems.get(raw[-k:], ()):
+                    ids = self._houses.get((road, lane, number))
+                    if ids:
+                        return self._decide([(self._core_score(raw[-k:], road, lane, number), i) for i in ids],
+                                            district, "fuzzy")
+        number_text = (f"{lane}弄" if lane is not None else "") + f"{number}号"
+        scored: list[tuple[float, int]] = []
+        for road in self._roads_by_number.get((lane, number), ()):
+            target = road if parsed is not None else _road_stem(road)
+            n = len(target)
+            best = 0.0
+            for k in (n - 1, n, n + 1):
+                if 1 < k <= len(raw):
+                    best = max(best, fuzz.ratio(raw[-k:] + number_text, target + number_text))
+            if best >= self.min_score - MARGIN:
+                scored += [(best, i) for i in self._houses[(road, lane, number)]]
+        return self._decide(scored, district, "fuzzy") if scored else None
+
+    @staticmethod
+    def _core_score(written: str, road: str, lane: int | None, number: int) -> float:
+        tail = (f"{lane}弄" if lane is not None else "") + f"{number}号"
+        return float(fuzz.ratio(written + tail, road + tail))
+
+    def _poi(self, text: str, district: str | None) -> Geocoded | None:
+        if not self._poi_keys or len(text) < 2:
+            return None
+        found = rf_process.extract(text, self._poi_keys, scorer=fuzz.partial_ratio, limit=8,
+                                   score_cutoff=self.min_score - MARGIN)
+        scored: list[tuple[float, int]] = []
+        for key, partial, index in found:
+            cover = min(1.0, len(text) / len(key))
+            score = max(float(fuzz.ratio(text, key)), partial * cover)
+            if key in text:
+                score = max(score, 100.0 * cover)
+            scored += [(score, i) for i in self._poi_ids[index]]
+        return self._decide(scored, district, "fuzzy") if scored else None
