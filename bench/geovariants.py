@@ -8,7 +8,8 @@ what an address looks like. It reads the demo city's gazetteer as imported (the
 
 - ``no_district``: the province, city and district left out (中山路123号);
 - ``abbreviation``: the road without its 路/街/大道 (中山123号), 号 left off the end, the
-  district by its short name (青山中山路…), a POI without its type word (翠竹 for 翠竹小区);
+  district by its short name (青山中山路…); a POI by its short name (翠竹 for 翠竹小区, 青山一中
+  for 青山区第一中学, …菜场, …社区医院), else by its address shortened;
 - ``typo``: one character of the road or POI name replaced by a homophone or a near one
   (its own confusion table), dropped, or two characters swapped;
 - ``extra_words``: what callers say around an address (在…, 市民反映…, …附近, …门口, …东侧50米,
@@ -127,12 +128,18 @@ def rewrite(src: Source, kind: str, city: str, rng: random.Random) -> str:
         return said
     if kind == "abbreviation":
         if src.kind == "poi" and src.name:
-            for word in ("社区卫生服务中心", "人民医院", "第一中学", "菜市场", "派出所", "图书馆", "小区", "小学", "公园"):
-                if src.name.endswith(word) and len(src.name) > len(word) + 1:
-                    stem = src.name[: -len(word)]
-                    short = {"第一中学": "一中", "人民医院": "医院", "社区卫生服务中心": "卫生站"}.get(word, "")
-                    return stem + short
-            return src.name
+            name, short = src.name, src.district.removesuffix("区")
+            for word, said_as in (("社区卫生服务中心", "社区医院"), ("菜市场", "菜场"), ("第一中学", "一中")):
+                if name.endswith(word):
+                    name = name[: -len(word)] + said_as
+            if name.startswith(src.district):
+                name = short + name[len(src.district):]
+            if name.endswith("小区") and len(name) > 3:
+                name = name[:-2]
+            if name != src.name:
+                return name
+            # No shorter name people use (派出所, 小学, 公园): its address, shortened.
+            return ROAD_SUFFIX.sub("", base, count=1)
         choice = rng.randrange(3)
         if choice == 0:
             return ROAD_SUFFIX.sub("", base, count=1)

@@ -7,7 +7,8 @@ they compare as equal strings when they name the same place:
    (brackets too, their content kept), Latin letters lower-cased.
 2. Chinese numerals before a unit character become digits: 一百二十三号 → 123号, 三栋 → 3栋.
    Names keep theirs (三元社区, 九龙路).
-3. Canonical forms: 号楼 / 幢 / 座 / # → 栋; 房 → 室; "2单元301" → 2单元301室.
+3. Canonical forms: 号楼 / 幢 / 座 / # → 栋; 房 → 室; "2单元301" → 2单元301室; 號 → 号; the short
+   words of facility types (菜场 → 菜市场, 一中 → 第一中学, 社区医院 → 社区卫生服务中心).
 4. Administrative prefixes out: the province, the city and the names of the city's own
    divisions (区, 街道, 社区; a district also by its short name at the start). The district
    named, if any, is kept aside as a hint (:class:`Normalised`).
@@ -32,15 +33,21 @@ PROVINCES = (
     "内蒙古自治区 广西壮族自治区 西藏自治区 宁夏回族自治区 新疆维吾尔自治区 香港特别行政区 澳门特别行政区"
 ).split()
 
-_UNITS = "号弄栋幢座单元室楼层巷"
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _POWERS = {"十": 10, "百": 100, "千": 1000}
-_CN_NUMBER = re.compile(rf"[零〇一二两三四五六七八九十百千]+(?=[{_UNITS}])")
+_CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=号|弄|栋|幢|座|单元|室|楼|层|巷)")
 _PUNCT = re.compile(r"[\s,，。.、;；:：!！?？\"'“”‘’()（）\[\]【】<>《》{}·•~～_|/\\]+")
 _FORMS = (
+    (re.compile("號"), "号"),
     (re.compile(r"(\d+)(?:号楼|幢|座|#楼|#|栋楼)"), r"\1栋"),
     (re.compile(r"(\d+)(?:号房|房间|房)"), r"\1室"),
     (re.compile(r"(\d+)单元(\d+)(?![\d室])"), r"\1单元\2室"),
+)
+#: Short words people use for a facility's type → the gazetteer's word (both sides of a match).
+ABBREVIATIONS = (
+    (re.compile(r"社区医院|社区卫生服务站|社区卫生站"), "社区卫生服务中心"),
+    (re.compile(r"菜场"), "菜市场"),
+    (re.compile(r"(?<!第)一中(?!学)"), "第一中学"),
 )
 ROAD_SUFFIXES = ("大道", "大街", "胡同", "路", "街", "巷")
 _ROAD_NUMBER = re.compile(
@@ -130,6 +137,8 @@ def normalise(text: str, divisions: Divisions = Divisions(), *, strip_divisions:
     """
     out = _clean(text)
     for pattern, repl in _FORMS:
+        out = pattern.sub(repl, out)
+    for pattern, repl in ABBREVIATIONS:
         out = pattern.sub(repl, out)
     district = None
     for name in PROVINCES:

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz
 from rapidfuzz import process as rf_process
 from sqlalchemy.orm import Session
@@ -39,11 +40,15 @@ __all__ = ["MARGIN", "POI_TYPES", "Geocoded", "Geocoder"]
 
 #: Points the best candidate must lead the best one in another grid by.
 MARGIN = 8.0
+#: Factor on the score of a road read one character shorter or longer than it is written.
+LENGTH_PENALTY = 0.95
 #: Type words at the end of POI names; the name without one is an alias when it is unique.
-POI_TYPES = ("小区", "花园", "公园", "广场", "医院", "卫生服务中心", "中学", "小学", "幼儿园", "学校", "超市",
-             "市场", "菜市场", "大厦", "中心", "派出所", "体育馆", "图书馆", "新村", "公寓", "家园", "苑")
+POI_TYPES = ("社区卫生服务中心", "小区", "花园", "公园", "广场", "医院", "卫生服务中心", "中学", "小学", "幼儿园",
+             "学校", "超市", "市场", "菜市场", "大厦", "中心", "派出所", "体育馆", "图书馆", "新村", "公寓", "家园", "苑")
+_POI_TYPES_LONGEST_FIRST = sorted(POI_TYPES, key=len, reverse=True)
 _STEM_NUMBER = re.compile(r"(?P<road>[一-鿿]{2,12}?)(?:(?P<lane>\d+)弄)?(?P<num>\d+)号")
 _HAN = re.compile(r"[一-鿿]")
+
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,49 @@ class Geocoded:
     method: str  # "exact" | "fuzzy"
 
 
+_SOUNDS: dict[str, str] = {}
+
+
+def _fuzzy_syllable(syllable: str) -> str:
+    """模糊音: zh/ch/sh as z/c/s and -ng as -n, as many speakers (and input methods) merge them."""
+    if syllable[:2] in ("zh", "ch", "sh"):
+        syllable = syllable[0] + syllable[2:]
+    return syllable[:-1] if syllable.endswith("ng") else syllable
+
+
+def sound(text: str) -> list[str]:
+    """The toneless pinyin of each character with 模糊音 merged (other characters as themselves): 敏江 → [min, jian]."""
+    out = []
+    for c in text:
+        s = _SOUNDS.get(c)
+        if s is None:
+            s = _SOUNDS[c] = _fuzzy_syllable(lazy_pinyin(c, style=Style.NORMAL)[0]) if _HAN.match(c) else c
+        out.append(s)
+    return out
+
+
+def similarity(written: str, target: str) -> float:
+    """0–100: how alike two strings are in writing or in sound (同音字), whichever is more."""
+    return max(fuzz.ratio(written, target), fuzz.ratio(sound(written), sound(target)))
+
+
+def partial_similarity(short: str, long: str) -> float:
+    """0–100: ``short``'s best match inside ``long``, in writing or in sound."""
+    return max(fuzz.partial_ratio(short, long), fuzz.partial_ratio(sound(short), sound(long)))
+
+
 def _road_stem(road: str) -> str:
     for suffix in ROAD_SUFFIXES:
         if road.endswith(suffix) and len(road) > len(suffix) + 1:
             return road[: -len(suffix)]
     return road
+
+
+def _poi_stem(name: str) -> str:
+    for suffix in _POI_TYPES_LONGEST_FIRST:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
 
 
 class Geocoder:
@@ -97,15 +140,14 @@ class Geocoder:
                     if i not in self._exact[name]:
                         self._exact[name].append(i)
                     poi_names[name].append(i)
-                    for suffix in sorted(POI_TYPES, key=len, reverse=True):
-                        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-                            aliases[name[: -len(suffix)]].add(name)
-                            break
+                    if _poi_stem(name) != name:
+                        aliases[_poi_stem(name)].add(name)
         reserved = {*divisions.districts, *divisions.others, *self._roads}
         for alias, names in aliases.items():
             if len(names) == 1 and alias not in self._exact and alias not in reserved:
                 self._exact[alias] = list(poi_names[next(iter(names))])
         self._poi_keys = list(poi_names)
+        self._poi_stems = [_poi_stem(k) for k in self._poi_keys]
         self._poi_ids = [poi_names[k] for k in self._poi_keys]
         self._max_road = max((len(r) for r in self._roads), default=0)
 
@@ -191,7 +233,10 @@ class Geocoder:
             best = 0.0
             for k in (n - 1, n, n + 1):
                 if 1 < k <= len(raw):
-                    best = max(best, fuzz.ratio(raw[-k:] + number_text, target + number_text))
+                    alike = similarity(raw[-k:] + number_text, target + number_text)
+                    # A tail of another length than the road's assumes a dropped or an extra
+                    # character: it must beat the same-length reading clearly (江街 is in 汉江街 and 闽江街).
+                    best = max(best, alike if k == n else alike * LENGTH_PENALTY)
             if best >= self.min_score - MARGIN:
                 scored += [(best, i) for i in self._houses[(road, lane, number)]]
         return self._decide(scored, district, "fuzzy") if scored else None
@@ -199,18 +244,23 @@ class Geocoder:
     @staticmethod
     def _core_score(written: str, road: str, lane: int | None, number: int) -> float:
         tail = (f"{lane}弄" if lane is not None else "") + f"{number}号"
-        return float(fuzz.ratio(written + tail, road + tail))
+        return similarity(written + tail, road + tail)
 
     def _poi(self, text: str, district: str | None) -> Geocoded | None:
         if not self._poi_keys or len(text) < 2:
             return None
-        found = rf_process.extract(text, self._poi_keys, scorer=fuzz.partial_ratio, limit=8,
-                                   score_cutoff=self.min_score - MARGIN)
+        found = rf_process.extract(text, self._poi_keys, scorer=fuzz.partial_ratio, limit=12, score_cutoff=50)
         scored: list[tuple[float, int]] = []
-        for key, partial, index in found:
+        for key, _, index in found:
             cover = min(1.0, len(text) / len(key))
-            score = max(float(fuzz.ratio(text, key)), partial * cover)
             if key in text:
-                score = max(score, 100.0 * cover)
+                score = 100.0
+            else:
+                # The whole name, and its distinctive part (the name without its type word):
+                # 银河社区卫生服务中心 and 丁香社区卫生服务中心 share nine characters of ten.
+                score = max(similarity(text, key), partial_similarity(key, text) * cover)
+                stem = self._poi_stems[index]
+                if stem != key:
+                    score = min(score, partial_similarity(stem, text))
             scored += [(score, i) for i in self._poi_ids[index]]
         return self._decide(scored, district, "fuzzy") if scored else None
