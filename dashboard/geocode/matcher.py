@@ -44,7 +44,8 @@ MARGIN = 8.0
 LENGTH_PENALTY = 0.95
 #: Type words at the end of POI names; the name without one is an alias when it is unique.
 POI_TYPES = ("社区卫生服务中心", "小区", "花园", "公园", "广场", "医院", "卫生服务中心", "中学", "小学", "幼儿园",
-             "学校", "超市", "市场", "菜市场", "大厦", "中心", "派出所", "体育馆", "图书馆", "新村", "公寓", "家园", "苑")
+             "学校", "超市", "市场", "菜市场", "大厦", "中心", "派出所", "体育馆", "图书馆", "新村", "公寓", "家园",
+             "苑")
 _POI_TYPES_LONGEST_FIRST = sorted(POI_TYPES, key=len, reverse=True)
 _STEM_NUMBER = re.compile(r"(?P<road>[一-鿿]{2,12}?)(?:(?P<lane>\d+)弄)?(?P<num>\d+)号")
 _HAN = re.compile(r"[一-鿿]")
