@@ -110,8 +110,9 @@ def main() -> None:
     base_right, base_wrong, _ = tally(base_answers, everyone)
     print(f"{'all':<14}{1:>7.0%}{right:>8.1%}{wrong:>8.1%}{unplaced:>8.1%}{base_right:>16.1%}")
     methods = Counter(a.method for a in answers if a)
-    print(f"methods: {dict(methods)}; wrongly placed, first 5:")
-    for i in [i for i in everyone if grids[i] is not None and grids[i] != cases[i].expected_grid][:5]:
+    wrongs = [i for i in everyone if grids[i] is not None and grids[i] != cases[i].expected_grid]
+    print(f"methods: {dict(methods)}; wrongly placed: {len(wrongs)}{', first 5:' if wrongs else ''}")
+    for i in wrongs[:5]:
         a = answers[i]
         assert a is not None
         print(f"  {cases[i].text} → {a.matched} ({a.score:.0f}, {a.method}); expected {cases[i].source}")
