@@ -34,6 +34,8 @@ PLACES = [
     poi("翠竹社区卫生服务中心", "青山区延安路7号", "G-YA-7"),
     poi("三元社区卫生服务中心", "青山区中山路58弄3号", "G-ZS-58-3"),
     poi("梧桐花园", "青山区中山路12号", "G-ZS-12"),
+    house("青山区上海路16号", "G-SH-16"),
+    poi("人民公园", "青山区上海路16号", "G-SH-16"),
 ]
 
 
@@ -139,6 +141,19 @@ def test_ambiguous_is_none_unless_the_district_decides(geocoder: Geocoder) -> No
     assert geocoder.geocode("人民医院") is None  # two districts have one
     assert geocoder.geocode("中华路12号") is None  # 中山路 and 华山路 equally alike, different grids
     assert geocoder.geocode("延安路7号") is not None
+
+
+def test_a_sound_alike_road_never_stands_in_for_the_one_written(geocoder: Geocoder) -> None:
+    # 上海 and 忠山 share "san" under 模糊音 (shang/shan); 中山路 is the road meant, and it has no 16.
+    assert geocoder.geocode("忠山路16号") is None
+    assert geocoder.geocode("上海路16号") is not None
+
+
+def test_a_poi_of_another_type_is_no_match(geocoder: Geocoder) -> None:
+    # 人民医院 sounds three syllables of four like 人民公园; two districts have a 人民医院.
+    assert geocoder.geocode("人民医院") is None
+    park = geocoder.geocode("人民公园门口")
+    assert park is not None and park.grid_code == "G-SH-16"
 
 
 def test_an_empty_gazetteer_places_nothing() -> None:

@@ -151,6 +151,8 @@ class Geocoder:
         self._poi_stems = [_poi_stem(k) for k in self._poi_keys]
         self._poi_ids = [poi_names[k] for k in self._poi_keys]
         self._max_road = max((len(r) for r in self._roads), default=0)
+        self._road_list = sorted(self._roads)
+        self._stem_list = sorted(self._stems)
 
     @classmethod
     def load(cls, session: Session, *, min_score: float | None = None) -> Geocoder:
@@ -228,7 +230,8 @@ class Geocoder:
                                             district, "fuzzy")
         number_text = (f"{lane}弄" if lane is not None else "") + f"{number}号"
         scored: list[tuple[float, int]] = []
-        for road in self._roads_by_number.get((lane, number), ()):
+        best_road, best_score = "", -1.0
+        for road in sorted(self._roads_by_number.get((lane, number), ())):
             target = road if parsed is not None else _road_stem(road)
             n = len(target)
             best = 0.0
@@ -240,7 +243,27 @@ class Geocoder:
                     best = max(best, alike if k == n else alike * LENGTH_PENALTY)
             if best >= self.min_score - MARGIN:
                 scored += [(best, i) for i in self._houses[(road, lane, number)]]
-        return self._decide(scored, district, "fuzzy") if scored else None
+                if best > best_score:
+                    best_road, best_score = target, best
+        if not scored or self._closer_road_lacks_it(raw, best_road, lane, number, parsed is not None):
+            return None
+        return self._decide(scored, district, "fuzzy")
+
+    def _closer_road_lacks_it(self, raw: str, chosen: str, lane: int | None, number: int, suffixed: bool) -> bool:
+        """Whether a road WITHOUT this lane and number is written more like ``raw`` than ``chosen`` is.
+
+        Sounds can bring a far road near (上海 and 忠山 share "san" with 模糊音): when 中山路 has no
+        number 14, 忠山路14号 must stay 未定位, not become 上海路14号.
+        """
+        having = self._roads_by_number.get((lane, number), set())
+        tail = raw[-len(chosen):]
+        own = fuzz.ratio(tail, chosen)
+        names = self._road_list if suffixed else self._stem_list
+        for name, alike, _ in rf_process.extract(tail, names, scorer=fuzz.ratio, limit=10, score_cutoff=own):
+            roads = [name] if suffixed else self._stems.get(name, set())
+            if alike > own and not any(r in having for r in roads):
+                return True
+        return False
 
     @staticmethod
     def _core_score(written: str, road: str, lane: int | None, number: int) -> float:
@@ -252,7 +275,11 @@ class Geocoder:
             return None
         found = rf_process.extract(text, self._poi_keys, scorer=fuzz.partial_ratio, limit=12, score_cutoff=50)
         scored: list[tuple[float, int]] = []
+        said_types = {t for t in POI_TYPES if t in text}
         for key, _, index in found:
+            kind = key[len(self._poi_stems[index]):]
+            if said_types and kind and kind not in said_types:
+                continue  # 人民医院 is no 人民公园, however alike they sound
             cover = min(1.0, len(text) / len(key))
             if key in text:
                 score = 100.0
