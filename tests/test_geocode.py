@@ -149,6 +149,17 @@ def test_a_sound_alike_road_never_stands_in_for_the_one_written(geocoder: Geocod
     assert geocoder.geocode("上海路16号") is not None
 
 
+def test_an_unknown_road_is_not_a_road_sharing_its_suffix_or_a_character(geocoder: Geocoder) -> None:
+    assert geocoder.geocode("泰山路12号") is None  # 华山路12号 shares 山路12号, but 泰山 is not 华山
+    assert geocoder.geocode("苏州路12号") is None
+
+
+def test_a_refused_house_number_is_not_made_up_for_by_a_poi(geocoder: Geocoder) -> None:
+    assert geocoder.geocode("青山区人民路99号") is None  # not 青山区人民医院
+    both = geocoder.geocode("中山路99号翠竹小区")  # …but a POI named whole still places it
+    assert both is not None and both.grid_code == "G-ZS-14"
+
+
 def test_a_poi_of_another_type_is_no_match(geocoder: Geocoder) -> None:
     # 人民医院 sounds three syllables of four like 人民公园; two districts have a 人民医院.
     assert geocoder.geocode("人民医院") is None

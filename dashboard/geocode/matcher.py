@@ -175,14 +175,17 @@ class Geocoder:
         hits = self._exact.get(norm.text)
         if hits:
             return self._decide([(100.0, i) for i in hits], norm.district, "exact")
-        found = self._house(norm.text, norm.district)
+        house_form = parse(norm.text) is not None or _STEM_NUMBER.search(norm.text) is not None
+        found = self._house(norm.text, norm.district) if house_form else None
         if found is not None:
             return found
         light = normalise(text[:500], self.divisions, strip_divisions=False)
         hits = self._exact.get(light.text)
         if hits:
             return self._decide([(100.0, i) for i in hits], norm.district, "exact")
-        return self._poi(light.text, norm.district)
+        # A house number the gazetteer refused (人民路1号 that does not exist) is never made up
+        # for by a POI that merely looks alike (人民医院): only a POI named whole in the text.
+        return self._poi(light.text, norm.district, named_whole=house_form)
 
     def _decide(self, scored: Iterable[tuple[float, int]], district: str | None, method: str) -> Geocoded | None:
         """The best candidate when it passes the district, margin and threshold guards."""
@@ -228,23 +231,28 @@ class Geocoder:
                     if ids:
                         return self._decide([(self._core_score(raw[-k:], road, lane, number), i) for i in ids],
                                             district, "fuzzy")
-        number_text = (f"{lane}弄" if lane is not None else "") + f"{number}号"
+        # The road's distinctive part (its name without 路/街/大道) is what is compared: the number
+        # agrees by construction and a shared suffix says nothing (苏州路 is not 广州路).
+        written_suffix = next((x for x in ROAD_SUFFIXES if parsed is not None and raw.endswith(x)), "")
+        written = raw[: len(raw) - len(written_suffix)]
         scored: list[tuple[float, int]] = []
         best_road, best_score = "", -1.0
         for road in sorted(self._roads_by_number.get((lane, number), ())):
-            target = road if parsed is not None else _road_stem(road)
-            n = len(target)
+            stem = _road_stem(road)
+            n = len(stem)
             best = 0.0
             for k in (n - 1, n, n + 1):
-                if 1 < k <= len(raw):
-                    alike = similarity(raw[-k:] + number_text, target + number_text)
-                    # A tail of another length than the road's assumes a dropped or an extra
-                    # character: it must beat the same-length reading clearly (江街 is in 汉江街 and 闽江街).
+                if 1 < k <= len(written):
+                    alike = similarity(written[-k:], stem)
+                    # A tail of another length than the name's assumes a dropped or an extra
+                    # character: it must beat the same-length reading clearly.
                     best = max(best, alike if k == n else alike * LENGTH_PENALTY)
+            if written_suffix and road[n:] != written_suffix:
+                best *= LENGTH_PENALTY  # 闽江路 for 闽江街: callers mix them, but less likely
             if best >= self.min_score - MARGIN:
                 scored += [(best, i) for i in self._houses[(road, lane, number)]]
                 if best > best_score:
-                    best_road, best_score = target, best
+                    best_road, best_score = road if parsed is not None else stem, best
         if not scored or self._closer_road_lacks_it(raw, best_road, lane, number, parsed is not None):
             return None
         return self._decide(scored, district, "fuzzy")
@@ -270,7 +278,7 @@ class Geocoder:
         tail = (f"{lane}弄" if lane is not None else "") + f"{number}号"
         return similarity(written + tail, road + tail)
 
-    def _poi(self, text: str, district: str | None) -> Geocoded | None:
+    def _poi(self, text: str, district: str | None, *, named_whole: bool = False) -> Geocoded | None:
         if not self._poi_keys or len(text) < 2:
             return None
         found = rf_process.extract(text, self._poi_keys, scorer=fuzz.partial_ratio, limit=12, score_cutoff=50)
@@ -283,6 +291,8 @@ class Geocoder:
             cover = min(1.0, len(text) / len(key))
             if key in text:
                 score = 100.0
+            elif named_whole:
+                continue
             else:
                 # The whole name, and its distinctive part (the name without its type word):
                 # 银河社区卫生服务中心 and 丁香社区卫生服务中心 share nine characters of ten.
