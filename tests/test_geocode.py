@@ -108,6 +108,8 @@ def test_pois_by_name_alias_and_with_extra_words(geocoder: Geocoder) -> None:
     alias = geocoder.geocode("梧桐")  # the name without its type word, when only one place has it
     assert alias is not None and (alias.grid_code, alias.method) == ("G-ZS-12", "exact")
     assert geocoder.geocode("翠竹") is None  # 翠竹小区 or 翠竹社区卫生服务中心?
+    with_park = Geocoder([*PLACES, poi("延安公园", "青山区延安路7号", "G-YA-7")], DIVISIONS)
+    assert with_park.geocode("延安") is None  # 延安公园 or 延安路?
     hospital = geocoder.geocode("临江区人民医院门口")
     assert hospital is not None and hospital.grid_code == "G-YA-9"
 

@@ -143,7 +143,7 @@ class Geocoder:
                     poi_names[name].append(i)
                     if _poi_stem(name) != name:
                         aliases[_poi_stem(name)].add(name)
-        reserved = {*divisions.districts, *divisions.others, *self._roads}
+        reserved = {*divisions.districts, *divisions.others, *self._roads, *self._stems}
         for alias, names in aliases.items():
             if len(names) == 1 and alias not in self._exact and alias not in reserved:
                 self._exact[alias] = list(poi_names[next(iter(names))])
