@@ -65,6 +65,12 @@ def test_normalise(text: str, expected: str, district: str | None) -> None:
     assert (got.text, got.district) == (expected, district)
 
 
+def test_a_road_named_after_the_city_keeps_its_name() -> None:
+    nanjing = Divisions.of(["南京市"], ["鼓楼区"], [])
+    assert normalise("南京市鼓楼区南京路1号", nanjing).text == "南京路1号"
+    assert normalise("南京鼓楼区中山路1号", nanjing).text == "中山路1号"
+
+
 def test_normalise_can_keep_the_divisions() -> None:
     assert normalise("演示市三元社区卫生服务中心", DIVISIONS, strip_divisions=False).text == "三元社区卫生服务中心"
 

@@ -152,8 +152,8 @@ def normalise(text: str, divisions: Divisions = Divisions(), *, strip_divisions:
             district = district or name
             out = out.replace(name, "")
     for name in divisions.cities:
-        if out.startswith(name):
-            out = out[len(name):]
+        if out.startswith(name) and (name.endswith("市") or not out[len(name):].startswith(ROAD_SUFFIXES)):
+            out = out[len(name):]  # 南京路 in 南京 keeps its name
         out = out.replace(name + "市", "") if not name.endswith("市") else out.replace(name, "")
     if district is None:
         for name in divisions.districts:
