@@ -9,7 +9,22 @@ from __future__ import annotations
 
 import typer
 
-from cli import alerts, banners, check, cityimport, db, deadletters, demo, feed, overdue, report, screens, serve, users
+from cli import (
+    alerts,
+    banners,
+    check,
+    cityimport,
+    db,
+    deadletters,
+    demo,
+    feed,
+    geocode,
+    overdue,
+    report,
+    screens,
+    serve,
+    users,
+)
 from cli.common import console
 
 __all__ = ["app", "console", "main"]
@@ -34,6 +49,7 @@ app.add_typer(banners.banners_app, name="banners")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.command()(overdue.overdue)
 app.command()(report.report)
+app.command()(geocode.geocode)
 
 
 def main() -> None:

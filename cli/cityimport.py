@@ -48,3 +48,26 @@ def import_city_folder(settings: Settings, directory: Path) -> ImportSummary:
             for problem in exc.problems:
                 err.print(f"  {problem}", highlight=False)
             fail(f"{len(exc.problems)} problem(s) in {directory}; nothing was imported", 1)
+
+
+@import_app.command("gazetteer")
+def import_gazetteer(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="Gazetteer file: .csv or .geojson (docs/geocoding.md)."),
+) -> None:
+    """Import the city's address gazetteer (门牌 and POI with points) from FILE, replacing the stored one."""
+    from dashboard.store.gazetteer import GazetteerError
+    from dashboard.store.gazetteer import import_gazetteer as do_import
+
+    settings = cli_settings()
+    require_backends(settings, redis_too=False)
+    upgrade_schema(settings)
+    try:
+        summary = do_import(file, open_sessions(settings))
+    except GazetteerError as exc:
+        for problem in exc.problems:
+            err.print(f"  {problem}", highlight=False)
+        fail(f"{len(exc.problems)} problem(s) in {file}; nothing was imported", 1)
+    console.print(str(summary), highlight=False, soft_wrap=True)
+    for where in summary.outside[:20]:
+        err.print(f"  {where}: 不在任何单元网格内，已跳过", highlight=False)

@@ -126,6 +126,25 @@ def _print_demo_users(demo_users: list[Any], url: str) -> None:
     console.print()
 
 
+def _demo_gazetteer(settings: Settings, city_dir: Path) -> None:
+    """The demo city's gazetteer (docs/geocoding.md), generated and imported once."""
+    from sqlalchemy import func, select
+
+    from dashboard.demo.gazetteer import GAZETTEER_FILE, generate_gazetteer
+    from dashboard.store.gazetteer import import_gazetteer
+    from dashboard.store.models import GazetteerEntry
+
+    sessions = open_sessions(settings)
+    with sessions() as session:
+        if session.scalar(select(func.count()).select_from(GazetteerEntry)):
+            return
+    if not (city_dir / GAZETTEER_FILE).exists():
+        if not (city_dir / "grids.geojson").exists():
+            return  # a demo database built before its city files were kept: no gazetteer
+        generate_gazetteer(city_dir)
+    console.print(str(import_gazetteer(city_dir / GAZETTEER_FILE, sessions)), highlight=False, soft_wrap=True)
+
+
 def _reset_demo(settings: Settings) -> None:
     from dashboard.store import db
 
@@ -164,6 +183,7 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
         import_city_folder(settings, city_dir)
         with transaction(sessions) as session:
             set_meta(session, "built_by", "demo")
+    _demo_gazetteer(settings, city_dir)
     if not cases:
         classification = load_classification(settings)
         ref = load_reference(settings, sessions)

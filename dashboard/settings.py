@@ -132,6 +132,11 @@ class Settings(BaseSettings):
                     "worker (computed once per scope and TTL); an answer is at most this old. 0: every request "
                     "computes from SQL (the benchmarks' baseline mode).",
     )
+    geocode_min_score: float = Field(
+        default=75.0, ge=0, le=100,
+        description="Lowest score (0–100) at which a free-text address is placed by the geocoder "
+                    "(docs/geocoding.md); below it the address stays 未定位.",
+    )
     snapshot_s: float = Field(
         default=60.0, ge=0, le=3600,
         description="Seconds between snapshots of a web worker's live view in DATA_DIR/liveview (written when the view "

