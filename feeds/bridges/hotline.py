@@ -179,10 +179,18 @@ class HotlineRules:
         words = _read_rules(keywords or DEFAULT_KEYWORDS, "keyword")
         return cls(table, words)
 
+    def by_leaf(self) -> dict[str, ClassRule]:
+        """The table by the last segment of its 诉求分类 (a segment two rows share is left out)."""
+        leaves: dict[str, ClassRule | None] = {}
+        for name, rule in self.table.items():
+            leaf = name.rsplit("/", 1)[-1]
+            leaves[leaf] = rule if leaf not in leaves or leaves[leaf] == rule else None
+        return {leaf: rule for leaf, rule in leaves.items() if rule is not None}
+
     def classify(self, category: str, content: str) -> ClassRule:
         if category:
             name = _norm(category)
-            rule = self.table.get(name) or self.table.get(name.rsplit("/", 1)[-1])
+            rule = self.table.get(name) or self.by_leaf().get(name.rsplit("/", 1)[-1])
             if rule is None:
                 raise Unmappable(DeadReason.UNMAPPED_CLASS,
                                  f"诉求分类 {category[:80]!r} is not in the mapping table: add it, then retry")
@@ -364,7 +372,8 @@ class HotlineMapper:
             try:
                 x, y = float(lon), float(lat)
             except ValueError:
-                raise Unmappable(DeadReason.BAD_RECORD, f"经度/纬度 {lon[:20]!r}, {lat[:20]!r} are not numbers") from None
+                raise Unmappable(DeadReason.BAD_RECORD,
+                                 f"经度/纬度 {lon[:20]!r}, {lat[:20]!r} are not numbers") from None
             if not (-180 <= x <= 180 and -90 <= y <= 90):
                 raise Unmappable(DeadReason.BAD_RECORD, f"经度/纬度 {x}, {y} are out of range")
             place.update(lon=x, lat=y)
