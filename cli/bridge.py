@@ -91,3 +91,28 @@ def hotline(
         writer = ReplyWriter(client, settings, open_sessions(settings), folder=replies_dir)
         between = writer.run_once
     run_bridge(bridge, inbox, once, between)
+
+
+@bridge_app.command("hotline-sim")
+def hotline_sim(
+    folder: Path = typer.Option(..., "--dir", file_okay=False, help="The hotline bridge's folder to write into."),
+    every: float = typer.Option(20.0, min=0.5, help="Seconds between two files."),
+    seed: int | None = typer.Option(None, help="Random seed (default: random)."),
+) -> None:
+    """The demo's 12345 system: drop a file of new 工单 into the folder every little while."""
+    from cli.common import load_classification, open_sessions, require_backends
+    from feeds.bridges.hotline import HotlineRules
+    from feeds.bridges.hotlinesim import HotlineSource
+    from feeds.scenario import CityModel
+
+    settings = cli_settings()
+    require_backends(settings, redis_too=False)
+    with open_sessions(settings)() as session:
+        city = CityModel.load(session, load_classification(settings), settings.tz)
+    if not city.grids:
+        fail("the database has no grids: run 'gridhall import city DIR' (or 'gridhall demo') first")
+    source = HotlineSource(city, folder, HotlineRules.load(settings.hotline_mapping, settings.hotline_keywords),
+                           seed=seed)
+    console.print(f"12345 source writing 工单 files into {folder} every {every:g}s", highlight=False)
+    source.run(stop_event(), every)
+    console.print(f"12345 source stopped after {source.written} records", highlight=False)
