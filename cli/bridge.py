@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.common import cli_settings, console, fail, redis_client, stop_event
+from feeds import defaults
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -67,7 +68,8 @@ def hotline(
     replies: bool = typer.Option(True, help="Write 工单回复 for closed hotline cases (needs the database)."),
     replies_dir: Path | None = typer.Option(None, "--replies-dir", file_okay=False,
                                             help="Also write each 工单回复 as a file into this folder."),
-    settle: float = typer.Option(1.0, min=0, help="Seconds a dropped file must stay unchanged before it is read."),
+    settle: float = typer.Option(defaults.BRIDGE_SETTLE_S, min=0,
+                                 help="Seconds a dropped file must stay unchanged before it is read."),
 ) -> None:
     """12345 hotline 工单 → reported / updated / voided / rated events; 办结 → 工单回复."""
     from feeds.bridges.bridge import Bridge
@@ -96,7 +98,7 @@ def hotline(
 @bridge_app.command("hotline-sim")
 def hotline_sim(
     folder: Path = typer.Option(..., "--dir", file_okay=False, help="The hotline bridge's folder to write into."),
-    every: float = typer.Option(20.0, min=0.5, help="Seconds between two files."),
+    every: float = typer.Option(defaults.HOTLINE_SIM_EVERY_S, min=0.5, help="Seconds between two files."),
     seed: int | None = typer.Option(None, help="Random seed (default: random)."),
 ) -> None:
     """The demo's 12345 system: drop a file of new 工单 into the folder every little while."""

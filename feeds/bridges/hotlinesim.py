@@ -20,6 +20,7 @@ import orjson
 
 from dashboard.rules.clock import utcnow
 
+from ..defaults import HOTLINE_SIM_EVERY_S
 from ..scenario import CityModel
 from .hotline import HotlineRules
 
@@ -69,6 +70,6 @@ class HotlineSource:
         self.written += len(records)
         return len(records)
 
-    def run(self, stop: threading.Event, every: float = 20.0) -> None:
+    def run(self, stop: threading.Event, every: float = HOTLINE_SIM_EVERY_S) -> None:
         while not stop.wait(every):
             self.step(utcnow())
