@@ -266,6 +266,14 @@ def test_retry_maps_an_unmapped_class_again(settings: Settings, sessions: sessio
     table.write_text(DEFAULT_MAPPING.read_text(encoding="utf-8") + "城市管理/其他/宠物扰民,event,06028,\n",
                      encoding="utf-8")
     env = feedkit.ingest_env(settings, GRIDHALL_HOTLINE_MAPPING=str(table))
+    # listed for a person to map, the source record kept (masked)
+    listed = CliRunner().invoke(cli.app, ["deadletters", "list", "--reason", "unmapped_class", "--format", "json"],
+                                env=env)
+    assert listed.exit_code == 0 and [row["id"] for row in json.loads(listed.stdout)] == [
+        letter.id for letter in reversed(letters)]
+    shown = CliRunner().invoke(cli.app, ["deadletters", "show", letters[0].id], env={**env, "COLUMNS": "200"})
+    assert shown.exit_code == 0 and "bridge: hotline" in shown.output and "宠物扰民" in shown.output
+    assert "王**" in shown.output and "13800002222" not in shown.output
     out = CliRunner().invoke(cli.app, ["deadletters", "retry", "--reason", "unmapped_class"], env=env)
     assert out.exit_code == 0, out.output
     assert "mapped 1 bridge dead letter(s) again: 1 event(s) published" in out.output
