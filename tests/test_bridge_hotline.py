@@ -245,6 +245,17 @@ def test_hostile_and_unmappable_input_is_dead_lettered_with_a_reason(
     assert not result.requeued and len(result.bridged) == len(HOSTILE)
 
 
+def test_a_hostile_csv_file(settings: Settings, redis_client: Any, tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_bytes(
+        "工单编号,受理时间,诉求内容,诉求地址\nA1,2026-11-24 09:00,垃圾\x00堆积,x路\n"
+        "A2,2026-11-24 09:00,\"未闭合引号,y路\nA3,2026-11-24 09:00,垃圾,z路,多余,列\n".encode()
+        + b"\xff\xfe,broken utf-8\n")
+    _bridge(redis_client, settings).run_once(FolderInbox(redis_client, settings, HOTLINE, tmp_path, settle_s=0))
+    assert [(letter.entry_id, letter.code) for letter in _dead(redis_client, settings)] == [
+        ("h.csv:2", "bad_record"), ("h.csv:5", "no_place")]  # NUL; the open quote swallows the rest
+    assert _stream(redis_client, settings) == [] and (tmp_path / "done" / "h.csv").exists()
+
+
 def test_retry_maps_an_unmapped_class_again(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
                                             ingest: Ingest, tmp_path: Path) -> None:
     from typer.testing import CliRunner
