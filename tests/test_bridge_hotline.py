@@ -412,3 +412,32 @@ def test_the_bridge_command_needs_a_folder_that_exists(settings: Settings, tmp_p
                          capture_output=True, timeout=60)
     assert out.returncode == 2 and b"--dir" in out.stderr
 
+
+
+def test_the_city_geocoder_is_used_when_the_project_has_one(settings: Settings, sessions: sessionmaker[Session],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from feeds.bridges import hotline
+
+    class Point:
+        lon, lat, grid_code, score = 118.7005, 31.9995, "990201001001001", 1.0
+
+    class Geocoder:
+        loaded_with: Any = None
+
+        @classmethod
+        def load(cls, session: Session) -> Geocoder:
+            cls.loaded_with = session
+            return cls()
+
+        def geocode(self, text: str) -> Point | None:
+            return Point() if text.startswith("测试") else None
+
+    assert hotline.load_geocoder(settings) is None  # none on this branch: addresses go without a point
+    monkeypatch.setitem(sys.modules, hotline.GEOCODER_MODULE, types.SimpleNamespace(Geocoder=Geocoder))
+    [event] = hotline_mapper(settings)({**GOOD, "诉求地址": "测试路1号"})
+    assert (event.lon, event.lat, event.grid_code) == (118.7005, 31.9995, "990201001001001")
+    assert Geocoder.loaded_with is not None
+    [event] = hotline_mapper(settings)({**GOOD, "诉求地址": "别处"})
+    assert (event.lon, event.grid_code, event.address) == (None, None, "别处")
