@@ -9,7 +9,22 @@ from __future__ import annotations
 
 import typer
 
-from cli import alerts, banners, check, cityimport, db, deadletters, demo, feed, overdue, report, screens, serve, users
+from cli import (
+    alerts,
+    banners,
+    check,
+    cityimport,
+    db,
+    deadletters,
+    demo,
+    feed,
+    open311,
+    overdue,
+    report,
+    screens,
+    serve,
+    users,
+)
 from cli.common import console
 
 __all__ = ["app", "console", "main"]
@@ -32,6 +47,7 @@ app.add_typer(users.users_app, name="users")
 app.add_typer(screens.screens_app, name="screens")
 app.add_typer(banners.banners_app, name="banners")
 app.add_typer(alerts.alerts_app, name="alerts")
+app.add_typer(open311.open311_app, name="open311")
 app.command()(overdue.overdue)
 app.command()(report.report)
 
