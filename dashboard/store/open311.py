@@ -229,6 +229,7 @@ def as_requests(session: Session, cases: Iterable[Case], services: Services, tz:
     cases = list(cases)
     ids = [c.case_id for c in cases]
     notes: dict[str, str] = {}
+    reported: dict[str, str] = {}  # the citizen's words: later events may replace the case's description
     units: dict[int, str] = {}
     if ids:
         for chunk in range(0, len(ids), 500):
@@ -238,19 +239,26 @@ def as_requests(session: Session, cases: Iterable[Case], services: Services, tz:
                 .order_by(CaseEvent.occurred_at, CaseEvent.id))
             for case_id, type_, payload in rows:
                 text = payload.get("description") if isinstance(payload, dict) else None
-                if type_ != EventType.REPORTED.value and isinstance(text, str) and text.strip():
+                if not isinstance(text, str) or not text.strip():
+                    continue
+                if type_ == EventType.REPORTED.value:
+                    reported.setdefault(case_id, text.strip())
+                else:
                     notes[case_id] = text.strip()
         unit_ids = {c.unit_id for c in cases if c.unit_id is not None}
         if unit_ids:
-            units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).tuples())
-    return [request_of(c, services, tz, notes.get(c.case_id), units.get(c.unit_id or -1)) for c in cases]
+            units = {uid: name for uid, name in session.execute(select(Unit.id, Unit.name)
+                                                                .where(Unit.id.in_(unit_ids)))}
+    return [request_of(c, services, tz, notes.get(c.case_id), units.get(c.unit_id or -1),
+                       reported.get(c.case_id, c.description)) for c in cases]
 
 
-def request_of(case: Case, services: Services, tz: ZoneInfo, note: str | None, unit_name: str | None) -> dict[str, Any]:
+def request_of(case: Case, services: Services, tz: ZoneInfo, note: str | None, unit_name: str | None,
+               reported_text: str | None) -> dict[str, Any]:
     service = services.by_class.get((case.kind or "", case.class_code or ""))
     stage_label = Stage(case.stage).label if case.stage else None
     status_notes = "：".join(p for p in (stage_label, note) if p) or None
-    description, media_url = split_media(case.description)
+    description, media_url = split_media(reported_text)
     return {
         "service_request_id": case.case_id,
         "status": "closed" if case.stage in _CLOSED else "open",
