@@ -33,9 +33,9 @@ from dashboard.store import scope as scopes
 from dashboard.store.db import transaction
 from dashboard.store.models import Case, Region
 from dashboard.store.open311 import add_key, revoke_key
+from feedkit import DISTRICT, GRID_POINTS, ingest_pusher
 from feeds.contract import CaseEventMessage
 from feeds.keys import CASE_STREAM
-from feedkit import DISTRICT, GRID_POINTS, ingest_pusher
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
