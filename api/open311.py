@@ -117,7 +117,7 @@ def xml_document(root: str, child: str | None, body: Any) -> str:
     else:
         for item in body:
             element.append(_xml_element(child, item))
-    return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(element, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(element, encoding="unicode")
 
 
 def answer(fmt: str, body: Any, root: str, child: str | None, status: int = 200) -> flask.Response:

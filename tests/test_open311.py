@@ -376,3 +376,52 @@ def test_rate_limit_per_key(settings: Settings, sessions: sessionmaker[Session],
     r = hall.get("services.xml")
     assert r.status_code == 429
     check_xml(r.data, "errors", SPEC_ERROR)
+
+
+def test_address_only_uses_the_geocoder_seam(settings: Settings, sessions: sessionmaker[Session],
+                                             redis_client: redis.Redis, feed_city: Any) -> None:
+    """Without a geocoder an address-only request goes in 未定位; with one, at the point it finds."""
+    plain = Hall(settings, sessions, redis_client, feed_city)
+    assert plain.post(lat=None, long=None, address_string="中山路 8 号").status_code == 201
+
+    class Found:
+        lon, lat = LON, LAT
+
+    asked: list[str] = []
+
+    def geocoder(session: Session) -> Any:
+        def geocode(text: str) -> Found | None:
+            asked.append(text)
+            return Found() if "中山路" in text else None
+        return geocode
+
+    located = Hall(settings, sessions, redis_client, feed_city, geocoder=geocoder)
+    assert located.post(lat=None, long=None, address_string="中山路 9 号").status_code == 201
+    assert located.post(lat=None, long=None, address_string="无名路").status_code == 201
+    assert asked == ["中山路 9 号", "无名路"]
+    plain.ingest()
+    with sessions() as s:
+        rows = {c.address: (c.grid_id is not None, c.lon) for c in s.scalars(select(Case))}
+    assert rows == {"中山路 8 号": (False, None), "中山路 9 号": (True, LON), "无名路": (False, None)}
+
+
+def test_a_mapping_file_defines_the_services(settings: Settings, sessions: sessionmaker[Session],
+                                             redis_client: redis.Redis, feed_city: Any, tmp_path: Any) -> None:
+    mapping = tmp_path / "services.toml"
+    mapping.write_text('[[service]]\nservice_code = "litter"\nkind = "event"\nclass_code = "06010"\n'
+                       'service_name = "乱扔垃圾"\ngroup = "市容"\n\n'
+                       '[[service]]\nservice_code = "cover"\nkind = "component"\nclass_code = "01001"\n',
+                       encoding="utf-8")
+    hall = Hall(settings.model_copy(update={"open311_services": mapping}), sessions, redis_client, feed_city)
+    services = hall.get("services.json").get_json()
+    assert [(s["service_code"], s["service_name"], s["group"]) for s in services][0] == ("litter", "乱扔垃圾", "市容")
+    assert [s["service_code"] for s in services] == ["litter", "cover"]
+    assert hall.post(service_code=SERVICE).status_code == 400  # the default codes are gone
+    assert hall.post(service_code="litter").status_code == 201
+    hall.ingest()
+    assert hall.get("requests.json").get_json()[0]["service_code"] == "litter"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[service]]\nservice_code = "x"\nkind = "event"\nclass_code = "99999"\n', encoding="utf-8")
+    broken = Hall(settings.model_copy(update={"open311_services": bad}), sessions, redis_client, feed_city)
+    r = broken.get("services.json")
+    assert r.status_code == 500 and b"Traceback" not in r.data
