@@ -426,6 +426,15 @@ def create_blueprint(
     def spec_error(exc: Open311Error) -> flask.Response:
         return error_response(exc.status, exc.description)
 
+    @bp.errorhandler(redis.RedisError)
+    def feed_away(exc: redis.RedisError) -> flask.Response:
+        # The stream (POST) and the tokens live in Redis: without it, "try again", not a 500.
+        log.warning("open311: %s %s: Redis unavailable (%s)", flask.request.method, flask.request.path,
+                    type(exc).__name__)
+        response = error_response(503, "the case feed is unavailable; retry later")
+        response.headers["Retry-After"] = "5"
+        return response
+
     @bp.errorhandler(Exception)
     def unexpected(exc: Exception) -> flask.Response:
         if isinstance(exc, HTTPException):

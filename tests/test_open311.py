@@ -425,3 +425,20 @@ def test_a_mapping_file_defines_the_services(settings: Settings, sessions: sessi
     broken = Hall(settings.model_copy(update={"open311_services": bad}), sessions, redis_client, feed_city)
     r = broken.get("services.json")
     assert r.status_code == 500 and b"Traceback" not in r.data
+
+
+def test_redis_away_answers_503_in_the_spec_format(settings: Settings, sessions: sessionmaker[Session],
+                                                   redis_client: redis.Redis, feed_city: Any) -> None:
+    hall = Hall(settings, sessions, redis_client, feed_city)
+    away = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
+    app = flask.Flask("open311-away")
+    app.register_blueprint(open311.create_blueprint(sessions, settings.model_copy(update={"api_rate_per_second": 0}),
+                                                    redis_client=away, wait_s=0.0))
+    for fmt in ("json", "xml"):
+        r = app.test_client().post(f"/open311/v2/requests.{fmt}", data={
+            "api_key": hall.key, "service_code": SERVICE, "lat": str(LAT), "long": str(LON)})
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5" and b"Traceback" not in r.data
+        if fmt == "json":
+            check_json(r.get_json()[0], SPEC_ERROR)
+        else:
+            check_xml(r.data, "errors", SPEC_ERROR)
