@@ -2,6 +2,7 @@
 
 ``api.v1.create_blueprint(sessions, settings, timing)`` builds the Flask blueprint; ``app.py``
 registers it on the Dash app's server. The figures come from ``dashboard.figures.readapi``.
+``api.open311.create_blueprint`` is Open311 GeoReport v2 at ``/open311/v2`` (docs/open311.md).
 """
 
 from .v1 import create_blueprint

@@ -68,6 +68,8 @@ def decide(url_rule: str | None, path: str, callback_pages: Mapping[str, str]) -
         return Decision(entry)
     if isinstance(entry, policy.Scrape):
         return Decision(None, why="a scrape route: auth/scrape.py decides")  # the guard asks it first
+    if isinstance(entry, policy.ApiKey):
+        return Decision(None, why="an Open311 route: api/open311.py decides by api_key")
     if entry.how == "path":
         page = policy.page_of(path)
     elif entry.how == "referrer":

@@ -64,6 +64,12 @@ class Scrape:
     grants it: the figures are for the city's operations team, not the hall (``auth/scrape.py``)."""
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    """Open311 GeoReport v2 (``/open311/v2``): a client app's ``api_key`` decides, never a session or
+    a role; the route answers for itself in the spec's error format (api/open311.py)."""
+
+
 PUBLIC = Rule(public=True)
 SIGNED_IN = Rule(frozenset(ROLES))
 
@@ -120,7 +126,8 @@ WRITERS: dict[str, frozenset[str]] = {
 }
 
 # -- every Flask URL rule of the app ------------------------------------------------------------
-ROUTES: dict[str, Rule | PageOf | Scrape] = {
+PREFIX_OPEN311 = "/open311/v2"
+ROUTES: dict[str, Rule | PageOf | Scrape | ApiKey] = {
     "/login": PUBLIC,  # the sign-in form (GET) and its POST, CSRF-protected and throttled
     "/logout": SIGNED_IN,  # POST with the CSRF token
     "/healthz": PUBLIC,  # backends reachable? (load balancers; says nothing else)
@@ -146,11 +153,15 @@ ROUTES: dict[str, Rule | PageOf | Scrape] = {
     "/api/v1/cases/<case_id>": Rule(PEOPLE),
     "/api/v1/evaluation": Rule(PEOPLE),
     "/api/v1/openapi.json": Rule(PEOPLE),
+    # Open311 GeoReport v2: client apps with an api_key (api/open311.py, docs/open311.md).
+    **{PREFIX_OPEN311 + route: ApiKey() for route in (
+        "/services.<fmt>", "/services/<service_code>.<fmt>", "/requests.<fmt>", "/requests/<request_id>.<fmt>",
+        "/tokens/<token>.<fmt>", "/<path:rest>")},
 }
 
 # Routes that answer for themselves (their own 401/403 in their own format): the guard
 # leaves them to it.
-SELF_GUARDED_PREFIXES: tuple[str, ...] = ("/api/v1/",)
+SELF_GUARDED_PREFIXES: tuple[str, ...] = ("/api/v1/", PREFIX_OPEN311 + "/")
 
 
 def page_of(path: str) -> str | None:

@@ -20,6 +20,7 @@ from cli import (
     demo,
     feed,
     geocode,
+    open311,
     overdue,
     report,
     screens,
@@ -49,6 +50,7 @@ app.add_typer(users.users_app, name="users")
 app.add_typer(screens.screens_app, name="screens")
 app.add_typer(banners.banners_app, name="banners")
 app.add_typer(alerts.alerts_app, name="alerts")
+app.add_typer(open311.open311_app, name="open311")
 app.command()(overdue.overdue)
 app.command()(report.report)
 app.command()(geocode.geocode)

@@ -181,6 +181,16 @@ class Settings(BaseSettings):
         description="Requests to /api/v1 allowed per second per bearer token (or per signed-in user without one), "
                     "counted in Redis across workers and hosts; beyond it 429 with Retry-After. 0: no limit.",
     )
+    open311_anonymous_read: bool = Field(
+        default=False,
+        description="Let Open311 GeoReport v2 clients read services and the public fields of requests "
+                    "(/open311/v2) without an api_key. Off: every call needs a key (gridhall open311 keys).",
+    )
+    open311_services: Path | None = Field(
+        default=None,
+        description="TOML file mapping Open311 service codes to classes (小类) of the active scheme "
+                    "(docs/open311.md). Unset: one service per 小类.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or CIDR networks of the reverse proxies in front of gridhall, comma-separated; only "

@@ -51,6 +51,10 @@ USER_SESSIONS_KEY = "user-sessions:{user_id}"  # set: a user's session ids, for 
 SIGNIN_LOCKS_KEY = "signin-locks:{user_id}"  # hash: failures and locks per client address
 THROTTLE_PREFIX = "throttle"  # the `limits` library's keys: sign-in attempts per client IP, API requests per token
 
+# Open311 GeoReport v2 (feeds/open311.py): a POST's idempotency record and its token, kept a while.
+OPEN311_REQUEST_KEY = "open311:request:{digest}"  # string: the case id a (key, request) got
+OPEN311_TOKEN_KEY = "open311:token:{token}"  # string: the case id a token stands for
+
 
 def stream_id(entry_id: str | bytes | None) -> tuple[int, int]:
     """A stream entry id ``<ms>-<seq>`` as a pair that orders as Redis orders ids.

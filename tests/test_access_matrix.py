@@ -75,6 +75,12 @@ def _samples(app: Any, case_id: str) -> list[tuple[str, str, str, Any]]:
         "/wall/geo/<name>.json": ["/wall/geo/grids.json", "/wall/geo/boundaries.json"],
         "/explore/export.<fmt>": ["/explore/export.csv", "/explore/export.xlsx"],
         "/api/v1/cases/<case_id>": [f"/api/v1/cases/{case_id}"],
+        **{rule: [rule.replace("<fmt>", "json").replace("<service_code>", "E06010")
+                  .replace("<request_id>", case_id).replace("<token>", "t0"),
+                  rule.replace("<fmt>", "xml").replace("<service_code>", "E06010")
+                  .replace("<request_id>", case_id).replace("<token>", "t0")]
+           for rule, entry in policy.ROUTES.items() if isinstance(entry, policy.ApiKey)},
+        "/open311/v2/<path:rest>": ["/open311/v2/nothing.json"],
     }
     out = []
     for rule in app.server.url_map.iter_rules():
@@ -139,6 +145,14 @@ def test_role_scope_matrix(api_city_app: Any, sessions: sessionmaker[Session], a
                 # token, never by a session: every caller reads it here, nobody from elsewhere.
                 assert caller.client.get(url).status_code == 200, f"{caller.name} {url}"
                 assert caller.client.get(url, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 403
+                tried += 1
+                continue
+            if isinstance(entry, policy.ApiKey):
+                # Open311: only an api_key counts, never a session or role; nobody here has one
+                # (anonymous reads are off by default): the spec's error, 403 (404: no such path).
+                r = caller.client.post(url, data={}) if method == "POST" else caller.client.get(url)
+                assert r.status_code == (404 if rule.endswith("<path:rest>") else 403), f"{caller.name} {url}"
+                assert (b"<errors>" in r.data) if url.endswith(".xml") else r.get_json()[0]["code"] == r.status_code
                 tried += 1
                 continue
             page = None

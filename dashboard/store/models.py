@@ -478,3 +478,22 @@ class GazetteerEntry(Base):
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
     grid_code: Mapped[str] = mapped_column(String(15), index=True)
+
+
+class Open311Key(Base):
+    """An Open311 client app's API key (api/open311.py); only the SHA-256 of the key is stored.
+
+    Scoped like a user: ``scope_region_id`` NULL is the whole city, else a district or street.
+    """
+
+    __tablename__ = "open311_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope_region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+    scope_region: Mapped[Region | None] = relationship()
