@@ -33,6 +33,7 @@ import layouts
 from api import metrics, metricsdir, open311
 from auth import policy
 from callbacks import Services
+from dashboard.geocode.current import CurrentGeocoder
 from dashboard.settings import ConfigError, Settings, load_settings
 from dashboard.store import db, reference
 from dashboard.store.cityname import CityNameSource
@@ -133,8 +134,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.server.register_blueprint(api.create_blueprint(
         sessions, settings, lambda session: reference.timing_for(settings, session),
         reads=services.view.reads, redis_client=redis_client))  # /view's figure cache: one per process
+    gazetteer = CurrentGeocoder()  # address-only requests are placed by the city's gazetteer
     app.server.register_blueprint(open311.create_blueprint(  # Open311 GeoReport v2 (docs/open311.md)
-        sessions, settings, redis_client=redis_client))
+        sessions, settings, redis_client=redis_client, geocoder=lambda session: gazetteer.get(session).geocode))
     metrics.install(app.server, settings, sessions, redis_client, lambda: services.callback_pages,
                     lambda: services.wall.follower.status() if services.wall.follower is not None else None)
     # After every route exists: the guard refuses routes without a rule (auth/policy.py).

@@ -41,11 +41,14 @@ CASE_PREFIX = "o311-"
 
 
 class Located(Protocol):
-    lon: float
-    lat: float
+    @property
+    def lon(self) -> float: ...
+    @property
+    def lat(self) -> float: ...
 
 
-# The geocoder seam: ``dashboard/geocode``'s ``Geocoder.load(session).geocode(text)`` once merged;
+# The geocoder seam: ``dashboard/geocode``'s ``Geocoder.geocode`` (app.py passes the process's
+# current one, dashboard/geocode/current.py);
 # anything returning an object with ``lon`` and ``lat`` (or None) fits.
 Geocode = Callable[[str], Located | None]
 

@@ -414,30 +414,23 @@ def test_the_bridge_command_needs_a_folder_that_exists(settings: Settings, tmp_p
 
 
 
-def test_the_city_geocoder_is_used_when_the_project_has_one(settings: Settings, sessions: sessionmaker[Session],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
+def test_the_city_geocoder_places_an_address_only_work_order(settings: Settings, sessions: sessionmaker[Session],
+                                                            tmp_path: Path) -> None:
+    """With the city's gazetteer imported (dashboard/geocode), a 工单 that gives only 诉求地址 is
+    placed in the gazetteer entry's grid; an address the gazetteer does not know goes without a
+    point (未定位), never guessed."""
+    from citykit import COMMUNITY, LAT0, LON0, STEP, build_community, two_by_two
+    from dashboard.store.gazetteer import import_gazetteer
 
-    from feeds.bridges import hotline
-
-    class Point:
-        lon, lat, grid_code, score = 118.7005, 31.9995, "990201001001001", 1.0
-
-    class Geocoder:
-        loaded_with: Any = None
-
-        @classmethod
-        def load(cls, session: Session) -> Geocoder:
-            cls.loaded_with = session
-            return cls()
-
-        def geocode(self, text: str) -> Point | None:
-            return Point() if text.startswith("测试") else None
-
-    assert hotline.load_geocoder(settings) is None  # none on this branch: addresses go without a point
-    monkeypatch.setitem(sys.modules, hotline.GEOCODER_MODULE, types.SimpleNamespace(Geocoder=Geocoder))
-    [event] = hotline_mapper(settings)({**GOOD, "诉求地址": "测试路1号"})
-    assert (event.lon, event.lat, event.grid_code) == (118.7005, 31.9995, "990201001001001")
-    assert Geocoder.loaded_with is not None
-    [event] = hotline_mapper(settings)({**GOOD, "诉求地址": "别处"})
-    assert (event.lon, event.grid_code, event.address) == (None, None, "别处")
+    build_community(sessions, two_by_two())
+    lon, lat = LON0 + 1.5 * STEP, LAT0 - 0.5 * STEP  # the centre of grid 002
+    gazetteer = tmp_path / "gazetteer.csv"
+    gazetteer.write_text("kind,address,name,district,street,community,lon,lat\n"
+                         f"门牌,青山区中山路2号,,,,,{lon:.6f},{lat:.6f}\n", encoding="utf-8")
+    import_gazetteer(gazetteer, sessions)
+    mapper = hotline_mapper(settings)
+    [event] = mapper({**GOOD, "诉求地址": "中山路2号"})
+    assert event.grid_code == f"{COMMUNITY}002"
+    assert (event.lon, event.lat) == pytest.approx((lon, lat))
+    [event] = mapper({**GOOD, "诉求地址": "无名巷99号"})
+    assert (event.lon, event.grid_code, event.address) == (None, None, "无名巷99号")

@@ -191,3 +191,28 @@ def test_cli_bad_file_is_listed_without_a_traceback(settings: Settings, city: se
 def test_cli_geocode_on_an_empty_gazetteer_says_what_to_do(settings: Settings, city: sessionmaker[Session]) -> None:
     result = CliRunner().invoke(cli.app, ["geocode", "中山路1号"], env=_env(settings))
     assert result.exit_code == 1 and "gridhall import gazetteer" in result.stderr
+
+
+def test_the_current_geocoder_follows_a_re_import(city: sessionmaker[Session], tmp_path: Path) -> None:
+    """The process's geocoder (dashboard/geocode/current.py, what /open311 places addresses with)
+    is built once, kept while the gazetteer is unchanged and rebuilt after a re-import."""
+    from dashboard.geocode.current import CurrentGeocoder
+
+    path = tmp_path / "g.csv"
+    path.write_text(csv_text(), encoding="utf-8")
+    import_gazetteer(path, city)
+    current = CurrentGeocoder(check_s=0)
+    with city() as s:
+        first = current.get(s)
+        assert current.get(s) is first  # unchanged: the same matcher
+        found = first.geocode("中山路1号")
+        assert found is not None and found.grid_code == grid(1)
+        assert first.geocode("黄河路8号") is None
+    lon, lat = CENTRE[4]
+    path.write_text(csv_text() + f"门牌,青山区黄河路8号,,,,,{lon:.6f},{lat:.6f}\n", encoding="utf-8")
+    import_gazetteer(path, city)
+    with city() as s:
+        second = current.get(s)
+        assert second is not first
+        found = second.geocode("黄河路8号")
+        assert found is not None and found.grid_code == grid(4)

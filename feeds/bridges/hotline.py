@@ -22,14 +22,13 @@ case as 未定位 until the centre locates it.
 from __future__ import annotations
 
 import csv
-import importlib
 import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from dashboard.rules.lifecycle import EventType
@@ -407,25 +406,17 @@ class HotlineMapper:
             deadline_at=deadline, **self._place(raw, address))
 
 
-GEOCODER_MODULE = "dashboard.geocode"  # Geocoder.load(session).geocode(text), when the project has it
-
-
 def load_geocoder(settings: Settings) -> Geocoder | None:
-    """The city's geocoder (``dashboard.geocode.Geocoder``, loaded from the database), or None
-    when the project has none or it cannot be loaded (then addresses go without a point)."""
-    try:
-        module = importlib.import_module(GEOCODER_MODULE)
-    except ImportError:
-        return None
-    factory = getattr(module, "Geocoder", None)
-    if factory is None or not hasattr(factory, "load"):
-        return None
+    """The city's geocoder (``dashboard.geocode``: the stored gazetteer), or None when it cannot
+    be loaded (then 工单 without 经度/纬度 go without a point: 未定位, listed). A bridge loads it
+    once at its start: a re-imported gazetteer is used from the bridge's next start."""
+    from dashboard.geocode.matcher import Geocoder as CityGeocoder
     from dashboard.store.db import make_engine, session_factory
 
     engine = make_engine(settings)
     try:
         with session_factory(engine)() as session:
-            return cast(Geocoder, factory.load(session))
+            return CityGeocoder.load(session, min_score=settings.geocode_min_score)
     except Exception:
         log.warning("the geocoder could not be loaded: 工单 without 经度/纬度 go without a point", exc_info=True)
         return None
