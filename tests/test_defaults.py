@@ -97,7 +97,7 @@ def test_docs_state_the_same_defaults() -> None:
     checked = 0
     for section in re.split(r"\n## ", text)[1:]:
         heading = section.split("\n", 1)[0]
-        words = re.match(r"`gridhall ([a-z ]+)", heading)
+        words = re.match(r"`gridhall ([a-z0-9 -]+)", heading)
         if words is None:
             continue
         # A section on a group's commands has their tables ("list, show ID, retry"): look in all.

@@ -11,9 +11,8 @@ with them field by field, in JSON and in XML.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import defusedxml.ElementTree as DET
@@ -26,22 +25,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import open311
 from dashboard.figures import explore
 from dashboard.figures.selection import Selection
-from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
 from dashboard.store import reference
 from dashboard.store import scope as scopes
 from dashboard.store.db import transaction
 from dashboard.store.models import Case, Region
 from dashboard.store.open311 import add_key, revoke_key
-from feedkit import DISTRICT, GRID_POINTS, ingest_pusher
-from feeds.contract import CaseEventMessage
+from feedkit import DISTRICT
 from feeds.keys import CASE_STREAM
+from open311kit import LAT, LON, SERVICE, Hall, close_case
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
 # A point inside the first grid of feedkit's city.
-LON, LAT = next(iter(GRID_POINTS.values()))
-SERVICE = "E06010"  # event class 06010 of the default scheme: one service per 小类
 
 # -- the spec's examples, as facts: element → JSON type ("str", "num", "bool", "list", None allowed) --------
 SPEC_SERVICE = {"service_code": "str", "service_name": "str", "description": "str", "metadata": "bool",
@@ -99,61 +95,15 @@ def check_xml(text: str | bytes, root: str, spec: dict[str, str] | None) -> list
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
-class Hall:
-    """The blueprint on a Flask app, a key, and the in-process ingest."""
-
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis, ref: Any,
-                 **options: Any) -> None:
-        self.settings, self.sessions, self.redis = settings, sessions, client
-        app = flask.Flask("open311-test")
-        app.register_blueprint(open311.create_blueprint(sessions, settings, redis_client=client,
-                                                        wait_s=options.pop("wait_s", 0.0), **options))
-        self.app = app
-        self.http = app.test_client()
-        with transaction(sessions) as s:
-            _, self.key = add_key(s, f"test-app-{uuid.uuid4().hex[:8]}", None, datetime.now(UTC))
-        self.push = ingest_pusher(settings, sessions, client, ref, consumer="t-open311")
-
-    def ingest(self, *messages: CaseEventMessage) -> None:
-        self.push(list(messages))
-
-    def post(self, fmt: str = "json", key: str | None = "", headers: dict[str, str] | None = None,
-             **form: Any) -> Any:
-        data = {"api_key": self.key if key == "" else key, "service_code": SERVICE, "lat": str(LAT),
-                "long": str(LON), "description": "井盖缺失 <b>&amp;</b>", **form}
-        data = {k: v for k, v in data.items() if v is not None}
-        return self.http.post(f"/open311/v2/requests.{fmt}", data=data, headers=headers or {})
-
-    def get(self, path: str, key: str | None = "", **args: Any) -> Any:
-        if key is not None:
-            args["api_key"] = self.key if key == "" else key
-        return self.http.get(f"/open311/v2/{path}", query_string=args)
-
-
 @pytest.fixture
-def hall(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
+def open311_hall(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
          feed_city: Any) -> Iterator[Hall]:
     yield Hall(settings, sessions, redis_client, feed_city)
 
 
-def _event(case_id: str, type_: EventType, at: datetime, n: int, **fields: Any) -> CaseEventMessage:
-    return CaseEventMessage(event_id=f"{case_id}:{n}:{type_.value}", case_id=case_id, type=type_,
-                            occurred_at=at, **fields)
-
-
-def close_case(hall: Hall, case_id: str) -> None:
-    """The centre's side: verify, file, dispatch, handle, check, close (each a feed event)."""
-    at = datetime.now(UTC) + timedelta(seconds=1)  # after the report (the ingest allows 10 min ahead)
-    steps = [(EventType.VERIFIED, {}), (EventType.FILED, {}),
-             (EventType.DISPATCHED, {"unit_code": "U-HW"}),
-             (EventType.HANDLED, {"description": "已补装井盖"}), (EventType.CHECKED_OK, {}),
-             (EventType.CLOSED, {})]
-    hall.ingest(*(_event(case_id, t, at + timedelta(seconds=10 * i), i, **f) for i, (t, f) in enumerate(steps)))
-
-
 # -- tests -------------------------------------------------------------------------------------------
-def test_services_and_definition_follow_the_spec_in_json_and_xml(hall: Hall) -> None:
-    r = hall.get("services.json")
+def test_services_and_definition_follow_the_spec_in_json_and_xml(open311_hall: Hall) -> None:
+    r = open311_hall.get("services.json")
     assert r.status_code == 200 and r.mimetype == "application/json"
     services = r.get_json()
     assert len(services) > 100  # one per 小类 of the scheme
@@ -161,47 +111,47 @@ def test_services_and_definition_follow_the_spec_in_json_and_xml(hall: Hall) -> 
         check_json(s, SPEC_SERVICE)
     mine = next(s for s in services if s["service_code"] == SERVICE)
     assert mine["metadata"] is False and mine["type"] == "realtime"
-    r = hall.get("services.xml")
+    r = open311_hall.get("services.xml")
     assert r.status_code == 200 and r.mimetype == "text/xml"
     rows = check_xml(r.data, "services", SPEC_SERVICE)
     assert [x["service_code"] for x in rows] == [s["service_code"] for s in services]
-    d = hall.get(f"services/{SERVICE}.json").get_json()
+    d = open311_hall.get(f"services/{SERVICE}.json").get_json()
     check_json(d, SPEC_DEFINITION)
-    root = DET.fromstring(hall.get(f"services/{SERVICE}.xml").data)
+    root = DET.fromstring(open311_hall.get(f"services/{SERVICE}.xml").data)
     assert root.tag == "service_definition" and root.findtext("service_code") == SERVICE
     assert root.find("attributes") is not None
-    r = hall.get("services/NOPE.json")
+    r = open311_hall.get("services/NOPE.json")
     assert r.status_code == 404
     check_json(r.get_json()[0], SPEC_ERROR)
 
 
-def test_post_goes_through_stream_and_ingest_and_reads_back_closed(hall: Hall, sessions: sessionmaker[Session],
+def test_post_goes_through_stream_and_ingest_and_reads_back_closed(open311_hall: Hall, sessions: sessionmaker[Session],
                                                                      settings: Settings) -> None:
-    r = hall.post(address_string="中山路 1 号", **{"attribute[depth]": "30cm"},
+    r = open311_hall.post(address_string="中山路 1 号", **{"attribute[depth]": "30cm"},
                   media_url="https://example.org/p/1.jpg")
     assert r.status_code == 201, r.data
     answer = r.get_json()
     check_json(answer[0], SPEC_TOKEN_POSTED)  # the ingest has not run: a token
     token = answer[0]["token"]
     # On the stream: one reported event, source public, the service's class, the point.
-    entries = hall.redis.xrange(settings.key(CASE_STREAM))
+    entries = open311_hall.redis.xrange(settings.key(CASE_STREAM))
     assert len(entries) == 1
     event = json.loads(entries[0][1]["event"])
     assert (event["type"], event["source"], event["kind"], event["class_code"]) == ("reported", "public",
                                                                                      "event", "06010")
     assert (event["lon"], event["lat"], event["address"]) == (LON, LAT, "中山路 1 号")
     case_id = event["case_id"]
-    pending = hall.get(f"tokens/{token}.json").get_json()
+    pending = open311_hall.get(f"tokens/{token}.json").get_json()
     assert pending == [{"service_request_id": None, "token": token}]
-    assert hall.get(f"requests/{case_id}.json").status_code == 404  # not a case before the ingest
-    hall.ingest()
+    assert open311_hall.get(f"requests/{case_id}.json").status_code == 404  # not a case before the ingest
+    open311_hall.ingest()
     with sessions() as s:
         case = s.scalar(select(Case).where(Case.case_id == case_id))
         assert case is not None and case.source == "public" and case.grid_id is not None
-    got = hall.get(f"tokens/{token}.json").get_json()
+    got = open311_hall.get(f"tokens/{token}.json").get_json()
     check_json(got[0], SPEC_TOKEN)
     assert got[0]["service_request_id"] == case_id
-    req = hall.get(f"requests/{case_id}.json").get_json()[0]
+    req = open311_hall.get(f"requests/{case_id}.json").get_json()[0]
     check_json(req, SPEC_REQUEST)
     assert req["status"] == "open" and req["service_code"] == SERVICE
     assert req["description"] == "井盖缺失 <b>&amp;</b>\ndepth: 30cm"
@@ -212,8 +162,8 @@ def test_post_goes_through_stream_and_ingest_and_reads_back_closed(hall: Hall, s
     with sessions() as s:
         table = explore.case_table(s, scopes.CITY, timing, datetime.now(UTC), Selection.parse(""))
     assert case_id in [row["case_id"] for row in table.rows]
-    close_case(hall, case_id)
-    req = hall.get(f"requests/{case_id}.json").get_json()[0]
+    close_case(open311_hall, case_id)
+    req = open311_hall.get(f"requests/{case_id}.json").get_json()[0]
     check_json(req, SPEC_REQUEST)
     assert req["status"] == "closed"
     assert req["agency_responsible"] == "单位U-HW"
@@ -223,32 +173,32 @@ def test_post_goes_through_stream_and_ingest_and_reads_back_closed(hall: Hall, s
         deadline = s.scalar(select(Case.deadline_at).where(Case.case_id == case_id))
     if deadline is not None:
         assert req["expected_datetime"] == deadline.astimezone(settings.tz).isoformat(timespec="seconds")
-    xml = check_xml(hall.get(f"requests/{case_id}.xml").data, "service_requests", SPEC_REQUEST)
+    xml = check_xml(open311_hall.get(f"requests/{case_id}.xml").data, "service_requests", SPEC_REQUEST)
     assert xml[0]["status"] == "closed" and xml[0]["agency_responsible"] == "单位U-HW"
     assert xml[0]["description"] == "井盖缺失 <b>&amp;</b>\ndepth: 30cm"  # text, escaped on the wire
-    assert b"<b>" not in hall.get(f"requests/{case_id}.xml").data
-    listed = hall.get("requests.json", status="closed", service_code=SERVICE).get_json()
+    assert b"<b>" not in open311_hall.get(f"requests/{case_id}.xml").data
+    listed = open311_hall.get("requests.json", status="closed", service_code=SERVICE).get_json()
     assert [x["service_request_id"] for x in listed] == [case_id]
-    assert hall.get("requests.json", status="open").get_json() == []
-    check_xml(hall.get("requests.xml").data, "service_requests", SPEC_REQUEST)
+    assert open311_hall.get("requests.json", status="open").get_json() == []
+    check_xml(open311_hall.get("requests.xml").data, "service_requests", SPEC_REQUEST)
 
 
 def test_post_answers_the_id_when_the_ingest_is_quick(settings: Settings, sessions: sessionmaker[Session],
                                                       redis_client: redis.Redis, feed_city: Any) -> None:
     import threading
 
-    hall = Hall(settings, sessions, redis_client, feed_city, wait_s=5.0)
+    open311_hall = Hall(settings, sessions, redis_client, feed_city, wait_s=5.0)
     stop = threading.Event()
 
     def ingest_loop() -> None:
         while not stop.is_set():
-            hall.ingest()
+            open311_hall.ingest()
             stop.wait(0.05)
 
     worker = threading.Thread(target=ingest_loop)
     worker.start()
     try:
-        r = hall.post("xml")
+        r = open311_hall.post("xml")
     finally:
         stop.set()
         worker.join()
@@ -257,14 +207,15 @@ def test_post_answers_the_id_when_the_ingest_is_quick(settings: Settings, sessio
     assert rows[0]["service_request_id"].startswith("o311-")  # type: ignore[union-attr]
 
 
-def test_the_same_request_makes_one_case(hall: Hall, sessions: sessionmaker[Session], settings: Settings) -> None:
-    first = hall.post().get_json()[0]["token"]
-    assert hall.post().get_json()[0]["token"] == first  # same key, same content, within the window
-    one = hall.post(headers={"Idempotency-Key": "app-42"}, description="另一件").get_json()[0]["token"]
-    assert hall.post(headers={"Idempotency-Key": "app-42"}, description="另一件").get_json()[0]["token"] == one
-    assert hall.post(client_request_id="app-43", description="又一件").get_json()[0]["token"] != one
-    assert hall.redis.xlen(settings.key(CASE_STREAM)) == 3
-    hall.ingest()
+def test_the_same_request_makes_one_case(open311_hall: Hall, sessions: sessionmaker[Session],
+                                         settings: Settings) -> None:
+    first = open311_hall.post().get_json()[0]["token"]
+    assert open311_hall.post().get_json()[0]["token"] == first  # same key, same content, within the window
+    one = open311_hall.post(headers={"Idempotency-Key": "app-42"}, description="另一件").get_json()[0]["token"]
+    assert open311_hall.post(headers={"Idempotency-Key": "app-42"}, description="另一件").get_json()[0]["token"] == one
+    assert open311_hall.post(client_request_id="app-43", description="又一件").get_json()[0]["token"] != one
+    assert open311_hall.redis.xlen(settings.key(CASE_STREAM)) == 3
+    open311_hall.ingest()
     with sessions() as s:
         assert len(list(s.scalars(select(Case.case_id)))) == 3
 
@@ -288,9 +239,9 @@ HOSTILE: list[tuple[dict[str, Any], int, str]] = [
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-def test_hostile_posts_get_the_spec_error_format(hall: Hall, fmt: str, settings: Settings) -> None:
+def test_hostile_posts_get_the_spec_error_format(open311_hall: Hall, fmt: str, settings: Settings) -> None:
     for change, status, word in HOSTILE:
-        r = hall.post(fmt, **change)
+        r = open311_hall.post(fmt, **change)
         assert r.status_code == status, (change, r.data)
         assert b"Traceback" not in r.data
         if status >= 400:
@@ -302,19 +253,20 @@ def test_hostile_posts_get_the_spec_error_format(hall: Hall, fmt: str, settings:
                 errors = check_xml(r.data, "errors", SPEC_ERROR)
                 assert errors[0]["code"] == str(status) and word in (errors[0]["description"] or "")
     for key, status in ((None, 403), ("wrong", 403), ("x" * 300, 403)):
-        r = hall.post(fmt, key=key)
+        r = open311_hall.post(fmt, key=key)
         assert r.status_code == status
-    too_big = hall.http.post(f"/open311/v2/requests.{fmt}", data={"api_key": hall.key, "description": "x" * 70_000})
+    too_big = open311_hall.http.post(f"/open311/v2/requests.{fmt}",
+                                     data={"api_key": open311_hall.key, "description": "x" * 70_000})
     assert too_big.status_code == 413
-    assert hall.http.post("/open311/v2/requests.html", data={"api_key": hall.key}).status_code == 404
+    assert open311_hall.http.post("/open311/v2/requests.html", data={"api_key": open311_hall.key}).status_code == 404
     # The XML-looking description went in as text, never parsed: it comes back escaped.
-    hall.ingest()
-    xml = hall.get("requests.xml").data
+    open311_hall.ingest()
+    xml = open311_hall.get("requests.xml").data
     assert b"<!ENTITY" not in xml and b"&lt;!ENTITY" in xml
     assert DET.fromstring(xml).tag == "service_requests"
 
 
-def test_hostile_queries_get_the_spec_error_format(hall: Hall) -> None:
+def test_hostile_queries_get_the_spec_error_format(open311_hall: Hall) -> None:
     bad = [
         ({"start_date": "yesterday"}, 400, "start_date"),
         ({"end_date": "2026-13-01T00:00:00Z"}, 400, "end_date"),
@@ -328,38 +280,38 @@ def test_hostile_queries_get_the_spec_error_format(hall: Hall) -> None:
     ]
     for fmt in ("json", "xml"):
         for args, status, word in bad:
-            r = hall.get(f"requests.{fmt}", **args)
+            r = open311_hall.get(f"requests.{fmt}", **args)
             assert r.status_code == status, (args, r.data)
             if fmt == "json":
                 assert r.get_json()[0]["code"] == status and word in r.get_json()[0]["description"]
             else:
                 errors = check_xml(r.data, "errors", SPEC_ERROR)
                 assert word in (errors[0]["description"] or "")
-        assert hall.get(f"requests.{fmt}", key="wrong").status_code == 403
-        assert hall.get(f"requests.{fmt}", key=None).status_code == 403  # anonymous reads off
-        assert hall.get(f"requests/nothing.{fmt}").status_code == 404
-        assert hall.get(f"tokens/nothing.{fmt}").status_code == 404
-        r = hall.get(f"nowhere.{fmt}")
+        assert open311_hall.get(f"requests.{fmt}", key="wrong").status_code == 403
+        assert open311_hall.get(f"requests.{fmt}", key=None).status_code == 403  # anonymous reads off
+        assert open311_hall.get(f"requests/nothing.{fmt}").status_code == 404
+        assert open311_hall.get(f"tokens/nothing.{fmt}").status_code == 404
+        r = open311_hall.get(f"nowhere.{fmt}")
         assert r.status_code == 404 and b"Traceback" not in r.data
-    ok = hall.get("requests.json", start_date="2026-01-01", end_date="2026-03-31T23:59:59+08:00")
+    ok = open311_hall.get("requests.json", start_date="2026-01-01", end_date="2026-03-31T23:59:59+08:00")
     assert ok.status_code == 200 and ok.get_json() == []
 
 
-def test_keys_scope_revocation_and_anonymous_reads(hall: Hall, sessions: sessionmaker[Session],
+def test_keys_scope_revocation_and_anonymous_reads(open311_hall: Hall, sessions: sessionmaker[Session],
                                                    settings: Settings, redis_client: redis.Redis,
                                                    feed_city: Any) -> None:
-    hall.post()
-    hall.ingest()
+    open311_hall.post()
+    open311_hall.ingest()
     with transaction(sessions) as s:
         s.add(Region(code="990299", name="别区", level="district"))
     with transaction(sessions) as s:
         _, inside = add_key(s, "district-app", DISTRICT, datetime.now(UTC))
         _, outside = add_key(s, "other-app", "990299", datetime.now(UTC))
-    assert len(hall.get("requests.json", key=inside).get_json()) == 1
-    assert hall.get("requests.json", key=outside).get_json() == []
+    assert len(open311_hall.get("requests.json", key=inside).get_json()) == 1
+    assert open311_hall.get("requests.json", key=outside).get_json() == []
     with transaction(sessions) as s:
         revoke_key(s, "district-app")
-    assert hall.get("requests.json", key=inside).status_code == 403
+    assert open311_hall.get("requests.json", key=inside).status_code == 403
     # Anonymous reads switched on: public fields only.
     anonymous = Hall(settings.model_copy(update={"open311_anonymous_read": True}), sessions, redis_client,
                      feed_city)
@@ -370,10 +322,10 @@ def test_keys_scope_revocation_and_anonymous_reads(hall: Hall, sessions: session
 
 def test_rate_limit_per_key(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
                             feed_city: Any) -> None:
-    hall = Hall(settings.model_copy(update={"api_rate_per_second": 2}), sessions, redis_client, feed_city)
-    codes = [hall.get("services.json").status_code for _ in range(4)]
+    open311_hall = Hall(settings.model_copy(update={"api_rate_per_second": 2}), sessions, redis_client, feed_city)
+    codes = [open311_hall.get("services.json").status_code for _ in range(4)]
     assert codes[:2] == [200, 200] and 429 in codes[2:]
-    r = hall.get("services.xml")
+    r = open311_hall.get("services.xml")
     assert r.status_code == 429
     check_xml(r.data, "errors", SPEC_ERROR)
 
@@ -412,14 +364,14 @@ def test_a_mapping_file_defines_the_services(settings: Settings, sessions: sessi
                        'service_name = "乱扔垃圾"\ngroup = "市容"\n\n'
                        '[[service]]\nservice_code = "cover"\nkind = "component"\nclass_code = "01001"\n',
                        encoding="utf-8")
-    hall = Hall(settings.model_copy(update={"open311_services": mapping}), sessions, redis_client, feed_city)
-    services = hall.get("services.json").get_json()
+    open311_hall = Hall(settings.model_copy(update={"open311_services": mapping}), sessions, redis_client, feed_city)
+    services = open311_hall.get("services.json").get_json()
     assert [(s["service_code"], s["service_name"], s["group"]) for s in services][0] == ("litter", "乱扔垃圾", "市容")
     assert [s["service_code"] for s in services] == ["litter", "cover"]
-    assert hall.post(service_code=SERVICE).status_code == 400  # the default codes are gone
-    assert hall.post(service_code="litter").status_code == 201
-    hall.ingest()
-    assert hall.get("requests.json").get_json()[0]["service_code"] == "litter"
+    assert open311_hall.post(service_code=SERVICE).status_code == 400  # the default codes are gone
+    assert open311_hall.post(service_code="litter").status_code == 201
+    open311_hall.ingest()
+    assert open311_hall.get("requests.json").get_json()[0]["service_code"] == "litter"
     bad = tmp_path / "bad.toml"
     bad.write_text('[[service]]\nservice_code = "x"\nkind = "event"\nclass_code = "99999"\n', encoding="utf-8")
     broken = Hall(settings.model_copy(update={"open311_services": bad}), sessions, redis_client, feed_city)
@@ -429,14 +381,14 @@ def test_a_mapping_file_defines_the_services(settings: Settings, sessions: sessi
 
 def test_redis_away_answers_503_in_the_spec_format(settings: Settings, sessions: sessionmaker[Session],
                                                    redis_client: redis.Redis, feed_city: Any) -> None:
-    hall = Hall(settings, sessions, redis_client, feed_city)
+    open311_hall = Hall(settings, sessions, redis_client, feed_city)
     away = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
     app = flask.Flask("open311-away")
     app.register_blueprint(open311.create_blueprint(sessions, settings.model_copy(update={"api_rate_per_second": 0}),
                                                     redis_client=away, wait_s=0.0))
     for fmt in ("json", "xml"):
         r = app.test_client().post(f"/open311/v2/requests.{fmt}", data={
-            "api_key": hall.key, "service_code": SERVICE, "lat": str(LAT), "long": str(LON)})
+            "api_key": open311_hall.key, "service_code": SERVICE, "lat": str(LAT), "long": str(LON)})
         assert r.status_code == 503 and r.headers["Retry-After"] == "5" and b"Traceback" not in r.data
         if fmt == "json":
             check_json(r.get_json()[0], SPEC_ERROR)

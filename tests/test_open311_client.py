@@ -27,7 +27,7 @@ from dashboard.settings import Settings
 from dashboard.store.db import transaction
 from dashboard.store.open311 import add_key
 from feedkit import GRID_POINTS, ingest_pusher
-from test_open311 import SERVICE, close_case
+from open311kit import SERVICE, close_case
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
@@ -54,7 +54,7 @@ class Served:
 
 
 @pytest.fixture
-def served(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
+def open311_served(settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
            feed_city: Any) -> Iterator[Served]:
     s = Served(settings.model_copy(update={"open311_anonymous_read": True}), sessions, redis_client, feed_city)
     yield s
@@ -62,28 +62,28 @@ def served(settings: Settings, sessions: sessionmaker[Session], redis_client: re
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-def test_georeport_client_lists_posts_and_reads_back_closed(served: Served, fmt: str) -> None:
-    client = GeoReport(served.root, output_format=fmt)
+def test_georeport_client_lists_posts_and_reads_back_closed(open311_served: Served, fmt: str) -> None:
+    client = GeoReport(open311_served.root, output_format=fmt)
     services = client.get_service_list()
     codes = [s["service_code"] for s in services]
     assert SERVICE in codes and len(codes) == len(set(codes))
     definition = client.get_service_definition(SERVICE)
     assert definition["service_code"] == SERVICE
     lon, lat = next(iter(GRID_POINTS.values()))
-    posted = requests.post(f"{served.root}/requests.{fmt}", timeout=10, data={
-        "api_key": served.key, "service_code": SERVICE, "lat": lat, "long": lon,
+    posted = requests.post(f"{open311_served.root}/requests.{fmt}", timeout=10, data={
+        "api_key": open311_served.key, "service_code": SERVICE, "lat": lat, "long": lon,
         "address_string": "中山路 1 号", "description": "占道经营"})
     assert posted.status_code == 201
     token = posted.json()[0]["token"] if fmt == "json" else \
         posted.text.split("<token>")[1].split("</token>")[0]
-    served.ingest()
-    tokens = requests.get(f"{served.root}/tokens/{token}.json", timeout=10).json()
+    open311_served.ingest()
+    tokens = requests.get(f"{open311_served.root}/tokens/{token}.json", timeout=10).json()
     case_id = tokens[0]["service_request_id"]
     assert case_id
     one = client.get_service_request(case_id)
     assert one["service_request_id"] == case_id and one["status"] == "open"
     assert one["service_code"] == SERVICE
-    close_case(served, case_id)  # type: ignore[arg-type]  # duck-typed: ingest()
+    close_case(open311_served, case_id)  # type: ignore[arg-type]  # duck-typed: ingest()
     one = client.get_service_request(case_id)
     assert one["status"] == "closed" and one["agency_responsible"] == "单位U-HW"
     listed = client.get_service_requests(status="closed")

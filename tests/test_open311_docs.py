@@ -30,7 +30,7 @@ from dashboard.store import scope as scopes
 from dashboard.store.models import Case, Open311Key
 from dashboard.store.open311 import BULK_FIELDS
 from feeds.keys import CASE_STREAM
-from test_open311 import Hall, close_case
+from open311kit import Hall, close_case
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
 
