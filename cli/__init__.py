@@ -9,7 +9,22 @@ from __future__ import annotations
 
 import typer
 
-from cli import alerts, banners, check, cityimport, db, deadletters, demo, feed, overdue, report, screens, serve, users
+from cli import (
+    alerts,
+    banners,
+    bridge,
+    check,
+    cityimport,
+    db,
+    deadletters,
+    demo,
+    feed,
+    overdue,
+    report,
+    screens,
+    serve,
+    users,
+)
 from cli.common import console
 
 __all__ = ["app", "console", "main"]
@@ -28,6 +43,7 @@ app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(feed.publish)
 app.add_typer(deadletters.deadletters_app, name="deadletters")
+app.add_typer(bridge.bridge_app, name="bridge")
 app.add_typer(users.users_app, name="users")
 app.add_typer(screens.screens_app, name="screens")
 app.add_typer(banners.banners_app, name="banners")

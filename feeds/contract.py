@@ -49,6 +49,11 @@ class DeadReason(StrEnum):
     OUTSIDE_CITY = "outside_city"  # lon/lat in no grid
     TRANSITION = "transition"  # impossible in the closed loop whatever arrives later
     UNAPPLIABLE = "unappliable"  # the database refused this one entry (batch split to find it)
+    # A bridge's (feeds/bridges/, docs/sources.md): a source record it cannot turn into case events.
+    BAD_RECORD = "bad_record"  # not a record at all (bad JSON line, missing id) or events the contract refuses
+    BAD_TIME = "bad_time"  # a time field missing or unreadable
+    UNMAPPED_CLASS = "unmapped_class"  # no mapping-table entry or keyword rule gives a 小类: map it, then retry
+    NO_PLACE = "no_place"  # no address or point at all
 
 
 class FeedError(ValueError):

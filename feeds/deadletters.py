@@ -199,6 +199,11 @@ class DeadLetter:
         return self.data.get("entry_id")
 
     @property
+    def bridge(self) -> str | None:
+        """The bridge that dead-lettered a source record (feeds/bridges/); None for the ingest's."""
+        return self.data.get("bridge") or None
+
+    @property
     def stream(self) -> str | None:
         return self.data.get("stream") or None
 
@@ -412,7 +417,9 @@ class DeadLetters:
         result = RetryResult()
         todo: list[DeadLetter] = []
         for letter in letters:
-            if letter.retryable:
+            if letter.bridge is not None:  # a source record, not an entry: mapped again elsewhere
+                result.bridged.append(letter)
+            elif letter.retryable:
                 todo.append(letter)
             else:
                 result.unretryable.append(letter)
@@ -442,3 +449,5 @@ class RetryResult:
     planned: list[DeadLetter] = field(default_factory=list)  # dry run: what would be re-queued
     gone: list[DeadLetter] = field(default_factory=list)  # already removed by someone else
     unretryable: list[DeadLetter] = field(default_factory=list)  # no original fields recorded
+    # A bridge's dead letters are never re-sent: feeds.bridges.bridge.retry_bridge_letters maps them again.
+    bridged: list[DeadLetter] = field(default_factory=list)

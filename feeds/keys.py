@@ -22,6 +22,14 @@ DEAD_TRIMMED_KEY = "deadletters:trimmed"  # counter: dead letters removed by the
 HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
 APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
 
+# Bridges (feeds/bridges/, docs/sources.md): other systems' records turned into case events.
+BRIDGE_FILES_KEY = "bridge:{name}:files"  # hash: inbox file name → records done (the checkpoint)
+BRIDGE_GROUP = "bridge:{name}"  # a bridge's consumer group on the source system's stream
+HOTLINE_INBOX_STREAM = "hotline:orders"  # the 12345 system XADDs 工单 records here (field ``record``: JSON)
+HOTLINE_REPLY_STREAM = "hotline:replies"  # 工单回复 for the 12345 system, one entry per closed 工单
+HOTLINE_REPLIED_KEY = "hotline:replied"  # set: 工单编号 already replied (exactly one reply each)
+HOTLINE_REPLY_MARK_KEY = "hotline:replies:mark"  # string: the closure watermark (ISO UTC) of the reply scan
+
 # Monitoring (/metrics): which screens asked for their page lately, written by every web worker.
 SCREENS_KEY = "screens"  # sorted set: "page|scope|screen" → when it last asked (epoch seconds)
 
@@ -74,6 +82,14 @@ def user_sessions_key(user_id: int) -> str:
 
 def signin_locks_key(user_id: int) -> str:
     return SIGNIN_LOCKS_KEY.format(user_id=user_id)
+
+
+def bridge_files_key(name: str) -> str:
+    return BRIDGE_FILES_KEY.format(name=name)
+
+
+def bridge_group(name: str) -> str:
+    return BRIDGE_GROUP.format(name=name)
 
 
 def case_streams(settings: Settings) -> list[str]:

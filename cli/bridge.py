@@ -1,0 +1,99 @@
+"""``gridhall bridge NAME``: run a bridge (another system's records → case events on the stream).
+
+Each bridge is a command of its own; they share :func:`run_bridge` (the inbox options, the
+loop, Ctrl-C). docs/sources.md describes the bridges and their formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from cli.common import cli_settings, console, fail, redis_client, stop_event
+
+if TYPE_CHECKING:
+    from dashboard.settings import Settings
+    from feeds.bridges.bridge import Bridge
+    from feeds.bridges.inbox import Inbox
+
+bridge_app = typer.Typer(help="Run a bridge: another system's records as case events on the stream.",
+                         no_args_is_help=True)
+
+
+# The options every bridge command takes (typer wants the calls in the signature itself).
+DIR_HELP = "Read files dropped in this folder (*.jsonl, *.csv; read ones move into done/)."
+STREAM_HELP = "Read this Redis stream (name without the prefix); the default when no --dir: {default}."
+ONCE_HELP = "One pass over what is there now, then exit."
+
+
+def make_inbox(settings: Settings, name: str, folder: Path | None, stream: str | None,
+               default_stream: str, settle: float) -> Inbox:
+    """The folder inbox for --dir, else the stream inbox (--stream or the bridge's default key)."""
+    from feeds.bridges.inbox import FolderInbox, StreamInbox
+
+    client = redis_client(settings)
+    if folder is not None and stream is not None:
+        fail("give --dir or --stream, not both", 2)
+    if folder is not None:
+        if not folder.is_dir():
+            fail(f"--dir: no folder {folder}", 2)
+        return FolderInbox(client, settings, name, folder, settle_s=settle)
+    return StreamInbox(client, settings, name, settings.key(stream or default_stream),
+                       block_ms=200 if stream is None else 1000)
+
+
+def run_bridge(bridge: Bridge, inbox: Inbox, once: bool,
+               between: Callable[[], object] | None = None) -> None:
+    """One pass (``--once``) or passes until Ctrl-C / SIGTERM; prints what was done."""
+    console.print(f"bridge [bold]{bridge.name}[/] reading {inbox.source}", highlight=False)
+    if once:
+        bridge.run_once(inbox)
+        if between is not None:
+            between()
+    else:
+        bridge.run(inbox, stop_event(), between=between)
+    console.print(f"bridge {bridge.name} stopped: {bridge.stats}", highlight=False)
+
+
+@bridge_app.command("hotline")
+def hotline(
+    folder: Path | None = typer.Option(None, "--dir", file_okay=False, help=DIR_HELP),
+    stream: str | None = typer.Option(None, "--stream", metavar="KEY",
+                                      help=STREAM_HELP.format(default="hotline:orders")),
+    once: bool = typer.Option(False, "--once", help=ONCE_HELP),
+    mapping: Path | None = typer.Option(None, "--mapping", dir_okay=False,
+                                        help="诉求分类 → 小类 table (CSV); default: the built-in one."),
+    keywords: Path | None = typer.Option(None, "--keywords", dir_okay=False,
+                                         help="Keyword rules for free text (CSV); default: the built-in ones."),
+    replies: bool = typer.Option(True, help="Write 工单回复 for closed hotline cases (needs the database)."),
+    replies_dir: Path | None = typer.Option(None, "--replies-dir", file_okay=False,
+                                            help="Also write each 工单回复 as a file into this folder."),
+    settle: float = typer.Option(1.0, min=0, help="Seconds a dropped file must stay unchanged before it is read."),
+) -> None:
+    """12345 hotline 工单 → reported / updated / voided / rated events; 办结 → 工单回复."""
+    from feeds.bridges.hotline import HOTLINE, HotlineMapper, HotlineRules, scrub
+
+    from feeds.bridges.bridge import Bridge
+    from feeds.keys import HOTLINE_INBOX_STREAM
+
+    settings = cli_settings()
+    client = redis_client(settings)
+    try:
+        rules = HotlineRules.load(mapping, keywords)
+    except ValueError as exc:
+        fail(str(exc), 1)
+    bridge = Bridge(HOTLINE, HotlineMapper(rules, settings.tz), client, settings, scrub=scrub)
+    inbox = make_inbox(settings, HOTLINE, folder, stream, HOTLINE_INBOX_STREAM, settle)
+    between = None
+    if replies:
+        from feeds.bridges.replies import ReplyWriter
+
+        from cli.common import open_sessions, require_backends
+
+        require_backends(settings)
+        writer = ReplyWriter(client, settings, open_sessions(settings), folder=replies_dir)
+        between = writer.run_once
+    run_bridge(bridge, inbox, once, between)
