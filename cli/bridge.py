@@ -97,3 +97,26 @@ def hotline(
         writer = ReplyWriter(client, settings, open_sessions(settings), folder=replies_dir)
         between = writer.run_once
     run_bridge(bridge, inbox, once, between)
+
+
+@bridge_app.command("alarms")
+def alarms(
+    folder: Path | None = typer.Option(None, "--dir", file_okay=False, help=DIR_HELP),
+    stream: str | None = typer.Option(None, "--stream", metavar="KEY",
+                                      help=STREAM_HELP.format(default="alarms:inbox")),
+    once: bool = typer.Option(False, "--once", help=ONCE_HELP),
+    settle: float = typer.Option(1.0, min=0, help="Seconds a dropped file must stay unchanged before it is read."),
+) -> None:
+    """Video/IoT alarms → reported cases (source video_iot), repeats and clearances → updated events."""
+    from cli.common import load_reference, open_sessions, require_backends
+    from feeds.bridges.alarms import ALARMS, AlarmBridge, AlarmMapper
+    from feeds.keys import ALARM_INBOX_STREAM
+
+    settings = cli_settings()
+    require_backends(settings)
+    client = redis_client(settings)
+    sessions = open_sessions(settings)
+    mapper = AlarmMapper(client, settings, sessions, load_reference(settings, sessions))
+    bridge = AlarmBridge(ALARMS, mapper, client, settings)
+    inbox = make_inbox(settings, ALARMS, folder, stream, ALARM_INBOX_STREAM, settle)
+    run_bridge(bridge, inbox, once)

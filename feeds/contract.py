@@ -54,6 +54,9 @@ class DeadReason(StrEnum):
     BAD_TIME = "bad_time"  # a time field missing or unreadable
     UNMAPPED_CLASS = "unmapped_class"  # no mapping-table entry or keyword rule gives a 小类: map it, then retry
     NO_PLACE = "no_place"  # no address or point at all
+    UNKNOWN_DEVICE = "unknown_device"  # an alarm's device_id is not in the device registry: import it, then retry
+    UNKNOWN_ALARM_TYPE = "unknown_alarm_type"  # an alarm type the registry does not map to a 小类
+    NOTHING_TO_CLEAR = "nothing_to_clear"  # a cleared alarm with no open alarm case of that device and type
 
 
 class FeedError(ValueError):
