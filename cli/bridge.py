@@ -64,34 +64,28 @@ def hotline(
     stream: str | None = typer.Option(None, "--stream", metavar="KEY",
                                       help=STREAM_HELP.format(default="hotline:orders")),
     once: bool = typer.Option(False, "--once", help=ONCE_HELP),
-    mapping: Path | None = typer.Option(None, "--mapping", dir_okay=False,
-                                        help="诉求分类 → 小类 table (CSV); default: the built-in one."),
-    keywords: Path | None = typer.Option(None, "--keywords", dir_okay=False,
-                                         help="Keyword rules for free text (CSV); default: the built-in ones."),
     replies: bool = typer.Option(True, help="Write 工单回复 for closed hotline cases (needs the database)."),
     replies_dir: Path | None = typer.Option(None, "--replies-dir", file_okay=False,
                                             help="Also write each 工单回复 as a file into this folder."),
     settle: float = typer.Option(1.0, min=0, help="Seconds a dropped file must stay unchanged before it is read."),
 ) -> None:
     """12345 hotline 工单 → reported / updated / voided / rated events; 办结 → 工单回复."""
-    from feeds.bridges.hotline import HOTLINE, HotlineMapper, HotlineRules, scrub
-
     from feeds.bridges.bridge import Bridge
+    from feeds.bridges.hotline import HOTLINE, hotline_mapper, scrub
     from feeds.keys import HOTLINE_INBOX_STREAM
 
     settings = cli_settings()
     client = redis_client(settings)
     try:
-        rules = HotlineRules.load(mapping, keywords)
+        mapper = hotline_mapper(settings)
     except ValueError as exc:
-        fail(str(exc), 1)
-    bridge = Bridge(HOTLINE, HotlineMapper(rules, settings.tz), client, settings, scrub=scrub)
+        fail(f"GRIDHALL_HOTLINE_MAPPING / _KEYWORDS: {exc}", 1)
+    bridge = Bridge(HOTLINE, mapper, client, settings, scrub=scrub)
     inbox = make_inbox(settings, HOTLINE, folder, stream, HOTLINE_INBOX_STREAM, settle)
     between = None
     if replies:
-        from feeds.bridges.replies import ReplyWriter
-
         from cli.common import open_sessions, require_backends
+        from feeds.bridges.replies import ReplyWriter
 
         require_backends(settings)
         writer = ReplyWriter(client, settings, open_sessions(settings), folder=replies_dir)

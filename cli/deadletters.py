@@ -12,7 +12,7 @@ from dashboard.settings import Settings
 from feeds import defaults
 
 if TYPE_CHECKING:
-    from feeds.deadletters import DeadLetters
+    from feeds.deadletters import DeadLetter, DeadLetters
 
 deadletters_app = typer.Typer(help="Inspect and re-drive entries the ingest could not apply.",
                               no_args_is_help=True)
@@ -201,6 +201,12 @@ def deadletters_retry(
     for name in dead.unread_targets(letters):
         err.print(f"[yellow]warning:[/] the ingest does not read {name} (GRIDHALL_FEED_SHARDS); "
                   "entries re-driven there wait until it does", highlight=False)
+    bridged = [letter for letter in letters if letter.bridge is not None]
+    letters = [letter for letter in letters if letter.bridge is None]
+    if bridged:
+        _retry_bridged(settings, dead, bridged, dry_run)
+        if not letters:
+            return
     hopeless = sum(1 for letter in letters if letter.hopeless())
     result = dead.retry(letters, dry_run=dry_run)
     for letter in result.unretryable:
@@ -216,3 +222,24 @@ def deadletters_retry(
     if hopeless:
         console.print(f"[yellow]note:[/] re-driving cannot help {hopeless} of them (undecodable, "
                       "oversized, schema or transition); the ingest will dead-letter them again")
+
+
+def _retry_bridged(settings: Settings, dead: DeadLetters, letters: list[DeadLetter], dry_run: bool) -> None:
+    """A bridge's dead letters: map the kept source record again with the current mapping."""
+    from feeds.bridges.bridge import retry_bridge_letters
+
+    result = retry_bridge_letters(dead.client, settings, letters, dry_run=dry_run)
+    for letter in result.unknown:
+        err.print(f"[yellow]skipped[/] {letter.id}: no bridge {letter.bridge!r} here, or no source record kept",
+                  highlight=False)
+    for letter, exc in result.still:
+        console.print(f"  still unmappable {letter.id} ({exc.code}): {exc.reason}", highlight=False, markup=False)
+    if dry_run:
+        for letter, n in result.planned:
+            console.print(f"  would map {letter.id} ({letter.bridge}) → {n} event(s)", highlight=False)
+        console.print(f"dry run: {len(result.planned)} bridge dead letter(s) would be mapped; nothing changed")
+        return
+    gone = f" ({len(result.gone)} already gone)" if result.gone else ""
+    events = sum(n for _, n in result.published)
+    console.print(f"mapped {len(result.published)} bridge dead letter(s) again: {events} event(s) published{gone}; "
+                  f"{len(result.still)} still unmappable (kept)", highlight=False)

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         default=None,
         description="CSV of the city's own extension classes (扩展部件/扩展事件), same columns.",
     )
+    hotline_mapping: Path | None = Field(
+        default=None,
+        description="The 12345 bridge's table of 诉求分类 → kind and 小类 (CSV); unset means the shipped one.",
+    )
+    hotline_keywords: Path | None = Field(
+        default=None,
+        description="The 12345 bridge's keyword rules for a 工单 without 诉求分类 (CSV); unset means the shipped ones.",
+    )
     working_periods: str = Field(
         default="08:30-12:00,14:00-18:00",
         description="Working periods of a working day, local time, for 工作时/工作日 limits.",

@@ -24,6 +24,7 @@ APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch 
 
 # Bridges (feeds/bridges/, docs/sources.md): other systems' records turned into case events.
 BRIDGE_FILES_KEY = "bridge:{name}:files"  # hash: inbox file name → records done (the checkpoint)
+BRIDGE_DEAD_KEY = "bridge:{name}:dead"  # set: digests of the records dead-lettered (a re-run adds none again)
 BRIDGE_GROUP = "bridge:{name}"  # a bridge's consumer group on the source system's stream
 HOTLINE_INBOX_STREAM = "hotline:orders"  # the 12345 system XADDs 工单 records here (field ``record``: JSON)
 HOTLINE_REPLY_STREAM = "hotline:replies"  # 工单回复 for the 12345 system, one entry per closed 工单
@@ -90,6 +91,10 @@ def signin_locks_key(user_id: int) -> str:
 
 def bridge_files_key(name: str) -> str:
     return BRIDGE_FILES_KEY.format(name=name)
+
+
+def bridge_dead_key(name: str) -> str:
+    return BRIDGE_DEAD_KEY.format(name=name)
 
 
 def bridge_group(name: str) -> str:

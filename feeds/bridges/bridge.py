@@ -15,6 +15,7 @@ it never re-sends the raw record as a case event.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ from dashboard.settings import Settings
 
 from ..contract import CaseEventMessage, DeadReason
 from ..deadletters import DeadLetter, DeadLetterSink, dead_letter_record
-from ..keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM
+from ..keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, bridge_dead_key
 from .inbox import Inbox, InboxRecord
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Bridge:
         self.sink = DeadLetterSink(client, settings)
         self.dead_counts = settings.key(DEAD_COUNTS_KEY)
         self.consumer = f"bridge:{name}"
+        self.seen_key = settings.key(bridge_dead_key(name))
         self.stats = BridgeStats()
 
     def handle(self, inbox: Inbox, record: InboxRecord) -> None:
@@ -147,8 +149,15 @@ class Bridge:
         pipe = self.client.pipeline(transaction=True)
         if failure is not None:
             letter = self.dead_letter(record, inbox.source, failure)
-            self.sink.add(pipe, [letter])
-            pipe.hincrby(self.dead_counts, failure.code, 1)
+            # The same record dead-lettered for the same reason before (a re-run on the same
+            # input): only the checkpoint moves.
+            digest = hashlib.sha256(f"{failure.code}\n{letter['fields']}".encode()).hexdigest()[:32]
+            if not self.client.sismember(self.seen_key, digest):
+                pipe.sadd(self.seen_key, digest)  # in the transaction: a kill cannot lose the letter
+                self.sink.add(pipe, [letter])
+                pipe.hincrby(self.dead_counts, failure.code, 1)
+            else:
+                failure = None
         for message in messages:
             pipe.xadd(self.stream, message.to_entry())
         inbox.done(record, pipe)
