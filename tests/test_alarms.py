@@ -8,16 +8,16 @@ Real parts: the suite's database (SQLite or PostgreSQL) and Redis; the ingest in
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from alarmkit import DOC_DATE, Rig, alarm, doc_example, drop, example_day, write_registry
 from dashboard.figures.devicealarms import device_alarms
 from dashboard.figures.selection import Selection
 from dashboard.rules.lifecycle import EventType
@@ -28,75 +28,12 @@ from dashboard.store.devices import DevicesError, import_devices
 from dashboard.store.models import AlarmType, Case, CaseEvent, Device
 from dashboard.store.reference import Reference, timing_for
 from dashboard.store.scope import CITY
-from feeds.bridges.alarms import ALARMS, AlarmBridge, AlarmMapper
+from feedkit import CST, GRID_CODES, dead_letters
+from feeds.bridges.alarms import ALARMS
 from feeds.bridges.bridge import retry_bridge_letters
-from feeds.bridges.inbox import FolderInbox
 from feeds.contract import CaseEventMessage
 from feeds.deadletters import DeadLetters
-from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM
-from tests.feedkit import CST, GRID_CODES, dead_letters
-
-REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "sources.md"
-DOC_DATE = "2026-12-07"
-
-
-def doc_example(name: str) -> str:
-    """The fenced block after ``<!-- example: NAME -->`` in docs/sources.md."""
-    text = DOC.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- example: {re.escape(name)} -->\s*```\w*\n(.*?)```", text, re.S)
-    assert match, f"docs/sources.md has no example {name}"
-    return match.group(1)
-
-
-def example_day() -> str:
-    """A past day the ingest accepts for the example's times (09:00–11:00 in the city): yesterday."""
-    return (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
-
-
-def write_registry(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "devices.csv").write_text(doc_example("devices.csv"), encoding="utf-8")
-    (folder / "alarm-types.csv").write_text(doc_example("alarm-types.csv"), encoding="utf-8")
-    return folder / "devices.csv"
-
-
-def drop(folder: Path, name: str, text: str) -> Path:
-    """Drop a complete inbox file (written as .tmp, renamed, and old enough to be read)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{name}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    return tmp.rename(folder / name)
-
-
-class Rig:
-    """The registry imported, a bridge on a folder inbox, an in-process ingest."""
-
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], client: redis.Redis, ref: Reference,
-                 folder: Path) -> None:
-        self.settings, self.sessions, self.client, self.ref = settings, sessions, client, ref
-        self.folder = folder
-        self.mapper = AlarmMapper(client, settings, sessions, ref)
-        self.bridge = AlarmBridge(ALARMS, self.mapper, client, settings)
-        self.inbox = FolderInbox(client, settings, ALARMS, folder / "inbox", settle_s=0)
-        self.ingest = Ingest(settings, sessions, client, ref, consumer="t", block_ms=10)
-        self.ingest.ensure_group()
-
-    def run(self) -> int:
-        return self.bridge.run_once(self.inbox)
-
-    def apply(self) -> None:
-        while self.ingest.step():
-            pass
-
-    def case(self, case_id: str) -> Case | None:
-        with self.sessions() as s:
-            return s.scalars(select(Case).where(Case.case_id == case_id)).one_or_none()
-
-    def stream_events(self) -> list[dict[str, Any]]:
-        entries = cast(list[tuple[str, dict[str, str]]], self.client.xrange(self.settings.key(CASE_STREAM)))
-        return [json.loads(f["event"]) for _, f in entries]
 
 
 @pytest.fixture
@@ -105,11 +42,6 @@ def rig(settings: Settings, sessions: sessionmaker[Session], redis_client: redis
     registry = write_registry(tmp_path / "registry")
     import_devices(sessions, feed_city, registry, registry.parent / "alarm-types.csv")
     return Rig(settings, sessions, redis_client, feed_city, tmp_path)
-
-
-def alarm(alarm_id: str, at: datetime, device: str = "CAM-001", type_: str = "stall", **extra: Any) -> str:
-    return json.dumps({"alarm_id": alarm_id, "device_id": device, "alarm_type": type_,
-                       "time": at.isoformat(timespec="seconds"), **extra}, ensure_ascii=False)
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -367,7 +299,7 @@ def test_the_bridge_command_once(rig: Rig, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     import cli
-    from tests.feedkit import ingest_env
+    from feedkit import ingest_env
 
     env = ingest_env(rig.settings)
     runner = CliRunner()

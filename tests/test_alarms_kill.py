@@ -20,14 +20,14 @@ from typing import Any, cast
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from alarmkit import drop, write_registry
 from dashboard.settings import Settings
 from dashboard.store.devices import import_devices
 from dashboard.store.reference import Reference
+from feedkit import CST, REPO, ingest_env
 from feeds.bridges.alarms import ALARMS, AlarmBridge, AlarmMapper
 from feeds.bridges.inbox import FolderInbox
 from feeds.keys import BRIDGE_FILES_KEY, CASE_STREAM, DEAD_LETTER_STREAM
-from tests.feedkit import CST, REPO, ingest_env
-from tests.test_alarms import drop, write_registry
 
 N = 3000
 
