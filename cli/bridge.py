@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.common import cli_settings, console, fail, redis_client, stop_event
+from feeds.defaults import BRIDGE_SETTLE_S
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -99,7 +100,8 @@ def alarms(
     stream: str | None = typer.Option(None, "--stream", metavar="KEY",
                                       help=STREAM_HELP.format(default="alarms:inbox")),
     once: bool = typer.Option(False, "--once", help=ONCE_HELP),
-    settle: float = typer.Option(1.0, min=0, help="Seconds a dropped file must stay unchanged before it is read."),
+    settle: float = typer.Option(BRIDGE_SETTLE_S, min=0,
+                                 help="Seconds a dropped file must stay unchanged before it is read."),
 ) -> None:
     """Video/IoT alarms → reported cases (source video_iot), repeats and clearances → updated events."""
     from cli.common import load_reference, open_sessions, require_backends

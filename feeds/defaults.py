@@ -30,3 +30,6 @@ SPEEDUP = 1.0
 
 DEAD_LETTERS_SHOWN = 50
 """Dead letters a listing shows, newest first, unless told otherwise."""
+
+BRIDGE_SETTLE_S = 1.0
+"""Seconds a file dropped in a bridge's inbox folder must stay unchanged before it is read."""
