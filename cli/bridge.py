@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.common import cli_settings, console, fail, redis_client, stop_event
-from feeds.defaults import BRIDGE_SETTLE_S
+from feeds.defaults import BRIDGE_SETTLE_S, SPEEDUP
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -102,6 +102,10 @@ def alarms(
     once: bool = typer.Option(False, "--once", help=ONCE_HELP),
     settle: float = typer.Option(BRIDGE_SETTLE_S, min=0,
                                  help="Seconds a dropped file must stay unchanged before it is read."),
+    simulate: bool = typer.Option(False, "--simulate",
+                                  help="Demo: also play the video/IoT platform (alarms of the registry into the "
+                                       "inbox stream, 核实 of the alarm cases)."),
+    speedup: float = typer.Option(SPEEDUP, min=0.1, max=1000, help="With --simulate: how much faster than real time."),
 ) -> None:
     """Video/IoT alarms → reported cases (source video_iot), repeats and clearances → updated events."""
     from cli.common import load_reference, open_sessions, require_backends
@@ -115,4 +119,11 @@ def alarms(
     mapper = AlarmMapper(client, settings, sessions, load_reference(settings, sessions))
     bridge = AlarmBridge(ALARMS, mapper, client, settings)
     inbox = make_inbox(settings, ALARMS, folder, stream, ALARM_INBOX_STREAM, settle)
-    run_bridge(bridge, inbox, once)
+    between = None
+    if simulate:
+        from feeds.bridges.alarmdemo import AlarmFeeder
+
+        if folder is not None or stream is not None:
+            fail("--simulate feeds the default inbox stream: leave out --dir and --stream", 2)
+        between = AlarmFeeder(client, settings, sessions, speedup=speedup).tick
+    run_bridge(bridge, inbox, once, between)
