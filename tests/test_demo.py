@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
 
 from authkit import TestUser, signin_opener
 from clikit import free_port
@@ -90,8 +92,20 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
             applied = int(client.hget(key, "applied_total") or 0)
             time.sleep(1)
         assert applied > 0, "no event reached the database through the feed within 60 s"
+        # The simulated video/IoT platform → alarm bridge → stream → ingest: alarm cases appear.
+        db_url = env.get("GRIDHALL_DATABASE_URL") or f"sqlite:///{tmp_path / 'data' / 'gridhall.db'}"
+        engine = create_engine(db_url)
+        deadline = time.monotonic() + 60
+        alarm_cases = 0
+        while time.monotonic() < deadline and not alarm_cases:
+            with engine.connect() as conn:
+                alarm_cases = conn.execute(sql("SELECT count(*) FROM cases WHERE device_id IS NOT NULL "
+                                                "AND source = 'video_iot'")).scalar_one()
+            time.sleep(1)
+        engine.dispose()
+        assert alarm_cases, "no alarm case of the simulated video/IoT platform within 60 s"
         children = _children(proc.pid)
-        assert len(children) >= 3  # ingest, simulate, web
+        assert len(children) >= 4  # ingest, simulate, alarms, web
         redis_pid = int(client.info("server")["process_id"])
         client.connection_pool.disconnect()  # so the demo is the embedded server's last user
     finally:
