@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.common import cli_settings, console, fail, redis_client, stop_event
-from feeds.defaults import BRIDGE_SETTLE_S, SPEEDUP
+from feeds import defaults
 
 if TYPE_CHECKING:
     from dashboard.settings import Settings
@@ -68,7 +68,8 @@ def hotline(
     replies: bool = typer.Option(True, help="Write 工单回复 for closed hotline cases (needs the database)."),
     replies_dir: Path | None = typer.Option(None, "--replies-dir", file_okay=False,
                                             help="Also write each 工单回复 as a file into this folder."),
-    settle: float = typer.Option(1.0, min=0, help="Seconds a dropped file must stay unchanged before it is read."),
+    settle: float = typer.Option(defaults.BRIDGE_SETTLE_S, min=0,
+                                 help="Seconds a dropped file must stay unchanged before it is read."),
 ) -> None:
     """12345 hotline 工单 → reported / updated / voided / rated events; 办结 → 工单回复."""
     from feeds.bridges.bridge import Bridge
@@ -94,18 +95,44 @@ def hotline(
     run_bridge(bridge, inbox, once, between)
 
 
+@bridge_app.command("hotline-sim")
+def hotline_sim(
+    folder: Path = typer.Option(..., "--dir", file_okay=False, help="The hotline bridge's folder to write into."),
+    every: float = typer.Option(defaults.HOTLINE_SIM_EVERY_S, min=0.5, help="Seconds between two files."),
+    seed: int | None = typer.Option(None, help="Random seed (default: random)."),
+) -> None:
+    """The demo's 12345 system: drop a file of new 工单 into the folder every little while."""
+    from cli.common import load_classification, open_sessions, require_backends
+    from feeds.bridges.hotline import HotlineRules
+    from feeds.bridges.hotlinesim import HotlineSource
+    from feeds.scenario import CityModel
+
+    settings = cli_settings()
+    require_backends(settings, redis_too=False)
+    with open_sessions(settings)() as session:
+        city = CityModel.load(session, load_classification(settings), settings.tz)
+    if not city.grids:
+        fail("the database has no grids: run 'gridhall import city DIR' (or 'gridhall demo') first")
+    source = HotlineSource(city, folder, HotlineRules.load(settings.hotline_mapping, settings.hotline_keywords),
+                           seed=seed)
+    console.print(f"12345 source writing 工单 files into {folder} every {every:g}s", highlight=False)
+    source.run(stop_event(), every)
+    console.print(f"12345 source stopped after {source.written} records", highlight=False)
+
+
 @bridge_app.command("alarms")
 def alarms(
     folder: Path | None = typer.Option(None, "--dir", file_okay=False, help=DIR_HELP),
     stream: str | None = typer.Option(None, "--stream", metavar="KEY",
                                       help=STREAM_HELP.format(default="alarms:inbox")),
     once: bool = typer.Option(False, "--once", help=ONCE_HELP),
-    settle: float = typer.Option(BRIDGE_SETTLE_S, min=0,
+    settle: float = typer.Option(defaults.BRIDGE_SETTLE_S, min=0,
                                  help="Seconds a dropped file must stay unchanged before it is read."),
     simulate: bool = typer.Option(False, "--simulate",
                                   help="Demo: also play the video/IoT platform (alarms of the registry into the "
                                        "inbox stream, 核实 of the alarm cases)."),
-    speedup: float = typer.Option(SPEEDUP, min=0.1, max=1000, help="With --simulate: how much faster than real time."),
+    speedup: float = typer.Option(defaults.SPEEDUP, min=0.1, max=1000,
+                                  help="With --simulate: how much faster than real time."),
 ) -> None:
     """Video/IoT alarms → reported cases (source video_iot), repeats and clearances → updated events."""
     from cli.common import load_reference, open_sessions, require_backends

@@ -61,9 +61,16 @@ def demo(
     _prepare_demo(settings, days=days or demo_history_days(utcnow(), settings.tz), daily=daily)
     demo_users = _demo_users(settings)
     env = dict(os.environ, GRIDHALL_DATA_DIR=str(demo_dir), GRIDHALL_PORT=str(settings.port))
+    hotline_in = demo_dir / "hotline" / "in"
+    hotline_in.mkdir(parents=True, exist_ok=True)
     children = {
         "ingest": [sys.executable, "-m", "cli", "ingest"],
         "simulate": [sys.executable, "-m", "cli", "simulate", "--daily", str(daily), "--speedup", str(speedup)],
+        # A 12345 system dropping 工单 files, and the hotline bridge reading them (docs/sources.md).
+        "hotline-sim": [sys.executable, "-m", "cli", "bridge", "hotline-sim", "--dir", str(hotline_in),
+                        "--every", str(max(2.0, 30 / speedup))],
+        "hotline": [sys.executable, "-m", "cli", "bridge", "hotline", "--dir", str(hotline_in),
+                    "--replies-dir", str(demo_dir / "hotline" / "out")],
         # The video/IoT platform, simulated, and its alarm bridge (docs/sources.md, "Alarms").
         "alarms": [sys.executable, "-m", "cli", "bridge", "alarms", "--simulate", "--speedup", str(speedup)],
         # The demo's console is for people: no access log lines every 2 s per screen.

@@ -32,4 +32,8 @@ DEAD_LETTERS_SHOWN = 50
 """Dead letters a listing shows, newest first, unless told otherwise."""
 
 BRIDGE_SETTLE_S = 1.0
-"""Seconds a file dropped in a bridge's inbox folder must stay unchanged before it is read."""
+"""Seconds a file dropped in a bridge's folder must stay unmodified before it is read (a file
+written as ``.tmp`` and renamed is complete at once; docs/sources.md)."""
+
+HOTLINE_SIM_EVERY_S = 20.0
+"""Seconds between two 工单 files of the demo's 12345 source (``gridhall bridge hotline-sim``)."""

@@ -11,6 +11,7 @@ import itertools
 import logging
 import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,31 +91,39 @@ class Simulator:
         self.queue: list[_Due] = []
         self._seq = itertools.count()
         self.emitted = 0
+        self.known: set[str] = set()  # the cases this simulator has planned
 
     def schedule(self, case_id: str, plan: list[PlannedEvent]) -> None:
+        self.known.add(case_id)
         for event in plan:
             heapq.heappush(self.queue, _Due(event.at, next(self._seq), case_id, event))
 
-    def resume_open_cases(self, now: datetime) -> int:
-        """Plan the rest of every open case in the database, starting from ``now``."""
+    def resume_open_cases(self, now: datetime, *, source: Source | None = None) -> int:
+        """Plan the rest of every open case in the database (of one source), starting from ``now``.
+
+        Cases already planned are left alone: with ``source`` it takes over the new cases another
+        producer reported (the demo's 12345 bridge), as the city's case system would.
+        """
         grids = {g.code: g for g in self.city.grids}
+        query = (select(Case.case_id, Case.stage, Case.kind, Case.class_code, Case.source, Grid.code, Unit.code)
+                 .join(Grid, Case.grid_id == Grid.id, isouter=True)
+                 .join(Unit, Case.unit_id == Unit.id, isouter=True)
+                 .where(Case.stage.in_([s.value for s in OPEN])))
+        if source is not None:
+            query = query.where(Case.source == source.value)
         with self.sessions() as session:
-            rows = session.execute(
-                select(Case.case_id, Case.stage, Case.kind, Case.class_code, Case.source,
-                       Grid.code, Unit.code)
-                .join(Grid, Case.grid_id == Grid.id, isouter=True)
-                .join(Unit, Case.unit_id == Unit.id, isouter=True)
-                .where(Case.stage.in_([s.value for s in OPEN]))
-            ).all()
+            rows = session.execute(query).all()
         count = 0
-        for case_id, stage, kind, class_code, source, grid_code, unit_code in rows:
+        for case_id, stage, kind, class_code, source_, grid_code, unit_code in rows:
+            if case_id in self.known:
+                continue
             grid = grids.get(grid_code or "")
             entry = self.classification.get(Kind(kind), class_code) if kind and class_code else None
             if grid is None or entry is None or stage is None:  # stage: never None among open cases
                 continue
             start = now + timedelta(seconds=self.rng.uniform(5, 600) / self.speedup)
             plan = self.planner.plan_from(Stage(stage), start, entry, grid,
-                                          Source(source or "supervisor"), unit_code)
+                                          Source(source_ or "supervisor"), unit_code)
             self.schedule(case_id, plan)
             count += 1
         return count
@@ -139,12 +148,16 @@ class Simulator:
             self.emitted += len(due)
         return len(due)
 
-    def run(self, stop: threading.Event, tick: float = 0.5) -> None:
+    def run(self, stop: threading.Event, tick: float = 0.5, adopt_every: float = 10.0) -> None:
         last = utcnow()
+        adopted = time.monotonic()
         while not stop.is_set():
             stop.wait(tick)
             now = utcnow()
             try:
+                if time.monotonic() - adopted >= adopt_every:  # the 12345 bridge's new cases
+                    adopted = time.monotonic()
+                    self.resume_open_cases(now, source=Source.HOTLINE_12345)
                 self.step(now, last)
             except Exception:  # Redis away: keep the plan, try again next tick
                 log.exception("simulator could not publish; retrying")

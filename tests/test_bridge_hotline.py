@@ -245,6 +245,17 @@ def test_hostile_and_unmappable_input_is_dead_lettered_with_a_reason(
     assert not result.requeued and len(result.bridged) == len(HOSTILE)
 
 
+def test_a_hostile_csv_file(settings: Settings, redis_client: Any, tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_bytes(
+        "工单编号,受理时间,诉求内容,诉求地址\nA1,2026-11-24 09:00,垃圾\x00堆积,x路\n"
+        "A2,2026-11-24 09:00,\"未闭合引号,y路\nA3,2026-11-24 09:00,垃圾,z路,多余,列\n".encode()
+        + b"\xff\xfe,broken utf-8\n")
+    _bridge(redis_client, settings).run_once(FolderInbox(redis_client, settings, HOTLINE, tmp_path, settle_s=0))
+    assert [(letter.entry_id, letter.code) for letter in _dead(redis_client, settings)] == [
+        ("h.csv:2", "bad_record"), ("h.csv:5", "no_place")]  # NUL; the open quote swallows the rest
+    assert _stream(redis_client, settings) == [] and (tmp_path / "done" / "h.csv").exists()
+
+
 def test_retry_maps_an_unmapped_class_again(settings: Settings, sessions: sessionmaker[Session], redis_client: Any,
                                             ingest: Ingest, tmp_path: Path) -> None:
     from typer.testing import CliRunner
@@ -266,6 +277,14 @@ def test_retry_maps_an_unmapped_class_again(settings: Settings, sessions: sessio
     table.write_text(DEFAULT_MAPPING.read_text(encoding="utf-8") + "城市管理/其他/宠物扰民,event,06028,\n",
                      encoding="utf-8")
     env = feedkit.ingest_env(settings, GRIDHALL_HOTLINE_MAPPING=str(table))
+    # listed for a person to map, the source record kept (masked)
+    listed = CliRunner().invoke(cli.app, ["deadletters", "list", "--reason", "unmapped_class", "--format", "json"],
+                                env=env)
+    assert listed.exit_code == 0 and [row["id"] for row in json.loads(listed.stdout)] == [
+        letter.id for letter in reversed(letters)]
+    shown = CliRunner().invoke(cli.app, ["deadletters", "show", letters[0].id], env={**env, "COLUMNS": "200"})
+    assert shown.exit_code == 0 and "bridge: hotline" in shown.output and "宠物扰民" in shown.output
+    assert "王**" in shown.output and "13800002222" not in shown.output
     out = CliRunner().invoke(cli.app, ["deadletters", "retry", "--reason", "unmapped_class"], env=env)
     assert out.exit_code == 0, out.output
     assert "mapped 1 bridge dead letter(s) again: 1 event(s) published" in out.output
@@ -393,3 +412,32 @@ def test_the_bridge_command_needs_a_folder_that_exists(settings: Settings, tmp_p
                          capture_output=True, timeout=60)
     assert out.returncode == 2 and b"--dir" in out.stderr
 
+
+
+def test_the_city_geocoder_is_used_when_the_project_has_one(settings: Settings, sessions: sessionmaker[Session],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from feeds.bridges import hotline
+
+    class Point:
+        lon, lat, grid_code, score = 118.7005, 31.9995, "990201001001001", 1.0
+
+    class Geocoder:
+        loaded_with: Any = None
+
+        @classmethod
+        def load(cls, session: Session) -> Geocoder:
+            cls.loaded_with = session
+            return cls()
+
+        def geocode(self, text: str) -> Point | None:
+            return Point() if text.startswith("测试") else None
+
+    assert hotline.load_geocoder(settings) is None  # none on this branch: addresses go without a point
+    monkeypatch.setitem(sys.modules, hotline.GEOCODER_MODULE, types.SimpleNamespace(Geocoder=Geocoder))
+    [event] = hotline_mapper(settings)({**GOOD, "诉求地址": "测试路1号"})
+    assert (event.lon, event.lat, event.grid_code) == (118.7005, 31.9995, "990201001001001")
+    assert Geocoder.loaded_with is not None
+    [event] = hotline_mapper(settings)({**GOOD, "诉求地址": "别处"})
+    assert (event.lon, event.grid_code, event.address) == (None, None, "别处")

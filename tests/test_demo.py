@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -92,6 +93,16 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
             applied = int(client.hget(key, "applied_total") or 0)
             time.sleep(1)
         assert applied > 0, "no event reached the database through the feed within 60 s"
+        # The 12345 source → hotline bridge → stream → ingest path is alive too (docs/sources.md).
+        db = tmp_path / "data" / "gridhall.db"
+        deadline = time.monotonic() + 60
+        hotline = 0
+        while time.monotonic() < deadline and hotline == 0:
+            with sqlite3.connect(db, timeout=10) as conn:
+                hotline = conn.execute("SELECT count(*) FROM cases WHERE case_id LIKE 'hl12345-%' "
+                                       "AND source = 'hotline_12345' AND grid_id IS NOT NULL").fetchone()[0]
+            time.sleep(1)
+        assert hotline > 0, "no 12345 工单 reached the database through the hotline bridge within 60 s"
         # The simulated video/IoT platform → alarm bridge → stream → ingest: alarm cases appear.
         db_url = env.get("GRIDHALL_DATABASE_URL") or f"sqlite:///{tmp_path / 'data' / 'gridhall.db'}"
         engine = create_engine(db_url)
@@ -105,7 +116,7 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
         engine.dispose()
         assert alarm_cases, "no alarm case of the simulated video/IoT platform within 60 s"
         children = _children(proc.pid)
-        assert len(children) >= 4  # ingest, simulate, alarms, web
+        assert len(children) >= 6  # ingest, simulate, hotline-sim, hotline, alarms, web
         redis_pid = int(client.info("server")["process_id"])
         client.connection_pool.disconnect()  # so the demo is the embedded server's last user
     finally:

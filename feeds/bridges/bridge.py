@@ -191,9 +191,17 @@ class Bridge:
             between: Callable[[], object] | None = None) -> None:
         """Passes until ``stop`` is set; ``between`` runs after each pass (e.g. the replies)."""
         while not stop.is_set():
-            handled = self.run_once(inbox, stop)
+            try:
+                handled = self.run_once(inbox, stop)
+            except (redis.ConnectionError, redis.TimeoutError):  # Redis away: the checkpoint holds, try again
+                log.exception("bridge %s cannot reach Redis; retrying", self.name)
+                stop.wait(max(idle_s, 1.0))
+                continue
             if between is not None:
-                between()
+                try:
+                    between()
+                except Exception:  # the replies are a side task: a database hiccup must not stop the intake
+                    log.exception("bridge %s: the pass after the inbox failed; retrying next pass", self.name)
             if not handled:
                 stop.wait(idle_s)
 

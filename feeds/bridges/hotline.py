@@ -22,12 +22,14 @@ case as 未定位 until the centre locates it.
 from __future__ import annotations
 
 import csv
+import importlib
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from dashboard.rules.lifecycle import EventType
@@ -36,6 +38,8 @@ from dashboard.settings import Settings
 
 from ..contract import CaseEventMessage, DeadReason
 from .bridge import BridgeSpec, Mapper, Unmappable, register
+
+log = logging.getLogger(__name__)
 
 HOTLINE = "hotline"
 CASE_PREFIX = "hl12345-"
@@ -403,11 +407,37 @@ class HotlineMapper:
             deadline_at=deadline, **self._place(raw, address))
 
 
+GEOCODER_MODULE = "dashboard.geocode"  # Geocoder.load(session).geocode(text), when the project has it
+
+
+def load_geocoder(settings: Settings) -> Geocoder | None:
+    """The city's geocoder (``dashboard.geocode.Geocoder``, loaded from the database), or None
+    when the project has none or it cannot be loaded (then addresses go without a point)."""
+    try:
+        module = importlib.import_module(GEOCODER_MODULE)
+    except ImportError:
+        return None
+    factory = getattr(module, "Geocoder", None)
+    if factory is None or not hasattr(factory, "load"):
+        return None
+    from dashboard.store.db import make_engine, session_factory
+
+    engine = make_engine(settings)
+    try:
+        with session_factory(engine)() as session:
+            return cast(Geocoder, factory.load(session))
+    except Exception:
+        log.warning("the geocoder could not be loaded: 工单 without 经度/纬度 go without a point", exc_info=True)
+        return None
+    finally:
+        engine.dispose()
+
+
 def hotline_mapper(settings: Settings, geocoder: Geocoder | None = None) -> Mapper:
-    """The mapper of these settings (GRIDHALL_HOTLINE_MAPPING / _KEYWORDS): the bridge's and
-    ``deadletters retry``'s."""
+    """The mapper of these settings (GRIDHALL_HOTLINE_MAPPING / _KEYWORDS, and the city's
+    geocoder when there is one): the bridge's and ``deadletters retry``'s alike."""
     return HotlineMapper(HotlineRules.load(settings.hotline_mapping, settings.hotline_keywords),
-                         settings.tz, geocoder)
+                         settings.tz, geocoder if geocoder is not None else load_geocoder(settings))
 
 
 register(BridgeSpec(HOTLINE, hotline_mapper, scrub))

@@ -35,6 +35,7 @@ import redis
 
 from dashboard.settings import Settings
 
+from ..defaults import BRIDGE_SETTLE_S
 from ..keys import bridge_files_key, bridge_group
 
 SUFFIXES = (".jsonl", ".csv")
@@ -81,7 +82,7 @@ class FolderInbox:
     """Files dropped in a folder, with a per-file checkpoint in Redis."""
 
     def __init__(self, client: redis.Redis, settings: Settings, name: str, folder: Path,
-                 *, settle_s: float = 1.0) -> None:
+                 *, settle_s: float = BRIDGE_SETTLE_S) -> None:
         self.client = client
         self.folder = Path(folder)
         self.source = str(self.folder)
