@@ -33,7 +33,7 @@ def test_demo_platform_feeds_the_bridge_and_plays_the_review(
         assert s.scalar(select(func.count()).select_from(Device)) == len(GRID_CODES)
 
     feeder = AlarmFeeder(redis_client, settings, sessions, speedup=1.0, per_hour=600, seed=7)
-    feeder.next_at -= timedelta(hours=1)  # an hour of alarms due at once
+    feeder.next_at = feeder.started = feeder.next_at - timedelta(hours=1)  # an hour of alarms due at once
     sent = feeder.tick()
     assert sent > 200
     assert redis_client.xlen(settings.key(ALARM_INBOX_STREAM)) == sent

@@ -135,7 +135,7 @@ class AlarmFeeder:
             waiting = session.execute(select(Case.case_id, Case.reported_at).where(
                 Case.device_id.is_not(None), Case.stage == Stage.REPORTED.value, Case.reported_at <= due,
                 # Alarm cases of earlier runs are the simulator's (it resumes every open case at start).
-                Case.reported_at >= self.started - timedelta(hours=2))
+                Case.reported_at >= self.started)
                 .order_by(Case.reported_at).limit(50)).all()
         pipe = self.client.pipeline(transaction=False)
         for case_id, _reported in waiting:
