@@ -33,7 +33,8 @@ HOTLINE_REPLY_MARK_KEY = "hotline:replies:mark"  # string: the closure watermark
 ALARM_INBOX_STREAM = "alarms:inbox"  # the video/IoT platform XADDs alarm records here (field ``record``: JSON)
 ALARM_SEEN_KEY = "alarms:seen:{alarm_id}"  # string: the decision taken for one alarm id (kept 30 days)
 ALARM_OPEN_KEY = "alarms:open"  # hash: "dev|<device>|<type>" / "grid|<grid>|<kind>|<class>" → alarm case id
-ALARM_CASES_KEY = "alarms:cases"  # hash: alarm case id → {"last": time of its latest alarm, "count": alarms}
+# string: an alarm case's {"last": its latest alarm's time, "count": alarms}, kept a day past the window
+ALARM_CASE_KEY = "alarms:case:{case_id}"
 
 # Monitoring (/metrics): which screens asked for their page lately, written by every web worker.
 SCREENS_KEY = "screens"  # sorted set: "page|scope|screen" → when it last asked (epoch seconds)
@@ -103,6 +104,10 @@ def bridge_group(name: str) -> str:
 
 def alarm_seen_key(alarm_id: str) -> str:
     return ALARM_SEEN_KEY.format(alarm_id=alarm_id)
+
+
+def alarm_case_key(case_id: str) -> str:
+    return ALARM_CASE_KEY.format(case_id=case_id)
 
 
 def case_streams(settings: Settings) -> list[str]:

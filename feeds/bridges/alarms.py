@@ -15,9 +15,10 @@ anything else opens a new case (``reported``, source ``video_iot``, with ``devic
 open (核查 still applies).
 
 **Deterministic and kill-safe.** The decision depends only on the alarm and on state kept in
-Redis (which alarm case is open per device/type and per grid/小类, its latest alarm time and
-count) plus the case's stage in SQL. The state changes of one alarm, the memo of its decision
-(``alarms:seen:<alarm_id>``: the events it produced) and the events themselves are committed in
+Redis (which alarm case is open per device/type and per grid/小类; per case its latest alarm
+time and count, kept a day past the window) plus the case's stage in SQL. The state changes of
+one alarm, the memo of its decision (``alarms:seen:<alarm_id>``: the events it produced) and
+the events themselves are committed in
 the one MULTI/EXEC transaction of the bridge, with the inbox checkpoint. A kill before it
 changes nothing; a re-read of the same alarm (a re-run of the same file) replays the memo: the
 same events with the same ids, which the ingest absorbs.
@@ -45,7 +46,7 @@ from dashboard.store.models import Case
 from dashboard.store.reference import Reference
 
 from ..contract import CaseEventMessage, DeadReason, parse_time
-from ..keys import ALARM_CASES_KEY, ALARM_OPEN_KEY, alarm_seen_key
+from ..keys import ALARM_OPEN_KEY, alarm_case_key, alarm_seen_key
 from .bridge import Bridge, BridgeSpec, Unmappable, register
 from .inbox import Inbox, InboxRecord
 
@@ -75,7 +76,8 @@ class AlarmMapper:
         self.ref = ref
         self.window = timedelta(minutes=settings.alarm_merge_minutes)
         self.open_key = settings.key(ALARM_OPEN_KEY)
-        self.cases_key = settings.key(ALARM_CASES_KEY)
+        # A case's state outlives the window by a day: after that no alarm can merge into it anyway.
+        self.case_ttl_s = int(self.window.total_seconds()) + 86_400
         self.autocommit = autocommit
         self.registry = DeviceRegistry()
         self.loaded_at = -math.inf
@@ -156,8 +158,9 @@ class AlarmMapper:
                 messages = [CaseEventMessage(
                     event_id=f"iot:{alarm_id}", case_id=case_id, type=EventType.UPDATED, occurred_at=at,
                     source=Source.VIDEO_IOT, actor=device.device_id[:64], alarm_count=count + 1)]
-                self._later("hset", self.cases_key, case_id,
-                            orjson.dumps({"last": max(last, at).isoformat(), "count": count + 1}).decode())
+                self._later("set", self.settings.key(alarm_case_key(case_id)),
+                            orjson.dumps({"last": max(last, at).isoformat(), "count": count + 1}).decode(),
+                            self.case_ttl_s)
             else:
                 case_id = f"iot:{alarm_id}"
                 kind_label = DeviceKind(device.kind).label
@@ -172,8 +175,8 @@ class AlarmMapper:
                     class_code=atype.class_code, grid_code=grid, lon=lon, lat=lat, address=device.name[:256],
                     description=text, urgency=Urgency.URGENT if atype.urgent else Urgency.NORMAL,
                     device_id=device.device_id, device_kind=device.kind, alarm_type=atype.code, alarm_count=1)]
-                self._later("hset", self.cases_key, case_id,
-                            orjson.dumps({"last": at.isoformat(), "count": 1}).decode())
+                self._later("set", self.settings.key(alarm_case_key(case_id)),
+                            orjson.dumps({"last": at.isoformat(), "count": 1}).decode(), self.case_ttl_s)
             self._later("hset", self.open_key, dev_key, case_id)
             self._later("hset", self.open_key, grid_key, case_id)
         memo = orjson.dumps([m.model_dump(mode="json", exclude_none=True) for m in messages]).decode()
@@ -186,7 +189,7 @@ class AlarmMapper:
             return None
         for case_id in dict.fromkeys(c for c in cast(list[str | None], self.client.hmget(
                 self.open_key, [dev_key, grid_key])) if c):
-            state = cast(str | None, self.client.hget(self.cases_key, case_id))
+            state = cast(str | None, self.client.get(self.settings.key(alarm_case_key(case_id))))
             if state is None:
                 continue
             info = orjson.loads(state)
