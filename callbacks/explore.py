@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.figures import explore, hotspots, selection
 from dashboard.figures.casedetail import case_detail
+from dashboard.figures.devicealarms import device_alarms
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
 from dashboard.figures.scoped import OutOfScope
 from dashboard.output.export import to_csv, to_xlsx
@@ -41,6 +42,7 @@ from layouts import explore as view
 from layouts.explore import (
     children_title,
     class_figure,
+    devices_note,
     map_note,
     month_options,
     ranking_columns,
@@ -48,6 +50,7 @@ from layouts.explore import (
     render_children,
     render_crumbs,
     render_detail,
+    render_devices,
     render_hot,
     render_notes,
     render_unlocated,
@@ -297,6 +300,20 @@ class ExploreService(PageService):
             return hidden
         return render_unlocated(u, sel), unlocated_note(u), "explore-unlocated is-on"
 
+    # -- 设备告警统计 -----------------------------------------------------------------------------
+    def devices(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, str, str]:
+        """(设备告警统计, its note, the box's class): video/IoT alarm counters of the selection's
+        alarm cases; the box is hidden when it has none (docs/sources.md)."""
+        hidden: tuple[Any, str, str] = ([], "", "explore-devices")
+        try:
+            sel = selection.Selection.parse(search)
+            d = device_alarms(session, viewer.scope, self.timing(session), self.clock(), sel)
+        except (selection.SelectionError, OutOfScope):
+            return hidden
+        if not d.devices:
+            return hidden
+        return render_devices(d), devices_note(d), "explore-devices is-on"
+
     # -- case detail ----------------------------------------------------------------------------
     def detail(self, session: Session, viewer: Viewer, search: str | None) -> tuple[Any, str]:
         try:
@@ -506,6 +523,20 @@ def register(app: dash.Dash, service: ExploreService) -> None:
         except Exception:
             log.exception("explore: 待定位 for %r failed", search)
             return html.Div(FAILED, className="explore-error is-on"), "", "explore-unlocated is-on"
+
+    @app.callback(Output("explore-devices", "children"), Output("explore-devices-note", "children"),
+                  Output("explore-devices-box", "className"),
+                  Input("explore-url", "search"), Input("explore-refresh", "n_clicks"))
+    def devices(search: Any, _refresh: Any) -> tuple[Any, str, str]:
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None:
+                    return [], "", "explore-devices"
+                return service.devices(session, viewer, search if isinstance(search, str) else "")
+        except Exception:
+            log.exception("explore: 设备告警统计 for %r failed", search)
+            return html.Div(FAILED, className="explore-error is-on"), "", "explore-devices is-on"
 
     @app.callback(Output("explore-detail-body", "children"), Output("explore-detail", "className"),
                   Input("explore-url", "search"))

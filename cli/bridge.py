@@ -118,3 +118,39 @@ def hotline_sim(
     console.print(f"12345 source writing 工单 files into {folder} every {every:g}s", highlight=False)
     source.run(stop_event(), every)
     console.print(f"12345 source stopped after {source.written} records", highlight=False)
+
+
+@bridge_app.command("alarms")
+def alarms(
+    folder: Path | None = typer.Option(None, "--dir", file_okay=False, help=DIR_HELP),
+    stream: str | None = typer.Option(None, "--stream", metavar="KEY",
+                                      help=STREAM_HELP.format(default="alarms:inbox")),
+    once: bool = typer.Option(False, "--once", help=ONCE_HELP),
+    settle: float = typer.Option(defaults.BRIDGE_SETTLE_S, min=0,
+                                 help="Seconds a dropped file must stay unchanged before it is read."),
+    simulate: bool = typer.Option(False, "--simulate",
+                                  help="Demo: also play the video/IoT platform (alarms of the registry into the "
+                                       "inbox stream, 核实 of the alarm cases)."),
+    speedup: float = typer.Option(defaults.SPEEDUP, min=0.1, max=1000,
+                                  help="With --simulate: how much faster than real time."),
+) -> None:
+    """Video/IoT alarms → reported cases (source video_iot), repeats and clearances → updated events."""
+    from cli.common import load_reference, open_sessions, require_backends
+    from feeds.bridges.alarms import ALARMS, AlarmBridge, AlarmMapper
+    from feeds.keys import ALARM_INBOX_STREAM
+
+    settings = cli_settings()
+    require_backends(settings)
+    client = redis_client(settings)
+    sessions = open_sessions(settings)
+    mapper = AlarmMapper(client, settings, sessions, load_reference(settings, sessions))
+    bridge = AlarmBridge(ALARMS, mapper, client, settings)
+    inbox = make_inbox(settings, ALARMS, folder, stream, ALARM_INBOX_STREAM, settle)
+    between = None
+    if simulate:
+        from feeds.bridges.alarmdemo import AlarmFeeder
+
+        if folder is not None or stream is not None:
+            fail("--simulate feeds the default inbox stream: leave out --dir and --stream", 2)
+        between = AlarmFeeder(client, settings, sessions, speedup=speedup).tick
+    run_bridge(bridge, inbox, once, between)

@@ -71,3 +71,32 @@ def import_gazetteer(
     console.print(str(summary), highlight=False, soft_wrap=True)
     for where in summary.outside[:20]:
         err.print(f"  {where}: 不在任何单元网格内，已跳过", highlight=False)
+
+
+@import_app.command("devices")
+def import_devices(
+    devices: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                   help="Cameras and sensors: CSV (device_id,kind,name,lon,lat) or GeoJSON points."),
+    types: Path | None = typer.Option(
+        None, "--types", exists=True, dir_okay=False,
+        help="Alarm types CSV (alarm_type,name,kind,class_code,urgent); default: alarm-types.csv beside DEVICES."),
+) -> None:
+    """Replace the video/IoT device registry (device → point → grid, alarm type → 小类); all or nothing."""
+    from cli.common import load_reference
+    from dashboard.store.devices import DevicesError
+    from dashboard.store.devices import import_devices as do_import
+
+    settings = cli_settings()
+    require_backends(settings, redis_too=False)
+    upgrade_schema(settings)
+    types = types or devices.parent / "alarm-types.csv"
+    if not types.is_file():
+        fail(f"no alarm types file {types} (give --types)", 2)
+    sessions = open_sessions(settings)
+    try:
+        n_devices, n_types = do_import(sessions, load_reference(settings, sessions), devices, types)
+    except DevicesError as exc:
+        for problem in exc.problems:
+            err.print(f"  {problem}", highlight=False)
+        fail(f"{len(exc.problems)} problem(s) in {devices.name} / {types.name}; nothing was imported", 1)
+    console.print(f"device registry: {n_devices} devices, {n_types} alarm types", highlight=False)

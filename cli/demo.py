@@ -71,6 +71,8 @@ def demo(
                         "--every", str(max(2.0, 30 / speedup))],
         "hotline": [sys.executable, "-m", "cli", "bridge", "hotline", "--dir", str(hotline_in),
                     "--replies-dir", str(demo_dir / "hotline" / "out")],
+        # The video/IoT platform, simulated, and its alarm bridge (docs/sources.md, "Alarms").
+        "alarms": [sys.executable, "-m", "cli", "bridge", "alarms", "--simulate", "--speedup", str(speedup)],
         # The demo's console is for people: no access log lines every 2 s per screen.
         "web": [sys.executable, "-m", "cli", "serve", "--workers", str(settings.web_workers), "--no-access-log"],
     }
@@ -203,3 +205,13 @@ def _prepare_demo(settings: Settings, *, days: int, daily: float) -> None:
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         console.print(f"history: {n_cases} cases, {n_events} events")
+    _demo_devices(settings, sessions, city_dir)
+
+
+def _demo_devices(settings: Settings, sessions: Any, city_dir: Path) -> None:
+    """The demo's video/IoT device registry (once), for the simulated alarms."""
+    from feeds.bridges.alarmdemo import ensure_demo_registry
+
+    added = ensure_demo_registry(sessions, load_reference(settings, sessions), city_dir)
+    if added:
+        console.print(f"video/IoT devices: {added} (registry in {city_dir})", highlight=False)

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         description="Minor class codes whose alerts go to the city hall at once (city-level classes), comma-separated; "
                     "the district hall sees them too.",
     )
+    alarm_merge_minutes: float = Field(
+        default=30, ge=0, le=10_080,
+        description="Video/IoT alarms (gridhall bridge alarms): a repeat of one device's alarm type, or of one "
+                    "grid and 小类, within this many minutes of the case's last alarm merges into that open case; "
+                    "0 never merges.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     stale_after_s: int = Field(
         default=30, ge=5, le=3600,

@@ -26,7 +26,7 @@ from pydantic import (
 from redis.typing import EncodableT, FieldT
 
 from dashboard.rules.lifecycle import CASE_FIELDS, EVENT_FIELDS, EventType, LifecycleEvent, satisfaction_score
-from dashboard.rules.vocab import Kind, Satisfaction, Source, Urgency
+from dashboard.rules.vocab import DeviceKind, Kind, Satisfaction, Source, Urgency
 
 SCHEMA_VERSION = 1
 EARLIEST_YEAR = 1990  # no case happened before: an earlier year is a broken device clock
@@ -54,6 +54,9 @@ class DeadReason(StrEnum):
     BAD_TIME = "bad_time"  # a time field missing or unreadable
     UNMAPPED_CLASS = "unmapped_class"  # no mapping-table entry or keyword rule gives a 小类: map it, then retry
     NO_PLACE = "no_place"  # no address or point at all
+    UNKNOWN_DEVICE = "unknown_device"  # an alarm's device_id is not in the device registry: import it, then retry
+    UNKNOWN_ALARM_TYPE = "unknown_alarm_type"  # an alarm type the registry does not map to a 小类
+    NOTHING_TO_CLEAR = "nothing_to_clear"  # a cleared alarm with no open alarm case of that device and type
 
 
 class FeedError(ValueError):
@@ -145,12 +148,22 @@ class CaseEventMessage(BaseModel):
     urgency: Urgency | None = Field(None, description="normal (一般) or urgent (紧急).")
     unit_code: str | None = Field(None, max_length=32, description="Responsible unit code (派遣 target).")
     deadline_at: WireTime | None = Field(None, description="A deadline set by the source system.")
+    # Video/IoT alarm cases (source video_iot; feeds/bridges/alarms.py, docs/sources.md). Optional:
+    # v1 producers that do not send them are unaffected.
+    device_id: str | None = Field(None, min_length=1, max_length=64,
+                                  description="The camera or sensor that raised the alarm (video_iot).")
+    device_kind: DeviceKind | None = Field(None, description="camera (摄像头) or sensor (传感器).")
+    alarm_type: str | None = Field(None, min_length=1, max_length=32, description="The device's alarm type code.")
+    alarm_count: (Annotated[int, Strict(), Field(ge=1, le=1_000_000), BeforeValidator(_json_integer)]
+                  | None) = Field(None, description="Alarms merged into the case so far, the first included.")
+    alarm_cleared_at: WireTime | None = Field(
+        None, description="When the device reported the alarm's condition cleared (the case stays open).")
     # Strict int: a numeric string, a fraction or a boolean is not a score (JSON 3 or 3.0, not "3").
     satisfaction: (Annotated[int, Strict(), Field(ge=1, le=5), BeforeValidator(_json_integer)]
                    | Satisfaction | None) = Field(
         None, description="回访评价 of a rated event: a score 1–5 (5 best) or a three-level answer.")
 
-    @field_validator("occurred_at", "deadline_at")
+    @field_validator("occurred_at", "deadline_at", "alarm_cleared_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is None:
@@ -207,7 +220,7 @@ class CaseEventMessage(BaseModel):
     def to_lifecycle(self) -> LifecycleEvent:
         fields = {name: getattr(self, name) for name in CASE_FIELDS + EVENT_FIELDS
                   if getattr(self, name) is not None}
-        for name in ("kind", "source", "urgency"):
+        for name in ("kind", "source", "urgency", "device_kind"):
             if name in fields:
                 fields[name] = str(fields[name].value)
         if "satisfaction" in fields:  # one scale downstream: a level becomes its 1–5 score
@@ -265,8 +278,9 @@ _ENUM_FIELDS: dict[str, dict[str, Any]] = {
     "source": {s.value: s.value for s in Source},
     "kind": {k.value: k.value for k in Kind},
     "urgency": {u.value: u.value for u in Urgency},
+    "device_kind": {d.value: d.value for d in DeviceKind},
 }
-_TIME_FIELDS = ("occurred_at", "deadline_at")
+_TIME_FIELDS = ("occurred_at", "deadline_at", "alarm_cleared_at")
 _REQUIRED = frozenset(n for n, info in CaseEventMessage.model_fields.items() if info.is_required())
 _KNOWN = frozenset(CaseEventMessage.model_fields)
 _LON_LAT = {"lon": 180, "lat": 90}
@@ -281,6 +295,7 @@ _FAST_SPEC: dict[str, tuple[int, Any]] = {
     "v": (_VERSION, SCHEMA_VERSION),
     # Call-backs are rare and their rules span fields (rated ⇔ satisfaction): the model decides.
     **{name: (_MODEL, None) for name in EVENT_FIELDS},
+    "alarm_count": (_MODEL, None),  # rare (merged alarms): the model checks the integer
 }
 assert _FAST_SPEC.keys() == _KNOWN, "every field of the model needs a fast-path rule"
 

@@ -30,6 +30,11 @@ HOTLINE_INBOX_STREAM = "hotline:orders"  # the 12345 system XADDs 工单 records
 HOTLINE_REPLY_STREAM = "hotline:replies"  # 工单回复 for the 12345 system, one entry per closed 工单
 HOTLINE_REPLIED_KEY = "hotline:replied"  # set: 工单编号 already replied (exactly one reply each)
 HOTLINE_REPLY_MARK_KEY = "hotline:replies:mark"  # string: the closure watermark (ISO UTC) of the reply scan
+ALARM_INBOX_STREAM = "alarms:inbox"  # the video/IoT platform XADDs alarm records here (field ``record``: JSON)
+ALARM_SEEN_KEY = "alarms:seen:{alarm_id}"  # string: the decision taken for one alarm id (kept 30 days)
+ALARM_OPEN_KEY = "alarms:open"  # hash: "dev|<device>|<type>" / "grid|<grid>|<kind>|<class>" → alarm case id
+# string: an alarm case's {"last": its latest alarm's time, "count": alarms}, kept a day past the window
+ALARM_CASE_KEY = "alarms:case:{case_id}"
 
 # Monitoring (/metrics): which screens asked for their page lately, written by every web worker.
 SCREENS_KEY = "screens"  # sorted set: "page|scope|screen" → when it last asked (epoch seconds)
@@ -99,6 +104,14 @@ def bridge_dead_key(name: str) -> str:
 
 def bridge_group(name: str) -> str:
     return BRIDGE_GROUP.format(name=name)
+
+
+def alarm_seen_key(alarm_id: str) -> str:
+    return ALARM_SEEN_KEY.format(alarm_id=alarm_id)
+
+
+def alarm_case_key(case_id: str) -> str:
+    return ALARM_CASE_KEY.format(case_id=case_id)
 
 
 def case_streams(settings: Settings) -> list[str]:

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from dashboard.rules.lifecycle import EventType
-from dashboard.rules.vocab import Kind, LabelledEnum, Satisfaction, Source, Urgency
+from dashboard.rules.vocab import DeviceKind, Kind, LabelledEnum, Satisfaction, Source, Urgency
 
 from .contract import EARLIEST_YEAR, ENTRY_FIELD, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, TIME_PATTERN, CaseEventMessage
 
@@ -35,6 +35,7 @@ NO_NUL = r"^[^\u0000]*$"
 NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 _ENUMS: dict[str, type[LabelledEnum]] = {
+    "DeviceKind": DeviceKind,
     "EventType": EventType,
     "Kind": Kind,
     "Satisfaction": Satisfaction,
@@ -101,6 +102,14 @@ def json_schema() -> dict[str, Any]:
     props["deadline_at"]["description"] = (
         "A deadline set by the source system (e.g. the 12345 platform's 办结时限); stored with "
         "the event. " + offset_note
+    )
+
+    for branch in props["alarm_cleared_at"]["anyOf"]:
+        if branch.get("type") == "string":
+            branch["pattern"] = DATE_TIME_WITH_OFFSET
+    props["alarm_cleared_at"]["description"] = (
+        "When the device reported the alarm's condition cleared (video_iot; docs/sources.md); "
+        "recorded on the case, which stays open. " + offset_note
     )
 
     for name, enum in _ENUMS.items():

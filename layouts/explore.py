@@ -20,6 +20,7 @@ from dash import dcc, html
 
 from dashboard.figures import explore, hotspots, selection
 from dashboard.figures.casedetail import CaseDetail
+from dashboard.figures.devicealarms import AlarmCounts, DeviceAlarms
 from dashboard.figures.evaluation import ObjectKind
 from dashboard.figures.explore import COLUMNS
 from dashboard.figures.selection import DEFAULT_RANKING, FLAGS, RANKINGS, STAGE_OPTIONS, WINDOWS, Selection
@@ -32,7 +33,7 @@ from dashboard.settings import Settings
 
 from .kit.basemap import city_map
 from .kit.clock import as_of, clock_tick
-from .kit.fmt import PLACEHOLDER, fmt_int
+from .kit.fmt import PLACEHOLDER, fmt_int, fmt_rate
 from .kit.grid import LOCALE_TEXT
 from .kit.header import header
 from .kit.props import attrs
@@ -168,6 +169,12 @@ def layout(settings: Settings, query: str = "", *, city: str = "", screens: bool
                     html.Div(id="explore-hot", className="explore-hot", children=[]),
                     html.Div(id="explore-hot-msg", className="explore-msg", role="status", children=[]),
                     html.Div(id="explore-notes", className="explore-notes", children=[]),
+                    # 设备告警统计: video/IoT alarm counters, shown when the selection has alarm cases.
+                    html.Div(id="explore-devices-box", className="explore-devices", children=[
+                        html.H2(className="gh-panel__title explore-subtitle", children=[
+                            DEVICES_TITLE, html.Span(id="explore-devices-note", className="explore-note")]),
+                        html.Div(id="explore-devices", className="explore-devices__body", children=[]),
+                    ]),
                 ]),
                 html.Section(className="gh-panel explore-mapbox", children=[
                     html.H2(className="gh-panel__title", children=[
@@ -386,6 +393,32 @@ def render_hot(spots: list[explore.HotGrid], acks: dict[str, hotspots.NoteView],
 def unlocated_note(u: explore.Unlocated) -> str:
     """The 待定位 title's note: how many, and how many are listed."""
     return "无网格的在办案件 · " + shown_note(len(u.rows), u.total, "件")
+
+
+DEVICES_TITLE = "设备告警统计"
+
+
+def devices_note(d: DeviceAlarms) -> str:
+    return f"{fmt_int(d.device_total)} 台设备 · 告警 {fmt_int(d.alarms)} 次 · 案件 {fmt_int(d.cases)} 件"
+
+
+def render_devices(d: DeviceAlarms) -> Any:
+    """设备告警统计: the devices with the most alarms, then every alarm type (docs/sources.md)."""
+    def table(caption: str, first: str, rows: tuple[AlarmCounts, ...], device: bool) -> Any:
+        head = html.Tr([html.Th(first, scope="col"), html.Th("告警", scope="col"), html.Th("案件", scope="col"),
+                        html.Th("核实后作废", scope="col"), html.Th("误报率", scope="col")])
+        body = []
+        for r in rows:
+            name = r.name or r.key
+            who = [html.Span(name, className="explore-devices__name", title=r.key),
+                   html.Span(f"{r.kind} {r.key}" if device else r.key, className="explore-devices__code")]
+            body.append(html.Tr([html.Th(who, scope="row"), html.Td(fmt_int(r.alarms)), html.Td(fmt_int(r.cases)),
+                                 html.Td(fmt_int(r.false_alarms)), html.Td(fmt_rate(r.false_rate))]))
+        return html.Table(className="explore-devices__table", children=[
+            html.Caption(caption), html.Thead(head), html.Tbody(body)])
+    if not d.devices:
+        return html.Div("暂无", className="gh-empty")
+    return [table("告警最多的设备", "设备", d.devices, True), table("按告警类型", "告警类型", d.types, False)]
 
 
 def render_unlocated(u: explore.Unlocated, sel: selection.Selection) -> Any:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
 
 from authkit import TestUser, signin_opener
 from clikit import free_port
@@ -102,8 +104,20 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
                                        "AND source = 'hotline_12345' AND grid_id IS NOT NULL").fetchone()[0]
             time.sleep(1)
         assert hotline > 0, "no 12345 工单 reached the database through the hotline bridge within 60 s"
+        # The simulated video/IoT platform → alarm bridge → stream → ingest: alarm cases appear.
+        db_url = env.get("GRIDHALL_DATABASE_URL") or f"sqlite:///{tmp_path / 'data' / 'gridhall.db'}"
+        engine = create_engine(db_url)
+        deadline = time.monotonic() + 60
+        alarm_cases = 0
+        while time.monotonic() < deadline and not alarm_cases:
+            with engine.connect() as conn:
+                alarm_cases = conn.execute(sql("SELECT count(*) FROM cases WHERE device_id IS NOT NULL "
+                                                "AND source = 'video_iot'")).scalar_one()
+            time.sleep(1)
+        engine.dispose()
+        assert alarm_cases, "no alarm case of the simulated video/IoT platform within 60 s"
         children = _children(proc.pid)
-        assert len(children) >= 5  # ingest, simulate, hotline-sim, hotline, web
+        assert len(children) >= 6  # ingest, simulate, hotline-sim, hotline, alarms, web
         redis_pid = int(client.info("server")["process_id"])
         client.connection_pool.disconnect()  # so the demo is the embedded server's last user
     finally:

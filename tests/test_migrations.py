@@ -171,8 +171,10 @@ def test_0007_alerts_down_and_up(fresh_settings: Settings, fresh_engine: Engine)
     factory = db.session_factory(fresh_engine)
     at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
     with db.transaction(factory) as session:  # the unique key holds on the migrated table
-        session.add(Case(case_id="C-1", stage="reported", urgency="urgent", reported_at=at))
-        session.flush()
+        # Plain SQL, not the model: later revisions add columns to cases the 0007 table has not.
+        session.execute(text("INSERT INTO cases (case_id, stage, urgency, reported_at, rework_count, return_count, "
+                             "extension_count) VALUES ('C-1', 'reported', 'urgent', :at, 0, 0, 0)"),
+                        {"at": at.replace(tzinfo=None)})
         session.execute(text("INSERT INTO alerts (case_id, reason, level, raised_at) "
                              "VALUES ('C-1', 'urgent', 'district', :at)"), {"at": at.replace(tzinfo=None)})
     with pytest.raises(Exception, match="(?i)unique"), db.transaction(factory) as session:
@@ -193,3 +195,25 @@ def test_0008_gazetteer_down_and_up(fresh_settings: Settings, fresh_engine: Engi
     assert "gazetteer" not in inspect(fresh_engine).get_table_names()
     assert "alerts" in inspect(fresh_engine).get_table_names()
     assert db.current_revision(fresh_engine) == "0007"
+def test_0009_devices_down_and_up(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """0009 adds the device registry (devices, alarm_types) and the alarm columns of cases, keeping
+    the cases there; its downgrade removes exactly that (issue 16, docs/sources.md)."""
+    db.upgrade(fresh_settings, "0008_gazetteer")
+    before = _tables(fresh_engine)
+    at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC).replace(tzinfo=None)
+    with fresh_engine.begin() as conn:
+        conn.execute(text("INSERT INTO cases (case_id, stage, urgency, reported_at, rework_count, return_count, "
+                          "extension_count) VALUES ('C-1', 'reported', 'normal', :at, 0, 0, 0)"), {"at": at})
+    db.upgrade(fresh_settings, "0009_devices")
+    assert _tables(fresh_engine) == before | {"devices", "alarm_types"}
+    inspector = inspect(fresh_engine)
+    columns = {c["name"] for c in inspector.get_columns("cases")}
+    assert {"device_id", "device_kind", "alarm_type", "alarm_count", "alarm_cleared_at"} <= columns
+    assert "ix_cases_device_id" in {i["name"] for i in inspector.get_indexes("cases")}
+    with fresh_engine.connect() as conn:  # the case is kept, its alarm columns empty
+        assert conn.execute(text("SELECT case_id, device_id, alarm_count FROM cases")).all() == [("C-1", None, None)]
+    db.downgrade(fresh_settings, "0008_gazetteer")
+    assert _tables(fresh_engine) == before
+    assert not {"device_id", "alarm_count"} & {c["name"] for c in inspect(fresh_engine).get_columns("cases")}
+    db.upgrade(fresh_settings)
+    assert _diff(fresh_engine) == []

@@ -125,6 +125,14 @@ CASE_FIELDS = (
     # for the 处置 clock. Only the events in SETS_SOURCE_DEADLINE set it; on any other event
     # the field is kept with the event only (see SETS_SOURCE_DEADLINE).
     "deadline_at",
+    # A video/IoT alarm case (source video_iot; feeds/bridges/alarms.py): the device, its kind
+    # (camera/sensor) and the alarm type on the 上报; the number of alarms merged into the case
+    # and the device's clearance (when the condition ended) on later 信息更新 events.
+    "device_id",
+    "device_kind",
+    "alarm_type",
+    "alarm_count",
+    "alarm_cleared_at",
 )
 # The events whose ``deadline_at`` is the producer's source deadline (docs/lifecycle.md,
 # "Deadlines"). On ``extension_approved`` the field is the extended deadline (kept with the

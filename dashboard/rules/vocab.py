@@ -76,6 +76,13 @@ UNLOCATED = "未定位"
 UNLOCATED_LIST = "待定位"
 
 
+class DeviceKind(LabelledEnum):
+    """What raised a video/IoT alarm (source ``video_iot``; feeds/bridges/alarms.py)."""
+
+    CAMERA = "camera", "摄像头"
+    SENSOR = "sensor", "传感器"
+
+
 class Urgency(LabelledEnum):
     """Urgency of a case; 紧急 cases are the 急要件 of the wall."""
 

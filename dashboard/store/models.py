@@ -219,9 +219,45 @@ class Case(Base):
     on_time_handle: Mapped[bool | None]
     on_time_check: Mapped[bool | None]
     on_time_close: Mapped[bool | None]
+    # A video/IoT alarm case (source video_iot, feeds/bridges/alarms.py, 0009): the device that
+    # raised it and its kind (camera/sensor), the alarm type, how many alarms were merged into it
+    # (the first included) and when the device reported the condition cleared. NULL otherwise.
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    device_kind: Mapped[str | None] = mapped_column(String(16))
+    alarm_type: Mapped[str | None] = mapped_column(String(32))
+    alarm_count: Mapped[int | None] = mapped_column(Integer)
+    alarm_cleared_at: Mapped[datetime | None]
 
     grid: Mapped[Grid | None] = relationship()
     unit: Mapped[Unit | None] = relationship()
+
+
+class Device(Base):
+    """A camera or sensor of the video/IoT system (``gridhall import devices``, 0009)."""
+
+    __tablename__ = "devices"
+    __table_args__ = (CheckConstraint("kind IN ('camera','sensor')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(FreeString(100))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+
+
+class AlarmType(Base):
+    """An alarm type of the video/IoT system and the 小类 (and urgency) its cases get (0009)."""
+
+    __tablename__ = "alarm_types"
+    __table_args__ = (CheckConstraint("kind IN ('component','event')", name="kind"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(FreeString(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    class_code: Mapped[str] = mapped_column(String(32))
+    urgent: Mapped[bool] = mapped_column(default=False)
 
 
 class CaseEvent(Base):

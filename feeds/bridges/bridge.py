@@ -94,7 +94,7 @@ def _load_builtin() -> None:
 
 
 # The bridge modules that register themselves (a new bridge adds its module here).
-BUILTIN = ("feeds.bridges.hotline",)
+BUILTIN = ("feeds.bridges.hotline", "feeds.bridges.alarms")
 
 
 @dataclass

@@ -4,7 +4,7 @@ One row per client app: a name, the SHA-256 of its key, its region scope (NULL: 
 See api/open311.py, dashboard/store/open311.py and docs/open311.md.
 
 Revision ID: 0010_open311
-Revises: 0008_gazetteer
+Revises: 0009_devices
 Create Date: 2026-12-07 15:00:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import dashboard.store.db
 
 revision = '0010_open311'
-down_revision = '0008_gazetteer'
+down_revision = '0009_devices'
 branch_labels = None
 depends_on = None
 
