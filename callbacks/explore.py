@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -510,33 +511,25 @@ def register(app: dash.Dash, service: ExploreService) -> None:
             log.exception("explore: hot grids for %r failed", search)
             return html.Div(FAILED, className="explore-error is-on"), []
 
-    @app.callback(Output("explore-unlocated", "children"), Output("explore-unlocated-note", "children"),
-                  Output("explore-unlocated-box", "className"),
-                  Input("explore-url", "search"), Input("explore-refresh", "n_clicks"))
-    def unlocated(search: Any, _refresh: Any) -> tuple[Any, str, str]:
-        try:
-            with service.sessions() as session:
-                viewer = service.viewer(session)
-                if viewer is None:
-                    return [], "", "explore-unlocated"
-                return service.unlocated(session, viewer, search if isinstance(search, str) else "")
-        except Exception:
-            log.exception("explore: 待定位 for %r failed", search)
-            return html.Div(FAILED, className="explore-error is-on"), "", "explore-unlocated is-on"
+    def side_box(name: str, what: str, compute: Callable[[Session, Any, str], tuple[Any, str, str]]) -> None:
+        """A box beside the table (待定位, 设备告警统计): its rows, its note and its class (shown or
+        not) for the page's selection; an error shows in the box, never a traceback."""
+        @app.callback(Output(f"explore-{name}", "children"), Output(f"explore-{name}-note", "children"),
+                      Output(f"explore-{name}-box", "className"),
+                      Input("explore-url", "search"), Input("explore-refresh", "n_clicks"))
+        def box(search: Any, _refresh: Any) -> tuple[Any, str, str]:
+            try:
+                with service.sessions() as session:
+                    viewer = service.viewer(session)
+                    if viewer is None:
+                        return [], "", f"explore-{name}"
+                    return compute(session, viewer, search if isinstance(search, str) else "")
+            except Exception:
+                log.exception("explore: %s for %r failed", what, search)
+                return html.Div(FAILED, className="explore-error is-on"), "", f"explore-{name} is-on"
 
-    @app.callback(Output("explore-devices", "children"), Output("explore-devices-note", "children"),
-                  Output("explore-devices-box", "className"),
-                  Input("explore-url", "search"), Input("explore-refresh", "n_clicks"))
-    def devices(search: Any, _refresh: Any) -> tuple[Any, str, str]:
-        try:
-            with service.sessions() as session:
-                viewer = service.viewer(session)
-                if viewer is None:
-                    return [], "", "explore-devices"
-                return service.devices(session, viewer, search if isinstance(search, str) else "")
-        except Exception:
-            log.exception("explore: 设备告警统计 for %r failed", search)
-            return html.Div(FAILED, className="explore-error is-on"), "", "explore-devices is-on"
+    side_box("unlocated", "待定位", service.unlocated)
+    side_box("devices", "设备告警统计", service.devices)
 
     @app.callback(Output("explore-detail-body", "children"), Output("explore-detail", "className"),
                   Input("explore-url", "search"))
