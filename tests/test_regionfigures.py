@@ -270,7 +270,13 @@ def test_a_unit_working_in_two_districts_is_ranked_against_each_districts_own_ra
 def test_the_demo_city_per_district_equals_sql(settings: Settings, sessions: sessionmaker[Session],
                                                demo_city_dir: Path) -> None:
     """Many cases, every stage, units working across districts: each district's figures are SQL's."""
-    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    # The city's afternoon (the latest 15:00 local): right after local midnight "today" has no
+    # reports yet, and the check that districts count today's 上报 failed at 00:30 (CI).
+    local_now = datetime.now(settings.tz).replace(microsecond=0)
+    at = local_now.replace(hour=15, minute=0, second=0)
+    if at > local_now - timedelta(minutes=1):
+        at -= timedelta(days=1)
+    at = at.astimezone(UTC)
     build_demo(settings, sessions, demo_city_dir, days=4, now=at)
     with sessions() as s:
         timing = reference.timing_for(settings, s)

@@ -207,7 +207,14 @@ class Workers:
         return {m.group(1) for line in lines for m in [pattern.search(line)] if m}
 
     def alive(self) -> set[int]:
-        return {p.pid for p in self.master.children() if p.status() != psutil.STATUS_ZOMBIE}
+        found = set()
+        for p in self.master.children():
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    found.add(p.pid)
+            except psutil.NoSuchProcess:  # a worker that exited (was killed) since children() listed it
+                continue
+        return found
 
     def ready(self) -> set[int]:
         """Workers alive whose live view has loaded (their log says so)."""
