@@ -235,8 +235,11 @@ class DeadLetter:
     @property
     def event(self) -> dict[str, Any] | None:
         """The event JSON of the original entry when it parses as an object."""
-        fields = self.fields or {}
-        raw = fields.get(ENTRY_FIELD)
+        return self.json_field(ENTRY_FIELD)
+
+    def json_field(self, name: str) -> dict[str, Any] | None:
+        """The original entry's field ``name`` as a JSON object, or None when absent or not one."""
+        raw = (self.fields or {}).get(name)
         if not isinstance(raw, str):
             return None
         try:

@@ -223,14 +223,7 @@ def letter_bridge(letter: DeadLetter) -> str | None:
 
 def letter_record(letter: DeadLetter) -> dict[str, Any] | None:
     """The source record a bridge kept in its dead letter."""
-    raw = (letter.fields or {}).get(RECORD_FIELD)
-    if not isinstance(raw, str):
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+    return letter.json_field(RECORD_FIELD)
 
 
 @dataclass
