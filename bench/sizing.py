@@ -26,8 +26,9 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import benchkit
 from sqlalchemy import text
+
+import benchkit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

