@@ -306,8 +306,14 @@ class Deployment:
         until(passing, 20, "nginx passing /healthz")
 
     def stop(self) -> None:
-        for p in (self.nginx, *self.web.values(), *self.ingest.values()):
+        """Every process told to stop at once (SIGTERM), then waited for; SIGKILL after 20 s."""
+        procs = [self.nginx, *self.web.values(), *self.ingest.values()]
+        for p in procs:
             p.signal_tree(signal.SIGCONT)  # a frozen host must hear its SIGTERM
+            if p.running:
+                assert p.proc is not None
+                p.proc.terminate()
+        for p in procs:
             try:
                 p.stop(timeout=20)
             except AssertionError:

@@ -263,6 +263,13 @@ def test_a_session_signed_in_on_one_web_host_holds_on_the_other(hosts_deployment
     assert statuses == [200] * 8
     assert hosts == {dep.host_of("a"), dep.host_of("b")}
 
+    # The page's assets (URLs as the page names them) are served from nginx's cache the second time.
+    asset = re.search(r'href="(/assets/[^"]+)"', form.text)
+    assert asset, "the sign-in page names no asset"
+    caches = [requests.get(dep.proxy + asset.group(1), timeout=10, verify=dep.certificate).headers.get("X-Cache")
+              for _ in range(2)]
+    assert caches == ["MISS", "HIT"], caches
+
 
 # -- an ingest host killed ---------------------------------------------------------------------------------
 def test_an_ingest_host_killed_loses_nothing(hosts_deployment: Deployment, settings: Settings,
