@@ -7,7 +7,8 @@ the city's events are published to the case stream by this process, as the city'
 - A wall opened through the proxy keeps updating while one web host is stopped and restarted
   (then the other), and while a host dies in the middle of the page's requests: nginx does not
   retry a POST it already sent (a Dash callback), the page's next poll does.
-- A session signed in on one web host is signed in on the other (sessions live in Redis).
+- A session signed in on one web host is signed in on the other (sessions live in Redis); the
+  sign-in limit counts the client nginx saw (trusted proxy), once for both hosts.
 - An ingest host killed with SIGKILL loses nothing: the other ingest goes on and claims what
   the dead one had read but not acknowledged.
 
@@ -269,6 +270,55 @@ def test_a_session_signed_in_on_one_web_host_holds_on_the_other(hosts_deployment
     caches = [requests.get(dep.proxy + asset.group(1), timeout=10, verify=dep.certificate).headers.get("X-Cache")
               for _ in range(2)]
     assert caches == ["MISS", "HIT"], caches
+
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connections from a given loopback address (127.0.0.2, …): another client as nginx sees it."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def client_at(address: str) -> requests.Session:
+    client = requests.Session()
+    client.mount("https://", FromAddress(address))
+    return client
+
+
+def test_the_sign_in_limit_counts_each_client_behind_the_proxy_on_every_host(
+        hosts_deployment: Deployment, settings: Settings) -> None:
+    """Behind nginx (GRIDHALL_TRUSTED_PROXIES = its address) the limit counts the client nginx saw, not
+    the proxy and not what the client wrote in X-Forwarded-For; one count for both web hosts (Redis)."""
+    dep = hosts_deployment
+    limit = settings.login_rate_per_minute
+
+    def attempt(client: requests.Session, dodge: str | None = None, shift: bool = False) -> int:
+        """A wrong password with a valid form (CSRF token, Referer): 401, or 429 over the limit.
+        ``shift``: one more request first, so that nginx's turn puts this POST on the other host."""
+        if shift:
+            client.get(f"{dep.proxy}/healthz", timeout=10, verify=dep.certificate)
+        form = client.get(f"{dep.proxy}/login", timeout=10, verify=dep.certificate)
+        headers = {"Referer": f"{dep.proxy}/login", **({"X-Forwarded-For": dodge} if dodge else {})}
+        return client.post(f"{dep.proxy}/login", data={"username": "nobody", "password": "wrong",
+                                                        "csrf_token": csrf_of(form.text)},
+                           timeout=10, verify=dep.certificate, allow_redirects=False, headers=headers).status_code
+
+    seen = len(dep.access_log())
+    first = client_at("127.0.0.2")
+    # A different X-Forwarded-For each time: the client's own header dodges nothing.
+    statuses = [attempt(first, dodge=f"198.51.100.{i}", shift=i % 2 == 1) for i in range(limit + 1)]
+    hosts = {m.group(1) for line in dep.access_log()[seen:] if "POST /login" in line
+             for m in [re.search(r" up=([\d.:]+)", line)] if m}
+    other = attempt(client_at("127.0.0.3"))
+    print(f"\nsign-ins from 127.0.0.2 through nginx: {statuses} (hosts {sorted(hosts)}); from 127.0.0.3: {other}")
+    assert statuses == [401] * limit + [429], statuses
+    assert hosts == {dep.host_of("a"), dep.host_of("b")}, "the attempts were not spread over both hosts"
+    assert other == 401
 
 
 # -- an ingest host killed ---------------------------------------------------------------------------------
