@@ -284,6 +284,16 @@ class Deployment:
     def host_of(self, name: str) -> str:
         return f"127.0.0.1:{self.ports['web_' + name]}"
 
+    def answered_by(self, lines: list[str], what: str = "") -> set[str]:
+        """The hosts that answered the access-log ``lines`` containing ``what``: the last address of
+        each line's ``up=`` (nginx lists every host it tried: ``up=A:8050, B:8050``)."""
+        found = set()
+        for line in lines:
+            m = re.search(r" up=(.*?) ups=", line)
+            if what in line and m:
+                found.add(m.group(1).split(",")[-1].strip())
+        return found
+
     def access_log(self) -> list[str]:
         path = self.folder / "nginx" / "log" / "gridhall.log"
         return path.read_text(errors="replace").splitlines() if path.exists() else []

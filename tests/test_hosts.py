@@ -191,8 +191,7 @@ def test_a_wall_behind_the_proxy_keeps_updating_while_web_hosts_stop_restart_and
         assert not dep.web[victim].running  # so the push came from the other host
         # GETs meanwhile: every one answered (by the other host; nginx skips the one that refuses).
         probes = [https_get(dep.proxy + "/healthz") for _ in range(4)]
-        answered_by = {m.group(1) for line in dep.access_log()[seen:] if "GET /healthz" in line
-                       for m in [re.search(r" up=([\d.:]+)", line)] if m}
+        answered_by = dep.answered_by(dep.access_log()[seen:], "GET /healthz")
         assert probes == [200] * 4 and answered_by == {dep.host_of(other)}, (probes, answered_by)
         start_s = dep.web[victim].start_ready()
         feed.cases(3)
@@ -263,7 +262,7 @@ def test_a_session_signed_in_on_one_web_host_holds_on_the_other(hosts_deployment
     seen = len(dep.access_log())
     statuses = [proxied.get(f"{dep.proxy}/view", allow_redirects=False, timeout=10,
                                        verify=dep.certificate).status_code for _ in range(8)]
-    hosts = {m.group(1) for line in dep.access_log()[seen:] for m in [re.search(r" up=([\d.:]+)", line)] if m}
+    hosts = dep.answered_by(dep.access_log()[seen:])
     print(f"\nsigned in through nginx: /view answered {statuses} by {sorted(hosts)}")
     assert statuses == [200] * 8
     assert hosts == {dep.host_of("a"), dep.host_of("b")}
@@ -316,8 +315,7 @@ def test_the_sign_in_limit_counts_each_client_behind_the_proxy_on_every_host(
     first = client_at("127.0.0.2")
     # A different X-Forwarded-For each time: the client's own header dodges nothing.
     statuses = [attempt(first, dodge=f"198.51.100.{i}", shift=i % 2 == 1) for i in range(limit + 1)]
-    hosts = {m.group(1) for line in dep.access_log()[seen:] if "POST /login" in line
-             for m in [re.search(r" up=([\d.:]+)", line)] if m}
+    hosts = dep.answered_by(dep.access_log()[seen:], "POST /login")
     other = attempt(client_at("127.0.0.3"))
     print(f"\nsign-ins from 127.0.0.2 through nginx: {statuses} (hosts {sorted(hosts)}); from 127.0.0.3: {other}")
     assert statuses == [401] * limit + [429], statuses
