@@ -57,7 +57,12 @@ def append(client: redis.Redis, entries: Sequence[tuple[str, dict[FieldT, Encoda
             pipe.xadd(entries[i][0], entries[i][1])
         if replicas > 0:
             pipe.execute_command("WAIT", replicas, wait_ms)
-        replies = pipe.execute()
+        try:
+            replies = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            if isinstance(client, RedisCluster):  # a failover moves slots: learn the new masters
+                _refresh(client)
+            raise
         for i, reply in zip(indexes, replies, strict=False):
             ids[i] = reply.decode() if isinstance(reply, bytes) else str(reply)
         if replicas > 0 and int(replies[-1]) < replicas:
@@ -65,6 +70,13 @@ def append(client: redis.Redis, entries: Sequence[tuple[str, dict[FieldT, Encoda
     if short:
         raise NotReplicated(f"not acknowledged within {wait_ms} ms ({'; '.join(short)}); send again")
     return ids
+
+
+def _refresh(client: RedisCluster) -> None:
+    try:
+        client.nodes_manager.initialize()
+    except redis.RedisError:  # no node answers yet: the next attempt tries again
+        pass
 
 
 class Producer:

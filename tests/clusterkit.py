@@ -77,12 +77,7 @@ class LocalCluster:
             node_dir = self.folder / str(port)
             shutil.rmtree(node_dir, ignore_errors=True)
             node_dir.mkdir()
-            self.procs[port] = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
-                 "--appendonly", "no", "--save", "", "--dir", str(node_dir), "--daemonize", "no",
-                 "--logfile", str(node_dir / "redis.log"), "--protected-mode", "yes"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._spawn(port)
         deadline = time.monotonic() + timeout
         for port in self.ports:
             while self._cli(port, "ping") != "PONG":
@@ -100,6 +95,20 @@ class LocalCluster:
         self.wait_ok(deadline - time.monotonic())
         return self
 
+    def _spawn(self, port: int) -> None:
+        node_dir = self.folder / str(port)
+        self.procs[port] = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
+             "--appendonly", "no", "--save", "", "--dir", str(node_dir), "--daemonize", "no",
+             "--logfile", str(node_dir / "redis.log"), "--protected-mode", "yes"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def restart(self, port: int) -> None:
+        """Start a killed node again, as a supervisor would: its nodes.conf makes it rejoin, as a
+        replica of the master that took its slots over (it syncs from it: no persistence)."""
+        self._spawn(port)
+
     def wait_ok(self, timeout: float = 60.0) -> None:
         """Until every live node says ``cluster_state:ok`` and every slot is served."""
         deadline = time.monotonic() + timeout
@@ -113,6 +122,14 @@ class LocalCluster:
 
     def alive_ports(self) -> list[int]:
         return [p for p, proc in self.procs.items() if proc.poll() is None]
+
+    def replicas_of(self, master_port: int) -> int:
+        """How many replicas of the master on ``master_port`` are connected to it."""
+        info = self._cli(master_port, "info", "replication")
+        for line in info.splitlines():
+            if line.startswith("connected_slaves:"):
+                return int(line.split(":")[1])
+        return 0
 
     def master_of(self, key: str) -> int:
         """The port of the master serving ``key``'s slot now."""
