@@ -144,7 +144,7 @@ CLUSTER_PASS_FILES = frozenset({
     "test_feed.py", "test_feed_contract.py", "test_feed_faults.py", "test_feed_fastpath.py",
     "test_deadletters.py", "test_deadletter_cap.py", "test_publish.py", "test_keys.py",
     "test_follower.py", "test_control.py", "test_snapshot.py", "test_wall_push.py", "test_alerts.py",
-    "test_auth.py", "test_metrics.py", "test_redis_cluster.py",
+    "test_auth.py", "test_metrics.py", "test_redis_cluster.py", "test_redis_cluster_keys.py",
 })
 
 
