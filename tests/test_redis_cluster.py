@@ -30,12 +30,12 @@ from sqlalchemy import func, select
 import clusterkit
 from dashboard.rules.lifecycle import EventType
 from dashboard.store.models import CaseEvent
+from feedkit import DISTRICT, GRID_CODES, T0, UNITS, wait_until
 from feeds.connection import connect, disconnect, is_cluster
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM, CONSUMER_GROUP, stream_for
 from feeds.producer import NotReplicated, append
-from feedkit import DISTRICT, GRID_CODES, T0, UNITS, wait_until
 
 pytestmark = [pytest.mark.redis_cluster, pytest.mark.cluster_failover]
 
