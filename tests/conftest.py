@@ -141,7 +141,7 @@ def dash_app(settings: Settings, engine: Engine) -> Iterator[Any]:
 # throttles) and the failover test (tests/test_redis_cluster.py, marked in its file; it starts
 # its own cluster and runs in that pass only: passes 1 and 2 deselect ``cluster_failover``).
 CLUSTER_PASS_FILES = frozenset({
-    "test_feed.py", "test_feed_contract.py", "test_feed_faults.py", "test_feed_fastpath.py",
+    "test_feed.py", "test_feed_contract.py", "test_feed_faults.py",
     "test_deadletters.py", "test_deadletter_cap.py", "test_publish.py", "test_keys.py",
     "test_follower.py", "test_control.py", "test_snapshot.py", "test_wall_push.py", "test_alerts.py",
     "test_auth.py", "test_metrics.py", "test_redis_cluster.py", "test_redis_cluster_keys.py",
