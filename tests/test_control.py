@@ -25,8 +25,8 @@ from dashboard.store import banners as bn
 from dashboard.store import hallscreens as hs
 from dashboard.store.db import transaction
 from dashboard.store.hallcontrol import CLI_ACTOR, HallError, changes
-from feeds.control import RESET, ControlFollower, ControlNotice, ControlPublisher, follow_screen_views
 from feeds.connection import is_cluster
+from feeds.control import RESET, ControlFollower, ControlNotice, ControlPublisher, follow_screen_views
 from feeds.keys import CONTROL_MAXLEN, CONTROL_STREAM
 
 PLAN: Plan = {("990101", "青山区"): {("990101001", "江东街道"): {("990101001001", "江东社区"): 1}}}
