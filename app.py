@@ -37,7 +37,7 @@ from dashboard.geocode.current import CurrentGeocoder
 from dashboard.settings import ConfigError, Settings, load_settings
 from dashboard.store import db, reference
 from dashboard.store.cityname import CityNameSource
-from feeds.connection import connect
+from feeds.connection import connect, with_timeouts
 from layouts.kit.header import page_title
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     settings = settings or load_settings()
     engine = db.make_engine(settings)
     _bound_database_waits(engine)
-    redis_client = connect(settings)
-    redis_client.connection_pool.connection_kwargs.update(
-        socket_timeout=WEB_REDIS_TIMEOUT_S, socket_connect_timeout=WEB_REDIS_TIMEOUT_S
-    )
+    redis_client = with_timeouts(connect(settings), WEB_REDIS_TIMEOUT_S)
 
     sessions = db.session_factory(engine)
     city_name = CityNameSource(settings, sessions)

@@ -24,10 +24,11 @@ import time
 
 import redis
 from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
-from limits.storage import RedisStorage
+from limits.storage import RedisClusterStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from dashboard.settings import Settings
+from feeds.connection import is_cluster
 from feeds.keys import THROTTLE_PREFIX
 
 from .proxies import client_address
@@ -35,11 +36,19 @@ from .proxies import client_address
 log = logging.getLogger(__name__)
 
 
+def limits_storage(settings: Settings, client: redis.Redis) -> Storage:
+    """The ``limits`` storage on gridhall's Redis: ``client``'s own connections, or in a Redis
+    Cluster the library's cluster storage on the same URL (``redis+cluster://``, its own form
+    too). Each limit is one key (one slot), so the moving window works the same in a cluster."""
+    prefix = settings.key(THROTTLE_PREFIX)
+    if is_cluster(client) and settings.redis_url:
+        return RedisClusterStorage(settings.redis_url, key_prefix=prefix)
+    return RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=prefix)
+
+
 class LoginThrottle:
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
-        storage = RedisStorage("redis://", connection_pool=client.connection_pool,
-                               key_prefix=settings.key(THROTTLE_PREFIX))
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = MovingWindowRateLimiter(limits_storage(settings, client))
         self._item = RateLimitItemPerMinute(settings.login_rate_per_minute)
 
     def allow(self, what: str = "login") -> bool:
@@ -60,9 +69,7 @@ class ApiThrottle:
     RETRY_REDIS_S = 5.0  # after a failure, requests pass unlimited this long without trying Redis
 
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
-        storage = RedisStorage("redis://", connection_pool=client.connection_pool,
-                               key_prefix=settings.key(THROTTLE_PREFIX))
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = MovingWindowRateLimiter(limits_storage(settings, client))
         self.per_second = settings.api_rate_per_second
         self._item = RateLimitItemPerSecond(max(1, self.per_second))
         self._warned = -math.inf

@@ -191,7 +191,7 @@ def hall_commit(settings: Settings, sessions: sessionmaker[Session], action: Cal
     from dashboard.store.hallcontrol import HallError
     from dashboard.store.hallscreens import VIEW_MAX_AGE_S
     from dashboard.store.users import UserError
-    from feeds.connection import connect
+    from feeds.connection import connect, disconnect
     from feeds.control import ControlPublisher
 
     try:
@@ -203,7 +203,7 @@ def hall_commit(settings: Settings, sessions: sessionmaker[Session], action: Cal
     except (SpecError, HallError, UserError, AlertError) as exc:
         fail(str(exc), 1)
     finally:
-        client.connection_pool.disconnect()
+        disconnect(client)
     if not done.sent:
         err.print(f"[yellow]warning:[/] Redis unreachable ({done.error}): the change is saved; "
                   f"the screens show it within {VIEW_MAX_AGE_S:.0f} s", highlight=False)

@@ -154,7 +154,7 @@ def publish(
     pace = (f"{rate:g}/s" if rate else f"recorded gaps ÷ {speedup:g}" if speedup else "as fast as possible")
     with _CtrlC() as stop, progress_bar() as progress:
         task = progress.add_task(f"publishing ({pace})", total=len(planned))
-        result = send(client, planned, stop=stop,
+        result = send(client, planned, stop=stop, replicas=settings.feed_ack_replicas,
                       progress=lambda done: progress.update(task, completed=done))
     streams = ", ".join(f"{name} {n}" for name, n in sorted(result.per_stream.items()))
     summary = (f"published {result.sent} of {len(planned)}, skipped {len(loaded.problems)}, "

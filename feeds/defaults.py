@@ -37,3 +37,7 @@ written as ``.tmp`` and renamed is complete at once; docs/sources.md)."""
 
 HOTLINE_SIM_EVERY_S = 20.0
 """Seconds between two 工单 files of the demo's 12345 source (``gridhall bridge hotline-sim``)."""
+
+ACK_WAIT_MS = 2000
+"""How long a producer waits (``WAIT <replicas> <ms>``) for GRIDHALL_FEED_ACK_REPLICAS replicas
+to have its XADDs before it reports them as not acknowledged (docs/feed.md, "Redis Cluster")."""

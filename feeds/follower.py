@@ -50,7 +50,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.settings import Settings
 
-from .connection import own_client
+from .connection import disconnect, own_client, server_run_id
 from .keys import CHANGES_MAXLEN, CHANGES_STREAM, stream_id
 from .snapshot import SnapshotError, SnapshotStore, size_text
 
@@ -171,7 +171,7 @@ class ChangeFollower:
             self._thread = None
         if self._writer is not None:
             self._writer.join(timeout)
-        self.client.connection_pool.disconnect()
+        disconnect(self.client)
 
     def status(self) -> FollowerStatus:
         return FollowerStatus(
@@ -195,7 +195,7 @@ class ChangeFollower:
             return
         started = time.perf_counter()
         last = self._stream_end()
-        run_id = str(self.client.info("server").get("run_id", ""))
+        run_id = server_run_id(self.client, self.key)
         now = self.clock()
         with self.sessions() as session:
             reference = reference_fingerprint(session) if self.snapshots is not None else ""
@@ -220,7 +220,7 @@ class ChangeFollower:
             with _no_gc():  # millions of new objects: no collection passes over them meanwhile
                 snap = self.snapshots.read(reference=reference, tz=_tz_name(self.view.tz))
             read_s = time.perf_counter() - started
-            run_id = str(self.client.info("server").get("run_id", ""))
+            run_id = server_run_id(self.client, self.key)
             if snap.header["run_id"] != run_id:
                 raise SnapshotError("written under another run of the Redis server")
             file_id = str(snap.header["last_id"])
@@ -327,7 +327,7 @@ class ChangeFollower:
     def gap(self) -> str | None:
         """Why notices may have been missed since our last id (None: nothing missed)."""
         assert self._last_id is not None
-        run_id = str(self.client.info("server").get("run_id", ""))
+        run_id = server_run_id(self.client, self.key)
         if self._run_id and run_id != self._run_id:
             return "the Redis server restarted"
         try:

@@ -4,6 +4,14 @@ At-least-once delivery from Redis plus idempotent apply (unique ``event_id``) gi
 effectively-once effects. A batch is committed in one transaction before its entries are
 acknowledged, so a crash between the two only causes a harmless redelivery. What cannot be
 applied goes to the dead-letter stream with the reason; nothing is dropped silently.
+
+After the commit (``_finish``) the writes go in this order: first the dead letters (one
+script, deduplicated by entry: a redelivered entry is not dead-lettered twice) and the change
+and control notices, then the XACKs. So an acknowledged entry always has its dead letter and
+its notice, and a crash in between only repeats a notice (harmless: a follower re-reads the
+cases) — no MULTI across keys, which a Redis Cluster would refuse (CROSSSLOT). The health hash
+and the minute counters follow, plain. In a cluster, several case streams (shards) are read
+one stream per command, as their keys live in different slots (``_xreadgroup``).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from dashboard.store.casebook import ApplyResult, CaseRace, Incoming, apply_even
 from dashboard.store.db import transaction
 from dashboard.store.reference import Reference
 
+from .connection import copy_client, is_cluster
 from .contract import FUTURE_TOLERANCE, DeadReason, FeedError, parse_event
 from .control import add_notices
 from .deadletters import DeadLetterSink, dead_letter_record
@@ -40,9 +49,9 @@ from .keys import (
     CHANGES_STREAM,
     CONSUMER_GROUP,
     CONTROL_STREAM,
-    DEAD_COUNTS_KEY,
     DEAD_LETTER_STREAM,
     HEALTH_KEY,
+    LEGACY_KEYS,
     applied_minute_key,
     case_streams,
 )
@@ -106,7 +115,6 @@ class Ingest:
         self.stream = self.streams[0]
         self.dead_stream = settings.key(DEAD_LETTER_STREAM)
         self.dead_letters = DeadLetterSink(client, settings)
-        self.dead_counts = settings.key(DEAD_COUNTS_KEY)
         self.changes_stream = settings.key(CHANGES_STREAM)
         self.control_stream = settings.key(CONTROL_STREAM)
         # Alerts for 突发事件 (dashboard/rules/alerts.py): raised with the case change, escalated by the loop.
@@ -125,9 +133,15 @@ class Ingest:
         self.reader = _bytes_client(client)
         self._backlog_done = False
         self._last_claim = 0.0
+        # In a cluster the shards' streams are in different slots: one XREADGROUP per stream,
+        # and the blocking read goes round them (this is the stream to block on next).
+        self.cluster = is_cluster(client)
+        self._turn = 0
 
     # -- reading ---------------------------------------------------------------------------
     def ensure_group(self) -> None:
+        if not self.cluster:
+            rename_legacy_keys(self.client, self.settings)
         for stream in self.streams:
             try:
                 self.client.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
@@ -150,9 +164,28 @@ class Ingest:
         return self._xreadgroup({s: ">" for s in self.streams}, block=self.block_ms)
 
     def _xreadgroup(self, streams: dict[KeyT, StreamIdT], block: int | None) -> list[Entry]:
+        if not self.cluster or len(streams) == 1:
+            return self._xreadgroup_one(streams, block)
+        # A cluster with shards: each stream on its own (they are in different slots). First a
+        # quick look at every one, then, if all were empty, a blocking read on one of them in
+        # turn, a share of the block time each, so an event on any shard waits at most ~block.
+        out: list[Entry] = []
+        for key, start in streams.items():
+            out += self._xreadgroup_one({key: start}, None, self.batch_size - len(out))
+            if len(out) >= self.batch_size:
+                break
+        if out or not block:
+            return out
+        keys = list(streams)
+        self._turn = (self._turn + 1) % len(keys)
+        key = keys[self._turn]
+        return self._xreadgroup_one({key: streams[key]}, max(10, block // len(keys)))
+
+    def _xreadgroup_one(self, streams: dict[KeyT, StreamIdT], block: int | None,
+                        count: int | None = None) -> list[Entry]:
         resp = cast(_GroupReply | None, self.reader.xreadgroup(
             CONSUMER_GROUP, self.consumer, streams,
-            count=self.batch_size, block=block))
+            count=count or self.batch_size, block=block))
         return [(_text(stream), _text(eid), fields) for stream, items in (resp or [])
                 for eid, fields in items if fields is not None]
 
@@ -319,19 +352,14 @@ class Ingest:
         return first
 
     def _finish(self, entries: list[Entry], dead: list[_Dead], result: ApplyResult, now: datetime) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        # Capped and counted, oversized entries truncated: see feeds/deadletters.py.
+        # 1. What an acknowledged entry must have: its dead letter and its notices. The dead
+        #    letters are one script on the {deadletters} slot (capped, counted, deduplicated by
+        #    entry: see feeds/deadletters.py); each notice is one XADD.
+        pipe = self.client.pipeline(transaction=False)
         self.dead_letters.add(pipe, [
             dead_letter_record(entry_id=d.entry_id, stream=d.stream, reason=d.reason, code=d.code,
                                consumer=self.consumer, at=now.isoformat(), fields=d.fields)
-            for d in dead])
-        for d in dead:
-            pipe.hincrby(self.dead_counts, d.code, 1)
-        by_stream: dict[str, list[str]] = {}
-        for stream, entry_id, _ in entries:
-            by_stream.setdefault(stream, []).append(entry_id)
-        for stream, ids in by_stream.items():
-            pipe.xack(stream, CONSUMER_GROUP, *ids)
+            for d in dead], once=True)
         if result.case_ids:
             pipe.xadd(self.changes_stream, {
                 "cases": ",".join(sorted(result.case_ids)),
@@ -339,10 +367,22 @@ class Ingest:
                 "units": ",".join(sorted(result.unit_codes)),
                 "at": now.isoformat(),
             }, maxlen=CHANGES_MAXLEN, approximate=True)
-        # Alerts raised or cleared by this batch: a control notice each, with the ack (after the commit).
+        # Alerts raised or cleared by this batch: a control notice each, before the ack (after the commit).
         add_notices(pipe, self.control_stream, [(ALERT_NOTICE, notice_ref(i, AlertStep.RAISED))
                                                 for i in result.alerts_raised]
                     + [(ALERT_NOTICE, notice_ref(i, AlertStep.CLEARED)) for i in result.alerts_cleared])
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        if self.cluster and len(pipe):
+            # A cluster pipeline sends to each node in its own order: the writes above must be
+            # done before any XACK is sent.
+            pipe.execute()
+            pipe = self.client.pipeline(transaction=False)
+        # 2. The acks (one stream, one slot each). A plain server runs one pipeline's commands in order.
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, CONSUMER_GROUP, *ids)
+        # 3. Figures for the wall and monitoring: plain, no atomicity needed.
         if result.applied:
             # Events per minute for the wall, summed over every consumer (a counter per minute).
             minute_key = self.settings.key(applied_minute_key(int(now.timestamp() // 60)))
@@ -390,10 +430,18 @@ class Ingest:
 
 
 def _bytes_client(client: redis.Redis) -> redis.Redis:
-    """A client on the same server that returns raw bytes."""
-    pool = client.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
-    return redis.Redis(connection_pool=pool.__class__(connection_class=pool.connection_class, **kwargs))
+    """A client on the same server (or cluster) that returns raw bytes."""
+    return copy_client(client, decode_responses=False)
+
+
+def rename_legacy_keys(client: redis.Redis, settings: Settings) -> None:
+    """Give dead-letter keys written before their hash tag their new names (plain servers only:
+    a cluster deployment is new). RENAMENX: never over keys the new names already hold."""
+    for old, new in LEGACY_KEYS.items():
+        try:
+            client.renamenx(settings.key(old), settings.key(new))
+        except redis.ResponseError:  # no such key: nothing to rename
+            pass
 
 
 def _text(value: bytes | str) -> str:

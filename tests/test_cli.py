@@ -9,6 +9,7 @@ import typer.main
 
 import cli
 from clikit import run
+from feeds.keys import DEAD_COUNTS_KEY, DEAD_LETTER_STREAM
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
@@ -78,8 +79,8 @@ def test_check_sees_a_live_ingest(settings, redis_client) -> None:  # type: igno
 
     redis_client.hset(settings.key("ingest:health"), mapping={
         "heartbeat_at": datetime.now(UTC).isoformat(), "applied_total": "42"})
-    redis_client.xadd(settings.key("deadletters"), {"reason": "x", "reason_code": "schema"})
-    redis_client.hset(settings.key("deadletters:counts"), "schema", 3)
+    redis_client.xadd(settings.key(DEAD_LETTER_STREAM), {"reason": "x", "reason_code": "schema"})
+    redis_client.hset(settings.key(DEAD_COUNTS_KEY), "schema", 3)
     env = {"GRIDHALL_DATA_DIR": str(settings.data_dir), "GRIDHALL_REDIS_PREFIX": settings.redis_prefix,
            "GRIDHALL_DATABASE_URL": settings.effective_database_url}
     if settings.redis_url:

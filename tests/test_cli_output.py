@@ -26,7 +26,7 @@ import cli
 from dashboard.output.tabular import Column, fit_table
 from dashboard.settings import Settings
 from feeds.contract import DeadReason
-from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM
+from feeds.keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -64,7 +64,7 @@ def _dead_letters(settings: Settings, redis_client, n: int = 3) -> list[str]:  #
             "entry_id": f"1700000000{i}-0", "stream": settings.key(CASE_STREAM) + ":990101",
             "reason": LONG_REASON, "reason_code": "unknown_grid", "consumer": "host-4242",
             "at": "2026-11-01T09:00:00+08:00", "fields": json.dumps({"event": json.dumps(event)})}))
-    redis_client.hset(settings.key("deadletters:counts"), "unknown_grid", n)
+    redis_client.hset(settings.key(DEAD_COUNTS_KEY), "unknown_grid", n)
     return ids
 
 

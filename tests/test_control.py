@@ -25,6 +25,7 @@ from dashboard.store import banners as bn
 from dashboard.store import hallscreens as hs
 from dashboard.store.db import transaction
 from dashboard.store.hallcontrol import CLI_ACTOR, HallError, changes
+from feeds.connection import is_cluster
 from feeds.control import RESET, ControlFollower, ControlNotice, ControlPublisher, follow_screen_views
 from feeds.keys import CONTROL_MAXLEN, CONTROL_STREAM
 
@@ -156,9 +157,12 @@ def test_the_follower_recovers_from_a_dropped_connection(settings: Settings, red
     assert inbox.next()[1].ref == "a"
     caplog.set_level(logging.INFO, logger="feeds.control")
     killed = 0
-    for c in redis_client.client_list():  # its connection dropped by the server, mid-XREAD
+    # On a Redis Cluster: the node that serves the control stream, where the follower blocks.
+    node = ({"target_nodes": redis_client.get_node_from_key(settings.key(CONTROL_STREAM))}
+            if is_cluster(redis_client) else {})
+    for c in redis_client.client_list(**node):  # its connection dropped by the server, mid-XREAD
         if c.get("name") == name:
-            redis_client.client_kill_filter(_id=c["id"])
+            redis_client.client_kill_filter(_id=c["id"], **node)
             killed += 1
     assert killed == 1
     # Back: it says so with a reset (notices meanwhile may be lost), then reads new ones.

@@ -22,7 +22,7 @@ from dashboard.store.reference import Reference
 from feeds.deadletters import KEEP_WHOLE_BYTES, TRUNCATED_BYTES, DeadLetters
 from feeds.health import feed_state
 from feeds.ingest import Ingest
-from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY
+from feeds.keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, DEAD_TRIMMED_KEY
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 
@@ -72,7 +72,7 @@ def test_the_cap_holds_and_the_trim_counter_is_exact(settings, sessions, redis_c
     assert 500 <= length < 500 + node_entries(redis_client), length
     # Nothing is lost without a trace: the trimmed ones are counted, exactly.
     assert trimmed(redis_client, settings) == 3000 - length
-    assert redis_client.hget(settings.key("deadletters:counts"), "undecodable") == "3000"
+    assert redis_client.hget(settings.key(DEAD_COUNTS_KEY), "undecodable") == "3000"
     # The newest are the ones kept.
     newest = redis_client.xrevrange(settings.key(DEAD_LETTER_STREAM), count=1)[0][1]
     assert orjson.loads(newest["fields"]) == {"payload": "entry 2999"}
@@ -100,7 +100,7 @@ def test_the_trim_counter_is_exact_with_concurrent_ingest_workers(settings, sess
     length = redis_client.xlen(settings.key(DEAD_LETTER_STREAM))
     assert 200 <= length < 200 + node_entries(redis_client), length
     assert trimmed(redis_client, settings) + length == 4000
-    assert redis_client.hget(settings.key("deadletters:counts"), "undecodable") == "4000"
+    assert redis_client.hget(settings.key(DEAD_COUNTS_KEY), "undecodable") == "4000"
 
 
 def oversized_event(i: int, size: int) -> str:

@@ -17,7 +17,7 @@ from dashboard.store.models import Case, CaseEvent, Grid
 from dashboard.store.reference import Reference
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
-from feeds.keys import CASE_STREAM, CHANGES_STREAM, CONSUMER_GROUP, DEAD_LETTER_STREAM, HEALTH_KEY
+from feeds.keys import CASE_STREAM, CHANGES_STREAM, CONSUMER_GROUP, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, HEALTH_KEY
 from feeds.producer import Producer
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -177,7 +177,7 @@ def test_case_closed_before_it_was_reported_is_dead_lettered(settings, sessions,
     dead = redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
     assert [d[1]["reason_code"] for d in dead] == ["transition"]
     assert "c9-2" in dead[0][1]["fields"] and "上报之前" in dead[0][1]["reason"]
-    assert redis_client.hget(settings.key("deadletters:counts"), "transition") == "1"
+    assert redis_client.hget(settings.key(DEAD_COUNTS_KEY), "transition") == "1"
     with sessions() as s:
         assert s.scalar(select(Case.stage).where(Case.case_id == "c9")) == "reported"
         assert s.scalars(select(CaseEvent.event_id).where(CaseEvent.case_id == "c9")).all() == ["c9-1"]

@@ -17,7 +17,7 @@ from dashboard.store.models import Case, CaseEvent
 from dashboard.store.reference import Reference
 from feeds.history import build_history
 from feeds.ingest import Ingest
-from feeds.keys import CASE_STREAM
+from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM
 from feeds.producer import Producer
 from feeds.scenario import WATER_CLASS, CityModel, Planner
 from feeds.simulator import Simulator
@@ -106,7 +106,7 @@ def test_history_is_written_and_open_cases_resume(sessions, city_model, settings
     ingest.ensure_group()
     while ingest.step():
         pass
-    assert ingest.stats.dead == 0, redis_client.xrange(settings.key("deadletters"))
+    assert ingest.stats.dead == 0, redis_client.xrange(settings.key(DEAD_LETTER_STREAM))
     assert ingest.stats.applied == emitted
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.problem.is_not(None))) == 0

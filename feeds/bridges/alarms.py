@@ -45,6 +45,7 @@ from dashboard.store.devices import AlarmTypeInfo, DeviceInfo, DeviceRegistry, l
 from dashboard.store.models import Case
 from dashboard.store.reference import Reference
 
+from ..connection import is_cluster
 from ..contract import CaseEventMessage, DeadReason, parse_time
 from ..keys import ALARM_OPEN_KEY, alarm_case_key, alarm_seen_key
 from .bridge import Bridge, BridgeSpec, Unmappable, register
@@ -117,7 +118,7 @@ class AlarmMapper:
         self.pending = []
         messages = self._map(raw)
         if self.autocommit:
-            pipe = self.client.pipeline(transaction=True)
+            pipe = self.client.pipeline(transaction=not is_cluster(self.client))  # several slots in a cluster
             self.stage(pipe)
             pipe.execute()
         return messages

@@ -29,9 +29,10 @@ from pydantic import ValidationError
 from dashboard.rules.clock import utcnow
 from dashboard.settings import Settings
 
+from ..connection import is_cluster
 from ..contract import CaseEventMessage, DeadReason
 from ..deadletters import DeadLetter, DeadLetterSink, dead_letter_record
-from ..keys import CASE_STREAM, DEAD_COUNTS_KEY, DEAD_LETTER_STREAM, bridge_dead_key
+from ..keys import CASE_STREAM, DEAD_LETTER_STREAM, bridge_dead_key
 from .inbox import Inbox, InboxRecord
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,6 @@ class Bridge:
         self.settings = settings
         self.stream = stream or settings.key(CASE_STREAM)
         self.sink = DeadLetterSink(client, settings)
-        self.dead_counts = settings.key(DEAD_COUNTS_KEY)
         self.consumer = f"bridge:{name}"
         self.seen_key = settings.key(bridge_dead_key(name))
         self.stats = BridgeStats()
@@ -146,7 +146,10 @@ class Bridge:
                 messages = map_record(self.mapper, record.raw)
             except Unmappable as exc:
                 failure = exc
-        pipe = self.client.pipeline(transaction=True)
+        # One MULTI on a server; in a Redis Cluster these keys are in several slots, so a plain
+        # pipeline there (a kill in the middle may repeat a record's events: the ingest applies
+        # an event_id once).
+        pipe = self.client.pipeline(transaction=not is_cluster(self.client))
         if failure is not None:
             letter = self.dead_letter(record, inbox.source, failure)
             # The same record dead-lettered for the same reason before (a re-run on the same
@@ -154,8 +157,7 @@ class Bridge:
             digest = hashlib.sha256(f"{failure.code}\n{letter['fields']}".encode()).hexdigest()[:32]
             if not self.client.sismember(self.seen_key, digest):
                 pipe.sadd(self.seen_key, digest)  # in the transaction: a kill cannot lose the letter
-                self.sink.add(pipe, [letter])
-                pipe.hincrby(self.dead_counts, failure.code, 1)
+                self.sink.add(pipe, [letter])  # counted under its reason code by the same script
             else:
                 failure = None
         for message in messages:
@@ -263,8 +265,16 @@ def retry_bridge_letters(client: redis.Redis, settings: Settings, letters: Itera
         if dry_run:
             result.planned.append((letter, len(messages)))
             continue
-        done = script(keys=[dead_stream, settings.key(CASE_STREAM)],
-                      args=[letter.id, *(m.to_entry()["event"] for m in messages)])
+        events = [m.to_entry()["event"] for m in messages]
+        if is_cluster(client):  # two slots: add the events, then delete the letter (see DeadLetters.retry)
+            done = None
+            if client.xrange(dead_stream, min=letter.id, max=letter.id, count=1):
+                for event in events:
+                    client.xadd(settings.key(CASE_STREAM), {"event": event})
+                client.xdel(dead_stream, letter.id)
+                done = len(events)
+        else:
+            done = script(keys=[dead_stream, settings.key(CASE_STREAM)], args=[letter.id, *events])
         if done is None:
             result.gone.append(letter)
         else:
