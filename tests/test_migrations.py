@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from dashboard.settings import Settings, load_settings
 from dashboard.store import db
+from dashboard.store.history import is_partition_name
 from dashboard.store.models import Base, Case
 
 
@@ -72,12 +73,17 @@ def _head(settings: Settings) -> str:
 
 
 def _tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    """The tables, without case_events' partitions (PostgreSQL, 0011): those are not in the model."""
+    return {t for t in inspect(engine).get_table_names() if not is_partition_name(t)} - {"alembic_version"}
+
+
+def _skip_partitions(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and is_partition_name(name))  # as migrations/env.py compares
 
 
 def _diff(engine: Engine) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _skip_partitions})
         return compare_metadata(context, Base.metadata)
 
 
