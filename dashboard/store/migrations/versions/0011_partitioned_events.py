@@ -2,8 +2,8 @@
 
 PostgreSQL: the existing ``case_events`` is converted in place, with its rows, to a table
 ``PARTITION BY RANGE (occurred_at)``: one partition per month of the city's calendar
-(``case_events_YYYY_MM``) from the oldest month holding events (at most 10 years back) to
-``GRIDHALL_PARTITIONS_AHEAD`` months after this one, and ``case_events_default`` for the rest.
+(``case_events_YYYY_MM``) for every month holding events (at most 10 years back) and from this month
+to ``GRIDHALL_PARTITIONS_AHEAD`` months after it, and ``case_events_default`` for the rest.
 Ids keep their sequence (``case_events_id_seq`` moves to the new table); the primary key becomes
 (id, occurred_at) and ``ix_case_events_case_time`` is kept; the unique ``event_id`` (a partitioned
 table's unique keys must include the partition key) becomes a plain index, and the idempotency
@@ -71,17 +71,23 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_case_events_case_time ON case_events (case_id, occurred_at)")
     op.execute("CREATE INDEX ix_case_events_event_id ON case_events (event_id)")
 
-    oldest = conn.execute(sa.text("SELECT min(occurred_at) FROM case_events_unpartitioned")).scalar()
-    now = datetime.now(UTC)
-    this = history.local_month(now, tz)
-    first = this
-    if oldest is not None:
-        floor = history.add_months(*this, -history.OLDEST_MONTHS)
-        first = max(min(history.local_month(oldest, tz), this), floor)
-    cur, last = first, history.add_months(*this, settings.partitions_ahead)
+    # A partition for every month that holds events (10 years back at most: an event stamped
+    # decades ago by a wrong clock stays in the default partition), and this month + ahead;
+    # events further ahead wait in the default partition until their month is made.
+    this = history.local_month(datetime.now(UTC), tz)
+    floor = history.add_months(*this, -history.OLDEST_MONTHS)
+    present = conn.execute(sa.text(
+        "SELECT DISTINCT extract(year FROM t)::int, extract(month FROM t)::int FROM "
+        "(SELECT (occurred_at AT TIME ZONE 'UTC') AT TIME ZONE :tz AS t FROM case_events_unpartitioned) s"),
+        {"tz": tz.key}).all()
+    last = history.add_months(*this, settings.partitions_ahead)
+    months = {(y, m) for y, m in present if floor <= (y, m) <= last}  # later ones: default, until made
+    cur = this
     while cur <= last:
-        history.create_month(conn, cur[0], cur[1], tz)
+        months.add(cur)
         cur = history.add_months(*cur, 1)
+    for y, m in sorted(months):
+        history.create_month(conn, y, m, tz)
     op.execute(f"CREATE TABLE {history.DEFAULT_PARTITION} PARTITION OF case_events DEFAULT")
 
     op.execute("INSERT INTO case_events SELECT * FROM case_events_unpartitioned")
