@@ -44,6 +44,7 @@ from auth.throttle import ApiThrottle
 from dashboard.figures import readapi
 from dashboard.figures.casedetail import case_detail
 from dashboard.figures.evaluation import ObjectKind, Period
+from dashboard.store.archive import PeriodArchived
 from dashboard.figures.readcache import CachedReads, ReadCache
 from dashboard.figures.scoped import OutOfScope
 from dashboard.rules.clock import utcnow
@@ -302,7 +303,10 @@ def create_blueprint(
         weights = weights_from_settings(settings)
 
         def body() -> Any:
-            result = shared.evaluation(session, scope, kind, period, weights, now)
+            try:
+                result = shared.evaluation(session, scope, kind, period, weights, now)
+            except PeriodArchived as exc:  # the period's closed cases are in the archive (docs/history.md)
+                raise ApiError(400, f"period: {exc}") from None
             out = _plain(result)
             # The labels and measures, so a client can show the figures without our docs at hand.
             out["indicator_labels"] = [{"key": i.key, "label": i.label, "measure": i.measure}
