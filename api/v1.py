@@ -44,13 +44,13 @@ from auth.throttle import ApiThrottle
 from dashboard.figures import readapi
 from dashboard.figures.casedetail import case_detail
 from dashboard.figures.evaluation import ObjectKind, Period
-from dashboard.store.archive import PeriodArchived
 from dashboard.figures.readcache import CachedReads, ReadCache
 from dashboard.figures.scoped import OutOfScope
 from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.settings import Settings
+from dashboard.store.archive import PeriodArchived
 from dashboard.store.models import User
 from dashboard.store.scope import Scope, ScopeError, get_scope
 from dashboard.store.users import UserRole

@@ -248,8 +248,9 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
 def _claim_ids(session: Session, items: list[Incoming]) -> set[str]:
     """Insert the batch's ids into ``case_event_ids``; returns those that were not there."""
     table = CaseEventId.__table__
-    rows = sorted(({"event_id": i.event.event_id, "occurred_at": i.event.occurred_at} for i in items),
-                  key=lambda r: r["event_id"])  # one order for every ingest: no deadlock between them
+    # One order for every ingest: no deadlock between them.
+    rows: list[dict[str, Any]] = [{"event_id": i.event.event_id, "occurred_at": i.event.occurred_at}
+                                  for i in sorted(items, key=lambda i: i.event.event_id)]
     dialect = session.get_bind().dialect.name
     stmt: postgresql.Insert | sqlite.Insert
     if dialect == "sqlite":

@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from dashboard.settings import load_settings
-from dashboard.store.history import is_partition_name
 from dashboard.store.db import make_engine
+from dashboard.store.history import is_partition_name
 from dashboard.store.models import Base
 
 config = context.config

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import dashboard.store.db
+from dashboard.settings import Settings
 from dashboard.store import history
 
 revision = '0011_partitioned_events'
@@ -34,10 +35,13 @@ branch_labels = None
 depends_on = None
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
+    """The settings ``gridhall db upgrade`` runs with (their time zone sets the months' bounds)."""
     from dashboard.settings import load_settings
 
-    return op.get_context().config.attributes.get("settings") or load_settings()
+    config = op.get_context().config
+    given = config.attributes.get("settings") if config is not None else None
+    return given or load_settings()
 
 
 def upgrade() -> None:
