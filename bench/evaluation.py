@@ -196,7 +196,8 @@ class Month:
         ids = np.arange(first_id, first_id + n)
         unit = np.where(self.dispatched_at >= 0, self.unit.astype(object), NULL)
         sat = np.where(self.satisfaction > 0, self.satisfaction.astype(object), NULL)
-        columns = [ids.astype(str), [f"{self.prefix}{i:07d}" for i in range(n)], self.source, ["event"] * n, ["06010"] * n,
+        columns = [ids.astype(str), [f"{self.prefix}{i:07d}" for i in range(n)], self.source, ["event"] * n,
+                   ["06010"] * n,
                    self.grid.astype(str), unit.astype(str), ["normal"] * n, self.stage,
                    *(_ts(a) for a in (self.reported_at, self.verified_at, self.filed_at, self.dispatched_at,
                                       self.handled_at, self.checked_at, self.closed_at)),
@@ -311,7 +312,7 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
             conn.execute(text("ALTER TABLE case_event_ids ADD CONSTRAINT pk_case_event_ids PRIMARY KEY (event_id)"))
         for _, creates in ddl.values():
             for stmt in creates:
-                # A partitioned table's index is defined ON ONLY the parent; made on the parent, every partition gets it.
+                # A partitioned table's index reads ON ONLY the parent; made on the parent, every partition gets it.
                 conn.execute(text(stmt.replace(" ON ONLY ", " ON ")))
         conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -37,13 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchkit  # noqa: E402
-from evaluation import populate, timed  # noqa: E402
-
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate  # noqa: E402
 from dashboard.rules.evalspec import load_weights  # noqa: E402
 from dashboard.settings import Settings, load_settings  # noqa: E402
 from dashboard.store import db, history  # noqa: E402
 from dashboard.store.scope import CITY  # noqa: E402
+from evaluation import populate, timed  # noqa: E402
 
 EVENTS_PER_CASE = 4.6  # what evaluation.py's Month draws (≈ 4.6 events a case by "now")
 MONTH = (2026, 10)
@@ -82,8 +81,8 @@ def _sizes(settings: Settings) -> tuple[int, int, int]:
     try:
         with engine.connect() as conn:
             parts = [p.name for p in history.partitions(conn)]
-            events = conn.execute(text("SELECT sum(pg_total_relation_size(c::regclass)) FROM unnest(CAST(:p AS text[])) "
-                                       "AS c"), {"p": parts}).scalar_one() or 0
+            events = conn.execute(text("SELECT sum(pg_total_relation_size(c::regclass)) "
+                                       "FROM unnest(CAST(:p AS text[])) AS c"), {"p": parts}).scalar_one() or 0
             ids = conn.execute(text("SELECT pg_total_relation_size('case_event_ids')")).scalar_one()
     finally:
         engine.dispose()
