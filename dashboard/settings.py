@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema that gridhall archive moves closed cases and their events to (SQLite: the "
-                    "file archive.db beside the database).",
+                    "file <database>.archive.db beside the database).",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
     stale_after_s: int = Field(
