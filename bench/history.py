@@ -15,7 +15,8 @@ with their events written by COPY, not through the ingest), in the same run:
   cases each month (``--events`` in all), so October is the same size in both.
 
 It times :func:`dashboard.figures.evaluation.evaluate` of October 2026 for the nine object kinds
-(city scope; median of 3 runs) in both, shows the EXPLAIN of a period query on the partitioned
+(city scope; median of 3 runs) in both, in turn kind by kind (a change of the shared machine's
+load weighs on both alike), shows the EXPLAIN of a period query on the partitioned
 table (only October's partition is scanned) and measures the disk per event: ``case_events``
 with its indexes over all partitions, and ``case_event_ids`` with its primary key.
 """
@@ -52,27 +53,41 @@ def _months(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(history.add_months(*MONTH, -k) for k in reversed(range(n)))
 
 
-def _time_month(settings: Settings, now: datetime) -> tuple[float, float, int, int]:
-    """(sum of the nine kinds' medians, slowest kind's median, events of the month, events in all)."""
+def _counts(settings: Settings) -> tuple[int, int]:
+    """(events of the month, events in all)."""
     engine = db.make_engine(settings)
     period = Period.month(*MONTH, settings.tz)
-    weights = load_weights()
-    total = slowest = 0.0
     try:
         with Session(engine) as s:
             month_events = s.execute(text("SELECT count(*) FROM case_events WHERE occurred_at >= :a AND "
                                           "occurred_at < :b"), {"a": period.start.replace(tzinfo=None),
                                                                 "b": period.end.replace(tzinfo=None)}).scalar_one()
             all_events = s.execute(text("SELECT count(*) FROM case_events")).scalar_one()
-        for kind in ObjectKind:
-            with Session(engine) as s:
-                _first, med, _ev = timed(partial(evaluate, s, CITY, kind, period, weights, now=now))
-            total += med
-            slowest = max(slowest, med)
-            print(f"  {kind.value:<12}{med:>8.3f}s", flush=True)
     finally:
         engine.dispose()
-    return total, slowest, month_events, all_events
+    return month_events, all_events
+
+
+def _time_both(both: dict[str, Settings], now: datetime) -> dict[str, dict[str, float]]:
+    """name → kind → median seconds of evaluate() for the month; the two databases timed in turn, kind by
+    kind (A, B, A, B …), so that a change of the machine's load meanwhile weighs on both alike."""
+    engines = {name: db.make_engine(settings) for name, settings in both.items()}
+    tz = next(iter(both.values())).tz
+    period = Period.month(*MONTH, tz)
+    weights = load_weights()
+    out: dict[str, dict[str, float]] = {name: {} for name in both}
+    try:
+        print(f"  {'kind':<12}" + "".join(f"{name:>12}" for name in both), flush=True)
+        for kind in ObjectKind:
+            for name, engine in engines.items():
+                with Session(engine) as s:
+                    _first, med, _ev = timed(partial(evaluate, s, CITY, kind, period, weights, now=now))
+                out[name][kind.value] = med
+            print(f"  {kind.value:<12}" + "".join(f"{out[name][kind.value]:>11.3f}s" for name in both), flush=True)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+    return out
 
 
 def _sizes(settings: Settings) -> tuple[int, int, int]:
@@ -133,39 +148,46 @@ def main() -> None:
         engine.dispose()
 
     figures: dict[str, Any] = {}
-    for name, months, prepare in (("baseline", (MONTH,), today), ("history", _months(args.months), partitions)):
-        admin, schema, url = benchkit.pg_schema(args.pg_url, f"gh_hist_{name[:4]}")
-        try:
+    schemas: list[tuple[Any, str]] = []
+    both: dict[str, Settings] = {}
+    now = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    try:
+        for name, months, prepare in (("baseline", (MONTH,), today), ("history", _months(args.months), partitions)):
+            admin, schema, url = benchkit.pg_schema(args.pg_url, f"gh_hist_{name[:4]}")
+            schemas.append((admin, schema))
             settings = load_settings(database_url=url)
+            both[name] = settings
             print(f"\n{name}: {'today' if name == 'baseline' else 'partitioned'} case_events, "
                   f"{len(months)} month(s)", flush=True)
             t0 = time.perf_counter()
             built = populate(settings, per_month, args.grids, args.seed, lambda m: say("  " + m), months, prepare)
-            build_s = time.perf_counter() - t0
-            total, slowest, month_events, all_events = _time_month(settings, built["now"])
-            print(f"  nine kinds, city scope: {total:.2f}s (sum of medians); slowest {slowest:.2f}s; "
-                  f"{month_events:,} of {all_events:,} events in the month; built in {build_s:.0f}s", flush=True)
-            figures[name] = {"total": total, "slowest": slowest, "events": all_events, "month_events": month_events,
-                             "build_s": build_s}
-            if name == "history":
-                events_b, ids_b, n_parts = _sizes(settings)
-                figures["sizes"] = (events_b, ids_b, n_parts)
-                print(f"\nEXPLAIN of a period query (October 2026) on the partitioned table:\n{_explain(settings)}")
-        finally:
+            now = built["now"]
+            month_events, all_events = _counts(settings)
+            figures[name] = {"events": all_events, "month_events": month_events, "build_s": time.perf_counter() - t0}
+            print(f"  {month_events:,} of {all_events:,} events in {MONTH[0]}-{MONTH[1]:02d}; "
+                  f"built in {figures[name]['build_s']:.0f}s", flush=True)
+        events_b, ids_b, n_parts = _sizes(both["history"])
+        print(f"\nEXPLAIN of a period query ({MONTH[0]}-{MONTH[1]:02d}) on the partitioned table:\n"
+              f"{_explain(both['history'])}")
+        print(f"\nevaluate() of {MONTH[0]}-{MONTH[1]:02d}, city scope, median of 3 (the two timed in turn):")
+        times = _time_both(both, now)
+    finally:
+        for admin, schema in schemas:
             benchkit.release_schema(admin, schema, False)
 
-    base, hist = figures["baseline"], figures["history"]
-    events_b, ids_b, n_parts = figures["sizes"]
+    hist = figures["history"]
+    base_total, hist_total = sum(times["baseline"].values()), sum(times["history"].values())
     n = max(1, hist["events"])
-    ratio = hist["total"] / base["total"] if base["total"] else 0.0
-    print(f"\nOctober 2026, nine kinds: {hist['total']:.2f}s out of {args.months} partitioned months "
-          f"vs {base['total']:.2f}s for the month alone today (ratio {ratio:.2f}; target ≤ 1, no slower)")
+    ratio = hist_total / base_total if base_total else 0.0
+    print(f"\nOctober 2026, nine kinds: {hist_total:.2f}s out of {args.months} partitioned months "
+          f"vs {base_total:.2f}s for the month alone today (ratio {ratio:.2f}; target ≤ 1, no slower)")
     print(f"disk: case_events {events_b / n:.0f} bytes/event with its indexes ({n_parts} partitions), "
           f"case_event_ids {ids_b / n:.0f} bytes/event; {(events_b + ids_b) / n:.0f} bytes/event in all "
           "(payloads '{}' here: add the average payload of real events)")
     benchkit.result(months=args.months, events=hist["events"], month_events=hist["month_events"],
-                    month_all_kinds_s=hist["total"], baseline_all_kinds_s=base["total"], ratio=ratio,
-                    slowest_kind_s=hist["slowest"], baseline_slowest_kind_s=base["slowest"],
+                    month_all_kinds_s=hist_total, baseline_all_kinds_s=base_total, ratio=ratio,
+                    slowest_kind_s=max(times["history"].values()),
+                    baseline_slowest_kind_s=max(times["baseline"].values()),
                     bytes_per_event=(events_b + ids_b) / n, events_bytes_per_event=events_b / n,
                     ids_bytes_per_event=ids_b / n, build_s=hist["build_s"])
 
