@@ -259,7 +259,7 @@ def test_0011_converts_a_populated_case_events_and_back(fresh_settings: Settings
     assert after == before and problem == "late"
     assert ids == {e: at for _, e, at in before}
     index_names = {i["name"] for i in inspect(fresh_engine).get_indexes("case_events")}
-    assert {"ix_case_events_case_time", "ix_case_events_event_id"} <= index_names
+    assert {"ix_case_events_case_time", "ix_case_events_event_id", "ix_case_events_problem"} <= index_names
     assert not inspect(fresh_engine).get_unique_constraints("case_events")
     if backend_name() == "postgresql":
         names = [p.name for p in parts]

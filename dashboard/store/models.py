@@ -270,7 +270,13 @@ class CaseEvent(Base):
     """
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case_time", "case_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_case_events_case_time", "case_id", "occurred_at"),
+        # Partial: only the events the lifecycle skipped (few), which the ingest's sweep
+        # (expire_illegal, every 30 s) looks for by received_at without reading the history (0011).
+        Index("ix_case_events_problem", "received_at", postgresql_where=text("problem IS NOT NULL"),
+              sqlite_where=text("problem IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), index=True)

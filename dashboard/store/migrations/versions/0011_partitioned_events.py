@@ -5,7 +5,9 @@ PostgreSQL: the existing ``case_events`` is converted in place, with its rows, t
 (``case_events_YYYY_MM``) for every month holding events (at most 10 years back) and from this month
 to ``GRIDHALL_PARTITIONS_AHEAD`` months after it, and ``case_events_default`` for the rest.
 Ids keep their sequence (``case_events_id_seq`` moves to the new table); the primary key becomes
-(id, occurred_at) and ``ix_case_events_case_time`` is kept; the unique ``event_id`` (a partitioned
+(id, occurred_at) and ``ix_case_events_case_time`` is kept; a partial index
+``ix_case_events_problem`` (received_at of the skipped events, both backends) lets the ingest's
+sweep find them without reading the history; the unique ``event_id`` (a partitioned
 table's unique keys must include the partition key) becomes a plain index, and the idempotency
 moves to ``case_event_ids`` (event_id primary key, occurred_at), filled from the stored events.
 
@@ -56,6 +58,8 @@ def upgrade() -> None:
         with op.batch_alter_table('case_events', schema=None) as batch_op:
             batch_op.drop_constraint('uq_case_events_event_id', type_='unique')
             batch_op.create_index('ix_case_events_event_id', ['event_id'], unique=False)
+            batch_op.create_index('ix_case_events_problem', ['received_at'], unique=False,
+                                  sqlite_where=sa.text('problem IS NOT NULL'))
         return
 
     settings = _settings()
@@ -74,6 +78,7 @@ def upgrade() -> None:
         op.execute(f"ALTER SEQUENCE {seq} OWNED BY case_events.id")
     op.execute("CREATE INDEX ix_case_events_case_time ON case_events (case_id, occurred_at)")
     op.execute("CREATE INDEX ix_case_events_event_id ON case_events (event_id)")
+    op.execute("CREATE INDEX ix_case_events_problem ON case_events (received_at) WHERE problem IS NOT NULL")
 
     # A partition for every month that holds events (10 years back at most: an event stamped
     # decades ago by a wrong clock stays in the default partition), and this month + ahead;
@@ -105,6 +110,7 @@ def downgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != 'postgresql':
         with op.batch_alter_table('case_events', schema=None) as batch_op:
+            batch_op.drop_index('ix_case_events_problem')
             batch_op.drop_index('ix_case_events_event_id')
             batch_op.create_unique_constraint('uq_case_events_event_id', ['event_id'])
         op.drop_table('case_event_ids')
