@@ -50,6 +50,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
 from dashboard.settings import Settings
+from dashboard.store.archive import PeriodArchived
 from dashboard.store.models import User
 from dashboard.store.scope import Scope, ScopeError, get_scope
 from dashboard.store.users import UserRole
@@ -302,7 +303,10 @@ def create_blueprint(
         weights = weights_from_settings(settings)
 
         def body() -> Any:
-            result = shared.evaluation(session, scope, kind, period, weights, now)
+            try:
+                result = shared.evaluation(session, scope, kind, period, weights, now)
+            except PeriodArchived as exc:  # the period's closed cases are in the archive (docs/history.md)
+                raise ApiError(400, f"period: {exc}") from None
             out = _plain(result)
             # The labels and measures, so a client can show the figures without our docs at hand.
             out["indicator_labels"] = [{"key": i.key, "label": i.label, "measure": i.measure}

@@ -78,9 +78,11 @@ class Month:
     """The synthetic month: case columns and the events, as numpy arrays."""
 
     def __init__(self, n: int, grid_ids: np.ndarray, grid_sup: np.ndarray, units: list[tuple[int, str]],
-                 staff: dict[str, list[str]], start_us: int, end_us: int, now_us: int, seed: int) -> None:
+                 staff: dict[str, list[str]], start_us: int, end_us: int, now_us: int, seed: int,
+                 prefix: str = "ev") -> None:
         rng = np.random.default_rng(seed)
         self.n = n
+        self.prefix = prefix  # of case and event ids: unique per generated month
         w = rng.lognormal(0, 0.9, len(grid_ids))
         gi = rng.choice(len(grid_ids), size=n, p=w / w.sum())
         self.grid = grid_ids[gi]
@@ -194,7 +196,8 @@ class Month:
         ids = np.arange(first_id, first_id + n)
         unit = np.where(self.dispatched_at >= 0, self.unit.astype(object), NULL)
         sat = np.where(self.satisfaction > 0, self.satisfaction.astype(object), NULL)
-        columns = [ids.astype(str), [f"ev{i:07d}" for i in range(n)], self.source, ["event"] * n, ["06010"] * n,
+        columns = [ids.astype(str), [f"{self.prefix}{i:07d}" for i in range(n)], self.source, ["event"] * n,
+                   ["06010"] * n,
                    self.grid.astype(str), unit.astype(str), ["normal"] * n, self.stage,
                    *(_ts(a) for a in (self.reported_at, self.verified_at, self.filed_at, self.dispatched_at,
                                       self.handled_at, self.checked_at, self.closed_at)),
@@ -209,13 +212,24 @@ class Month:
 
     def event_copy(self, received: str, size: int = 200_000) -> Any:
         """COPY text of the events, one type and slice at a time (bounded memory)."""
+        p = self.prefix
         for k, (mask, type_, at, actor) in enumerate(self.events):
             idx = np.flatnonzero(mask)
             for lo in range(0, len(idx), size):
                 part = idx[lo:lo + size]
                 stamps = _ts(at[part])
-                yield ("\n".join(f"ev{i:07d}-{k:02d}\tev{i:07d}\t{type_}\t{t}\t{received}\t{a}\t{{}}"
+                yield ("\n".join(f"{p}{i:07d}-{k:02d}\t{p}{i:07d}\t{type_}\t{t}\t{received}\t{a}\t{{}}"
                                   for i, t, a in zip(part, stamps, actor[part], strict=False)) + "\n").encode()
+
+    def id_copy(self, size: int = 200_000) -> Any:
+        """COPY text of ``case_event_ids`` (event_id, occurred_at): what the ingest stores beside each event."""
+        p = self.prefix
+        for k, (mask, _type, at, _actor) in enumerate(self.events):
+            idx = np.flatnonzero(mask)
+            for lo in range(0, len(idx), size):
+                part = idx[lo:lo + size]
+                yield ("\n".join(f"{p}{i:07d}-{k:02d}\t{t}" for i, t in zip(part, _ts(at[part]), strict=False))
+                       + "\n").encode()
 
 
 def _chunks(columns: list[Any], size: int = 200_000) -> list[bytes]:
@@ -231,10 +245,18 @@ def _copy(conn: Any, table: str, cols: tuple[str, ...], chunks: Any) -> None:
             copy.write(chunk)
 
 
-def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """The city (bigcity.build, a handful of open cases), staff, and the month."""
+def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable[[str], None],
+             months: tuple[tuple[int, int], ...] = ((2026, 10),),
+             prepare: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """The city (bigcity.build, a handful of open cases), staff, and ``n_cases`` cases a month of ``months``.
+
+    ``prepare(settings)`` runs once the schema is built, before the history is written (the
+    history bench turns the table back into today's unpartitioned one, or makes its partitions).
+    """
     t0 = time.perf_counter()
     build(settings, n_grids, 1000, seed, progress=lambda m: say("  city " + m))
+    if prepare is not None:
+        prepare(settings)
     engine = db.make_engine(settings)
     with engine.begin() as conn:
         grids = np.array(conn.execute(select(Grid.id).order_by(Grid.code)).scalars().all())
@@ -252,18 +274,14 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
         beat = [f"{pid[staff['supervisor'][s]]}\t{g}" for g, s in zip(grids, grid_sup, strict=False)]
         _copy(conn, "person_grids", ("person_id", "grid_id"), [("\n".join(beat) + "\n").encode()])
         first_id = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM cases")).scalar_one()
+        with_ids = conn.execute(text("SELECT to_regclass('case_event_ids') IS NOT NULL")).scalar_one()
     say(f"city and staff: {time.perf_counter() - t0:.1f}s ({len(grids):,} grids, {len(units)} units, "
         f"{sum(map(len, staff.values())):,} staff)")
 
     tz = settings.tz
-    start = _us(datetime(2026, 10, 1, tzinfo=tz))
-    end = _us(datetime(2026, 11, 1, tzinfo=tz))
-    now = datetime(2026, 11, 5, 12, tzinfo=tz)
-    t1 = time.perf_counter()
-    month = Month(n_cases, grids, grid_sup, units, staff, start, end, _us(now), seed)
-    case_cols, case_chunks = month.case_copy(first_id)
-    n_events = month.event_count()
-    say(f"month generated: {time.perf_counter() - t1:.1f}s ({n_cases:,} cases, {n_events:,} events)")
+    last = max(months)
+    now = datetime(*_next(*last), 5, 12, tzinfo=tz)
+    n_events = 0
     t2 = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL synchronous_commit = off"))
@@ -272,19 +290,42 @@ def populate(settings: Any, n_cases: int, n_grids: int, seed: int, say: Callable
         for drops, _ in ddl.values():
             for stmt in drops:
                 conn.execute(text(stmt))
-        _copy(conn, "cases", case_cols, case_chunks)
-        _copy(conn, "case_events", Month.EVENT_COLUMNS,
-              month.event_copy(datetime.now(UTC).replace(tzinfo=None).isoformat()))
+        if with_ids:  # its primary key is made again once the ids are in (faster than kept up row by row)
+            conn.execute(text("ALTER TABLE case_event_ids DROP CONSTRAINT pk_case_event_ids"))
+        for k, (year, month) in enumerate(sorted(months)):
+            t1 = time.perf_counter()
+            start = _us(datetime(year, month, 1, tzinfo=tz))
+            end = _us(datetime(*_next(year, month), 1, tzinfo=tz))
+            m = Month(n_cases, grids, grid_sup, units, staff, start, end, _us(now), seed + k,
+                      prefix="ev" if len(months) == 1 else f"m{year % 100:02d}{month:02d}-")
+            case_cols, case_chunks = m.case_copy(first_id)
+            first_id += n_cases
+            _copy(conn, "cases", case_cols, case_chunks)
+            _copy(conn, "case_events", Month.EVENT_COLUMNS,
+                  m.event_copy(datetime.now(UTC).replace(tzinfo=None).isoformat()))
+            if with_ids:
+                _copy(conn, "case_event_ids", ("event_id", "occurred_at"), m.id_copy())
+            n_events += m.event_count()
+            say(f"month {year}-{month:02d} generated and written: {time.perf_counter() - t1:.1f}s "
+                f"({n_cases:,} cases, {m.event_count():,} events)")
+        if with_ids:
+            conn.execute(text("ALTER TABLE case_event_ids ADD CONSTRAINT pk_case_event_ids PRIMARY KEY (event_id)"))
         for _, creates in ddl.values():
             for stmt in creates:
-                conn.execute(text(stmt))
+                # A partitioned table's index reads ON ONLY the parent; made on the parent, every partition gets it.
+                conn.execute(text(stmt.replace(" ON ONLY ", " ON ")))
         conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("cases", "case_events", "people", "person_grids"):
+        tables = ["cases", "case_events", "people", "person_grids"] + (["case_event_ids"] if with_ids else [])
+        for table in tables:
             conn.execute(text(f"VACUUM (ANALYZE) {table}"))
-    say(f"month written and indexed: {time.perf_counter() - t2:.1f}s")
+    say(f"history written and indexed: {time.perf_counter() - t2:.1f}s ({n_events:,} events)")
     engine.dispose()
     return {"now": now, "events": n_events}
+
+
+def _next(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
 # -- the baseline: fetch the rows, count per case in Python -----------------------------------

@@ -46,16 +46,20 @@ RATES = (10_000, 100_000, 1_000_000)  # events per day in the docs' table
 
 
 def sizes(conn, table: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    # Summed over the partition tree: case_events is partitioned by month since 0011 (its parent holds nothing).
     row = conn.execute(text(
-        "SELECT pg_total_relation_size(c.oid), pg_table_size(c.oid), pg_indexes_size(c.oid), "
-        "(SELECT count(*) FROM " + table + ") FROM pg_class c "
-        "WHERE c.oid = to_regclass(:t)"), {"t": table}).one()
+        "SELECT sum(pg_total_relation_size(p.relid)), sum(pg_table_size(p.relid)), sum(pg_indexes_size(p.relid)), "
+        "(SELECT count(*) FROM " + table + ") "
+        "FROM (SELECT relid FROM pg_partition_tree(to_regclass(:t)) UNION SELECT to_regclass(:t)) p"),
+        {"t": table}).one()
     return {"total": int(row[0]), "heap": int(row[1]), "indexes": int(row[2]), "rows": int(row[3])}
 
 
 def index_sizes(conn, table: str) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
     rows = conn.execute(text(
-        "SELECT i.indexrelid::regclass::text, pg_relation_size(i.indexrelid) FROM pg_index i "
+        "SELECT i.indexrelid::regclass::text, (SELECT sum(pg_relation_size(p.relid)) "
+        "FROM (SELECT relid FROM pg_partition_tree(i.indexrelid) UNION SELECT i.indexrelid::regclass) p) "
+        "FROM pg_index i "
         "WHERE i.indrelid = to_regclass(:t) ORDER BY 2 DESC"), {"t": table}).all()
     return [(str(name).rsplit(".", 1)[-1], int(size)) for name, size in rows]
 

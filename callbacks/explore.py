@@ -37,6 +37,7 @@ from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluat
 from dashboard.figures.scoped import OutOfScope
 from dashboard.output.export import to_csv, to_xlsx
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
+from dashboard.store.archive import PeriodArchived
 from dashboard.store.scope import Scope
 from dashboard.store.users import UserRole, active_user
 from layouts import explore as view
@@ -229,7 +230,10 @@ class ExploreService(PageService):
         out["ranking_options"] = ranking_options(place.level)
         if target is None:
             return {**out, "msg": "网格是最小单元，不做综合考评；请回到社区或以上层级查看"}
-        ev = self.evaluation(session, target, kind, month, now)
+        try:
+            ev = self.evaluation(session, target, kind, month, now)
+        except PeriodArchived as exc:  # its closed cases were archived (docs/history.md)
+            return {**out, "msg": str(exc).split(" — ")[0]}
         rows = ranking_rows(ev)
         measures = {i.key: i.measure for i in INDICATORS[ObjectKind(kind).group]}
         for row in rows:

@@ -11,6 +11,7 @@ import typer
 
 from cli import (
     alerts,
+    archive,
     banners,
     bridge,
     check,
@@ -20,6 +21,7 @@ from cli import (
     demo,
     feed,
     geocode,
+    housekeeping,
     open311,
     overdue,
     report,
@@ -54,6 +56,8 @@ app.add_typer(open311.open311_app, name="open311")
 app.command()(overdue.overdue)
 app.command()(report.report)
 app.command()(geocode.geocode)
+app.command()(housekeeping.housekeeping)
+app.command()(archive.archive)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ def report(
     from dashboard.figures.evaluation import Period
     from dashboard.output.report import build_report, write_report
     from dashboard.rules.evalspec import WeightsError, weights_from_settings
+    from dashboard.store.archive import PeriodArchived
     from dashboard.store.cityname import city_name
     from dashboard.store.scope import ScopeError, get_scope
 
@@ -56,9 +57,12 @@ def report(
             region = get_scope(session, scope) if scope is not None else get_scope(session, None)
         except ScopeError:
             fail(f"--scope: no region with code {scope!r}", 1)
-        with console.status(f"evaluating {period.label}…"):
-            built = build_report(session, region, period, weights, city_name=city_name(settings, session),
-                                 tz=settings.tz, now=now)
+        try:
+            with console.status(f"evaluating {period.label}…"):
+                built = build_report(session, region, period, weights, city_name=city_name(settings, session),
+                                     tz=settings.tz, now=now)
+        except PeriodArchived as exc:  # its closed cases were moved by gridhall archive
+            fail(f"--month: {exc}", 1)
     paths, no_pdf = write_report(built, out, pdf=pdf)
     for path in paths:
         console.print(str(path), highlight=False, soft_wrap=True)

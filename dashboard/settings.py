@@ -142,6 +142,21 @@ class Settings(BaseSettings):
                     "grid and 小类, within this many minutes of the case's last alarm merges into that open case; "
                     "0 never merges.",
     )
+    partitions_ahead: int = Field(
+        default=3, ge=1, le=60,
+        description="PostgreSQL: monthly partitions of case_events made ahead of this month (by the migration and "
+                    "gridhall housekeeping, docs/history.md).",
+    )
+    housekeeping_interval_s: float = Field(
+        default=3600, ge=1, le=86_400,
+        description="Seconds between passes of gridhall housekeeping (the one owner of scheduled work: partitions "
+                    "ahead, …); one host runs it at a time under a Redis lock.",
+    )
+    archive_schema: str = Field(
+        default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema that gridhall archive moves closed cases and their events to (SQLite: the "
+                    "file <database>.archive.db beside the database).",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     stale_after_s: int = Field(
         default=30, ge=5, le=3600,

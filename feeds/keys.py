@@ -73,6 +73,11 @@ USER_SESSIONS_KEY = "user-sessions:{user_id}"  # set: a user's session ids, for 
 SIGNIN_LOCKS_KEY = "signin-locks:{user_id}"  # hash: failures and locks per client address
 THROTTLE_PREFIX = "throttle"  # the `limits` library's keys: sign-in attempts per client IP, API requests per token
 
+# Scheduled work (feeds/housekeeping.py): one owner however many hosts run `gridhall housekeeping`.
+# Hash-tagged ({housekeeping}): its keys share one slot on a Redis Cluster.
+HOUSEKEEPING_LOCK_KEY = "{housekeeping}:lock"  # string: the token of the host doing the work (SET NX PX, renewed)
+HOUSEKEEPING_LAST_KEY = "{housekeeping}:last"  # hash: task → its last pass "<ISO UTC time> <token> <summary>"
+
 # Open311 GeoReport v2 (feeds/open311.py): a POST's idempotency record and its token, kept a while.
 OPEN311_REQUEST_KEY = "open311:request:{digest}"  # string: the case id a (key, request) got
 OPEN311_TOKEN_KEY = "open311:token:{token}"  # string: the case id a token stands for

@@ -56,7 +56,7 @@ from dashboard.rules.lifecycle import (
 from dashboard.rules.text import strip_bidi
 from dashboard.settings import Settings
 from dashboard.store.db import transaction
-from dashboard.store.models import Case, CaseEvent, Grid, Region, Unit
+from dashboard.store.models import Case, CaseEvent, CaseEventId, Grid, Region, Unit
 from dashboard.store.reference import Reference
 from feeds import schema as feed_schema
 from feeds.contract import CaseEventMessage
@@ -139,6 +139,7 @@ def clear_cases(engine: Any) -> None:
     """Empty the case tables (the city stays)."""
     with engine.begin() as conn:
         conn.execute(delete(CaseEvent))
+        conn.execute(delete(CaseEventId))
         conn.execute(delete(Case))
 
 

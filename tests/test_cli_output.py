@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 LONG_REASON = ("unknown grid: 单元网格 990101001001002 不存在; the producer sent a grid code that the "
                "imported city does not have, import it and re-drive")
-LISTING_COMMANDS = ("deadletters list", "users list", "screens list", "screens log", "banners list", "overdue")
+LISTING_COMMANDS = ("deadletters list", "users list", "screens list", "screens log", "banners list", "overdue",
+                    "archive")
 
 
 def _env(settings: Settings) -> dict[str, str]:

@@ -20,7 +20,8 @@ from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from dashboard.settings import Settings, load_settings
-from dashboard.store import db
+from dashboard.store import db, history
+from dashboard.store.history import is_partition_name
 from dashboard.store.models import Base, Case
 
 
@@ -72,12 +73,17 @@ def _head(settings: Settings) -> str:
 
 
 def _tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    """The tables, without case_events' partitions (PostgreSQL, 0011): those are not in the model."""
+    return {t for t in inspect(engine).get_table_names() if not is_partition_name(t)} - {"alembic_version"}
+
+
+def _skip_partitions(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and is_partition_name(name))  # as migrations/env.py compares
 
 
 def _diff(engine: Engine) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _skip_partitions})
         return compare_metadata(context, Base.metadata)
 
 
@@ -215,5 +221,81 @@ def test_0009_devices_down_and_up(fresh_settings: Settings, fresh_engine: Engine
     db.downgrade(fresh_settings, "0008_gazetteer")
     assert _tables(fresh_engine) == before
     assert not {"device_id", "alarm_count"} & {c["name"] for c in inspect(fresh_engine).get_columns("cases")}
+    db.upgrade(fresh_settings)
+    assert _diff(fresh_engine) == []
+
+
+def _rows(conn: object, sql: str) -> list[tuple[object, ...]]:
+    """Rows with their times as text: SQLite's raw SQL gives text, PostgreSQL's datetimes."""
+    return [tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in r)
+            for r in conn.execute(text(sql))]  # type: ignore[attr-defined]
+
+
+def _events_at_0010(engine: Engine) -> list[tuple[object, ...]]:
+    """Events over three months (plus one very old and one far ahead) written at 0010, as the ingest did."""
+    at0 = datetime(2026, 9, 30, 17, 0)  # naive UTC: 2026-10-01 01:00 in Shanghai (an October event)
+    times = [at0 + timedelta(days=d, hours=h) for d in (0, 20, 40, 55) for h in (0, 5)]
+    times += [datetime(1999, 1, 1, 0, 0), datetime(2099, 6, 1, 0, 0)]
+    with engine.begin() as conn:
+        for n, at in enumerate(times):
+            conn.execute(text("INSERT INTO case_events (event_id, case_id, type, occurred_at, received_at, payload, "
+                              "problem) VALUES (:e, :c, 'reported', :at, :at, '{}', :p)"),
+                         {"e": f"E-{n}", "c": f"C-{n % 3}", "at": at, "p": "late" if n == 3 else None})
+        rows = _rows(conn, "SELECT id, event_id, occurred_at FROM case_events ORDER BY id")
+    return rows
+
+
+def test_0011_converts_a_populated_case_events_and_back(fresh_settings: Settings, fresh_engine: Engine) -> None:
+    """0011 keeps every event with its id, fills case_event_ids, partitions by month on PostgreSQL (SQLite: one
+    table), ids continue from the same sequence; the downgrade gives the unique event_id back with the rows."""
+    db.upgrade(fresh_settings, "0010_open311")
+    before = _events_at_0010(fresh_engine)
+    db.upgrade(fresh_settings, "0011_partitioned_events")
+    with fresh_engine.connect() as conn:
+        after = _rows(conn, "SELECT id, event_id, occurred_at FROM case_events ORDER BY id")
+        ids = dict(_rows(conn, "SELECT event_id, occurred_at FROM case_event_ids"))
+        problem = conn.execute(text("SELECT problem FROM case_events WHERE event_id = 'E-3'")).scalar()
+        parts = history.partitions(conn, with_rows=False)
+    assert after == before and problem == "late"
+    assert ids == {e: at for _, e, at in before}
+    index_names = {i["name"] for i in inspect(fresh_engine).get_indexes("case_events")}
+    assert {"ix_case_events_case_time", "ix_case_events_event_id", "ix_case_events_problem"} <= index_names
+    assert not inspect(fresh_engine).get_unique_constraints("case_events")
+    if backend_name() == "postgresql":
+        names = [p.name for p in parts]
+        # Oct 2026 (city time) up to this month + GRIDHALL_PARTITIONS_AHEAD, and the default
+        assert names[0] == "case_events_2026_10" and names[-1] == "case_events_default"
+        assert {"case_events_2026_11", "case_events_2026_12"} <= set(names)
+        assert parts[0].lower == datetime(2026, 9, 30, 16, 0)  # local midnight of the 1st, stored as UTC
+        with fresh_engine.connect() as conn:
+            where = dict(conn.execute(text("SELECT event_id, tableoid::regclass::text FROM case_events")).all())
+        assert where["E-0"] == "case_events_2026_10" and where["E-8"] == "case_events_default"
+        assert where["E-9"] == "case_events_default"  # 2099: beyond the partitions made
+    else:
+        assert parts == []
+    with fresh_engine.begin() as conn:  # the ids continue where they were
+        conn.execute(text("INSERT INTO case_events (event_id, case_id, type, occurred_at, received_at, payload) "
+                          "VALUES ('E-new', 'C-9', 'reported', :at, :at, '{}')"), {"at": datetime(2026, 11, 2)})
+        new_id = conn.execute(text("SELECT id FROM case_events WHERE event_id = 'E-new'")).scalar()
+    assert new_id == max(i for i, _, _ in before) + 1
+    assert _diff(fresh_engine) == []
+
+    db.downgrade(fresh_settings, "0010_open311")
+    assert "case_event_ids" not in _tables(fresh_engine)
+    with fresh_engine.connect() as conn:
+        back = _rows(conn, "SELECT id, event_id, occurred_at FROM case_events ORDER BY id")
+        assert history.partitions(conn) == []
+        assert not history.is_partitioned(conn)
+    assert back == [*before, (new_id, "E-new", "2026-11-02 00:00:00")]
+    uniques = inspect(fresh_engine).get_unique_constraints("case_events")
+    assert [u["column_names"] for u in uniques] == [["event_id"]]
+    with pytest.raises(Exception, match="(?i)unique"), fresh_engine.begin() as conn:
+        conn.execute(text("INSERT INTO case_events (event_id, case_id, type, occurred_at, received_at, payload) "
+                          "VALUES ('E-0', 'C-9', 'reported', :at, :at, '{}')"), {"at": datetime(2026, 11, 3)})
+    with fresh_engine.begin() as conn:  # and the sequence still goes on
+        conn.execute(text("INSERT INTO case_events (event_id, case_id, type, occurred_at, received_at, payload) "
+                          "VALUES ('E-after', 'C-9', 'reported', :at, :at, '{}')"), {"at": datetime(2026, 11, 3)})
+        # (past the id the refused duplicate took from the sequence)
+        assert conn.execute(text("SELECT id FROM case_events WHERE event_id = 'E-after'")).scalar() > new_id
     db.upgrade(fresh_settings)
     assert _diff(fresh_engine) == []

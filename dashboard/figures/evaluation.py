@@ -35,6 +35,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, SAMPLE_OF, Weights, grade, load_weights
 from dashboard.rules.lifecycle import EventType, Stage
 from dashboard.rules.vocab import PUBLIC_SOURCES, LabelledEnum, Role
+from dashboard.store.archive import require_online
 from dashboard.store.models import Case, CaseEvent, Grid, Person, Region, Unit, person_grids
 from dashboard.store.scope import Scope, case_condition, grid_condition, region_condition
 
@@ -552,6 +553,7 @@ def evaluate(session: Session, scope: Scope, kind: ObjectKind | str, period: Per
     default). ``now``: the instant outcomes are judged at when the period has not ended yet.
     """
     kind = ObjectKind(kind)
+    require_online(session, period.first, period.label)  # PeriodArchived before the archive's cutoff
     weights = weights or load_weights()
     w = _window(period, now)
     if kind in _REGION_KINDS:

@@ -39,7 +39,7 @@ from dashboard.rules.lifecycle import (
 )
 from dashboard.rules.vocab import Kind, Urgency
 from dashboard.store.alerts import AlertCandidate
-from dashboard.store.models import Case, CaseEvent
+from dashboard.store.models import Case, CaseEvent, CaseEventId
 from dashboard.store.reference import Reference
 
 if TYPE_CHECKING:
@@ -214,10 +214,16 @@ def apply_events(session: Session, batch: Sequence[Incoming], ref: Reference,
 
 
 def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
-    """Insert, skipping ids already stored; returns the ids that were new."""
+    """Insert, skipping ids already stored; returns the ids that were new.
+
+    The id is taken in ``case_event_ids`` first (ON CONFLICT DO NOTHING RETURNING): only the
+    events whose id this batch got are stored, so a re-sent id is a duplicate whatever its time
+    (``case_events`` is partitioned by time on PostgreSQL and cannot hold event_id unique).
+    """
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         return _copy_events_pg(session, items, now)
+    got = _claim_ids(session, items)
     rows: list[dict[str, Any]] = [
         {
             "event_id": item.event.event_id,
@@ -231,26 +237,51 @@ def _insert_events(session: Session, items: list[Incoming]) -> set[str]:
             # re-fold from stored history sees exactly what the first fold saw.
             "payload": _jsonable({**item.payload, **item.event.fields}),
         }
-        for item in items
+        for item in items if item.event.event_id in got
     ]
-    table = CaseEvent.__table__
+    if rows:
+        # Core, not ORM bulk insert: one multi-row INSERT per page of rows.
+        session.connection().execute(insert(CaseEvent.__table__), rows)
+    return got
+
+
+def _claim_ids(session: Session, items: list[Incoming]) -> set[str]:
+    """Insert the batch's ids into ``case_event_ids``; returns those that were not there."""
+    table = CaseEventId.__table__
+    # One order for every ingest: no deadlock between them.
+    rows: list[dict[str, Any]] = [{"event_id": i.event.event_id, "occurred_at": i.event.occurred_at}
+                                  for i in sorted(items, key=lambda i: i.event.event_id)]
     dialect = session.get_bind().dialect.name
-    # Core, not ORM bulk insert: with RETURNING the ORM path falls back to a round trip per
-    # row; Core's insertmanyvalues sends one multi-row INSERT per page of rows.
     stmt: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
-    elif dialect == "sqlite":
+    if dialect == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
     else:  # pragma: no cover - other backends: look first, then insert
-        known = set(session.scalars(select(CaseEvent.event_id).where(
-            CaseEvent.event_id.in_([r["event_id"] for r in rows]))))
+        known = set(session.scalars(select(table.c.event_id).where(
+            table.c.event_id.in_([r["event_id"] for r in rows]))))
         rows = [r for r in rows if r["event_id"] not in known]
         if rows:
-            session.execute(insert(CaseEvent), rows)
+            session.execute(insert(table), rows)
         return {r["event_id"] for r in rows}
-    returned = session.connection().execute(stmt.returning(table.c.event_id), rows)
-    return set(returned.scalars())
+    return set(session.connection().execute(stmt.returning(table.c.event_id), rows).scalars())
+
+
+def forget_events(session: Session, event_ids: list[str]) -> set[str]:
+    """Remove events from the history and their ids from ``case_event_ids``; returns those removed.
+
+    For events rejected after being stored (impossible, or expired while illegal): the id may be
+    sent again (corrected) and is then a new event, as before it was stored. RETURNING: a second
+    ingest removing the same ids at the same moment gets none of them.
+    """
+    if not event_ids:
+        return set()
+    t = CaseEvent.__table__
+    gone = set(session.execute(t.delete().where(t.c.event_id.in_(event_ids)).returning(t.c.event_id)).scalars())
+    if gone:
+        ids = CaseEventId.__table__
+        session.execute(ids.delete().where(ids.c.event_id.in_(sorted(gone))))
+    return gone
 
 
 _EVENT_COLUMNS = ("event_id", "case_id", "type", "occurred_at", "received_at", "source", "actor", "payload")
@@ -335,26 +366,28 @@ def _psycopg(session: Session) -> psycopg.Connection[Any]:
 
 @_pg_errors
 def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> set[str]:
-    """PostgreSQL: look up which event ids are stored, COPY the others straight in.
+    """PostgreSQL: take the ids in ``case_event_ids``, COPY the events whose id was taken.
 
-    COPY moves rows an order of magnitude faster than INSERT statements, and without a
-    staging table or speculative (ON CONFLICT) insertion. The unique ``event_id`` still
-    decides: an id another ingest stores between the look-up and the COPY makes the COPY
-    fail with a unique violation, and the ingest redoes the batch, finding it stored.
-    The stored payload is what :func:`_insert_events` stores on every backend.
+    One INSERT … ON CONFLICT DO NOTHING RETURNING of the ids (sorted: concurrent ingests take
+    them in one order), then COPY, which moves rows an order of magnitude faster than INSERT
+    statements. An id another ingest is storing at that moment waits for its commit and is then
+    a duplicate here (or ours, if it rolled back). The stored payload is what
+    :func:`_insert_events` stores on every backend.
     """
     import orjson
 
     raw = _psycopg(session)
     cols = ", ".join(_EVENT_COLUMNS)
     with raw.cursor() as cur:
-        # The ids as one JSON text: one parameter the driver passes as is.
+        # The ids and times as one JSON text: one parameter the driver passes as is.
         cur.execute(
-            "SELECT event_id FROM case_events WHERE event_id IN (SELECT json_array_elements_text(%s::json))",
-            (orjson.dumps([i.event.event_id for i in items]).decode(),),
+            "INSERT INTO case_event_ids (event_id, occurred_at) "
+            "SELECT e ->> 0, (e ->> 1)::timestamp FROM json_array_elements(%s::json) AS e ORDER BY 1 "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            (orjson.dumps(sorted([i.event.event_id, _ts(i.event.occurred_at)] for i in items)).decode(),),
         )
-        known = {row[0] for row in cur.fetchall()}
-        fresh = [i for i in items if i.event.event_id not in known] if known else items
+        got = {row[0] for row in cur.fetchall()}
+        fresh = [i for i in items if i.event.event_id in got]
         if not fresh:
             return set()
         received = _ts(now)
@@ -366,7 +399,7 @@ def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> s
                 orjson.dumps(_jsonable({**item.payload, **ev.fields}), default=str).decode(),
             ])
         _write_copy(cur, f"COPY case_events ({cols}) FROM STDIN", rows)
-    return {i.event.event_id for i in fresh}
+    return got
 
 
 class CaseRace(RuntimeError):
@@ -563,10 +596,7 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
         _refold(session, refold, rows, ref, result, changed_rows, problems, impossible, by_id)
     if impossible:
         # Impossible whatever arrives later: out of the history, into the dead letters.
-        session.execute(
-            CaseEvent.__table__.delete().where(
-                CaseEvent.__table__.c.event_id.in_([i.event.event_id for i, _ in impossible]))
-        )
+        forget_events(session, [i.event.event_id for i, _ in impossible])
         gone = {i.event.event_id for i, _ in impossible}
         problems[:] = [p for p in problems if p["eid"] not in gone]
         result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
@@ -616,10 +646,8 @@ def expire_illegal(session: Session, ref: Reference, received_before: datetime, 
             .order_by(Case.case_id).with_for_update()
         )
     }
-    # RETURNING: a second ingest sweeping at the same moment must not dead-letter them twice.
-    deleted = set(session.execute(
-        t.delete().where(t.c.event_id.in_([r.event_id for r in stale])).returning(t.c.event_id)
-    ).scalars())
+    # A second ingest sweeping at the same moment must not dead-letter them twice (forget_events).
+    deleted = forget_events(session, [r.event_id for r in stale])
     for r in stale:
         if r.event_id not in deleted:
             continue

@@ -261,13 +261,25 @@ class AlarmType(Base):
 
 
 class CaseEvent(Base):
-    """One event of a case's history; append-only, unique by the producer's event id."""
+    """One event of a case's history; append-only, one row per producer's event id.
+
+    On PostgreSQL partitioned by month on ``occurred_at`` (0011, dashboard/store/history.py): its
+    primary key there is (id, occurred_at), and ``event_id`` cannot be unique in it (a partitioned
+    table's unique keys must hold the partition key). :class:`CaseEventId` keeps ids unique, on
+    both backends; ``event_id`` here is indexed only.
+    """
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case_time", "case_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_case_events_case_time", "case_id", "occurred_at"),
+        # Partial: only the events the lifecycle skipped (few), which the ingest's sweep
+        # (expire_illegal, every 30 s) looks for by received_at without reading the history (0011).
+        Index("ix_case_events_problem", "received_at", postgresql_where=text("problem IS NOT NULL"),
+              sqlite_where=text("problem IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    event_id: Mapped[str] = mapped_column(String(128), index=True)
     case_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime]
@@ -277,6 +289,21 @@ class CaseEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Why the lifecycle skipped this event when folding the case's history (None: applied).
     problem: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseEventId(Base):
+    """Every event id stored (the ingest's idempotency, 0011): an id is taken here first.
+
+    The ingest inserts a batch's ids with ON CONFLICT DO NOTHING and stores in ``case_events``
+    only the events whose id it got, so a re-sent id is a duplicate whatever its time. Rows stay
+    when their events are archived (a late copy of an archived event is still a duplicate) and go
+    with an event removed as impossible or expired (it may be sent again, corrected).
+    """
+
+    __tablename__ = "case_event_ids"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    occurred_at: Mapped[datetime]
 
 
 class Meta(Base):

@@ -1,0 +1,183 @@
+"""The one owner of scheduled work: ``gridhall housekeeping`` (docs/history.md, "Housekeeping").
+
+Any number of hosts may run it; a Redis lock (``SET NX PX``, renewed while held, released with a
+compare-and-delete) makes one of them the owner, which runs every task of :data:`TASKS` each
+``GRIDHALL_HOUSEKEEPING_INTERVAL_S``. The others wait and take over within the lock's lifetime
+when the owner stops or dies. Tasks are idempotent (a pass repeated by a new owner does no harm).
+
+:data:`TASKS` is the one place where scheduled work is registered: partitions ahead now; reports,
+retraining and pruning later. A task takes the settings and the engine and returns one line
+saying what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from feeds.keys import HOUSEKEEPING_LAST_KEY, HOUSEKEEPING_LOCK_KEY
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy import Engine
+
+    from dashboard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL_MS = 30_000  # a dead owner's lock lapses after this; a live one renews it every third of it
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    run: Callable[[Settings, Engine], str]
+    doc: str
+
+
+def partitions_ahead(settings: Settings, engine: Engine) -> str:
+    """PostgreSQL: this month's and the next GRIDHALL_PARTITIONS_AHEAD months' partitions of case_events."""
+    from sqlalchemy import text
+
+    from dashboard.store.history import ensure_partitions, is_partitioned
+
+    with engine.begin() as conn:
+        if not is_partitioned(conn):
+            return "case_events is not partitioned (SQLite, or before 0011): nothing to do"
+        # CREATE TABLE … PARTITION OF locks case_events briefly: never queue the ingest behind a long wait.
+        conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+        made = ensure_partitions(conn, settings.tz, settings.partitions_ahead)
+    return f"made {', '.join(made)}" if made else f"all {settings.partitions_ahead} months ahead exist"
+
+
+# Every scheduled task, in the order a pass runs them. Add new ones here (and to docs/history.md).
+TASKS: tuple[Task, ...] = (
+    Task("partitions_ahead", partitions_ahead, "monthly partitions of case_events made ahead (PostgreSQL)"),
+)
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class Lock:
+    """A Redis lock with a token: taken with SET NX PX, renewed and released only by its holder."""
+
+    def __init__(self, client: redis.Redis, key: str, ttl_ms: int = LOCK_TTL_MS) -> None:
+        self.client, self.key, self.ttl_ms = client, key, ttl_ms
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+
+    def acquire(self) -> bool:
+        self.held = bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        return self.held
+
+    def renew(self) -> bool:
+        self.held = bool(self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+        return self.held
+
+    def release(self) -> None:
+        self.client.eval(_RELEASE, 1, self.key, self.token)
+        self.held = False
+
+    def holder(self) -> str | None:
+        value = self.client.get(self.key)
+        return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class PassResult:
+    at: datetime
+    token: str
+    done: list[tuple[str, str]] = field(default_factory=list)  # (task, what it did or "error: …")
+
+
+def run_pass(settings: Settings, engine: Engine, client: redis.Redis, lock: Lock,
+             tasks: tuple[Task, ...] = TASKS) -> PassResult:
+    """Every task once (the caller holds ``lock``); a failing task is logged and the others still run."""
+    result = PassResult(datetime.now(UTC), lock.token)
+    for task in tasks:
+        if not lock.held:  # lost (e.g. Redis unreachable longer than the TTL): another host may own it now
+            break
+        try:
+            summary = task.run(settings, engine)
+        except Exception as exc:  # one task's failure must not stop the others
+            log.exception("housekeeping task %s failed", task.name)
+            summary = f"error: {exc}"
+        result.done.append((task.name, summary))
+        client.hset(settings.key(HOUSEKEEPING_LAST_KEY), task.name,
+                    f"{datetime.now(UTC).isoformat(timespec='seconds')} {lock.token} {summary}")
+    return result
+
+
+def _keep_renewing(lock: Lock, stop: threading.Event) -> None:
+    while not stop.wait(lock.ttl_ms / 3000):
+        try:
+            if not lock.renew():
+                log.warning("housekeeping lock lost")
+                return
+        except Exception:  # Redis away for a moment: try again at the next tick (the TTL is 3 ticks)
+            log.warning("housekeeping lock not renewed", exc_info=True)
+
+
+def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading.Event, once: bool = False,
+        report: Callable[[str], None] = print, tasks: tuple[Task, ...] = TASKS) -> int:
+    """Take the lock when free and run passes until ``stop``; returns the number of passes run.
+
+    With ``once``: one attempt — a pass if the lock was free, else nothing (another host is the
+    owner) — then the lock is released.
+    """
+    lock = Lock(client, settings.key(HOUSEKEEPING_LOCK_KEY))
+    passes = 0
+    waiting_said = False
+    renewer_stop = threading.Event()
+    renewer: threading.Thread | None = None
+    try:
+        while not stop.is_set():
+            if not lock.held:
+                if not lock.acquire():
+                    if not waiting_said or once:
+                        report(f"waiting: housekeeping is owned by {lock.holder()}")
+                        waiting_said = True
+                    if once:
+                        return passes
+                    # Half the TTL at most: a dead owner's lock is taken over soon after it lapses.
+                    stop.wait(min(lock.ttl_ms / 2000, settings.housekeeping_interval_s))
+                    continue
+                report(f"owner: {lock.token}")
+                waiting_said = False
+                renewer_stop = threading.Event()
+                renewer = threading.Thread(target=_keep_renewing, args=(lock, renewer_stop), daemon=True,
+                                           name="housekeeping-lock")
+                renewer.start()
+            started = time.monotonic()
+            result = run_pass(settings, engine, client, lock, tasks)
+            passes += 1
+            for name, summary in result.done:
+                report(f"pass {passes} by {lock.token}: {name}: {summary}")
+            if once:
+                return passes
+            stop.wait(max(0.0, settings.housekeeping_interval_s - (time.monotonic() - started)))
+            if not lock.held:
+                renewer_stop.set()
+                report("lost the housekeeping lock; waiting to take it again")
+        return passes
+    finally:
+        renewer_stop.set()
+        if renewer is not None:
+            renewer.join(timeout=2)
+        if lock.held:
+            lock.release()
