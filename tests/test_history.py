@@ -131,6 +131,9 @@ def test_partitions_are_made_idempotently_and_take_their_rows_from_the_default(e
                             ).scalar() == name
         bounds = {p.name: (p.lower, p.upper) for p in history.partitions(conn)}
     assert bounds[name] == (datetime(2031, 4, 30, 16, 0), datetime(2031, 5, 31, 16, 0))  # city-time month
+    with engine.begin() as conn:  # made with the append-only vacuum settings (a parent refuses them)
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = :n"), {"n": name}).scalar()
+    assert "autovacuum_vacuum_insert_threshold=100000" in options
     with engine.begin() as conn:
         for y, m in ((2031, 4), far):
             conn.execute(text(f"DROP TABLE {history.partition_name(y, m)}"))

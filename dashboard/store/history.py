@@ -29,6 +29,11 @@ DEDUPE_TABLE = "case_event_ids"
 # event stamped decades ago by a wrong clock stays in the default partition instead of making
 # hundreds of empty partitions.
 OLDEST_MONTHS = 120
+# Storage parameters of every monthly partition. PostgreSQL refuses autovacuum settings on a
+# partitioned parent, so each partition gets them as it is made. Append-only: vacuum after
+# inserts, so index-only scans see all-visible pages and freezing comes in small steps
+# (docs/deployment.md, "Autovacuum and fillfactor").
+PARTITION_STORAGE = {"autovacuum_vacuum_insert_scale_factor": "0.0", "autovacuum_vacuum_insert_threshold": "100000"}
 
 
 _PARTITION_NAME = re.compile(rf"^{PARENT}_(\d{{4}}_\d{{2}}|default)$")
@@ -120,11 +125,15 @@ def create_month(conn: Connection, year: int, month: int, tz: ZoneInfo) -> bool:
     # Bounds are literals (DDL takes no parameters); they are datetimes formatted here.
     conn.execute(text(
         f"CREATE TABLE {name} PARTITION OF {PARENT} FOR VALUES FROM ('{lower.isoformat(sep=' ')}') "
-        f"TO ('{upper.isoformat(sep=' ')}')"))
+        f"TO ('{upper.isoformat(sep=' ')}') WITH ({_storage()})"))
     if waiting:
         conn.execute(text(f"INSERT INTO {PARENT} SELECT * FROM gh_moving"))
         conn.execute(text("DROP TABLE gh_moving"))
     return True
+
+
+def _storage() -> str:
+    return ", ".join(f"{k} = {v}" for k, v in PARTITION_STORAGE.items())
 
 
 def ensure_partitions(conn: Connection, tz: ZoneInfo, ahead: int, now: datetime | None = None,
