@@ -10,8 +10,10 @@ re-folded from its whole stored history. Either way the row equals
 Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``), then the
 touched case rows are read ``FOR UPDATE`` (PostgreSQL; SQLite holds the database write lock
 from the first insert), so two ingest processes never fold a case from stale state. Two
-processes creating the same new case collide on its unique key; the loser's transaction
-fails as a whole and the ingest retries the batch.
+processes creating the same new case collide on its unique key: on PostgreSQL the second's
+``INSERT … ON CONFLICT DO NOTHING`` waits for the first to commit, and the second then folds
+just that case again on the stored row, in its own transaction (no batch is redone for it);
+elsewhere the loser's transaction fails as a whole and the ingest retries the batch.
 """
 
 from __future__ import annotations
@@ -370,7 +372,8 @@ def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> s
 
 
 class CaseRace(RuntimeError):
-    """Another ingest created one of this batch's new cases first; redo the batch."""
+    """A new case of this batch was created by another ingest in a way this batch cannot
+    absorb (see :func:`_update_cases`); redo the batch."""
 
 
 _case_cells: list[Any] = []
@@ -411,8 +414,12 @@ def _case_row_cells(row: dict[str, Any], formats: list[tuple[str, str]], first: 
 
 
 @_pg_errors
-def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]]) -> None:
+def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]]
+                    ) -> set[str]:
     """PostgreSQL: COPY case rows into a temporary table, then one INSERT and one UPDATE.
+
+    Returns the new rows' case ids another transaction inserted first (nothing of those is
+    written here): the caller folds those cases again on the stored rows.
 
     The COPY text is formatted here per column type (see :func:`_copy_text`), not cell by
     cell by the driver.
@@ -431,16 +438,20 @@ def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_ro
         )
         cur.execute("DELETE FROM incoming_cases")
         _write_copy(cur, f"COPY incoming_cases (id, {cols}) FROM STDIN", rows)
+        taken: set[str] = set()
         if new_rows:
+            # In case_id order: two ingests inserting the same new cases wait for each other
+            # in one order, never in a cycle.
             cur.execute(
                 f"INSERT INTO cases ({cols}) SELECT {cols} FROM incoming_cases WHERE id = -1 "
-                "ON CONFLICT (case_id) DO NOTHING"
+                "ORDER BY case_id ON CONFLICT (case_id) DO NOTHING RETURNING case_id"
             )
             if cur.rowcount != len(new_rows):
-                raise CaseRace(f"{len(new_rows) - cur.rowcount} new case(s) were created meanwhile")
+                taken = {r["case_id"] for r in new_rows} - {r[0] for r in cur.fetchall()}
         if changed_rows:
             sets = ", ".join(f"{c} = i.{c}" for c in columns if c != "case_id")
             cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases i WHERE cases.id = i.id AND i.id <> -1")
+    return taken
 
 
 _STATE_COLUMNS = (
@@ -507,6 +518,16 @@ def _lock_cases(session: Session, case_ids: list[str]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Plan:
+    """What one batch writes: case rows, events' problems, events impossible for good."""
+
+    new_rows: list[dict[str, Any]] = field(default_factory=list)
+    changed_rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    impossible: list[tuple[Incoming, str]] = field(default_factory=list)
+
+
 def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, result: ApplyResult) -> None:
     fresh_ids = {i.event.event_id for i in fresh}
     by_case: dict[str, list[Incoming]] = {}
@@ -515,12 +536,53 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
     case_ids = sorted(by_case)
     # Sorted and locked: concurrent ingests wait for each other instead of folding stale state.
     rows = _lock_cases(session, case_ids)
+    plan = _Plan()
+    _plan_cases(session, case_ids, by_case, rows, ref, result, plan, fresh)
+    if session.get_bind().dialect.name == "postgresql":
+        taken = _write_cases_pg(session, plan.new_rows, plan.changed_rows)
+        if taken:
+            # Another ingest created some of "our" new cases first: INSERT … ON CONFLICT DO
+            # NOTHING waited for its commit and skipped them. Instead of redoing the whole
+            # batch, fold just those cases again on the rows it stored, in this transaction.
+            _forget(taken, plan, result)
+            again = _Plan()
+            rows.update(_lock_cases(session, sorted(taken)))
+            _plan_cases(session, sorted(taken), by_case, rows, ref, result, again, fresh)
+            if _write_cases_pg(session, again.new_rows, again.changed_rows):
+                raise CaseRace(f"case(s) {sorted(taken)} vanished while this batch was applied")
+            plan.problems += again.problems
+            plan.impossible += again.impossible
+        plan.new_rows, plan.changed_rows = [], []
+    impossible, problems = plan.impossible, plan.problems
+    if impossible:
+        # Impossible whatever arrives later: out of the history, into the dead letters.
+        session.execute(
+            CaseEvent.__table__.delete().where(
+                CaseEvent.__table__.c.event_id.in_([i.event.event_id for i, _ in impossible]))
+        )
+        gone = {i.event.event_id for i, _ in impossible}
+        problems[:] = [p for p in problems if p["eid"] not in gone]
+        result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
+        result.rejected += [(item, "transition", reason) for item, reason in impossible]
+    _write(session, plan.new_rows, plan.changed_rows, problems)
 
+
+def _forget(case_ids: set[str], plan: _Plan, result: ApplyResult) -> None:
+    """Take cases planned as new out of ``plan`` and ``result`` (they are folded again)."""
+    plan.new_rows = [r for r in plan.new_rows if r["case_id"] not in case_ids]
+    eids = {i.event.event_id for i, _ in plan.impossible if i.event.case_id in case_ids}
+    plan.impossible = [(i, r) for i, r in plan.impossible if i.event.case_id not in case_ids]
+    plan.problems = [p for p in plan.problems if p.get("case_id") not in case_ids and p["eid"] not in eids]
+    result.alert_candidates = [c for c in result.alert_candidates if c.case_id not in case_ids]
+    result.alert_ended -= case_ids
+
+
+def _plan_cases(session: Session, case_ids: list[str], by_case: dict[str, list[Incoming]], rows: dict[str, Any],
+                ref: Reference, result: ApplyResult, plan: _Plan, fresh: list[Incoming]) -> None:
+    """Fold each case's new events onto its row (or its whole history again) into ``plan``."""
     refold: list[str] = []
-    impossible: list[tuple[Incoming, str]] = []
-    new_rows: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    problems: list[dict[str, Any]] = []
+    impossible = plan.impossible
+    problems = plan.problems
     for case_id in case_ids:
         items = sorted(by_case[case_id], key=lambda i: i.event.sort_key())
         row = rows.get(case_id)
@@ -547,37 +609,27 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
                 impossible.append((item, _impossible_reason(item.event, state)))
                 kept_keys = [k for k in kept_keys if not k.endswith("|" + item.event.event_id)]
             else:
-                problems.append({"eid": item.event.event_id, "problem": reason})
+                problems.append({"eid": item.event.event_id, "problem": reason, "case_id": case_id})
         max_key = max(kept_keys, default=row.max_key if row is not None else "")
         still_skipped = len(skipped) - sum(1 for item, _ in skipped if _impossible(item.event, state))
         values = _case_values(state, ref, max_key or (row.max_key if row is not None else ""), still_skipped, timer)
         _note_change(state, row, values, ref, result)
         if row is None:
-            new_rows.append(values)
+            plan.new_rows.append(values)
         else:
-            changed_rows.append({"id": row.id, **values})
+            plan.changed_rows.append({"id": row.id, **values})
 
     if refold:
         result.refolded += len(refold)
         by_id = {i.event.event_id: i for i in fresh}
-        _refold(session, refold, rows, ref, result, changed_rows, problems, impossible, by_id)
-    if impossible:
-        # Impossible whatever arrives later: out of the history, into the dead letters.
-        session.execute(
-            CaseEvent.__table__.delete().where(
-                CaseEvent.__table__.c.event_id.in_([i.event.event_id for i, _ in impossible]))
-        )
-        gone = {i.event.event_id for i, _ in impossible}
-        problems[:] = [p for p in problems if p["eid"] not in gone]
-        result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
-        result.rejected += [(item, "transition", reason) for item, reason in impossible]
-    _write(session, new_rows, changed_rows, problems)
+        _refold(session, refold, rows, ref, result, plan.changed_rows, problems, impossible, by_id)
 
 
 def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]],
            problems: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        _write_cases_pg(session, new_rows, changed_rows)
+        if _write_cases_pg(session, new_rows, changed_rows):
+            raise CaseRace(f"{len(new_rows)} new case(s): some were created meanwhile")
     else:
         if new_rows:
             session.connection().execute(insert(Case.__table__), new_rows)
@@ -588,7 +640,7 @@ def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[
             update(CaseEvent.__table__)
             .where(CaseEvent.__table__.c.event_id == bindparam("eid"))
             .values(problem=bindparam("problem")),
-            problems,
+            [{"eid": p["eid"], "problem": p["problem"]} for p in problems],
         )
 
 
