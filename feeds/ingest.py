@@ -237,7 +237,7 @@ class Ingest:
                 continue
             origin = f"{stream} {entry_id}"
             origins[origin] = (stream, entry_id, fields)
-            incoming.append(Incoming(event, source, actor, data, origin))
+            incoming.append(Incoming(event, source, actor, data, origin, fields.get("event")))
         result = self._apply(incoming)
         for item, code, reason in result.rejected:
             if item.origin in origins:

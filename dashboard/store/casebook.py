@@ -57,6 +57,9 @@ class Incoming:
     actor: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     origin: str = ""  # transport id (e.g. the stream entry id), for dead letters
+    # The JSON text ``payload`` was decoded from (the stream entry's), when known: stored as
+    # received on PostgreSQL when the event adds nothing to it (see :func:`_stored_payload`).
+    raw: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -294,10 +297,14 @@ _UTC = UTC
 
 
 def _ts(value: datetime | None) -> str | None:
-    """A timestamp cell: naive UTC to the microsecond (exactly what UTCDateTime stores)."""
+    """A timestamp cell for a UTCDateTime column (timestamp without time zone): the instant in
+    UTC to the microsecond, exactly what UTCDateTime stores. Its ``+00:00`` is ignored by such a
+    column; orjson formats it several times faster than ``isoformat`` (a cell per event)."""
     if value is None:
         return None
-    return value.astimezone(_UTC).replace(tzinfo=None).isoformat()
+    import orjson
+
+    return orjson.dumps(value.astimezone(_UTC))[1:-1].decode()
 
 
 def _write_copy(cur: Any, statement: str, rows: list[list[str | None]]) -> None:
@@ -365,10 +372,28 @@ def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> s
             ev = item.event
             rows.append([
                 ev.event_id, ev.case_id, ev.type.value, _ts(ev.occurred_at), received, item.source, item.actor,
-                orjson.dumps(_jsonable({**item.payload, **ev.fields}), default=str).decode(),
+                _stored_payload(item),
             ])
         _write_copy(cur, f"COPY case_events ({cols}) FROM STDIN", rows)
     return {i.event.event_id for i in fresh}
+
+
+def _stored_payload(item: Incoming) -> str:
+    """The stored payload's JSON text: as sent, plus what the ingest resolved (see
+    :func:`_insert_events`). When the event's fields are the payload's own values (the usual
+    case: nothing resolved, nothing converted), the text as received, with no re-encoding."""
+    raw = item.raw
+    if raw is not None:
+        payload = item.payload
+        for name, value in item.event.fields.items():
+            sent = payload.get(name)
+            if sent is not value and (sent.__class__ is not value.__class__ or sent != value):
+                break  # e.g. a grid found from lon/lat, a time parsed, an integer read as float
+        else:
+            return raw
+    import orjson
+
+    return orjson.dumps(_jsonable({**item.payload, **item.event.fields}), default=str).decode()
 
 
 class CaseRace(RuntimeError):
@@ -393,24 +418,60 @@ def _case_formats() -> list[tuple[str, str]]:
 
 
 def _case_row_cells(row: dict[str, Any], formats: list[tuple[str, str]], first: str) -> list[str | None]:
+    """A case row as COPY cells for the ``incoming_cases_tz`` staging table: timestamps with
+    their own UTC offset (its columns are timestamptz), formatted by orjson."""
     import orjson
 
+    dumps = orjson.dumps
     out: list[str | None] = [first]
+    append = out.append
     for name, kind in formats:
         v = row.get(name)
         if v is None:
-            out.append(None)
+            append(None)
         elif kind == "text":
-            out.append(v if v.__class__ is str else str(v))
+            append(v if v.__class__ is str else str(v))
         elif kind == "ts":
-            out.append(v.astimezone(_UTC).replace(tzinfo=None).isoformat())
+            if v.tzinfo is None:  # (not stored by gridhall) as UTCDateTime's old path read it: local time
+                v = v.astimezone(_UTC)
+            append(dumps(v)[1:-1].decode())
         elif kind == "num":
-            out.append(repr(v))
+            append(repr(v))
         elif kind == "bool":
-            out.append("t" if v else "f")
+            append("t" if v else "f")
         else:
-            out.append(orjson.dumps(v, default=str).decode())
+            append(dumps(v, default=str).decode())
     return out
+
+
+def _staging_table() -> tuple[str, list[str], list[str]]:
+    """(CREATE statement of the staging table, its columns, their values for ``cases``).
+
+    Like ``cases`` with an ``id`` that is -1 for new rows, except that timestamps are
+    timestamptz: a cell keeps the offset it was written with and the insert converts it to the
+    naive UTC the ``cases`` columns hold (``AT TIME ZONE 'UTC'``), so Python formats no UTC.
+    """
+    if not _staging:
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        dialect = PGDialect()
+        defs, cols, values = ["id integer"], [], []
+        kinds = dict(_case_formats())
+        for c in Case.__table__.columns:
+            if c.name == "id":
+                continue
+            ts = kinds[c.name] == "ts"
+            typ = "timestamp with time zone" if ts else c.type.compile(dialect=dialect)
+            defs.append(f"{c.name} {typ}")
+            cols.append(c.name)
+            values.append(f"{c.name} AT TIME ZONE 'UTC'" if ts else c.name)
+        _staging.append((
+            f"CREATE TEMP TABLE IF NOT EXISTS incoming_cases_tz ({', '.join(defs)}) ON COMMIT DELETE ROWS",
+            cols, values))
+    return _staging[0]
+
+
+_staging: list[tuple[str, list[str], list[str]]] = []
 
 
 @_pg_errors
@@ -425,32 +486,29 @@ def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_ro
     cell by the driver.
     """
     formats = _case_formats()
-    columns = [name for name, _ in formats]
+    create, columns, values = _staging_table()
     raw = _psycopg(session)
     cols = ", ".join(columns)
     rows = [_case_row_cells(row, formats, "-1") for row in new_rows]
     rows += [_case_row_cells(row, formats, str(row["id"])) for row in changed_rows]
 
     with raw.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming_cases "
-            "(LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cur.execute("DELETE FROM incoming_cases")
-        _write_copy(cur, f"COPY incoming_cases (id, {cols}) FROM STDIN", rows)
+        cur.execute(create)
+        cur.execute("DELETE FROM incoming_cases_tz")
+        _write_copy(cur, f"COPY incoming_cases_tz (id, {cols}) FROM STDIN", rows)
         taken: set[str] = set()
         if new_rows:
             # In case_id order: two ingests inserting the same new cases wait for each other
             # in one order, never in a cycle.
             cur.execute(
-                f"INSERT INTO cases ({cols}) SELECT {cols} FROM incoming_cases WHERE id = -1 "
+                f"INSERT INTO cases ({cols}) SELECT {', '.join(values)} FROM incoming_cases_tz WHERE id = -1 "
                 "ORDER BY case_id ON CONFLICT (case_id) DO NOTHING RETURNING case_id"
             )
             if cur.rowcount != len(new_rows):
                 taken = {r["case_id"] for r in new_rows} - {r[0] for r in cur.fetchall()}
         if changed_rows:
-            sets = ", ".join(f"{c} = i.{c}" for c in columns if c != "case_id")
-            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases i WHERE cases.id = i.id AND i.id <> -1")
+            sets = ", ".join(f"{c} = i.{v}" for c, v in zip(columns, values, strict=True) if c != "case_id")
+            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases_tz i WHERE cases.id = i.id AND i.id <> -1")
     return taken
 
 
@@ -567,6 +625,10 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
     _write(session, plan.new_rows, plan.changed_rows, problems)
 
 
+def _first(pair: tuple[str, Incoming]) -> str:
+    return pair[0]
+
+
 def _forget(case_ids: set[str], plan: _Plan, result: ApplyResult) -> None:
     """Take cases planned as new out of ``plan`` and ``result`` (they are folded again)."""
     plan.new_rows = [r for r in plan.new_rows if r["case_id"] not in case_ids]
@@ -584,9 +646,11 @@ def _plan_cases(session: Session, case_ids: list[str], by_case: dict[str, list[I
     impossible = plan.impossible
     problems = plan.problems
     for case_id in case_ids:
-        items = sorted(by_case[case_id], key=lambda i: i.event.sort_key())
+        # sort_key's string order is LifecycleEvent.sort_key's order, and ids are unique
+        keyed = sorted([(sort_key(i.event), i) for i in by_case[case_id]], key=_first)
+        items = [i for _, i in keyed]
+        keys = [k for k, _ in keyed]
         row = rows.get(case_id)
-        keys = [sort_key(i.event) for i in items]
         if row is not None and (keys[0] <= (row.max_key or "") or (row.fold_state or {}).get("skipped")):
             # Lands inside the known history, or the history holds events that were not
             # legal where they fell and may be now: fold the whole history again.
