@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+import orjson
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -159,6 +160,7 @@ _RANK = {t: i for i, t in enumerate(EventType)}
 
 
 _RANK_TEXT = {t: f"{i:02d}" for t, i in _RANK.items()}
+_dumps = orjson.dumps
 
 
 def sort_key(event: LifecycleEvent) -> str:
@@ -168,8 +170,9 @@ def sort_key(event: LifecycleEvent) -> str:
     ``LifecycleEvent.sort_key`` order, so SQL can store and compare it.
     """
     at = event.occurred_at.astimezone(UTC)
-    if at.year >= 1000:  # isoformat is strftime("%Y-%m-%dT%H:%M:%S.%f"), only faster
-        text = at.replace(tzinfo=None).isoformat(timespec="microseconds")
+    if at.year >= 1000:  # strftime("%Y-%m-%dT%H:%M:%S.%f"), from orjson's RFC 3339 (faster still than isoformat)
+        iso = _dumps(at)  # b'"2026-11-24T01:30:00+00:00"', microseconds only when not zero
+        text = (iso[1:20] + b".000000" if len(iso) == 27 else iso[1:27]).decode()
     else:  # strftime does not pad years below 1000 on every platform: keep its exact text
         text = at.strftime("%Y-%m-%dT%H:%M:%S.%f")
     return f"{text}|{_RANK_TEXT[event.type]}|{event.event_id}"
