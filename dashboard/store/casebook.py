@@ -569,14 +569,22 @@ def _among(session: Session, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
-def _lock_cases(session: Session, case_ids: list[str]) -> dict[str, Any]:
-    return {
-        row.case_id: row
-        for row in session.execute(
-            select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
-            .order_by(Case.case_id).with_for_update()
-        )
-    }
+def _lock_cases(session: Session, case_ids: list[str], nowait: bool = False) -> dict[str, Any]:
+    """The case rows, locked (``nowait``: a row another transaction holds raises CaseRace)."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return {
+            row.case_id: row
+            for row in session.execute(
+                select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
+                .order_by(Case.case_id).with_for_update(nowait=nowait)
+            )
+        }
+    except OperationalError as exc:
+        if nowait and getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise CaseRace(f"a case of this batch is locked by another ingest: {exc.orig}") from None
+        raise
 
 
 @dataclass
@@ -607,7 +615,10 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
             # batch, fold just those cases again on the rows it stored, in this transaction.
             _forget(taken, plan, result)
             again = _Plan()
-            rows.update(_lock_cases(session, sorted(taken)))
+            # NOWAIT: this transaction now holds new case rows another ingest may be waiting
+            # for; waiting here in turn (for a row that one locked) could close a cycle, a
+            # deadlock PostgreSQL breaks only after deadlock_timeout. Locked: redo the batch.
+            rows.update(_lock_cases(session, sorted(taken), nowait=True))
             _plan_cases(session, sorted(taken), by_case, rows, ref, result, again, fresh)
             if _write_cases_pg(session, again.new_rows, again.changed_rows):
                 raise CaseRace(f"case(s) {sorted(taken)} vanished while this batch was applied")
@@ -695,7 +706,7 @@ def _plan_cases(session: Session, case_ids: list[str], by_case: dict[str, list[I
 def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]],
            problems: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        if _write_cases_pg(session, new_rows, changed_rows):
+        if (new_rows or changed_rows) and _write_cases_pg(session, new_rows, changed_rows):
             raise CaseRace(f"{len(new_rows)} new case(s): some were created meanwhile")
     else:
         if new_rows:
