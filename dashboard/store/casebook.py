@@ -10,8 +10,10 @@ re-folded from its whole stored history. Either way the row equals
 Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``), then the
 touched case rows are read ``FOR UPDATE`` (PostgreSQL; SQLite holds the database write lock
 from the first insert), so two ingest processes never fold a case from stale state. Two
-processes creating the same new case collide on its unique key; the loser's transaction
-fails as a whole and the ingest retries the batch.
+processes creating the same new case collide on its unique key: on PostgreSQL the second's
+``INSERT … ON CONFLICT DO NOTHING`` waits for the first to commit, and the second then folds
+just that case again on the stored row, in its own transaction (no batch is redone for it);
+elsewhere the loser's transaction fails as a whole and the ingest retries the batch.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+import orjson
 from sqlalchemy import String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -55,6 +58,9 @@ class Incoming:
     actor: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     origin: str = ""  # transport id (e.g. the stream entry id), for dead letters
+    # The JSON text ``payload`` was decoded from (the stream entry's), when known: stored as
+    # received on PostgreSQL when the event adds nothing to it (see :func:`_stored_payload`).
+    raw: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -154,6 +160,7 @@ _RANK = {t: i for i, t in enumerate(EventType)}
 
 
 _RANK_TEXT = {t: f"{i:02d}" for t, i in _RANK.items()}
+_dumps = orjson.dumps
 
 
 def sort_key(event: LifecycleEvent) -> str:
@@ -163,8 +170,9 @@ def sort_key(event: LifecycleEvent) -> str:
     ``LifecycleEvent.sort_key`` order, so SQL can store and compare it.
     """
     at = event.occurred_at.astimezone(UTC)
-    if at.year >= 1000:  # isoformat is strftime("%Y-%m-%dT%H:%M:%S.%f"), only faster
-        text = at.replace(tzinfo=None).isoformat(timespec="microseconds")
+    if at.year >= 1000:  # strftime("%Y-%m-%dT%H:%M:%S.%f"), from orjson's RFC 3339 (faster still than isoformat)
+        iso = _dumps(at)  # b'"2026-11-24T01:30:00+00:00"', microseconds only when not zero
+        text = (iso[1:20] + b".000000" if len(iso) == 27 else iso[1:27]).decode()
     else:  # strftime does not pad years below 1000 on every platform: keep its exact text
         text = at.strftime("%Y-%m-%dT%H:%M:%S.%f")
     return f"{text}|{_RANK_TEXT[event.type]}|{event.event_id}"
@@ -323,10 +331,14 @@ _UTC = UTC
 
 
 def _ts(value: datetime | None) -> str | None:
-    """A timestamp cell: naive UTC to the microsecond (exactly what UTCDateTime stores)."""
+    """A timestamp cell for a UTCDateTime column (timestamp without time zone): the instant in
+    UTC to the microsecond, exactly what UTCDateTime stores. Its ``+00:00`` is ignored by such a
+    column; orjson formats it several times faster than ``isoformat`` (a cell per event)."""
     if value is None:
         return None
-    return value.astimezone(_UTC).replace(tzinfo=None).isoformat()
+    import orjson
+
+    return orjson.dumps(value.astimezone(_UTC))[1:-1].decode()
 
 
 def _write_copy(cur: Any, statement: str, rows: list[list[str | None]]) -> None:
@@ -396,14 +408,33 @@ def _copy_events_pg(session: Session, items: list[Incoming], now: datetime) -> s
             ev = item.event
             rows.append([
                 ev.event_id, ev.case_id, ev.type.value, _ts(ev.occurred_at), received, item.source, item.actor,
-                orjson.dumps(_jsonable({**item.payload, **ev.fields}), default=str).decode(),
+                _stored_payload(item),
             ])
         _write_copy(cur, f"COPY case_events ({cols}) FROM STDIN", rows)
     return got
 
 
+def _stored_payload(item: Incoming) -> str:
+    """The stored payload's JSON text: as sent, plus what the ingest resolved (see
+    :func:`_insert_events`). When the event's fields are the payload's own values (the usual
+    case: nothing resolved, nothing converted), the text as received, with no re-encoding."""
+    raw = item.raw
+    if raw is not None:
+        payload = item.payload
+        for name, value in item.event.fields.items():
+            sent = payload.get(name)
+            if sent is not value and (sent.__class__ is not value.__class__ or sent != value):
+                break  # e.g. a grid found from lon/lat, a time parsed, an integer read as float
+        else:
+            return raw
+    import orjson
+
+    return orjson.dumps(_jsonable({**item.payload, **item.event.fields}), default=str).decode()
+
+
 class CaseRace(RuntimeError):
-    """Another ingest created one of this batch's new cases first; redo the batch."""
+    """A new case of this batch was created by another ingest in a way this batch cannot
+    absorb (see :func:`_update_cases`); redo the batch."""
 
 
 _case_cells: list[Any] = []
@@ -423,57 +454,98 @@ def _case_formats() -> list[tuple[str, str]]:
 
 
 def _case_row_cells(row: dict[str, Any], formats: list[tuple[str, str]], first: str) -> list[str | None]:
+    """A case row as COPY cells for the ``incoming_cases_tz`` staging table: timestamps with
+    their own UTC offset (its columns are timestamptz), formatted by orjson."""
     import orjson
 
+    dumps = orjson.dumps
     out: list[str | None] = [first]
+    append = out.append
     for name, kind in formats:
         v = row.get(name)
         if v is None:
-            out.append(None)
+            append(None)
         elif kind == "text":
-            out.append(v if v.__class__ is str else str(v))
+            append(v if v.__class__ is str else str(v))
         elif kind == "ts":
-            out.append(v.astimezone(_UTC).replace(tzinfo=None).isoformat())
+            if v.tzinfo is None:  # (not stored by gridhall) as UTCDateTime's old path read it: local time
+                v = v.astimezone(_UTC)
+            append(dumps(v)[1:-1].decode())
         elif kind == "num":
-            out.append(repr(v))
+            append(repr(v))
         elif kind == "bool":
-            out.append("t" if v else "f")
+            append("t" if v else "f")
         else:
-            out.append(orjson.dumps(v, default=str).decode())
+            append(dumps(v, default=str).decode())
     return out
 
 
+def _staging_table() -> tuple[str, list[str], list[str]]:
+    """(CREATE statement of the staging table, its columns, their values for ``cases``).
+
+    Like ``cases`` with an ``id`` that is -1 for new rows, except that timestamps are
+    timestamptz: a cell keeps the offset it was written with and the insert converts it to the
+    naive UTC the ``cases`` columns hold (``AT TIME ZONE 'UTC'``), so Python formats no UTC.
+    """
+    if not _staging:
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        dialect = PGDialect()
+        defs, cols, values = ["id integer"], [], []
+        kinds = dict(_case_formats())
+        for c in Case.__table__.columns:
+            if c.name == "id":
+                continue
+            ts = kinds[c.name] == "ts"
+            typ = "timestamp with time zone" if ts else c.type.compile(dialect=dialect)
+            defs.append(f"{c.name} {typ}")
+            cols.append(c.name)
+            values.append(f"{c.name} AT TIME ZONE 'UTC'" if ts else c.name)
+        _staging.append((
+            f"CREATE TEMP TABLE IF NOT EXISTS incoming_cases_tz ({', '.join(defs)}) ON COMMIT DELETE ROWS",
+            cols, values))
+    return _staging[0]
+
+
+_staging: list[tuple[str, list[str], list[str]]] = []
+
+
 @_pg_errors
-def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]]) -> None:
+def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]]
+                    ) -> set[str]:
     """PostgreSQL: COPY case rows into a temporary table, then one INSERT and one UPDATE.
+
+    Returns the new rows' case ids another transaction inserted first (nothing of those is
+    written here): the caller folds those cases again on the stored rows.
 
     The COPY text is formatted here per column type (see :func:`_copy_text`), not cell by
     cell by the driver.
     """
     formats = _case_formats()
-    columns = [name for name, _ in formats]
+    create, columns, values = _staging_table()
     raw = _psycopg(session)
     cols = ", ".join(columns)
     rows = [_case_row_cells(row, formats, "-1") for row in new_rows]
     rows += [_case_row_cells(row, formats, str(row["id"])) for row in changed_rows]
 
     with raw.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming_cases "
-            "(LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cur.execute("DELETE FROM incoming_cases")
-        _write_copy(cur, f"COPY incoming_cases (id, {cols}) FROM STDIN", rows)
+        cur.execute(create)
+        cur.execute("DELETE FROM incoming_cases_tz")
+        _write_copy(cur, f"COPY incoming_cases_tz (id, {cols}) FROM STDIN", rows)
+        taken: set[str] = set()
         if new_rows:
+            # In case_id order: two ingests inserting the same new cases wait for each other
+            # in one order, never in a cycle.
             cur.execute(
-                f"INSERT INTO cases ({cols}) SELECT {cols} FROM incoming_cases WHERE id = -1 "
-                "ON CONFLICT (case_id) DO NOTHING"
+                f"INSERT INTO cases ({cols}) SELECT {', '.join(values)} FROM incoming_cases_tz WHERE id = -1 "
+                "ORDER BY case_id ON CONFLICT (case_id) DO NOTHING RETURNING case_id"
             )
             if cur.rowcount != len(new_rows):
-                raise CaseRace(f"{len(new_rows) - cur.rowcount} new case(s) were created meanwhile")
+                taken = {r["case_id"] for r in new_rows} - {r[0] for r in cur.fetchall()}
         if changed_rows:
-            sets = ", ".join(f"{c} = i.{c}" for c in columns if c != "case_id")
-            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases i WHERE cases.id = i.id AND i.id <> -1")
+            sets = ", ".join(f"{c} = i.{v}" for c, v in zip(columns, values, strict=True) if c != "case_id")
+            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases_tz i WHERE cases.id = i.id AND i.id <> -1")
+    return taken
 
 
 _STATE_COLUMNS = (
@@ -530,14 +602,32 @@ def _among(session: Session, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
-def _lock_cases(session: Session, case_ids: list[str]) -> dict[str, Any]:
-    return {
-        row.case_id: row
-        for row in session.execute(
-            select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
-            .order_by(Case.case_id).with_for_update()
-        )
-    }
+def _lock_cases(session: Session, case_ids: list[str], nowait: bool = False) -> dict[str, Any]:
+    """The case rows, locked (``nowait``: a row another transaction holds raises CaseRace)."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return {
+            row.case_id: row
+            for row in session.execute(
+                select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
+                .order_by(Case.case_id).with_for_update(nowait=nowait)
+            )
+        }
+    except OperationalError as exc:
+        if nowait and getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise CaseRace(f"a case of this batch is locked by another ingest: {exc.orig}") from None
+        raise
+
+
+@dataclass
+class _Plan:
+    """What one batch writes: case rows, events' problems, events impossible for good."""
+
+    new_rows: list[dict[str, Any]] = field(default_factory=list)
+    changed_rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    impossible: list[tuple[Incoming, str]] = field(default_factory=list)
 
 
 def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, result: ApplyResult) -> None:
@@ -548,16 +638,63 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
     case_ids = sorted(by_case)
     # Sorted and locked: concurrent ingests wait for each other instead of folding stale state.
     rows = _lock_cases(session, case_ids)
+    plan = _Plan()
+    _plan_cases(session, case_ids, by_case, rows, ref, result, plan, fresh)
+    if session.get_bind().dialect.name == "postgresql":
+        taken = _write_cases_pg(session, plan.new_rows, plan.changed_rows)
+        if taken:
+            # Another ingest created some of "our" new cases first: INSERT … ON CONFLICT DO
+            # NOTHING waited for its commit and skipped them. Instead of redoing the whole
+            # batch, fold just those cases again on the rows it stored, in this transaction.
+            _forget(taken, plan, result)
+            again = _Plan()
+            # NOWAIT: this transaction now holds new case rows another ingest may be waiting
+            # for; waiting here in turn (for a row that one locked) could close a cycle, a
+            # deadlock PostgreSQL breaks only after deadlock_timeout. Locked: redo the batch.
+            rows.update(_lock_cases(session, sorted(taken), nowait=True))
+            _plan_cases(session, sorted(taken), by_case, rows, ref, result, again, fresh)
+            if _write_cases_pg(session, again.new_rows, again.changed_rows):
+                raise CaseRace(f"case(s) {sorted(taken)} vanished while this batch was applied")
+            plan.problems += again.problems
+            plan.impossible += again.impossible
+        plan.new_rows, plan.changed_rows = [], []
+    impossible, problems = plan.impossible, plan.problems
+    if impossible:
+        # Impossible whatever arrives later: out of the history, into the dead letters.
+        forget_events(session, [i.event.event_id for i, _ in impossible])
+        gone = {i.event.event_id for i, _ in impossible}
+        problems[:] = [p for p in problems if p["eid"] not in gone]
+        result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
+        result.rejected += [(item, "transition", reason) for item, reason in impossible]
+    _write(session, plan.new_rows, plan.changed_rows, problems)
 
+
+def _first(pair: tuple[str, Incoming]) -> str:
+    return pair[0]
+
+
+def _forget(case_ids: set[str], plan: _Plan, result: ApplyResult) -> None:
+    """Take cases planned as new out of ``plan`` and ``result`` (they are folded again)."""
+    plan.new_rows = [r for r in plan.new_rows if r["case_id"] not in case_ids]
+    eids = {i.event.event_id for i, _ in plan.impossible if i.event.case_id in case_ids}
+    plan.impossible = [(i, r) for i, r in plan.impossible if i.event.case_id not in case_ids]
+    plan.problems = [p for p in plan.problems if p.get("case_id") not in case_ids and p["eid"] not in eids]
+    result.alert_candidates = [c for c in result.alert_candidates if c.case_id not in case_ids]
+    result.alert_ended -= case_ids
+
+
+def _plan_cases(session: Session, case_ids: list[str], by_case: dict[str, list[Incoming]], rows: dict[str, Any],
+                ref: Reference, result: ApplyResult, plan: _Plan, fresh: list[Incoming]) -> None:
+    """Fold each case's new events onto its row (or its whole history again) into ``plan``."""
     refold: list[str] = []
-    impossible: list[tuple[Incoming, str]] = []
-    new_rows: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    problems: list[dict[str, Any]] = []
+    impossible = plan.impossible
+    problems = plan.problems
     for case_id in case_ids:
-        items = sorted(by_case[case_id], key=lambda i: i.event.sort_key())
+        # sort_key's string order is LifecycleEvent.sort_key's order, and ids are unique
+        keyed = sorted([(sort_key(i.event), i) for i in by_case[case_id]], key=_first)
+        items = [i for _, i in keyed]
+        keys = [k for k, _ in keyed]
         row = rows.get(case_id)
-        keys = [sort_key(i.event) for i in items]
         if row is not None and (keys[0] <= (row.max_key or "") or (row.fold_state or {}).get("skipped")):
             # Lands inside the known history, or the history holds events that were not
             # legal where they fell and may be now: fold the whole history again.
@@ -580,34 +717,27 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
                 impossible.append((item, _impossible_reason(item.event, state)))
                 kept_keys = [k for k in kept_keys if not k.endswith("|" + item.event.event_id)]
             else:
-                problems.append({"eid": item.event.event_id, "problem": reason})
+                problems.append({"eid": item.event.event_id, "problem": reason, "case_id": case_id})
         max_key = max(kept_keys, default=row.max_key if row is not None else "")
         still_skipped = len(skipped) - sum(1 for item, _ in skipped if _impossible(item.event, state))
         values = _case_values(state, ref, max_key or (row.max_key if row is not None else ""), still_skipped, timer)
         _note_change(state, row, values, ref, result)
         if row is None:
-            new_rows.append(values)
+            plan.new_rows.append(values)
         else:
-            changed_rows.append({"id": row.id, **values})
+            plan.changed_rows.append({"id": row.id, **values})
 
     if refold:
         result.refolded += len(refold)
         by_id = {i.event.event_id: i for i in fresh}
-        _refold(session, refold, rows, ref, result, changed_rows, problems, impossible, by_id)
-    if impossible:
-        # Impossible whatever arrives later: out of the history, into the dead letters.
-        forget_events(session, [i.event.event_id for i, _ in impossible])
-        gone = {i.event.event_id for i, _ in impossible}
-        problems[:] = [p for p in problems if p["eid"] not in gone]
-        result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
-        result.rejected += [(item, "transition", reason) for item, reason in impossible]
-    _write(session, new_rows, changed_rows, problems)
+        _refold(session, refold, rows, ref, result, plan.changed_rows, problems, impossible, by_id)
 
 
 def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[dict[str, Any]],
            problems: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        _write_cases_pg(session, new_rows, changed_rows)
+        if (new_rows or changed_rows) and _write_cases_pg(session, new_rows, changed_rows):
+            raise CaseRace(f"{len(new_rows)} new case(s): some were created meanwhile")
     else:
         if new_rows:
             session.connection().execute(insert(Case.__table__), new_rows)
@@ -618,7 +748,7 @@ def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[
             update(CaseEvent.__table__)
             .where(CaseEvent.__table__.c.event_id == bindparam("eid"))
             .values(problem=bindparam("problem")),
-            problems,
+            [{"eid": p["eid"], "problem": p["problem"]} for p in problems],
         )
 
 
