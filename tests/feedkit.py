@@ -570,6 +570,17 @@ def notice_pusher(settings: Settings, sessions: sessionmaker[Session], client: r
     return push
 
 
+def until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Until ``check()`` is truthy (its value), or fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ import psutil
 
 from clikit import free_port
 from dashboard.settings import Settings
+from feedkit import until
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOYMENT_DOC = REPO / "docs" / "deployment.md"
@@ -42,17 +43,6 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NGINX_FIRST_LINE = "# /etc/nginx/conf.d/gridhall.conf"
 SECRET_KEY = "hostskit-one-key-for-every-web-host-of-the-deployment-0123456789"
 CLAIM_IDLE_S = 2  # `gridhall ingest --claim-idle`: a killed consumer's entries are taken over after this
-
-
-def until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    """Until ``check()`` is truthy (its value), or fail saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def server_backends(settings: Settings) -> str | None:

@@ -39,11 +39,11 @@ from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
 from dashboard.store.models import Case, CaseEvent
 from dashboard.store.reference import Reference, timing_for
-from feedkit import GRID_CODES, UNITS
+from feedkit import GRID_CODES, UNITS, until
 from feeds.contract import CaseEventMessage
 from feeds.keys import CONSUMER_GROUP, case_streams
 from feeds.producer import Producer
-from hostskit import CLAIM_IDLE_S, Deployment, https_get, server_backends, until
+from hostskit import CLAIM_IDLE_S, Deployment, https_get, server_backends
 from layouts import wall as view
 
 COMPLETE_S = 15.0  # generous on a shared 2-core machine; the times are printed

@@ -36,7 +36,7 @@ from dashboard.rules.clock import utcnow
 from dashboard.rules.lifecycle import EventType
 from dashboard.settings import Settings
 from dashboard.store.reference import Reference, timing_for
-from feedkit import GRID_CODES, UNITS
+from feedkit import GRID_CODES, UNITS, until
 from feeds.contract import CaseEventMessage
 from feeds.ingest import Ingest
 from feeds.producer import Producer
@@ -133,17 +133,6 @@ def wait_complete(page: Any, settings: Settings, sessions: sessionmaker[Session]
         page.wait_for_timeout(100)
     diff = {k: (have.get(k), want[k]) for k in want if have.get(k) != want[k]}
     raise AssertionError(f"{what}: the wall is not complete after {timeout} s (page, server): {diff}")
-
-
-def until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    """Until ``check()`` is truthy (its value), or fail saying ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 # -- the page ---------------------------------------------------------------------------------------
