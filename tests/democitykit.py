@@ -22,9 +22,12 @@ from feeds.history import build_history
 from feeds.scenario import CityModel
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo city's import folder, generated once for the module."""
+    """The demo city's import folder, generated once for the run (about 8 s on 2 idle cores).
+
+    Session-scoped, not per module: the generator is deterministic (a fixed seed) and the tests
+    only read the folder (import_city, build_demo), so ten modules share one copy."""
     out = tmp_path_factory.mktemp("demo-city")
     generate_city(out)
     return out

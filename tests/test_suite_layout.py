@@ -109,3 +109,32 @@ def test_every_kit_with_fixtures_is_a_registered_plugin() -> None:
                      if path.stem not in TEST_MODULES and path.stem != "conftest" and fixtures_of(path)}
     assert with_fixtures - set(plugins) == set()
     assert all((TESTS / f"{name}.py").is_file() for name in plugins)
+
+
+def _conftest_value(name: str) -> object:
+    """The literal assigned to ``name`` in tests/conftest.py (a frozenset({...}) call's set too)."""
+    for node in _tree(TESTS / "conftest.py").body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == name and node.value is not None:
+            value = node.value
+            if isinstance(value, ast.Call) and ast.unparse(value.func) == "frozenset":
+                value = value.args[0]
+            return ast.literal_eval(value)
+    raise AssertionError(f"tests/conftest.py assigns no {name}")
+
+
+def test_the_ci_pass_file_lists_name_real_files() -> None:
+    """A misspelt name in conftest's lists would silently move a file to the wrong CI pass.
+
+    The tests of the feed's cluster pass never run on one backend only, and a file listed for
+    its browser tests has some (.ci/run deselects ``one_backend`` in pass 1)."""
+    cluster = _conftest_value("CLUSTER_PASS_FILES")
+    one_backend = _conftest_value("ONE_BACKEND_FILES")
+    assert isinstance(cluster, set) and isinstance(one_backend, dict) and cluster and one_backend
+    names = cluster | set(one_backend)
+    assert {name for name in names if not (TESTS / name).is_file()} == set()
+    assert cluster & set(one_backend) == set()
+    assert set(one_backend.values()) <= {"browser", "all"}
+    assert {name for name, which in one_backend.items()
+            if which == "browser" and "pytest.mark.browser" not in (TESTS / name).read_text(encoding="utf-8")} == set()
