@@ -153,25 +153,27 @@ CLUSTER_PASS_FILES = frozenset({
 # ones whose outcome does not depend on the SQL or Redis backend, so a second run would only cost
 # time (about a third of pass 1): the screens in Chromium (layout, scenes, scope in the page,
 # screenshots, caching, row deltas), whose figures and scope are checked against SQL on both
-# backends by the same files' other tests and by the store, feed and figures tests; and the demo
-# city's generator, which touches no database. Everything else runs in both passes: store, feed,
-# property and fault tests, the CLI, and the browser tests of the feed's push and of a wall
-# riding out faults (test_wall_push.py, test_wall_resilience.py: not listed here).
-#   "browser": the file's tests marked ``browser``;  "all": every test of the file.
+# backends by the same files' other tests and by the store, feed and figures tests; the demo
+# city's generator, which touches no database; and the wall's server outage of over a minute
+# (test_wall_resilience.py's slow case, ~1.5 min: wall.js's longest retry wait; the same outage
+# with four retries, server restart and catch-up from SQL and Redis included, runs in both).
+# Everything else runs in both passes: store, feed, property and fault tests, the CLI, the
+# browser tests of the feed's push (test_wall_push.py) and of a wall riding out faults.
+#   "browser" / "slow": the file's tests with that marker;  "all": every test of the file.
 ONE_BACKEND_FILES: dict[str, str] = {
     "test_alarms_explore.py": "browser", "test_explore.py": "browser", "test_live_page.py": "browser",
     "test_read_cache.py": "browser", "test_report.py": "browser", "test_screens_page.py": "browser",
     "test_unlocated.py": "browser", "test_view.py": "browser", "test_wall.py": "browser",
     "test_wall_alerts.py": "browser", "test_wall_bytes.py": "browser", "test_wall_geo.py": "browser",
     "test_wall_regions.py": "browser", "test_wall_scenes.py": "browser", "test_wall_screens.py": "browser",
-    "test_democity.py": "all",
+    "test_democity.py": "all", "test_wall_resilience.py": "slow",
 }
 
 
 def runs_on_one_backend(item: pytest.Item) -> bool:
     """Whether ONE_BACKEND_FILES puts ``item`` in CI's pass 2 only."""
     which = ONE_BACKEND_FILES.get(item.path.name)
-    return which == "all" or (which == "browser" and item.get_closest_marker("browser") is not None)
+    return which == "all" or (which is not None and item.get_closest_marker(which) is not None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

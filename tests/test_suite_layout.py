@@ -128,13 +128,13 @@ def test_the_ci_pass_file_lists_name_real_files() -> None:
     """A misspelt name in conftest's lists would silently move a file to the wrong CI pass.
 
     The tests of the feed's cluster pass never run on one backend only, and a file listed for
-    its browser tests has some (.ci/run deselects ``one_backend`` in pass 1)."""
+    its tests with a marker has some (.ci/run deselects ``one_backend`` in pass 1)."""
     cluster = _conftest_value("CLUSTER_PASS_FILES")
     one_backend = _conftest_value("ONE_BACKEND_FILES")
     assert isinstance(cluster, set) and isinstance(one_backend, dict) and cluster and one_backend
     names = cluster | set(one_backend)
     assert {name for name in names if not (TESTS / name).is_file()} == set()
     assert cluster & set(one_backend) == set()
-    assert set(one_backend.values()) <= {"browser", "all"}
-    assert {name for name, which in one_backend.items()
-            if which == "browser" and "pytest.mark.browser" not in (TESTS / name).read_text(encoding="utf-8")} == set()
+    assert set(one_backend.values()) <= {"browser", "slow", "all"}
+    assert {name for name, which in one_backend.items() if which != "all"
+            and f"pytest.mark.{which}" not in (TESTS / name).read_text(encoding="utf-8")} == set()
