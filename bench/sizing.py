@@ -4,10 +4,11 @@
     python bench/sizing.py --days 60 --daily 1000
     python bench/sizing.py --smoke         # tiny (seconds): checks it runs
 
-Builds the demo city (``dashboard.demo.democity``) in a fresh schema of ``--pg-url``'s database
-(created when missing, default ``benchkit.DEFAULT_PG_URL``; the schema is dropped afterwards
-unless ``--keep``), writes ``--days`` of history through the casebook (``feeds.history``, the
-same rows the ingest writes: one ``cases`` row per case, one ``case_events`` row per event),
+Builds the demo city (``dashboard.demo.democity``, imported by ``feeds.history.import_with_history``,
+as the tests' democitykit does) in a fresh schema of ``--pg-url``'s database (created when missing,
+default ``benchkit.DEFAULT_PG_URL``; the schema is dropped afterwards unless ``--keep``), writes
+``--days`` of history through the casebook (``feeds.history``, the same rows the ingest writes:
+one ``cases`` row per case, one ``case_events`` row per event),
 runs ``VACUUM ANALYZE``, and reads the sizes with ``pg_total_relation_size`` (table + TOAST +
 every index), ``pg_table_size`` (heap + TOAST, no index) and ``pg_indexes_size``.
 
@@ -33,13 +34,9 @@ import benchkit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.demo.democity import generate_city  # noqa: E402
-from dashboard.rules.classification import Classification  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
 from dashboard.store import db  # noqa: E402
-from dashboard.store.cityimport import import_city  # noqa: E402
-from dashboard.store.reference import Reference, sync_classification  # noqa: E402
-from feeds.history import build_history  # noqa: E402
-from feeds.scenario import CityModel  # noqa: E402
+from feeds.history import import_with_history  # noqa: E402
 
 TABLES = ("cases", "case_events")
 RATES = (10_000, 100_000, 1_000_000)  # events per day in the docs' table
@@ -83,15 +80,9 @@ def main(argv: list[str] | None = None) -> None:
             sessions = db.session_factory(engine)
             city_dir = Path(tmp) / "city"
             generate_city(city_dir)
-            import_city(city_dir, sessions)
-            scheme = Classification.from_settings(settings)
-            with db.transaction(sessions) as s:
-                sync_classification(s, scheme)
-            ref = Reference.load(sessions, scheme, settings)
-            with sessions() as s:
-                city = CityModel.load(s, scheme, settings.tz)
             now = datetime.now(UTC) - timedelta(minutes=1)
-            n_cases, n_events = build_history(sessions, ref, city, now, days=args.days, daily_cases=args.daily)
+            _ref, n_cases, n_events = import_with_history(settings, sessions, city_dir, now, days=args.days,
+                                                          daily_cases=args.daily)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in TABLES:
                 conn.execute(text(f"VACUUM ANALYZE {table}"))
