@@ -17,8 +17,8 @@ with their events written by COPY, not through the ingest), in the same run:
   cases each month (``--events`` in all), so October is the same size in both.
 
 It times :func:`dashboard.figures.evaluation.evaluate` of October 2026 for the nine object kinds
-(city scope; median of 3 runs) in both, in turn kind by kind (a change of the shared machine's
-load weighs on both alike), shows the EXPLAIN of a period query on the partitioned
+(city scope; median of ``--runs``, 5) in both, alternating run by run (a change of the shared
+machine's load weighs on both alike), shows the EXPLAIN of a period query on the partitioned
 table (only October's partition is scanned) and the EXPLAIN (ANALYZE, BUFFERS) of the 监督员 kind's
 join of the month's events to their cases in both (``ix_cases_last_event_at``, 0012: the history's
 other months of ``cases`` are not read), and measures the disk per event: ``case_events``
@@ -34,6 +34,7 @@ head first, so a schema kept before a new migration gets it).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -78,9 +79,9 @@ def _counts(settings: Settings) -> tuple[int, int]:
     return month_events, all_events
 
 
-def _time_both(both: dict[str, Settings], now: datetime) -> dict[str, dict[str, float]]:
-    """name → kind → median seconds of evaluate() for the month; the two databases timed in turn, kind by
-    kind (A, B, A, B …), so that a change of the machine's load meanwhile weighs on both alike."""
+def _time_both(both: dict[str, Settings], now: datetime, runs: int) -> dict[str, dict[str, float]]:
+    """name → kind → median seconds of ``runs`` evaluate() of the month; the two databases alternate run by run
+    (A, B, A, B … within each kind), so that a change of the shared machine's load weighs on both alike."""
     engines = {name: db.make_engine(settings) for name, settings in both.items()}
     tz = next(iter(both.values())).tz
     period = Period.month(*MONTH, tz)
@@ -89,10 +90,14 @@ def _time_both(both: dict[str, Settings], now: datetime) -> dict[str, dict[str, 
     try:
         print(f"  {'kind':<12}" + "".join(f"{name:>12}" for name in both), flush=True)
         for kind in ObjectKind:
-            for name, engine in engines.items():
-                with Session(engine) as s:
-                    _first, med, _ev = timed(partial(evaluate, s, CITY, kind, period, weights, now=now))
-                out[name][kind.value] = med
+            samples: dict[str, list[float]] = {name: [] for name in both}
+            for _ in range(runs):
+                for name, engine in engines.items():
+                    with Session(engine) as s:
+                        _first, took, _ev = timed(partial(evaluate, s, CITY, kind, period, weights, now=now), runs=1)
+                    samples[name].append(took)
+            for name in both:
+                out[name][kind.value] = statistics.median(samples[name])
             print(f"  {kind.value:<12}" + "".join(f"{out[name][kind.value]:>11.3f}s" for name in both), flush=True)
     finally:
         for engine in engines.values():
@@ -163,6 +168,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg-url", default=benchkit.DEFAULT_PG_URL,
                         help="PostgreSQL database (created when missing) for the bench's schemas")
+    parser.add_argument("--runs", type=int, default=5, help="evaluations of each kind in each database (median)")
     parser.add_argument("--keep-schemas", action="store_true",
                         help="keep the two built schemas (printed) for --schemas; the conversion is not timed")
     parser.add_argument("--schemas", nargs=2, metavar=("BASELINE", "HISTORY"),
@@ -220,8 +226,9 @@ def main() -> None:
         for name, settings in both.items():
             print(f"\nEXPLAIN (ANALYZE, BUFFERS), {name}: the 监督员 kind's events of {MONTH[0]}-{MONTH[1]:02d} "
                   f"joined to their cases:\n{_explain_join(settings, now)}", flush=True)
-        print(f"\nevaluate() of {MONTH[0]}-{MONTH[1]:02d}, city scope, median of 3 (the two timed in turn):")
-        times = _time_both(both, now)
+        print(f"\nevaluate() of {MONTH[0]}-{MONTH[1]:02d}, city scope, median of {args.runs} "
+              "(the two alternating run by run):")
+        times = _time_both(both, now, args.runs)
         convert_s = float("nan")
         if keep:
             print(f"\nschemas kept: --schemas {schemas[0][1]} {schemas[1][1]} (the 0011 conversion not timed)")
