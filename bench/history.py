@@ -81,7 +81,7 @@ def _counts(settings: Settings) -> tuple[int, int]:
 
 def _time_both(both: dict[str, Settings], now: datetime, runs: int) -> dict[str, dict[str, float]]:
     """name → kind → median seconds of ``runs`` evaluate() of the month; the two databases alternate run by run
-    (A, B, A, B … within each kind), so that a change of the shared machine's load weighs on both alike."""
+    (A, B, B, A, A, B … within each kind), so that a change of the shared machine's load weighs on both alike."""
     engines = {name: db.make_engine(settings) for name, settings in both.items()}
     tz = next(iter(both.values())).tz
     period = Period.month(*MONTH, tz)
@@ -91,8 +91,9 @@ def _time_both(both: dict[str, Settings], now: datetime, runs: int) -> dict[str,
         print(f"  {'kind':<12}" + "".join(f"{name:>12}" for name in both), flush=True)
         for kind in ObjectKind:
             samples: dict[str, list[float]] = {name: [] for name in both}
-            for _ in range(runs):
-                for name, engine in engines.items():
+            for run in range(runs):
+                # A, B then B, A: neither always runs second (after the other's garbage, or its warm caches).
+                for name, engine in list(engines.items())[::1 if run % 2 == 0 else -1]:
                     with Session(engine) as s:
                         _first, took, _ev = timed(partial(evaluate, s, CITY, kind, period, weights, now=now), runs=1)
                     samples[name].append(took)
