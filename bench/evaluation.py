@@ -147,6 +147,8 @@ class Month:
         add(live, "closed", clo, lead2)
         add(rated, "rated", rat, acc)
         self.events = ev
+        # What the fold stores: the time of the case's latest event (the evaluation's period bound, 0012).
+        self.last_event_at = np.maximum.reduce([np.where(mask, at, -1) for mask, _t, at, _a in ev])
 
         # The case rows the fold would store (what happened by now).
         def by_now(at: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -190,8 +192,8 @@ class Month:
     def case_copy(self, first_id: int) -> tuple[tuple[str, ...], list[bytes]]:
         cols = ("id", "case_id", "source", "kind", "class_code", "grid_id", "unit_id", "urgency", "stage",
                 "reported_at", "verified_at", "filed_at", "dispatched_at", "handled_at", "checked_at",
-                "closed_at", "rework_count", "return_count", "extension_count", "satisfaction", "rated_at",
-                "paused_at", *(f"on_time_{k}" for k in self.on_time))
+                "closed_at", "last_event_at", "rework_count", "return_count", "extension_count", "satisfaction",
+                "rated_at", "paused_at", *(f"on_time_{k}" for k in self.on_time))
         n = self.n
         ids = np.arange(first_id, first_id + n)
         unit = np.where(self.dispatched_at >= 0, self.unit.astype(object), NULL)
@@ -200,7 +202,7 @@ class Month:
                    ["06010"] * n,
                    self.grid.astype(str), unit.astype(str), ["normal"] * n, self.stage,
                    *(_ts(a) for a in (self.reported_at, self.verified_at, self.filed_at, self.dispatched_at,
-                                      self.handled_at, self.checked_at, self.closed_at)),
+                                      self.handled_at, self.checked_at, self.closed_at, self.last_event_at)),
                    self.rework.astype(str), self.returned.astype(int).astype(str), ["0"] * n, sat.astype(str),
                    _ts(self.rated_at), _ts(self.paused_at), *self.on_time.values()]
         return cols, _chunks(columns)

@@ -4,10 +4,11 @@
     python bench/sizing.py --days 60 --daily 1000
     python bench/sizing.py --smoke         # tiny (seconds): checks it runs
 
-Builds the demo city (``dashboard.demo.democity``) in a fresh schema of ``--pg-url``'s database
-(created when missing, default ``benchkit.DEFAULT_PG_URL``; the schema is dropped afterwards
-unless ``--keep``), writes ``--days`` of history through the casebook (``feeds.history``, the
-same rows the ingest writes: one ``cases`` row per case, one ``case_events`` row per event),
+Builds the demo city (``dashboard.demo.democity``, imported by ``feeds.history.import_with_history``,
+as the tests' democitykit does) in a fresh schema of ``--pg-url``'s database (created when missing,
+default ``benchkit.DEFAULT_PG_URL``; the schema is dropped afterwards unless ``--keep``), writes
+``--days`` of history through the casebook (``feeds.history``, the same rows the ingest writes:
+one ``cases`` row per case, one ``case_events`` and one ``case_event_ids`` row per event),
 runs ``VACUUM ANALYZE``, and reads the sizes with ``pg_total_relation_size`` (table + TOAST +
 every index), ``pg_table_size`` (heap + TOAST, no index) and ``pg_indexes_size``.
 
@@ -33,15 +34,12 @@ import benchkit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dashboard.demo.democity import generate_city  # noqa: E402
-from dashboard.rules.classification import Classification  # noqa: E402
 from dashboard.settings import load_settings  # noqa: E402
 from dashboard.store import db  # noqa: E402
-from dashboard.store.cityimport import import_city  # noqa: E402
-from dashboard.store.reference import Reference, sync_classification  # noqa: E402
-from feeds.history import build_history  # noqa: E402
-from feeds.scenario import CityModel  # noqa: E402
+from feeds.history import import_with_history  # noqa: E402
 
-TABLES = ("cases", "case_events")
+# case_event_ids (0011): one row per stored event, its id kept unique outside the partitioned case_events.
+TABLES = ("cases", "case_events", "case_event_ids")
 RATES = (10_000, 100_000, 1_000_000)  # events per day in the docs' table
 
 
@@ -83,15 +81,9 @@ def main(argv: list[str] | None = None) -> None:
             sessions = db.session_factory(engine)
             city_dir = Path(tmp) / "city"
             generate_city(city_dir)
-            import_city(city_dir, sessions)
-            scheme = Classification.from_settings(settings)
-            with db.transaction(sessions) as s:
-                sync_classification(s, scheme)
-            ref = Reference.load(sessions, scheme, settings)
-            with sessions() as s:
-                city = CityModel.load(s, scheme, settings.tz)
             now = datetime.now(UTC) - timedelta(minutes=1)
-            n_cases, n_events = build_history(sessions, ref, city, now, days=args.days, daily_cases=args.daily)
+            _ref, n_cases, n_events = import_with_history(settings, sessions, city_dir, now, days=args.days,
+                                                          daily_cases=args.daily)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in TABLES:
                 conn.execute(text(f"VACUUM ANALYZE {table}"))
@@ -119,17 +111,21 @@ def main(argv: list[str] | None = None) -> None:
         for name, size in indexes[table]:
             print(f"  {name:<40}{size / max(measured[table]['rows'], 1):>8.1f}")
     events_per_case = n_events / max(n_cases, 1)
-    print("\ndisk per year (cases + case_events, after vacuum; no WAL, no backups):")
+    per_event = per_row["case_events"] + per_row["case_event_ids"]
+    print(f"\nper event: {per_event:.0f} B (case_events {per_row['case_events']:.0f} + case_event_ids "
+          f"{per_row['case_event_ids']:.0f})")
+    print("\ndisk per year (cases + case_events + case_event_ids, after vacuum; no WAL, no backups):")
     print(f"{'events/day':>12}{'cases/year':>14}{'GB/year':>10}")
     per_year = {}
     for rate in RATES:
         events = rate * 365
         cases = events / events_per_case
-        gb = (events * per_row["case_events"] + cases * per_row["cases"]) / 1e9
+        gb = (events * per_event + cases * per_row["cases"]) / 1e9
         per_year[rate] = gb
         print(f"{rate:>12,}{cases:>14,.0f}{gb:>10.1f}")
     benchkit.result(events=n_events, cases=n_cases,
-                    event_bytes=round(per_row["case_events"]), case_bytes=round(per_row["cases"]),
+                    event_bytes=round(per_row["case_events"]), event_id_bytes=round(per_row["case_event_ids"]),
+                    case_bytes=round(per_row["cases"]),
                     event_heap_bytes=round(measured["case_events"]["heap"] / max(measured["case_events"]["rows"], 1)),
                     gb_per_year_100k=round(per_year[100_000], 2))
 

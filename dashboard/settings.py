@@ -152,6 +152,11 @@ class Settings(BaseSettings):
         description="Seconds between passes of gridhall housekeeping (the one owner of scheduled work: partitions "
                     "ahead, …); one host runs it at a time under a Redis lock.",
     )
+    housekeeping_lock_s: float = Field(
+        default=30, ge=1, le=3600,
+        description="Lifetime of gridhall housekeeping's Redis lock: the owner renews it every third of it; when the "
+                    "owner dies, another host takes over within this and a tenth of it.",
+    )
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema that gridhall archive moves closed cases and their events to (SQLite: the "

@@ -10,13 +10,17 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.rules.classification import Classification
 from dashboard.rules.lifecycle import LifecycleEvent
+from dashboard.settings import Settings
 from dashboard.store.casebook import Incoming, apply_events
+from dashboard.store.cityimport import import_city
 from dashboard.store.db import transaction
-from dashboard.store.reference import Reference
+from dashboard.store.reference import Reference, sync_classification
 
 from .defaults import DAILY_CASES
 from .scenario import CityModel, Planner
@@ -72,6 +76,22 @@ def build_history(
             progress(h + 1, hours + 1)
     events += _flush(sessions, batch, ref)
     return cases, events
+
+
+def import_with_history(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, now: datetime, *,
+                        days: int, daily_cases: float) -> tuple[Reference, int, int]:
+    """The city folder ``city_dir`` imported (its classification synced), then ``days`` of history up to
+    ``now`` at ``daily_cases`` a day: (the reference, cases, events). The demo city of the tests'
+    ``democitykit`` and of ``bench/sizing.py``."""
+    import_city(city_dir, sessions)
+    scheme = Classification.from_settings(settings)
+    with transaction(sessions) as s:
+        sync_classification(s, scheme)
+    ref = Reference.load(sessions, scheme, settings)
+    with sessions() as s:
+        city = CityModel.load(s, scheme, settings.tz)
+    cases, events = build_history(sessions, ref, city, now, days=days, daily_cases=daily_cases)
+    return ref, cases, events
 
 
 def _flush(sessions: sessionmaker[Session], batch: list[Incoming], ref: Reference) -> int:

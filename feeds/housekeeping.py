@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_MS = 30_000  # a dead owner's lock lapses after this; a live one renews it every third of it
-
 
 @dataclass(frozen=True)
 class Task:
@@ -76,7 +74,8 @@ return 0
 class Lock:
     """A Redis lock with a token: taken with SET NX PX, renewed and released only by its holder."""
 
-    def __init__(self, client: redis.Redis, key: str, ttl_ms: int = LOCK_TTL_MS) -> None:
+    def __init__(self, client: redis.Redis, key: str, ttl_ms: int) -> None:
+        """``ttl_ms``: a dead holder's lock lapses after it (GRIDHALL_HOUSEKEEPING_LOCK_S); renewed every third."""
         self.client, self.key, self.ttl_ms = client, key, ttl_ms
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.held = False
@@ -140,7 +139,7 @@ def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading
     With ``once``: one attempt — a pass if the lock was free, else nothing (another host is the
     owner) — then the lock is released.
     """
-    lock = Lock(client, settings.key(HOUSEKEEPING_LOCK_KEY))
+    lock = Lock(client, settings.key(HOUSEKEEPING_LOCK_KEY), round(settings.housekeeping_lock_s * 1000))
     passes = 0
     waiting_said = False
     renewer_stop = threading.Event()
@@ -154,8 +153,9 @@ def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading
                         waiting_said = True
                     if once:
                         return passes
-                    # Half the TTL at most: a dead owner's lock is taken over soon after it lapses.
-                    stop.wait(min(lock.ttl_ms / 2000, settings.housekeeping_interval_s))
+                    # A tenth of the TTL: a dead owner's lock is taken over at most a tenth of the TTL after it
+                    # lapses, i.e. within 1.1 TTL of the death (docs/history.md); one GET/SET per wait is cheap.
+                    stop.wait(min(lock.ttl_ms / 10_000, settings.housekeeping_interval_s))
                     continue
                 report(f"owner: {lock.token}")
                 waiting_said = False

@@ -13,13 +13,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.demo.democity import generate_city
-from dashboard.rules.classification import Classification
 from dashboard.settings import Settings
-from dashboard.store import db
-from dashboard.store.cityimport import import_city
-from dashboard.store.reference import Reference, sync_classification
-from feeds.history import build_history
-from feeds.scenario import CityModel
+from dashboard.store.reference import Reference
+from feeds.history import import_with_history
 
 
 @pytest.fixture(scope="session")
@@ -36,13 +32,7 @@ def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, days: int = 4, *,
                daily: float = 300, now: datetime | None = None) -> Reference:
     """The demo city imported, with ``days`` of history up to ``now`` at ``daily`` cases a day."""
-    import_city(city_dir, sessions)
-    scheme = Classification.from_settings(settings)
-    with db.transaction(sessions) as s:
-        sync_classification(s, scheme)
-    ref = Reference.load(sessions, scheme, settings)
-    with sessions() as s:
-        city = CityModel.load(s, scheme, settings.tz)
-    build_history(sessions, ref, city, now or datetime.now(UTC) - timedelta(minutes=1), days=days,
-                  daily_cases=daily)
+    ref, _cases, _events = import_with_history(settings, sessions, city_dir,
+                                               now or datetime.now(UTC) - timedelta(minutes=1),
+                                               days=days, daily_cases=daily)
     return ref

@@ -13,18 +13,23 @@ Weights: the shipped ones with ``min_cases = 2`` and ``min_ratings = 2``.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.rules import classification
 from dashboard.rules.evalspec import INSUFFICIENT, grade, load_weights
+from dashboard.rules.lifecycle import EventType, LifecycleEvent
+from dashboard.store.casebook import Incoming, apply_events
+from dashboard.store.db import transaction
 from dashboard.store.models import Case, CaseEvent
+from dashboard.store.reference import Reference
 from dashboard.store.scope import CITY, get_scope
-from evaluationkit import CST, G1, G2, G3, G4, NOW, SEPT, at
+from evaluationkit import CST, G1, G2, G3, G4, LIMITS, NOW, SEPT, at
 
 WEIGHTS = replace(load_weights(), min_cases=2, min_ratings=2)
 
@@ -241,6 +246,67 @@ def test_period_boundaries(september_city) -> None:  # type: ignore[no-untyped-d
     assert (days.start, days.end, days.label) == (at("09-02 00:00"), at("09-04 00:00"), "2026-09-02..2026-09-03")
     assert figures(run(september_city, ObjectKind.GRID, period=days), G1)["filed"] == 2
     assert Period.parse("2026-09", CST) == SEPT and SEPT.label == "2026-09"
+
+
+def _other_history(sessions, settings, tmp_path: Path) -> int:  # type: ignore[no-untyped-def]
+    """Eight other months of cases (March–August, October–November 2026), none with an event in September,
+    through the casebook; some span September (挂账 in August, resumed in October). Returns the events applied."""
+    limits = tmp_path / "other-limits.csv"
+    limits.write_text(LIMITS, encoding="utf-8")
+    ref = Reference.load(sessions, classification.load("gbt47678-2026"),
+                         settings.model_copy(update={"limits_file": limits}))
+    E = EventType
+    staff = (("JDY1", G1, "U-HW", "PQY1", "ZBZ1"), ("JDY2", G3, "U-HW", "PQY2", "ZBZ2"),
+             ("JDY3", G4, "U-BS", "PQY1", "ZBZ1"))
+    batch: list[Incoming] = []
+    for month in (3, 4, 5, 6, 7, 8, 10, 11):
+        for n in range(24):
+            sup, grid, unit, disp, lead = staff[n % 3]
+            cid = f"H{month:02d}-{n:02d}"
+            t0 = datetime(2026, month, 2 + n, 9, tzinfo=CST)
+            steps: list[tuple[EventType, int, str, dict[str, Any]]] = [
+                (E.REPORTED, 0, sup, {"source": "supervisor", "kind": "event", "class_code": "06010",
+                                      "grid_code": grid}),
+                (E.FILED, 20, lead, {}), (E.DISPATCHED, 30, disp, {"unit_code": unit})]
+            if month == 8 and n % 4 == 0:  # 挂账 over September: no event in it
+                resumed = int((datetime(2026, 10, 5, 9, tzinfo=CST) - t0).total_seconds()) // 60
+                steps += [(E.SUSPENDED, 60, disp, {}), (E.RESUMED, resumed, disp, {}),
+                          (E.HANDLED, resumed + 60 * 24, unit, {})]
+            else:
+                if n % 5 == 0:
+                    steps += [(E.RETURNED, 50, unit, {}), (E.DISPATCHED, 70, disp, {"unit_code": unit})]
+                steps += [(E.HANDLED, 300 + 100 * (n % 3), unit, {})]
+            steps += [(E.CHECKED_OK, steps[-1][1] + 60, sup, {}), (E.CLOSED, steps[-1][1] + 80, lead, {})]
+            if n % 2 == 0:
+                steps.append((E.RATED, steps[-1][1] + 600, "SLY1", {"satisfaction": 1 + n % 5}))
+            for i, (type_, minutes, actor, fields) in enumerate(steps):
+                when = t0 + timedelta(minutes=minutes)
+                assert not (SEPT.start <= when < SEPT.end), (cid, type_, when)
+                batch.append(Incoming(LifecycleEvent(f"{cid}-{i:02d}", cid, type_, when, fields),
+                                      source=fields.get("source"), actor=actor, payload={"actor": actor}))
+    with transaction(sessions) as s:
+        result = apply_events(s, batch, ref)
+    assert result.rejected == [] and result.applied == len(batch)
+    return len(batch)
+
+
+def test_a_month_out_of_much_other_history_is_the_month_alone(september_city, settings,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
+    """September's figures, every kind and scope, do not change when 19 times its cases are added in other
+    months (the evaluation reads a period's cases by their time, ``last_event_at``: docs/history.md)."""
+    scopes = (None, "990101", "990101002")
+    alone = {(kind, sc): run(september_city, kind, sc).rows for kind in ObjectKind for sc in scopes}
+    applied = _other_history(september_city, settings, tmp_path)
+    with september_city() as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 10 + 8 * 24 and applied > 1000
+    for (kind, sc), rows in alone.items():
+        assert run(september_city, kind, sc).rows == rows, (kind, sc)
+    # The other months are there to be read: August (C10 and 24 more) and October are not as before.
+    august = run(september_city, ObjectKind.SUPERVISOR, period=Period.month(2026, 8, CST))
+    assert figures(august, "JDY1")["reports"] == 1 + 8
+    october = run(september_city, ObjectKind.DISPATCHER, period=Period.month(2026, 10, CST),
+                  now=datetime(2026, 12, 1, tzinfo=CST))
+    assert figures(october, "PQY2")["dispatched"] == 8 + 1  # H10-10 re-dispatched after its 回退
 
 
 def test_grades_bands_and_the_weights_file(tmp_path: Path) -> None:

@@ -242,6 +242,59 @@ def test_two_housekeepers_one_owner_and_the_other_takes_over(settings, engine, r
         assert "made case_events_" in out_first
 
 
+def _owner_pid(redis_client: object, key: str) -> int | None:
+    value = redis_client.get(key)  # type: ignore[attr-defined]
+    return int(value.split(":")[1]) if value else None
+
+
+def test_a_killed_housekeeper_is_taken_over_when_its_lock_lapses(settings, engine, redis_client,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    """kill -9 of the owner while it holds the lock: a housekeeper started after it waits while the dead owner's
+    lock lives (at least two thirds of GRIDHALL_HOUSEKEEPING_LOCK_S: renewed every third), takes over within 1.1
+    of it (it retries every tenth), and runs the tasks (docs/history.md)."""
+    lock_s = 8.0  # long enough for the second process to start (and find the lock held) on a loaded machine
+    env = _env(settings, GRIDHALL_HOUSEKEEPING_LOCK_S=str(lock_s))
+    lock_key, last_key = settings.key(HOUSEKEEPING_LOCK_KEY), settings.key(HOUSEKEEPING_LAST_KEY)
+    args = [sys.executable, "-m", "cli", "housekeeping", "--interval", "1"]
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first = subprocess.Popen(args, cwd=REPO, env=env, stdout=logs[0].open("w"), stderr=subprocess.STDOUT)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while (_owner_pid(redis_client, lock_key) != first.pid
+               or redis_client.hget(last_key, "partitions_ahead") is None):
+            assert first.poll() is None and time.monotonic() < deadline, logs[0].read_text()
+            time.sleep(0.1)
+        time.sleep(lock_s / 2)  # passes, and renewals of the lock, under way
+        dead_token = redis_client.get(lock_key)
+        first.send_signal(signal.SIGKILL)  # no release: the lock stays until it lapses
+        killed = time.monotonic()
+        first.wait(timeout=10)
+        assert redis_client.get(lock_key) == dead_token
+        second = subprocess.Popen(args, cwd=REPO, env=env, stdout=logs[1].open("w"), stderr=subprocess.STDOUT)
+        while _owner_pid(redis_client, lock_key) != second.pid:
+            assert second.poll() is None and time.monotonic() - killed < 3 * lock_s, logs[1].read_text()
+            time.sleep(0.05)
+        took_over = time.monotonic() - killed
+        deadline = time.monotonic() + 30
+        while dead_token in (redis_client.hget(last_key, "partitions_ahead") or dead_token):
+            assert time.monotonic() < deadline, "the new owner ran no pass"
+            time.sleep(0.1)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=15) == 0
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    out = logs[1].read_text()
+    assert 2 / 3 * lock_s - 0.5 <= took_over <= 1.1 * lock_s + 0.5, (took_over, out)
+    waiting, _, owning = out.partition("owner:")
+    assert f"waiting: housekeeping is owned by {dead_token}" in waiting and "pass" not in waiting
+    assert "pass 1 by" in owning and "partitions_ahead" in owning
+    assert str(second.pid) in redis_client.hget(last_key, "partitions_ahead")
+
+
 def test_housekeeping_once_does_nothing_while_another_owns_it(settings, engine, redis_client) -> None:  # type: ignore[no-untyped-def]
     redis_client.set(settings.key(HOUSEKEEPING_LOCK_KEY), "elsewhere:1:abc", px=30_000)
     busy = subprocess.run([sys.executable, "-m", "cli", "housekeeping", "--once"], cwd=REPO, env=_env(settings),

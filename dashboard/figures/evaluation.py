@@ -184,6 +184,15 @@ class _Window:
         return and_(column.is_not(None), column < self.end)
 
     @property
+    def active(self) -> ColumnElement[bool]:
+        """The case has an event at or after the period's start: true of every case that an event of
+        the period (``problem IS NULL``) belongs to, since ``last_event_at`` is the time of the case's
+        latest applied event and the fold applies events in time order. Redundant for the result; it
+        lets the planner read the cases of the period through ``ix_cases_last_event_at`` (0012)
+        instead of every case of years of history (docs/history.md)."""
+        return Case.last_event_at >= self.start
+
+    @property
     def filed(self) -> ColumnElement[bool]:
         """立案 in the period: the cohort of every rate."""
         return self.during(Case.filed_at)
@@ -347,7 +356,7 @@ def _units(session: Session, scope: Scope, w: _Window, weights: Weights) -> list
         select(Unit.id, func.count(func.distinct(CaseEvent.case_id)))
         .select_from(CaseEvent).join(Case, Case.case_id == CaseEvent.case_id).join(Unit, Unit.code == CaseEvent.actor)
         .where(CaseEvent.type == EventType.RETURNED.value, w.during(CaseEvent.occurred_at),
-               CaseEvent.problem.is_(None), case_condition(scope))
+               CaseEvent.problem.is_(None), w.active, case_condition(scope))
         .group_by(Unit.id)
     ).all())
     ratings = _ratings(session, scope, w, Case.unit_id)
@@ -381,7 +390,7 @@ def _acted(w: _Window, scope: Scope, role: Role, types: Iterable[EventType]) -> 
         .join(Case, Case.case_id == CaseEvent.case_id)
         .join(Person, Person.code == CaseEvent.actor)
         .where(CaseEvent.type.in_([t.value for t in types]), w.during(CaseEvent.occurred_at),
-               CaseEvent.problem.is_(None), Person.role == role.value, case_condition(scope))
+               CaseEvent.problem.is_(None), w.active, Person.role == role.value, case_condition(scope))
         .group_by(Person.id)
     )
 
@@ -481,7 +490,7 @@ def _dispatchers(session: Session, scope: Scope, w: _Window) -> dict[int, dict[s
         select(Person.id, func.count(), tally(Case.on_time_dispatch.is_(True)),
                tally(moves.c.next == EventType.RETURNED.value))
         .select_from(moves).join(Case, Case.case_id == moves.c.case_id).join(Person, Person.code == moves.c.actor)
-        .where(moves.c.type == EventType.DISPATCHED.value, Person.role == Role.DISPATCHER.value,
+        .where(moves.c.type == EventType.DISPATCHED.value, Person.role == Role.DISPATCHER.value, w.active,
                case_condition(scope))
         .group_by(Person.id)
     )

@@ -188,7 +188,9 @@ class Case(Base):
     handled_at: Mapped[datetime | None]
     checked_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None] = mapped_column(index=True)
-    last_event_at: Mapped[datetime | None]
+    # Indexed (0012): a period's 综合考评 joins its events to their cases through it (the cases with
+    # an event since the period began), not to every case of years of history (docs/history.md).
+    last_event_at: Mapped[datetime | None] = mapped_column(index=True)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
