@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dashboard.rules.shifts import ShiftPlan, parse_boundaries
+
 
 def _default_data_dir() -> Path:
     # XDG data home: a per-user, writable place that survives reboots.
@@ -151,6 +153,11 @@ class Settings(BaseSettings):
         default=3600, ge=1, le=86_400,
         description="Seconds between passes of gridhall housekeeping (the one owner of scheduled work: partitions "
                     "ahead, …); one host runs it at a time under a Redis lock.",
+    )
+    shifts: str = Field(
+        default="08:00,16:00,24:00",
+        description="The hall's shift boundaries (班次), HH:MM in the city's local time, comma-separated; 24:00 is "
+                    "midnight. gridhall housekeeping writes the handover (交接班报告) of each shift as it ends.",
     )
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
@@ -320,6 +327,12 @@ class Settings(BaseSettings):
         """Dated working periods: ((month, day) first, (month, day) last, periods) each."""
         return _parse_working_periods(self.working_periods)[1]
 
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, value: str) -> str:
+        parse_boundaries(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -329,6 +342,11 @@ class Settings(BaseSettings):
         return value
 
     # -- derived values ---------------------------------------------------------------
+    @property
+    def shift_plan(self) -> ShiftPlan:
+        """The hall's shifts (``GRIDHALL_SHIFTS``) in the city's time zone."""
+        return ShiftPlan.parse(self.shifts, self.tz)
+
     @property
     def tz(self) -> ZoneInfo:
         """The city's time zone: the one way to read it (see the class docstring)."""
