@@ -86,17 +86,16 @@ def register(app: dash.Dash, service: ExploreService) -> None:
             raise PreventUpdate
         try:
             from auth import identity
-            from dashboard.store.models import User
 
             with service.sessions() as session:
                 viewer, who = service.viewer(session), identity.current()
                 if viewer is None or who is None:
                     return html.Span("登录已失效，请重新登录", className="explore-late"), no_update
-                user = session.get(User, who.user_id)
-                if user is None or not viewer.scope.is_city:
+                if not viewer.scope.is_city:
                     return html.Span("只有市级值班长或管理员可以填写交接班备注", className="explore-late"), no_update
                 shift = service.settings.shift_plan.shift_at(service.clock())
-                handovers.save_notes(session, user, shift, text if isinstance(text, str) else "", service.clock())
+                text = text if isinstance(text, str) else ""
+                handovers.save_notes(session, who.user_id, shift, text, service.clock())
                 session.commit()
             return html.Span("备注已保存", className="explore-ok"), (version if isinstance(version, int) else 0) + 1
         except handovers.NotesRefused as exc:

@@ -59,11 +59,11 @@ def handover(
 
 
 def _one(settings: object, key: str, fmt: str, out: Path | None) -> None:
+    from dashboard.figures.handover import write_handover
     from dashboard.output.handover import FORMATS, filename, render
     from dashboard.output.pdf import PdfUnavailable
     from dashboard.settings import Settings
     from dashboard.store.cityname import city_name
-    from dashboard.store.handovers import write_handover
     from dashboard.store.reference import timing_for
 
     assert isinstance(settings, Settings)

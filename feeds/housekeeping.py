@@ -66,8 +66,8 @@ def shift_handovers(settings: Settings, engine: Engine) -> str:
     """The handover (交接班报告) of every shift ended in the last day that has none yet (docs/handover.md)."""
     from sqlalchemy.orm import Session
 
+    from dashboard.figures.handover import write_handover
     from dashboard.store.cityname import city_name
-    from dashboard.store.handovers import write_handover
     from dashboard.store.reference import timing_for
 
     plan, now = settings.shift_plan, utcnow()

@@ -28,6 +28,7 @@ from dashboard.rules.alerts import AlertLevel
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
 from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import UNITS
+from dashboard.rules.shifts import MAX_NOTES
 from dashboard.rules.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 from dashboard.settings import Settings
 
@@ -691,9 +692,10 @@ def handover_box() -> html.Div:
         html.Div(className="explore-handover__notes", children=[
             html.Label(id="explore-handover-current", htmlFor="explore-handover-text", className="explore-note",
                        children=""),
-            dcc.Textarea(id="explore-handover-text", className="explore-handover__text", maxLength=2000,
-                         placeholder="本班需交接的事项（交班时写入报告）"),
-            html.Button("保存备注", id="explore-handover-save", n_clicks=0, className="explore-btn"),
+            dcc.Textarea(id="explore-handover-text", className="explore-textarea explore-handover__text",
+                         maxLength=MAX_NOTES, placeholder="本班需交接的事项（交班时写入报告）"),
+            html.Button("保存备注", id="explore-handover-save", n_clicks=0,
+                        className="explore-btn explore-btn--primary"),
             html.Span(id="explore-handover-msg", className="explore-msg", role="status", children=[]),
         ]),
         dcc.Store(id="explore-handover-version", data=0),

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from citykit import Plan, build_plan
+from dashboard.figures.handover import write_handover
 from dashboard.output.handover import render_html, render_xlsx
 from dashboard.rules import classification
 from dashboard.rules.clock import utcnow
@@ -29,7 +30,7 @@ from dashboard.rules.shifts import Shift, ShiftPlan, parse_boundaries
 from dashboard.settings import Settings
 from dashboard.store.alerts import acknowledge
 from dashboard.store.db import transaction
-from dashboard.store.handovers import NotesRefused, save_notes, stored, write_handover
+from dashboard.store.handovers import NotesRefused, save_notes, stored
 from dashboard.store.models import Alert, Case, Grid, Region, ShiftHandover, User
 from dashboard.store.reference import Reference, timing_for
 from dashboard.store.users import create_user, get_user
@@ -190,10 +191,10 @@ def test_written_once_at_the_boundary_and_notes(settings: Settings, sessions: se
         lead, leader = get_user(s, "city.shift"), get_user(s, "leader")
         assert lead is not None and leader is not None
         with pytest.raises(NotesRefused, match="当前班次"):
-            save_notes(s, lead, shift, "晚了", utcnow())
+            save_notes(s, lead.id, shift, "晚了", utcnow())
         with pytest.raises(NotesRefused, match="值班长或管理员"):
-            save_notes(s, leader, shift, "领导", shift.start + timedelta(minutes=1))
-        save_notes(s, lead, shift, "松岗路井盖已报修，待回复。", shift.start + timedelta(hours=1))
+            save_notes(s, leader.id, shift, "领导", shift.start + timedelta(minutes=1))
+        save_notes(s, lead.id, shift, "松岗路井盖已报修，待回复。", shift.start + timedelta(hours=1))
     with transaction(sessions) as s:  # the boundary: written at the end of the shift…
         first, new = write_handover(s, timing_for(settings, s), shift, city_name="演示市", now=shift.end)
     assert new and first["notes"]["text"] == "松岗路井盖已报修，待回复。"
@@ -204,7 +205,7 @@ def test_written_once_at_the_boundary_and_notes(settings: Settings, sessions: se
         lead = get_user(s, "city.shift")
         assert lead is not None
         with pytest.raises(NotesRefused):
-            save_notes(s, lead, shift, "改", shift.start + timedelta(hours=2))
+            save_notes(s, lead.id, shift, "改", shift.start + timedelta(hours=2))
     assert not new and again == first
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(ShiftHandover)) == 1
@@ -268,3 +269,75 @@ def test_cli_writes_files_and_lists(settings: Settings, sessions: sessionmaker[S
     pdf = _cli(settings, "--shift", shift.key, "--format", "pdf", "--out", str(tmp_path / "h.pdf"), cwd=tmp_path)
     assert pdf.returncode == 0, pdf.stderr.decode()
     assert (tmp_path / "h.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+# -- /explore in Chromium -------------------------------------------------------------------------------
+@pytest.mark.browser
+def test_explore_lists_handovers_and_the_page_renders(browser: Any, live_server: Any, settings: Settings,
+                                                      sessions: sessionmaker[Session], redis_client: redis.Redis,
+                                                      handover_city: Reference, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from authkit import make_user, signin_page
+    from browserkit import PageWatch, shots_dir
+
+    shift = _load(settings, sessions, redis_client, handover_city)
+    with transaction(sessions) as s:
+        content, _ = write_handover(s, timing_for(settings, s), shift, city_name="演示市", now=utcnow())
+    shots = shots_dir(tmp_path)
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1, locale="zh-CN")
+    page = context.new_page()
+    watch = PageWatch(page)
+    signin_page(page, live_server.url, make_user(sessions, "shift_lead"))
+    page.goto(live_server.url + "/explore")
+    box = page.locator("#explore-handover-box")
+    expect(box).to_be_visible(timeout=20_000)
+    row = page.locator("#explore-handover .explore-handover").first
+    expect(row).to_contain_text(shift.label)
+    expect(row).to_contain_text(f"来件 {content['came_in']['total']} · 结案 {content['closed']['total']}")
+    # The current shift's notes: written here, kept, and shown again after a reload.
+    page.fill("#explore-handover-text", "白石街道积水点已安排巡查，接班后请跟进。")
+    page.click("#explore-handover-save")
+    expect(page.locator("#explore-handover-msg")).to_have_text("备注已保存", timeout=10_000)
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "explore-handover-1920x1080.png"))
+    with sessions() as s:
+        current = settings.shift_plan.shift_at(utcnow())
+        from dashboard.store.handovers import notes_of
+
+        assert notes_of(s, current)[0] == "白石街道积水点已安排巡查，接班后请跟进。"
+    href = row.locator("a", has_text="网页").get_attribute("href")
+    assert href == f"/explore/handover/{shift.key.replace(':', '')}.html"
+    for width, height, scale in ((1920, 1080, 1), (1920, 1080, 2)):  # 2×: a 3840×2160 screen
+        view = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale,
+                                   locale="zh-CN", storage_state=context.storage_state())
+        sheet = view.new_page()
+        sheet_watch = PageWatch(sheet)
+        sheet.goto(live_server.url + href)
+        expect(sheet.locator("h1")).to_have_text("演示市数字化城市管理指挥中心 交接班报告")
+        expect(sheet.locator("#kpi-came-in")).to_contain_text(str(content["came_in"]["total"]))
+        expect(sheet.locator("main")).to_contain_text("city.shift")  # who acknowledged the alert
+        sheet.screenshot(path=str(shots / f"handover-{width * scale}x{height * scale}.png"))
+        for fmt, magic in (("pdf", b"%PDF-"), ("xlsx", b"PK")):
+            got = view.request.get(live_server.url + href.replace(".html", f".{fmt}"))
+            assert got.status == 200 and got.body()[:len(magic)] == magic, (fmt, got.status)
+        sheet_watch.assert_local_only()
+        assert sheet_watch.errors == []
+        view.close()
+    # A leader reads the list but has no notes editor; a district's viewer sees neither, nor the files.
+    for role, region, shown in (("leader", None, True), ("shift_lead", "990101", False)):
+        other = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        p = other.new_page()
+        signin_page(p, live_server.url, make_user(sessions, role, region=region))
+        p.goto(live_server.url + "/explore")
+        expect(p.locator("#explore-children")).not_to_be_empty(timeout=20_000)
+        if shown:
+            expect(p.locator("#explore-handover .explore-handover").first).to_be_visible(timeout=20_000)
+            expect(p.locator("#explore-handover-text")).to_be_hidden()
+        else:
+            p.wait_for_timeout(1500)
+            expect(p.locator("#explore-handover-box")).to_be_hidden()
+            assert other.request.get(live_server.url + href).status == 404
+        other.close()
+    assert watch.errors == []
+    context.close()

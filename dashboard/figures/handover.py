@@ -32,10 +32,12 @@ from dashboard.rules.lifecycle import Stage
 from dashboard.rules.shifts import Shift
 from dashboard.rules.vocab import UNLOCATED, GridMetric, Kind, Urgency
 from dashboard.store.alerts import alerts_in_period
+from dashboard.store.handovers import claim, store_report
 from dashboard.store.models import Case, Grid, Region
 from dashboard.store.scope import CITY
 
-__all__ = ["CONTENT_VERSION", "LIST_CAP", "SECTIONS", "build_handover", "came_in", "closed_in", "urgent_open"]
+__all__ = ["CONTENT_VERSION", "LIST_CAP", "SECTIONS", "build_handover", "came_in", "closed_in", "urgent_open",
+           "write_handover"]
 
 CONTENT_VERSION = 1
 LIST_CAP = 5000  # cases per list kept in the stored report (the counts are always complete)
@@ -158,3 +160,19 @@ def build_handover(session: Session, timing: Timing, shift: Shift, *, city_name:
         "hot_metric": f"{GridMetric.NEW_HOUR.label.removeprefix('近一小时')}（本班）",
         "notes": {"text": notes, "by": notes_by, "at": _local(notes_at, timing)},
     }
+
+
+def write_handover(session: Session, timing: Timing, shift: Shift, *, city_name: str,
+                   now: datetime) -> tuple[dict[str, Any], bool]:
+    """The stored report of ``shift`` (which must have ended by ``now``), built and stored if
+    missing (``dashboard.store.handovers.store_report``: once). Returns (content, written_now);
+    the caller commits."""
+    if shift.end > now:
+        raise ValueError(f"the shift {shift.label} has not ended yet")
+    row = claim(session, shift)
+    if row.content is not None:
+        return row.content, False
+    who = row.notes_user.display_name if row.notes_user is not None else ""
+    content = build_handover(session, timing, shift, city_name=city_name, written_at=now, notes=row.notes,
+                             notes_by=who, notes_at=row.notes_at)
+    return store_report(session, row, content, now)

@@ -1,9 +1,9 @@
 """Shift handovers in the store (docs/handover.md): notes while a shift runs, the report once after.
 
-- :func:`write_handover` (the one owner of scheduled work, ``feeds/housekeeping.py``, or
-  ``gridhall handover --shift … --write``): builds the report of an ended shift and stores it
-  with ``UPDATE … WHERE content IS NULL`` — a second run, by the same owner or a new one, finds
-  it written and changes nothing, so a shift never has two reports.
+- :func:`store_report` (through ``dashboard.figures.handover.write_handover``, called by the one
+  owner of scheduled work, ``feeds/housekeeping.py``, or ``gridhall handover --shift …``): stores
+  an ended shift's report with ``UPDATE … WHERE content IS NULL`` — a second run, by the same
+  owner or a new one, finds it written and changes nothing, so a shift never has two reports.
 - :func:`save_notes`: the shift lead's (or an admin's) notes for the *current* shift; refused
   once the shift is handed over.
 """
@@ -18,13 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dashboard.figures.handover import build_handover
-from dashboard.rules.deadlines import Timing
-from dashboard.rules.shifts import Shift
+from dashboard.rules.shifts import MAX_NOTES, Shift
 from dashboard.store.models import ShiftHandover, User
 from dashboard.store.users import UserRole
 
-MAX_NOTES = 2000  # characters of a shift lead's notes
 NOTE_ROLES = frozenset({UserRole.SHIFT_LEAD.value, UserRole.ADMIN.value})
 
 
@@ -62,30 +59,25 @@ def get_row(session: Session, shift: Shift) -> ShiftHandover | None:
     return session.scalar(select(ShiftHandover).where(ShiftHandover.shift_start == shift.start))
 
 
-def write_handover(session: Session, timing: Timing, shift: Shift, *, city_name: str,
-                   now: datetime) -> tuple[dict[str, Any], bool]:
-    """The stored report of ``shift`` (which must have ended by ``now``), written if missing.
-
-    Returns (content, written_now). The caller commits.
-    """
-    if shift.end > now:
-        raise ValueError(f"the shift {shift.label} has not ended yet")
+def claim(session: Session, shift: Shift) -> ShiftHandover:
+    """The row of ``shift``, made if missing (concurrent callers get the same one)."""
     _ensure_row(session, shift)
     row = get_row(session, shift)
     assert row is not None
-    if row.content is not None:
-        return row.content, False
-    who = row.notes_user.display_name if row.notes_user is not None else ""
-    content = build_handover(session, timing, shift, city_name=city_name, written_at=now, notes=row.notes,
-                             notes_by=who, notes_at=row.notes_at)
+    return row
+
+
+def store_report(session: Session, row: ShiftHandover, content: dict[str, Any], now: datetime) -> tuple[
+        dict[str, Any], bool]:
+    """Store ``content`` as the report of ``row``'s shift unless one is there already: returns the
+    stored report and whether it is this one. The caller commits."""
     done = session.execute(update(ShiftHandover).where(ShiftHandover.id == row.id, ShiftHandover.content.is_(None))
                            .values(content=content, written_at=now).returning(ShiftHandover.id)
                            .execution_options(synchronize_session=False)).scalar()
     if done is None:  # another writer got there first: theirs is the report
         session.expire(row)
-        stored = get_row(session, shift)
-        assert stored is not None and stored.content is not None
-        return stored.content, False
+        assert row.content is not None
+        return row.content, False
     return content, True
 
 
@@ -103,9 +95,11 @@ def notes_of(session: Session, shift: Shift) -> tuple[str, str, datetime | None]
     return row.notes, row.notes_user.display_name if row.notes_user is not None else "", row.notes_at
 
 
-def save_notes(session: Session, user: User, shift: Shift, text: str, now: datetime) -> None:
-    """Store ``text`` as the notes of ``shift``, the shift ``now`` falls in. The caller commits."""
-    if user.role not in NOTE_ROLES or user.disabled:
+def save_notes(session: Session, user_id: int, shift: Shift, text: str, now: datetime) -> None:
+    """Store ``text`` by user ``user_id`` as the notes of ``shift``, the shift ``now`` falls in.
+    The caller commits."""
+    user = session.get(User, user_id)
+    if user is None or user.role not in NOTE_ROLES or user.disabled:
         raise NotesRefused("只有值班长或管理员可以填写交接班备注")
     if not (shift.start <= now < shift.end):
         raise NotesRefused("只能填写当前班次的交接班备注")
