@@ -12,12 +12,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import flask
-from dash import Input, Output, State, ctx, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.output.handover import FORMATS, MEDIA_TYPES, filename, render
 from dashboard.output.pdf import PdfUnavailable
-from dashboard.rules.shifts import Shift
+from dashboard.rules.shifts import MAX_NOTES, Shift
 from dashboard.store import handovers
 
 if TYPE_CHECKING:
@@ -56,34 +56,37 @@ def render_list(entries: list[handovers.HandoverEntry]) -> Any:
 def register(app: dash.Dash, service: ExploreService) -> None:
     """The section's callbacks (ids ``explore-handover-*``)."""
 
-    @app.callback(Output("explore-handover", "children"), Output("explore-handover-current", "children"),
-                  Output("explore-handover-text", "value"), Output("explore-handover-box", "className"),
+    @app.callback(Output("explore-handover", "children"), Output("explore-handover-editor", "children"),
+                  Output("explore-handover-box", "className"),
                   Input("explore-url", "search"), Input("explore-refresh", "n_clicks"),
                   Input("explore-handover-version", "data"))
-    def show(_search: Any, _refresh: Any, _version: Any) -> tuple[Any, Any, Any, str]:
-        hidden: tuple[Any, Any, Any, str] = ([], "", "", "explore-handover-box")
+    def show(_search: Any, _refresh: Any, _version: Any) -> tuple[Any, Any, str]:
+        hidden: tuple[Any, Any, str] = ([], [], "explore-handover-box")
         try:
             with service.sessions() as session:
                 viewer = service.viewer(session)
                 if viewer is None or not viewer.scope.is_city:
                     return hidden
-                plan, now = service.settings.shift_plan, service.clock()
-                current = plan.shift_at(now)
+                current = service.settings.shift_plan.shift_at(service.clock())
                 text, by, at = handovers.notes_of(session, current)
                 entries = handovers.list_handovers(session, service.settings.tz, limit=SHOWN + 1)
             said = f"（{by} {at.astimezone(service.settings.tz):%H:%M} 保存）" if by and at else ""
-            box = "explore-handover-box is-on" + (" can-write" if viewer.role in handovers.NOTE_ROLES else "")
-            return render_list(entries), f"当前班次 {current.label} 交接班备注{said}", text, box
+            # The editor exists only for those who may write (leaders get no control at all).
+            editor = editor_of(current, text, said) if viewer.role in handovers.NOTE_ROLES else []
+            return render_list(entries), editor, "explore-handover-box is-on"
         except Exception:
             log.exception("explore: handovers failed")
-            return html.Div(FAILED, className="explore-error is-on"), "", no_update, "explore-handover-box is-on"
+            return html.Div(FAILED, className="explore-error is-on"), [], "explore-handover-box is-on"
 
     @app.callback(Output("explore-handover-msg", "children"), Output("explore-handover-version", "data"),
-                  Input("explore-handover-save", "n_clicks"), State("explore-handover-text", "value"),
+                  Input({"type": "explore-handover-save", "shift": ALL}, "n_clicks"),
+                  State({"type": "explore-handover-text", "shift": ALL}, "value"),
                   State("explore-handover-version", "data"), prevent_initial_call=True)
-    def save(clicks: Any, text: Any, version: Any) -> tuple[Any, Any]:
-        if not clicks or ctx.triggered_id != "explore-handover-save":
-            raise PreventUpdate
+    def save(_clicks: Any, texts: Any, version: Any) -> tuple[Any, Any]:
+        trig = ctx.triggered_id
+        if not isinstance(trig, dict) or not (ctx.triggered and ctx.triggered[0].get("value")):
+            raise PreventUpdate  # the button appearing (n_clicks 0), not a click
+        text = next((t for t in texts or [] if isinstance(t, str)), "")
         try:
             from auth import identity
 
@@ -93,9 +96,11 @@ def register(app: dash.Dash, service: ExploreService) -> None:
                     return html.Span("登录已失效，请重新登录", className="explore-late"), no_update
                 if not viewer.scope.is_city:
                     return html.Span("只有市级值班长或管理员可以填写交接班备注", className="explore-late"), no_update
-                shift = service.settings.shift_plan.shift_at(service.clock())
-                text = text if isinstance(text, str) else ""
-                handovers.save_notes(session, who.user_id, shift, text, service.clock())
+                now = service.clock()
+                shift = service.settings.shift_plan.shift_at(now)
+                if trig.get("shift") != shift.key:  # the page was opened in an earlier shift
+                    return html.Span("班次已更替，请刷新后填写当前班次的备注", className="explore-late"), no_update
+                handovers.save_notes(session, who.user_id, shift, text, now)
                 session.commit()
             return html.Span("备注已保存", className="explore-ok"), (version if isinstance(version, int) else 0) + 1
         except handovers.NotesRefused as exc:
@@ -103,6 +108,19 @@ def register(app: dash.Dash, service: ExploreService) -> None:
         except Exception:
             log.exception("explore: saving handover notes failed")
             return html.Span(FAILED, className="explore-late"), no_update
+
+
+def editor_of(shift: Shift, text: str, said: str) -> list[Any]:
+    """The current shift's notes editor (shift leads and admins of the city)."""
+    return [
+        html.Label(f"当前班次 {shift.label} 交接班备注{said}", htmlFor="explore-handover-text",
+                   className="explore-note"),
+        dcc.Textarea(id={"type": "explore-handover-text", "shift": shift.key}, value=text,
+                     className="explore-textarea explore-handover__text", maxLength=MAX_NOTES,
+                     placeholder="本班需交接的事项（交班时写入报告）"),
+        html.Button("保存备注", id={"type": "explore-handover-save", "shift": shift.key}, n_clicks=0,
+                    className="explore-btn explore-btn--primary"),
+    ]
 
 
 def file_response(service: ExploreService, key: str, fmt: str) -> flask.Response:
@@ -145,4 +163,4 @@ def add_routes(server: flask.Flask, service: ExploreService) -> None:
     server.add_url_rule(FILE_RULE, endpoint="explore_handover", view_func=handover_file)
 
 
-__all__ = ["FILE_RULE", "add_routes", "file_response", "register", "render_list"]
+__all__ = ["FILE_RULE", "add_routes", "editor_of", "file_response", "register", "render_list"]

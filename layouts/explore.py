@@ -28,7 +28,6 @@ from dashboard.rules.alerts import AlertLevel
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
 from dashboard.rules.lifecycle import Stage
 from dashboard.rules.limits import UNITS
-from dashboard.rules.shifts import MAX_NOTES
 from dashboard.rules.vocab import UNLOCATED, UNLOCATED_LIST, Kind, Source, Urgency
 from dashboard.settings import Settings
 
@@ -684,19 +683,13 @@ __all__ = ["layout", "KPIS", "TABLE_COLUMNS", "TITLE", "render_crumbs", "region_
 
 def handover_box() -> html.Div:
     """交接班报告 (docs/handover.md): past shifts' reports and the current shift's notes; shown to
-    city-scope viewers (callbacks/handover.py), the notes' editor to shift leads and admins."""
+    city-scope viewers (callbacks/handover.py), the notes' editor to shift leads and admins only."""
     return html.Div(id="explore-handover-box", className="explore-handover-box", children=[
         html.H2(className="gh-panel__title explore-subtitle", children=[
             "交接班报告", html.Span("每班结束时生成", className="explore-note")]),
         html.Div(id="explore-handover", className="explore-handover__list", children=[]),
-        html.Div(className="explore-handover__notes", children=[
-            html.Label(id="explore-handover-current", htmlFor="explore-handover-text", className="explore-note",
-                       children=""),
-            dcc.Textarea(id="explore-handover-text", className="explore-textarea explore-handover__text",
-                         maxLength=MAX_NOTES, placeholder="本班需交接的事项（交班时写入报告）"),
-            html.Button("保存备注", id="explore-handover-save", n_clicks=0,
-                        className="explore-btn explore-btn--primary"),
-            html.Span(id="explore-handover-msg", className="explore-msg", role="status", children=[]),
-        ]),
+        # The notes editor: filled by callbacks/handover.py for shift leads and admins only.
+        html.Div(id="explore-handover-editor", className="explore-handover__notes", children=[]),
+        html.Span(id="explore-handover-msg", className="explore-msg", role="status", children=[]),
         dcc.Store(id="explore-handover-version", data=0),
     ])

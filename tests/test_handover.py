@@ -296,8 +296,8 @@ def test_explore_lists_handovers_and_the_page_renders(browser: Any, live_server:
     expect(row).to_contain_text(shift.label)
     expect(row).to_contain_text(f"来件 {content['came_in']['total']} · 结案 {content['closed']['total']}")
     # The current shift's notes: written here, kept, and shown again after a reload.
-    page.fill("#explore-handover-text", "白石街道积水点已安排巡查，接班后请跟进。")
-    page.click("#explore-handover-save")
+    page.locator("#explore-handover-editor textarea").fill("白石街道积水点已安排巡查，接班后请跟进。")
+    page.locator("#explore-handover-editor button", has_text="保存备注").click()
     expect(page.locator("#explore-handover-msg")).to_have_text("备注已保存", timeout=10_000)
     box.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "explore-handover-1920x1080.png"))
@@ -333,7 +333,7 @@ def test_explore_lists_handovers_and_the_page_renders(browser: Any, live_server:
         expect(p.locator("#explore-children")).not_to_be_empty(timeout=20_000)
         if shown:
             expect(p.locator("#explore-handover .explore-handover").first).to_be_visible(timeout=20_000)
-            expect(p.locator("#explore-handover-text")).to_be_hidden()
+            assert p.locator("#explore-handover-box textarea, #explore-handover-box button").count() == 0
         else:
             p.wait_for_timeout(1500)
             expect(p.locator("#explore-handover-box")).to_be_hidden()
