@@ -179,7 +179,7 @@ def test_figures_equal_sql_recounts(settings: Settings, sessions: sessionmaker[S
     from openpyxl import load_workbook
 
     wb = load_workbook(io.BytesIO(render_xlsx(content)))
-    assert wb.sheetnames == ["本班来件", "本班结案", "本班新增超期", "紧急案件（交班时仍在办）", "预警"]
+    assert wb.sheetnames == ["本班来件", "本班结案", "本班新增超期", "紧急案件（交班时仍在办）", "预警", "热点网格"]
     assert {wb["本班来件"].cell(r, 1).value for r in range(2, wb["本班来件"].max_row + 1)} == \
         {r["case_id"] for r in content["came_in"]["cases"]}
 

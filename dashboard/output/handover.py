@@ -22,7 +22,7 @@ from dashboard.output.pdf import html_to_pdf
 __all__ = ["FORMATS", "MEDIA_TYPES", "SHOWN_ROWS", "filename", "render", "render_html", "render_pdf", "render_xlsx",
            "title"]
 
-SHOWN_ROWS = 8  # rows of each list on the page (the XLSX has them all)
+SHOWN_ROWS = 6  # rows of each list on the page (the XLSX has them all)
 FORMATS = ("html", "pdf", "xlsx")
 # The XLSX's columns beyond the case table's (the 新增超期 sheet).
 EXTRA_COLUMNS = (("clock_stage", "超时环节"), ("overdue_hours", "已超时长（小时）"))
@@ -30,6 +30,8 @@ ALERT_COLUMNS = (("number", "案件编号"), ("case_id", "案件标识"), ("reas
                  ("klass", "大类 · 小类"), ("district", "区"), ("grid", "网格"), ("raised_at", "预警时间"),
                  ("escalated_at", "升级时间"), ("acknowledged_by", "确认人"), ("acknowledged_at", "确认时间"),
                  ("cleared_at", "解除时间"))
+HOT_COLUMNS = (("grid", "网格"), ("community", "社区"), ("street", "街道"), ("district", "区"),
+               ("value", "本班新增（件）"))
 
 
 def title(content: dict[str, Any]) -> str:
@@ -56,10 +58,11 @@ def render_html(content: dict[str, Any]) -> str:
 
 
 def render_xlsx(content: dict[str, Any]) -> bytes:
-    """One sheet per case list (SECTIONS) and a 预警 sheet."""
+    """One sheet per case list (SECTIONS), a 预警 and a 热点网格 sheet."""
     sheets: list[tuple[str, Any]] = [(head, content[key]["cases"]) for key, head in SECTIONS]
     alerts = [{k: a.get(k, "") for k, _ in ALERT_COLUMNS} for a in content["alerts"]]
-    return to_xlsx_sheets(sheets, EXTRA_COLUMNS, tables=[("预警", ALERT_COLUMNS, alerts)])
+    return to_xlsx_sheets(sheets, EXTRA_COLUMNS, tables=[("预警", ALERT_COLUMNS, alerts),
+                                                         ("热点网格", HOT_COLUMNS, content["hot_spots"])])
 
 
 def render_pdf(content: dict[str, Any]) -> bytes:
