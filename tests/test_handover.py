@@ -341,3 +341,29 @@ def test_explore_lists_handovers_and_the_page_renders(browser: Any, live_server:
         other.close()
     assert watch.errors == []
     context.close()
+
+
+def test_the_page_fits_one_a4_sheet_with_full_lists() -> None:
+    """Every list longer than the page shows, 500 characters of notes: still one printed sheet."""
+    import re
+
+    from dashboard.output.handover import SHOWN_ROWS, render_pdf
+
+    case = {"case_id": "C-1", "number": "N20261207000123", "major": "市容环境类", "minor": "私搭乱建",
+            "district": "青山区", "street": "江东街道", "unit": "青山区城管执法局", "clock_stage": "处置",
+            "deadline_at": "2026-12-07 09:00", "overdue_hours": 7.0, "stage": "处置", "status": "超期"}
+    part = {"total": 120, "by_group": [[f"事件·市容环境类{i}", 10] for i in range(12)],
+            "by_district": [[f"青山区{i}", 10] for i in range(12)], "cases": [case] * 20}
+    alert = {"id": 1, "case_id": "C", "number": "N20261207000124", "reason": "安全隐患类", "level": "区级",
+             "klass": "市政公用设施 · 供水井盖", "district": "青山区", "grid": "990101001001001",
+             "raised_at": "2026-12-07 08:20", "escalated_at": "2026-12-07 08:30",
+             "acknowledged_at": "2026-12-07 08:40", "acknowledged_by": "city.shift", "cleared_at": ""}
+    content = {"version": 1, "shift": {"key": "2026-12-07T08:00", "label": "2026-12-07 08:00—16:00"}, "city": "演示市",
+               "written_at": "2026-12-07 16:00", "came_in": part, "closed": part, "urgent_open": part,
+               "went_overdue": {"total": 20, "cases": [case] * 20}, "alerts": [alert] * 20, "alerts_acknowledged": 20,
+               "hot_spots": [{"grid": "990101001001001", "community": "江东社区", "street": "江东街道",
+                              "district": "青山区", "value": 9}] * 10,
+               "hot_metric": "新增（本班）", "notes": {"text": "交接事项" * 125, "by": "值班长1", "at": "2026-12-07 15:00"}}
+    pdf = render_pdf(content)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    assert SHOWN_ROWS < 20  # the lists above are longer than the page shows

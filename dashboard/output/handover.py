@@ -48,6 +48,8 @@ def render_html(content: dict[str, Any]) -> str:
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("dashboard.output", "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    # Times on the page without the year ("12-07 08:20"): one shift's page needs no more (the XLSX has it).
+    env.filters["short"] = lambda text: text[5:] if isinstance(text, str) and len(text) == 16 else text
     pairs = {key: list(zip_longest(content[key]["by_group"], content[key]["by_district"]))[:SHOWN_ROWS]
              for key in ("came_in", "closed")}
     foot = ("口径：来件按上报时间、结案按结案时间计入本班；新增超期为时限在本班内届满且交班时仍超期的案件"
