@@ -363,7 +363,8 @@ def test_the_page_fits_one_a4_sheet_with_full_lists() -> None:
                "went_overdue": {"total": 20, "cases": [case] * 20}, "alerts": [alert] * 20, "alerts_acknowledged": 20,
                "hot_spots": [{"grid": "990101001001001", "community": "江东社区", "street": "江东街道",
                               "district": "青山区", "value": 9}] * 10,
-               "hot_metric": "新增（本班）", "notes": {"text": "交接事项" * 125, "by": "值班长1", "at": "2026-12-07 15:00"}}
+               "hot_metric": "新增（本班）",
+               "notes": {"text": "交接事项" * 125, "by": "值班长1", "at": "2026-12-07 15:00"}}
     pdf = render_pdf(content)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     assert SHOWN_ROWS < 20  # the lists above are longer than the page shows
