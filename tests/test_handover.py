@@ -343,7 +343,8 @@ def test_explore_lists_handovers_and_the_page_renders(browser: Any, live_server:
     context.close()
 
 
-def test_the_page_fits_one_a4_sheet_with_full_lists() -> None:
+@pytest.mark.browser
+def test_the_page_fits_one_a4_sheet_with_full_lists(browser: Any) -> None:
     """Every list longer than the page shows, 500 characters of notes: still one printed sheet."""
     import re
 
@@ -365,6 +366,6 @@ def test_the_page_fits_one_a4_sheet_with_full_lists() -> None:
                               "district": "青山区", "value": 9}] * 10,
                "hot_metric": "新增（本班）",
                "notes": {"text": "交接事项" * 125, "by": "值班长1", "at": "2026-12-07 15:00"}}
-    pdf = render_pdf(content)
+    pdf = render_pdf(content, browser=browser)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     assert SHOWN_ROWS < 20  # the lists above are longer than the page shows

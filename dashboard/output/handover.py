@@ -67,12 +67,13 @@ def render_xlsx(content: dict[str, Any]) -> bytes:
                                                          ("热点网格", HOT_COLUMNS, content["hot_spots"])])
 
 
-def render_pdf(content: dict[str, Any]) -> bytes:
-    """The page printed to A4 PDF; raises ``PdfUnavailable`` (with the reason) without Chromium."""
+def render_pdf(content: dict[str, Any], *, browser: Any = None) -> bytes:
+    """The page printed to A4 PDF; raises ``PdfUnavailable`` (with the reason) without Chromium.
+    ``browser``: a Playwright browser to print with (default: start headless Chromium for this)."""
     with tempfile.TemporaryDirectory(prefix="gridhall-handover-") as tmp:
         html = Path(tmp) / "handover.html"
         html.write_text(render_html(content), encoding="utf-8")
-        return html_to_pdf(html, Path(tmp) / "handover.pdf").read_bytes()
+        return html_to_pdf(html, Path(tmp) / "handover.pdf", browser=browser).read_bytes()
 
 
 def render(content: dict[str, Any], fmt: str) -> bytes:
