@@ -101,7 +101,8 @@ PAGE_LIST: tuple[Page, ...] = (
                  "/wall/events")),  # its push stream (server-sent events)
     # Drill-down: shift leads work in it (and may note hot spots), leaders and admins read it.
     Page("explore", Rule(PEOPLE, writes=True), home_of=frozenset({SHIFT_LEAD, ADMIN}),
-         routes=("/explore/export.<fmt>",)),  # the current case table as CSV/XLSX
+         routes=("/explore/export.<fmt>",  # the current case table as CSV/XLSX
+                 "/explore/handover/<shift>.<fmt>")),  # a shift's handover (city scope; 404 otherwise)
     # The leaders' read-only summary (desktop and phone).
     Page("view", Rule(PEOPLE), home_of=frozenset({LEADER})),
     # The hall's screens (大屏管理): shift leads change the screens of their scope and post

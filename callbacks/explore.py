@@ -439,6 +439,9 @@ def _flatten(result: dict[str, Any], key: str | None) -> list[Any]:
 
 def register(app: dash.Dash, service: ExploreService) -> None:
     """Register /explore's callbacks (every output id starts with \"explore-\") and its export."""
+    from callbacks import handover
+
+    handover.register(app, service)  # the 交接班报告 section
 
     @app.callback(*main_outputs(), Input("explore-url", "search"), Input("explore-refresh", "n_clicks"),
                   State("explore-view-key", "data"), *[State(f"explore-f-{f}", "value") for f in FILTERS])
@@ -632,6 +635,9 @@ def add_routes(server: flask.Flask, service: ExploreService) -> None:
             return _text_response(FAILED, 500)
 
     server.add_url_rule(EXPORT_RULE, endpoint="explore_export", view_func=export)
+    from callbacks import handover
+
+    handover.add_routes(server, service)  # the handovers' HTML/PDF/XLSX
 
 
 def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month: str | None = None) -> str:

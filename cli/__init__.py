@@ -21,6 +21,7 @@ from cli import (
     demo,
     feed,
     geocode,
+    handover,
     housekeeping,
     open311,
     overdue,
@@ -55,6 +56,7 @@ app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(open311.open311_app, name="open311")
 app.command()(overdue.overdue)
 app.command()(report.report)
+app.command()(handover.handover)
 app.command()(geocode.geocode)
 app.command()(housekeeping.housekeeping)
 app.command()(archive.archive)

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dashboard.rules.shifts import ShiftPlan, parse_boundaries
+
 
 def _default_data_dir() -> Path:
     # XDG data home: a per-user, writable place that survives reboots.
@@ -156,6 +158,11 @@ class Settings(BaseSettings):
         default=30, ge=1, le=3600,
         description="Lifetime of gridhall housekeeping's Redis lock: the owner renews it every third of it; when the "
                     "owner dies, another host takes over within this and a tenth of it.",
+    )
+    shifts: str = Field(
+        default="08:00,16:00,24:00",
+        description="The hall's shift boundaries (班次), HH:MM in the city's local time, comma-separated; 24:00 is "
+                    "midnight. gridhall housekeeping writes the handover (交接班报告) of each shift as it ends.",
     )
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
@@ -325,6 +332,12 @@ class Settings(BaseSettings):
         """Dated working periods: ((month, day) first, (month, day) last, periods) each."""
         return _parse_working_periods(self.working_periods)[1]
 
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, value: str) -> str:
+        parse_boundaries(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -334,6 +347,11 @@ class Settings(BaseSettings):
         return value
 
     # -- derived values ---------------------------------------------------------------
+    @property
+    def shift_plan(self) -> ShiftPlan:
+        """The hall's shifts (``GRIDHALL_SHIFTS``) in the city's time zone."""
+        return ShiftPlan.parse(self.shifts, self.tz)
+
     @property
     def tz(self) -> ZoneInfo:
         """The city's time zone: the one way to read it (see the class docstring)."""

@@ -5,9 +5,9 @@ compare-and-delete) makes one of them the owner, which runs every task of :data:
 ``GRIDHALL_HOUSEKEEPING_INTERVAL_S``. The others wait and take over within the lock's lifetime
 when the owner stops or dies. Tasks are idempotent (a pass repeated by a new owner does no harm).
 
-:data:`TASKS` is the one place where scheduled work is registered: partitions ahead now; reports,
-retraining and pruning later. A task takes the settings and the engine and returns one line
-saying what it did.
+:data:`TASKS` is the one place where scheduled work is registered: partitions ahead and the shift
+handovers (a pass also runs just after each shift boundary); retraining and pruning later. A task
+takes the settings and the engine and returns one line saying what it did.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from dashboard.rules.clock import utcnow
 from feeds.keys import HOUSEKEEPING_LAST_KEY, HOUSEKEEPING_LOCK_KEY
 
 if TYPE_CHECKING:
@@ -56,9 +57,42 @@ def partitions_ahead(settings: Settings, engine: Engine) -> str:
     return f"made {', '.join(made)}" if made else f"all {settings.partitions_ahead} months ahead exist"
 
 
+HANDOVER_CATCH_UP = timedelta(days=1)  # shifts ended this long ago still get their handover if missing
+
+
+def shift_handovers(settings: Settings, engine: Engine) -> str:
+    """The handover (交接班报告) of every shift ended in the last day that has none yet (docs/handover.md)."""
+    from sqlalchemy.orm import Session
+
+    from dashboard.figures.handover import write_handover
+    from dashboard.store.cityname import city_name
+    from dashboard.store.reference import timing_for
+
+    plan, now = settings.shift_plan, utcnow()
+    shift, written, have = plan.last_ended(now), [], 0
+    with Session(engine) as session:
+        timing = timing_for(settings, session)
+        name = city_name(settings, session)
+        while shift.end > now - HANDOVER_CATCH_UP:
+            _, new = write_handover(session, timing, shift, city_name=name, now=now)
+            session.commit()  # each shift on its own: a failure later leaves the earlier ones written
+            if new:
+                written.append(shift.key)
+            else:
+                have += 1
+            shift = plan.previous(shift)
+    return f"wrote {', '.join(written)}" if written else f"all {have} shifts of the last day written"
+
+
+def until_next_shift(settings: Settings, now: datetime) -> float:
+    """Seconds until just after the next shift boundary (a pass then writes the handover at once)."""
+    return (settings.shift_plan.shift_at(now).end - now).total_seconds() + 1.0
+
+
 # Every scheduled task, in the order a pass runs them. Add new ones here (and to docs/history.md).
 TASKS: tuple[Task, ...] = (
     Task("partitions_ahead", partitions_ahead, "monthly partitions of case_events made ahead (PostgreSQL)"),
+    Task("shift_handovers", shift_handovers, "the handover of each ended shift, written once (docs/handover.md)"),
 )
 
 _RENEW = """
@@ -170,7 +204,9 @@ def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading
                 report(f"pass {passes} by {lock.token}: {name}: {summary}")
             if once:
                 return passes
-            stop.wait(max(0.0, settings.housekeeping_interval_s - (time.monotonic() - started)))
+            # The next pass: after the interval, or just after the next shift boundary if sooner.
+            stop.wait(max(0.0, min(settings.housekeeping_interval_s - (time.monotonic() - started),
+                                   until_next_shift(settings, utcnow()))))
             if not lock.held:
                 renewer_stop.set()
                 report("lost the housekeeping lock; waiting to take it again")

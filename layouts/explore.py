@@ -175,6 +175,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "", screens: bool
                             DEVICES_TITLE, html.Span(id="explore-devices-note", className="explore-note")]),
                         html.Div(id="explore-devices", className="explore-devices__body", children=[]),
                     ]),
+                    handover_box(),
                 ]),
                 html.Section(className="gh-panel explore-mapbox", children=[
                     html.H2(className="gh-panel__title", children=[
@@ -678,3 +679,17 @@ __all__ = ["layout", "KPIS", "TABLE_COLUMNS", "TITLE", "render_crumbs", "region_
            "render_children", "render_hot", "render_notes", "render_detail", "ranking_columns", "month_options",
            "ranking_options", "shown_note", "map_note", "class_figure", "trend_figure", "render_unlocated",
            "unlocated_note"]
+
+
+def handover_box() -> html.Div:
+    """交接班报告 (docs/handover.md): past shifts' reports and the current shift's notes; shown to
+    city-scope viewers (callbacks/handover.py), the notes' editor to shift leads and admins only."""
+    return html.Div(id="explore-handover-box", className="explore-handover-box", children=[
+        html.H2(className="gh-panel__title explore-subtitle", children=[
+            "交接班报告", html.Span("每班结束时生成", className="explore-note")]),
+        html.Div(id="explore-handover", className="explore-handover__list", children=[]),
+        # The notes editor: filled by callbacks/handover.py for shift leads and admins only.
+        html.Div(id="explore-handover-editor", className="explore-handover__notes", children=[]),
+        html.Span(id="explore-handover-msg", className="explore-msg", role="status", children=[]),
+        dcc.Store(id="explore-handover-version", data=0),
+    ])

@@ -74,6 +74,7 @@ def _samples(app: Any, case_id: str) -> list[tuple[str, str, str, Any]]:
         "/<path:path>": [f"/{p}" for p in policy.PAGES],
         "/wall/geo/<name>.json": ["/wall/geo/grids.json", "/wall/geo/boundaries.json"],
         "/explore/export.<fmt>": ["/explore/export.csv", "/explore/export.xlsx"],
+        "/explore/handover/<shift>.<fmt>": ["/explore/handover/2026-11-20T0800.html"],
         "/api/v1/cases/<case_id>": [f"/api/v1/cases/{case_id}"],
         **{rule: [rule.replace("<fmt>", "json").replace("<service_code>", "E06010")
                   .replace("<request_id>", case_id).replace("<token>", "t0"),

@@ -553,7 +553,14 @@ def case_table(session: Session, scope: Scope, timing: Timing, now: datetime, se
                limit: int = TABLE_CAP) -> CaseTable:
     """The selection's cases, newest report first (then by case id), at most ``limit`` of them."""
     where = filter_condition(session, scope, timing, now, selection)
-    total = _count(session, where)
+    return CaseTable(_count(session, where), case_rows(session, scope, timing, now, where, limit), limit)
+
+
+def case_rows(session: Session, scope: Scope, timing: Timing, now: datetime, where: ColumnElement[bool],
+              limit: int = TABLE_CAP) -> tuple[dict[str, Any], ...]:
+    """The cases matching ``where`` as the table's rows (keys of :data:`COLUMNS`), newest report
+    first, at most ``limit``; 超期/临期 judged at ``now`` with the stored clocks. The case table,
+    its exports and the shift handover's lists (dashboard/figures/handover.py) all use it."""
     g, u = aliased(Grid), aliased(Unit)
     comm, street, dist = aliased(Region), aliased(Region), aliased(Region)
     rows = session.execute(
@@ -589,7 +596,7 @@ def case_table(session: Session, scope: Scope, timing: Timing, now: datetime, se
             "deadline_at": _local(r[14], tz) if open_ else "", "closed_at": _local(r[15], tz),
             "address": r[16] or "", "description": r[17] or "",
         })
-    return CaseTable(total, tuple(out), limit)
+    return tuple(out)
 
 
 def export_rows(session: Session, scope: Scope, timing: Timing, now: datetime,

@@ -25,18 +25,30 @@ def to_csv(rows: Any) -> bytes:
 
 
 def to_xlsx(rows: Any) -> bytes:
+    """The case table as one sheet, 案件列表."""
+    return to_xlsx_sheets([("案件列表", rows)])
+
+
+def to_xlsx_sheets(sheets: Any, extra: tuple[tuple[str, str], ...] = (),
+                   tables: Any = ()) -> bytes:
+    """One sheet per (title, rows) with the case table's columns, then ``extra`` columns
+    ((key, header), e.g. the shift handover's 超时环节) where the rows have them; then one sheet
+    per (title, columns, rows) of ``tables`` with its own columns."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     wb = Workbook(write_only=False)
-    ws = wb.active
-    ws.title = "案件列表"
-    ws.append([label for _, label in explore.COLUMNS])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append([explore.export_cell(_xlsx_text(row.get(key, ""))) for key, _ in explore.COLUMNS])
-    ws.freeze_panes = "A2"
+    wb.remove(wb.active)
+    plan = [(title, list(explore.COLUMNS) + [c for c in extra if any(c[0] in r for r in rows)], rows)
+            for title, rows in ((t, list(r)) for t, r in sheets)]
+    for title, columns, rows in [*plan, *tables]:
+        ws = wb.create_sheet(title)
+        ws.append([label for _, label in columns])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            ws.append([explore.export_cell(_xlsx_text(row.get(key, ""))) for key, _ in columns])
+        ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -49,4 +61,4 @@ def _xlsx_text(value: Any) -> Any:
     return value
 
 
-__all__ = ["to_csv", "to_xlsx"]
+__all__ = ["to_csv", "to_xlsx", "to_xlsx_sheets"]

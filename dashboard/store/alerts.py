@@ -20,7 +20,7 @@ Every step is announced on the control channel as ``{kind: alert, ref: "<id>:<st
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -317,7 +317,36 @@ def list_alerts(session: Session, scope: Scope, now: datetime, *, include_done: 
                      Alert.district_id == scope.region_id if scope.level == "district" else shown_in(scope))
     else:
         condition = and_(waiting(), shown_in(scope))
-    shown = _read(session, and_(condition, Alert.raised_at <= now), classification, limit, newest_first=True)
+    return _with_steps(session, _read(session, and_(condition, Alert.raised_at <= now), classification, limit,
+                                      newest_first=True))
+
+
+def alerts_in_period(session: Session, start: datetime, end: datetime, *,
+                     classification: Classification | None = None) -> list[AlertRow]:
+    """Every alert (the city's) raised, escalated, acknowledged or cleared in [start, end), oldest
+    raised first: what a shift handover lists. Steps after ``end`` are left out, so a report
+    rebuilt later says what was known when the shift ended."""
+    def within(column: Any) -> ColumnElement[bool]:
+        return and_(column >= start, column < end)
+
+    condition = or_(within(Alert.raised_at), within(Alert.escalated_at), within(Alert.acknowledged_at),
+                    within(Alert.cleared_at))
+    rows = _with_steps(session, _read(session, condition, classification))
+    return [_as_of(r, end) for r in rows]
+
+
+def _as_of(row: AlertRow, end: datetime) -> AlertRow:
+    def before(at: datetime | None) -> datetime | None:
+        return at if at is not None and at < end else None
+
+    acked = before(row.acknowledged_at)
+    escalated = before(row.alert.escalated_at)
+    alert = replace(row.alert, escalated=escalated is not None, escalated_at=escalated)
+    return AlertRow(alert, acked, row.acknowledged_by if acked else None, row.acknowledged_scope if acked else None,
+                    before(row.cleared_at))
+
+
+def _with_steps(session: Session, shown: list[ActiveAlert]) -> list[AlertRow]:
     extra = {a.id: (a.acknowledged_at, a.acknowledger.username if a.acknowledger else None, a.acknowledged_scope,
                     a.cleared_at)
              for a in session.scalars(select(Alert).where(Alert.id.in_([s.id for s in shown])))} if shown else {}

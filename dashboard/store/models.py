@@ -562,3 +562,27 @@ class Open311Key(Base):
     revoked: Mapped[bool] = mapped_column(default=False)
 
     scope_region: Mapped[Region | None] = relationship()
+
+
+class ShiftHandover(Base):
+    """One shift's handover (交接班报告, docs/handover.md): the shift lead's notes while it runs,
+    the report's content written once when it has ended.
+
+    ``content`` (JSON) is the whole report as built at the boundary by the one owner of scheduled
+    work; it is set once (``UPDATE … WHERE content IS NULL``) and never changed, so the HTML, PDF
+    and XLSX rendered from it are the same whenever they are asked for. Notes can be written
+    only while ``content`` is NULL (the shift has not been handed over).
+    """
+
+    __tablename__ = "shift_handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shift_start: Mapped[datetime] = mapped_column(unique=True)
+    shift_end: Mapped[datetime]
+    notes: Mapped[str] = mapped_column(FreeText, default="")
+    notes_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    notes_at: Mapped[datetime | None]
+    written_at: Mapped[datetime | None]
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    notes_user: Mapped[User | None] = relationship()
