@@ -546,7 +546,7 @@ def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_ro
             sets = ", ".join(f"{c} = i.{v}" for c, v in zip(columns, values, strict=True) if c != "case_id")
             # By primary key, row by row, whatever the planner thinks of the never-analysed
             # staging table: a hash join would read all of ``cases`` for each batch, a cost
-            # that grows with the table (see docs/deployment.md, "The write path").
+            # that grows with the table (docs/architecture.md, "Apply").
             cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
                         f"UPDATE cases SET {sets} FROM incoming_cases_tz i WHERE cases.id = i.id AND i.id <> -1; "
                         "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT")
