@@ -195,8 +195,14 @@ def require_redis(redis_url: str) -> None:
     """End the bench with one line when the Redis server of ``redis_url`` does not answer."""
     import redis
 
+    from feeds.connection import cluster_url_parts, is_cluster_url
+
     try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
+        if is_cluster_url(redis_url):  # a cluster URL (feeds/connection.py): ping its first node
+            (host, port), *_ = cluster_url_parts(redis_url)[0]
+            client = redis.Redis(host=host, port=port, socket_connect_timeout=3)
+        else:
+            client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
         try:
             client.ping()
         finally:

@@ -7,13 +7,13 @@ to the stored state directly; one that lands inside the known history makes the 
 re-folded from its whole stored history. Either way the row equals
 :func:`dashboard.rules.lifecycle.fold` of everything stored, whatever the arrival order.
 
-Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``), then the
-touched case rows are read ``FOR UPDATE`` (PostgreSQL; SQLite holds the database write lock
-from the first insert), so two ingest processes never fold a case from stale state. Two
-processes creating the same new case collide on its unique key: on PostgreSQL the second's
-``INSERT … ON CONFLICT DO NOTHING`` waits for the first to commit, and the second then folds
-just that case again on the stored row, in its own transaction (no batch is redone for it);
-elsewhere the loser's transaction fails as a whole and the ingest retries the batch.
+Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``). On
+PostgreSQL the batch's new cases are then folded and inserted, in case_id order; a case
+another ingest is creating at that moment waits for its commit and is then folded like the
+stored ones, which are locked last (``FOR UPDATE``, case_id order) and folded on their rows
+(see :func:`_new_cases_first_pg`: ingests on the same cases wait for each other, never
+deadlock, and redo no batch for a race). SQLite holds the database write lock from the first
+insert: the touched rows are read and folded in one go.
 """
 
 from __future__ import annotations
@@ -544,7 +544,12 @@ def _write_cases_pg(session: Session, new_rows: list[dict[str, Any]], changed_ro
                 taken = {r["case_id"] for r in new_rows} - {r[0] for r in cur.fetchall()}
         if changed_rows:
             sets = ", ".join(f"{c} = i.{v}" for c, v in zip(columns, values, strict=True) if c != "case_id")
-            cur.execute(f"UPDATE cases SET {sets} FROM incoming_cases_tz i WHERE cases.id = i.id AND i.id <> -1")
+            # By primary key, row by row, whatever the planner thinks of the never-analysed
+            # staging table: a hash join would read all of ``cases`` for each batch, a cost
+            # that grows with the table (docs/architecture.md, "Apply").
+            cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                        f"UPDATE cases SET {sets} FROM incoming_cases_tz i WHERE cases.id = i.id AND i.id <> -1; "
+                        "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT")
     return taken
 
 
@@ -602,22 +607,15 @@ def _among(session: Session, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
-def _lock_cases(session: Session, case_ids: list[str], nowait: bool = False) -> dict[str, Any]:
-    """The case rows, locked (``nowait``: a row another transaction holds raises CaseRace)."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        return {
-            row.case_id: row
-            for row in session.execute(
-                select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
-                .order_by(Case.case_id).with_for_update(nowait=nowait)
-            )
-        }
-    except OperationalError as exc:
-        if nowait and getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
-            raise CaseRace(f"a case of this batch is locked by another ingest: {exc.orig}") from None
-        raise
+def _lock_cases(session: Session, case_ids: list[str]) -> dict[str, Any]:
+    """The case rows, locked ``FOR UPDATE`` in case_id order (one order for every ingest)."""
+    return {
+        row.case_id: row
+        for row in session.execute(
+            select(*Case.__table__.c).where(_among(session, Case.case_id, case_ids))
+            .order_by(Case.case_id).with_for_update()
+        )
+    }
 
 
 @dataclass
@@ -636,28 +634,13 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
     for item in fresh:
         by_case.setdefault(item.event.case_id, []).append(item)
     case_ids = sorted(by_case)
-    # Sorted and locked: concurrent ingests wait for each other instead of folding stale state.
-    rows = _lock_cases(session, case_ids)
-    plan = _Plan()
-    _plan_cases(session, case_ids, by_case, rows, ref, result, plan, fresh)
     if session.get_bind().dialect.name == "postgresql":
-        taken = _write_cases_pg(session, plan.new_rows, plan.changed_rows)
-        if taken:
-            # Another ingest created some of "our" new cases first: INSERT … ON CONFLICT DO
-            # NOTHING waited for its commit and skipped them. Instead of redoing the whole
-            # batch, fold just those cases again on the rows it stored, in this transaction.
-            _forget(taken, plan, result)
-            again = _Plan()
-            # NOWAIT: this transaction now holds new case rows another ingest may be waiting
-            # for; waiting here in turn (for a row that one locked) could close a cycle, a
-            # deadlock PostgreSQL breaks only after deadlock_timeout. Locked: redo the batch.
-            rows.update(_lock_cases(session, sorted(taken), nowait=True))
-            _plan_cases(session, sorted(taken), by_case, rows, ref, result, again, fresh)
-            if _write_cases_pg(session, again.new_rows, again.changed_rows):
-                raise CaseRace(f"case(s) {sorted(taken)} vanished while this batch was applied")
-            plan.problems += again.problems
-            plan.impossible += again.impossible
-        plan.new_rows, plan.changed_rows = [], []
+        plan = _new_cases_first_pg(session, case_ids, by_case, ref, result, fresh)
+    else:
+        # Sorted and locked (SQLite: the database write lock is held already).
+        rows = _lock_cases(session, case_ids)
+        plan = _Plan()
+        _plan_cases(session, case_ids, by_case, rows, ref, result, plan, fresh)
     impossible, problems = plan.impossible, plan.problems
     if impossible:
         # Impossible whatever arrives later: out of the history, into the dead letters.
@@ -667,6 +650,49 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
         result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
         result.rejected += [(item, "transition", reason) for item, reason in impossible]
     _write(session, plan.new_rows, plan.changed_rows, problems)
+
+
+def _new_cases_first_pg(session: Session, case_ids: list[str], by_case: dict[str, list[Incoming]],
+                        ref: Reference, result: ApplyResult, fresh: list[Incoming]) -> _Plan:
+    """PostgreSQL: write the batch's new cases first, then lock and fold the stored ones.
+
+    1. The cases not stored yet (as this statement sees them, no lock) are folded as new and
+       inserted, in case_id order, ``ON CONFLICT DO NOTHING``: a case another ingest is
+       creating at that moment waits for its commit and is then "taken".
+    2. Every stored case of the batch, the taken ones included, is locked (``FOR UPDATE``, in
+       case_id order) and folded onto its row.
+
+    Why this order: a transaction in step 2 only ever waits for row locks of other
+    transactions in step 2 (one order: no cycle), never for a case another one inserted and
+    has not committed (a case it finds stored was committed; a taken one it waited for in step
+    1). A transaction in step 1 waits only for inserts, also in one order. So two ingests on
+    the same cases wait for each other but never deadlock, and no batch is redone for a race
+    (before, new cases came last and a taken case had to be re-locked NOWAIT, and a batch that
+    found it locked again was redone: 217 of 500 batches at 1M events with two consumers).
+    Returns what is left to write (problems, impossible events); the case rows are written.
+    """
+    stored = set(session.scalars(select(Case.case_id).where(_among(session, Case.case_id, case_ids))))
+    new_ids = [c for c in case_ids if c not in stored]
+    plan = _Plan()
+    if new_ids:
+        _plan_cases(session, new_ids, by_case, {}, ref, result, plan, fresh)
+        taken = _write_cases_pg(session, plan.new_rows, [])
+        if taken:
+            # Another ingest created them first (INSERT … ON CONFLICT DO NOTHING waited for its
+            # commit and skipped them): fold them on its rows in step 2, with the stored cases.
+            _forget(taken, plan, result)
+            stored |= taken
+        plan.new_rows = []
+    if stored:
+        rows = _lock_cases(session, sorted(stored))
+        if len(rows) != len(stored):  # deleted meanwhile (archived): the batch is redone
+            raise CaseRace(f"case(s) {sorted(stored - set(rows))} vanished while this batch was applied")
+        again = _Plan()
+        _plan_cases(session, sorted(stored), by_case, rows, ref, result, again, fresh)
+        _write_cases_pg(session, [], again.changed_rows)
+        plan.problems += again.problems
+        plan.impossible += again.impossible
+    return plan
 
 
 def _first(pair: tuple[str, Incoming]) -> str:
