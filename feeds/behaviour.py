@@ -95,7 +95,10 @@ class UnitProfile:
 @dataclass(frozen=True)
 class Surge:
     """An injected surge: from ``start`` to ``end`` the ``classes`` of ``group`` are reported
-    ``multiplier`` times as often as usual in ``grids`` (all of them in street ``street``).
+    ``multiplier`` times as often as usual in ``grids`` (all of them in street ``street``), and
+    at least ``min_extra_per_hour`` more cases an hour than usual (at the default 300 cases a
+    day; scaled with the city's rate): a flood brings 积水 cases to streets that have almost
+    none in dry weather, where a multiple of "almost none" would be nothing.
 
     A later bench scores surge detection against these (:meth:`Behaviour.surges`).
     """
@@ -108,6 +111,7 @@ class Surge:
     group: str  # the class group's name, e.g. 井盖与雨水口
     classes: tuple[tuple[str, str], ...]  # (kind, 小类 code)
     multiplier: float
+    min_extra_per_hour: float = 0.0
 
     def active(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -126,6 +130,7 @@ class SurgeRule:
     group: str
     pattern: str  # 小类 names of the surging classes
     multiplier: tuple[float, float]
+    min_extra_per_hour: float
     duration_hours: tuple[float, float]
     hours: tuple[int, int]  # local start hour range (inclusive)
     chance_per_day: float = 1.0
@@ -133,9 +138,9 @@ class SurgeRule:
     streets: int = 1
 
 
-RAINSTORM = SurgeRule("暴雨", "井盖与雨水口", r"雨水|污水|积水|箅子", (6.0, 10.0), (3.0, 5.0), (13, 17),
+RAINSTORM = SurgeRule("暴雨", "井盖与雨水口", r"雨水|污水|积水|箅子", (6.0, 10.0), 3.0, (3.0, 5.0), (13, 17),
                       chance_per_day=0.12, streets=2)
-MARKET_DAY = SurgeRule("集市", "占道与店外经营", r"占道经营|无照经营", (4.0, 6.0), (4.0, 4.0), (7, 7),
+MARKET_DAY = SurgeRule("集市", "占道与店外经营", r"占道经营|无照经营", (4.0, 6.0), 2.0, (4.0, 4.0), (7, 7),
                        weekdays=(5,), streets=2)
 
 
@@ -249,7 +254,7 @@ class Behaviour:
             multiplier = round(rng.uniform(*rule.multiplier), 1)
             for street in sorted(chosen):
                 surges.append(Surge(rule.name, begin, begin + timedelta(hours=hours), street,
-                                    places[street], rule.group, classes, multiplier))
+                                    places[street], rule.group, classes, multiplier, rule.min_extra_per_hour))
         result = tuple(surges)
         self._surge_cache[day] = result
         return result

@@ -28,6 +28,7 @@ from dashboard.rules.vocab import PUBLIC_SOURCES, Source
 from dashboard.store.models import Grid, Person, Region, Unit, person_grids
 
 from .behaviour import Behaviour, Surge, poisson, timing_for
+from .defaults import DAILY_CASES
 
 WATER = "水域"  # land use of the grids that cover rivers and lakes
 
@@ -279,13 +280,18 @@ class Planner:
                           if c in self._class_index) / (sum(city.class_weights) or 1.0)
         return self.hourly_rate(at, daily_cases) * grid_share * class_share
 
+    def extra_rate(self, surge: Surge, at: datetime, daily_cases: float) -> float:
+        """Extra cases per hour the surge brings at ``at``: (multiplier − 1) × usual, or its floor."""
+        floor = surge.min_extra_per_hour * daily_cases / DAILY_CASES
+        return max((surge.multiplier - 1) * self.usual_rate(surge, at, daily_cases), floor)
+
     def surge_arrivals(self, start: datetime, end: datetime, daily_cases: float) -> list[tuple[datetime, Surge]]:
         """The extra cases the surges bring in [start, end): (time, surge), by time."""
         out: list[tuple[datetime, Surge]] = []
         for surge in self.behaviour.surges(start, end):
             lo, hi = max(start, surge.start), min(end, surge.end)
             hours = (hi - lo).total_seconds() / 3600
-            extra = (surge.multiplier - 1) * self.usual_rate(surge, lo, daily_cases) * hours * self.speedup
+            extra = self.extra_rate(surge, lo, daily_cases) * hours * self.speedup
             out += [(lo + (hi - lo) * self.rng.random(), surge) for _ in range(poisson(self.rng, extra))]
         return sorted(out, key=lambda pair: pair[0])
 
