@@ -97,7 +97,8 @@ def run(city_dir: Path, folder: Path, *, flat: bool, days: int, daily: float, se
     grades = Counter(r.grade for r in graded)
     rates = [r.indicators["on_time_handle_rate"] for r in units
              if (r.indicators["assigned"] or 0) >= 50 and r.indicators["on_time_handle_rate"] is not None]
-    print("  units graded: " + ", ".join(f"{g} {grades[g]}" for g in GRADES) + f" (样本不足 {len(units) - len(graded)})")
+    shown = ", ".join(f"{g} {grades[g]}" for g in GRADES)
+    print(f"  units graded: {shown} (样本不足 {len(units) - len(graded)})")
     for r in sorted(graded, key=lambda r: r.composite or 0):
         i = r.indicators
         if (i["assigned"] or 0) >= 50:
