@@ -128,6 +128,7 @@ class SurgeRule:
 
     name: str
     group: str
+    places: str  # "low_lying" (riverside grids of a street) or "market" (a market street's grids)
     pattern: str  # 小类 names of the surging classes
     multiplier: tuple[float, float]
     min_extra_per_hour: float
@@ -138,10 +139,11 @@ class SurgeRule:
     streets: int = 1
 
 
-RAINSTORM = SurgeRule("暴雨", "井盖与雨水口", r"雨水|污水|积水|箅子", (6.0, 10.0), 3.0, (3.0, 5.0), (13, 17),
-                      chance_per_day=0.12, streets=2)
-MARKET_DAY = SurgeRule("集市", "占道与店外经营", r"占道经营|无照经营", (4.0, 6.0), 2.0, (4.0, 4.0), (7, 7),
-                       weekdays=(5,), streets=2)
+RAINSTORM = SurgeRule("暴雨", "井盖与雨水口", "low_lying", r"雨水|污水|积水|箅子", multiplier=(6.0, 10.0),
+                      min_extra_per_hour=3.0, duration_hours=(3.0, 5.0), hours=(13, 17), chance_per_day=0.12,
+                      streets=2)
+MARKET_DAY = SurgeRule("集市", "占道与店外经营", "market", r"占道经营|无照经营", multiplier=(4.0, 6.0),
+                       min_extra_per_hour=2.0, duration_hours=(4.0, 4.0), hours=(7, 7), weekdays=(5,), streets=2)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ class Behaviour:
         rng = random.Random(f"surges-{self.seed}-{day.isoformat()}")
         surges: list[Surge] = []
         for rule in self.rules:
-            places = self.low_lying if rule is RAINSTORM or rule.name == RAINSTORM.name else self.market_streets
+            places = self.low_lying if rule.places == "low_lying" else self.market_streets
             if rule.weekdays:
                 if day.weekday() not in rule.weekdays:
                     continue
