@@ -22,9 +22,9 @@ from dashboard.store.cityimport import import_city
 from dashboard.store.db import transaction
 from dashboard.store.reference import Reference, sync_classification
 
+from .behaviour import Surge, poisson
 from .defaults import DAILY_CASES
 from .scenario import CityModel, Planner
-from .simulator import poisson
 
 Progress = Callable[[int, int], None]
 
@@ -56,11 +56,14 @@ def build_history(
             break
         span = (hour_end - hour_start).total_seconds() / 3600
         n = poisson(rng, planner.hourly_rate(hour_start, daily_cases) * span)
-        for at in sorted(hour_start + (hour_end - hour_start) * rng.random() for _ in range(n)):
+        arrivals: list[tuple[datetime, Surge | None]] = [
+            (hour_start + (hour_end - hour_start) * rng.random(), None) for _ in range(n)]
+        arrivals += planner.surge_arrivals(hour_start, hour_end, daily_cases)
+        for at, surge in sorted(arrivals, key=lambda pair: pair[0]):
             day = at.astimezone(city.tz).strftime("%Y%m%d")
             counters[day] = counters.get(day, 0) + 1
             case_id = uuid.UUID(int=rng.getrandbits(128)).hex[:20]
-            plan = planner.new_case(case_id, f"{day}{counters[day]:05d}", at)
+            plan = planner.new_case(case_id, f"{day}{counters[day]:05d}", at, surge)
             cases += 1
             for i, planned in enumerate(p for p in plan if p.at <= now):
                 fields = dict(planned.fields)

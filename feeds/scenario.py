@@ -8,8 +8,8 @@ small ads and exposed rubbish are the most frequent events, and supervisors patr
 
 from __future__ import annotations
 
+import heapq
 import json
-import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -24,8 +24,11 @@ from sqlalchemy.orm import Session
 
 from dashboard.rules.classification import ClassEntry, Classification
 from dashboard.rules.lifecycle import EventType, Stage
-from dashboard.rules.vocab import PUBLIC_SOURCES, Kind, Source
+from dashboard.rules.vocab import PUBLIC_SOURCES, Source
 from dashboard.store.models import Grid, Person, Region, Unit, person_grids
+
+from .behaviour import Behaviour, Surge, poisson, timing_for
+from .defaults import DAILY_CASES
 
 WATER = "水域"  # land use of the grids that cover rivers and lakes
 
@@ -98,6 +101,7 @@ class SimGrid:
     geometry: BaseGeometry  # shapely polygon
     weight: float
     water: bool = False
+    land_use: str = ""
 
 
 @dataclass
@@ -117,6 +121,7 @@ class CityModel:
     region_names: dict[str, str] = field(default_factory=dict)
     hotspots: list[str] = field(default_factory=list)
     water_class_weights: list[float] = field(default_factory=list)
+    behaviour: Behaviour | None = None  # units, handling times, surges (feeds/behaviour.py)
 
     @classmethod
     def load(cls, session: Session, classification: Classification, tz: ZoneInfo, seed: int = 7) -> CityModel:
@@ -134,7 +139,7 @@ class CityModel:
             w = LAND_USE_WEIGHT.get(land_use or "", 1.0) * AREA_CLASS_WEIGHT.get(area_class, 1.0)
             w *= rng.lognormvariate(0, 0.6)  # every block is a little different
             grids.append(SimGrid(code, code[:12], code[:9], code[:6], lon, lat,
-                                 shape(json.loads(geom)), w, land_use == WATER))
+                                 shape(json.loads(geom)), w, land_use == WATER, land_use or ""))
             weights.append(w)
         # A handful of persistent hot spots: markets, school gates, station squares.
         land = [i for i, g in enumerate(grids) if not g.water]
@@ -163,9 +168,35 @@ class CityModel:
         water_weights = [max(w, 1.0) if wet else 0.0 for w, wet in zip(class_weights, is_water, strict=False)]
         if not any(water_weights):
             water_weights = land_weights  # a scheme without water classes: anything goes
+        behaviour = Behaviour.for_city(units, grids, classes, tz, seed,
+                                       _unit_loads(units, unit_district, grids, weights, classes,
+                                                   land_weights, class_units))
         return cls(tz, grids, weights, units, unit_district, supervisors_by_grid, staff,
                    classes, land_weights, class_units, region_names,
-                   [grids[i].code for i in hot], water_weights)
+                   [grids[i].code for i in hot], water_weights, behaviour)
+
+
+def _unit_loads(units: dict[str, str], unit_district: dict[str, str | None], grids: list[SimGrid],
+                grid_weights: list[float], classes: list[ClassEntry], class_weights: list[float],
+                class_units: dict[tuple[str, str], tuple[str, ...]]) -> dict[str, float]:
+    """Each unit's expected share of the cases, following :meth:`Planner._unit_for`'s choice."""
+    district_share: dict[str, float] = {}
+    for g, w in zip(grids, grid_weights, strict=True):
+        district_share[g.district] = district_share.get(g.district, 0.0) + w
+    total_grid = sum(district_share.values()) or 1.0
+    total_class = sum(class_weights) or 1.0
+    loads = dict.fromkeys(units, 0.0)
+    for entry, cw in zip(classes, class_weights, strict=True):
+        keys = class_units.get((entry.kind.value, entry.minor_code), ("城管执法",))
+        for district, dw in district_share.items():
+            for key in keys:
+                local = [c for c, n in units.items() if key in n and unit_district.get(c) == district]
+                pick = local or [c for c, n in units.items() if key in n]
+                if pick:
+                    for c in pick:
+                        loads[c] += cw / total_class * dw / total_grid / len(pick)
+                    break
+    return loads
 
 
 def _class_mix(
@@ -222,6 +253,47 @@ class Planner:
         self.city = city
         self.rng = rng
         self.speedup = speedup
+        self.behaviour = city.behaviour or Behaviour.for_city(city.units, city.grids, city.classes, city.tz)
+        # unit -> planned 处置-done times of its open cases: the queue a new case joins
+        self._open: dict[str, list[datetime]] = {}
+        self._grid_index = {g.code: i for i, g in enumerate(city.grids)}
+        self._class_index = {(e.kind.value, e.minor_code): i for i, e in enumerate(city.classes)}
+
+    def backlog(self, unit: str | None, at: datetime) -> int:
+        """Cases dispatched to ``unit`` (by this planner) still waiting for 处置 at ``at``."""
+        heap = self._open.get(unit or "")
+        while heap and heap[0] <= at:
+            heapq.heappop(heap)
+        return len(heap) if heap else 0
+
+    def _queue(self, unit: str | None, done: datetime) -> None:
+        if unit:
+            heapq.heappush(self._open.setdefault(unit, []), done)
+
+    # -- surges ----------------------------------------------------------------------------
+    def usual_rate(self, surge: Surge, at: datetime, daily_cases: float) -> float:
+        """Cases per hour of the surge's classes in its grids at ``at``, without the surge."""
+        city = self.city
+        grid_share = sum(city.grid_weights[self._grid_index[g]] for g in surge.grids
+                         if g in self._grid_index) / (sum(city.grid_weights) or 1.0)
+        class_share = sum(city.class_weights[self._class_index[c]] for c in surge.classes
+                          if c in self._class_index) / (sum(city.class_weights) or 1.0)
+        return self.hourly_rate(at, daily_cases) * grid_share * class_share
+
+    def extra_rate(self, surge: Surge, at: datetime, daily_cases: float) -> float:
+        """Extra cases per hour the surge brings at ``at``: (multiplier − 1) × usual, or its floor."""
+        floor = surge.min_extra_per_hour * daily_cases / DAILY_CASES
+        return max((surge.multiplier - 1) * self.usual_rate(surge, at, daily_cases), floor)
+
+    def surge_arrivals(self, start: datetime, end: datetime, daily_cases: float) -> list[tuple[datetime, Surge]]:
+        """The extra cases the surges bring in [start, end): (time, surge), by time."""
+        out: list[tuple[datetime, Surge]] = []
+        for surge in self.behaviour.surges(start, end):
+            lo, hi = max(start, surge.start), min(end, surge.end)
+            hours = (hi - lo).total_seconds() / 3600
+            extra = self.extra_rate(surge, lo, daily_cases) * hours * self.speedup
+            out += [(lo + (hi - lo) * self.rng.random(), surge) for _ in range(poisson(self.rng, extra))]
+        return sorted(out, key=lambda pair: pair[0])
 
     # -- arrivals ---------------------------------------------------------------------
     def hourly_rate(self, at: datetime, daily_cases: float) -> float:
@@ -232,12 +304,19 @@ class Planner:
         pub = PUBLIC_HOURS[local.hour] / sum(PUBLIC_HOURS) * (1.1 if weekend else 1.0)
         return daily_cases * (0.95 * sup + 0.05 * pub)
 
-    def new_case(self, case_id: str, number: str, at: datetime) -> list[PlannedEvent]:
-        """A fresh case reported at ``at``, with its whole planned future."""
+    def new_case(self, case_id: str, number: str, at: datetime, surge: Surge | None = None) -> list[PlannedEvent]:
+        """A fresh case reported at ``at``, with its whole planned future (one of ``surge``'s)."""
         rng, city = self.rng, self.city
-        grid = rng.choices(city.grids, weights=city.grid_weights)[0]
-        weights = city.water_class_weights if grid.water else city.class_weights
-        entry = rng.choices(city.classes, weights=weights)[0]
+        if surge is not None:
+            grids = [city.grids[self._grid_index[g]] for g in surge.grids]
+            grid = rng.choices(grids, weights=[g.weight for g in grids])[0]
+            entries = [city.classes[self._class_index[c]] for c in surge.classes]
+            entry = rng.choices(entries, weights=[city.class_weights[self._class_index[c]] + 0.01
+                                                   for c in surge.classes])[0]
+        else:
+            grid = rng.choices(city.grids, weights=city.grid_weights)[0]
+            weights = city.water_class_weights if grid.water else city.class_weights
+            entry = rng.choices(city.classes, weights=weights)[0]
         source = rng.choices([s for s, _ in SOURCES], weights=[w for _, w in SOURCES])[0]
         lon, lat = self._point_in(grid)
         supervisors = city.supervisors_by_grid.get(grid.code) or city.staff.get("supervisor", ["system"])
@@ -309,7 +388,7 @@ class Planner:
 
         if stage is Stage.REPORTED:
             if source is not Source.SUPERVISOR:
-                t += self._minutes(15, 120)
+                t += self._minutes(10, 50) if rng.random() > 0.02 else self._minutes(60, 180)
                 t = _working(t, tz, rng, self.speedup)
                 if rng.random() < 0.06:
                     add(EventType.REJECTED, actor=pick("shift_lead"))
@@ -324,11 +403,11 @@ class Planner:
                 return plan
             stage = Stage.VERIFIED
         if stage is Stage.VERIFIED:
-            t += self._minutes(3, 25)
+            t += self._minutes(3, 20) if rng.random() > 0.01 else self._minutes(30, 90)
             add(EventType.FILED, actor=pick("shift_lead"))
             stage = Stage.FILED
         if stage in (Stage.FILED, Stage.RETURNED):
-            t += self._minutes(3, 35)
+            t += self._minutes(3, 20) if rng.random() > 0.01 else self._minutes(30, 90)
             unit = self._unit_for(entry, grid.district)
             add(EventType.DISPATCHED, unit_code=unit, actor=pick("dispatcher"))
             if rng.random() < 0.025:
@@ -351,31 +430,37 @@ class Planner:
                 t += self._minutes(1 * 1440, 20 * 1440)
                 t = _working(t, tz, rng, self.speedup)
                 add(EventType.RESUMED, actor=pick("dispatcher"))
-            base = 90 if entry.kind is Kind.EVENT else 360
-            work = rng.lognormvariate(math.log(base), 0.8)
-            if rng.random() < 0.12:
-                work *= rng.uniform(2.5, 6)  # the slow minority that ends up overdue
-                rough = True
-            if rng.random() < 0.03:
+            behaviour = self.behaviour
+            profile = behaviour.unit(unit)
+            work = behaviour.handling_minutes(rng, entry, unit, self.backlog(unit, t))
+            rough = work > 3 * timing_for(entry).median_minutes  # slow enough for the caller to feel it
+            if rng.random() < profile.extension_rate:
                 t += self._minutes(30, 240)
                 add(EventType.EXTENSION_REQUESTED, actor=unit)
                 t += self._minutes(10, 90)
                 add(EventType.EXTENSION_APPROVED, actor=pick("shift_lead"))
-                work *= 2
+                work *= 1.5
             t += timedelta(minutes=work / self.speedup)
             t = _working(t, tz, rng, self.speedup)
+            self._queue(unit, t)
             add(EventType.HANDLED, actor=unit)
             stage = Stage.HANDLED
         if stage is Stage.HANDLED:
-            t += self._minutes(15, 120)
+            t += self._check_delay()
             t = _working(t, tz, rng, self.speedup)
-            if rng.random() < 0.04:
+            reworks = 0
+            while reworks < 2 and rng.random() < self.behaviour.unit(unit).rework_rate:
+                # 返工: the 核查 finds it not done; back to the same unit, a shorter second go
                 rough = True
+                reworks += 1
                 add(EventType.REWORK, actor=pick("supervisor"))
-                t += self._minutes(60, 480)
+                t += timedelta(minutes=0.5 * self.behaviour.handling_minutes(rng, entry, unit, self.backlog(unit, t))
+                               / self.speedup)
                 t = _working(t, tz, rng, self.speedup)
+                self._queue(unit, t)
                 add(EventType.HANDLED, actor=unit)
-                t += self._minutes(15, 120)
+                t += self._check_delay()
+                t = _working(t, tz, rng, self.speedup)
             add(EventType.CHECKED_OK, actor=rng.choice(self.city.supervisors_by_grid.get(grid.code) or ["system"]))
             stage = Stage.CHECKED
         if stage is Stage.CHECKED:
@@ -383,6 +468,10 @@ class Planner:
             add(EventType.CLOSED, actor=pick("shift_lead"))
             plan += self._callback(t, source, rough)
         return plan
+
+    def _check_delay(self) -> timedelta:
+        """From 处置 done to the supervisor's 核查: mostly within the hour, a tail beyond."""
+        return self._minutes(10, 45) if self.rng.random() > 0.015 else self._minutes(60, 180)
 
     def _callback(self, closed_at: datetime, source: Source, rough: bool) -> list[PlannedEvent]:
         """The call-back (回访评价) of a case closed at ``closed_at``, if it gets one.

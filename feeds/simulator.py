@@ -25,6 +25,7 @@ from dashboard.rules.lifecycle import OPEN, EventType, Stage
 from dashboard.rules.vocab import Kind, Source
 from dashboard.store.models import Case, Grid, Unit
 
+from .behaviour import poisson
 from .contract import CaseEventMessage
 from .defaults import DAILY_CASES, SPEEDUP
 from .producer import Producer
@@ -135,6 +136,9 @@ class Simulator:
             at = start + (end - start) * self.rng.random()
             case_id = uuid.uuid4().hex[:20]
             self.schedule(case_id, self.planner.new_case(case_id, self.numbers.next(at), at))
+        for at, surge in self.planner.surge_arrivals(start, end, self.daily_cases):
+            case_id = uuid.uuid4().hex[:20]
+            self.schedule(case_id, self.planner.new_case(case_id, self.numbers.next(at), at, surge))
 
     def step(self, now: datetime, last: datetime) -> int:
         """Plan arrivals for (last, now] and publish every event now due."""
@@ -176,20 +180,4 @@ def to_message(case_id: str, event: PlannedEvent) -> CaseEventMessage:
     )
 
 
-def poisson(rng: random.Random, lam: float) -> int:
-    """Knuth's method is fine for the small rates of one tick; normal approx beyond."""
-    if lam <= 0:
-        return 0
-    if lam > 50:
-        return max(0, round(rng.gauss(lam, lam ** 0.5)))
-    import math
-
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
-
-
-__all__ = ["Simulator", "CaseNumbers", "to_message", "EventType"]
+__all__ = ["Simulator", "CaseNumbers", "to_message", "poisson", "EventType"]
