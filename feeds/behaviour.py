@@ -18,8 +18,8 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
+from dashboard.rules.classgroups import GROUP_PATTERNS, OTHER_COMPONENT_GROUP, OTHER_EVENT_GROUP, class_group
 from dashboard.rules.classification import ClassEntry
-from dashboard.rules.vocab import Kind
 
 if TYPE_CHECKING:
     from .scenario import SimGrid
@@ -46,29 +46,29 @@ class ClassTiming:
 # Plausible figures for a mid-sized city (minutes of a unit's work): a street crew removes an
 # ad or a rubbish pile within hours, a vendor comes back (so 占道 takes a second visit), a
 # broken cover needs a part, a street lamp or a tree needs a contractor and days.
-CLASS_TIMINGS: tuple[ClassTiming, ...] = (
-    ClassTiming("小广告", r"小广告", 150, 0.7),
-    ClassTiming("垃圾与保洁", r"暴露垃圾|积存垃圾|道路不洁|道路保洁", 120, 0.6),
-    ClassTiming("乱堆乱放", r"乱堆", 300, 0.8),
-    ClassTiming("占道与店外经营", r"占道|无照经营|店外经营|出店经营", 200, 0.8),
-    ClassTiming("乱停放", r"乱停放", 90, 0.6),
-    ClassTiming("沿街晾挂", r"沿街晾挂", 240, 0.7),
-    ClassTiming("井盖与雨水口", r"井盖|箅子|积水", 200, 0.6),
-    ClassTiming("垃圾箱", r"垃圾(箱|桶)|果皮箱", 480, 0.8),
-    ClassTiming("路灯", r"路灯", 1200, 0.7),
-    ClassTiming("绿化", r"绿地|行道树", 960, 0.8),
-    ClassTiming("施工渣土", r"施工|渣土|工地", 720, 0.9),
-)
-OTHER_EVENT = ClassTiming("其他事件", "", 240, 0.8)
-OTHER_COMPONENT = ClassTiming("其他部件", "", 720, 0.9)
+CLASS_TIMINGS: tuple[ClassTiming, ...] = tuple(
+    ClassTiming(group, GROUP_PATTERNS[group], median, sigma) for group, median, sigma in (
+        ("小广告", 150, 0.7),
+        ("垃圾与保洁", 120, 0.6),
+        ("乱堆乱放", 300, 0.8),
+        ("占道与店外经营", 200, 0.8),
+        ("乱停放", 90, 0.6),
+        ("沿街晾挂", 240, 0.7),
+        ("井盖与雨水口", 200, 0.6),
+        ("垃圾箱", 480, 0.8),
+        ("路灯", 1200, 0.7),
+        ("绿化", 960, 0.8),
+        ("施工渣土", 720, 0.9),
+    ))
+OTHER_EVENT = ClassTiming(OTHER_EVENT_GROUP, "", 240, 0.8)
+OTHER_COMPONENT = ClassTiming(OTHER_COMPONENT_GROUP, "", 720, 0.9)
 
 
 def timing_for(entry: ClassEntry) -> ClassTiming:
-    """The handling-time group of a class (by its 小类 name; by kind when none matches)."""
-    for timing in CLASS_TIMINGS:
-        if re.search(timing.pattern, entry.minor_name):
-            return timing
-    return OTHER_EVENT if entry.kind is Kind.EVENT else OTHER_COMPONENT
+    """The handling-time group of a class (its group in ``dashboard/rules/classgroups.py``)."""
+    group = class_group(entry)
+    return next((t for t in CLASS_TIMINGS if t.group == group),
+                OTHER_EVENT if group == OTHER_EVENT_GROUP else OTHER_COMPONENT)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ class SurgeRule:
 
     name: str
     group: str
-    places: str  # "low_lying" (riverside grids of a street) or "market" (a market street's grids)
+    # "low_lying" (riverside grids of a street), "market" (a market street's grids) or a key of Behaviour.places
+    places: str
     pattern: str  # 小类 names of the surging classes
     multiplier: tuple[float, float]
     min_extra_per_hour: float
@@ -162,6 +163,8 @@ class Behaviour:
     classes: Sequence[ClassEntry] = ()
     max_queue_factor: float = 10.0
     rules: tuple[SurgeRule, ...] = (RAINSTORM, MARKET_DAY)
+    # More named place sets (street -> its grids) for rules of one's own, e.g. a bench's surges of busy streets
+    places: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     _surge_cache: dict[date, tuple[Surge, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     WELL_STAFFED: ClassVar[int] = 3
@@ -235,7 +238,8 @@ class Behaviour:
         rng = random.Random(f"surges-{self.seed}-{day.isoformat()}")
         surges: list[Surge] = []
         for rule in self.rules:
-            places = self.low_lying if rule.places == "low_lying" else self.market_streets
+            places = (self.low_lying if rule.places == "low_lying" else self.market_streets
+                      if rule.places == "market" else self.places.get(rule.places, {}))
             if rule.weekdays:
                 if day.weekday() not in rule.weekdays:
                     continue

@@ -22,7 +22,6 @@ from dashboard.store.cityimport import import_city
 from dashboard.store.db import transaction
 from dashboard.store.reference import Reference, sync_classification
 
-from .behaviour import Surge, poisson
 from .defaults import DAILY_CASES
 from .scenario import CityModel, Planner
 
@@ -54,12 +53,7 @@ def build_history(
         hour_end = min(hour_start + timedelta(hours=1), now)
         if hour_end <= hour_start:
             break
-        span = (hour_end - hour_start).total_seconds() / 3600
-        n = poisson(rng, planner.hourly_rate(hour_start, daily_cases) * span)
-        arrivals: list[tuple[datetime, Surge | None]] = [
-            (hour_start + (hour_end - hour_start) * rng.random(), None) for _ in range(n)]
-        arrivals += planner.surge_arrivals(hour_start, hour_end, daily_cases)
-        for at, surge in sorted(arrivals, key=lambda pair: pair[0]):
+        for at, surge in planner.hour_arrivals(hour_start, hour_end, daily_cases):
             day = at.astimezone(city.tz).strftime("%Y%m%d")
             counters[day] = counters.get(day, 0) + 1
             case_id = uuid.UUID(int=rng.getrandbits(128)).hex[:20]

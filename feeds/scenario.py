@@ -9,6 +9,7 @@ small ads and exposed rubbish are the most frequent events, and supervisors patr
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import random
 import re
@@ -258,6 +259,7 @@ class Planner:
         self._open: dict[str, list[datetime]] = {}
         self._grid_index = {g.code: i for i, g in enumerate(city.grids)}
         self._class_index = {(e.kind.value, e.minor_code): i for i, e in enumerate(city.classes)}
+        self._cums: dict[str, list[float]] = {}  # cumulative weights of the city's draws
 
     def backlog(self, unit: str | None, at: datetime) -> int:
         """Cases dispatched to ``unit`` (by this planner) still waiting for 处置 at ``at``."""
@@ -304,8 +306,20 @@ class Planner:
         pub = PUBLIC_HOURS[local.hour] / sum(PUBLIC_HOURS) * (1.1 if weekend else 1.0)
         return daily_cases * (0.95 * sup + 0.05 * pub)
 
-    def new_case(self, case_id: str, number: str, at: datetime, surge: Surge | None = None) -> list[PlannedEvent]:
-        """A fresh case reported at ``at``, with its whole planned future (one of ``surge``'s)."""
+    def hour_arrivals(self, hour_start: datetime, hour_end: datetime,
+                      daily_cases: float) -> list[tuple[datetime, Surge | None]]:
+        """New cases' times in [hour_start, hour_end) (within one hour), by time: the usual ones
+        (None) and the surges' extra ones. The history builder and the benches draw from here."""
+        rng = self.rng
+        span = (hour_end - hour_start).total_seconds() / 3600
+        n = poisson(rng, self.hourly_rate(hour_start, daily_cases) * span)
+        arrivals: list[tuple[datetime, Surge | None]] = [
+            (hour_start + (hour_end - hour_start) * rng.random(), None) for _ in range(n)]
+        arrivals += self.surge_arrivals(hour_start, hour_end, daily_cases)
+        return sorted(arrivals, key=lambda pair: pair[0])
+
+    def place_and_class(self, surge: Surge | None = None) -> tuple[SimGrid, ClassEntry]:
+        """Where a new case is and what it is (one of ``surge``'s grids and classes)."""
         rng, city = self.rng, self.city
         if surge is not None:
             grids = [city.grids[self._grid_index[g]] for g in surge.grids]
@@ -314,9 +328,22 @@ class Planner:
             entry = rng.choices(entries, weights=[city.class_weights[self._class_index[c]] + 0.01
                                                    for c in surge.classes])[0]
         else:
-            grid = rng.choices(city.grids, weights=city.grid_weights)[0]
+            # cum_weights, summed once: the same draws as weights= (random.choices sums them so), in O(log n)
+            grid = rng.choices(city.grids, cum_weights=self._cum("grids", city.grid_weights))[0]
             weights = city.water_class_weights if grid.water else city.class_weights
-            entry = rng.choices(city.classes, weights=weights)[0]
+            entry = rng.choices(city.classes, cum_weights=self._cum("water" if grid.water else "land", weights))[0]
+        return grid, entry
+
+    def _cum(self, name: str, weights: list[float]) -> list[float]:
+        cum = self._cums.get(name)
+        if cum is None:
+            cum = self._cums[name] = list(itertools.accumulate(weights))
+        return cum
+
+    def new_case(self, case_id: str, number: str, at: datetime, surge: Surge | None = None) -> list[PlannedEvent]:
+        """A fresh case reported at ``at``, with its whole planned future (one of ``surge``'s)."""
+        rng, city = self.rng, self.city
+        grid, entry = self.place_and_class(surge)
         source = rng.choices([s for s, _ in SOURCES], weights=[w for _, w in SOURCES])[0]
         lon, lat = self._point_in(grid)
         supervisors = city.supervisors_by_grid.get(grid.code) or city.staff.get("supervisor", ["system"])
