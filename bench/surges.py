@@ -1,7 +1,7 @@
 """Surge alerts (突增预警) on the simulated city: delay, recall, precision, false alarms per day.
 
-    python bench/surges.py                     # demo city, 4 weeks to learn + 30 days scored, 3,000 cases/day
-    python bench/surges.py --days 30 --daily 3000 --seed 2026
+    python bench/surges.py                     # demo city, 4 weeks to learn + 30 days scored, 6,000 cases/day
+    python bench/surges.py --days 30 --daily 6000 --seed 2026
     python bench/surges.py --smoke             # tiny (seconds): checks it runs
 
 The city is the demo's (``dashboard.demo.democity``, imported into SQLite in a temporary
@@ -84,11 +84,11 @@ def build_city(folder: Path, seed: int) -> tuple[CityModel, object]:
     with sessions() as s:
         city = CityModel.load(s, scheme, settings.tz, seed=seed)
     assert city.behaviour is not None
-    weight: Counter[str] = Counter()
+    weight: dict[str, float] = {}
     for g, w in zip(city.grids, city.grid_weights, strict=True):
-        weight[g.street] += w
+        weight[g.street] = weight.get(g.street, 0.0) + w
     busy = {street: tuple(g.code for g in city.grids if g.street == street and not g.water)
-            for street, _ in weight.most_common(BUSY_STREETS)}
+            for street in sorted(weight, key=lambda s: -weight[s])[:BUSY_STREETS]}
     behaviour = dataclasses.replace(city.behaviour, rules=(*city.behaviour.rules, BUSY), places={"busy": busy})
     return dataclasses.replace(city, behaviour=behaviour), settings
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30, help="days scored (default 30)")
     parser.add_argument("--learn-weeks", type=int, default=4, help="weeks before them, learning only (default 4)")
-    parser.add_argument("--daily", type=float, default=3000.0, help="new cases a day (default 3000)")
+    parser.add_argument("--daily", type=float, default=6000.0, help="new cases a day (default 6000)")
     parser.add_argument("--seed", type=int, default=2026, help="the arrivals' seed (default 2026)")
     parser.add_argument("--prior-weeks", type=float, default=SurgeSettings.prior_weeks,
                         help=f"the prior's weight in weeks (default {SurgeSettings.prior_weeks:g})")

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from dashboard.rules.shifts import ShiftPlan, parse_boundaries
+from dashboard.rules.surges import SurgeSettings
 
 
 def _default_data_dir() -> Path:
@@ -163,6 +164,41 @@ class Settings(BaseSettings):
         default="08:00,16:00,24:00",
         description="The hall's shift boundaries (班次), HH:MM in the city's local time, comma-separated; 24:00 is "
                     "midnight. gridhall housekeeping writes the handover (交接班报告) of each shift as it ends.",
+    )
+    surge_windows_minutes: str = Field(
+        default=",".join(map(str, SurgeSettings.windows_minutes)), pattern=r"^\s*[0-9]{1,4}(\s*,\s*[0-9]{1,4})*\s*$",
+        description="Surge alerts (突增预警): the windows (minutes, comma-separated) whose new cases are compared "
+                    "with what the place usually gets; a short one sees a sharp surge early, a long one a slow one.",
+    )
+    surge_step_minutes: int = Field(
+        default=SurgeSettings.step_minutes, ge=1, le=60,
+        description="Minutes between two surge evaluations by gridhall housekeeping.",
+    )
+    surge_threshold: float = Field(
+        default=SurgeSettings.threshold, gt=0, lt=1,
+        description="A count is a surge when the chance of at least that many cases, given the place's usual "
+                    "count at that hour of the week, is below this (shared by the windows).",
+    )
+    surge_min_cases: int = Field(
+        default=SurgeSettings.min_cases, ge=1, le=1000,
+        description="A surge has at least this many cases in its window.",
+    )
+    surge_min_ratio: float = Field(
+        default=SurgeSettings.min_ratio, ge=1, le=100,
+        description="A surge has at least this many times the usual count of its window.",
+    )
+    surge_history_weeks: int = Field(
+        default=SurgeSettings.history_weeks, ge=1, le=52,
+        description="Weeks of a place's own history its usual counts are learnt from.",
+    )
+    surge_prior_weeks: float = Field(
+        default=SurgeSettings.prior_weeks, ge=0.1, le=100,
+        description="How many weeks of evidence the smoothing (the place's overall rate spread over the week like "
+                    "the city's) is worth against the place's own count at that hour of the week.",
+    )
+    surge_quiet_minutes: int = Field(
+        default=SurgeSettings.quiet_minutes, ge=5, le=1440,
+        description="A surge ends after this many minutes without its count being improbable.",
     )
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
@@ -351,6 +387,14 @@ class Settings(BaseSettings):
     def shift_plan(self) -> ShiftPlan:
         """The hall's shifts (``GRIDHALL_SHIFTS``) in the city's time zone."""
         return ShiftPlan.parse(self.shifts, self.tz)
+
+    @property
+    def surge_settings(self) -> SurgeSettings:
+        """The surge detector's settings (``GRIDHALL_SURGE_*``)."""
+        windows = tuple(sorted({int(w) for w in self.surge_windows_minutes.split(",") if int(w) > 0}))
+        return SurgeSettings(windows or (60,), self.surge_step_minutes, self.surge_threshold, self.surge_min_cases,
+                             self.surge_min_ratio, self.surge_history_weeks, self.surge_prior_weeks,
+                             self.surge_quiet_minutes)
 
     @property
     def tz(self) -> ZoneInfo:

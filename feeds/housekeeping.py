@@ -29,8 +29,10 @@ from feeds.keys import HOUSEKEEPING_LAST_KEY, HOUSEKEEPING_LOCK_KEY
 if TYPE_CHECKING:
     import redis
     from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
     from dashboard.settings import Settings
+    from dashboard.store.surges import SurgeWatch
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class Task:
     name: str
     run: Callable[[Settings, Engine], str]
     doc: str
+    frequent: bool = False  # also run between passes, every GRIDHALL_SURGE_STEP_MINUTES (the surge alerts)
 
 
 def partitions_ahead(settings: Settings, engine: Engine) -> str:
@@ -84,6 +87,40 @@ def shift_handovers(settings: Settings, engine: Engine) -> str:
     return f"wrote {', '.join(written)}" if written else f"all {have} shifts of the last day written"
 
 
+_SURGE_WATCH: dict[str, SurgeWatch] = {}  # one evaluator per database of this process: its day's baseline
+
+
+def surge_alerts(settings: Settings, engine: Engine) -> str:
+    """Surge alerts (突增预警): evaluate the last windows, raise new surges, end quiet ones (docs/foresight.md)."""
+
+    from dashboard.rules.alerts import AlertRules
+    from dashboard.rules.classification import Classification
+    from dashboard.store.surges import SurgeWatch
+    from feeds.connection import connect, disconnect
+    from feeds.control import ControlPublisher
+
+    key = str(engine.url)
+    watch = _SURGE_WATCH.get(key)
+    if watch is None:
+        scheme = Classification.from_settings(settings)
+        watch = _SURGE_WATCH[key] = SurgeWatch(settings.surge_settings, scheme,
+                                               AlertRules.from_settings(settings, scheme), settings.tz)
+    now = utcnow()
+    client = connect(settings)
+    try:
+        done = ControlPublisher(client, settings).commit(_sessions(engine),
+                                                         lambda session: watch.evaluate(session, now))
+    finally:
+        disconnect(client)
+    return done.result.summary() + (f" (notice not sent: {done.error})" if done.error else "")
+
+
+def _sessions(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(engine, expire_on_commit=False)
+
+
 def until_next_shift(settings: Settings, now: datetime) -> float:
     """Seconds until just after the next shift boundary (a pass then writes the handover at once)."""
     return (settings.shift_plan.shift_at(now).end - now).total_seconds() + 1.0
@@ -93,6 +130,8 @@ def until_next_shift(settings: Settings, now: datetime) -> float:
 TASKS: tuple[Task, ...] = (
     Task("partitions_ahead", partitions_ahead, "monthly partitions of case_events made ahead (PostgreSQL)"),
     Task("shift_handovers", shift_handovers, "the handover of each ended shift, written once (docs/handover.md)"),
+    Task("surge_alerts", surge_alerts, "surge alerts (突增预警), also every GRIDHALL_SURGE_STEP_MINUTES between passes "
+         "(docs/foresight.md)", frequent=True),
 )
 
 _RENEW = """
@@ -204,9 +243,17 @@ def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading
                 report(f"pass {passes} by {lock.token}: {name}: {summary}")
             if once:
                 return passes
-            # The next pass: after the interval, or just after the next shift boundary if sooner.
-            stop.wait(max(0.0, min(settings.housekeeping_interval_s - (time.monotonic() - started),
-                                   until_next_shift(settings, utcnow()))))
+            # The next pass: after the interval, or just after the next shift boundary if sooner; until
+            # then the frequent tasks (surge alerts) every GRIDHALL_SURGE_STEP_MINUTES.
+            wake = min(settings.housekeeping_interval_s - (time.monotonic() - started),
+                       until_next_shift(settings, utcnow()))
+            frequent = tuple(t for t in tasks if t.frequent)
+            step = settings.surge_step_minutes * 60
+            while frequent and wake > step and lock.held and not stop.wait(step):
+                for name, summary in run_pass(settings, engine, client, lock, frequent).done:
+                    report(f"between passes by {lock.token}: {name}: {summary}")
+                wake -= step
+            stop.wait(max(0.0, wake))
             if not lock.held:
                 renewer_stop.set()
                 report("lost the housekeeping lock; waiting to take it again")

@@ -36,6 +36,7 @@ class AlertReason(LabelledEnum):
 
     URGENT = "urgent", "紧急案件"
     SAFETY = "safety", "安全隐患类"
+    SURGE = "surge", "突增预警"  # a place's cases of a class group surged (docs/foresight.md); its case: the latest
 
 
 class AlertLevel(LabelledEnum):

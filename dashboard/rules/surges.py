@@ -32,7 +32,6 @@ import numpy as np
 from dashboard.rules.vocab import LabelledEnum
 
 HOURS_OF_WEEK = 168
-SURGE_LABEL = "突增预警"
 
 
 class PlaceLevel(LabelledEnum):
@@ -48,11 +47,11 @@ class SurgeSettings:
 
     windows_minutes: tuple[int, ...] = (15, 30, 60)
     step_minutes: int = 5
-    threshold: float = 1e-5
+    threshold: float = 2e-5
     min_cases: int = 3
     min_ratio: float = 3.0
     history_weeks: int = 4
-    prior_weeks: float = 2.0
+    prior_weeks: float = 8.0
     quiet_minutes: int = 60
 
     @property
@@ -69,6 +68,7 @@ class Arrival:
     grid: str  # grid code ("" when 未定位: counted for the street only)
     street: str  # street code or name ("" when unknown)
     group: str  # class group (dashboard/rules/classgroups.py)
+    case_id: str = ""  # the store's case (its alert goes on the latest case of a surge)
 
 
 Key = tuple[PlaceLevel, str, str]  # (level, place, group)

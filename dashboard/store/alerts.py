@@ -106,8 +106,10 @@ def clear_ended(session: Session, case_ids: Collection[str], now: datetime) -> l
     if not case_ids:
         return []
     t = Alert.__table__
+    # A surge alert ends with its surge (dashboard/store/surges.py), not with the case it was put on.
     return sorted(session.execute(
-        update(t).where(t.c.case_id.in_(sorted(case_ids)), t.c.acknowledged_at.is_(None), t.c.cleared_at.is_(None))
+        update(t).where(t.c.case_id.in_(sorted(case_ids)), t.c.acknowledged_at.is_(None), t.c.cleared_at.is_(None),
+                        t.c.reason != AlertReason.SURGE.value)
         .values(cleared_at=now).returning(t.c.id)).scalars())
 
 

@@ -492,7 +492,7 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
         UniqueConstraint("case_id", "reason", name="uq_alerts_case_reason"),
-        CheckConstraint("reason IN ('urgent','safety')", name="reason"),
+        CheckConstraint("reason IN ('urgent','safety','surge')", name="reason"),
         CheckConstraint("level IN ('district','city')", name="level"),
         CheckConstraint("acknowledged_scope IN ('city','district','street')", name="acknowledged_scope"),
         # Partial: only the alerts still waiting for someone (few), which escalation and the
@@ -519,6 +519,40 @@ class Alert(Base):
     district: Mapped[Region | None] = relationship()
     grid: Mapped[Grid | None] = relationship()
     acknowledger: Mapped[User | None] = relationship()
+
+
+class Surge(Base):
+    """A surge (突增预警) of a class group in a grid or a street (docs/foresight.md): one row per
+    surge, while it lasts and after.
+
+    Written by gridhall housekeeping alone (``dashboard/store/surges.py``): raised with an alert
+    (reason ``surge``, its case the latest case of the surge) when the place × group's count is
+    improbable, ``last_seen_at`` moved on while it stays so, ``ended_at`` set once it has been
+    quiet long enough. At most one open row per place × group (a partial unique index).
+    ``observed``/``expected`` are the strongest window's (``x 件 / 通常 y 件``).
+    """
+
+    __tablename__ = "surges"
+    __table_args__ = (
+        CheckConstraint("level IN ('grid','street')", name="level"),
+        Index("uq_surges_open", "level", "place", "class_group", unique=True,
+              postgresql_where=text("ended_at IS NULL"), sqlite_where=text("ended_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    place: Mapped[str] = mapped_column(String(15))  # grid code or street region code
+    class_group: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    observed: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float] = mapped_column(Float)
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    chance: Mapped[float] = mapped_column(Float)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"), unique=True)
+
+    alert: Mapped[Alert | None] = relationship()
 
 
 class GazetteerEntry(Base):
