@@ -139,11 +139,11 @@ class Baseline:
             if not start <= a.at < end:
                 continue
             h = hour_of_week(a.at, tz)
-            every[h] += 1
-            by_group.setdefault(a.group, np.zeros(HOURS_OF_WEEK))[h] += 1
-            for key in keys_of(a):
-                if key in skip and any(lo <= a.at < hi for lo, hi in skip[key]):
-                    continue
+            keys = [k for k in keys_of(a) if not (k in skip and any(lo <= a.at < hi for lo, hi in skip[k]))]
+            if len(keys) == len(keys_of(a)):  # a case of a past surge teaches the city's profile nothing either
+                every[h] += 1
+                by_group.setdefault(a.group, np.zeros(HOURS_OF_WEEK))[h] += 1
+            for key in keys:
                 arr = counts.get(key)
                 if arr is None:
                     arr = counts[key] = np.zeros(HOURS_OF_WEEK)

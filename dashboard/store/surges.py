@@ -47,7 +47,7 @@ def arrivals(session: Session, classification: Classification, start: datetime, 
         .outerjoin(community, community.id == Grid.community_id)
         .outerjoin(street, street.id == community.parent_id)
         .where(Case.reported_at >= start, Case.reported_at < end)
-        .order_by(Case.reported_at)).tuples()
+        .order_by(Case.reported_at))
     groups: dict[tuple[str | None, str | None], str] = {}
     out = []
     for case_id, at, kind, code, grid, street_code in rows:
@@ -196,7 +196,8 @@ def list_surges(session: Session, since: datetime, *, open_only: bool = False) -
     """Surges that lasted into [since, now] (open ones only with ``open_only``), newest first."""
     condition = SurgeRow.ended_at.is_(None) if open_only else SurgeRow.last_seen_at >= since
     rows = list(session.scalars(select(SurgeRow).where(condition).order_by(SurgeRow.started_at.desc())))
-    streets = dict(session.execute(select(Region.code, Region.name).where(
-        Region.code.in_(sorted({r.place for r in rows if r.level == PlaceLevel.STREET.value}))))) if rows else {}
+    wanted = sorted({r.place for r in rows if r.level == PlaceLevel.STREET.value})
+    streets = {code: name for code, name in session.execute(
+        select(Region.code, Region.name).where(Region.code.in_(wanted)))} if wanted else {}
     return [SurgeView(r.id, PlaceLevel(r.level), r.place, streets.get(r.place, r.place), r.class_group, r.started_at,
                       r.last_seen_at, r.ended_at, r.observed, r.expected, r.alert_id) for r in rows]

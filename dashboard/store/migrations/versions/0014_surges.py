@@ -44,14 +44,14 @@ def upgrade() -> None:
         batch_op.create_index('uq_surges_open', ['level', 'place', 'class_group'], unique=True,
                               postgresql_where=sa.text('ended_at IS NULL'), sqlite_where=sa.text('ended_at IS NULL'))
     with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.drop_constraint('ck_alerts_reason', type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_alerts_reason'), type_='check')
         batch_op.create_check_constraint('reason', "reason IN ('urgent','safety','surge')")
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM alerts WHERE reason = 'surge'")
     with op.batch_alter_table('alerts', schema=None) as batch_op:
-        batch_op.drop_constraint('ck_alerts_reason', type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_alerts_reason'), type_='check')
         batch_op.create_check_constraint('reason', "reason IN ('urgent','safety')")
     with op.batch_alter_table('surges', schema=None) as batch_op:
         batch_op.drop_index('uq_surges_open', postgresql_where=sa.text('ended_at IS NULL'),
