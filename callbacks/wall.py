@@ -414,7 +414,7 @@ class WallService:
             found = active_alerts(session, scope, utcnow(), classification=self._classification)
         tz = self.settings.tz
         rows = [{
-            "id": a.id, "number": a.number or a.case_id, "reason": a.reason_label,
+            "id": a.id, "number": a.number or a.case_id, "reason": a.headline,
             "klass": " / ".join(p for p in (a.major_name, a.minor_name) if p) or PLACEHOLDER,
             "place": " · ".join(p for p in (a.district if scope.is_city else "", a.street, a.community) if p)
             or UNLOCATED, "grid": a.grid_code or "", "raised": f"{a.raised_at.astimezone(tz):%H:%M:%S}",

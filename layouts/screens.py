@@ -184,7 +184,7 @@ def render_alerts(rows: Sequence[Any], tz: tzinfo, may_ack: bool) -> Any:
     for a in rows:
         place = " · ".join(p for p in (a.district, a.street, a.community) if p) or "未定位"
         items.append(html.Li(className="screens-alert", **attrs({"data-alert": str(a.id)}), children=[
-            html.Span(("已升级 · " if a.escalated else "") + a.reason_label, className="screens-alert__tag"),
+            html.Span(("已升级 · " if a.escalated else "") + a.headline, className="screens-alert__tag"),
             html.Span(a.number or a.case_id, className="screens-alert__number"),
             html.Span(" / ".join(p for p in (a.major_name, a.minor_name) if p), className="screens-alert__class"),
             html.Span(f"{place} {a.grid_code or ''}", className="screens-alert__place"),

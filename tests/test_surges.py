@@ -61,7 +61,10 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def learnt(history: list[Arrival], settings: SurgeSettings = SurgeSettings()) -> Baseline:
+DEFAULTS = SurgeSettings()
+
+
+def learnt(history: list[Arrival], settings: SurgeSettings = DEFAULTS) -> Baseline:
     return Baseline.learn(history, MONDAY, MONDAY + timedelta(weeks=4), TZ, settings)
 
 
@@ -195,6 +198,7 @@ def test_housekeeping_evaluation_raises_one_alert_per_surge_and_it_is_acknowledg
         assert all(v.text.startswith(f"{v.observed} 件 / 通常 ") for v in shown)
         wall = active_alerts(s, get_scope(s, "990101001"), now + timedelta(minutes=5))
         assert sorted(a.reason_label for a in wall) == ["突增预警", "突增预警"]
+        assert all(a.headline.startswith("突增预警 小广告 ") and " 件 / 通常 " in a.headline for a in wall)
         grid_ids = {a.grid_id for a in alerts}
         assert grid_ids <= set(surge_city) and s.get(Grid, surge_city[0]) is not None
     with transaction(sessions) as s:

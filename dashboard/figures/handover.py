@@ -134,7 +134,7 @@ def build_handover(session: Session, timing: Timing, shift: Shift, *, city_name:
         went_overdue.append(row)
     alerts = [{
         "id": a.alert.id, "case_id": a.alert.case_id, "number": a.alert.number or "",
-        "reason": a.alert.reason_label, "level": a.alert.level.label,
+        "reason": a.alert.headline, "level": a.alert.level.label,
         "klass": " · ".join(x for x in (a.alert.major_name, a.alert.minor_name) if x),
         "district": a.alert.district or NO_DISTRICT, "grid": a.alert.grid_code or UNLOCATED,
         "raised_at": _local(a.alert.raised_at, timing), "escalated_at": _local(a.alert.escalated_at, timing),

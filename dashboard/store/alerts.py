@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, aliased
 
 from dashboard.rules.alerts import AlertLevel, AlertReason, AlertRules, AlertStep
 from dashboard.rules.classification import Classification
+from dashboard.rules.surges import surge_text
 from dashboard.store.hallcontrol import NOTICES_KEY
-from dashboard.store.models import Alert, Case, Grid, Region, User
+from dashboard.store.models import Alert, Case, Grid, Region, Surge, User
 from dashboard.store.scope import Scope, grid_id_condition, user_scope
 from dashboard.store.users import UserRole
 
@@ -155,6 +156,12 @@ class ActiveAlert:
     level: AlertLevel
     escalated: bool
     escalated_at: datetime | None
+    detail: str = ""  # a surge's group and figures: "小广告 23 件 / 通常 4.5 件" ("" for a case's alert)
+
+    @property
+    def headline(self) -> str:
+        """What a wall prints as the alert's reason: the label, and a surge's figures."""
+        return f"{self.reason_label} {self.detail}" if self.detail else self.reason_label
 
 
 def waiting() -> ColumnElement[bool]:
@@ -190,8 +197,9 @@ def _read(session: Session, condition: ColumnElement[bool], classification: Clas
     community, street, district = aliased(Region), aliased(Region), aliased(Region)
     query = (
         select(Alert, Case.number, Case.kind, Case.class_code, Case.urgency, Case.lon, Case.lat, Grid.code,
-               community.name, street.name, district.name)
+               community.name, street.name, district.name, Surge.class_group, Surge.observed, Surge.expected)
         .join(Case, Case.case_id == Alert.case_id)
+        .outerjoin(Surge, Surge.alert_id == Alert.id)
         .outerjoin(Grid, Grid.id == Alert.grid_id)
         .outerjoin(community, community.id == Grid.community_id)
         .outerjoin(street, street.id == community.parent_id)
@@ -203,7 +211,8 @@ def _read(session: Session, condition: ColumnElement[bool], classification: Clas
     if limit is not None:
         query = query.limit(limit)
     out = []
-    for a, number, kind, code, urgency, lon, lat, grid_code, cname, sname, dname in session.execute(query):
+    for a, number, kind, code, urgency, lon, lat, grid_code, cname, sname, dname, group, observed, expected \
+            in session.execute(query):
         major, minor = _class_names(classification, kind, code)
         reason = AlertReason(a.reason)
         out.append(ActiveAlert(
@@ -211,7 +220,8 @@ def _read(session: Session, condition: ColumnElement[bool], classification: Clas
             minor_name=minor, urgency=urgency, grid_code=grid_code, community=cname or "", street=sname or "",
             district=dname or "", lon=lon, lat=lat, raised_at=a.raised_at, reason=reason,
             reason_label=reason.label, level=AlertLevel(a.level), escalated=a.escalated_at is not None,
-            escalated_at=a.escalated_at))
+            escalated_at=a.escalated_at,
+            detail=f"{group} {surge_text(observed, expected)}" if group is not None else ""))
     return out
 
 
