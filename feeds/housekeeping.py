@@ -129,9 +129,9 @@ def until_next_shift(settings: Settings, now: datetime) -> float:
 # Every scheduled task, in the order a pass runs them. Add new ones here (and to docs/history.md).
 TASKS: tuple[Task, ...] = (
     Task("partitions_ahead", partitions_ahead, "monthly partitions of case_events made ahead (PostgreSQL)"),
-    Task("shift_handovers", shift_handovers, "the handover of each ended shift, written once (docs/handover.md)"),
     Task("surge_alerts", surge_alerts, "surge alerts (突增预警), also every GRIDHALL_SURGE_STEP_MINUTES between passes "
          "(docs/foresight.md)", frequent=True),
+    Task("shift_handovers", shift_handovers, "the handover of each ended shift, written once (docs/handover.md)"),
 )
 
 _RENEW = """
