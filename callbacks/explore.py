@@ -439,9 +439,10 @@ def _flatten(result: dict[str, Any], key: str | None) -> list[Any]:
 
 def register(app: dash.Dash, service: ExploreService) -> None:
     """Register /explore's callbacks (every output id starts with \"explore-\") and its export."""
-    from callbacks import handover
+    from callbacks import handover, surges
 
     handover.register(app, service)  # the 交接班报告 section
+    surges.register(app, service)  # the 突增预警 section
 
     @app.callback(*main_outputs(), Input("explore-url", "search"), Input("explore-refresh", "n_clicks"),
                   State("explore-view-key", "data"), *[State(f"explore-f-{f}", "value") for f in FILTERS])

@@ -175,6 +175,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "", screens: bool
                             DEVICES_TITLE, html.Span(id="explore-devices-note", className="explore-note")]),
                         html.Div(id="explore-devices", className="explore-devices__body", children=[]),
                     ]),
+                    surges_box(),
                     handover_box(),
                 ]),
                 html.Section(className="gh-panel explore-mapbox", children=[
@@ -679,6 +680,15 @@ __all__ = ["layout", "KPIS", "TABLE_COLUMNS", "TITLE", "render_crumbs", "region_
            "render_children", "render_hot", "render_notes", "render_detail", "ranking_columns", "month_options",
            "ranking_options", "shown_note", "map_note", "class_figure", "trend_figure", "render_unlocated",
            "unlocated_note"]
+
+
+def surges_box() -> html.Div:
+    """突增预警 (docs/foresight.md): the surges of the last day in the viewer's scope (callbacks/surges.py)."""
+    return html.Div(className="explore-handover-box is-on", children=[
+        html.H2(className="gh-panel__title explore-subtitle", children=[
+            "突增预警", html.Span("近 24 小时 · x 件 / 通常 y 件", className="explore-note")]),
+        html.Div(id="explore-surges", className="explore-handover__list", children=[]),
+    ])
 
 
 def handover_box() -> html.Div:
