@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     busy = ours.delays.get("突增", [])
     busy_max = max(busy) if busy else -1.0
     busy_fixed = fixed.delays.get("突增", []) if fixed else []
-    print(f"\ntargets: 突增 (5×, busy street) within 15 min: max delay {busy_max:.0f} min, "
+    print(f"\ntargets: 突增 (5×, busy street) within 15 min: {sum(1 for d in busy if d <= 15)} of {len(busy)}, "
+          f"max delay {busy_max:.0f} min, "
           f"{ours.detected.get('突增', 0)}/{ours.totals.get('突增', 0)} detected; recall {ours.recall:.1%} (≥ 90 %); "
           f"false alarms {ours.false_alarms / args.days:.2f}/day (≤ 1); total {time.perf_counter() - t0:.0f} s")
     del app_settings
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         false_alarms_per_day=round(ours.false_alarms / args.days, 3),
         busy_detected=ours.detected.get("突增", 0), busy_total=ours.totals.get("突增", 0),
         busy_delay_median_min=statistics.median(busy) if busy else -1, busy_delay_max_min=busy_max,
+        busy_within_15_min=sum(1 for d in busy if d <= 15),
         baseline_k=k_best, baseline_recall=round(fixed.recall, 4) if fixed else 0.0,
         baseline_precision=round(fixed.precision, 4) if fixed else 0.0,
         baseline_false_alarms_per_day=round(fixed.false_alarms / args.days, 3) if fixed else -1,
