@@ -7,12 +7,15 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callbacks.surges import render_list
 from citykit import Plan, add_case, build_plan
 from dashboard.rules import classification
 from dashboard.rules.alerts import AlertReason, AlertRules
@@ -196,6 +199,8 @@ def test_housekeeping_evaluation_raises_one_alert_per_surge_and_it_is_acknowledg
         shown = list_surges(s, now - timedelta(hours=1), open_only=True)
         assert [v.place_name for v in shown if v.level is PlaceLevel.STREET] == ["江东街道"]
         assert all(v.text.startswith(f"{v.observed} 件 / 通常 ") for v in shown)
+        listed = str(render_list(shown, TZ))  # /explore's 突增预警 section
+        assert "江东街道 · 小广告" in listed and "持续中" in listed and " 件 / 通常 " in listed
         wall = active_alerts(s, get_scope(s, "990101001"), now + timedelta(minutes=5))
         assert sorted(a.reason_label for a in wall) == ["突增预警", "突增预警"]
         assert all(a.headline.startswith("突增预警 小广告 ") and " 件 / 通常 " in a.headline for a in wall)
@@ -216,3 +221,43 @@ def test_housekeeping_evaluation_raises_one_alert_per_surge_and_it_is_acknowledg
         assert rows[alerts[0].id].acknowledged_at is not None and rows[alerts[0].id].cleared_at is None
         assert rows[alerts[1].id].cleared_at is not None
         assert all(r.ended_at is not None for r in s.scalars(select(SurgeRow)))
+
+
+@pytest.mark.browser
+def test_explore_lists_the_surges_in_chromium(browser: Any, live_server: Any, sessions: sessionmaker[Session],
+                                              surge_city: list[int], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from authkit import make_user, signin_page
+    from browserkit import PageWatch, shots_dir
+
+    scheme = classification.load(SCHEME)
+    watch = SurgeWatch(SurgeSettings(), scheme, AlertRules.build(scheme), TZ)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with transaction(sessions) as s:
+        for i in range(25):
+            add_case(s, now, f"C-S{i}", surge_city[0], "dispatched", class_code=ADS,
+                     reported_at=now - timedelta(minutes=20) + timedelta(seconds=45 * i))
+    with transaction(sessions) as s:
+        assert len(watch.evaluate(s, now).raised) == 2
+    shots = shots_dir(tmp_path)
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1, locale="zh-CN")
+    page = context.new_page()
+    seen = PageWatch(page)
+    signin_page(page, live_server.url, make_user(sessions, "shift_lead"))
+    for scale in (1, 2):  # 2×: a 3840×2160 screen
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        if scale == 2:
+            view = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=2,
+                                       locale="zh-CN", storage_state=context.storage_state())
+            page = view.new_page()
+            seen = PageWatch(page)
+        page.goto(live_server.url + "/explore")
+        rows = page.locator("#explore-surges .explore-surge")
+        expect(rows).to_have_count(2, timeout=20_000)
+        expect(rows.filter(has_text="江东街道 · 小广告")).to_contain_text(" 件 / 通常 ")
+        expect(rows.first).to_contain_text("持续中")
+        page.locator("#explore-surges").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"explore-surges-{1920 * scale}x{1080 * scale}.png"))
+        assert seen.errors == []
+    context.close()
