@@ -33,7 +33,7 @@ def render_list(surges: list[SurgeView], tz: Any) -> Any:
             html.Span(f"{s.started_at.astimezone(tz):%m-%d %H:%M}"
                       + (" 持续中" if s.ended_at is None else f"–{s.ended_at.astimezone(tz):%H:%M}"),
                       className="explore-handover__shift"),
-            html.Span(f"{s.level.label} {s.place_name if s.level is PlaceLevel.STREET else s.place} · {s.group}"),
+            html.Span(f"{s.place_name if s.level is PlaceLevel.STREET else '网格 ' + s.place} · {s.group}"),
             html.Span(s.text, className="explore-note"),
         ]) for s in surges[:SHOWN]])
 

@@ -105,7 +105,7 @@ def test_a_five_fold_hour_is_a_surge_of_the_street_with_its_usual_count() -> Non
     f = street[0]
     assert f.observed >= 16 and 2.5 < f.expected < 6  # usually about 4 at that hour
     assert f.chance < SurgeSettings().threshold
-    assert surge_text(20, 4.04) == "20 件 / 通常 4.0 件"
+    assert surge_text(20, 4.04) == "20 件 / 通常 4.0 件" and surge_text(5, 0.01) == "5 件 / 通常 <0.1 件"
 
 
 def test_the_usual_count_follows_the_hour_of_the_week() -> None:

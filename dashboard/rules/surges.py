@@ -246,8 +246,8 @@ class SurgeFinding:
 
 
 def surge_text(observed: int, expected: float) -> str:
-    """What a wall prints next to a surge: ``12 件 / 通常 1.5 件``."""
-    usual = f"{expected:.1f}" if expected < 10 else f"{expected:.0f}"
+    """What a wall prints next to a surge: ``12 件 / 通常 1.5 件`` (``通常 <0.1 件``: almost never)."""
+    usual = "<0.1" if expected < 0.05 else f"{expected:.1f}" if expected < 10 else f"{expected:.0f}"
     return f"{observed} 件 / 通常 {usual} 件"
 
 
