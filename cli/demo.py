@@ -73,6 +73,8 @@ def demo(
                     "--replies-dir", str(demo_dir / "hotline" / "out")],
         # The video/IoT platform, simulated, and its alarm bridge (docs/sources.md, "Alarms").
         "alarms": [sys.executable, "-m", "cli", "bridge", "alarms", "--simulate", "--speedup", str(speedup)],
+        # The one owner of scheduled work: surge alerts every few minutes, shift handovers (docs/history.md).
+        "housekeeping": [sys.executable, "-m", "cli", "housekeeping"],
         # The demo's console is for people: no access log lines every 2 s per screen.
         "web": [sys.executable, "-m", "cli", "serve", "--workers", str(settings.web_workers), "--no-access-log"],
     }

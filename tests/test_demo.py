@@ -117,7 +117,7 @@ def test_demo_cold_start_live_and_clean_stop(tmp_path: Path) -> None:
         engine.dispose()
         assert alarm_cases, "no alarm case of the simulated video/IoT platform within 60 s"
         children = _children(proc.pid)
-        assert len(children) >= 6  # ingest, simulate, hotline-sim, hotline, alarms, web
+        assert len(children) >= 7  # ingest, simulate, hotline-sim, hotline, alarms, housekeeping, web
         redis_pid = int(client.info("server")["process_id"])
         client.connection_pool.disconnect()  # so the demo is the embedded server's last user
     finally:
