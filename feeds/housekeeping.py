@@ -206,11 +206,12 @@ def _keep_renewing(lock: Lock, stop: threading.Event) -> None:
 
 
 def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading.Event, once: bool = False,
-        report: Callable[[str], None] = print, tasks: tuple[Task, ...] = TASKS) -> int:
+        report: Callable[[str], None] = print, tasks: tuple[Task, ...] = TASKS, frequent_s: float | None = None) -> int:
     """Take the lock when free and run passes until ``stop``; returns the number of passes run.
 
     With ``once``: one attempt — a pass if the lock was free, else nothing (another host is the
-    owner) — then the lock is released.
+    owner) — then the lock is released. Between passes the frequent tasks run every ``frequent_s``
+    seconds (default GRIDHALL_SURGE_STEP_MINUTES).
     """
     lock = Lock(client, settings.key(HOUSEKEEPING_LOCK_KEY), round(settings.housekeeping_lock_s * 1000))
     passes = 0
@@ -248,7 +249,7 @@ def run(settings: Settings, engine: Engine, client: redis.Redis, stop: threading
             wake = min(settings.housekeeping_interval_s - (time.monotonic() - started),
                        until_next_shift(settings, utcnow()))
             frequent = tuple(t for t in tasks if t.frequent)
-            step = settings.surge_step_minutes * 60
+            step = frequent_s if frequent_s is not None else settings.surge_step_minutes * 60
             while frequent and wake > step and lock.held and not stop.wait(step):
                 for name, summary in run_pass(settings, engine, client, lock, frequent).done:
                     report(f"between passes by {lock.token}: {name}: {summary}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,25 @@ def test_explore_lists_the_surges_in_chromium(browser: Any, live_server: Any, se
         page.screenshot(path=str(shots / f"explore-surges-{1920 * scale}x{1080 * scale}.png"))
         assert seen.errors == []
     context.close()
+
+
+def test_housekeeping_runs_the_surge_task_between_its_passes(settings: Any, engine: Any, redis_client: Any) -> None:
+    from feeds.housekeeping import TASKS, Task, run
+
+    assert [t.name for t in TASKS if t.frequent] == ["surge_alerts"]
+    calls: list[str] = []
+
+    def task(name: str) -> Task:
+        def work(_settings: Any, _engine: Any) -> str:
+            calls.append(name)
+            return name
+        return Task(name, work, name, frequent=name == "often")
+
+    stop = threading.Event()
+    timer = threading.Timer(2.6, stop.set)
+    timer.start()
+    run(settings.model_copy(update={"housekeeping_interval_s": 60}), engine, redis_client, stop,
+        report=lambda _line: None, tasks=(task("hourly"), task("often")), frequent_s=0.5)
+    timer.join()
+    assert calls.count("hourly") == 1  # the pass
+    assert 4 <= calls.count("often") <= 7  # the pass, then every half second between passes
