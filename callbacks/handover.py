@@ -9,7 +9,9 @@ are checked on the server (``dashboard.store.handovers.NOTE_ROLES``), never by w
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import flask
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
@@ -22,8 +24,32 @@ from dashboard.store import handovers
 
 if TYPE_CHECKING:
     import dash
+    from sqlalchemy.orm import Session, sessionmaker
 
-    from callbacks.explore import ExploreService
+    from dashboard.settings import Settings
+    from dashboard.store.scope import Scope
+
+
+class HallViewer(Protocol):
+    """Who asks (callbacks/explore.py's Viewer): the section needs the role and the scope."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def scope(self) -> Scope: ...
+
+
+class HallService(Protocol):
+    """What the section needs of its page's service (callbacks/explore.py's ExploreService; a
+    page's callbacks are imported by the registry only, so this names the shape, not the class)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+
+    def viewer(self, session: Session) -> HallViewer | None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +79,7 @@ def render_list(entries: list[handovers.HandoverEntry]) -> Any:
         ]) for e in written])
 
 
-def register(app: dash.Dash, service: ExploreService) -> None:
+def register(app: dash.Dash, service: HallService) -> None:
     """The section's callbacks (ids ``explore-handover-*``)."""
 
     @app.callback(Output("explore-handover", "children"), Output("explore-handover-editor", "children"),
@@ -123,7 +149,7 @@ def editor_of(shift: Shift, text: str, said: str) -> list[Any]:
     ]
 
 
-def file_response(service: ExploreService, key: str, fmt: str) -> flask.Response:
+def file_response(service: HallService, key: str, fmt: str) -> flask.Response:
     """A stored handover as HTML, PDF or XLSX; 404 for an unknown shift, an unwritten one or a
     viewer without the city scope."""
     if fmt not in FORMATS:
@@ -156,7 +182,7 @@ def file_response(service: ExploreService, key: str, fmt: str) -> flask.Response
     return response
 
 
-def add_routes(server: flask.Flask, service: ExploreService) -> None:
+def add_routes(server: flask.Flask, service: HallService) -> None:
     def handover_file(shift: str, fmt: str) -> flask.Response:
         return file_response(service, shift, fmt)
 

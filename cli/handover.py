@@ -10,6 +10,7 @@ import typer
 from cli.common import cli_settings, console, fail, notes_console, open_sessions, output_format, require_backends
 from dashboard.output.tabular import Column, emit, is_stdio
 from dashboard.rules.clock import utcnow
+from dashboard.rules.shifts import LISTED
 from dashboard.settings import ConfigError
 
 HANDOVER_COLUMNS = (
@@ -33,7 +34,7 @@ def handover(
         None, "--out", dir_okay=False,
         help="With --shift: the file to write (default handover-<shift>.<format> here); '-' for standard output.",
     ),
-    limit: int = typer.Option(50, "--limit", min=1, help="Without --shift: how many shifts, newest first."),
+    limit: int = typer.Option(LISTED, "--limit", min=1, help="Without --shift: how many shifts, newest first."),
 ) -> None:
     """A shift's handover report (交接班报告), written once when the shift ended; or the list of past ones."""
     from dashboard.store.handovers import list_handovers

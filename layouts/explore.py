@@ -34,7 +34,7 @@ from dashboard.settings import Settings
 from .kit.basemap import city_map
 from .kit.clock import as_of, clock_tick
 from .kit.fmt import PLACEHOLDER, fmt_int, fmt_rate
-from .kit.grid import LOCALE_TEXT
+from .kit.grid import LOCALE_TEXT, NO_TYPE_INFERENCE
 from .kit.header import header
 from .kit.props import attrs
 from .kit.tiles import NOW, Kpi, kpi_strip
@@ -208,7 +208,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "", screens: bool
                         rowData=[],
                         getRowId="params.data.case_id",
                         defaultColDef={"sortable": True, "filter": True, "resizable": True,
-                                       "floatingFilter": False},
+                                       "floatingFilter": False, **NO_TYPE_INFERENCE},
                         dashGridOptions={
                             "theme": _grid_theme(),
                             "localeText": GRID_LOCALE,
@@ -275,7 +275,7 @@ def _evaluation_panel(sel: Selection) -> html.Section:
             rowData=[],
             getRowId="params.data.id",
             defaultColDef={"sortable": True, "resizable": True, "wrapHeaderText": True, "autoHeaderHeight": True,
-                           "suppressMovable": True},
+                           "suppressMovable": True, **NO_TYPE_INFERENCE},
             dashGridOptions={
                 "theme": _grid_theme(),
                 "localeText": {**GRID_LOCALE, "noRowsToShow": "暂无考评结果"},

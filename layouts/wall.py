@@ -25,7 +25,7 @@ from dashboard.store.scope import CITY, Scope
 from .kit.basemap import city_map
 from .kit.clock import clock_tick, header_time
 from .kit.fmt import PLACEHOLDER
-from .kit.grid import LOCALE_TEXT
+from .kit.grid import LOCALE_TEXT, NO_TYPE_INFERENCE
 from .kit.header import header
 from .kit.health import banners
 from .kit.legend import legend
@@ -174,7 +174,7 @@ def _grid(grid_id: str, columns: list[dict[str, Any]], empty: str) -> dag.AgGrid
         rowData=[],
         getRowId="params.data.id",
         defaultColDef={"sortable": False, "resizable": False, "suppressMovable": True,
-                       "suppressHeaderMenuButton": True},
+                       "suppressHeaderMenuButton": True, **NO_TYPE_INFERENCE},
         dashGridOptions={
             "theme": _grid_theme(),
             "pagination": True,

@@ -1211,6 +1211,17 @@ def test_ranking_month_and_objects_round_trip_in_the_url() -> None:
                        search + "&month=2026-10") == "?region=990101001&window=30d&month=2026-10"
 
 
+def _assert_ranks_and_order(grid: Any) -> None:
+    """名次 shows a rank, 样本不足 or — (never AG Grid's "Invalid Number"); 综合指标值 sorts as numbers."""
+    ranks = grid.locator(".ag-row [col-id='rank']").all_inner_texts()
+    assert "样本不足" in ranks and all(t.isdigit() or t in ("样本不足", "—") for t in ranks), ranks
+    assert "Invalid" not in grid.inner_text()
+    grid.locator(".ag-header-cell[col-id='composite']").click()  # ascending
+    shown = [t for t in grid.locator(".ag-row [col-id='composite']").all_inner_texts() if t != "—"]
+    values = [float(t) for t in shown]
+    assert len(values) >= 2 and values == sorted(values), shown
+
+
 @pytest.mark.browser
 def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, explore_server: str,
                                                            sessions: sessionmaker[Session],
@@ -1242,6 +1253,8 @@ def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, explore
     expect(page).to_have_url(re.compile(r"ranking=unit"), timeout=10_000)
     expect(panel.locator("#explore-ev-note")).to_contain_text("处置单位", timeout=10_000)
     expect(grid.locator(".ag-header-cell-text", has_text="按时处置率").first).to_be_attached()
+    expect(grid.locator(".ag-row [col-id='rank']").first).to_be_visible(timeout=10_000)
+    _assert_ranks_and_order(grid)
     # a month deep link round-trips: the selector shows it, the URL keeps it
     page.goto(explore_server + "/explore?window=all&month=2026-10")
     expect(page.locator("#explore-ev-note")).to_contain_text("2026年10月", timeout=20_000)

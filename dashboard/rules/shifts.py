@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-__all__ = ["MAX_NOTES", "Shift", "ShiftPlan", "parse_boundaries", "parse_shift_start"]
+__all__ = ["LISTED", "MAX_NOTES", "Shift", "ShiftPlan", "parse_boundaries", "parse_shift_start"]
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 SHIFT_FORMAT = "%Y-%m-%dT%H:%M"
 MAX_NOTES = 2000  # characters of a shift lead's handover notes
+LISTED = 50  # past handovers listed when no number is asked for (gridhall handover --limit)
 
 
 def parse_boundaries(text: str) -> tuple[int, ...]:

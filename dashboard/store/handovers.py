@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dashboard.rules.shifts import MAX_NOTES, Shift
+from dashboard.rules.shifts import LISTED, MAX_NOTES, Shift
 from dashboard.store.models import ShiftHandover, User
 from dashboard.store.users import UserRole
 
@@ -115,7 +115,7 @@ def save_notes(session: Session, user_id: int, shift: Shift, text: str, now: dat
     session.flush()
 
 
-def list_handovers(session: Session, tz: Any, limit: int = 50) -> list[HandoverEntry]:
+def list_handovers(session: Session, tz: Any, limit: int = LISTED) -> list[HandoverEntry]:
     """The latest shifts with a row (written or with notes), newest first."""
     out = []
     for r in session.scalars(select(ShiftHandover).order_by(ShiftHandover.shift_start.desc()).limit(limit)):
