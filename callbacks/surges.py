@@ -16,7 +16,7 @@ from dashboard.store.surges import SurgeView, list_surges
 if TYPE_CHECKING:
     import dash
 
-    from callbacks.explore import ExploreService
+    from callbacks.handover import HallService
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def render_list(surges: list[SurgeView], tz: Any) -> Any:
         ]) for s in surges[:SHOWN]])
 
 
-def register(app: dash.Dash, service: ExploreService) -> None:
+def register(app: dash.Dash, service: HallService) -> None:
     """The section's callback (id ``explore-surges``)."""
 
     @app.callback(Output("explore-surges", "children"),
