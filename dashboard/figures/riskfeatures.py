@@ -44,7 +44,8 @@ FEATURES = CATEGORICAL + NUMERIC
 # What each input is, in the shift lead's words (docs/foresight.md, /explore's reasons).
 LABELS: dict[str, str] = {
     "major": "大类", "minor": "小类", "unit": "处置单位", "clock": "所处阶段", "area_class": "网格区域类别",
-    "source": "来源", "urgency": "紧急程度", "backlog": "单位当前积压", "queue": "派遣时单位积压", "hour": "时段", "weekday": "星期",
+    "source": "来源", "urgency": "紧急程度", "backlog": "单位当前积压", "queue": "派遣时单位积压", "hour": "时段",
+    "weekday": "星期",
     "stage_share": "本阶段时限已用", "case_share": "全程时限已用", "remaining_h": "本阶段剩余工作时",
     "limit_h": "本阶段时限", "age_h": "已用工作时", "rework": "返工次数", "extension": "延期次数",
     "returned": "回退次数", "paused": "挂账中",
@@ -86,8 +87,9 @@ class CaseFrame:
 
     def take(self, index: np.ndarray) -> CaseFrame:
         """The rows at ``index`` (a boolean mask or positions)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return CaseFrame(**{k: (v[index] if v is not None else None) for k, v in values.items()})
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        taken: dict[str, Any] = {k: (v[index] if v is not None else None) for k, v in values.items()}
+        return CaseFrame(**taken)
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -136,7 +138,8 @@ def open_cases(session: Session, now: datetime) -> CaseFrame:
     for code, start, end in session.execute(
             select(u.code, Case.dispatched_at, Case.handled_at).join(u, Case.unit_id == u.id)
             .where(Case.dispatched_at >= now - QUEUE_LOOKBACK)):
-        spans.setdefault(code, []).append((start, end if end is not None and end > start else far))
+        if start is not None:
+            spans.setdefault(code, []).append((start, end if end is not None and end > start else far))
     return CaseFrame(
         case_id=_objects(list(cols[0])), at=at, kind=_objects(list(cols[1])), class_code=_objects(list(cols[2])),
         unit=units, clock=_objects(list(cols[4])), area_class=_objects(list(cols[5])),
@@ -308,7 +311,8 @@ def _queue(spans: Mapping[str, list[tuple[datetime, datetime]]], units: np.ndarr
         ends = np.sort(_utc64([e for _, e in periods]))
         t = dispatched[mine]
         out[mine] = np.searchsorted(starts, t, side="left") - np.searchsorted(ends, t, side="right")
-    return np.maximum(out, 0, where=~np.isnan(out), out=out)
+    counted: np.ndarray = np.maximum(out, 0, where=~np.isnan(out), out=out)
+    return counted
 
 
 def subsample(frame: CaseFrame, limit: int, seed: int = 0) -> CaseFrame:
@@ -373,9 +377,10 @@ class ClassLimits:
         major = ""
         if kind and code and timing.classification is not None:
             try:
-                major = f"{kind}:{timing.classification.get(kind, code).major_code}"
+                entry = timing.classification.get(kind, code)
             except ValueError:
-                major = ""
+                entry = None
+            major = f"{kind}:{entry.major_code}" if entry is not None else ""
         self._cache[key] = (total, major)
         return total, major
 
@@ -388,7 +393,10 @@ def raw_categories(frame: CaseFrame, limits: ClassLimits) -> tuple[dict[str, np.
     keys = np.array([f"{k}\x1f{c}\x1f{u}\x1f{a}\x1f{s == 'supervisor'}" for k, c, u, a, s in zip(
         frame.kind, frame.class_code, frame.urgency, frame.area_class, frame.source, strict=True)], dtype=object)
     seen, inverse = np.unique(keys.astype(str), return_inverse=True) if n else (np.zeros(0, dtype=str), np.zeros(0))
-    looked = [limits.of(*(p.split("\x1f")[:4]), p.endswith("True")) for p in seen.tolist()]
+    looked = []
+    for key in seen.tolist():
+        kind, code, urgency, area, supervisor = key.split("\x1f")
+        looked.append(limits.of(kind, code, urgency, area, supervisor == "True"))
     if n:
         total[:] = np.array([t for t, _ in looked])[inverse]
         major[:] = np.array([m for _, m in looked], dtype=object)[inverse]

@@ -140,6 +140,7 @@ class UnitClassRates:
 class Figures:
     """How good a model is on rows it never saw, next to the baseline on the same rows."""
 
+    fit_cases: int
     n_fit: int
     n_calibrate: int
     n_test: int
@@ -267,7 +268,7 @@ def split_by_report(frame: CaseFrame, cuts: tuple[datetime, ...]) -> list[CaseFr
 
 
 def evaluate(model: RiskModel, baseline: UnitClassRates, frame: CaseFrame, timing: Timing,
-             n_fit: int, n_calibrate: int) -> Figures:
+             fitted: CaseFrame, n_calibrate: int) -> Figures:
     """The figures of ``model`` and ``baseline`` on ``frame``."""
     assert frame.label is not None
     limits = ClassLimits(timing)
@@ -276,7 +277,8 @@ def evaluate(model: RiskModel, baseline: UnitClassRates, frame: CaseFrame, timin
     b = baseline.score(frame, limits)
     w = case_weights(frame)
     return Figures(
-        n_fit=n_fit, n_calibrate=n_calibrate, n_test=len(frame), test_cases=len(np.unique(frame.case_id.astype(str))),
+        fit_cases=len(np.unique(fitted.case_id.astype(str))), n_fit=len(fitted), n_calibrate=n_calibrate,
+        n_test=len(frame), test_cases=len(np.unique(frame.case_id.astype(str))),
         positive_share=float(np.average(y, weights=w)) if len(y) else float("nan"),
         auc=auc_score(y, p, w), brier=brier(y, p, w), baseline_auc=auc_score(y, b, w), baseline_brier=brier(y, b, w),
         auc_rows=auc_score(y, p), brier_rows=brier(y, p), baseline_auc_rows=auc_score(y, b),
@@ -307,8 +309,38 @@ def train(session: Session, timing: Timing, now: datetime, *, days: float = 90, 
     fit_rows = subsample(fit_rows, MAX_ROWS, seed)
     model = fit(fit_rows, timing, cal_rows, seed=seed)
     baseline = UnitClassRates.fit(fit_rows, ClassLimits(timing))
-    figures = evaluate(model, baseline, test_rows, timing, len(fit_rows), len(cal_rows))
+    figures = evaluate(model, baseline, test_rows, timing, fit_rows, len(cal_rows))
     return Trained(model, figures, period_from, period_to, utc_now)
+
+
+def save(session: Session, trained: Trained, *, keep: int, now: datetime) -> int:
+    """Store ``trained`` as the newest version (the caller commits); returns its number."""
+    from dashboard.store.riskmodels import add_version
+
+    figures = trained.figures.as_dict()
+    return add_version(session, trained_at=now, period_from=trained.period_from, period_to=trained.period_to,
+                       known_until=trained.known_until, n_cases=int(figures["fit_cases"]), figures=figures,
+                       blob=trained.model.dumps(), keep=keep)
+
+
+_LOADED: dict[str, tuple[int, RiskModel]] = {}  # per process: the newest version, read once
+
+
+def newest(session: Session) -> tuple[int, RiskModel] | None:
+    """The newest stored version and its model (None: never trained); its blob read once per process."""
+    from dashboard.store.riskmodels import blob_of, newest_version
+
+    version = newest_version(session)
+    if version is None:
+        return None
+    kept = _LOADED.get("newest")
+    if kept is not None and kept[0] == version:
+        return kept
+    blob = blob_of(session, version)
+    if blob is None:
+        return None
+    _LOADED["newest"] = (version, RiskModel.loads(blob))
+    return _LOADED["newest"]
 
 
 def score_open(session: Session, timing: Timing, model: RiskModel, now: datetime) -> tuple[CaseFrame, np.ndarray]:
