@@ -34,6 +34,7 @@ from dashboard.store.queries import OPEN_STAGES
 _OPEN_VALUES = [s.value for s in OPEN_STAGES]
 # How far back scoring looks for the periods in 派遣 that make a case's queue (older: counted short).
 QUEUE_LOOKBACK = timedelta(days=30)
+_OPEN_END = timedelta(days=3650)  # a period in 派遣 not ended yet ends "never" (far ahead)
 _CHUNK = 2000  # case ids per IN (...) list
 
 # The categorical inputs and the numeric ones, in the matrix's column order.
@@ -134,7 +135,7 @@ def open_cases(session: Session, now: datetime) -> CaseFrame:
     # The periods in 派遣 of the units' recent cases (the latest one of each case: a case's
     # earlier periods, before a 返工, are not kept on its row), for the queue each open case joined.
     spans: dict[str, list[tuple[datetime, datetime]]] = {}
-    far = now + timedelta(days=3650)
+    far = now + _OPEN_END
     for code, start, end in session.execute(
             select(u.code, Case.dispatched_at, Case.handled_at).join(u, Case.unit_id == u.id)
             .where(Case.dispatched_at >= now - QUEUE_LOOKBACK)):
@@ -184,7 +185,7 @@ def _histories(session: Session, reported_from: datetime, reported_to: datetime,
 
 
 def snapshots(session: Session, timing: Timing, reported_from: datetime, reported_to: datetime,
-              known_until: datetime, *, step_minutes: float = 97.0) -> CaseFrame:
+              known_until: datetime, *, step_minutes: float = 97.0, unlabelled: bool = False) -> CaseFrame:
     """Cases reported in [reported_from, reported_to), seen every ``step_minutes`` of their life.
 
     Each case's history up to ``known_until`` is folded in canonical order (the lifecycle's
@@ -196,7 +197,8 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
 
     Label: 1 when the case went overdue (a clock judged late, or running past its deadline
     at ``known_until``). A case neither ended nor overdue by ``known_until`` has no label
-    yet and gives no rows. The unit's backlog at each instant is counted afterwards from the
+    yet and gives no rows (with ``unlabelled``: its rows, label −1 — every case open at an
+    instant, as scoring saw them then). The unit's backlog at each instant is counted afterwards from the
     periods the cases spent in 派遣 (the same count as :func:`open_cases`).
     """
     tz_step = timedelta(minutes=step_minutes)
@@ -205,10 +207,14 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
     labels: list[int] = []
     in_dispatch_by_unit: dict[str, list[tuple[datetime, datetime]]] = {}  # unit -> [start, end) in 派遣
     area = timing.area_classes
-    for case_id, history in _histories(session, reported_from, reported_to, known_until):
+    # Cases reported up to QUEUE_LOOKBACK earlier are folded too, for their periods in 派遣 only:
+    # the backlog of the window's first days counts them, as scoring counts every case in 派遣.
+    for case_id, history in _histories(session, reported_from - QUEUE_LOOKBACK, reported_to, known_until):
+        label = 0
         events = canonical(history)
         if not events:
             continue
+        rows_wanted = events[0].occurred_at >= reported_from
         timer = CaseTimer(CaseState(case_id=case_id), timing)
         case_rows: list[dict[str, Any]] = []
         spans: list[tuple[str, datetime, datetime]] = []
@@ -228,14 +234,15 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
                 in_dispatch = None
             if in_dispatch is None and state.stage is Stage.DISPATCHED and unit:
                 in_dispatch = (unit, event.occurred_at)
-            if overdue or not state.is_open:
+            if overdue or not state.is_open or not rows_wanted:
                 if not state.is_open:
                     break
                 continue
             clock = timer.clock()
             if clock is None:
                 continue
-            until = events[i + 1].occurred_at if i + 1 < len(events) else known_until
+            # the state holds until the next event; the last one's up to known_until included
+            until = events[i + 1].occurred_at if i + 1 < len(events) else known_until + timedelta(microseconds=1)
             k = max(0, -(-(event.occurred_at - grid0) // tz_step))  # first grid instant at or after the event
             t = grid0 + k * tz_step
             paused_at = clock.paused_at
@@ -255,7 +262,7 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
                 t += tz_step
         state = timer.state
         if in_dispatch is not None:
-            spans.append((in_dispatch[0], in_dispatch[1], known_until))
+            spans.append((in_dispatch[0], in_dispatch[1], known_until + _OPEN_END))
         for unit, start, end in spans:
             in_dispatch_by_unit.setdefault(unit, []).append((start, end))
         if state.is_open and not overdue:
@@ -263,11 +270,13 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
             if clock is not None and (clock.paused_at is None or clock.paused_at > known_until) \
                     and known_until > clock.deadline_at:
                 overdue = True
-            elif not overdue:
+            elif not unlabelled:
                 continue  # neither ended nor overdue yet: no label, no rows
+            else:
+                label = -1
         for row in case_rows:
             rows.add(**row)
-            labels.append(int(overdue))
+            labels.append(label if label < 0 else int(overdue))
     v = rows.values
     at = _utc64(v["at"])
     units = _objects(v["unit"])

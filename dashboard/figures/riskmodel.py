@@ -202,6 +202,7 @@ class Trained:
     period_from: datetime
     period_to: datetime
     known_until: datetime
+    baseline: UnitClassRates  # fitted on the same rows as the model: the bench scores later cases with both
 
 
 def case_weights(frame: CaseFrame) -> np.ndarray:
@@ -267,8 +268,8 @@ def split_by_report(frame: CaseFrame, cuts: tuple[datetime, ...]) -> list[CaseFr
     return out
 
 
-def evaluate(model: RiskModel, baseline: UnitClassRates, frame: CaseFrame, timing: Timing,
-             fitted: CaseFrame, n_calibrate: int) -> Figures:
+def evaluate(model: RiskModel, baseline: UnitClassRates, frame: CaseFrame, timing: Timing, *,
+             fit_cases: int = 0, n_fit: int = 0, n_calibrate: int = 0) -> Figures:
     """The figures of ``model`` and ``baseline`` on ``frame``."""
     assert frame.label is not None
     limits = ClassLimits(timing)
@@ -277,7 +278,7 @@ def evaluate(model: RiskModel, baseline: UnitClassRates, frame: CaseFrame, timin
     b = baseline.score(frame, limits)
     w = case_weights(frame)
     return Figures(
-        fit_cases=len(np.unique(fitted.case_id.astype(str))), n_fit=len(fitted), n_calibrate=n_calibrate,
+        fit_cases=fit_cases, n_fit=n_fit, n_calibrate=n_calibrate,
         n_test=len(frame), test_cases=len(np.unique(frame.case_id.astype(str))),
         positive_share=float(np.average(y, weights=w)) if len(y) else float("nan"),
         auc=auc_score(y, p, w), brier=brier(y, p, w), baseline_auc=auc_score(y, b, w), baseline_brier=brier(y, b, w),
@@ -309,8 +310,9 @@ def train(session: Session, timing: Timing, now: datetime, *, days: float = 90, 
     fit_rows = subsample(fit_rows, MAX_ROWS, seed)
     model = fit(fit_rows, timing, cal_rows, seed=seed)
     baseline = UnitClassRates.fit(fit_rows, ClassLimits(timing))
-    figures = evaluate(model, baseline, test_rows, timing, fit_rows, len(cal_rows))
-    return Trained(model, figures, period_from, period_to, utc_now)
+    figures = evaluate(model, baseline, test_rows, timing, fit_cases=len(np.unique(fit_rows.case_id.astype(str))),
+                       n_fit=len(fit_rows), n_calibrate=len(cal_rows))
+    return Trained(model, figures, period_from, period_to, utc_now, baseline)
 
 
 def save(session: Session, trained: Trained, *, keep: int, now: datetime) -> int:
