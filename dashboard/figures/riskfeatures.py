@@ -107,8 +107,8 @@ def _utc64(values: list[datetime | None]) -> np.ndarray:
 
 
 # -- scoring: every open case now, in one query ---------------------------------------------------
-def open_cases(session: Session, now: datetime) -> CaseFrame:
-    """Every open case with a running clock, as it stands at ``now`` (the stored picture).
+def open_cases(session: Session, now: datetime, case_id: str | None = None) -> CaseFrame:
+    """Every open case with a running clock (or only ``case_id``), as it stands at ``now`` (the stored picture).
 
     One query: the case, its grid's area class, its unit and the unit's backlog (its cases
     in 派遣 now, waiting for 处置), the same count :func:`snapshots` rebuilds for the past.
@@ -124,7 +124,8 @@ def open_cases(session: Session, now: datetime) -> CaseFrame:
                Case.dispatched_at)
         .outerjoin(g, Case.grid_id == g.id).outerjoin(u, Case.unit_id == u.id)
         .outerjoin(backlog, backlog.c.unit_id == Case.unit_id)
-        .where(Case.stage.in_(_OPEN_VALUES), Case.deadline_at.is_not(None))
+        .where(Case.stage.in_(_OPEN_VALUES), Case.deadline_at.is_not(None),
+               *([Case.case_id == case_id] if case_id is not None else []))
     ).all()
     cols = list(zip(*rows, strict=True)) if rows else [()] * 18
     n = len(rows)
@@ -138,7 +139,8 @@ def open_cases(session: Session, now: datetime) -> CaseFrame:
     far = now + _OPEN_END
     for code, start, end in session.execute(
             select(u.code, Case.dispatched_at, Case.handled_at).join(u, Case.unit_id == u.id)
-            .where(Case.dispatched_at >= now - QUEUE_LOOKBACK)):
+            .where(Case.dispatched_at >= now - QUEUE_LOOKBACK,
+                   *([u.code.in_(sorted({c for c in units.tolist() if c}))] if case_id is not None else []))):
         if start is not None:
             spans.setdefault(code, []).append((start, end if end is not None and end > start else far))
     return CaseFrame(

@@ -349,6 +349,32 @@ def newest(session: Session) -> tuple[int, RiskModel] | None:
     return _LOADED["newest"]
 
 
+@dataclass(frozen=True)
+class CaseRisk:
+    """One open case's risk now, for /explore: the probability, from which version, and why."""
+
+    probability: float
+    overdue: bool  # already overdue: probability 1, no reasons
+    version: int
+    reasons: list[tuple[str, float]]  # (input's zh-CN label, points of probability it adds)
+
+
+def case_risk(session: Session, timing: Timing, now: datetime, case_id: str) -> CaseRisk | None:
+    """The newest version's risk of open case ``case_id`` at ``now``; None when no version is stored
+    or the case has no running clock. The caller has checked the viewer's scope."""
+    loaded = newest(session)
+    if loaded is None:
+        return None
+    frame = open_cases(session, now, case_id=case_id)
+    if not len(frame):
+        return None
+    version, model = loaded
+    if bool(_overdue(frame)[0]):
+        return CaseRisk(1.0, True, version, [])
+    x = feature_matrix(frame, timing, model.vocabulary)
+    return CaseRisk(float(model.probability(x)[0]), False, version, model.reasons(x[0]))
+
+
 def score_open(session: Session, timing: Timing, model: RiskModel, now: datetime) -> tuple[CaseFrame, np.ndarray]:
     """Every open case with a running clock and its P(goes overdue) at ``now`` (1: already overdue)."""
     frame = open_cases(session, now)
