@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 import clikit
 from dashboard.figures.riskfeatures import FEATURES, Vocabulary, feature_matrix, open_cases, snapshots
-from dashboard.figures.riskmodel import NotEnoughHistory, RiskModel, newest, save, train
+from dashboard.figures.riskmodel import NotEnoughHistory, RiskModel, case_risk, newest, save, train
 from dashboard.rules.classification import Classification
 from dashboard.store.cityimport import import_city
 from dashboard.store.db import transaction
@@ -21,6 +21,7 @@ from dashboard.store.riskmodels import versions
 from feeds.history import build_history
 from feeds.housekeeping import risk_model
 from feeds.scenario import CityModel
+from layouts.explore import risk_text
 
 NOW = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # 00:00 local on Dec 1
 pytestmark = pytest.mark.slow
@@ -79,6 +80,15 @@ def test_a_model_trained_on_the_city_beats_the_baseline_is_stored_and_scores_det
         reasons = trained.model.reasons(feature_matrix(frame, timing, trained.model.vocabulary)[int(np.argmax(
             np.where(overdue, 0, p1)))])
         assert reasons and all(drop > 0 for _, drop in reasons)
+        # /explore's case detail: the newest version's risk of one case, with its reasons
+        calm = int(np.flatnonzero(~overdue)[int(np.argmax(p1[~overdue]))])
+        risk = case_risk(s, timing, NOW, str(frame.case_id[calm]))
+        assert risk is not None and risk.version == second and not risk.overdue
+        assert risk.probability == pytest.approx(p1[calm]) and risk.reasons
+        assert risk_text(risk).startswith(f"{100 * p1[calm]:.0f}%（主要因素：") and "模型第" in risk_text(risk)
+        if overdue.any():
+            late = case_risk(s, timing, NOW, str(frame.case_id[int(np.flatnonzero(overdue)[0])]))
+            assert late is not None and risk_text(late) == "已超期"
 
 
 def test_scoring_sees_an_open_case_as_training_saw_it(settings, sessions, risk_city) -> None:  # type: ignore[no-untyped-def]
