@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {d['lo']:>9.3f} {d['hi']:>6.3f} {int(d['n']):>9} {d['predicted']:>9.3f} "
                       f"{d['observed']:>8.3f}")
 
-            real_times = []
+            real_times: list[float] = []
             for _ in range(3):  # the first also builds the calendar's table and the limits' cache
                 t0 = time.perf_counter()
                 frame = open_cases(s, NOW)

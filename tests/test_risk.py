@@ -110,8 +110,6 @@ def test_scoring_sees_an_open_case_as_training_saw_it(settings, sessions, risk_c
     a = feature_matrix(past.take(np.array([i for i, _ in pairs])), timing, voc)
     b = feature_matrix(now_rows.take(np.array([j for _, j in pairs])), timing, voc)
     for j, name in enumerate(FEATURES):
-        if name == "queue":
-            continue  # scoring keeps each case's latest period in 派遣 only (docs/foresight.md)
         assert np.allclose(a[:, j], b[:, j], equal_nan=True), name
 
 

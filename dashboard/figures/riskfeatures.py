@@ -32,20 +32,20 @@ from dashboard.store.models import Case, CaseEvent, Grid, Unit
 from dashboard.store.queries import OPEN_STAGES
 
 _OPEN_VALUES = [s.value for s in OPEN_STAGES]
-# How far back scoring looks for the periods in 派遣 that make a case's queue (older: counted short).
+# How far before the window training folds cases, for their periods in 派遣 (the backlog).
 QUEUE_LOOKBACK = timedelta(days=30)
 _OPEN_END = timedelta(days=3650)  # a period in 派遣 not ended yet ends "never" (far ahead)
 _CHUNK = 2000  # case ids per IN (...) list
 
 # The categorical inputs and the numeric ones, in the matrix's column order.
 CATEGORICAL = ("major", "minor", "unit", "clock", "area_class", "source", "urgency")
-NUMERIC = ("backlog", "queue", "hour", "weekday", "stage_share", "case_share", "remaining_h", "limit_h",
+NUMERIC = ("backlog", "hour", "weekday", "stage_share", "case_share", "remaining_h", "limit_h",
            "age_h", "rework", "extension", "returned", "paused")
 FEATURES = CATEGORICAL + NUMERIC
 # What each input is, in the shift lead's words (docs/foresight.md, /explore's reasons).
 LABELS: dict[str, str] = {
     "major": "大类", "minor": "小类", "unit": "处置单位", "clock": "所处阶段", "area_class": "网格区域类别",
-    "source": "来源", "urgency": "紧急程度", "backlog": "单位当前积压", "queue": "派遣时单位积压", "hour": "时段",
+    "source": "来源", "urgency": "紧急程度", "backlog": "单位当前积压", "hour": "时段",
     "weekday": "星期",
     "stage_share": "本阶段时限已用", "case_share": "全程时限已用", "remaining_h": "本阶段剩余工作时",
     "limit_h": "本阶段时限", "age_h": "已用工作时", "rework": "返工次数", "extension": "延期次数",
@@ -79,8 +79,6 @@ class CaseFrame:
     extension: np.ndarray
     returned: np.ndarray
     backlog: np.ndarray
-    queue: np.ndarray  # the unit's cases in 派遣 when this one was dispatched (NaN: not dispatched)
-    dispatched: np.ndarray
     label: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -120,32 +118,19 @@ def open_cases(session: Session, now: datetime, case_id: str | None = None) -> C
     rows = session.execute(
         select(Case.case_id, Case.kind, Case.class_code, u.code, Case.clock_stage, g.area_class, Case.source,
                Case.urgency, Case.reported_at, Case.deadline_at, Case.limit_minutes, Case.limit_unit,
-               Case.paused_at, Case.rework_count, Case.extension_count, Case.return_count, backlog.c.n,
-               Case.dispatched_at)
+               Case.paused_at, Case.rework_count, Case.extension_count, Case.return_count, backlog.c.n)
         .outerjoin(g, Case.grid_id == g.id).outerjoin(u, Case.unit_id == u.id)
         .outerjoin(backlog, backlog.c.unit_id == Case.unit_id)
         .where(Case.stage.in_(_OPEN_VALUES), Case.deadline_at.is_not(None),
                *([Case.case_id == case_id] if case_id is not None else []))
     ).all()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 18
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 17
     n = len(rows)
     at = np.full(n, np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us"))
     paused = _utc64(list(cols[12]))
-    units = _objects(list(cols[3]))
-    dispatched = _utc64(list(cols[17]))
-    # The periods in 派遣 of the units' recent cases (the latest one of each case: a case's
-    # earlier periods, before a 返工, are not kept on its row), for the queue each open case joined.
-    spans: dict[str, list[tuple[datetime, datetime]]] = {}
-    far = now + _OPEN_END
-    for code, start, end in session.execute(
-            select(u.code, Case.dispatched_at, Case.handled_at).join(u, Case.unit_id == u.id)
-            .where(Case.dispatched_at >= now - QUEUE_LOOKBACK,
-                   *([u.code.in_(sorted({c for c in units.tolist() if c}))] if case_id is not None else []))):
-        if start is not None:
-            spans.setdefault(code, []).append((start, end if end is not None and end > start else far))
     return CaseFrame(
         case_id=_objects(list(cols[0])), at=at, kind=_objects(list(cols[1])), class_code=_objects(list(cols[2])),
-        unit=units, clock=_objects(list(cols[4])), area_class=_objects(list(cols[5])),
+        unit=_objects(list(cols[3])), clock=_objects(list(cols[4])), area_class=_objects(list(cols[5])),
         source=_objects(list(cols[6])), urgency=_objects(list(cols[7])), reported=_utc64(list(cols[8])),
         deadline=_utc64(list(cols[9])), limit_minutes=np.array([v or 0.0 for v in cols[10]], dtype=np.float64),
         working=np.array([v != CALENDAR_UNIT for v in cols[11]], dtype=bool),
@@ -153,7 +138,6 @@ def open_cases(session: Session, now: datetime, case_id: str | None = None) -> C
         rework=np.array(cols[13], dtype=np.float64), extension=np.array(cols[14], dtype=np.float64),
         returned=np.array(cols[15], dtype=np.float64),
         backlog=np.array([v or 0 for v in cols[16]], dtype=np.float64),
-        queue=_queue(spans, units, dispatched), dispatched=dispatched,
     )
 
 
@@ -259,7 +243,6 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
                     urgency=v.get("urgency") or "normal", reported=state.reported_at, deadline=clock.deadline_at,
                     limit_minutes=clock.limit_minutes, working=clock.working, paused=paused,
                     rework=state.rework_count, extension=state.extension_count, returned=state.return_count,
-                    dispatched=state.dispatched_at,
                 ))
                 t += tz_step
         state = timer.state
@@ -282,7 +265,6 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
     v = rows.values
     at = _utc64(v["at"])
     units = _objects(v["unit"])
-    when = _utc64(v["dispatched"])
     return CaseFrame(
         case_id=_objects(v["case_id"]), at=at, kind=_objects(v["kind"]), class_code=_objects(v["class_code"]),
         unit=units, clock=_objects(v["clock"]), area_class=_objects(v["area_class"]), source=_objects(v["source"]),
@@ -290,8 +272,7 @@ def snapshots(session: Session, timing: Timing, reported_from: datetime, reporte
         limit_minutes=np.array(v["limit_minutes"], dtype=np.float64), working=np.array(v["working"], dtype=bool),
         paused=np.array(v["paused"], dtype=bool), rework=np.array(v["rework"], dtype=np.float64),
         extension=np.array(v["extension"], dtype=np.float64), returned=np.array(v["returned"], dtype=np.float64),
-        backlog=_backlog(in_dispatch_by_unit, units, at), queue=_queue(in_dispatch_by_unit, units, when),
-        dispatched=when, label=np.array(labels, dtype=np.int8),
+        backlog=_backlog(in_dispatch_by_unit, units, at), label=np.array(labels, dtype=np.int8),
     )
 
 
@@ -307,23 +288,6 @@ def _backlog(spans: Mapping[str, list[tuple[datetime, datetime]]], units: np.nda
         t = at[mine]
         out[mine] = np.searchsorted(starts, t, side="right") - np.searchsorted(ends, t, side="right")
     return out
-
-
-def _queue(spans: Mapping[str, list[tuple[datetime, datetime]]], units: np.ndarray, dispatched: np.ndarray
-           ) -> np.ndarray:
-    """The queue each case joined: its unit's other cases in 派遣 at the instant it was dispatched
-    (begun before it, not ended by then); NaN for a case not dispatched."""
-    out = np.full(len(units), np.nan)
-    for unit, periods in spans.items():
-        mine = np.flatnonzero((units == unit) & ~np.isnat(dispatched))
-        if not mine.size:
-            continue
-        starts = np.sort(_utc64([s for s, _ in periods]))
-        ends = np.sort(_utc64([e for _, e in periods]))
-        t = dispatched[mine]
-        out[mine] = np.searchsorted(starts, t, side="left") - np.searchsorted(ends, t, side="right")
-    counted: np.ndarray = np.maximum(out, 0, where=~np.isnan(out), out=out)
-    return counted
 
 
 def subsample(frame: CaseFrame, limit: int, seed: int = 0) -> CaseFrame:
@@ -463,7 +427,7 @@ def feature_matrix(frame: CaseFrame, timing: Timing, vocabulary: Vocabulary, lim
         case_share = np.where(whole > 0, age / whole, np.nan)
     hour, weekday = _local_hour_weekday(frame.at, timing)
     numeric = {
-        "backlog": frame.backlog, "queue": frame.queue, "hour": hour, "weekday": weekday, "stage_share": stage_share,
+        "backlog": frame.backlog, "hour": hour, "weekday": weekday, "stage_share": stage_share,
         "case_share": case_share, "remaining_h": remaining / 60, "limit_h": limit / 60, "age_h": age / 60,
         "rework": frame.rework, "extension": frame.extension, "returned": frame.returned,
         "paused": frame.paused.astype(np.float64),
