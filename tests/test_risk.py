@@ -130,3 +130,44 @@ def test_too_short_a_history_is_one_line_and_housekeeping_retrains_when_due(sett
 def test_a_pickled_model_is_checked_on_load() -> None:
     with pytest.raises(TypeError):
         RiskModel.loads(b"\x80\x05N.")  # pickle of None
+
+
+@pytest.mark.browser
+def test_explore_shows_a_case_s_risk_and_its_reasons(browser, settings, engine, sessions, risk_city,  # type: ignore[no-untyped-def]
+                                                     tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    import app as appmod
+    from authkit import make_user, signin_page
+    from browserkit import PageWatch, serve, shots_dir
+
+    timing = risk_city
+    with sessions() as s:
+        trained = train(s, timing, NOW, days=30)
+        version = save(s, trained, keep=3, now=NOW)
+        s.commit()
+        frame = open_cases(s, NOW)
+        p = trained.model.score(frame, timing)
+    calm = np.flatnonzero(p < 1)
+    case_id = str(frame.case_id[calm[int(np.argmax(p[calm]))]])  # the riskiest case not overdue yet
+    application = appmod.create_app(settings)
+    runtime = application.server.extensions[appmod.EXTENSION_KEY]
+    runtime.services.explore.clock = lambda: NOW
+    try:
+        with serve(application.server) as url:
+            for width, height in ((1920, 1080), (3840, 2160)):
+                context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1,
+                                              locale="zh-CN")
+                page = context.new_page()
+                watch = PageWatch(page)
+                signin_page(page, url, make_user(sessions, "shift_lead"))
+                page.goto(f"{url}/explore?case={case_id}")
+                detail = page.locator("#explore-detail")
+                expect(detail).to_contain_text("超期风险", timeout=20_000)
+                expect(detail).to_contain_text(f"{100 * p[calm].max():.0f}%（主要因素：")
+                expect(detail).to_contain_text(f"模型第{version}版")
+                page.screenshot(path=str(shots_dir(tmp_path) / f"explore-case-risk-{width}x{height}.png"))
+                assert watch.errors == [] and watch.dialogs == []
+                context.close()
+    finally:
+        runtime.close()
