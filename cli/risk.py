@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -20,6 +21,11 @@ from cli.common import (
 from dashboard.output.tabular import Column, emit
 from dashboard.rules.clock import utcnow
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dashboard.settings import Settings
+
 risk_app = typer.Typer(help="The overdue-risk model (超期风险): train it, list its versions.", no_args_is_help=True)
 
 RISK_COLUMNS = (
@@ -27,6 +33,17 @@ RISK_COLUMNS = (
     Column("cases", "案件数"), Column("auc", "AUC"), Column("baseline_auc", "基线AUC"), Column("brier", "Brier"),
     Column("positive", "超期占比", drop=1),
 )
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on a database with the risk_models table (else one line: run db upgrade)."""
+    from sqlalchemy import inspect
+
+    sessions = open_sessions(settings)
+    with sessions() as session:
+        if not inspect(session.get_bind()).has_table("risk_models"):
+            fail("the database has no risk_models table: run 'gridhall db upgrade' first", 1)
+    return sessions
 
 
 def _fmt(value: float | None, digits: int = 3) -> str | None:
@@ -52,7 +69,7 @@ def train_cmd(
         except ValueError:
             fail(f"--now: not an ISO date/time: {at!r}", 2)
         now = now if now.tzinfo else now.replace(tzinfo=settings.tz)
-    with open_sessions(settings)() as session:
+    with _sessions(settings)() as session:
         timing = timing_for(settings, session)
         try:
             trained = train(session, timing, now, days=settings.risk_train_days)
@@ -76,7 +93,7 @@ def show_cmd(fmt: str | None = format_option()) -> None:
     settings = cli_settings()
     shape = output_format(fmt)
     require_backends(settings, redis_too=False)
-    with open_sessions(settings)() as session:
+    with _sessions(settings)() as session:
         known = versions(session)
     tz = settings.tz
     rows = [{"version": v.version, "trained_at": v.trained_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
