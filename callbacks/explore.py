@@ -34,6 +34,7 @@ from dashboard.figures import explore, hotspots, selection
 from dashboard.figures.casedetail import case_detail
 from dashboard.figures.devicealarms import device_alarms
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
+from dashboard.figures.riskmodel import case_risk
 from dashboard.figures.scoped import OutOfScope
 from dashboard.output.export import to_csv, to_xlsx
 from dashboard.rules.evalspec import INDICATORS, weights_from_settings
@@ -331,7 +332,13 @@ class ExploreService(PageService):
         d = case_detail(session, viewer.scope, timing, self.clock(), sel.case)
         if d is None:
             return [html.P(explore.NOT_FOUND, className="explore-error is-on")], "explore-detail is-open"
-        return render_detail(d, sel, self.settings.tz), "explore-detail is-open"
+        risk = None
+        if d.clock_stage is not None:
+            try:
+                risk = case_risk(session, timing, self.clock(), d.case_id)
+            except Exception:  # a model that cannot score must not take the case's page with it
+                log.warning("overdue risk of case %s not computed", d.case_id, exc_info=True)
+        return render_detail(d, sel, self.settings.tz, risk), "explore-detail is-open"
 
     # -- export ---------------------------------------------------------------------------------
     def export(self, fmt: str, query: str) -> flask.Response:

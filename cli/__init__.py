@@ -26,6 +26,7 @@ from cli import (
     open311,
     overdue,
     report,
+    risk,
     screens,
     serve,
     users,
@@ -54,6 +55,7 @@ app.add_typer(screens.screens_app, name="screens")
 app.add_typer(banners.banners_app, name="banners")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(open311.open311_app, name="open311")
+app.add_typer(risk.risk_app, name="risk")
 app.command()(overdue.overdue)
 app.command()(report.report)
 app.command()(handover.handover)

@@ -200,6 +200,20 @@ class Settings(BaseSettings):
         default=SurgeSettings.quiet_minutes, ge=5, le=1440,
         description="A surge ends after this many minutes without its count being improbable.",
     )
+    risk_retrain_days: float = Field(
+        default=7, ge=0, le=365,
+        description="gridhall housekeeping retrains the overdue-risk model (超期风险, docs/foresight.md) when its "
+                    "newest version is older than this many days; 0: never (only gridhall risk train).",
+    )
+    risk_train_days: int = Field(
+        default=90, ge=14, le=730,
+        description="Days of reported cases the overdue-risk model learns from (ending a week before now, so "
+                    "they had time to end).",
+    )
+    risk_keep_versions: int = Field(
+        default=10, ge=1, le=1000,
+        description="Versions of the overdue-risk model kept in risk_models; older ones go when a new one is stored.",
+    )
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema that gridhall archive moves closed cases and their events to (SQLite: the "

@@ -6,7 +6,7 @@ compare-and-delete) makes one of them the owner, which runs every task of :data:
 when the owner stops or dies. Tasks are idempotent (a pass repeated by a new owner does no harm).
 
 :data:`TASKS` is the one place where scheduled work is registered: partitions ahead and the shift
-handovers (a pass also runs just after each shift boundary); retraining and pruning later. A task
+handovers (a pass also runs just after each shift boundary), the overdue-risk model's retraining. A task
 takes the settings and the engine and returns one line saying what it did.
 """
 
@@ -121,6 +121,32 @@ def _sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def risk_model(settings: Settings, engine: Engine) -> str:
+    """Retrain the overdue-risk model when its newest version is older than GRIDHALL_RISK_RETRAIN_DAYS."""
+    from sqlalchemy.orm import Session
+
+    from dashboard.figures.riskmodel import NotEnoughHistory, save, train
+    from dashboard.store.reference import timing_for
+    from dashboard.store.riskmodels import versions
+
+    if settings.risk_retrain_days <= 0:
+        return "off (GRIDHALL_RISK_RETRAIN_DAYS=0)"
+    now = utcnow()
+    with Session(engine) as session:
+        known = versions(session)
+        if known and now - known[0].trained_at < timedelta(days=settings.risk_retrain_days):
+            return f"version {known[0].version} of {known[0].trained_at:%Y-%m-%d %H:%M} is recent enough"
+        timing = timing_for(settings, session)
+        try:
+            trained = train(session, timing, now, days=settings.risk_train_days)
+        except NotEnoughHistory as exc:
+            return str(exc)
+        version = save(session, trained, keep=settings.risk_keep_versions, now=now)
+        session.commit()
+    f = trained.figures
+    return f"trained version {version}: AUC {f.auc:.3f} (baseline {f.baseline_auc:.3f}), Brier {f.brier:.3f}"
+
+
 def until_next_shift(settings: Settings, now: datetime) -> float:
     """Seconds until just after the next shift boundary (a pass then writes the handover at once)."""
     return (settings.shift_plan.shift_at(now).end - now).total_seconds() + 1.0
@@ -131,6 +157,8 @@ TASKS: tuple[Task, ...] = (
     Task("partitions_ahead", partitions_ahead, "monthly partitions of case_events made ahead (PostgreSQL)"),
     Task("surge_alerts", surge_alerts, "surge alerts (突增预警), also every GRIDHALL_SURGE_STEP_MINUTES between passes "
          "(docs/foresight.md)", frequent=True),
+    Task("risk_model", risk_model, "the overdue-risk model retrained when due (docs/foresight.md)"),
+    # Last: a pass's final line is the handovers' (tests read it as the end of a pass).
     Task("shift_handovers", shift_handovers, "the handover of each ended shift, written once (docs/handover.md)"),
 )
 

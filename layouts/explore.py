@@ -23,6 +23,7 @@ from dashboard.figures.casedetail import CaseDetail
 from dashboard.figures.devicealarms import AlarmCounts, DeviceAlarms
 from dashboard.figures.evaluation import ObjectKind
 from dashboard.figures.explore import COLUMNS
+from dashboard.figures.riskmodel import CaseRisk
 from dashboard.figures.selection import DEFAULT_RANKING, FLAGS, RANKINGS, STAGE_OPTIONS, WINDOWS, Selection
 from dashboard.rules.alerts import AlertLevel
 from dashboard.rules.evalspec import INDICATORS, INSUFFICIENT, LABELS
@@ -490,7 +491,18 @@ def _minutes(value: float) -> str:
     return f"{value:.0f}分钟"
 
 
-def render_detail(d: CaseDetail, sel: selection.Selection, tz: Any) -> list[Any]:
+def risk_text(risk: CaseRisk | None) -> str:
+    """超期风险 as the case detail shows it: the probability and its main reasons (docs/foresight.md)."""
+    if risk is None:
+        return "—"
+    if risk.overdue:
+        return "已超期"
+    reasons = "、".join(f"{label} +{100 * drop:.0f}点" for label, drop in risk.reasons)
+    why = f"（主要因素：{reasons}）" if reasons else ""
+    return f"{100 * risk.probability:.0f}%{why} · 模型第{risk.version}版"
+
+
+def render_detail(d: CaseDetail, sel: selection.Selection, tz: Any, risk: CaseRisk | None = None) -> list[Any]:
     if d.overdue:
         status = html.Span("超期", className="explore-tag explore-tag--late")
     elif d.due_soon:
@@ -512,6 +524,7 @@ def render_detail(d: CaseDetail, sel: selection.Selection, tz: Any) -> list[Any]
         ("地址", d.address or "—"), ("处置单位", d.unit_name or "—"),
         ("上报时间", _fmt_time(d.reported_at, tz)), ("结案时间", _fmt_time(d.closed_at, tz)),
         ("返工/延期", f"{d.rework_count} / {d.extension_count}"),
+        ("超期风险", risk_text(risk)),
     ]
     deadlines = html.Table(className="explore-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in ("环节", "开始", "时限", "截止", "依据", "结果")])),

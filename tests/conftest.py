@@ -166,7 +166,7 @@ ONE_BACKEND_FILES: dict[str, str] = {
     "test_unlocated.py": "browser", "test_view.py": "browser", "test_wall.py": "browser",
     "test_wall_alerts.py": "browser", "test_wall_bytes.py": "browser", "test_wall_geo.py": "browser",
     "test_wall_regions.py": "browser", "test_wall_scenes.py": "browser", "test_wall_screens.py": "browser",
-    "test_democity.py": "all", "test_wall_resilience.py": "slow",
+    "test_democity.py": "all", "test_wall_resilience.py": "slow", "test_risk.py": "browser",
 }
 
 

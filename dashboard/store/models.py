@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -620,3 +621,27 @@ class ShiftHandover(Base):
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     notes_user: Mapped[User | None] = relationship()
+
+
+class RiskModelVersion(Base):
+    """A trained overdue-risk model (超期风险, docs/foresight.md): one row per version, never changed.
+
+    ``period_from``/``period_to`` bound the report times of the cases it learnt from, whose events
+    were known up to ``known_until``; ``auc``, ``brier`` and their baseline twins are measured on
+    the window's last cases, which it never saw (``figures`` holds them all, with the calibration
+    table). ``blob`` is the pickled model (dashboard/figures/riskmodel.py); the newest row scores.
+    """
+
+    __tablename__ = "risk_models"
+
+    version: Mapped[int] = mapped_column(primary_key=True)
+    trained_at: Mapped[datetime] = mapped_column(index=True)
+    period_from: Mapped[datetime]
+    period_to: Mapped[datetime]
+    known_until: Mapped[datetime]
+    n_cases: Mapped[int] = mapped_column(Integer)
+    auc: Mapped[float | None] = mapped_column(Float)
+    brier: Mapped[float | None] = mapped_column(Float)
+    baseline_auc: Mapped[float | None] = mapped_column(Float)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
