@@ -37,6 +37,7 @@ from dashboard.store.models import Surge as SurgeRow
 from dashboard.store.scope import get_scope
 from dashboard.store.surges import SurgeWatch, list_surges
 from dashboard.store.users import create_user, get_user
+from feeds.behaviour import poisson
 
 TZ = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 2, tzinfo=TZ)  # a Monday, local midnight
@@ -51,18 +52,10 @@ def calm(start: datetime, days: int, rng: random.Random, rate: float = RATE, str
     for h in range(days * 24):
         t = start + timedelta(hours=h)
         lam = rate if 8 <= t.astimezone(TZ).hour < 18 else 0.2
-        n = _poisson(rng, lam)
+        n = poisson(rng, lam)
         out += [Arrival(t + timedelta(hours=rng.random()), rng.choice(grids), street, GROUP) for _ in range(n)]
     return sorted(out, key=lambda a: a.at)
 
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 DEFAULTS = SurgeSettings()
