@@ -54,7 +54,9 @@ GRADES = "ABCDE"
 def run(city_dir: Path, folder: Path, *, flat: bool, days: int, daily: float, seed: int,
         now: datetime) -> dict[str, float | int]:
     """Build one city with ``days`` of history and return its figures (and print them)."""
-    settings: Settings = load_settings(data_dir=folder)
+    # Each city in its own SQLite file, whatever GRIDHALL_DATABASE_URL says: the modelled city and
+    # its baseline share their case ids (one seed), so one shared database would mix the two.
+    settings: Settings = load_settings(data_dir=folder, database_url=f"sqlite:///{folder / 'gridhall.db'}")
     db.upgrade(settings)
     sessions = db.session_factory(db.make_engine(settings))
     import_city(city_dir, sessions)
