@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,18 +77,20 @@ def build_history(
 
 
 def import_with_history(settings: Settings, sessions: sessionmaker[Session], city_dir: Path, now: datetime, *,
-                        days: int, daily_cases: float) -> tuple[Reference, int, int]:
+                        days: int, daily_cases: float, seed: int | None = None) -> tuple[Reference, int, int]:
     """The city folder ``city_dir`` imported (its classification synced), then ``days`` of history up to
     ``now`` at ``daily_cases`` a day: (the reference, cases, events). The demo city of the tests'
-    ``democitykit`` and of ``bench/sizing.py``."""
+    ``democitykit``, of tests/test_risk.py (``seed``: its work model and history, else the defaults) and
+    of ``bench/sizing.py``."""
+    seeds: dict[str, Any] = {} if seed is None else {"seed": seed}  # else each function's own default
     import_city(city_dir, sessions)
     scheme = Classification.from_settings(settings)
     with transaction(sessions) as s:
         sync_classification(s, scheme)
     ref = Reference.load(sessions, scheme, settings)
     with sessions() as s:
-        city = CityModel.load(s, scheme, settings.tz)
-    cases, events = build_history(sessions, ref, city, now, days=days, daily_cases=daily_cases)
+        city = CityModel.load(s, scheme, settings.tz, **seeds)
+    cases, events = build_history(sessions, ref, city, now, days=days, daily_cases=daily_cases, **seeds)
     return ref, cases, events
 
 

@@ -12,15 +12,12 @@ from sqlalchemy import select
 import clikit
 from dashboard.figures.riskfeatures import FEATURES, Vocabulary, feature_matrix, open_cases, snapshots
 from dashboard.figures.riskmodel import NotEnoughHistory, RiskModel, case_risk, newest, save, train
-from dashboard.rules.classification import Classification
 from dashboard.store.cityimport import import_city
-from dashboard.store.db import transaction
 from dashboard.store.models import Case
-from dashboard.store.reference import Reference, sync_classification, timing_for
+from dashboard.store.reference import timing_for
 from dashboard.store.riskmodels import versions
-from feeds.history import build_history
+from feeds.history import import_with_history
 from feeds.housekeeping import risk_model
-from feeds.scenario import CityModel
 from layouts.explore import risk_text
 
 NOW = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # 00:00 local on Dec 1
@@ -30,14 +27,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def risk_city(settings, sessions, demo_city_dir):  # type: ignore[no-untyped-def]
     """The demo city with 45 days of history up to NOW (seed 99, not the development seed)."""
-    import_city(demo_city_dir, sessions)
-    scheme = Classification.from_settings(settings)
-    with transaction(sessions) as s:
-        sync_classification(s, scheme)
-    ref = Reference.load(sessions, scheme, settings)
-    with sessions() as s:
-        city = CityModel.load(s, scheme, settings.tz, seed=99)
-    build_history(sessions, ref, city, NOW, days=45, daily_cases=250, seed=99)
+    import_with_history(settings, sessions, demo_city_dir, NOW, days=45, daily_cases=250, seed=99)
     with sessions() as s:
         return timing_for(settings, s)
 
