@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.demo.democity import generate_city
+from dashboard.rules import classification
 from dashboard.settings import Settings
+from dashboard.store.cityimport import import_city
 from dashboard.store.reference import Reference
 from feeds.history import import_with_history
+from feeds.scenario import CityModel
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +40,11 @@ def build_demo(settings: Settings, sessions: sessionmaker[Session], city_dir: Pa
                                                now or datetime.now(UTC) - timedelta(minutes=1),
                                                days=days, daily_cases=daily)
     return ref
+
+
+@pytest.fixture
+def demo_city_model(sessions: sessionmaker[Session], demo_city_dir: Path) -> CityModel:
+    """The demo city imported (no history) and its simulator model: the standard classification, Asia/Shanghai."""
+    import_city(demo_city_dir, sessions)
+    with sessions() as s:
+        return CityModel.load(s, classification.load("gbt47678-2026"), ZoneInfo("Asia/Shanghai"))

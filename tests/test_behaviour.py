@@ -17,7 +17,6 @@ from sqlalchemy import select
 from dashboard.figures.evaluation import ObjectKind, Period, evaluate
 from dashboard.rules import classification
 from dashboard.rules.evalspec import load_weights
-from dashboard.store.cityimport import import_city
 from dashboard.store.models import Case, Grid, Unit
 from dashboard.store.reference import Reference
 from dashboard.store.scope import get_scope
@@ -31,37 +30,30 @@ NOW = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # a Monday, 00:00 local on Dec 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def behaviour_city(sessions, demo_city_dir):  # type: ignore[no-untyped-def]
-    import_city(demo_city_dir, sessions)
-    with sessions() as s:
-        return CityModel.load(s, SCHEME, TZ)
-
-
 def _utc(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def test_the_same_seed_gives_the_same_city(sessions, behaviour_city) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_seed_gives_the_same_city(sessions, demo_city_model) -> None:  # type: ignore[no-untyped-def]
     with sessions() as s:
         again = CityModel.load(s, SCHEME, TZ)
         other = CityModel.load(s, SCHEME, TZ, seed=8)
-    assert behaviour_city.behaviour is not None and again.behaviour is not None and other.behaviour is not None
-    assert behaviour_city.behaviour.units == again.behaviour.units
-    assert behaviour_city.behaviour.units != other.behaviour.units
+    assert demo_city_model.behaviour is not None and again.behaviour is not None and other.behaviour is not None
+    assert demo_city_model.behaviour.units == again.behaviour.units
+    assert demo_city_model.behaviour.units != other.behaviour.units
     start, end = NOW - timedelta(days=30), NOW
-    surges = behaviour_city.behaviour.surges(start, end)
+    surges = demo_city_model.behaviour.surges(start, end)
     assert surges == again.behaviour.surges(start, end) and surges != other.behaviour.surges(start, end)
     # A window inside lists exactly the surges of the month that overlap it.
     mid = (start + timedelta(days=10), start + timedelta(days=17))
-    assert behaviour_city.behaviour.surges(*mid) == [s for s in surges if s.start < mid[1] and s.end > mid[0]]
-    kinds = Counter(p.kind for p in behaviour_city.behaviour.units.values())
+    assert demo_city_model.behaviour.surges(*mid) == [s for s in surges if s.start < mid[1] and s.end > mid[0]]
+    kinds = Counter(p.kind for p in demo_city_model.behaviour.units.values())
     assert kinds["slow"] >= 2 and kinds["overloaded"] >= 2 and kinds["typical"] >= 4
     names = Counter(s.name for s in surges)
     assert names[MARKET_DAY.name] >= 4 * 2 and names[RAINSTORM.name] >= 1  # Saturdays × 2 streets
 
     def plans(seed: int) -> list[tuple[str, datetime, tuple[tuple[str, object], ...]]]:
-        planner = Planner(behaviour_city, random.Random(seed))
+        planner = Planner(demo_city_model, random.Random(seed))
         out = []
         for i in range(300):
             at = NOW - timedelta(hours=300 - i)
@@ -73,10 +65,10 @@ def test_the_same_seed_gives_the_same_city(sessions, behaviour_city) -> None:  #
     assert plans(11) != plans(12)
 
 
-def test_handling_time_grows_with_the_units_backlog(behaviour_city) -> None:  # type: ignore[no-untyped-def]
-    behaviour = behaviour_city.behaviour
+def test_handling_time_grows_with_the_units_backlog(demo_city_model) -> None:  # type: ignore[no-untyped-def]
+    behaviour = demo_city_model.behaviour
     assert behaviour is not None
-    entry = next(e for e in behaviour_city.classes if "小广告" in e.minor_name)
+    entry = next(e for e in demo_city_model.classes if "小广告" in e.minor_name)
     overloaded = next(p for p in behaviour.units.values() if p.kind == "overloaded")
 
     def median(backlog: int) -> float:
@@ -88,9 +80,9 @@ def test_handling_time_grows_with_the_units_backlog(behaviour_city) -> None:  # 
     assert median(6) == pytest.approx(median(0) * min(1 + 6 / overloaded.crew, behaviour.max_queue_factor), rel=0.01)
 
 
-def test_a_simulated_month_is_graded_like_a_city(sessions, settings, behaviour_city) -> None:  # type: ignore[no-untyped-def]
+def test_a_simulated_month_is_graded_like_a_city(sessions, settings, demo_city_model) -> None:  # type: ignore[no-untyped-def]
     ref = Reference.load(sessions, SCHEME, settings)
-    build_history(sessions, ref, behaviour_city, NOW, days=35, daily_cases=300)
+    build_history(sessions, ref, demo_city_model, NOW, days=35, daily_cases=300)
     period = Period.parse("2026-11-01..2026-11-28", TZ)
     weights = load_weights()
     with sessions() as s:
@@ -130,8 +122,8 @@ def test_a_simulated_month_is_graded_like_a_city(sessions, settings, behaviour_c
     assert long_queue > 1.5 * short_queue, (short_queue, long_queue)
 
     # Each injected surge brings the excess it promises, of its classes, in its grids and hours.
-    assert behaviour_city.behaviour is not None
-    surges = behaviour_city.behaviour.surges(datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
+    assert demo_city_model.behaviour is not None
+    surges = demo_city_model.behaviour.surges(datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
     assert {s.name for s in surges} == {RAINSTORM.name, MARKET_DAY.name}
     excess = promised = 0.0
     for surge in surges:
@@ -139,9 +131,9 @@ def test_a_simulated_month_is_graded_like_a_city(sessions, settings, behaviour_c
         calm = [timedelta(days=d) for d in (-1, -2, -3, 1, 2) if not any(
             o.street == surge.street and o.group == surge.group
             and o.start < surge.end + timedelta(days=d) and o.end > surge.start + timedelta(days=d)
-            for o in behaviour_city.behaviour.surges(surge.start - timedelta(days=4), surge.end + timedelta(days=3)))]
+            for o in demo_city_model.behaviour.surges(surge.start - timedelta(days=4), surge.end + timedelta(days=3)))]
         usual = max(_count(rows, surge, shift) for shift in calm[:3])
-        planner = Planner(behaviour_city, random.Random(0))
+        planner = Planner(demo_city_model, random.Random(0))
         hours = (surge.end - surge.start).total_seconds() / 3600
         expected = planner.extra_rate(surge, surge.start, 300) * hours
         assert inside >= 3 and inside > 2 * usual + 2, (surge, inside, usual, expected)

@@ -12,14 +12,13 @@ from sqlalchemy import func, select
 
 from dashboard.rules import classification
 from dashboard.rules.lifecycle import LifecycleEvent, fold
-from dashboard.store.cityimport import import_city
 from dashboard.store.models import Case, CaseEvent
 from dashboard.store.reference import Reference
 from feeds.history import build_history
 from feeds.ingest import Ingest
 from feeds.keys import CASE_STREAM, DEAD_LETTER_STREAM
 from feeds.producer import Producer
-from feeds.scenario import WATER_CLASS, CityModel, Planner
+from feeds.scenario import WATER_CLASS, Planner
 from feeds.simulator import Simulator
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -27,15 +26,8 @@ SCHEME = classification.load("gbt47678-2026")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def city_model(sessions, demo_city_dir):  # type: ignore[no-untyped-def]
-    import_city(demo_city_dir, sessions)
-    with sessions() as s:
-        return CityModel.load(s, SCHEME, TZ)
-
-
-def test_case_mix_follows_the_city_figures(city_model) -> None:  # type: ignore[no-untyped-def]
-    planner = Planner(city_model, random.Random(1))
+def test_case_mix_follows_the_city_figures(demo_city_model) -> None:  # type: ignore[no-untyped-def]
+    planner = Planner(demo_city_model, random.Random(1))
     at = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 local, a Tuesday
     plans = [planner.new_case(f"c{i}", f"2026112400{i:03d}", at) for i in range(4000)]
     first = [p[0].fields for p in plans]
@@ -44,17 +36,17 @@ def test_case_mix_follows_the_city_figures(city_model) -> None:  # type: ignore[
     names = Counter(SCHEME.require(f["kind"], f["class_code"]).minor_name for f in first)
     top = [name for name, _ in names.most_common(2)]
     assert top == ["非法小广告", "暴露垃圾"]
-    grids = {g.code: g for g in city_model.grids}
+    grids = {g.code: g for g in demo_city_model.grids}
     for f in first:
         wet = bool(WATER_CLASS.search(SCHEME.require(f["kind"], f["class_code"]).minor_name))
         assert wet == grids[f["grid_code"]].water, f
     # Hot spots are hot: the 10 busiest grids hold far more than their share.
     per_grid = Counter(f["grid_code"] for f in first)
-    assert sum(n for _, n in per_grid.most_common(10)) > 10 * 10 * len(first) / len(city_model.grids)
+    assert sum(n for _, n in per_grid.most_common(10)) > 10 * 10 * len(first) / len(demo_city_model.grids)
 
 
-def test_every_planned_case_is_a_legal_history(city_model) -> None:  # type: ignore[no-untyped-def]
-    planner = Planner(city_model, random.Random(2))
+def test_every_planned_case_is_a_legal_history(demo_city_model) -> None:  # type: ignore[no-untyped-def]
+    planner = Planner(demo_city_model, random.Random(2))
     at = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
     stages = Counter()
     for i in range(1500):
@@ -68,8 +60,8 @@ def test_every_planned_case_is_a_legal_history(city_model) -> None:  # type: ign
     assert stages["rejected"] > 0 and stages["suspended"] > 0
 
 
-def test_patrol_rhythm_day_night_weekday_weekend(city_model) -> None:  # type: ignore[no-untyped-def]
-    planner = Planner(city_model, random.Random(3))
+def test_patrol_rhythm_day_night_weekday_weekend(demo_city_model) -> None:  # type: ignore[no-untyped-def]
+    planner = Planner(demo_city_model, random.Random(3))
     day = planner.hourly_rate(datetime(2026, 11, 24, 10, tzinfo=TZ), 300)
     night = planner.hourly_rate(datetime(2026, 11, 24, 3, tzinfo=TZ), 300)
     weekend = planner.hourly_rate(datetime(2026, 11, 28, 10, tzinfo=TZ), 300)
@@ -79,10 +71,10 @@ def test_patrol_rhythm_day_night_weekday_weekend(city_model) -> None:  # type: i
     assert total == pytest.approx(300, rel=0.01)
 
 
-def test_history_is_written_and_open_cases_resume(sessions, city_model, settings, redis_client) -> None:  # type: ignore[no-untyped-def]
+def test_history_is_written_and_open_cases_resume(sessions, demo_city_model, settings, redis_client) -> None:  # type: ignore[no-untyped-def]
     ref = Reference.load(sessions, SCHEME)
     now = datetime.now(UTC)
-    n_cases, n_events = build_history(sessions, ref, city_model, now, days=2, daily_cases=200)
+    n_cases, n_events = build_history(sessions, ref, demo_city_model, now, days=2, daily_cases=200)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Case)) == n_cases
         assert s.scalar(select(func.count()).select_from(CaseEvent)) == n_events
@@ -90,13 +82,13 @@ def test_history_is_written_and_open_cases_resume(sessions, city_model, settings
         assert s.scalar(select(func.max(CaseEvent.occurred_at))) <= now
     # The rate follows the week (fewer on a weekend or holiday), so the bounds follow the
     # planner's own expectation for these 48 hours rather than a fixed weekday count.
-    planner = Planner(city_model, random.Random(0))
+    planner = Planner(demo_city_model, random.Random(0))
     start = (now - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     expected = sum(planner.hourly_rate(start + timedelta(hours=h), 200) for h in range(49))
     assert 0.75 * expected < n_cases < 1.25 * expected, (n_cases, expected)
 
     producer = Producer(redis_client, settings)
-    sim = Simulator(sessions, producer, SCHEME, city_model, daily_cases=200, speedup=1000, seed=5)
+    sim = Simulator(sessions, producer, SCHEME, demo_city_model, daily_cases=200, speedup=1000, seed=5)
     resumed = sim.resume_open_cases(now)
     assert resumed > 0
     # Within the ingest's 10-minute tolerance for clock skew; speedup compresses the loop.
