@@ -578,7 +578,7 @@ def ranking_columns(kind: str | None) -> list[dict[str, Any]]:
     if region:
         name["cellRenderer"] = "ExploreRegionLink"  # explore.js: a region link (class explore-go)
     cols: list[dict[str, Any]] = [
-        {"field": "rank", "headerName": "名次", "pinned": "left", "width": 76, "minWidth": 76, "flex": None,
+        {"field": "rank", "headerName": "名次", "pinned": "left", "width": 96, "minWidth": 96, "flex": None,
          **_NUMERIC, "cellClassRules": {"explore-muted": f"params.value === '{INSUFFICIENT}'"}},
         name,
         {"field": "composite", "headerName": "综合指标值", "width": 108, "minWidth": 108, "flex": None,

@@ -1255,6 +1255,7 @@ def test_ranking_panel_at_1920_deep_link_and_click_through(browser: Any, explore
     expect(grid.locator(".ag-header-cell-text", has_text="按时处置率").first).to_be_attached()
     expect(grid.locator(".ag-row [col-id='rank']").first).to_be_visible(timeout=10_000)
     _assert_ranks_and_order(grid)
+    page.screenshot(path=str(shots_dir(tmp_path) / "explore-evaluation-units-1920x1080.png"))
     # a month deep link round-trips: the selector shows it, the URL keeps it
     page.goto(explore_server + "/explore?window=all&month=2026-10")
     expect(page.locator("#explore-ev-note")).to_contain_text("2026年10月", timeout=20_000)
