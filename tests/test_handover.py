@@ -100,6 +100,12 @@ def _script(shift: Shift) -> list[CaseEventMessage]:
         _report("u0", BS, before, urgency="urgent"),  # urgent, still open
         _report("late", QS1, shift.end + m),  # after the shift: in none of its figures
     ]
+    # The source deadline is the 处置 clock's (docs/lifecycle.md): o1 and o2 are filed and dispatched
+    # before the shift, so their deadlines are the given ones whatever the hour (a 立案 clock's
+    # working-hour deadline falls in the shift or not by the time of day the test runs).
+    for case in ("o1", "o2"):
+        out += [_step(case, 2, EventType.FILED, before + m),
+                _step(case, 3, EventType.DISPATCHED, before + 2 * m)]
     for case, start in (("a1", 15), ("a3", 35), ("c0", 5)):
         out += [_step(case, 2, EventType.SELF_HANDLED, s0 + start * m),
                 _step(case, 3, EventType.CLOSED, s0 + (start + 5) * m)]
@@ -166,7 +172,7 @@ def test_figures_equal_sql_recounts(settings: Settings, sessions: sessionmaker[S
                         .group_by(Grid.code).order_by(func.count().desc(), Grid.code)).all()
     # Folded from the events (gridhall overdue --at) vs the clocks stored on the rows: the same cases.
     assert {r["case_id"] for r in content["went_overdue"]["cases"]} == overdue_ids
-    assert "o1" in overdue_ids and "late" not in overdue_ids and content["went_overdue"]["total"] == len(overdue_ids)
+    assert "o1" in overdue_ids and "o2" not in overdue_ids and "late" not in overdue_ids and content["went_overdue"]["total"] == len(overdue_ids)
     assert content["came_in"]["total"] == 5 and content["closed"]["total"] == 3  # the script, as a sanity floor
     assert {a["case_id"] for a in content["alerts"]} == {r[0] for r in alert_rows} == {"a2", "b2"}
     acked = {a["case_id"]: (a["acknowledged_by"], a["acknowledged_at"]) for a in content["alerts"]}
