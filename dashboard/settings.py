@@ -120,6 +120,24 @@ class Settings(BaseSettings):
         description="Weights, count bands and sample thresholds of the evaluation (综合考评, TOML); "
                     "unset means the shipped dashboard/rules/data/evaluation.toml.",
     )
+    rules_versions: Path | None = Field(
+        default=None,
+        description="TOML of the rules' versions with validity dates ([[version]] valid_from = …, limits_file, "
+                    "holiday_file, working_periods, classification, classification_extension, due_soon_ratio): the "
+                    "replay (回放, /wall?at=) applies the version valid at its instant; unset: the current rules "
+                    "for every instant (docs/foresight.md).",
+    )
+    replay_snapshot_minutes: int = Field(
+        default=60, ge=0, le=1440,
+        description="Minutes between the replay snapshots the housekeeping owner writes in DATA_DIR/replay (the wall's "
+                    "state at whole multiples of this, UTC); a replay folds only the cases with events since the "
+                    "snapshot before its instant. 0: none (every replay folds every case that counts).",
+    )
+    replay_snapshot_days: float = Field(
+        default=7.0, ge=0, le=3660,
+        description="Replay snapshots younger than this many days are all kept; older ones are thinned to each local "
+                    "day's first.",
+    )
     due_soon_ratio: float = Field(
         default=0.2, gt=0, lt=1,
         description="A case is due soon when less than this share of its stage limit is left.",
