@@ -133,8 +133,8 @@ class Settings(BaseSettings):
                     "state at whole multiples of this, UTC); a replay folds only the cases with events since the "
                     "snapshot before its instant. 0: none (every replay folds every case that counts).",
     )
-    replay_snapshot_days: float = Field(
-        default=7.0, ge=0, le=3660,
+    replay_snapshot_days: int = Field(
+        default=7, ge=0, le=3660,
         description="Replay snapshots younger than this many days are all kept; older ones are thinned to each local "
                     "day's first.",
     )
