@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,12 +161,29 @@ def rules_version_at(settings: Settings, at: datetime) -> RulesVersion:
     return valid[-1] if valid else RulesVersion("current", None, {})
 
 
+_TIMINGS: dict[str, Timing] = {}  # rules version (with the settings it was read with) → its timing
+_TIMINGS_KEPT = 16
+
+
 def timing_at(settings: Settings, at: datetime, session: Session | None = None) -> Timing:
-    """:func:`timing_for` with the rules version valid at ``at`` (:func:`rules_version_at`)."""
+    """:func:`timing_for` with the rules version valid at ``at`` (:func:`rules_version_at`).
+
+    The limits, calendar and classification of a version are read once per process (a replay
+    asks for them on every instant); the grids' area classes are read from ``session`` each time.
+    """
     version = rules_version_at(settings, at)
-    if not version.overrides:
-        return timing_for(settings, session)
-    return timing_for(settings.model_copy(update=version.overrides), session)
+    used = settings.model_copy(update=version.overrides) if version.overrides else settings
+    key = used.model_dump_json()
+    base = _TIMINGS.get(key)
+    if base is None:
+        base = Timing.from_settings(used)
+        if len(_TIMINGS) >= _TIMINGS_KEPT:
+            _TIMINGS.clear()
+        _TIMINGS[key] = base
+    timing = replace(base, area_classes={})
+    if session is not None:
+        timing.area_classes = {c: a for c, a in session.execute(select(Grid.code, Grid.area_class)) if a}
+    return timing
 
 
 def sync_classification(session: Session, classification: Classification) -> int:
