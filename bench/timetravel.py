@@ -16,10 +16,12 @@ live wall, :func:`dashboard.figures.timetravel.wall_at`) three ways, in the same
 
 - **full re-fold**: no snapshot — every case that may count at T (open then, or with a fact of T's
   day or month) folded from its events;
-- **daily snapshot**: from the snapshot of local midnight before T (what the housekeeping owner keeps
-  for every day older than ``GRIDHALL_REPLAY_SNAPSHOT_DAYS``: the worst case), caught up with the cases
-  that have events in (midnight, T];
-- **hourly snapshot**: from the snapshot of the whole hour before T (what it keeps for recent days).
+- **thinned snapshot**: from the snapshot of the last whole ``GRIDHALL_REPLAY_SNAPSHOT_THIN_HOURS``
+  (6 h: 00:00, 06:00 …) of the local day before T — what the housekeeping owner keeps for every day
+  older than ``GRIDHALL_REPLAY_SNAPSHOT_DAYS``: the worst case the settings allow —, caught up with
+  the cases that have events in (snapshot, T];
+- **hourly snapshot**: from the snapshot of the whole hour before T (what it keeps for recent days);
+- for information, **daily snapshot** (local midnight: ``GRIDHALL_REPLAY_SNAPSHOT_THIN_HOURS=24``).
 
 Every way must give the same figures (KPIs, stages, every grid's figures, hot spots, the whole
 overdue queue, the unit board). Target: the wall at T from a snapshot in ≤ 2 s.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -162,11 +165,13 @@ def main() -> None:
             local = at.astimezone(tz)
             day = datetime(local.year, local.month, local.day, tzinfo=tz)
             hour = local.replace(minute=0, second=0, microsecond=0)
+            thin_h = settings.replay_snapshot_thin_hours
+            thinned = hour.replace(hour=hour.hour // thin_h * thin_h)
             with Session(engine) as s:
                 full = wall_at(s, settings, at, use_snapshots=False)
             want = figures(full)
             got = {"full": (full.seconds, full.folded_cases, full.folded_events)}
-            for name, snap_at in (("day", day), ("hour", hour)):
+            for name, snap_at in (("thinned", thinned), ("hour", hour), ("day", day)):
                 folder = SnapshotFolder(settings, data_dir / f"{name}-{k}")
                 write_s = _snapshot(settings, engine, folder, snap_at)
                 with Session(engine) as s:
@@ -186,19 +191,23 @@ def main() -> None:
             rows.append(got)
         full_s = [r["full"][0] for r in rows]
         day_s = [r["day"][0] for r in rows]
+        thin_s = [r["thinned"][0] for r in rows]
         hour_s = [r["hour"][0] for r in rows]
         print(f"\nthe wall at a random past minute ({len(rows)} minutes of {n_events:,} events):")
         print(f"  full re-fold      median {statistics.median(full_s):.2f}s  max {max(full_s):.2f}s")
-        print(f"  daily snapshot    median {statistics.median(day_s):.3f}s  max {max(day_s):.3f}s")
         print(f"  hourly snapshot   median {statistics.median(hour_s):.3f}s  max {max(hour_s):.3f}s")
-        print(f"  target ≤ {TARGET_S:.0f} s from a snapshot: {'met' if max(day_s) <= TARGET_S else 'NOT met'}"
+        print(f"  {settings.replay_snapshot_thin_hours}-hourly snapshot median {statistics.median(thin_s):.3f}s  "
+              f"max {max(thin_s):.3f}s  (the thinned history's worst case)")
+        print(f"  daily snapshot    median {statistics.median(day_s):.3f}s  max {max(day_s):.3f}s")
+        print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"  target ≤ {TARGET_S:.0f} s from a snapshot: {'met' if max(thin_s) <= TARGET_S else 'NOT met'}"
               f"{' (smoke size: not judged)' if args.smoke else ''}; figures equal in every way: "
               f"{'yes' if equal else 'NO'}", flush=True)
         if keep:
             print(f"schema kept: --schema {schema}")
         benchkit.result(events=int(n_events), instants=len(rows), full_s=statistics.median(full_s),
-                        day_snapshot_s=max(day_s), hour_snapshot_s=max(hour_s),
-                        speedup=statistics.median(full_s) / max(max(day_s), 1e-9), equal=equal)
+                        thinned_snapshot_s=max(thin_s), hour_snapshot_s=max(hour_s), day_snapshot_s=max(day_s),
+                        speedup=statistics.median(full_s) / max(max(thin_s), 1e-9), equal=equal)
         if not equal:
             sys.exit(1)
     finally:

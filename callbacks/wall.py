@@ -814,13 +814,13 @@ class WallService:
         return replay
 
     def replay_answer(self, sight: Sight, at: datetime, had: dict[str, Any], applied: dict[str, Any] | None,
-                      shown: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+                      shown: dict[str, Any], *, speed: int | None = None) -> dict[str, dict[str, Any]] | None:
         """:meth:`answer` for the wall at ``at``: the same panels computed the same way from the
         replayed view (read-only: no push, no alerts); None when the page shows them all."""
         try:
             replay = self.replay(at)
         except ReplayArchived as exc:
-            text = f"{view.replay_text(at.astimezone(self.settings.tz))} · {_first_line(exc).split(' — ')[0]}"
+            text = f"{view.replay_text(at.astimezone(self.settings.tz), speed)} · {_first_line(exc).split(' — ')[0]}"
             return None if had.get("replay") == text else {
                 "wall-replay": {"children": text}, "wall-state": {"data": {"digests": {"replay": text}}}}
         live = replay.view
@@ -835,7 +835,7 @@ class WallService:
                 "board": board_rows(live, gids),
                 "sources": [[source.label, count] for source, count in live.source_counts(gids)],
                 "alerts": [],
-                "replay": view.replay_text(at.astimezone(self.settings.tz)),
+                "replay": view.replay_text(at.astimezone(self.settings.tz), speed),
             }
             if sight.board == "districts" and scope.is_city:
                 parts["districts"] = district_rows(live)
@@ -847,8 +847,9 @@ class WallService:
         changed = {k for k in digests if k not in ROW_PANELS and digests[k] != had.get(k)}
         row_sets = {name: {"to": digests[name], "full": True, "rows": parts[name]} for name in ROW_PANELS
                     if shown.get(name) != digests[name]}
-        if not applied:
-            out["wall-grid"] = {"data": {"full": True, "values": values, "nid": "0-0", "tick": 0,
+        tick = int(at.timestamp())  # the grid's coordinate: the minute shown (a replay playing moves it on)
+        if not applied or applied.get("tick") != tick:
+            out["wall-grid"] = {"data": {"full": True, "values": values, "nid": "0-0", "tick": tick,
                                          "version": f"replay/{at.isoformat()}",
                                          "sight": view.sight_key(sight.metric, sight.region),
                                          "hot": [code for code, _, _ in parts["hot"]]}}
@@ -1206,10 +1207,14 @@ def register(app: dash.Dash, service: WallService) -> None:
             # Asked for an update the page could not apply: this worker may not have seen it yet.
             service.catch_up(wanted, PUSH_CATCH_UP_S)
         at = view.parse_at(config.get("at"), service.settings.tz) if config.get("at") else None
+        speed = config.get("speed")
+        if at is not None and isinstance(speed, int) and speed > 0:  # 回放 at N×: the minute reached by now
+            at = view.played_at(at, speed, config.get("started"), utcnow())
         try:
             if at is not None:  # 回放: the wall at a past minute, read-only (layouts/wall.py)
                 answer = service.replay_answer(sight, at, had if isinstance(had, dict) else {}, applied,
-                                               rows_applied if isinstance(rows_applied, dict) else {})
+                                               rows_applied if isinstance(rows_applied, dict) else {},
+                                               speed=speed if isinstance(speed, int) else None)
             else:
                 answer = service.answer(sight, had if isinstance(had, dict) else {}, applied,
                                         rows_applied if isinstance(rows_applied, dict) else {})

@@ -135,8 +135,14 @@ class Settings(BaseSettings):
     )
     replay_snapshot_days: int = Field(
         default=7, ge=0, le=3660,
-        description="Replay snapshots younger than this many days are all kept; older ones are thinned to each local "
-                    "day's first.",
+        description="Replay snapshots younger than this many days are all kept; older ones are thinned to one per "
+                    "GRIDHALL_REPLAY_SNAPSHOT_THIN_HOURS.",
+    )
+    replay_snapshot_thin_hours: int = Field(
+        default=6, ge=1, le=24,
+        description="Replay snapshots older than GRIDHALL_REPLAY_SNAPSHOT_DAYS: the first of each this many hours of "
+                    "the local day is kept (6: 00:00, 06:00, 12:00, 18:00); a replay of an old minute then folds at "
+                    "most this many hours of events.",
     )
     due_soon_ratio: float = Field(
         default=0.2, gt=0, lt=1,

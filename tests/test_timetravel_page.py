@@ -80,15 +80,25 @@ def test_wall_at_a_past_minute_in_chromium(browser: Any, settings: Settings, ses
                                f"{live.grid_values('open').get(grid, 0)}", timeout=10_000)
         # read-only: no push stream opened
         assert not [u for u in watch.requests if "/wall/events" in u]
-        page.screenshot(path=str(shots / "wall-replay-1920.png"))
+        page.screenshot(path=str(shots / "wall-replay-1920x1080.png"))
         big = browser.new_page(viewport={"width": 3840, "height": 2160})
         big.context.add_cookies(page.context.cookies())
         big.goto(f"{base}/wall?at={at}")
         expect(big.locator("#wall-kpi-overdue")).to_have_text(kpis[[k for k, _, _ in wall_layout.KPIS].index(
             "overdue")], timeout=30_000)
         big.wait_for_timeout(1500)
-        big.screenshot(path=str(shots / "wall-replay-3840.png"))
+        big.screenshot(path=str(shots / "wall-replay-3840x2160.png"))
         assert not watch.errors, watch.errors
+        # Played at 60×: a minute a second, the banner and the figures move on by themselves.
+        start = local - timedelta(minutes=30)
+        page.goto(f"{base}/wall?at={start:%Y-%m-%dT%H:%M}&speed=60")
+        banner = page.locator("#wall-replay")
+        expect(banner).to_contain_text("60× 播放", timeout=30_000)
+        first_text = banner.inner_text()
+        expect(banner).not_to_have_text(first_text, timeout=20_000)
+        assert page.evaluate("document.documentElement.getAttribute('data-wall-version')").startswith("replay/")
+        page.goto(f"{base}/wall?at={at}&speed=0")
+        expect(page.locator("body")).to_contain_text(wall_layout.REPLAY_SPEED_TEXT, timeout=15_000)
         # An instant in the future, or no instant at all, is refused with a line in Chinese.
         page.goto(f"{base}/wall?at=2999-01-01T09:00")
         expect(page.locator("body")).to_contain_text(wall_layout.REPLAY_FUTURE_TEXT, timeout=15_000)

@@ -20,8 +20,8 @@ newest snapshot S ≤ T of the same rules version, moved to T (:meth:`LiveView.t
 with only the cases that have an event in (S, T] — or an event stored after the snapshot was
 written (a late report) with ``occurred_at`` ≤ T — folded again whole
 (:meth:`LiveView.apply_rows`): the same path a live worker takes from its snapshot and the change
-stream. Snapshots older than ``GRIDHALL_REPLAY_SNAPSHOT_DAYS`` are thinned to one a day (local
-midnight).
+stream. Snapshots older than ``GRIDHALL_REPLAY_SNAPSHOT_DAYS`` are thinned to one per
+``GRIDHALL_REPLAY_SNAPSHOT_THIN_HOURS`` of the local day.
 
 **Archive.** A case archived (``gridhall archive``) has left ``cases`` and ``case_events``: an
 instant whose figures may count such cases — before the cutoff, or within the hour after it (the
@@ -31,8 +31,10 @@ instant whose figures may count such cases — before the cutoff, or within the 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import pickle
 import tempfile
 import time
 from collections.abc import Sequence
@@ -42,7 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, any_, bindparam, func, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -64,8 +67,8 @@ if TYPE_CHECKING:
     from dashboard.settings import Settings
 
 FOLDER = "replay"  # under GRIDHALL_DATA_DIR
-FORMAT = 1
-CHUNK = 2000  # case ids per IN (...) list
+FORMAT = 2  # 2: the state pickled (plain data), not JSON
+CHUNK = 5000  # case ids per query (= ANY(array) on PostgreSQL, IN (...) on SQLite)
 _CODE = hashlib.blake2b(Path(liveview_module.__file__).read_bytes(), digest_size=8).hexdigest()
 
 # The columns LiveView reads of a case row (its _OPEN_COLUMNS and _FACT_COLUMNS labels).
@@ -95,15 +98,31 @@ class Replay:
 
 
 # -- rows at T --------------------------------------------------------------------------------
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TYPES = {t.value: t for t in EventType}  # stored type → EventType (a dict: EventType(v) is slow)
+
+
+def _aware(value: datetime) -> datetime:
+    """A timestamp read by Core on this connection (naive UTC on both backends) as aware UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _naive(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _reference(session: Session, timing: Timing) -> Reference:
-    """The codes a fold resolves (grid and unit codes → ids), as the ingest's Reference has them."""
+def _reference(session: Session, timing: Timing, histories: Sequence[Sequence[LifecycleEvent]]) -> Reference:
+    """The codes a fold resolves (grid and unit codes → ids), as the ingest's Reference has them: those
+    these histories name."""
+    grids = {c for h in histories for e in h if (c := e.fields.get("grid_code"))}
+    units = {c for h in histories for e in h if (c := e.fields.get("unit_code"))}
     ref = Reference(classification=timing.classification)  # type: ignore[arg-type]
-    ref.grid_ids = dict(session.execute(select(Grid.code, Grid.id)).all())
-    ref.unit_ids = dict(session.execute(select(Unit.code, Unit.id)).all())
+    for i in range(0, len(grids), CHUNK):
+        ref.grid_ids.update({code: gid for code, gid in session.execute(select(Grid.code, Grid.id).where(
+            Grid.code.in_(sorted(grids)[i:i + CHUNK])))})
+    for i in range(0, len(units), CHUNK):
+        ref.unit_ids.update({code: uid for code, uid in session.execute(select(Unit.code, Unit.id).where(
+            Unit.code.in_(sorted(units)[i:i + CHUNK])))})
     ref.timing = timing
     return ref
 
@@ -112,23 +131,36 @@ def rows_at(session: Session, timing: Timing, at: datetime, case_ids: Sequence[s
             ref: Reference | None = None) -> tuple[dict[str, list[Any]], int]:
     """The rows of these cases as they were at ``at`` (columns, as :meth:`LiveView.from_rows` takes them),
     and the number of events folded. A case with no event by ``at`` has no row."""
-    ref = ref if ref is not None else _reference(session, timing)
     cols: dict[str, list[Any]] = {k: [] for k in (*_PLAIN, *_TIMES, "number", "description")}
     n_events = 0
+    conn = session.connection()
+    # Chunks of cases reported close together: a chunk's events are read from its first report on
+    # (no event of a case precedes its report: such an event is rejected, casebook._impossible),
+    # so PostgreSQL scans only the partitions of those months.
+    reported: dict[str, datetime | None] = {}
     for i in range(0, len(case_ids), CHUNK):
-        chunk = list(case_ids[i:i + CHUNK])
+        for cid, rep in conn.execute(select(Case.case_id, Case.reported_at).where(
+                _among(session, Case.case_id, list(case_ids[i:i + CHUNK])))):
+            reported[cid] = rep
+    order = sorted(reported, key=lambda c: (reported[c] is not None, reported[c] or _EPOCH))
+    for i in range(0, len(order), CHUNK):
+        chunk = order[i:i + CHUNK]
+        since = [t for c in chunk if (t := reported[c]) is not None]
+        lo = min(since) if len(since) == len(chunk) else None
         histories: dict[str, list[LifecycleEvent]] = {}
-        for r in session.execute(
-            select(CaseEvent.event_id, CaseEvent.case_id, CaseEvent.type, CaseEvent.occurred_at, CaseEvent.payload)
-            .where(CaseEvent.case_id.in_(chunk), CaseEvent.occurred_at <= at)
-        ):
+        stmt = select(CaseEvent.event_id, CaseEvent.case_id, CaseEvent.type, CaseEvent.occurred_at,
+                      CaseEvent.payload).where(_among(session, CaseEvent.case_id, chunk), CaseEvent.occurred_at <= at)
+        if lo is not None:
+            stmt = stmt.where(CaseEvent.occurred_at >= lo)
+        for r in conn.execute(stmt).all():
             histories.setdefault(r.case_id, []).append(
-                LifecycleEvent(r.event_id, r.case_id, EventType(r.type), r.occurred_at, r.payload or {}))
+                LifecycleEvent(r.event_id, r.case_id, _TYPES[r.type], _aware(r.occurred_at), r.payload or {}))
+        codes = ref if ref is not None else _reference(session, timing, list(histories.values()))
         for case_id in sorted(histories):
             events = histories[case_id]
             n_events += len(events)
             timer, skipped = fold_timer(case_id, events, timing)
-            v = case_values(timer.state, ref, "", len(skipped), timer)
+            v = case_values(timer.state, codes, "", len(skipped), timer)
             for k in _PLAIN:
                 cols[k].append(v[k])
             for k, src in _TIMES.items():
@@ -137,6 +169,14 @@ def rows_at(session: Session, timing: Timing, at: datetime, case_ids: Sequence[s
             desc = v["description"]
             cols["description"].append(None if desc is None else strip_bidi(desc[:DESCRIPTION_CHARS]))
     return cols, n_events
+
+
+def _among(session: Session, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter, planned once for every
+    partition of ``case_events`` (an IN list of thousands of parameters took a second a chunk)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("among", value=values, type_=postgresql.ARRAY(String)))
+    return column.in_(values)
 
 
 def counting_cases(session: Session, tz: Any, at: datetime) -> list[str]:
@@ -191,6 +231,13 @@ def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Plain data only: every global is refused, so nothing in a file can build a class or run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"global {module}.{name} refused")
+
+
 @dataclass(frozen=True)
 class SnapshotInfo:
     path: Path
@@ -222,8 +269,10 @@ class SnapshotFolder:
         arrays, meta = view.export_state()
         header = {"format": FORMAT, "code": _CODE, "at": at.astimezone(UTC).isoformat(), "after_id": after_id,
                   "rules_version": rules_version, "written_at": time.time()}
+        # The state as plain data (lists, tuples, str, int, float, bool, None), pickled: read back with an
+        # unpickler that refuses every global (_PlainUnpickler), ten times faster than JSON.
         members = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                   "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8), **arrays}
+                   "meta": np.frombuffer(pickle.dumps(dict(meta), protocol=5), dtype=np.uint8), **arrays}
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{_stamp(at)}.npz"
         fd, tmp = tempfile.mkstemp(prefix=".replay-", suffix=".tmp", dir=self.directory)
@@ -244,24 +293,25 @@ class SnapshotFolder:
                 if (header.get("format"), header.get("code"), header.get("rules_version")) != (
                         FORMAT, _CODE, rules_version):
                     return None
-                meta = json.loads(bytes(npz["meta"]))
+                meta = _PlainUnpickler(io.BytesIO(npz["meta"].tobytes())).load()
                 arrays = {k: npz[k] for k in npz.files if k not in ("header", "meta")}
-            meta["gnames"] = [tuple(g) for g in meta["gnames"]]
             return LiveView.from_state(timing, arrays, meta), int(header["after_id"])
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, json.JSONDecodeError, pickle.UnpicklingError):
             return None
 
-    def thin(self, now: datetime, keep_days: float, tz: Any) -> int:
-        """Remove snapshots older than ``keep_days`` except each local day's first; returns how many."""
+    def thin(self, now: datetime, keep_days: float, every_hours: int, tz: Any) -> int:
+        """Remove snapshots older than ``keep_days`` except the first of each ``every_hours`` of a local
+        day (00:00, 06:00 … for 6); returns how many were removed."""
         removed, seen = 0, set()
         for s in self.list():
             if s.at >= now - timedelta(days=keep_days):
                 break
-            day = s.at.astimezone(tz).date()
-            if day in seen:
+            local = s.at.astimezone(tz)
+            bucket = (local.date(), local.hour // max(1, every_hours))
+            if bucket in seen:
                 s.path.unlink(missing_ok=True)
                 removed += 1
-            seen.add(day)
+            seen.add(bucket)
         return removed
 
 
@@ -331,7 +381,7 @@ def write_snapshots(settings: Settings, engine: Engine, now: datetime, *, most: 
             folder.write(replay.view, at, after_id=int(after_id), rules_version=replay.rules_version)
             written += 1
             session.rollback()  # end the read transaction: the next instant sees newer events
-    thinned = folder.thin(now, settings.replay_snapshot_days, settings.tz)
+    thinned = folder.thin(now, settings.replay_snapshot_days, settings.replay_snapshot_thin_hours, settings.tz)
     last = f", newest {due[-1]:%Y-%m-%d %H:%M}Z" if written else ""
     return f"{written} replay snapshot(s) written{last}, {thinned} old one(s) thinned"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shapely.geometry import shape
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.rules.classification import Classification
@@ -163,6 +163,7 @@ def rules_version_at(settings: Settings, at: datetime) -> RulesVersion:
 
 _TIMINGS: dict[str, Timing] = {}  # rules version (with the settings it was read with) → its timing
 _TIMINGS_KEPT = 16
+_AREAS: dict[str, tuple[tuple[Any, ...], dict[str, str]]] = {}
 
 
 def timing_at(settings: Settings, at: datetime, session: Session | None = None) -> Timing:
@@ -182,7 +183,13 @@ def timing_at(settings: Settings, at: datetime, session: Session | None = None) 
         _TIMINGS[key] = base
     timing = replace(base, area_classes={})
     if session is not None:
-        timing.area_classes = {c: a for c, a in session.execute(select(Grid.code, Grid.area_class)) if a}
+        # The grids' area classes, read again only when the grids changed (their count or highest id).
+        mark = tuple(session.execute(select(func.count(Grid.id), func.max(Grid.id))).one())
+        cached = _AREAS.get("grids")
+        if cached is None or cached[0] != mark:
+            cached = _AREAS["grids"] = (mark, {c: a for c, a in session.execute(
+                select(Grid.code, Grid.area_class)) if a})
+        timing.area_classes = cached[1]
     return timing
 
 
