@@ -304,6 +304,7 @@ class WallService:
         self._panels_lock = threading.Lock()
         self._replays: OrderedDict[datetime, Replay] = OrderedDict()  # 回放: instant → its wall
         self._replay_lock = threading.Lock()
+        self._replay_busy = False  # a playing replay's next minute is being built (one at a time per worker)
         self._health_answer: dict[str, dict[str, Any]] | None = None  # the last, by fingerprint
         # The hall's named screens (大屏) as the walls show them, dropped on every control notice.
         self._screens: tuple[ScreenViews, ControlFollower] | None = None
@@ -813,12 +814,38 @@ class WallService:
                 self._replays.popitem(last=False)
         return replay
 
+    def replay_soon(self, at: datetime) -> Replay:
+        """For a replay playing at N×: the wall at ``at`` when built, else the latest built before it
+        while ``at`` is built in the background (the page's poll never waits on it: an answer slower
+        than the poll would be dropped by Dash for the next one, and the wall would never move)."""
+        with self._replay_lock:
+            hit = self._replays.get(at)
+            if hit is not None:
+                return hit
+            older = [t for t in self._replays if t <= at]
+            fallback = self._replays[max(older)] if older else None
+            if not self._replay_busy:
+                self._replay_busy = True
+                threading.Thread(target=self._build_replay, args=(at,), name="gridhall-replay", daemon=True).start()
+        return fallback if fallback is not None else self.replay(at)
+
+    def _build_replay(self, at: datetime) -> None:
+        try:
+            self.replay(at)
+        except Exception:  # shown by the next synchronous ask; never a traceback on the wall
+            log.exception("replay of %s failed", at)
+        finally:
+            with self._replay_lock:
+                self._replay_busy = False
+
     def replay_answer(self, sight: Sight, at: datetime, had: dict[str, Any], applied: dict[str, Any] | None,
                       shown: dict[str, Any], *, speed: int | None = None) -> dict[str, dict[str, Any]] | None:
         """:meth:`answer` for the wall at ``at``: the same panels computed the same way from the
-        replayed view (read-only: no push, no alerts); None when the page shows them all."""
+        replayed view (read-only: no push, no alerts); None when the page shows them all. Playing
+        (``speed``), the minute shown is the latest built up to ``at`` (:meth:`replay_soon`)."""
         try:
-            replay = self.replay(at)
+            replay = self.replay_soon(at) if speed else self.replay(at)
+            at = replay.at
         except ReplayArchived as exc:
             text = f"{view.replay_text(at.astimezone(self.settings.tz), speed)} · {_first_line(exc).split(' — ')[0]}"
             return None if had.get("replay") == text else {
