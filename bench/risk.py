@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
             f = trained.figures
             print(f"trained as of {trained_at:%Y-%m-%d}: cases reported {trained.period_from:%Y-%m-%d}…"
                   f"{trained.period_to:%Y-%m-%d} ({f.fit_cases} cases, {f.n_fit} snapshots fitted, "
-                  f"{f.n_calibrate} calibrating) in {train_s:.1f} s; its own held-out slice: AUC {f.auc:.3f} "
+                  f"{f.n_calibrate} calibrating, {trained.model.booster.n_iter_} trees) in {train_s:.1f} s; "
+                  f"its own held-out slice: AUC {f.auc:.3f} "
                   f"(baseline {f.baseline_auc:.3f})")
             test_from = NOW - wait - timedelta(days=args.test_days)
             test = snapshots(s, timing, test_from, NOW - wait, NOW)
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                     baseline_brier=result.baseline_brier, auc_rows=result.auc_rows,
                     baseline_auc_rows=result.baseline_auc_rows, test_cases=result.test_cases,
                     score_n=args.score_n, score_s=score_s, open_cases=len(frame), open_cases_s=real_s,
-                    train_s=train_s)
+                    train_s=train_s, trees=int(trained.model.booster.n_iter_))
 
 
 if __name__ == "__main__":
