@@ -224,6 +224,15 @@ class Settings(BaseSettings):
         default=SurgeSettings.quiet_minutes, ge=5, le=1440,
         description="A surge ends after this many minutes without its count being improbable.",
     )
+    surge_busy_usual: float = Field(
+        default=SurgeSettings.busy_usual, ge=0, le=10_000,
+        description="A place × group that usually gets at least this many cases in the shortest surge window is busy: "
+                    "that window is tested at GRIDHALL_SURGE_BUSY_THRESHOLD instead.",
+    )
+    surge_busy_threshold: float = Field(
+        default=SurgeSettings.busy_threshold, gt=0, lt=1,
+        description="The threshold of the shortest window at a busy place × group (see GRIDHALL_SURGE_BUSY_USUAL).",
+    )
     risk_retrain_days: float = Field(
         default=7, ge=0, le=365,
         description="gridhall housekeeping retrains the overdue-risk model (超期风险, docs/foresight.md) when its "
@@ -432,7 +441,7 @@ class Settings(BaseSettings):
         windows = tuple(sorted({int(w) for w in self.surge_windows_minutes.split(",") if int(w) > 0}))
         return SurgeSettings(windows or (60,), self.surge_step_minutes, self.surge_threshold, self.surge_min_cases,
                              self.surge_min_ratio, self.surge_history_weeks, self.surge_prior_weeks,
-                             self.surge_quiet_minutes)
+                             self.surge_quiet_minutes, self.surge_busy_usual, self.surge_busy_threshold)
 
     @property
     def tz(self) -> ZoneInfo:
