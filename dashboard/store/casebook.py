@@ -275,17 +275,22 @@ def _claim_ids(session: Session, items: list[Incoming]) -> set[str]:
     return set(session.connection().execute(stmt.returning(table.c.event_id), rows).scalars())
 
 
-def forget_events(session: Session, event_ids: list[str]) -> set[str]:
-    """Remove events from the history and their ids from ``case_event_ids``; returns those removed.
+def forget_events(session: Session, events: list[tuple[str, str]]) -> set[str]:
+    """Remove events, given as (case id, event id), from the history and their ids from
+    ``case_event_ids``; returns the event ids removed.
 
     For events rejected after being stored (impossible, or expired while illegal): the id may be
     sent again (corrected) and is then a new event, as before it was stored. RETURNING: a second
-    ingest removing the same ids at the same moment gets none of them.
+    ingest removing the same ids at the same moment gets none of them. Found through their cases
+    (``ix_case_events_case_time``): ``event_id`` alone is not indexed in ``case_events`` (0016).
     """
-    if not event_ids:
+    if not events:
         return set()
     t = CaseEvent.__table__
-    gone = set(session.execute(t.delete().where(t.c.event_id.in_(event_ids)).returning(t.c.event_id)).scalars())
+    case_ids = sorted({c for c, _ in events})
+    event_ids = [e for _, e in events]
+    gone = set(session.execute(t.delete().where(t.c.case_id.in_(case_ids), t.c.event_id.in_(event_ids))
+                               .returning(t.c.event_id)).scalars())
     if gone:
         ids = CaseEventId.__table__
         session.execute(ids.delete().where(ids.c.event_id.in_(sorted(gone))))
@@ -644,7 +649,7 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
     impossible, problems = plan.impossible, plan.problems
     if impossible:
         # Impossible whatever arrives later: out of the history, into the dead letters.
-        forget_events(session, [i.event.event_id for i, _ in impossible])
+        forget_events(session, [(i.event.case_id, i.event.event_id) for i, _ in impossible])
         gone = {i.event.event_id for i, _ in impossible}
         problems[:] = [p for p in problems if p["eid"] not in gone]
         result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
@@ -770,11 +775,12 @@ def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[
         if changed_rows:
             session.execute(update(Case), changed_rows)  # ORM bulk UPDATE by primary key
     if problems:
+        t = CaseEvent.__table__
         session.execute(
-            update(CaseEvent.__table__)
-            .where(CaseEvent.__table__.c.event_id == bindparam("eid"))
+            update(t)  # by case and id: ix_case_events_case_time (event_id alone has no index)
+            .where(t.c.case_id == bindparam("cid"), t.c.event_id == bindparam("eid"))
             .values(problem=bindparam("problem")),
-            [{"eid": p["eid"], "problem": p["problem"]} for p in problems],
+            [{"cid": p["case_id"], "eid": p["eid"], "problem": p["problem"]} for p in problems],
         )
 
 
@@ -803,7 +809,7 @@ def expire_illegal(session: Session, ref: Reference, received_before: datetime, 
         )
     }
     # A second ingest sweeping at the same moment must not dead-letter them twice (forget_events).
-    deleted = forget_events(session, [r.event_id for r in stale])
+    deleted = forget_events(session, [(r.case_id, r.event_id) for r in stale])
     for r in stale:
         if r.event_id not in deleted:
             continue
@@ -867,7 +873,7 @@ def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Re
                                    _impossible_reason(ev, state)))
         for ev in history:  # record why events were skipped, and clear it when they apply now
             if ev.event_id not in gone and reasons.get(ev.event_id) != old_problems.get(ev.event_id):
-                problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id)})
+                problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id), "case_id": case_id})
         max_key = max((sort_key(ev) for ev in history if ev.event_id not in gone), default="")
         values = _case_values(state, ref, max_key, len(skipped) - len(gone), timer)
         row = rows[case_id]
