@@ -8,11 +8,13 @@ re-folded from its whole stored history. Either way the row equals
 :func:`dashboard.rules.lifecycle.fold` of everything stored, whatever the arrival order.
 
 Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``). On
-PostgreSQL the batch's new cases are then folded and inserted, in case_id order; a case
+PostgreSQL every case of the batch is then folded before any row lock (the stored ones on
+their rows as read, with their ``xmin``); the new cases are inserted, in case_id order; a case
 another ingest is creating at that moment waits for its commit and is then folded like the
-stored ones, which are locked last (``FOR UPDATE``, case_id order) and folded on their rows
-(see :func:`_new_cases_first_pg`: ingests on the same cases wait for each other, never
-deadlock, and redo no batch for a race). SQLite holds the database write lock from the first
+stored ones, which are locked last (``FOR UPDATE``, case_id order): a fold whose row changed
+meanwhile is redone on the locked row (see :func:`_new_cases_first_pg`: ingests on the same
+cases wait for each other's write, not their fold, never deadlock, and redo no batch for a
+race). SQLite holds the database write lock from the first
 insert: the touched rows are read and folded in one go.
 """
 
