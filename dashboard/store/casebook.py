@@ -8,11 +8,13 @@ re-folded from its whole stored history. Either way the row equals
 :func:`dashboard.rules.lifecycle.fold` of everything stored, whatever the arrival order.
 
 Concurrency: the batch's events are inserted first (``ON CONFLICT DO NOTHING``). On
-PostgreSQL the batch's new cases are then folded and inserted, in case_id order; a case
+PostgreSQL every case of the batch is then folded before any row lock (the stored ones on
+their rows as read, with their ``xmin``); the new cases are inserted, in case_id order; a case
 another ingest is creating at that moment waits for its commit and is then folded like the
-stored ones, which are locked last (``FOR UPDATE``, case_id order) and folded on their rows
-(see :func:`_new_cases_first_pg`: ingests on the same cases wait for each other, never
-deadlock, and redo no batch for a race). SQLite holds the database write lock from the first
+stored ones, which are locked last (``FOR UPDATE``, case_id order): a fold whose row changed
+meanwhile is redone on the locked row (see :func:`_new_cases_first_pg`: ingests on the same
+cases wait for each other's write, not their fold, never deadlock, and redo no batch for a
+race). SQLite holds the database write lock from the first
 insert: the touched rows are read and folded in one go.
 """
 
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import orjson
-from sqlalchemy import String, any_, bindparam, insert, select, update
+from sqlalchemy import String, any_, bindparam, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -275,17 +277,22 @@ def _claim_ids(session: Session, items: list[Incoming]) -> set[str]:
     return set(session.connection().execute(stmt.returning(table.c.event_id), rows).scalars())
 
 
-def forget_events(session: Session, event_ids: list[str]) -> set[str]:
-    """Remove events from the history and their ids from ``case_event_ids``; returns those removed.
+def forget_events(session: Session, events: list[tuple[str, str]]) -> set[str]:
+    """Remove events, given as (case id, event id), from the history and their ids from
+    ``case_event_ids``; returns the event ids removed.
 
     For events rejected after being stored (impossible, or expired while illegal): the id may be
     sent again (corrected) and is then a new event, as before it was stored. RETURNING: a second
-    ingest removing the same ids at the same moment gets none of them.
+    ingest removing the same ids at the same moment gets none of them. Found through their cases
+    (``ix_case_events_case_time``): ``event_id`` alone is not indexed in ``case_events`` (0016).
     """
-    if not event_ids:
+    if not events:
         return set()
     t = CaseEvent.__table__
-    gone = set(session.execute(t.delete().where(t.c.event_id.in_(event_ids)).returning(t.c.event_id)).scalars())
+    case_ids = sorted({c for c, _ in events})
+    event_ids = [e for _, e in events]
+    gone = set(session.execute(t.delete().where(t.c.case_id.in_(case_ids), t.c.event_id.in_(event_ids))
+                               .returning(t.c.event_id)).scalars())
     if gone:
         ids = CaseEventId.__table__
         session.execute(ids.delete().where(ids.c.event_id.in_(sorted(gone))))
@@ -644,7 +651,7 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
     impossible, problems = plan.impossible, plan.problems
     if impossible:
         # Impossible whatever arrives later: out of the history, into the dead letters.
-        forget_events(session, [i.event.event_id for i, _ in impossible])
+        forget_events(session, [(i.event.case_id, i.event.event_id) for i, _ in impossible])
         gone = {i.event.event_id for i, _ in impossible}
         problems[:] = [p for p in problems if p["eid"] not in gone]
         result.applied -= sum(1 for i, _ in impossible if i.event.event_id in fresh_ids)
@@ -654,45 +661,79 @@ def _update_cases(session: Session, fresh: list[Incoming], ref: Reference, resul
 
 def _new_cases_first_pg(session: Session, case_ids: list[str], by_case: dict[str, list[Incoming]],
                         ref: Reference, result: ApplyResult, fresh: list[Incoming]) -> _Plan:
-    """PostgreSQL: write the batch's new cases first, then lock and fold the stored ones.
+    """PostgreSQL: fold every case before any row lock, insert the new ones, then lock the stored
+    ones and keep each fold whose row did not change meanwhile.
 
-    1. The cases not stored yet (as this statement sees them, no lock) are folded as new and
-       inserted, in case_id order, ``ON CONFLICT DO NOTHING``: a case another ingest is
-       creating at that moment waits for its commit and is then "taken".
-    2. Every stored case of the batch, the taken ones included, is locked (``FOR UPDATE``, in
-       case_id order) and folded onto its row.
+    1. The batch's stored cases are read as they are (no lock) with their row version
+       (``xmin``), and every case of the batch is folded: the new ones as new, the stored ones on
+       the rows read.
+    2. The new cases are inserted, in case_id order, ``ON CONFLICT DO NOTHING``: a case another
+       ingest is creating at that moment waits for its commit and is then "taken".
+    3. Every stored case of the batch, the taken ones included, is locked (``FOR UPDATE``, in
+       case_id order). A case whose row version is still the one folded on keeps its fold (no
+       other transaction changed it since: each change of a case's history rewrites its row);
+       the others (changed by an ingest that committed meanwhile) and the taken ones are folded
+       again on their locked rows. Then one UPDATE writes them all.
 
-    Why this order: a transaction in step 2 only ever waits for row locks of other
-    transactions in step 2 (one order: no cycle), never for a case another one inserted and
+    Why this order: a transaction in step 3 only ever waits for row locks of other
+    transactions in step 3 (one order: no cycle), never for a case another one inserted and
     has not committed (a case it finds stored was committed; a taken one it waited for in step
-    1). A transaction in step 1 waits only for inserts, also in one order. So two ingests on
-    the same cases wait for each other but never deadlock, and no batch is redone for a race
-    (before, new cases came last and a taken case had to be re-locked NOWAIT, and a batch that
-    found it locked again was redone: 217 of 500 batches at 1M events with two consumers).
-    Returns what is left to write (problems, impossible events); the case rows are written.
+    2). A transaction in step 2 waits only for inserts, also in one order. So two ingests on
+    the same cases wait for each other but never deadlock, and no batch is redone for a race.
+    Folding before the lock keeps the fold (most of a batch's Python time) out of the time the
+    rows are held: two ingests on overlapping cases wait for each other's UPDATE and commit,
+    not for each other's fold (issue 17: with the fold under the lock, two consumers on
+    overlapping cases were hardly faster than one). Returns what is left to write (problems,
+    impossible events); the case rows are written.
     """
-    stored = set(session.scalars(select(Case.case_id).where(_among(session, Case.case_id, case_ids))))
-    new_ids = [c for c in case_ids if c not in stored]
+    seen = _case_rows(session, case_ids, lock=False)
+    new_ids = [c for c in case_ids if c not in seen]
     plan = _Plan()
+    taken: set[str] = set()
     if new_ids:
         _plan_cases(session, new_ids, by_case, {}, ref, result, plan, fresh)
         taken = _write_cases_pg(session, plan.new_rows, [])
         if taken:
             # Another ingest created them first (INSERT … ON CONFLICT DO NOTHING waited for its
-            # commit and skipped them): fold them on its rows in step 2, with the stored cases.
+            # commit and skipped them): fold them on its rows in step 3, with the stored cases.
             _forget(taken, plan, result)
-            stored |= taken
         plan.new_rows = []
+    stored = sorted(set(seen) | taken)
     if stored:
-        rows = _lock_cases(session, sorted(stored))
-        if len(rows) != len(stored):  # deleted meanwhile (archived): the batch is redone
-            raise CaseRace(f"case(s) {sorted(stored - set(rows))} vanished while this batch was applied")
-        again = _Plan()
-        _plan_cases(session, sorted(stored), by_case, rows, ref, result, again, fresh)
-        _write_cases_pg(session, [], again.changed_rows)
-        plan.problems += again.problems
-        plan.impossible += again.impossible
+        early = _Plan()
+        if seen:
+            _plan_cases(session, sorted(seen), by_case, seen, ref, result, early, fresh)
+        versions = _lock_versions(session, stored)
+        if len(versions) != len(stored):  # deleted meanwhile (archived): the batch is redone
+            raise CaseRace(f"case(s) {sorted(set(stored) - set(versions))} vanished while this batch was applied")
+        moved = {c for c, row in seen.items() if versions[c] != row.row_version}
+        if moved:
+            _forget(moved, early, result)
+        again = sorted(moved | taken)
+        if again:
+            rows = _case_rows(session, again, lock=False)  # locked by us since step 3: as they stay
+            _plan_cases(session, again, by_case, rows, ref, result, early, fresh)
+        _write_cases_pg(session, [], early.changed_rows)
+        plan.problems += early.problems
+        plan.impossible += early.impossible
     return plan
+
+
+def _case_rows(session: Session, case_ids: list[str], *, lock: bool) -> dict[str, Any]:
+    """PostgreSQL: the case rows with their row version (``xmin`` as text: ``row_version``)."""
+    stmt = (select(*Case.__table__.c, literal_column("cases.xmin::text", String).label("row_version"))
+            .where(_among(session, Case.case_id, case_ids)))
+    locked = stmt.order_by(Case.case_id).with_for_update() if lock else stmt
+    return {row.case_id: row for row in session.execute(locked)}
+
+
+def _lock_versions(session: Session, case_ids: list[str]) -> dict[str, str]:
+    """PostgreSQL: lock the case rows ``FOR UPDATE`` in case_id order (one order for every
+    ingest); their row versions (``xmin``), read after any wait for another's lock."""
+    stmt = (select(Case.case_id, literal_column("cases.xmin::text", String))
+            .where(_among(session, Case.case_id, case_ids)).order_by(Case.case_id)
+            .with_for_update(of=Case.__table__))
+    return {case_id: version for case_id, version in session.execute(stmt)}
 
 
 def _first(pair: tuple[str, Incoming]) -> str:
@@ -700,8 +741,9 @@ def _first(pair: tuple[str, Incoming]) -> str:
 
 
 def _forget(case_ids: set[str], plan: _Plan, result: ApplyResult) -> None:
-    """Take cases planned as new out of ``plan`` and ``result`` (they are folded again)."""
+    """Take cases planned out of ``plan`` and ``result`` (they are folded again)."""
     plan.new_rows = [r for r in plan.new_rows if r["case_id"] not in case_ids]
+    plan.changed_rows = [r for r in plan.changed_rows if r["case_id"] not in case_ids]
     eids = {i.event.event_id for i, _ in plan.impossible if i.event.case_id in case_ids}
     plan.impossible = [(i, r) for i, r in plan.impossible if i.event.case_id not in case_ids]
     plan.problems = [p for p in plan.problems if p.get("case_id") not in case_ids and p["eid"] not in eids]
@@ -770,11 +812,12 @@ def _write(session: Session, new_rows: list[dict[str, Any]], changed_rows: list[
         if changed_rows:
             session.execute(update(Case), changed_rows)  # ORM bulk UPDATE by primary key
     if problems:
+        t = CaseEvent.__table__
         session.execute(
-            update(CaseEvent.__table__)
-            .where(CaseEvent.__table__.c.event_id == bindparam("eid"))
+            update(t)  # by case and id: ix_case_events_case_time (event_id alone has no index)
+            .where(t.c.case_id == bindparam("cid"), t.c.event_id == bindparam("eid"))
             .values(problem=bindparam("problem")),
-            [{"eid": p["eid"], "problem": p["problem"]} for p in problems],
+            [{"cid": p["case_id"], "eid": p["eid"], "problem": p["problem"]} for p in problems],
         )
 
 
@@ -803,7 +846,7 @@ def expire_illegal(session: Session, ref: Reference, received_before: datetime, 
         )
     }
     # A second ingest sweeping at the same moment must not dead-letter them twice (forget_events).
-    deleted = forget_events(session, [r.event_id for r in stale])
+    deleted = forget_events(session, [(r.case_id, r.event_id) for r in stale])
     for r in stale:
         if r.event_id not in deleted:
             continue
@@ -867,7 +910,7 @@ def _refold(session: Session, case_ids: list[str], rows: dict[str, Any], ref: Re
                                    _impossible_reason(ev, state)))
         for ev in history:  # record why events were skipped, and clear it when they apply now
             if ev.event_id not in gone and reasons.get(ev.event_id) != old_problems.get(ev.event_id):
-                problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id)})
+                problems.append({"eid": ev.event_id, "problem": reasons.get(ev.event_id), "case_id": case_id})
         max_key = max((sort_key(ev) for ev in history if ev.event_id not in gone), default="")
         values = _case_values(state, ref, max_key, len(skipped) - len(gone), timer)
         row = rows[case_id]

@@ -163,11 +163,21 @@ class Case(Base):
         # it nothing; 社会评价 finds a period's call-backs through it (0005).
         Index("ix_cases_rated_at", "rated_at", postgresql_where=text("rated_at IS NOT NULL"),
               sqlite_where=text("rated_at IS NOT NULL")),
+        # Partial too (0016): every query on them asks a range or NOT NULL, and the rows without a
+        # value (open cases; cases from no device; cases without a running clock) then cost an
+        # event's update no index insertion (a non-HOT update inserts into every index it qualifies for).
+        Index("ix_cases_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NOT NULL")),
+        Index("ix_cases_deadline_at", "deadline_at", postgresql_where=text("deadline_at IS NOT NULL"),
+              sqlite_where=text("deadline_at IS NOT NULL")),
+        Index("ix_cases_device_id", "device_id", postgresql_where=text("device_id IS NOT NULL"),
+              sqlite_where=text("device_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[str] = mapped_column(String(64), unique=True)
-    number: Mapped[str | None] = mapped_column(FreeString(32), index=True)
+    # Not indexed (0016): no screen or API looks a case up by 案卷号; its index cost every event.
+    number: Mapped[str | None] = mapped_column(FreeString(32))
     source: Mapped[str | None] = mapped_column(String(32))
     kind: Mapped[str | None] = mapped_column(String(16))
     class_code: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -188,7 +198,7 @@ class Case(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
     handled_at: Mapped[datetime | None]
     checked_at: Mapped[datetime | None]
-    closed_at: Mapped[datetime | None] = mapped_column(index=True)
+    closed_at: Mapped[datetime | None]  # ix_cases_closed_at, partial (0016)
     # Indexed (0012): a period's 综合考评 joins its events to their cases through it (the cases with
     # an event since the period began), not to every case of years of history (docs/history.md).
     last_event_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -207,7 +217,7 @@ class Case(Base):
     # deadline is stored, whether it has passed is decided at read time against the clock.
     clock_stage: Mapped[str | None] = mapped_column(String(16))  # verify/file/dispatch/handle/check/close
     clock_started_at: Mapped[datetime | None]
-    deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+    deadline_at: Mapped[datetime | None]  # ix_cases_deadline_at, partial (0016)
     deadline_source: Mapped[str | None] = mapped_column(String(16))  # "table" or "source"
     # The clock's limit: working minutes, or calendar minutes when limit_unit is calendar_hours
     # (work_hours/work_days/calendar_hours), so remaining time and due-soon need no table.
@@ -225,7 +235,7 @@ class Case(Base):
     # A video/IoT alarm case (source video_iot, feeds/bridges/alarms.py, 0009): the device that
     # raised it and its kind (camera/sensor), the alarm type, how many alarms were merged into it
     # (the first included) and when the device reported the condition cleared. NULL otherwise.
-    device_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))  # ix_cases_device_id, partial (0016)
     device_kind: Mapped[str | None] = mapped_column(String(16))
     alarm_type: Mapped[str | None] = mapped_column(String(32))
     alarm_count: Mapped[int | None] = mapped_column(Integer)
@@ -269,7 +279,8 @@ class CaseEvent(Base):
     On PostgreSQL partitioned by month on ``occurred_at`` (0011, dashboard/store/history.py): its
     primary key there is (id, occurred_at), and ``event_id`` cannot be unique in it (a partitioned
     table's unique keys must hold the partition key). :class:`CaseEventId` keeps ids unique, on
-    both backends; ``event_id`` here is indexed only.
+    both backends; ``event_id`` here is not indexed (0016): the ingest finds an event by its case
+    and id (``ix_case_events_case_time``).
     """
 
     __tablename__ = "case_events"
@@ -282,7 +293,7 @@ class CaseEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(128), index=True)
+    event_id: Mapped[str] = mapped_column(String(128))
     case_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime]
