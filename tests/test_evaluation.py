@@ -147,6 +147,8 @@ def test_units(september_city) -> None:  # type: ignore[no-untyped-def]
         "returned": 1, "return_rate": 1.0, "suspended": 0,
         "rated": 0, "satisfied": 0, "satisfaction_rate": None, "satisfaction": None}
     assert ev.row("U-SZ").sample_ok is False and ev.row("U-SZ").rank is None
+    # 应处置数 0: no composite at all (its zero counts alone would score 100.00), shown as —.
+    assert ev.row("U-SZ").composite is None and ev.row("U-SZ").grade is None
     assert figures(ev, "U-BS")["assigned"] == 1 and ev.row("U-BS").composite == 100.0
 
 

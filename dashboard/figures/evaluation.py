@@ -128,7 +128,8 @@ class EvaluationRow:
     - ``indicators``: key → value (``evalspec.INDICATORS[group]`` gives the labels and the
       measure: counts are ints, rates are shares 0–1, None is n/a — a zero denominator);
     - ``points``: key → 0–100 points of each composite term (None: n/a, dropped);
-    - ``composite``: 综合指标值 0–100 (2 decimals), None when no weighted term has a value;
+    - ``composite``: 综合指标值 0–100 (2 decimals), None when no weighted term has a value or
+      the sample is 0 (an object with no cases is not judged: shown as —);
     - ``grade``: A–E, ``rank``: 1 = best (ties share a rank), both None when the sample is
       below ``min_cases`` (``sample_ok`` False, shown as 样本不足) or there is no composite;
     - ``sample``: the count the sample size is judged on (``evalspec.SAMPLE_OF``).
@@ -537,6 +538,9 @@ def _score(kind: ObjectKind, rows: list[tuple[str, str, dict[str, float | int | 
             scored["satisfaction"] = None  # too few call-backs to weigh
         composite, points = weights.composite(group, scored)
         sample = int(values[SAMPLE_OF[group]] or 0)
+        if sample == 0:
+            # Nothing to judge: its counts are zero, so "0 超期" would score a perfect 100.00.
+            composite = None
         ok = sample >= weights.min_cases
         out.append(EvaluationRow(code, name, values, points, composite, grade(composite) if ok else None,
                                  None, sample, ok))
