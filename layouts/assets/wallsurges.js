@@ -98,12 +98,11 @@
       li.setAttribute("data-surge", String(s.id));
       li.setAttribute("data-place", s.place);
       li.appendChild(el("span", "wall-surges__mark"));
-      var who = el("span", "wall-surges__who");
-      who.appendChild(el("span", "wall-surges__place", s.name));
-      who.appendChild(el("span", "wall-surges__group",
-                         s.group + (s.level === "grid" ? " · 网格 " + s.place : " · 全街道") + " · 自 " + s.since));
-      li.appendChild(who);
+      // line 1: where (the street, and a grid's community); line 2: what, since when, and the count
+      li.appendChild(el("span", "wall-surges__place", s.name + (s.level === "street" ? "（全街道）" : "")));
+      li.appendChild(el("span", "wall-surges__group", s.group + " · 自 " + s.since));
       li.appendChild(el("span", "wall-surges__text", s.text));
+      li.title = s.name + (s.level === "grid" ? " · " + s.place : "");
       list.appendChild(li);
     });
     if (rows.length > SHOWN) {
