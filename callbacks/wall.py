@@ -930,11 +930,11 @@ def risk_rows(live: LiveView, state: RiskState, gids: frozenset[int] | None, at:
         reason = ranking.reasons.get(r.case_id)
         left = cal.between(at, r.deadline_at) if r.working else (r.deadline_at - at).total_seconds() / 60
         rows.append({
-            "id": r.case_id, "p": round(prob, 4), "risk": f"{prob:.0%}", "number": r.number or r.case_id,
+            "id": r.case_id, "p": round(prob, 4), "risk": _percent(prob), "number": r.number or r.case_id,
             "urgent": bool(r.urgent), "klass": r.minor_name or r.major_name or PLACEHOLDER,
             "place": " · ".join(x for x in (r.street, r.community) if x) or r.grid_code or UNLOCATED,
             "unit": r.unit_name or "未派遣",
-            "left": f"剩 {_hm(max(left, 0))}",
+            "left": _hm(max(left, 0)),  # the column says 剩余时限
             "reason": f"{reason[0]} +{100 * reason[1]:.0f}点" if reason else PLACEHOLDER,
             "k": f"{1_000_000 - round(prob * 1_000_000):07d}{r.case_id}",
         })
@@ -943,6 +943,12 @@ def risk_rows(live: LiveView, state: RiskState, gids: frozenset[int] | None, at:
     if state.error:
         note += f" · {state.error}"
     return rows, note
+
+
+def _percent(p: float) -> str:
+    """A risk as the wall prints it: ``87%``; ``>99%`` rather than ``100%`` for a case that is not
+    overdue yet (a forecast, never a certainty), ``<1%`` rather than ``0%``."""
+    return ">99%" if p >= 0.995 else "<1%" if p < 0.005 else f"{p:.0%}"
 
 
 def _at_least(p: tuple[float, ...], minimum: float) -> int:

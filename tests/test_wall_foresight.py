@@ -30,7 +30,7 @@ from dashboard.store import db
 from dashboard.store.db import transaction
 from dashboard.store.models import Surge as SurgeRow
 from dashboard.store.reference import timing_for
-from dashboard.store.scope import get_scope
+from dashboard.store.scope import CITY, get_scope
 from dashboard.store.surges import SurgeWatch, wall_surges
 
 pytestmark = pytest.mark.usefixtures("fresh_scope_cache")
@@ -226,6 +226,8 @@ def test_an_injected_surge_is_ringed_and_listed_on_its_walls_and_leaves_when_it_
             pages["city"].wait_for_timeout(1500)
             pages["city"].screenshot(path=str(shots_dir(tmp_path) / f"wall-surge-risk-{size[0]}x{size[1]}.png"))
         pages["city"].set_viewport_size({"width": 1920, "height": 1080})
+        pages["here"].wait_for_timeout(500)
+        pages["here"].screenshot(path=str(shots_dir(tmp_path) / "wall-district-surge-1920x1080.png"))
         # Quiet for an hour: housekeeping ends it and the walls drop ring and entry.
         done = _evaluate(settings, sessions, redis_client, surge_watch, utcnow() + timedelta(minutes=61))
         ended = time.monotonic()
@@ -283,9 +285,20 @@ def test_the_queue_s_risk_section_orders_the_open_cases_by_the_stored_model(
             probs = [p for _, p, _, _ in shown]
             assert probs == sorted(probs, reverse=True) and len(shown) > 3
             assert {i for i, _, _, _ in shown} <= ids  # the region's own cases only
-            assert all(text == f"{p:.0%}" for _, p, text, _ in shown)
+            assert all(text == (">99%" if p >= 0.995 else "<1%" if p < 0.005 else f"{p:.0%}")
+                       for _, p, text, _ in shown)
             assert any(reason != "—" for *_, reason in shown)  # the riskiest have their main reason
         assert seen.errors == []
         district.close()
+        # the cost per refresh: the last scoring read from memory, walked through the live view
+        state = wall.risk.current()
+        assert state.ranking is not None
+        live, minute = wall.live, utcnow().replace(second=0, microsecond=0)
+        started = time.perf_counter()
+        for _ in range(50):
+            wall.risk_rows(live, CITY, minute)
+        per_refresh = (time.perf_counter() - started) / 50
+        print(f"scored {len(state.ranking.case_ids)} open cases (not overdue) in {state.ranking.seconds:.3f} s "
+              f"in the background; the section per panel computation {1000 * per_refresh:.2f} ms")
     finally:
         city.close()

@@ -24,7 +24,7 @@
   }
 
   function colour() {
-    return (wall.cfg && wall.cfg.surge) || "#c77dff";
+    return (wall.cfg && wall.cfg.surge) || "currentColor";  // the colour comes with wall-config (heat.py)
   }
 
   function rem() {
