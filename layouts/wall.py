@@ -210,12 +210,13 @@ SURGES_TITLE = "突增预警"
 RISK_COLUMNS: list[dict[str, Any]] = [
     {"field": "risk", "headerName": "超期风险", "flex": 0.7, "type": "rightAligned", "cellClass": "wall-risk__p",
      "cellClassRules": {"wall-risk--high": "params.data.p >= 0.8"}},
-    {"field": "number", "headerName": "案件编号", "flex": 1.25, "cellClassRules": {"wall-urgent": "params.data.urgent"}},
-    {"field": "klass", "headerName": "小类", "flex": 0.9, "cellClass": "wall-ellipsis", "tooltipField": "klass"},
+    {"field": "number", "headerName": "案件编号", "flex": 1.25,
+     "cellClassRules": {"wall-urgent": "params.data.urgent"}},
+    {"field": "klass", "headerName": "小类", "flex": 0.85, "cellClass": "wall-ellipsis", "tooltipField": "klass"},
     {"field": "place", "headerName": "位置", "flex": 1.4, "cellClass": "wall-ellipsis", "tooltipField": "place"},
-    {"field": "unit", "headerName": "责任单位", "flex": 1.15, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
+    {"field": "unit", "headerName": "责任单位", "flex": 1.25, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
     {"field": "left", "headerName": "剩余时限", "flex": 0.65, "cellClass": "wall-soon"},
-    {"field": "reason", "headerName": "主要因素", "flex": 1.6, "cellClass": "wall-ellipsis", "tooltipField": "reason"},
+    {"field": "reason", "headerName": "主要因素", "flex": 1.55, "cellClass": "wall-ellipsis", "tooltipField": "reason"},
     {"field": "k", "hide": True, "sort": "asc"},
 ]
 
