@@ -934,7 +934,7 @@ def risk_rows(live: LiveView, state: RiskState, gids: frozenset[int] | None, at:
             "urgent": bool(r.urgent), "klass": r.minor_name or r.major_name or PLACEHOLDER,
             "place": " · ".join(x for x in (r.street, r.community) if x) or r.grid_code or UNLOCATED,
             "unit": r.unit_name or "未派遣",
-            "left": _hm(max(left, 0)),  # the column says 剩余时限
+            "left": _hm(max(left, 0)),  # the column says 剩余
             "reason": f"{reason[0]} +{100 * reason[1]:.0f}点" if reason else PLACEHOLDER,
             "k": f"{1_000_000 - round(prob * 1_000_000):07d}{r.case_id}",
         })

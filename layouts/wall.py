@@ -215,7 +215,7 @@ RISK_COLUMNS: list[dict[str, Any]] = [
     {"field": "klass", "headerName": "小类", "flex": 0.85, "cellClass": "wall-ellipsis", "tooltipField": "klass"},
     {"field": "place", "headerName": "位置", "flex": 1.4, "cellClass": "wall-ellipsis", "tooltipField": "place"},
     {"field": "unit", "headerName": "责任单位", "flex": 1.25, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
-    {"field": "left", "headerName": "剩余时限", "flex": 0.65, "cellClass": "wall-soon"},
+    {"field": "left", "headerName": "剩余", "flex": 0.65, "cellClass": "wall-soon"},
     {"field": "reason", "headerName": "主要因素", "flex": 1.55, "cellClass": "wall-ellipsis", "tooltipField": "reason"},
     {"field": "k", "hide": True, "sort": "asc"},
 ]
