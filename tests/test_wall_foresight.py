@@ -154,6 +154,17 @@ def _until(page: Any, script: str, timeout_s: float) -> float:
     return time.monotonic() - started
 
 
+# Whether a grid's centre lies outside the surge list's box (the list never hides the ring).
+CLEAR_OF_BOX = """(code) => {
+  const layer = window.gridhall.wall.layers[code], map = layer._map;
+  const p = map.latLngToContainerPoint(layer.getBounds().getCenter());
+  const f = map.getContainer().getBoundingClientRect();
+  const r = document.getElementById('wall-surges-box').getBoundingClientRect();
+  const x = p.x + f.left, y = p.y + f.top;
+  return !(x > r.left && x < r.right && y > r.top && y < r.bottom);
+}"""
+
+
 def _store_model(sessions: sessionmaker[Session], trained: Trained) -> int:
     with transaction(sessions) as s:
         return save(s, trained, keep=10, now=utcnow())
@@ -225,6 +236,7 @@ def test_an_injected_surge_is_ringed_and_listed_on_its_walls_and_leaves_when_it_
             pages["city"].set_viewport_size({"width": size[0], "height": size[1]})
             pages["city"].wait_for_timeout(1500)
             pages["city"].screenshot(path=str(shots_dir(tmp_path) / f"wall-surge-risk-{size[0]}x{size[1]}.png"))
+            assert pages["city"].evaluate(CLEAR_OF_BOX, grid), f"the surge list hides the ring at {size}"
         pages["city"].set_viewport_size({"width": 1920, "height": 1080})
         pages["here"].wait_for_timeout(500)
         pages["here"].screenshot(path=str(shots_dir(tmp_path) / "wall-district-surge-1920x1080.png"))

@@ -82,6 +82,42 @@
     // The geometry may not be drawn yet: leave the key unset so the next call tries again.
     state.key = missing ? null : key;
     document.documentElement.setAttribute("data-wall-surge-rings", String(drawn));
+    placeBox(map);
+  }
+
+  /* The list must not hide a ring: of the map's free corners (the legend holds the bottom left)
+     it takes the first whose box covers the fewest rings, top right first. */
+  var CORNERS = ["tr", "br", "tl"];
+  function placeBox(map) {
+    var box = document.getElementById("wall-surges-box");
+    if (!box || !state.group || !state.rows.length) { return; }
+    var frame = map.getContainer().getBoundingClientRect();
+    var rings = [];
+    state.group.eachLayer(function (l) {
+      var b = l.getBounds ? l.getBounds() : null;
+      var lo, hi;
+      if (l instanceof L.CircleMarker && !(l instanceof L.Circle)) {
+        var c = map.latLngToContainerPoint(l.getLatLng()), rad = l.getRadius();
+        lo = L.point(c.x - rad, c.y - rad);
+        hi = L.point(c.x + rad, c.y + rad);
+      } else if (b) {
+        var nw = map.latLngToContainerPoint(b.getNorthWest()), se = map.latLngToContainerPoint(b.getSouthEast());
+        lo = L.point(Math.min(nw.x, se.x), Math.min(nw.y, se.y));
+        hi = L.point(Math.max(nw.x, se.x), Math.max(nw.y, se.y));
+      }
+      if (lo) { rings.push([lo.x + frame.left, lo.y + frame.top, hi.x + frame.left, hi.y + frame.top]); }
+    });
+    var best = null;
+    CORNERS.forEach(function (corner) {
+      CORNERS.forEach(function (c) { box.classList.toggle("wall-surges--" + c, c === corner); });
+      var r = box.getBoundingClientRect();
+      var covered = rings.filter(function (g) {
+        return g[0] < r.right && g[2] > r.left && g[1] < r.bottom && g[3] > r.top;
+      }).length;
+      if (best === null || covered < best[1]) { best = [corner, covered]; }
+    });
+    CORNERS.forEach(function (c) { box.classList.toggle("wall-surges--" + c, c === best[0]); });
+    box.setAttribute("data-corner", best[0]);
   }
   wall.drawSurges = drawRings;
 
