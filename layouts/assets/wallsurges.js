@@ -56,7 +56,7 @@
     if (!state.group) { state.group = L.layerGroup(); }
     if (!map.hasLayer(state.group)) { state.group.addTo(map); }
     state.group.clearLayers();
-    var r = rem(), c = colour(), drawn = 0, missing = false;
+    var r = rem(), c = colour(), drawn = 0, missing = false, places = [];
     state.rows.forEach(function (s) {
       var opts = { pane: "surges", renderer: state.renderer, color: c, opacity: 1, interactive: false };
       if (s.level === "street") {
@@ -78,10 +78,12 @@
                                                        fillOpacity: 1 })).addTo(state.group);
       }
       drawn += 1;
+      places.push(s.place);
     });
     // The geometry may not be drawn yet: leave the key unset so the next call tries again.
     state.key = missing ? null : key;
     document.documentElement.setAttribute("data-wall-surge-rings", String(drawn));
+    document.documentElement.setAttribute("data-wall-surge-places", places.join(","));
     placeBox(map);
   }
 
