@@ -43,6 +43,7 @@ from auth.sessions import session_check
 from dashboard.figures.evaluation import RANKED_BELOW, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
 from dashboard.figures.riskboard import RiskBoard, RiskState
+from dashboard.figures.timetravel import Replay, ReplayArchived, wall_at
 from dashboard.rules.classification import Classification
 from dashboard.rules.clock import utcnow
 from dashboard.rules.evalspec import weights_from_settings
@@ -101,7 +102,9 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
     ("wall-districts", "rowData"), ("wall-alerts", "data"), ("wall-sources", "children"),
     ("wall-surges", "data"), ("wall-risk-note", "children"),
+    ("wall-replay", "children"),
 )
+REPLAYS_KEPT = 4  # walls at past instants (回放) kept per worker, the newest asked
 # The health callback's outputs, in order: the header's feed figures, the stale banner, the page's
 # stale look, 数据更新于 and the fingerprint of all that (the poll's dedupe). Every answer names
 # them all; a pushed "health" event carries the same {id: {prop: value}}.
@@ -303,6 +306,9 @@ class WallService:
         self._rows: dict[str, dict[str, RowHistory]] = {}  # region -> panel -> its row sets
         self._panels: dict[Sight, Panels] = {}  # sight -> the panels at the latest (version, minute)
         self._panels_lock = threading.Lock()
+        self._replays: OrderedDict[datetime, Replay] = OrderedDict()  # 回放: instant → its wall
+        self._replay_lock = threading.Lock()
+        self._replay_busy = False  # a playing replay's next minute is being built (one at a time per worker)
         self._health_answer: dict[str, dict[str, Any]] | None = None  # the last, by fingerprint
         # The hall's named screens (大屏) as the walls show them, dropped on every control notice.
         self._screens: tuple[ScreenViews, ControlFollower] | None = None
@@ -842,6 +848,115 @@ class WallService:
         return out
 
 
+    # -- the wall at a past instant (回放) --------------------------------------------------
+    def replay(self, at: datetime) -> Replay:
+        """The wall at ``at`` (:func:`dashboard.figures.timetravel.wall_at`), kept for the next asks."""
+        with self._replay_lock:
+            hit = self._replays.get(at)
+            if hit is not None:
+                self._replays.move_to_end(at)
+                return hit
+        with self.sessions() as session:
+            replay = wall_at(session, self.settings, at)
+        with self._replay_lock:
+            self._replays[at] = replay
+            while len(self._replays) > REPLAYS_KEPT:
+                self._replays.popitem(last=False)
+        return replay
+
+    def replay_soon(self, at: datetime) -> Replay:
+        """For a replay playing at N×: the wall at ``at`` when built, else the latest built before it
+        while ``at`` is built in the background (the page's poll never waits on it: an answer slower
+        than the poll would be dropped by Dash for the next one, and the wall would never move)."""
+        with self._replay_lock:
+            hit = self._replays.get(at)
+            if hit is not None:
+                return hit
+            older = [t for t in self._replays if t <= at]
+            fallback = self._replays[max(older)] if older else None
+            if not self._replay_busy:
+                self._replay_busy = True
+                threading.Thread(target=self._build_replay, args=(at,), name="gridhall-replay", daemon=True).start()
+        return fallback if fallback is not None else self.replay(at)
+
+    def _build_replay(self, at: datetime) -> None:
+        try:
+            self.replay(at)
+        except Exception:  # shown by the next synchronous ask; never a traceback on the wall
+            log.exception("replay of %s failed", at)
+        finally:
+            with self._replay_lock:
+                self._replay_busy = False
+
+    def replay_answer(self, sight: Sight, at: datetime, had: dict[str, Any], applied: dict[str, Any] | None,
+                      shown: dict[str, Any], *, speed: int | None = None) -> dict[str, dict[str, Any]] | None:
+        """:meth:`answer` for the wall at ``at``: the same panels computed the same way from the
+        replayed view (read-only: no push, no alerts); None when the page shows them all. Playing
+        (``speed``), the minute shown is the latest built up to ``at`` (:meth:`replay_soon`)."""
+        try:
+            replay = self.replay_soon(at) if speed else self.replay(at)
+            at = replay.at
+        except ReplayArchived as exc:
+            text = f"{view.replay_text(at.astimezone(self.settings.tz), speed)} · {_first_line(exc).split(' — ')[0]}"
+            return None if had.get("replay") == text else {
+                "wall-replay": {"children": text}, "wall-state": {"data": {"digests": {"replay": text}}}}
+        live = replay.view
+        scope = self.scope_of(sight.region)
+        gids = grid_ids(scope)
+        with live.consistent():
+            rows, note = queue_rows(live, at, gids)
+            parts: dict[str, Any] = {
+                "kpi": view.kpi_texts(kpi_values(live, gids)),
+                "hot": hot_rows(live, sight.metric, gids),
+                "queue": rows, "queue_note": note,
+                "board": board_rows(live, gids),
+                "sources": [[source.label, count] for source, count in live.source_counts(gids)],
+                "alerts": [],
+                # Not replayed: surges and risks of the past (the risk scoring is not kept per minute).
+                "surges": [], "risk": [], "risk_note": REPLAY_NO_RISK,
+                "replay": view.replay_text(at.astimezone(self.settings.tz), speed),
+            }
+            if sight.board == "districts" and scope.is_city:
+                parts["districts"] = district_rows(live)
+            values = live.grid_values(sight.metric)
+        if not scope.is_city:
+            values = {c: v for c, v in values.items() if c in scope.grid_codes}
+        digests = {k: _digest(v) for k, v in parts.items()}
+        out: dict[str, dict[str, Any]] = {}
+        changed = {k for k in digests if k not in ROW_PANELS and digests[k] != had.get(k)}
+        row_sets = {name: {"to": digests[name], "full": True, "rows": parts[name]} for name in ROW_PANELS
+                    if shown.get(name) != digests[name]}
+        tick = int(at.timestamp())  # the grid's coordinate: the minute shown (a replay playing moves it on)
+        if not applied or applied.get("tick") != tick:
+            out["wall-grid"] = {"data": {"full": True, "values": values, "nid": "0-0", "tick": tick,
+                                         "version": f"replay/{at.isoformat()}",
+                                         "sight": view.sight_key(sight.metric, sight.region),
+                                         "hot": [code for code, _, _ in parts["hot"]]}}
+        if not changed and not row_sets and not out:
+            return None
+        out["wall-state"] = {"data": {"digests": {k: v for k, v in digests.items() if k not in ROW_PANELS}}}
+        if "kpi" in changed:
+            for (key, _, _), text in zip(view.KPIS, parts["kpi"], strict=True):
+                out[f"wall-kpi-{key}"] = {"children": text}
+        if "hot" in changed:
+            out["wall-hot"] = {"children": view.render_hot(parts["hot"], view.METRICS[sight.metric][1])}
+        if row_sets:
+            out["wall-rows"] = {"data": row_sets}
+        if "queue_note" in changed:
+            out["wall-queue-count"] = {"children": note}
+        if "districts" in changed:
+            out["wall-districts"] = {"rowData": parts["districts"]}
+        if "sources" in changed:
+            out["wall-sources"] = {"children": view.render_sources(parts["sources"])}
+        if "surges" in changed:
+            out["wall-surges"] = {"data": parts["surges"]}
+        if "risk_note" in changed:
+            out["wall-risk-note"] = {"children": parts["risk_note"]}
+        if "replay" in changed:
+            out["wall-replay"] = {"children": parts["replay"]}
+        return out
+
+
 # -- a named screen, for the page -------------------------------------------------------------
 def screen_payload(screen: ScreenView) -> dict[str, Any]:
     """A screen's setting and banners as the page's wall-screen store holds them
@@ -907,6 +1022,7 @@ def queue_rows(live: LiveView, at: datetime, gids: frozenset[int] | None = None,
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NO_RISK_MODEL = "尚未训练超期风险模型，无法排序（运行 gridhall risk train）"
 RISK_SCORING = "正在评分…"
+REPLAY_NO_RISK = "回放不含超期风险"  # a replayed wall (/wall?at=) shows no risks: scorings are not kept
 
 
 def risk_rows(live: LiveView, state: RiskState, gids: frozenset[int] | None, at: datetime, minimum: float,
@@ -1230,9 +1346,18 @@ def register(app: dash.Dash, service: WallService) -> None:
         if isinstance(wanted, dict) and dash.ctx.triggered_id == "wall-push":
             # Asked for an update the page could not apply: this worker may not have seen it yet.
             service.catch_up(wanted, PUSH_CATCH_UP_S)
+        at = view.parse_at(config.get("at"), service.settings.tz) if config.get("at") else None
+        speed = config.get("speed")
+        if at is not None and isinstance(speed, int) and speed > 0:  # 回放 at N×: the minute reached by now
+            at = view.played_at(at, speed, config.get("started"), utcnow())
         try:
-            answer = service.answer(sight, had if isinstance(had, dict) else {}, applied,
-                                    rows_applied if isinstance(rows_applied, dict) else {})
+            if at is not None:  # 回放: the wall at a past minute, read-only (layouts/wall.py)
+                answer = service.replay_answer(sight, at, had if isinstance(had, dict) else {}, applied,
+                                               rows_applied if isinstance(rows_applied, dict) else {},
+                                               speed=speed if isinstance(speed, int) else None)
+            else:
+                answer = service.answer(sight, had if isinstance(had, dict) else {}, applied,
+                                        rows_applied if isinstance(rows_applied, dict) else {})
         except PreventUpdate:  # the view is still loading: the page keeps what it shows
             raise
         except Exception:  # never a traceback on the wall: the health banner says what is wrong
@@ -1285,8 +1410,11 @@ def register(app: dash.Dash, service: WallService) -> None:
         *[Output(cid, prop) for cid, prop in HEALTH_OUTPUTS],
         Input("wall-health-tick", "n_intervals"),
         State("wall-health-fp", "data"),
+        State("wall-config", "data"),
     )
-    def health(_n: int, fp: str | None) -> tuple[Any, ...]:
+    def health(_n: int, fp: str | None, config: dict[str, Any] | None) -> tuple[Any, ...]:
+        if isinstance(config, dict) and config.get("at"):
+            raise PreventUpdate  # 回放: the feed's health now says nothing about the wall at T
         # A pushed wall gets the same answer as a "health" event (callbacks/wall_push.py) and
         # asks only every PUSHED_HEALTH_MS: its wall-health-fp is already this one, so 204.
         answer = service.health_answer(utcnow())

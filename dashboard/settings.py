@@ -120,6 +120,30 @@ class Settings(BaseSettings):
         description="Weights, count bands and sample thresholds of the evaluation (综合考评, TOML); "
                     "unset means the shipped dashboard/rules/data/evaluation.toml.",
     )
+    rules_versions: Path | None = Field(
+        default=None,
+        description="TOML of the rules' versions with validity dates ([[version]] valid_from = …, limits_file, "
+                    "holiday_file, working_periods, classification, classification_extension, due_soon_ratio): the "
+                    "replay (回放, /wall?at=) applies the version valid at its instant; unset: the current rules "
+                    "for every instant (docs/foresight.md).",
+    )
+    replay_snapshot_minutes: int = Field(
+        default=60, ge=0, le=1440,
+        description="Minutes between the replay snapshots the housekeeping owner writes in DATA_DIR/replay (the wall's "
+                    "state at whole multiples of this, UTC); a replay folds only the cases with events since the "
+                    "snapshot before its instant. 0: none (every replay folds every case that counts).",
+    )
+    replay_snapshot_days: int = Field(
+        default=7, ge=0, le=3660,
+        description="Replay snapshots younger than this many days are all kept; older ones are thinned to one per "
+                    "GRIDHALL_REPLAY_SNAPSHOT_THIN_HOURS.",
+    )
+    replay_snapshot_thin_hours: int = Field(
+        default=6, ge=1, le=24,
+        description="Replay snapshots older than GRIDHALL_REPLAY_SNAPSHOT_DAYS: the first of each this many hours of "
+                    "the local day is kept (6: 00:00, 06:00, 12:00, 18:00); a replay of an old minute then folds at "
+                    "most this many hours of events.",
+    )
     due_soon_ratio: float = Field(
         default=0.2, gt=0, lt=1,
         description="A case is due soon when less than this share of its stage limit is left.",
@@ -199,6 +223,15 @@ class Settings(BaseSettings):
     surge_quiet_minutes: int = Field(
         default=SurgeSettings.quiet_minutes, ge=5, le=1440,
         description="A surge ends after this many minutes without its count being improbable.",
+    )
+    surge_busy_usual: float = Field(
+        default=SurgeSettings.busy_usual, ge=0, le=10_000,
+        description="A place × group that usually gets at least this many cases in the shortest surge window is busy: "
+                    "that window is tested at GRIDHALL_SURGE_BUSY_THRESHOLD instead.",
+    )
+    surge_busy_threshold: float = Field(
+        default=SurgeSettings.busy_threshold, gt=0, lt=1,
+        description="The threshold of the shortest window at a busy place × group (see GRIDHALL_SURGE_BUSY_USUAL).",
     )
     risk_retrain_days: float = Field(
         default=7, ge=0, le=365,
@@ -418,7 +451,7 @@ class Settings(BaseSettings):
         windows = tuple(sorted({int(w) for w in self.surge_windows_minutes.split(",") if int(w) > 0}))
         return SurgeSettings(windows or (60,), self.surge_step_minutes, self.surge_threshold, self.surge_min_cases,
                              self.surge_min_ratio, self.surge_history_weeks, self.surge_prior_weeks,
-                             self.surge_quiet_minutes)
+                             self.surge_quiet_minutes, self.surge_busy_usual, self.surge_busy_threshold)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -147,6 +147,13 @@ def risk_model(settings: Settings, engine: Engine) -> str:
     return f"trained version {version}: AUC {f.auc:.3f} (baseline {f.baseline_auc:.3f}), Brier {f.brier:.3f}"
 
 
+def replay_snapshots(settings: Settings, engine: Engine) -> str:
+    """The replay snapshots (回放) due since the last one, and the old ones thinned (docs/foresight.md)."""
+    from dashboard.figures.timetravel import write_snapshots
+
+    return write_snapshots(settings, engine, utcnow())
+
+
 def until_next_shift(settings: Settings, now: datetime) -> float:
     """Seconds until just after the next shift boundary (a pass then writes the handover at once)."""
     return (settings.shift_plan.shift_at(now).end - now).total_seconds() + 1.0
@@ -158,6 +165,8 @@ TASKS: tuple[Task, ...] = (
     Task("surge_alerts", surge_alerts, "surge alerts (突增预警), also every GRIDHALL_SURGE_STEP_MINUTES between passes "
          "(docs/foresight.md)", frequent=True),
     Task("risk_model", risk_model, "the overdue-risk model retrained when due (docs/foresight.md)"),
+    Task("replay_snapshots", replay_snapshots, "the wall's state every GRIDHALL_REPLAY_SNAPSHOT_MINUTES for the "
+         "replay (回放, docs/foresight.md)"),
     # Last: a pass's final line is the handovers' (tests read it as the end of a pass).
     Task("shift_handovers", shift_handovers, "the handover of each ended shift, written once (docs/handover.md)"),
 )

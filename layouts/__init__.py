@@ -11,6 +11,7 @@ import flask
 from dash import html
 
 from auth import identity, policy
+from dashboard.rules.clock import utcnow
 from dashboard.rules.screenspec import SpecError, parse_playlist, playlist_to_json
 from dashboard.settings import Settings
 from dashboard.store.scope import CITY, Scope
@@ -82,10 +83,21 @@ def _wall(settings: Settings, url: ParseResult, context: Context) -> html.Div:
             screen = {"playlist": playlist_to_json(parse_playlist(arg("playlist") or ""))}
         except SpecError as exc:
             return wall.refused(context.city, str(exc))
+    at, speed = None, None
+    if screen is None and arg("at"):  # 回放 (a named screen shows its hall live, whatever the URL says)
+        at = wall.parse_at(arg("at"), settings.tz)
+        if at is None:
+            return wall.refused(context.city, wall.REPLAY_BAD_TEXT)
+        if at > utcnow():
+            return wall.refused(context.city, wall.REPLAY_FUTURE_TEXT)
+        if arg("speed"):  # play on at N×
+            speed = wall.parse_speed(arg("speed"))
+            if speed is None:
+                return wall.refused(context.city, wall.REPLAY_SPEED_TEXT)
     return wall.layout(settings, arg("metric", wall.DEFAULT_METRIC) or wall.DEFAULT_METRIC,
                        explore=_may_open("explore"), board=arg("board", "units") or "units",
                        period=arg("period"), city=context.city, scope=scope, screen_layout=arg("layout"),
-                       tile=arg("tile"), screen=screen)
+                       tile=arg("tile"), screen=screen, at=at, speed=speed, now=utcnow())
 
 
 LAYOUTS: dict[str, PageLayout] = {

@@ -10,6 +10,7 @@ markup.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import dash_ag_grid as dag
@@ -38,6 +39,10 @@ WALL_TITLE = "数字化城市管理指挥大厅"
 # Region names end in 区/街道/社区 already.
 REGION_TITLES = {"district": "数字化城市管理指挥分中心", "street": "城市管理工作站", "community": "城市管理工作站"}
 REFUSED_TEXT = "无权查看该区域，或该区域不存在"
+REPLAY_BAD_TEXT = "回放时刻无效：请写成 ?at=2026-11-20T09:00（城市时间）"
+REPLAY_FUTURE_TEXT = "回放时刻不能晚于现在：实时大屏请去掉 ?at="
+REPLAY_SPEED_TEXT = "回放倍速无效：?speed= 取 1–3600 的整数（60 即每秒播放一分钟）"
+REPLAY_MAX_SPEED = 3600
 REFRESH_MS = 500  # the data poll: answers 204 (nothing sent) while the live view is unchanged
 # While the push stream (/wall/events) is connected the page asks on each pushed change and
 # polls only this often, as a safety net; without the stream it polls every REFRESH_MS.
@@ -150,6 +155,49 @@ def wall_config(settings: Settings, metric: str, scope: Scope, board: str, layou
         "healthMs": HEALTH_MS, "pushedHealthMs": PUSHED_HEALTH_MS,
         "refusedMs": [PUSH_REFUSED_FIRST_MS, PUSH_REFUSED_MAX_MS], "silentMs": PUSH_SILENT_MS,
     }
+
+
+REPLAY_REFRESH_MS = 60_000  # 回放: the page asks once, then only in case an answer was lost
+PLAY_REFRESH_MS = 1000  # 回放 at N× (?speed=N): the page asks every second for the minute it has reached
+
+
+def parse_at(text: str | None, tz: Any) -> datetime | None:
+    """``?at=2026-11-20T09:00`` (city time, or with an offset) → an aware instant to the minute; None if unusable."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=tz)
+    return at.replace(second=0, microsecond=0)
+
+
+def replay_text(at: datetime, speed: int | None = None) -> str:
+    """The replay banner (回放): which minute the wall shows (and at what speed it plays), and that it is not live."""
+    playing = f" · {speed}× 播放" if speed else ""
+    return f"回放 · {at:%Y-%m-%d %H:%M}{playing} · 历史时刻的大屏，只读，非实时"
+
+
+def parse_speed(text: str | None) -> int | None:
+    """``?speed=60`` → 60 (1 … REPLAY_MAX_SPEED); None if unusable."""
+    try:
+        speed = int(str(text).strip())
+    except ValueError:
+        return None
+    return speed if 1 <= speed <= REPLAY_MAX_SPEED else None
+
+
+def played_at(start: datetime, speed: int, started: str | None, now: datetime) -> datetime:
+    """The minute a replay playing at ``speed``× from ``start`` (begun at ``started``, ISO) has reached
+    at ``now``; it stops at the present minute."""
+    try:
+        begun = datetime.fromisoformat(str(started))
+    except ValueError:
+        return start
+    at = start + (now - begun) * speed
+    return min(at, now).replace(second=0, microsecond=0)
 
 
 def _grid_theme() -> dict[str, str]:
@@ -267,7 +315,8 @@ def refused(city: str = "", text: str = REFUSED_TEXT) -> html.Div:
 def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = False,
            board: str = "units", period: str | None = None, city: str = "", scope: Scope = CITY,
            screen_layout: str | None = None, tile: str | None = None,
-           screen: dict[str, Any] | None = None) -> html.Div:
+           screen: dict[str, Any] | None = None, at: datetime | None = None,
+           speed: int | None = None, now: datetime | None = None) -> html.Div:
     """The whole wall; ``metric`` colours the heatmap (URL ``?metric=open|new_hour|overdue``).
 
     ``explore``: the viewer may open /explore (a person at a desk, not a wall screen); then a
@@ -286,17 +335,26 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     unit = METRICS[metric][1]
     screen_layout = layout_of(screen_layout)
     board = scene_board(screen_layout, board, scope)
+    config = wall_config(settings, metric, scope, board, screen_layout, tile_of(tile))
+    if at is not None:  # 回放: no push stream, one ask
+        poll = PLAY_REFRESH_MS if speed else REPLAY_REFRESH_MS
+        config.update(at=at.isoformat(), speed=speed, started=now.isoformat() if now else None, events=None,
+                      pollMs=poll, pushedPollMs=poll)
     return html.Div(
         id="wall-root",
-        className="gh-page wall",
+        className="gh-page wall" + (" wall--replay" if at is not None else ""),
         style={"--wall-surge": heat.SURGE_COLOUR},  # the one surge colour (dashboard/figures/heat.py)
         **attrs({"data-explore": "1"} if explore else {}),
         children=[
             # wall-offline is raised by wall.js.
             *banners("wall"),
             header(city, wall_title(scope),
-                   html.Div(id="wall-feed", className="gh-feed wall-feed", children=PLACEHOLDER),
+                   html.Div(id="wall-feed", className="gh-feed wall-feed",
+                            children=PLACEHOLDER if at is None else "回放 · 只读"),
                    header_time("wall"), subtitle_id="wall-title"),
+            # 回放: the minute shown, and that it is not live (filled by the refresh as well).
+            html.Div(id="wall-replay", className="wall-replay", role="status",
+                     children=replay_text(at, speed) if at is not None else None),
             # Broadcast banners (横幅通知) of a named screen: filled by wallscene.js as text.
             html.Div(id="wall-broadcast", className="wall-broadcast", role="status"),
             # Alerts of 突发事件 for this wall's region (callbacks/wall.py alerts): one at a time,
@@ -376,7 +434,8 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                     ),
                 ],
             ),
-            dcc.Interval(id="wall-tick", interval=REFRESH_MS, n_intervals=0),
+            dcc.Interval(id="wall-tick", n_intervals=0, interval=REFRESH_MS if at is None else (
+                PLAY_REFRESH_MS if speed else REPLAY_REFRESH_MS)),
             dcc.Interval(id="wall-health-tick", interval=HEALTH_MS, n_intervals=0),
             clock_tick("wall"),
             # What this screen shows (versions and digests): the server sends only what differs.
@@ -403,8 +462,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             dcc.Store(id="wall-alerts-shown", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
-            dcc.Store(id="wall-config", data=wall_config(settings, metric, scope, board, screen_layout,
-                                                          tile_of(tile))),
+            dcc.Store(id="wall-config", data=config),
             # A scene to show next ({layout, region, metric, board, tile}), set by wallscene.js (a
             # playlist's next entry, a change pushed by the shift lead); the scene callback checks it
             # and answers the new wall-config.

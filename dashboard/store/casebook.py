@@ -966,6 +966,13 @@ def _case_values(state: CaseState, ref: Reference, max_key: str, skipped: int,
     }
 
 
+def case_values(state: CaseState, ref: Reference, max_key: str, skipped: int,
+                timer: CaseTimer | None) -> dict[str, Any]:
+    """The ``cases`` row of a folded case (its columns as the ingest writes them); the replay
+    (dashboard/figures/timetravel.py) builds the rows of a past instant with it."""
+    return _case_values(state, ref, max_key, skipped, timer)
+
+
 def _clock_values(state: CaseState, timer: CaseTimer | None) -> dict[str, Any]:
     """The running clock's deadline (one calendar ``add``) and the on-time flags, as columns.
 

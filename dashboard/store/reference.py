@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shapely.geometry import shape
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.rules.classification import Classification
 from dashboard.rules.deadlines import Timing
 from dashboard.rules.gridindex import GridIndex
-from dashboard.settings import load_settings
+from dashboard.settings import ConfigError, load_settings
 from dashboard.store.models import ClassificationEntry, Grid, Meta, Region, Unit
 
 if TYPE_CHECKING:
@@ -103,6 +106,90 @@ def timing_for(settings: Settings | None = None, session: Session | None = None)
     timing = Timing.from_settings(settings if settings is not None else load_settings())
     if session is not None:
         timing.area_classes = {c: a for c, a in session.execute(select(Grid.code, Grid.area_class)) if a}
+    return timing
+
+
+@dataclass(frozen=True)
+class RulesVersion:
+    """A version of the rules (limits, calendar, classification) and when it became valid."""
+
+    label: str  # its valid_from as written, or "current" (the settings themselves)
+    valid_from: datetime | None
+    overrides: dict[str, Any]  # settings fields it sets (paths resolved against the versions file)
+
+
+_VERSION_KEYS = ("limits_file", "holiday_file", "working_periods", "classification", "classification_extension",
+                 "due_soon_ratio")
+_PATH_KEYS = ("limits_file", "holiday_file", "classification_extension")
+
+
+def rules_versions(settings: Settings) -> list[RulesVersion]:
+    """The versions of GRIDHALL_RULES_VERSIONS, oldest first (empty when unset).
+
+    The file (TOML) lists ``[[version]]`` tables, each with ``valid_from`` (an ISO instant; a date or
+    a time without offset is city time) and any of :data:`_VERSION_KEYS`; relative paths are
+    relative to the file. A key a version leaves out is the current setting's. Raises ConfigError
+    (one line naming the file) when it is unusable.
+    """
+    path = settings.rules_versions
+    if path is None:
+        return []
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        out = []
+        for entry in data.get("version", []):
+            raw = str(entry["valid_from"])
+            valid_from = datetime.fromisoformat(raw)
+            if valid_from.tzinfo is None:
+                valid_from = valid_from.replace(tzinfo=settings.tz)
+            unknown = set(entry) - {"valid_from", *_VERSION_KEYS}
+            if unknown:
+                raise ValueError(f"unknown key(s) {sorted(unknown)}")
+            overrides = {k: entry[k] for k in _VERSION_KEYS if k in entry}
+            for k in _PATH_KEYS:
+                if k in overrides:
+                    overrides[k] = (Path(path).parent / overrides[k]).resolve()
+            out.append(RulesVersion(raw, valid_from.astimezone(UTC), overrides))
+    except (OSError, ValueError, KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"GRIDHALL_RULES_VERSIONS={path}: {exc}") from None
+    return sorted(out, key=lambda v: v.valid_from or datetime.min.replace(tzinfo=UTC))
+
+
+def rules_version_at(settings: Settings, at: datetime) -> RulesVersion:
+    """The version valid at ``at``: the latest whose valid_from is ≤ ``at``; the current settings when none is."""
+    valid = [v for v in rules_versions(settings) if v.valid_from is not None and v.valid_from <= at]
+    return valid[-1] if valid else RulesVersion("current", None, {})
+
+
+_TIMINGS: dict[str, Timing] = {}  # rules version (with the settings it was read with) → its timing
+_TIMINGS_KEPT = 16
+_AREAS: dict[str, tuple[tuple[Any, ...], dict[str, str]]] = {}
+
+
+def timing_at(settings: Settings, at: datetime, session: Session | None = None) -> Timing:
+    """:func:`timing_for` with the rules version valid at ``at`` (:func:`rules_version_at`).
+
+    The limits, calendar and classification of a version are read once per process (a replay
+    asks for them on every instant); the grids' area classes are read from ``session`` each time.
+    """
+    version = rules_version_at(settings, at)
+    used = settings.model_copy(update=version.overrides) if version.overrides else settings
+    key = used.model_dump_json()
+    base = _TIMINGS.get(key)
+    if base is None:
+        base = Timing.from_settings(used)
+        if len(_TIMINGS) >= _TIMINGS_KEPT:
+            _TIMINGS.clear()
+        _TIMINGS[key] = base
+    timing = replace(base, area_classes={})
+    if session is not None:
+        # The grids' area classes, read again only when the grids changed (their count or highest id).
+        mark = tuple(session.execute(select(func.count(Grid.id), func.max(Grid.id))).one())
+        cached = _AREAS.get("grids")
+        if cached is None or cached[0] != mark:
+            cached = _AREAS["grids"] = (mark, {c: a for c, a in session.execute(
+                select(Grid.code, Grid.area_class)) if a})
+        timing.area_classes = cached[1]
     return timing
 
 
