@@ -42,6 +42,7 @@ from auth.policy import DISPLAY
 from auth.sessions import session_check
 from dashboard.figures.evaluation import RANKED_BELOW, ObjectKind, Period, evaluate
 from dashboard.figures.liveview import LiveView
+from dashboard.figures.riskboard import RiskBoard, RiskState
 from dashboard.figures.timetravel import Replay, ReplayArchived, wall_at
 from dashboard.rules.classification import Classification
 from dashboard.rules.clock import utcnow
@@ -54,6 +55,7 @@ from dashboard.store.alerts import active_alerts
 from dashboard.store.hallscreens import ScreenView, ScreenViews
 from dashboard.store.reference import timing_for
 from dashboard.store.scope import CITY, Scope, ScopeError, get_scope, grid_ids
+from dashboard.store.surges import wall_surges
 from feeds.control import ControlFollower, follow_screen_views
 from feeds.follower import ChangeFollower
 from feeds.health import feed_state
@@ -80,7 +82,8 @@ HOT_SPOTS = 10
 JOURNAL = 512  # grid-change entries kept per worker for delta updates
 ROW_VERSIONS = 64  # row sets of the queue and of the board kept per worker to send row deltas from
 ROW_DELTAS = 128  # row deltas kept per worker (every screen at the same rows gets the same one)
-ROW_PANELS = ("queue", "board")  # the AG Grid panels updated by row transactions (wall.js applyRows)
+ROW_PANELS = ("queue", "board", "risk")  # the AG Grid panels updated by row transactions (wall.js applyRows)
+RISK_ROWS = 30  # rows of the 临期高风险 section sent (it pages like the queue; the note gives the total)
 EVENTS_RULE = "/wall/events"  # pushed updates, server-sent events (auth/policy.py: the wall's route)
 RESERVED_THREADS = 4  # threads of each worker never taken by streams: callbacks, API, pages
 MAP_LAYERS_KEPT = 64  # map layers (name × region) kept per worker
@@ -98,6 +101,7 @@ REFRESH_OUTPUTS: tuple[tuple[str, str], ...] = (
     *[(f"wall-kpi-{key}", "children") for key, _, _ in view.KPIS],
     ("wall-hot", "children"), ("wall-rows", "data"), ("wall-queue-count", "children"),
     ("wall-districts", "rowData"), ("wall-alerts", "data"), ("wall-sources", "children"),
+    ("wall-surges", "data"), ("wall-risk-note", "children"),
     ("wall-replay", "children"),
 )
 REPLAYS_KEPT = 4  # walls at past instants (回放) kept per worker, the newest asked
@@ -312,6 +316,9 @@ class WallService:
         self._control_generation = 0
         self._alerts: dict[str, tuple[float, int, list[dict[str, Any]]]] = {}  # region -> (when, generation, rows)
         self._classification = Classification.from_settings(settings)
+        self._surges: dict[str, tuple[float, int, list[dict[str, Any]]]] = {}  # region -> (when, generation, rows)
+        # 临期高风险: every open case scored once a period in the background (a new scoring wakes the streams)
+        self.risk = RiskBoard(sessions, self._timing, settings.wall_risk_refresh_s, on_new=self._woken)
         # Called on every control notice after the screens are dropped: the push hub's wake, so
         # the open streams send a changed screen at once (add_routes registers it).
         self.on_control: list[Callable[[], None]] = []
@@ -430,6 +437,43 @@ class WallService:
             self._alerts.clear()
         self._alerts[key] = (time.monotonic(), generation, rows)
         return rows
+
+    # -- surges (突增预警) ------------------------------------------------------------------------
+    def surges(self, scope: Scope) -> list[dict[str, Any]]:
+        """The surges a wall of ``scope`` lists and rings now (``dashboard/store/surges.py``
+        wall_surges), as the page gets them; read from SQL once per control notice (housekeeping
+        sends one when a surge starts or ends) and scope, and at least every ALERTS_TTL_S (a
+        surge that expires on the wall without an end, a notice lost while Redis was away)."""
+        key = scope.code or ""
+        generation = self._control_generation
+        hit = self._surges.get(key)
+        if hit is not None and hit[1] == generation and time.monotonic() - hit[0] < ALERTS_TTL_S:
+            return hit[2]
+        now = utcnow()
+        with self.sessions() as session:
+            found = wall_surges(session, scope, now, self.settings.surge_quiet_minutes)
+        tz = self.settings.tz
+        rows = [{
+            "id": w.id, "level": w.level.value, "place": w.place,
+            "name": " · ".join(p for p in (w.street, w.community) if p) or w.place,
+            "group": w.group, "text": w.text, "observed": w.observed,
+            "since": f"{w.started_at.astimezone(tz):%H:%M}",
+        } for w in found]
+        if len(self._surges) >= SIGHTS_KEPT:
+            self._surges.clear()
+        self._surges[key] = (time.monotonic(), generation, rows)
+        return rows
+
+    # -- 临期高风险 -------------------------------------------------------------------------------
+    def _timing(self) -> Any:
+        view_ = self.loaded_view()
+        return view_.timing if view_ is not None else None
+
+    def risk_rows(self, live: LiveView, scope: Scope, at: datetime) -> tuple[list[dict[str, Any]], str]:
+        """The 临期高风险 rows of ``scope`` and the section's note, from the last scoring
+        (:class:`dashboard.figures.riskboard.RiskBoard`) and the live view (still open, not overdue)."""
+        return risk_rows(live, self.risk.current(), grid_ids(scope), at, self.settings.wall_risk_min,
+                         self.settings.tz)
 
     # -- scopes -----------------------------------------------------------------------------
     def scope_of(self, region: str) -> Scope:
@@ -619,9 +663,11 @@ class WallService:
                     "board": board_rows(live, gids),
                     "sources": [[source.label, count] for source, count in live.source_counts(gids)],
                 }
+                parts["risk"], parts["risk_note"] = self.risk_rows(live, scope, minute)
                 if sight.board == "districts" and scope.is_city:  # 各区对比 (layouts/wall.py board_of)
                     parts["districts"] = district_rows(live)
             parts["alerts"] = self.alerts(scope)
+            parts["surges"] = self.surges(scope)
             digests = {k: _digest(v) for k, v in parts.items()}
             histories = self.rows_of(sight.region)
             for name in ROW_PANELS:
@@ -795,6 +841,10 @@ class WallService:
             out["wall-alerts"] = {"data": panels.parts["alerts"]}
         if "sources" in changed:
             out["wall-sources"] = {"children": view.render_sources(panels.parts["sources"])}
+        if "surges" in changed:
+            out["wall-surges"] = {"data": panels.parts["surges"]}
+        if "risk_note" in changed:
+            out["wall-risk-note"] = {"children": panels.parts["risk_note"]}
         return out
 
 
@@ -862,6 +912,8 @@ class WallService:
                 "board": board_rows(live, gids),
                 "sources": [[source.label, count] for source, count in live.source_counts(gids)],
                 "alerts": [],
+                # Not replayed: surges and risks of the past (the risk scoring is not kept per minute).
+                "surges": [], "risk": [], "risk_note": REPLAY_NO_RISK,
                 "replay": view.replay_text(at.astimezone(self.settings.tz), speed),
             }
             if sight.board == "districts" and scope.is_city:
@@ -896,6 +948,10 @@ class WallService:
             out["wall-districts"] = {"rowData": parts["districts"]}
         if "sources" in changed:
             out["wall-sources"] = {"children": view.render_sources(parts["sources"])}
+        if "surges" in changed:
+            out["wall-surges"] = {"data": parts["surges"]}
+        if "risk_note" in changed:
+            out["wall-risk-note"] = {"children": parts["risk_note"]}
         if "replay" in changed:
             out["wall-replay"] = {"children": parts["replay"]}
         return out
@@ -964,6 +1020,63 @@ def queue_rows(live: LiveView, at: datetime, gids: frozenset[int] | None = None,
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NO_RISK_MODEL = "尚未训练超期风险模型，无法排序（运行 gridhall risk train）"
+RISK_SCORING = "正在评分…"
+REPLAY_NO_RISK = "回放不含超期风险"  # a replayed wall (/wall?at=) shows no risks: scorings are not kept
+
+
+def risk_rows(live: LiveView, state: RiskState, gids: frozenset[int] | None, at: datetime, minimum: float,
+              tz: Any) -> tuple[list[dict[str, Any]], str]:
+    """临期高风险: the open cases on ``gids`` (None: the city) not overdue at the view's instant whose
+    risk in ``state``'s scoring is at least ``minimum``, riskiest first, as rows; and the note (how
+    many, which model version scored them and when — or plainly why there are none)."""
+    if not state.trained:
+        return [], NO_RISK_MODEL
+    ranking = state.ranking
+    if ranking is None:
+        return [], state.error or RISK_SCORING
+    p = ranking.probabilities
+    cut = _at_least(p, minimum)
+    found, total = live.open_rows(ranking.case_ids[:cut], gids, RISK_ROWS)
+    risk = dict(zip(ranking.case_ids[:cut], p[:cut], strict=True))
+    cal = live.timing.calendar
+    rows = []
+    for r in found:
+        prob = risk[r.case_id]
+        reason = ranking.reasons.get(r.case_id)
+        left = cal.between(at, r.deadline_at) if r.working else (r.deadline_at - at).total_seconds() / 60
+        rows.append({
+            "id": r.case_id, "p": round(prob, 4), "risk": _percent(prob), "number": r.number or r.case_id,
+            "urgent": bool(r.urgent), "klass": r.minor_name or r.major_name or PLACEHOLDER,
+            "place": " · ".join(x for x in (r.street, r.community) if x) or r.grid_code or UNLOCATED,
+            "unit": r.unit_name or "未派遣",
+            "left": _hm(max(left, 0)),  # the column says 剩余
+            "reason": f"{reason[0]} +{100 * reason[1]:.0f}点" if reason else PLACEHOLDER,
+            "k": f"{1_000_000 - round(prob * 1_000_000):07d}{r.case_id}",
+        })
+    note = (f"风险 ≥ {minimum:.0%} {total:,} 件 · 模型 v{ranking.version} · "
+            f"{ranking.at.astimezone(tz):%H:%M} 评分")
+    if state.error:
+        note += f" · {state.error}"
+    return rows, note
+
+
+def _percent(p: float) -> str:
+    """A risk as the wall prints it: ``87%``; ``>99%`` rather than ``100%`` for a case that is not
+    overdue yet (a forecast, never a certainty), ``<1%`` rather than ``0%``."""
+    return ">99%" if p >= 0.995 else "<1%" if p < 0.005 else f"{p:.0%}"
+
+
+def _at_least(p: tuple[float, ...], minimum: float) -> int:
+    """How many of ``p`` (descending) are at least ``minimum``."""
+    lo, hi = 0, len(p)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if p[mid] >= minimum:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _queue_key(r: Any) -> str:
@@ -1354,6 +1467,11 @@ def register(app: dash.Dash, service: WallService) -> None:
         ClientsideFunction(namespace="gridhall_alerts", function_name="show"),
         Output("wall-alerts-shown", "data"),
         Input("wall-alerts", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridhall_surges", function_name="show"),
+        Output("wall-surges-shown", "data"),
+        Input("wall-surges", "data"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="gridhall_scene", function_name="late"),

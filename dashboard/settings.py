@@ -247,6 +247,16 @@ class Settings(BaseSettings):
         default=10, ge=1, le=1000,
         description="Versions of the overdue-risk model kept in risk_models; older ones go when a new one is stored.",
     )
+    wall_risk_refresh_s: float = Field(
+        default=60, ge=5, le=3600,
+        description="Each web worker scores every open case with the newest overdue-risk model at most this often "
+                    "(in the background) for the wall's 临期高风险 section; refreshes read the last scoring.",
+    )
+    wall_risk_min: float = Field(
+        default=0.5, ge=0, le=1,
+        description="The wall's 临期高风险 section lists open cases not overdue yet whose overdue risk is at least "
+                    "this (0.5: more likely than not to go overdue), riskiest first.",
+    )
     archive_schema: str = Field(
         default="archive", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema that gridhall archive moves closed cases and their events to (SQLite: the "

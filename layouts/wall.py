@@ -251,6 +251,23 @@ QUEUE_COLUMNS: list[dict[str, Any]] = [
     {"field": "k", "hide": True, "sort": "asc"},
 ]
 
+RISK_TITLE = "临期高风险"
+SURGES_TITLE = "突增预警"
+# 临期高风险: one line per case (the queue's are two), the risk first; ordered by the hidden key
+# (riskiest first, then case id) so row transactions keep the order.
+RISK_COLUMNS: list[dict[str, Any]] = [
+    {"field": "risk", "headerName": "超期风险", "flex": 0.7, "type": "rightAligned", "cellClass": "wall-risk__p",
+     "cellClassRules": {"wall-risk--high": "params.data.p >= 0.8"}},
+    {"field": "number", "headerName": "案件编号", "flex": 1.25,
+     "cellClassRules": {"wall-urgent": "params.data.urgent"}},
+    {"field": "klass", "headerName": "小类", "flex": 0.85, "cellClass": "wall-ellipsis", "tooltipField": "klass"},
+    {"field": "place", "headerName": "位置", "flex": 1.4, "cellClass": "wall-ellipsis", "tooltipField": "place"},
+    {"field": "unit", "headerName": "责任单位", "flex": 1.25, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
+    {"field": "left", "headerName": "剩余", "flex": 0.65, "cellClass": "wall-soon"},
+    {"field": "reason", "headerName": "主要因素", "flex": 1.55, "cellClass": "wall-ellipsis", "tooltipField": "reason"},
+    {"field": "k", "hide": True, "sort": "asc"},
+]
+
 BOARD_COLUMNS: list[dict[str, Any]] = [
     {"field": "rank", "headerName": "序", "flex": 0.42, "sort": "asc"},  # the board's order (row transactions)
     {"field": "unit", "headerName": "处置单位", "flex": 2.6, "cellClass": "wall-ellipsis", "tooltipField": "unit"},
@@ -326,6 +343,7 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
     return html.Div(
         id="wall-root",
         className="gh-page wall" + (" wall--replay" if at is not None else ""),
+        style={"--wall-surge": heat.SURGE_COLOUR},  # the one surge colour (dashboard/figures/heat.py)
         **attrs({"data-explore": "1"} if explore else {}),
         children=[
             # wall-offline is raised by wall.js.
@@ -360,7 +378,12 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                             html.Div(className="wall-map__body", children=[
                                 html.Div(className="wall-map__frame", children=[
                                     _map(settings, metric, where),
-                                    legend(unit),
+                                    legend(unit, surge=True),
+                                    # 突增预警 under way in this wall's region: listed here and ringed
+                                    # on the map by layouts/assets/wallsurges.js (from wall-surges).
+                                    html.Div(id="wall-surges-box", className="wall-surges", role="status",
+                                             children=[html.H3(SURGES_TITLE, className="wall-surges__title"),
+                                                       html.Ol(id="wall-surge-list", className="wall-surges__list")]),
                                 ]),
                                 html.Div(className="wall-hot", children=[
                                     html.H3("热点网格 · 前十", className="wall-hot__title"),
@@ -379,8 +402,16 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
                                 late_badge("live"),
                                 html.Span(id="wall-queue-page", className="wall-page"),
                             ]),
-                            html.Div(className="wall-grid-box",
+                            html.Div(className="wall-grid-box wall-queue__grid",
                                      children=_grid("wall-queue", QUEUE_COLUMNS, "当前没有超期或临期案件")),
+                            # 临期高风险: open cases not overdue yet, riskiest first (the newest risk model).
+                            html.H3(className="wall-risk__title", children=[
+                                RISK_TITLE,
+                                html.Span(id="wall-risk-note", className="wall-note", children=PLACEHOLDER),
+                                html.Span(id="wall-risk-page", className="wall-page"),
+                            ]),
+                            html.Div(className="wall-grid-box wall-risk",
+                                     children=_grid("wall-risk", RISK_COLUMNS, "暂无临期高风险案件")),
                         ],
                     ),
                     # Every board is in the page; the scene's board shows (data-wall-board, wall.css),
@@ -424,6 +455,10 @@ def layout(settings: Settings, metric: str = DEFAULT_METRIC, *, explore: bool = 
             dcc.Store(id="wall-stale-panels", storage_type="memory", data=None),
             dcc.Store(id="wall-late-shown", storage_type="memory", data=None),
             dcc.Store(id="wall-alerts", storage_type="memory", data=None),
+            # Surges under way in the region ([{id, level, place, name, group, text, since}]): listed
+            # and ringed by wallsurges.js.
+            dcc.Store(id="wall-surges", storage_type="memory", data=None),
+            dcc.Store(id="wall-surges-shown", storage_type="memory", data=None),
             dcc.Store(id="wall-alerts-shown", storage_type="memory", data=None),
             # Grid values to recolour: {"full": bool, "values": {code: n}}; applied by wall.js.
             dcc.Store(id="wall-grid", storage_type="memory", data=None),
@@ -540,6 +575,7 @@ def _map(settings: Settings, metric: str, where: str = "") -> dl.MapContainer:
             id="wall-boundaries",
             url=_with(BOUNDARY_URL, where),
             style={"variable": "gridhall.wall.boundaryStyle"},
+            onEachFeature={"variable": "gridhall.wall.onBoundary"},  # streets' surge rings (wallsurges.js)
             interactive=False,
         )),
     ]

@@ -165,6 +165,7 @@ ONE_BACKEND_FILES: dict[str, str] = {
     "test_read_cache.py": "browser", "test_report.py": "browser", "test_screens_page.py": "browser",
     "test_unlocated.py": "browser", "test_view.py": "browser", "test_wall.py": "browser",
     "test_wall_alerts.py": "browser", "test_wall_bytes.py": "browser", "test_wall_geo.py": "browser",
+    "test_wall_foresight.py": "browser",
     "test_wall_regions.py": "browser", "test_wall_scenes.py": "browser", "test_wall_screens.py": "browser",
     "test_democity.py": "all", "test_wall_resilience.py": "slow", "test_risk.py": "browser",
 }

@@ -38,6 +38,9 @@ GRID_METRICS: tuple[str, ...] = tuple(m.key for m in HEAT_METRICS)
 BREAKS: tuple[int, ...] = (1, 2, 3, 5, 8, 13, 21)
 # Bright enough that a single case stands out on the dark map from across the hall.
 COLOURS: tuple[str, ...] = ("#3fb8ff", "#36e2c0", "#b8f03a", "#ffd23f", "#ff9f1c", "#ff5b2e", "#ff1f6b")
+# A surge's ring on the map and its mark in the 突增预警 list (docs/wall.md): violet, a hue no class
+# of the ramp above uses and apart from the hot spots' red and white rings and the alerts' red.
+SURGE_COLOUR = "#c77dff"
 
 
 def labels(keys: tuple[str, ...] = GRID_METRICS) -> dict[str, tuple[str, str]]:
@@ -45,9 +48,10 @@ def labels(keys: tuple[str, ...] = GRID_METRICS) -> dict[str, tuple[str, str]]:
     return {m.key: (m.label, m.unit) for m in HEAT_METRICS if m.key in keys}
 
 
-def palette() -> dict[str, list[int] | list[str]]:
-    """The breaks and the ramp as the browser receives them (in the page's config store)."""
-    return {"breaks": list(BREAKS), "colours": list(COLOURS)}
+def palette() -> dict[str, list[int] | list[str] | str]:
+    """The breaks, the ramp and the surge colour as the browser receives them (in the page's
+    config store; the wall's CSS gets the surge colour as ``--wall-surge`` on its root)."""
+    return {"breaks": list(BREAKS), "colours": list(COLOURS), "surge": SURGE_COLOUR}
 
 
-__all__ = ["BREAKS", "COLOURS", "GRID_METRICS", "HEAT_METRICS", "HeatMetric", "labels", "palette"]
+__all__ = ["BREAKS", "COLOURS", "SURGE_COLOUR", "GRID_METRICS", "HEAT_METRICS", "HeatMetric", "labels", "palette"]

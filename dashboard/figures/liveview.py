@@ -1394,6 +1394,26 @@ class LiveView:
             urgent=bool(a["urgent"][s]), rework_count=int(a["rework"][s]), extension_count=int(a["ext"][s]),
         )
 
+    def open_rows(self, case_ids: Sequence[str], grid_ids: frozenset[int] | None, limit: int,
+                  ) -> tuple[list[QueueRow], int]:
+        """Queue rows of the cases among ``case_ids`` (kept in that order) that are open and not
+        overdue at the view's instant, inside the scope of ``grid_ids`` (None: the city, gridless
+        cases too): the first ``limit``, and how many qualify. The wall's 临期高风险 section: the
+        ids come riskiest first from the last scoring, the view says which still belong."""
+        with self._lock:
+            a, n = self._arrays, self._n
+            inside = self._in_scope(grid_ids) & ~a["overdue"][:n]
+            out: list[QueueRow] = []
+            total = 0
+            for cid in case_ids:
+                s = self._slot.get(cid)
+                if s is None or s >= n or not inside[s]:
+                    continue
+                total += 1
+                if len(out) < limit:
+                    out.append(self._row(s))
+            return out, total
+
     # ---------------------------------------------------------------------------- scoped reads
     def _grid_mask(self, grid_ids: frozenset[int]) -> np.ndarray:
         """Per grid index: is it one of ``grid_ids`` (a region scope's grids)."""

@@ -11,6 +11,7 @@ historical overdue rate for this class" on the same rows. docs/foresight.md says
 from __future__ import annotations
 
 import pickle
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -386,3 +387,48 @@ def score_open(session: Session, timing: Timing, model: RiskModel, now: datetime
     """Every open case with a running clock and its P(goes overdue) at ``now`` (1: already overdue)."""
     frame = open_cases(session, now)
     return frame, model.score(frame, timing)
+
+
+@dataclass(frozen=True)
+class OpenRanking:
+    """Every open case not overdue yet, by risk (the wall's 临期高风险): one scoring of all of them.
+
+    ``reasons`` holds the top reason (input's zh-CN label, points) of the ``reasons_for`` riskiest
+    cases only: a reason costs one model call per input and case, the risk one per case.
+    """
+
+    version: int
+    at: datetime
+    case_ids: tuple[str, ...]  # riskiest first (ties by case id)
+    probabilities: tuple[float, ...]
+    reasons: dict[str, tuple[str, float]]
+    seconds: float  # how long the scoring took
+
+
+def rank_open(session: Session, timing: Timing, version: int, model: RiskModel, now: datetime, *,
+              reasons_for: int) -> OpenRanking:
+    """The risk of every open case not overdue at ``now``, riskiest first, with the top reason of
+    the ``reasons_for`` riskiest (:meth:`RiskModel.reasons`, batched)."""
+
+    started = time.perf_counter()
+    frame = open_cases(session, now)
+    rest = frame.take(~_overdue(frame)) if len(frame) else frame
+    x = feature_matrix(rest, timing, model.vocabulary) if len(rest) else np.zeros((0, len(model.features)))
+    p = model.probability(x)
+    ids = rest.case_id.astype(str) if len(rest) else np.zeros(0, dtype=str)
+    order = np.lexsort((ids, -p)) if len(p) else np.zeros(0, dtype=np.int64)
+    top = order[:max(reasons_for, 0)]
+    reasons: dict[str, tuple[str, float]] = {}
+    if len(top):
+        f = len(model.features)
+        trials = np.repeat(x[top], f, axis=0)
+        rows = np.arange(len(top) * f)
+        trials[rows, rows % f] = np.tile(model.typical, len(top))
+        drops = (p[top][:, None] - model.probability(trials).reshape(len(top), f))
+        best = np.argmax(drops, axis=1)
+        for k, (i, j) in enumerate(zip(top, best, strict=True)):
+            drop = float(drops[k, j])
+            if drop > 0.005:
+                reasons[str(ids[i])] = (LABELS[model.features[j]], drop)
+    return OpenRanking(version, now, tuple(str(ids[i]) for i in order), tuple(float(p[i]) for i in order),
+                       reasons, time.perf_counter() - started)

@@ -34,8 +34,19 @@ from dashboard.rules.surges import (
     surge_text,
 )
 from dashboard.store.alerts import AlertCandidate, note_notices, raise_alerts
+from dashboard.store.hallcontrol import NOTICES_KEY
 from dashboard.store.models import Alert, Case, Grid, Region
 from dashboard.store.models import Surge as SurgeRow
+from dashboard.store.scope import Scope
+
+SURGE_NOTICE = "surge"  # the control notices' kind of a surge raised or ended (the walls list them)
+
+
+def note_surge(session: Session, level: PlaceLevel, place: str, group: str, step: str) -> None:
+    """Note a control notice for a surge that started or ended, sent after the commit (the walls
+    read their surges again at once, whether or not an alert went with it)."""
+    notices: list[tuple[str, str]] = session.info.setdefault(NOTICES_KEY, [])
+    notices.append((SURGE_NOTICE, f"{level.value}:{place}:{group}:{step}"))
 
 
 def arrivals(session: Session, classification: Classification, start: datetime, end: datetime) -> list[Arrival]:
@@ -112,12 +123,14 @@ class SurgeWatch:
                                  last_seen_at=now, observed=f.observed, expected=f.expected,
                                  window_minutes=round((f.end - f.start).total_seconds() / 60), chance=f.chance,
                                  alert_id=alert_id))
+            note_surge(session, f.level, f.place, f.group, "raised")
             result.raised.append(f)
         quiet = timedelta(minutes=s.quiet_minutes)
         for row in open_rows.values():
             if now - row.last_seen_at >= quiet:
                 row.ended_at = now
                 result.ended += 1
+                note_surge(session, PlaceLevel(row.level), row.place, row.class_group, "ended")
                 if row.alert_id is not None:
                     cleared = list(session.execute(
                         update(Alert).where(Alert.id == row.alert_id, Alert.acknowledged_at.is_(None),
@@ -201,3 +214,61 @@ def list_surges(session: Session, since: datetime, *, open_only: bool = False) -
         select(Region.code, Region.name).where(Region.code.in_(wanted)))} if wanted else {}
     return [SurgeView(r.id, PlaceLevel(r.level), r.place, streets.get(r.place, r.place), r.class_group, r.started_at,
                       r.last_seen_at, r.ended_at, r.observed, r.expected, r.alert_id) for r in rows]
+
+
+@dataclass(frozen=True)
+class WallSurge:
+    """A surge under way as a wall lists and rings it (layouts/assets/wallsurges.js)."""
+
+    id: int
+    level: PlaceLevel
+    place: str  # grid code or street code: what the ring is drawn around
+    street: str  # the street's name (a grid's street)
+    community: str  # a grid's community ("" for a street)
+    group: str
+    observed: int
+    expected: float
+    started_at: datetime
+    last_seen_at: datetime
+
+    @property
+    def text(self) -> str:
+        return surge_text(self.observed, self.expected)
+
+
+def wall_surges(session: Session, scope: Scope, now: datetime, quiet_minutes: int) -> list[WallSurge]:
+    """The surges a wall of ``scope`` shows at ``now``: open, and not quiet for ``quiet_minutes``
+    (a surge housekeeping has not ended yet, e.g. because it stopped, expires on the wall all the
+    same), strongest first (observed ÷ usual), then newest.
+
+    Scope as the rest of the wall: a grid's surge on the walls whose region holds the grid; a
+    street's on the city's, its district's and its own wall — not on a community's, whose wall
+    shows nothing counted over cases outside it.
+    """
+    cutoff = now - timedelta(minutes=quiet_minutes)
+    rows = list(session.scalars(select(SurgeRow).where(SurgeRow.ended_at.is_(None),
+                                                       SurgeRow.last_seen_at > cutoff)))
+    mine = [r for r in rows if scope.is_city or (
+        r.place in scope.grid_codes if r.level == PlaceLevel.GRID.value
+        else r.place in scope.region_codes and scope.level in ("district", "street"))]
+    if not mine:
+        return []
+    community, street = aliased(Region), aliased(Region)
+    grids = sorted({r.place for r in mine if r.level == PlaceLevel.GRID.value})
+    grid_names = {code: (s or "", c or "") for code, c, s in session.execute(
+        select(Grid.code, community.name, street.name)
+        .join(community, community.id == Grid.community_id)
+        .outerjoin(street, street.id == community.parent_id)
+        .where(Grid.code.in_(grids)))} if grids else {}
+    streets = sorted({r.place for r in mine if r.level == PlaceLevel.STREET.value})
+    street_names = {code: name for code, name in session.execute(
+        select(Region.code, Region.name).where(Region.code.in_(streets)))} if streets else {}
+    out = []
+    for r in mine:
+        level = PlaceLevel(r.level)
+        names = (grid_names.get(r.place, ("", "")) if level is PlaceLevel.GRID
+                 else (street_names.get(r.place, r.place), ""))
+        out.append(WallSurge(r.id, level, r.place, names[0], names[1], r.class_group, r.observed, r.expected,
+                             r.started_at, r.last_seen_at))
+    out.sort(key=lambda w: (-w.observed / max(w.expected, 0.05), -w.started_at.timestamp(), w.id))
+    return out

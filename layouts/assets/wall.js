@@ -67,6 +67,12 @@
     }
   });
 
+  // A region's outline by its code: a street's surge is ringed around it (wallsurges.js).
+  wall.onBoundary = function (feature, layer) {
+    wall.boundaries = wall.boundaries || {};
+    if (feature.properties && feature.properties.c) { wall.boundaries[feature.properties.c] = layer; }
+  };
+
   wall.boundaryStyle = function (feature) {
     if (feature.properties.l === "district") {
       return { color: "#9fdcff", weight: 2.6, opacity: 0.95, fill: false };
@@ -145,7 +151,7 @@
 
   // Turn the pages of the queue and the board; say "第 n/N 页" in the panel title.
   function turnPages() {
-    ["wall-queue", "wall-board", "wall-eval-regions", "wall-eval-units", "wall-districts"].forEach(function (id) {
+    ["wall-queue", "wall-risk", "wall-board", "wall-eval-regions", "wall-eval-units", "wall-districts"].forEach(function (id) {
       var api = null;
       try {
         api = window.dash_ag_grid && window.dash_ag_grid.getApi(id);
@@ -232,6 +238,7 @@
     wall.map.fitBounds(target, { padding: [8, 8], animate: false });
     wall.ringKey = null;  // the rings are drawn again at the new zoom
     drawRings();
+    if (wall.drawSurges) { wall.drawSurges(); }
   };
 
   // A screen whose size changes (the kiosk browser goes full screen, a wall controller switches
@@ -488,7 +495,7 @@
      the delta from where it is (or the whole set). The grids sort by the rows' own keys
      (layouts/wall.py), so a transaction never has to move the other rows. */
   wall.shown = wall.shown || {};   // panel -> digest of the row set the grid shows
-  var ROW_GRIDS = { queue: "wall-queue", board: "wall-board" };
+  var ROW_GRIDS = { queue: "wall-queue", board: "wall-board", risk: "wall-risk" };
 
   function applyPanel(panel, d, api) {
     if (d.full) {

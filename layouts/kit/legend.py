@@ -10,10 +10,11 @@ from dash import html
 from dashboard.figures import heat
 
 
-def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
+def legend(unit: str, block: str = "wall-legend", hot: bool = True, surge: bool = False) -> html.Div:
     """The colour classes of the heatmap (static: the classes do not change with the data).
 
-    ``block`` is the CSS block name (``wall-legend``, ``view-legend``); ``hot`` adds 热点.
+    ``block`` is the CSS block name (``wall-legend``, ``view-legend``); ``hot`` adds 热点,
+    ``surge`` 突增 (the surge ring's colour, ``heat.SURGE_COLOUR``).
     """
     items = []
     breaks = heat.BREAKS
@@ -28,5 +29,10 @@ def legend(unit: str, block: str = "wall-legend", hot: bool = True) -> html.Div:
         items.append(html.Div(className=f"{block}__item", children=[
             html.Span(className=f"{block}__swatch {block}__swatch--hot"),
             html.Span("热点", className=f"{block}__text"),
+        ]))
+    if surge:
+        items.append(html.Div(className=f"{block}__item", children=[
+            html.Span(className=f"{block}__swatch {block}__swatch--surge", style={"borderColor": heat.SURGE_COLOUR}),
+            html.Span("突增", className=f"{block}__text"),
         ]))
     return html.Div(className=block, children=[html.Div(f"单位：{unit}", className=f"{block}__title"), *items])
