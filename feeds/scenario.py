@@ -13,6 +13,7 @@ import itertools
 import json
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,8 +43,8 @@ CLASS_MIX: list[tuple[str, float, tuple[str, ...]]] = [
     (r"乱堆", 5.0, ("环卫", "城管执法")),
     (r"店外经营|出店经营", 6.0, ("城管执法",)),
     (r"占道经营|无照经营", 5.0, ("城管执法", "市场监管")),
-    (r"非机动车乱停放", 5.0, ("交警", "城管执法")),
-    (r"机动车乱停放", 4.0, ("交警",)),
+    (r"非机动车乱停放", 5.0, ("交通警察", "城管执法")),
+    (r"机动车乱停放", 4.0, ("交通警察",)),
     (r"积存垃圾", 3.0, ("环卫",)),
     (r"沿街晾挂", 2.0, ("街道",)),
     (r"(污水|雨水|上水|供水)井盖", 4.0, ("自来水", "市政")),
@@ -123,6 +124,7 @@ class CityModel:
     hotspots: list[str] = field(default_factory=list)
     water_class_weights: list[float] = field(default_factory=list)
     behaviour: Behaviour | None = None  # units, handling times, surges (feeds/behaviour.py)
+    unit_region: dict[str, str | None] = field(default_factory=dict)  # code -> its region's code
 
     @classmethod
     def load(cls, session: Session, classification: Classification, tz: ZoneInfo, seed: int = 7) -> CityModel:
@@ -174,7 +176,7 @@ class CityModel:
                                                    land_weights, class_units))
         return cls(tz, grids, weights, units, unit_district, supervisors_by_grid, staff,
                    classes, land_weights, class_units, region_names,
-                   [grids[i].code for i in hot], water_weights, behaviour)
+                   [grids[i].code for i in hot], water_weights, behaviour, dict(unit_region))
 
 
 def _unit_loads(units: dict[str, str], unit_district: dict[str, str | None], grids: list[SimGrid],
@@ -190,14 +192,25 @@ def _unit_loads(units: dict[str, str], unit_district: dict[str, str | None], gri
     for entry, cw in zip(classes, class_weights, strict=True):
         keys = class_units.get((entry.kind.value, entry.minor_code), ("城管执法",))
         for district, dw in district_share.items():
-            for key in keys:
-                local = [c for c, n in units.items() if key in n and unit_district.get(c) == district]
-                pick = local or [c for c, n in units.items() if key in n]
-                if pick:
-                    for c in pick:
-                        loads[c] += cw / total_class * dw / total_grid / len(pick)
-                    break
+            pick = unit_choices(units, unit_district, keys, district)
+            for c in pick:
+                loads[c] += cw / total_class * dw / total_grid / len(pick)
     return loads
+
+
+def unit_choices(units: dict[str, str], unit_district: dict[str, str | None], keys: Iterable[str],
+                 district: str) -> list[str]:
+    """The units a case of ``district`` may be dispatched to: for the first keyword any unit
+    has, the district's own units with it, else the city's (no district). Never another
+    district's unit — a 区 bureau does not work in its neighbour's district. Empty: no unit
+    has any keyword (the street office handles it, 属地兜底)."""
+    for key in keys:
+        named = [c for c, n in units.items() if key in n]
+        pick = ([c for c in named if unit_district.get(c) == district]
+                or [c for c in named if unit_district.get(c) is None])
+        if pick:
+            return pick
+    return []
 
 
 def _class_mix(
@@ -387,16 +400,15 @@ class Planner:
     def _minutes(self, lo: float, hi: float) -> timedelta:
         return timedelta(minutes=self.rng.uniform(lo, hi) / self.speedup)
 
-    def _unit_for(self, entry: ClassEntry, district: str) -> str | None:
+    def _unit_for(self, entry: ClassEntry, grid: SimGrid) -> str | None:
         keys = self.city.class_units.get((entry.kind.value, entry.minor_code), ("城管执法",))
         units = self.city.units
-        for key in keys:
-            local = [c for c, n in units.items() if key in n and self.city.unit_district.get(c) == district]
-            anywhere = [c for c, n in units.items() if key in n]
-            pick = local or anywhere
-            if pick:
-                return self.rng.choice(pick)
-        return self.rng.choice(list(units)) if units else None
+        pick = unit_choices(units, self.city.unit_district, keys, grid.district)
+        if pick:
+            return self.rng.choice(pick)
+        # 属地兜底: what no department owns goes to the street office of the grid's street.
+        office = [c for c in units if self.city.unit_region.get(c) == grid.street]
+        return self.rng.choice(office or list(units)) if units else None
 
     def plan_from(self, stage: Stage, at: datetime, entry: ClassEntry, grid: SimGrid,
                   source: Source, unit: str | None = None) -> list[PlannedEvent]:
@@ -435,13 +447,13 @@ class Planner:
             stage = Stage.FILED
         if stage in (Stage.FILED, Stage.RETURNED):
             t += self._minutes(3, 20) if rng.random() > 0.01 else self._minutes(30, 90)
-            unit = self._unit_for(entry, grid.district)
+            unit = self._unit_for(entry, grid)
             add(EventType.DISPATCHED, unit_code=unit, actor=pick("dispatcher"))
             if rng.random() < 0.025:
                 t += self._minutes(20, 180)
                 add(EventType.RETURNED, actor=unit)
                 t += self._minutes(10, 60)
-                unit = self._unit_for(entry, grid.district)
+                unit = self._unit_for(entry, grid)
                 add(EventType.DISPATCHED, unit_code=unit, actor=pick("dispatcher"))
             stage = Stage.DISPATCHED
         if stage in (Stage.DISPATCHED, Stage.SUSPENDED):

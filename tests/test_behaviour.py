@@ -136,7 +136,9 @@ def test_a_simulated_month_is_graded_like_a_city(sessions, settings, demo_city_m
         planner = Planner(demo_city_model, random.Random(0))
         hours = (surge.end - surge.start).total_seconds() / 3600
         expected = planner.extra_rate(surge, surge.start, 300) * hours
-        assert inside >= 3 and inside > 2 * usual + 2, (surge, inside, usual, expected)
+        # Per surge only "clearly more than usual": a surge expecting 8 extra cases gets 4 or fewer
+        # about one time in ten (Poisson); the sum below checks the amount over all of them.
+        assert inside >= 3 and inside > usual + 2, (surge, inside, usual, expected)
         excess += inside - usual
         promised += expected
     assert 0.75 * promised <= excess <= 1.25 * promised, (excess, promised)  # ~15 surges: Poisson noise ≈ 8 %

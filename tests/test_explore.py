@@ -1039,12 +1039,20 @@ def test_phone_one_column_every_panel_and_the_case_sheet(browser: Any, explore_s
 
 # -- 综合考评 (the ranking panel) ---------------------------------------------------------------------
 def _file_cases(sessions: sessionmaker[Session]) -> None:
-    """Give the fixture's cases a 立案 time (their report + 10 min) and a 处置 time once past
-    派遣, so that the evaluation has a cohort (the figures of the other tests do not use them)."""
+    """Give the fixture's cases a 立案 time (their report + 10 min), a 派遣 time once past 立案 with a
+    unit, and a 处置 time once past 派遣, so that the evaluation has a cohort (the figures of the
+    other tests do not use them). The first unit (by id) gets all its cases' 派遣 times, every
+    other unit only its first 5, fewer than ``min_cases``: the units' ranking has a ranked row and
+    a 样本不足 row, both with a composite."""
+    dispatched: dict[int, int] = {}
     with transaction(sessions) as s:
-        for c in s.scalars(select(Case)):
+        for c in s.scalars(select(Case).order_by(Case.unit_id, Case.case_id)):
             if c.stage not in ("reported", "verified", "rejected") and c.reported_at is not None:
                 c.filed_at = c.reported_at + timedelta(minutes=10)
+                if c.stage != "filed" and c.unit_id is not None and c.dispatched_at is None:
+                    n = dispatched[c.unit_id] = dispatched.get(c.unit_id, 0) + 1
+                    if len(dispatched) == 1 or n <= 5:
+                        c.dispatched_at = c.reported_at + timedelta(minutes=20)
                 if c.stage in ("handled", "checked", "closed"):
                     c.handled_at = c.reported_at + timedelta(hours=2)
                     c.on_time_handle = c.on_time_close is not False
