@@ -42,6 +42,47 @@ REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (CI runs ``-n 2``), give each worker its own database and data folder.
+
+    Redis needs nothing: every run and every test has its own key prefix (``base_settings``,
+    ``settings``), and an embedded server lives in the worker's own temp folder. But
+    GRIDHALL_DATABASE_URL names one PostgreSQL database, which ``migrated_engine`` rebuilds and
+    every test empties: two workers on it would wipe each other's rows. So a worker runs on a
+    database of its own, ``<name>_<worker>`` (``test_gw0``, ``test_gw1``) on the same server,
+    dropped and created afresh here; the environment is rewritten, so settings, subprocesses and
+    the tests that read the URL all see the worker's database, as a run without workers sees the
+    one it was given. GRIDHALL_DATA_DIR (CI sets one per pass) gets a subfolder per worker.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    data_dir = os.environ.get("GRIDHALL_DATA_DIR")
+    if data_dir:
+        os.environ["GRIDHALL_DATA_DIR"] = str(Path(data_dir) / worker)
+    url = os.environ.get("GRIDHALL_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        os.environ["GRIDHALL_DATABASE_URL"] = worker_database(url, worker)
+
+
+def worker_database(url: str, worker: str) -> str:
+    """A fresh, empty database ``<name>_<worker>`` beside ``url``'s; its URL (same form as ``url``)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin_url = base.set(drivername="postgresql+psycopg") if base.drivername == "postgresql" else base
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("gridhall-data")
