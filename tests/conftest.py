@@ -217,12 +217,29 @@ def runs_on_one_backend(item: pytest.Item) -> bool:
     return which == "all" or (which is not None and item.get_closest_marker(which) is not None)
 
 
+# Under pytest-xdist (.ci/run: -n 2 --dist loadfile --no-loadscope-reorder) the workers take
+# whole files in collection order; these go first, longest first, so that the last file a worker
+# starts is a short one and neither worker waits long on the other at the end of a pass (longest
+# processing time first). Measured in CI's pass 1 on 2026-12-08 (a loaded machine): test_risk
+# ~255 s (its demo city with 45 days of history, built per test), test_wall_resilience ~280 s
+# a pass (gunicorn restarts, wall.js' retry waits), then ~40-65 s each. Other files keep
+# pytest's order; a run without workers keeps it for every file.
+LONGEST_FILES = (
+    "test_wall_resilience.py", "test_risk.py", "test_report.py", "test_handover.py", "test_feed_faults.py",
+    "test_demo.py", "test_benches.py", "test_serve.py", "test_history.py", "test_metrics.py",
+    "test_live_page.py", "test_kit.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in CLUSTER_PASS_FILES:
             item.add_marker(pytest.mark.redis_cluster)
         if runs_on_one_backend(item):
             item.add_marker(pytest.mark.one_backend)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the same order on every worker, as xdist requires
+        rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
