@@ -59,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     data_dir = os.environ.get("GRIDHALL_DATA_DIR")
     if data_dir:
+        (Path(data_dir) / worker).mkdir(parents=True, exist_ok=True)  # as CI's mktemp -d made the folder
         os.environ["GRIDHALL_DATA_DIR"] = str(Path(data_dir) / worker)
     url = os.environ.get("GRIDHALL_DATABASE_URL", "")
     if url.startswith("postgresql"):
@@ -195,7 +196,8 @@ CLUSTER_PASS_FILES = frozenset({
 # time (about a third of pass 1): the screens in Chromium (layout, scenes, scope in the page,
 # screenshots, caching, row deltas), whose figures and scope are checked against SQL on both
 # backends by the same files' other tests and by the store, feed and figures tests; the demo
-# city's generator, which touches no database; and the wall's server outage of over a minute
+# city's generator, which touches no database; the pure rules and the checks of source and docs
+# (about 70 s of pass 1 on a loaded machine); and the wall's server outage of over a minute
 # (test_wall_resilience.py's slow case, ~1.5 min: wall.js's longest retry wait; the same outage
 # with four retries, server restart and catch-up from SQL and Redis included, runs in both).
 # Everything else runs in both passes: store, feed, property and fault tests, the CLI, the
@@ -208,7 +210,17 @@ ONE_BACKEND_FILES: dict[str, str] = {
     "test_wall_alerts.py": "browser", "test_wall_bytes.py": "browser", "test_wall_geo.py": "browser",
     "test_wall_regions.py": "browser", "test_wall_scenes.py": "browser", "test_wall_screens.py": "browser",
     "test_democity.py": "all", "test_wall_resilience.py": "slow", "test_risk.py": "browser",
+    # Pure rules and checks of the source and docs: no database, no Redis, no GRIDHALL_* setting
+    # (pytest_collection_modifyitems refuses an "all" file whose test asks for the backends).
+    "test_classification.py": "all", "test_codes.py": "all", "test_docs_layout.py": "all",
+    "test_geocode.py": "all", "test_gridindex.py": "all", "test_kit.py": "all", "test_lifecycle_basic.py": "all",
+    "test_lifecycle_doc.py": "all", "test_limits.py": "all", "test_screenspec.py": "all",
+    "test_suite_layout.py": "all", "test_vocab.py": "all",
 }
+
+#: The session fixtures every test on the SQL or Redis backend goes through (``settings``,
+#: ``engine``, ``sessions``, ``redis_client``, ``dash_app`` and the cities all need one).
+BACKEND_FIXTURES = frozenset({"base_settings", "migrated_engine"})
 
 
 def runs_on_one_backend(item: pytest.Item) -> bool:
@@ -237,6 +249,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.redis_cluster)
         if runs_on_one_backend(item):
             item.add_marker(pytest.mark.one_backend)
+            if ONE_BACKEND_FILES[item.path.name] == "all" and BACKEND_FIXTURES & set(getattr(item, "fixturenames", ())):
+                raise pytest.UsageError(f"{item.nodeid} uses the SQL/Redis backend, but ONE_BACKEND_FILES runs "
+                                        f"all of {item.path.name} in pass 2 only: list it by marker or not at all")
     if os.environ.get("PYTEST_XDIST_WORKER"):  # the same order on every worker, as xdist requires
         rank = {name: i for i, name in enumerate(LONGEST_FILES)}
         items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
