@@ -42,6 +42,48 @@ REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO.parent / "shared" / "reference"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (CI runs ``-n 2``), give each worker its own database and data folder.
+
+    Redis needs nothing: every run and every test has its own key prefix (``base_settings``,
+    ``settings``), and an embedded server lives in the worker's own temp folder. But
+    GRIDHALL_DATABASE_URL names one PostgreSQL database, which ``migrated_engine`` rebuilds and
+    every test empties: two workers on it would wipe each other's rows. So a worker runs on a
+    database of its own, ``<name>_<worker>`` (``test_gw0``, ``test_gw1``) on the same server,
+    dropped and created afresh here; the environment is rewritten, so settings, subprocesses and
+    the tests that read the URL all see the worker's database, as a run without workers sees the
+    one it was given. GRIDHALL_DATA_DIR (CI sets one per pass) gets a subfolder per worker.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    data_dir = os.environ.get("GRIDHALL_DATA_DIR")
+    if data_dir:
+        (Path(data_dir) / worker).mkdir(parents=True, exist_ok=True)  # as CI's mktemp -d made the folder
+        os.environ["GRIDHALL_DATA_DIR"] = str(Path(data_dir) / worker)
+    url = os.environ.get("GRIDHALL_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        os.environ["GRIDHALL_DATABASE_URL"] = worker_database(url, worker)
+
+
+def worker_database(url: str, worker: str) -> str:
+    """A fresh, empty database ``<name>_<worker>`` beside ``url``'s; its URL (same form as ``url``)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin_url = base.set(drivername="postgresql+psycopg") if base.drivername == "postgresql" else base
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("gridhall-data")
@@ -154,7 +196,8 @@ CLUSTER_PASS_FILES = frozenset({
 # time (about a third of pass 1): the screens in Chromium (layout, scenes, scope in the page,
 # screenshots, caching, row deltas), whose figures and scope are checked against SQL on both
 # backends by the same files' other tests and by the store, feed and figures tests; the demo
-# city's generator, which touches no database; and the wall's server outage of over a minute
+# city's generator, which touches no database; the pure rules and the checks of source and docs
+# (about 70 s of pass 1 on a loaded machine); and the wall's server outage of over a minute
 # (test_wall_resilience.py's slow case, ~1.5 min: wall.js's longest retry wait; the same outage
 # with four retries, server restart and catch-up from SQL and Redis included, runs in both).
 # Everything else runs in both passes: store, feed, property and fault tests, the CLI, the
@@ -168,7 +211,17 @@ ONE_BACKEND_FILES: dict[str, str] = {
     "test_wall_foresight.py": "browser",
     "test_wall_regions.py": "browser", "test_wall_scenes.py": "browser", "test_wall_screens.py": "browser",
     "test_democity.py": "all", "test_wall_resilience.py": "slow", "test_risk.py": "browser",
+    # Pure rules and checks of the source and docs: no database, no Redis, no GRIDHALL_* setting
+    # (pytest_collection_modifyitems refuses an "all" file whose test asks for the backends).
+    "test_classification.py": "all", "test_codes.py": "all", "test_docs_layout.py": "all",
+    "test_geocode.py": "all", "test_gridindex.py": "all", "test_kit.py": "all", "test_lifecycle_basic.py": "all",
+    "test_lifecycle_doc.py": "all", "test_limits.py": "all", "test_screenspec.py": "all",
+    "test_suite_layout.py": "all", "test_vocab.py": "all",
 }
+
+#: The session fixtures every test on the SQL or Redis backend goes through (``settings``,
+#: ``engine``, ``sessions``, ``redis_client``, ``dash_app`` and the cities all need one).
+BACKEND_FIXTURES = frozenset({"base_settings", "migrated_engine"})
 
 
 def runs_on_one_backend(item: pytest.Item) -> bool:
@@ -177,12 +230,32 @@ def runs_on_one_backend(item: pytest.Item) -> bool:
     return which == "all" or (which is not None and item.get_closest_marker(which) is not None)
 
 
+# Under pytest-xdist (.ci/run: -n 2 --dist loadfile --no-loadscope-reorder) the workers take
+# whole files in collection order; these go first, longest first, so that the last file a worker
+# starts is a short one and neither worker waits long on the other at the end of a pass (longest
+# processing time first). Measured in CI's pass 1 on 2026-12-08 (a loaded machine): test_risk
+# ~255 s (its demo city with 45 days of history, built per test), test_wall_resilience ~280 s
+# a pass (gunicorn restarts, wall.js' retry waits), then ~40-65 s each. Other files keep
+# pytest's order; a run without workers keeps it for every file.
+LONGEST_FILES = (
+    "test_wall_resilience.py", "test_risk.py", "test_report.py", "test_handover.py", "test_feed_faults.py",
+    "test_demo.py", "test_benches.py", "test_serve.py", "test_history.py", "test_metrics.py",
+    "test_live_page.py", "test_kit.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in CLUSTER_PASS_FILES:
             item.add_marker(pytest.mark.redis_cluster)
         if runs_on_one_backend(item):
             item.add_marker(pytest.mark.one_backend)
+            if ONE_BACKEND_FILES[item.path.name] == "all" and BACKEND_FIXTURES & set(getattr(item, "fixturenames", ())):
+                raise pytest.UsageError(f"{item.nodeid} uses the SQL/Redis backend, but ONE_BACKEND_FILES runs "
+                                        f"all of {item.path.name} in pass 2 only: list it by marker or not at all")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the same order on every worker, as xdist requires
+        rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -150,7 +150,7 @@ def test_the_follower_recovers_from_a_dropped_connection(settings: Settings, red
                                                          follow: list[ControlFollower],
                                                          caplog: pytest.LogCaptureFixture) -> None:
     inbox = Inbox()
-    name = f"gh-control-test-{threading.get_ident()}"
+    name = f"gh-control-test-{uuid.uuid4().hex[:12]}"  # unique across processes (pytest-xdist workers)
     follower = _start(follow, settings, redis_client, inbox, block_ms=300, first_backoff_s=0.05, name=name)
     publisher = ControlPublisher(redis_client, settings)
     publisher.publish([("screen", "a")])

@@ -138,3 +138,11 @@ def test_the_ci_pass_file_lists_name_real_files() -> None:
     assert set(one_backend.values()) <= {"browser", "slow", "all"}
     assert {name for name, which in one_backend.items() if which != "all"
             and f"pytest.mark.{which}" not in (TESTS / name).read_text(encoding="utf-8")} == set()
+
+
+def test_the_longest_files_list_names_real_files_once() -> None:
+    """conftest's LONGEST_FILES puts files first on CI's workers: a misspelt or stale name would
+    silently send a long file to the end of a pass again."""
+    longest = _conftest_value("LONGEST_FILES")
+    assert isinstance(longest, tuple) and longest and len(set(longest)) == len(longest)
+    assert {name for name in longest if not (TESTS / name).is_file()} == set()
