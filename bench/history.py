@@ -21,10 +21,11 @@ It times :func:`dashboard.figures.evaluation.evaluate` of October 2026 for the n
 machine's load weighs on both alike), shows the EXPLAIN of a period query on the partitioned
 table (only October's partition is scanned) and the EXPLAIN (ANALYZE, BUFFERS) of the 监督员 kind's
 join of the month's events to their cases in both (``ix_cases_last_event_at``, 0012: the history's
-other months of ``cases`` are not read), and measures the disk per event: ``case_events``
-with its indexes over all partitions, and ``case_event_ids`` with its primary key. Last, it
-runs migration 0011 on the baseline's populated table and times the conversion in place (not
-with ``--keep-schemas`` or ``--schemas``: the kept baseline stays today's layout for the next run).
+other months of ``cases`` are not read; covering since 0017: an index-only scan), and measures
+the disk per event: ``case_events`` with its indexes over all partitions, and ``case_event_ids``
+with its primary key. Last, it runs migration 0011 on the baseline's populated table and times
+the conversion in place (not with ``--keep-schemas`` or ``--schemas``: the kept baseline stays
+today's layout for the next run).
 
 Building 12M events takes 10 minutes or more: ``--keep-schemas`` keeps both schemas and
 ``--schemas BASELINE HISTORY`` times them again without building (the history is migrated to

@@ -189,8 +189,10 @@ class _Window:
         """The case has an event at or after the period's start: true of every case that an event of
         the period (``problem IS NULL``) belongs to, since ``last_event_at`` is the time of the case's
         latest applied event and the fold applies events in time order. Redundant for the result; it
-        lets the planner read the cases of the period through ``ix_cases_last_event_at`` (0012)
-        instead of every case of years of history (docs/history.md)."""
+        lets the planner read the cases of the period through ``ix_cases_last_event_at`` (0012; covering
+        on PostgreSQL since 0016: every column of ``cases`` these statements read is in it, see
+        ``ACTIVE_COVERS`` in dashboard/store/models.py) instead of every case of years of history
+        (docs/history.md)."""
         return Case.last_event_at >= self.start
 
     @property

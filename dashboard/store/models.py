@@ -152,6 +152,18 @@ class Person(Base):
     grids: Mapped[list[Grid]] = relationship(secondary=person_grids)
 
 
+# The INCLUDE columns of the covering indexes of 综合考评 (PostgreSQL; 0017, docs/history.md): every
+# column of ``cases`` that dashboard/figures/evaluation.py reads in the statements bounded by the key.
+# A column added to those statements belongs here (and in a migration), or the index-only scan is lost
+# (tests/test_history.py checks the plans).
+FILED_COVERS = ("grid_id", "unit_id", "source", "stage", "closed_at", "paused_at", "dispatched_at", "handled_at",
+                "clock_stage", "deadline_at", "on_time_dispatch", "on_time_handle", "on_time_check", "on_time_close",
+                "rework_count", "extension_count")
+ACTIVE_COVERS = ("case_id", "id", "grid_id", "stage", "filed_at", "handled_at", "closed_at", "on_time_verify",
+                 "on_time_file", "on_time_dispatch", "on_time_check", "on_time_close")
+RATED_COVERS = ("satisfaction", "grid_id", "unit_id")
+
+
 class Case(Base):
     """A case (案件): the current picture derived from its event history."""
 
@@ -160,9 +172,16 @@ class Case(Base):
         Index("ix_cases_stage_grid", "stage", "grid_id"),
         Index("ix_cases_stage_unit", "stage", "unit_id"),
         # Partial: only rated cases are in it, so the many case updates without a rating cost
-        # it nothing; 社会评价 finds a period's call-backs through it (0005).
+        # it nothing; 社会评价 finds a period's call-backs through it (0005), and reads them from it
+        # alone on PostgreSQL (INCLUDE: an index-only scan, 0017).
         Index("ix_cases_rated_at", "rated_at", postgresql_where=text("rated_at IS NOT NULL"),
-              sqlite_where=text("rated_at IS NOT NULL")),
+              sqlite_where=text("rated_at IS NOT NULL"), postgresql_include=list(RATED_COVERS)),
+        # 综合考评 of a period on years of history (0017, docs/history.md): the 立案 cohort (regions,
+        # units, 漏报) by filed_at and the period's events' cases (positions, 回退) by last_event_at
+        # are read from these indexes alone (index-only scans on PostgreSQL, whose INCLUDE columns
+        # are every column those statements read), not from the rows spread over the whole table.
+        Index("ix_cases_filed_at", "filed_at", postgresql_include=list(FILED_COVERS)),
+        Index("ix_cases_last_event_at", "last_event_at", postgresql_include=list(ACTIVE_COVERS)),
         # Partial too (0016): every query on them asks a range or NOT NULL, and the rows without a
         # value (open cases; cases from no device; cases without a running clock) then cost an
         # event's update no index insertion (a non-HOT update inserts into every index it qualifies for).
@@ -194,14 +213,15 @@ class Case(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     reported_at: Mapped[datetime | None] = mapped_column(index=True)
     verified_at: Mapped[datetime | None]
-    filed_at: Mapped[datetime | None] = mapped_column(index=True)
+    filed_at: Mapped[datetime | None]  # ix_cases_filed_at (covering, above)
     dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
     handled_at: Mapped[datetime | None]
     checked_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # ix_cases_closed_at, partial (0016)
-    # Indexed (0012): a period's 综合考评 joins its events to their cases through it (the cases with
-    # an event since the period began), not to every case of years of history (docs/history.md).
-    last_event_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Indexed (0012, covering since 0017): a period's 综合考评 joins its events to their cases through
+    # it (the cases with an event since the period began), not to every case of years of history
+    # (docs/history.md).
+    last_event_at: Mapped[datetime | None]
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
