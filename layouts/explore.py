@@ -717,8 +717,8 @@ def replay_minute_text(minute: int) -> str:
 
 
 def replay_marks(lo: int, hi: int) -> dict[int, str]:
-    """The slider's marks over [lo, hi] (minutes of the day): every three hours, and both ends."""
-    marks = {m: replay_minute_text(m) for m in range(0, DAY_MINUTES, 180) if lo + 60 <= m <= hi - 60}
+    """The slider's marks over [lo, hi] (minutes of the day): every six hours, and both ends."""
+    marks = {m: replay_minute_text(m) for m in range(0, DAY_MINUTES, 360) if lo + 150 <= m <= hi - 150}
     return {lo: replay_minute_text(lo), **marks, hi: replay_minute_text(hi)}
 
 
@@ -744,17 +744,18 @@ def replay_controls(first: datetime, last: datetime, note: str) -> list[Any]:
                                  className="explore-replay__date"),
             html.Span(id="explore-replay-minute-text", className="explore-replay__minute",
                       children=replay_minute_text(start)),
+        ]),
+        html.Div(className="explore-replay__slider", children=dcc.Slider(
+            id="explore-replay-minute", min=lo, max=hi, step=1, value=start, marks=replay_marks(lo, hi),
+            updatemode="drag", allow_direct_input=False)),
+        html.Div(className="explore-replay__row", children=[
             dcc.RadioItems(id="explore-replay-speed", className="explore-replay__speed",
                            options=[{"label": f"{s}×", "value": s} for s in REPLAY_SPEEDS], value=REPLAY_SPEEDS[0],
                            inline=True),
+            html.A(REPLAY_OPEN_TEXT, id="explore-replay-open", className="explore-btn explore-replay__open",
+                   target="_blank", rel="noopener", href=""),
         ]),
-        dcc.Slider(id="explore-replay-minute", min=lo, max=hi, step=1, value=start,
-                   marks=replay_marks(lo, hi), updatemode="drag", className="explore-replay__slider"),
-        html.Div(className="explore-replay__row", children=[
-            html.A(REPLAY_OPEN_TEXT, id="explore-replay-open", className="explore-btn", target="_blank",
-                   rel="noopener", href=""),
-            html.Span(id="explore-replay-note", className="explore-note", children=note),
-        ]),
+        html.Div(id="explore-replay-note", className="explore-note explore-replay__note", children=note),
         dcc.Store(id="explore-replay-bounds", data={"first": first.isoformat(), "last": last.isoformat()}),
     ]
 

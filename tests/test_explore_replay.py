@@ -108,6 +108,7 @@ def test_replay_control_opens_the_wall_in_chromium(browser: Any, settings: Setti
         big.context.add_cookies(page.context.cookies())
         big.goto(f"{base}/explore")
         expect(big.locator("#explore-replay-open")).to_be_visible(timeout=30_000)
+        big.locator("#explore-replay-box").scroll_into_view_if_needed()
         big.wait_for_timeout(1500)
         big.screenshot(path=str(shots / "explore-replay-3840x2160.png"))
         big.close()
