@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
@@ -22,6 +23,7 @@ from browserkit import PageWatch, shots_dir
 from callbacks.explore import replay_bounds, replay_href, replay_minute
 from dashboard.figures import timetravel
 from dashboard.settings import Settings
+from dashboard.store.models import Region
 from democitykit import build_demo
 from layouts import explore as explore_layout
 from layouts import wall as wall_layout
@@ -104,6 +106,12 @@ def test_replay_control_opens_the_wall_in_chromium(browser: Any, settings: Setti
         expect(wall.locator("#wall-replay")).to_contain_text(
             wall_layout.replay_text(at, 10).split(" · 历史")[0], timeout=30_000)
         wall.close()
+        # in the scope of the page's region: the link carries it, and the wall shows that region
+        with sessions() as s:
+            district = s.scalars(select(Region.code).where(Region.level == "district").order_by(Region.code)).first()
+        assert district is not None
+        page.goto(f"{base}/explore?region={district}")
+        expect(link).to_have_attribute("href", re.compile(re.escape(f"region={district}")), timeout=30_000)
         big = browser.new_page(viewport={"width": 3840, "height": 2160})
         big.context.add_cookies(page.context.cookies())
         big.goto(f"{base}/explore")
