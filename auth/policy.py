@@ -114,6 +114,10 @@ PAGE_LIST: tuple[Page, ...] = (
 
 # Read from the registry: a page's rule by name …
 PAGES: dict[str, Rule] = {page.name: page.rule for page in PAGE_LIST}
+# 回放 on /explore (the control that opens /wall?at=…): the shift leads and admins, who run the hall's
+# screens; only roles the wall itself allows (checked below), and the wall checks the region again.
+REPLAY: frozenset[str] = frozenset({SHIFT_LEAD, ADMIN})
+assert REPLAY <= PAGES["wall"].roles, "回放 opens the wall: only roles the wall allows"
 
 # … and where each role lands after signing in (and when it opens "/").
 HOME: dict[str, str] = {role: page.path for page in PAGE_LIST for role in page.home_of}

@@ -21,8 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 import flask
@@ -30,7 +31,8 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, 
 from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
-from dashboard.figures import explore, hotspots, selection
+from auth import policy
+from dashboard.figures import explore, hotspots, selection, timetravel
 from dashboard.figures.casedetail import case_detail
 from dashboard.figures.devicealarms import device_alarms
 from dashboard.figures.evaluation import Evaluation, ObjectKind, Period, evaluate
@@ -546,6 +548,48 @@ def register(app: dash.Dash, service: ExploreService) -> None:
     side_box("unlocated", "待定位", service.unlocated)
     side_box("devices", "设备告警统计", service.devices)
 
+    @app.callback(Output("explore-replay", "children"), Output("explore-replay-box", "className"),
+                  Input("explore-url", "pathname"))
+    def replay_box(_path: Any) -> tuple[Any, str]:
+        """回放: the controls for the roles that may replay the wall, bounded by the stored events."""
+        box = "explore-handover-box explore-replay-box"
+        try:
+            with service.sessions() as session:
+                viewer = service.viewer(session)
+                if viewer is None or viewer.role not in policy.REPLAY:  # server-side: the signed-in role
+                    return [], box
+                bounds = replay_bounds(session, service.settings.tz, service.clock())
+        except Exception:
+            log.exception("explore: 回放 bounds failed")
+            return html.P(FAILED, className="explore-error is-on"), box + " is-on"
+        if bounds is None:
+            return html.P(REPLAY_EMPTY, className="explore-note"), box + " is-on"
+        return view.replay_controls(*bounds), box + " is-on"
+
+    @app.callback(Output("explore-replay-minute", "min"), Output("explore-replay-minute", "max"),
+                  Output("explore-replay-minute", "marks"), Output("explore-replay-minute", "value"),
+                  Input("explore-replay-date", "date"), State("explore-replay-minute", "value"),
+                  State("explore-replay-bounds", "data"), prevent_initial_call=True)
+    def replay_day(day: Any, minute: Any, bounds: Any) -> tuple[int, int, dict[int, str], int]:
+        first, last = _replay_range(bounds)
+        if first is None or last is None or not isinstance(day, str):
+            raise PreventUpdate
+        lo, hi = view.replay_day_bounds(first, last, day[:10])
+        value = minute if isinstance(minute, int) else hi
+        return lo, hi, view.replay_marks(lo, hi), min(max(value, lo), hi)
+
+    @app.callback(Output("explore-replay-open", "href"), Output("explore-replay-minute-text", "children"),
+                  Input("explore-replay-date", "date"), Input("explore-replay-minute", "value"),
+                  Input("explore-replay-speed", "value"), Input("explore-url", "search"),
+                  State("explore-replay-bounds", "data"))
+    def replay_link(day: Any, minute: Any, speed: Any, search: Any, bounds: Any) -> tuple[str, str]:
+        first, last = _replay_range(bounds)
+        if first is None or last is None:
+            raise PreventUpdate
+        at = replay_minute(first, last, day, minute)
+        region = _replay_region(search)
+        return replay_href(at, speed, region), f"{at:%Y-%m-%d %H:%M}"
+
     @app.callback(Output("explore-detail-body", "children"), Output("explore-detail", "className"),
                   Input("explore-url", "search"))
     def detail(search: Any) -> tuple[Any, str]:
@@ -719,6 +763,72 @@ def navigate_to(trigger: Any, values: Any, clicks: Any, search: Any, this_month:
     return f"?{query}" if query else ""
 
 
+# -- 回放 ----------------------------------------------------------------------------------------
+REPLAY_EMPTY = "尚无已存储的事件，没有可回放的时刻"
+
+
+def replay_bounds(session: Session, tz: Any, now: datetime) -> tuple[datetime, datetime, str] | None:
+    """(the first minute a replay may show, the last, a note) in city time; None with no event stored.
+
+    Not before the first event stored, nor before what the online data can show when months were
+    archived (``timetravel.earliest_online``, the bound the wall's replay itself checks), not in the future."""
+    first = timetravel.first_event_at(session)
+    if first is None:
+        return None
+    note = "最早可选第一条事件的时刻，最晚为现在"
+    online = timetravel.earliest_online(session, tz)
+    if online is not None:
+        earliest, cutoff = online
+        note = f"{cutoff} 之前的月份需要归档库（gridhall archive），最早可选 {earliest.astimezone(tz):%Y-%m-%d %H:%M}"
+        first = max(first, earliest)
+    # whole minutes inside the bounds: the first one at or after the first event, the current one
+    lo = first.astimezone(tz)
+    if lo.second or lo.microsecond:
+        lo = lo.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    hi = now.astimezone(tz).replace(second=0, microsecond=0)
+    if lo > hi:
+        return None
+    return lo, hi, note
+
+
+def _replay_range(bounds: Any) -> tuple[datetime | None, datetime | None]:
+    try:
+        return datetime.fromisoformat(bounds["first"]), datetime.fromisoformat(bounds["last"])
+    except (TypeError, KeyError, ValueError):
+        return None, None
+
+
+def replay_minute(first: datetime, last: datetime, day: Any, minute: Any) -> datetime:
+    """The minute the controls choose (``day`` ISO date, ``minute`` of the day), inside [first, last]."""
+    try:
+        d = date.fromisoformat(str(day)[:10])
+    except ValueError:
+        d = last.date()
+    m = minute if isinstance(minute, int) and 0 <= minute < view.DAY_MINUTES else 0
+    at = datetime(d.year, d.month, d.day, m // 60, m % 60, tzinfo=last.tzinfo)
+    return min(max(at, first), last)
+
+
+def _replay_region(search: Any) -> str | None:
+    """The /explore region the wall may show with ``region=`` (a region code; a grid's place is not a region)."""
+    try:
+        region = selection.Selection.parse(search if isinstance(search, str) else "").region
+    except selection.SelectionError:
+        return None
+    return region if region is not None and len(region) in REGION_CODE_LENGTHS else None
+
+
+REGION_CODE_LENGTHS = (6, 9, 12)  # 区划代码 of a district / street / community (a 14/15-digit one is a grid)
+
+
+def replay_href(at: datetime, speed: Any, region: str | None) -> str:
+    """``/wall?at=…&speed=…`` (and ``region=`` of the /explore region) for the replay at ``at`` (city time)."""
+    query = {"at": f"{at:%Y-%m-%dT%H:%M}", "speed": str(speed if speed in view.REPLAY_SPEEDS else 1)}
+    if region:
+        query["region"] = region
+    return "/wall?" + urlencode(query)
+
+
 def _values(sel: selection.Selection) -> dict[str, Any]:
     return {f: getattr(sel, f) for f in FILTERS}
 
@@ -750,5 +860,6 @@ def _from_controls(trigger: Any, values: Any, current: selection.Selection,
     return selection.Selection.from_values({**chosen, "region": current.region, "case": current.case})
 
 
-__all__ = ["ExploreService", "add_routes", "register", "navigate_to", "MAIN_OUTPUTS", "EXPORT_RULE", "RANKING_OUTPUTS",
+__all__ = ["replay_bounds", "replay_href", "replay_minute", "REPLAY_EMPTY",
+           "ExploreService", "add_routes", "register", "navigate_to", "MAIN_OUTPUTS", "EXPORT_RULE", "RANKING_OUTPUTS",
            "ranking_outputs"]

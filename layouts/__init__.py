@@ -131,7 +131,10 @@ def _page_url() -> ParseResult | None:
 
 def validation_layout(settings: Settings) -> html.Div:
     """Every page at once, so Dash can check callbacks against components of any page."""
+    example = utcnow().astimezone(settings.tz).replace(second=0, microsecond=0)
     return html.Div([live.layout(settings), wall.layout(settings, board="evaluation"), explore.layout(settings),
+                     # /explore's 回放 controls, filled in by a callback for the roles that may replay
+                     html.Div(explore.replay_controls(example, example, "")),
                      view.layout(settings), screens.layout(settings)])
 
 

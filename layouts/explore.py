@@ -176,6 +176,7 @@ def layout(settings: Settings, query: str = "", *, city: str = "", screens: bool
                             DEVICES_TITLE, html.Span(id="explore-devices-note", className="explore-note")]),
                         html.Div(id="explore-devices", className="explore-devices__body", children=[]),
                     ]),
+                    replay_box(),
                     surges_box(),
                     handover_box(),
                 ]),
@@ -692,7 +693,71 @@ def trend_figure(points: Any, axis: str) -> go.Figure:
 __all__ = ["layout", "KPIS", "TABLE_COLUMNS", "TITLE", "render_crumbs", "region_link", "children_title",
            "render_children", "render_hot", "render_notes", "render_detail", "ranking_columns", "month_options",
            "ranking_options", "shown_note", "map_note", "class_figure", "trend_figure", "render_unlocated",
-           "unlocated_note"]
+           "unlocated_note", "replay_box", "replay_controls", "replay_day_bounds",
+           "replay_marks", "replay_minute_text", "REPLAY_SPEEDS",
+           "REPLAY_OPEN_TEXT"]
+
+
+# 回放 (docs/explore.md): open the wall as it stood at a chosen past minute, played at a chosen speed.
+REPLAY_SPEEDS = (1, 10, 60)
+REPLAY_OPEN_TEXT = "在大屏回放"
+DAY_MINUTES = 24 * 60
+
+
+def replay_box() -> html.Div:
+    """回放: its controls are filled by callbacks/explore.py for the roles that may replay the wall
+    (``auth.policy.REPLAY``); for any other role the box stays empty and hidden."""
+    return html.Div(id="explore-replay-box", className="explore-handover-box explore-replay-box", children=[
+        html.Div(id="explore-replay", children=[]),
+    ])
+
+
+def replay_minute_text(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def replay_marks(lo: int, hi: int) -> dict[int, str]:
+    """The slider's marks over [lo, hi] (minutes of the day): every six hours, and both ends."""
+    marks = {m: replay_minute_text(m) for m in range(0, DAY_MINUTES, 360) if lo + 150 <= m <= hi - 150}
+    return {lo: replay_minute_text(lo), **marks, hi: replay_minute_text(hi)}
+
+
+def replay_day_bounds(first: datetime, last: datetime, day: str) -> tuple[int, int]:
+    """The minutes of ``day`` (ISO date, city time) a replay may choose: from ``first`` on, up to ``last``."""
+    lo = first.hour * 60 + first.minute if first.date().isoformat() == day else 0
+    hi = last.hour * 60 + last.minute if last.date().isoformat() == day else DAY_MINUTES - 1
+    return lo, max(lo, hi)
+
+
+def replay_controls(first: datetime, last: datetime, note: str) -> list[Any]:
+    """The 回放 controls between ``first`` and ``last`` (city-time minutes): a day, a minute of it on
+    a slider, a speed, and the link that opens the replayed wall (its href set by the callback)."""
+    lo, hi = replay_day_bounds(first, last, last.date().isoformat())
+    start = max(lo, hi - 60)  # an hour ago, by default
+    return [
+        html.H2(className="gh-panel__title explore-subtitle", children=[
+            "回放", html.Span("历史时刻的大屏 · 只读", className="explore-note")]),
+        html.Div(className="explore-replay__row", children=[
+            dcc.DatePickerSingle(id="explore-replay-date", date=last.date().isoformat(),
+                                 min_date_allowed=first.date().isoformat(), max_date_allowed=last.date().isoformat(),
+                                 display_format="YYYY-MM-DD", first_day_of_week=1, clearable=False,
+                                 className="explore-replay__date"),
+            html.Span(id="explore-replay-minute-text", className="explore-replay__minute",
+                      children=replay_minute_text(start)),
+        ]),
+        html.Div(className="explore-replay__slider", children=dcc.Slider(
+            id="explore-replay-minute", min=lo, max=hi, step=1, value=start, marks=replay_marks(lo, hi),
+            updatemode="drag", allow_direct_input=False)),
+        html.Div(className="explore-replay__row", children=[
+            dcc.RadioItems(id="explore-replay-speed", className="explore-replay__speed",
+                           options=[{"label": f"{s}×", "value": s} for s in REPLAY_SPEEDS], value=REPLAY_SPEEDS[0],
+                           inline=True),
+            html.A(REPLAY_OPEN_TEXT, id="explore-replay-open", className="explore-btn explore-replay__open",
+                   target="_blank", rel="noopener", href=""),
+        ]),
+        html.Div(id="explore-replay-note", className="explore-note explore-replay__note", children=note),
+        dcc.Store(id="explore-replay-bounds", data={"first": first.isoformat(), "last": last.isoformat()}),
+    ]
 
 
 def surges_box() -> html.Div:

@@ -199,14 +199,29 @@ def changed_cases(session: Session, since: datetime, at: datetime, after_id: int
     return sorted(a)
 
 
-def check_online(session: Session, at: datetime, tz: Any) -> None:
-    """Raise :class:`ReplayArchived` when the figures at ``at`` may count archived cases."""
+def earliest_online(session: Session, tz: Any) -> tuple[datetime, str] | None:
+    """(the earliest instant replayable from the online data, the archive cutoff month) when cases
+    were archived; None when nothing was. The one bound :func:`check_online` applies."""
     cutoff = archive.archived_before(session)
     if cutoff is None:
-        return
+        return None
     year, month = archive.parse_month(cutoff)
-    start = history.month_start(year, month, tz).replace(tzinfo=UTC)
-    if at - NEW_WINDOW < start:
+    return history.month_start(year, month, tz).replace(tzinfo=UTC) + NEW_WINDOW, cutoff
+
+
+def first_event_at(session: Session) -> datetime | None:
+    """When the first event stored occurred (aware UTC); None with no event."""
+    first = session.scalar(select(func.min(CaseEvent.occurred_at)))
+    return None if first is None else _aware(first)
+
+
+def check_online(session: Session, at: datetime, tz: Any) -> None:
+    """Raise :class:`ReplayArchived` when the figures at ``at`` may count archived cases."""
+    online = earliest_online(session, tz)
+    if online is None:
+        return
+    earliest, cutoff = online
+    if at < earliest:
         raise ReplayArchived(
             f"{at.astimezone(tz):%Y-%m-%d %H:%M} 的大屏需要归档库：{cutoff} 之前已结案件已归档"
             f"（gridhall archive --before {cutoff}），回放只能从在线数据计算 {cutoff} 月初一小时之后的时刻 — "
