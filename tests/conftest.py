@@ -19,6 +19,7 @@ A fixture's name is unique in the suite: distinct cities have distinct names
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import embeddedredis
+from dashboard.figures.timetravel import FOLDER as REPLAY_FOLDER
 from dashboard.settings import Settings, load_settings
 from dashboard.store import db
 from dashboard.store.models import Base
@@ -129,9 +131,12 @@ def settings(base_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def engine(migrated_engine: Engine) -> Iterator[Engine]:
-    """The migrated database, emptied before each test."""
+def engine(migrated_engine: Engine, base_settings: Settings) -> Iterator[Engine]:
+    """The migrated database, emptied before each test — with what is derived from it on disk: the
+    回放 snapshots (DATA_DIR/replay/<database>/) of an earlier test's city would otherwise be taken
+    as this city's past (the data folder is the run's, not the test's)."""
     _truncate(migrated_engine)
+    shutil.rmtree(base_settings.data_dir / REPLAY_FOLDER, ignore_errors=True)
     yield migrated_engine
 
 
